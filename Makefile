@@ -1,0 +1,52 @@
+# One command to run, one to test. Everything they need is installed here, nothing by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HSQBO_RABBITMQ_PORT ?= 5673
+export HSQBO_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:$(HSQBO_RABBITMQ_PORT)/
+NODE := deploy/rabbitmq/node
+PYTEST_ARGS ?=
+
+.PHONY: help venv rabbitmq test lint run bench clean
+
+help:
+	@echo "make run    start the whole stack on this machine (RabbitMQ node, sandboxes, receiver, demo traffic)"
+	@echo "make test   install what is missing, start a private RabbitMQ node, run the whole suite"
+	@echo "make lint   ruff + mypy --strict"
+	@echo "make bench  benchmarks; figures go to benchmarks/results/"
+
+$(BIN)/hsqbo: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/hsqbo
+
+# Debian's rabbitmq-server, installed once; the node itself is private (deploy/rabbitmq/node).
+rabbitmq:
+	@command -v rabbitmq-server >/dev/null || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || { \
+	  echo "installing rabbitmq-server with apt-get"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq rabbitmq-server >/dev/null; }
+
+test: venv rabbitmq
+	@$(NODE) start
+	@set +e; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; $(NODE) stop; exit $$status
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+run: venv rabbitmq
+	@$(NODE) start
+	@trap '$(NODE) stop' EXIT; $(BIN)/hsqbo run
+
+bench: venv rabbitmq
+	@$(NODE) start
+	@set +e; $(BIN)/python -m benchmarks; status=$$?; $(NODE) stop; exit $$status
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

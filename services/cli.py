@@ -1,0 +1,54 @@
+"""`hsqbo <command>`: one console script, one subcommand per process.
+
+Each command is a package under `services/` exposing `configure_parser(parser)` and `main(args)`; it is imported
+only when chosen, so `hsqbo receiver` never loads the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from shared.errors import ConfigError
+
+COMMANDS: dict[str, str] = {
+    "receiver": "accept signed HubSpot and Intuit webhooks and queue them durably",
+    "sandbox": "serve local emulators of the HubSpot and QuickBooks Online APIs",
+    "run": "everything on one machine: sandboxes, receiver and demo wiring",
+}
+
+
+class Command(Protocol):
+    def configure_parser(self, parser: argparse.ArgumentParser) -> None: ...
+    def main(self, args: argparse.Namespace) -> None: ...
+
+
+def _load(name: str) -> Command:
+    return cast(Command, importlib.import_module(f"services.{name}"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="hsqbo", description="HubSpot <-> QuickBooks Online sync")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
+    for name, help_text in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            _load(name).configure_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        _load(args.command).main(args)
+    except ConfigError as exc:
+        print(f"hsqbo {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

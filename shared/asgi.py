@@ -1,0 +1,59 @@
+"""Serve ASGI apps with uvicorn inside a running event loop: several servers in one process (`hsqbo run`, the
+sandbox's two emulators) and real loopback servers on ephemeral ports in tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class AppServer:
+    """One uvicorn server as an asyncio task. `port=0` picks a free port; `url` tells which."""
+
+    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the caller owns signals
+        self._task: asyncio.Task[None] | None = None
+        self.host = host
+
+    @property
+    def port(self) -> int:
+        port: int = self._server.servers[0].sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # re-raise why it could not start (port taken...)
+                raise RuntimeError("server stopped before it started")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+    async def wait(self) -> None:
+        """Until the server stops (it stops on should_exit)."""
+        if self._task is not None:
+            await self._task
+
+
+@contextlib.asynccontextmanager
+async def serving(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[AppServer]:
+    server = AppServer(app, host=host, port=port)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -1,0 +1,80 @@
+"""Settings: `HSQBO_*` environment variables for secrets and endpoints.
+
+One `Settings` object serves every process; each process states which settings it cannot run without
+(`Settings.require`), so a missing or invalid one stops it at start with one line naming the variable.
+Sync rules (directions, mappings, filters) live in the TOML file named by `HSQBO_CONFIG`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+ENV_PREFIX = "HSQBO_"
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    # Broker
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    publish_timeout_seconds: Seconds = 2.0  # well inside Intuit's 3 s and HubSpot's 5 s answer deadlines
+
+    # Webhook verification. HubSpot signs with the app's client secret, Intuit with the webhook verifier token.
+    hubspot_client_secret: SecretStr | None = None
+    hubspot_allow_v1_signatures: bool = False  # legacy apps only: v1 has no timestamp, so no replay protection
+    intuit_verifier_token: SecretStr | None = None
+    public_url: AnyHttpUrl | None = None  # externally visible base URL, to rebuild the URI HubSpot signed
+    signature_max_age_seconds: Seconds = 300.0
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    dedupe_window_seconds: Seconds = 3600.0  # a resend inside this window is answered 200 and not queued again
+    dedupe_max_entries: Annotated[int, Field(gt=0)] = 200_000
+
+    # APIs and OAuth endpoints: default to the real hosts; the sandboxes and tests point them at loopback.
+    hubspot_base_url: AnyHttpUrl = AnyHttpUrl("https://api.hubapi.com")
+    hubspot_authorize_url: AnyHttpUrl = AnyHttpUrl("https://app.hubspot.com/oauth/authorize")
+    hubspot_token_url: AnyHttpUrl = AnyHttpUrl("https://api.hubapi.com/oauth/v1/token")
+    qbo_base_url: AnyHttpUrl = AnyHttpUrl("https://quickbooks.api.intuit.com")
+    qbo_authorize_url: AnyHttpUrl = AnyHttpUrl("https://appcenter.intuit.com/connect/oauth2")
+    qbo_token_url: AnyHttpUrl = AnyHttpUrl("https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer")
+
+    # OAuth apps. HubSpot marks writes made with our tokens changeSource=INTEGRATION, sourceId=<app id>.
+    hubspot_client_id: str | None = None
+    hubspot_app_id: str | None = None
+    qbo_client_id: str | None = None
+    qbo_client_secret: SecretStr | None = None
+
+    # Sync rules file (TOML).
+    config: Path | None = None
+
+    log_level: str = "INFO"
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming the first of `names` that is unset."""
+        for name in names:
+            if getattr(self, name) in (None, ""):
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()} is required but not set")
+
+
+def load_settings() -> Settings:
+    """Read the environment; turn pydantic's report into one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name} is invalid: {first['msg']}") from None
+
+
+def secret(value: SecretStr | None) -> str:
+    """The plain value of a required secret (after `Settings.require`)."""
+    if value is None:
+        raise ConfigError("a required secret is not set")
+    return value.get_secret_value()

@@ -1,0 +1,61 @@
+"""The change envelope: one webhook event, normalized, as it travels through RabbitMQ.
+
+Whichever provider and payload format an event came in, the worker sees the same fields. Webhooks are hints: the
+worker re-reads the record, so the envelope says *what* changed, never the new values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+import orjson
+
+
+class Provider(enum.StrEnum):
+    HUBSPOT = "hubspot"
+    QUICKBOOKS = "quickbooks"
+
+
+class Operation(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    MERGED = "merged"
+    RESTORED = "restored"
+    VOIDED = "voided"
+    EMAILED = "emailed"
+    ASSOCIATION_CHANGED = "association_changed"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChangeEnvelope:
+    provider: Provider
+    account_id: str  # HubSpot portalId / QBO realmId
+    object_type: str  # HubSpot: contact, company, product, line_item, invoice, commerce_payment...; QBO: lower-cased entity
+    object_id: str
+    operation: Operation
+    occurred_at_ms: int
+    event_id: str  # the deduplication key: equal for a resend of the same event, different otherwise
+    property_name: str | None = None  # HubSpot propertyChange only
+    change_source: str | None = None  # HubSpot changeSource (CRM_UI, INTEGRATION...)
+    source_id: str | None = None  # HubSpot sourceId: our app id on our own writes
+    merged_ids: tuple[str, ...] = ()  # ids merged away into object_id (HubSpot mergedObjectIds, QBO deletedId)
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
+
+    @property
+    def routing_key(self) -> str:
+        """`provider.account.object_type.object_id`: lets consumers shard by record and keep per-record order."""
+        return f"{self.provider}.{self.account_id}.{self.object_type}.{self.object_id}"
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ChangeEnvelope:
+        fields = orjson.loads(data)
+        fields["provider"] = Provider(fields["provider"])
+        fields["operation"] = Operation(fields["operation"])
+        fields["merged_ids"] = tuple(fields.get("merged_ids", ()))
+        return cls(**fields)
