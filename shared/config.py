@@ -51,8 +51,18 @@ class Settings(BaseSettings):
     qbo_client_id: str | None = None
     qbo_client_secret: SecretStr | None = None
 
+    # Outgoing API calls (shared/clients). QBO times requests out at 120 s server-side; we give up well before.
+    api_timeout_seconds: Seconds = 30.0
+    api_connect_timeout_seconds: Seconds = 10.0
+    api_max_connections: Annotated[int, Field(gt=0)] = 100
+    oauth_refresh_margin_seconds: Seconds = 300.0  # refresh an access token this long before it expires
+
     # Sync rules file (TOML).
     config: Path | None = None
+
+    # Store: id map, pending work, activity, credentials. A relative sqlite path resolves against the working dir.
+    store_url: str = "sqlite:///var/hsqbo.db"
+    encryption_key: SecretStr | None = None  # Fernet key (urlsafe base64 of 32 bytes) for OAuth tokens at rest
 
     log_level: str = "INFO"
 

@@ -33,7 +33,9 @@ class Operation(enum.StrEnum):
 class ChangeEnvelope:
     provider: Provider
     account_id: str  # HubSpot portalId / QBO realmId
-    object_type: str  # HubSpot: contact, company, product, line_item, invoice, commerce_payment...; QBO: lower-cased entity
+    object_type: (
+        str  # HubSpot: contact, company, product, line_item, invoice, commerce_payment...; QBO: lower-cased entity
+    )
     object_id: str
     operation: Operation
     occurred_at_ms: int

@@ -61,8 +61,9 @@ def verify_hubspot_v3(
     if not signature:
         raise SignatureError("X-HubSpot-Signature-v3 header is missing", reason="missing")
     if not timestamp_ms or not timestamp_ms.isdigit():
-        raise SignatureError("X-HubSpot-Request-Timestamp header is missing or not epoch milliseconds",
-                             reason="missing")
+        raise SignatureError(
+            "X-HubSpot-Request-Timestamp header is missing or not epoch milliseconds", reason="missing"
+        )
     now_ms = (time.time() if now is None else now) * 1000
     # Stricter than HubSpot's SDKs, which accept any future timestamp: a clock skew beyond the window is refused too.
     if abs(now_ms - int(timestamp_ms)) > max_age_seconds * 1000:

@@ -1,0 +1,141 @@
+"""RabbitMQ: the topology, declared in one place, and a publisher that returns only once the broker has the message.
+
+Topology (all durable; quorum queues, because classic mirrored queues lost acknowledged writes under partitions):
+
+    receiver ──► exchange `hsqbo.changes` (topic) ──#──► quorum queue `hsqbo.changes` ──► worker
+                       routing key provider.account.object_type.object_id (shardable per record later)
+    any queue's rejects / over-limit deliveries ──► exchange `hsqbo.dead` (fanout) ──► quorum queue `hsqbo.dead`
+
+Queue arguments are fixed at declaration (RabbitMQ refuses to redeclare with other arguments), so the dead-letter
+configuration is set from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+
+from shared.envelope import ChangeEnvelope
+from shared.errors import BrokerUnavailable, PublishNotConfirmed
+from shared.logging import get_logger
+from shared.metrics import PUBLISH_CONFIRM_LATENCY
+
+CHANGES_EXCHANGE = "hsqbo.changes"
+CHANGES_QUEUE = "hsqbo.changes"
+DEAD_EXCHANGE = "hsqbo.dead"
+DEAD_QUEUE = "hsqbo.dead"
+
+# A message redelivered this many times (a consumer crashing on it) is dead-lettered instead of looping forever.
+DELIVERY_LIMIT = 20
+
+log = get_logger(__name__)
+
+
+def quorum_queue_arguments() -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-dead-letter-exchange": DEAD_EXCHANGE,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",  # required by at-least-once dead-lettering; the publisher sees a nack
+        "x-delivery-limit": DELIVERY_LIMIT,
+    }
+
+
+async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
+    """Declare every exchange and queue; idempotent. Returns the exchange the receiver publishes to."""
+    dead = await channel.declare_exchange(DEAD_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
+    dead_queue = await channel.declare_queue(DEAD_QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
+    await dead_queue.bind(dead)
+    changes = await channel.declare_exchange(CHANGES_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue(CHANGES_QUEUE, durable=True, arguments=quorum_queue_arguments())
+    await queue.bind(changes, routing_key="#")
+    return changes
+
+
+def envelope_message(envelope: ChangeEnvelope) -> aio_pika.Message:
+    return aio_pika.Message(
+        envelope.to_json(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=envelope.event_id,
+        timestamp=envelope.occurred_at_ms / 1000,
+        type=f"{envelope.provider}.{envelope.object_type}.{envelope.operation}",
+    )
+
+
+class Publisher:
+    """Publishes change envelopes with publisher confirms.
+
+    It connects in the background and keeps reconnecting (aio-pika's robust connection re-declares the topology),
+    so a process started while the broker is down comes up unready and recovers without a restart.
+    """
+
+    def __init__(self, url: str, *, confirm_timeout: float) -> None:
+        self._url = url
+        self._confirm_timeout = confirm_timeout
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._connect_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._connect_task = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        # fail_fast=False: keep trying until the broker answers, instead of failing the first attempt.
+        connection = await aio_pika.connect_robust(self._url, fail_fast=False, reconnect_interval=1)
+        self._connection = connection
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._exchange = await declare_topology(channel)
+        log.info("bus_connected")
+
+    @property
+    def ready(self) -> bool:
+        return (
+            self._exchange is not None
+            and self._connection is not None
+            and self._connection.connected.is_set()
+            and not self._connection.is_closed
+        )
+
+    async def publish(self, envelopes: Sequence[ChangeEnvelope]) -> None:
+        """Return once every envelope is confirmed by the broker; raise BusError otherwise (nothing is assumed
+        queued then: the caller answers non-2xx so the sender retries; a partial success only risks duplicates,
+        which the worker tolerates)."""
+        if not self.ready or self._exchange is None:
+            raise BrokerUnavailable("not connected to RabbitMQ")
+        exchange = self._exchange
+        started = time.perf_counter()
+
+        async def one(envelope: ChangeEnvelope) -> None:
+            try:
+                await exchange.publish(envelope_message(envelope), envelope.routing_key, mandatory=True)
+            except CONNECTION_EXCEPTIONS as exc:  # nack, return, channel or connection loss
+                raise PublishNotConfirmed(f"publish failed: {type(exc).__name__}") from None
+            PUBLISH_CONFIRM_LATENCY.observe(time.perf_counter() - started)
+
+        try:
+            async with asyncio.timeout(self._confirm_timeout), asyncio.TaskGroup() as group:
+                for envelope in envelopes:
+                    group.create_task(one(envelope))
+        except TimeoutError:
+            raise PublishNotConfirmed(f"no confirm within {self._confirm_timeout}s") from None
+        except ExceptionGroup as failures:
+            first = failures.exceptions[0]
+            if isinstance(first, PublishNotConfirmed):
+                raise first from None
+            raise
+
+    async def close(self) -> None:
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connect_task
+        if self._connection is not None:
+            await self._connection.close()

@@ -1,0 +1,42 @@
+"""The one registry of every metric hsqbo exports. Each metric is defined here, once, with one comment saying what it
+counts; code imports the object. Names are `hsqbo_<area>_<what>[_unit]`, labels are low-cardinality (never ids)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# --- receiver -------------------------------------------------------------------------------------------------------
+
+# Webhook requests answered, by provider and outcome (accepted, duplicate, bad_signature, malformed, too_large,
+# unsupported_media_type, unavailable).
+WEBHOOK_REQUESTS = Counter("hsqbo_webhook_requests_total", "Webhook requests answered", ["provider", "outcome"])
+
+# Time from the first byte of a webhook request to its answer, by provider.
+WEBHOOK_LATENCY = Histogram(
+    "hsqbo_webhook_request_seconds", "Webhook request latency", ["provider"], buckets=_LATENCY_BUCKETS
+)
+
+# Signatures refused, by provider and reason (missing, stale, mismatch).
+SIGNATURE_FAILURES = Counter(
+    "hsqbo_webhook_signature_failures_total", "Webhook signatures refused", ["provider", "reason"]
+)
+
+# Change events durably queued (publisher-confirmed), by provider and object type.
+EVENTS_PUBLISHED = Counter(
+    "hsqbo_events_published_total", "Change events confirmed by RabbitMQ", ["provider", "object_type"]
+)
+
+# Events answered 200 without queueing because the same event was queued inside the dedupe window.
+EVENTS_DEDUPLICATED = Counter("hsqbo_events_deduplicated_total", "Redelivered events not queued again", ["provider"])
+
+# Events of a type hsqbo does not sync (e.g. conversation.*), acknowledged and dropped, by provider and type.
+EVENTS_IGNORED = Counter(
+    "hsqbo_events_ignored_total", "Webhook events acknowledged but not queued", ["provider", "event_type"]
+)
+
+# Time from publishing one message to RabbitMQ's confirm.
+PUBLISH_CONFIRM_LATENCY = Histogram(
+    "hsqbo_publish_confirm_seconds", "Publish-to-confirm latency", buckets=_LATENCY_BUCKETS
+)
