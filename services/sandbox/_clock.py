@@ -1,0 +1,34 @@
+"""SandboxClock: the emulators' notion of "now", which tests can move forward without sleeping.
+
+Everything time-dependent in a sandbox (token expiry, the CDC look-back window, MetaData timestamps,
+rate-limit windows, fault storms) reads this clock, so `advance(3600)` expires an access token instantly.
+Webhook retry delays are real time (compressed by --retry-scale) because a real HTTP receiver is on the other
+end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class SandboxClock:
+    def __init__(self, *, offset: float = 0.0, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
+        self._offset = offset
+
+    @property
+    def offset(self) -> float:
+        """Seconds the clock has been advanced past the wall clock."""
+        return self._offset
+
+    def now(self) -> float:
+        """Epoch seconds."""
+        return self._wall() + self._offset
+
+    def advance(self, seconds: float) -> float:
+        """Move time forward (never back: timestamps must not go backwards). Returns the new now."""
+        if seconds < 0:
+            raise ValueError("the sandbox clock only moves forward")
+        self._offset += seconds
+        return self.now()

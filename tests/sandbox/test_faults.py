@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.sandbox import FaultConfig, Faults, SandboxClock
+from shared.asgi import serving
+
+
+def _app(faults: Faults) -> Starlette:
+    async def ok(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[Route("/api", ok), Route("/_sandbox/faults", ok)],
+        middleware=[
+            faults.middleware(
+                throttled_response=lambda: JSONResponse({"throttled": True}, status_code=429),
+                error_response=lambda: JSONResponse({"error": True}, status_code=503),
+            )
+        ],
+    )
+
+
+def test_faults_are_all_off_by_default() -> None:
+    config = FaultConfig()
+    assert (config.error_rate, config.throttle_until, config.latency_ms) == (0, 0, (0, 0))
+    assert (config.webhook_drop_rate, config.webhook_duplicate_rate, config.webhook_reorder) == (0, 0, False)
+
+
+def test_update_rejects_unknown_fields_and_invalid_values_without_changing_anything() -> None:
+    faults = Faults(SandboxClock())
+    with pytest.raises(TypeError):
+        faults.update(no_such_fault=1)
+    with pytest.raises(ValueError, match="error_rate"):
+        faults.update(error_rate=1.5)
+    with pytest.raises(ValueError, match="latency_ms"):
+        faults.update(latency_ms=[20, 10])
+    assert faults.config == FaultConfig()
+
+
+async def test_throttle_storm_answers_429_until_the_clock_passes_it_and_spares_the_control_surface() -> None:
+    clock = SandboxClock()
+    faults = Faults(clock)
+    faults.update(throttle_until=clock.now() + 60)
+    async with serving(_app(faults)) as server, aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/api") as resp:
+            assert resp.status == 429
+            assert await resp.json() == {"throttled": True}
+        async with http.get(f"{server.url}/_sandbox/faults") as resp:
+            assert resp.status == 200
+        clock.advance(61)
+        async with http.get(f"{server.url}/api") as resp:
+            assert resp.status == 200
+
+
+async def test_error_rate_one_answers_every_api_request_with_the_providers_5xx() -> None:
+    faults = Faults(SandboxClock())
+    faults.update(error_rate=1.0)
+    async with serving(_app(faults)) as server, aiohttp.ClientSession() as http:
+        async with http.get(f"{server.url}/api") as resp:
+            assert resp.status == 503
+            assert await resp.json() == {"error": True}
+        faults.reset()
+        async with http.get(f"{server.url}/api") as resp:
+            assert resp.status == 200

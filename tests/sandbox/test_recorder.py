@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Scope
+
+from services.sandbox import RecordedRequest, RequestLog, SandboxClock
+from shared.asgi import serving
+
+
+def _identify(scope: Scope) -> tuple[str | None, str | None]:
+    parts = scope["path"].split("/")
+    return (parts[2] if len(parts) > 2 else None), "client-1"
+
+
+def _app(log: RequestLog) -> Starlette:
+    async def answer(request: Request) -> Response:
+        return PlainTextResponse("x", status_code=int(request.query_params.get("status", "200")))
+
+    return Starlette(
+        routes=[Route("/acct/{account}/thing", answer, methods=["GET", "POST"]), Route("/_sandbox/requests", answer)],
+        middleware=[log.middleware(_identify)],
+    )
+
+
+async def test_every_api_request_is_recorded_with_status_account_and_client_but_control_calls_are_not() -> None:
+    clock = SandboxClock()
+    log = RequestLog(clock)
+    async with serving(_app(log)) as server, aiohttp.ClientSession() as http:
+        await (await http.get(f"{server.url}/acct/a1/thing?x=1")).read()
+        await (await http.post(f"{server.url}/acct/a2/thing?status=400")).read()
+        await (await http.get(f"{server.url}/_sandbox/requests")).read()
+    entries = log.list()
+    assert [(e.method, e.path, e.query, e.status, e.account, e.client) for e in entries] == [
+        ("GET", "/acct/a1/thing", "x=1", 200, "a1", "client-1"),
+        ("POST", "/acct/a2/thing", "status=400", 400, "a2", "client-1"),
+    ]
+
+
+def test_list_and_count_filter_by_account_time_method_and_status() -> None:
+    clock = SandboxClock(wall=lambda: 100.0)
+    log = RequestLog(clock)
+    log.add(RecordedRequest(100.0, "GET", "/v3/company/1/query", "", 200, "1", None))
+    log.add(RecordedRequest(200.0, "POST", "/v3/company/2/customer", "", 400, "2", None))
+    assert log.count() == 2
+    assert log.count(account="1") == 1
+    assert [e.account for e in log.list(since=150.0)] == ["2"]
+    assert log.count(method="post", status=400) == 1
+    assert log.count(path_contains="query") == 1
+    log.clear()
+    assert log.count() == 0
