@@ -1,0 +1,49 @@
+"""The store: what the sync remembers between events, shared by every process.
+
+- links: the id map, one row per synced pair of records, with what was last synced on each side;
+- activity: an append-only, pruned history per record, for the status page;
+- pending work: debounce and a per-record lease, so one process handles a record's changes at a time;
+- credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
+- cursors: small per-connection values for the poller.
+
+`open_store(url)` picks the backend from the URL (today SQLite; the interface, `Store`, is backend-neutral).
+Timestamps are epoch seconds (float, UTC) everywhere.
+"""
+
+from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink, StoreError
+from shared.store._models import (
+    Activity,
+    Credentials,
+    CredentialStatus,
+    Direction,
+    Kind,
+    Link,
+    LinkStatus,
+    Pending,
+    PendingKey,
+    RepointOutcome,
+    RepointResult,
+)
+from shared.store._open import StoreOpening, open_store
+from shared.store._store import Store
+
+__all__ = [
+    "Activity",
+    "CredentialStatus",
+    "Credentials",
+    "Direction",
+    "DuplicateLink",
+    "Kind",
+    "Link",
+    "LinkStatus",
+    "Pending",
+    "PendingKey",
+    "RepointOutcome",
+    "RepointResult",
+    "SchemaTooNew",
+    "StaleLink",
+    "Store",
+    "StoreError",
+    "StoreOpening",
+    "open_store",
+]

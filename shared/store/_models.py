@@ -1,0 +1,123 @@
+"""The store's records, backend-neutral. Timestamps are epoch seconds (float, UTC) throughout."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from shared.envelope import Provider
+
+
+class Kind(enum.StrEnum):
+    """A synced object pair."""
+
+    CONTACT = "contact"  # HubSpot contact <-> QBO Customer
+    PRODUCT = "product"  # HubSpot product <-> QBO Item
+    INVOICE = "invoice"
+    PAYMENT = "payment"
+
+
+class LinkStatus(enum.StrEnum):
+    SYNCED = "synced"
+    FAILING = "failing"
+    EXCLUDED = "excluded"
+    DELETED = "deleted"
+
+
+class Direction(enum.StrEnum):
+    HUBSPOT_TO_QBO = "hubspot_to_qbo"
+    QBO_TO_HUBSPOT = "qbo_to_hubspot"
+
+
+class CredentialStatus(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class RepointOutcome(enum.StrEnum):
+    NOT_LINKED = "not_linked"  # no link holds from_id: nothing to do
+    REPOINTED = "repointed"  # the loser's link now points at to_id
+    LOSER_DELETED = "loser_deleted"  # to_id already had a link: the loser's link is marked deleted
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """One synced pair of records: the id map, plus what was last synced on each side."""
+
+    connection: str
+    kind: Kind
+    origin: Provider  # the side that created the record first
+    hubspot_id: str | None = None  # None until the HubSpot record exists
+    qbo_id: str | None = None
+    hubspot_version: str | None = None  # updatedAt / hs_lastmodifieddate as last synced
+    qbo_version: str | None = None  # SyncToken as last synced
+    hubspot_hash: str | None = None  # hash of the mapped fields as last synced, per side
+    qbo_hash: str | None = None
+    qbo_written_sync_token: str | None = None  # the SyncToken our own last write produced: its CDC/webhook is an echo
+    last_synced_at: float | None = None
+    status: LinkStatus = LinkStatus.SYNCED
+    error_category: str | None = None
+    error_message: str | None = None
+    id: int | None = None  # set by the store on first save
+    revision: int = 0  # optimistic lock: save_link refuses a link changed since it was read
+    updated_at: float = 0.0  # set by the store on every write
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RepointResult:
+    outcome: RepointOutcome
+    survivor: Link | None  # the link that now holds to_id (None when NOT_LINKED and to_id has no link)
+    loser: Link | None  # the link that held from_id (None when NOT_LINKED)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Activity:
+    """One line of a record's history. `detail` is short text, never a payload."""
+
+    id: int
+    at: float
+    connection: str
+    kind: Kind
+    action: str  # created, updated, skipped, excluded, failed, linked, deleted, merged...
+    link_id: int | None
+    hubspot_id: str | None
+    qbo_id: str | None
+    direction: Direction | None
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PendingKey:
+    """A record with unprocessed changes; `side` is the system the change happened in."""
+
+    connection: str
+    kind: Kind
+    side: Provider
+    object_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Pending:
+    key: PendingKey
+    generation: int  # bumped by every touch: finish_pending only removes the generation that was processed
+    first_seen: float
+    last_seen: float
+    hints: dict[str, Any]
+    owner: str | None
+    lease_expires_at: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Credentials:
+    """OAuth tokens of one connection at one provider. Tokens are left out of repr so they never reach a log."""
+
+    connection: str
+    provider: Provider
+    access_token: str = dataclasses.field(repr=False)
+    refresh_token: str = dataclasses.field(repr=False)
+    expires_at: float | None = None
+    refresh_expires_at: float | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. realm id, portal id; not secret
+    status: CredentialStatus = CredentialStatus.ACTIVE
+    updated_at: float = 0.0  # set by the store on every write

@@ -1,0 +1,161 @@
+"""The `Store` interface every backend implements. Each method is one short transaction; every
+read-modify-write happens inside the backend's SQL, so several processes can share one store."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from shared.envelope import Provider
+from shared.store._models import (
+    Activity,
+    Credentials,
+    Direction,
+    Kind,
+    Link,
+    LinkStatus,
+    Pending,
+    PendingKey,
+    RepointResult,
+)
+
+
+class Store(Protocol):
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in order, in one transaction; returns the versions applied (usually none)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    # Links: the id map.
+
+    async def get_link(
+        self, connection: str, kind: Kind, *, hubspot_id: str | None = None, qbo_id: str | None = None
+    ) -> Link | None:
+        """The link holding this id; give exactly one of hubspot_id, qbo_id."""
+        ...
+
+    async def save_link(self, link: Link) -> Link:
+        """Insert (id None) or update (by id, only if `revision` is still the stored one); returns the stored link.
+        Raises DuplicateLink when another link holds one of its ids, StaleLink when it changed."""
+        ...
+
+    async def set_status(
+        self, link_id: int, status: LinkStatus, category: str | None = None, message: str | None = None
+    ) -> Link:
+        """Set status and error fields (None clears them) whatever the revision; raises StaleLink if gone."""
+        ...
+
+    async def repoint_link(
+        self, connection: str, kind: Kind, side: Provider, from_id: str, to_id: str
+    ) -> RepointResult:
+        """A merge on `side`: from_id was merged into to_id. The survivor takes over the loser's link, or, if
+        to_id already has a link, the loser's link is marked deleted."""
+        ...
+
+    async def list_links(
+        self,
+        connection: str | None = None,
+        kind: Kind | None = None,
+        status: LinkStatus | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Link]:
+        """Links by id, optionally filtered."""
+        ...
+
+    async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]: ...
+
+    # Activity: append-only history per record.
+
+    async def log_activity(
+        self,
+        connection: str,
+        kind: Kind,
+        action: str,
+        *,
+        link_id: int | None = None,
+        hubspot_id: str | None = None,
+        qbo_id: str | None = None,
+        direction: Direction | None = None,
+        detail: str = "",
+        at: float | None = None,
+    ) -> int:
+        """Append one line (at defaults to now; detail is cut to a short length); returns its id."""
+        ...
+
+    async def activity(
+        self,
+        connection: str,
+        kind: Kind,
+        *,
+        hubspot_id: str | None = None,
+        qbo_id: str | None = None,
+        link_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Activity]:
+        """Newest first; lines matching any of the given ids (all lines of connection/kind when none given)."""
+        ...
+
+    async def prune_activity(self, older_than: float) -> int:
+        """Delete lines with `at` before older_than; returns how many."""
+        ...
+
+    # Pending work: debounce and a per-record lease.
+
+    async def touch_pending(self, key: PendingKey, now: float, hints: dict[str, Any] | None = None) -> bool:
+        """Record a change: first_seen kept, last_seen = max(last_seen, now), generation + 1, hints merged as a
+        JSON merge patch (RFC 7396: objects merge recursively, other values replace, null removes a key).
+        True when the row was newly created: the caller schedules it."""
+        ...
+
+    async def claim_pending(self, key: PendingKey, owner: str, now: float, lease_seconds: float) -> Pending | None:
+        """Take (or renew, for the same owner) the lease until now + lease_seconds if it is free or expired.
+        None when another owner holds a live lease or there is no such row."""
+        ...
+
+    async def finish_pending(self, key: PendingKey, owner: str, generation: int) -> bool:
+        """Delete the row if `owner` holds it at `generation`. False when changes arrived meanwhile (the row
+        stays, lease released: process it again) or the lease was lost."""
+        ...
+
+    async def release_pending(self, key: PendingKey, owner: str) -> None:
+        """Give the lease back (if `owner` holds it), keeping the row."""
+        ...
+
+    async def due_pending(
+        self, now: float, quiet_seconds: float, max_wait_seconds: float, limit: int = 100
+    ) -> list[PendingKey]:
+        """Keys quiet for quiet_seconds or waiting longer than max_wait_seconds, with no live lease; oldest first."""
+        ...
+
+    async def get_pending(self, key: PendingKey) -> Pending | None: ...
+
+    # Credentials: tokens encrypted at rest.
+
+    async def get_credentials(self, connection: str, provider: Provider) -> Credentials | None: ...
+
+    async def save_credentials(self, credentials: Credentials) -> Credentials:
+        """Insert or replace, atomically; returns the stored credentials (updated_at set)."""
+        ...
+
+    async def compare_and_swap_refresh(
+        self, connection: str, provider: Provider, expected_refresh_token: str, new: Credentials
+    ) -> bool:
+        """Replace the credentials only if the stored refresh token is still `expected_refresh_token`: of several
+        processes refreshing at once, one wins; the others re-read and use the winner's tokens."""
+        ...
+
+    async def mark_revoked(self, connection: str, provider: Provider) -> None: ...
+
+    # Cursors: small per-connection values for the poller.
+
+    async def get_cursor(self, connection: str, name: str) -> str | None: ...
+
+    async def set_cursor(self, connection: str, name: str, value: str) -> None: ...
