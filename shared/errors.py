@@ -7,12 +7,27 @@
     │   ├── PayloadError      400: body is not the JSON shape the provider documents
     │   ├── PayloadTooLarge   413: body over HSQBO_MAX_BODY_BYTES
     │   └── UnsupportedMediaType  415: content type the provider never sends
-    └── BusError              RabbitMQ did not take a message durably; the sender must retry (503)
-        ├── BrokerUnavailable no connection or topology to the broker right now
-        └── PublishNotConfirmed  the broker returned, nacked or did not confirm in time
+    ├── BusError              RabbitMQ did not take a message durably; the sender must retry (503)
+    │   ├── BrokerUnavailable no connection or topology to the broker right now
+    │   └── PublishNotConfirmed  the broker returned, nacked or did not confirm in time
+    └── ApiError              a HubSpot or QBO call failed; `transient`: re-running the step may succeed
+        ├── Unauthorized      401 after the one token refresh and retry
+        │   └── AuthRevoked   the refresh grant was refused (invalid_grant): the account must be reconnected
+        ├── Forbidden         403: missing scope, app not authorized, QBO company subscription ended
+        ├── NotFound          404, HubSpot OBJECT_NOT_FOUND, QBO 610 (gone, or a referenced record inactive)
+        ├── Conflict          HubSpot 409 / unique value taken; `existing_id` is the record that holds it
+        ├── ValidationFailed  400, HubSpot VALIDATION_ERROR, QBO ValidationFault: the data must change
+        │   ├── StaleObject   QBO 5010: SyncToken out of date; re-read and re-apply (transient)
+        │   ├── DuplicateName QBO 6240: DisplayName/Name already used by another name-list record
+        │   └── DuplicateDocNumber  QBO 6140: DocNumber already used by another transaction
+        ├── RateLimited       429, QBO 3001, HubSpot 423 Locked / 477 Migration: wait `retry_after` s
+        ├── ServerError       5xx, 408, QBO SystemFault (transient)
+        └── TransportError    timeout or connection failure: a write may or may not have happened
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class HsqboError(Exception):
@@ -62,3 +77,85 @@ class BrokerUnavailable(BusError):
 
 class PublishNotConfirmed(BusError):
     pass
+
+
+class ApiError(HsqboError):
+    """A provider API call failed. `transient` is all the worker needs to classify it without knowing the
+    provider: True means re-running the sync step later (which re-reads what it writes) may succeed."""
+
+    transient: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+        trace_id: str | None = None,
+        ids: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider  # "hubspot" | "quickbooks"
+        self.status = status  # HTTP status of the answer that carried the error (200 for a QBO batch item)
+        self.code = code  # QBO Fault code ("6240"), HubSpot category ("VALIDATION_ERROR") or OAuth error
+        self.retry_after = retry_after  # seconds the provider asked us to wait, when it said
+        self.trace_id = trace_id  # HubSpot correlationId / QBO intuit_tid, for the provider's support
+        self.ids = ids  # records a batch error is about (HubSpot 207 context ids)
+
+    def __str__(self) -> str:
+        code = f" {self.code}" if self.code else ""
+        status = f" HTTP {self.status}" if self.status is not None else ""
+        return f"{self.provider}{status}{code}: {self.message}"
+
+
+class Unauthorized(ApiError):
+    pass
+
+
+class AuthRevoked(Unauthorized):
+    pass
+
+
+class Forbidden(ApiError):
+    pass
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    def __init__(self, message: str, *, existing_id: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.existing_id = existing_id
+
+
+class ValidationFailed(ApiError):
+    pass
+
+
+class StaleObject(ValidationFailed):
+    transient = True
+
+
+class DuplicateName(ValidationFailed):
+    pass
+
+
+class DuplicateDocNumber(ValidationFailed):
+    pass
+
+
+class RateLimited(ApiError):
+    transient = True
+
+
+class ServerError(ApiError):
+    transient = True
+
+
+class TransportError(ApiError):
+    transient = True

@@ -40,3 +40,16 @@ EVENTS_IGNORED = Counter(
 PUBLISH_CONFIRM_LATENCY = Histogram(
     "hsqbo_publish_confirm_seconds", "Publish-to-confirm latency", buckets=_LATENCY_BUCKETS
 )
+
+# --- API clients (shared/clients) -----------------------------------------------------------------------------------
+
+_API_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# HTTP calls to HubSpot and QBO (token endpoints included), by provider, operation (read, create, query, search,
+# oauth_token...) and outcome (ok, or the ApiError kind: rate_limited, not_found, transport_error...).
+API_REQUESTS = Counter("hsqbo_api_requests_total", "Provider API calls", ["provider", "operation", "outcome"])
+
+# Time from sending one provider API call to its complete answer, by provider and operation.
+API_LATENCY = Histogram(
+    "hsqbo_api_request_seconds", "Provider API call latency", ["provider", "operation"], buckets=_API_LATENCY_BUCKETS
+)

@@ -1,0 +1,60 @@
+"""Async clients for the HubSpot CRM and QuickBooks Online APIs, over a pluggable transport.
+
+    transport = AiohttpTransport.from_settings(settings)          # one per process; MockTransport in unit tests
+    hubspot = HubSpotClient(str(settings.hubspot_base_url), StaticToken(private_app_token), transport)
+    qbo = QboClient(str(settings.qbo_base_url), realm_id, QboOAuth.from_settings(
+        f"quickbooks:{realm_id}", settings, store=token_store, transport=transport), transport)
+
+Failures raise the `ApiError` kinds of `shared.errors`; `error.transient` says whether to retry later.
+"""
+
+from shared.clients._auth import (
+    HubSpotOAuth,
+    MemoryTokenStore,
+    QboOAuth,
+    StaticToken,
+    TokenSet,
+    TokenSource,
+    TokenStore,
+)
+from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
+from shared.clients.hubspot import (
+    Association,
+    AssociationType,
+    HubSpotBatch,
+    HubSpotClient,
+    HubSpotObject,
+    HubSpotProperty,
+    NewAssociation,
+    SearchPage,
+)
+from shared.clients.qbo import BatchItemResult, BatchOperation, CdcResult, QboClient, QboEntity, qbo_quote
+
+__all__ = [
+    "AiohttpTransport",
+    "Association",
+    "AssociationType",
+    "BatchItemResult",
+    "BatchOperation",
+    "CdcResult",
+    "HubSpotBatch",
+    "HubSpotClient",
+    "HubSpotOAuth",
+    "HubSpotObject",
+    "HubSpotProperty",
+    "MemoryTokenStore",
+    "MockTransport",
+    "NewAssociation",
+    "QboClient",
+    "QboEntity",
+    "QboOAuth",
+    "Request",
+    "Response",
+    "SearchPage",
+    "StaticToken",
+    "TokenSet",
+    "TokenSource",
+    "TokenStore",
+    "Transport",
+    "qbo_quote",
+]

@@ -1,0 +1,88 @@
+"""One authorized JSON call to a provider: URL and body encoding, bearer token, the single retry after a 401, the
+error mapping, metrics. Both clients make every call through an `ApiSession`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+
+from shared.clients._auth import TokenSource
+from shared.clients._metrics import measured
+from shared.clients._transport import Request, Response, Transport
+from shared.errors import ApiError, TransportError, Unauthorized
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+QueryParams = Sequence[tuple[str, str]]
+# The error an answer carries, or None when it is a success (QBO can put a Fault inside a 200).
+Classifier = Callable[[Response], ApiError | None]
+
+
+def path_segment(value: str) -> str:
+    """An id or name as one URL path segment (HubSpot `idProperty` values can be emails)."""
+    return quote(value, safe="")
+
+
+class ApiSession:
+    def __init__(
+        self, provider: str, base_url: str, auth: TokenSource, transport: Transport, classify: Classifier
+    ) -> None:
+        self.provider = provider
+        self._base_url = base_url.rstrip("/")
+        self._auth = auth
+        self._transport = transport
+        self._classify = classify
+
+    async def call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: QueryParams = (),
+        json: Any = None,
+    ) -> Response:
+        """Send, and return the successful answer or raise its `ApiError`. `operation` labels the metrics."""
+        url = self._base_url + path
+        if params:
+            url += "?" + urlencode(params, quote_via=quote)
+        body = b"" if json is None else orjson.dumps(json)
+        headers = {"Accept": "application/json"}
+        if json is not None:
+            headers["Content-Type"] = "application/json"
+        token = await self._auth.access_token()
+        try:
+            return await self._attempt(operation, Request(method, url, {**headers, **_bearer(token)}, body))
+        except Unauthorized:
+            await self._auth.on_unauthorized(token)
+            fresh = await self._auth.access_token()
+            if fresh == token:
+                raise
+            return await self._attempt(operation, Request(method, url, {**headers, **_bearer(fresh)}, body))
+
+    async def _attempt(self, operation: str, request: Request) -> Response:
+        with measured(self.provider, operation):
+            try:
+                response = await self._transport.send(request)
+            except OSError as exc:  # ConnectionError, TimeoutError: no answer, the write may or may not have happened
+                raise TransportError(f"{type(exc).__name__}: {exc}", provider=self.provider) from exc
+            error = self._classify(response)
+            if error is not None:
+                log.debug(
+                    "api_error",
+                    provider=self.provider,
+                    operation=operation,
+                    status=error.status,
+                    code=error.code,
+                    trace_id=error.trace_id,
+                )
+                raise error
+            return response
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

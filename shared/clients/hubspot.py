@@ -1,0 +1,371 @@
+"""HubSpot CRM client: v3 objects (read, write, batch, search), v4 associations, v3 property definitions.
+
+Object types are the API's path names (`contacts`, `companies`, `products`, `line_items`, `invoices`,
+`commerce_payments`) or type ids (`0-1`). Every property value HubSpot returns is a string or null; send strings, and
+`""` to clear a value. Errors raise the `ApiError` kinds of `shared.errors`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from shared.clients._auth import TokenSource
+from shared.clients._errors import hubspot_batch_error, hubspot_error
+from shared.clients._session import ApiSession, QueryParams, path_segment
+from shared.clients._transport import Response, Transport
+from shared.envelope import Provider
+from shared.errors import ApiError, Conflict, NotFound
+
+BATCH_LIMIT = 100  # inputs per object batch call
+SEARCH_PAGE_LIMIT = 200
+_ASSOCIATIONS_PAGE_LIMIT = 500
+
+Properties = Mapping[str, str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HubSpotObject:
+    id: str
+    properties: dict[str, str | None]
+    created_at: datetime | None
+    updated_at: datetime | None
+    archived: bool = False
+    associations: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # to-type -> ids, first seen first
+    new: bool | None = None  # batch upsert only: True when the record was created
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HubSpotObject:
+        associations: dict[str, list[str]] = {}
+        for to_type, listing in (data.get("associations") or {}).items():
+            ids = associations.setdefault(to_type, [])
+            for item in listing.get("results", ()):
+                if str(item["id"]) not in ids:  # a labelled and an unlabelled association list the same id twice
+                    ids.append(str(item["id"]))
+        return cls(
+            id=str(data["id"]),
+            properties=dict(data.get("properties") or {}),
+            created_at=_timestamp(data.get("createdAt")),
+            updated_at=_timestamp(data.get("updatedAt")),
+            archived=bool(data.get("archived", False)),
+            associations=associations,
+            new=data.get("new"),
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HubSpotBatch:
+    """A batch answer: the records that worked, and one error per failed group of inputs (`error.ids`). A batch read
+    leaves out ids that do not exist: compare what you asked for with `results`."""
+
+    results: list[HubSpotObject]
+    errors: list[ApiError]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SearchPage:
+    results: list[HubSpotObject]
+    total: int
+    after: str | None  # cursor of the next page, None on the last
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NewAssociation:
+    """An association made together with a new record (`create(..., associations=...)`)."""
+
+    to_id: str
+    type_id: int
+    category: str = "HUBSPOT_DEFINED"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AssociationType:
+    category: str
+    type_id: int
+    label: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Association:
+    to_id: str
+    types: tuple[AssociationType, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HubSpotProperty:
+    name: str
+    label: str
+    type: str
+    field_type: str
+    group_name: str
+    unique: bool
+
+
+class HubSpotClient:
+    def __init__(self, base_url: str, auth: TokenSource, transport: Transport) -> None:
+        self._session = ApiSession(Provider.HUBSPOT, base_url, auth, transport, _classify)
+
+    # --- objects ------------------------------------------------------------------------------------------------
+
+    async def get(
+        self,
+        object_type: str,
+        object_id: str,
+        *,
+        properties: Sequence[str] = (),
+        associations: Sequence[str] = (),
+        id_property: str | None = None,
+    ) -> HubSpotObject:
+        """One record by id, or by the value of a unique property (`id_property`). NotFound if absent or archived."""
+        params: list[tuple[str, str]] = [("properties", name) for name in properties]
+        params += [("associations", to_type) for to_type in associations]
+        if id_property:
+            params.append(("idProperty", id_property))
+        response = await self._call("get", "GET", f"{_objects(object_type)}/{path_segment(object_id)}", params)
+        return HubSpotObject.from_json(response.json())
+
+    async def create(
+        self, object_type: str, properties: Properties, *, associations: Sequence[NewAssociation] = ()
+    ) -> HubSpotObject:
+        body: dict[str, Any] = {"properties": dict(properties)}
+        if associations:
+            body["associations"] = [
+                {
+                    "to": {"id": association.to_id},
+                    "types": [{"associationCategory": association.category, "associationTypeId": association.type_id}],
+                }
+                for association in associations
+            ]
+        response = await self._call("create", "POST", _objects(object_type), json=body)
+        return HubSpotObject.from_json(response.json())
+
+    async def update(
+        self, object_type: str, object_id: str, properties: Properties, *, id_property: str | None = None
+    ) -> HubSpotObject:
+        params = [("idProperty", id_property)] if id_property else []
+        path = f"{_objects(object_type)}/{path_segment(object_id)}"
+        response = await self._call("update", "PATCH", path, params, json={"properties": dict(properties)})
+        return HubSpotObject.from_json(response.json())
+
+    async def archive(self, object_type: str, object_id: str) -> None:
+        await self._call("archive", "DELETE", f"{_objects(object_type)}/{path_segment(object_id)}")
+
+    async def batch_read(
+        self,
+        object_type: str,
+        ids: Sequence[str],
+        *,
+        properties: Sequence[str] = (),
+        id_property: str | None = None,
+    ) -> HubSpotBatch:
+        """Many records by id (or unique property), in calls of at most 100. No associations (HubSpot's rule)."""
+        answers: list[Mapping[str, Any]] = []
+        for chunk in _chunks(ids, BATCH_LIMIT):
+            body: dict[str, Any] = {"inputs": [{"id": i} for i in chunk], "properties": list(properties)}
+            if id_property:
+                body["idProperty"] = id_property
+            response = await self._call("batch_read", "POST", f"{_objects(object_type)}/batch/read", json=body)
+            answers.append(response.json())
+        return _batch(answers)
+
+    async def batch_upsert(self, object_type: str, id_property: str, inputs: Mapping[str, Properties]) -> HubSpotBatch:
+        """Create or update records keyed by a unique property: `inputs` maps its value to the properties to write.
+        Each input carries its key as `objectWriteTraceId`, so a partial failure (207) names the inputs it hit."""
+        answers: list[Mapping[str, Any]] = []
+        for chunk in _chunks(list(inputs), BATCH_LIMIT):
+            body = {
+                "inputs": [
+                    {"id": key, "idProperty": id_property, "properties": dict(inputs[key]), "objectWriteTraceId": key}
+                    for key in chunk
+                ]
+            }
+            response = await self._call("batch_upsert", "POST", f"{_objects(object_type)}/batch/upsert", json=body)
+            answers.append(response.json())
+        return _batch(answers)
+
+    # --- search -------------------------------------------------------------------------------------------------
+
+    async def search(
+        self,
+        object_type: str,
+        *,
+        filter_groups: Sequence[Mapping[str, Any]] = (),
+        properties: Sequence[str] = (),
+        sorts: Sequence[Mapping[str, str]] = (),
+        limit: int = SEARCH_PAGE_LIMIT,
+        after: str | None = None,
+    ) -> SearchPage:
+        """One page of `POST .../search`. Filter groups are ORed, the filters inside one ANDed; at most 10,000
+        results per query (page past that and HubSpot answers 400): re-query from the last seen modification date."""
+        body: dict[str, Any] = {
+            "filterGroups": list(filter_groups),
+            "properties": list(properties),
+            "sorts": list(sorts),
+            "limit": min(limit, SEARCH_PAGE_LIMIT),
+        }
+        if after is not None:
+            body["after"] = after
+        response = await self._call("search", "POST", f"{_objects(object_type)}/search", json=body)
+        data = response.json()
+        return SearchPage(
+            results=[HubSpotObject.from_json(item) for item in data.get("results", ())],
+            total=int(data.get("total", 0)),
+            after=_next_after(data),
+        )
+
+    async def search_all(
+        self,
+        object_type: str,
+        *,
+        filter_groups: Sequence[Mapping[str, Any]] = (),
+        properties: Sequence[str] = (),
+        sorts: Sequence[Mapping[str, str]] = (),
+        page_size: int = SEARCH_PAGE_LIMIT,
+    ) -> AsyncIterator[HubSpotObject]:
+        """Every result of a search, page after page."""
+        after: str | None = None
+        while True:
+            page = await self.search(
+                object_type,
+                filter_groups=filter_groups,
+                properties=properties,
+                sorts=sorts,
+                limit=page_size,
+                after=after,
+            )
+            for record in page.results:
+                yield record
+            if page.after is None or not page.results:
+                return
+            after = page.after
+
+    # --- associations (v4) --------------------------------------------------------------------------------------
+
+    async def list_associations(self, from_type: str, object_id: str, to_type: str) -> list[Association]:
+        path = f"/crm/v4/objects/{from_type}/{path_segment(object_id)}/associations/{to_type}"
+        found: list[Association] = []
+        after: str | None = None
+        while True:
+            params = [("limit", str(_ASSOCIATIONS_PAGE_LIMIT))] + ([("after", after)] if after else [])
+            data = (await self._call("list_associations", "GET", path, params)).json()
+            found += [
+                Association(
+                    to_id=str(item["toObjectId"]),
+                    types=tuple(
+                        AssociationType(kind["category"], int(kind["typeId"]), kind.get("label"))
+                        for kind in item.get("associationTypes", ())
+                    ),
+                )
+                for item in data.get("results", ())
+            ]
+            after = _next_after(data)
+            if after is None:
+                return found
+
+    async def associate(
+        self,
+        from_type: str,
+        from_id: str,
+        to_type: str,
+        to_id: str,
+        *,
+        type_id: int | None = None,
+        category: str = "HUBSPOT_DEFINED",
+    ) -> None:
+        """Associate two records: with the given type (label), or with the default unlabelled type when `type_id` is
+        None. Idempotent: associating an associated pair again changes nothing."""
+        pair = f"{from_type}/{path_segment(from_id)}/associations"
+        if type_id is None:
+            path = f"/crm/v4/objects/{pair}/default/{to_type}/{path_segment(to_id)}"
+            await self._call("associate", "PUT", path)
+        else:
+            path = f"/crm/v4/objects/{pair}/{to_type}/{path_segment(to_id)}"
+            spec = [{"associationCategory": category, "associationTypeId": type_id}]
+            await self._call("associate", "PUT", path, json=spec)
+
+    async def remove_association(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        """Remove every association between the two records."""
+        path = f"/crm/v4/objects/{from_type}/{path_segment(from_id)}/associations/{to_type}/{path_segment(to_id)}"
+        await self._call("remove_association", "DELETE", path)
+
+    # --- property definitions -----------------------------------------------------------------------------------
+
+    async def ensure_property(
+        self,
+        object_type: str,
+        name: str,
+        *,
+        label: str,
+        group_name: str,
+        type: str = "string",
+        field_type: str = "text",
+        unique: bool = False,
+    ) -> HubSpotProperty:
+        """The property definition, created if missing. An existing definition is returned as it is (HubSpot cannot
+        make a property unique after creation): check `.unique` when it matters."""
+        path = f"/crm/v3/properties/{object_type}"
+        try:
+            return _property(await self._call("get_property", "GET", f"{path}/{path_segment(name)}"))
+        except NotFound:
+            pass
+        definition = {
+            "name": name,
+            "label": label,
+            "groupName": group_name,
+            "type": type,
+            "fieldType": field_type,
+            "hasUniqueValue": unique,
+        }
+        try:
+            return _property(await self._call("create_property", "POST", path, json=definition))
+        except Conflict:  # created meanwhile by another process
+            return _property(await self._call("get_property", "GET", f"{path}/{path_segment(name)}"))
+
+    async def _call(
+        self, operation: str, method: str, path: str, params: QueryParams = (), *, json: Any = None
+    ) -> Response:
+        return await self._session.call(operation, method, path, params=params, json=json)
+
+
+def _classify(response: Response) -> ApiError | None:
+    return None if 200 <= response.status < 300 else hubspot_error(response)
+
+
+def _objects(object_type: str) -> str:
+    return f"/crm/v3/objects/{object_type}"
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _next_after(data: Mapping[str, Any]) -> str | None:
+    after = ((data.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after not in (None, "") else None
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
+def _batch(answers: Iterable[Mapping[str, Any]]) -> HubSpotBatch:
+    results: list[HubSpotObject] = []
+    errors: list[ApiError] = []
+    for answer in answers:
+        results += [HubSpotObject.from_json(item) for item in answer.get("results", ())]
+        errors += [hubspot_batch_error(item) for item in answer.get("errors", ())]
+    return HubSpotBatch(results, errors)
+
+
+def _property(response: Response) -> HubSpotProperty:
+    data = response.json()
+    return HubSpotProperty(
+        name=data["name"],
+        label=data.get("label", ""),
+        type=data.get("type", ""),
+        field_type=data.get("fieldType", ""),
+        group_name=data.get("groupName", ""),
+        unique=bool(data.get("hasUniqueValue", False)),
+    )

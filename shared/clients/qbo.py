@@ -1,0 +1,253 @@
+"""QuickBooks Online Accounting API v3 client for one company (realm).
+
+Entities are named as in the API (`Customer`, `Item`, `Invoice`, `Payment`) and passed as plain JSON dicts: QBO
+objects are large and the sync rules read only a few fields. Every write takes a `request_id` (the `requestid` query
+parameter; use a UUID, at most 50 characters) so that a retried write returns the first answer instead of writing
+twice. Build query literals with `qbo_quote`. Errors raise the `ApiError` kinds of `shared.errors`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from shared.clients._auth import TokenSource
+from shared.clients._errors import qbo_error, qbo_fault, qbo_fault_error
+from shared.clients._session import ApiSession, QueryParams, path_segment
+from shared.clients._transport import Response, Transport
+from shared.envelope import Provider
+from shared.errors import ApiError
+
+MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher version is documented
+QUERY_PAGE_LIMIT = 1000  # MAXRESULTS above 1000 is refused
+BATCH_LIMIT = 30  # items per batch request
+_REQUEST_ID_MAX = 50
+_BATCH_REQUEST_ID_MAX = 36
+
+QboEntity = dict[str, Any]
+BatchItemResult = QboEntity | list[QboEntity] | ApiError
+
+
+def qbo_quote(value: str) -> str:
+    """`value` as a quoted literal of QBO's query language: backslash escapes quotes and itself."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CdcResult:
+    """Changed records per entity; deleted ones carry only `Id`, `status: "Deleted"` and `MetaData`. `time` is the
+    server's clock at the answer: the next `changed_since`."""
+
+    entities: dict[str, list[QboEntity]]
+    time: datetime | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchOperation:
+    """One item of a batch request; build it with the class methods."""
+
+    bid: str
+    operation: Literal["create", "update", "delete", "query"]
+    entity: str | None
+    body: Mapping[str, Any] | str  # the entity payload, or the query statement
+    options: str | None = None
+
+    @classmethod
+    def create(cls, bid: str, entity: str, body: Mapping[str, Any]) -> BatchOperation:
+        return cls(bid, "create", entity, body)
+
+    @classmethod
+    def update(cls, bid: str, entity: str, body: Mapping[str, Any], *, sparse: bool = True) -> BatchOperation:
+        return cls(bid, "update", entity, {**body, "sparse": sparse})
+
+    @classmethod
+    def delete(cls, bid: str, entity: str, entity_id: str, sync_token: str) -> BatchOperation:
+        return cls(bid, "delete", entity, {"Id": entity_id, "SyncToken": sync_token})
+
+    @classmethod
+    def void(cls, bid: str, entity: str, entity_id: str, sync_token: str) -> BatchOperation:
+        return cls(bid, "update", entity, {"Id": entity_id, "SyncToken": sync_token}, options="void")
+
+    @classmethod
+    def query(cls, bid: str, statement: str) -> BatchOperation:
+        return cls(bid, "query", None, statement)
+
+    def to_json(self) -> dict[str, Any]:
+        if self.operation == "query":
+            return {"bId": self.bid, "Query": self.body}
+        item: dict[str, Any] = {"bId": self.bid, "operation": self.operation, str(self.entity): self.body}
+        if self.options:
+            item["optionsData"] = self.options
+        return item
+
+
+class QboClient:
+    def __init__(
+        self,
+        base_url: str,
+        realm_id: str,
+        auth: TokenSource,
+        transport: Transport,
+        *,
+        minorversion: int = MINOR_VERSION,
+    ) -> None:
+        self.realm_id = realm_id
+        self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify)
+        self._company = f"/v3/company/{path_segment(realm_id)}"
+        self._minorversion = str(minorversion)
+
+    # --- single records -----------------------------------------------------------------------------------------
+
+    async def read(self, entity: str, entity_id: str) -> QboEntity:
+        response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
+        return _entity(response.json(), entity)
+
+    async def create(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> QboEntity:
+        return await self._write("create", entity, dict(body), request_id)
+
+    async def update(self, entity: str, body: Mapping[str, Any], *, request_id: str, sparse: bool = True) -> QboEntity:
+        """`body` carries `Id` and the current `SyncToken`. Sparse: only the fields sent change (line arrays are
+        still replaced whole); full: every writable field left out is cleared."""
+        return await self._write("update", entity, {**body, "sparse": sparse}, request_id)
+
+    async def delete(self, entity: str, entity_id: str, sync_token: str, *, request_id: str) -> QboEntity:
+        """Transactions only (Customer and Item are retired with `Active: false`). Answers `{"Id", "status":
+        "Deleted"}`."""
+        body = {"Id": entity_id, "SyncToken": sync_token}
+        return await self._write("delete", entity, body, request_id, [("operation", "delete")])
+
+    async def void(self, entity: str, entity_id: str, sync_token: str, *, request_id: str) -> QboEntity:
+        """Zero a transaction but keep it. A Payment is voided by a sparse update with `include=void`."""
+        body: dict[str, Any] = {"Id": entity_id, "SyncToken": sync_token}
+        if entity.lower() == "payment":
+            params = [("operation", "update"), ("include", "void")]
+            body["sparse"] = True
+        else:
+            params = [("operation", "void")]
+        return await self._write("void", entity, body, request_id, params)
+
+    # --- queries ------------------------------------------------------------------------------------------------
+
+    async def query(self, statement: str) -> list[QboEntity]:
+        """The rows of one `SELECT` (QBO pages at 100 rows unless the statement says MAXRESULTS)."""
+        response = await self._call("query", "GET", "/query", [("query", statement)])
+        return _rows(response.json().get("QueryResponse") or {})
+
+    async def query_all(
+        self,
+        entity: str,
+        *,
+        where: str | None = None,
+        order_by: str | None = None,
+        page_size: int = QUERY_PAGE_LIMIT,
+    ) -> AsyncIterator[QboEntity]:
+        """Every row, STARTPOSITION/MAXRESULTS page after page. Give an `order_by` (e.g. "Id") so rows changed
+        while paging are neither skipped nor repeated by a shifting order."""
+        size = min(page_size, QUERY_PAGE_LIMIT)
+        start = 1
+        while True:
+            rows = await self.query(f"{_select('*', entity, where, order_by)} STARTPOSITION {start} MAXRESULTS {size}")
+            for row in rows:
+                yield row
+            if len(rows) < size:
+                return
+            start += size
+
+    async def count(self, entity: str, *, where: str | None = None) -> int:
+        response = await self._call("count", "GET", "/query", [("query", _select("COUNT(*)", entity, where, None))])
+        return int((response.json().get("QueryResponse") or {}).get("totalCount", 0))
+
+    async def cdc(self, entities: Sequence[str], changed_since: datetime) -> CdcResult:
+        """Records of `entities` changed since `changed_since` (at most 30 days back; QBO returns at most 1000
+        objects per call and says nothing when it cut: treat 1000 as maybe truncated and shrink the window)."""
+        if changed_since.tzinfo is None:
+            raise ValueError("changed_since must carry a time zone")
+        params = [("entities", ",".join(entities)), ("changedSince", changed_since.isoformat(timespec="seconds"))]
+        data = (await self._call("cdc", "GET", "/cdc", params)).json()
+        changed: dict[str, list[QboEntity]] = {entity: [] for entity in entities}
+        for block in data.get("CDCResponse", ()):
+            for response in block.get("QueryResponse", ()):
+                for name, value in response.items():
+                    if isinstance(value, list):
+                        changed.setdefault(name, []).extend(value)
+        return CdcResult(changed, _time(data))
+
+    # --- batch --------------------------------------------------------------------------------------------------
+
+    async def batch(self, operations: Sequence[BatchOperation], *, request_id: str) -> dict[str, BatchItemResult]:
+        """Up to 30 independent operations in one call (QBO runs them in any order); the answer maps each `bid` to
+        the record written, the rows queried, or the item's `ApiError` (a failed item does not fail the call)."""
+        if not 0 < len(operations) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} operations, not {len(operations)}")
+        _check_request_id(request_id, _BATCH_REQUEST_ID_MAX)
+        body = {"BatchItemRequest": [operation.to_json() for operation in operations]}
+        params = [("requestid", request_id)]
+        response = await self._call("batch", "POST", "/batch", params, json=body)
+        return {str(item.get("bId")): _batch_item(item) for item in response.json().get("BatchItemResponse", ())}
+
+    async def _write(
+        self, operation: str, entity: str, body: QboEntity, request_id: str, params: QueryParams = ()
+    ) -> QboEntity:
+        _check_request_id(request_id, _REQUEST_ID_MAX)
+        params = [*params, ("requestid", request_id)]
+        response = await self._call(operation, "POST", f"/{entity.lower()}", params, json=body)
+        return _entity(response.json(), entity)
+
+    async def _call(
+        self, operation: str, method: str, path: str, params: QueryParams = (), *, json: Any = None
+    ) -> Response:
+        params = [*params, ("minorversion", self._minorversion)]
+        return await self._session.call(operation, method, self._company + path, params=params, json=json)
+
+
+def _classify(response: Response) -> ApiError | None:
+    if not 200 <= response.status < 300:
+        return qbo_error(response)
+    if b'"Fault"' in response.body and qbo_fault(response) is not None:  # a whole-request Fault inside a 200
+        return qbo_error(response)
+    return None
+
+
+def _check_request_id(request_id: str, limit: int) -> None:
+    if not 0 < len(request_id) <= limit:
+        raise ValueError(f"requestid must be 1 to {limit} characters")
+
+
+def _select(what: str, entity: str, where: str | None, order_by: str | None) -> str:
+    statement = f"SELECT {what} FROM {entity}"
+    if where:
+        statement += f" WHERE {where}"
+    if order_by:
+        statement += f" ORDER BY {order_by}"
+    return statement
+
+
+def _entity(data: Mapping[str, Any], entity: str) -> QboEntity:
+    """The record in `{"<Entity>": {...}, "time": ...}`; the answer's casing of the name may differ from ours."""
+    for name, value in data.items():
+        if name.lower() == entity.lower() and isinstance(value, dict):
+            return value
+    raise ValueError(f"answer carries no {entity}")
+
+
+def _rows(query_response: Mapping[str, Any]) -> list[QboEntity]:
+    """The entity list of a QueryResponse; absent when no rows are left."""
+    return next((value for value in query_response.values() if isinstance(value, list)), [])
+
+
+def _batch_item(item: Mapping[str, Any]) -> BatchItemResult:
+    if isinstance(item.get("Fault"), dict):
+        return qbo_fault_error(item["Fault"], status=200)
+    if isinstance(item.get("QueryResponse"), dict):
+        return _rows(item["QueryResponse"])
+    records = [value for name, value in item.items() if name != "bId" and isinstance(value, dict)]
+    if not records:
+        return ApiError("batch item answered neither a record nor a fault", provider=Provider.QUICKBOOKS, status=200)
+    return dict(records[0])
+
+
+def _time(data: Mapping[str, Any]) -> datetime | None:
+    value = data.get("time")
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
