@@ -173,6 +173,13 @@ class TokenIssuer:
             return None
         return entry.grant
 
+    def expired_seconds_ago(self, access_token: str) -> float | None:
+        """How long ago a known access token expired (providers word their 401s with it); None otherwise."""
+        entry = self._access.get(access_token)
+        if entry is None or entry.expires_at is None or self.clock.now() < entry.expires_at:
+            return None
+        return self.clock.now() - entry.expires_at
+
     def validate(self, access_token: str) -> str | None:
         """The account id the access token may act on, or None."""
         grant = self.lookup(access_token)

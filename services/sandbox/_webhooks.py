@@ -75,6 +75,7 @@ class WebhookDispatcher:
         faults: Faults | None = None,
         ack_timeout_seconds: float = 3.0,
         is_ack: Callable[[int], bool] = is_2xx,
+        attempt_field: str | None = None,
     ) -> None:
         if not retry_delays:
             raise ValueError("retry_delays needs at least one delay")
@@ -90,6 +91,7 @@ class WebhookDispatcher:
         self.faults = faults
         self.ack_timeout_seconds = ack_timeout_seconds
         self.is_ack = is_ack
+        self.attempt_field = attempt_field  # set in each event to the 0-based attempt (HubSpot's attemptNumber)
         self.counters = DispatcherStats()
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._queues: dict[str, collections.deque[Event]] = {}
@@ -227,7 +229,10 @@ class WebhookDispatcher:
             self.counters.failures += 1
             self.counters.last_status, self.counters.last_error = None, "no webhook URL"
             return False
-        body = self.encode_batch(batch.events)
+        events = batch.events
+        if self.attempt_field is not None:
+            events = [{**event, self.attempt_field: batch.attempts - 1} for event in events]
+        body = self.encode_batch(events)
         headers = {"Content-Type": self.content_type, **self.sign(body, url)}
         timeout = self.ack_timeout_seconds
         if self.faults is not None and self.faults.config.webhook_timeout_seconds is not None:

@@ -199,6 +199,8 @@ COMMERCE_PAYMENTS = ObjectType(
 
 OBJECT_TYPES: tuple[ObjectType, ...] = (CONTACTS, COMPANIES, PRODUCTS, LINE_ITEMS, INVOICES, COMMERCE_PAYMENTS)
 
+BY_NAME: dict[str, ObjectType] = {object_type.name: object_type for object_type in OBJECT_TYPES}
+
 # Every spelling HubSpot accepts in a path: plural name, singular name, type id ("contacts", "contact", "0-1").
 _BY_ANY_NAME: dict[str, ObjectType] = {
     key: object_type
