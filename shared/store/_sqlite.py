@@ -303,15 +303,17 @@ class SqliteStore:
     # Pending work.
 
     async def touch_pending(self, key: PendingKey, now: float, hints: dict[str, Any] | None = None) -> bool:
+        # The patch is bound twice: excluded.hints would be the patch already applied to {} (its nulls dropped).
+        patch = orjson.dumps(hints or {}).decode()
         async with self._write() as db:
             rows = await db.execute_fetchall(
                 "INSERT INTO pending (connection, kind, side, object_id, first_seen, last_seen, generation, hints) "
                 "VALUES (?, ?, ?, ?, ?, ?, 1, json_patch('{}', ?)) "
                 "ON CONFLICT (connection, kind, side, object_id) DO UPDATE SET "
                 "last_seen = MAX(last_seen, excluded.last_seen), generation = generation + 1, "
-                "hints = json_patch(hints, excluded.hints) "
+                "hints = json_patch(hints, ?) "
                 "RETURNING generation",
-                (*_key_values(key), now, now, orjson.dumps(hints or {}).decode()),
+                (*_key_values(key), now, now, patch, patch),
             )
         return bool(next(iter(rows))[0] == 1)
 

@@ -1,0 +1,59 @@
+"""Two OS processes on one store file: they open (and so migrate) it at once, then touch and claim the same keys."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+from shared.envelope import Provider
+from shared.store import Kind, PendingKey, open_store
+
+TOUCHED = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "touched")
+COUNTED = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "counted")
+TOUCHES = 100  # per process
+CYCLES = 25  # per process: claim, read-increment-write a cursor under the lease, finish
+
+
+def _work(url: str, owner: str, start: Event) -> None:
+    start.wait()
+    asyncio.run(_work_async(url, owner))
+
+
+async def _work_async(url: str, owner: str) -> None:
+    async with open_store(url) as store:
+        for n in range(TOUCHES):
+            await store.touch_pending(TOUCHED, float(n), {owner: n})
+        cycles = 0
+        while cycles < CYCLES:
+            await store.touch_pending(COUNTED, 0.0)
+            claimed = await store.claim_pending(COUNTED, owner, 0.0, lease_seconds=1e9)
+            if claimed is None:
+                await asyncio.sleep(0)  # the other process holds the lease
+                continue
+            # Deliberately not atomic: only the lease keeps the two processes from losing increments.
+            count = int(await store.get_cursor("acme", "count") or 0)
+            await store.set_cursor("acme", "count", str(count + 1))
+            await store.finish_pending(COUNTED, owner, claimed.generation)
+            cycles += 1
+
+
+async def test_two_processes_lose_no_touches_and_share_the_lease(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shared.db"
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    workers = [context.Process(target=_work, args=(url, f"process-{n}", start)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        await asyncio.to_thread(worker.join, 60)
+
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    async with open_store(url) as store:
+        touched = await store.get_pending(TOUCHED)
+        assert touched is not None
+        assert touched.generation == 2 * TOUCHES
+        assert touched.hints == {"process-0": TOUCHES - 1, "process-1": TOUCHES - 1}
+        assert await store.get_cursor("acme", "count") == str(2 * CYCLES)
