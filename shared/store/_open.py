@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,13 +34,12 @@ def open_store(
 class StoreOpening:
     """Awaitable once, or usable as an async context manager that closes the store on exit."""
 
-    def __init__(self, connect: Callable[[], Any]) -> None:
+    def __init__(self, connect: Callable[[], Coroutine[Any, Any, Store]]) -> None:
         self._connect = connect
         self._store: Store | None = None
 
     def __await__(self) -> Generator[Any, None, Store]:
-        store: Store = yield from self._connect().__await__()
-        return store
+        return self._connect().__await__()
 
     async def __aenter__(self) -> Store:
         self._store = await self

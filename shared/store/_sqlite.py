@@ -435,12 +435,13 @@ class SqliteStore:
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
+                await self._db.execute("BEGIN IMMEDIATE")
                 yield self._db
             except BaseException:
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
+                # Queued behind whatever statement a cancellation interrupted (even a BEGIN still waiting for
+                # the lock); sqlite3's rollback() does nothing when no transaction is open.
+                await self._db.rollback()
                 raise
             await self._db.execute("COMMIT")
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiosqlite
@@ -65,3 +66,20 @@ async def test_unusable_urls_name_the_variable(url: str, message: str) -> None:
 async def test_a_file_store_is_in_wal_mode_so_readers_do_not_block_the_writer(file_url: str) -> None:
     async with open_store(file_url), aiosqlite.connect(file_url.removeprefix("sqlite:///")) as db:
         assert list(await db.execute_fetchall("PRAGMA journal_mode")) == [("wal",)]
+
+
+async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_the_store_usable(file_url: str) -> None:
+    async with (
+        open_store(file_url) as store,
+        aiosqlite.connect(file_url.removeprefix("sqlite:///"), isolation_level=None) as other_process,
+    ):
+        await other_process.execute("BEGIN IMMEDIATE")  # holds the write lock
+        blocked = asyncio.create_task(store.set_cursor("acme", "x", "1"))
+        for _ in range(10):  # let the write reach BEGIN IMMEDIATE, where it waits for the lock
+            await asyncio.sleep(0)
+        blocked.cancel()
+        await other_process.execute("COMMIT")
+
+        await store.set_cursor("acme", "x", "2")
+
+        assert await store.get_cursor("acme", "x") == "2"
