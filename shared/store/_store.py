@@ -1,5 +1,10 @@
 """The `Store` interface every backend implements. Each method is one short transaction; every
-read-modify-write happens inside the backend's SQL, so several processes can share one store."""
+read-modify-write happens inside the backend's SQL, so several processes can share one store.
+
+The SQL carries over to Postgres as is, save for dialect: the lease is a conditional `UPDATE ... RETURNING`
+(row-locked there too), touch an `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, compare-and-swap a conditional
+`UPDATE`, repoint a `SELECT ... FOR UPDATE` then `UPDATE`s; a sweep that claims in bulk can add `SKIP LOCKED`.
+"""
 
 from __future__ import annotations
 
