@@ -28,8 +28,14 @@ class AssociationKind:
 
 
 def _pair(
-    from_type: str, from_singular: str, to_type: str, to_singular: str, type_id: int, reverse_id: int,
-    *, primary: bool = False,
+    from_type: str,
+    from_singular: str,
+    to_type: str,
+    to_singular: str,
+    type_id: int,
+    reverse_id: int,
+    *,
+    primary: bool = False,
 ) -> tuple[AssociationKind, AssociationKind]:
     suffix = "" if primary else "_unlabeled" if (from_type, to_type) in _HAS_PRIMARY else ""
     label = "Primary" if primary else None
@@ -171,9 +177,7 @@ class AssociationIndex:
         return changes
 
     def _check_single_parent(self, from_ref: Ref, to_ref: Ref, kind: AssociationKind) -> None:
-        line_item, invoice_type = (
-            (to_ref, kind.from_type) if kind.to_type == "line_items" else (from_ref, kind.to_type)
-        )
+        line_item, invoice_type = (to_ref, kind.from_type) if kind.to_type == "line_items" else (from_ref, kind.to_type)
         if invoice_type != "invoices" or line_item[0] != "line_items":
             return
         parents = self.targets(line_item, "invoices")

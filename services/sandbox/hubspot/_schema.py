@@ -208,5 +208,6 @@ _BY_ANY_NAME: dict[str, ObjectType] = {
     for key in (object_type.name, object_type.singular, object_type.type_id)
 }
 
+
 def object_type_named(name: str) -> ObjectType | None:
     return _BY_ANY_NAME.get(name.lower())

@@ -181,14 +181,10 @@ class Portal:
 
     # writing
 
-    def create(
-        self,
-        object_type: ObjectType,
-        raw: dict[str, Any],
-        actor: Actor,
-        *,
-        associations: Iterable[tuple[Ref, AssociationKind]] = (),
-    ) -> Record:
+    def check_create(
+        self, object_type: ObjectType, raw: dict[str, Any], associations: Iterable[tuple[Ref, AssociationKind]] = ()
+    ) -> dict[str, str]:
+        """The values a create would store; raises what the create would raise, changes nothing."""
         values = self._validate(object_type, raw)
         missing_all = [name for name in object_type.required_all if not values.get(name)]
         if missing_all or (object_type.required_any and not any(values.get(n) for n in object_type.required_any)):
@@ -198,14 +194,34 @@ class Portal:
                 errors=[{"message": f"{name} is required", "code": "REQUIRED_PROPERTY", "in": name}
                         for name in names],
             )  # fmt: skip
-        links = list(associations)
-        for ref, _kind in links:
+        for ref, _kind in associations:
             if not self.ref_exists(ref):
                 raise validation_error(f"{ref[0]} {ref[1]} to associate with does not exist",
                                        sub_category="crm.associations.INVALID_OBJECT_IDS")  # fmt: skip
-        record_id = self._allocate_id()
         set_values = {name: value for name, value in values.items() if value is not None}
-        self._check_unique(object_type, record_id, set_values, creating=True)
+        self._check_unique(object_type, self._next_id, set_values, creating=True)
+        return set_values
+
+    def check_update(self, record: Record, raw: dict[str, Any]) -> dict[str, str | None]:
+        """The values an update would change; raises what the update would raise, changes nothing."""
+        values = self._validate(record.object_type, raw)
+        changed = {name: value for name, value in values.items() if record.properties.get(name) != value}
+        self._check_unique(record.object_type, record.id, changed, creating=False)
+        if "hs_invoice_status" in changed:
+            self._check_invoice_status(record, changed["hs_invoice_status"], values)
+        return changed
+
+    def create(
+        self,
+        object_type: ObjectType,
+        raw: dict[str, Any],
+        actor: Actor,
+        *,
+        associations: Iterable[tuple[Ref, AssociationKind]] = (),
+    ) -> Record:
+        links = list(associations)
+        set_values = self.check_create(object_type, raw, links)
+        record_id = self._allocate_id()
         now = self.now_ms()
         set_values.update(self._creation_defaults(object_type, set_values, now))
         record = Record(record_id, object_type, {}, now, now)
@@ -225,13 +241,9 @@ class Portal:
         return record
 
     def update(self, record: Record, raw: dict[str, Any], actor: Actor) -> Record:
-        values = self._validate(record.object_type, raw)
-        changed = {name: value for name, value in values.items() if record.properties.get(name) != value}
+        changed = self.check_update(record, raw)
         if not changed:
             return record
-        self._check_unique(record.object_type, record.id, changed, creating=False)
-        if "hs_invoice_status" in changed:
-            self._check_invoice_status(record, changed["hs_invoice_status"], values)
         self._write(record, changed, actor)
         self._apply_derived(record, actor)
         return record

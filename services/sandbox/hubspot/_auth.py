@@ -1,0 +1,179 @@
+"""Authentication: bearer tokens on API calls, the OAuth install flow on HubSpot's real paths, private-app tokens.
+
+- `GET /oauth/authorize?client_id&redirect_uri&scope[&state][&portal_id]` approves at once for the configured
+  client and redirects to `redirect_uri?code=...[&state=...]` (`portal_id`, a sandbox extension, picks the
+  installing portal; default: the first portal).
+- `POST /oauth/v1/token`, `/oauth/v3/token`, `/oauth/2026-03/token`: form-encoded `grant_type`
+  (`authorization_code` | `refresh_token`), `client_id`, `client_secret`, `code`, `redirect_uri`, `refresh_token`.
+  Answer (SPEC `AccessTokenResponse`): access_token, refresh_token, expires_in (1800: 30-minute tokens),
+  token_type "bearer", token_use "access_token", hub_id, scopes. Refresh tokens do not rotate (HubSpot returns
+  the same one). Errors are 400 with the RFC 6749 fields plus HubSpot's legacy ones:
+  `{"error", "error_description", "status" (BAD_AUTH_CODE | BAD_REFRESH_TOKEN | BAD_CLIENT_ID | ...), "message",
+  "correlationId"}` (reference §7).
+- `GET /oauth/v1/access-tokens/{token}`: token metadata (hub_id, app_id, scopes, expires_in).
+- API calls: `Authorization: Bearer <token>`; missing/unknown -> 401 INVALID_AUTHENTICATION, expired -> 401
+  EXPIRED_AUTHENTICATION "The OAuth token used to make this call expired N second(s) ago." [3P].
+- Writes made with the app's OAuth tokens are attributed to the app (changeSource INTEGRATION, sourceId = app id);
+  a private-app token is attributed to its own app id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from services.sandbox._oauth import Grant, OAuthError, TokenIssuer
+from services.sandbox.hubspot._accounts import Accounts
+from services.sandbox.hubspot._errors import HubSpotError
+from services.sandbox.hubspot._render import json_response
+from services.sandbox.hubspot._store import Actor
+
+DEFAULT_SCOPES = (
+    "oauth crm.objects.contacts.read crm.objects.contacts.write crm.objects.companies.read "
+    "crm.objects.companies.write crm.objects.line_items.read crm.objects.line_items.write e-commerce "
+    "crm.objects.invoices.read crm.objects.invoices.write crm.objects.commercepayments.read "
+    "crm.objects.commercepayments.write crm.schemas.contacts.write crm.schemas.companies.write"
+)
+PRIVATE_APP_PREFIX = "private-app:"
+
+_LEGACY_STATUS = {
+    "invalid_grant": "BAD_GRANT",
+    "invalid_client": "BAD_CLIENT_ID",
+    "invalid_request": "BAD_REQUEST",
+    "unsupported_grant_type": "BAD_GRANT_TYPE",
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Caller:
+    portal_id: int
+    client_id: str
+    actor: Actor
+    private_app: bool
+
+
+class Authenticator:
+    def __init__(self, tokens: TokenIssuer, accounts: Accounts, *, client_id: str, client_secret: str, app_id: str):
+        self.tokens = tokens
+        self.accounts = accounts
+        self.client_id = client_id
+        self.app_id = app_id
+        tokens.register_client(client_id, client_secret)
+
+    def register_private_app_token(self, portal_id: int, token: str, *, app_id: str | None = None) -> None:
+        self.accounts.get(portal_id)
+        self.tokens.register_static(token, str(portal_id), client_id=PRIVATE_APP_PREFIX + (app_id or self.app_id),
+                                    scope=DEFAULT_SCOPES)  # fmt: skip
+
+    def caller(self, grant: Grant) -> Caller:
+        private = grant.client_id.startswith(PRIVATE_APP_PREFIX)
+        app_id = grant.client_id.removeprefix(PRIVATE_APP_PREFIX) if private else self.app_id
+        return Caller(int(grant.account_id), grant.client_id, Actor("INTEGRATION", app_id), private)
+
+    def authenticate(self, authorization: str | None) -> Caller:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HubSpotError(
+                401, "INVALID_AUTHENTICATION",
+                "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find "
+                "more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            )  # fmt: skip
+        token = token.strip()
+        grant = self.tokens.lookup(token)
+        if grant is None:
+            expired = self.tokens.expired_seconds_ago(token)
+            if expired is not None:
+                raise HubSpotError(401, "EXPIRED_AUTHENTICATION",
+                                   f"The OAuth token used to make this call expired {int(expired)} second(s) ago.",
+                                   context={"expire time": [f"{int(expired)} second(s) ago"]})  # fmt: skip
+            raise HubSpotError(401, "INVALID_AUTHENTICATION", "The OAuth token used to make this call is not valid.")
+        if self.accounts.find(int(grant.account_id)) is None:
+            raise HubSpotError(401, "INVALID_AUTHENTICATION", "The portal this token belongs to no longer exists.")
+        return self.caller(grant)
+
+    # OAuth endpoints
+
+    async def authorize(self, request: Request) -> Response:
+        params = request.query_params
+        client_id, redirect_uri = params.get("client_id"), params.get("redirect_uri")
+        if client_id != self.client_id or not redirect_uri:
+            return json_response(
+                {"status": "error", "message": "Unknown client_id or missing redirect_uri",
+                 "correlationId": str(uuid.uuid4()), "category": "VALIDATION_ERROR"},
+                400,
+            )  # fmt: skip
+        portal_text = params.get("portal_id", "")
+        account = self.accounts.get(int(portal_text)) if portal_text.isdigit() else self.accounts.first()
+        code = self.tokens.issue_code(str(account.portal_id), client_id, scope=params.get("scope", DEFAULT_SCOPES),
+                                      redirect_uri=redirect_uri)  # fmt: skip
+        query = {"code": code, **({"state": params["state"]} if "state" in params else {})}
+        separator = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(f"{redirect_uri}{separator}{urlencode(query)}", status_code=302)
+
+    async def token(self, request: Request) -> Response:
+        form = await request.form()
+        fields = {key: str(value) for key, value in form.items()}
+        grant_type = fields.get("grant_type")
+        try:
+            self.tokens.check_client(fields.get("client_id"), fields.get("client_secret"))
+            client_id = fields["client_id"]
+            if grant_type == "authorization_code":
+                if not fields.get("code"):
+                    raise OAuthError("invalid_request", "missing code")
+                pair = self.tokens.exchange_code(fields["code"], client_id, redirect_uri=fields.get("redirect_uri"))
+            elif grant_type == "refresh_token":
+                if not fields.get("refresh_token"):
+                    raise OAuthError("invalid_request", "missing refresh_token")
+                pair = self.tokens.refresh(fields["refresh_token"], client_id)
+            else:
+                raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        except OAuthError as exc:
+            status = _LEGACY_STATUS.get(exc.error, "BAD_REQUEST")
+            if exc.error == "invalid_grant":
+                status = "BAD_REFRESH_TOKEN" if grant_type == "refresh_token" else "BAD_AUTH_CODE"
+            return json_response(
+                {"error": exc.error, "error_description": exc.description, "status": status,
+                 "message": exc.description, "correlationId": str(uuid.uuid4())},
+                400,
+            )  # fmt: skip
+        return json_response(
+            {
+                "token_type": "bearer",
+                "token_use": "access_token",
+                "access_token": pair.access_token,
+                "refresh_token": pair.refresh_token,
+                "expires_in": pair.expires_in,
+                "hub_id": int(pair.account_id),
+                "scopes": pair.scope.split(),
+            },
+            200,
+        )
+
+    async def access_token_info(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        grant = self.tokens.lookup(token)
+        if grant is None:
+            return json_response(
+                {"status": "error", "message": "The access token is invalid or expired", "category": "NOT_FOUND",
+                 "correlationId": str(uuid.uuid4())},
+                404,
+            )  # fmt: skip
+        caller = self.caller(grant)
+        info: dict[str, Any] = {"token": token, "hub_id": caller.portal_id, "app_id": int(caller.actor.source_id or 0),
+                                "scopes": grant.scope.split(), "token_type": "access", "user": "sandbox@example.com",
+                                "hub_domain": f"portal-{caller.portal_id}.example.com"}  # fmt: skip
+        return json_response(info, 200)
+
+    def routes(self) -> list[Route]:
+        token_paths = ("/oauth/v1/token", "/oauth/v3/token", "/oauth/2026-03/token")
+        return [
+            Route("/oauth/authorize", self.authorize, methods=["GET"]),
+            *(Route(path, self.token, methods=["POST"]) for path in token_paths),
+            Route("/oauth/v1/access-tokens/{token}", self.access_token_info, methods=["GET"]),
+        ]
