@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -117,10 +117,13 @@ class Authenticator:
         return RedirectResponse(f"{redirect_uri}{separator}{urlencode(query)}", status_code=302)
 
     async def token(self, request: Request) -> Response:
-        form = await request.form()
-        fields = {key: str(value) for key, value in form.items()}
+        # Form-encoded body only (v3 refuses query parameters); parsed here to need no multipart library.
+        form_encoded = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+        fields = dict(parse_qsl((await request.body()).decode("utf-8", "replace"))) if form_encoded else {}
         grant_type = fields.get("grant_type")
         try:
+            if not form_encoded:
+                raise OAuthError("invalid_request", "the body must be application/x-www-form-urlencoded")
             self.tokens.check_client(fields.get("client_id"), fields.get("client_secret"))
             client_id = fields["client_id"]
             if grant_type == "authorization_code":
