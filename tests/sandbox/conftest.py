@@ -4,6 +4,7 @@ answers what the test tells it to (a status per delivery, or a hang for slow-ack
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -12,8 +13,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
-from shared.asgi import serving
+from shared.asgi import AppServer
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -54,12 +56,22 @@ class WebhookSink:
         return self.deliveries
 
 
+@contextlib.asynccontextmanager
+async def serving_with_sink(sink: WebhookSink, *apps: ASGIApp) -> AsyncIterator[list[AppServer]]:
+    """Serve the sink and `apps` on loopback; stop them all at once (each uvicorn stop takes a poll interval)."""
+    servers = [AppServer(app) for app in (sink.app, *apps)]
+    for server in servers:
+        await server.start()
+    sink.url = f"{servers[0].url}/hook"
+    try:
+        yield servers[1:]
+    finally:
+        sink.release.set()
+        await asyncio.gather(*(server.stop() for server in servers))
+
+
 @pytest.fixture
 async def webhook_sink() -> AsyncIterator[WebhookSink]:
     sink = WebhookSink()
-    async with serving(sink.app) as server:
-        sink.url = f"{server.url}/hook"
-        try:
-            yield sink
-        finally:
-            sink.release.set()
+    async with serving_with_sink(sink):
+        yield sink
