@@ -1,0 +1,89 @@
+"""The `/_sandbox/` control surface: accounts, tokens, seed, user edits, request log, faults, clock, state."""
+
+from __future__ import annotations
+
+from services.sandbox.hubspot import HubSpotSandbox
+from shared.asgi import serving
+from tests.sandbox.hubspot.conftest import Hub
+
+
+async def test_accounts_are_created_and_configured(hub: Hub) -> None:
+    created = await hub.control("POST", "accounts", json={"portalId": 9001, "burstLimit": 190})
+    assert (created["portalId"], created["burstLimit"], created["searchResultCap"]) == (9001, 190, 10_000)
+    changed = await hub.control("PATCH", "accounts/9001", json={"searchResultCap": 50})
+    assert changed["searchResultCap"] == 50
+    listed = await hub.control("GET", "accounts")
+    assert {a["portalId"] for a in listed["results"]} == {hub.portal_id, 9001}
+    token = await hub.control("POST", "tokens", json={"portalId": 9001, "kind": "private"})
+    status, _ = await hub.call("GET", "/crm/v3/objects/contacts", token=token["token"])
+    assert status == 200
+
+
+async def test_seed_creates_companies_sharing_names_with_their_contacts_and_products_with_and_without_skus(
+    hub: Hub,
+) -> None:
+    counts = await hub.control(
+        "POST",
+        "seed",
+        json={"portalId": hub.portal_id, "companies": 2, "contactsPerCompany": 2, "products": 8, "invoices": 3},
+    )
+    assert counts["contacts"] == 2 * 2 + 5
+    hub.sandbox.accounts.get(hub.portal_id).configure(search_per_second=100)
+    _, companies = await hub.call("GET", "/crm/v3/objects/companies")
+    name = companies["results"][0]["properties"]["name"]
+    _, same = await hub.call(
+        "POST",
+        "/crm/v3/objects/contacts/search",
+        json={"filterGroups": [{"filters": [{"propertyName": "company", "operator": "EQ", "value": name}]}]},
+    )
+    assert same["total"] == 2
+    _, products = await hub.call("GET", "/crm/v3/objects/products", params={"properties": "hs_sku", "limit": "100"})
+    skus = [p["properties"]["hs_sku"] for p in products["results"]]
+    assert None in skus
+    assert any(skus)
+    _, invoices = await hub.call("GET", "/crm/v3/objects/invoices", params={"properties": "hs_invoice_status"})
+    assert {i["properties"]["hs_invoice_status"] for i in invoices["results"]} == {"draft", "open", "paid"}
+
+
+async def test_user_edits_restore_and_the_request_log(hub: Hub) -> None:
+    await hub.control("DELETE", "requests")
+    made = await hub.control(
+        "POST",
+        "user-edit",
+        json={
+            "portalId": hub.portal_id,
+            "objectType": "contacts",
+            "action": "create",
+            "properties": {"email": "ui@x.co"},
+        },
+    )
+    await hub.control("POST", "user-edit", json={"portalId": hub.portal_id, "objectType": "contacts",
+                                                 "action": "delete", "id": made["id"]})  # fmt: skip
+    assert (await hub.call("GET", f"/crm/v3/objects/contacts/{made['id']}"))[0] == 404
+    await hub.control("POST", "user-edit", json={"portalId": hub.portal_id, "objectType": "contacts",
+                                                 "action": "restore", "id": made["id"]})  # fmt: skip
+    status, body = await hub.call("GET", f"/crm/v3/objects/contacts/{made['id']}", params={
+        "propertiesWithHistory": "email"})  # fmt: skip
+    assert status == 200
+    assert body["propertiesWithHistory"]["email"][0]["sourceType"] == "CRM_UI"
+    log = await hub.control("GET", "requests", params={"method": "GET"})
+    assert log["count"] == 2  # control calls are not logged
+
+
+async def test_faults_throttle_the_api_but_not_the_control_surface(hub: Hub) -> None:
+    now = (await hub.control("GET", "clock"))["now"]
+    await hub.control("PUT", "faults", json={"throttle_until": now + 60})
+    status, body = await hub.call("GET", "/crm/v3/objects/contacts")
+    assert (status, body["policyName"]) == (429, "TEN_SECONDLY_ROLLING")
+    await hub.control("POST", "clock", json={"advance": 61})
+    assert (await hub.call("GET", "/crm/v3/objects/contacts"))[0] == 200
+
+
+async def test_state_dumps_and_loads_into_a_new_sandbox(hub: Hub) -> None:
+    contact = await hub.create("contacts", {"email": "kept@x.co"})
+    copy = HubSpotSandbox()
+    copy.load(await hub.control("GET", "state"))
+    async with serving(copy.app) as server:
+        restored = Hub(copy, server.url, hub.portal_id, hub.token, hub.http)  # the private-app token survives too
+        status, body = await restored.call("GET", "/crm/v3/objects/contacts/kept@x.co", params={"idProperty": "email"})
+    assert (status, body["id"]) == (200, contact["id"])
