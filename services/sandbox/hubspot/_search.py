@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,8 +32,16 @@ _TOKEN_SPLIT = re.compile(r"[^0-9a-z*]+")
 Predicate = Callable[[Record], bool]
 
 
-def _tokens(text: str) -> list[str]:
-    return [token for token in _TOKEN_SPLIT.split(text.lower()) if token]
+@functools.lru_cache(maxsize=65_536)  # stored values repeat across searches; tokenising dominates the cost
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(token for token in _TOKEN_SPLIT.split(text.lower()) if token)
+
+
+def _token_matcher(pattern: str) -> Callable[[frozenset[str]], bool]:
+    if "*" not in pattern:
+        return lambda tokens: pattern in tokens
+    regex = re.compile(fnmatch.translate(pattern))
+    return lambda tokens: any(regex.match(token) for token in tokens)
 
 
 def _compile_filter(portal: Portal, object_type: ObjectType, spec: Any) -> Predicate:
@@ -70,14 +79,14 @@ def _compile_filter(portal: Portal, object_type: ObjectType, spec: Any) -> Predi
 
         return member if operator == "IN" else (lambda record: value_of(record) is not None and not member(record))
     if operator in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-        patterns = _tokens(str(spec.get("value", "")))
+        matchers = [_token_matcher(pattern) for pattern in _tokens(str(spec.get("value", "")))]
 
         def contains(record: Record) -> bool:
             value = value_of(record)
             if value is None:
                 return False
             tokens = _tokens(value)
-            return all(any(fnmatch.fnmatchcase(token, pattern) for token in tokens) for pattern in patterns)
+            return all(matcher(tokens) for matcher in matchers)
 
         return contains if operator == "CONTAINS_TOKEN" else (lambda record: not contains(record))
     return _comparison(prop, operator, spec, value_of)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import functools
 import re
 
 from services.sandbox.hubspot._schema import PropertyDef
@@ -29,6 +30,7 @@ class InvalidValue(Exception):
         self.message = message
 
 
+@functools.lru_cache(maxsize=65_536)  # the same timestamps are rendered over and over
 def iso_ms(epoch_ms: int) -> str:
     """Epoch milliseconds as HubSpot's ISO 8601 form, e.g. 2026-01-05T10:00:00.000Z."""
     moment = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.UTC)
