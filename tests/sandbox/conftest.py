@@ -59,7 +59,8 @@ class WebhookSink:
 @contextlib.asynccontextmanager
 async def serving_with_sink(sink: WebhookSink, *apps: ASGIApp) -> AsyncIterator[list[AppServer]]:
     """Serve the sink and `apps` on loopback; stop them all at once (each uvicorn stop takes a poll interval)."""
-    servers = [AppServer(app) for app in (sink.app, *apps)]
+    all_apps: list[ASGIApp] = [sink.app, *apps]
+    servers = [AppServer(app) for app in all_apps]
     for server in servers:
         await server.start()
     sink.url = f"{servers[0].url}/hook"

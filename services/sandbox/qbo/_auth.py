@@ -88,7 +88,8 @@ class Auth:
         return client_id
 
     async def token(self, request: Request) -> Response:
-        form = await request.form()
+        # a urlencoded form; parsed here rather than with request.form(), which needs python-multipart
+        form = dict(urllib.parse.parse_qsl((await request.body()).decode("utf-8", "replace")))
         try:
             client_id = self._client(request)
             grant_type = form.get("grant_type")

@@ -78,6 +78,14 @@ def sales_line(item_id: str, qty: float, unit_price: float, tax_code: str = "NON
     }  # fmt: skip
 
 
+def payment_body(customer_id: str, total: float, *applied: tuple[str, float]) -> dict[str, Any]:
+    """A Payment of `total` applying (invoice id, amount) pairs, one Line each."""
+    lines = [
+        {"Amount": amount, "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}]} for invoice_id, amount in applied
+    ]
+    return {"CustomerRef": {"value": customer_id}, "TotalAmt": total, "Line": lines}
+
+
 def make_sandbox(webhook_url: str | None = None, **options: Any) -> QboSandbox:
     sandbox = QboSandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, verifier_token=VERIFIER_TOKEN,
                          webhook_url=webhook_url, retry_scale=RETRY_SCALE, **options)  # fmt: skip

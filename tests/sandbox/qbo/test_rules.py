@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.sandbox.qbo.conftest import QboHttp, sales_line
+from tests.sandbox.qbo.conftest import QboHttp, payment_body, sales_line
 
 
 def _fault_code(answer: dict[str, Any]) -> str:
@@ -137,11 +137,8 @@ async def test_payment_applied_to_several_invoices_reduces_each_balance_and_dele
     item = await qbo.item("Widget")
     first = await qbo.invoice(customer["Id"], (item["Id"], 1, 100, "NON"))
     second = await qbo.invoice(customer["Id"], (item["Id"], 1, 50, "NON"))
-    payment = (await qbo.ok("POST", "payment", {
-        "CustomerRef": {"value": customer["Id"]}, "TotalAmt": 130,
-        "Line": [{"Amount": 100, "LinkedTxn": [{"TxnId": first["Id"], "TxnType": "Invoice"}]},
-                 {"Amount": 20, "LinkedTxn": [{"TxnId": second["Id"], "TxnType": "Invoice"}]}],
-    }))["Payment"]  # fmt: skip
+    body = payment_body(customer["Id"], 130, (first["Id"], 100), (second["Id"], 20))
+    payment = (await qbo.ok("POST", "payment", body))["Payment"]
     assert payment["UnappliedAmt"] == 10.0
     assert payment["DepositToAccountRef"]["name"] == "Undeposited Funds"
     first_now = (await qbo.ok("GET", f"invoice/{first['Id']}"))["Invoice"]
@@ -158,9 +155,7 @@ async def test_payment_cannot_apply_more_than_the_open_balance(qbo: QboHttp) -> 
     customer = await qbo.customer("Acme Ltd")
     item = await qbo.item("Widget")
     invoice = await qbo.invoice(customer["Id"], (item["Id"], 1, 10, "NON"))
-    status, answer = await qbo.post("payment", {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": 20,
-                                                "Line": [{"Amount": 20, "LinkedTxn": [{"TxnId": invoice["Id"],
-                                                                                       "TxnType": "Invoice"}]}]})  # fmt: skip
+    status, answer = await qbo.post("payment", payment_body(customer["Id"], 20, (invoice["Id"], 20)))
     assert (status, _fault_code(answer)) == (400, "6000")
 
 
@@ -192,9 +187,7 @@ async def test_invoice_with_payments_applied_cannot_be_deleted_or_voided(qbo: Qb
     customer = await qbo.customer("Acme Ltd")
     item = await qbo.item("Widget")
     invoice = await qbo.invoice(customer["Id"], (item["Id"], 1, 10, "NON"))
-    await qbo.ok("POST", "payment", {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": 5,
-                                     "Line": [{"Amount": 5, "LinkedTxn": [{"TxnId": invoice["Id"],
-                                                                           "TxnType": "Invoice"}]}]})  # fmt: skip
+    await qbo.ok("POST", "payment", payment_body(customer["Id"], 5, (invoice["Id"], 5)))
     for operation in ("delete", "void"):
         status, answer = await qbo.post("invoice", {"Id": invoice["Id"], "SyncToken": "1"}, operation=operation)
         assert (status, _fault_code(answer)) == (400, "6000")
@@ -204,9 +197,7 @@ async def test_payment_void_uses_include_void_and_releases_the_invoice_balance(q
     customer = await qbo.customer("Acme Ltd")
     item = await qbo.item("Widget")
     invoice = await qbo.invoice(customer["Id"], (item["Id"], 1, 10, "NON"))
-    payment = (await qbo.ok("POST", "payment", {"CustomerRef": {"value": customer["Id"]}, "TotalAmt": 10,
-                            "Line": [{"Amount": 10, "LinkedTxn": [{"TxnId": invoice["Id"],
-                                                                   "TxnType": "Invoice"}]}]}))["Payment"]  # fmt: skip
+    payment = (await qbo.ok("POST", "payment", payment_body(customer["Id"], 10, (invoice["Id"], 10))))["Payment"]
     body = {"Id": payment["Id"], "SyncToken": "0", "sparse": True}
     voided = (await qbo.ok("POST", "payment", body, operation="update", include="void"))["Payment"]
     assert (voided["TotalAmt"], voided["PrivateNote"]) == (0.0, "Voided")
