@@ -21,11 +21,11 @@ def seed_portal(
     portal: Portal,
     actor: Actor,
     *,
-    companies: int = 10,
+    companies: int = 100,
     contacts_per_company: int = 3,
-    lone_contacts: int = 5,
-    products: int = 20,
-    invoices: int = 15,
+    lone_contacts: int = 50,
+    products: int = 200,
+    invoices: int = 300,
     seed: int = 1,
 ) -> dict[str, int]:
     rng = random.Random(seed)

@@ -25,7 +25,14 @@ async def test_seed_creates_companies_sharing_names_with_their_contacts_and_prod
     counts = await hub.control(
         "POST",
         "seed",
-        json={"portalId": hub.portal_id, "companies": 2, "contactsPerCompany": 2, "products": 8, "invoices": 3},
+        json={
+            "portalId": hub.portal_id,
+            "companies": 2,
+            "loneContacts": 5,
+            "contactsPerCompany": 2,
+            "products": 8,
+            "invoices": 3,
+        },
     )
     assert counts["contacts"] == 2 * 2 + 5
     hub.sandbox.accounts.get(hub.portal_id).configure(search_per_second=100)
