@@ -227,7 +227,9 @@ class Api:
 
 def run_query(realm: Realm, text: str) -> dict[str, Any]:
     parsed = query_language.parse(text)
-    return query_language.execute(parsed, realm.records[parsed.entity].values())
+    indexes = {"Customer": {"displayname": realm.display_names}, "Item": {"name": realm.item_names},
+               "Invoice": {"docnumber": realm.doc_numbers}}.get(parsed.entity)  # fmt: skip
+    return query_language.execute(parsed, realm.records[parsed.entity], indexes)
 
 
 def changed_data(realm: Realm, entities_param: str | None, since_param: str | None, now: float) -> dict[str, Any]:

@@ -15,6 +15,7 @@ the query mentions `Active`, as QBO does.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -181,12 +182,21 @@ def parse(text: str) -> Query:
     return _Parser(text).parse()
 
 
+_FIELD_NAMES: dict[str, str] = {}  # lower-cased field name -> its spelling in entities (one spelling per name)
+
+
 def _lookup(data: dict[str, Any], path: str) -> Any:
     value: Any = data
     for part in path.split("."):
         if not isinstance(value, dict):
             return None
-        value = next((v for k, v in value.items() if k.lower() == part), None)
+        key = _FIELD_NAMES.get(part)
+        if key is None:
+            key = next((k for k in value if k.lower() == part), None)
+            if key is None:
+                return None
+            _FIELD_NAMES[part] = key
+        value = value.get(key)
     if isinstance(value, dict) and "value" in value:
         return value["value"]  # a reference compares by its Id
     return value
@@ -245,44 +255,63 @@ def _predicate(condition: Condition) -> Callable[[Record], bool]:
     return matches
 
 
-def _sort_key(order: list[tuple[str, bool]]) -> Callable[[Record], Any]:
-    getters = [(_getter(field), descending) for field, descending in order]
+def _sort(rows: list[Record], order: list[tuple[str, bool]]) -> None:
+    """Rows arrive in Id order; stable sorts from the last ORDER BY field to the first keep Id as the tie-break.
+    Missing values sort last ascending (first descending)."""
+    for field, descending in reversed(order):
+        get = _getter(field)
 
-    def key(record: Record) -> tuple[Any, ...]:
-        parts: list[Any] = []
-        for get, descending in getters:
+        def key(record: Record, get: Callable[[Record], Any] = get) -> tuple[bool, Any]:
             value = get(record)
-            rank = (value is None, value if value is not None else 0)
-            parts.append(_Reverse(rank) if descending else rank)
-        parts.append(int(record.data["Id"]))
-        return tuple(parts)
+            return value is None, value if value is not None else 0
 
-    return key
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Reverse:
-    value: Any
-
-    def __lt__(self, other: _Reverse) -> bool:
-        return bool(other.value < self.value)
+        try:
+            rows.sort(key=key, reverse=descending)
+        except TypeError:  # values of mixed types: compare their text
+            rows.sort(key=lambda record: (key(record)[0], str(key(record)[1])), reverse=descending)
 
 
-def execute(query: Query, records: Iterable[Record]) -> dict[str, Any]:
-    """The QueryResponse object (without the envelope) for `query` over one entity's records."""
+def execute(
+    query: Query, records: dict[str, Record], unique_indexes: dict[str, dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The QueryResponse object (without the envelope) for `query` over one entity's records (by Id, in Id order).
+    `unique_indexes` (lower-cased field -> casefolded value -> Id) narrow `=`/IN conditions to a few candidates."""
     conditions = list(query.conditions)
     if query.entity in NAME_LISTS and not any(c.field == "active" for c in conditions):
         conditions.append(Condition("active", "=", [True]))
     predicates = [_predicate(condition) for condition in conditions]
-    rows = [r for r in records if all(p(r) for p in predicates)]
+    candidates = _candidates(conditions, records, unique_indexes or {})
+    matching = (r for r in candidates if all(p(r) for p in predicates))
     if query.count:
-        return {"totalCount": len(rows)}
-    rows.sort(key=_sort_key(query.order))
-    page = rows[query.start - 1 : query.start - 1 + query.max_results]
+        return {"totalCount": sum(1 for _ in matching)}
+    end = query.start - 1 + query.max_results
+    if query.order:
+        rows = list(matching)
+        _sort(rows, query.order)
+    else:  # already in Id order: stop at the end of the page
+        rows = list(itertools.islice(matching, end))
+    page = rows[query.start - 1 : end]
     if not page:
         return {}
     entities = [r.data for r in page] if query.fields is None else [_project(r.data, query.fields) for r in page]
     return {query.entity: entities, "startPosition": query.start, "maxResults": len(page)}
+
+
+def _candidates(
+    conditions: list[Condition], records: dict[str, Record], unique_indexes: dict[str, dict[str, str]]
+) -> Iterable[Record]:
+    for condition in conditions:
+        if condition.op not in ("=", "in"):
+            continue
+        if condition.field == "id":
+            ids = {str(value) for value in condition.values}
+        elif condition.field in unique_indexes:
+            index = unique_indexes[condition.field]
+            ids = {index[key] for value in condition.values if (key := str(value).casefold()) in index}
+        else:
+            continue
+        return [records[i] for i in sorted(ids, key=lambda i: int(i) if i.isdigit() else 0) if i in records]
+    return records.values()
 
 
 def _project(data: dict[str, Any], fields: list[str]) -> dict[str, Any]:
