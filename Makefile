@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HSQBO_RABBITMQ_PORT ?= 5673
 export HSQBO_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:$(HSQBO_RABBITMQ_PORT)/
+test: export HSQBO_REQUIRE_BROKER := 1
 NODE := deploy/rabbitmq/node
 PYTEST_ARGS ?=
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -68,6 +68,16 @@ def envelope_message(envelope: ChangeEnvelope) -> aio_pika.Message:
         timestamp=envelope.occurred_at_ms / 1000,
         type=f"{envelope.provider}.{envelope.object_type}.{envelope.operation}",
     )
+
+
+class EventPublisher(Protocol):
+    """What the receiver needs from the bus; tests substitute an in-memory one."""
+
+    @property
+    def ready(self) -> bool: ...
+    async def start(self) -> None: ...
+    async def publish(self, envelopes: Sequence[ChangeEnvelope]) -> None: ...
+    async def close(self) -> None: ...
 
 
 class Publisher:

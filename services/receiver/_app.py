@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.receiver import _hubspot, _intuit
 from services.receiver._dedupe import DedupeWindow
 from shared import signatures
-from shared.bus import Publisher
+from shared.bus import EventPublisher, Publisher
 from shared.config import Settings, secret
 from shared.envelope import ChangeEnvelope, Provider
 from shared.errors import (
@@ -85,7 +85,7 @@ class RequestIdMiddleware:
 
 
 class Receiver:
-    def __init__(self, settings: Settings, publisher: Publisher) -> None:
+    def __init__(self, settings: Settings, publisher: EventPublisher) -> None:
         self.settings = settings
         self.publisher = publisher
         self.dedupe = DedupeWindow(seconds=settings.dedupe_window_seconds, max_entries=settings.dedupe_max_entries)
@@ -212,10 +212,12 @@ def _guarded(
     return endpoint
 
 
-def create_app(settings: Settings, publisher: Publisher | None = None) -> Starlette:
+def create_app(settings: Settings, publisher: EventPublisher | None = None) -> Starlette:
     """The receiver app. `publisher` defaults to one on HSQBO_RABBITMQ_URL, started and closed with the app."""
     settings.require("hubspot_client_secret", "intuit_verifier_token")
-    bus = publisher or Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
+    bus: EventPublisher = publisher or Publisher(
+        settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds
+    )
     receiver = Receiver(settings, bus)
 
     async def healthz(request: Request) -> Response:

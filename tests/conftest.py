@@ -1,0 +1,101 @@
+"""Fixtures shared by the whole suite.
+
+Integration tests (marked `integration`) use the private RabbitMQ node that `make test` starts and names in
+HSQBO_RABBITMQ_URL; `broker` controls it (stop, start, restart) through `deploy/rabbitmq/node`. Outside `make test`
+they are skipped with the reason; under `make test` (HSQBO_REQUIRE_BROKER=1) an unreachable node fails them instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aio_pika
+import pytest
+
+from shared.bus import CHANGES_QUEUE, DEAD_QUEUE, declare_topology
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = Path(os.environ.get("HSQBO_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+
+
+def reference_vectors() -> list[dict[str, Any]]:
+    """The signature vectors beside the repo (`../shared/reference/test-vectors.json`), read at test time."""
+    path = REFERENCE / "test-vectors.json"
+    if not path.exists():
+        pytest.skip(f"reference vectors not found at {path} (set HSQBO_REFERENCE_DIR)")
+    vectors: list[dict[str, Any]] = json.loads(path.read_text())["vectors"]
+    return vectors
+
+
+class Broker:
+    """The private RabbitMQ node: its URL and the power switch."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.port = urlsplit(url).port or 5672
+
+    def _node(self, action: str) -> None:
+        env = {**os.environ, "HSQBO_RABBITMQ_PORT": str(self.port)}
+        subprocess.run([str(REPO / "deploy/rabbitmq/node"), action], check=True, env=env, capture_output=True)
+
+    def stop_app(self) -> None:
+        """Stop RabbitMQ inside the node: every connection drops, the data stays."""
+        self._node("stop-app")
+
+    def start_app(self) -> None:
+        self._node("start-app")
+
+    def restart(self) -> None:
+        """A full node restart: only what RabbitMQ wrote durably survives."""
+        self._node("restart")
+
+    async def purge(self, *queues: str) -> None:
+        connection = await aio_pika.connect(self.url)
+        async with connection:
+            channel = await connection.channel()
+            await declare_topology(channel)
+            for name in queues or (CHANGES_QUEUE, DEAD_QUEUE):
+                queue = await channel.get_queue(name)
+                await queue.purge()
+
+    async def messages(self, queue_name: str = CHANGES_QUEUE) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        """Every message now in the queue, taken and acknowledged (the queue is left empty)."""
+        connection = await aio_pika.connect(self.url)
+        taken = []
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(queue_name)
+            while (message := await queue.get(fail=False, no_ack=True)) is not None:
+                taken.append(message)
+        return taken
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[Broker]:
+    url = os.environ.get("HSQBO_RABBITMQ_URL", "")
+    if not url or not _reachable(url):
+        message = f"RabbitMQ node not reachable at {url or '(HSQBO_RABBITMQ_URL unset)'}; run `make test`"
+        if os.environ.get("HSQBO_REQUIRE_BROKER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    node = Broker(url)
+    await node.purge()
+    yield node
+    if not _reachable(url):  # a test that stopped the app must not leave it down for the next one
+        node.start_app()
