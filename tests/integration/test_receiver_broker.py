@@ -56,7 +56,8 @@ async def test_200_means_the_event_is_in_the_queue_and_survives_a_broker_restart
         ("hubspot", "501"), ("hubspot", "502"), ("quickbooks", "77"),
     ]  # fmt: skip
     assert all(m.delivery_mode == 2 for m in messages)  # persistent
-    assert messages[0].routing_key and messages[0].routing_key.count(".") == 3
+    assert messages[0].routing_key is not None
+    assert messages[0].routing_key.count(".") == 3
 
 
 async def test_broker_stopped_is_503_within_3_seconds_then_recovers_without_restart(

@@ -59,7 +59,8 @@ class WebhookClient:
         self.session = session
         self.server = server
         self.settings = settings
-        assert settings.hubspot_client_secret is not None and settings.intuit_verifier_token is not None
+        assert settings.hubspot_client_secret is not None
+        assert settings.intuit_verifier_token is not None
         self.client_secret = settings.hubspot_client_secret.get_secret_value()
         self.verifier_token = settings.intuit_verifier_token.get_secret_value()
 

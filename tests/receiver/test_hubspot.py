@@ -109,7 +109,9 @@ def test_association_change_is_keyed_by_the_from_object() -> None:
 
 
 def test_unsynced_event_types_are_ignored_not_refused() -> None:
-    envelopes, ignored = parse(event(subscriptionType="conversation.creation"), event(subscriptionType="ticket.creation"))
+    envelopes, ignored = parse(
+        event(subscriptionType="conversation.creation"), event(subscriptionType="ticket.creation")
+    )
     assert envelopes == []
     assert ignored == ["conversation.creation", "ticket.creation"]
 

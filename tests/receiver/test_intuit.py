@@ -41,13 +41,15 @@ def test_classic_notification_becomes_envelopes() -> None:
                 "realmId": "1185883450",
                 "dataChangeEvent": {
                     "entities": [
-                        {"name": "Customer", "id": "1", "operation": "Create", "lastUpdated": "2015-10-05T14:42:19-0700"},
-                        {"name": "Invoice", "id": "9", "operation": "Void", "lastUpdated": "2025-09-08T20:52:31.657Z"},
+                        {"name": "Customer", "id": "1", "operation": "Create",
+                         "lastUpdated": "2015-10-05T14:42:19-0700"},
+                        {"name": "Invoice", "id": "9", "operation": "Void",
+                         "lastUpdated": "2025-09-08T20:52:31.657Z"},
                     ]
                 },
             }
         ]
-    }
+    }  # fmt: skip
     [customer, invoice], ignored = parse(body)
     assert ignored == []
     assert customer.provider is Provider.QUICKBOOKS
@@ -59,7 +61,7 @@ def test_classic_notification_becomes_envelopes() -> None:
 
 
 def test_classic_merge_carries_the_deleted_id() -> None:
-    entity = {"name": "Customer", "id": "5", "operation": "Merge", "deletedId": "6", "lastUpdated": "2025-01-01T00:00:00Z"}
+    entity = {"name": "Customer", "id": "5", "operation": "Merge", "deletedId": "6", "lastUpdated": "2025-01-01"}
     [envelope], _ = parse({"eventNotifications": [{"realmId": "1", "dataChangeEvent": {"entities": [entity]}}]})
     assert (envelope.operation, envelope.merged_ids) == (Operation.MERGED, ("6",))
 
@@ -73,7 +75,8 @@ def test_cloudevents_array_becomes_envelopes_with_nanosecond_time() -> None:
 
 
 def test_cloudevents_delivery_may_mix_realms() -> None:
-    envelopes, _ = parse([cloud_event(id="a"), cloud_event(id="b", intuitaccountid="999", type="qbo.invoice.updated.v1")])
+    other_realm = cloud_event(id="b", intuitaccountid="999", type="qbo.invoice.updated.v1")
+    envelopes, _ = parse([cloud_event(id="a"), other_realm])
     assert [(e.account_id, e.object_type) for e in envelopes] == [("310687", "customer"), ("999", "invoice")]
 
 
