@@ -24,8 +24,9 @@ from shared.config import Settings
 class Request:
     method: str
     url: str  # absolute, query string included and already percent-encoded
-    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    body: bytes = b""
+    # Out of the repr: headers carry the bearer token and token-endpoint bodies the refresh token.
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    body: bytes = dataclasses.field(default=b"", repr=False)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

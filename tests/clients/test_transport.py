@@ -91,3 +91,11 @@ async def test_aiohttp_transport_refused_connection_is_a_connection_error() -> N
             await transport.send(Request("GET", f"http://127.0.0.1:{port}/"))
     finally:
         await transport.aclose()
+
+
+def test_request_repr_shows_no_token_or_body() -> None:
+    request = Request(
+        "POST", "https://oauth.example/token", {"Authorization": "Bearer secret"}, b"refresh_token=secret"
+    )
+    assert "secret" not in repr(request)
+    assert "https://oauth.example/token" in repr(request)
