@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -17,6 +18,8 @@ def outcome(exc: BaseException | None) -> str:
     """ok, or the error kind in snake case (RateLimited -> rate_limited); anything unexpected is "error"."""
     if exc is None:
         return "ok"
+    if isinstance(exc, asyncio.CancelledError):  # the caller gave up (shutdown, deadline): not the provider's fault
+        return "cancelled"
     if isinstance(exc, ApiError):
         return _CAMEL_BOUNDARY.sub("_", type(exc).__name__).lower()
     return "error"
