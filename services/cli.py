@@ -16,6 +16,7 @@ from shared.errors import ConfigError
 
 COMMANDS: dict[str, str] = {
     "receiver": "accept signed HubSpot and Intuit webhooks and queue them durably",
+    "worker": "apply queued changes to the other system, per record, debounced",
     "sandbox": "serve local emulators of the HubSpot and QuickBooks Online APIs",
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
 }

@@ -6,6 +6,11 @@ Topology (all durable; quorum queues, because classic mirrored queues lost ackno
                        routing key provider.account.object_type.object_id (shardable per record later)
     any queue's rejects / over-limit deliveries ──► exchange `hsqbo.dead` (fanout) ──► quorum queue `hsqbo.dead`
 
+    worker: one apply command per record, delayed by a queue whose messages expire into the apply exchange:
+        `hsqbo.debounce.<ms>ms` (TTL = quiet window) ──expired──► exchange `hsqbo.apply` (fanout) ──► `hsqbo.apply`
+        `hsqbo.retry.<s>s` (one queue per backoff tier)  ──expired──► exchange `hsqbo.apply`
+    A queue expires messages only at its head, so each delay has its own queue, named after it.
+
 Queue arguments are fixed at declaration (RabbitMQ refuses to redeclare with other arguments), so the dead-letter
 configuration is set from the start.
 """
@@ -14,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import aio_pika
+import orjson
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
@@ -31,6 +38,8 @@ CHANGES_EXCHANGE = "hsqbo.changes"
 CHANGES_QUEUE = "hsqbo.changes"
 DEAD_EXCHANGE = "hsqbo.dead"
 DEAD_QUEUE = "hsqbo.dead"
+APPLY_EXCHANGE = "hsqbo.apply"
+APPLY_QUEUE = "hsqbo.apply"
 
 # A message redelivered this many times (a consumer crashing on it) is dead-lettered instead of looping forever.
 DELIVERY_LIMIT = 20
@@ -57,6 +66,56 @@ async def declare_topology(channel: AbstractChannel) -> AbstractExchange:
     queue = await channel.declare_queue(CHANGES_QUEUE, durable=True, arguments=quorum_queue_arguments())
     await queue.bind(changes, routing_key="#")
     return changes
+
+
+def debounce_queue(quiet_seconds: float) -> str:
+    return f"hsqbo.debounce.{round(quiet_seconds * 1000)}ms"
+
+
+def retry_queue(delay_seconds: float) -> str:
+    return f"hsqbo.retry.{round(delay_seconds * 1000)}ms"
+
+
+async def declare_worker_topology(
+    channel: AbstractChannel, *, quiet_seconds: float, retry_delays: Sequence[float]
+) -> None:
+    """The worker's delay queues and apply queue, on top of `declare_topology`."""
+    await declare_topology(channel)
+    apply = await channel.declare_exchange(APPLY_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
+    queue = await channel.declare_queue(APPLY_QUEUE, durable=True, arguments=quorum_queue_arguments())
+    await queue.bind(apply)
+    for name, delay in [(debounce_queue(quiet_seconds), quiet_seconds)] + [(retry_queue(d), d) for d in retry_delays]:
+        arguments = {
+            **quorum_queue_arguments(),
+            "x-message-ttl": round(delay * 1000),
+            "x-dead-letter-exchange": APPLY_EXCHANGE,
+        }
+        await channel.declare_queue(name, durable=True, arguments=arguments)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApplyCommand:
+    """ "Bring this record up to date": a key of the store's pending work, plus its retry history."""
+
+    connection: str
+    kind: str
+    side: str
+    object_id: str
+    attempt: int = 0
+    last_error: str | None = None
+    first_failed_at: float | None = None
+
+    def message(self) -> aio_pika.Message:
+        return aio_pika.Message(
+            orjson.dumps(self),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            type="apply",
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ApplyCommand:
+        return cls(**orjson.loads(data))
 
 
 def envelope_message(envelope: ChangeEnvelope) -> aio_pika.Message:

@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     api_max_connections: Annotated[int, Field(gt=0)] = 100
     oauth_refresh_margin_seconds: Seconds = 300.0  # refresh an access token this long before it expires
 
+    # Worker: a burst of events for one record becomes one apply after this quiet window (bounded by the max wait).
+    debounce_quiet_seconds: Seconds = 1.0
+    debounce_max_wait_seconds: Seconds = 10.0
+    lease_seconds: Seconds = 120.0  # how long one worker owns a record it is syncing before another may take over
+    worker_prefetch: Annotated[int, Field(gt=0)] = 32
+    max_attempts: Annotated[int, Field(gt=0)] = 8  # then the change is dead-lettered with its history
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0)  # backoff tiers, one queue each
+    sweep_seconds: Seconds = 15.0  # how often a worker re-schedules pending work whose message was lost
+
     # Sync rules file (TOML).
     config: Path | None = None
 

@@ -1,28 +1,28 @@
 """Every error hsqbo raises on purpose derives from `HsqboError`:
 
-    HsqboError
-    ├── ConfigError           a setting is missing or invalid; the process stops at start naming it
-    ├── WebhookError          an incoming webhook is refused; `status` is the HTTP answer
-    │   ├── SignatureError    401: missing, wrong or stale signature
-    │   ├── PayloadError      400: body is not the JSON shape the provider documents
-    │   ├── PayloadTooLarge   413: body over HSQBO_MAX_BODY_BYTES
-    │   └── UnsupportedMediaType  415: content type the provider never sends
-    ├── BusError              RabbitMQ did not take a message durably; the sender must retry (503)
-    │   ├── BrokerUnavailable no connection or topology to the broker right now
-    │   └── PublishNotConfirmed  the broker returned, nacked or did not confirm in time
-    └── ApiError              a HubSpot or QBO call failed; `transient`: re-running the step may succeed
-        ├── Unauthorized      401 after the one token refresh and retry
-        │   └── AuthRevoked   the refresh grant was refused (invalid_grant): the account must be reconnected
-        ├── Forbidden         403: missing scope, app not authorized, QBO company subscription ended
-        ├── NotFound          404, HubSpot OBJECT_NOT_FOUND, QBO 610 (gone, or a referenced record inactive)
-        ├── Conflict          HubSpot 409 / unique value taken; `existing_id` is the record that holds it
-        ├── ValidationFailed  400, HubSpot VALIDATION_ERROR, QBO ValidationFault: the data must change
-        │   ├── StaleObject   QBO 5010: SyncToken out of date; re-read and re-apply (transient)
-        │   ├── DuplicateName QBO 6240: DisplayName/Name already used by another name-list record
-        │   └── DuplicateDocNumber  QBO 6140: DocNumber already used by another transaction
-        ├── RateLimited       429, QBO 3001, HubSpot 423 Locked / 477 Migration: wait `retry_after` s
-        ├── ServerError       5xx, 408, QBO SystemFault (transient)
-        └── TransportError    timeout or connection failure: a write may or may not have happened
+HsqboError
+├── ConfigError           a setting is missing or invalid; the process stops at start naming it
+├── WebhookError          an incoming webhook is refused; `status` is the HTTP answer
+│   ├── SignatureError    401: missing, wrong or stale signature
+│   ├── PayloadError      400: body is not the JSON shape the provider documents
+│   ├── PayloadTooLarge   413: body over HSQBO_MAX_BODY_BYTES
+│   └── UnsupportedMediaType  415: content type the provider never sends
+├── BusError              RabbitMQ did not take a message durably; the sender must retry (503)
+│   ├── BrokerUnavailable no connection or topology to the broker right now
+│   └── PublishNotConfirmed  the broker returned, nacked or did not confirm in time
+└── ApiError              a HubSpot or QBO call failed; `transient`: re-running the step may succeed
+    ├── Unauthorized      401 after the one token refresh and retry
+    │   └── AuthRevoked   the refresh grant was refused (invalid_grant): the account must be reconnected
+    ├── Forbidden         403: missing scope, app not authorized, QBO company subscription ended
+    ├── NotFound          404, HubSpot OBJECT_NOT_FOUND, QBO 610 (gone, or a referenced record inactive)
+    ├── Conflict          HubSpot 409 / unique value taken; `existing_id` is the record that holds it
+    ├── ValidationFailed  400, HubSpot VALIDATION_ERROR, QBO ValidationFault: the data must change
+    │   ├── StaleObject   QBO 5010: SyncToken out of date; re-read and re-apply (transient)
+    │   ├── DuplicateName QBO 6240: DisplayName/Name already used by another name-list record
+    │   └── DuplicateDocNumber  QBO 6140: DocNumber already used by another transaction
+    ├── RateLimited       429, QBO 3001, HubSpot 423 Locked / 477 Migration: wait `retry_after` s
+    ├── ServerError       5xx, 408, QBO SystemFault (transient)
+    └── TransportError    timeout or connection failure: a write may or may not have happened
 """
 
 from __future__ import annotations

@@ -53,3 +53,20 @@ API_REQUESTS = Counter("hsqbo_api_requests_total", "Provider API calls", ["provi
 API_LATENCY = Histogram(
     "hsqbo_api_request_seconds", "Provider API call latency", ["provider", "operation"], buckets=_API_LATENCY_BUCKETS
 )
+
+# --- worker ---------------------------------------------------------------------------------------------------------
+
+# Change envelopes consumed, by what became of them (scheduled, coalesced, dropped, unparseable).
+CHANGES_CONSUMED = Counter("hsqbo_worker_changes_total", "Change envelopes consumed by the worker", ["outcome"])
+
+# Records applied, by kind and outcome action (created, updated, linked, unchanged, echo, excluded, failing...).
+APPLIES = Counter("hsqbo_worker_applies_total", "Records brought up to date", ["kind", "action"])
+
+# Time to apply one record (API calls included), by kind.
+APPLY_LATENCY = Histogram("hsqbo_worker_apply_seconds", "Apply latency per record", ["kind"], buckets=_LATENCY_BUCKETS)
+
+# Applies that failed transiently and were scheduled again, by the tier's delay.
+RETRIES = Counter("hsqbo_worker_retries_total", "Applies scheduled for a retry", ["delay"])
+
+# Applies dead-lettered after their last attempt.
+DEAD_LETTERED = Counter("hsqbo_worker_dead_lettered_total", "Applies dead-lettered after exhausting their attempts")

@@ -59,6 +59,9 @@ class Link:
     status: LinkStatus = LinkStatus.SYNCED
     error_category: str | None = None
     error_message: str | None = None
+    # The mapped fields' values both sides agreed on at the last sync (canonical strings): the base of the
+    # worker's three-way merge.
+    synced: dict[str, str | None] = dataclasses.field(default_factory=dict)
     id: int | None = None  # set by the store on first save
     revision: int = 0  # optimistic lock: save_link refuses a link changed since it was read
     updated_at: float = 0.0  # set by the store on every write

@@ -57,6 +57,7 @@ _LINK_FIELDS = (
     "status",
     "error_category",
     "error_message",
+    "synced",
 )
 _INSERT_LINK = (
     f"INSERT INTO links ({', '.join(_LINK_FIELDS)}, revision, updated_at) "
@@ -146,7 +147,9 @@ class SqliteStore:
         return _link(rows[0]) if rows else None
 
     async def save_link(self, link: Link) -> Link:
-        values = [getattr(link, name) for name in _LINK_FIELDS]
+        values = [
+            orjson.dumps(link.synced).decode() if name == "synced" else getattr(link, name) for name in _LINK_FIELDS
+        ]
         try:
             async with self._write() as db:
                 if link.id is None:
@@ -490,6 +493,7 @@ def _link(row: sqlite3.Row) -> Link:
         status=LinkStatus(row["status"]),
         error_category=row["error_category"],
         error_message=row["error_message"],
+        synced=orjson.loads(row["synced"]),
         revision=row["revision"],
         updated_at=float(row["updated_at"]),
     )

@@ -199,6 +199,8 @@ def _lookup(data: dict[str, Any], path: str) -> Any:
         value = value.get(key)
     if isinstance(value, dict) and "value" in value:
         return value["value"]  # a reference compares by its Id
+    if isinstance(value, dict) and "Address" in value:
+        return value["Address"]  # PrimaryEmailAddr is filterable by the address itself
     return value
 
 

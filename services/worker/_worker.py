@@ -1,0 +1,223 @@
+"""The worker: two consumers and a sweep, readable in one sitting.
+
+    hsqbo.changes ──on_change──► store.touch_pending(key)  ──first touch──► hsqbo.debounce.<ms> (delay)
+    hsqbo.apply   ──on_apply───► quiet long enough? claim the record's lease, run the rule, finish or reschedule
+    sweep         ──every N s──► pending work nobody scheduled (a lost message, a crashed worker) → hsqbo.apply
+
+Every message is acknowledged only after its outcome is in the store, so a crash anywhere re-delivers it; the
+store's lease and generation make a redelivery harmless. Nothing here relies on this process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import socket
+import time
+from collections.abc import Callable
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from services.worker._engine import Engine
+from services.worker._ingest import route
+from shared.bus import (
+    APPLY_EXCHANGE,
+    APPLY_QUEUE,
+    CHANGES_QUEUE,
+    DEAD_EXCHANGE,
+    ApplyCommand,
+    debounce_queue,
+    declare_worker_topology,
+    retry_queue,
+)
+from shared.config import Settings
+from shared.envelope import ChangeEnvelope, Provider
+from shared.logging import get_logger
+from shared.metrics import APPLIES, APPLY_LATENCY, CHANGES_CONSUMED, DEAD_LETTERED, RETRIES
+from shared.store import Kind, PendingKey, Store
+from shared.syncconfig import SyncSettings
+
+log = get_logger("hsqbo.worker")
+
+
+def _key(command: ApplyCommand) -> PendingKey:
+    return PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        sync: SyncSettings,
+        store: Store,
+        engine: Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.sync = sync
+        self.store = store
+        self.engine = engine
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.settings.rabbitmq_url, reconnect_interval=1)
+        channel = await self._connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=self.settings.worker_prefetch)
+        await declare_worker_topology(
+            channel, quiet_seconds=self.settings.debounce_quiet_seconds, retry_delays=self.settings.retry_delays
+        )
+        self._channel = channel
+        await (await channel.get_queue(CHANGES_QUEUE)).consume(self.on_change)
+        await (await channel.get_queue(APPLY_QUEUE)).consume(self.on_apply)
+        self._sweeper = asyncio.create_task(self._sweep_forever())
+        log.info("worker_started", owner=self.owner)
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self._connection is not None:
+            await self._connection.close()
+
+    # --- changes -----------------------------------------------------------------------------------------------------
+
+    async def on_change(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = ChangeEnvelope.from_json(message.body)
+        except (ValueError, TypeError, KeyError):
+            CHANGES_CONSUMED.labels("unparseable").inc()
+            log.error("change_unparseable", message_id=message.message_id)
+            await message.reject(requeue=False)  # dead-lettered with the broker's x-death history
+            return
+        try:
+            work, dropped = route(envelope, self.sync, self.settings.hubspot_app_id)
+            for item in work:
+                if await self.store.touch_pending(item.key, self.clock(), item.hints):
+                    await self._schedule(ApplyCommand(*self._fields(item.key)), debounce_queue(self._quiet))
+                    CHANGES_CONSUMED.labels("scheduled").inc()
+                else:
+                    CHANGES_CONSUMED.labels("coalesced").inc()
+            if dropped:
+                CHANGES_CONSUMED.labels("dropped").inc()
+                log.debug("change_dropped", reason=dropped, event_id=envelope.event_id)
+        except Exception:
+            log.exception("change_failed", event_id=envelope.event_id)
+            await message.nack(requeue=True)  # the queue's delivery limit dead-letters a change that always fails
+            return
+        await message.ack()
+
+    # --- apply -------------------------------------------------------------------------------------------------------
+
+    async def on_apply(self, message: AbstractIncomingMessage) -> None:
+        try:
+            command = ApplyCommand.from_json(message.body)
+            key = _key(command)
+        except (ValueError, TypeError, KeyError):
+            log.error("apply_unparseable", message_id=message.message_id)
+            await message.reject(requeue=False)
+            return
+        try:
+            await self._apply(command, key)
+        except Exception:
+            log.exception("apply_crashed", kind=key.kind, object_id=key.object_id)
+            await message.nack(requeue=True)
+            return
+        await message.ack()
+
+    async def _apply(self, command: ApplyCommand, key: PendingKey) -> None:
+        now = self.clock()
+        pending = await self.store.get_pending(key)
+        if pending is None:
+            return  # already applied by an earlier message
+        quiet = now - pending.last_seen >= self._quiet
+        waited_enough = now - pending.first_seen >= self.settings.debounce_max_wait_seconds
+        if command.attempt == 0 and not (quiet or waited_enough):
+            await self._schedule(command, debounce_queue(self._quiet))  # still changing: wait for quiet
+            return
+        claimed = await self.store.claim_pending(key, self.owner, now, self.settings.lease_seconds)
+        if claimed is None:
+            return  # another worker holds the record; it reschedules if more changes arrive
+        started = time.perf_counter()
+        try:
+            outcome = await self.engine.apply(key, claimed.hints)
+        except Exception as exc:  # transient API errors and anything unexpected: retry with backoff
+            await self.store.release_pending(key, self.owner)
+            await self._retry(command, key, exc)
+            return
+        APPLIES.labels(key.kind, outcome.action).inc()
+        APPLY_LATENCY.labels(key.kind).observe(time.perf_counter() - started)
+        if not await self.store.finish_pending(key, self.owner, claimed.generation):
+            await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
+
+    async def _retry(self, command: ApplyCommand, key: PendingKey, error: Exception) -> None:
+        attempt = command.attempt + 1
+        failed = dataclasses.replace(
+            command,
+            attempt=attempt,
+            last_error=f"{type(error).__name__}: {error}"[:300],
+            first_failed_at=command.first_failed_at or self.clock(),
+        )
+        if attempt >= self.settings.max_attempts:
+            await self._publish(failed, DEAD_EXCHANGE, "")
+            pending = await self.store.get_pending(key)
+            if pending is not None:  # replaying the dead letter re-creates it
+                await self.store.claim_pending(key, self.owner, self.clock(), self.settings.lease_seconds)
+                await self.store.finish_pending(key, self.owner, pending.generation)
+            DEAD_LETTERED.inc()
+            log.error("apply_dead_lettered", kind=key.kind, object_id=key.object_id, error=failed.last_error)
+            return
+        delays = self.settings.retry_delays
+        delay = delays[min(attempt, len(delays)) - 1]
+        RETRIES.labels(str(delay)).inc()
+        log.warning("apply_retry", kind=key.kind, object_id=key.object_id, attempt=attempt, error=failed.last_error)
+        await self._schedule(failed, retry_queue(delay))
+
+    # --- scheduling --------------------------------------------------------------------------------------------------
+
+    @property
+    def _quiet(self) -> float:
+        return self.settings.debounce_quiet_seconds
+
+    @staticmethod
+    def _fields(key: PendingKey) -> tuple[str, str, str, str]:
+        return (key.connection, str(key.kind), str(key.side), key.object_id)
+
+    async def _schedule(self, command: ApplyCommand, delay_queue: str) -> None:
+        await self._publish(command, "", delay_queue)
+
+    async def _publish(self, command: ApplyCommand, exchange_name: str, routing_key: str) -> None:
+        if self._channel is None:
+            raise RuntimeError("worker not started")
+        exchange = (
+            self._channel.default_exchange
+            if exchange_name == ""
+            else await self._channel.get_exchange(exchange_name, ensure=False)
+        )
+        await exchange.publish(command.message(), routing_key=routing_key, mandatory=True)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_seconds)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("sweep_failed")
+
+    async def sweep(self) -> int:
+        """Schedule pending work that should have run by now: its message was lost or its worker died."""
+        grace = self._quiet + self.settings.sweep_seconds
+        due = await self.store.due_pending(self.clock(), grace, self.settings.debounce_max_wait_seconds + grace)
+        for key in due:
+            await self._publish(ApplyCommand(*self._fields(key)), APPLY_EXCHANGE, "")
+        return len(due)

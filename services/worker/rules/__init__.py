@@ -1,0 +1,62 @@
+"""Sync rules, one module per synced object pair. A rule brings one record from the side it changed on to the other
+side, or says why not:
+
+    contacts.py   HubSpot contact  <-> QBO Customer
+    products.py   HubSpot product  <-> QBO Item (matched by SKU)
+    invoices.py   HubSpot invoice  <-> QBO Invoice
+    payments.py   HubSpot payment  <-> QBO Payment
+
+A rule returns an `Outcome`, raises `Excluded` (a filter or a rule leaves the record out, not retried) or `Failing`
+(cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+from services.worker._context import SyncContext
+from shared.envelope import Provider
+from shared.errors import HsqboError
+from shared.store import Direction, Kind, Link
+from shared.syncconfig import ConnectionSettings, ObjectSettings
+
+Hints = dict[str, Any]  # what the webhooks said beyond "changed": {"deleted": True}, {"merged_ids": {"12": True}}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    action: str  # created, updated, linked, unchanged, echo, deleted, merged, skipped
+    direction: Direction | None = None
+    link: Link | None = None
+    detail: str = ""
+
+
+class Excluded(HsqboError):
+    """A filter or a rule leaves this record out of the sync; the record shows the reason."""
+
+    def __init__(self, reason: str, *, category: str = "filtered") -> None:
+        super().__init__(reason)
+        self.category = category
+
+
+class Failing(HsqboError):
+    """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy)."""
+
+    def __init__(self, message: str, *, category: str) -> None:
+        super().__init__(message)
+        self.category = category
+
+
+class Rule(Protocol):
+    kind: Kind
+
+    def settings(self, connection: ConnectionSettings) -> ObjectSettings: ...
+
+    async def from_hubspot(self, ctx: SyncContext, object_id: str, hints: Hints) -> Outcome: ...
+
+    async def from_qbo(self, ctx: SyncContext, object_id: str, hints: Hints) -> Outcome: ...
+
+
+def direction_from(side: Provider) -> Direction:
+    return Direction.HUBSPOT_TO_QBO if side == Provider.HUBSPOT else Direction.QBO_TO_HUBSPOT

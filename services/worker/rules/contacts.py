@@ -1,0 +1,268 @@
+"""HubSpot contact ↔ QBO Customer.
+
+Matching: the id map first, then email. A customer created from HubSpot is named (DisplayName) after the contact's
+primary company, else first + last name. QBO requires DisplayName to be unique; when the second contact of a company
+collides with the first, the `display_name_strategy` decides:
+
+    fail          the incumbent's behaviour: the contact is failing (category duplicate_display_name)
+    link          the existing customer has the same email: link to it; otherwise fail
+    disambiguate  (default) a deterministic suffix: "Acme (Jane Doe)", then "Acme (jane@acme.com)", then
+                  "Acme (HubSpot 512)", so every contact becomes a customer and no data is lost
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+from services.worker import _fields
+from services.worker._context import SyncContext
+from services.worker._fields import FieldMap, lower_text
+from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import _filters as filters
+from services.worker.rules._pair import PairSpec, hubspot_properties, sync_fields
+from shared.clients import HubSpotObject, QboEntity, qbo_quote
+from shared.envelope import Provider
+from shared.errors import Conflict, DuplicateName, NotFound
+from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome
+from shared.syncconfig import ConnectionSettings, ContactSettings
+
+SPEC = PairSpec(
+    hubspot_type="contacts",
+    qbo_entity="Customer",
+    fields=(
+        FieldMap("email", "email", "PrimaryEmailAddr.Address", lower_text),
+        FieldMap("first_name", "firstname", "GivenName"),
+        FieldMap("last_name", "lastname", "FamilyName"),
+        FieldMap("phone", "phone", "PrimaryPhone.FreeFormNumber"),
+        FieldMap("company", "company", "CompanyName"),
+        FieldMap("address", "address", "BillAddr.Line1"),
+        FieldMap("city", "city", "BillAddr.City"),
+        FieldMap("state", "state", "BillAddr.CountrySubDivisionCode"),
+        FieldMap("zip", "zip", "BillAddr.PostalCode"),
+        FieldMap("country", "country", "BillAddr.Country"),
+    ),
+)
+PRIMARY_COMPANY = 1  # contact -> company association type id of the primary company
+DISPLAY_NAME_MAX = 100
+NON_DRAFT = ("open", "paid", "voided")
+
+
+class ContactRule:
+    kind = Kind.CONTACT
+
+    def settings(self, connection: ConnectionSettings) -> ContactSettings:
+        return connection.contacts
+
+    # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
+
+    async def from_hubspot(self, ctx: SyncContext, contact_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.contacts
+        maps = _fields.active_maps(SPEC.fields, settings)
+        merged = await _repoint_merged(ctx, Provider.HUBSPOT, contact_id, hints)
+        try:
+            contact = await ctx.hubspot.get("contacts", contact_id, properties=hubspot_properties(maps))
+        except NotFound:
+            return await self._deleted_in_hubspot(ctx, settings, contact_id)
+        link = await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=contact_id)
+        if link is not None and link.qbo_id is not None:
+            customer = await ctx.qbo.read("Customer", link.qbo_id)
+            restore = {"Active": True} if not customer.get("Active", True) else None
+            action = "restored" if restore else "merged" if merged else "updated"
+            return await sync_fields(ctx, SPEC, settings, link, contact, customer, action=action, qbo_extra=restore)
+
+        filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
+        if settings.hubspot_to_qbo.require_hubspot_invoice:
+            await _require_hubspot_invoice(ctx, contact_id)
+        email = lower_text(contact.properties.get("email"))
+        match = await _customer_by_email(ctx, email) if email else None
+        if match is not None:
+            link = await _claim(ctx, link, Provider.HUBSPOT, contact_id, str(match["Id"]))
+            return await sync_fields(ctx, SPEC, settings, link, contact, match, action="linked")
+        created = await self._create_customer(ctx, settings, contact, maps)
+        link = await _claim(ctx, link, Provider.HUBSPOT, contact_id, str(created["Id"]))
+        return await sync_fields(ctx, SPEC, settings, link, contact, created, action="created")
+
+    async def _create_customer(
+        self, ctx: SyncContext, settings: ContactSettings, contact: HubSpotObject, maps: list[FieldMap]
+    ) -> QboEntity:
+        values = _fields.from_hubspot(maps, contact.properties)
+        body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
+        base = await _display_name(ctx, settings, contact)
+        candidates = [base]
+        if settings.display_name_strategy == "disambiguate":
+            person = " ".join(filter(None, (values.get("first_name"), values.get("last_name"))))
+            candidates += [f"{base} ({extra})" for extra in (person, values.get("email")) if extra and extra != base]
+            candidates.append(f"{base} (HubSpot {contact.id})")
+        for name in candidates:
+            name = name[:DISPLAY_NAME_MAX]
+            request_id = ctx.request_id("Customer", "create", contact.id, name)
+            try:
+                return await ctx.qbo.create("Customer", {**body, "DisplayName": name}, request_id=request_id)
+            except DuplicateName:
+                if settings.display_name_strategy == "link":
+                    existing = await _customer_by_display_name(ctx, name)
+                    email = values.get("email")
+                    if (
+                        existing is not None
+                        and email
+                        and lower_text(_fields.get_path(existing, "PrimaryEmailAddr.Address")) == email
+                    ):
+                        return existing
+        raise Failing(
+            f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)",
+            category="duplicate_display_name",
+        )
+
+    async def _deleted_in_hubspot(self, ctx: SyncContext, settings: ContactSettings, contact_id: str) -> Outcome:
+        link = await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=contact_id)
+        if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
+            return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+        if settings.on_delete == "propagate":
+            customer = await ctx.qbo.read("Customer", link.qbo_id)
+            if customer.get("Active", True):
+                body = {"Id": link.qbo_id, "SyncToken": customer["SyncToken"], "sparse": True, "Active": False}
+                request_id = ctx.request_id("Customer", link.qbo_id, "deactivate", str(customer["SyncToken"]))
+                customer = await ctx.qbo.update("Customer", body, request_id=request_id)
+            link = dataclasses.replace(link, qbo_written_sync_token=str(customer["SyncToken"]))
+        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        detail = "customer made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
+        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, detail)
+
+    # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
+
+    async def from_qbo(self, ctx: SyncContext, customer_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.contacts
+        maps = _fields.active_maps(SPEC.fields, settings)
+        merged = await _repoint_merged(ctx, Provider.QUICKBOOKS, customer_id, hints)
+        customer = await ctx.qbo.read("Customer", customer_id)
+        link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)
+        if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
+            return Outcome("echo", link=link, detail="our own write")
+        if not customer.get("Active", True):
+            return await self._deactivated_in_qbo(ctx, settings, link)
+        properties = hubspot_properties(maps)
+        if link is not None and link.hubspot_id is not None:
+            try:
+                linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
+            except NotFound:
+                return Outcome("skipped", link=link, detail="the linked HubSpot contact was deleted")
+            action = "merged" if merged else "updated"
+            return await sync_fields(ctx, SPEC, settings, link, linked, customer, action=action)
+
+        filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
+        email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
+        contact: HubSpotObject | None = None
+        if email:
+            try:
+                contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
+            except NotFound:
+                contact = None
+        action = "linked"
+        if contact is None:
+            values = _fields.from_qbo(maps, customer)
+            try:
+                contact = await ctx.hubspot.create("contacts", _fields.to_hubspot(maps, values))
+                action = "created"
+            except Conflict as exc:  # created meanwhile (or by a crashed attempt of ours): link to it
+                if exc.existing_id is None:
+                    raise
+                contact = await ctx.hubspot.get("contacts", exc.existing_id, properties=properties)
+        link = await _claim(ctx, link, Provider.QUICKBOOKS, contact.id, customer_id)
+        return await sync_fields(ctx, SPEC, settings, link, contact, customer, action=action)
+
+    async def _deactivated_in_qbo(self, ctx: SyncContext, settings: ContactSettings, link: Link | None) -> Outcome:
+        if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
+            raise Excluded("inactive in QuickBooks", category="inactive")
+        if settings.on_delete == "propagate":
+            with contextlib.suppress(NotFound):  # already gone
+                await ctx.hubspot.archive("contacts", link.hubspot_id)
+        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        detail = "contact archived" if settings.on_delete == "propagate" else "on_delete=ignore"
+        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
+
+
+# --- shared by both directions ---------------------------------------------------------------------------------------
+
+
+async def _claim(ctx: SyncContext, link: Link | None, origin: Provider, hubspot_id: str, qbo_id: str) -> Link:
+    """The link joining these two records, refusing to steal a record already linked to another one."""
+    by_hubspot = (
+        link
+        if link is not None and link.hubspot_id == hubspot_id
+        else (await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=hubspot_id))
+    )
+    by_qbo = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=qbo_id)
+    if by_qbo is not None and by_qbo.hubspot_id not in (None, hubspot_id):
+        raise Failing(
+            f"QuickBooks customer {qbo_id} with this email is already linked to HubSpot contact {by_qbo.hubspot_id}",
+            category="duplicate_email",
+        )
+    if by_hubspot is not None and by_hubspot.qbo_id not in (None, qbo_id):
+        raise Failing(
+            f"HubSpot contact {hubspot_id} is already linked to QuickBooks customer {by_hubspot.qbo_id}",
+            category="duplicate_email",
+        )
+    base = by_hubspot or by_qbo
+    if by_hubspot is not None and by_qbo is not None and by_hubspot.id != by_qbo.id:
+        await ctx.store.set_status(by_qbo.id or 0, LinkStatus.DELETED, "merged", "superseded by another link")
+        base = by_hubspot
+    if base is None:
+        return Link(connection=ctx.name, kind=Kind.CONTACT, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
+    return dataclasses.replace(base, hubspot_id=hubspot_id, qbo_id=qbo_id)
+
+
+async def _repoint_merged(ctx: SyncContext, side: Provider, survivor: str, hints: Hints) -> bool:
+    """A merge moves the merged-away record's link to the survivor (or retires it if the survivor has one)."""
+    losers = [str(loser) for loser in (hints.get("merged_ids") or {}) if str(loser) != survivor]
+    for loser in losers:
+        result = await ctx.store.repoint_link(ctx.name, Kind.CONTACT, side, loser, survivor)
+        if result.outcome is RepointOutcome.LOSER_DELETED:
+            await ctx.store.log_activity(
+                ctx.name, Kind.CONTACT, "merged", link_id=result.loser.id if result.loser else None,
+                detail=f"{side} record {loser} merged into {survivor}; its link is retired",
+            )  # fmt: skip
+    return bool(losers)
+
+
+async def _customer_by_email(ctx: SyncContext, email: str) -> QboEntity | None:
+    found = await ctx.qbo.query(f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {qbo_quote(email)}")
+    return found[0] if found else None
+
+
+async def _customer_by_display_name(ctx: SyncContext, name: str) -> QboEntity | None:
+    found = await ctx.qbo.query(f"SELECT * FROM Customer WHERE DisplayName = {qbo_quote(name)}")
+    return found[0] if found else None
+
+
+async def _display_name(ctx: SyncContext, settings: ContactSettings, contact: HubSpotObject) -> str:
+    if settings.display_name_from_company:
+        associations = await ctx.hubspot.list_associations("contacts", contact.id, "companies")
+        primary = next(
+            (a for a in associations if any(t.type_id == PRIMARY_COMPANY for t in a.types)),
+            associations[0] if associations else None,
+        )
+        if primary is not None:
+            company = await ctx.hubspot.get("companies", primary.to_id, properties=["name"])
+            if name := _fields.text(company.properties.get("name")):
+                return name
+    properties: dict[str, Any] = contact.properties
+    person = " ".join(
+        filter(None, (_fields.text(properties.get("firstname")), _fields.text(properties.get("lastname"))))
+    )
+    return person or _fields.text(properties.get("email")) or f"HubSpot contact {contact.id}"
+
+
+async def _require_hubspot_invoice(ctx: SyncContext, contact_id: str) -> None:
+    """The incumbent's default filter: only contacts with a non-draft invoice made in HubSpot (not synced from QBO)."""
+    invoices = await ctx.hubspot.list_associations("contacts", contact_id, "invoices")
+    if invoices:
+        batch = await ctx.hubspot.batch_read(
+            "invoices", [a.to_id for a in invoices], properties=["hs_invoice_status", "hs_invoice_billable"]
+        )
+        for invoice in batch.results:
+            made_in_hubspot = invoice.properties.get("hs_invoice_billable") != "false"
+            if made_in_hubspot and invoice.properties.get("hs_invoice_status") in NON_DRAFT:
+                return
+    raise Excluded("no non-draft invoice from HubSpot (filter require_hubspot_invoice)")
