@@ -1,0 +1,208 @@
+"""The whole stack on loopback for end-to-end tests: both sandboxes sending real signed webhooks to the receiver,
+the real RabbitMQ node, a file store and an in-process worker. `stack.settle()` waits until every webhook is
+delivered, every queue is empty and no work is pending."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import AnyHttpUrl, SecretStr
+
+from services.receiver import create_app
+from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
+from services.sandbox.hubspot._schema import BY_NAME
+from services.worker import ContextFactory, Engine, Worker
+from shared.asgi import AppServer, serving
+from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, debounce_queue, retry_queue
+from shared.clients import AiohttpTransport
+from shared.config import Settings
+from shared.envelope import Provider
+from shared.store import Credentials, Store, open_store
+from shared.syncconfig import ConnectionSettings, SyncSettings
+from tests.conftest import Broker
+
+CONNECTION = "acme"
+
+
+class Stack:
+    def __init__(
+        self, settings: Settings, sandbox: RunningSandbox, receiver: AppServer, store: Store, worker: Worker,
+        portal_id: int, realm_id: str,
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.sandbox = sandbox
+        self.receiver = receiver
+        self.store = store
+        self.worker = worker
+        self.portal_id = portal_id
+        self.realm_id = realm_id
+
+    # --- acting as users ----------------------------------------------------------------------------------------
+
+    def hubspot_edit(self, object_type: str, action: str, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.sandbox.hubspot.user_edit(
+            portal_id=self.portal_id, object_type=object_type, action=action, **fields
+        )
+        return result
+
+    def qbo_edit(self, entity: str, action: str, data: dict[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = self.sandbox.qbo.user_edit(self.realm_id, entity, action, data).body
+        return body
+
+    # --- looking --------------------------------------------------------------------------------------------------
+
+    def qbo_entities(self, entity: str) -> list[dict[str, Any]]:
+        """Every record of `entity` in the realm, as the API returns it (inactive ones included)."""
+        realm = self.sandbox.qbo.realms[self.realm_id]
+        return [dict(record.data) for record in realm.records[entity].values()]
+
+    def hubspot_records(self, object_type: str) -> list[dict[str, str]]:
+        """The properties of every live record of `object_type` ("contacts") in the portal."""
+        portal = self.sandbox.hubspot.accounts.get(self.portal_id).portal
+        kind = BY_NAME[object_type]
+        return [{"id": str(record.id), **record.properties} for record in portal.live(kind).values()]
+
+    def api_writes(self) -> dict[str, int]:
+        """Writes hsqbo made to each API (control-surface calls and reads excluded)."""
+
+        def writes(log: Any) -> int:
+            return sum(
+                1 for r in log.list() if r.method in ("POST", "PATCH", "PUT", "DELETE")
+                and not r.path.startswith("/_sandbox") and "/query" not in r.path and "/search" not in r.path
+                and "/batch/read" not in r.path and "oauth" not in r.path
+            )  # fmt: skip
+
+        return {"hubspot": writes(self.sandbox.hubspot.requests), "quickbooks": writes(self.sandbox.qbo.requests)}
+
+    def clear_request_logs(self) -> None:
+        self.sandbox.hubspot.requests.clear()
+        self.sandbox.qbo.requests.clear()
+
+    # --- waiting --------------------------------------------------------------------------------------------------
+
+    async def queue_depth(self) -> int:
+        connection = await aio_pika.connect(self.settings.rabbitmq_url)
+        async with connection:
+            channel = await connection.channel()
+            names = [CHANGES_QUEUE, APPLY_QUEUE, debounce_queue(self.settings.debounce_quiet_seconds)]
+            names += [retry_queue(delay) for delay in self.settings.retry_delays]
+            total = 0
+            for name in names:
+                queue = await channel.declare_queue(name, passive=True)
+                total += queue.declaration_result.message_count or 0
+            return total
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Until two consecutive looks find nothing in flight anywhere."""
+        deadline = time.monotonic() + timeout
+        quiet_looks = 0
+        while quiet_looks < 2:
+            if time.monotonic() > deadline:
+                raise AssertionError("the stack did not settle in time")
+            drained = await self.sandbox.hubspot.webhooks.drain(1.0) and await self.sandbox.qbo.webhooks.drain(1.0)
+            pending = await self.store.due_pending(time.time() + 3600, 0, 0, limit=1)
+            busy = not drained or pending or await self.queue_depth()
+            quiet_looks = 0 if busy else quiet_looks + 1
+            await asyncio.sleep(0.3)
+
+
+def connection_settings(portal_id: int, realm_id: str, **objects: Any) -> ConnectionSettings:
+    """A connection set up yesterday, with object settings overridden by `objects` (e.g. contacts={...})."""
+    fields: dict[str, Any] = {
+        "name": CONNECTION,
+        "hubspot_portal_id": str(portal_id),
+        "qbo_realm_id": realm_id,
+        "setup_date": dt.date.today() - dt.timedelta(days=1),
+        **objects,
+    }
+    return ConnectionSettings.model_validate(fields)
+
+
+@pytest.fixture
+def sync_overrides() -> dict[str, Any]:
+    """Per-object settings for the stack's connection; a test module overrides this fixture."""
+    return {"contacts": {"hubspot_to_qbo": {}}}
+
+
+@pytest.fixture
+async def stack(broker: Broker, tmp_path: Path, sync_overrides: dict[str, Any]) -> AsyncIterator[Stack]:
+    await broker.purge()
+    app_id = str(secrets.randbelow(10**6))
+    base = Settings(
+        rabbitmq_url=broker.url,
+        hubspot_client_secret=SecretStr(secrets.token_hex(16)),
+        intuit_verifier_token=SecretStr(secrets.token_hex(16)),
+        hubspot_client_id="hsqbo-test",
+        hubspot_app_id=app_id,
+        qbo_client_id="hsqbo-test-qbo",
+        qbo_client_secret=SecretStr(secrets.token_hex(16)),
+        encryption_key=SecretStr(Fernet.generate_key().decode()),
+        store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        debounce_quiet_seconds=0.2,
+        debounce_max_wait_seconds=2.0,
+        sweep_seconds=2.0,
+        retry_delays=(0.2, 0.5, 1.0),
+        max_attempts=4,
+    )
+    async with serving(create_app(base)) as receiver:
+        sandbox = await start_sandbox(
+            SandboxOptions(
+                hubspot_port=0, qbo_port=0, retry_scale=0.001,
+                hubspot_webhook_url=receiver.url + "/webhooks/hubspot",
+                qbo_webhook_url=receiver.url + "/webhooks/intuit",
+            ),
+            settings=base,
+        )  # fmt: skip
+        settings = base.model_copy(
+            update={
+                "hubspot_base_url": AnyHttpUrl(sandbox.hubspot_server.url),
+                "qbo_base_url": AnyHttpUrl(sandbox.qbo_server.url),
+                "qbo_token_url": AnyHttpUrl(sandbox.qbo_server.url + "/oauth2/v1/tokens/bearer"),
+                "hubspot_token_url": AnyHttpUrl(sandbox.hubspot_server.url + "/oauth/v1/token"),
+            }
+        )
+        portal_id = sandbox.hubspot.create_portal()
+        realm_id = sandbox.qbo.create_realm().realm_id
+        sync = SyncSettings(connection=[connection_settings(portal_id, realm_id, **sync_overrides)])
+        try:
+            async with (
+                open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
+                AiohttpTransport.from_settings(settings) as transport,
+            ):
+                hubspot_tokens = sandbox.hubspot.issue_token(portal_id)
+                qbo_tokens = sandbox.qbo.issue_token(realm_id)
+                now = time.time()
+                for provider, access, refresh, expires_in in (
+                    (Provider.HUBSPOT, hubspot_tokens.access_token, hubspot_tokens.refresh_token or "",
+                     hubspot_tokens.expires_in),
+                    (Provider.QUICKBOOKS, qbo_tokens["access_token"], qbo_tokens["refresh_token"],
+                     qbo_tokens["expires_in"]),
+                ):  # fmt: skip
+                    await store.save_credentials(
+                        Credentials(
+                            connection=CONNECTION,
+                            provider=provider,
+                            access_token=access,
+                            refresh_token=refresh,
+                            expires_at=now + expires_in,
+                        )  # fmt: skip
+                    )
+                engine = Engine(store, ContextFactory(settings, store, transport), sync)
+                worker = Worker(settings, sync, store, engine)
+                await worker.start()
+                try:
+                    yield Stack(settings, sandbox, receiver, store, worker, portal_id, realm_id)
+                finally:
+                    await worker.stop()
+        finally:
+            await sandbox.stop()
+    await broker.purge(CHANGES_QUEUE, APPLY_QUEUE, DEAD_QUEUE)
