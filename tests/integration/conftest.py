@@ -101,9 +101,9 @@ class Stack:
                 total += queue.declaration_result.message_count or 0
             return total
 
-    async def settle(self, timeout: float = 30.0) -> None:
+    async def settle(self, within: float = 30.0) -> None:
         """Until two consecutive looks find nothing in flight anywhere."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         quiet_looks = 0
         while quiet_looks < 2:
             if time.monotonic() > deadline:
