@@ -194,7 +194,7 @@ async def stack(broker: Broker, tmp_path: Path, sync_overrides: dict[str, Any]) 
                             access_token=access,
                             refresh_token=refresh,
                             expires_at=now + expires_in,
-                        )  # fmt: skip
+                        )
                     )
                 engine = Engine(store, ContextFactory(settings, store, transport), sync)
                 worker = Worker(settings, sync, store, engine)
