@@ -221,3 +221,12 @@ async def test_count_links_by_status_groups_by_kind_and_status(store: Store) -> 
         (Kind.CONTACT, LinkStatus.EXCLUDED): 1,
         (Kind.PRODUCT, LinkStatus.SYNCED): 1,
     }
+
+
+async def test_the_agreed_field_values_round_trip(store: Store) -> None:
+    synced = {"email": "jane@example.com", "phone": None}
+    saved = await store.save_link(dataclasses.replace(contact_link(), synced=synced))
+    again = await store.get_link("acme", Kind.CONTACT, hubspot_id="hs-1")
+    assert saved.synced == synced
+    assert again is not None
+    assert again.synced == synced
