@@ -32,5 +32,5 @@ def test_receiver_without_secrets_exits_with_one_line() -> None:
 
 
 def test_secrets_never_show_in_repr() -> None:
-    settings = Settings(hubspot_client_secret="s3cret-value")  # type: ignore[arg-type]
+    settings = Settings(hubspot_client_secret="s3cret-value")
     assert "s3cret-value" not in repr(settings)
