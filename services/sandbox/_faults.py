@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.sandbox._clock import SandboxClock
 
@@ -33,6 +33,10 @@ class FaultConfig:
     webhook_duplicate_rate: float = 0.0  # fraction of acknowledged batches sent a second time
     webhook_reorder: bool = False  # shuffle pending events before they are batched
     webhook_timeout_seconds: float | None = None  # how long the sender waits for an ack; None = provider's deadline
+    # An ambiguous write: requests whose path contains `held_answer_path` are carried out at once, but their answer
+    # is held back this long — a caller that times out or dies meanwhile does not know the write happened.
+    held_answer_ms: float = 0.0
+    held_answer_path: str = ""
 
     def __post_init__(self) -> None:
         low, high = self.latency_ms
@@ -82,6 +86,10 @@ class Faults:
     def throttled(self) -> bool:
         return self.clock.now() < self.config.throttle_until
 
+    def holds_answer(self, path: str) -> bool:
+        held = self.config
+        return held.held_answer_ms > 0 and bool(held.held_answer_path) and held.held_answer_path in path
+
     def middleware(
         self, *, throttled_response: Callable[[], Response], error_response: Callable[[], Response]
     ) -> Middleware:
@@ -116,5 +124,14 @@ class FaultMiddleware:
             await self.throttled_response()(scope, receive, send)
         elif self.faults.chance(self.faults.config.error_rate):
             await self.error_response()(scope, receive, send)
+        elif self.faults.holds_answer(scope["path"]):
+            hold = self.faults.config.held_answer_ms / 1000
+
+            async def send_late(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await asyncio.sleep(hold)
+                await send(message)
+
+            await self.app(scope, receive, send_late)
         else:
             await self.app(scope, receive, send)

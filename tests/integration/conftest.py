@@ -35,10 +35,11 @@ CONNECTION = "acme"
 
 class Stack:
     def __init__(
-        self, settings: Settings, sandbox: RunningSandbox, receiver: AppServer, store: Store, worker: Worker,
-        portal_id: int, realm_id: str,
+        self, settings: Settings, sync: SyncSettings, sandbox: RunningSandbox, receiver: AppServer, store: Store,
+        worker: Worker, portal_id: int, realm_id: str,
     ) -> None:  # fmt: skip
         self.settings = settings
+        self.sync = sync
         self.sandbox = sandbox
         self.receiver = receiver
         self.store = store
@@ -128,13 +129,23 @@ def connection_settings(portal_id: int, realm_id: str, **objects: Any) -> Connec
 
 
 @pytest.fixture
-def sync_overrides() -> dict[str, Any]:
-    """Per-object settings for the stack's connection; a test module overrides this fixture."""
-    return {"contacts": {"hubspot_to_qbo": {}}}
+def sync_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Per-object settings for the stack's connection: a test module overrides this fixture, a test parametrizes it
+    (`indirect=True`). By default contacts sync both ways without the incumbent's invoice filter."""
+    default: dict[str, Any] = {"contacts": {"hubspot_to_qbo": {}}}
+    return getattr(request, "param", default)
 
 
 @pytest.fixture
-async def stack(broker: Broker, tmp_path: Path, sync_overrides: dict[str, Any]) -> AsyncIterator[Stack]:
+def in_process_worker() -> bool:
+    """Whether the stack runs a worker in the test's process (a module testing worker processes says False)."""
+    return True
+
+
+@pytest.fixture
+async def stack(
+    broker: Broker, tmp_path: Path, sync_overrides: dict[str, Any], in_process_worker: bool
+) -> AsyncIterator[Stack]:
     await broker.purge()
     app_id = str(secrets.randbelow(10**6))
     base = Settings(
@@ -198,11 +209,13 @@ async def stack(broker: Broker, tmp_path: Path, sync_overrides: dict[str, Any]) 
                     )
                 engine = Engine(store, ContextFactory(settings, store, transport), sync)
                 worker = Worker(settings, sync, store, engine)
-                await worker.start()
+                if in_process_worker:
+                    await worker.start()
                 try:
-                    yield Stack(settings, sandbox, receiver, store, worker, portal_id, realm_id)
+                    yield Stack(settings, sync, sandbox, receiver, store, worker, portal_id, realm_id)
                 finally:
-                    await worker.stop()
+                    if in_process_worker:
+                        await worker.stop()
         finally:
             await sandbox.stop()
     await broker.purge(CHANGES_QUEUE, APPLY_QUEUE, DEAD_QUEUE)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Stack
+from shared.store import Kind, LinkStatus
+from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +94,97 @@ async def test_contact_deleted_in_hubspot_makes_the_customer_inactive(stack: Sta
     await stack.settle()
     [customer] = by_email(stack, "gone@example.com")
     assert customer["Active"] is False
+
+
+def company_with_contacts(stack: Stack, name: str, *emails: str) -> list[str]:
+    company = stack.hubspot_edit("companies", "create", properties={"name": name})
+    ids = []
+    for n, email in enumerate(emails):
+        contact = stack.hubspot_edit(
+            "contacts", "create", properties={"email": email, "firstname": f"Person{n}", "lastname": "Smith"}
+        )
+        stack.hubspot_edit(
+            "contacts", "associate", id=contact["id"], to_object_type="companies", to_id=company["id"],
+            association_type_id=1,
+        )  # fmt: skip
+        ids.append(contact["id"])
+    return ids
+
+
+def with_strategy(strategy: str) -> dict[str, Any]:
+    return {"contacts": {"hubspot_to_qbo": {}, "display_name_strategy": strategy}}
+
+
+@pytest.mark.parametrize("sync_overrides", [with_strategy("disambiguate")], indirect=True)
+async def test_second_contact_of_a_company_gets_a_disambiguated_display_name(stack: Stack) -> None:
+    company_with_contacts(stack, "Acme", "first@acme.test")
+    await stack.settle()
+    company_with_contacts(stack, "Acme", "second@acme.test")
+    await stack.settle()
+    names = sorted(c["DisplayName"] for c in customers(stack))
+    assert names == ["Acme", "Acme (Person0 Smith)"]
+
+
+@pytest.mark.parametrize("sync_overrides", [with_strategy("fail")], indirect=True)
+async def test_second_contact_of_a_company_fails_under_the_incumbents_strategy(stack: Stack) -> None:
+    company_with_contacts(stack, "Globex", "a@globex.test")
+    await stack.settle()
+    [second] = company_with_contacts(stack, "Globex", "b@globex.test")
+    await stack.settle()
+    assert [c["DisplayName"] for c in customers(stack)] == ["Globex"]
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=second)
+    assert link is not None
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "duplicate_display_name")
+
+
+@pytest.mark.parametrize("sync_overrides", [with_strategy("link")], indirect=True)
+async def test_link_strategy_links_only_a_customer_with_the_same_email(stack: Stack) -> None:
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Initech", "PrimaryEmailAddr": {"Address": "ap@initech.test"}})
+    await stack.settle()
+    [other] = company_with_contacts(stack, "Initech", "bob@initech.test")
+    await stack.settle()
+    assert len([c for c in customers(stack) if c["DisplayName"].startswith("Initech")]) == 1
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=other)
+    assert link is not None
+    assert link.error_category == "duplicate_display_name"
+
+
+@pytest.mark.parametrize(
+    "sync_overrides", [{"contacts": {"hubspot_to_qbo": {"require_hubspot_invoice": True}}}], indirect=True
+)
+async def test_contact_without_a_hubspot_invoice_is_excluded_with_the_reason(stack: Stack) -> None:
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "lead@example.com", "firstname": "L"})
+    await stack.settle()
+    assert by_email(stack, "lead@example.com") == []
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    assert link.status == LinkStatus.EXCLUDED
+    assert "require_hubspot_invoice" in (link.error_message or "")
+
+
+async def test_shuffled_and_duplicated_webhooks_converge_on_the_newest_state(stack: Stack) -> None:
+    created = stack.hubspot_edit("contacts", "create", properties={"email": "shuffle@example.com", "firstname": "S"})
+    await stack.settle()
+    for faults in (stack.sandbox.hubspot.faults, stack.sandbox.qbo.faults):
+        faults.update(webhook_duplicate_rate=0.5, webhook_reorder=True)
+    for n in range(10):
+        stack.hubspot_edit("contacts", "update", id=created["id"], properties={"city": f"City {n}", "zip": f"{n}"})
+    await stack.settle()
+    [customer] = by_email(stack, "shuffle@example.com")
+    assert (customer["BillAddr"]["City"], customer["BillAddr"]["PostalCode"]) == ("City 9", "9")
+
+
+async def test_customer_merged_in_qbo_repoints_the_link_to_the_survivor(stack: Stack) -> None:
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Keep", "PrimaryEmailAddr": {"Address": "keep@example.com"}})
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Lose", "PrimaryEmailAddr": {"Address": "lose@example.com"}})
+    await stack.settle()
+    keep = by_email(stack, "keep@example.com")[0]
+    lose = by_email(stack, "lose@example.com")[0]
+    stack.qbo_edit("Customer", "merge", {"survivor_id": keep["Id"], "merged_id": lose["Id"]})
+    await stack.settle()
+    survivor = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=keep["Id"])
+    retired = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=lose["Id"])
+    assert survivor is not None
+    assert survivor.status == LinkStatus.SYNCED
+    assert retired is not None
+    assert retired.status == LinkStatus.DELETED
