@@ -1,0 +1,385 @@
+"""HubSpot commerce payment ↔ QBO Payment. A payment syncs from the side it was made on and is never synced back:
+QBO edits of a payment made in HubSpot, and HubSpot edits of a payment made from QBO, are skipped with that reason.
+
+QBO → HubSpot (the default direction): every invoice a Payment is applied to (`Line[].LinkedTxn`, TxnType Invoice)
+must be linked (`Kind.INVOICE`), else the payment is failing `invoice_not_synced` (it is not retried when the invoice
+syncs later: the next change to the payment, or a re-sync, picks it up). The HubSpot payment carries the applied
+amount, the date, currency and reference number, and is associated with the HubSpot invoice (payment → invoice 542),
+which HubSpot then shows paid or partially paid with its balance. HubSpot payments cannot be split, so a payment
+applied to several invoices is excluded (`multi_invoice`) unless `allocate_multi_invoice` is on: then one HubSpot
+payment per invoice, with the amount applied to it. A payment voided or deleted in QBO archives its HubSpot payments
+(the invoice's balance is due again); `on_delete = "ignore"` leaves them. `hs_latest_status` is not written: the
+API lists some payment properties as read-only without naming them, and a payment created without it is succeeded.
+
+Each HubSpot payment made from QBO holds `hsqbo_qbo_payment` = "<QBO payment id>-<QBO invoice id>", a unique
+property: the natural key looked up before creating, so a crash between the create and saving the link cannot
+leave a duplicate, and the mark by which the other direction recognises it.
+
+HubSpot → QBO (`two_way` or `hubspot_to_qbo`): a succeeded HubSpot payment associated with one linked invoice becomes a
+QBO Payment for the invoice's customer, applied to the QBO invoice; its PrivateNote names the HubSpot payment, the
+natural key looked up (among the invoice's payments) before creating. A payment still processing (ACH) is excluded
+until it completes: the status change is itself a change, and syncs it then. A payment that failed, was canceled or
+refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from services.worker import _fields
+from services.worker._context import SyncContext
+from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import _filters as filters
+from shared.clients import HubSpotObject, NewAssociation, QboEntity
+from shared.envelope import Provider
+from shared.errors import NotFound
+from shared.store import Direction, Kind, Link, LinkStatus
+from shared.syncconfig import ConnectionSettings, PaymentSettings
+
+PAYMENT_TO_INVOICE = 542  # commerce_payment -> invoice (invoice -> payment is 541)
+ORIGIN_PROPERTY = "hsqbo_qbo_payment"
+SYNCED_PROPERTIES = ("hs_initial_amount", "hs_initiated_date", "hs_currency_code", "hs_reference_number")
+READ_PROPERTIES = (*SYNCED_PROPERTIES, "hs_latest_status", ORIGIN_PROPERTY)
+PROCESSING = frozenset({"processing", "pending"})
+NOT_PAID = frozenset({"failed", "canceled", "refunded"})
+PAYMENT_REF_MAX = 21  # QBO PaymentRefNum
+
+
+# --- pure helpers ----------------------------------------------------------------------------------------------------
+
+
+def applied_invoices(payment: Mapping[str, Any]) -> dict[str, str]:
+    """QBO invoice id -> the amount this payment applies to it (canonical number), leaving out zero amounts."""
+    applied: dict[str, Decimal] = {}
+    for line in payment.get("Line") or ():
+        for linked in line.get("LinkedTxn") or ():
+            if linked.get("TxnType") == "Invoice":
+                invoice_id = str(linked["TxnId"])
+                applied[invoice_id] = applied.get(invoice_id, Decimal(0)) + Decimal(str(line.get("Amount") or 0))
+    return {invoice_id: str(_fields.number(amount)) for invoice_id, amount in applied.items() if amount > 0}
+
+
+def is_voided(payment: Mapping[str, Any]) -> bool:
+    """QBO keeps a voided payment readable with TotalAmt 0 and "Voided" leading its PrivateNote."""
+    note = str(payment.get("PrivateNote") or "")
+    return Decimal(str(payment.get("TotalAmt") or 0)) == 0 and note.startswith("Voided")
+
+
+def origin_key(payment_id: str, invoice_id: str) -> str:
+    return f"{payment_id}-{invoice_id}"
+
+
+def hubspot_payment_properties(payment: Mapping[str, Any], amount: str, home_currency: str) -> dict[str, str]:
+    """The HubSpot payment recording `amount` of a QBO payment (TxnDate is a day: midnight UTC)."""
+    properties = {
+        "hs_initial_amount": amount,
+        "hs_initiated_date": f"{payment['TxnDate']}T00:00:00.000Z",
+        "hs_currency_code": currency_of(payment, home_currency),
+    }
+    if reference := _fields.text(payment.get("PaymentRefNum")):
+        properties["hs_reference_number"] = reference
+    return properties
+
+
+def currency_of(entity: Mapping[str, Any], home_currency: str) -> str:
+    return str(_fields.get_path(entity, "CurrencyRef.value") or home_currency)
+
+
+def differing(current: Mapping[str, str | None], wanted: Mapping[str, str]) -> dict[str, str]:
+    """The wanted HubSpot properties whose value differs (numbers and datetimes compared by value)."""
+    return {name: value for name, value in wanted.items() if _canonical(current.get(name)) != _canonical(value)}
+
+
+def _canonical(value: str | None) -> str | None:
+    cleaned = _fields.text(value)
+    if cleaned is None:
+        return None
+    with contextlib.suppress(ValueError):
+        return dt.datetime.fromisoformat(cleaned.replace("Z", "+00:00")).isoformat()
+    return _fields.number(cleaned)
+
+
+def hubspot_marker(hubspot_payment_id: str) -> str:
+    """PrivateNote of a QBO payment made from a HubSpot payment: its natural key."""
+    return f"HubSpot payment {hubspot_payment_id}"
+
+
+def qbo_payment_fields(record: HubSpotObject) -> dict[str, Any]:
+    """TotalAmt and TxnDate (the UTC day) of the QBO payment recording a HubSpot payment."""
+    initiated = dt.datetime.fromisoformat(str(record.properties["hs_initiated_date"]).replace("Z", "+00:00"))
+    return {
+        "TotalAmt": float(Decimal(str(record.properties["hs_initial_amount"]))),
+        "TxnDate": initiated.astimezone(dt.UTC).date().isoformat(),
+    }
+
+
+# --- the rule --------------------------------------------------------------------------------------------------------
+
+
+class PaymentRule:
+    kind = Kind.PAYMENT
+
+    def settings(self, connection: ConnectionSettings) -> PaymentSettings:
+        return connection.payments
+
+    # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
+
+    async def from_qbo(self, ctx: SyncContext, payment_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.payments
+        link = await ctx.store.get_link(ctx.name, Kind.PAYMENT, qbo_id=payment_id)
+        payment: QboEntity | None = None
+        if not hints.get("deleted"):
+            with contextlib.suppress(NotFound):
+                payment = await ctx.qbo.read("Payment", payment_id)
+        if link is not None and link.origin == Provider.HUBSPOT:
+            if payment is not None and link.qbo_written_sync_token == str(payment.get("SyncToken")):
+                return Outcome("echo", link=link, detail="our own write")
+            return Outcome("skipped", link=link, detail="made in HubSpot: QuickBooks edits are not synced back")
+
+        if payment is None or is_voided(payment):
+            return await self._removed_in_qbo(ctx, settings, link, "deleted" if payment is None else "voided")
+        wanted = applied_invoices(payment)
+        if not link or not link.synced:
+            filters.check_qbo(ctx, settings.qbo_to_hubspot, payment)
+        if not wanted:
+            raise Excluded("not applied to an invoice (an unapplied credit)", category="unapplied")
+        if len(wanted) > 1 and not settings.allocate_multi_invoice:
+            raise Excluded(
+                f"applied to {len(wanted)} invoices; HubSpot payments cannot be split (allocate_multi_invoice is off)",
+                category="multi_invoice",
+            )
+        currency = currency_of(payment, ctx.connection.hubspot_currency)
+        if currency != ctx.connection.hubspot_currency:
+            raise Excluded(f"in {currency}, not the portal's {ctx.connection.hubspot_currency}", category="currency")
+        hubspot_invoices = {invoice_id: await _hubspot_invoice(ctx, invoice_id) for invoice_id in wanted}
+
+        made = dict(link.synced) if link is not None else {}  # QBO invoice id -> HubSpot payment id
+        await _archive(ctx, [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]])
+        current = await _read_payments(ctx, [str(made[i]) for i in wanted if made.get(i)])
+        synced: dict[str, str | None] = {}
+        created = updated = 0
+        for invoice_id, amount in sorted(wanted.items(), key=lambda item: int(item[0])):
+            properties = hubspot_payment_properties(payment, amount, ctx.connection.hubspot_currency)
+            record = current.get(str(made.get(invoice_id)))
+            if record is None:
+                key = origin_key(payment_id, invoice_id)
+                record = await _hubspot_payment_by_origin(ctx, key)
+                if record is None:
+                    record = await ctx.hubspot.create(
+                        "commerce_payments",
+                        {**properties, ORIGIN_PROPERTY: key},
+                        associations=[NewAssociation(hubspot_invoices[invoice_id], PAYMENT_TO_INVOICE)],
+                    )
+                    created += 1
+            if changes := differing(record.properties, properties):
+                record = await ctx.hubspot.update("commerce_payments", record.id, changes)
+                updated += 1
+            synced[invoice_id] = record.id
+        saved = await _save(ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]))
+        action = "created" if created else "updated" if updated else "unchanged"
+        detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
+        return Outcome(action, Direction.QBO_TO_HUBSPOT if created or updated else None, saved, detail)
+
+    async def _removed_in_qbo(
+        self, ctx: SyncContext, settings: PaymentSettings, link: Link | None, how: str
+    ) -> Outcome:
+        if link is None or link.status == LinkStatus.DELETED or not any(link.synced.values()):
+            return Outcome("skipped", link=link, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+        if settings.on_delete == "propagate":
+            await _archive(ctx, [str(hubspot_id) for hubspot_id in link.synced.values() if hubspot_id])
+        saved = await ctx.store.save_link(
+            dataclasses.replace(link, status=LinkStatus.DELETED, last_synced_at=ctx.clock())
+        )
+        detail = "HubSpot payment(s) archived" if settings.on_delete == "propagate" else "on_delete=ignore"
+        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, f"{how} in QuickBooks: {detail}")
+
+    # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
+
+    async def from_hubspot(self, ctx: SyncContext, payment_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.payments
+        link = await ctx.store.get_link(ctx.name, Kind.PAYMENT, hubspot_id=payment_id)
+        if link is not None and link.origin == Provider.QUICKBOOKS:
+            return Outcome("skipped", link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
+        record: HubSpotObject | None = None
+        with contextlib.suppress(NotFound):
+            record = await ctx.hubspot.get("commerce_payments", payment_id, properties=READ_PROPERTIES)
+        if record is not None and record.properties.get(ORIGIN_PROPERTY):  # a split part: linked through its payment
+            return Outcome("skipped", detail="made from QuickBooks: HubSpot edits are not synced back")
+        linked = link if link is not None and link.qbo_id is not None else None
+        status = (record.properties.get("hs_latest_status") or "succeeded") if record is not None else "deleted"
+        if status in NOT_PAID or status == "deleted":
+            if linked is None:
+                if record is None:
+                    return Outcome("skipped", detail="deleted in HubSpot; nothing synced to QuickBooks")
+                raise Excluded(f"payment {status}", category="payment_not_completed")
+            return await self._void_in_qbo(ctx, settings, linked, status)
+        if status in PROCESSING:
+            if linked is not None:
+                return Outcome("skipped", link=linked, detail=f"payment {status} again; QuickBooks payment kept")
+            raise Excluded(f"payment {status} (ACH): synced once it completes", category="payment_processing")
+        assert record is not None  # a missing record has status "deleted"
+        if linked is not None:
+            return await self._update_in_qbo(ctx, linked, record)
+
+        filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
+        invoices = await ctx.hubspot.list_associations("commerce_payments", payment_id, "invoices")
+        if not invoices:
+            raise Excluded("not associated with an invoice", category="no_invoice")
+        if len(invoices) > 1:
+            raise Excluded(f"associated with {len(invoices)} invoices", category="multi_invoice")
+        invoice_link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoices[0].to_id)
+        if invoice_link is None or invoice_link.qbo_id is None:
+            raise Failing(
+                f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks", category="invoice_not_synced"
+            )
+        invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
+        currency = str(record.properties.get("hs_currency_code") or ctx.connection.hubspot_currency)
+        if currency != currency_of(invoice, ctx.connection.hubspot_currency):
+            raise Excluded(f"in {currency}, not the QuickBooks invoice's currency", category="currency")
+        payment = await _qbo_payment_by_marker(ctx, invoice, payment_id)
+        action = "linked"
+        if payment is None:
+            payment = await ctx.qbo.create(
+                "Payment", _new_qbo_payment(record, invoice), request_id=ctx.request_id("Payment", "create", payment_id)
+            )
+            action = "created"
+        saved = await _save(
+            ctx, link, Provider.HUBSPOT, str(payment["Id"]), {}, str(payment["SyncToken"]), hubspot_id=payment_id
+        )
+        return Outcome(action, Direction.HUBSPOT_TO_QBO, saved, f"QuickBooks payment {payment['Id']}")
+
+    async def _update_in_qbo(self, ctx: SyncContext, link: Link, record: HubSpotObject) -> Outcome:
+        assert link.qbo_id is not None
+        payment = await ctx.qbo.read("Payment", link.qbo_id)
+        if is_voided(payment):
+            return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
+        fields = qbo_payment_fields(record)
+        total = Decimal(str(fields["TotalAmt"]))
+        if Decimal(str(payment.get("TotalAmt"))) == total and payment.get("TxnDate") == fields["TxnDate"]:
+            return Outcome("unchanged", link=link)
+        lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
+        body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
+        request_id = ctx.request_id("Payment", link.qbo_id, "update", str(payment["SyncToken"]))
+        updated = await ctx.qbo.update("Payment", body, request_id=request_id)
+        saved = await _save(ctx, link, Provider.HUBSPOT, link.qbo_id, {}, str(updated["SyncToken"]))
+        return Outcome("updated", Direction.HUBSPOT_TO_QBO, saved, "amount/date")
+
+    async def _void_in_qbo(self, ctx: SyncContext, settings: PaymentSettings, link: Link, status: str) -> Outcome:
+        assert link.qbo_id is not None
+        if link.status == LinkStatus.DELETED:
+            return Outcome("skipped", link=link, detail=f"{status} in HubSpot; already handled")
+        written = link.qbo_written_sync_token
+        if settings.on_delete == "propagate":
+            payment = await ctx.qbo.read("Payment", link.qbo_id)
+            if not is_voided(payment):
+                request_id = ctx.request_id("Payment", link.qbo_id, "void", str(payment["SyncToken"]))
+                payment = await ctx.qbo.void("Payment", link.qbo_id, str(payment["SyncToken"]), request_id=request_id)
+            written = str(payment["SyncToken"])
+        saved = await ctx.store.save_link(
+            dataclasses.replace(
+                link, status=LinkStatus.DELETED, qbo_written_sync_token=written, qbo_version=written,
+                last_synced_at=ctx.clock(),
+            )
+        )  # fmt: skip
+        detail = "QuickBooks payment voided" if settings.on_delete == "propagate" else "on_delete=ignore"
+        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, f"{status} in HubSpot: {detail}")
+
+
+# --- helpers that call the APIs --------------------------------------------------------------------------------------
+
+
+async def _hubspot_invoice(ctx: SyncContext, qbo_invoice_id: str) -> str:
+    link = await ctx.store.get_link(ctx.name, Kind.INVOICE, qbo_id=qbo_invoice_id)
+    if link is None or link.hubspot_id is None:
+        raise Failing(f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot", category="invoice_not_synced")
+    return link.hubspot_id
+
+
+async def _read_payments(ctx: SyncContext, ids: list[str]) -> dict[str, HubSpotObject]:
+    """The HubSpot payments still there, by id."""
+    if not ids:
+        return {}
+    batch = await ctx.hubspot.batch_read("commerce_payments", ids, properties=READ_PROPERTIES)
+    return {record.id: record for record in batch.results}
+
+
+async def _archive(ctx: SyncContext, ids: list[str]) -> None:
+    for hubspot_id in ids:
+        with contextlib.suppress(NotFound):  # already gone
+            await ctx.hubspot.archive("commerce_payments", hubspot_id)
+
+
+async def _hubspot_payment_by_origin(ctx: SyncContext, key: str) -> HubSpotObject | None:
+    """The HubSpot payment already made for this QBO payment line, creating the unique key property if needed."""
+    definition = await ctx.hubspot.ensure_property(
+        "commerce_payments", ORIGIN_PROPERTY, label="QuickBooks payment (hsqbo)",
+        group_name="commerce_paymentinformation", unique=True,
+    )  # fmt: skip
+    if not definition.unique:
+        raise Failing(f"HubSpot property {ORIGIN_PROPERTY} exists but is not unique", category="configuration")
+    try:
+        return await ctx.hubspot.get("commerce_payments", key, properties=READ_PROPERTIES, id_property=ORIGIN_PROPERTY)
+    except NotFound:
+        return None
+
+
+async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_id: str) -> QboEntity | None:
+    """The QBO payment already made for this HubSpot payment, among those applied to the invoice."""
+    for linked in invoice.get("LinkedTxn") or ():
+        if linked.get("TxnType") == "Payment":
+            payment = await ctx.qbo.read("Payment", str(linked["TxnId"]))
+            if str(payment.get("PrivateNote") or "").endswith(hubspot_marker(hubspot_id)):
+                return payment
+    return None
+
+
+def _new_qbo_payment(record: HubSpotObject, invoice: QboEntity) -> dict[str, Any]:
+    fields = qbo_payment_fields(record)
+    body: dict[str, Any] = {
+        "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
+        **fields,
+        "Line": [{"Amount": fields["TotalAmt"], "LinkedTxn": [{"TxnId": str(invoice["Id"]), "TxnType": "Invoice"}]}],
+        "PrivateNote": hubspot_marker(record.id),
+    }
+    if currency := _fields.get_path(invoice, "CurrencyRef"):
+        body["CurrencyRef"] = currency
+    if reference := _fields.text(record.properties.get("hs_reference_number")):
+        body["PaymentRefNum"] = reference[:PAYMENT_REF_MAX]
+    return body
+
+
+async def _save(
+    ctx: SyncContext,
+    link: Link | None,
+    origin: Provider,
+    qbo_id: str,
+    synced: dict[str, str | None],
+    sync_token: str,
+    *,
+    hubspot_id: str | None = None,
+) -> Link:
+    """Record a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the link's
+    hubspot_id is the first of them; from HubSpot, QBO's echo of our write is recognised by `sync_token`."""
+    if origin == Provider.QUICKBOOKS:
+        hubspot_id = next(iter(synced.values()), None)
+    base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=origin)
+    return await ctx.store.save_link(
+        dataclasses.replace(
+            base,
+            origin=origin,
+            hubspot_id=hubspot_id if hubspot_id is not None else base.hubspot_id,
+            qbo_id=qbo_id,
+            synced=synced,
+            qbo_version=sync_token,
+            qbo_written_sync_token=sync_token if origin == Provider.HUBSPOT else None,
+            last_synced_at=ctx.clock(),
+            status=LinkStatus.SYNCED,
+            error_category=None,
+            error_message=None,
+        )
+    )
