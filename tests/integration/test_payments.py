@@ -53,8 +53,10 @@ async def linked_invoice(stack: Stack, customer_id: str, amount: int = 100, *, l
         "Line": [{"DetailType": "SalesItemLineDetail", "Amount": amount,
                   "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}, "Qty": 1, "UnitPrice": amount}}],
     })  # fmt: skip
-    hubspot = stack.hubspot_edit("invoices", "create", properties={"hs_currency": "USD", "hs_invoice_billable": "false"})
-    line = stack.hubspot_edit("line_items", "create", properties={"name": "Service", "price": str(amount), "quantity": "1"})
+    hubspot = stack.hubspot_edit("invoices", "create", properties={"hs_currency": "USD",
+                                                                    "hs_invoice_billable": "false"})  # fmt: skip
+    line = stack.hubspot_edit("line_items", "create", properties={"name": "Service", "price": str(amount),
+                                                                   "quantity": "1"})  # fmt: skip
     stack.hubspot_edit("line_items", "associate", id=line["id"], to_object_type="invoices", to_id=hubspot["id"])
     stack.hubspot_edit("invoices", "update", id=hubspot["id"], properties={"hs_invoice_status": "open"})
     if link:
@@ -157,7 +159,8 @@ async def test_payment_applied_to_several_invoices_is_split_per_invoice_when_all
     first, second = await linked_invoice(stack, customer_id, 100), await linked_invoice(stack, customer_id, 50)
     payment_id = qbo_payment(stack, customer_id, {first.qbo_id: 100, second.qbo_id: 30})
     await stack.settle()
-    by_invoice = {associated_invoices(stack, p["id"])[0]: float(p["hs_initial_amount"]) for p in hubspot_payments(stack)}
+    payments = hubspot_payments(stack)
+    by_invoice = {associated_invoices(stack, p["id"])[0]: float(p["hs_initial_amount"]) for p in payments}
     assert by_invoice == {int(first.hubspot_id): 100, int(second.hubspot_id): 30}
     assert hubspot_invoice(stack, first.hubspot_id)["hs_invoice_status"] == "paid"
     assert float(hubspot_invoice(stack, second.hubspot_id)["hs_balance_due"]) == 20
