@@ -1,0 +1,497 @@
+"""HubSpot invoice ↔ QBO Invoice. The side an invoice was created on is its master (the link's origin); the other
+side holds a copy.
+
+QBO → HubSpot (the default direction; filter: created after the setup date)
+    A HubSpot invoice with `hs_invoice_billable=false` (billed outside HubSpot: no document, no emails), the QBO
+    currency, invoice and due dates and memo, one line item per QBO item line (name, quantity, unit price, `hs_sku`
+    and `hs_product_id` of the product with the item's link or SKU) plus a "Tax" line item for the tax QBO computed,
+    so HubSpot's amount billed equals the QBO total. It is associated with the customer's contact (its link, else the
+    contact with the customer's email; neither → failing `customer_not_synced`) and that contact's primary company
+    (none if it has none). Every QBO change rewrites only what differs. An invoice in another currency than the
+    portal's is excluded. The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
+    the create adopts the invoice instead of making a second one; line items are matched through the link, then by
+    content, for the same reason.
+    Balance: HubSpot computes `hs_amount_billed`/`hs_balance_due` from line items and payment records and lets no one
+    write them. hsqbo does not fake payments: the status follows QBO — `paid` when the QBO Balance is 0, `open`
+    otherwise, `voided` once voided (final) — and the payment records themselves are the payments rule's work.
+    Voids propagate as status `voided`; a QBO delete also sets `voided` (HubSpot deletes only drafts, and a voided
+    invoice keeps the record of what was billed); the link is then marked deleted.
+
+HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date; drafts never sync)
+    CustomerRef from the contact's link, else the customer with the contact's email (neither → failing
+    `customer_not_synced`). Lines are matched to items through the product link, then by SKU; unmatched lines go to
+    the "Custom line item" item (`custom_line_item_name`, looked up by name, created once on `income_account`).
+    With `tax_code` every line carries that TaxCodeRef and QBO computes TxnTaxDetail (non-US VAT codes work).
+    `custom_fields` fill up to three QBO custom string fields from HubSpot properties. DocNumber is HubSpot's number;
+    when QBO already uses it (6140) the invoice is created without one, so QBO numbers it, and HubSpot's number stays
+    in PrivateNote. Every QBO write carries a deterministic requestid, and before creating, the DocNumber is looked
+    up (an invoice whose PrivateNote names this HubSpot invoice is adopted), so no duplicate can appear.
+    Updates flow to QBO only for invoices created in HubSpot. Edits made in QBO to such an invoice (lines, prices,
+    tax, or anything else) are not synced back: the activity log says so; a QBO void still voids the HubSpot invoice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import orjson
+
+from services.worker import _fields
+from services.worker._context import SyncContext
+from services.worker._fields import FieldMap, Values
+from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import _filters as filters
+from services.worker.rules import _invoice_lines as lines
+from services.worker.rules import _invoice_refs as refs
+from services.worker.rules._invoice_lines import Line
+from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
+from shared.envelope import Provider
+from shared.errors import DuplicateDocNumber, NotFound
+from shared.store import Direction, Kind, Link, LinkStatus
+from shared.syncconfig import ConnectionSettings, InvoiceSettings
+
+QBO_ID_PROPERTY = "hsqbo_qbo_invoice_id"  # unique HubSpot invoice property: the QBO invoice a copy was made from
+INVOICE_TO_CONTACT = 177
+INVOICE_TO_COMPANY = 179
+LINE_ITEM_TO_INVOICE = 410
+DOC_NUMBER_MAX = 21
+VOIDED = "voided"
+LINE_MAP = "line_items"  # link.synced key: QBO line key -> HubSpot line item id, as JSON
+
+
+def _day(value: Any) -> str | None:
+    """A date in either form ("2026-01-05", HubSpot's ISO datetime, epoch ms) as its UTC day."""
+    cleaned = _fields.text(value)
+    if cleaned is None:
+        return None
+    if cleaned.isdigit():
+        return dt.datetime.fromtimestamp(int(cleaned) / 1000, dt.UTC).date().isoformat()
+    return cleaned[:10]
+
+
+HEADER = (
+    FieldMap("invoice_date", "hs_invoice_date", "TxnDate", _day),
+    FieldMap("due_date", "hs_due_date", "DueDate", _day),
+    FieldMap("memo", "hs_comments", "CustomerMemo.value"),
+)
+DATE_PROPERTIES = frozenset({"hs_invoice_date", "hs_due_date"})
+_ensured_portals: set[str] = set()  # portals whose QBO_ID_PROPERTY is known to exist
+
+
+def _hubspot_values(maps: list[FieldMap], values: Values) -> dict[str, str]:
+    """HubSpot properties for header values; dates as epoch ms at 00:00 UTC (what every API version accepts)."""
+    properties = _fields.to_hubspot(maps, values)
+    for name in DATE_PROPERTIES & properties.keys():
+        if properties[name]:
+            day = dt.date.fromisoformat(properties[name])
+            properties[name] = str(int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000))
+    return properties
+
+
+def _is_voided(invoice: QboEntity) -> bool:
+    """QBO has no void flag: a void zeroes the total and prefixes PrivateNote with "Voided"."""
+    return float(invoice.get("TotalAmt") or 0) == 0 and str(invoice.get("PrivateNote") or "").startswith("Voided")
+
+
+def _qbo_status(invoice: QboEntity, hints: Hints, link: Link | None) -> str:
+    if hints.get("voided") or _is_voided(invoice) or (link is not None and link.synced.get("status") == VOIDED):
+        return VOIDED
+    return "paid" if float(invoice.get("Balance") or 0) == 0 else "open"
+
+
+def _lines_hash(invoice: QboEntity) -> str:
+    signature = lines.qbo_line_signature(lines.sales_lines(invoice), with_tax_code=True)
+    tax = _fields.number(_fields.get_path(invoice, "TxnTaxDetail.TotalTax"))
+    return _fields.content_hash({"lines": orjson.dumps(signature).decode(), "tax": tax})
+
+
+def _marker(record: HubSpotObject) -> str:
+    """PrivateNote of a QBO invoice made from a HubSpot invoice: finds it again, and keeps HubSpot's number."""
+    return f"HubSpot invoice {record.properties.get('hs_number') or ''} (id {record.id})"
+
+
+def _claim(ctx: SyncContext, link: Link | None, origin: Provider, hubspot_id: str, qbo_id: str) -> Link:
+    """The link of a newly paired invoice: the source record's excluded/failing link if it has one."""
+    if link is None:
+        return Link(connection=ctx.name, kind=Kind.INVOICE, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
+    return dataclasses.replace(link, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
+
+
+class InvoiceRule:
+    kind = Kind.INVOICE
+
+    def settings(self, connection: ConnectionSettings) -> InvoiceSettings:
+        return connection.invoices
+
+    # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
+
+    async def from_qbo(self, ctx: SyncContext, invoice_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.invoices
+        link = await ctx.store.get_link(ctx.name, Kind.INVOICE, qbo_id=invoice_id)
+        try:
+            invoice = await ctx.qbo.read("Invoice", invoice_id)
+        except NotFound:
+            return await self._deleted_in_qbo(ctx, settings, link)
+        if link is not None and link.qbo_written_sync_token == str(invoice.get("SyncToken")):
+            return Outcome("echo", link=link, detail="our own write")
+        status = _qbo_status(invoice, hints, link)
+        if link is not None and link.origin == Provider.HUBSPOT and link.hubspot_id is not None:
+            return await self._qbo_edit_of_hubspot_invoice(ctx, link, invoice, status)
+        if link is not None and link.hubspot_id is not None:
+            if link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED:
+                return Outcome("unchanged", link=link, detail="this QuickBooks version is synced")
+            try:
+                record = await ctx.hubspot.get(
+                    "invoices", link.hubspot_id, properties=self._properties(settings), associations=["line_items"]
+                )
+            except NotFound:
+                return Outcome("skipped", link=link, detail="the linked HubSpot invoice was deleted")
+            return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, "updated")
+
+        filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
+        currency = str(_fields.get_path(invoice, "CurrencyRef.value") or ctx.connection.hubspot_currency)
+        if currency != ctx.connection.hubspot_currency:
+            raise Excluded(
+                f"currency {currency} is not the HubSpot portal's ({ctx.connection.hubspot_currency})",
+                category="other_currency",
+            )
+        if status == VOIDED:
+            raise Excluded("voided before it synced", category="voided")
+        record, action = await self._create_in_hubspot(ctx, settings, invoice, currency)
+        link = await ctx.store.save_link(_claim(ctx, link, Provider.QUICKBOOKS, record.id, invoice_id))
+        return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, action)
+
+    def _properties(self, settings: InvoiceSettings) -> list[str]:
+        maps = _fields.active_maps(HEADER, settings)
+        extra = ("hs_currency", "hs_invoice_status", "hs_invoice_billable", "hs_number", QBO_ID_PROPERTY)
+        return sorted({m.hubspot_property for m in maps} | set(extra) | set(settings.custom_fields.values()))
+
+    async def _ensure_id_property(self, ctx: SyncContext) -> None:
+        portal = ctx.connection.hubspot_portal_id
+        if portal not in _ensured_portals:
+            await ctx.hubspot.ensure_property(
+                "invoices", QBO_ID_PROPERTY, label="QuickBooks invoice id", group_name="invoiceinformation",
+                unique=True,
+            )  # fmt: skip
+            _ensured_portals.add(portal)
+
+    async def _create_in_hubspot(
+        self, ctx: SyncContext, settings: InvoiceSettings, invoice: QboEntity, currency: str
+    ) -> tuple[HubSpotObject, str]:
+        """The HubSpot copy of a QBO invoice: adopted if a crashed run made it, else created with its associations."""
+        await self._ensure_id_property(ctx)
+        properties = self._properties(settings)
+        invoice_id = str(invoice["Id"])
+        try:
+            found = await ctx.hubspot.get("invoices", invoice_id, properties=properties, id_property=QBO_ID_PROPERTY)
+            return await ctx.hubspot.get("invoices", found.id, properties=properties, associations=["line_items"]), (
+                "linked"
+            )
+        except NotFound:
+            pass
+        contact_id = await refs.hubspot_contact(ctx, str(_fields.get_path(invoice, "CustomerRef.value")))
+        company_id = await refs.primary_company(ctx, contact_id)
+        associations = [NewAssociation(contact_id, INVOICE_TO_CONTACT)]
+        if company_id is not None:
+            associations.append(NewAssociation(company_id, INVOICE_TO_COMPANY))
+        maps = _fields.active_maps(HEADER, settings)
+        values = {k: v for k, v in _hubspot_values(maps, _fields.from_qbo(maps, invoice)).items() if v}
+        values.update({"hs_currency": currency, "hs_invoice_billable": "false", QBO_ID_PROPERTY: invoice_id})
+        created = await ctx.hubspot.create("invoices", values, associations=associations)
+        return created, "created"
+
+    async def _push_to_hubspot(
+        self,
+        ctx: SyncContext,
+        settings: InvoiceSettings,
+        link: Link,
+        invoice: QboEntity,
+        record: HubSpotObject,
+        status: str,
+        action: str,
+    ) -> Outcome:
+        """Bring the HubSpot copy to the QBO invoice: header fields, line items, status; only what differs."""
+        assert link.hubspot_id is not None
+        wrote: list[str] = []
+        line_map: dict[str, str] = orjson.loads(link.synced.get(LINE_MAP) or "{}")
+        current_status = record.properties.get("hs_invoice_status")
+        if current_status == VOIDED:
+            return await self._save_qbo_origin(ctx, link, invoice, line_map, VOIDED, action, wrote)
+        changes: dict[str, str] = {}
+        if status != VOIDED:  # a void zeroes QBO's lines: HubSpot keeps what was billed
+            maps = _fields.active_maps(HEADER, settings)
+            wanted = _fields.from_qbo(maps, invoice)
+            changes = _hubspot_values(maps, _fields.changed(wanted, _fields.from_hubspot(maps, record.properties)))
+            line_map, line_writes = await self._sync_line_items(ctx, link.hubspot_id, invoice, record, line_map)
+            wrote += line_writes
+        if status != current_status:
+            changes["hs_invoice_status"] = status
+        if changes:
+            await ctx.hubspot.update("invoices", link.hubspot_id, changes)
+            wrote += sorted(changes)
+        return await self._save_qbo_origin(ctx, link, invoice, line_map, status, action, wrote)
+
+    async def _sync_line_items(
+        self, ctx: SyncContext, invoice_id: str, invoice: QboEntity, record: HubSpotObject, known: dict[str, str]
+    ) -> tuple[dict[str, str], list[str]]:
+        item_ids = [
+            str(item_id)
+            for line in lines.sales_lines(invoice)
+            if (item_id := _fields.get_path(line, "SalesItemLineDetail.ItemRef.value"))
+        ]
+        skus = await refs.item_skus(ctx, item_ids)
+        wanted = lines.wanted_from_qbo(invoice, skus, await refs.products_for_items(ctx, skus))
+        current: dict[str, Line] = {}
+        if ids := record.associations.get("line_items", []):
+            batch = await ctx.hubspot.batch_read("line_items", ids, properties=lines.LINE_ITEM_PROPERTIES)
+            current = {item.id: Line.from_hubspot(item.properties) for item in batch.results}
+        plan = lines.plan_line_items(wanted, current, known)
+        for item_id, line in plan.update.items():
+            await ctx.hubspot.update("line_items", item_id, line.hubspot_properties())
+        mapping = dict(plan.kept)
+        for key, line in plan.create.items():
+            association = NewAssociation(invoice_id, LINE_ITEM_TO_INVOICE)
+            created = await ctx.hubspot.create("line_items", line.hubspot_properties(), associations=[association])
+            mapping[key] = created.id
+        for item_id in plan.archive:
+            await ctx.hubspot.archive("line_items", item_id)
+        writes = len(plan.update) + len(plan.create) + len(plan.archive)
+        return mapping, [f"{writes} line items"] if writes else []
+
+    async def _save_qbo_origin(
+        self,
+        ctx: SyncContext,
+        link: Link,
+        invoice: QboEntity,
+        line_map: dict[str, str],
+        status: str,
+        action: str,
+        wrote: list[str],
+    ) -> Outcome:
+        saved = await ctx.store.save_link(
+            dataclasses.replace(
+                link,
+                synced={**link.synced, LINE_MAP: orjson.dumps(line_map).decode(), "status": status},
+                qbo_version=str(invoice.get("SyncToken")),
+                qbo_hash=_lines_hash(invoice),
+                last_synced_at=ctx.clock(),
+                status=LinkStatus.SYNCED,
+                error_category=None,
+                error_message=None,
+            )
+        )
+        if not wrote and action == "updated":
+            return Outcome("unchanged", None, saved)
+        return Outcome(action, Direction.QBO_TO_HUBSPOT, saved, "wrote: " + ", ".join(wrote) if wrote else "")
+
+    async def _qbo_edit_of_hubspot_invoice(
+        self, ctx: SyncContext, link: Link, invoice: QboEntity, status: str
+    ) -> Outcome:
+        """HubSpot is the master of invoices created there: a QBO edit is not synced back, except a void."""
+        assert link.hubspot_id is not None
+        if status == VOIDED and link.synced.get("status") != VOIDED:
+            with contextlib.suppress(NotFound):  # deleted in HubSpot meanwhile
+                await ctx.hubspot.update("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED})
+            token = str(invoice["SyncToken"])
+            voided = dataclasses.replace(link, synced={**link.synced, "status": VOIDED}, qbo_version=token)
+            saved = await ctx.store.save_link(voided)
+            return Outcome("voided", Direction.QBO_TO_HUBSPOT, saved, "voided in QuickBooks")
+        what = "its lines, prices or tax" if _lines_hash(invoice) != link.qbo_hash else "it"
+        return Outcome(
+            "skipped",
+            link=link,
+            detail=f"edited {what} in QuickBooks; not synced back: the invoice was created in HubSpot, which stays its "
+            "master (edit it there)",
+        )
+
+    async def _deleted_in_qbo(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
+        if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
+            return Outcome("skipped", detail="deleted in QuickBooks; nothing linked in HubSpot")
+        if settings.on_delete == "propagate":
+            try:
+                record = await ctx.hubspot.get("invoices", link.hubspot_id, properties=["hs_invoice_status"])
+                if record.properties.get("hs_invoice_status") == "draft":
+                    await ctx.hubspot.archive("invoices", link.hubspot_id)
+                elif record.properties.get("hs_invoice_status") != VOIDED:
+                    await ctx.hubspot.update("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED})
+            except NotFound:
+                pass
+        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        detail = "HubSpot invoice voided" if settings.on_delete == "propagate" else "on_delete=ignore"
+        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
+
+    # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
+
+    async def from_hubspot(self, ctx: SyncContext, invoice_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.invoices
+        link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoice_id)
+        try:
+            record = await ctx.hubspot.get(
+                "invoices", invoice_id, properties=self._properties(settings), associations=["contacts", "line_items"]
+            )
+        except NotFound:
+            return await self._deleted_in_hubspot(ctx, settings, link)
+        if (link is not None and link.origin == Provider.QUICKBOOKS) or (
+            link is None and record.properties.get(QBO_ID_PROPERTY)
+        ):
+            return Outcome("skipped", link=link, detail="created in QuickBooks, its master: HubSpot edits stay there")
+        status = record.properties.get("hs_invoice_status")
+        if link is not None and link.qbo_id is not None:
+            try:
+                invoice = await ctx.qbo.read("Invoice", link.qbo_id)
+            except NotFound:
+                return Outcome("skipped", link=link, detail="the linked QuickBooks invoice was deleted")
+            if status == VOIDED:
+                return await self._void_in_qbo(ctx, link, invoice, "voided in HubSpot")
+            return await self._push_to_qbo(ctx, settings, link, record, invoice)
+
+        filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
+        if status in ("draft", None):
+            raise Excluded("draft invoices do not sync", category="draft")
+        if status == VOIDED:
+            raise Excluded("voided before it synced", category="voided")
+        currency = record.properties.get("hs_currency") or ctx.connection.hubspot_currency
+        if currency != ctx.connection.hubspot_currency:
+            raise Excluded(
+                f"currency {currency} is not the HubSpot portal's ({ctx.connection.hubspot_currency})",
+                category="other_currency",
+            )
+        body = await self._qbo_body(ctx, settings, record)
+        invoice, action = await self._create_in_qbo(ctx, record, body)
+        link = _claim(ctx, link, Provider.HUBSPOT, record.id, str(invoice["Id"]))
+        return await self._save_hubspot_origin(ctx, settings, link, record, invoice, action, written=True)
+
+    async def _qbo_body(self, ctx: SyncContext, settings: InvoiceSettings, record: HubSpotObject) -> dict[str, Any]:
+        """The QBO fields hsqbo sets from a HubSpot invoice (no Id/SyncToken/DocNumber)."""
+        customer_id = await refs.qbo_customer(ctx, record.associations.get("contacts", []))
+        ids = sorted(record.associations.get("line_items", []), key=int)
+        if not ids:
+            raise Failing("the HubSpot invoice has no line items", category="no_line_items")
+        batch = await ctx.hubspot.batch_read("line_items", ids, properties=lines.LINE_ITEM_PROPERTIES)
+        by_id = {item.id: Line.from_hubspot(item.properties) for item in batch.results}
+        ordered = [by_id[i] for i in ids if i in by_id]
+        items = await refs.items_for_lines(ctx, [line.product_id for line in ordered], [line.sku for line in ordered])
+        if None in items:
+            custom = await refs.custom_line_item(ctx, settings)
+            items = [item or custom for item in items]
+        tax_code = await refs.tax_code(ctx, settings)
+        maps = _fields.active_maps(HEADER, settings)
+        header = {k: v for k, v in _fields.to_qbo(maps, _fields.from_hubspot(maps, record.properties)).items() if v}
+        body: dict[str, Any] = {
+            **header,
+            "CustomerRef": {"value": customer_id},
+            "Line": [lines.qbo_line(line, str(item), tax_code) for line, item in zip(ordered, items, strict=True)],
+        }
+        custom_fields = [
+            {"DefinitionId": definition, "Type": "StringType", "StringValue": value}
+            for definition, name in sorted(settings.custom_fields.items())
+            if (value := _fields.text(record.properties.get(name)))
+        ]
+        if custom_fields:
+            body["CustomField"] = custom_fields
+        return body
+
+    async def _create_in_qbo(
+        self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any]
+    ) -> tuple[QboEntity, str]:
+        """Create the QBO invoice once: adopt one a crashed run made (same DocNumber, PrivateNote naming this
+        invoice); on a DocNumber collision let QBO number it."""
+        marker = _marker(record)
+        body = {**body, "PrivateNote": marker}
+        number = _fields.text(record.properties.get("hs_number"))
+        if number is not None and len(number) <= DOC_NUMBER_MAX:
+            for found in await ctx.qbo.query(f"SELECT * FROM Invoice WHERE DocNumber = {qbo_quote(number)}"):
+                if found.get("PrivateNote") == marker:
+                    return found, "linked"
+            try:
+                request_id = ctx.request_id("Invoice", "create", record.id, number)
+                return await ctx.qbo.create("Invoice", {**body, "DocNumber": number}, request_id=request_id), "created"
+            except DuplicateDocNumber:
+                pass
+        request_id = ctx.request_id("Invoice", "create", record.id, "numbered-by-qbo")
+        created = await ctx.qbo.create("Invoice", body, request_id=request_id)
+        return created, "created"
+
+    async def _push_to_qbo(
+        self, ctx: SyncContext, settings: InvoiceSettings, link: Link, record: HubSpotObject, invoice: QboEntity
+    ) -> Outcome:
+        """Bring the QBO invoice made from a HubSpot invoice to it; a sparse update of what differs."""
+        assert link.qbo_id is not None
+        body = await self._qbo_body(ctx, settings, record)
+        with_tax = settings.tax_code is not None
+        changed: dict[str, Any] = {}
+        current_lines = lines.qbo_line_signature(lines.sales_lines(invoice), with_tax_code=with_tax)
+        if lines.qbo_line_signature(body["Line"], with_tax_code=with_tax) != current_lines:
+            changed["Line"] = body["Line"]
+        if str(_fields.get_path(invoice, "CustomerRef.value")) != body["CustomerRef"]["value"]:
+            changed["CustomerRef"] = body["CustomerRef"]
+        maps = _fields.active_maps(HEADER, settings)
+        header = _fields.changed(_fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, invoice))
+        changed.update(_fields.to_qbo(maps, header, invoice))
+        current_fields = {f.get("DefinitionId"): f.get("StringValue") for f in invoice.get("CustomField") or ()}
+        if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):
+            changed["CustomField"] = body["CustomField"]
+        if not changed:
+            return await self._save_hubspot_origin(ctx, settings, link, record, invoice, "unchanged", written=False)
+        request_id = ctx.request_id("Invoice", link.qbo_id, "update", str(invoice["SyncToken"]))
+        update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
+        updated = await ctx.qbo.update("Invoice", update, request_id=request_id)
+        outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, "updated", written=True)
+        return dataclasses.replace(outcome, detail="fields: " + ", ".join(sorted(changed)))
+
+    async def _save_hubspot_origin(
+        self,
+        ctx: SyncContext,
+        settings: InvoiceSettings,
+        link: Link,
+        record: HubSpotObject,
+        invoice: QboEntity,
+        action: str,
+        *,
+        written: bool,
+    ) -> Outcome:
+        token = str(invoice.get("SyncToken"))
+        saved = await ctx.store.save_link(
+            dataclasses.replace(
+                link,
+                hubspot_version=record.updated_at.isoformat() if record.updated_at else link.hubspot_version,
+                qbo_version=token,
+                qbo_written_sync_token=token if written else link.qbo_written_sync_token,
+                qbo_hash=_lines_hash(invoice),
+                last_synced_at=ctx.clock(),
+                status=LinkStatus.SYNCED,
+                error_category=None,
+                error_message=None,
+            )
+        )
+        direction = Direction.HUBSPOT_TO_QBO if written else None
+        return Outcome(action, direction, saved)
+
+    async def _void_in_qbo(self, ctx: SyncContext, link: Link, invoice: QboEntity, why: str) -> Outcome:
+        assert link.qbo_id is not None
+        if not _is_voided(invoice):
+            request_id = ctx.request_id("Invoice", link.qbo_id, "void", str(invoice["SyncToken"]))
+            invoice = await ctx.qbo.void("Invoice", link.qbo_id, str(invoice["SyncToken"]), request_id=request_id)
+        token = str(invoice["SyncToken"])
+        saved = await ctx.store.save_link(
+            dataclasses.replace(
+                link, synced={**link.synced, "status": VOIDED}, qbo_version=token, qbo_written_sync_token=token
+            )
+        )
+        return Outcome("voided", Direction.HUBSPOT_TO_QBO, saved, why)
+
+    async def _deleted_in_hubspot(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
+        """Never delete accounting data: a HubSpot-made invoice deleted in HubSpot is voided in QBO (propagate)."""
+        if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
+            return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+        if link.origin == Provider.HUBSPOT and settings.on_delete == "propagate":
+            try:
+                invoice = await ctx.qbo.read("Invoice", link.qbo_id)
+                link = (await self._void_in_qbo(ctx, link, invoice, "deleted in HubSpot")).link or link
+            except NotFound:
+                pass
+        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, "QuickBooks invoice voided")

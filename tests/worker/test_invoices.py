@@ -1,0 +1,31 @@
+"""The invoice rule's pure decisions: dates, void detection, the status that follows QBO."""
+
+from __future__ import annotations
+
+from services.worker.rules.invoices import HEADER, _day, _hubspot_values, _is_voided, _qbo_status
+from shared.envelope import Provider
+from shared.store import Kind, Link
+
+
+def test_dates_compare_as_utc_days_in_every_form_the_apis_use() -> None:
+    assert _day("2026-03-02") == _day("2026-03-02T00:00:00.000Z") == _day("1772409600000") == "2026-03-02"
+    assert _day("") is None
+
+
+def test_dates_are_written_to_hubspot_as_epoch_ms_at_midnight_utc() -> None:
+    properties = _hubspot_values(list(HEADER), {"invoice_date": "2026-03-02", "due_date": None, "memo": "Hi"})
+    assert properties == {"hs_invoice_date": "1772409600000", "hs_due_date": "", "hs_comments": "Hi"}
+
+
+def test_a_void_is_told_by_a_zero_total_and_the_voided_note() -> None:
+    assert _is_voided({"TotalAmt": 0, "PrivateNote": "Voided - late"})
+    assert not _is_voided({"TotalAmt": 0, "PrivateNote": "free sample"})
+    assert not _is_voided({"TotalAmt": 10, "PrivateNote": "Voided"})
+
+
+def test_status_follows_qbo_paid_at_zero_balance_and_voided_for_good() -> None:
+    assert _qbo_status({"TotalAmt": 50, "Balance": 50}, {}, None) == "open"
+    assert _qbo_status({"TotalAmt": 50, "Balance": 0}, {}, None) == "paid"
+    assert _qbo_status({"TotalAmt": 50, "Balance": 50}, {"voided": True}, None) == "voided"
+    voided = Link(connection="c", kind=Kind.INVOICE, origin=Provider.QUICKBOOKS, synced={"status": "voided"})
+    assert _qbo_status({"TotalAmt": 0, "Balance": 0}, {}, voided) == "voided"
