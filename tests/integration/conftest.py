@@ -5,8 +5,6 @@ delivered, every queue is empty and no work is pending."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,10 +12,9 @@ from typing import Any
 
 import aio_pika
 import pytest
-from cryptography.fernet import Fernet
-from pydantic import AnyHttpUrl, SecretStr
 
 from services.receiver import create_app
+from services.run import local_connection, pointed_at, save_sandbox_tokens, with_local_app
 from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.sandbox.hubspot._schema import BY_NAME
 from services.worker import ContextFactory, Engine, Worker
@@ -25,8 +22,7 @@ from shared.asgi import AppServer, serving
 from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, debounce_queue, retry_queue
 from shared.clients import AiohttpTransport
 from shared.config import Settings
-from shared.envelope import Provider
-from shared.store import Credentials, Store, open_store
+from shared.store import Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 from tests.conftest import Broker
 
@@ -118,14 +114,7 @@ class Stack:
 
 def connection_settings(portal_id: int, realm_id: str, **objects: Any) -> ConnectionSettings:
     """A connection set up yesterday, with object settings overridden by `objects` (e.g. contacts={...})."""
-    fields: dict[str, Any] = {
-        "name": CONNECTION,
-        "hubspot_portal_id": str(portal_id),
-        "qbo_realm_id": realm_id,
-        "setup_date": dt.date.today() - dt.timedelta(days=1),
-        **objects,
-    }
-    return ConnectionSettings.model_validate(fields)
+    return local_connection(CONNECTION, portal_id, realm_id, **objects)
 
 
 @pytest.fixture
@@ -147,22 +136,16 @@ async def stack(
     broker: Broker, tmp_path: Path, sync_overrides: dict[str, Any], in_process_worker: bool
 ) -> AsyncIterator[Stack]:
     await broker.purge()
-    app_id = str(secrets.randbelow(10**6))
-    base = Settings(
-        rabbitmq_url=broker.url,
-        hubspot_client_secret=SecretStr(secrets.token_hex(16)),
-        intuit_verifier_token=SecretStr(secrets.token_hex(16)),
-        hubspot_client_id="hsqbo-test",
-        hubspot_app_id=app_id,
-        qbo_client_id="hsqbo-test-qbo",
-        qbo_client_secret=SecretStr(secrets.token_hex(16)),
-        encryption_key=SecretStr(Fernet.generate_key().decode()),
-        store_url=f"sqlite:///{tmp_path / 'store.db'}",
-        debounce_quiet_seconds=0.2,
-        debounce_max_wait_seconds=2.0,
-        sweep_seconds=2.0,
-        retry_delays=(0.2, 0.5, 1.0),
-        max_attempts=4,
+    base = with_local_app(
+        Settings(
+            rabbitmq_url=broker.url,
+            store_url=f"sqlite:///{tmp_path / 'store.db'}",
+            debounce_quiet_seconds=0.2,
+            debounce_max_wait_seconds=2.0,
+            sweep_seconds=2.0,
+            retry_delays=(0.2, 0.5, 1.0),
+            max_attempts=4,
+        )
     )
     async with serving(create_app(base)) as receiver:
         sandbox = await start_sandbox(
@@ -173,14 +156,7 @@ async def stack(
             ),
             settings=base,
         )  # fmt: skip
-        settings = base.model_copy(
-            update={
-                "hubspot_base_url": AnyHttpUrl(sandbox.hubspot_server.url),
-                "qbo_base_url": AnyHttpUrl(sandbox.qbo_server.url),
-                "qbo_token_url": AnyHttpUrl(sandbox.qbo_server.url + "/oauth2/v1/tokens/bearer"),
-                "hubspot_token_url": AnyHttpUrl(sandbox.hubspot_server.url + "/oauth/v1/token"),
-            }
-        )
+        settings = pointed_at(base, sandbox)
         portal_id = sandbox.hubspot.create_portal()
         realm_id = sandbox.qbo.create_realm().realm_id
         sync = SyncSettings(connection=[connection_settings(portal_id, realm_id, **sync_overrides)])
@@ -189,24 +165,7 @@ async def stack(
                 open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
                 AiohttpTransport.from_settings(settings) as transport,
             ):
-                hubspot_tokens = sandbox.hubspot.issue_token(portal_id)
-                qbo_tokens = sandbox.qbo.issue_token(realm_id)
-                now = time.time()
-                for provider, access, refresh, expires_in in (
-                    (Provider.HUBSPOT, hubspot_tokens.access_token, hubspot_tokens.refresh_token or "",
-                     hubspot_tokens.expires_in),
-                    (Provider.QUICKBOOKS, qbo_tokens["access_token"], qbo_tokens["refresh_token"],
-                     qbo_tokens["expires_in"]),
-                ):  # fmt: skip
-                    await store.save_credentials(
-                        Credentials(
-                            connection=CONNECTION,
-                            provider=provider,
-                            access_token=access,
-                            refresh_token=refresh,
-                            expires_at=now + expires_in,
-                        )
-                    )
+                await save_sandbox_tokens(store, sandbox, sync.connection[0])
                 engine = Engine(store, ContextFactory(settings, store, transport), sync)
                 worker = Worker(settings, sync, store, engine)
                 if in_process_worker:

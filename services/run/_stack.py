@@ -1,0 +1,171 @@
+"""The whole stack in one event loop: the receiver, both sandboxes sending it signed webhooks, the store and a
+worker, wired to each other the way a real install is wired to HubSpot and Intuit. `hsqbo run` and the end-to-end
+test fixture both start it with `running_stack`."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from pydantic import AnyHttpUrl, SecretStr
+
+from services.receiver import create_app
+from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
+from services.worker import ContextFactory, Engine, Worker
+from shared.asgi import AppServer, serving
+from shared.clients import AiohttpTransport
+from shared.config import Settings
+from shared.envelope import Provider
+from shared.store import Credentials, Store, open_store
+from shared.syncconfig import ConnectionSettings, SyncSettings
+
+# Builds the connection between the sandboxes' portal and realm, given their ids.
+ConnectionFactory = Callable[[int, str], ConnectionSettings]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StackOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080  # the receiver; every port: 0 = any free port (tests)
+    hubspot_port: int = 8091
+    qbo_port: int = 8092
+    seed: bool = True  # demo data in a new portal and realm (unless the state file has some)
+    state_file: Path | None = None  # the sandboxes' data: loaded at start when it exists, written at stop
+    retry_scale: float = 1.0  # multiplies the sandboxes' webhook retry delays
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunningStack:
+    settings: Settings  # as the processes see them: generated app secrets, API and OAuth URLs on the sandboxes
+    sandbox: RunningSandbox
+    receiver: AppServer
+    store: Store
+    worker: Worker
+    connection: ConnectionSettings
+
+    @property
+    def portal_id(self) -> int:
+        return int(self.connection.hubspot_portal_id)
+
+    @property
+    def realm_id(self) -> str:
+        return self.connection.qbo_realm_id
+
+
+def with_local_app(settings: Settings) -> Settings:
+    """`settings` with each unset OAuth app secret, id and the encryption key generated for this process only
+    (kept in memory), so the sandboxes, the receiver and the worker agree on them."""
+    generated: dict[str, Any] = {
+        "hubspot_client_secret": SecretStr(secrets.token_hex(16)),
+        "intuit_verifier_token": SecretStr(secrets.token_hex(16)),
+        "hubspot_client_id": "hsqbo-local",
+        "hubspot_app_id": str(secrets.randbelow(10**6)),
+        "qbo_client_id": "hsqbo-local-qbo",
+        "qbo_client_secret": SecretStr(secrets.token_hex(16)),
+        "encryption_key": SecretStr(Fernet.generate_key().decode()),
+    }
+    unset = {name: value for name, value in generated.items() if getattr(settings, name) in (None, "")}
+    return settings.model_copy(update=unset)
+
+
+def pointed_at(settings: Settings, sandbox: RunningSandbox) -> Settings:
+    """`settings` with the API and OAuth token URLs of both providers on the sandboxes."""
+    hubspot, qbo = sandbox.hubspot_server.url, sandbox.qbo_server.url
+    return settings.model_copy(
+        update={
+            "hubspot_base_url": AnyHttpUrl(hubspot),
+            "hubspot_token_url": AnyHttpUrl(hubspot + "/oauth/v1/token"),
+            "qbo_base_url": AnyHttpUrl(qbo),
+            "qbo_token_url": AnyHttpUrl(qbo + "/oauth2/v1/tokens/bearer"),
+        }
+    )
+
+
+def local_connection(name: str, portal_id: int, realm_id: str, **objects: Any) -> ConnectionSettings:
+    """A connection set up yesterday (so whatever the sandboxes hold counts as new), with object settings
+    overridden by `objects` (e.g. contacts={...})."""
+    fields: dict[str, Any] = {
+        "name": name,
+        "hubspot_portal_id": str(portal_id),
+        "qbo_realm_id": realm_id,
+        "setup_date": dt.date.today() - dt.timedelta(days=1),
+        **objects,
+    }
+    return ConnectionSettings.model_validate(fields)
+
+
+async def save_sandbox_tokens(store: Store, sandbox: RunningSandbox, connection: ConnectionSettings) -> None:
+    """Store tokens the sandboxes issue as the connection's credentials, as after both OAuth installs."""
+    hubspot = sandbox.hubspot.issue_token(int(connection.hubspot_portal_id))
+    qbo = sandbox.qbo.issue_token(connection.qbo_realm_id)
+    now = time.time()
+    for provider, access, refresh, expires_in in (
+        (Provider.HUBSPOT, hubspot.access_token, hubspot.refresh_token or "", hubspot.expires_in),
+        (Provider.QUICKBOOKS, qbo["access_token"], qbo["refresh_token"], qbo["expires_in"]),
+    ):
+        await store.save_credentials(
+            Credentials(
+                connection=connection.name,
+                provider=provider,
+                access_token=access,
+                refresh_token=refresh,
+                expires_at=now + expires_in,
+            )
+        )
+
+
+def _sandbox_accounts(sandbox: RunningSandbox) -> tuple[int, str]:
+    """The sandboxes' first portal and realm (seeded or loaded), each created empty when there is none."""
+    portal_id = next((account.portal_id for account in sandbox.hubspot.accounts), None)
+    realm_id = next(iter(sandbox.qbo.realms), None)
+    return (
+        sandbox.hubspot.create_portal() if portal_id is None else portal_id,
+        sandbox.qbo.create_realm().realm_id if realm_id is None else realm_id,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    settings: Settings, options: StackOptions, connection: ConnectionFactory
+) -> AsyncIterator[RunningStack]:
+    """Serve the receiver, start the sandboxes (webhooks to the receiver), connect their first portal and realm with
+    `connection(portal_id, realm_id)` and start a worker; stop them all (sandbox state saved) on exit."""
+    settings = with_local_app(settings)
+    async with serving(create_app(settings), host=options.host, port=options.port) as receiver:
+        sandbox = await start_sandbox(
+            SandboxOptions(
+                host=options.host,
+                hubspot_port=options.hubspot_port,
+                qbo_port=options.qbo_port,
+                hubspot_webhook_url=receiver.url + "/webhooks/hubspot",
+                qbo_webhook_url=receiver.url + "/webhooks/intuit",
+                state_file=options.state_file,
+                seed=options.seed,
+                retry_scale=options.retry_scale,
+            ),
+            settings=settings,
+        )
+        try:
+            settings = pointed_at(settings, sandbox)
+            linked = connection(*_sandbox_accounts(sandbox))
+            sync = SyncSettings(connection=[linked])
+            async with (
+                open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
+                AiohttpTransport.from_settings(settings) as transport,
+            ):
+                await save_sandbox_tokens(store, sandbox, linked)
+                worker = Worker(settings, sync, store, Engine(store, ContextFactory(settings, store, transport), sync))
+                await worker.start()
+                try:
+                    yield RunningStack(settings, sandbox, receiver, store, worker, linked)
+                finally:
+                    await worker.stop()
+        finally:
+            await sandbox.stop()
