@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "worker": "apply queued changes to the other system, per record, debounced",
     "sandbox": "serve local emulators of the HubSpot and QuickBooks Online APIs",
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
+    "dlq": "list, show, replay or purge dead letters: the work hsqbo gave up on",
 }
 
 

@@ -18,6 +18,7 @@ from shared.errors import ConfigError
 ENV_PREFIX = "HSQBO_"
 
 Seconds = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(gt=0)]
 
 
 class Settings(BaseSettings):
@@ -57,6 +58,18 @@ class Settings(BaseSettings):
     api_max_connections: Annotated[int, Field(gt=0)] = 100
     oauth_refresh_margin_seconds: Seconds = 300.0  # refresh an access token this long before it expires
 
+    # Client-side rate limits, shared by every process on one store: stay under the providers' throttles.
+    api_rate_limits: bool = True  # off only to watch the providers' own throttling
+    qbo_requests_per_minute: Count = 500  # per realm (Intuit: 500/min)
+    qbo_requests_per_second: Count = 10  # per realm and app (Intuit's limits page; the stricter of its two rules)
+    qbo_max_in_flight: Count = 10  # concurrent requests per realm (Intuit: 10)
+    qbo_batch_per_minute: Count = 40  # batch requests per realm and app (Intuit: 40/min)
+    hubspot_burst_requests: Count = 100  # per portal per burst window: 100 private app Free/Starter, 110 OAuth, 190 Pro+
+    hubspot_burst_seconds: Seconds = 10.0  # HubSpot's TEN_SECONDLY_ROLLING window
+    hubspot_search_per_second: Count = 5  # CRM search requests per portal (HubSpot: 5/s)
+    rate_limit_poll_seconds: Seconds = 0.05  # how soon a call waiting for another process's in-flight slot looks again
+    paused_recheck_seconds: Seconds = 300.0  # a record of a paused (revoked) connection is looked at again this often
+
     # Worker: a burst of events for one record becomes one apply after this quiet window (bounded by the max wait).
     debounce_quiet_seconds: Seconds = 1.0
     debounce_max_wait_seconds: Seconds = 10.0
@@ -65,6 +78,11 @@ class Settings(BaseSettings):
     max_attempts: Annotated[int, Field(gt=0)] = 8  # then the change is dead-lettered with its history
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0)  # backoff tiers, one queue each
     sweep_seconds: Seconds = 15.0  # how often a worker re-schedules pending work whose message was lost
+    # Dead-letter guard: when more than this share of the last `dlq_min_sample` finished applies were dead-lettered,
+    # the deploy (not the data) is broken: the worker stops consuming instead of dead-lettering everything.
+    dlq_max_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    dlq_min_sample: Annotated[int, Field(gt=0)] = 50
+    shutdown_seconds: Seconds = 20.0  # on SIGTERM, how long in-flight applies may finish before they are requeued
 
     # Sync rules file (TOML).
     config: Path | None = None

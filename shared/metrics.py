@@ -3,7 +3,7 @@ counts; code imports the object. Names are `hsqbo_<area>_<what>[_unit]`, labels 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -70,3 +70,17 @@ RETRIES = Counter("hsqbo_worker_retries_total", "Applies scheduled for a retry",
 
 # Applies dead-lettered after their last attempt.
 DEAD_LETTERED = Counter("hsqbo_worker_dead_lettered_total", "Applies dead-lettered after exhausting their attempts")
+
+# 1 while the worker has stopped consuming because too many applies were dead-lettered (the guard), else 0.
+WORKER_HALTED = Gauge("hsqbo_worker_halted", "Worker stopped consuming by the dead-letter guard")
+
+# In-flight messages still running at the shutdown deadline, cancelled and left to the broker to redeliver.
+SHUTDOWN_REQUEUED = Counter("hsqbo_worker_shutdown_requeued_total", "In-flight messages requeued at shutdown")
+
+# --- dead letters (shared/deadletters) ------------------------------------------------------------------------------
+
+# Dead letters replayed by an operator, by payload (apply, change).
+DEAD_LETTERS_REPLAYED = Counter("hsqbo_dead_letters_replayed_total", "Dead letters replayed", ["payload"])
+
+# Dead letters purged by an operator.
+DEAD_LETTERS_PURGED = Counter("hsqbo_dead_letters_purged_total", "Dead letters purged")

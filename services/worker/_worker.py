@@ -6,6 +6,10 @@
 
 Every message is acknowledged only after its outcome is in the store, so a crash anywhere re-delivers it; the
 store's lease and generation make a redelivery harmless. Nothing here relies on this process's memory.
+
+An apply that exhausts its attempts is dead-lettered with its history (`shared.deadletters`); when too many are,
+the guard halts consumption instead. `stop()` is graceful: consumers are cancelled, in-flight messages get
+`shutdown_seconds` to finish, the rest are cancelled unacknowledged, so the broker redelivers them.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import dataclasses
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from services.worker._engine import Engine
+from services.worker._guard import DeadLetterGuard
 from services.worker._ingest import route
 from shared.bus import (
     APPLY_EXCHANGE,
@@ -34,9 +39,18 @@ from shared.bus import (
     retry_queue,
 )
 from shared.config import Settings
+from shared.deadletters import dead_letter_message, error_category
 from shared.envelope import ChangeEnvelope, Provider
 from shared.logging import get_logger
-from shared.metrics import APPLIES, APPLY_LATENCY, CHANGES_CONSUMED, DEAD_LETTERED, RETRIES
+from shared.metrics import (
+    APPLIES,
+    APPLY_LATENCY,
+    CHANGES_CONSUMED,
+    DEAD_LETTERED,
+    RETRIES,
+    SHUTDOWN_REQUEUED,
+    WORKER_HALTED,
+)
 from shared.store import Kind, PendingKey, Store
 from shared.syncconfig import SyncSettings
 
@@ -66,6 +80,10 @@ class Worker:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._in_flight: set[asyncio.Task[object]] = set()
+        self.guard = DeadLetterGuard(max_ratio=settings.dlq_max_ratio, sample=settings.dlq_min_sample)
+        self.halted = asyncio.Event()  # set when the guard stopped consumption
 
     # --- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -77,18 +95,68 @@ class Worker:
             channel, quiet_seconds=self.settings.debounce_quiet_seconds, retry_delays=self.settings.retry_delays
         )
         self._channel = channel
-        await (await channel.get_queue(CHANGES_QUEUE)).consume(self.on_change)
-        await (await channel.get_queue(APPLY_QUEUE)).consume(self.on_apply)
+        for name, handler in ((CHANGES_QUEUE, self.on_change), (APPLY_QUEUE, self.on_apply)):
+            queue = await channel.get_queue(name)
+            self._consumers.append((queue, await queue.consume(self._tracked(handler))))
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        WORKER_HALTED.set(0)
         log.info("worker_started", owner=self.owner)
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        """Stop consuming, give in-flight messages `shutdown_seconds` to finish, cancel the rest (unacknowledged:
+        the broker redelivers them when the connection closes, and their record's lease expires), then close."""
+        await self._stop_consuming()
+        if self._in_flight:
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=self.settings.shutdown_seconds)
+            for task in unfinished:
+                task.cancel()
+            if unfinished:
+                SHUTDOWN_REQUEUED.inc(len(unfinished))
+                log.warning("shutdown_deadline_passed", requeued=len(unfinished))
+                await asyncio.wait(unfinished)
         if self._connection is not None:
             await self._connection.close()
+            self._connection = None
+        log.info("worker_stopped", owner=self.owner)
+
+    async def _stop_consuming(self) -> None:
+        """Cancel the consumers and the sweep; queued messages stay where they are."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        consumers, self._consumers = self._consumers, []
+        for queue, tag in consumers:
+            await queue.cancel(tag)
+
+    def _tracked(
+        self, handler: Callable[[AbstractIncomingMessage], Awaitable[None]]
+    ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        """The handler, its task remembered while it runs, so `stop()` can wait for it."""
+
+        async def run(message: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.add(task)
+            try:
+                await handler(message)
+            finally:
+                if task is not None:
+                    self._in_flight.discard(task)
+
+        return run
+
+    async def _halt(self) -> None:
+        if self.halted.is_set():
+            return
+        self.halted.set()
+        WORKER_HALTED.set(1)
+        log.error(
+            "worker_halted", reason="dead-letter rate over the limit", dead_lettered=self.guard.dead_lettered,
+            sample=self.guard.sample, max_ratio=self.settings.dlq_max_ratio,
+        )  # fmt: skip
+        await self._stop_consuming()
 
     # --- changes -----------------------------------------------------------------------------------------------------
 
@@ -157,6 +225,7 @@ class Worker:
             return
         APPLIES.labels(key.kind, outcome.action).inc()
         APPLY_LATENCY.labels(key.kind).observe(time.perf_counter() - started)
+        self.guard.record(dead_lettered=False)
         if not await self.store.finish_pending(key, self.owner, claimed.generation):
             await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
 
@@ -165,23 +234,33 @@ class Worker:
         failed = dataclasses.replace(
             command,
             attempt=attempt,
-            last_error=f"{type(error).__name__}: {error}"[:300],
+            last_error=f"{error_category(error)}: {error}"[:300],
             first_failed_at=command.first_failed_at or self.clock(),
         )
         if attempt >= self.settings.max_attempts:
-            await self._publish(failed, DEAD_EXCHANGE, "")
-            pending = await self.store.get_pending(key)
-            if pending is not None:  # replaying the dead letter re-creates it
-                await self.store.claim_pending(key, self.owner, self.clock(), self.settings.lease_seconds)
-                await self.store.finish_pending(key, self.owner, pending.generation)
-            DEAD_LETTERED.inc()
-            log.error("apply_dead_lettered", kind=key.kind, object_id=key.object_id, error=failed.last_error)
+            await self._dead_letter(failed, key, error)
             return
         delays = self.settings.retry_delays
         delay = delays[min(attempt, len(delays)) - 1]
         RETRIES.labels(str(delay)).inc()
         log.warning("apply_retry", kind=key.kind, object_id=key.object_id, attempt=attempt, error=failed.last_error)
         await self._schedule(failed, retry_queue(delay))
+
+    async def _dead_letter(self, failed: ApplyCommand, key: PendingKey, error: Exception) -> None:
+        pending = await self.store.get_pending(key)
+        hints = pending.hints if pending is not None else {}
+        letter = dead_letter_message(failed, error, hints=hints, source_queue=APPLY_QUEUE, now=self.clock())
+        await self._send(letter, DEAD_EXCHANGE, "")
+        if pending is not None:  # replaying the dead letter re-creates it, hints included
+            await self.store.claim_pending(key, self.owner, self.clock(), self.settings.lease_seconds)
+            await self.store.finish_pending(key, self.owner, pending.generation)
+        DEAD_LETTERED.inc()
+        log.error(
+            "apply_dead_lettered", connection=key.connection, kind=key.kind, side=key.side, object_id=key.object_id,
+            attempts=failed.attempt, error=failed.last_error, letter_id=letter.message_id,
+        )  # fmt: skip
+        if self.guard.record(dead_lettered=True):
+            await self._halt()
 
     # --- scheduling --------------------------------------------------------------------------------------------------
 
@@ -197,6 +276,9 @@ class Worker:
         await self._publish(command, "", delay_queue)
 
     async def _publish(self, command: ApplyCommand, exchange_name: str, routing_key: str) -> None:
+        await self._send(command.message(), exchange_name, routing_key)
+
+    async def _send(self, message: aio_pika.Message, exchange_name: str, routing_key: str) -> None:
         if self._channel is None:
             raise RuntimeError("worker not started")
         exchange = (
@@ -204,7 +286,7 @@ class Worker:
             if exchange_name == ""
             else await self._channel.get_exchange(exchange_name, ensure=False)
         )
-        await exchange.publish(command.message(), routing_key=routing_key, mandatory=True)
+        await exchange.publish(message, routing_key=routing_key, mandatory=True)
 
     async def _sweep_forever(self) -> None:
         while True:
