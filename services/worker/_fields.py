@@ -52,6 +52,7 @@ class FieldMap:
     hubspot_property: str
     qbo_field: str
     canonical: Callable[[Any], str | None] = text
+    qbo_value: Callable[[str], Any] = str  # a canonical value as the QBO field takes it (UnitPrice: a number)
 
 
 def active_maps(defaults: Sequence[FieldMap], settings: ObjectSettings) -> list[FieldMap]:
@@ -90,9 +91,11 @@ def to_qbo(maps: Iterable[FieldMap], values: Values, current: Mapping[str, Any] 
     for m in maps:
         if m.name not in values:
             continue
+        raw = values[m.name]
+        value = m.qbo_value(raw) if raw is not None else ""
         head, _, rest = m.qbo_field.partition(".")
         if not rest:
-            body[head] = values[m.name] if values[m.name] is not None else ""
+            body[head] = value
             continue
         if head not in body:
             existing = (current or {}).get(head)
@@ -101,7 +104,7 @@ def to_qbo(maps: Iterable[FieldMap], values: Values, current: Mapping[str, Any] 
         *parents, leaf = rest.split(".")
         for part in parents:
             target = target.setdefault(part, {})
-        target[leaf] = values[m.name] if values[m.name] is not None else ""
+        target[leaf] = value
     return body
 
 

@@ -1,6 +1,7 @@
 """Field sync between two linked records, shared by the rules whose objects are a flat set of mapped fields
 (contacts ↔ customers, products ↔ items): read both, merge three ways against the last agreed values, write only the
-fields that differ, record the new agreement."""
+fields that differ, record the new agreement. Also the id-map steps those rules share: `claim` (join two matched
+records) and `repoint_merged` (follow a merge on either side)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from typing import Any
 from services.worker import _fields
 from services.worker._context import SyncContext
 from services.worker._fields import FieldMap
-from services.worker.rules import Outcome
+from services.worker.rules import Failing, Hints, Outcome
 from shared.clients import HubSpotObject, QboEntity
-from shared.store import Direction, Link, LinkStatus
+from shared.envelope import Provider
+from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome
 from shared.syncconfig import ObjectSettings
 
 
@@ -100,3 +102,44 @@ async def sync_fields(
     if not wrote and not qbo_extra:
         return Outcome("unchanged" if action == "updated" else action, None, saved)
     return Outcome(action, direction, saved, detail="fields: " + ", ".join(wrote) if wrote else "")
+
+
+async def claim(
+    ctx: SyncContext, kind: Kind, link: Link | None, origin: Provider, hubspot_id: str, qbo_id: str, *, category: str
+) -> Link:
+    """The link joining two matched records, refusing to steal a record already linked to another one (the record
+    is then failing with `category`)."""
+    by_hubspot = (
+        link
+        if link is not None and link.hubspot_id == hubspot_id
+        else (await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id))
+    )
+    by_qbo = await ctx.store.get_link(ctx.name, kind, qbo_id=qbo_id)
+    if by_qbo is not None and by_qbo.hubspot_id not in (None, hubspot_id):
+        raise Failing(
+            f"QuickBooks {kind} {qbo_id} is already linked to HubSpot {kind} {by_qbo.hubspot_id}", category=category
+        )
+    if by_hubspot is not None and by_hubspot.qbo_id not in (None, qbo_id):
+        raise Failing(
+            f"HubSpot {kind} {hubspot_id} is already linked to QuickBooks {kind} {by_hubspot.qbo_id}", category=category
+        )
+    base = by_hubspot or by_qbo
+    if by_hubspot is not None and by_qbo is not None and by_hubspot.id != by_qbo.id:
+        await ctx.store.set_status(by_qbo.id or 0, LinkStatus.DELETED, "merged", "superseded by another link")
+        base = by_hubspot
+    if base is None:
+        return Link(connection=ctx.name, kind=kind, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
+    return dataclasses.replace(base, hubspot_id=hubspot_id, qbo_id=qbo_id)
+
+
+async def repoint_merged(ctx: SyncContext, kind: Kind, side: Provider, survivor: str, hints: Hints) -> bool:
+    """A merge moves the merged-away record's link to the survivor (or retires it if the survivor has one)."""
+    losers = [str(loser) for loser in (hints.get("merged_ids") or {}) if str(loser) != survivor]
+    for loser in losers:
+        result = await ctx.store.repoint_link(ctx.name, kind, side, loser, survivor)
+        if result.outcome is RepointOutcome.LOSER_DELETED:
+            await ctx.store.log_activity(
+                ctx.name, kind, "merged", link_id=result.loser.id if result.loser else None,
+                detail=f"{side} record {loser} merged into {survivor}; its link is retired",
+            )  # fmt: skip
+    return bool(losers)

@@ -21,11 +21,11 @@ from services.worker._context import SyncContext
 from services.worker._fields import FieldMap, lower_text
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
-from services.worker.rules._pair import PairSpec, hubspot_properties, sync_fields
+from services.worker.rules._pair import PairSpec, claim, hubspot_properties, repoint_merged, sync_fields
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.envelope import Provider
 from shared.errors import Conflict, DuplicateName, NotFound
-from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome
+from shared.store import Direction, Kind, Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -60,7 +60,7 @@ class ContactRule:
     async def from_hubspot(self, ctx: SyncContext, contact_id: str, hints: Hints) -> Outcome:
         settings = ctx.connection.contacts
         maps = _fields.active_maps(SPEC.fields, settings)
-        merged = await _repoint_merged(ctx, Provider.HUBSPOT, contact_id, hints)
+        merged = await repoint_merged(ctx, Kind.CONTACT, Provider.HUBSPOT, contact_id, hints)
         try:
             contact = await ctx.hubspot.get("contacts", contact_id, properties=hubspot_properties(maps))
         except NotFound:
@@ -78,10 +78,14 @@ class ContactRule:
         email = lower_text(contact.properties.get("email"))
         match = await _customer_by_email(ctx, email) if email else None
         if match is not None:
-            link = await _claim(ctx, link, Provider.HUBSPOT, contact_id, str(match["Id"]))
+            link = await claim(
+                ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(match["Id"]), category="duplicate_email"
+            )
             return await sync_fields(ctx, SPEC, settings, link, contact, match, action="linked")
         created = await self._create_customer(ctx, settings, contact, maps)
-        link = await _claim(ctx, link, Provider.HUBSPOT, contact_id, str(created["Id"]))
+        link = await claim(
+            ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
+        )
         return await sync_fields(ctx, SPEC, settings, link, contact, created, action="created")
 
     async def _create_customer(
@@ -135,7 +139,7 @@ class ContactRule:
     async def from_qbo(self, ctx: SyncContext, customer_id: str, hints: Hints) -> Outcome:
         settings = ctx.connection.contacts
         maps = _fields.active_maps(SPEC.fields, settings)
-        merged = await _repoint_merged(ctx, Provider.QUICKBOOKS, customer_id, hints)
+        merged = await repoint_merged(ctx, Kind.CONTACT, Provider.QUICKBOOKS, customer_id, hints)
         customer = await ctx.qbo.read("Customer", customer_id)
         link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
@@ -169,7 +173,9 @@ class ContactRule:
                 if exc.existing_id is None:
                     raise
                 contact = await ctx.hubspot.get("contacts", exc.existing_id, properties=properties)
-        link = await _claim(ctx, link, Provider.QUICKBOOKS, contact.id, customer_id)
+        link = await claim(
+            ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, contact.id, customer_id, category="duplicate_email"
+        )
         return await sync_fields(ctx, SPEC, settings, link, contact, customer, action=action)
 
     async def _deactivated_in_qbo(self, ctx: SyncContext, settings: ContactSettings, link: Link | None) -> Outcome:
@@ -184,46 +190,6 @@ class ContactRule:
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
-
-
-async def _claim(ctx: SyncContext, link: Link | None, origin: Provider, hubspot_id: str, qbo_id: str) -> Link:
-    """The link joining these two records, refusing to steal a record already linked to another one."""
-    by_hubspot = (
-        link
-        if link is not None and link.hubspot_id == hubspot_id
-        else (await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=hubspot_id))
-    )
-    by_qbo = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=qbo_id)
-    if by_qbo is not None and by_qbo.hubspot_id not in (None, hubspot_id):
-        raise Failing(
-            f"QuickBooks customer {qbo_id} with this email is already linked to HubSpot contact {by_qbo.hubspot_id}",
-            category="duplicate_email",
-        )
-    if by_hubspot is not None and by_hubspot.qbo_id not in (None, qbo_id):
-        raise Failing(
-            f"HubSpot contact {hubspot_id} is already linked to QuickBooks customer {by_hubspot.qbo_id}",
-            category="duplicate_email",
-        )
-    base = by_hubspot or by_qbo
-    if by_hubspot is not None and by_qbo is not None and by_hubspot.id != by_qbo.id:
-        await ctx.store.set_status(by_qbo.id or 0, LinkStatus.DELETED, "merged", "superseded by another link")
-        base = by_hubspot
-    if base is None:
-        return Link(connection=ctx.name, kind=Kind.CONTACT, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
-    return dataclasses.replace(base, hubspot_id=hubspot_id, qbo_id=qbo_id)
-
-
-async def _repoint_merged(ctx: SyncContext, side: Provider, survivor: str, hints: Hints) -> bool:
-    """A merge moves the merged-away record's link to the survivor (or retires it if the survivor has one)."""
-    losers = [str(loser) for loser in (hints.get("merged_ids") or {}) if str(loser) != survivor]
-    for loser in losers:
-        result = await ctx.store.repoint_link(ctx.name, Kind.CONTACT, side, loser, survivor)
-        if result.outcome is RepointOutcome.LOSER_DELETED:
-            await ctx.store.log_activity(
-                ctx.name, Kind.CONTACT, "merged", link_id=result.loser.id if result.loser else None,
-                detail=f"{side} record {loser} merged into {survivor}; its link is retired",
-            )  # fmt: skip
-    return bool(losers)
 
 
 async def _customer_by_email(ctx: SyncContext, email: str) -> QboEntity | None:

@@ -1,0 +1,265 @@
+"""HubSpot product ↔ QBO Item.
+
+Matching: the id map first, then the SKU (`hs_sku` ↔ `Item.Sku`). By default only records with a SKU sync
+(`require_sku`, the incumbent's guard against duplicates); the others are excluded with that reason. Mapped: name,
+SKU, description, unit price (compared as numbers) and type.
+
+Type is QuickBooks' to decide: QBO refuses most conversions (an Inventory item stays one and needs asset accounts),
+so `Type` flows to `hs_product_type` and a HubSpot edit of the type is not written back. An item created from HubSpot
+is a Service, or NonInventory for a non_inventory product; an inventory product is failing until its item is made
+in QuickBooks with the same SKU (it then links by SKU).
+
+QBO Item names are unique (6240): an item created from HubSpot whose name is taken is named "Widget (SKU-1)", then
+"Widget (HubSpot 512)". Names that only differ by that suffix (or a colon QBO refuses) count as equal, so the
+disambiguated item is not renamed back. Items are never deleted: inactive in QBO → the product is archived; product
+archived in HubSpot → the item is made inactive (on_delete = "propagate").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from decimal import Decimal
+from typing import Any
+
+from services.worker import _fields
+from services.worker._context import SyncContext
+from services.worker._fields import FieldMap
+from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import _filters as filters
+from services.worker.rules._pair import PairSpec, claim, hubspot_properties, repoint_merged, sync_fields
+from shared.clients import HubSpotObject, QboEntity, qbo_quote
+from shared.envelope import Provider
+from shared.errors import DuplicateName, NotFound
+from shared.store import Direction, Kind, Link, LinkStatus
+from shared.syncconfig import ConnectionSettings, ProductSettings
+
+HUBSPOT_TYPES = {"service": "service", "noninventory": "non_inventory", "non_inventory": "non_inventory",
+                 "inventory": "inventory"}  # fmt: skip
+QBO_TYPES = {"service": "Service", "non_inventory": "NonInventory"}  # types hsqbo creates items with
+NOT_PRODUCTS = ("category", "group")  # QBO item types with no HubSpot counterpart
+ITEM_NAME_MAX = 100
+
+
+def product_type(value: Any) -> str | None:
+    """QBO `Type` and HubSpot `hs_product_type` in HubSpot's spelling."""
+    cleaned = _fields.lower_text(value)
+    return HUBSPOT_TYPES.get(cleaned, cleaned) if cleaned else None
+
+
+def price(value: Any) -> str:
+    """QBO's UnitPrice defaults to 0: a product without a price costs 0."""
+    return _fields.number(value) or "0"
+
+
+def unit_price(canonical: str) -> float:
+    return float(Decimal(canonical))
+
+
+SPEC = PairSpec(
+    hubspot_type="products",
+    qbo_entity="Item",
+    fields=(
+        FieldMap("name", "name", "Name"),
+        FieldMap("sku", "hs_sku", "Sku"),
+        FieldMap("description", "description", "Description"),
+        FieldMap("price", "price", "UnitPrice", price, unit_price),
+        FieldMap("type", "hs_product_type", "Type", product_type),
+    ),
+)
+
+
+def item_names(name: str, sku: str | None, product_id: str) -> list[str]:
+    """The names an item created from this product may take, in order: QBO refuses colons and names over 100
+    characters, and names must be unique, so the later ones carry the SKU, then the product id."""
+    base = " ".join(name.replace(":", " - ").split())
+    suffixes = [f" ({sku})"] if sku else []
+    suffixes.append(f" (HubSpot {product_id})")
+    return [base[:ITEM_NAME_MAX]] + [base[: ITEM_NAME_MAX - len(suffix)] + suffix for suffix in suffixes]
+
+
+class ProductRule:
+    kind = Kind.PRODUCT
+
+    def settings(self, connection: ConnectionSettings) -> ProductSettings:
+        return connection.products
+
+    # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
+
+    async def from_hubspot(self, ctx: SyncContext, product_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.products
+        merged = await repoint_merged(ctx, Kind.PRODUCT, Provider.HUBSPOT, product_id, hints)
+        try:
+            product = await ctx.hubspot.get("products", product_id, properties=_properties(settings))
+        except NotFound:
+            return await self._archived_in_hubspot(ctx, settings, product_id)
+        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product_id)
+        if link is not None and link.qbo_id is not None:
+            item = await ctx.qbo.read("Item", link.qbo_id)
+            restore = {"Active": True} if not item.get("Active", True) else None
+            action = "restored" if restore else "merged" if merged else "updated"
+            return await _sync(ctx, settings, link, product, item, action=action, qbo_extra=restore)
+
+        filters.check_hubspot(ctx, settings.hubspot_to_qbo, product)
+        sku = _fields.text(product.properties.get("hs_sku"))
+        if sku is None and settings.require_sku:
+            raise Excluded("no SKU (require_sku)", category="no_sku")
+        match = await _item_by_sku(ctx, sku) if sku else None
+        if match is not None:
+            link = await claim(
+                ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(match["Id"]), category="duplicate_sku"
+            )
+            restore = {"Active": True} if not match.get("Active", True) else None
+            return await _sync(ctx, settings, link, product, match, action="linked", qbo_extra=restore)
+        item = await _create_item(ctx, settings, product)
+        link = await claim(
+            ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(item["Id"]), category="duplicate_sku"
+        )
+        link = dataclasses.replace(link, qbo_written_sync_token=str(item["SyncToken"]))
+        return await _sync(ctx, settings, link, product, item, action="created")
+
+    async def _archived_in_hubspot(self, ctx: SyncContext, settings: ProductSettings, product_id: str) -> Outcome:
+        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product_id)
+        if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
+            return Outcome("skipped", detail="archived in HubSpot; nothing linked in QuickBooks")
+        if settings.on_delete == "propagate":
+            item = await ctx.qbo.read("Item", link.qbo_id)
+            if item.get("Active", True):
+                body = {"Id": link.qbo_id, "SyncToken": item["SyncToken"], "sparse": True, "Active": False}
+                request_id = ctx.request_id("Item", link.qbo_id, "deactivate", str(item["SyncToken"]))
+                item = await ctx.qbo.update("Item", body, request_id=request_id)
+            link = dataclasses.replace(link, qbo_written_sync_token=str(item["SyncToken"]))
+        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        detail = "item made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
+        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, detail)
+
+    # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
+
+    async def from_qbo(self, ctx: SyncContext, item_id: str, hints: Hints) -> Outcome:
+        settings = ctx.connection.products
+        merged = await repoint_merged(ctx, Kind.PRODUCT, Provider.QUICKBOOKS, item_id, hints)
+        item = await ctx.qbo.read("Item", item_id)
+        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, qbo_id=item_id)
+        if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
+            return Outcome("echo", link=link, detail="our own write")
+        if not item.get("Active", True):
+            return await self._inactive_in_qbo(ctx, settings, link)
+        if link is not None and link.hubspot_id is not None:
+            try:
+                product = await ctx.hubspot.get("products", link.hubspot_id, properties=_properties(settings))
+            except NotFound:
+                return Outcome("skipped", link=link, detail="the linked HubSpot product was archived")
+            return await _sync(ctx, settings, link, product, item, action="merged" if merged else "updated")
+
+        if product_type(item.get("Type")) in NOT_PRODUCTS:
+            raise Excluded(f"a {item.get('Type')} item is not a product or service", category="item_type")
+        filters.check_qbo(ctx, settings.qbo_to_hubspot, item)
+        sku = _fields.text(item.get("Sku"))
+        if sku is None and settings.require_sku:
+            raise Excluded("no SKU (require_sku)", category="no_sku")
+        match = await _product_by_sku(ctx, settings, sku, item_id) if sku else None
+        product = match or await _create_product(ctx, settings, item)
+        link = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, product.id, item_id, category="duplicate_sku")
+        return await _sync(ctx, settings, link, product, item, action="linked" if match else "created")
+
+    async def _inactive_in_qbo(self, ctx: SyncContext, settings: ProductSettings, link: Link | None) -> Outcome:
+        if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
+            raise Excluded("inactive in QuickBooks", category="inactive")
+        if settings.on_delete == "propagate":
+            with contextlib.suppress(NotFound):  # already archived
+                await ctx.hubspot.archive("products", link.hubspot_id)
+        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        detail = "product archived" if settings.on_delete == "propagate" else "on_delete=ignore"
+        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
+
+
+# --- shared by both directions ---------------------------------------------------------------------------------------
+
+
+def _properties(settings: ProductSettings) -> list[str]:
+    return hubspot_properties(_fields.active_maps(SPEC.fields, settings), "name", "hs_sku")
+
+
+async def _sync(
+    ctx: SyncContext,
+    settings: ProductSettings,
+    link: Link,
+    product: HubSpotObject,
+    item: QboEntity,
+    *,
+    action: str,
+    qbo_extra: dict[str, Any] | None = None,
+) -> Outcome:
+    """`sync_fields`, with the two product rules folded into what it compares: an item name that is one of this
+    product's disambiguated names reads as the product's name; the type always takes QBO's value (HubSpot's current
+    type is presented as the agreed one, so the merge picks QBO's; with no QBO -> HubSpot flow it is not synced)."""
+    name = _fields.text(product.properties.get("name"))
+    sku = _fields.text(product.properties.get("hs_sku"))
+    if name and item.get("Name") in item_names(name, sku, product.id):
+        item = {**item, "Name": name}
+    if not settings.syncs_from("quickbooks"):
+        settings = settings.model_copy(update={"mappings": {**settings.mappings, "type": False}})
+    agreed = {**link.synced, "type": product_type(product.properties.get("hs_product_type"))}
+    link = dataclasses.replace(link, synced=agreed)
+    return await sync_fields(ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra)
+
+
+async def _create_item(ctx: SyncContext, settings: ProductSettings, product: HubSpotObject) -> QboEntity:
+    kind = product_type(product.properties.get("hs_product_type")) or "service"
+    if kind not in QBO_TYPES:
+        raise Failing(
+            f"a HubSpot {kind} product needs its item made in QuickBooks (same SKU links them)",
+            category="item_type",
+        )
+    maps = [m for m in _fields.active_maps(SPEC.fields, settings) if m.name != "type"]
+    values = _fields.from_hubspot(maps, product.properties)
+    body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value != ""}
+    body |= {"Type": QBO_TYPES[kind], "IncomeAccountRef": {"value": await _income_account(ctx, settings)}}
+    name = _fields.text(product.properties.get("name")) or f"HubSpot product {product.id}"
+    for candidate in item_names(name, values.get("sku"), product.id):
+        request_id = ctx.request_id("Item", "create", product.id, candidate)
+        with contextlib.suppress(DuplicateName):
+            return await ctx.qbo.create("Item", {**body, "Name": candidate}, request_id=request_id)
+    raise Failing(f"QuickBooks already has items named {name!r} and its variants", category="duplicate_name")
+
+
+async def _create_product(ctx: SyncContext, settings: ProductSettings, item: QboEntity) -> HubSpotObject:
+    maps = _fields.active_maps(SPEC.fields, settings)
+    values = _fields.from_qbo(maps, item)
+    properties = {name: value for name, value in _fields.to_hubspot(maps, values).items() if value}
+    return await ctx.hubspot.create("products", properties)
+
+
+async def _income_account(ctx: SyncContext, settings: ProductSettings) -> str:
+    """The configured income account (an id or a name), else the first active Income account."""
+    wanted = settings.income_account
+    if wanted is None:
+        where = "AccountType = 'Income'"
+    else:
+        where = f"Id = {qbo_quote(wanted)}" if wanted.isdigit() else f"Name = {qbo_quote(wanted)}"
+    found = await ctx.qbo.query(f"SELECT * FROM Account WHERE {where} MAXRESULTS 1")
+    if not found:
+        raise Failing(f"no active income account {wanted or ''!r} in QuickBooks", category="income_account")
+    return str(found[0]["Id"])
+
+
+async def _item_by_sku(ctx: SyncContext, sku: str) -> QboEntity | None:
+    """The item with this SKU, inactive ones too (so none is ever made twice); active and oldest first."""
+    found = await ctx.qbo.query(f"SELECT * FROM Item WHERE Active IN (true, false) AND Sku = {qbo_quote(sku)}")
+    found.sort(key=lambda item: (not item.get("Active", True), int(str(item["Id"]))))
+    return found[0] if found else None
+
+
+async def _product_by_sku(ctx: SyncContext, settings: ProductSettings, sku: str, item_id: str) -> HubSpotObject | None:
+    """The oldest HubSpot product with this SKU not linked to another item."""
+    page = await ctx.hubspot.search(
+        "products",
+        filter_groups=[{"filters": [{"propertyName": "hs_sku", "operator": "EQ", "value": sku}]}],
+        properties=_properties(settings),
+        sorts=[{"propertyName": "createdate", "direction": "ASCENDING"}],
+    )
+    for product in page.results:
+        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product.id)
+        if link is None or link.qbo_id in (None, item_id):
+            return product
+    return None
