@@ -87,9 +87,11 @@ class InvoiceSettings(ObjectSettings):
     qbo_to_hubspot: Filters = Filters(created_after="setup_date")
     hubspot_to_qbo: Filters = Filters(created_after="setup_date")
     custom_line_item_name: str = "Custom line item"
-    income_account: str | None = None
+    income_account: str | None = None  # id or name of the custom line item's income account (None: the first one)
     tax_code: str | None = None  # QBO TaxCode id or name put on every line synced from HubSpot (non-US companies)
-    custom_fields: Annotated[dict[str, str], Field(max_length=3)] = {}  # QBO custom field name -> HubSpot property
+    # QBO invoice custom string field, by its DefinitionId ("1" to "3": the order of the company's custom sales
+    # fields; only those three are visible through the API) -> the HubSpot invoice property it is filled from
+    custom_fields: Annotated[dict[Literal["1", "2", "3"], str], Field(max_length=3)] = {}
 
 
 class PaymentSettings(ObjectSettings):

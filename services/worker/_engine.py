@@ -9,6 +9,7 @@ from services.worker._context import ContextFactory, SyncContext
 from services.worker._ingest import object_settings
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, direction_from
 from services.worker.rules.contacts import ContactRule
+from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
 from shared.envelope import Provider
@@ -17,7 +18,12 @@ from shared.logging import get_logger
 from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
 from shared.syncconfig import SyncSettings
 
-RULES: dict[Kind, Rule] = {Kind.CONTACT: ContactRule(), Kind.PAYMENT: PaymentRule(), Kind.PRODUCT: ProductRule()}
+RULES: dict[Kind, Rule] = {
+    Kind.CONTACT: ContactRule(),
+    Kind.INVOICE: InvoiceRule(),
+    Kind.PAYMENT: PaymentRule(),
+    Kind.PRODUCT: ProductRule(),
+}
 
 # A record changed under us (QBO SyncToken, our link revision, a concurrent link): re-read and run again, at once.
 RERUNS = 3

@@ -66,7 +66,7 @@ def duplicate_name(entity: str, name: str) -> QboFault:
 
 
 def duplicate_doc_number(doc_number: str, entity: str, entity_id: str) -> QboFault:
-    return QboFault("6210", "Duplicate Document Number Error",
+    return QboFault("6140", "Duplicate Document Number Error",
                     f"Duplicate Document Number Error : You must specify a different number. This number has "
                     f"already been used. DocNumber={doc_number} is assigned to TxnType={entity} "
                     f"with TxnId={entity_id}")  # fmt: skip

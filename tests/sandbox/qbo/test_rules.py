@@ -80,13 +80,13 @@ async def test_reference_to_inactive_or_missing_entity_is_610(qbo: QboHttp) -> N
     assert (status, _fault_code(answer)) == (400, "610")
 
 
-async def test_duplicate_invoice_doc_number_is_6210_unless_allowed(qbo: QboHttp) -> None:
+async def test_duplicate_invoice_doc_number_is_6140_unless_allowed(qbo: QboHttp) -> None:
     customer = await qbo.customer("Acme Ltd")
     item = await qbo.item("Widget")
     await qbo.invoice(customer["Id"], (item["Id"], 1, 10, "NON"), DocNumber="INV-1")
     body = {"CustomerRef": {"value": customer["Id"]}, "Line": [sales_line(item["Id"], 1, 10)], "DocNumber": "INV-1"}
     status, answer = await qbo.post("invoice", body)
-    assert (status, _fault_code(answer)) == (400, "6210")
+    assert (status, _fault_code(answer)) == (400, "6140")
     assert answer["Fault"]["Error"][0]["Message"] == "Duplicate Document Number Error"
     await qbo.ok("POST", "invoice", body, include="allowduplicatedocnum")
 
