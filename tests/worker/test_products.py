@@ -1,0 +1,34 @@
+"""The products rule's pure helpers: type spelling, prices, item names and the QBO body of a price."""
+
+from __future__ import annotations
+
+from services.worker import _fields
+from services.worker.rules.products import SPEC, item_names, price, product_type
+
+
+def test_qbo_item_types_read_in_hubspots_spelling() -> None:
+    assert [product_type(t) for t in ("Service", "NonInventory", "Inventory", None)] == [
+        "service", "non_inventory", "inventory", None
+    ]  # fmt: skip
+    assert product_type("non_inventory") == "non_inventory"
+
+
+def test_a_missing_price_is_qbos_default_zero_and_prices_compare_as_numbers() -> None:
+    assert price(None) == price("") == price(0) == "0"
+    assert price("12.50") == price(12.5) == "12.5"
+
+
+def test_unit_price_is_sent_to_qbo_as_a_number() -> None:
+    assert _fields.to_qbo(SPEC.fields, {"price": "11.75", "name": "Widget"}) == {"UnitPrice": 11.75, "Name": "Widget"}
+
+
+def test_item_names_fall_back_to_the_sku_then_the_product_id() -> None:
+    assert item_names("Widget", "W-1", "512") == ["Widget", "Widget (W-1)", "Widget (HubSpot 512)"]
+    assert item_names("Widget", None, "512") == ["Widget", "Widget (HubSpot 512)"]
+
+
+def test_item_names_drop_colons_and_keep_the_suffix_within_100_characters() -> None:
+    assert item_names("Support: Gold", None, "7")[0] == "Support - Gold"
+    names = item_names("x" * 120, "SKU-9", "7")
+    assert all(len(name) <= 100 for name in names)
+    assert names[1].endswith(" (SKU-9)")
