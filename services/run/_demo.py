@@ -39,7 +39,9 @@ class DemoTraffic:
         self._portal_id = portal_id
         self._realm_id = realm_id
         self._rng = random.Random(seed)
-        self._numbers = itertools.count(1)
+        # Numbers name what the demo creates; counting on from the realm's items keeps them unique across runs
+        # that share a --state-file (QBO item names, SKUs and HubSpot emails must not repeat).
+        self._numbers = itertools.count(len(self._records("Item")) + 1)
         self._cycle: itertools.cycle[Callable[[], DemoEdit]] = itertools.cycle(
             (
                 self._contact_created,
