@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     qbo_requests_per_second: Count = 10  # per realm and app (Intuit's limits page; the stricter of its two rules)
     qbo_max_in_flight: Count = 10  # concurrent requests per realm (Intuit: 10)
     qbo_batch_per_minute: Count = 40  # batch requests per realm and app (Intuit: 40/min)
-    hubspot_burst_requests: Count = 100  # per portal per burst window: 100 private app Free/Starter, 110 OAuth, 190 Pro+
+    hubspot_burst_requests: Count = 100  # per portal and burst window: private app 100 (Starter), 190 (Pro), OAuth 110
     hubspot_burst_seconds: Seconds = 10.0  # HubSpot's TEN_SECONDLY_ROLLING window
     hubspot_search_per_second: Count = 5  # CRM search requests per portal (HubSpot: 5/s)
     rate_limit_poll_seconds: Seconds = 0.05  # how soon a call waiting for another process's in-flight slot looks again

@@ -3,13 +3,23 @@
     source = token_source(settings, store, connection="acme", provider=Provider.QUICKBOOKS, transport=transport)
     qbo = QboClient(base_url, realm_id, source, transport)
 
-A HubSpot connection without a refresh token uses its access token as a static (private-app) token.
+A HubSpot connection without a refresh token uses its access token as a static (private-app) token. Refreshes of
+one connection's provider are serialised across processes by a lease in the store; the OAuth source re-reads the
+tokens inside it, so a process that waited adopts the tokens another one just got.
+
+A refused refresh (`AuthRevoked`) pauses the connection: the worker marks the credentials revoked until `connect()`
+stores new ones.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from contextlib import AbstractAsyncContextManager
+import os
+import secrets
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
 
 from shared.clients import HubSpotOAuth, QboOAuth, StaticToken, TokenSet, TokenSource, Transport
 from shared.config import Settings
@@ -17,13 +27,27 @@ from shared.envelope import Provider
 from shared.errors import AuthRevoked
 from shared.store import Credentials, CredentialStatus, Store
 
+_LOCK_RETRY_FIRST_SECONDS = 0.02  # a refresh takes one token call: look again soon,
+_LOCK_RETRY_MAX_SECONDS = 1.0  # then back off, never past this
+
 
 class StoreTokenStore:
-    """`shared.clients.TokenStore` over the store's credentials of one connection; keys are provider names."""
+    """`shared.clients.TokenStore` over the store's credentials of one connection; keys are provider names.
 
-    def __init__(self, store: Store, connection: str) -> None:
+    `lock_seconds` bounds how long a refresh may hold the cross-process lock: longer than a token call can take, so
+    it only runs out when its holder died."""
+
+    def __init__(
+        self, store: Store, connection: str, *, lock_seconds: float, clock: Callable[[], float] = time.time
+    ) -> None:
         self._store = store
         self._connection = connection
+        self._lock_seconds = lock_seconds
+        self._clock = clock
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+    def __repr__(self) -> str:
+        return f"StoreTokenStore({self._connection!r})"
 
     async def load(self, key: str) -> TokenSet | None:
         credentials = await self._store.get_credentials(self._connection, Provider(key))
@@ -50,10 +74,26 @@ class StoreTokenStore:
             )
         )
 
-    def lock(self, key: str) -> AbstractAsyncContextManager[None]:
-        # Within one process the OAuth source already serialises refreshes. Across processes two refreshes may race;
-        # QBO keeps the previous refresh token valid for a grace period, so the loser's next read adopts the winner's.
-        return contextlib.nullcontext()
+    @contextlib.asynccontextmanager
+    async def lock(self, key: str) -> AsyncIterator[None]:
+        """One refresh of this connection's `key` tokens at a time across processes: wait (backing off) for the
+        lease, hold it until the new tokens are saved."""
+        name = f"oauth:{self._connection}:{key}"
+        delay = _LOCK_RETRY_FIRST_SECONDS
+        while not await self._store.acquire_lock(name, self._owner, self._clock(), self._lock_seconds):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _LOCK_RETRY_MAX_SECONDS)
+        try:
+            yield
+        finally:
+            await self._store.release_lock(name, self._owner)
+
+
+async def connect(store: Store, credentials: Credentials) -> None:
+    """Store newly authorized credentials (the OAuth connect flow, or a reconnect after a revocation) and make the
+    work set aside while the connection was paused due at once."""
+    await store.save_credentials(credentials)
+    await store.release_deferred(credentials.connection)
 
 
 async def token_source(
@@ -62,7 +102,8 @@ async def token_source(
     credentials = await store.get_credentials(connection, provider)
     if credentials is None or credentials.status == CredentialStatus.REVOKED:
         raise AuthRevoked(f"connection {connection!r} has no {provider} credentials: connect it", provider=provider)
-    tokens = StoreTokenStore(store, connection)
+    # A token call gives up after api_timeout_seconds; twice that covers the reads and the save around it.
+    tokens = StoreTokenStore(store, connection, lock_seconds=2 * settings.api_timeout_seconds)
     if provider == Provider.QUICKBOOKS:
         return QboOAuth.from_settings(str(provider), settings, store=tokens, transport=transport)
     if not credentials.refresh_token:

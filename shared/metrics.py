@@ -54,6 +54,10 @@ API_LATENCY = Histogram(
     "hsqbo_api_request_seconds", "Provider API call latency", ["provider", "operation"], buckets=_API_LATENCY_BUCKETS
 )
 
+# 1 while a connection is paused because its provider refused our refresh token (revoked or expired): the account
+# must be reconnected; 0 once it works again. By connection name and provider.
+CONNECTION_PAUSED = Gauge("hsqbo_connection_paused", "Connection paused until reconnected", ["connection", "provider"])
+
 # --- worker ---------------------------------------------------------------------------------------------------------
 
 # Change envelopes consumed, by what became of them (scheduled, coalesced, dropped, unparseable).

@@ -1,4 +1,8 @@
-"""What a sync rule works with: one connection's settings, its two API clients, the store and the clock."""
+"""What a sync rule works with: one connection's settings, its two API clients, the store and the clock.
+
+A connection whose provider refused our refresh token is paused: `ContextFactory.get` raises `ConnectionPaused`
+instead of building clients that would only fail, until new credentials are stored (`shared.credentials.connect`).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,29 @@ import time
 import uuid
 from collections.abc import Callable
 
-from shared.clients import HubSpotClient, QboClient, Transport
+from shared.clients import CallLimits, HubSpotClient, QboClient, RateLimiter, Transport
 from shared.config import Settings
 from shared.credentials import token_source
 from shared.envelope import Provider
+from shared.errors import AuthRevoked, HsqboError
+from shared.logging import get_logger
+from shared.metrics import CONNECTION_PAUSED
 from shared.store import Store
 from shared.syncconfig import ConnectionSettings
 
 _REQUEST_IDS = uuid.UUID("5d1c3c1e-8f6e-4a59-9f0a-2b7c8f3e9a11")
+
+log = get_logger("hsqbo.worker")
+
+
+class ConnectionPaused(HsqboError):
+    """The connection cannot call `provider` until it is reconnected; its work waits until `recheck_at`."""
+
+    def __init__(self, connection: str, provider: Provider, recheck_at: float) -> None:
+        super().__init__(f"{provider} authorization of {connection!r} was revoked or expired: reconnect the account")
+        self.connection = connection
+        self.provider = provider
+        self.recheck_at = recheck_at
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,31 +56,83 @@ class SyncContext:
 
 
 class ContextFactory:
-    """Builds (and keeps) one SyncContext per connection; tokens come from the store."""
+    """Builds (and keeps) one SyncContext per connection; tokens come from the store, rate limits are kept there
+    (so every worker process shares them)."""
 
-    def __init__(self, settings: Settings, store: Store, transport: Transport) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, transport: Transport, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self._settings = settings
         self._store = store
         self._transport = transport
+        self._clock = clock
         self._contexts: dict[str, SyncContext] = {}
+        self._paused: set[tuple[str, Provider]] = set()  # paused by this process: logged once, gauge set
+        self._limiter = (
+            RateLimiter(
+                store,
+                # A call's slot is never held past the transport's timeout, plus slack for the store round trips.
+                hold_seconds=settings.api_timeout_seconds + 5.0,
+                poll_seconds=settings.rate_limit_poll_seconds,
+                clock=clock,
+            )
+            if settings.api_rate_limits
+            else None
+        )
 
     async def get(self, connection: ConnectionSettings) -> SyncContext:
+        """The connection's context; raises ConnectionPaused while a provider's credentials are revoked."""
         context = self._contexts.get(connection.name)
         if context is None or context.connection != connection:
-            hubspot_auth = await token_source(
-                self._settings, self._store, connection=connection.name, provider=Provider.HUBSPOT,
-                transport=self._transport,
-            )  # fmt: skip
-            qbo_auth = await token_source(
-                self._settings, self._store, connection=connection.name, provider=Provider.QUICKBOOKS,
-                transport=self._transport,
-            )  # fmt: skip
-            context = SyncContext(
-                connection=connection,
-                hubspot=HubSpotClient(str(self._settings.hubspot_base_url), hubspot_auth, self._transport),
-                qbo=QboClient(str(self._settings.qbo_base_url), connection.qbo_realm_id, qbo_auth, self._transport),
-                store=self._store,
-                app_id=self._settings.hubspot_app_id,
-            )
+            try:
+                context = await self._build(connection)
+            except AuthRevoked as exc:
+                raise await self.pause(connection.name, exc) from exc
             self._contexts[connection.name] = context
+            self._resumed(connection.name)
         return context
+
+    async def pause(self, connection: str, error: AuthRevoked) -> ConnectionPaused:
+        """Mark the connection's credentials at `error.provider` revoked and forget its clients: every process
+        stops calling that account until it is reconnected. Returns the error to raise."""
+        provider = Provider(error.provider)
+        self._contexts.pop(connection, None)
+        await self._store.mark_revoked(connection, provider)
+        CONNECTION_PAUSED.labels(connection, provider).set(1)
+        if (connection, provider) not in self._paused:
+            self._paused.add((connection, provider))
+            log.error("connection_paused", connection=connection, provider=provider, reason=str(error))
+        return ConnectionPaused(connection, provider, self._clock() + self._settings.paused_recheck_seconds)
+
+    def _resumed(self, connection: str) -> None:
+        for paused in [paused for paused in self._paused if paused[0] == connection]:
+            self._paused.discard(paused)
+            CONNECTION_PAUSED.labels(*paused).set(0)
+            log.info("connection_resumed", connection=connection, provider=paused[1])
+
+    async def _build(self, connection: ConnectionSettings) -> SyncContext:
+        sources = {
+            provider: await token_source(
+                self._settings, self._store, connection=connection.name, provider=provider, transport=self._transport
+            )
+            for provider in (Provider.HUBSPOT, Provider.QUICKBOOKS)
+        }
+        hubspot_limits = qbo_limits = None
+        if self._limiter is not None:
+            hubspot_limits = CallLimits.for_hubspot(self._limiter, connection.hubspot_portal_id, self._settings)
+            qbo_limits = CallLimits.for_qbo(self._limiter, connection.qbo_realm_id, self._settings)
+        return SyncContext(
+            connection=connection,
+            hubspot=HubSpotClient(
+                str(self._settings.hubspot_base_url), sources[Provider.HUBSPOT], self._transport, limits=hubspot_limits
+            ),
+            qbo=QboClient(
+                str(self._settings.qbo_base_url),
+                connection.qbo_realm_id,
+                sources[Provider.QUICKBOOKS],
+                self._transport,
+                limits=qbo_limits,
+            ),
+            store=self._store,
+            app_id=self._settings.hubspot_app_id,
+        )

@@ -1,11 +1,15 @@
 """Runs the rule for one record and records what happened (link status, activity log). Transient API errors escape
-to the worker, which retries them later; everything else ends here with a recorded outcome."""
+to the worker, which retries them later; everything else ends here with a recorded outcome.
+
+A paused connection (its provider refused our refresh token) is `paused`, not failing: the link is left alone and
+the record's pending work is deferred, neither dropped nor retried in a loop. The sweep brings it back after
+HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect."""
 
 from __future__ import annotations
 
 import re
 
-from services.worker._context import ContextFactory, SyncContext
+from services.worker._context import ConnectionPaused, ContextFactory, SyncContext
 from services.worker._ingest import object_settings
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, direction_from
 from services.worker.rules.contacts import ContactRule
@@ -13,7 +17,7 @@ from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
 from shared.envelope import Provider
-from shared.errors import ApiError, StaleObject
+from shared.errors import ApiError, AuthRevoked, StaleObject
 from shared.logging import get_logger
 from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
 from shared.syncconfig import SyncSettings
@@ -48,7 +52,10 @@ class Engine:
             return Outcome("skipped", detail=f"no connection {key.connection!r} or no rule for {key.kind}")
         if not object_settings(connection, key.kind).syncs_from(key.side):
             return Outcome("skipped", detail=f"{key.kind} sync from {key.side} is off")
-        ctx = await self._contexts.get(connection)
+        try:
+            ctx = await self._contexts.get(connection)
+        except ConnectionPaused as paused:
+            return await self._defer(key, paused)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         for attempt in range(RERUNS):
             try:
@@ -61,12 +68,20 @@ class Engine:
                 outcome = await self._record(ctx, key, LinkStatus.EXCLUDED, exc.category, str(exc))
             except Failing as exc:
                 outcome = await self._record(ctx, key, LinkStatus.FAILING, exc.category, str(exc))
+            except AuthRevoked as exc:  # the account's authorization is gone, not this record's fault
+                return await self._defer(key, await self._contexts.pause(ctx.name, exc))
             except ApiError as exc:
                 if exc.transient:
                     raise
                 outcome = await self._record(ctx, key, LinkStatus.FAILING, _category(exc), str(exc))
             break
-        await self._log(ctx, key, outcome)
+        await self._log(key, outcome)
+        return outcome
+
+    async def _defer(self, key: PendingKey, paused: ConnectionPaused) -> Outcome:
+        await self._store.defer_pending(key, paused.recheck_at)
+        outcome = Outcome("paused", direction_from(key.side), detail=str(paused))
+        await self._log(key, outcome)
         return outcome
 
     async def _record(
@@ -93,10 +108,10 @@ class Engine:
             link = await self._store.set_status(link.id or 0, status, category, message[:500])
         return Outcome(str(status), direction_from(key.side), link, detail=f"{category}: {message}")
 
-    async def _log(self, ctx: SyncContext, key: PendingKey, outcome: Outcome) -> None:
+    async def _log(self, key: PendingKey, outcome: Outcome) -> None:
         link = outcome.link
         await self._store.log_activity(
-            ctx.name,
+            key.connection,
             key.kind,
             outcome.action,
             link_id=link.id if link else None,
@@ -106,6 +121,6 @@ class Engine:
             detail=outcome.detail,
         )
         log.info(
-            "applied", connection=ctx.name, kind=key.kind, side=key.side, object_id=key.object_id,
+            "applied", connection=key.connection, kind=key.kind, side=key.side, object_id=key.object_id,
             action=outcome.action, detail=outcome.detail[:200],
         )  # fmt: skip

@@ -5,7 +5,9 @@
     qbo = QboClient(str(settings.qbo_base_url), realm_id, QboOAuth.from_settings(
         f"quickbooks:{realm_id}", settings, store=token_store, transport=transport), transport)
 
-Failures raise the `ApiError` kinds of `shared.errors`; `error.transient` says whether to retry later.
+Failures raise the `ApiError` kinds of `shared.errors`; `error.transient` says whether to retry later. Pass
+`limits=CallLimits.for_qbo(limiter, realm_id, settings)` (or `for_hubspot`) to keep a client under the provider's
+rate limits, with one `RateLimiter` per process over a backend every process shares (the store).
 """
 
 from shared.clients._auth import (
@@ -16,6 +18,16 @@ from shared.clients._auth import (
     TokenSet,
     TokenSource,
     TokenStore,
+)
+from shared.clients._limits import (
+    Admission,
+    CallLimits,
+    LimitBackend,
+    MemoryLimits,
+    Quota,
+    RateLimiter,
+    Window,
+    refused,
 )
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
 from shared.clients.hubspot import (
@@ -31,23 +43,29 @@ from shared.clients.hubspot import (
 from shared.clients.qbo import BatchItemResult, BatchOperation, CdcResult, QboClient, QboEntity, qbo_quote
 
 __all__ = [
+    "Admission",
     "AiohttpTransport",
     "Association",
     "AssociationType",
     "BatchItemResult",
     "BatchOperation",
+    "CallLimits",
     "CdcResult",
     "HubSpotBatch",
     "HubSpotClient",
     "HubSpotOAuth",
     "HubSpotObject",
     "HubSpotProperty",
+    "LimitBackend",
+    "MemoryLimits",
     "MemoryTokenStore",
     "MockTransport",
     "NewAssociation",
     "QboClient",
     "QboEntity",
     "QboOAuth",
+    "Quota",
+    "RateLimiter",
     "Request",
     "Response",
     "SearchPage",
@@ -56,5 +74,7 @@ __all__ = [
     "TokenSource",
     "TokenStore",
     "Transport",
+    "Window",
     "qbo_quote",
+    "refused",
 ]

@@ -160,8 +160,11 @@ def _hubspot_rate_limit_wait(response: Response, body: Mapping[str, Any]) -> flo
     explicit = retry_after_seconds(response)
     if explicit is not None:
         return explicit
-    if str(body.get("policyName", "")).upper() == "DAILY":
+    policy = str(body.get("policyName", "")).upper()
+    if policy == "DAILY":
         return _HUBSPOT_DAILY_LIMIT_PROBE_SECONDS
+    if policy == "SECONDLY":  # the search limit: a rolling second
+        return 1.0
     interval_ms = response.header("X-HubSpot-RateLimit-Interval-Milliseconds")
     try:
         return float(interval_ms) / 1000 if interval_ms else _HUBSPOT_BURST_WINDOW_SECONDS

@@ -1,15 +1,18 @@
 """One authorized JSON call to a provider: URL and body encoding, bearer token, the single retry after a 401, the
-error mapping, metrics. Both clients make every call through an `ApiSession`."""
+error mapping, rate limits, metrics. Both clients make every call through an `ApiSession`."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import orjson
 
 from shared.clients._auth import TokenSource
+from shared.clients._limits import Admission, CallLimits
 from shared.clients._metrics import measured
 from shared.clients._transport import Request, Response, Transport
 from shared.errors import ApiError, TransportError, Unauthorized
@@ -29,13 +32,20 @@ def path_segment(value: str) -> str:
 
 class ApiSession:
     def __init__(
-        self, provider: str, base_url: str, auth: TokenSource, transport: Transport, classify: Classifier
+        self,
+        provider: str,
+        base_url: str,
+        auth: TokenSource,
+        transport: Transport,
+        classify: Classifier,
+        limits: CallLimits | None = None,
     ) -> None:
         self.provider = provider
         self._base_url = base_url.rstrip("/")
         self._auth = auth
         self._transport = transport
         self._classify = classify
+        self._limits = limits
 
     async def call(
         self,
@@ -65,23 +75,33 @@ class ApiSession:
             return await self._attempt(operation, Request(method, url, {**headers, **_bearer(fresh)}, body))
 
     async def _attempt(self, operation: str, request: Request) -> Response:
-        with measured(self.provider, operation):
-            try:
-                response = await self._transport.send(request)
-            except OSError as exc:  # ConnectionError, TimeoutError: no answer, the write may or may not have happened
-                raise TransportError(f"{type(exc).__name__}: {exc}", provider=self.provider) from exc
-            error = self._classify(response)
-            if error is not None:
-                log.debug(
-                    "api_error",
-                    provider=self.provider,
-                    operation=operation,
-                    status=error.status,
-                    code=error.code,
-                    trace_id=error.trace_id,
-                )
-                raise error
-            return response
+        async with self._admitted(operation) as admission:
+            with measured(self.provider, operation):
+                try:
+                    response = await self._transport.send(request)
+                except OSError as exc:
+                    # ConnectionError, TimeoutError: no answer, the write may or may not have happened
+                    raise TransportError(f"{type(exc).__name__}: {exc}", provider=self.provider) from exc
+                error = self._classify(response)
+                if self._limits is not None and admission is not None:
+                    await self._limits.observe(operation, admission, response, error)
+                if error is not None:
+                    log.debug(
+                        "api_error",
+                        provider=self.provider,
+                        operation=operation,
+                        status=error.status,
+                        code=error.code,
+                        trace_id=error.trace_id,
+                    )
+                    raise error
+                return response
+
+    def _admitted(self, operation: str) -> AbstractAsyncContextManager[Admission | None]:
+        """The call's rate-limit quota, held until its answer is in (waiting first if it does not fit)."""
+        if self._limits is None:
+            return contextlib.nullcontext()
+        return self._limits.admitted(operation)
 
 
 def _bearer(token: str) -> dict[str, str]:

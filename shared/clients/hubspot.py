@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.clients._auth import TokenSource
 from shared.clients._errors import hubspot_batch_error, hubspot_error
+from shared.clients._limits import CallLimits
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
 from shared.envelope import Provider
@@ -104,8 +105,11 @@ class HubSpotProperty:
 
 
 class HubSpotClient:
-    def __init__(self, base_url: str, auth: TokenSource, transport: Transport) -> None:
-        self._session = ApiSession(Provider.HUBSPOT, base_url, auth, transport, _classify)
+    def __init__(
+        self, base_url: str, auth: TokenSource, transport: Transport, *, limits: CallLimits | None = None
+    ) -> None:
+        """`limits`: the portal's client-side rate limits (`CallLimits.for_hubspot`); None sends unthrottled."""
+        self._session = ApiSession(Provider.HUBSPOT, base_url, auth, transport, _classify, limits)
 
     # --- objects ------------------------------------------------------------------------------------------------
 

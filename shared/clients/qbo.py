@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from shared.clients._auth import TokenSource
 from shared.clients._errors import qbo_error, qbo_fault, qbo_fault_error
+from shared.clients._limits import CallLimits
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
 from shared.envelope import Provider
@@ -92,9 +93,11 @@ class QboClient:
         transport: Transport,
         *,
         minorversion: int = MINOR_VERSION,
+        limits: CallLimits | None = None,
     ) -> None:
+        """`limits`: the realm's client-side rate limits (`CallLimits.for_qbo`); None sends unthrottled."""
         self.realm_id = realm_id
-        self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify)
+        self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify, limits)
         self._company = f"/v3/company/{path_segment(realm_id)}"
         self._minorversion = str(minorversion)
 

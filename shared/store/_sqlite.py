@@ -20,6 +20,7 @@ from typing import Any, Self
 import aiosqlite
 import orjson
 
+from shared.clients import Admission, Quota, refused
 from shared.envelope import Provider
 from shared.store._crypto import TokenCipher
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink
@@ -75,6 +76,7 @@ _SIDE_STATE_RESET = {
 }
 
 _PENDING_KEY_MATCH = "connection = ? AND kind = ? AND side = ? AND object_id = ?"
+DEFERRED = "deferred"  # the pending lease owner of work set aside until a time (see defer_pending)
 
 
 class SqliteStore:
@@ -361,6 +363,25 @@ class SqliteStore:
         rows = await self._read(f"SELECT * FROM pending WHERE {_PENDING_KEY_MATCH}", _key_values(key))
         return _pending(rows[0]) if rows else None
 
+    async def count_pending(self) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM pending", ())
+        return int(rows[0][0])
+
+    async def defer_pending(self, key: PendingKey, until: float) -> None:
+        async with self._write() as db:
+            await db.execute(
+                f"UPDATE pending SET owner = ?, lease_expires_at = ? WHERE {_PENDING_KEY_MATCH}",
+                (DEFERRED, until, *_key_values(key)),
+            )
+
+    async def release_deferred(self, connection: str) -> int:
+        async with self._write() as db:
+            cursor = await db.execute(
+                "UPDATE pending SET owner = NULL, lease_expires_at = NULL WHERE connection = ? AND owner = ?",
+                (connection, DEFERRED),
+            )
+            return cursor.rowcount
+
     # Credentials.
 
     async def get_credentials(self, connection: str, provider: Provider) -> Credentials | None:
@@ -433,6 +454,79 @@ class SqliteStore:
                 (connection, name, value, self._clock()),
             )
 
+    # Rate limits.
+
+    async def take_quota(self, quota: Quota, ticket: int, now: float, hold_seconds: float) -> Admission:
+        window_keys = [window.key for window in quota.windows]
+        windows = _marks(window_keys)
+        slot_key = quota.in_flight_key or ""
+        async with self._write() as db:
+            await db.execute(f"DELETE FROM rate_uses WHERE key IN ({windows}) AND until <= ?", (*window_keys, now))
+            await db.execute("DELETE FROM rate_in_flight WHERE key = ? AND lease_until <= ?", (slot_key, now))
+            rows = await db.execute_fetchall(
+                f"SELECT 'pause', key, 0, until FROM rate_pauses WHERE key IN ({_marks(quota.keys)}) AND until > ? "
+                f"UNION ALL SELECT 'use', key, COUNT(*), 0 FROM rate_uses WHERE key IN ({windows}) GROUP BY key "
+                "UNION ALL SELECT 'slot', key, COUNT(*), MIN(lease_until) FROM rate_in_flight WHERE key = ? "
+                "GROUP BY key",
+                (*quota.keys, now, *window_keys, slot_key),
+            )
+            used = {row[1]: int(row[2]) for row in rows if row[0] == "use"}
+            waits = [(float(row[3]) - now, True) for row in rows if row[0] == "pause"]
+            waits += [
+                (float(row[3]) - now, False) for row in rows if row[0] == "slot" and row[2] >= quota.max_in_flight
+            ]
+            for window in quota.windows:
+                if used.get(window.key, 0) >= window.limit:
+                    # Room comes when the oldest uses beyond the limit stop counting.
+                    found = await db.execute_fetchall(
+                        "SELECT until, seconds FROM rate_uses WHERE key = ? ORDER BY until LIMIT 1 OFFSET ?",
+                        (window.key, used[window.key] - window.limit),
+                    )
+                    blocking = next(iter(found))
+                    waits.append((blocking[0] - now, blocking[0] <= now + blocking[1]))
+            if waits:
+                return refused(waits)
+            await db.executemany(
+                "INSERT INTO rate_uses (key, ticket, until, seconds) VALUES (?, ?, ?, ?)",
+                [(window.key, ticket, now + hold_seconds + window.seconds, window.seconds) for window in quota.windows],
+            )
+            if quota.in_flight_key is not None:
+                await db.execute(
+                    "INSERT INTO rate_in_flight (ticket, key, lease_until) VALUES (?, ?, ?)",
+                    (ticket, slot_key, now + hold_seconds),
+                )
+        first = quota.windows[0] if quota.windows else None
+        return Admission(True, room=first.limit - used.get(first.key, 0) - 1 if first else 0)
+
+    async def finish_quota(self, ticket: int, now: float) -> None:
+        async with self._write() as db:
+            await db.execute("UPDATE rate_uses SET until = ? + seconds WHERE ticket = ?", (now, ticket))
+            await db.execute("DELETE FROM rate_in_flight WHERE ticket = ?", (ticket,))
+
+    async def pause_quota(self, key: str, until: float) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO rate_pauses (key, until) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET until = MAX(until, excluded.until)",
+                (key, until),
+            )
+
+    # Locks.
+
+    async def acquire_lock(self, name: str, owner: str, now: float, lease_seconds: float) -> bool:
+        async with self._write() as db:
+            rows = await db.execute_fetchall(
+                "INSERT INTO locks (name, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "owner = excluded.owner, expires_at = excluded.expires_at "
+                "WHERE locks.owner = excluded.owner OR locks.expires_at <= ? RETURNING owner",
+                (name, owner, now + lease_seconds, now),
+            )
+            return bool(list(rows))
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        async with self._write() as db:
+            await db.execute("DELETE FROM locks WHERE name = ? AND owner = ?", (name, owner))
+
     # Plumbing.
 
     @contextlib.asynccontextmanager
@@ -470,6 +564,10 @@ class SqliteStore:
             credentials.status,
             credentials.updated_at,
         )
+
+
+def _marks(values: Iterable[object]) -> str:
+    return ", ".join("?" for _ in values)
 
 
 def _key_values(key: PendingKey) -> tuple[str, str, str, str]:

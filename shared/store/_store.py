@@ -4,6 +4,9 @@ read-modify-write happens inside the backend's SQL, so several processes can sha
 The SQL carries over to Postgres as is, save for dialect: the lease is a conditional `UPDATE ... RETURNING`
 (row-locked there too), touch an `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, compare-and-swap a conditional
 `UPDATE`, repoint a `SELECT ... FOR UPDATE` then `UPDATE`s; a sweep that claims in bulk can add `SKIP LOCKED`.
+Taking a rate-limit quota counts rows under a lock of its keys: there a transaction-scoped advisory lock per key
+(`pg_advisory_xact_lock`, keys in sorted order) instead of SQLite's database-wide `BEGIN IMMEDIATE`; a lock is an
+`INSERT ... ON CONFLICT DO UPDATE ... WHERE` on its lease, as here.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from shared.clients import Admission, Quota
 from shared.envelope import Provider
 from shared.store._models import (
     Activity,
@@ -142,6 +146,19 @@ class Store(Protocol):
 
     async def get_pending(self, key: PendingKey) -> Pending | None: ...
 
+    async def count_pending(self) -> int:
+        """Records waiting to be synced or being synced now (the backlog)."""
+        ...
+
+    async def defer_pending(self, key: PendingKey, until: float) -> None:
+        """Set the record aside until `until` whoever holds it: the lease passes to an owner no worker has, so
+        nobody claims it, `finish_pending` keeps the row, and the sweep schedules it again once `until` passes."""
+        ...
+
+    async def release_deferred(self, connection: str) -> int:
+        """Make the connection's deferred records due now (after a reconnect); returns how many."""
+        ...
+
     # Credentials: tokens encrypted at rest.
 
     async def get_credentials(self, connection: str, provider: Provider) -> Credentials | None: ...
@@ -158,6 +175,25 @@ class Store(Protocol):
         ...
 
     async def mark_revoked(self, connection: str, provider: Provider) -> None: ...
+
+    # Rate limits: `shared.clients.LimitBackend`, shared by every process (see shared/clients/_limits.py).
+
+    async def take_quota(self, quota: Quota, ticket: int, now: float, hold_seconds: float) -> Admission: ...
+
+    async def finish_quota(self, ticket: int, now: float) -> None: ...
+
+    async def pause_quota(self, key: str, until: float) -> None: ...
+
+    # Locks: named leases across processes.
+
+    async def acquire_lock(self, name: str, owner: str, now: float, lease_seconds: float) -> bool:
+        """Take (or renew, for the same owner) the lease on `name` until now + lease_seconds if it is free or
+        expired; False when another owner holds it."""
+        ...
+
+    async def release_lock(self, name: str, owner: str) -> None:
+        """Give the lease back if `owner` holds it."""
+        ...
 
     # Cursors: small per-connection values for the poller.
 
