@@ -41,6 +41,7 @@ from shared.bus import (
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, error_category
 from shared.envelope import ChangeEnvelope, Provider
+from shared.errors import RateLimited
 from shared.logging import get_logger
 from shared.metrics import (
     APPLIES,
@@ -83,7 +84,8 @@ class Worker:
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[object]] = set()
         self.guard = DeadLetterGuard(max_ratio=settings.dlq_max_ratio, sample=settings.dlq_min_sample)
-        self.halted = asyncio.Event()  # set when the guard stopped consumption
+        self._halting = False
+        self.halted = asyncio.Event()  # set once the guard has stopped consumption
 
     # --- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -148,15 +150,16 @@ class Worker:
         return run
 
     async def _halt(self) -> None:
-        if self.halted.is_set():
+        if self._halting:
             return
-        self.halted.set()
+        self._halting = True
         WORKER_HALTED.set(1)
         log.error(
             "worker_halted", reason="dead-letter rate over the limit", dead_lettered=self.guard.dead_lettered,
             sample=self.guard.sample, max_ratio=self.settings.dlq_max_ratio,
         )  # fmt: skip
         await self._stop_consuming()
+        self.halted.set()
 
     # --- changes -----------------------------------------------------------------------------------------------------
 
@@ -230,7 +233,10 @@ class Worker:
             await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
 
     async def _retry(self, command: ApplyCommand, key: PendingKey, error: Exception) -> None:
-        attempt = command.attempt + 1
+        # Throttling is the account's state, not the record's fault: it waits as long as the provider asks and
+        # does not use up the record's attempts.
+        throttled = error if isinstance(error, RateLimited) else None
+        attempt = command.attempt + (0 if throttled else 1)
         failed = dataclasses.replace(
             command,
             attempt=attempt,
@@ -241,7 +247,10 @@ class Worker:
             await self._dead_letter(failed, key, error)
             return
         delays = self.settings.retry_delays
-        delay = delays[min(attempt, len(delays)) - 1]
+        delay = delays[max(min(attempt, len(delays)) - 1, 0)]
+        if throttled:
+            wait = throttled.retry_after or delays[-1]
+            delay = next((tier for tier in delays if tier >= wait), delays[-1])
         RETRIES.labels(str(delay)).inc()
         log.warning("apply_retry", kind=key.kind, object_id=key.object_id, attempt=attempt, error=failed.last_error)
         await self._schedule(failed, retry_queue(delay))
