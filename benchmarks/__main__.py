@@ -1,0 +1,38 @@
+"""`python -m benchmarks [name ...]`: run every benchmark (or the ones named), print a table per benchmark and
+write `benchmarks/results/<name>.json`. `make bench` starts the private RabbitMQ node first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from benchmarks import receiver, sandbox
+from benchmarks._processes import pin_load_generator
+from benchmarks._report import BenchmarkResult, format_table, write_result
+
+BENCHMARKS: dict[str, Callable[[], BenchmarkResult]] = {
+    "receiver": receiver.run,
+    "sandbox": sandbox.run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="name", help=f"any of {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the load generator to CPUs")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    pin_load_generator(not args.no_pin)
+    for name in args.names or BENCHMARKS:
+        print(f"== {name}", flush=True)
+        result = BENCHMARKS[name]()
+        print(format_table(result.table))
+        print(f"-> {write_result(result)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Smoke tests of the benchmarks' pure helpers (no servers, no load): the figures they print rest on these."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import aiohttp
+import pytest
+
+from benchmarks import receiver, sandbox
+from benchmarks._load import Call, closed_loop, open_loop
+from benchmarks._report import format_table
+from benchmarks._stats import percentile, summarize
+from services.receiver import _hubspot, _intuit
+from shared import signatures
+
+BASE_URL = "http://127.0.0.1:8080"
+
+
+def test_percentile_is_nearest_rank_of_observed_values() -> None:
+    values = [float(n) for n in range(1, 101)]
+    assert percentile(values, 0.50) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile(values, 1.0) == 100.0
+    assert percentile([7.0], 0.99) == 7.0
+
+
+def test_percentile_refuses_no_values() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        percentile([], 0.5)
+
+
+def test_summary_counts_every_non_2xx_answer_and_transport_error() -> None:
+    summary = summarize(2.0, [0.001, 0.002, 0.003, 0.004], Counter({"200": 1, "201": 1, "503": 1, "error:X": 1}))
+    assert summary.requests_per_second == 2.0
+    assert summary.non_2xx == 2
+    assert summary.p50_ms == 2.0
+
+
+@pytest.mark.parametrize("case", receiver.CASES, ids=lambda case: case.name)
+def test_presigned_requests_verify_and_carry_distinct_queued_events(case: receiver.Case) -> None:
+    keys = receiver.WebhookSecrets.generate()
+    requests = receiver.presign(case, BASE_URL, keys, requests=3, first_number=10)
+    event_ids = []
+    for request in requests:
+        if case.provider == "hubspot":
+            headers = request.headers
+            signatures.verify_hubspot_v3(
+                keys.hubspot_client_secret,
+                "POST",
+                BASE_URL + request.path,
+                request.body,
+                headers["X-HubSpot-Request-Timestamp"],
+                headers["X-HubSpot-Signature-v3"],
+            )
+            envelopes, ignored = _hubspot.parse(request.body)
+        else:
+            signatures.verify_intuit(keys.intuit_verifier_token, request.body, request.headers["intuit-signature"])
+            envelopes, ignored = _intuit.parse(request.body, received_at_ms=0)
+        assert ignored == []
+        event_ids += [envelope.event_id for envelope in envelopes]
+    assert len(set(event_ids)) == 3 * case.events_per_request
+
+
+def test_the_table_aligns_columns_across_rows() -> None:
+    lines = format_table([{"case": "a", "req/s": 1.5}, {"case": "longer", "req/s": 1000.0}]).splitlines()
+    assert len({len(line) for line in lines}) == 1
+    assert lines[0].split() == ["case", "req/s"]
+
+
+def test_the_sandbox_mix_adds_up_and_every_kind_builds_a_request() -> None:
+    data = sandbox.SeededData(
+        portal_id=2001,
+        contacts=[("1", "a@example.com")],
+        companies=[("2", "Acme Labs 1")],
+        hubspot_invoices=["3"],
+        realm_id="9130",
+        customers=[("1", "O'Brien #1")],
+        sync_tokens={"1": "0"},
+        invoices=[("4", "1001")],
+        items=["5"],
+    )
+    traffic = sandbox.Traffic(data, BASE_URL, BASE_URL, "hubspot-token", "qbo-token")
+    assert sum(sandbox.MIX.values()) == 100
+    assert {traffic.next_call().label for _ in range(500)} == set(sandbox.MIX)
+
+
+async def _answer_ok(session: aiohttp.ClientSession) -> int:
+    return 200
+
+
+async def test_open_loop_sends_exactly_the_scheduled_requests() -> None:
+    async with aiohttp.ClientSession() as session:
+        result = await open_loop(session, lambda: Call("ok", _answer_ok), rate=400.0, warmup=0.0, duration=0.025)
+    assert result.summary.requests == 10
+    assert result.summary.statuses == {"200": 10}
+    assert set(result.by_label) == {"ok"}
+
+
+async def test_closed_loop_fails_loudly_when_prepared_requests_run_out() -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ExceptionGroup) as raised:
+            await closed_loop(session, iter([Call("ok", _answer_ok)]), connections=2, warmup=0.0, duration=1.0)
+    assert "ran out" in str(raised.value.exceptions[0])
