@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,16 +34,20 @@ def reference_vectors() -> list[dict[str, Any]]:
     return vectors
 
 
+def _node(port: int, *arguments: str) -> None:
+    env = {**os.environ, "HSQBO_RABBITMQ_PORT": str(port)}
+    subprocess.run([str(REPO / "deploy/rabbitmq/node"), *arguments], check=True, env=env, capture_output=True)
+
+
 class Broker:
-    """The private RabbitMQ node: its URL and the power switch."""
+    """The private RabbitMQ node: this session's virtual host on it, and the node's power switch."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.port = urlsplit(url).port or 5672
 
     def _node(self, action: str) -> None:
-        env = {**os.environ, "HSQBO_RABBITMQ_PORT": str(self.port)}
-        subprocess.run([str(REPO / "deploy/rabbitmq/node"), action], check=True, env=env, capture_output=True)
+        _node(self.port, action)
 
     def stop_app(self) -> None:
         """Stop RabbitMQ inside the node: every connection drops, the data stays."""
@@ -86,14 +90,25 @@ def _reachable(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-async def broker() -> AsyncIterator[Broker]:
+@pytest.fixture(scope="session")
+def session_vhost_url() -> Iterator[str]:
+    """A virtual host for this test session, so sessions sharing the node never take each other's messages."""
     url = os.environ.get("HSQBO_RABBITMQ_URL", "")
     if not url or not _reachable(url):
         message = f"RabbitMQ node not reachable at {url or '(HSQBO_RABBITMQ_URL unset)'}; run `make test`"
         if os.environ.get("HSQBO_REQUIRE_BROKER") == "1":
             pytest.fail(message)
         pytest.skip(message)
+    parts = urlsplit(url)
+    vhost = f"hsqbo-test-{os.getpid()}"
+    _node(parts.port or 5672, "add-vhost", vhost)
+    yield parts._replace(path="/" + vhost).geturl()
+    _node(parts.port or 5672, "delete-vhost", vhost)
+
+
+@pytest.fixture
+async def broker(session_vhost_url: str) -> AsyncIterator[Broker]:
+    url = session_vhost_url
     node = Broker(url)
     await node.purge()
     yield node
