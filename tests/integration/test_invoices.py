@@ -21,8 +21,10 @@ INCOME_ACCOUNT = "1"  # the sandbox's "Sales of Product Income"
 
 
 @pytest.fixture
-def sync_overrides() -> dict[str, Any]:
-    return BASE
+def sync_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Invoices both ways, products off; a test parametrizes it (`indirect=True`) to change more."""
+    overrides: dict[str, Any] = getattr(request, "param", BASE)
+    return overrides
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------------

@@ -78,7 +78,6 @@ HEADER = (
     FieldMap("memo", "hs_comments", "CustomerMemo.value"),
 )
 DATE_PROPERTIES = frozenset({"hs_invoice_date", "hs_due_date"})
-_ensured_portals: set[str] = set()  # portals whose QBO_ID_PROPERTY is known to exist
 
 
 def _hubspot_values(maps: list[FieldMap], values: Values) -> dict[str, str]:
@@ -170,13 +169,10 @@ class InvoiceRule:
         return sorted({m.hubspot_property for m in maps} | set(extra) | set(settings.custom_fields.values()))
 
     async def _ensure_id_property(self, ctx: SyncContext) -> None:
-        portal = ctx.connection.hubspot_portal_id
-        if portal not in _ensured_portals:
-            await ctx.hubspot.ensure_property(
-                "invoices", QBO_ID_PROPERTY, label="QuickBooks invoice id", group_name="invoiceinformation",
-                unique=True,
-            )  # fmt: skip
-            _ensured_portals.add(portal)
+        """One read per new invoice: the property must exist before the lookup and the create below use it."""
+        await ctx.hubspot.ensure_property(
+            "invoices", QBO_ID_PROPERTY, label="QuickBooks invoice id", group_name="invoiceinformation", unique=True
+        )
 
     async def _create_in_hubspot(
         self, ctx: SyncContext, settings: InvoiceSettings, invoice: QboEntity, currency: str
