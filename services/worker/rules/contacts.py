@@ -86,6 +86,7 @@ class ContactRule:
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
         )
+        link = dataclasses.replace(link, qbo_written_sync_token=str(created["SyncToken"]))  # its webhook is our echo
         return await sync_fields(ctx, SPEC, settings, link, contact, created, action="created")
 
     async def _create_customer(
