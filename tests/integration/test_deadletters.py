@@ -171,7 +171,7 @@ async def test_guard_halts_consumption_when_most_applies_are_dead_lettered(stack
         stack.sandbox.qbo.faults.reset()
         stack.hubspot_edit("contacts", "create", properties={"email": "waiting@example.com", "firstname": "W"})
         assert await stack.sandbox.hubspot.webhooks.drain(10.0)
-        assert await queue_depth(stack, CHANGES_QUEUE) == 1  # kept in its queue, not consumed
+        assert await queue_depth(stack, CHANGES_QUEUE) >= 1  # its events stay in their queue, unconsumed
         async with dead_letters(stack) as letters:
             assert len(await letters.list_letters()) == 2
     async with running_worker(stack):  # a fixed deploy picks up where the halted one stopped
