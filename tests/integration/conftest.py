@@ -106,7 +106,7 @@ class Stack:
             if time.monotonic() > deadline:
                 raise AssertionError("the stack did not settle in time")
             drained = await self.sandbox.hubspot.webhooks.drain(1.0) and await self.sandbox.qbo.webhooks.drain(1.0)
-            pending = await self.store.due_pending(time.time() + 3600, 0, 0, limit=1)
+            pending = await self.store.count_pending()
             busy = not drained or pending or await self.queue_depth()
             quiet_looks = 0 if busy else quiet_looks + 1
             await asyncio.sleep(0.3)
