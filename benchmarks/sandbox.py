@@ -65,6 +65,7 @@ class SeededData:
     sync_tokens: dict[str, str]  # customer id -> SyncToken
     invoices: list[tuple[str, str]]  # (id, DocNumber)
     items: list[str]
+    qbo_counts: dict[str, int]  # every entity of the realm, as the control surface counts them
 
 
 async def _read(response: aiohttp.ClientResponse) -> int:
@@ -261,7 +262,8 @@ async def _prepare(session: aiohttp.ClientSession, hubspot_url: str, qbo_url: st
     await _json(session, "PATCH", f"{hubspot_url}/_sandbox/accounts/{portal_id}", json=hubspot_limits)
     grant = {"portalId": portal_id, "kind": "oauth"}
     hubspot_token = (await _json(session, "POST", f"{hubspot_url}/_sandbox/tokens", json=grant))["access_token"]
-    realm_id = str((await _json(session, "GET", f"{qbo_url}/_sandbox/accounts"))["accounts"][0]["realm_id"])
+    realm = (await _json(session, "GET", f"{qbo_url}/_sandbox/accounts"))["accounts"][0]
+    realm_id = str(realm["realm_id"])
     qbo_limits = {"requests_per_minute": UNLIMITED, "max_concurrent": UNLIMITED, "batch_per_minute": UNLIMITED}
     await _json(session, "PUT", f"{qbo_url}/_sandbox/limits", json=qbo_limits)
     qbo_token = (await _json(session, "POST", f"{qbo_url}/_sandbox/tokens", json={"realm_id": realm_id}))[
@@ -282,18 +284,20 @@ async def _prepare(session: aiohttp.ClientSession, hubspot_url: str, qbo_url: st
         sync_tokens={row["Id"]: row["SyncToken"] for row in customers},
         invoices=[(row["Id"], row["DocNumber"]) for row in invoices],
         items=[row["Id"] for row in items],
+        qbo_counts={entity: int(count) for entity, count in realm["counts"].items() if count},
     )
     return data, hubspot_token, qbo_token
 
 
-def _data_set(data: SeededData) -> dict[str, int]:
+def _data_set(data: SeededData) -> dict[str, Any]:
+    """The seeded data set the memory figures are for."""
     return {
-        "hubspot_contacts": len(data.contacts),
-        "hubspot_companies": len(data.companies),
-        "hubspot_invoices": len(data.hubspot_invoices),
-        "qbo_customers": len(data.customers),
-        "qbo_invoices": len(data.invoices),
-        "qbo_items": len(data.items),
+        "hubspot": {
+            "contacts": len(data.contacts),
+            "companies": len(data.companies),
+            "invoices": len(data.hubspot_invoices),
+        },
+        "qbo": data.qbo_counts,
     }
 
 

@@ -79,6 +79,7 @@ def test_the_sandbox_mix_adds_up_and_every_kind_builds_a_request() -> None:
         sync_tokens={"1": "0"},
         invoices=[("4", "1001")],
         items=["5"],
+        qbo_counts={"Customer": 1},
     )
     traffic = sandbox.Traffic(data, BASE_URL, BASE_URL, "hubspot-token", "qbo-token")
     assert sum(sandbox.MIX.values()) == 100
