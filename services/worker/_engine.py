@@ -7,8 +7,6 @@ HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), 
 
 from __future__ import annotations
 
-import re
-
 from services.worker._context import ConnectionPaused, ContextFactory, SyncContext
 from services.worker._ingest import object_settings
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, direction_from
@@ -16,6 +14,7 @@ from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
+from shared.deadletters import error_category
 from shared.envelope import Provider
 from shared.errors import ApiError, AuthRevoked, StaleObject
 from shared.logging import get_logger
@@ -33,10 +32,6 @@ RULES: dict[Kind, Rule] = {
 RERUNS = 3
 
 log = get_logger("hsqbo.worker")
-
-
-def _category(error: ApiError) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
 
 
 class Engine:
@@ -73,7 +68,7 @@ class Engine:
             except ApiError as exc:
                 if exc.transient:
                     raise
-                outcome = await self._record(ctx, key, LinkStatus.FAILING, _category(exc), str(exc))
+                outcome = await self._record(ctx, key, LinkStatus.FAILING, error_category(exc), str(exc))
             break
         await self._log(key, outcome)
         return outcome

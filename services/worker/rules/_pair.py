@@ -5,6 +5,7 @@ records) and `repoint_merged` (follow a merge on either side)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 from services.worker import _fields
 from services.worker._context import SyncContext
 from services.worker._fields import FieldMap
-from services.worker.rules import Failing, Hints, Outcome
+from services.worker.rules import Excluded, Failing, Hints, Outcome
 from shared.clients import HubSpotObject, QboEntity
 from shared.envelope import Provider
+from shared.errors import NotFound
 from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome
 from shared.syncconfig import ObjectSettings
 
@@ -143,3 +145,34 @@ async def repoint_merged(ctx: SyncContext, kind: Kind, side: Provider, survivor:
                 detail=f"{side} record {loser} merged into {survivor}; its link is retired",
             )  # fmt: skip
     return bool(losers)
+
+
+async def deactivate_in_qbo(
+    ctx: SyncContext, spec: PairSpec, kind: Kind, settings: ObjectSettings, hubspot_id: str
+) -> Outcome:
+    """The HubSpot record is gone: its QBO record is made inactive (accounting data is never deleted)."""
+    link = await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id)
+    if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
+        return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+    if settings.on_delete == "propagate":
+        entity = await ctx.qbo.read(spec.qbo_entity, link.qbo_id)
+        if entity.get("Active", True):
+            body = {"Id": link.qbo_id, "SyncToken": entity["SyncToken"], "sparse": True, "Active": False}
+            request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "deactivate", str(entity["SyncToken"]))
+            entity = await ctx.qbo.update(spec.qbo_entity, body, request_id=request_id)
+        link = dataclasses.replace(link, qbo_written_sync_token=str(entity["SyncToken"]))
+    saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+    detail = f"{spec.qbo_entity} made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
+    return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, detail)
+
+
+async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link | None) -> Outcome:
+    """The QBO record was made inactive: its HubSpot record is archived (restorable in HubSpot)."""
+    if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
+        raise Excluded("inactive in QuickBooks", category="inactive")
+    if settings.on_delete == "propagate":
+        with contextlib.suppress(NotFound):  # already archived
+            await ctx.hubspot.archive(spec.hubspot_type, link.hubspot_id)
+    saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+    detail = f"HubSpot {spec.hubspot_type} record archived" if settings.on_delete == "propagate" else "on_delete=ignore"
+    return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)

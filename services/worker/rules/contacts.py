@@ -12,7 +12,6 @@ collides with the first, the `display_name_strategy` decides:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from typing import Any
 
@@ -21,11 +20,19 @@ from services.worker._context import SyncContext
 from services.worker._fields import FieldMap, lower_text
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
-from services.worker.rules._pair import PairSpec, claim, hubspot_properties, repoint_merged, sync_fields
+from services.worker.rules._pair import (
+    PairSpec,
+    archive_in_hubspot,
+    claim,
+    deactivate_in_qbo,
+    hubspot_properties,
+    repoint_merged,
+    sync_fields,
+)
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.envelope import Provider
 from shared.errors import Conflict, DuplicateName, NotFound
-from shared.store import Direction, Kind, Link, LinkStatus
+from shared.store import Kind
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -64,7 +71,7 @@ class ContactRule:
         try:
             contact = await ctx.hubspot.get("contacts", contact_id, properties=hubspot_properties(maps))
         except NotFound:
-            return await self._deleted_in_hubspot(ctx, settings, contact_id)
+            return await deactivate_in_qbo(ctx, SPEC, Kind.CONTACT, settings, contact_id)
         link = await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=contact_id)
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
@@ -120,21 +127,6 @@ class ContactRule:
             category="duplicate_display_name",
         )
 
-    async def _deleted_in_hubspot(self, ctx: SyncContext, settings: ContactSettings, contact_id: str) -> Outcome:
-        link = await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=contact_id)
-        if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
-            return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
-        if settings.on_delete == "propagate":
-            customer = await ctx.qbo.read("Customer", link.qbo_id)
-            if customer.get("Active", True):
-                body = {"Id": link.qbo_id, "SyncToken": customer["SyncToken"], "sparse": True, "Active": False}
-                request_id = ctx.request_id("Customer", link.qbo_id, "deactivate", str(customer["SyncToken"]))
-                customer = await ctx.qbo.update("Customer", body, request_id=request_id)
-            link = dataclasses.replace(link, qbo_written_sync_token=str(customer["SyncToken"]))
-        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-        detail = "customer made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, detail)
-
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
 
     async def from_qbo(self, ctx: SyncContext, customer_id: str, hints: Hints) -> Outcome:
@@ -146,7 +138,7 @@ class ContactRule:
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not customer.get("Active", True):
-            return await self._deactivated_in_qbo(ctx, settings, link)
+            return await archive_in_hubspot(ctx, SPEC, settings, link)
         properties = hubspot_properties(maps)
         if link is not None and link.hubspot_id is not None:
             try:
@@ -178,16 +170,6 @@ class ContactRule:
             ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, contact.id, customer_id, category="duplicate_email"
         )
         return await sync_fields(ctx, SPEC, settings, link, contact, customer, action=action)
-
-    async def _deactivated_in_qbo(self, ctx: SyncContext, settings: ContactSettings, link: Link | None) -> Outcome:
-        if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
-            raise Excluded("inactive in QuickBooks", category="inactive")
-        if settings.on_delete == "propagate":
-            with contextlib.suppress(NotFound):  # already gone
-                await ctx.hubspot.archive("contacts", link.hubspot_id)
-        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-        detail = "contact archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------

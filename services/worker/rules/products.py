@@ -27,11 +27,19 @@ from services.worker._context import SyncContext
 from services.worker._fields import FieldMap
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
-from services.worker.rules._pair import PairSpec, claim, hubspot_properties, repoint_merged, sync_fields
+from services.worker.rules._pair import (
+    PairSpec,
+    archive_in_hubspot,
+    claim,
+    deactivate_in_qbo,
+    hubspot_properties,
+    repoint_merged,
+    sync_fields,
+)
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.envelope import Provider
 from shared.errors import DuplicateName, NotFound
-from shared.store import Direction, Kind, Link, LinkStatus
+from shared.store import Kind, Link
 from shared.syncconfig import ConnectionSettings, ProductSettings
 
 HUBSPOT_TYPES = {"service": "service", "noninventory": "non_inventory", "non_inventory": "non_inventory",
@@ -92,7 +100,7 @@ class ProductRule:
         try:
             product = await ctx.hubspot.get("products", product_id, properties=_properties(settings))
         except NotFound:
-            return await self._archived_in_hubspot(ctx, settings, product_id)
+            return await deactivate_in_qbo(ctx, SPEC, Kind.PRODUCT, settings, product_id)
         link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product_id)
         if link is not None and link.qbo_id is not None:
             item = await ctx.qbo.read("Item", link.qbo_id)
@@ -118,21 +126,6 @@ class ProductRule:
         link = dataclasses.replace(link, qbo_written_sync_token=str(item["SyncToken"]))
         return await _sync(ctx, settings, link, product, item, action="created")
 
-    async def _archived_in_hubspot(self, ctx: SyncContext, settings: ProductSettings, product_id: str) -> Outcome:
-        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product_id)
-        if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
-            return Outcome("skipped", detail="archived in HubSpot; nothing linked in QuickBooks")
-        if settings.on_delete == "propagate":
-            item = await ctx.qbo.read("Item", link.qbo_id)
-            if item.get("Active", True):
-                body = {"Id": link.qbo_id, "SyncToken": item["SyncToken"], "sparse": True, "Active": False}
-                request_id = ctx.request_id("Item", link.qbo_id, "deactivate", str(item["SyncToken"]))
-                item = await ctx.qbo.update("Item", body, request_id=request_id)
-            link = dataclasses.replace(link, qbo_written_sync_token=str(item["SyncToken"]))
-        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-        detail = "item made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, detail)
-
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
 
     async def from_qbo(self, ctx: SyncContext, item_id: str, hints: Hints) -> Outcome:
@@ -143,7 +136,7 @@ class ProductRule:
         if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not item.get("Active", True):
-            return await self._inactive_in_qbo(ctx, settings, link)
+            return await archive_in_hubspot(ctx, SPEC, settings, link)
         if link is not None and link.hubspot_id is not None:
             try:
                 product = await ctx.hubspot.get("products", link.hubspot_id, properties=_properties(settings))
@@ -161,16 +154,6 @@ class ProductRule:
         product = match or await _create_product(ctx, settings, item)
         link = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, product.id, item_id, category="duplicate_sku")
         return await _sync(ctx, settings, link, product, item, action="linked" if match else "created")
-
-    async def _inactive_in_qbo(self, ctx: SyncContext, settings: ProductSettings, link: Link | None) -> Outcome:
-        if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
-            raise Excluded("inactive in QuickBooks", category="inactive")
-        if settings.on_delete == "propagate":
-            with contextlib.suppress(NotFound):  # already archived
-                await ctx.hubspot.archive("products", link.hubspot_id)
-        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-        detail = "product archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
