@@ -1,7 +1,7 @@
 """The sandbox under 1,000 requests/s of mixed traffic, and its memory for the seeded data set (issue 3).
 
 `hsqbo sandbox --seed` runs in its own process (default demo data: a QBO realm and a HubSpot portal). Throttles are
-lifted through the control surface (QBO `PUT /_sandbox/limits`, HubSpot `PATCH /_sandbox/accounts/{portalId}`),
+lifted through the control surface (QBO `PUT /_sandbox/limits`, HubSpot `PATCH /_sandbox/accounts/{portal_id}`),
 OAuth tokens issued there too; then the seeded ids are listed through the APIs and an open loop starts `RATE`
 requests/s for 2 s of warm-up and 20 s measured: reads, queries/searches, creates and sparse updates across both
 emulators (`MIX`), on the paths and with the bodies the sync clients send. QBO sparse updates carry the record's
@@ -257,10 +257,10 @@ async def _qbo_query(session: aiohttp.ClientSession, url: str, token: str, entit
 async def _prepare(session: aiohttp.ClientSession, hubspot_url: str, qbo_url: str) -> tuple[SeededData, str, str]:
     """Lift every throttle, issue tokens, list the seeded records. Returns (data, HubSpot token, QBO token)."""
     portals = await _json(session, "GET", f"{hubspot_url}/_sandbox/accounts")
-    portal_id = int(portals["results"][0]["portalId"])
-    hubspot_limits = {"burstLimit": UNLIMITED, "dailyLimit": UNLIMITED, "searchPerSecond": UNLIMITED}
+    portal_id = int(portals["accounts"][0]["portal_id"])
+    hubspot_limits = {"burst_limit": UNLIMITED, "daily_limit": UNLIMITED, "search_per_second": UNLIMITED}
     await _json(session, "PATCH", f"{hubspot_url}/_sandbox/accounts/{portal_id}", json=hubspot_limits)
-    grant = {"portalId": portal_id, "kind": "oauth"}
+    grant = {"portal_id": portal_id, "kind": "oauth"}
     hubspot_token = (await _json(session, "POST", f"{hubspot_url}/_sandbox/tokens", json=grant))["access_token"]
     realm = (await _json(session, "GET", f"{qbo_url}/_sandbox/accounts"))["accounts"][0]
     realm_id = str(realm["realm_id"])

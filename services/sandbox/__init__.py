@@ -2,8 +2,9 @@
 signed webhooks. `start_sandbox(SandboxOptions(...))` does the same from Python (tests, `hsqbo run`, benchmarks).
 
 Shared pieces both emulators are built from: SandboxClock (one clock for both), Faults/FaultConfig, RequestLog,
-TokenIssuer, WebhookDispatcher. Each emulator (`QboSandbox`, `HubSpotSandbox`) is a class with `.app` (its API on
-the real paths plus a `/_sandbox/` control surface), `seed()`, `dump()` and `load()`.
+TokenIssuer, WebhookDispatcher and the control routes they share (`_control.py`). Each emulator (`QboSandbox`,
+`HubSpotSandbox`) is a class with `.app` (its API on the real paths plus a `/_sandbox/` control surface: the shared
+routes and its own), `seed()`, `dump()` and `load()`.
 """
 
 from __future__ import annotations

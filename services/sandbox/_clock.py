@@ -32,3 +32,7 @@ class SandboxClock:
             raise ValueError("the sandbox clock only moves forward")
         self._offset += seconds
         return self.now()
+
+    def catch_up(self, offset: float) -> float:
+        """Advance until the offset is at least `offset` (a restored state's), never back. Returns the new now."""
+        return self.advance(max(0.0, offset - self._offset))

@@ -1,6 +1,7 @@
 """The HubSpot emulator: CRM v3 objects, associations v4, properties, OAuth and signed webhooks on HubSpot's real
-paths, plus the `/_sandbox/` control surface (see `_control.py`). Built from the reference
-(/work/shared/reference/hubspot-api.md) and HubSpot's OpenAPI specs (field names only).
+paths, plus the `/_sandbox/` control surface (its own routes in `_control.py`, the shared ones in
+`services/sandbox/_control.py`). Built from the reference (/work/shared/reference/hubspot-api.md) and HubSpot's
+OpenAPI specs (field names only).
 
     sandbox = HubSpotSandbox(webhook_url="http://127.0.0.1:8000/webhooks/hubspot", retry_scale=0.001)
     portal_id = sandbox.create_portal()
@@ -225,27 +226,26 @@ class HubSpotSandbox:
             created = seed_portal(account.portal, Actor("CRM_UI", "userId:1", 1), **counts)
         finally:
             self._muted = False
-        return {"portalId": account.portal_id, **created}
+        return {"portal_id": account.portal_id, **created}
 
     # state
 
     def dump(self) -> dict[str, Any]:
         return {
-            "clockOffset": self.clock.offset,
+            "clock_offset": self.clock.offset,
             "portals": [account.portal.dump() | {"settings": account.settings()} for account in self.accounts],
             "tokens": self.tokens.dump(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
-        """Restore a `dump()` into an empty sandbox (the clock offset is not replayed; advance it if needed)."""
+        """Replace every portal and token with a `dump()`; the clock moves forward to the dumped offset."""
+        self.clock.catch_up(state.get("clock_offset", 0.0))
+        self.accounts.clear()
         for portal_state in state.get("portals", []):
-            settings = portal_state.get("settings", {})
-            account = self.accounts.create(int(portal_state["portalId"]))
-            account.configure(
-                burst_limit=settings.get("burstLimit"), daily_limit=settings.get("dailyLimit"),
-                search_per_second=settings.get("searchPerSecond"), search_result_cap=settings.get("searchResultCap"),
-                allow_open_invoice_delete=settings.get("allowOpenInvoiceDelete"),
-            )  # fmt: skip
+            settings = dict(portal_state.get("settings", {}))
+            account = self.accounts.create(int(portal_state["portal_id"]))
+            settings.pop("portal_id", None)
+            account.configure(**settings)
             account.portal.load(portal_state)
         self.tokens.load(state.get("tokens", {}))
 

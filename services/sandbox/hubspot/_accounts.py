@@ -25,12 +25,12 @@ class Account:
 
     def settings(self) -> dict[str, int | bool]:
         return {
-            "portalId": self.portal_id,
-            "burstLimit": self.limits.burst_max,
-            "dailyLimit": self.limits.daily_max,
-            "searchPerSecond": self.limits.search_per_second,
-            "searchResultCap": self.search_result_cap,
-            "allowOpenInvoiceDelete": self.portal.allow_open_invoice_delete,
+            "portal_id": self.portal_id,
+            "burst_limit": self.limits.burst_max,
+            "daily_limit": self.limits.daily_max,
+            "search_per_second": self.limits.search_per_second,
+            "search_result_cap": self.search_result_cap,
+            "allow_open_invoice_delete": self.portal.allow_open_invoice_delete,
         }
 
     def configure(
@@ -80,6 +80,10 @@ class Accounts:
         if account is None:
             raise not_found(f"portal {portal_id} does not exist")
         return account
+
+    def clear(self) -> None:
+        """Forget every portal (a state load replaces them)."""
+        self._accounts.clear()
 
     def find(self, portal_id: int) -> Account | None:
         return self._accounts.get(portal_id)

@@ -339,17 +339,17 @@ class Portal:
 
     def dump(self) -> dict[str, Any]:
         def record_state(record: Record) -> dict[str, Any]:
-            return {"id": record.id, "properties": record.properties, "createdMs": record.created_ms,
-                    "updatedMs": record.updated_ms, "archivedMs": record.archived_ms}  # fmt: skip
+            return {"id": record.id, "properties": record.properties, "created_ms": record.created_ms,
+                    "updated_ms": record.updated_ms, "archived_ms": record.archived_ms}  # fmt: skip
 
         return {
-            "portalId": self.portal_id,
-            "nextId": self._next_id,
+            "portal_id": self.portal_id,
+            "next_id": self._next_id,
             "records": {
                 name: [record_state(r) for r in (*self._live[name].values(), *self._archived[name].values())]
                 for name in self._live
             },
-            "customProperties": {
+            "custom_properties": {
                 name: [dataclasses.asdict(p) for p in props.values() if not p.hubspot_defined]
                 for name, props in self.properties.items()
             },
@@ -359,12 +359,12 @@ class Portal:
 
     def load(self, state: dict[str, Any]) -> None:
         for object_type in OBJECT_TYPES:
-            for fields in state.get("customProperties", {}).get(object_type.name, []):
+            for fields in state.get("custom_properties", {}).get(object_type.name, []):
                 fields["options"] = tuple(fields.get("options", ()))
                 self.properties[object_type.name][fields["name"]] = PropertyDef(**fields)
             for item in state.get("records", {}).get(object_type.name, []):
-                record = Record(item["id"], object_type, dict(item["properties"]), item["createdMs"],
-                                item["updatedMs"], item["archivedMs"])  # fmt: skip
+                record = Record(item["id"], object_type, dict(item["properties"]), item["created_ms"],
+                                item["updated_ms"], item["archived_ms"])  # fmt: skip
                 if record.archived:
                     self._archived[object_type.name][record.id] = record
                 else:
@@ -373,7 +373,7 @@ class Portal:
             self._order[object_type.name] = sorted(self._live[object_type.name])
         self._aliases = {int(k): v for k, v in state.get("aliases", {}).items()}
         self.associations.load(state.get("associations", []))
-        self._next_id = max(self._next_id, state.get("nextId", 0))
+        self._next_id = max(self._next_id, state.get("next_id", 0))
 
     # internals: validation
 

@@ -1,47 +1,37 @@
-"""The QBO sandbox's control surface, JSON under `/_sandbox/` (never faulted, throttled or logged):
+"""The QBO sandbox's own control routes, JSON under `/_sandbox/`; the shared ones (requests, faults, clock,
+webhooks, state) and the conventions (snake_case, realms named by `realm_id`, errors) are in
+`services/sandbox/_control.py`. A refusal by a QBO rule carries the Fault body in "provider_error".
 
-GET  accounts                      realms (id, company name, entity counts)
-POST accounts                      {"realm_id"?, "company_name"?} -> new realm with accounts and tax codes
-POST user-edit                     {"realm_id", "entity", "action": create|update|delete|void|merge, "data"}
-                                   act as a QBO user (no SyncToken, update is sparse; merge takes
-                                   {"survivor_id", "merged_id"}); emits webhooks like a real edit
-POST seed                          {"realm_id"?, "customers"?, "items"?, "invoices"?, "seed"?} demo book
-GET  requests                      ?account=&since=&method=&path_contains=&status= the request log; DELETE clears
-GET  faults / PUT faults           the FaultConfig / change some of its fields
-GET  limits / PUT limits           per-realm throttles (requests_per_minute, max_concurrent, batch_per_minute)
-GET  webhooks / PUT webhooks       dispatcher stats / {"url": ...}
-POST webhooks/drain                {"timeout": seconds} -> {"drained": bool, ...stats}
-GET  clock / POST clock/advance    {"seconds": n}
-POST tokens                        {"realm_id", "client_id"?} -> a token pair for that realm
-GET  state / PUT state             dump / load everything (realms, tokens, clock offset)
+GET  accounts       {"accounts": [{"realm_id", "company_name", "counts": {entity: n}}]}
+POST accounts       {"realm_id"?, "company_name"?} -> 201 the new realm (with its accounts and tax codes)
+POST user-edit      {"realm_id", "entity", "action": create|update|delete|void|merge, "data"} -> {entity: record}
+                    act as a QBO user: no SyncToken, updates are sparse, merge takes data {"survivor_id",
+                    "merged_id"}; emits webhooks like a real edit
+POST seed           {"realm_id"? (default: a new realm), "customers"?, "items"?, "invoices"?, "seed"?}
+                    -> 201 {"realm_id", counts}: a demo book (multi-invoice payments, items with and without Sku)
+POST tokens         {"realm_id", "client_id"?} -> 201 {"access_token", "refresh_token", "expires_in",
+                    "x_refresh_token_expires_in", "realm_id"}
+GET  limits         the throttles every realm gets: {"requests_per_minute", "max_concurrent", "batch_per_minute"}
+PUT  limits         {name: value, ...} changes some of them -> the limits
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from services.sandbox._control import Json, answer, control_routes, read_object, required
 from services.sandbox.qbo._errors import QboFault
 
 if TYPE_CHECKING:
     from services.sandbox.qbo._sandbox import QboSandbox
 
 
-def _error(message: str, status: int = 400) -> Response:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    return body
+def _qbo_error(exc: Exception) -> tuple[int, Json] | None:
+    return (exc.status, {"Fault": exc.fault()}) if isinstance(exc, QboFault) else None
 
 
 class Control:
@@ -49,109 +39,53 @@ class Control:
         self.sandbox = sandbox
 
     def routes(self) -> list[Route]:
-        routes = {
-            "accounts": (self.accounts, ["GET", "POST"]),
-            "user-edit": (self.user_edit, ["POST"]),
-            "seed": (self.seed, ["POST"]),
-            "requests": (self.requests, ["GET", "DELETE"]),
-            "faults": (self.faults, ["GET", "PUT"]),
-            "limits": (self.limits, ["GET", "PUT"]),
-            "webhooks": (self.webhooks, ["GET", "PUT"]),
-            "webhooks/drain": (self.drain, ["POST"]),
-            "clock": (self.clock, ["GET"]),
-            "clock/advance": (self.advance, ["POST"]),
-            "tokens": (self.tokens, ["POST"]),
-            "state": (self.state, ["GET", "PUT"]),
+        own = {
+            ("GET", "accounts"): self.list_accounts,
+            ("POST", "accounts"): self.create_account,
+            ("POST", "user-edit"): self.user_edit,
+            ("POST", "seed"): self.seed,
+            ("POST", "tokens"): self.issue_token,
+            ("GET", "limits"): self.get_limits,
+            ("PUT", "limits"): self.put_limits,
         }
-        return [Route(f"/_sandbox/{path}", self._guarded(handler), methods=methods)
-                for path, (handler, methods) in routes.items()]  # fmt: skip
+        return control_routes(self.sandbox, own, provider_error=_qbo_error)
 
-    @staticmethod
-    def _guarded(handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                response: Response = await handler(request)
-            except QboFault as fault:
-                return JSONResponse({"Fault": fault.fault()}, status_code=fault.status)
-            except KeyError as exc:
-                return _error(f"unknown {exc.args[0]!r}", 404)
-            except (TypeError, ValueError) as exc:
-                return _error(str(exc))
-            return response
+    async def list_accounts(self, request: Request) -> Response:
+        return answer({"accounts": [realm.summary() for realm in self.sandbox.realms.values()]})
 
-        return endpoint
-
-    async def accounts(self, request: Request) -> Response:
-        if request.method == "POST":
-            body = await _body(request)
-            realm = self.sandbox.create_realm(body.get("realm_id"), body.get("company_name"))
-            return JSONResponse(realm.summary(), status_code=201)
-        return JSONResponse({"accounts": [realm.summary() for realm in self.sandbox.realms.values()]})
+    async def create_account(self, request: Request) -> Response:
+        body = await read_object(request)
+        realm = self.sandbox.create_realm(body.get("realm_id"), body.get("company_name"))
+        return answer(realm.summary(), 201)
 
     async def user_edit(self, request: Request) -> Response:
-        body = await _body(request)
-        outcome = self.sandbox.user_edit(str(body["realm_id"]), str(body.get("entity", "")), str(body["action"]),
+        body = await read_object(request)
+        entity = str(body.get("entity", ""))
+        outcome = self.sandbox.user_edit(str(required(body, "realm_id")), entity, str(required(body, "action")),
                                          body.get("data") or {})  # fmt: skip
-        entity = outcome.changes[0].entity if outcome.changes else body.get("entity", "")
-        return JSONResponse({entity: outcome.body})
+        return answer({outcome.changes[0].entity if outcome.changes else entity: outcome.body})
 
     async def seed(self, request: Request) -> Response:
-        body = await _body(request)
-        counts = {key: int(body[key]) for key in ("customers", "items", "invoices", "seed") if key in body}
-        return JSONResponse(self.sandbox.seed(body.get("realm_id"), **counts), status_code=201)
+        counts = await read_object(request)
+        realm_id = counts.pop("realm_id", None)
+        return answer(self.sandbox.seed(realm_id, **counts), 201)
 
-    async def requests(self, request: Request) -> Response:
-        if request.method == "DELETE":
-            self.sandbox.requests.clear()
-            return JSONResponse({"cleared": True})
-        params = request.query_params
-        entries = self.sandbox.requests.list(
-            account=params.get("account"),
-            since=float(params["since"]) if "since" in params else None,
-            method=params.get("method"),
-            path_contains=params.get("path_contains"),
-            status=int(params["status"]) if "status" in params else None,
-        )
-        return JSONResponse({"count": len(entries), "requests": [entry.to_dict() for entry in entries]})
-
-    async def faults(self, request: Request) -> Response:
-        if request.method == "PUT":
-            self.sandbox.faults.update(**await _body(request))
-        return JSONResponse(self.sandbox.faults.config.to_dict())
-
-    async def limits(self, request: Request) -> Response:
-        if request.method == "PUT":
-            for name, value in (await _body(request)).items():
-                if not hasattr(self.sandbox.limiter.limits, name):
-                    raise ValueError(f"unknown limit {name!r}")
-                setattr(self.sandbox.limiter.limits, name, int(value))
-        return JSONResponse(self.sandbox.limiter.limits.to_dict())
-
-    async def webhooks(self, request: Request) -> Response:
-        if request.method == "PUT":
-            self.sandbox.webhooks.set_url((await _body(request)).get("url"))
-        return JSONResponse({**self.sandbox.webhooks.stats(), "format": self.sandbox.webhook_format})
-
-    async def drain(self, request: Request) -> Response:
-        timeout = float((await _body(request)).get("timeout", 10.0))
-        drained = await self.sandbox.webhooks.drain(timeout)
-        return JSONResponse({"drained": drained, **self.sandbox.webhooks.stats()})
-
-    async def clock(self, request: Request) -> Response:
-        return JSONResponse({"now": self.sandbox.clock.now(), "offset": self.sandbox.clock.offset})
-
-    async def advance(self, request: Request) -> Response:
-        self.sandbox.clock.advance(float((await _body(request))["seconds"]))
-        return await self.clock(request)
-
-    async def tokens(self, request: Request) -> Response:
-        body = await _body(request)
-        realm_id = str(body["realm_id"])
+    async def issue_token(self, request: Request) -> Response:
+        body = await read_object(request)
+        realm_id = str(required(body, "realm_id"))
         if realm_id not in self.sandbox.realms:
             raise KeyError(realm_id)
-        return JSONResponse(self.sandbox.issue_token(realm_id, body.get("client_id")), status_code=201)
+        return answer(self.sandbox.issue_token(realm_id, body.get("client_id")), 201)
 
-    async def state(self, request: Request) -> Response:
-        if request.method == "PUT":
-            self.sandbox.load(await _body(request))
-        return JSONResponse(self.sandbox.dump())
+    async def get_limits(self, request: Request) -> Response:
+        return answer(self.sandbox.limiter.limits.to_dict())
+
+    async def put_limits(self, request: Request) -> Response:
+        limits = self.sandbox.limiter.limits
+        changes = await read_object(request)
+        unknown = set(changes) - set(limits.to_dict())
+        if unknown:
+            raise ValueError(f"unknown limits: {', '.join(sorted(unknown))}")
+        for name, value in changes.items():
+            setattr(limits, name, int(value))
+        return answer(limits.to_dict())

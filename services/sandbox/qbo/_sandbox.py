@@ -163,7 +163,7 @@ class QboSandbox:
         }
 
     def load(self, state: dict[str, Any]) -> None:
-        if state.get("clock_offset", 0) > self.clock.offset:
-            self.clock.advance(state["clock_offset"] - self.clock.offset)
+        """Replace every realm and token with a `dump()`; the clock moves forward to the dumped offset."""
+        self.clock.catch_up(state.get("clock_offset", 0.0))
         self.realms = {realm["realm_id"]: Realm.load(realm) for realm in state.get("realms", [])}
         self.tokens.load(state.get("tokens", {}))

@@ -1,4 +1,4 @@
-"""The `/_sandbox/` control surface: accounts, tokens, seed, user edits, request log, faults, clock, state."""
+"""HubSpot's own control routes (accounts, tokens, seed, user edits) and the shared ones as HubSpot serves them."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from tests.sandbox.hubspot.conftest import Hub
 
 
 async def test_accounts_are_created_and_configured(hub: Hub) -> None:
-    created = await hub.control("POST", "accounts", json={"portalId": 9001, "burstLimit": 190})
-    assert (created["portalId"], created["burstLimit"], created["searchResultCap"]) == (9001, 190, 10_000)
-    changed = await hub.control("PATCH", "accounts/9001", json={"searchResultCap": 50})
-    assert changed["searchResultCap"] == 50
+    created = await hub.control("POST", "accounts", json={"portal_id": 9001, "burst_limit": 190})
+    assert (created["portal_id"], created["burst_limit"], created["search_result_cap"]) == (9001, 190, 10_000)
+    changed = await hub.control("PATCH", "accounts/9001", json={"search_result_cap": 50})
+    assert changed["search_result_cap"] == 50
     listed = await hub.control("GET", "accounts")
-    assert {a["portalId"] for a in listed["results"]} == {hub.portal_id, 9001}
-    token = await hub.control("POST", "tokens", json={"portalId": 9001, "kind": "private"})
-    status, _ = await hub.call("GET", "/crm/v3/objects/contacts", token=token["token"])
-    assert status == 200
+    assert {a["portal_id"] for a in listed["accounts"]} == {hub.portal_id, 9001}
+    for kind in ("private", "oauth"):
+        token = await hub.control("POST", "tokens", json={"portal_id": 9001, "kind": kind})
+        status, _ = await hub.call("GET", "/crm/v3/objects/contacts", token=token["access_token"])
+        assert (status, token["portal_id"]) == (200, 9001)
 
 
 async def test_seed_creates_companies_sharing_names_with_their_contacts_and_products_with_and_without_skus(
@@ -26,15 +27,15 @@ async def test_seed_creates_companies_sharing_names_with_their_contacts_and_prod
         "POST",
         "seed",
         json={
-            "portalId": hub.portal_id,
+            "portal_id": hub.portal_id,
             "companies": 2,
-            "loneContacts": 5,
-            "contactsPerCompany": 2,
+            "lone_contacts": 5,
+            "contacts_per_company": 2,
             "products": 8,
             "invoices": 3,
         },
     )
-    assert counts["contacts"] == 2 * 2 + 5
+    assert (counts["portal_id"], counts["contacts"]) == (hub.portal_id, 2 * 2 + 5)
     hub.sandbox.accounts.get(hub.portal_id).configure(search_per_second=100)
     _, companies = await hub.call("GET", "/crm/v3/objects/companies")
     name = companies["results"][0]["properties"]["name"]
@@ -58,16 +59,16 @@ async def test_user_edits_restore_and_the_request_log(hub: Hub) -> None:
         "POST",
         "user-edit",
         json={
-            "portalId": hub.portal_id,
-            "objectType": "contacts",
+            "portal_id": hub.portal_id,
+            "object_type": "contacts",
             "action": "create",
             "properties": {"email": "ui@x.co"},
         },
     )
-    await hub.control("POST", "user-edit", json={"portalId": hub.portal_id, "objectType": "contacts",
+    await hub.control("POST", "user-edit", json={"portal_id": hub.portal_id, "object_type": "contacts",
                                                  "action": "delete", "id": made["id"]})  # fmt: skip
     assert (await hub.call("GET", f"/crm/v3/objects/contacts/{made['id']}"))[0] == 404
-    await hub.control("POST", "user-edit", json={"portalId": hub.portal_id, "objectType": "contacts",
+    await hub.control("POST", "user-edit", json={"portal_id": hub.portal_id, "object_type": "contacts",
                                                  "action": "restore", "id": made["id"]})  # fmt: skip
     status, body = await hub.call("GET", f"/crm/v3/objects/contacts/{made['id']}", params={
         "propertiesWithHistory": "email"})  # fmt: skip
@@ -82,7 +83,7 @@ async def test_faults_throttle_the_api_but_not_the_control_surface(hub: Hub) -> 
     await hub.control("PUT", "faults", json={"throttle_until": now + 60})
     status, body = await hub.call("GET", "/crm/v3/objects/contacts")
     assert (status, body["policyName"]) == (429, "TEN_SECONDLY_ROLLING")
-    await hub.control("POST", "clock", json={"advance": 61})
+    await hub.control("POST", "clock/advance", json={"seconds": 61})
     assert (await hub.call("GET", "/crm/v3/objects/contacts"))[0] == 200
 
 

@@ -61,8 +61,8 @@ async def test_a_creation_and_each_changed_property_are_separate_events(hooked: 
 async def test_api_writes_are_integration_and_user_edits_are_crm_ui(hooked: HookedHub) -> None:
     hub = hooked.hub
     contact = await hub.create("contacts", {"email": "src@x.co"})
-    await hub.control("POST", "user-edit", json={"portalId": hub.portal_id, "objectType": "contacts",
-                                                 "action": "update", "id": contact["id"], "userId": 98,
+    await hub.control("POST", "user-edit", json={"portal_id": hub.portal_id, "object_type": "contacts",
+                                                 "action": "update", "id": contact["id"], "user_id": 98,
                                                  "properties": {"firstname": "Ui"}})  # fmt: skip
     events = await _events(hooked)
     creation = next(e for e in events if e["subscriptionType"] == "contact.creation")
