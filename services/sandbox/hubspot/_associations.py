@@ -1,11 +1,14 @@
 """Associations between records: the HUBSPOT_DEFINED type ids and a two-way index.
 
 Type ids (reference §4; PYSDK `hubspot/crm/association_type.py`): contact->company primary 1 / unlabeled 279
-(reverse 2 / 280), invoice->contact 177/178, invoice->company 179/180, invoice->line_item 409/410,
-invoice->commerce_payment 541/542, commerce_payment->contact 387/388, ->company 389/390, ->line_item 395/396.
-Every association is stored in both directions. A primary contact->company association implies the unlabeled
-one (WH-DOC), and a contact has at most one primary company. A line item belongs to exactly one invoice (line
-items guide), so a second one is refused.
+(reverse 2 / 280), deal->contact 3/4, deal->company primary 5/6 / unlabeled 341/342, deal->line_item 19/20,
+invoice->deal 175/176, invoice->contact 177/178, invoice->company 179/180, invoice->line_item 409/410,
+invoice->commerce_payment 541/542, commerce_payment->contact 387/388, ->company 389/390, ->deal 391/392,
+->line_item 395/396. (The SDK lists CONTACT_TO_DEAL 4 but not its reverse; deal->contact 3 is what HubSpot's
+association guides and every client use.)
+Every association is stored in both directions. A primary association (contact->company, deal->company) implies
+the unlabeled one (WH-DOC), and a record has at most one primary company. A line item belongs to exactly one
+parent, a deal or an invoice (line items guide), so a second one is refused.
 """
 
 from __future__ import annotations
@@ -47,19 +50,26 @@ def _pair(
     )  # fmt: skip
 
 
-_HAS_PRIMARY = {("contacts", "companies"), ("companies", "contacts")}
+_HAS_PRIMARY = {("contacts", "companies"), ("companies", "contacts"), ("deals", "companies"), ("companies", "deals")}
+LINE_ITEM_PARENTS = ("deals", "invoices")
 
 KINDS: dict[int, AssociationKind] = {
     kind.type_id: kind
     for pair in (
         _pair("contacts", "contact", "companies", "company", 1, 2, primary=True),
         _pair("contacts", "contact", "companies", "company", 279, 280),
+        _pair("deals", "deal", "contacts", "contact", 3, 4),
+        _pair("deals", "deal", "companies", "company", 5, 6, primary=True),
+        _pair("deals", "deal", "companies", "company", 341, 342),
+        _pair("deals", "deal", "line_items", "line_item", 19, 20),
+        _pair("invoices", "invoice", "deals", "deal", 175, 176),
         _pair("invoices", "invoice", "contacts", "contact", 177, 178),
         _pair("invoices", "invoice", "companies", "company", 179, 180),
         _pair("invoices", "invoice", "line_items", "line_item", 409, 410),
         _pair("invoices", "invoice", "commerce_payments", "commerce_payment", 541, 542),
         _pair("commerce_payments", "commerce_payment", "contacts", "contact", 387, 388),
         _pair("commerce_payments", "commerce_payment", "companies", "company", 389, 390),
+        _pair("commerce_payments", "commerce_payment", "deals", "deal", 391, 392),
         _pair("commerce_payments", "commerce_payment", "line_items", "line_item", 395, 396),
     )
     for kind in pair
@@ -111,8 +121,11 @@ class AssociationIndex:
         if kind.primary:
             kinds.append(DEFAULT_KIND[(kind.from_type, kind.to_type)])
         changes: list[AssociationChange] = []
-        if kind.primary:
-            changes += self._drop_other_primary(from_ref, to_ref, kind)
+        if kind.primary:  # the contact's or deal's other primary company loses the label (a company has many)
+            holder, company, holder_kind = (
+                (from_ref, to_ref, kind) if kind.to_type == "companies" else (to_ref, from_ref, KINDS[kind.reverse_id])
+            )
+            changes += self._drop_other_primary(holder, company, holder_kind)
         for each in kinds:
             if self._set(from_ref, to_ref, each.type_id):
                 self._set(to_ref, from_ref, each.reverse_id)
@@ -177,14 +190,14 @@ class AssociationIndex:
         return changes
 
     def _check_single_parent(self, from_ref: Ref, to_ref: Ref, kind: AssociationKind) -> None:
-        line_item, invoice_type = (to_ref, kind.from_type) if kind.to_type == "line_items" else (from_ref, kind.to_type)
-        if invoice_type != "invoices" or line_item[0] != "line_items":
+        line_item, parent = (to_ref, from_ref) if kind.to_type == "line_items" else (from_ref, to_ref)
+        if line_item[0] != "line_items" or parent[0] not in LINE_ITEM_PARENTS:
             return
-        parents = self.targets(line_item, "invoices")
-        invoice_id = from_ref[1] if kind.from_type == "invoices" else to_ref[1]
-        if parents and invoice_id not in parents:
+        others = [(t, i) for t in LINE_ITEM_PARENTS for i in self.targets(line_item, t) if (t, i) != parent]
+        if others:
+            other_type, other_id = others[0]
             raise HubSpotError(
                 400, "VALIDATION_ERROR",
-                f"line item {line_item[1]} is already associated with invoice {next(iter(parents))}; "
-                "a line item can belong to only one invoice",
+                f"line item {line_item[1]} is already associated with {other_type[:-1]} {other_id}; "
+                "a line item can belong to only one deal or invoice",
             )  # fmt: skip

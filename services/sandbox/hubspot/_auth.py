@@ -36,7 +36,8 @@ from services.sandbox.hubspot._store import Actor
 
 DEFAULT_SCOPES = (
     "oauth crm.objects.contacts.read crm.objects.contacts.write crm.objects.companies.read "
-    "crm.objects.companies.write crm.objects.line_items.read crm.objects.line_items.write e-commerce "
+    "crm.objects.companies.write crm.objects.deals.read crm.objects.deals.write crm.objects.line_items.read "
+    "crm.objects.line_items.write e-commerce "
     "crm.objects.invoices.read crm.objects.invoices.write crm.objects.commercepayments.read "
     "crm.objects.commercepayments.write crm.schemas.contacts.write crm.schemas.companies.write"
 )

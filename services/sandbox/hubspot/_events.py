@@ -2,8 +2,8 @@
 [3P] captures quoted in the reference).
 
 Subscription types per object (the app is subscribed to every type below, all properties):
-- contacts, companies, line items: classic `contact.*`, `company.*`, `line_item.*` (creation, deletion, merge
-  (contacts and companies only), restore, propertyChange, associationChange);
+- contacts, companies, deals, line items: classic `contact.*`, `company.*`, `deal.*`, `line_item.*` (creation,
+  deletion, merge (contacts, companies and deals only), restore, propertyChange, associationChange);
 - products: classic `product.*` without associationChange (HubSpot has no `product.associationChange`);
 - invoices and commerce payments: generic `object.*` with `objectTypeId` ("0-53", "0-101"); classic types do not
   exist for them.
@@ -47,13 +47,13 @@ def subscription_type(object_type: ObjectType, kind: str) -> str | None:
 
 
 # Stable subscription ids, one per subscription type (a real app numbers its subscriptions too).
+_LEGACY_OBJECTS = ("contact", "company", "deal", "product", "line_item")
 SUBSCRIPTION_IDS: dict[str, int] = {
     name: 7_000 + number
     for number, name in enumerate(
-        sorted({f"object.{k}" for k in _KINDS} | {f"{s}.{k}" for s in ("contact", "company", "product", "line_item")
-                                                  for k in _KINDS})
+        sorted({f"object.{k}" for k in _KINDS} | {f"{s}.{k}" for s in _LEGACY_OBJECTS for k in _KINDS})
     )
-}  # fmt: skip
+}
 
 
 class EventBuilder:

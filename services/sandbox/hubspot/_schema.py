@@ -1,7 +1,7 @@
 """The CRM object types the emulator serves and their built-in property definitions.
 
-Type ids and names: OBJ. Property names: the object guides (CONTACTS, INV, PAY, products / line items guides) and
-SPEC property schemas. Values are validated by type (`_values.py`); `read_only` properties are computed by the
+Type ids and names: OBJ. Property names: the object guides (CONTACTS, deals, INV, PAY, products / line items guides)
+and SPEC property schemas. Values are validated by type (`_values.py`); `read_only` properties are computed by the
 emulator (ids, timestamps, invoice totals) and refused on writes. Portals add custom properties through the
 properties API (`hasUniqueValue` included).
 """
@@ -127,6 +127,30 @@ COMPANIES = ObjectType(
     ),
 )  # fmt: skip
 
+# The default pipeline's stages (deals guide: the internal ids of a portal without custom pipelines).
+DEAL_STAGES = ("appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin",
+               "contractsent", "closedwon", "closedlost")  # fmt: skip
+
+# Deals guide: create with dealname and dealstage (required here, the stricter reading of "should include");
+# pipeline defaults to "default".
+DEALS = ObjectType(
+    "deals", "0-3", "deal", "DEAL", "createdate", "hs_lastmodifieddate",
+    default_properties=("dealname", "amount", "closedate", "pipeline", "dealstage"),
+    required_all=("dealname", "dealstage"),
+    legacy_webhooks=True,
+    mergeable=True,
+    properties=(
+        *_system("createdate", "hs_lastmodifieddate"),
+        *_strings("dealname", "description", "dealtype"),
+        PropertyDef("amount", "number"),
+        PropertyDef("closedate", "datetime"),
+        PropertyDef("pipeline", "enumeration", options=("default",)),
+        PropertyDef("dealstage", "enumeration", options=DEAL_STAGES),
+        PropertyDef("deal_currency_code", "enumeration", options=CURRENCIES),
+        PropertyDef("hs_merged_object_ids", read_only=True),
+    ),
+)  # fmt: skip
+
 PRODUCTS = ObjectType(
     "products", "0-7", "product", "PRODUCT", "createdate", "hs_lastmodifieddate",
     default_properties=("name", "description", "price"),
@@ -197,7 +221,9 @@ COMMERCE_PAYMENTS = ObjectType(
     ),
 )  # fmt: skip
 
-OBJECT_TYPES: tuple[ObjectType, ...] = (CONTACTS, COMPANIES, PRODUCTS, LINE_ITEMS, INVOICES, COMMERCE_PAYMENTS)
+OBJECT_TYPES: tuple[ObjectType, ...] = (
+    CONTACTS, COMPANIES, DEALS, PRODUCTS, LINE_ITEMS, INVOICES, COMMERCE_PAYMENTS
+)  # fmt: skip
 
 BY_NAME: dict[str, ObjectType] = {object_type.name: object_type for object_type in OBJECT_TYPES}
 

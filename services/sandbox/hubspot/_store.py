@@ -16,6 +16,7 @@ Decisions where the docs are silent (the stricter reading):
   `hs_amount_billed`, `hs_amount_paid`, `hs_balance_due` and `hs_number` are computed, never written; their
   changes are reported with changeSource CALCULATED.
 - Payments without `hs_latest_status` are `succeeded` (records of revenue received elsewhere, PAY).
+- Deals without `pipeline` are in the `default` pipeline (deals guide).
 """
 
 from __future__ import annotations
@@ -476,6 +477,8 @@ class Portal:
             }
         if object_type.name == "commerce_payments":
             return {"hs_latest_status": values.get("hs_latest_status", "succeeded")}
+        if object_type.name == "deals":
+            return {"pipeline": values.get("pipeline", "default")}
         return {}
 
     def _put(self, record: Record, name: str, value: str | None, now: int, actor: Actor) -> None:
