@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiosqlite
 import orjson
@@ -74,6 +75,8 @@ _SIDE_STATE_RESET = {
     Provider.HUBSPOT: "hubspot_version = NULL, hubspot_hash = NULL",
     Provider.QUICKBOOKS: "qbo_version = NULL, qbo_hash = NULL, qbo_written_sync_token = NULL",
 }
+
+_T = TypeVar("_T")
 
 _PENDING_KEY_MATCH = "connection = ? AND kind = ? AND side = ? AND object_id = ?"
 DEFERRED = "deferred"  # the pending lease owner of work set aside until a time (see defer_pending)
@@ -454,54 +457,18 @@ class SqliteStore:
                 (connection, name, value, self._clock()),
             )
 
-    # Rate limits.
+    # Rate limits: every call of every client takes and finishes a quota, so each is one hop to the connection's
+    # thread (`_in_one_hop`) rather than one per statement.
 
     async def take_quota(self, quota: Quota, ticket: int, now: float, hold_seconds: float) -> Admission:
-        window_keys = [window.key for window in quota.windows]
-        windows = _marks(window_keys)
-        slot_key = quota.in_flight_key or ""
-        async with self._write() as db:
-            await db.execute(f"DELETE FROM rate_uses WHERE key IN ({windows}) AND until <= ?", (*window_keys, now))
-            await db.execute("DELETE FROM rate_in_flight WHERE key = ? AND lease_until <= ?", (slot_key, now))
-            rows = await db.execute_fetchall(
-                f"SELECT 'pause', key, 0, until FROM rate_pauses WHERE key IN ({_marks(quota.keys)}) AND until > ? "
-                f"UNION ALL SELECT 'use', key, COUNT(*), 0 FROM rate_uses WHERE key IN ({windows}) GROUP BY key "
-                "UNION ALL SELECT 'slot', key, COUNT(*), MIN(lease_until) FROM rate_in_flight WHERE key = ? "
-                "GROUP BY key",
-                (*quota.keys, now, *window_keys, slot_key),
-            )
-            used = {row[1]: int(row[2]) for row in rows if row[0] == "use"}
-            waits = [(float(row[3]) - now, True) for row in rows if row[0] == "pause"]
-            waits += [
-                (float(row[3]) - now, False) for row in rows if row[0] == "slot" and row[2] >= quota.max_in_flight
-            ]
-            for window in quota.windows:
-                if used.get(window.key, 0) >= window.limit:
-                    # Room comes when the oldest uses beyond the limit stop counting.
-                    found = await db.execute_fetchall(
-                        "SELECT until, seconds FROM rate_uses WHERE key = ? ORDER BY until LIMIT 1 OFFSET ?",
-                        (window.key, used[window.key] - window.limit),
-                    )
-                    blocking = next(iter(found))
-                    waits.append((blocking[0] - now, blocking[0] <= now + blocking[1]))
-            if waits:
-                return refused(waits)
-            await db.executemany(
-                "INSERT INTO rate_uses (key, ticket, until, seconds) VALUES (?, ?, ?, ?)",
-                [(window.key, ticket, now + hold_seconds + window.seconds, window.seconds) for window in quota.windows],
-            )
-            if quota.in_flight_key is not None:
-                await db.execute(
-                    "INSERT INTO rate_in_flight (ticket, key, lease_until) VALUES (?, ?, ?)",
-                    (ticket, slot_key, now + hold_seconds),
-                )
-        first = quota.windows[0] if quota.windows else None
-        return Admission(True, room=first.limit - used.get(first.key, 0) - 1 if first else 0)
+        return await self._in_one_hop(functools.partial(_take_quota, quota, ticket, now, hold_seconds))
 
     async def finish_quota(self, ticket: int, now: float) -> None:
-        async with self._write() as db:
-            await db.execute("UPDATE rate_uses SET until = ? + seconds WHERE ticket = ?", (now, ticket))
-            await db.execute("DELETE FROM rate_in_flight WHERE ticket = ?", (ticket,))
+        def finish(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE rate_uses SET until = ? + seconds WHERE ticket = ?", (now, ticket))
+            db.execute("DELETE FROM rate_in_flight WHERE ticket = ?", (ticket,))
+
+        await self._in_one_hop(finish)
 
     async def pause_quota(self, key: str, until: float) -> None:
         async with self._write() as db:
@@ -542,6 +509,24 @@ class SqliteStore:
                 raise
             await self._db.execute("COMMIT")
 
+    async def _in_one_hop(self, transaction: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`transaction(db)` inside BEGIN IMMEDIATE ... COMMIT, run whole on aiosqlite's connection thread (its
+        `_execute`: aiosqlite has no public way to run a function there)."""
+
+        def run(db: sqlite3.Connection) -> _T:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = transaction(db)
+            except BaseException:
+                db.rollback()
+                raise
+            db.execute("COMMIT")
+            return result
+
+        async with self._lock:
+            result: _T = await self._db._execute(run, self._db._conn)  # type: ignore[no-untyped-call]
+            return result
+
     async def _read(self, sql: str, parameters: Iterable[Any]) -> list[sqlite3.Row]:
         async with self._lock:
             return list(await self._db.execute_fetchall(sql, tuple(parameters)))
@@ -564,6 +549,44 @@ class SqliteStore:
             credentials.status,
             credentials.updated_at,
         )
+
+
+def _take_quota(quota: Quota, ticket: int, now: float, hold_seconds: float, db: sqlite3.Connection) -> Admission:
+    window_keys = [window.key for window in quota.windows]
+    windows = _marks(window_keys)
+    slot_key = quota.in_flight_key or ""
+    db.execute(f"DELETE FROM rate_uses WHERE key IN ({windows}) AND until <= ?", (*window_keys, now))
+    db.execute("DELETE FROM rate_in_flight WHERE key = ? AND lease_until <= ?", (slot_key, now))
+    rows = db.execute(
+        f"SELECT 'pause', key, 0, until FROM rate_pauses WHERE key IN ({_marks(quota.keys)}) AND until > ? "
+        f"UNION ALL SELECT 'use', key, COUNT(*), 0 FROM rate_uses WHERE key IN ({windows}) GROUP BY key "
+        "UNION ALL SELECT 'slot', key, COUNT(*), MIN(lease_until) FROM rate_in_flight WHERE key = ? GROUP BY key",
+        (*quota.keys, now, *window_keys, slot_key),
+    ).fetchall()
+    used = {row[1]: int(row[2]) for row in rows if row[0] == "use"}
+    waits = [(float(row[3]) - now, True) for row in rows if row[0] == "pause"]
+    waits += [(float(row[3]) - now, False) for row in rows if row[0] == "slot" and row[2] >= quota.max_in_flight]
+    for window in quota.windows:
+        if used.get(window.key, 0) >= window.limit:
+            # Room comes when the oldest uses beyond the limit stop counting.
+            until, seconds = db.execute(
+                "SELECT until, seconds FROM rate_uses WHERE key = ? ORDER BY until LIMIT 1 OFFSET ?",
+                (window.key, used[window.key] - window.limit),
+            ).fetchone()
+            waits.append((until - now, until <= now + seconds))
+    if waits:
+        return refused(waits)
+    db.executemany(
+        "INSERT INTO rate_uses (key, ticket, until, seconds) VALUES (?, ?, ?, ?)",
+        [(window.key, ticket, now + hold_seconds + window.seconds, window.seconds) for window in quota.windows],
+    )
+    if quota.in_flight_key is not None:
+        db.execute(
+            "INSERT INTO rate_in_flight (ticket, key, lease_until) VALUES (?, ?, ?)",
+            (ticket, slot_key, now + hold_seconds),
+        )
+    first = quota.windows[0] if quota.windows else None
+    return Admission(True, room=first.limit - used.get(first.key, 0) - 1 if first else 0)
 
 
 def _marks(values: Iterable[object]) -> str:
