@@ -10,6 +10,10 @@
 - `associations.{type}` pseudo-properties match records associated with the given id.
 - No sort: ascending by id. A property missing on a record sorts last.
 - Archived records are never returned.
+
+Cost: when every filter group has an EQ or IN filter on `hs_object_id` or on a unique property the store indexes
+ignoring case (email), only the records the store's index names are checked (and sorted); otherwise every live
+record of the type is.
 """
 
 from __future__ import annotations
@@ -147,6 +151,42 @@ def _association_filter(portal: Portal, object_type: ObjectType, to_type: str, o
     return lambda record: bool(ids & portal.associations.targets((object_type.name, record.id), target.name).keys())
 
 
+def _indexed_ids(portal: Portal, object_type: ObjectType, spec: dict[str, Any]) -> set[int] | None:
+    """A superset of the records an (already compiled, so valid) EQ or IN filter can match, from the store's
+    indexes; None when the filter has to be checked on every record."""
+    operator, name = spec.get("operator"), spec["propertyName"]
+    if operator not in ("EQ", "IN") or name.startswith("associations."):
+        return None
+    raw = [spec["value"]] if operator == "EQ" else spec["values"]
+    if name == "hs_object_id":  # compared as a number: "7.0" and "07" match record 7
+        operands = (filter_operand(portal.property_def(object_type, name), str(value)) for value in raw)
+        keys = [str(int(number)) for operand in operands if operand is not None
+                and isinstance(number := operand[1], float) and number.is_integer()]  # fmt: skip
+    else:
+        keys = [str(value) for value in raw]
+    found: set[int] = set()
+    for key in keys:
+        ids = portal.ids_by_value(object_type, name, key)
+        if ids is None:
+            return None
+        found |= ids
+    return found
+
+
+def _candidate_ids(portal: Portal, object_type: ObjectType, groups: list[list[dict[str, Any]]]) -> set[int] | None:
+    """The records any group can match when each group has an indexed filter (its narrowest one counts, as the
+    group's filters are ANDed); None when some group needs every record checked."""
+    if not groups:
+        return None
+    candidates: set[int] = set()
+    for specs in groups:
+        indexed = [ids for spec in specs if (ids := _indexed_ids(portal, object_type, spec)) is not None]
+        if not indexed:
+            return None
+        candidates |= min(indexed, key=len)
+    return candidates
+
+
 def _query_predicate(portal: Portal, object_type: ObjectType, query: str) -> Predicate:
     """Free-text `query`: every word is a prefix of a word in one of the type's default searchable properties."""
     words = _tokens(query)
@@ -169,6 +209,7 @@ def search(portal: Portal, object_type: ObjectType, body: Any, *, result_cap: in
         raise validation_error(f"There can be at most {MAX_GROUPS} filterGroups", sub_category="TOO_MANY_GROUPS")
     filter_count = 0
     compiled: list[list[Predicate]] = []
+    specs: list[list[dict[str, Any]]] = []
     for group in groups:
         filters = group.get("filters", []) if isinstance(group, dict) else None
         if not isinstance(filters, list):
@@ -177,6 +218,7 @@ def search(portal: Portal, object_type: ObjectType, body: Any, *, result_cap: in
             raise validation_error(f"A filterGroup can have at most {MAX_FILTERS_PER_GROUP} filters")
         filter_count += len(filters)
         compiled.append([_compile_filter(portal, object_type, spec) for spec in filters])
+        specs.append(filters)
     if filter_count > MAX_FILTERS:
         raise validation_error(f"A search can have at most {MAX_FILTERS} filters in all")
     limit = body.get("limit", 10)
@@ -205,7 +247,9 @@ def search(portal: Portal, object_type: ObjectType, body: Any, *, result_cap: in
         return not compiled or any(all(f(record) for f in group) for group in compiled)
 
     live = portal.live(object_type)
-    matches = [live[i] for i in portal.ordered_ids(object_type) if wanted(live[i])]
+    candidates = _candidate_ids(portal, object_type, specs)
+    ids = portal.ordered_ids(object_type) if candidates is None else sorted(candidates)
+    matches = [record for i in ids if (record := live.get(i)) is not None and wanted(record)]
     if sorts:
         matches = _sorted(portal, object_type, matches, sorts[0])
     # A cursor at the cap is still offered, and then refused: that is how a client learns it hit the cap.

@@ -40,6 +40,7 @@ from services.sandbox.hubspot._schema import BY_NAME, OBJECT_TYPES, ObjectType, 
 from services.sandbox.hubspot._values import InvalidValue, iso_ms, normalize
 
 HISTORY_DEPTH = 20
+_CASE_FOLDED_UNIQUE = frozenset({"email", "hs_additional_emails"})  # unique values compared ignoring case
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -179,6 +180,18 @@ class Portal:
 
     def resolve_id(self, record_id: int) -> int:
         return self._aliases.get(record_id, record_id)
+
+    def ids_by_value(self, object_type: ObjectType, name: str, value: str) -> set[int] | None:
+        """From an index, a superset of the live records whose `name` equals `value` ignoring case: for
+        `hs_object_id` (`value` as plain digits) and the unique properties indexed ignoring case (email; contacts
+        holding `value` among their additional emails are in the set too). None when no index answers for `name`."""
+        if name == "hs_object_id":
+            return {int(value)} & self._live[object_type.name].keys() if value.isascii() and value.isdigit() else set()
+        prop = self.property_def(object_type, name)
+        if prop is None or not prop.has_unique_value or name not in _CASE_FOLDED_UNIQUE:
+            return None
+        owner = self._unique.get((object_type.name, name), {}).get(value.lower())
+        return {owner} if owner is not None else set()
 
     # writing
 
@@ -414,7 +427,7 @@ class Portal:
         return values
 
     def _unique_key(self, name: str, value: str) -> str:
-        return value.lower() if name in ("email", "hs_additional_emails") else value
+        return value.lower() if name in _CASE_FOLDED_UNIQUE else value
 
     def _unique_names(self, object_type: ObjectType) -> list[str]:
         return [p.name for p in self.properties[object_type.name].values() if p.has_unique_value]

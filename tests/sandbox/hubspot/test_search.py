@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.sandbox._clock import SandboxClock
+from services.sandbox.hubspot._schema import BY_NAME
+from services.sandbox.hubspot._search import _candidate_ids, search
+from services.sandbox.hubspot._store import Actor, Portal
 from tests.sandbox.hubspot.conftest import Hub
 
 
@@ -118,3 +122,48 @@ async def test_association_pseudo_property_finds_associated_records(hub: Hub) ->
     status, answer = await _search(hub, "contacts", **_filter("associations.company", "EQ", value=company["id"]))
     assert status == 200
     assert [r["id"] for r in answer["results"]] == [inside["id"]]
+
+
+def _portal_with_contacts() -> tuple[Portal, list[int]]:
+    portal = Portal(1, SandboxClock(), lambda change: None)
+    actor = Actor("CRM_UI", "userId:1", 1)
+    contacts = BY_NAME["contacts"]
+    ids = [portal.create(contacts, {"email": f"c{n}@x.co", "firstname": f"C{n}"}, actor).id for n in range(6)]
+    portal.merge(contacts, str(ids[0]), str(ids[1]), actor)  # c1@x.co becomes an additional email of ids[0]
+    portal.archive(portal.get(contacts, str(ids[2])), actor)
+    return portal, ids
+
+
+def _found(portal: Portal, groups: list[list[dict[str, Any]]]) -> list[int]:
+    body = {"filterGroups": [{"filters": filters} for filters in groups], "limit": 100}
+    page, _, _ = search(portal, BY_NAME["contacts"], body, result_cap=10_000)
+    return [record.id for record in page]
+
+
+def test_indexed_email_and_id_lookups_find_what_checking_every_record_finds() -> None:
+    portal, ids = _portal_with_contacts()
+    never = {"propertyName": "firstname", "operator": "EQ", "value": "nobody"}  # an unindexed group: every record
+    cases: list[tuple[dict[str, Any], list[int]]] = [
+        ({"propertyName": "email", "operator": "EQ", "value": "C3@X.co"}, [ids[3]]),  # EQ ignores case
+        ({"propertyName": "email", "operator": "IN", "values": ["c3@x.co", "c4@x.co"]}, [ids[3], ids[4]]),
+        ({"propertyName": "email", "operator": "IN", "values": ["C3@x.co"]}, []),  # IN values must be lower-case
+        ({"propertyName": "email", "operator": "EQ", "value": "c1@x.co"}, []),  # merged away: an additional email
+        ({"propertyName": "email", "operator": "EQ", "value": "c2@x.co"}, []),  # archived
+        ({"propertyName": "hs_object_id", "operator": "EQ", "value": f"0{ids[4]}"}, [ids[4]]),  # numeric
+        ({"propertyName": "hs_object_id", "operator": "EQ", "value": f"{ids[4]}.0"}, [ids[4]]),
+        ({"propertyName": "hs_object_id", "operator": "IN", "values": [ids[5], "x", ids[1], ids[2]]}, [ids[5]]),
+    ]
+    for spec, expected in cases:
+        assert _found(portal, [[spec]]) == expected, spec
+        assert _found(portal, [[spec], [never]]) == expected, spec
+
+
+def test_only_groups_that_all_have_an_indexed_filter_narrow_the_records_checked() -> None:
+    portal, ids = _portal_with_contacts()
+    by_email = {"propertyName": "email", "operator": "EQ", "value": "c3@x.co"}
+    by_name = {"propertyName": "firstname", "operator": "EQ", "value": "C3"}
+    contacts = BY_NAME["contacts"]
+    assert _candidate_ids(portal, contacts, [[by_name, by_email]]) == {ids[3]}
+    assert _candidate_ids(portal, contacts, [[by_email], [by_name]]) is None
+    assert _candidate_ids(portal, contacts, []) is None
+    assert _found(portal, [[by_name, by_email]]) == [ids[3]]
