@@ -188,3 +188,19 @@ async def test_customer_merged_in_qbo_repoints_the_link_to_the_survivor(stack: S
     assert survivor.status == LinkStatus.SYNCED
     assert retired is not None
     assert retired.status == LinkStatus.DELETED
+
+
+async def test_contacts_merged_in_hubspot_repoint_the_link_to_the_survivor(stack: Stack) -> None:
+    keep = stack.hubspot_edit("contacts", "create", properties={"email": "keep@hs.test", "firstname": "Keep"})
+    lose = stack.hubspot_edit("contacts", "create", properties={"email": "lose@hs.test", "firstname": "Lose"})
+    await stack.settle()
+    stack.hubspot_edit("contacts", "merge", id=keep["id"], merge_id=lose["id"])
+    await stack.settle()
+    survivor = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=keep["id"])
+    retired = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=lose["id"])
+    assert survivor is not None
+    assert survivor.status == LinkStatus.SYNCED
+    assert retired is not None
+    assert retired.status == LinkStatus.DELETED
+    assert len(by_email(stack, "keep@hs.test")) == 1  # accounting data is kept: no customer deleted
+    assert len(by_email(stack, "lose@hs.test")) == 1

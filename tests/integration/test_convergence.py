@@ -1,5 +1,5 @@
 """Randomized convergence: a few hundred creates and edits on both sides, made while the worker is syncing, then
-quiescence → both systems agree on every mapped field and no customer or contact exists twice."""
+quiescence → both systems agree on every mapped field, and no customer, contact, item or product exists twice."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from services.worker import _fields
+from services.worker.rules import products
 from services.worker.rules.contacts import SPEC
 from shared.store import Kind, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
@@ -32,14 +33,25 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
     rng = random.Random(20261122)
     contacts: list[str] = []  # HubSpot ids
     customers: list[str] = []  # QBO ids
+    items: list[str] = []  # QBO ids (products sync QBO -> HubSpot by default)
+    income = next(str(a["Id"]) for a in stack.qbo_entities("Account") if a["Name"] == "Sales of Product Income")
     for n in range(OPERATIONS):
         roll = rng.random()
-        if roll < 0.15 or not contacts:
+        if roll < 0.05 or (roll < 0.1 and items):
+            if not items or roll < 0.05:
+                item = stack.qbo_edit("Item", "create", {
+                    "Name": f"Part {n}", "Sku": f"SKU-{n}", "Type": "Service", "UnitPrice": n,
+                    "IncomeAccountRef": {"value": income},
+                })  # fmt: skip
+                items.append(item["Id"])
+            else:
+                stack.qbo_edit("Item", "update", {"Id": rng.choice(items), "UnitPrice": round(rng.uniform(1, 99), 2)})
+        elif roll < 0.2 or not contacts:
             created = stack.hubspot_edit("contacts", "create", properties={
                 "email": f"hs{n}@converge.test", "firstname": f"H{n}", "lastname": rng.choice(["Ng", "Ortiz", "Li"]),
             })  # fmt: skip
             contacts.append(created["id"])
-        elif roll < 0.3 or not customers:
+        elif roll < 0.33 or not customers:
             email = {"Address": f"qb{n}@converge.test"}
             created = stack.qbo_edit(
                 "Customer", "create", {"DisplayName": f"Books {n}", "GivenName": f"Q{n}", "PrimaryEmailAddr": email}
@@ -82,3 +94,21 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
         if ours != theirs:
             disagreements.append((link.hubspot_id, link.qbo_id, _fields.changed(ours, theirs)))
     assert disagreements == []
+
+    qbo_items = {i["Sku"]: i for i in stack.qbo_entities("Item") if i.get("Sku")}
+    hubspot_products = Counter(p.get("hs_sku") for p in stack.hubspot_records("products"))
+    duplicated = {}
+    for sku in (sku for sku, count in hubspot_products.items() if count > 1):
+        history = await stack.store.activity(CONNECTION, Kind.PRODUCT, qbo_id=qbo_items[sku]["Id"])
+        duplicated[sku] = [(a.action, a.hubspot_id, a.detail) for a in reversed(history)]
+    assert duplicated == {}
+    assert set(hubspot_products) == set(qbo_items)
+    item_links = await stack.store.list_links(CONNECTION, Kind.PRODUCT, limit=10_000)
+    assert len(item_links) == len(qbo_items)
+    by_id = {p["id"]: p for p in stack.hubspot_records("products")}
+    qbo_by_id = {i["Id"]: i for i in qbo_items.values()}
+    for link in item_links:
+        assert link.status == LinkStatus.SYNCED, link.error_message
+        ours = _fields.from_hubspot(products.SPEC.fields, by_id[str(link.hubspot_id)])
+        theirs = _fields.from_qbo(products.SPEC.fields, qbo_by_id[str(link.qbo_id)])
+        assert ours == theirs
