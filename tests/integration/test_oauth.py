@@ -1,0 +1,99 @@
+"""OAuth across a run: access tokens expiring and QBO's refresh token rotating mid-run fail no change; a revoked
+refresh token pauses the connection (credentials `revoked`, `hsqbo_connection_paused` 1, activity `paused`) without
+a retry storm, and reconnecting applies every change that waited."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+from prometheus_client import REGISTRY
+
+from shared.credentials import connect
+from shared.envelope import Provider
+from shared.store import Credentials, CredentialStatus, Kind, LinkStatus
+from tests.integration.conftest import CONNECTION, Stack
+
+pytestmark = pytest.mark.integration
+
+
+def customer_emails(stack: Stack) -> list[str]:
+    return [(c.get("PrimaryEmailAddr") or {}).get("Address", "") for c in stack.qbo_entities("Customer")]
+
+
+def create_contacts(stack: Stack, prefix: str, count: int) -> list[str]:
+    emails = [f"{prefix}-{n}@example.com" for n in range(count)]
+    for email in emails:
+        stack.hubspot_edit("contacts", "create", properties={"email": email, "firstname": prefix})
+    return emails
+
+
+async def until(condition: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_expired_access_tokens_and_rotated_refresh_token_mid_run_fail_no_change(stack: Stack) -> None:
+    first = create_contacts(stack, "before", 5)
+    await stack.settle()
+    before = await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS)
+    stack.sandbox.clock.advance(3700)  # every access token issued so far has expired, at both providers
+    later = create_contacts(stack, "after", 5)
+    await stack.settle()
+
+    after = await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS)
+    assert before is not None
+    assert after is not None
+    assert after.refresh_token != before.refresh_token  # QBO rotated it; the store holds the new one
+    assert sorted(customer_emails(stack)) == sorted(first + later)
+    links = await stack.store.list_links(CONNECTION, Kind.CONTACT)
+    assert {link.status for link in links} == {LinkStatus.SYNCED}
+
+
+async def test_revoked_refresh_token_pauses_the_connection_until_reconnected_and_loses_no_change(
+    stack: Stack,
+) -> None:
+    credentials = await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS)
+    assert credentials is not None
+    stack.sandbox.qbo.tokens.revoke(credentials.refresh_token)  # the user disconnected the app in QBO
+
+    async def revoked() -> bool:
+        stored = await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS)
+        return stored is not None and stored.status == CredentialStatus.REVOKED
+
+    waiting = create_contacts(stack, "first", 1)
+    await until(revoked)
+    paused = {"connection": CONNECTION, "provider": "quickbooks"}
+    assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 1
+    calls_when_paused = stack.sandbox.qbo.requests.count()
+
+    waiting += create_contacts(stack, "second", 3)
+
+    async def all_deferred() -> bool:
+        lines = await stack.store.activity(CONNECTION, Kind.CONTACT, limit=100)
+        return sum(1 for line in lines if line.action == "paused") >= len(waiting)
+
+    await until(all_deferred)
+    assert stack.sandbox.qbo.requests.count() == calls_when_paused  # paused: no call, so no retry storm
+    assert customer_emails(stack) == []
+    assert await stack.store.list_links(CONNECTION, Kind.CONTACT, status=LinkStatus.FAILING) == []
+
+    tokens = stack.sandbox.qbo.issue_token(stack.realm_id)  # the user reconnects
+    await connect(
+        stack.store,
+        Credentials(
+            connection=CONNECTION,
+            provider=Provider.QUICKBOOKS,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            expires_at=time.time() + tokens["expires_in"],
+        ),
+    )
+    await stack.settle()
+
+    assert sorted(customer_emails(stack)) == sorted(waiting)
+    assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 0
