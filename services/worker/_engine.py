@@ -3,12 +3,24 @@ to the worker, which retries them later; everything else ends here with a record
 
 A paused connection (its provider refused our refresh token) is `paused`, not failing: the link is left alone and
 the record's pending work is deferred, neither dropped nor retried in a loop. The sweep brings it back after
-HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect."""
+HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.
+
+An apply can find other records to run, which the worker then schedules (`Applied.wake`):
+- a part's change (a HubSpot line item, see `_ingest`) wakes its parent invoice, found through the association;
+- a record created or linked wakes the records failing for want of it (`WAITING`): an invoice failing
+  `customer_not_synced` once its customer's contact syncs, a payment failing `invoice_not_synced` once its invoice
+  does. Only the failing records whose message names the new record's id on their own side are woken (the rules'
+  messages do: "QuickBooks customer 58 has no HubSpot contact yet"); one that names none (an invoice without a
+  contact) waits for its own next change. A record that fails while the one it waits for syncs at the same moment
+  (two workers) is not woken either: its next change, or a re-sync, picks it up."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 from services.worker._context import ConnectionPaused, ContextFactory, SyncContext
-from services.worker._ingest import object_settings
+from services.worker._ingest import Part, object_settings, part_of
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, direction_from
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
@@ -16,7 +28,7 @@ from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
 from shared.deadletters import error_category
 from shared.envelope import Provider
-from shared.errors import ApiError, AuthRevoked, StaleObject
+from shared.errors import ApiError, AuthRevoked, NotFound, StaleObject
 from shared.logging import get_logger
 from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
 from shared.syncconfig import SyncSettings
@@ -31,6 +43,26 @@ RULES: dict[Kind, Rule] = {
 # A record changed under us (QBO SyncToken, our link revision, a concurrent link): re-read and run again, at once.
 RERUNS = 3
 
+# A record failing with one of these categories waits for a record of another kind:
+# category -> (the waiting kind, the awaited kind).
+WAITING: dict[str, tuple[Kind, Kind]] = {
+    "customer_not_synced": (Kind.INVOICE, Kind.CONTACT),
+    "invoice_not_synced": (Kind.PAYMENT, Kind.INVOICE),
+}
+WAKING_ACTIONS = frozenset({"created", "linked"})
+FAILING_PAGE = 500
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Applied:
+    outcome: Outcome
+    wake: tuple[PendingKey, ...] = ()  # other records to run now: the worker makes them pending and schedules them
+
+
+def _names(message: str | None, record_id: str) -> bool:
+    return re.search(rf"\b{re.escape(record_id)}\b", message or "") is not None
+
+
 log = get_logger("hsqbo.worker")
 
 
@@ -40,17 +72,20 @@ class Engine:
         self._contexts = contexts
         self._sync = sync
 
-    async def apply(self, key: PendingKey, hints: Hints) -> Outcome:
+    async def apply(self, key: PendingKey, hints: Hints) -> Applied:
         connection = self._sync.named(key.connection)
         rule = RULES.get(key.kind)
         if connection is None or rule is None:
-            return Outcome("skipped", detail=f"no connection {key.connection!r} or no rule for {key.kind}")
+            return Applied(Outcome("skipped", detail=f"no connection {key.connection!r} or no rule for {key.kind}"))
         if not object_settings(connection, key.kind).syncs_from(key.side):
-            return Outcome("skipped", detail=f"{key.kind} sync from {key.side} is off")
+            return Applied(Outcome("skipped", detail=f"{key.kind} sync from {key.side} is off"))
         try:
             ctx = await self._contexts.get(connection)
         except ConnectionPaused as paused:
-            return await self._defer(key, paused)
+            return Applied(await self._defer(key, paused))
+        part = part_of(key.object_id) if key.side == Provider.HUBSPOT else None
+        if part is not None:
+            return await self._wake_parent(ctx, key, *part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         for attempt in range(RERUNS):
             try:
@@ -64,14 +99,55 @@ class Engine:
             except Failing as exc:
                 outcome = await self._record(ctx, key, LinkStatus.FAILING, exc.category, str(exc))
             except AuthRevoked as exc:  # the account's authorization is gone, not this record's fault
-                return await self._defer(key, await self._contexts.pause(ctx.name, exc))
+                return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
             except ApiError as exc:
                 if exc.transient:
                     raise
                 outcome = await self._record(ctx, key, LinkStatus.FAILING, error_category(exc), str(exc))
             break
         await self._log(key, outcome)
-        return outcome
+        return Applied(outcome, await self._waiting_for(key, outcome))
+
+    async def _wake_parent(self, ctx: SyncContext, key: PendingKey, part: Part, part_id: str) -> Applied:
+        """A part changed: its parent record is what to sync (none when the part belongs to nothing synced)."""
+        try:
+            parents = await ctx.hubspot.list_associations(part.hubspot_type, part_id, part.parent_type)
+        except NotFound:
+            parents = []
+        wake = tuple(PendingKey(key.connection, part.kind, Provider.HUBSPOT, parent.to_id) for parent in parents)
+        detail = f"{part.hubspot_type} {part_id} changed: " + (
+            f"{part.parent_type} {', '.join(p.object_id for p in wake)}" if wake else f"in no {part.parent_type}"
+        )
+        outcome = Outcome("routed" if wake else "skipped", detail=detail)
+        _log_line(key, outcome)  # no activity line: the part is no synced record
+        return Applied(outcome, wake)
+
+    async def _waiting_for(self, key: PendingKey, outcome: Outcome) -> tuple[PendingKey, ...]:
+        """The failing records that wait for the record this outcome created or linked (see WAITING)."""
+        link = outcome.link
+        if outcome.action not in WAKING_ACTIONS or link is None:
+            return ()
+        wake: list[PendingKey] = []
+        for category, (waiting_kind, awaited_kind) in WAITING.items():
+            if awaited_kind != key.kind:
+                continue
+            for waiting in await self._failing(key.connection, waiting_kind, category):
+                on_hubspot = waiting.origin == Provider.HUBSPOT
+                awaited_id = link.hubspot_id if on_hubspot else link.qbo_id
+                own_id = waiting.hubspot_id if on_hubspot else waiting.qbo_id
+                if awaited_id and own_id and _names(waiting.error_message, awaited_id):
+                    wake.append(PendingKey(key.connection, waiting_kind, waiting.origin, own_id))
+        return tuple(wake)
+
+    async def _failing(self, connection: str, kind: Kind, category: str) -> list[Link]:
+        found: list[Link] = []
+        offset = 0
+        while True:
+            page = await self._store.list_links(connection, kind, LinkStatus.FAILING, FAILING_PAGE, offset)
+            found += [link for link in page if link.error_category == category]
+            if len(page) < FAILING_PAGE:
+                return found
+            offset += FAILING_PAGE
 
     async def _defer(self, key: PendingKey, paused: ConnectionPaused) -> Outcome:
         await self._store.defer_pending(key, paused.recheck_at)
@@ -115,7 +191,11 @@ class Engine:
             direction=outcome.direction,
             detail=outcome.detail,
         )
-        log.info(
-            "applied", connection=key.connection, kind=key.kind, side=key.side, object_id=key.object_id,
-            action=outcome.action, detail=outcome.detail[:200],
-        )  # fmt: skip
+        _log_line(key, outcome)
+
+
+def _log_line(key: PendingKey, outcome: Outcome) -> None:
+    log.info(
+        "applied", connection=key.connection, kind=key.kind, side=key.side, object_id=key.object_id,
+        action=outcome.action, detail=outcome.detail[:200],
+    )  # fmt: skip

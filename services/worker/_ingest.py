@@ -2,6 +2,12 @@
 
 Dropped here, before any API call: events for accounts no connection covers, object types hsqbo does not sync,
 directions switched off, and HubSpot's echo of our own writes (changeSource INTEGRATION with our app id).
+
+A HubSpot line item is part of an invoice: a property change of it is work for the invoice, keyed by the part
+("line_item:123", so it never coalesces with an invoice's own key); the engine finds the parent invoice through
+the association (one read) and wakes it. Its other events are dropped: a line item joining or leaving an invoice
+(created with it, associated, deleted) gives the invoice its own association event, and a computed value
+(changeSource CALCULATED, e.g. the amount) follows a property change already sent.
 """
 
 from __future__ import annotations
@@ -20,6 +26,18 @@ HUBSPOT_KINDS = {
     "commerce_payment": Kind.PAYMENT,
 }
 QBO_KINDS = {"customer": Kind.CONTACT, "item": Kind.PRODUCT, "invoice": Kind.INVOICE, "payment": Kind.PAYMENT}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Part:
+    """A HubSpot record that belongs to a synced record: its changes are the parent's."""
+
+    kind: Kind  # the parent's
+    hubspot_type: str  # the part's object type in the API ("line_items")
+    parent_type: str  # the parent's ("invoices")
+
+
+HUBSPOT_PARTS = {"line_item": Part(Kind.INVOICE, "line_items", "invoices")}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,12 +64,30 @@ def is_our_echo(envelope: ChangeEnvelope, app_id: str | None) -> bool:
     )
 
 
+def part_key_id(object_type: str, object_id: str) -> str:
+    return f"{object_type}:{object_id}"
+
+
+def part_of(object_id: str) -> tuple[Part, str] | None:
+    """The part a key's object id names ("line_item:123" -> line items, "123"), None for a record's own id."""
+    object_type, _, part_id = object_id.rpartition(":")
+    part = HUBSPOT_PARTS.get(object_type)
+    return (part, part_id) if part is not None else None
+
+
 def route(envelope: ChangeEnvelope, sync: SyncSettings, app_id: str | None) -> tuple[list[Work], str | None]:
     """The work this envelope asks for, or none and the reason it is dropped."""
     if is_our_echo(envelope, app_id):
         return [], "echo of our own write"
-    kinds = HUBSPOT_KINDS if envelope.provider == Provider.HUBSPOT else QBO_KINDS
-    kind = kinds.get(envelope.object_type)
+    object_id = envelope.object_id
+    part = HUBSPOT_PARTS.get(envelope.object_type) if envelope.provider == Provider.HUBSPOT else None
+    if part is not None:
+        if envelope.operation != Operation.UPDATED or envelope.change_source == "CALCULATED":
+            return [], f"{envelope.object_type} {envelope.operation} does not change its {part.kind}"
+        kind: Kind | None = part.kind
+        object_id = part_key_id(envelope.object_type, envelope.object_id)
+    else:
+        kind = (HUBSPOT_KINDS if envelope.provider == Provider.HUBSPOT else QBO_KINDS).get(envelope.object_type)
     if kind is None:
         return [], f"{envelope.object_type} is not synced"
     connections = sync.for_account(envelope.provider, envelope.account_id)
@@ -63,7 +99,7 @@ def route(envelope: ChangeEnvelope, sync: SyncSettings, app_id: str | None) -> t
     if envelope.merged_ids:
         hints["merged_ids"] = {merged: True for merged in envelope.merged_ids}
     work = [
-        Work(PendingKey(connection.name, kind, envelope.provider, envelope.object_id), hints)
+        Work(PendingKey(connection.name, kind, envelope.provider, object_id), hints)
         for connection in connections
         if object_settings(connection, kind).syncs_from(envelope.provider)
     ]

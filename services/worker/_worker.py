@@ -4,6 +4,9 @@
     hsqbo.apply   ──on_apply───► quiet long enough? claim the record's lease, run the rule, finish or reschedule
     sweep         ──every N s──► pending work nobody scheduled (a lost message, a crashed worker) → hsqbo.apply
 
+An apply may wake other records (a line item's invoice, records failing for want of the one just synced): they
+become pending and scheduled like a change to them.
+
 Every message is acknowledged only after its outcome is in the store, so a crash anywhere re-delivers it; the
 store's lease and generation make a redelivery harmless. Nothing here relies on this process's memory.
 
@@ -20,7 +23,9 @@ import dataclasses
 import os
 import socket
 import time
+import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
@@ -174,11 +179,8 @@ class Worker:
         try:
             work, dropped = route(envelope, self.sync, self.settings.hubspot_app_id)
             for item in work:
-                if await self.store.touch_pending(item.key, self.clock(), item.hints):
-                    await self._schedule(ApplyCommand(*self._fields(item.key)), debounce_queue(self._quiet))
-                    CHANGES_CONSUMED.labels("scheduled").inc()
-                else:
-                    CHANGES_CONSUMED.labels("coalesced").inc()
+                scheduled = await self._touch(item.key, item.hints)
+                CHANGES_CONSUMED.labels("scheduled" if scheduled else "coalesced").inc()
             if dropped:
                 CHANGES_CONSUMED.labels("dropped").inc()
                 log.debug("change_dropped", reason=dropped, event_id=envelope.event_id)
@@ -216,20 +218,25 @@ class Worker:
         if command.attempt == 0 and not (quiet or waited_enough):
             await self._schedule(command, debounce_queue(self._quiet))  # still changing: wait for quiet
             return
-        claimed = await self.store.claim_pending(key, self.owner, now, self.settings.lease_seconds)
+        # One lease holder per apply, not per process: two apply messages for one record (a sweep and a debounce
+        # that crossed) exclude each other even inside one worker.
+        owner = f"{self.owner}:{uuid.uuid4().hex[:12]}"
+        claimed = await self.store.claim_pending(key, owner, now, self.settings.lease_seconds)
         if claimed is None:
             return  # another worker holds the record; it reschedules if more changes arrive
         started = time.perf_counter()
         try:
-            outcome = await self.engine.apply(key, claimed.hints)
+            applied = await self.engine.apply(key, claimed.hints)
         except Exception as exc:  # transient API errors and anything unexpected: retry with backoff
-            await self.store.release_pending(key, self.owner)
+            await self.store.release_pending(key, owner)
             await self._retry(command, key, exc)
             return
-        APPLIES.labels(key.kind, outcome.action).inc()
+        APPLIES.labels(key.kind, applied.outcome.action).inc()
         APPLY_LATENCY.labels(key.kind).observe(time.perf_counter() - started)
         self.guard.record(dead_lettered=False)
-        if not await self.store.finish_pending(key, self.owner, claimed.generation):
+        for woken in applied.wake:
+            await self._touch(woken)
+        if not await self.store.finish_pending(key, owner, claimed.generation):
             await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
 
     async def _retry(self, command: ApplyCommand, key: PendingKey, error: Exception) -> None:
@@ -280,6 +287,13 @@ class Worker:
     @staticmethod
     def _fields(key: PendingKey) -> tuple[str, str, str, str]:
         return (key.connection, str(key.kind), str(key.side), key.object_id)
+
+    async def _touch(self, key: PendingKey, hints: dict[str, Any] | None = None) -> bool:
+        """Record a change to `key`; a record not pending yet is scheduled (after the quiet time). True then."""
+        if not await self.store.touch_pending(key, self.clock(), hints):
+            return False
+        await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))
+        return True
 
     async def _schedule(self, command: ApplyCommand, delay_queue: str) -> None:
         await self._publish(command, "", delay_queue)

@@ -320,3 +320,40 @@ async def test_qbo_edit_of_a_hubspot_created_invoice_is_not_synced_back_and_says
     assert latest.action == "skipped"
     assert "lines, prices or tax" in latest.detail
     assert "created in HubSpot" in latest.detail
+
+
+async def test_hubspot_line_item_edit_reaches_the_qbo_invoice_made_from_it(stack: Stack) -> None:
+    _, contact_id = await customer_with_contact(stack, "lines@example.com")
+    invoice = hubspot_invoice(stack, contact_id, {"name": "Thing", "quantity": "1", "price": "9"})
+    await stack.settle()
+    [line_item_id] = associated(stack, "invoices", invoice["id"], "line_items")
+    stack.clear_request_logs()
+    stack.hubspot_edit("line_items", "update", id=line_item_id, properties={"name": "Better thing", "price": "11"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
+    [made] = made_from_hubspot(stack)
+    [line] = [line for line in made["Line"] if line["DetailType"] == "SalesItemLineDetail"]
+    assert (line["Description"], line["SalesItemLineDetail"]["UnitPrice"], made["TotalAmt"]) == ("Better thing", 11, 11)
+
+
+# --- records waiting for another record --------------------------------------------------------------------------
+
+# Customers reach HubSpot only once a QBO user marks them ready, so an invoice can sync before its customer does.
+CONTACTS_WHEN_READY = {**BASE, "contacts": {"hubspot_to_qbo": {}, "qbo_to_hubspot": {"qbo_fields": {"Notes": "ready"}}}}
+
+
+@pytest.mark.parametrize("sync_overrides", [CONTACTS_WHEN_READY], indirect=True)
+async def test_invoice_failing_for_want_of_its_contact_syncs_by_itself_once_the_contact_syncs(stack: Stack) -> None:
+    email = "late@example.com"
+    customer = stack.qbo_edit("Customer", "create", {"DisplayName": "Late Ltd", "PrimaryEmailAddr": {"Address": email}})
+    invoice_id = qbo_invoice(stack, str(customer["Id"]), sales_line(item(stack, "Late", 10), 1, 10))
+    await stack.settle()
+    assert stack.hubspot_records("invoices") == []
+    link = await link_of(stack, qbo_id=invoice_id)
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "customer_not_synced")
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "Notes": "ready"})
+    await stack.settle()
+    [contact] = [c for c in stack.hubspot_records("contacts") if c.get("email") == email]
+    copy = hubspot_copy(stack, invoice_id)
+    assert associated(stack, "invoices", copy["id"], "contacts") == [contact["id"]]
+    assert (await link_of(stack, qbo_id=invoice_id)).status == LinkStatus.SYNCED

@@ -178,6 +178,44 @@ async def test_payment_on_an_invoice_not_synced_is_failing_invoice_not_synced(st
     assert (link.status, link.error_category) == (LinkStatus.FAILING, "invoice_not_synced")
 
 
+async def test_qbo_payment_on_an_invoice_of_a_deal_is_visible_from_the_deal(stack: Stack) -> None:
+    pair = await linked_invoice(stack, qbo_customer(stack))
+    deal = stack.hubspot_edit("deals", "create", properties={"dealname": "Payer renewal", "dealstage": "closedwon",
+                                                              "amount": "100"})  # fmt: skip
+    stack.hubspot_edit("invoices", "associate", id=pair.hubspot_id, to_object_type="deals", to_id=deal["id"])
+    qbo_payment(stack, pair.customer_id, {pair.qbo_id: 100})
+    await stack.settle()
+    [payment] = hubspot_payments(stack)
+    portal = stack.sandbox.hubspot.accounts.get(stack.portal_id).portal
+    assert sorted(portal.associations.targets(("deals", int(deal["id"])), "commerce_payments")) == [int(payment["id"])]
+    assert associated_invoices(stack, payment["id"]) == [int(pair.hubspot_id)]
+
+
+# Invoices reach HubSpot only once a QBO user marks them ready, so a payment can sync before its invoice does.
+INVOICES_WHEN_READY = {**ONLY_PAYMENTS, "invoices": {"qbo_to_hubspot": {"qbo_fields": {"PrivateNote": "ready"}}}}
+
+
+@pytest.mark.parametrize("sync_overrides", [INVOICES_WHEN_READY])
+async def test_payment_failing_for_want_of_its_invoice_syncs_by_itself_once_the_invoice_syncs(stack: Stack) -> None:
+    email = "early@example.com"
+    customer_id = str(stack.qbo_edit("Customer", "create", {"DisplayName": "Early Ltd",
+                                                            "PrimaryEmailAddr": {"Address": email}})["Id"])  # fmt: skip
+    stack.hubspot_edit("contacts", "create", properties={"email": email})
+    pair = await linked_invoice(stack, customer_id, link=False)
+    payment_id = qbo_payment(stack, customer_id, {pair.qbo_id: 100})
+    await stack.settle()
+    assert hubspot_payments(stack) == []
+    link = await payment_link(stack, qbo_id=payment_id)
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "invoice_not_synced")
+    stack.qbo_edit("Invoice", "update", {"Id": pair.qbo_id, "PrivateNote": "ready"})
+    await stack.settle()
+    [copy] = [i for i in stack.hubspot_records("invoices") if i.get("hsqbo_qbo_invoice_id") == pair.qbo_id]
+    [payment] = hubspot_payments(stack)
+    assert associated_invoices(stack, payment["id"]) == [int(copy["id"])]
+    assert (copy["hs_invoice_status"], float(copy["hs_balance_due"])) == ("paid", 0)
+    assert (await payment_link(stack, qbo_id=payment_id)).status == LinkStatus.SYNCED
+
+
 async def test_payment_voided_in_qbo_removes_the_hubspot_payment_and_reopens_the_balance(stack: Stack) -> None:
     pair = await linked_invoice(stack, qbo_customer(stack))
     payment_id = qbo_payment(stack, pair.customer_id, {pair.qbo_id: 100})

@@ -426,6 +426,8 @@ class InvoiceRule:
             changed["CustomerRef"] = body["CustomerRef"]
         maps = _fields.active_maps(HEADER, settings)
         header = _fields.changed(_fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, invoice))
+        if header.get("due_date") is None:  # QBO fills a missing due date from the terms: no due date is no change
+            header.pop("due_date", None)
         changed.update(_fields.to_qbo(maps, header, invoice))
         current_fields = {f.get("DefinitionId"): f.get("StringValue") for f in invoice.get("CustomField") or ()}
         if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):

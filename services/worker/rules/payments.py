@@ -2,10 +2,12 @@
 QBO edits of a payment made in HubSpot, and HubSpot edits of a payment made from QBO, are skipped with that reason.
 
 QBO → HubSpot (the default direction): every invoice a Payment is applied to (`Line[].LinkedTxn`, TxnType Invoice)
-must be linked (`Kind.INVOICE`), else the payment is failing `invoice_not_synced` (it is not retried when the invoice
-syncs later: the next change to the payment, or a re-sync, picks it up). The HubSpot payment carries the applied
+must be linked (`Kind.INVOICE`), else the payment is failing `invoice_not_synced` (the engine runs it again once the
+invoice its message names syncs). The HubSpot payment carries the applied
 amount, the date, currency and reference number, and is associated with the HubSpot invoice (payment → invoice 542),
-which HubSpot then shows paid or partially paid with its balance. HubSpot payments cannot be split, so a payment
+which HubSpot then shows paid or partially paid with its balance, and with the invoice's deals (payment → deal 391),
+so the payment shows on each deal's timeline too (one association read per new HubSpot payment; a deal associated
+with the invoice after the payment synced does not get it). HubSpot payments cannot be split, so a payment
 applied to several invoices is excluded (`multi_invoice`) unless `allocate_multi_invoice` is on: then one HubSpot
 payment per invoice, with the amount applied to it. A payment voided or deleted in QBO archives its HubSpot payments
 (the invoice's balance is due again); `on_delete = "ignore"` leaves them. `hs_latest_status` is not written: the
@@ -42,6 +44,7 @@ from shared.store import Direction, Kind, Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, PaymentSettings
 
 PAYMENT_TO_INVOICE = 542  # commerce_payment -> invoice (invoice -> payment is 541)
+PAYMENT_TO_DEAL = 391  # commerce_payment -> deal (deal -> payment is 392)
 ORIGIN_PROPERTY = "hsqbo_qbo_payment"
 SYNCED_PROPERTIES = ("hs_initial_amount", "hs_initiated_date", "hs_currency_code", "hs_reference_number")
 READ_PROPERTIES = (*SYNCED_PROPERTIES, "hs_latest_status", ORIGIN_PROPERTY)
@@ -173,7 +176,7 @@ class PaymentRule:
                     record = await ctx.hubspot.create(
                         "commerce_payments",
                         {**properties, ORIGIN_PROPERTY: key},
-                        associations=[NewAssociation(hubspot_invoices[invoice_id], PAYMENT_TO_INVOICE)],
+                        associations=await _invoice_and_deals(ctx, hubspot_invoices[invoice_id]),
                     )
                     created += 1
             if changes := differing(record.properties, properties):
@@ -298,6 +301,15 @@ async def _hubspot_invoice(ctx: SyncContext, qbo_invoice_id: str) -> str:
     if link is None or link.hubspot_id is None:
         raise Failing(f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot", category="invoice_not_synced")
     return link.hubspot_id
+
+
+async def _invoice_and_deals(ctx: SyncContext, hubspot_invoice_id: str) -> list[NewAssociation]:
+    """A new HubSpot payment's associations: its invoice, and the invoice's deals (the payment shows on them)."""
+    deals = await ctx.hubspot.list_associations("invoices", hubspot_invoice_id, "deals")
+    return [
+        NewAssociation(hubspot_invoice_id, PAYMENT_TO_INVOICE),
+        *(NewAssociation(deal.to_id, PAYMENT_TO_DEAL) for deal in deals),
+    ]
 
 
 async def _read_payments(ctx: SyncContext, ids: list[str]) -> dict[str, HubSpotObject]:
