@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.worker._ingest import route
+from services.worker._ingest import HUBSPOT_PARTS, part_of, route
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.store import Kind
 from shared.syncconfig import ConnectionSettings, SyncSettings
@@ -63,3 +63,26 @@ def test_deletes_and_merges_travel_as_hints() -> None:
     assert deleted.hints == {"deleted": True}
     merged = envelope(Provider.QUICKBOOKS, "customer", operation=Operation.MERGED, merged_ids=("7",))
     assert route(merged, SYNC, None)[0][0].hints == {"merged_ids": {"7": True}}
+
+
+TWO_WAY_INVOICES = SyncSettings(
+    connection=[
+        ConnectionSettings(name="acme", hubspot_portal_id="1", qbo_realm_id="9", setup_date=dt.date(2026, 1, 1),
+                           invoices={"direction": "two_way"})
+    ]
+)  # fmt: skip
+
+
+def test_a_hubspot_line_item_property_change_is_work_for_its_invoice_keyed_by_the_part() -> None:
+    [work], _ = route(envelope(Provider.HUBSPOT, "line_item"), TWO_WAY_INVOICES, None)
+    assert (work.key.kind, work.key.side, work.key.object_id) == (Kind.INVOICE, Provider.HUBSPOT, "line_item:42")
+    assert part_of(work.key.object_id) == (HUBSPOT_PARTS["line_item"], "42")
+    assert part_of("42") is None
+
+
+def test_line_item_events_that_do_not_change_its_invoice_are_dropped() -> None:
+    for operation in (Operation.CREATED, Operation.DELETED, Operation.ASSOCIATION_CHANGED):
+        assert route(envelope(Provider.HUBSPOT, "line_item", operation=operation), TWO_WAY_INVOICES, None)[0] == []
+    computed = envelope(Provider.HUBSPOT, "line_item", change_source="CALCULATED")
+    assert route(computed, TWO_WAY_INVOICES, None)[0] == []
+    assert route(envelope(Provider.HUBSPOT, "line_item"), SYNC, None)[0] == []  # invoices sync from QBO only
