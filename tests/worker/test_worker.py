@@ -1,0 +1,74 @@
+"""The worker's apply step on an in-memory store, with the broker side stubbed: leases and generations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.worker import Worker
+from services.worker._engine import Applied
+from services.worker.rules import Hints, Outcome
+from shared.bus import ApplyCommand
+from shared.config import Settings
+from shared.envelope import Provider
+from shared.store import Kind, PendingKey, Store, open_store
+from shared.syncconfig import SyncSettings
+
+KEY = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "7")
+COMMAND = ApplyCommand("acme", "contact", "hubspot", "7", attempt=1)  # a retry: no debounce check
+
+
+class SlowEngine:
+    """Counts applies; each takes a while, so two can overlap."""
+
+    def __init__(self) -> None:
+        self.applies = 0
+
+    async def apply(self, key: PendingKey, hints: Hints) -> Applied:
+        self.applies += 1
+        await asyncio.sleep(0.05)
+        return Applied(Outcome("updated"))
+
+
+class QuietWorker(Worker):
+    """Schedules into a list instead of RabbitMQ."""
+
+    scheduled: list[tuple[ApplyCommand, str]]
+
+    async def _schedule(self, command: ApplyCommand, delay_queue: str) -> None:
+        self.scheduled.append((command, delay_queue))
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[Store]:
+    async with open_store("sqlite://:memory:") as opened:
+        yield opened
+
+
+def worker(store: Store, engine: SlowEngine) -> QuietWorker:
+    made = QuietWorker(Settings(), SyncSettings(), store, engine)  # type: ignore[arg-type]
+    made.scheduled = []
+    return made
+
+
+async def test_two_applies_of_one_record_in_one_worker_run_the_rule_once(store: Store) -> None:
+    engine = SlowEngine()
+    await store.touch_pending(KEY, 0.0)
+    one = worker(store, engine)
+    await asyncio.gather(one._apply(COMMAND, KEY), one._apply(COMMAND, KEY))
+    assert engine.applies == 1
+    assert await store.count_pending() == 0
+
+
+async def test_a_change_arriving_during_an_apply_reschedules_the_record(store: Store) -> None:
+    engine = SlowEngine()
+    await store.touch_pending(KEY, 0.0)
+    one = worker(store, engine)
+    running = asyncio.create_task(one._apply(COMMAND, KEY))
+    await asyncio.sleep(0.01)
+    assert not await store.touch_pending(KEY, 1.0)  # already pending: the change rides on the running apply
+    await running
+    assert await store.count_pending() == 1
+    assert [command.object_id for command, _ in one.scheduled] == ["7"]
