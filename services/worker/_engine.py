@@ -6,7 +6,8 @@ the record's pending work is deferred, neither dropped nor retried in a loop. Th
 HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.
 
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
-- a part's change (a HubSpot line item, see `_ingest`) wakes its parent invoice, found through the association;
+- a part's change (see `_ingest`) wakes the records it belongs to, found through the association: a HubSpot line
+  item its invoice; under the `require_hubspot_invoice` contact filter, a HubSpot invoice its contacts;
 - a record created or linked wakes the records failing for want of it (`WAITING`): an invoice failing
   `customer_not_synced` once its customer's contact syncs, a payment failing `invoice_not_synced` once its invoice
   does. Only the failing records whose message names the new record's id on their own side are woken (the rules'

@@ -8,6 +8,10 @@ A HubSpot line item is part of an invoice: a property change of it is work for t
 the association (one read) and wakes it. Its other events are dropped: a line item joining or leaving an invoice
 (created with it, associated, deleted) gives the invoice its own association event, and a computed value
 (changeSource CALCULATED, e.g. the amount) follows a property change already sent.
+
+Likewise, under the incumbent's contact filter (`require_hubspot_invoice`: a contact syncs to QBO once it has a
+non-draft HubSpot invoice) a HubSpot invoice change is also work for the invoice's contacts ("invoice:123"), since
+opening an invoice changes no contact.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class Part:
 
 
 HUBSPOT_PARTS = {"line_item": Part(Kind.INVOICE, "line_items", "invoices")}
+INVOICE_CONTACTS = Part(Kind.CONTACT, "invoices", "contacts")  # under require_hubspot_invoice
+KEYED_PARTS = {**HUBSPOT_PARTS, "invoice": INVOICE_CONTACTS}  # key prefix ("line_item:7") -> what it names
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,7 +77,7 @@ def part_key_id(object_type: str, object_id: str) -> str:
 def part_of(object_id: str) -> tuple[Part, str] | None:
     """The part a key's object id names ("line_item:123" -> line items, "123"), None for a record's own id."""
     object_type, _, part_id = object_id.rpartition(":")
-    part = HUBSPOT_PARTS.get(object_type)
+    part = KEYED_PARTS.get(object_type)
     return (part, part_id) if part is not None else None
 
 
@@ -103,4 +109,12 @@ def route(envelope: ChangeEnvelope, sync: SyncSettings, app_id: str | None) -> t
         for connection in connections
         if object_settings(connection, kind).syncs_from(envelope.provider)
     ]
+    if kind == Kind.INVOICE and part is None and envelope.provider == Provider.HUBSPOT:
+        work += [
+            Work(PendingKey(connection.name, Kind.CONTACT, Provider.HUBSPOT, part_key_id("invoice", object_id)), {})
+            for connection in connections
+            if connection.contacts.syncs_from(Provider.HUBSPOT)
+            and connection.contacts.hubspot_to_qbo.require_hubspot_invoice
+            and envelope.change_source != "CALCULATED"
+        ]
     return work, None if work else f"{kind} sync from {envelope.provider} is off"

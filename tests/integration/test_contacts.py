@@ -204,3 +204,20 @@ async def test_contacts_merged_in_hubspot_repoint_the_link_to_the_survivor(stack
     assert retired.status == LinkStatus.DELETED
     assert len(by_email(stack, "keep@hs.test")) == 1  # accounting data is kept: no customer deleted
     assert len(by_email(stack, "lose@hs.test")) == 1
+
+
+@pytest.mark.parametrize(
+    "sync_overrides", [{"contacts": {"hubspot_to_qbo": {"require_hubspot_invoice": True}}}], indirect=True
+)
+async def test_contact_syncs_once_its_hubspot_invoice_is_opened(stack: Stack) -> None:
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "buyer@example.com", "firstname": "B"})
+    await stack.settle()
+    assert by_email(stack, "buyer@example.com") == []  # excluded: no invoice yet
+    invoice = stack.hubspot_edit("invoices", "create", properties={"hs_currency": "USD"})
+    line = stack.hubspot_edit("line_items", "create", properties={"name": "Work", "quantity": "1", "price": "10"})
+    stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type="line_items", to_id=line["id"])
+    stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type="contacts", to_id=contact["id"])
+    stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_invoice_status": "open"})
+    await stack.settle()
+    [customer] = by_email(stack, "buyer@example.com")
+    assert customer["GivenName"] == "B"

@@ -49,7 +49,7 @@ def test_default_directions_drop_changes_that_do_not_flow() -> None:
     # Products and invoices sync one way, QBO -> HubSpot, by default.
     assert route(envelope(Provider.HUBSPOT, "product"), SYNC, None)[0] == []
     assert route(envelope(Provider.QUICKBOOKS, "item"), SYNC, None)[0][0].key.kind == Kind.PRODUCT
-    assert route(envelope(Provider.HUBSPOT, "invoice"), SYNC, None)[0] == []
+    assert [work.key.kind for work in route(envelope(Provider.HUBSPOT, "invoice"), SYNC, None)[0]] == [Kind.CONTACT]
     assert route(envelope(Provider.QUICKBOOKS, "invoice"), SYNC, None)[0][0].key.kind == Kind.INVOICE
 
 
@@ -86,3 +86,10 @@ def test_line_item_events_that_do_not_change_its_invoice_are_dropped() -> None:
     computed = envelope(Provider.HUBSPOT, "line_item", change_source="CALCULATED")
     assert route(computed, TWO_WAY_INVOICES, None)[0] == []
     assert route(envelope(Provider.HUBSPOT, "line_item"), SYNC, None)[0] == []  # invoices sync from QBO only
+
+
+def test_under_the_incumbents_contact_filter_a_hubspot_invoice_change_is_work_for_its_contacts() -> None:
+    [work], _ = route(envelope(Provider.HUBSPOT, "invoice"), SYNC, None)
+    assert (work.key.kind, work.key.side, work.key.object_id) == (Kind.CONTACT, Provider.HUBSPOT, "invoice:42")
+    calculated = envelope(Provider.HUBSPOT, "invoice", change_source="CALCULATED")
+    assert route(calculated, SYNC, None)[0] == []
