@@ -49,8 +49,12 @@ async def sync_fields(
     maps = _fields.active_maps(spec.fields, settings)
     ours = _fields.from_hubspot(maps, record.properties)
     theirs = _fields.from_qbo(maps, entity)
+    # HubSpot takes no idempotency key: before writing it we record what it will hold (`hubspot_hash`), so when a
+    # crash loses the link update that follows, HubSpot showing exactly those values is our write, the last
+    # agreement, and not a HubSpot-side edit that would win a conflict against a newer QBO edit.
+    agreed = ours if link.hubspot_hash == _fields.content_hash(ours) else link.synced
     if settings.direction == "two_way":
-        target = _fields.merge(link.synced, ours, theirs, winner=settings.conflict_winner)
+        target = _fields.merge(agreed, ours, theirs, winner=settings.conflict_winner)
     else:
         target = ours if settings.direction == "hubspot_to_qbo" else theirs
     to_qbo = _fields.changed(target, theirs) if settings.syncs_from("hubspot") else {}
@@ -71,9 +75,16 @@ async def sync_fields(
         written_token = qbo_version = str(updated["SyncToken"])
     hubspot_version = record.updated_at.isoformat() if record.updated_at else link.hubspot_version
     if to_hubspot:
-        updated_record = await ctx.hubspot.update(
-            spec.hubspot_type, link.hubspot_id, _fields.to_hubspot(maps, to_hubspot)
+        hubspot_id = link.hubspot_id
+        link = await ctx.store.save_link(
+            dataclasses.replace(
+                link,
+                hubspot_hash=_fields.content_hash(target),
+                qbo_version=qbo_version,
+                qbo_written_sync_token=written_token,
+            )
         )
+        updated_record = await ctx.hubspot.update(spec.hubspot_type, hubspot_id, _fields.to_hubspot(maps, to_hubspot))
         hubspot_version = updated_record.updated_at.isoformat() if updated_record.updated_at else hubspot_version
 
     saved = await ctx.store.save_link(
