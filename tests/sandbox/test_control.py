@@ -45,6 +45,10 @@ def _account(sandbox: Emulator) -> dict[str, Any]:
     return {"portal_id": sandbox.create_portal()}
 
 
+def _unknown_account(sandbox: Emulator) -> dict[str, Any]:
+    return {"realm_id": "1"} if isinstance(sandbox, QboSandbox) else {"portal_id": 1}
+
+
 async def test_the_clock_advances_by_seconds_and_never_back(control: Control) -> None:
     before = await control.ok("GET", "clock")
     after = await control.ok("POST", "clock/advance", {"seconds": 90})
@@ -91,11 +95,11 @@ async def test_state_put_replaces_everything_with_a_dump(control: Control) -> No
 
 
 async def test_errors_share_one_shape(control: Control) -> None:
+    unknown = _unknown_account(control.sandbox)
     status, answer = await control.call("POST", "tokens", {})
-    assert (status, answer) == (400, {"error": f"{next(iter(_account(control.sandbox)))} is required"})
+    assert (status, answer) == (400, {"error": f"{next(iter(unknown))} is required"})
     status, answer = await control.call("POST", "clock/advance", [1])
     assert (status, answer) == (400, {"error": "the body must be a JSON object"})
-    unknown: dict[str, Any] = {"realm_id": "1"} if isinstance(control.sandbox, QboSandbox) else {"portal_id": 1}
     status, answer = await control.call("POST", "tokens", unknown)
     assert status == 404
     assert "error" in answer
