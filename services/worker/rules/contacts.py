@@ -32,7 +32,7 @@ from services.worker.rules._pair import (
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.envelope import Provider
 from shared.errors import Conflict, DuplicateName, NotFound
-from shared.store import Kind
+from shared.store import Kind, Link
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -159,6 +159,12 @@ class ContactRule:
         action = "linked"
         if contact is None:
             values = _fields.from_qbo(maps, customer)
+            # What the new contact will hold, recorded first (see sync_fields): a retry after a crash that lost the
+            # link finds the contact by email and takes its values as our write, not as HubSpot-side edits.
+            intent = link or Link(
+                connection=ctx.name, kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id=customer_id
+            )
+            link = await ctx.store.save_link(dataclasses.replace(intent, hubspot_hash=_fields.content_hash(values)))
             try:
                 contact = await ctx.hubspot.create("contacts", _fields.to_hubspot(maps, values))
                 action = "created"
