@@ -105,12 +105,14 @@ class ApplyCommand:
     last_error: str | None = None
     first_failed_at: float | None = None
 
-    def message(self) -> aio_pika.Message:
+    def message(self, *, expires_in: float | None = None) -> aio_pika.Message:
+        """`expires_in` shortens the delay queue's TTL for this message (retry jitter)."""
         return aio_pika.Message(
             orjson.dumps(self),
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             type="apply",
+            expiration=expires_in,
         )
 
     @classmethod

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import random
 import socket
 import time
 import uuid
@@ -61,6 +62,8 @@ from shared.store import Kind, PendingKey, Store
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
+
+RETRY_JITTER = 0.2  # a retry waits between 80 % and 100 % of its tier's delay
 
 
 def _key(command: ApplyCommand) -> PendingKey:
@@ -260,7 +263,10 @@ class Worker:
             delay = next((tier for tier in delays if tier >= wait), delays[-1])
         RETRIES.labels(str(delay)).inc()
         log.warning("apply_retry", kind=key.kind, object_id=key.object_id, attempt=attempt, error=failed.last_error)
-        await self._schedule(failed, retry_queue(delay))
+        # Jitter, so records that failed together do not retry together. A delay queue expires only at its head, so
+        # a jittered message waits at most the jitter behind its predecessors: the jitter only ever shortens.
+        jittered = delay * random.uniform(1 - RETRY_JITTER, 1.0)
+        await self._send(failed.message(expires_in=jittered), "", retry_queue(delay))
 
     async def _dead_letter(self, failed: ApplyCommand, key: PendingKey, error: Exception) -> None:
         pending = await self.store.get_pending(key)
