@@ -1,5 +1,6 @@
 """Randomized convergence: a few hundred creates and edits on both sides, made while the worker is syncing, then
-quiescence → both systems agree on every mapped field, and no customer, contact, item or product exists twice."""
+quiescence → both systems agree on every mapped field, and no customer, contact, item, product or invoice exists
+twice."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
     contacts: list[str] = []  # HubSpot ids
     customers: list[str] = []  # QBO ids
     items: list[str] = []  # QBO ids (products sync QBO -> HubSpot by default)
+    invoices: list[str] = []  # QBO ids (invoices sync QBO -> HubSpot by default)
     income = next(str(a["Id"]) for a in stack.qbo_entities("Account") if a["Name"] == "Sales of Product Income")
     for n in range(OPERATIONS):
         roll = rng.random()
@@ -46,6 +48,16 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
                 items.append(item["Id"])
             else:
                 stack.qbo_edit("Item", "update", {"Id": rng.choice(items), "UnitPrice": round(rng.uniform(1, 99), 2)})
+        elif roll < 0.14 and items and customers:
+            if not invoices or roll < 0.12:
+                line = {"DetailType": "SalesItemLineDetail", "Amount": 2 * n, "SalesItemLineDetail": {
+                    "ItemRef": {"value": rng.choice(items)}, "Qty": 2, "UnitPrice": n}}  # fmt: skip
+                invoice = stack.qbo_edit(
+                    "Invoice", "create", {"CustomerRef": {"value": rng.choice(customers)}, "Line": [line]}
+                )
+                invoices.append(invoice["Id"])
+            else:
+                stack.qbo_edit("Invoice", "update", {"Id": rng.choice(invoices), "PrivateNote": f"note {n}"})
         elif roll < 0.2 or not contacts:
             created = stack.hubspot_edit("contacts", "create", properties={
                 "email": f"hs{n}@converge.test", "firstname": f"H{n}", "lastname": rng.choice(["Ng", "Ortiz", "Li"]),
@@ -112,3 +124,8 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
         ours = _fields.from_hubspot(products.SPEC.fields, by_id[str(link.hubspot_id)])
         theirs = _fields.from_qbo(products.SPEC.fields, qbo_by_id[str(link.qbo_id)])
         assert ours == theirs
+
+    assert invoices  # the mix made some
+    copies = Counter(i.get("hsqbo_qbo_invoice_id") for i in stack.hubspot_records("invoices"))
+    assert max(copies.values(), default=1) == 1
+    assert set(copies) == {i["Id"] for i in stack.qbo_entities("Invoice")}
