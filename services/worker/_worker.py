@@ -228,12 +228,15 @@ class Worker:
         if claimed is None:
             return  # another worker holds the record; it reschedules if more changes arrive
         started = time.perf_counter()
+        renewing = asyncio.create_task(self._keep_lease(key, owner))
         try:
             applied = await self.engine.apply(key, claimed.hints)
         except Exception as exc:  # transient API errors and anything unexpected: retry with backoff
             await self.store.release_pending(key, owner)
             await self._retry(command, key, exc)
             return
+        finally:
+            renewing.cancel()
         APPLIES.labels(key.kind, applied.outcome.action).inc()
         APPLY_LATENCY.labels(key.kind).observe(time.perf_counter() - started)
         self.guard.record(dead_lettered=False)
@@ -241,6 +244,16 @@ class Worker:
             await self._touch(woken)
         if not await self.store.finish_pending(key, owner, claimed.generation):
             await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
+
+    async def _keep_lease(self, key: PendingKey, owner: str) -> None:
+        """Renew the record's lease while its apply runs (throttled or slow APIs can outlast one lease), so no other
+        worker takes the record meanwhile. Only a process that stops renewing (a crash) loses it."""
+        lease = self.settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            if await self.store.claim_pending(key, owner, self.clock(), lease) is None:
+                log.error("lease_lost", kind=key.kind, object_id=key.object_id)
+                return
 
     async def _retry(self, command: ApplyCommand, key: PendingKey, error: Exception) -> None:
         # Throttling is the account's state, not the record's fault: it waits as long as the provider asks and

@@ -72,3 +72,22 @@ async def test_a_change_arriving_during_an_apply_reschedules_the_record(store: S
     await running
     assert await store.count_pending() == 1
     assert [command.object_id for command, _ in one.scheduled] == ["7"]
+
+
+async def test_a_long_apply_keeps_its_lease_so_no_other_worker_takes_the_record(store: Store) -> None:
+    class VerySlowEngine(SlowEngine):
+        async def apply(self, key: PendingKey, hints: Hints) -> Applied:
+            self.applies += 1
+            await asyncio.sleep(1.0)  # several leases long
+            return Applied(Outcome("updated"))
+
+    engine = VerySlowEngine()
+    await store.touch_pending(KEY, 0.0)
+    first = QuietWorker(Settings(lease_seconds=0.3), SyncSettings(), store, engine)  # type: ignore[arg-type]
+    second = QuietWorker(Settings(lease_seconds=0.3), SyncSettings(), store, engine)  # type: ignore[arg-type]
+    first.scheduled, second.scheduled = [], []
+    running = asyncio.create_task(first._apply(COMMAND, KEY))
+    await asyncio.sleep(0.6)  # past the first lease: without renewal the record would be free
+    await second._apply(COMMAND, KEY)
+    await running
+    assert engine.applies == 1
