@@ -7,15 +7,16 @@ export HSQBO_RABBITMQ_PORT ?= 5673
 export HSQBO_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:$(HSQBO_RABBITMQ_PORT)/
 test: export HSQBO_REQUIRE_BROKER := 1
 NODE := deploy/rabbitmq/node
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -m "not soak"
 
-.PHONY: help venv rabbitmq test lint run bench clean
+.PHONY: help venv rabbitmq test soak lint run bench clean
 
 help:
 	@echo "make run    start the whole stack on this machine (RabbitMQ node, sandboxes, receiver, demo traffic)"
 	@echo "make test   install what is missing, start a private RabbitMQ node, run the whole suite"
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  benchmarks; figures go to benchmarks/results/"
+	@echo "make soak   long fault runs (SIGKILLed workers during 1,000 changes)"
 
 $(BIN)/hsqbo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,9 @@ rabbitmq:
 test: venv rabbitmq
 	@$(NODE) start
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; $(NODE) stop; exit $$status
+
+soak: PYTEST_ARGS = -m soak
+soak: test
 
 lint: venv
 	$(BIN)/ruff check .

@@ -29,7 +29,8 @@ import pytest
 from services.worker import _fields
 from services.worker.rules.contacts import SPEC
 from shared.envelope import Provider
-from tests.integration.conftest import Stack
+from shared.store import Kind
+from tests.integration.conftest import CONNECTION, Stack
 
 EDITED_FIELDS = tuple(m for m in SPEC.fields if m.name in ("first_name", "last_name", "phone", "city"))
 EMAIL = "email"
@@ -187,10 +188,19 @@ def classify(stack: Stack, changes: Iterable[Change]) -> Verdict:
     return Verdict([(change, outcome(change)) for change in changes], unexpected)
 
 
-def assert_applied_once(verdict: Verdict) -> None:
-    """Every change applied once, nothing unexpected; a failure names a few of each kind."""
-    problems = {str(outcome): verdict.examples(outcome) for outcome in (Outcome.LOST, Outcome.DUPLICATED)} | {
-        "unexpected": verdict.unexpected[:5]
-    }
+async def assert_applied_once(stack: Stack, verdict: Verdict) -> None:
+    """Every change applied once, nothing unexpected; a failure names a few of each kind, with the store's history of
+    each lost record (its link and last activity), which is where the reason shows."""
+    problems: dict[str, Any] = {
+        str(outcome): verdict.examples(outcome) for outcome in (Outcome.LOST, Outcome.DUPLICATED)
+    } | {"unexpected": verdict.unexpected[:5]}
+    for change in verdict.examples(Outcome.LOST, 3):
+        on_hubspot = change.side == Provider.HUBSPOT
+        link = await stack.store.get_link(
+            CONNECTION, Kind.CONTACT, hubspot_id=change.record_id if on_hubspot else None,
+            qbo_id=None if on_hubspot else change.record_id,
+        )  # fmt: skip
+        history = await stack.store.activity(CONNECTION, Kind.CONTACT, link_id=link.id, limit=10) if link else []
+        problems[f"history of {change.record_id}"] = (link, [(a.action, a.detail) for a in reversed(history)])
     assert verdict.counts()[Outcome.LOST] == verdict.counts()[Outcome.DUPLICATED] == 0, (verdict.counts(), problems)
     assert verdict.unexpected == [], problems
