@@ -4,11 +4,13 @@ Each test is named after the rule it checks (incumbent-integration.md, then what
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
-from shared.store import Kind, LinkStatus
+from shared.envelope import Provider
+from shared.store import Kind, Link, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration
@@ -221,3 +223,23 @@ async def test_contact_syncs_once_its_hubspot_invoice_is_opened(stack: Stack) ->
     await stack.settle()
     [customer] = by_email(stack, "buyer@example.com")
     assert customer["GivenName"] == "B"
+
+
+async def test_two_half_links_for_one_pair_become_one(stack: Stack) -> None:
+    """A contact that failed alone (link without a customer) and its customer seen alone (link without a contact):
+    the next change joins them into one link instead of failing on the customer id both would hold."""
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "half@example.com", "firstname": "H"})
+    await stack.settle()
+    [customer] = by_email(stack, "half@example.com")
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    await stack.store.save_link(dataclasses.replace(link, qbo_id=None, status=LinkStatus.FAILING))
+    await stack.store.save_link(Link(connection=CONNECTION, kind=Kind.CONTACT, origin=Provider.QUICKBOOKS,
+                                     qbo_id=customer["Id"]))  # fmt: skip
+    stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"firstname": "Whole"})
+    await stack.settle()
+    [customer] = by_email(stack, "half@example.com")
+    assert customer["GivenName"] == "Whole"
+    joined = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=customer["Id"])
+    assert joined is not None
+    assert (joined.hubspot_id, joined.status) == (contact["id"], LinkStatus.SYNCED)

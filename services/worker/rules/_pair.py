@@ -138,7 +138,14 @@ async def claim(
         )
     base = by_hubspot or by_qbo
     if by_hubspot is not None and by_qbo is not None and by_hubspot.id != by_qbo.id:
-        await ctx.store.set_status(by_qbo.id or 0, LinkStatus.DELETED, "merged", "superseded by another link")
+        # Two half links for one pair (each side's record was seen alone first, e.g. one failed, the other was
+        # being created): the QBO one is retired and gives up its id, which the HubSpot one takes.
+        await ctx.store.save_link(
+            dataclasses.replace(
+                by_qbo, qbo_id=None, status=LinkStatus.DELETED, error_category="merged",
+                error_message=f"superseded by the link of HubSpot {kind} {hubspot_id}",
+            )
+        )  # fmt: skip
         base = by_hubspot
     if base is None:
         return Link(connection=ctx.name, kind=kind, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
