@@ -17,7 +17,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, Self
 from urllib.parse import urlencode
 
 from shared.clients._errors import oauth_error
@@ -93,6 +93,21 @@ class _OAuthToken(abc.ABC):
     """Refresh-token grant against a provider's token endpoint; subclasses say how the client authenticates."""
 
     provider: Provider
+    settings_prefix: str  # which HSQBO_<PREFIX>_CLIENT_ID, _CLIENT_SECRET and _TOKEN_URL are this provider's
+
+    @classmethod
+    def from_settings(cls, key: str, settings: Settings, *, store: TokenStore, transport: Transport) -> Self:
+        prefix = cls.settings_prefix
+        settings.require(f"{prefix}_client_id", f"{prefix}_client_secret")
+        return cls(
+            key,
+            store=store,
+            transport=transport,
+            token_url=str(getattr(settings, f"{prefix}_token_url")),
+            client_id=_required(getattr(settings, f"{prefix}_client_id")),
+            client_secret=secret(getattr(settings, f"{prefix}_client_secret")),
+            refresh_margin_seconds=settings.oauth_refresh_margin_seconds,
+        )
 
     def __init__(
         self,
@@ -193,19 +208,7 @@ class QboOAuth(_OAuthToken):
     """Intuit: client credentials in HTTP Basic auth, the grant in a form body. Refresh tokens rotate."""
 
     provider = Provider.QUICKBOOKS
-
-    @classmethod
-    def from_settings(cls, key: str, settings: Settings, *, store: TokenStore, transport: Transport) -> QboOAuth:
-        settings.require("qbo_client_id", "qbo_client_secret")
-        return cls(
-            key,
-            store=store,
-            transport=transport,
-            token_url=str(settings.qbo_token_url),
-            client_id=_required(settings.qbo_client_id),
-            client_secret=secret(settings.qbo_client_secret),
-            refresh_margin_seconds=settings.oauth_refresh_margin_seconds,
-        )
+    settings_prefix = "qbo"
 
     def _token_request(self, form: dict[str, str]) -> Request:
         basic = base64.b64encode(f"{self._client_id}:{self._client_secret}".encode()).decode()
@@ -221,19 +224,7 @@ class HubSpotOAuth(_OAuthToken):
     """HubSpot: client id and secret in the form body with the grant (the v3 endpoints refuse them in the query)."""
 
     provider = Provider.HUBSPOT
-
-    @classmethod
-    def from_settings(cls, key: str, settings: Settings, *, store: TokenStore, transport: Transport) -> HubSpotOAuth:
-        settings.require("hubspot_client_id", "hubspot_client_secret")
-        return cls(
-            key,
-            store=store,
-            transport=transport,
-            token_url=str(settings.hubspot_token_url),
-            client_id=_required(settings.hubspot_client_id),
-            client_secret=secret(settings.hubspot_client_secret),
-            refresh_margin_seconds=settings.oauth_refresh_margin_seconds,
-        )
+    settings_prefix = "hubspot"
 
     def _token_request(self, form: dict[str, str]) -> Request:
         body = {**form, "client_id": self._client_id, "client_secret": self._client_secret}
