@@ -47,6 +47,7 @@ from services.worker.rules import _filters as filters
 from services.worker.rules import _invoice_lines as lines
 from services.worker.rules import _invoice_refs as refs
 from services.worker.rules._invoice_lines import Line
+from services.worker.rules._origin import OriginProperty, made_from
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
 from shared.envelope import Provider
 from shared.errors import DuplicateDocNumber, NotFound
@@ -54,6 +55,7 @@ from shared.store import Direction, Kind, Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, InvoiceSettings
 
 QBO_ID_PROPERTY = "hsqbo_qbo_invoice_id"  # unique HubSpot invoice property: the QBO invoice a copy was made from
+INVOICE_ORIGIN = OriginProperty("invoices", QBO_ID_PROPERTY, "QuickBooks invoice id", "invoiceinformation")
 INVOICE_TO_CONTACT = 177
 INVOICE_TO_COMPANY = 179
 LINE_ITEM_TO_INVOICE = 410
@@ -168,26 +170,17 @@ class InvoiceRule:
         extra = ("hs_currency", "hs_invoice_status", "hs_invoice_billable", "hs_number", QBO_ID_PROPERTY)
         return sorted({m.hubspot_property for m in maps} | set(extra) | set(settings.custom_fields.values()))
 
-    async def _ensure_id_property(self, ctx: SyncContext) -> None:
-        """One read per new invoice: the property must exist before the lookup and the create below use it."""
-        await ctx.hubspot.ensure_property(
-            "invoices", QBO_ID_PROPERTY, label="QuickBooks invoice id", group_name="invoiceinformation", unique=True
-        )
-
     async def _create_in_hubspot(
         self, ctx: SyncContext, settings: InvoiceSettings, invoice: QboEntity, currency: str
     ) -> tuple[HubSpotObject, str]:
         """The HubSpot copy of a QBO invoice: adopted if a crashed run made it, else created with its associations."""
-        await self._ensure_id_property(ctx)
         properties = self._properties(settings)
         invoice_id = str(invoice["Id"])
-        try:
-            found = await ctx.hubspot.get("invoices", invoice_id, properties=properties, id_property=QBO_ID_PROPERTY)
+        found = await made_from(ctx, INVOICE_ORIGIN, invoice_id, properties)
+        if found is not None:
             return await ctx.hubspot.get("invoices", found.id, properties=properties, associations=["line_items"]), (
                 "linked"
             )
-        except NotFound:
-            pass
         contact_id = await refs.hubspot_contact(ctx, str(_fields.get_path(invoice, "CustomerRef.value")))
         company_id = await refs.primary_company(ctx, contact_id)
         associations = [NewAssociation(contact_id, INVOICE_TO_CONTACT)]

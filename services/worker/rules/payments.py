@@ -37,6 +37,7 @@ from services.worker import _fields
 from services.worker._context import SyncContext
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
+from services.worker.rules._origin import OriginProperty, made_from
 from shared.clients import HubSpotObject, NewAssociation, QboEntity
 from shared.envelope import Provider
 from shared.errors import NotFound
@@ -45,7 +46,10 @@ from shared.syncconfig import ConnectionSettings, PaymentSettings
 
 PAYMENT_TO_INVOICE = 542  # commerce_payment -> invoice (invoice -> payment is 541)
 PAYMENT_TO_DEAL = 391  # commerce_payment -> deal (deal -> payment is 392)
-ORIGIN_PROPERTY = "hsqbo_qbo_payment"
+ORIGIN_PROPERTY = "hsqbo_qbo_payment"  # "<QBO payment id>-<QBO invoice id>": one HubSpot payment per applied invoice
+PAYMENT_ORIGIN = OriginProperty(
+    "commerce_payments", ORIGIN_PROPERTY, "QuickBooks payment (hsqbo)", "commerce_paymentinformation"
+)
 SYNCED_PROPERTIES = ("hs_initial_amount", "hs_initiated_date", "hs_currency_code", "hs_reference_number")
 READ_PROPERTIES = (*SYNCED_PROPERTIES, "hs_latest_status", ORIGIN_PROPERTY)
 PROCESSING = frozenset({"processing", "pending"})
@@ -171,7 +175,7 @@ class PaymentRule:
             record = current.get(str(made.get(invoice_id)))
             if record is None:
                 key = origin_key(payment_id, invoice_id)
-                record = await _hubspot_payment_by_origin(ctx, key)
+                record = await made_from(ctx, PAYMENT_ORIGIN, key, READ_PROPERTIES)
                 if record is None:
                     record = await ctx.hubspot.create(
                         "commerce_payments",
@@ -324,20 +328,6 @@ async def _archive(ctx: SyncContext, ids: list[str]) -> None:
     for hubspot_id in ids:
         with contextlib.suppress(NotFound):  # already gone
             await ctx.hubspot.archive("commerce_payments", hubspot_id)
-
-
-async def _hubspot_payment_by_origin(ctx: SyncContext, key: str) -> HubSpotObject | None:
-    """The HubSpot payment already made for this QBO payment line, creating the unique key property if needed."""
-    definition = await ctx.hubspot.ensure_property(
-        "commerce_payments", ORIGIN_PROPERTY, label="QuickBooks payment (hsqbo)",
-        group_name="commerce_paymentinformation", unique=True,
-    )  # fmt: skip
-    if not definition.unique:
-        raise Failing(f"HubSpot property {ORIGIN_PROPERTY} exists but is not unique", category="configuration")
-    try:
-        return await ctx.hubspot.get("commerce_payments", key, properties=READ_PROPERTIES, id_property=ORIGIN_PROPERTY)
-    except NotFound:
-        return None
 
 
 async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_id: str) -> QboEntity | None:

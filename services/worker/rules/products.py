@@ -27,6 +27,7 @@ from services.worker._context import SyncContext
 from services.worker._fields import FieldMap
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
+from services.worker.rules._origin import OriginProperty, made_from
 from services.worker.rules._pair import (
     PairSpec,
     archive_in_hubspot,
@@ -63,6 +64,9 @@ def price(value: Any) -> str:
 def unit_price(canonical: str) -> float:
     return float(Decimal(canonical))
 
+
+# The QBO item a HubSpot product was made from: a retry after a crash finds it instead of making a second product.
+ITEM_ORIGIN = OriginProperty("products", "hsqbo_qbo_item_id", "QuickBooks item id (hsqbo)", "productinformation")
 
 SPEC = PairSpec(
     hubspot_type="products",
@@ -150,7 +154,8 @@ class ProductRule:
         sku = _fields.text(item.get("Sku"))
         if sku is None and settings.require_sku:
             raise Excluded("no SKU (require_sku)", category="no_sku")
-        match = await _product_by_sku(ctx, settings, sku, item_id) if sku else None
+        made = await made_from(ctx, ITEM_ORIGIN, item_id, _properties(settings))
+        match = made or (await _product_by_sku(ctx, settings, sku, item_id) if sku else None)
         product = match or await _create_product(ctx, settings, item)
         link = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, product.id, item_id, category="duplicate_sku")
         return await _sync(ctx, settings, link, product, item, action="linked" if match else "created")
@@ -210,7 +215,7 @@ async def _create_product(ctx: SyncContext, settings: ProductSettings, item: Qbo
     maps = _fields.active_maps(SPEC.fields, settings)
     values = _fields.from_qbo(maps, item)
     properties = {name: value for name, value in _fields.to_hubspot(maps, values).items() if value}
-    return await ctx.hubspot.create("products", properties)
+    return await ctx.hubspot.create("products", {**properties, ITEM_ORIGIN.name: str(item["Id"])})
 
 
 async def _income_account(ctx: SyncContext, settings: ProductSettings) -> str:
