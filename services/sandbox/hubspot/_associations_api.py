@@ -25,7 +25,7 @@ from starlette.routing import Route
 from services.sandbox.hubspot._api import ApiGuard, Context, inputs_of, int_param, json_body, object_type_param
 from services.sandbox.hubspot._associations import DEFAULT_KIND, KINDS, AssociationKind, kind_for
 from services.sandbox.hubspot._errors import HubSpotError, Json, not_found, validation_error
-from services.sandbox.hubspot._render import json_response
+from services.sandbox.hubspot._render import batch_body, json_response
 from services.sandbox.hubspot._schema import ObjectType
 from services.sandbox.hubspot._values import iso_ms
 
@@ -132,8 +132,7 @@ class AssociationsApi:
             "to": {"id": str(to_id)},
             "associationSpec": {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": kind.type_id},
         }
-        return json_response({"status": "COMPLETE", "results": [result], "startedAt": started,
-                              "completedAt": iso_ms(ctx.portal.now_ms())})  # fmt: skip
+        return json_response(batch_body([result], [], started, iso_ms(ctx.portal.now_ms())))
 
     async def put_labelled(self, request: Request, ctx: Context) -> Response:
         from_type, from_id, to_type, to_id = self._pair(request, ctx)
@@ -168,10 +167,7 @@ class AssociationsApi:
                 "from": {"id": key},
                 "to": [{"toObjectId": str(i), "associationTypes": _types_json(t)} for i, t in sorted(targets.items())],
             })  # fmt: skip
-        body: Json = {"status": "COMPLETE", "results": results, "startedAt": started,
-                      "completedAt": iso_ms(ctx.portal.now_ms())}  # fmt: skip
-        if errors:
-            body.update(numErrors=len(errors), errors=errors)
+        body = batch_body(results, errors, started, iso_ms(ctx.portal.now_ms()))
         return json_response(body, 207 if errors else 200)
 
     async def batch_create(self, request: Request, ctx: Context) -> Response:
@@ -197,10 +193,7 @@ class AssociationsApi:
             for kind in kinds:
                 ctx.portal.associate((from_type.name, from_id), (to_type.name, to_id), kind, ctx.actor)
             results.append(_labels_between(from_type, from_id, to_type, to_id, kinds))
-        body: Json = {"status": "COMPLETE", "results": results, "startedAt": started,
-                      "completedAt": iso_ms(ctx.portal.now_ms())}  # fmt: skip
-        if errors:
-            body.update(numErrors=len(errors), errors=errors)
+        body = batch_body(results, errors, started, iso_ms(ctx.portal.now_ms()))
         return json_response(body, 207 if errors else 201)
 
     async def batch_default(self, request: Request, ctx: Context) -> Response:
@@ -218,8 +211,7 @@ class AssociationsApi:
             results.append({"from": {"id": str(from_id)}, "to": {"id": str(to_id)},
                             "associationSpec": {"associationCategory": "HUBSPOT_DEFINED",
                                                 "associationTypeId": kind.type_id}})  # fmt: skip
-        return json_response({"status": "COMPLETE", "results": results, "startedAt": started,
-                              "completedAt": iso_ms(ctx.portal.now_ms())})  # fmt: skip
+        return json_response(batch_body(results, [], started, iso_ms(ctx.portal.now_ms())))
 
     async def batch_archive(self, request: Request, ctx: Context) -> Response:
         from_type = object_type_param(request)

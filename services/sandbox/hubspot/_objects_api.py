@@ -31,7 +31,7 @@ from services.sandbox.hubspot._api import (
 )
 from services.sandbox.hubspot._associations import KINDS, AssociationKind, Ref
 from services.sandbox.hubspot._errors import HubSpotError, Json, not_found, validation_error
-from services.sandbox.hubspot._render import json_response, record_json
+from services.sandbox.hubspot._render import batch_body, json_response, record_json
 from services.sandbox.hubspot._schema import ObjectType
 from services.sandbox.hubspot._search import search
 from services.sandbox.hubspot._store import Portal, Record
@@ -63,14 +63,6 @@ def inline_associations(portal: Portal, object_type: ObjectType, specs: Any) -> 
                 )
             links.append(((kind.to_type, portal.resolve_id(int(to_id))), kind))
     return links
-
-
-def _batch_body(results: list[Json], errors: list[Json], started: str, completed: str) -> Json:
-    body: Json = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": completed}
-    if errors:
-        body["numErrors"] = len(errors)
-        body["errors"] = errors
-    return body
 
 
 def _traced(inputs: list[Any]) -> bool:
@@ -228,7 +220,7 @@ class ObjectsApi:
                 found.setdefault(record.id, record)
         results = [record_json(ctx.portal, r, properties=properties, with_history=history) for r in found.values()]
         errors = [_missing_error(object_type, missing)] if missing else []
-        return json_response(_batch_body(results, errors, started, iso_ms(ctx.portal.now_ms())),
+        return json_response(batch_body(results, errors, started, iso_ms(ctx.portal.now_ms())),
                              207 if errors else 200)  # fmt: skip
 
     async def batch_create(self, request: Request, ctx: Context) -> Response:
@@ -349,7 +341,7 @@ class ObjectsApi:
         if missing:
             errors.append(_missing_error(object_type, missing))
         status = 207 if errors else success_status
-        return json_response(_batch_body(results, errors, started, iso_ms(ctx.portal.now_ms())), status)
+        return json_response(batch_body(results, errors, started, iso_ms(ctx.portal.now_ms())), status)
 
     @staticmethod
     def _check_repeats(portal: Portal, object_type: ObjectType, item: Any, position: int,

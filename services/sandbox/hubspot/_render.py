@@ -90,3 +90,12 @@ def _associations_json(portal: Portal, record: Record, to_types: list[str]) -> J
         if results:
             linked[requested] = {"results": results}
     return linked
+
+
+def batch_body(results: list[Json], errors: list[Json], started: str, completed: str) -> Json:
+    """A batch answer (SPEC BatchResponse...): `numErrors` and `errors` only when some inputs failed."""
+    body: Json = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": completed}
+    if errors:
+        body["numErrors"] = len(errors)
+        body["errors"] = errors
+    return body

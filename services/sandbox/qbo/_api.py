@@ -16,6 +16,7 @@ Writes honour `requestid` (a repeat returns the original answer and changes noth
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -121,19 +122,7 @@ class Api:
         return await self._answer(request, handle)
 
     async def write(self, request: Request) -> Response:
-        now = self.sandbox.clock.now()
-        try:
-            realm = self._authorize(request)
-        except QboFault as fault:
-            return render_fault(fault, now)
-        request_id = request.query_params.get("requestid")
-        if request_id is not None:
-            if len(request_id) > REQUEST_ID_MAX_LENGTH:
-                return render_fault(errors.invalid("requestid", "is longer than 50 characters"), now)
-            if request_id in realm.replies:
-                status, answer = realm.replies[request_id]
-                return Response(answer, status_code=status, media_type="application/json")
-        try:
+        async def handle(realm: Realm, now: float) -> Response:
             entity = self._entity(request.path_params["entity"])
             body = await self._json_body(request)
             operation = self._operation(entity, request.query_params.get("operation"),
@@ -141,7 +130,32 @@ class Api:
             include = request.query_params.get("include", "")
             options = rules.Options(allow_duplicate_doc_number="allowduplicatedocnum" in include)
             outcome = self.sandbox.apply(realm, entity, operation, body, options)
-            response = render({entity: outcome.body}, 200, now)
+            return render({entity: outcome.body}, 200, now)
+
+        return await self._replayable(request, handle, request_id_max=REQUEST_ID_MAX_LENGTH)
+
+    async def _replayable(
+        self,
+        request: Request,
+        handle: Callable[[Realm, float], Awaitable[Response]],
+        *,
+        request_id_max: int | None = None,
+    ) -> Response:
+        """A write honouring `requestid`: a repeated id answers the first answer again and changes nothing."""
+        now = self.sandbox.clock.now()
+        try:
+            realm = self._authorize(request)
+        except QboFault as fault:
+            return render_fault(fault, now)
+        request_id = request.query_params.get("requestid")
+        if request_id is not None:
+            if request_id_max is not None and len(request_id) > request_id_max:
+                return render_fault(errors.invalid("requestid", f"is longer than {request_id_max} characters"), now)
+            if request_id in realm.replies:
+                status, answer = realm.replies[request_id]
+                return Response(answer, status_code=status, media_type="application/json")
+        try:
+            response = await handle(realm, now)
         except QboFault as fault:
             response = render_fault(fault, now)
         if request_id is not None and response.status_code < 500:
@@ -179,27 +193,15 @@ class Api:
         return await self._answer(request, handle)
 
     async def batch(self, request: Request) -> Response:
-        now = self.sandbox.clock.now()
-        try:
-            realm = self._authorize(request)
-        except QboFault as fault:
-            return render_fault(fault, now)
-        request_id = request.query_params.get("requestid")
-        if request_id is not None and request_id in realm.replies:
-            status, answer = realm.replies[request_id]
-            return Response(answer, status_code=status, media_type="application/json")
-        try:
+        async def handle(realm: Realm, now: float) -> Response:
             items = (await self._json_body(request)).get("BatchItemRequest")
             if not isinstance(items, list) or not items:
                 raise errors.required("BatchItemRequest")
             if len(items) > BATCH_MAX_ITEMS:
                 raise errors.invalid("BatchItemRequest", f"holds {len(items)} items; at most {BATCH_MAX_ITEMS}")
-            response = render({"BatchItemResponse": [self._batch_item(realm, item) for item in items]}, 200, now)
-        except QboFault as fault:
-            response = render_fault(fault, now)
-        if request_id is not None and response.status_code < 500:
-            realm.remember_reply(request_id, response.status_code, bytes(response.body))
-        return response
+            return render({"BatchItemResponse": [self._batch_item(realm, item) for item in items]}, 200, now)
+
+        return await self._replayable(request, handle)
 
     def _batch_item(self, realm: Realm, item: Any) -> dict[str, Any]:
         b_id = item.get("bId") if isinstance(item, dict) else None
