@@ -184,6 +184,10 @@ class Worker:
             for item in work:
                 scheduled = await self._touch(item.key, item.hints)
                 CHANGES_CONSUMED.labels("scheduled" if scheduled else "coalesced").inc()
+                log.debug(
+                    "change_pending", event_id=envelope.event_id, kind=item.key.kind, side=item.key.side,
+                    object_id=item.key.object_id, scheduled=scheduled,
+                )  # fmt: skip
             if dropped:
                 CHANGES_CONSUMED.labels("dropped").inc()
                 log.debug("change_dropped", reason=dropped, event_id=envelope.event_id)
@@ -242,7 +246,12 @@ class Worker:
         self.guard.record(dead_lettered=False)
         for woken in applied.wake:
             await self._touch(woken)
-        if not await self.store.finish_pending(key, owner, claimed.generation):
+        finished = await self.store.finish_pending(key, owner, claimed.generation)
+        log.debug(
+            "apply_done", kind=key.kind, side=key.side, object_id=key.object_id, generation=claimed.generation,
+            action=applied.outcome.action, finished=finished,
+        )  # fmt: skip
+        if not finished:
             await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
 
     async def _keep_lease(self, key: PendingKey, owner: str) -> None:

@@ -5,12 +5,15 @@ Each test is named after the rule it checks (incumbent-integration.md, then what
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
+from shared.clients.hubspot import HubSpotClient
+from shared.clients.qbo import QboClient
 from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus
+from shared.store import Kind, Link, LinkStatus, PendingKey
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration
@@ -243,3 +246,59 @@ async def test_two_half_links_for_one_pair_become_one(stack: Stack) -> None:
     joined = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=customer["Id"])
     assert joined is not None
     assert (joined.hubspot_id, joined.status) == (contact["id"], LinkStatus.SYNCED)
+
+
+def interleaved(monkeypatch: pytest.MonkeyPatch, client: type[Any], method: str, other: Awaitable[object]) -> None:
+    """The first call of `client.method` runs `other` to the end between carrying out the read and returning it."""
+    real = getattr(client, method)
+    pending = [other]
+
+    async def read_then_let_the_other_apply_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        answer = await real(self, *args, **kwargs)
+        if pending:
+            await pending.pop()
+        return answer
+
+    monkeypatch.setattr(client, method, read_then_let_the_other_apply_run)
+
+
+@pytest.mark.parametrize("in_process_worker", [False])
+async def test_a_stale_read_racing_the_other_sides_apply_never_writes_the_old_value_back(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The two sides of a pair are two pending keys, so two workers can apply them at once: here the QBO side (the
+    # echo of creating the customer) reads the customer just before the HubSpot side syncs a newer HubSpot edit.
+    engine = stack.worker.engine
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "race@example.com", "city": "Old"})
+    hubspot_key = PendingKey(CONNECTION, Kind.CONTACT, Provider.HUBSPOT, contact["id"])
+    await engine.apply(hubspot_key, {})
+    [customer] = by_email(stack, "race@example.com")
+    stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"city": "New"})
+
+    interleaved(monkeypatch, QboClient, "read", engine.apply(hubspot_key, {}))
+    await engine.apply(PendingKey(CONNECTION, Kind.CONTACT, Provider.QUICKBOOKS, customer["Id"]), {})
+
+    [contact_now] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact["id"]]
+    assert contact_now["city"] == "New"
+    assert by_email(stack, "race@example.com")[0]["BillAddr"]["City"] == "New"
+
+
+@pytest.mark.parametrize("in_process_worker", [False])
+async def test_a_stale_hubspot_read_racing_a_qbo_edit_never_reverts_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = stack.worker.engine
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "race2@example.com", "city": "Old"})
+    hubspot_key = PendingKey(CONNECTION, Kind.CONTACT, Provider.HUBSPOT, contact["id"])
+    await engine.apply(hubspot_key, {})
+    [customer] = by_email(stack, "race2@example.com")
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "BillAddr": {"City": "New"}})
+
+    # The HubSpot side (a late event) reads the contact just before the QBO side syncs the QBO edit to HubSpot.
+    qbo_key = PendingKey(CONNECTION, Kind.CONTACT, Provider.QUICKBOOKS, customer["Id"])
+    interleaved(monkeypatch, HubSpotClient, "get", engine.apply(qbo_key, {}))
+    await engine.apply(hubspot_key, {})
+
+    assert by_email(stack, "race2@example.com")[0]["BillAddr"]["City"] == "New"
+    [contact_now] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact["id"]]
+    assert contact_now["city"] == "New"

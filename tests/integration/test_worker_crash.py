@@ -60,10 +60,12 @@ def worker_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def start_worker(env: dict[str, str], started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "worker"], cwd=REPO, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    """A worker process; its log goes next to its config, in the test's tmp_path (pytest keeps the last few)."""
+    log = Path(env["HSQBO_CONFIG"]).parent / f"worker-{len(started)}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "worker"], cwd=REPO, env=env, stdout=output, stderr=output
+        )
     started.append(process)
     return process
 

@@ -8,6 +8,12 @@ side, or says why not:
 
 A rule returns an `Outcome`, raises `Excluded` (a filter or a rule leaves the record out, not retried) or `Failing`
 (cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker.
+
+Link first: a rule reads the record's link before the records themselves. The two sides of one pair are two
+pending keys, so their applies can run at once in two workers; reading the link first makes every record read at
+least as new as the link, and a concurrent apply that saves the link after ours read it makes our save fail
+(`StaleLink`, rerun). Read the other way round, a record read before another apply's write and a link read after
+it look like an edit back to the old value, and that stale value is then written over the newer one.
 """
 
 from __future__ import annotations

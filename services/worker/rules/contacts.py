@@ -68,11 +68,12 @@ class ContactRule:
         settings = ctx.connection.contacts
         maps = _fields.active_maps(SPEC.fields, settings)
         merged = await repoint_merged(ctx, Kind.CONTACT, Provider.HUBSPOT, contact_id, hints)
+        # The link first, then the records (see rules/__init__.py).
+        link = await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=contact_id)
         try:
             contact = await ctx.hubspot.get("contacts", contact_id, properties=hubspot_properties(maps))
         except NotFound:
             return await deactivate_in_qbo(ctx, SPEC, Kind.CONTACT, settings, contact_id)
-        link = await ctx.store.get_link(ctx.name, Kind.CONTACT, hubspot_id=contact_id)
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
             restore = {"Active": True} if not customer.get("Active", True) else None
@@ -133,8 +134,9 @@ class ContactRule:
         settings = ctx.connection.contacts
         maps = _fields.active_maps(SPEC.fields, settings)
         merged = await repoint_merged(ctx, Kind.CONTACT, Provider.QUICKBOOKS, customer_id, hints)
-        customer = await ctx.qbo.read("Customer", customer_id)
+        # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)
+        customer = await ctx.qbo.read("Customer", customer_id)
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not customer.get("Active", True):

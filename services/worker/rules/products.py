@@ -101,11 +101,12 @@ class ProductRule:
     async def from_hubspot(self, ctx: SyncContext, product_id: str, hints: Hints) -> Outcome:
         settings = ctx.connection.products
         merged = await repoint_merged(ctx, Kind.PRODUCT, Provider.HUBSPOT, product_id, hints)
+        # The link first, then the records (see rules/__init__.py).
+        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product_id)
         try:
             product = await ctx.hubspot.get("products", product_id, properties=_properties(settings))
         except NotFound:
             return await deactivate_in_qbo(ctx, SPEC, Kind.PRODUCT, settings, product_id)
-        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product_id)
         if link is not None and link.qbo_id is not None:
             item = await ctx.qbo.read("Item", link.qbo_id)
             restore = {"Active": True} if not item.get("Active", True) else None
@@ -135,8 +136,9 @@ class ProductRule:
     async def from_qbo(self, ctx: SyncContext, item_id: str, hints: Hints) -> Outcome:
         settings = ctx.connection.products
         merged = await repoint_merged(ctx, Kind.PRODUCT, Provider.QUICKBOOKS, item_id, hints)
-        item = await ctx.qbo.read("Item", item_id)
+        # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, qbo_id=item_id)
+        item = await ctx.qbo.read("Item", item_id)
         if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not item.get("Active", True):
