@@ -13,7 +13,11 @@ import structlog
 
 
 def configure_logging(level: str = "INFO") -> None:
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=level.upper())
+    """Our events at `level`; the libraries' own logging at INFO at most verbose, since their DEBUG output carries
+    what ours never may (AMQP frames with message bodies, SQL parameters, HTTP headers)."""
+    ours = logging.getLevelNamesMapping()[level.upper()]
+    logging.basicConfig(format="%(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(max(ours, logging.INFO))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -22,7 +26,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(ours),
         logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),
         cache_logger_on_first_use=True,
     )

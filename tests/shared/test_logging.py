@@ -1,0 +1,33 @@
+"""Logging: our events go out at the configured level, never the libraries' DEBUG output (message bodies, SQL
+parameters, headers)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from shared.logging import configure_logging
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+    structlog.reset_defaults()
+
+
+def test_debug_turns_on_our_debug_events_but_not_the_libraries_debug_output() -> None:
+    configure_logging("DEBUG")
+    assert structlog.get_logger("hsqbo.worker").is_enabled_for(logging.DEBUG)
+    for library in ("aiormq", "aio_pika", "aiosqlite", "aiohttp.client"):
+        assert not logging.getLogger(library).isEnabledFor(logging.DEBUG)
+
+
+def test_warning_quiets_the_libraries_too() -> None:
+    configure_logging("WARNING")
+    assert not logging.getLogger("aiormq").isEnabledFor(logging.INFO)
