@@ -17,6 +17,7 @@ from shared.errors import ConfigError
 COMMANDS: dict[str, str] = {
     "receiver": "accept signed HubSpot and Intuit webhooks and queue them durably",
     "worker": "apply queued changes to the other system, per record, debounced",
+    "poller": "find changes whose webhook was missed (QBO CDC, HubSpot search) and queue them",
     "sandbox": "serve local emulators of the HubSpot and QuickBooks Online APIs",
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
     "dlq": "list, show, replay or purge dead letters: the work hsqbo gave up on",

@@ -175,6 +175,13 @@ class Publisher:
             and not self._connection.is_closed
         )
 
+    async def wait_ready(self, timeout: float) -> bool:  # noqa: ASYNC109  # a bounded wait is the point
+        """Wait up to `timeout` seconds for the first connection; False if it is still not ready."""
+        if self._connect_task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._connect_task), timeout)
+        return self.ready
+
     async def publish(self, envelopes: Sequence[ChangeEnvelope]) -> None:
         """Return once every envelope is confirmed by the broker; raise BusError otherwise (nothing is assumed
         queued then: the caller answers non-2xx so the sender retries; a partial success only risks duplicates,

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     dlq_min_sample: Annotated[int, Field(gt=0)] = 50
     shutdown_seconds: Seconds = 20.0  # on SIGTERM, how long in-flight applies may finish before they are requeued
 
+    # Poller: the fallback for missed webhooks (QBO CDC, HubSpot search), one connection at a time per store.
+    poll_seconds: Seconds = 60.0  # how often each connection is polled
+    # Each poll looks this far behind the previous one: HubSpot's search index lags its writes, clocks differ.
+    poll_overlap_seconds: Seconds = 120.0
+
     # Sync rules file (TOML).
     config: Path | None = None
 

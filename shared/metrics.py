@@ -81,6 +81,22 @@ WORKER_HALTED = Gauge("hsqbo_worker_halted", "Worker stopped consuming by the de
 # In-flight messages still running at the shutdown deadline, cancelled and left to the broker to redeliver.
 SHUTDOWN_REQUEUED = Counter("hsqbo_worker_shutdown_requeued_total", "In-flight messages requeued at shutdown")
 
+# --- poller ---------------------------------------------------------------------------------------------------------
+
+# Polls of one provider for one connection, by provider and outcome (ok, failed: an API or broker error, retried
+# next time from the same cursor; paused: the connection must be reconnected).
+POLLS = Counter("hsqbo_poller_polls_total", "Polls of a provider for changes", ["provider", "outcome"])
+
+# Changed records the poller found, by provider and outcome: queued (the link does not show this version synced: a
+# webhook was missed or not processed yet) or in_sync (the link already shows this version).
+POLLED_CHANGES = Counter("hsqbo_poller_changes_total", "Changed records found by polling", ["provider", "outcome"])
+
+# Unix time up to which a provider's changes are known to be queued, by connection and provider: now minus this is
+# how far the fallback is behind.
+POLL_WATERMARK = Gauge(
+    "hsqbo_poller_watermark_seconds", "Time up to which changes are queued", ["connection", "provider"]
+)
+
 # --- dead letters (shared/deadletters) ------------------------------------------------------------------------------
 
 # Dead letters replayed by an operator, by payload (apply, change).

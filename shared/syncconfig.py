@@ -110,6 +110,13 @@ class ConnectionSettings(_Strict):
     invoices: InvoiceSettings = InvoiceSettings()
     payments: PaymentSettings = PaymentSettings()
 
+    def objects(self, kind: str) -> ObjectSettings:
+        """The settings of one synced object pair, by its kind ("contact", "product", "invoice", "payment")."""
+        by_kind: dict[str, ObjectSettings] = {
+            "contact": self.contacts, "product": self.products, "invoice": self.invoices, "payment": self.payments
+        }  # fmt: skip
+        return by_kind[kind]
+
     @property
     def setup_timestamp(self) -> float:
         return dt.datetime.combine(self.setup_date, dt.time(), dt.UTC).timestamp()

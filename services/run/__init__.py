@@ -1,6 +1,7 @@
 """`hsqbo run`: the whole stack on one machine, in one process and one event loop — both sandboxes (a seeded portal
-and realm), the receiver they send signed webhooks to, a worker connecting the two accounts, and demo traffic: a
-HubSpot user and a QuickBooks user making an edit every few seconds, so changes show flowing both ways in the log.
+and realm), the receiver they send signed webhooks to, a worker connecting the two accounts, the poller catching
+what webhooks miss, and demo traffic: a HubSpot user and a QuickBooks user making an edit every few seconds, so
+changes show flowing both ways in the log.
 
 Secrets and app ids left unset are generated for the run and kept in memory. The connection is `run_connection`'s
 unless HSQBO_CONFIG names one: then its first connection is used with the sandboxes' account ids filled in.

@@ -1,9 +1,10 @@
-"""The whole stack in one event loop: the receiver, both sandboxes sending it signed webhooks, the store and a
-worker, wired to each other the way a real install is wired to HubSpot and Intuit. `hsqbo run` and the end-to-end
-test fixture both start it with `running_stack`."""
+"""The whole stack in one event loop: the receiver, both sandboxes sending it signed webhooks, the store, a worker
+and the poller, wired to each other the way a real install is wired to HubSpot and Intuit. `hsqbo run` and the
+end-to-end test fixture both start it with `running_stack`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
@@ -16,12 +17,15 @@ from typing import Any
 from cryptography.fernet import Fernet
 from pydantic import AnyHttpUrl, SecretStr
 
+from services.poller import Poller
 from services.receiver import create_app
 from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
-from services.worker import ContextFactory, Engine, Worker
+from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
+from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
+from shared.connections import ContextFactory
 from shared.envelope import Provider
 from shared.store import Credentials, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
@@ -136,7 +140,7 @@ async def running_stack(
     settings: Settings, options: StackOptions, connection: ConnectionFactory
 ) -> AsyncIterator[RunningStack]:
     """Serve the receiver, start the sandboxes (webhooks to the receiver), connect their first portal and realm with
-    `connection(portal_id, realm_id)` and start a worker; stop them all (sandbox state saved) on exit."""
+    `connection(portal_id, realm_id)`, start a worker and the poller; stop them all (sandbox state saved) on exit."""
     settings = with_local_app(settings)
     async with serving(create_app(settings), host=options.host, port=options.port) as receiver:
         sandbox = await start_sandbox(
@@ -161,11 +165,20 @@ async def running_stack(
                 AiohttpTransport.from_settings(settings) as transport,
             ):
                 await save_sandbox_tokens(store, sandbox, linked)
-                worker = Worker(settings, sync, store, Engine(store, ContextFactory(settings, store, transport), sync))
+                contexts = ContextFactory(settings, store, transport)
+                worker = Worker(settings, sync, store, Engine(store, contexts, sync))
                 await worker.start()
+                publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
+                await publisher.start()
+                poller = Poller(settings, sync, store, contexts, publisher.publish)
+                stop_polling = asyncio.Event()
+                polling = asyncio.create_task(poller.run(stop_polling))
                 try:
                     yield RunningStack(settings, sandbox, receiver, store, worker, linked)
                 finally:
+                    stop_polling.set()
+                    await polling
+                    await publisher.close()
                     await worker.stop()
         finally:
             await sandbox.stop()

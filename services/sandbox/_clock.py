@@ -11,6 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+# Seeded demo data is stamped this long before the seeding: an existing account's records predate the connection,
+# so a poller's first look (which watches from "now" less a small overlap) does not take them for new changes.
+SEED_AGE_SECONDS = 3600.0
+
 
 class SandboxClock:
     def __init__(self, *, offset: float = 0.0, wall: Callable[[], float] = time.time) -> None:

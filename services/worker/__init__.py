@@ -7,16 +7,16 @@ import asyncio
 import contextlib
 import signal
 
-from services.worker._context import ContextFactory, SyncContext
 from services.worker._engine import Engine
 from services.worker._worker import Worker
 from shared.clients import AiohttpTransport
 from shared.config import Settings, load_settings
+from shared.connections import ContextFactory
 from shared.logging import configure_logging
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 
-__all__ = ["ContextFactory", "Engine", "SyncContext", "Worker", "configure_parser", "main", "run_worker"]
+__all__ = ["Engine", "Worker", "configure_parser", "main", "run_worker"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

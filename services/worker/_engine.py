@@ -20,13 +20,13 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from services.worker._context import ConnectionPaused, ContextFactory, SyncContext
-from services.worker._ingest import Part, object_settings, part_of
+from services.worker._ingest import Part, part_of
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, direction_from
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
+from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
 from shared.envelope import Provider
 from shared.errors import ApiError, AuthRevoked, NotFound, StaleObject
@@ -78,7 +78,7 @@ class Engine:
         rule = RULES.get(key.kind)
         if connection is None or rule is None:
             return Applied(Outcome("skipped", detail=f"no connection {key.connection!r} or no rule for {key.kind}"))
-        if not object_settings(connection, key.kind).syncs_from(key.side):
+        if not connection.objects(key.kind).syncs_from(key.side):
             return Applied(Outcome("skipped", detail=f"{key.kind} sync from {key.side} is off"))
         try:
             ctx = await self._contexts.get(connection)

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.store import Kind, PendingKey
-from shared.syncconfig import ConnectionSettings, ObjectSettings, SyncSettings
+from shared.syncconfig import SyncSettings
 
 HUBSPOT_KINDS = {
     "contact": Kind.CONTACT,
@@ -50,15 +50,6 @@ KEYED_PARTS = {**HUBSPOT_PARTS, "invoice": INVOICE_CONTACTS}  # key prefix ("lin
 class Work:
     key: PendingKey
     hints: dict[str, Any]
-
-
-def object_settings(connection: ConnectionSettings, kind: Kind) -> ObjectSettings:
-    return {
-        Kind.CONTACT: connection.contacts,
-        Kind.PRODUCT: connection.products,
-        Kind.INVOICE: connection.invoices,
-        Kind.PAYMENT: connection.payments,
-    }[kind]
 
 
 def is_our_echo(envelope: ChangeEnvelope, app_id: str | None) -> bool:
@@ -107,7 +98,7 @@ def route(envelope: ChangeEnvelope, sync: SyncSettings, app_id: str | None) -> t
     work = [
         Work(PendingKey(connection.name, kind, envelope.provider, object_id), hints)
         for connection in connections
-        if object_settings(connection, kind).syncs_from(envelope.provider)
+        if connection.objects(kind).syncs_from(envelope.provider)
     ]
     if kind == Kind.INVOICE and part is None and envelope.provider == Provider.HUBSPOT:
         work += [

@@ -17,11 +17,12 @@ from services.receiver import create_app
 from services.run import local_connection, pointed_at, save_sandbox_tokens, with_local_app
 from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.sandbox.hubspot._schema import BY_NAME
-from services.worker import ContextFactory, Engine, Worker
+from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
 from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, debounce_queue, retry_queue
 from shared.clients import AiohttpTransport
 from shared.config import Settings
+from shared.connections import ContextFactory
 from shared.store import Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 from tests.conftest import Broker

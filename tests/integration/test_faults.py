@@ -23,9 +23,10 @@ import aio_pika
 import aiohttp
 import pytest
 
-from services.worker import ContextFactory, Engine, Worker
+from services.worker import Engine, Worker
 from shared.bus import declare_worker_topology
 from shared.clients import AiohttpTransport
+from shared.connections import ContextFactory
 from shared.envelope import Provider
 from tests.conftest import Broker
 from tests.integration.checker import Acknowledged, Outcome, Workload, assert_applied_once, classify

@@ -29,7 +29,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.responses import Response
 
-from services.sandbox._clock import SandboxClock
+from services.sandbox._clock import SEED_AGE_SECONDS, SandboxClock
 from services.sandbox._faults import Faults
 from services.sandbox._oauth import TokenIssuer, TokenPair
 from services.sandbox._recorder import RequestLog
@@ -223,7 +223,8 @@ class HubSpotSandbox:
         account = self.accounts.get(portal_id) if portal_id is not None else self.accounts.create()
         self._muted = True
         try:
-            created = seed_portal(account.portal, Actor("CRM_UI", "userId:1", 1), **counts)
+            with account.portal.backdated(SEED_AGE_SECONDS):
+                created = seed_portal(account.portal, Actor("CRM_UI", "userId:1", 1), **counts)
         finally:
             self._muted = False
         return {"portal_id": account.portal_id, **created}

@@ -22,6 +22,7 @@ Decisions where the docs are silent (the stricter reading):
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import decimal
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -121,11 +122,21 @@ class Portal:
         self._aliases: dict[int, int] = {}  # merged-away id -> surviving id
         self._next_id = first_record_id
         self._invoice_numbers = 1000
+        self._backdated_seconds = 0.0
 
     # time
 
     def now_ms(self) -> int:
-        return int(self.clock.now() * 1000)
+        return int((self.clock.now() - self._backdated_seconds) * 1000)
+
+    @contextlib.contextmanager
+    def backdated(self, seconds: float) -> Iterator[None]:
+        """Records made inside are stamped `seconds` in the past (seeding an account whose data predates us)."""
+        self._backdated_seconds = seconds
+        try:
+            yield
+        finally:
+            self._backdated_seconds = 0.0
 
     # property definitions
 

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.types import Scope
 
-from services.sandbox._clock import SandboxClock
+from services.sandbox._clock import SEED_AGE_SECONDS, SandboxClock
 from services.sandbox._faults import Faults
 from services.sandbox._oauth import TokenIssuer
 from services.sandbox._recorder import RequestLog
@@ -117,7 +117,7 @@ class QboSandbox:
 
     def seed(self, realm_id: str | None = None, **counts: int) -> dict[str, Any]:
         realm = self.realms[realm_id] if realm_id else self.create_realm()
-        created = seed_demo_book(realm, self.clock.now(), **counts)
+        created = seed_demo_book(realm, self.clock.now() - SEED_AGE_SECONDS, **counts)
         return {"realm_id": realm.realm_id, **created}
 
     def issue_token(self, realm_id: str, client_id: str | None = None) -> dict[str, Any]:

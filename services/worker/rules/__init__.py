@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Protocol
 
-from services.worker._context import SyncContext
+from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import HsqboError
 from shared.store import Direction, Kind, Link

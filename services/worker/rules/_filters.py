@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from services.worker._context import SyncContext
 from services.worker._fields import get_path
 from services.worker.rules import Excluded
 from shared.clients import HubSpotObject
+from shared.connections import SyncContext
 from shared.syncconfig import Filters
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from services.worker._context import SyncContext
 from services.worker._fields import get_path, lower_text, text
 from services.worker.rules import Failing
 from services.worker.rules.contacts import PRIMARY_COMPANY
 from shared.clients import qbo_quote
+from shared.connections import SyncContext
 from shared.errors import DuplicateName, NotFound
 from shared.store import Kind, LinkStatus
 from shared.syncconfig import InvoiceSettings

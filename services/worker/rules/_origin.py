@@ -7,9 +7,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from services.worker._context import SyncContext
 from services.worker.rules import Failing
 from shared.clients import HubSpotObject
+from shared.connections import SyncContext
 from shared.errors import NotFound
 
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.worker import _fields
-from services.worker._context import SyncContext
 from services.worker._fields import FieldMap
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from shared.clients import HubSpotObject, QboEntity
+from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import NotFound
 from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome

@@ -40,7 +40,6 @@ from typing import Any
 import orjson
 
 from services.worker import _fields
-from services.worker._context import SyncContext
 from services.worker._fields import FieldMap, Values
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
@@ -49,6 +48,7 @@ from services.worker.rules import _invoice_refs as refs
 from services.worker.rules._invoice_lines import Line
 from services.worker.rules._origin import OriginProperty, made_from
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
+from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import DuplicateDocNumber, NotFound
 from shared.store import Direction, Kind, Link, LinkStatus

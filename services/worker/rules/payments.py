@@ -34,11 +34,11 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields
-from services.worker._context import SyncContext
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
 from services.worker.rules._origin import OriginProperty, made_from
 from shared.clients import HubSpotObject, NewAssociation, QboEntity
+from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import NotFound
 from shared.store import Direction, Kind, Link, LinkStatus

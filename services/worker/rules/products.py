@@ -23,7 +23,6 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields
-from services.worker._context import SyncContext
 from services.worker._fields import FieldMap
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
@@ -38,6 +37,7 @@ from services.worker.rules._pair import (
     sync_fields,
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
+from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import DuplicateName, NotFound
 from shared.store import Kind, Link

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from services.sandbox._clock import SEED_AGE_SECONDS
 from services.sandbox.hubspot import HubSpotSandbox
 from shared.asgi import serving
 from tests.sandbox.hubspot.conftest import Hub
@@ -18,6 +21,18 @@ async def test_accounts_are_created_and_configured(hub: Hub) -> None:
         token = await hub.control("POST", "tokens", json={"portal_id": 9001, "kind": kind})
         status, _ = await hub.call("GET", "/crm/v3/objects/contacts", token=token["access_token"])
         assert (status, token["portal_id"]) == (200, 9001)
+
+
+async def test_seeded_records_predate_the_seeding_as_an_existing_accounts_do(hub: Hub) -> None:
+    await hub.control("POST", "seed", json={"portal_id": hub.portal_id, "companies": 1, "lone_contacts": 0,
+                                            "contacts_per_company": 1, "products": 0, "invoices": 0})  # fmt: skip
+    _, contacts = await hub.call("GET", "/crm/v3/objects/contacts")
+    [contact] = contacts["results"]
+    updated = dt.datetime.fromisoformat(contact["updatedAt"]).timestamp()
+    assert updated <= hub.sandbox.clock.now() - SEED_AGE_SECONDS
+    created = hub.sandbox.user_edit(portal_id=hub.portal_id, object_type="contacts", action="create",
+                                    properties={"email": "after@example.com"})  # fmt: skip
+    assert dt.datetime.fromisoformat(created["updatedAt"]).timestamp() > hub.sandbox.clock.now() - 60
 
 
 async def test_seed_creates_companies_sharing_names_with_their_contacts_and_products_with_and_without_skus(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.sandbox._clock import SEED_AGE_SECONDS
 from services.sandbox.qbo._timestamps import company_time
 from tests.sandbox.qbo.conftest import QboHttp
 
@@ -40,7 +41,7 @@ async def test_cdc_rejects_entities_it_does_not_support(qbo: QboHttp) -> None:
 
 async def test_cdc_answers_at_most_1000_objects(qbo: QboHttp) -> None:
     await qbo.control("POST", "seed", {"realm_id": "4620816365000001", "customers": 700, "items": 350, "invoices": 0})
-    since = qbo.sandbox.clock.now() - 60
+    since = qbo.sandbox.clock.now() - SEED_AGE_SECONDS - 60  # seeded data predates the seeding
 
     answer = await qbo.ok("GET", "cdc", entities="Customer,Item", changedSince=company_time(since))
     customers, items = answer["CDCResponse"][0]["QueryResponse"]

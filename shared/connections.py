@@ -1,4 +1,5 @@
-"""What a sync rule works with: one connection's settings, its two API clients, the store and the clock.
+"""A connection's working set: its settings, its two API clients, the store and the clock (what a sync rule and
+the poller work with).
 
 A connection whose provider refused our refresh token is paused: `ContextFactory.get` raises `ConnectionPaused`
 instead of building clients that would only fail, until new credentials are stored (`shared.credentials.connect`).
@@ -23,7 +24,7 @@ from shared.syncconfig import ConnectionSettings
 
 _REQUEST_IDS = uuid.UUID("5d1c3c1e-8f6e-4a59-9f0a-2b7c8f3e9a11")
 
-log = get_logger("hsqbo.worker")
+log = get_logger("hsqbo.connections")
 
 
 class ConnectionPaused(HsqboError):

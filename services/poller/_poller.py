@@ -1,0 +1,105 @@
+"""The poller: the fallback that finds changes whose webhook never came, and queues them the way the receiver does.
+
+    every poll_seconds, per connection (one poller process at a time per connection: a store lock):
+        QBO      CDC per synced entity since its cursor                 (_qbo.py)
+        HubSpot  search per synced object type, modified since cursor   (_hubspot.py)
+            └─► skip records whose link already shows that version ─► exchange hsqbo.changes ─► worker
+
+From there a polled change is a webhook event like any other: the worker debounces it per record, re-reads the
+record and syncs it, so a change found twice, or found and also delivered by its webhook, is synced once. A cursor
+moves only after everything before it is confirmed queued: a failed poll (API or broker down) starts again from
+the same place. Each poll looks `poll_overlap_seconds` behind the last one (HubSpot's search index lags its writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+
+from services.poller._hubspot import HubSpotChanges
+from services.poller._qbo import QboChanges
+from services.poller._source import Poll, Publish, Source
+from shared.config import Settings
+from shared.connections import ConnectionPaused, ContextFactory
+from shared.errors import ApiError, AuthRevoked, BusError
+from shared.logging import get_logger
+from shared.metrics import POLL_WATERMARK, POLLS
+from shared.store import Store
+from shared.syncconfig import ConnectionSettings, SyncSettings
+
+log = get_logger("hsqbo.poller")
+
+SOURCES: tuple[Source, ...] = (QboChanges(), HubSpotChanges())
+
+
+class Poller:
+    def __init__(
+        self,
+        settings: Settings,
+        sync: SyncSettings,
+        store: Store,
+        contexts: ContextFactory,
+        publish: Publish,
+        *,
+        sources: Sequence[Source] = SOURCES,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.sync = sync
+        self.store = store
+        self.contexts = contexts
+        self.publish = publish
+        self.sources = sources
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:poller:{id(self):x}"
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll every connection, then wait `poll_seconds`, until `stop` is set."""
+        log.info("poller_started", owner=self.owner, every_seconds=self.settings.poll_seconds)
+        try:
+            while not stop.is_set():
+                await self.poll_once()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.settings.poll_seconds)
+        finally:
+            for connection in self.sync.connection:
+                await self.store.release_lock(_lock(connection), self.owner)
+            log.info("poller_stopped", owner=self.owner)
+
+    async def poll_once(self) -> None:
+        """One poll of every connection this process holds the lock of."""
+        for connection in self.sync.connection:
+            # The lease outlives the pause between polls, so the holder keeps it; others take over once it stops.
+            lease = 3 * self.settings.poll_seconds
+            if await self.store.acquire_lock(_lock(connection), self.owner, self.clock(), lease):
+                await self._poll(connection)
+
+    async def _poll(self, connection: ConnectionSettings) -> None:
+        for source in self.sources:
+            try:
+                ctx = await self.contexts.get(connection)
+            except ConnectionPaused as paused:
+                POLLS.labels(source.provider, "paused").inc()
+                log.info("poll_skipped", connection=connection.name, reason=str(paused))
+                continue
+            poll = Poll(ctx, self.publish, self.clock(), self.settings.poll_overlap_seconds)
+            try:
+                watermark = await source.poll(poll)
+            except AuthRevoked as exc:  # paused for every process until reconnected, as the worker does
+                await self.contexts.pause(connection.name, exc)
+                POLLS.labels(source.provider, "paused").inc()
+                continue
+            except (ApiError, BusError) as exc:  # the cursors stayed: the next poll starts from the same place
+                POLLS.labels(source.provider, "failed").inc()
+                log.warning("poll_failed", connection=connection.name, provider=source.provider, error=str(exc)[:300])
+                continue
+            POLLS.labels(source.provider, "ok").inc()
+            POLL_WATERMARK.labels(connection.name, source.provider).set(watermark)
+
+
+def _lock(connection: ConnectionSettings) -> str:
+    return f"poller:{connection.name}"

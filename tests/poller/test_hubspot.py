@@ -1,0 +1,90 @@
+"""HubSpot changes by CRM search: per synced object type, oldest first, each poll from the previous one less the
+overlap; past 10,000 results a new query from the last date seen; synced versions left out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from services.poller._hubspot import RESULT_CAP, HubSpotChanges, cursor_name
+from shared.clients import Request, Response
+from shared.envelope import Provider
+from shared.store import Kind, Link, Store
+from tests.clients.answers import json_answer, json_of, path_of
+from tests.poller.conftest import CONNECTION, NOW, OVERLAP_SECONDS, poll_on
+
+
+def ms(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def record(record_id: int, updated: dt.datetime) -> dict[str, Any]:
+    stamp = updated.isoformat().replace("+00:00", "Z")
+    return {"id": str(record_id), "properties": {}, "createdAt": stamp, "updatedAt": stamp}
+
+
+def since_of(request: Request) -> int:
+    [group] = json_of(request)["filterGroups"]
+    [modified] = group["filters"]
+    assert modified["operator"] == "GTE"
+    return int(modified["value"])
+
+
+class Search:
+    """Answers contact searches from `records` (sorted by update) the way HubSpot pages them; no other changes."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = records
+
+    def __call__(self, request: Request) -> Response:
+        if not path_of(request).endswith("/contacts/search"):
+            return json_answer(200, {"total": 0, "results": []})
+        body = json_of(request)
+        since, offset, limit = since_of(request), int(body.get("after", 0)), body["limit"]
+        assert offset < RESULT_CAP, "paged past HubSpot's 10,000 results"
+        matching = [r for r in self.records if ms(dt.datetime.fromisoformat(r["updatedAt"])) >= since]
+        page = matching[offset : offset + limit]
+        answer: dict[str, Any] = {"total": len(matching), "results": page}
+        if offset + limit < len(matching):
+            answer["paging"] = {"next": {"after": str(offset + limit)}}
+        return json_answer(200, answer)
+
+
+def contact_searches(transport: Any) -> list[Request]:
+    return [r for r in transport.requests if path_of(r).endswith("/contacts/search")]
+
+
+async def test_contacts_are_searched_oldest_first_from_the_previous_poll_less_the_overlap(store: Store) -> None:
+    overlap_ms = int(OVERLAP_SECONDS * 1000)
+    poll, queued, transport = poll_on(store, Search([record(1, NOW - dt.timedelta(minutes=1))]))
+    await HubSpotChanges().poll(poll)
+
+    [search] = contact_searches(transport)
+    assert since_of(search) == ms(NOW) - overlap_ms  # the first poll: watching starts now
+    assert json_of(search)["sorts"] == [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
+    assert [(e.provider, e.object_type, e.object_id) for e in queued] == [(Provider.HUBSPOT, "contact", "1")]
+    assert await store.get_cursor(CONNECTION.name, cursor_name("contacts")) == str(ms(NOW) - overlap_ms)
+
+
+async def test_a_search_past_10000_results_starts_again_from_the_last_date_seen(store: Store) -> None:
+    start = NOW - dt.timedelta(days=1)
+    await store.set_cursor(CONNECTION.name, cursor_name("contacts"), str(ms(start)))
+    records = [record(n, start + dt.timedelta(seconds=n)) for n in range(RESULT_CAP + 500)]
+    poll, queued, transport = poll_on(store, Search(records))
+    await HubSpotChanges().poll(poll)
+
+    starts = [since_of(r) for r in contact_searches(transport) if "after" not in json_of(r)]
+    assert len(starts) == 2
+    assert starts[1] == ms(start + dt.timedelta(seconds=RESULT_CAP - 1))
+    assert {e.object_id for e in queued} == {str(n) for n in range(RESULT_CAP + 500)}
+
+
+async def test_a_version_the_link_shows_synced_is_not_queued(store: Store) -> None:
+    synced, edited = NOW - dt.timedelta(minutes=1), NOW - dt.timedelta(seconds=30)
+    await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="1",
+                               qbo_id="9", hubspot_version=synced.isoformat()))  # fmt: skip
+    await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="2",
+                               qbo_id="10", hubspot_version=synced.isoformat()))  # fmt: skip
+    poll, queued, _ = poll_on(store, Search([record(1, synced), record(2, edited)]))
+    await HubSpotChanges().poll(poll)
+    assert [e.object_id for e in queued] == ["2"]

@@ -1,0 +1,96 @@
+"""QBO changes by CDC: one call per synced entity, a full answer followed from its latest change, the 30-day limit,
+and the link check that keeps synced versions out of the queue."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from services.poller._qbo import CDC_MAX_OBJECTS, QboChanges, cursor_name, in_sync
+from shared.clients import Request, Response
+from shared.envelope import Operation, Provider
+from shared.store import Kind, Link, LinkStatus, Store
+from tests.clients.answers import json_answer, query_of
+from tests.poller.conftest import CONNECTION, NOW, OVERLAP_SECONDS, poll_on
+
+SERVER_TIME = NOW - dt.timedelta(seconds=1)
+
+
+def customer(customer_id: int, updated: dt.datetime, sync_token: str = "0") -> dict[str, Any]:
+    return {"Id": str(customer_id), "SyncToken": sync_token, "MetaData": {"LastUpdatedTime": updated.isoformat()}}
+
+
+def cdc_answer(entity: str, rows: list[dict[str, Any]]) -> Response:
+    response: dict[str, Any] = {"startPosition": 1, "maxResults": len(rows)}
+    if rows:
+        response[entity] = rows
+    return json_answer(200, {"CDCResponse": [{"QueryResponse": [response]}], "time": SERVER_TIME.isoformat()})
+
+
+def changed_since(request: Request) -> dt.datetime:
+    return dt.datetime.fromisoformat(dict(query_of(request))["changedSince"])
+
+
+def customers_only(rows_by_call: list[list[dict[str, Any]]]) -> Any:
+    """Answers the Customer CDC calls in order with `rows_by_call`; other entities have no changes."""
+
+    def handler(request: Request) -> Response:
+        entity = dict(query_of(request))["entities"]
+        return cdc_answer(entity, rows_by_call.pop(0) if entity == "Customer" else [])
+
+    return handler
+
+
+async def test_each_synced_entity_is_watched_from_the_first_poll_then_from_the_last_answer_less_the_overlap(
+    store: Store,
+) -> None:
+    poll, queued, transport = poll_on(store, customers_only([[customer(1, NOW - dt.timedelta(minutes=1))]]))
+    assert await QboChanges().poll(poll) == SERVER_TIME.timestamp()
+
+    assert [dict(query_of(r))["entities"] for r in transport.requests] == ["Customer", "Item", "Invoice", "Payment"]
+    overlap = dt.timedelta(seconds=OVERLAP_SECONDS)
+    assert {changed_since(r) for r in transport.requests} == {NOW - overlap}  # not the whole account's history
+    [found] = queued
+    assert (found.provider, found.object_type, found.object_id, found.operation) == (
+        Provider.QUICKBOOKS, "customer", "1", Operation.UPDATED
+    )  # fmt: skip
+    assert await store.get_cursor(CONNECTION.name, cursor_name("Customer")) == (SERVER_TIME - overlap).isoformat()
+
+
+async def test_a_full_cdc_answer_is_followed_from_its_latest_change(store: Store) -> None:
+    start = NOW - dt.timedelta(hours=1)
+    await store.set_cursor(CONNECTION.name, cursor_name("Customer"), start.isoformat())
+    full = [customer(n, start + dt.timedelta(seconds=n)) for n in range(CDC_MAX_OBJECTS)]
+    rest = [customer(5000, NOW - dt.timedelta(minutes=1))]
+    poll, queued, transport = poll_on(store, customers_only([full, rest]))
+    await QboChanges().poll(poll)
+
+    customer_calls = [r for r in transport.requests if dict(query_of(r))["entities"] == "Customer"]
+    assert changed_since(customer_calls[1]) == start + dt.timedelta(seconds=CDC_MAX_OBJECTS - 1)
+    assert len(queued) == CDC_MAX_OBJECTS + 1
+
+
+async def test_a_cursor_older_than_cdcs_30_days_moves_forward(store: Store) -> None:
+    await store.set_cursor(CONNECTION.name, cursor_name("Customer"), (NOW - dt.timedelta(days=40)).isoformat())
+    poll, _, transport = poll_on(store, customers_only([[]]))
+    await QboChanges().poll(poll)
+    first = changed_since(transport.requests[0])
+    assert NOW - dt.timedelta(days=30) < first < NOW - dt.timedelta(days=29)
+
+
+async def test_a_version_the_link_shows_synced_or_written_by_us_is_not_queued(store: Store) -> None:
+    await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="7",
+                               qbo_id="1", qbo_version="3", qbo_written_sync_token="4"))  # fmt: skip
+    rows = [customer(1, NOW, sync_token=token) for token in ("3", "4", "5")]
+    poll, queued, _ = poll_on(store, customers_only([rows]))
+    await QboChanges().poll(poll)
+    assert [envelope.event_id.rsplit(":", 1)[1] for envelope in queued] == ["5"]
+
+
+def test_a_deleted_record_is_in_sync_only_when_its_link_is_gone_or_deleted() -> None:
+    deleted = {"Id": "1", "status": "Deleted", "MetaData": {"LastUpdatedTime": NOW.isoformat()}}
+    link = Link(connection="acme", kind=Kind.INVOICE, origin=Provider.QUICKBOOKS, hubspot_id="7", qbo_id="1")
+    assert in_sync(None, deleted)
+    assert not in_sync(link, deleted)
+    assert in_sync(dataclasses.replace(link, status=LinkStatus.DELETED), deleted)
