@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = None  # Fernet key (urlsafe base64 of 32 bytes) for OAuth tokens at rest
 
     log_level: str = "INFO"
+    # The worker's and the poller's own /metrics (the receiver serves its on its port): off unless a port is set.
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
+    metrics_host: str = "127.0.0.1"
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` that is unset."""

@@ -3,7 +3,9 @@ counts; code imports the object. Names are `hsqbo_<area>_<what>[_unit]`, labels 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -104,3 +106,12 @@ DEAD_LETTERS_REPLAYED = Counter("hsqbo_dead_letters_replayed_total", "Dead lette
 
 # Dead letters purged by an operator.
 DEAD_LETTERS_PURGED = Counter("hsqbo_dead_letters_purged_total", "Dead letters purged")
+
+
+def serve_metrics(host: str, port: int | None) -> WSGIServer | None:
+    """Serve this process's metrics at http://host:port/metrics on a thread (a worker or poller, which have no HTTP
+    server of their own); None when no port is configured. Port 0 takes a free one (`server.server_port`)."""
+    if port is None:
+        return None
+    server, _ = start_http_server(port, addr=host)
+    return server

@@ -14,6 +14,7 @@ from shared.clients import AiohttpTransport
 from shared.config import Settings, load_settings
 from shared.connections import ContextFactory
 from shared.logging import configure_logging
+from shared.metrics import serve_metrics
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 
@@ -52,6 +53,7 @@ def main(args: argparse.Namespace) -> None:
     if args.config:
         settings = settings.model_copy(update={"config": args.config})
     configure_logging(settings.log_level)
+    serve_metrics(settings.metrics_host, settings.metrics_port)
 
     async def serve() -> None:
         stop = asyncio.Event()
