@@ -134,7 +134,6 @@ async def test_checker_counts_an_unsynced_change_as_lost_a_second_counterpart_as
     assert verdict.unexpected == ["stranger@faults.test"]
 
 
-@pytest.mark.soak  # `make soak`: lost a few changes of one record in 1 of ~11 runs, cause not found yet (see notes)
 async def test_sigkilled_workers_lose_and_duplicate_no_change(
     stack: Stack, tmp_path: Path, worker_processes: list[subprocess.Popen[bytes]]
 ) -> None:
