@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 
 from services.poller._poller import Poller
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
-from shared.config import Settings, load_settings
+from shared.config import Settings
 from shared.connections import ContextFactory
-from shared.logging import configure_logging
 from shared.metrics import serve_metrics
+from shared.process import process_settings, stop_on_signals
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 
@@ -49,18 +47,10 @@ async def run_poller(settings: Settings, stop: asyncio.Event, *, once: bool = Fa
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
-    if args.config:
-        settings = settings.model_copy(update={"config": args.config})
-    configure_logging(settings.log_level)
+    settings = process_settings(args.config)
     serve_metrics(settings.metrics_host, settings.metrics_port)
 
     async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, stop.set)
-        await run_poller(settings, stop, once=args.once)
+        await run_poller(settings, stop_on_signals(), once=args.once)
 
     asyncio.run(serve())

@@ -7,8 +7,7 @@ import argparse
 import uvicorn
 
 from services.receiver._app import create_app
-from shared.config import load_settings
-from shared.logging import configure_logging
+from shared.process import process_settings
 
 __all__ = ["configure_parser", "create_app", "main"]
 
@@ -19,7 +18,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = process_settings()
     app = create_app(settings)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, proxy_headers=True)

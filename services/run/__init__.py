@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
-import signal
 from pathlib import Path
 
 from services.run._demo import DemoEdit, DemoTraffic
@@ -27,8 +25,9 @@ from services.run._stack import (
     save_sandbox_tokens,
     with_local_app,
 )
-from shared.config import Settings, load_settings
-from shared.logging import configure_logging, get_logger
+from shared.config import Settings
+from shared.logging import get_logger
+from shared.process import process_settings, stop_on_signals
 from shared.syncconfig import ConnectionSettings, load_sync_settings
 
 __all__ = [
@@ -72,8 +71,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = process_settings()
     template = next(iter(load_sync_settings(settings.config).connection), None)
     options = StackOptions(
         host=args.host, port=args.port, hubspot_port=args.hubspot_port, qbo_port=args.qbo_port,
@@ -86,11 +84,7 @@ def main(args: argparse.Namespace) -> None:
 async def _serve(
     settings: Settings, options: StackOptions, connection: ConnectionFactory, demo_interval: float | None
 ) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     async with running_stack(settings, options, connection) as stack:
         log.info(
             "hsqbo_running", receiver=stack.receiver.url, hubspot_sandbox=stack.sandbox.hubspot_server.url,

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
 import json
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,8 @@ from services.sandbox._recorder import RecordedRequest, RequestLog
 from services.sandbox._webhooks import DispatcherStats, Event, WebhookDispatcher
 from shared.asgi import AppServer
 from shared.config import Settings, load_settings
-from shared.logging import configure_logging, get_logger
+from shared.logging import get_logger
+from shared.process import process_settings, stop_on_signals
 
 __all__ = [
     "DispatcherStats",
@@ -134,8 +133,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
-    configure_logging(settings.log_level)
+    settings = process_settings()
     options = SandboxOptions(
         host=args.host,
         hubspot_port=args.hubspot_port,
@@ -152,11 +150,7 @@ def main(args: argparse.Namespace) -> None:
 
 async def _serve(options: SandboxOptions, settings: Settings) -> None:
     running = await start_sandbox(options, settings=settings)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 
 from services.worker._engine import Engine
 from services.worker._worker import Worker
 from shared.clients import AiohttpTransport
-from shared.config import Settings, load_settings
+from shared.config import Settings
 from shared.connections import ContextFactory
-from shared.logging import configure_logging
 from shared.metrics import serve_metrics
+from shared.process import process_settings, stop_on_signals
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 
@@ -41,18 +39,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
-    if args.config:
-        settings = settings.model_copy(update={"config": args.config})
-    configure_logging(settings.log_level)
+    settings = process_settings(args.config)
     serve_metrics(settings.metrics_host, settings.metrics_port)
 
     async def serve() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(signum, stop.set)
-        await run_worker(settings, stop)
+        await run_worker(settings, stop_on_signals())
 
     asyncio.run(serve())
