@@ -5,31 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import re
 import sys
-import time
 from collections.abc import Sequence
 
 import orjson
 
 from shared.config import Settings, load_settings
 from shared.deadletters import DeadLetter, DeadLetters, LetterFilter, Progress, open_dead_letters
+from shared.process import parse_time
 from shared.store import open_store
 
-_AGO = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ERROR_COLUMN_CHARS = 60
-
-
-def parse_time(text: str, now: float | None = None) -> float:
-    """`2025-01-31T12:00` (UTC unless it says otherwise) or a duration ago (`30m`, `2h`, `7d`) → epoch seconds."""
-    if match := _AGO.fullmatch(text):
-        return (time.time() if now is None else now) - float(match[1]) * _UNIT_SECONDS[match[2]]
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither an ISO 8601 time nor a duration like 2h") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -1,22 +1,28 @@
 """`hsqbo poller`: the fallback for missed webhooks. Polls QBO (CDC) and HubSpot (search) for changes the worker has
-not synced and queues them like webhook events."""
+not synced and queues them like webhook events. `--backfill` is the initial sync: every record not in sync, once."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import datetime as dt
+import sys
+from collections.abc import AsyncIterator
 
+from services.poller._backfill import Tally, backfill, report
 from services.poller._poller import Poller
+from services.poller._source import Publish
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
-from shared.connections import ContextFactory
+from shared.connections import ConnectionPaused, ContextFactory
 from shared.metrics import serve_metrics
-from shared.process import process_settings, stop_on_signals
-from shared.store import open_store
-from shared.syncconfig import load_sync_settings
+from shared.process import parse_time, process_settings, stop_on_signals
+from shared.store import Store, open_store
+from shared.syncconfig import SyncSettings, load_sync_settings
 
-__all__ = ["Poller", "configure_parser", "main", "run_poller"]
+__all__ = ["Poller", "Tally", "backfill", "configure_parser", "main", "run_backfill", "run_poller"]
 
 BROKER_WAIT_SECONDS = 30.0
 
@@ -24,30 +30,88 @@ BROKER_WAIT_SECONDS = 30.0
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="sync rules TOML (default: HSQBO_CONFIG)")
     parser.add_argument("--once", action="store_true", help="poll every connection once, then exit")
+    initial = parser.add_argument_group("initial sync")
+    initial.add_argument("--backfill", action="store_true", help="queue every record not in sync, then exit")
+    initial.add_argument("--since", type=parse_time, metavar="TIME",
+                         help="only records changed since (ISO 8601 or a duration ago: 30d); default: all")  # fmt: skip
+    initial.add_argument("--dry-run", action="store_true", help="count what --backfill would queue; queue nothing")
+    initial.add_argument("--connection", help="only this connection (default: all)")
+
+
+@contextlib.asynccontextmanager
+async def _working_set(
+    settings: Settings, *, publishing: bool
+) -> AsyncIterator[tuple[Store, ContextFactory, Publish | None]]:
+    """The store, connection contexts on it, and a confirmed publisher (None when not `publishing`)."""
+    async with (
+        open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
+        AiohttpTransport.from_settings(settings) as transport,
+    ):
+        contexts = ContextFactory(settings, store, transport)
+        if not publishing:
+            yield store, contexts, None
+            return
+        publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
+        await publisher.start()
+        try:
+            await publisher.wait_ready(BROKER_WAIT_SECONDS)  # not ready: publishing fails, and is retried or reported
+            yield store, contexts, publisher.publish
+        finally:
+            await publisher.close()
 
 
 async def run_poller(settings: Settings, stop: asyncio.Event, *, once: bool = False) -> None:
     """Poll until `stop` is set (or one round with `once`)."""
     sync = load_sync_settings(settings.config)
-    publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
-    await publisher.start()
-    try:
-        async with (
-            open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
-            AiohttpTransport.from_settings(settings) as transport,
-        ):
-            poller = Poller(settings, sync, store, ContextFactory(settings, store, transport), publisher.publish)
-            await publisher.wait_ready(BROKER_WAIT_SECONDS)  # not ready: the first poll fails and is retried
-            if once:
-                await poller.poll_once()
-            else:
-                await poller.run(stop)
-    finally:
-        await publisher.close()
+    async with _working_set(settings, publishing=True) as (store, contexts, publish):
+        assert publish is not None
+        poller = Poller(settings, sync, store, contexts, publish)
+        if once:
+            await poller.poll_once()
+        else:
+            await poller.run(stop)
+
+
+async def run_backfill(
+    settings: Settings, sync: SyncSettings, *, since: float | None, dry_run: bool
+) -> dict[str, list[Tally] | str]:
+    """Backfill each connection of `sync`: its tallies, or why it was skipped."""
+    results: dict[str, list[Tally] | str] = {}
+    since_time = dt.datetime.fromtimestamp(since, dt.UTC) if since is not None else None
+    async with _working_set(settings, publishing=not dry_run) as (_, contexts, publish):
+        for connection in sync.connection:
+            try:
+                ctx = await contexts.get(connection)
+            except ConnectionPaused as paused:
+                results[connection.name] = str(paused)
+                continue
+            results[connection.name] = await backfill(ctx, publish, since=since_time, progress=_progress)
+    return results
+
+
+def _progress(tally: Tally) -> None:
+    """A one-line count on a terminal's stderr; nothing when stderr is a file or pipe."""
+    if sys.stderr.isatty():
+        print(f"\r{tally.provider} {tally.object_type}: {tally.found} found, {tally.queued} to queue",
+              end="", file=sys.stderr, flush=True)  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> None:
     settings = process_settings(args.config)
+    if args.backfill:
+        sync = load_sync_settings(settings.config)
+        if args.connection:
+            chosen = sync.named(args.connection)
+            if chosen is None:
+                raise SystemExit(f"hsqbo poller: no connection named {args.connection!r} in the sync config")
+            sync = SyncSettings(connection=[chosen])
+        results = asyncio.run(run_backfill(settings, sync, since=args.since, dry_run=args.dry_run))
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        for name, result in results.items():
+            print(f"connection {name}" + (" (dry run: nothing queued)" if args.dry_run else ""))
+            print(report(result) if isinstance(result, list) else f"skipped: {result}")
+        return
     serve_metrics(settings.metrics_host, settings.metrics_port)
 
     async def serve() -> None:

@@ -39,6 +39,13 @@ def in_sync(link: Link | None, record: HubSpotObject) -> bool:
     return link is not None and record.updated_at is not None and link.hubspot_version == record.updated_at.isoformat()
 
 
+async def link_of(ctx: SyncContext, kind: Kind, envelope_type: str, record_id: str) -> Link | None:
+    """The record's link; a line item has none (each change of one is work for its invoice)."""
+    if envelope_type == "line_item":
+        return None
+    return await ctx.store.get_link(ctx.name, kind, hubspot_id=record_id)
+
+
 def envelope(portal_id: str, object_type: str, record: HubSpotObject) -> ChangeEnvelope:
     updated_ms = int(record.updated_at.timestamp() * 1000) if record.updated_at else 0
     return ChangeEnvelope(
@@ -95,13 +102,7 @@ class HubSpotChanges:
                 since_ms = int(stored) if stored else next_ms  # watching starts now (see _poller)
                 found, synced = [], 0
                 async for record in modified_since(ctx, object_type, since_ms):
-                    # Line items have no link: each change is work for its invoice.
-                    link = (
-                        None
-                        if kind is Kind.INVOICE and envelope_type == "line_item"
-                        else (await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id))
-                    )
-                    if in_sync(link, record):
+                    if in_sync(await link_of(ctx, kind, envelope_type, record.id), record):
                         synced += 1
                     else:
                         found.append(envelope(connection.hubspot_portal_id, envelope_type, record))

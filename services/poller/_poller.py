@@ -9,6 +9,9 @@ From there a polled change is a webhook event like any other: the worker debounc
 record and syncs it, so a change found twice, or found and also delivered by its webhook, is synced once. A cursor
 moves only after everything before it is confirmed queued: a failed poll (API or broker down) starts again from
 the same place. Each poll looks `poll_overlap_seconds` behind the last one (HubSpot's search index lags its writes).
+
+A connection's first poll starts watching from then (less the overlap): records that existed before are the initial
+sync's business (`--backfill`, `_backfill.py`), not a fallback's, so starting a poller never floods the queue.
 """
 
 from __future__ import annotations

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import datetime as dt
 import os
 import sys
 
@@ -12,7 +10,6 @@ import aio_pika
 import pytest
 
 from services.cli import main
-from services.dlq import parse_time
 from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, declare_topology
 from shared.deadletters import dead_letter_message
 from shared.errors import RateLimited
@@ -26,15 +23,6 @@ def test_list_help_names_every_filter(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     for option in ("--connection", "--kind", "--category", "--since", "--until", "--json"):
         assert option in out
-
-
-def test_times_are_iso_8601_in_utc_or_a_duration_ago() -> None:
-    assert parse_time("2025-01-31T12:00:00") == dt.datetime(2025, 1, 31, 12, tzinfo=dt.UTC).timestamp()
-    assert parse_time("2025-01-31T12:00:00+01:00") == dt.datetime(2025, 1, 31, 11, tzinfo=dt.UTC).timestamp()
-    assert parse_time("2h", now=10_000.0) == 10_000.0 - 7200
-    assert parse_time("30m", now=10_000.0) == 10_000.0 - 1800
-    with pytest.raises(argparse.ArgumentTypeError):
-        parse_time("yesterday")
 
 
 @pytest.mark.parametrize(

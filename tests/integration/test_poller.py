@@ -1,23 +1,28 @@
 """The poller end to end: webhooks lost on purpose (the sandboxes drop every batch), changes made on both sides, one
-poll (QBO CDC, HubSpot search) queues them through RabbitMQ to the worker, which syncs each once.
+poll (QBO CDC, HubSpot search) queues them through RabbitMQ to the worker, which syncs each once; and the backfill
+(the initial sync) of records that existed before the connection.
 
 The incumbent syncs "at regular intervals"; hsqbo syncs from webhooks in seconds and polls only to catch what they
 missed, so these tests are named after that promise."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import sys
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 
-from services.poller import Poller
+from services.poller import Poller, backfill
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
 from shared.envelope import ChangeEnvelope, Provider
 from tests.integration.checker import Workload, assert_applied_once, classify
 from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.test_worker_crash import worker_environment
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +126,44 @@ async def test_a_failed_poll_keeps_its_cursor_and_the_next_poll_catches_up(
     await stack.settle()
     assert [c.get("email") for c in stack.hubspot_records("contacts")] == ["m@example.com"]
     assert await stack.store.get_cursor(CONNECTION, "quickbooks:Customer") != watched_from
+
+
+async def test_a_backfill_syncs_the_records_that_existed_before_the_connection_once(
+    stack: Stack, poller: RecordingPoller
+) -> None:
+    lose_every_webhook(stack)  # records made before the connection: no webhook ever reached us
+    workload = Workload(stack, random.Random(7002), tag="before")
+    for _ in range(30):
+        workload.step(0.4)
+    ctx = await poller.poller.contexts.get(stack.sync.connection[0])
+
+    dry = {(t.provider, t.object_type): (t.found, t.queued) for t in await backfill(ctx, None, since=None)}
+    customers, contacts = len(stack.qbo_entities("Customer")), len(stack.hubspot_records("contacts"))
+    assert dry[Provider.QUICKBOOKS, "customer"] == (customers, customers)
+    assert dry[Provider.HUBSPOT, "contact"] == (contacts, contacts)
+    assert poller.queued == []  # a dry run queues nothing
+
+    await backfill(ctx, poller.poller.publish, since=None)
+    await stack.settle(within=60)
+    await assert_applied_once(stack, classify(stack, workload.changes))
+
+    poller.queued.clear()
+    again = await backfill(ctx, poller.poller.publish, since=None)
+    assert poller.queued == []  # everything is in sync now: a second backfill changes nothing
+    assert sum(t.in_sync for t in again) == sum(t.found for t in again) > 0
+
+
+async def test_the_backfill_command_prints_what_a_dry_run_would_queue(stack: Stack, tmp_path: Path) -> None:
+    lose_every_webhook(stack)
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Old", "PrimaryEmailAddr": {"Address": "old@example.com"}})
+    command = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", "poller", "--backfill", "--dry-run", "--connection", CONNECTION,
+        env=worker_environment(stack, tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await command.communicate()
+    assert command.returncode == 0, err.decode()[-2000:]
+    lines = out.decode().splitlines()
+    assert f"connection {CONNECTION} (dry run: nothing queued)" in lines
+    [customers] = [line.split() for line in lines if line.split()[:2] == ["quickbooks", "customer"]]
+    assert customers[2:] == ["1", "0", "1"]  # found, in sync, would queue
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
