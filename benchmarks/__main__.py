@@ -7,13 +7,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from benchmarks import receiver, sandbox
+from benchmarks import receiver, sandbox, sync
 from benchmarks._processes import pin_load_generator
 from benchmarks._report import BenchmarkResult, format_table, write_result
 
 BENCHMARKS: dict[str, Callable[[], BenchmarkResult]] = {
     "receiver": receiver.run,
     "sandbox": sandbox.run,
+    "sync": sync.run,
 }
 
 
