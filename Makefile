@@ -10,7 +10,7 @@ NODE := deploy/rabbitmq/node
 PYTEST_ARGS ?=
 SOAK_RUNS ?= 10
 
-.PHONY: help venv rabbitmq test soak lint run bench clean
+.PHONY: help venv rabbitmq chromium test soak lint run bench clean
 
 help:
 	@echo "make run    start the whole stack on this machine (RabbitMQ node, sandboxes, receiver, demo traffic)"
@@ -27,14 +27,20 @@ $(BIN)/hsqbo: pyproject.toml
 
 venv: $(BIN)/hsqbo
 
+APT_INSTALL = SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq
+
 # Debian's rabbitmq-server, installed once; the node itself is private (deploy/rabbitmq/node).
 rabbitmq:
 	@command -v rabbitmq-server >/dev/null || [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || { \
-	  echo "installing rabbitmq-server with apt-get"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq rabbitmq-server >/dev/null; }
+	  echo "installing rabbitmq-server with apt-get"; $(APT_INSTALL) rabbitmq-server >/dev/null; }
 
-test: venv rabbitmq
+# Debian's Chromium and its driver: the status page is tested in a real headless browser.
+chromium:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
+	  echo "installing chromium and chromium-driver with apt-get"; $(APT_INSTALL) chromium chromium-driver >/dev/null; }
+
+test: venv rabbitmq chromium
 	@$(NODE) start
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; $(NODE) stop; exit $$status
 

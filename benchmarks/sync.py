@@ -156,7 +156,7 @@ async def burst_phase(sides: Sides) -> dict[str, Any]:
 async def _run() -> BenchmarkResult:
     with tempfile.TemporaryDirectory(prefix="hsqbo-bench-") as directory:
         settings = Settings(store_url=f"sqlite:///{Path(directory) / 'store.db'}")
-        options = StackOptions(port=0, hubspot_port=0, qbo_port=0, seed=False)
+        options = StackOptions(port=0, hubspot_port=0, qbo_port=0, status_port=0, seed=False)
         async with running_stack(settings, options, run_connection) as stack:
             sides = Sides(stack)
             lag = await lag_phase(sides)

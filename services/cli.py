@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "poller": "find changes whose webhook was missed (QBO CDC, HubSpot search) and queue them",
     "sandbox": "serve local emulators of the HubSpot and QuickBooks Online APIs",
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
+    "status": "the status page: records and their errors, Sync now, CSV export, dead-letter replay",
     "dlq": "list, show, replay or purge dead letters: the work hsqbo gave up on",
 }
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # Each poll looks this far behind the previous one: HubSpot's search index lags its writes, clocks differ.
     poll_overlap_seconds: Seconds = 120.0
 
+    # The status page (`hsqbo status`): HTTP Basic password, user "hsqbo"; required unless it listens on loopback.
+    status_password: SecretStr | None = None
+
     # Sync rules file (TOML).
     config: Path | None = None
 

@@ -19,7 +19,7 @@ from shared.envelope import Provider
 from shared.errors import AuthRevoked, HsqboError
 from shared.logging import get_logger
 from shared.metrics import CONNECTION_PAUSED
-from shared.store import Store
+from shared.store import Link, Store
 from shared.syncconfig import ConnectionSettings
 
 _REQUEST_IDS = uuid.UUID("5d1c3c1e-8f6e-4a59-9f0a-2b7c8f3e9a11")
@@ -50,10 +50,14 @@ class SyncContext:
     def name(self) -> str:
         return self.connection.name
 
-    def request_id(self, *parts: str) -> str:
+    def request_id(self, *parts: str, link: Link | None) -> str:
         """A QBO `requestid` that is the same for every retry of the same logical write: a crash between the write
-        and recording it replays the original answer instead of writing twice."""
-        return str(uuid.uuid5(_REQUEST_IDS, "/".join((self.name, *parts))))
+        and recording it replays the original answer instead of writing twice. `link` is the record's link as the
+        apply read it: once an outcome is recorded on it (its revision moves), the next attempt is a new write, so a
+        failure whose cause was fixed since is not replayed (QBO answers a repeated requestid with the first answer,
+        errors included)."""
+        epoch = "new" if link is None else f"r{link.revision}"
+        return str(uuid.uuid5(_REQUEST_IDS, "/".join((self.name, *parts, epoch))))
 
 
 class ContextFactory:

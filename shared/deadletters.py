@@ -33,7 +33,6 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from shared.bus import (
-    APPLY_EXCHANGE,
     CHANGES_EXCHANGE,
     DEAD_QUEUE,
     ApplyCommand,
@@ -43,6 +42,7 @@ from shared.bus import (
 from shared.config import Settings
 from shared.envelope import ChangeEnvelope, Provider
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
+from shared.resync import resync
 from shared.store import Kind, PendingKey, Store
 
 _HEADER = "x-hsqbo-"
@@ -238,6 +238,11 @@ class DeadLetters:
         self._store = store
         self._clock = clock
 
+    @property
+    def channel(self) -> AbstractChannel:
+        """The confirmed channel its actions publish on (the status page's "Sync now" publishes there too)."""
+        return self._channel
+
     async def list_letters(
         self, where: LetterFilter = LetterFilter(), progress: Progress | None = None
     ) -> list[DeadLetter]:
@@ -299,11 +304,7 @@ class DeadLetters:
                 raise RuntimeError("replaying an apply needs the store")
             command = ApplyCommand.from_json(body)
             key = PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
-            # Pending work again (or, if the record has changed since, one more touch of the work already there);
-            # the worker re-reads the record, so a record already synced ends as "unchanged".
-            await self._store.touch_pending(key, self._clock(), letter.hints)
-            fresh = ApplyCommand(command.connection, command.kind, command.side, command.object_id)
-            await self._publish(fresh.message(), APPLY_EXCHANGE, "")
+            await resync(self._store, self._channel, key, now=self._clock(), hints=letter.hints)
         else:
             envelope = ChangeEnvelope.from_json(body)
             await self._publish(envelope_message(envelope), CHANGES_EXCHANGE, envelope.routing_key)

@@ -20,6 +20,7 @@ from pydantic import AnyHttpUrl, SecretStr
 from services.poller import Poller
 from services.receiver import create_app
 from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
+from services.status import StatusPage, status_password
 from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
 from shared.bus import Publisher
@@ -40,6 +41,7 @@ class StackOptions:
     port: int = 8080  # the receiver; every port: 0 = any free port (tests)
     hubspot_port: int = 8091
     qbo_port: int = 8092
+    status_port: int = 8081  # the status page (loopback unless HSQBO_STATUS_PASSWORD is set)
     seed: bool = True  # demo data in a new portal and realm (unless the state file has some)
     state_file: Path | None = None  # the sandboxes' data: loaded at start when it exists, written at stop
     retry_scale: float = 1.0  # multiplies the sandboxes' webhook retry delays
@@ -53,6 +55,7 @@ class RunningStack:
     store: Store
     worker: Worker
     connection: ConnectionSettings
+    status: AppServer
 
     @property
     def portal_id(self) -> int:
@@ -173,8 +176,10 @@ async def running_stack(
                 poller = Poller(settings, sync, store, contexts, publisher.publish)
                 stop_polling = asyncio.Event()
                 polling = asyncio.create_task(poller.run(stop_polling))
+                page = StatusPage(settings, sync, store).app(status_password(settings, options.host))
                 try:
-                    yield RunningStack(settings, sandbox, receiver, store, worker, linked)
+                    async with serving(page, host=options.host, port=options.status_port) as status:
+                        yield RunningStack(settings, sandbox, receiver, store, worker, linked, status)
                 finally:
                     stop_polling.set()
                     await polling

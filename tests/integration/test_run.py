@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from services.cli import main as cli
@@ -28,7 +29,7 @@ async def running(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningStack]
         sweep_seconds=2.0,
         retry_delays=(0.2, 0.5, 1.0),
     )
-    options = StackOptions(port=0, hubspot_port=0, qbo_port=0, retry_scale=0.001)
+    options = StackOptions(port=0, hubspot_port=0, qbo_port=0, status_port=0, retry_scale=0.001)
     async with running_stack(settings, options, run_connection) as stack:
         yield stack
     await broker.purge(CHANGES_QUEUE, APPLY_QUEUE, DEAD_QUEUE)
@@ -67,6 +68,14 @@ async def test_run_stack_syncs_a_hubspot_edit_to_qbo_and_a_qbo_edit_to_hubspot(r
     running.sandbox.qbo.user_edit(running.realm_id, "Customer", "update",
                                   {"Id": "7", "PrimaryPhone": {"FreeFormNumber": "+1 555 0199"}})  # fmt: skip
     await eventually(lambda: (hubspot_contact(running, email) or {}).get("phone") == "+1 555 0199")
+
+
+@pytest.mark.integration
+async def test_run_serves_the_status_page_of_its_connection(running: RunningStack) -> None:
+    async with aiohttp.ClientSession() as session, session.get(running.status.url) as response:
+        page = await response.text()
+    assert response.status == 200
+    assert f'data-connection="{running.connection.name}"' in page
 
 
 @pytest.mark.integration

@@ -134,7 +134,9 @@ async def custom_line_item(ctx: SyncContext, settings: InvoiceSettings) -> str:
         return str(found[0]["Id"])
     body = {"Name": name, "Type": "Service", "IncomeAccountRef": {"value": await _income_account(ctx, settings)}}
     try:
-        created = await ctx.qbo.create("Item", body, request_id=ctx.request_id("Item", "create", "custom", name))
+        created = await ctx.qbo.create(
+            "Item", body, request_id=ctx.request_id("Item", "create", "custom", name, link=None)
+        )
     except DuplicateName:  # created meanwhile by another process, or taken by an inactive item
         found = await ctx.qbo.query(f"SELECT * FROM Item WHERE Name = {qbo_quote(name)}")
         if found:

@@ -70,7 +70,7 @@ async def sync_fields(
             **_fields.to_qbo(maps, to_qbo, entity),
             **(qbo_extra or {}),
         }
-        request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "update", str(entity["SyncToken"]))
+        request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "update", str(entity["SyncToken"]), link=link)
         updated = await ctx.qbo.update(spec.qbo_entity, body, request_id=request_id)
         written_token = qbo_version = str(updated["SyncToken"])
     hubspot_version = record.updated_at.isoformat() if record.updated_at else link.hubspot_version
@@ -176,7 +176,7 @@ async def deactivate_in_qbo(
         entity = await ctx.qbo.read(spec.qbo_entity, link.qbo_id)
         if entity.get("Active", True):
             body = {"Id": link.qbo_id, "SyncToken": entity["SyncToken"], "sparse": True, "Active": False}
-            request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "deactivate", str(entity["SyncToken"]))
+            request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "deactivate", str(entity["SyncToken"]), link=link)
             entity = await ctx.qbo.update(spec.qbo_entity, body, request_id=request_id)
         link = dataclasses.replace(link, qbo_written_sync_token=str(entity["SyncToken"]))
     saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))

@@ -90,7 +90,7 @@ class ContactRule:
                 ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(match["Id"]), category="duplicate_email"
             )
             return await sync_fields(ctx, SPEC, settings, link, contact, match, action="linked")
-        created = await self._create_customer(ctx, settings, contact, maps)
+        created = await self._create_customer(ctx, settings, contact, maps, link)
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
         )
@@ -98,7 +98,12 @@ class ContactRule:
         return await sync_fields(ctx, SPEC, settings, link, contact, created, action="created")
 
     async def _create_customer(
-        self, ctx: SyncContext, settings: ContactSettings, contact: HubSpotObject, maps: list[FieldMap]
+        self,
+        ctx: SyncContext,
+        settings: ContactSettings,
+        contact: HubSpotObject,
+        maps: list[FieldMap],
+        link: Link | None,
     ) -> QboEntity:
         values = _fields.from_hubspot(maps, contact.properties)
         body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
@@ -110,7 +115,7 @@ class ContactRule:
             candidates.append(f"{base} (HubSpot {contact.id})")
         for name in candidates:
             name = name[:DISPLAY_NAME_MAX]
-            request_id = ctx.request_id("Customer", "create", contact.id, name)
+            request_id = ctx.request_id("Customer", "create", contact.id, name, link=link)
             try:
                 return await ctx.qbo.create("Customer", {**body, "DisplayName": name}, request_id=request_id)
             except DuplicateName:

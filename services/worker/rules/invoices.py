@@ -349,7 +349,7 @@ class InvoiceRule:
                 category="other_currency",
             )
         body = await self._qbo_body(ctx, settings, record)
-        invoice, action = await self._create_in_qbo(ctx, record, body)
+        invoice, action = await self._create_in_qbo(ctx, record, body, link)
         link = _claim(ctx, link, Provider.HUBSPOT, record.id, str(invoice["Id"]))
         return await self._save_hubspot_origin(ctx, settings, link, record, invoice, action, written=True)
 
@@ -384,7 +384,7 @@ class InvoiceRule:
         return body
 
     async def _create_in_qbo(
-        self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any]
+        self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any], link: Link | None
     ) -> tuple[QboEntity, str]:
         """Create the QBO invoice once: adopt one a crashed run made (same DocNumber, PrivateNote naming this
         invoice); on a DocNumber collision let QBO number it."""
@@ -396,11 +396,11 @@ class InvoiceRule:
                 if found.get("PrivateNote") == marker:
                     return found, "linked"
             try:
-                request_id = ctx.request_id("Invoice", "create", record.id, number)
+                request_id = ctx.request_id("Invoice", "create", record.id, number, link=link)
                 return await ctx.qbo.create("Invoice", {**body, "DocNumber": number}, request_id=request_id), "created"
             except DuplicateDocNumber:
                 pass
-        request_id = ctx.request_id("Invoice", "create", record.id, "numbered-by-qbo")
+        request_id = ctx.request_id("Invoice", "create", record.id, "numbered-by-qbo", link=link)
         created = await ctx.qbo.create("Invoice", body, request_id=request_id)
         return created, "created"
 
@@ -427,7 +427,7 @@ class InvoiceRule:
             changed["CustomField"] = body["CustomField"]
         if not changed:
             return await self._save_hubspot_origin(ctx, settings, link, record, invoice, "unchanged", written=False)
-        request_id = ctx.request_id("Invoice", link.qbo_id, "update", str(invoice["SyncToken"]))
+        request_id = ctx.request_id("Invoice", link.qbo_id, "update", str(invoice["SyncToken"]), link=link)
         update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
         updated = await ctx.qbo.update("Invoice", update, request_id=request_id)
         outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, "updated", written=True)
@@ -464,7 +464,7 @@ class InvoiceRule:
     async def _void_in_qbo(self, ctx: SyncContext, link: Link, invoice: QboEntity, why: str) -> Outcome:
         assert link.qbo_id is not None
         if not _is_voided(invoice):
-            request_id = ctx.request_id("Invoice", link.qbo_id, "void", str(invoice["SyncToken"]))
+            request_id = ctx.request_id("Invoice", link.qbo_id, "void", str(invoice["SyncToken"]), link=link)
             invoice = await ctx.qbo.void("Invoice", link.qbo_id, str(invoice["SyncToken"]), request_id=request_id)
         token = str(invoice["SyncToken"])
         saved = await ctx.store.save_link(

@@ -252,7 +252,9 @@ class PaymentRule:
         action = "linked"
         if payment is None:
             payment = await ctx.qbo.create(
-                "Payment", _new_qbo_payment(record, invoice), request_id=ctx.request_id("Payment", "create", payment_id)
+                "Payment",
+                _new_qbo_payment(record, invoice),
+                request_id=ctx.request_id("Payment", "create", payment_id, link=link),
             )
             action = "created"
         saved = await _save(
@@ -271,7 +273,7 @@ class PaymentRule:
             return Outcome("unchanged", link=link)
         lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
         body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
-        request_id = ctx.request_id("Payment", link.qbo_id, "update", str(payment["SyncToken"]))
+        request_id = ctx.request_id("Payment", link.qbo_id, "update", str(payment["SyncToken"]), link=link)
         updated = await ctx.qbo.update("Payment", body, request_id=request_id)
         saved = await _save(ctx, link, Provider.HUBSPOT, link.qbo_id, {}, str(updated["SyncToken"]))
         return Outcome("updated", Direction.HUBSPOT_TO_QBO, saved, "amount/date")
@@ -284,7 +286,7 @@ class PaymentRule:
         if settings.on_delete == "propagate":
             payment = await ctx.qbo.read("Payment", link.qbo_id)
             if not is_voided(payment):
-                request_id = ctx.request_id("Payment", link.qbo_id, "void", str(payment["SyncToken"]))
+                request_id = ctx.request_id("Payment", link.qbo_id, "void", str(payment["SyncToken"]), link=link)
                 payment = await ctx.qbo.void("Payment", link.qbo_id, str(payment["SyncToken"]), request_id=request_id)
             written = str(payment["SyncToken"])
         saved = await ctx.store.save_link(

@@ -124,7 +124,7 @@ class ProductRule:
             )
             restore = {"Active": True} if not match.get("Active", True) else None
             return await _sync(ctx, settings, link, product, match, action="linked", qbo_extra=restore)
-        item = await _create_item(ctx, settings, product)
+        item = await _create_item(ctx, settings, product, link)
         link = await claim(
             ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(item["Id"]), category="duplicate_sku"
         )
@@ -194,7 +194,9 @@ async def _sync(
     return await sync_fields(ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra)
 
 
-async def _create_item(ctx: SyncContext, settings: ProductSettings, product: HubSpotObject) -> QboEntity:
+async def _create_item(
+    ctx: SyncContext, settings: ProductSettings, product: HubSpotObject, link: Link | None
+) -> QboEntity:
     kind = product_type(product.properties.get("hs_product_type")) or "service"
     if kind not in QBO_TYPES:
         raise Failing(
@@ -207,7 +209,7 @@ async def _create_item(ctx: SyncContext, settings: ProductSettings, product: Hub
     body |= {"Type": QBO_TYPES[kind], "IncomeAccountRef": {"value": await _income_account(ctx, settings)}}
     name = _fields.text(product.properties.get("name")) or f"HubSpot product {product.id}"
     for candidate in item_names(name, values.get("sku"), product.id):
-        request_id = ctx.request_id("Item", "create", product.id, candidate)
+        request_id = ctx.request_id("Item", "create", product.id, candidate, link=link)
         with contextlib.suppress(DuplicateName):
             return await ctx.qbo.create("Item", {**body, "Name": candidate}, request_id=request_id)
     raise Failing(f"QuickBooks already has items named {name!r} and its variants", category="duplicate_name")

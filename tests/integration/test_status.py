@@ -1,0 +1,171 @@
+"""The status page in a real headless Chromium (Debian's chromium and chromium-driver, driven by Selenium) over the
+whole stack: the incumbent's sync-status view with per-record errors, "Sync now", CSV export, plus dead letters and
+their replay, and the page's guard (password, cross-site POSTs).
+
+Selenium is blocking and the page is served by this test's event loop, so every browser call runs in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+
+import aio_pika
+import aiohttp
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from services.status import StatusPage
+from shared.asgi import serving
+from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand
+from shared.deadletters import dead_letter_message
+from shared.errors import ServerError
+from tests.integration.conftest import CONNECTION, Stack
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FAIL_ON_DUPLICATE_NAMES = {"contacts": {"hubspot_to_qbo": {}, "display_name_strategy": "fail"}}
+
+
+class Browser:
+    """A headless Chromium; each call runs in a thread so the page's server (this loop) can answer it."""
+
+    def __init__(self, driver: webdriver.Chrome) -> None:
+        self.driver = driver
+
+    async def open(self, url: str) -> None:
+        await asyncio.to_thread(self.driver.get, url)
+
+    async def text(self, css: str) -> str:
+        return await asyncio.to_thread(lambda: str(self.driver.find_element(By.CSS_SELECTOR, css).text))
+
+    async def texts(self, css: str) -> list[str]:
+        return await asyncio.to_thread(lambda: [str(e.text) for e in self.driver.find_elements(By.CSS_SELECTOR, css)])
+
+    async def click(self, css: str) -> None:
+        await asyncio.to_thread(lambda: self.driver.find_element(By.CSS_SELECTOR, css).click())
+
+    async def attribute(self, css: str, name: str) -> str:
+        return await asyncio.to_thread(lambda: str(self.driver.find_element(By.CSS_SELECTOR, css).get_attribute(name)))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[webdriver.Chrome]:
+    options = Options()
+    options.binary_location = CHROMIUM
+    with tempfile.TemporaryDirectory(prefix="hsqbo-chromium-") as profile:
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-quic", f"--user-data-dir={profile}"):  # fmt: skip
+            options.add_argument(flag)
+        driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        driver.implicitly_wait(10)  # a click that navigates returns before the next page is there: look until it is
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+@pytest.fixture
+async def page(stack: Stack) -> AsyncIterator[str]:
+    status = StatusPage(stack.settings, stack.sync, stack.store)
+    async with serving(status.app(password=None)) as server:
+        yield server.url
+
+
+@pytest.fixture
+def browser(chromium: webdriver.Chrome) -> Browser:
+    return Browser(chromium)
+
+
+@pytest.mark.parametrize("sync_overrides", [FAIL_ON_DUPLICATE_NAMES], indirect=True)
+async def test_a_failing_record_shows_its_error_and_sync_now_syncs_it_once_the_cause_is_fixed(
+    stack: Stack, page: str, browser: Browser
+) -> None:
+    other_jane = {"DisplayName": "Jane Doe", "PrimaryEmailAddr": {"Address": "other.jane@example.com"}}
+    taken = stack.qbo_edit("Customer", "create", other_jane)
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "jane@example.com", "firstname": "Jane",
+                                                                    "lastname": "Doe"})  # fmt: skip
+    await stack.settle()
+
+    await browser.open(page)
+    section = f"section[data-connection='{CONNECTION}'] tr[data-kind='contact']"
+    assert await browser.text(f"{section} a[data-status='failing']") == "1"
+    assert await browser.text(f"{section} a[data-status='synced']") == "1"  # the QBO customer made its own contact
+    await browser.click(f"{section} a[data-status='failing']")
+    [error] = await browser.texts("#records tr.record.failing td:nth-child(5)")
+    assert error.startswith("duplicate_display_name: QuickBooks already has a customer named 'Jane Doe'")
+
+    await browser.click("#records tr.record.failing a")
+    assert await browser.text("#status") == "failing"
+    stack.qbo_edit("Customer", "update", {"Id": taken["Id"], "DisplayName": "Jane Doe (other)"})  # the fix
+    await stack.settle()
+    await browser.click("#sync-now")
+    assert await browser.text("#notice") == "queued: a worker is syncing this record now"
+    await stack.settle()
+    await browser.open(await asyncio.to_thread(lambda: str(browser.driver.current_url).split("?")[0]))
+    assert await browser.text("#status") == "synced"
+    assert "created" in await browser.texts("#history td:nth-child(2)")
+    names = [c["DisplayName"] for c in stack.qbo_entities("Customer")]
+    assert sorted(names) == ["Jane Doe", "Jane Doe (other)"]
+    assert contact["id"] in await browser.text("#record")
+
+
+async def test_records_export_as_csv_with_their_status_and_error(stack: Stack, page: str, browser: Browser) -> None:
+    stack.hubspot_edit("contacts", "create", properties={"email": "csv@example.com", "firstname": "C"})
+    await stack.settle()
+    await browser.open(f"{page}/connections/{CONNECTION}/records?kind=contact")
+    href = await browser.attribute("#csv", "href")
+    async with aiohttp.ClientSession() as session, session.get(href) as response:
+        assert response.headers["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(await response.text())))
+    assert [(row["kind"], row["status"], row["error_category"]) for row in rows] == [("contact", "synced", "")]
+    assert rows[0]["hubspot_id"]
+    assert rows[0]["qbo_id"]
+
+
+async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_from_the_page(
+    stack: Stack, page: str, browser: Browser
+) -> None:
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "dead@example.com", "firstname": "D"})
+    await stack.settle()
+    command = ApplyCommand(CONNECTION, "contact", "hubspot", contact["id"], attempt=4, first_failed_at=1.0)
+    error = ServerError("Service Unavailable", provider="quickbooks", status=503)
+    connection = await aio_pika.connect(stack.settings.rabbitmq_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        letter = dead_letter_message(command, error, hints={}, source_queue=APPLY_QUEUE, now=2.0)
+        await (await channel.get_exchange(DEAD_EXCHANGE)).publish(letter, routing_key="")
+
+    await browser.open(page)
+    assert await browser.text("#dead-letters") == "1"
+    await browser.open(f"{page}/dead-letters")
+    [row] = await browser.texts("#letters tr.letter")
+    assert "server_error" in row
+    assert contact["id"] in row
+    await browser.click("#letters tr.letter input[type=checkbox]")
+    await browser.click("#replay-chosen")
+    assert await browser.text("#notice") == "replayed 1 dead letter(s)"
+    assert await browser.text("#letters td.muted") == "none"
+    await stack.settle()  # the replay was applied: the record was already in sync
+    assert [c["email"] for c in stack.hubspot_records("contacts")] == ["dead@example.com"]
+
+
+async def test_the_page_asks_for_its_password_and_refuses_cross_site_actions(stack: Stack) -> None:
+    status = StatusPage(stack.settings, stack.sync, stack.store)
+    async with serving(status.app(password="s3cret")) as server, aiohttp.ClientSession() as session:
+        async with session.get(server.url) as anonymous:
+            assert anonymous.status == 401
+        authorized = {"Authorization": aiohttp.encode_basic_auth("hsqbo", "s3cret")}
+        async with session.get(server.url, headers=authorized) as allowed:
+            assert allowed.status == 200
+        forged = {**authorized, "Origin": "https://evil.example"}
+        replay = f"{server.url}/dead-letters/replay"
+        async with session.post(replay, headers=forged, data={"all": "yes"}, allow_redirects=False) as refused:
+            assert refused.status == 403
