@@ -166,7 +166,8 @@ class StatusPage:
     async def records(self, request: Request) -> Response:
         connection = self._connection(request)
         kind, status = _filters(request)
-        page = max(int(request.query_params.get("page", "1") or 1), 1)
+        given = request.query_params.get("page", "1")
+        page = max(int(given), 1) if given.isdigit() else 1
         links = await self.store.list_links(
             connection.name, kind, status, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
