@@ -276,15 +276,15 @@ async def test_a_stale_read_racing_the_other_sides_apply_never_writes_the_old_va
     await engine.apply(hubspot_key, {})
     [customer] = by_email(stack, "race@example.com")
     qbo_key = PendingKey(CONNECTION, Kind.CONTACT, Provider.QUICKBOOKS, customer["Id"])
-    reader: tuple[type[Any], str]
+    client: type[Any]
     if edited_in is Provider.HUBSPOT:
         stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"city": "New"})
-        syncing, stale, reader = hubspot_key, qbo_key, (QboClient, "read")
+        syncing, stale, client, read = hubspot_key, qbo_key, QboClient, "read"
     else:
         stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "BillAddr": {"City": "New"}})
-        syncing, stale, reader = qbo_key, hubspot_key, (HubSpotClient, "get")
+        syncing, stale, client, read = qbo_key, hubspot_key, HubSpotClient, "get"
 
-    interleaved(monkeypatch, *reader, engine.apply(syncing, {}))
+    interleaved(monkeypatch, client, read, engine.apply(syncing, {}))
     await engine.apply(stale, {})
 
     [contact_now] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact["id"]]
