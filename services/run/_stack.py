@@ -83,13 +83,15 @@ def with_local_app(settings: Settings) -> Settings:
 
 
 def pointed_at(settings: Settings, sandbox: RunningSandbox) -> Settings:
-    """`settings` with the API and OAuth token URLs of both providers on the sandboxes."""
+    """`settings` with the API and OAuth URLs of both providers on the sandboxes."""
     hubspot, qbo = sandbox.hubspot_server.url, sandbox.qbo_server.url
     return settings.model_copy(
         update={
             "hubspot_base_url": AnyHttpUrl(hubspot),
+            "hubspot_authorize_url": AnyHttpUrl(hubspot + "/oauth/authorize"),
             "hubspot_token_url": AnyHttpUrl(hubspot + "/oauth/v1/token"),
             "qbo_base_url": AnyHttpUrl(qbo),
+            "qbo_authorize_url": AnyHttpUrl(qbo + "/connect/oauth2"),
             "qbo_token_url": AnyHttpUrl(qbo + "/oauth2/v1/tokens/bearer"),
         }
     )

@@ -8,6 +8,8 @@
     POST /connections/{name}/{kind}/{side}/{id}/sync   "Sync now": a worker re-reads both sides at once
     GET  /dead-letters                                 what hsqbo gave up on, with the reason
     POST /dead-letters/replay                          replay the chosen letters (or all): shared.deadletters
+    GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
+    GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
 
 Actions are POSTs from the page's own forms: a POST whose Origin is another site is refused (403), since a browser
 sends a cached Basic-auth password along with any site's form. With `HSQBO_STATUS_PASSWORD` set every page asks for
@@ -38,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from services.status._connect import ConnectError, ConnectFlow
 from shared.config import Settings
 from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
 from shared.envelope import Provider
@@ -106,6 +109,7 @@ class StatusPage:
         self.store = store
         self.dead_letters = dead_letters or (lambda: open_dead_letters(settings, store))
         self.clock = clock
+        self.connect_flow = ConnectFlow(settings, store, clock=clock)
         self.templates = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), trim_blocks=True, lstrip_blocks=True
         )
@@ -121,6 +125,8 @@ class StatusPage:
                 Route("/connections/{name}/{kind}/{side}/{object_id}/sync", self.sync_now, methods=["POST"]),
                 Route("/dead-letters", self.letters),
                 Route("/dead-letters/replay", self.replay, methods=["POST"]),
+                Route("/connections/{name}/connect/{provider}", self.connect),
+                Route("/oauth/callback/{provider}", self.oauth_callback),
             ],
             middleware=[Middleware(_Guard, password=password)],
             exception_handlers={_NotFound: self._not_found},
@@ -243,9 +249,40 @@ class StatusPage:
             report = await letters.replay(LetterFilter(ids=ids))
         return _redirect(str(request.url_for("letters")), f"replayed {len(report.replayed)} dead letter(s)")
 
+    async def connect(self, request: Request) -> Response:
+        connection = self._connection(request)
+        provider = _provider(request)
+        callback = str(request.url_for("oauth_callback", provider=provider))
+        try:
+            return RedirectResponse(self.connect_flow.authorize_url(connection, provider, callback), status_code=302)
+        except ConnectError as exc:
+            return _redirect(str(request.url_for("overview")), str(exc))
+
+    async def oauth_callback(self, request: Request) -> Response:
+        provider = _provider(request)
+        params = request.query_params
+        if "error" in params:  # the operator said no, or the provider refused
+            return _redirect(str(request.url_for("overview")), f"{provider} did not authorize: {params['error']}")
+        try:
+            connection = await self.connect_flow.finish(
+                provider, state=params.get("state", ""), code=params.get("code", ""), realm_id=params.get("realmId"),
+                callback_url=str(request.url_for("oauth_callback", provider=provider)),
+                connections={c.name: c for c in self.sync.connection},
+            )  # fmt: skip
+        except ConnectError as exc:
+            return _redirect(str(request.url_for("overview")), str(exc))
+        return _redirect(str(request.url_for("overview")), f"{connection.name}: {provider} connected")
+
 
 class _NotFound(Exception):
     pass
+
+
+def _provider(request: Request) -> Provider:
+    try:
+        return Provider(request.path_params["provider"])
+    except ValueError:
+        raise _NotFound("no such provider") from None
 
 
 def _redirect(url: str, notice: str) -> RedirectResponse:

@@ -58,6 +58,7 @@ class TokenSet:
     refresh_token: str = dataclasses.field(repr=False)
     expires_at: float  # epoch seconds when the access token expires
     refresh_expires_at: float | None = None  # epoch seconds, when the provider says (QBO's rolling 100 days)
+    account_id: str | None = None  # whose tokens, when the token answer says (HubSpot's hub_id on a code grant)
 
 
 class TokenStore(Protocol):
@@ -195,6 +196,7 @@ class _OAuthToken(abc.ABC):
             refresh_token=str(body.get("refresh_token") or (current.refresh_token if current else "")),
             expires_at=now + float(body["expires_in"]),
             refresh_expires_at=now + float(refresh_expires_in) if refresh_expires_in is not None else None,
+            account_id=str(body["hub_id"]) if body.get("hub_id") is not None else None,
         )
 
     @abc.abstractmethod

@@ -1,6 +1,7 @@
 """The status page in a real headless Chromium (Debian's chromium and chromium-driver, driven by Selenium) over the
 whole stack: the incumbent's sync-status view with per-record errors, "Sync now", CSV export, plus dead letters and
-their replay, and the page's guard (password, cross-site POSTs).
+their replay, the OAuth "Connect" flow through the sandboxes' consent screens, and the page's guard (password,
+cross-site POSTs).
 
 Selenium is blocking and the page is served by this test's event loop, so every browser call runs in a thread."""
 
@@ -10,6 +11,7 @@ import asyncio
 import csv
 import io
 import tempfile
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
@@ -21,10 +23,13 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from services.status import StatusPage
+from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
 from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand
 from shared.deadletters import dead_letter_message
+from shared.envelope import Provider
 from shared.errors import ServerError
+from shared.store import CredentialStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration
@@ -169,3 +174,36 @@ async def test_the_page_asks_for_its_password_and_refuses_cross_site_actions(sta
         replay = f"{server.url}/dead-letters/replay"
         async with session.post(replay, headers=forged, data={"all": "yes"}, allow_redirects=False) as refused:
             assert refused.status == 403
+
+
+@pytest.mark.parametrize("provider", [Provider.QUICKBOOKS, Provider.HUBSPOT])
+async def test_a_revoked_account_is_reconnected_through_the_providers_consent_screen(
+    stack: Stack, page: str, browser: Browser, provider: Provider
+) -> None:
+    await stack.store.mark_revoked(CONNECTION, provider)
+    await browser.open(page)
+    authorization = f"section[data-connection='{CONNECTION}'] [data-authorization='{provider}']"
+    assert await browser.text(authorization) == "revoked: reconnect the account"
+
+    await browser.click(f"section[data-connection='{CONNECTION}'] [data-connect='{provider}']")
+    assert await browser.text("#notice") == f"{CONNECTION}: {provider} connected"
+    assert await browser.text(authorization) == "connected"
+    credentials = await stack.store.get_credentials(CONNECTION, provider)
+    assert credentials is not None
+    assert credentials.status == CredentialStatus.ACTIVE
+
+
+async def test_tokens_of_another_company_are_refused_and_not_stored(stack: Stack) -> None:
+    before = await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS)
+    flow = ConnectFlow(stack.settings, stack.store)
+    [connection] = stack.sync.connection
+    callback = "http://127.0.0.1:1/oauth/callback/quickbooks"
+    url = flow.authorize_url(connection, Provider.QUICKBOOKS, callback)
+    state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["state"]
+    other = stack.sandbox.qbo.create_realm().realm_id
+    client_id, scope = str(stack.settings.qbo_client_id), "com.intuit.quickbooks.accounting"
+    code = stack.sandbox.qbo.tokens.issue_code(other, client_id, scope=scope, redirect_uri=callback)
+    with pytest.raises(ConnectError, match=f"that is QuickBooks company {other}"):
+        await flow.finish(Provider.QUICKBOOKS, state=state, code=code, realm_id=other, callback_url=callback,
+                          connections={connection.name: connection})  # fmt: skip
+    assert await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS) == before
