@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     poll_seconds: Seconds = 60.0  # how often each connection is polled
     # Each poll looks this far behind the previous one: HubSpot's search index lags its writes, clocks differ.
     poll_overlap_seconds: Seconds = 120.0
+    # How often linked HubSpot records are read back to find deletions whose webhook was lost (search cannot).
+    reconcile_seconds: Seconds = 86400.0
 
     # The status page (`hsqbo status`): HTTP Basic password, user "hsqbo"; required unless it listens on loopback.
     status_password: SecretStr | None = None

@@ -1,5 +1,6 @@
 """`hsqbo poller`: the fallback for missed webhooks. Polls QBO (CDC) and HubSpot (search) for changes the worker has
-not synced and queues them like webhook events. `--backfill` is the initial sync: every record not in sync, once."""
+not synced and queues them like webhook events. `--backfill` is the initial sync: every record not in sync, once;
+`--reconcile` finds HubSpot deletions that polling cannot see."""
 
 from __future__ import annotations
 
@@ -8,21 +9,23 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from services.poller._backfill import Tally, backfill, report
 from services.poller._poller import Poller
+from services.poller._reconcile import reconcile
 from services.poller._source import Publish
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
-from shared.connections import ConnectionPaused, ContextFactory
+from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.metrics import serve_metrics
 from shared.process import parse_time, process_settings, stop_on_signals
 from shared.store import Store, open_store
 from shared.syncconfig import SyncSettings, load_sync_settings
 
-__all__ = ["Poller", "Tally", "backfill", "configure_parser", "main", "run_backfill", "run_poller"]
+__all__ = ["Poller", "Tally", "backfill", "configure_parser", "main", "reconcile", "run_pass", "run_poller"]
 
 BROKER_WAIT_SECONDS = 30.0
 
@@ -30,12 +33,14 @@ BROKER_WAIT_SECONDS = 30.0
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="sync rules TOML (default: HSQBO_CONFIG)")
     parser.add_argument("--once", action="store_true", help="poll every connection once, then exit")
-    initial = parser.add_argument_group("initial sync")
+    initial = parser.add_argument_group("one-off passes (then exit)")
     initial.add_argument("--backfill", action="store_true", help="queue every record not in sync, then exit")
     initial.add_argument("--since", type=parse_time, metavar="TIME",
                          help="only records changed since (ISO 8601 or a duration ago: 30d); default: all")  # fmt: skip
-    initial.add_argument("--dry-run", action="store_true", help="count what --backfill would queue; queue nothing")
+    initial.add_argument("--dry-run", action="store_true", help="with --backfill or --reconcile: count, queue nothing")
     initial.add_argument("--connection", help="only this connection (default: all)")
+    initial.add_argument("--reconcile", action="store_true",
+                         help="queue a deletion for every synced HubSpot record that is gone, then exit")  # fmt: skip
 
 
 @contextlib.asynccontextmanager
@@ -72,12 +77,16 @@ async def run_poller(settings: Settings, stop: asyncio.Event, *, once: bool = Fa
             await poller.run(stop)
 
 
-async def run_backfill(
-    settings: Settings, sync: SyncSettings, *, since: float | None, dry_run: bool
+# One pass over a connection (a backfill, a reconciliation): its tallies.
+Pass = Callable[[SyncContext, Publish | None], Awaitable[list[Tally]]]
+
+
+async def run_pass(
+    settings: Settings, sync: SyncSettings, one_pass: Pass, *, dry_run: bool
 ) -> dict[str, list[Tally] | str]:
-    """Backfill each connection of `sync`: its tallies, or why it was skipped."""
+    """Run `one_pass` over each connection of `sync` (publishing nothing in a dry run): its tallies, or why it was
+    skipped."""
     results: dict[str, list[Tally] | str] = {}
-    since_time = dt.datetime.fromtimestamp(since, dt.UTC) if since is not None else None
     async with _working_set(settings, publishing=not dry_run) as (_, contexts, publish):
         for connection in sync.connection:
             try:
@@ -85,7 +94,7 @@ async def run_backfill(
             except ConnectionPaused as paused:
                 results[connection.name] = str(paused)
                 continue
-            results[connection.name] = await backfill(ctx, publish, since=since_time, progress=_progress)
+            results[connection.name] = await one_pass(ctx, publish)
     return results
 
 
@@ -98,14 +107,21 @@ def _progress(tally: Tally) -> None:
 
 def main(args: argparse.Namespace) -> None:
     settings = process_settings(args.config)
-    if args.backfill:
+    if args.backfill or args.reconcile:
         sync = load_sync_settings(settings.config)
         if args.connection:
             chosen = sync.named(args.connection)
             if chosen is None:
                 raise SystemExit(f"hsqbo poller: no connection named {args.connection!r} in the sync config")
             sync = SyncSettings(connection=[chosen])
-        results = asyncio.run(run_backfill(settings, sync, since=args.since, dry_run=args.dry_run))
+        since = dt.datetime.fromtimestamp(args.since, dt.UTC) if args.since is not None else None
+
+        async def one_pass(ctx: SyncContext, publish: Publish | None) -> list[Tally]:
+            if args.reconcile:
+                return await reconcile(ctx, publish, now=time.time(), progress=_progress)
+            return await backfill(ctx, publish, since=since, progress=_progress)
+
+        results = asyncio.run(run_pass(settings, sync, one_pass, dry_run=args.dry_run))
         if sys.stderr.isatty():
             print(file=sys.stderr)
         for name, result in results.items():

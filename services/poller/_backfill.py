@@ -34,7 +34,7 @@ class Tally:
 Progress = Callable[[Tally], None]  # called after each chunk, for a progress line
 
 
-class _Queue:
+class TallyQueue:
     """Envelopes of one object type, published in chunks as they come (unless a dry run), counted in `tally`."""
 
     def __init__(self, publish: Publish | None, tally: Tally, progress: Progress) -> None:
@@ -69,7 +69,7 @@ async def backfill(
     for kind, entity in _qbo.ENTITIES.items():
         if not connection.objects(kind).syncs_from(Provider.QUICKBOOKS):
             continue
-        queue = _Queue(publish, Tally(Provider.QUICKBOOKS, entity.lower()), progress)
+        queue = TallyQueue(publish, Tally(Provider.QUICKBOOKS, entity.lower()), progress)
         where = f"MetaData.LastUpdatedTime >= {qbo_quote(since.isoformat())}" if since else None
         async for row in ctx.qbo.query_all(entity, where=where, order_by="Id"):
             link = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
@@ -81,7 +81,7 @@ async def backfill(
         if not connection.objects(kind).syncs_from(Provider.HUBSPOT):
             continue
         for object_type, envelope_type in object_types:
-            queue = _Queue(publish, Tally(Provider.HUBSPOT, envelope_type), progress)
+            queue = TallyQueue(publish, Tally(Provider.HUBSPOT, envelope_type), progress)
             async for record in _hubspot.modified_since(ctx, object_type, since_ms):
                 link = await _hubspot.link_of(ctx, kind, envelope_type, record.id)
                 in_sync = _hubspot.in_sync(link, record)

@@ -3,6 +3,7 @@
     every poll_seconds, per connection (one poller process at a time per connection: a store lock):
         QBO      CDC per synced entity since its cursor                 (_qbo.py)
         HubSpot  search per synced object type, modified since cursor   (_hubspot.py)
+                 once a day, linked records read back: deletions        (_reconcile.py)
             └─► skip records whose link already shows that version ─► exchange hsqbo.changes ─► worker
 
 From there a polled change is a webhook event like any other: the worker debounces it per record, re-reads the
@@ -25,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from services.poller._hubspot import HubSpotChanges
 from services.poller._qbo import QboChanges
+from services.poller._reconcile import HubSpotDeletions
 from services.poller._source import Poll, Publish, Source
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory
@@ -36,7 +38,7 @@ from shared.syncconfig import ConnectionSettings, SyncSettings
 
 log = get_logger("hsqbo.poller")
 
-SOURCES: tuple[Source, ...] = (QboChanges(), HubSpotChanges())
+SOURCES: tuple[Source, ...] = (QboChanges(), HubSpotChanges(), HubSpotDeletions())
 
 
 class Poller:
@@ -89,7 +91,9 @@ class Poller:
                 POLLS.labels(source.provider, "paused").inc()
                 log.info("poll_skipped", connection=connection.name, reason=str(paused))
                 continue
-            poll = Poll(ctx, self.publish, self.clock(), self.settings.poll_overlap_seconds)
+            poll = Poll(
+                ctx, self.publish, self.clock(), self.settings.poll_overlap_seconds, self.settings.reconcile_seconds
+            )
             try:
                 watermark = await source.poll(poll)
             except AuthRevoked as exc:  # paused for every process until reconnected, as the worker does
@@ -101,7 +105,8 @@ class Poller:
                 log.warning("poll_failed", connection=connection.name, provider=source.provider, error=str(exc)[:300])
                 continue
             POLLS.labels(source.provider, "ok").inc()
-            POLL_WATERMARK.labels(connection.name, source.provider).set(watermark)
+            if watermark is not None:
+                POLL_WATERMARK.labels(connection.name, source.provider).set(watermark)
 
 
 def _lock(connection: ConnectionSettings) -> str:

@@ -27,6 +27,7 @@ class Poll:
     publish: Publish
     now: float  # when the poll started (epoch seconds)
     overlap_seconds: float
+    reconcile_seconds: float
 
     async def queue(self, provider: Provider, found: Sequence[ChangeEnvelope], in_sync: int) -> None:
         """Publish what the links do not show synced, in chunks; count both."""
@@ -48,6 +49,7 @@ class Poll:
 class Source(Protocol):
     provider: Provider
 
-    async def poll(self, poll: Poll) -> float:
-        """Queue the connection's changes since the cursors; returns the time up to which all are queued."""
+    async def poll(self, poll: Poll) -> float | None:
+        """Queue the connection's changes since the cursors; returns the time up to which all are queued (None: this
+        source keeps no such watermark)."""
         ...

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from services.poller import Poller, backfill
+from services.poller import Poller, backfill, reconcile
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
@@ -167,3 +168,36 @@ async def test_the_backfill_command_prints_what_a_dry_run_would_queue(stack: Sta
     [customers] = [line.split() for line in lines if line.split()[:2] == ["quickbooks", "customer"]]
     assert customers[2:] == ["1", "0", "1"]  # found, in sync, would queue
     assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+
+
+async def test_a_hubspot_deletion_whose_webhook_was_lost_is_found_by_reconciliation(
+    stack: Stack, poller: RecordingPoller
+) -> None:
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "gone@example.com", "firstname": "G"})
+    stack.hubspot_edit("contacts", "create", properties={"email": "stays@example.com", "firstname": "S"})
+    await stack.settle()
+    assert await poller.poll() == []  # watching starts; the day's reconciliation finds nothing gone
+    lose_every_webhook(stack)
+    stack.hubspot_edit("contacts", "delete", id=contact["id"])
+    assert await poller.poll() == []  # search cannot see a deletion...
+    ctx = await poller.poller.contexts.get(stack.sync.connection[0])
+
+    [contacts] = [t for t in await reconcile(ctx, poller.poller.publish, now=time.time()) if t.object_type == "contact"]
+    assert (contacts.found, contacts.in_sync, contacts.queued) == (2, 1, 1)  # ...reading the links back does
+    await stack.settle()
+    active = {c["PrimaryEmailAddr"]["Address"]: c["Active"] for c in stack.qbo_entities("Customer")}
+    assert active == {"gone@example.com": False, "stays@example.com": True}
+
+
+async def test_the_poller_reconciles_each_connection_once_a_day(stack: Stack, poller: RecordingPoller) -> None:
+    stack.hubspot_edit("contacts", "create", properties={"email": "daily@example.com", "firstname": "D"})
+    await stack.settle()
+    stack.clear_request_logs()
+
+    def batch_reads() -> int:
+        return len(stack.sandbox.hubspot.requests.list(path_contains="/batch/read"))
+
+    await poller.poll()
+    assert batch_reads() == 1
+    await poller.poll()
+    assert batch_reads() == 1  # not due again before HSQBO_RECONCILE_SECONDS

@@ -18,6 +18,7 @@ from shared.syncconfig import ConnectionSettings
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 OVERLAP_SECONDS = 120.0
+RECONCILE_SECONDS = 86400.0
 CONNECTION = ConnectionSettings(
     name="acme",
     hubspot_portal_id="62515",
@@ -49,4 +50,4 @@ def poll_on(store: Store, handler: Callable[[Request], Response]) -> tuple[Poll,
         app_id=None,
     )
     queued = Queued()
-    return Poll(ctx, queued.publish, NOW.timestamp(), OVERLAP_SECONDS), queued, transport
+    return Poll(ctx, queued.publish, NOW.timestamp(), OVERLAP_SECONDS, RECONCILE_SECONDS), queued, transport
