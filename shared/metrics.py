@@ -80,6 +80,10 @@ DEAD_LETTERED = Counter("hsqbo_worker_dead_lettered_total", "Applies dead-letter
 # 1 while the worker has stopped consuming because too many applies were dead-lettered (the guard), else 0.
 WORKER_HALTED = Gauge("hsqbo_worker_halted", "Worker stopped consuming by the dead-letter guard")
 
+# Records waiting to be synced or being synced now (the store's pending work, shared by every worker), as each
+# worker's sweep last counted it: a backlog that only grows means the workers cannot keep up.
+BACKLOG = Gauge("hsqbo_worker_backlog", "Records waiting to be synced")
+
 # In-flight messages still running at the shutdown deadline, cancelled and left to the broker to redeliver.
 SHUTDOWN_REQUEUED = Counter("hsqbo_worker_shutdown_requeued_total", "In-flight messages requeued at shutdown")
 

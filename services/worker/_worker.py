@@ -2,7 +2,8 @@
 
     hsqbo.changes ──on_change──► store.touch_pending(key)  ──first touch──► hsqbo.debounce.<ms> (delay)
     hsqbo.apply   ──on_apply───► quiet long enough? claim the record's lease, run the rule, finish or reschedule
-    sweep         ──every N s──► pending work nobody scheduled (a lost message, a crashed worker) → hsqbo.apply
+    sweep         ──every N s──► pending work nobody scheduled (a lost message, a crashed worker) → hsqbo.apply;
+                                 the backlog gauge
 
 An apply may wake other records (a line item's invoice, records failing for want of the one just synced): they
 become pending and scheduled like a change to them.
@@ -52,6 +53,7 @@ from shared.logging import get_logger
 from shared.metrics import (
     APPLIES,
     APPLY_LATENCY,
+    BACKLOG,
     CHANGES_CONSUMED,
     DEAD_LETTERED,
     RETRIES,
@@ -353,4 +355,5 @@ class Worker:
         due = await self.store.due_pending(self.clock(), grace, self.settings.debounce_max_wait_seconds + grace)
         for key in due:
             await self._publish(ApplyCommand(*self._fields(key)), APPLY_EXCHANGE, "")
+        BACKLOG.set(await self.store.count_pending())
         return len(due)

@@ -13,6 +13,7 @@ from services.worker.rules import Hints, Outcome
 from shared.bus import ApplyCommand
 from shared.config import Settings
 from shared.envelope import Provider
+from shared.metrics import BACKLOG
 from shared.store import Kind, PendingKey, Store, open_store
 from shared.syncconfig import SyncSettings
 
@@ -91,3 +92,16 @@ async def test_a_long_apply_keeps_its_lease_so_no_other_worker_takes_the_record(
     await second._apply(COMMAND, KEY)
     await running
     assert engine.applies == 1
+
+
+async def test_the_sweep_reports_the_backlog(store: Store) -> None:
+    class Sweeper(QuietWorker):
+        async def _publish(self, command: ApplyCommand, exchange_name: str, routing_key: str) -> None:
+            self.scheduled.append((command, exchange_name))
+
+    for object_id in ("7", "8"):
+        await store.touch_pending(PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, object_id), 0.0)
+    sweeper = Sweeper(Settings(), SyncSettings(), store, SlowEngine())  # type: ignore[arg-type]
+    sweeper.scheduled = []
+    assert await sweeper.sweep() == 2
+    assert BACKLOG._value.get() == 2
