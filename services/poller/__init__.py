@@ -33,14 +33,14 @@ BROKER_WAIT_SECONDS = 30.0
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="sync rules TOML (default: HSQBO_CONFIG)")
     parser.add_argument("--once", action="store_true", help="poll every connection once, then exit")
-    initial = parser.add_argument_group("one-off passes (then exit)")
-    initial.add_argument("--backfill", action="store_true", help="queue every record not in sync, then exit")
-    initial.add_argument("--since", type=parse_time, metavar="TIME",
-                         help="only records changed since (ISO 8601 or a duration ago: 30d); default: all")  # fmt: skip
-    initial.add_argument("--dry-run", action="store_true", help="with --backfill or --reconcile: count, queue nothing")
-    initial.add_argument("--connection", help="only this connection (default: all)")
-    initial.add_argument("--reconcile", action="store_true",
-                         help="queue a deletion for every synced HubSpot record that is gone, then exit")  # fmt: skip
+    passes = parser.add_argument_group("one-off passes (then exit)")
+    passes.add_argument("--backfill", action="store_true", help="queue every record not in sync, then exit")
+    passes.add_argument("--since", type=parse_time, metavar="TIME",
+                        help="only records changed since (ISO 8601 or a duration ago: 30d); default: all")  # fmt: skip
+    passes.add_argument("--dry-run", action="store_true", help="with --backfill or --reconcile: count, queue nothing")
+    passes.add_argument("--connection", help="only this connection (default: all)")
+    passes.add_argument("--reconcile", action="store_true",
+                        help="queue a deletion for every synced HubSpot record that is gone, then exit")  # fmt: skip
 
 
 @contextlib.asynccontextmanager

@@ -32,6 +32,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from aio_pika.exceptions import AMQPError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -162,8 +163,12 @@ class StatusPage:
                     else "connected"
                 )  # fmt: skip
             connections.append({"settings": connection, "counts": counts, "authorization": authorization})
-        async with self.dead_letters() as letters:
-            dead = len(await letters.list_letters())
+        dead: int | str
+        try:
+            async with self.dead_letters() as letters:
+                dead = len(await letters.list_letters())
+        except (OSError, AMQPError):  # the page still shows the store's view while the broker is down
+            dead = "unknown (RabbitMQ unreachable)"
         return self._render(
             "overview.html", request, connections=connections, kinds=list(Kind), statuses=list(LinkStatus),
             backlog=await self.store.count_pending(), dead_letters=dead,

@@ -8,6 +8,7 @@ Selenium is blocking and the page is served by this test's event loop, so every 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import tempfile
@@ -26,7 +27,7 @@ from services.status import StatusPage
 from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
 from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand
-from shared.deadletters import dead_letter_message
+from shared.deadletters import DeadLetters, dead_letter_message
 from shared.envelope import Provider
 from shared.errors import ServerError
 from shared.store import CredentialStatus
@@ -207,3 +208,21 @@ async def test_tokens_of_another_company_are_refused_and_not_stored(stack: Stack
         await flow.finish(Provider.QUICKBOOKS, state=state, code=code, realm_id=other, callback_url=callback,
                           connections={connection.name: connection})  # fmt: skip
     assert await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS) == before
+
+
+async def test_the_overview_still_shows_the_store_while_rabbitmq_is_unreachable(stack: Stack) -> None:
+    @contextlib.asynccontextmanager
+    async def unreachable() -> AsyncIterator[DeadLetters]:
+        raise ConnectionRefusedError("RabbitMQ is down")
+        yield  # pragma: no cover  # makes this a generator
+
+    status = StatusPage(stack.settings, stack.sync, stack.store, dead_letters=unreachable)
+    async with (
+        serving(status.app(password=None)) as server,
+        aiohttp.ClientSession() as session,
+        session.get(server.url) as response,
+    ):
+        page = await response.text()
+    assert response.status == 200
+    assert "unknown (RabbitMQ unreachable)" in page
+    assert f'data-connection="{CONNECTION}"' in page
