@@ -25,6 +25,7 @@ import orjson
 from benchmarks._load import Call, Send, open_loop, run_load
 from benchmarks._processes import free_ports, hsqbo, rss_kib, running
 from benchmarks._report import BenchmarkResult
+from shared.clients import qbo_quote
 
 RATE = 1000.0
 WARMUP_SECONDS = 2.0
@@ -173,12 +174,15 @@ class Traffic:
 
     def qbo_customer_query(self) -> Send:
         _, name = self.rng.choice(self.data.customers)
-        escaped = name.replace("\\", "\\\\").replace("'", "\\'")
-        return self._qbo("GET", "query", params={"query": f"select * from Customer where DisplayName = '{escaped}'"})
+        return self._qbo(
+            "GET", "query", params={"query": f"select * from Customer where DisplayName = {qbo_quote(name)}"}
+        )
 
     def qbo_invoice_query(self) -> Send:
         _, doc_number = self.rng.choice(self.data.invoices)
-        return self._qbo("GET", "query", params={"query": f"select * from Invoice where DocNumber = '{doc_number}'"})
+        return self._qbo(
+            "GET", "query", params={"query": f"select * from Invoice where DocNumber = {qbo_quote(doc_number)}"}
+        )
 
     def qbo_customer_create(self) -> Send:
         number = next(self.numbers)

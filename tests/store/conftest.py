@@ -1,10 +1,13 @@
 """Fixtures for the store tests: a store on a temp file and in memory (each test runs on both), a settable clock,
-and an encryption key."""
+an encryption key, and processes racing on one store file."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import multiprocessing
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -52,3 +55,17 @@ async def store(store_url: str, clock: FakeClock, encryption_key: SecretStr) -> 
 
 def contact_link(hubspot_id: str | None = "hs-1", qbo_id: str | None = "qb-1", connection: str = "acme") -> Link:
     return Link(connection=connection, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=hubspot_id, qbo_id=qbo_id)
+
+
+async def race_processes(target: Callable[..., None], each: list[tuple[Any, ...]]) -> list[int | None]:
+    """Spawn one process per argument tuple, each given a start event as its last argument and released together
+    (so they race), wait up to a minute for all; their exit codes."""
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    processes = [context.Process(target=target, args=(*args, start)) for args in each]
+    for process in processes:
+        process.start()
+    start.set()
+    for process in processes:
+        await asyncio.to_thread(process.join, 60)
+    return [process.exitcode for process in processes]

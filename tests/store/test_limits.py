@@ -4,7 +4,6 @@ leases, pauses, named locks, deferred pending work, and two OS processes sharing
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from shared.clients import Quota, RateLimiter, Window
 from shared.envelope import Provider
 from shared.store import Kind, PendingKey, Store, open_store
+from tests.store.conftest import race_processes
 
 HOLD = 40.0
 NOW = 1_000.0
@@ -143,16 +143,8 @@ async def test_two_processes_on_one_store_never_exceed_the_window_or_the_in_flig
     url = f"sqlite:///{tmp_path}/shared.db"
     async with open_store(url):
         pass  # migrated once, before the processes race
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
     outs = [str(tmp_path / f"spans-{n}.txt") for n in range(2)]
-    workers = [context.Process(target=_calls, args=(url, out, start)) for out in outs]
-    for worker in workers:
-        worker.start()
-    start.set()
-    for worker in workers:
-        await asyncio.to_thread(worker.join, 60)
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert await race_processes(_calls, [(url, out) for out in outs]) == [0, 0]
 
     spans = _spans(outs)
     assert len(spans) == 2 * CALLS

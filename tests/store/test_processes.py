@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
 from shared.envelope import Provider
 from shared.store import Kind, PendingKey, open_store
+from tests.store.conftest import race_processes
 
 TOUCHED = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "touched")
 COUNTED = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "counted")
@@ -41,16 +41,7 @@ async def _work_async(url: str, owner: str) -> None:
 
 async def test_two_processes_lose_no_touches_and_share_the_lease(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/shared.db"
-    context = multiprocessing.get_context("spawn")
-    start = context.Event()
-    workers = [context.Process(target=_work, args=(url, f"process-{n}", start)) for n in range(2)]
-    for worker in workers:
-        worker.start()
-    start.set()
-    for worker in workers:
-        await asyncio.to_thread(worker.join, 60)
-
-    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert await race_processes(_work, [(url, f"process-{n}") for n in range(2)]) == [0, 0]
     async with open_store(url) as store:
         touched = await store.get_pending(TOUCHED)
         assert touched is not None

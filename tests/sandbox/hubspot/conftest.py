@@ -19,6 +19,14 @@ APP_ID = "777001"
 RETRY_SCALE = 0.0001  # the ~24 h retry schedule becomes ~9 s in all; the first retries come after milliseconds
 
 
+def association_to(record_id: str, type_id: int) -> dict[str, Any]:
+    """One `associations` entry of a create body: to `record_id`, with HubSpot-defined type `type_id`."""
+    return {
+        "to": {"id": record_id},
+        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+    }
+
+
 @dataclasses.dataclass
 class Hub:
     sandbox: HubSpotSandbox
@@ -38,6 +46,12 @@ class Hub:
                                                                                        **extra})  # fmt: skip
         assert status == 201, body
         return dict(body)
+
+    async def associations(self, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
+        """A record's v4 associations to `to_type`: each associated id with its association type ids."""
+        status, body = await self.call("GET", f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}")
+        assert status == 200, body
+        return {item["toObjectId"]: {t["typeId"] for t in item["associationTypes"]} for item in body["results"]}
 
     async def control(self, method: str, path: str, **kwargs: Any) -> Any:
         async with self.http.request(method, f"{self.url}/_sandbox/{path}", **kwargs) as response:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.sandbox.hubspot.conftest import Hub
-
-
-def _to(record_id: str, type_id: int) -> dict[str, Any]:
-    return {
-        "to": {"id": record_id},
-        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
-    }
-
-
-async def _list(hub: Hub, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
-    status, body = await hub.call("GET", f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}")
-    assert status == 200, body
-    return {item["toObjectId"]: {t["typeId"] for t in item["associationTypes"]} for item in body["results"]}
+from tests.sandbox.hubspot.conftest import Hub, association_to
 
 
 async def test_primary_contact_company_association_implies_the_unlabeled_one_both_ways(hub: Hub) -> None:
     company = await hub.create("companies", {"name": "Acme"})
-    contact = await hub.create("contacts", {"email": "c@acme.co"}, associations=[_to(company["id"], 1)])
-    assert await _list(hub, "contacts", contact["id"], "companies") == {company["id"]: {1, 279}}
-    assert await _list(hub, "companies", company["id"], "contacts") == {contact["id"]: {2, 280}}
+    contact = await hub.create("contacts", {"email": "c@acme.co"}, associations=[association_to(company["id"], 1)])
+    assert await hub.associations("contacts", contact["id"], "companies") == {company["id"]: {1, 279}}
+    assert await hub.associations("companies", company["id"], "contacts") == {contact["id"]: {2, 280}}
     _, body = await hub.call("GET", f"/crm/v3/objects/contacts/{contact['id']}", params={"associations": "companies"})
     assert {r["type"] for r in body["associations"]["companies"]["results"]} == {
         "contact_to_company", "contact_to_company_unlabeled"}  # fmt: skip
@@ -38,12 +23,17 @@ async def test_invoice_type_ids_link_contacts_companies_line_items_and_payments(
     invoice = await hub.create(
         "invoices",
         {"hs_currency": "USD"},
-        associations=[_to(contact["id"], 177), _to(company["id"], 179), _to(line["id"], 409), _to(payment["id"], 541)],
+        associations=[
+            association_to(contact["id"], 177),
+            association_to(company["id"], 179),
+            association_to(line["id"], 409),
+            association_to(payment["id"], 541),
+        ],
     )
-    assert await _list(hub, "invoices", invoice["id"], "contacts") == {contact["id"]: {177}}
-    assert await _list(hub, "invoices", invoice["id"], "companies") == {company["id"]: {179}}
-    assert await _list(hub, "line_items", line["id"], "invoices") == {invoice["id"]: {410}}
-    assert await _list(hub, "commerce_payments", payment["id"], "invoices") == {invoice["id"]: {542}}
+    assert await hub.associations("invoices", invoice["id"], "contacts") == {contact["id"]: {177}}
+    assert await hub.associations("invoices", invoice["id"], "companies") == {company["id"]: {179}}
+    assert await hub.associations("line_items", line["id"], "invoices") == {invoice["id"]: {410}}
+    assert await hub.associations("commerce_payments", payment["id"], "invoices") == {invoice["id"]: {542}}
 
 
 async def test_put_default_labelled_and_delete(hub: Hub) -> None:
@@ -64,7 +54,7 @@ async def test_put_default_labelled_and_delete(hub: Hub) -> None:
     assert body["toObjectTypeId"] == "0-2"
     status, _ = await hub.call("DELETE", f"{path}/companies/{company['id']}")
     assert status == 204
-    assert await _list(hub, "contacts", contact["id"], "companies") == {}
+    assert await hub.associations("contacts", contact["id"], "companies") == {}
 
 
 async def test_wrong_type_id_is_400_and_missing_record_is_404(hub: Hub) -> None:
@@ -82,9 +72,9 @@ async def test_wrong_type_id_is_400_and_missing_record_is_404(hub: Hub) -> None:
 
 async def test_a_line_item_belongs_to_one_invoice(hub: Hub) -> None:
     line = await hub.create("line_items", {"name": "L", "price": "1"})
-    await hub.create("invoices", {"hs_currency": "USD"}, associations=[_to(line["id"], 409)])
+    await hub.create("invoices", {"hs_currency": "USD"}, associations=[association_to(line["id"], 409)])
     status, body = await hub.call("POST", "/crm/v3/objects/invoices", json={
-        "properties": {"hs_currency": "USD"}, "associations": [_to(line["id"], 409)]})  # fmt: skip
+        "properties": {"hs_currency": "USD"}, "associations": [association_to(line["id"], 409)]})  # fmt: skip
     assert (status, body["category"]) == (400, "VALIDATION_ERROR")
 
 

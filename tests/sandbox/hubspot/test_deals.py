@@ -4,26 +4,11 @@ line items, invoices and commerce payments."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 
-from tests.sandbox.hubspot.conftest import HookedHub, Hub
+from tests.sandbox.hubspot.conftest import HookedHub, Hub, association_to
 
 DEAL = {"dealname": "Acme renewal", "dealstage": "closedwon", "amount": "1200"}
-
-
-def _to(record_id: str, type_id: int) -> dict[str, Any]:
-    return {
-        "to": {"id": record_id},
-        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
-    }
-
-
-async def _list(hub: Hub, from_type: str, from_id: str, to_type: str) -> dict[str, set[int]]:
-    status, body = await hub.call("GET", f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}")
-    assert status == 200, body
-    return {item["toObjectId"]: {t["typeId"] for t in item["associationTypes"]} for item in body["results"]}
 
 
 async def test_deal_needs_a_name_and_a_stage_and_lands_in_the_default_pipeline(hub: Hub) -> None:
@@ -43,31 +28,40 @@ async def test_deal_associations_use_the_documented_type_ids_both_ways(hub: Hub)
     company = await hub.create("companies", {"name": "Acme"})
     line = await hub.create("line_items", {"name": "Seat", "price": "100", "quantity": "12"})
     deal = await hub.create(
-        "deals", DEAL, associations=[_to(contact["id"], 3), _to(company["id"], 5), _to(line["id"], 19)]
+        "deals",
+        DEAL,
+        associations=[
+            association_to(contact["id"], 3),
+            association_to(company["id"], 5),
+            association_to(line["id"], 19),
+        ],
     )
     payment = await hub.create("commerce_payments", {"hs_initial_amount": "5", "hs_initiated_date": "2026-01-05"},
-                               associations=[_to(deal["id"], 391)])  # fmt: skip
-    invoice = await hub.create("invoices", {"hs_currency": "USD"}, associations=[_to(deal["id"], 175)])
-    assert await _list(hub, "contacts", contact["id"], "deals") == {deal["id"]: {4}}
-    assert await _list(hub, "deals", deal["id"], "companies") == {company["id"]: {5, 341}}
-    assert await _list(hub, "companies", company["id"], "deals") == {deal["id"]: {6, 342}}
-    assert await _list(hub, "line_items", line["id"], "deals") == {deal["id"]: {20}}
-    assert await _list(hub, "deals", deal["id"], "commerce_payments") == {payment["id"]: {392}}
-    assert await _list(hub, "deals", deal["id"], "invoices") == {invoice["id"]: {176}}
+                               associations=[association_to(deal["id"], 391)])  # fmt: skip
+    invoice = await hub.create("invoices", {"hs_currency": "USD"}, associations=[association_to(deal["id"], 175)])
+    assert await hub.associations("contacts", contact["id"], "deals") == {deal["id"]: {4}}
+    assert await hub.associations("deals", deal["id"], "companies") == {company["id"]: {5, 341}}
+    assert await hub.associations("companies", company["id"], "deals") == {deal["id"]: {6, 342}}
+    assert await hub.associations("line_items", line["id"], "deals") == {deal["id"]: {20}}
+    assert await hub.associations("deals", deal["id"], "commerce_payments") == {payment["id"]: {392}}
+    assert await hub.associations("deals", deal["id"], "invoices") == {invoice["id"]: {176}}
 
 
 async def test_a_company_stays_the_primary_company_of_several_deals(hub: Hub) -> None:
     company = await hub.create("companies", {"name": "Shared"})
-    first = await hub.create("deals", DEAL, associations=[_to(company["id"], 5)])
-    second = await hub.create("deals", DEAL, associations=[_to(company["id"], 5)])
-    assert await _list(hub, "companies", company["id"], "deals") == {first["id"]: {6, 342}, second["id"]: {6, 342}}
+    first = await hub.create("deals", DEAL, associations=[association_to(company["id"], 5)])
+    second = await hub.create("deals", DEAL, associations=[association_to(company["id"], 5)])
+    assert await hub.associations("companies", company["id"], "deals") == {
+        first["id"]: {6, 342},
+        second["id"]: {6, 342},
+    }
 
 
 async def test_a_line_item_belongs_to_one_deal_or_one_invoice(hub: Hub) -> None:
     line = await hub.create("line_items", {"name": "Seat", "price": "100", "quantity": "1"})
-    deal = await hub.create("deals", DEAL, associations=[_to(line["id"], 19)])
+    deal = await hub.create("deals", DEAL, associations=[association_to(line["id"], 19)])
     status, body = await hub.call("POST", "/crm/v3/objects/invoices", json={
-        "properties": {"hs_currency": "USD"}, "associations": [_to(line["id"], 409)]})  # fmt: skip
+        "properties": {"hs_currency": "USD"}, "associations": [association_to(line["id"], 409)]})  # fmt: skip
     assert status == 400
     assert f"deal {deal['id']}" in body["message"]
 

@@ -3,16 +3,7 @@ invoice paid, only drafts can be deleted."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tests.sandbox.hubspot.conftest import Hub
-
-
-def _to(record_id: str, type_id: int) -> dict[str, Any]:
-    return {
-        "to": {"id": record_id},
-        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
-    }
+from tests.sandbox.hubspot.conftest import Hub, association_to
 
 
 async def _read(hub: Hub, invoice_id: str) -> dict[str, str]:
@@ -30,7 +21,7 @@ async def test_new_invoices_are_drafts_and_opening_needs_a_contact_and_a_line_it
     assert (status, body["category"]) == (400, "VALIDATION_ERROR")
     contact = await hub.create("contacts", {"email": "inv@x.co"})
     await hub.create("line_items", {"name": "L", "price": "12.50", "quantity": "2"},
-                     associations=[_to(invoice["id"], 410)])  # fmt: skip
+                     associations=[association_to(invoice["id"], 410)])  # fmt: skip
     await hub.call("PUT", f"/crm/v4/objects/invoices/{invoice['id']}/associations/default/contacts/{contact['id']}")
     status, _ = await hub.call("PATCH", path, json={"properties": {"hs_invoice_status": "open"}})
     assert status == 200
@@ -41,8 +32,8 @@ async def test_new_invoices_are_drafts_and_opening_needs_a_contact_and_a_line_it
 async def test_payments_covering_the_balance_mark_the_invoice_paid(hub: Hub) -> None:
     contact = await hub.create("contacts", {"email": "pay@x.co"})
     line = await hub.create("line_items", {"name": "L", "price": "100"})
-    invoice = await hub.create("invoices", {"hs_currency": "USD"}, associations=[_to(contact["id"], 177),
-                                                                                _to(line["id"], 409)])  # fmt: skip
+    links = [association_to(contact["id"], 177), association_to(line["id"], 409)]
+    invoice = await hub.create("invoices", {"hs_currency": "USD"}, associations=links)
     await hub.call(
         "PATCH", f"/crm/v3/objects/invoices/{invoice['id']}", json={"properties": {"hs_invoice_status": "open"}}
     )
@@ -51,7 +42,7 @@ async def test_payments_covering_the_balance_mark_the_invoice_paid(hub: Hub) -> 
     assert status == 400  # a billable invoice with a balance cannot be marked paid by hand
     for amount in ("40", "60"):
         await hub.create("commerce_payments", {"hs_initial_amount": amount, "hs_initiated_date": "1767225600000"},
-                         associations=[_to(invoice["id"], 542)])  # fmt: skip
+                         associations=[association_to(invoice["id"], 542)])  # fmt: skip
     read = await _read(hub, invoice["id"])
     assert (read["hs_invoice_status"], read["hs_amount_paid"], read["hs_balance_due"]) == ("paid", "100", "0")
 
