@@ -12,10 +12,10 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from services.poller._backfill import Tally, backfill, report
+from services.poller._backfill import backfill, report
 from services.poller._poller import Poller
 from services.poller._reconcile import reconcile
-from services.poller._source import Publish
+from services.poller._source import Publish, Tally
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings

@@ -9,55 +9,14 @@ a query returns active records, which is what a first sync wants. HubSpot is rea
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from services.poller import _hubspot, _qbo
-from services.poller._source import PUBLISH_CHUNK, Publish
+from services.poller._source import Progress, Publish, Tally, TallyQueue
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Provider
-
-
-@dataclasses.dataclass(slots=True)
-class Tally:
-    """What a backfill found of one object type on one side."""
-
-    provider: Provider
-    object_type: str
-    found: int = 0
-    in_sync: int = 0  # the link already shows this version: nothing to do
-    queued: int = 0  # queued (or, in a dry run, would be)
-
-
-Progress = Callable[[Tally], None]  # called after each chunk, for a progress line
-
-
-class TallyQueue:
-    """Envelopes of one object type, published in chunks as they come (unless a dry run), counted in `tally`."""
-
-    def __init__(self, publish: Publish | None, tally: Tally, progress: Progress) -> None:
-        self.publish = publish
-        self.tally = tally
-        self.progress = progress
-        self.waiting: list[ChangeEnvelope] = []
-
-    async def add(self, envelope: ChangeEnvelope | None) -> None:
-        self.tally.found += 1
-        if envelope is None:
-            self.tally.in_sync += 1
-        else:
-            self.waiting.append(envelope)
-        if len(self.waiting) >= PUBLISH_CHUNK:
-            await self.flush()
-
-    async def flush(self) -> None:
-        if self.waiting and self.publish is not None:
-            await self.publish(self.waiting)
-        self.tally.queued += len(self.waiting)
-        self.waiting = []
-        self.progress(self.tally)
+from shared.envelope import Provider
 
 
 async def backfill(
@@ -72,8 +31,7 @@ async def backfill(
         queue = TallyQueue(publish, Tally(Provider.QUICKBOOKS, entity.lower()), progress)
         where = f"MetaData.LastUpdatedTime >= {qbo_quote(since.isoformat())}" if since else None
         async for row in ctx.qbo.query_all(entity, where=where, order_by="Id"):
-            link = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
-            await queue.add(None if _qbo.in_sync(link, row) else _qbo.envelope(connection.qbo_realm_id, entity, row))
+            await _qbo.add(ctx, queue, kind, entity, row)
         await queue.flush()
         tallies.append(queue.tally)
     since_ms = int(since.timestamp() * 1000) if since else 0
@@ -83,11 +41,7 @@ async def backfill(
         for object_type, envelope_type in object_types:
             queue = TallyQueue(publish, Tally(Provider.HUBSPOT, envelope_type), progress)
             async for record in _hubspot.modified_since(ctx, object_type, since_ms):
-                link = await _hubspot.link_of(ctx, kind, envelope_type, record.id)
-                in_sync = _hubspot.in_sync(link, record)
-                await queue.add(
-                    None if in_sync else _hubspot.envelope(connection.hubspot_portal_id, envelope_type, record)
-                )
+                await _hubspot.add(ctx, queue, kind, record)
             await queue.flush()
             tallies.append(queue.tally)
     return tallies

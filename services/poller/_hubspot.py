@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from services.poller._source import Poll
+from services.poller._source import Poll, TallyQueue
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
@@ -39,11 +39,14 @@ def in_sync(link: Link | None, record: HubSpotObject) -> bool:
     return link is not None and record.updated_at is not None and link.hubspot_version == record.updated_at.isoformat()
 
 
-async def link_of(ctx: SyncContext, kind: Kind, envelope_type: str, record_id: str) -> Link | None:
-    """The record's link; a line item has none (each change of one is work for its invoice)."""
-    if envelope_type == "line_item":
-        return None
-    return await ctx.store.get_link(ctx.name, kind, hubspot_id=record_id)
+async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, record: HubSpotObject) -> None:
+    """A record found changed: queued unless its link shows this version. A line item has no link: each change of
+    one is work for its invoice."""
+    envelope_type = queue.tally.object_type
+    link = None if envelope_type == "line_item" else await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id)
+    await queue.add(
+        None if in_sync(link, record) else envelope(ctx.connection.hubspot_portal_id, envelope_type, record)
+    )
 
 
 def envelope(portal_id: str, object_type: str, record: HubSpotObject) -> ChangeEnvelope:
@@ -100,12 +103,9 @@ class HubSpotChanges:
             for object_type, envelope_type in object_types:
                 stored = await poll.cursor(cursor_name(object_type))
                 since_ms = int(stored) if stored else next_ms  # watching starts now (see _poller)
-                found, synced = [], 0
+                queue = poll.queue(Provider.HUBSPOT, envelope_type)
                 async for record in modified_since(ctx, object_type, since_ms):
-                    if in_sync(await link_of(ctx, kind, envelope_type, record.id), record):
-                        synced += 1
-                    else:
-                        found.append(envelope(connection.hubspot_portal_id, envelope_type, record))
-                await poll.queue(Provider.HUBSPOT, found, synced)
+                    await add(ctx, queue, kind, record)
+                await poll.done(queue)
                 await poll.advance(cursor_name(object_type), str(max(next_ms, since_ms)))
         return poll.now

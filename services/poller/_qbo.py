@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from services.poller._source import Poll
+from services.poller._source import Poll, TallyQueue
+from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.logging import get_logger
 from shared.store import Kind, Link, LinkStatus
@@ -56,6 +57,12 @@ def envelope(realm_id: str, entity: str, row: dict[str, Any]) -> ChangeEnvelope:
     )
 
 
+async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, entity: str, row: dict[str, Any]) -> None:
+    """A record found changed: queued unless its link shows this version."""
+    link = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
+    await queue.add(None if in_sync(link, row) else envelope(ctx.connection.qbo_realm_id, entity, row))
+
+
 class QboChanges:
     provider = Provider.QUICKBOOKS
 
@@ -81,14 +88,10 @@ class QboChanges:
         for _ in range(ROUNDS_PER_POLL):
             result = await ctx.qbo.cdc([entity], since)
             rows = result.entities.get(entity, [])
-            found, synced = [], 0
+            queue = poll.queue(Provider.QUICKBOOKS, entity.lower())
             for row in rows:
-                link = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
-                if in_sync(link, row):
-                    synced += 1
-                else:
-                    found.append(envelope(ctx.connection.qbo_realm_id, entity, row))
-            await poll.queue(Provider.QUICKBOOKS, found, synced)
+                await add(ctx, queue, kind, entity, row)
+            await poll.done(queue)
             if len(rows) < CDC_MAX_OBJECTS:
                 covered = result.time or now
                 await poll.advance(cursor_name(entity), (covered - overlap).isoformat())

@@ -11,8 +11,7 @@ pollers agree); `hsqbo poller --reconcile [--dry-run]` runs it now.
 from __future__ import annotations
 
 from services.poller import _hubspot
-from services.poller._backfill import Progress, Tally, TallyQueue
-from services.poller._source import Poll, Publish
+from services.poller._source import Poll, Progress, Publish, Tally, TallyQueue
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.logging import get_logger

@@ -1,5 +1,5 @@
-"""What both change sources share: where a poll publishes, its cursors, and the link check that keeps records the
-worker has already synced out of the queue."""
+"""What the poller's passes share: where found changes are published (in chunks, counted per object type), a poll's
+cursors, and what every source is."""
 
 from __future__ import annotations
 
@@ -19,6 +19,48 @@ Publish = Callable[[Sequence[ChangeEnvelope]], Awaitable[None]]  # returns once 
 PUBLISH_CHUNK = 100  # envelopes per confirmed publish
 
 
+@dataclasses.dataclass(slots=True)
+class Tally:
+    """What one pass (a poll, a backfill, a reconciliation) found of one object type on one side."""
+
+    provider: Provider
+    object_type: str
+    found: int = 0
+    in_sync: int = 0  # the link already shows this version: nothing to do
+    queued: int = 0  # queued (or, in a dry run, would be)
+
+
+Progress = Callable[[Tally], None]  # called after each chunk, for a progress line
+
+
+class TallyQueue:
+    """Envelopes of one object type, published in chunks as they come (not in a dry run: `publish` None), counted in
+    `tally`. `flush()` publishes the rest: call it before moving a cursor past them."""
+
+    def __init__(self, publish: Publish | None, tally: Tally, progress: Progress = lambda tally: None) -> None:
+        self.publish = publish
+        self.tally = tally
+        self.progress = progress
+        self.waiting: list[ChangeEnvelope] = []
+
+    async def add(self, envelope: ChangeEnvelope | None) -> None:
+        """One record found: `envelope` to queue, or None when it is in sync."""
+        self.tally.found += 1
+        if envelope is None:
+            self.tally.in_sync += 1
+        else:
+            self.waiting.append(envelope)
+        if len(self.waiting) >= PUBLISH_CHUNK:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self.waiting and self.publish is not None:
+            await self.publish(self.waiting)
+        self.tally.queued += len(self.waiting)
+        self.waiting = []
+        self.progress(self.tally)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Poll:
     """One poll of one connection: found changes go to `publish`, cursors to the store."""
@@ -29,14 +71,18 @@ class Poll:
     overlap_seconds: float
     reconcile_seconds: float
 
-    async def queue(self, provider: Provider, found: Sequence[ChangeEnvelope], in_sync: int) -> None:
-        """Publish what the links do not show synced, in chunks; count both."""
-        for start in range(0, len(found), PUBLISH_CHUNK):
-            await self.publish(found[start : start + PUBLISH_CHUNK])
-        POLLED_CHANGES.labels(provider, "queued").inc(len(found))
-        POLLED_CHANGES.labels(provider, "in_sync").inc(in_sync)
-        if found:  # worth a line: a webhook was missed, or its change is not synced yet
-            log.info("poll_queued", connection=self.ctx.name, provider=provider, queued=len(found), in_sync=in_sync)
+    def queue(self, provider: Provider, object_type: str) -> TallyQueue:
+        return TallyQueue(self.publish, Tally(provider, object_type))
+
+    async def done(self, queue: TallyQueue) -> None:
+        """Publish what is left of `queue`; count what it found."""
+        await queue.flush()
+        tally = queue.tally
+        POLLED_CHANGES.labels(tally.provider, "queued").inc(tally.queued)
+        POLLED_CHANGES.labels(tally.provider, "in_sync").inc(tally.in_sync)
+        if tally.queued:  # worth a line: a webhook was missed, or its change is not synced yet
+            log.info("poll_queued", connection=self.ctx.name, provider=tally.provider, object_type=tally.object_type,
+                     queued=tally.queued, in_sync=tally.in_sync)  # fmt: skip
 
     async def cursor(self, name: str) -> str | None:
         return await self.ctx.store.get_cursor(self.ctx.name, name)
