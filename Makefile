@@ -13,8 +13,8 @@ SOAK_RUNS ?= 10
 .PHONY: help venv rabbitmq chromium test soak lint run bench clean
 
 help:
-	@echo "make run    start the whole stack on this machine (RabbitMQ node, sandboxes, receiver, demo traffic)"
-	@echo "make test   install what is missing, start a private RabbitMQ node, run the whole suite"
+	@echo "make run    the whole stack on this machine (RabbitMQ node, sandboxes, receiver, worker, poller, status page, demo traffic)"
+	@echo "make test   install what is missing (venv, rabbitmq-server, chromium), start a private RabbitMQ node, run the suite"
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  benchmarks; figures go to benchmarks/results/"
 	@echo "make soak   the fault tests SOAK_RUNS (10) times in a row, to catch a rare failure"
