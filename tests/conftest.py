@@ -3,11 +3,15 @@
 Integration tests (marked `integration`) use the private RabbitMQ node that `make test` starts and names in
 HSQBO_RABBITMQ_URL; `broker` controls it (stop, start, restart) through `deploy/rabbitmq/node`. Outside `make test`
 they are skipped with the reason; under `make test` (HSQBO_REQUIRE_BROKER=1) an unreachable node fails them instead.
+
+The code under test logs at WARNING unless HSQBO_LOG_LEVEL says otherwise: a failing test's captured output then
+ends with its own assertion rather than thousands of info lines (a 1,000-change fault run logs every webhook).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -19,11 +23,17 @@ from urllib.parse import urlsplit
 import aio_pika
 import aiormq
 import pytest
+import structlog
 
 from shared.bus import CHANGES_QUEUE, DEAD_QUEUE, declare_topology
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = Path(os.environ.get("HSQBO_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    level = logging.getLevelNamesMapping()[os.environ.get("HSQBO_LOG_LEVEL", "WARNING").upper()]
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
 
 
 def reference_vectors() -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
-"""One authorized JSON call to a provider: URL and body encoding, bearer token, the single retry after a 401, the
-error mapping, rate limits, metrics. Both clients make every call through an `ApiSession`."""
+"""One authorized JSON call to a provider: URL and body encoding, bearer token, the single retry after a 401 (or
+`AuthRevoked` when there is no newer token to retry with), the error mapping, rate limits, metrics. Both clients make
+every call through an `ApiSession`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from shared.clients._auth import TokenSource
 from shared.clients._limits import Admission, CallLimits
 from shared.clients._metrics import measured
 from shared.clients._transport import Request, Response, Transport
-from shared.errors import ApiError, TransportError, Unauthorized
+from shared.errors import ApiError, AuthRevoked, TransportError, Unauthorized
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -67,11 +68,19 @@ class ApiSession:
         token = await self._auth.access_token()
         try:
             return await self._attempt(operation, Request(method, url, {**headers, **_bearer(token)}, body))
-        except Unauthorized:
+        except Unauthorized as refused:
             await self._auth.on_unauthorized(token)
             fresh = await self._auth.access_token()
             if fresh == token:
-                raise
+                # Nothing newer to try (a private-app token, revoked or rotated): the account's authorization is
+                # gone, so the connection pauses instead of failing its records one by one.
+                raise AuthRevoked(
+                    f"{refused.message} (no newer token: reconnect the account)",
+                    provider=self.provider,
+                    status=refused.status,
+                    code=refused.code,
+                    trace_id=refused.trace_id,
+                ) from refused
             return await self._attempt(operation, Request(method, url, {**headers, **_bearer(fresh)}, body))
 
     async def _attempt(self, operation: str, request: Request) -> Response:

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 from shared.clients import MemoryTokenStore, MockTransport, QboOAuth, Request, Response, StaticToken, TokenSet
 from shared.clients._errors import hubspot_error
 from shared.clients._session import ApiSession
-from shared.errors import ApiError, Forbidden, TransportError, Unauthorized
+from shared.errors import ApiError, AuthRevoked, Forbidden, TransportError, Unauthorized
 from tests.clients.answers import json_answer, json_of, query_of
 
 API = "https://api.example"
@@ -75,16 +75,17 @@ async def test_second_401_after_refresh_is_raised_without_another_retry() -> Non
     provider = ScriptedApi(json_answer(401, {}), json_answer(401, {}))
     transport = MockTransport(provider)
     session = ApiSession("quickbooks", API, _oauth(transport), transport, _classify)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(Unauthorized) as refused:
         await session.call("op", "GET", "/x")
+    assert not isinstance(refused.value, AuthRevoked)  # a fresh token was refused: not known to be revoked
     assert len(provider.api_calls) == 2
     assert provider.grants == 1
 
 
-async def test_401_with_a_static_token_is_not_retried() -> None:
+async def test_401_with_a_static_token_is_not_retried_and_says_the_authorization_is_revoked() -> None:
     transport = MockTransport(lambda request: json_answer(401, {}))
     session = ApiSession("hubspot", API, StaticToken("tok"), transport, _classify)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(AuthRevoked):
         await session.call("op", "GET", "/x")
     assert len(transport.requests) == 1
 

@@ -1,6 +1,7 @@
 """OAuth across a run: access tokens expiring and QBO's refresh token rotating mid-run fail no change; a revoked
 refresh token pauses the connection (credentials `revoked`, `hsqbo_connection_paused` 1, activity `paused`) without
-a retry storm, and reconnecting applies every change that waited."""
+a retry storm, and reconnecting applies every change that waited. A HubSpot private-app token that stops working
+(revoked or rotated in HubSpot) pauses the connection the same way, until a working token is stored."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ pytestmark = pytest.mark.integration
 
 def customer_emails(stack: Stack) -> list[str]:
     return [(c.get("PrimaryEmailAddr") or {}).get("Address", "") for c in stack.qbo_entities("Customer")]
+
+
+def contact_emails(stack: Stack) -> list[str]:
+    return [contact.get("email", "") for contact in stack.hubspot_records("contacts")]
 
 
 def create_contacts(stack: Stack, prefix: str, count: int) -> list[str]:
@@ -96,4 +101,46 @@ async def test_revoked_refresh_token_pauses_the_connection_until_reconnected_and
     await stack.settle()
 
     assert sorted(customer_emails(stack)) == sorted(waiting)
+    assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 0
+
+
+def qbo_customers(stack: Stack, prefix: str, count: int) -> list[str]:
+    emails = [f"{prefix}-{n}@example.com" for n in range(count)]
+    for n, email in enumerate(emails):
+        stack.qbo_edit("Customer", "create", {"DisplayName": f"{prefix} {n}", "PrimaryEmailAddr": {"Address": email}})
+    return emails
+
+
+async def use_private_app_token(stack: Stack, token: str) -> None:
+    """What `hsqbo` stores for a private app: its static token, with no refresh token."""
+    await connect(
+        stack.store, Credentials(connection=CONNECTION, provider=Provider.HUBSPOT, access_token=token, refresh_token="")
+    )
+
+
+async def test_revoked_private_app_token_pauses_the_connection_until_a_new_token_and_loses_no_change(
+    stack: Stack,
+) -> None:
+    token = stack.sandbox.hubspot.private_app_token(stack.portal_id)
+    await use_private_app_token(stack, token)
+    synced = qbo_customers(stack, "before", 2)
+    await stack.settle()
+    assert sorted(contact_emails(stack)) == sorted(synced)
+
+    stack.sandbox.hubspot.tokens.revoke(token)  # an admin rotated the private app's token in HubSpot
+    waiting = qbo_customers(stack, "waiting", 3)
+
+    async def revoked() -> bool:
+        stored = await stack.store.get_credentials(CONNECTION, Provider.HUBSPOT)
+        return stored is not None and stored.status == CredentialStatus.REVOKED
+
+    await until(revoked)
+    paused = {"connection": CONNECTION, "provider": "hubspot"}
+    assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 1
+    assert await stack.store.list_links(CONNECTION, Kind.CONTACT, status=LinkStatus.FAILING) == []
+
+    await use_private_app_token(stack, stack.sandbox.hubspot.private_app_token(stack.portal_id))  # the new token
+    await stack.settle()
+
+    assert sorted(contact_emails(stack)) == sorted(synced + waiting)
     assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
 import os
 import signal
@@ -50,13 +52,29 @@ def worker_environment(stack: Stack, tmp_path: Path, **overrides: object) -> dic
 
 
 @pytest.fixture
-def worker_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+def worker_processes(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The worker processes a test starts, stopped after it; their warnings and errors are printed then, which pytest
+    shows only when the test failed (CI keeps no tmp_path, and the reason is often in a worker's log)."""
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for process in started:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+    print(worker_troubles(tmp_path))
+
+
+def worker_troubles(log_dir: Path, last: int = 10) -> str:
+    """How many warnings and errors the worker logs in `log_dir` hold, by event, and the last few of them."""
+    troubles: list[tuple[str, str]] = []  # (event, the line as logged)
+    for log in sorted(log_dir.glob("worker-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if isinstance(event, dict) and event.get("level") in ("warning", "error", "critical"):
+                    troubles.append((str(event.get("event")), f"{log.stem}: {line}"))
+    counts = collections.Counter(name for name, _ in troubles)
+    return "\n".join([f"worker warnings and errors by event: {dict(counts)}", *(line for _, line in troubles[-last:])])
 
 
 def start_worker(env: dict[str, str], started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
