@@ -1,24 +1,66 @@
-"""What deploy/ ships for ops (Prometheus alert rules, the Grafana dashboard) names only metrics, and labels, that
-shared/metrics.py defines."""
+"""What deploy/ and the Dockerfile ship for ops agree with the code they run.
+
+The alert rules and the Grafana dashboard name only metrics, and labels, that shared/metrics.py defines. The
+container files (Dockerfile, .dockerignore, deploy/compose.yaml, deploy/.env.example, deploy/kubernetes/, the
+Prometheus scrape config and the Grafana provisioning) name only real settings and `hsqbo` commands, probe real
+routes on the ports the processes listen on, scrape the ports metrics are served on, give the worker time for its
+graceful shutdown, keep secrets as placeholders and pin every image. Nothing here needs Docker or a cluster; the two
+tests that run `docker compose config` and `kubectl kustomize` skip when those are not installed.
+"""
 
 from __future__ import annotations
 
+import argparse
+import inspect
+import ipaddress
 import json
+import os
 import re
+import shutil
+import subprocess
+import tomllib
+import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
+from unittest import mock
+from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import yaml
 from prometheus_client import Counter, Gauge, Histogram
+from pydantic import SecretStr
+from starlette.routing import Route
 
+from services import cli
+from services.receiver import create_app
+from services.run import pointed_at
+from services.sandbox import RunningSandbox
 from shared import metrics
+from shared.config import ENV_PREFIX, Settings
+from shared.syncconfig import SyncSettings
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
 RULES = DEPLOY / "prometheus" / "hsqbo-alerts.yml"
+SCRAPE = DEPLOY / "prometheus" / "prometheus.yml"
 DASHBOARD = DEPLOY / "grafana" / "hsqbo-dashboard.json"
+GRAFANA_PROVISIONING = DEPLOY / "grafana" / "provisioning"
+COMPOSE = DEPLOY / "compose.yaml"
+ENV_EXAMPLE = DEPLOY / ".env.example"
+KUBERNETES = DEPLOY / "kubernetes"
+SECRET_TEMPLATE = KUBERNETES / "secret.example.yaml"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
 _METRIC = re.compile(r"\bhsqbo_[a-z_]+\b")
 _LABEL_MATCH = re.compile(r"\b([a-z_]+)=\"")
 _BY = re.compile(r"\bby \(([^)]*)\)")
 _SUFFIXES = {Counter: ("_total",), Gauge: ("",), Histogram: ("_bucket", "_sum", "_count")}
+_SETTING = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9_]+\b")
+_ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
+_LOCAL_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[\w/-]*)")
+_LOCAL_SOCKET = re.compile(r"create_connection\(\('127\.0\.0\.1', (\d+)\)")
+PLACEHOLDER = "replace-me"
 
 
 def defined() -> dict[str, set[str]]:
@@ -40,6 +82,198 @@ def check(expr: str, series: dict[str, set[str]]) -> None:
     assert used - {"le"} <= set().union(*(series[name] for name in named)), expr
 
 
+# --- what the code says -----------------------------------------------------------------------------------------
+
+
+def setting_names() -> set[str]:
+    return {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+
+
+def secret_settings() -> set[str]:
+    """The settings typed as secrets (SecretStr)."""
+    return {
+        ENV_PREFIX + name.upper()
+        for name, field in Settings.model_fields.items()
+        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
+    }
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    """The settings a process with exactly `env` would read, parsed as from its environment (the `hermetic` fixture
+    keeps the test run's own HSQBO_* variables out)."""
+    with mock.patch.dict(os.environ, {name: value for name, value in env.items() if name.startswith(ENV_PREFIX)}):
+        return Settings()
+
+
+def parse_command(argv: list[str]) -> argparse.Namespace:
+    """`hsqbo <argv>` parsed the way services/cli.py parses it; the test fails when the parser refuses it."""
+    assert argv, "no command"
+    assert argv[0] in cli.COMMANDS, f"hsqbo {argv}: not a command of services/cli.py"
+    parser = argparse.ArgumentParser(prog="hsqbo")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in cli.COMMANDS:
+        sub = commands.add_parser(name)
+        if name == argv[0]:
+            cli._load(name).configure_parser(sub)
+    try:
+        return parser.parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"hsqbo {' '.join(argv)}: refused by the command's parser")
+
+
+def serves_own_metrics(command: str) -> bool:
+    """Whether the command serves metrics on HSQBO_METRICS_PORT (the worker and the poller do)."""
+    return "serve_metrics(" in inspect.getsource(cast(Any, cli._load(command)).main)
+
+
+def receiver_routes() -> dict[str, set[str]]:
+    """The receiver's routes and their methods."""
+    app = create_app(Settings(hubspot_client_secret=SecretStr("s"), intuit_verifier_token=SecretStr("t")))
+    return {route.path: set(route.methods or ()) for route in app.routes if isinstance(route, Route)}
+
+
+async def receiver_answer(path: str) -> int:
+    """The status a receiver whose broker never answered gives a GET of `path` (its publisher is never started)."""
+    app = create_app(Settings(hubspot_client_secret=SecretStr("s"), intuit_verifier_token=SecretStr("t")))
+    statuses: list[int] = []
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": [],
+             "server": ("test", 80), "client": ("test", 1)}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    return statuses[0]
+
+
+def metrics_port(args: argparse.Namespace, env: dict[str, str]) -> int | None:
+    """Where a process started with `args` and `env` serves /metrics: the receiver on its own port, the worker and
+    the poller on HSQBO_METRICS_PORT, the others nowhere."""
+    if args.command == "receiver":
+        assert "/metrics" in receiver_routes()
+        return int(args.port)
+    if serves_own_metrics(args.command):
+        return settings_from(env).metrics_port
+    return None
+
+
+def version() -> str:
+    project: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return str(project["version"])
+
+
+# --- what the deploy files say -----------------------------------------------------------------------------------
+
+
+def compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
+
+
+def compose_services() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = compose()["services"]
+    return services
+
+
+def hsqbo_services() -> dict[str, dict[str, Any]]:
+    """The Compose services running the hsqbo image."""
+    return {name: s for name, s in compose_services().items() if str(s.get("image", "")).startswith("hsqbo:")}
+
+
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    """A service's `environment` (what deploy/.env adds comes from .env.example, checked on its own)."""
+    environment = service.get("environment", {})
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) for item in environment)
+    return {str(name): str(value) for name, value in environment.items()}
+
+
+def container_port(published: str) -> int:
+    """`[host_ip:]host_port:container_port` -> container_port."""
+    return int(str(published).rsplit(":", 1)[-1])
+
+
+def duration_seconds(text: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[unit] for n, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text))
+
+
+def env_example() -> dict[str, str]:
+    """deploy/.env.example's variables, including the commented-out ones (`# NAME=value`)."""
+    found: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if match := _ENV_LINE.match(line.strip()):
+            found[match[1]] = match[2].strip()
+    return found
+
+
+def kubernetes_documents(*, template: bool = True) -> list[dict[str, Any]]:
+    """Every manifest in deploy/kubernetes (with the Secret template unless `template` is off)."""
+    documents: list[dict[str, Any]] = []
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        if path.name == "kustomization.yaml" or (path == SECRET_TEMPLATE and not template):
+            continue
+        documents += [document for document in yaml.safe_load_all(path.read_text()) if document]
+    return documents
+
+
+def kubernetes(kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in kubernetes_documents() if doc["kind"] == kind}
+
+
+def config_map_env() -> dict[str, str]:
+    return {name: str(value) for name, value in kubernetes("ConfigMap")["hsqbo-settings"]["data"].items()}
+
+
+def secret_template() -> dict[str, str]:
+    return {name: str(value) for name, value in kubernetes("Secret")["hsqbo-secrets"]["stringData"].items()}
+
+
+def hsqbo_containers() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(Deployment, container) for every container running the hsqbo image."""
+    for deployment in kubernetes("Deployment").values():
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            if container["image"].split(":")[0] == "hsqbo":
+                yield deployment, container
+
+
+def container_env(container: dict[str, Any]) -> dict[str, str]:
+    """The environment a container gets: its ConfigMaps (envFrom), then its own `env`."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env |= {k: str(v) for k, v in kubernetes("ConfigMap")[source["configMapRef"]["name"]]["data"].items()}
+    env |= {item["name"]: str(item["value"]) for item in container.get("env", []) if "value" in item}
+    return env
+
+
+def named_port(container: dict[str, Any], port: int | str) -> int:
+    """A probe's or Service's port (a number or a container port's name) as a number."""
+    if isinstance(port, int):
+        return port
+    return next(int(p["containerPort"]) for p in container["ports"] if p.get("name") == port)
+
+
+def container_of(args_command: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return next((d, c) for d, c in hsqbo_containers() if c["args"][0] == args_command)
+
+
+@pytest.fixture(autouse=True)
+def hermetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read here come from the deploy files only, never from the test run's own HSQBO_* environment."""
+    for name in list(os.environ):
+        if name.startswith(ENV_PREFIX):
+            monkeypatch.delenv(name)
+
+
+# --- alert rules and dashboard ----------------------------------------------------------------------------------
+
+
 def test_every_alert_names_metrics_and_labels_the_registry_defines() -> None:
     series = defined()
     rules = [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
@@ -56,3 +290,403 @@ def test_every_dashboard_panel_names_metrics_and_labels_the_registry_defines() -
     for panel in panels:
         for target in panel["targets"]:
             check(target["expr"], series)
+
+
+# --- settings and secrets ---------------------------------------------------------------------------------------
+
+
+def test_every_hsqbo_variable_the_container_files_name_is_a_setting() -> None:
+    files = [DOCKERFILE, COMPOSE, ENV_EXAMPLE, SCRAPE, *KUBERNETES.glob("*.yaml"), *DEPLOY.glob("**/README.md")]
+    named = {name: path.name for path in files for name in _SETTING.findall(path.read_text())}
+    assert len(named) > 10
+    unknown = {name: path for name, path in named.items() if name not in setting_names()}
+    assert not unknown, f"not fields of shared.config.Settings: {unknown}"
+
+
+def test_every_setting_value_in_the_deploy_files_is_valid() -> None:
+    """Including .env.example's commented-out sandbox URLs; values Compose fills in (`${...}`) are left out."""
+    sources = {
+        ".env.example": env_example(),
+        "kubernetes Secret template": secret_template(),
+        **{f"compose {name}": compose_env(s) for name, s in hsqbo_services().items()},
+        **{f"kubernetes {d['metadata']['name']}": container_env(c) for d, c in hsqbo_containers()},
+    }
+    for source, env in sources.items():
+        literal = {name: value for name, value in env.items() if "${" not in value}
+        try:
+            settings_from(literal)
+        except ValueError as exc:
+            pytest.fail(f"{source}: {exc}")
+
+
+def test_every_secret_setting_is_in_the_env_example_and_the_secret_template_as_a_placeholder() -> None:
+    assert secret_settings()
+    for source, env in {".env.example": env_example(), "secret.example.yaml": secret_template()}.items():
+        missing = secret_settings() - set(env)
+        assert not missing, f"{source} lacks {missing}"
+        for name in secret_settings():
+            assert env[name] == PLACEHOLDER, f"{source}: {name} must stay a placeholder"
+        for name, value in env.items():
+            if "://" in value and urlsplit(value).password is not None:  # broker and store URLs
+                assert urlsplit(value).password == PLACEHOLDER, f"{source}: {name} holds a real password"
+
+
+def test_no_secret_is_written_into_compose_or_a_config_map() -> None:
+    """Secrets come from deploy/.env or the Secret: Compose may only refer to them (`${...}`)."""
+    for name in secret_settings():
+        assert name not in config_map_env(), f"{name} belongs in the Secret, not the ConfigMap"
+        for service_name, service in compose_services().items():
+            assert name not in compose_env(service), f"compose {service_name}: {name} belongs in deploy/.env"
+    for service_name, service in compose_services().items():
+        for name, value in compose_env(service).items():
+            password = urlsplit(value).password if "://" in value else None
+            assert password is None or password.startswith("${"), f"compose {service_name}: {name} holds a password"
+        for name, value in compose_env(service).items():
+            if re.search(r"PASS(WORD)?$", name):
+                assert value.startswith("${"), f"compose {service_name}: {name} is written into compose.yaml"
+
+
+# --- commands, ports, probes ------------------------------------------------------------------------------------
+
+
+def test_every_container_runs_an_hsqbo_command_its_parser_accepts() -> None:
+    for name, service in hsqbo_services().items():
+        assert "entrypoint" not in service, f"compose {name}: the image's entrypoint is hsqbo"
+        parse_command([str(arg) for arg in service["command"]])
+    containers = list(hsqbo_containers())
+    assert containers
+    for deployment, container in containers:
+        assert "command" not in container, f"{deployment['metadata']['name']}: `command` replaces hsqbo; use args"
+        parse_command([str(arg) for arg in container["args"]])
+
+
+def test_every_server_in_a_container_listens_beyond_loopback() -> None:
+    """127.0.0.1, the commands' default host, is unreachable from outside the container."""
+    commands = [service["command"] for service in hsqbo_services().values()]
+    commands += [container["args"] for _, container in hsqbo_containers()]
+    for command in commands:
+        args = parse_command([str(arg) for arg in command])
+        if hasattr(args, "host"):
+            assert not ipaddress.ip_address(args.host).is_loopback, command
+
+
+def test_receiver_probes_ask_its_real_routes_on_the_port_it_listens_on() -> None:
+    deployment, container = container_of("receiver")
+    args = parse_command(container["args"])
+    routes = receiver_routes()
+    for probe in ("livenessProbe", "readinessProbe"):
+        http = container[probe]["httpGet"]
+        assert "GET" in routes.get(http["path"], set()), f"receiver {probe}: no GET route {http['path']}"
+        assert named_port(container, http["port"]) == args.port, f"receiver {probe}: not the port it listens on"
+    assert deployment["spec"]["replicas"] >= 2
+
+
+async def test_receiver_liveness_answers_while_the_broker_is_down_and_readiness_does_not() -> None:
+    """A broker outage takes receivers out of the Service (senders retry) instead of restarting them."""
+    _, container = container_of("receiver")
+    assert await receiver_answer(container["livenessProbe"]["httpGet"]["path"]) == 200
+    assert await receiver_answer(container["readinessProbe"]["httpGet"]["path"]) == 503
+
+
+def test_compose_receiver_healthcheck_asks_readiness_on_its_port() -> None:
+    service = compose_services()["receiver"]
+    args = parse_command(service["command"])
+    (port, path) = _LOCAL_URL.findall(" ".join(service["healthcheck"]["test"]))[0]
+    assert int(port) == args.port
+    assert "GET" in receiver_routes()[path]
+    assert [container_port(p) for p in service["ports"]] == [args.port]
+
+
+def test_status_page_probes_connect_to_the_port_it_listens_on() -> None:
+    """Every status route asks for the password, so its probes are TCP connects."""
+    service = compose_services()["status"]
+    args = parse_command(service["command"])
+    assert [int(p) for p in _LOCAL_SOCKET.findall(" ".join(service["healthcheck"]["test"]))] == [args.port]
+    assert [container_port(p) for p in service["ports"]] == [args.port]
+    deployment, container = container_of("status")
+    args = parse_command(container["args"])
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert named_port(container, container[probe]["tcpSocket"]["port"]) == args.port
+    # The OAuth Connect flow's state lives in one process: one pod, never two during a rollout.
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_every_kubernetes_service_targets_a_port_its_pods_listen_on() -> None:
+    services = kubernetes("Service")
+    assert services
+    for name, service in services.items():
+        selector = service["spec"]["selector"]
+        deployment, container = next(
+            (d, c)
+            for d, c in hsqbo_containers()
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        )
+        assert selector.items() <= deployment["spec"]["selector"]["matchLabels"].items(), name
+        args = parse_command(container["args"])
+        for port in service["spec"]["ports"]:
+            assert named_port(container, port["targetPort"]) == args.port, name
+
+
+def test_worker_stop_grace_outlasts_its_graceful_shutdown() -> None:
+    deployment, container = container_of("worker")
+    shutdown = settings_from(container_env(container)).shutdown_seconds
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > shutdown
+    assert deployment["spec"]["replicas"] >= 2
+    service = compose_services()["worker"]
+    assert duration_seconds(service["stop_grace_period"]) > settings_from(compose_env(service)).shutdown_seconds
+    assert service["deploy"]["replicas"] >= 2
+
+
+def test_one_poller_runs_since_a_store_lock_lets_one_poll_each_connection() -> None:
+    deployment, _ = container_of("poller")
+    assert deployment["spec"]["replicas"] == 1
+    assert compose_services()["poller"].get("deploy", {}).get("replicas", 1) == 1
+
+
+def test_processes_that_read_the_sync_rules_find_them_where_hsqbo_config_points() -> None:
+    for name, service in hsqbo_services().items():
+        args = parse_command(service["command"])
+        if hasattr(args, "config"):
+            targets = [config["target"] for config in service["configs"]]
+            assert compose_env(service)[f"{ENV_PREFIX}CONFIG"] in targets, f"compose {name}"
+    for deployment, container in hsqbo_containers():
+        args = parse_command(container["args"])
+        if not hasattr(args, "config"):
+            continue
+        volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+        mounted = {
+            f"{mount['mountPath']}/{key}"
+            for mount in container["volumeMounts"]
+            if "configMap" in volumes[mount["name"]]
+            for key in kubernetes("ConfigMap")[volumes[mount["name"]]["configMap"]["name"]]["data"]
+        }
+        assert container_env(container)[f"{ENV_PREFIX}CONFIG"] in mounted, deployment["metadata"]["name"]
+
+
+def test_sync_rules_shipped_with_compose_and_kubernetes_are_valid() -> None:
+    rules = [config["content"] for config in compose()["configs"].values()]
+    rules += [kubernetes("ConfigMap")["hsqbo-sync-rules"]["data"]["hsqbo.toml"]]
+    for text in rules:
+        assert SyncSettings.model_validate(tomllib.loads(text)).connection
+
+
+# --- metrics ----------------------------------------------------------------------------------------------------
+
+
+def test_prometheus_scrapes_every_compose_process_on_the_port_it_serves_metrics_on() -> None:
+    scraped = {
+        name: int(sd["port"])
+        for job in yaml.safe_load(SCRAPE.read_text())["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+        for name in sd["names"]
+    }
+    serving: dict[str, int] = {}
+    for name, service in hsqbo_services().items():
+        env = compose_env(service)
+        port = metrics_port(parse_command(service["command"]), env)
+        if port is not None:
+            serving[name] = port
+            if name != "receiver":
+                assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
+    assert scraped == serving
+
+
+def test_kubernetes_scrape_annotations_name_the_port_each_pod_serves_metrics_on() -> None:
+    for deployment, container in hsqbo_containers():
+        env = container_env(container)
+        port = metrics_port(parse_command(container["args"]), env)
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        name = deployment["metadata"]["name"]
+        if port is None:
+            assert "prometheus.io/scrape" not in annotations, f"{name} serves no metrics"
+            continue
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert int(annotations["prometheus.io/port"]) == port, name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        if container["args"][0] != "receiver":
+            assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
+
+
+def test_prometheus_loads_the_alert_rules_compose_mounts() -> None:
+    config = yaml.safe_load(SCRAPE.read_text())
+    mounts = {}
+    for volume in compose_services()["prometheus"]["volumes"]:
+        source, target = volume.split(":")[:2]
+        mounts[target] = (COMPOSE.parent / source).resolve()
+    assert mounts["/etc/prometheus/prometheus.yml"] == SCRAPE  # the image's default --config.file
+    assert config["rule_files"]
+    for rule_file in config["rule_files"]:
+        assert mounts[rule_file] == RULES
+
+
+def test_grafana_provisions_the_dashboard_and_prometheus_that_compose_mounts() -> None:
+    mounts = {}
+    for volume in compose_services()["grafana"]["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith("."):
+            mounts[target] = (COMPOSE.parent / source).resolve()
+    for provisioning in GRAFANA_PROVISIONING.iterdir():
+        assert mounts[f"/etc/grafana/provisioning/{provisioning.name}"] == provisioning
+    providers = yaml.safe_load((GRAFANA_PROVISIONING / "dashboards" / "hsqbo.yml").read_text())["providers"]
+    folder = providers[0]["options"]["path"]
+    assert mounts[f"{folder}/{DASHBOARD.name}"] == DASHBOARD
+    datasource = yaml.safe_load((GRAFANA_PROVISIONING / "datasources" / "prometheus.yml").read_text())["datasources"]
+    url = urlsplit(datasource[0]["url"])
+    prometheus = compose_services()[str(url.hostname)]
+    assert url.port in [container_port(p) for p in prometheus["ports"]]
+
+
+# --- Compose wiring ---------------------------------------------------------------------------------------------
+
+
+def test_compose_waits_only_on_services_that_exist_and_have_a_healthcheck() -> None:
+    services = compose_services()
+    for name, service in services.items():
+        for needed, condition in service.get("depends_on", {}).items():
+            assert needed in services, f"{name} depends on unknown {needed}"
+            assert not services[needed].get("profiles") or service.get("profiles"), f"{name} needs a profile's service"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[needed], f"{name} waits on {needed}, which has no healthcheck"
+
+
+def test_compose_healthchecks_of_metrics_servers_ask_their_metrics_port() -> None:
+    for name, service in hsqbo_services().items():
+        args = parse_command(service["command"])
+        if serves_own_metrics(args.command):
+            (port, path) = _LOCAL_URL.findall(" ".join(service["healthcheck"]["test"]))[0]
+            assert (int(port), path) == (settings_from(compose_env(service)).metrics_port, "/metrics"), name
+
+
+def test_sandbox_profile_sends_webhooks_to_the_receiver_and_is_the_api_the_env_example_points_at() -> None:
+    """The sandbox's webhooks reach the receiver's routes; .env.example's sandbox URLs are what `hsqbo run` points
+    the processes at (services/run), on the sandbox's ports; the consent URLs name compose's sync-rule accounts."""
+    services = compose_services()
+    sandbox = services["sandbox"]
+    assert sandbox["profiles"] == ["sandbox"]
+    args = parse_command(sandbox["command"])
+    receiver_port = parse_command(services["receiver"]["command"]).port
+    for url in (args.hubspot_webhook_url, args.qbo_webhook_url):
+        parts = urlsplit(url)
+        assert (parts.hostname, parts.port) == ("receiver", receiver_port), url
+        assert "POST" in receiver_routes()[parts.path], url
+    fake = types.SimpleNamespace(
+        hubspot_server=types.SimpleNamespace(url=f"http://sandbox:{args.hubspot_port}"),
+        qbo_server=types.SimpleNamespace(url=f"http://sandbox:{args.qbo_port}"),
+    )
+    expected = pointed_at(Settings(), cast(RunningSandbox, fake))
+    pointed = settings_from(env_example())
+    connection = SyncSettings.model_validate(tomllib.loads(compose()["configs"]["sync-rules"]["content"])).connection[0]
+    published = {container_port(p) for p in sandbox["ports"]}
+    for prefix in ("hubspot", "qbo"):
+        assert str(getattr(pointed, f"{prefix}_base_url")) == str(getattr(expected, f"{prefix}_base_url"))
+        assert str(getattr(pointed, f"{prefix}_token_url")) == str(getattr(expected, f"{prefix}_token_url"))
+        # The browser opens the consent screen through the published port, on the sync rules' account.
+        browser, served = (
+            urlsplit(str(getattr(pointed, f"{prefix}_authorize_url"))),
+            urlsplit(str(getattr(expected, f"{prefix}_authorize_url"))),
+        )
+        assert (browser.hostname, browser.port, browser.path) == ("localhost", served.port, served.path)
+        assert browser.port in published
+    assert parse_qs(urlsplit(str(pointed.hubspot_authorize_url)).query)["portal_id"] == [connection.hubspot_portal_id]
+    assert parse_qs(urlsplit(str(pointed.qbo_authorize_url)).query)["realm_id"] == [connection.qbo_realm_id]
+
+
+# --- images, Dockerfile, kustomization --------------------------------------------------------------------------
+
+
+def test_every_image_is_pinned_to_a_version_and_hsqbo_to_the_package_version() -> None:
+    images = [str(service["image"]) for service in compose_services().values()]
+    images += [
+        c["image"] for d in kubernetes("Deployment").values() for c in d["spec"]["template"]["spec"]["containers"]
+    ]
+    images += re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    assert images
+    for image in images:
+        name, _, tag = image.rpartition(":")
+        assert name, f"{image} has no tag"
+        assert "/" not in tag, f"{image} has no tag"
+        assert tag != "latest", f"{image} is not pinned"
+        assert re.search(r"\d", tag), f"{image} is not pinned to a version"
+        if name == "hsqbo":
+            assert tag == version(), image
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    assert [image["newTag"] for image in kustomization["images"] if image["name"] == "hsqbo"] == [version()]
+
+
+def test_the_image_installs_the_package_without_test_extras_and_runs_hsqbo_as_a_non_root_user() -> None:
+    dockerfile = DOCKERFILE.read_text()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert re.search(r"pip install \.\s*$", dockerfile, re.MULTILINE), "pip install . (no extras)"
+    entrypoint = json.loads(re.findall(r"^ENTRYPOINT (.+)$", final_stage, re.MULTILINE)[0])
+    assert entrypoint == ["hsqbo"]
+    assert "hsqbo" in project["project"]["scripts"]
+    user = re.findall(r"^USER (\S+)$", final_stage, re.MULTILINE)[-1]
+    uid = user.split(":")[0]
+    assert uid.isdigit(), "a numeric uid: Kubernetes' runAsNonRoot cannot check a name"
+    assert int(uid) != 0
+    for deployment in kubernetes("Deployment").values():
+        pod = deployment["spec"]["template"]["spec"]["securityContext"]
+        assert pod["runAsNonRoot"], deployment["metadata"]["name"]
+        assert pod["runAsUser"] == int(uid), deployment["metadata"]["name"]
+
+
+def test_the_image_copies_the_packages_pyproject_installs_and_dockerignore_lets_in_only_those() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    copied = {
+        source
+        for line in re.findall(r"^COPY (?!--from)(.+)$", DOCKERFILE.read_text(), re.MULTILINE)
+        for source in line.split()[:-1]
+    }
+    packages = {pattern.rstrip("*") for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert {"pyproject.toml", project["project"]["readme"], *packages} <= copied
+    lines = [line for line in DOCKERIGNORE.read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "*", "everything out (.git, .venv, var/, tests, .env), then what the image needs back in"
+    assert {line[1:] for line in lines if line.startswith("!")} == copied
+
+
+def test_kustomization_lists_every_manifest_but_the_secret_template() -> None:
+    """`kubectl apply -k` must never overwrite the real Secret with the template's placeholders."""
+    resources = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["resources"]
+    manifests = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml", SECRET_TEMPLATE.name}
+    assert sorted(resources) == sorted(manifests)
+    assert all(doc["kind"] != "Secret" for doc in kubernetes_documents(template=False))
+
+
+# --- the real tools, where installed ----------------------------------------------------------------------------
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0:
+        return [docker, "compose"]
+    return None
+
+
+def test_docker_compose_accepts_the_compose_file_with_the_env_example(tmp_path: Path) -> None:
+    command = _compose_command()
+    if command is None:
+        pytest.skip("docker compose is not installed")
+    (tmp_path / "deploy").mkdir()
+    shutil.copy(COMPOSE, tmp_path / "deploy" / COMPOSE.name)
+    shutil.copy(ENV_EXAMPLE, tmp_path / "deploy" / ".env")
+    result = subprocess.run(
+        [*command, "-f", str(tmp_path / "deploy" / COMPOSE.name), "--profile", "sandbox", "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_kubectl_kustomize_builds_the_manifests() -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    result = subprocess.run([kubectl, "kustomize", str(KUBERNETES)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    kinds = sorted(doc["kind"] for doc in yaml.safe_load_all(result.stdout))
+    assert kinds == sorted(doc["kind"] for doc in kubernetes_documents(template=False))
