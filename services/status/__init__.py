@@ -9,14 +9,14 @@ import ipaddress
 
 import uvicorn
 
-from services.status._app import StatusPage
+from services.status._app import HEALTH_PATH, StatusPage
 from shared.config import Settings, secret
 from shared.errors import ConfigError
 from shared.process import process_settings
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 
-__all__ = ["StatusPage", "configure_parser", "main", "status_password"]
+__all__ = ["HEALTH_PATH", "StatusPage", "configure_parser", "main", "status_password"]
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

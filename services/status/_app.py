@@ -10,6 +10,7 @@
     POST /dead-letters/replay                          replay the chosen letters (or all): shared.deadletters
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
+    GET  /healthz                                      "ok" without the password, for probes (tells nothing else)
 
 Actions are POSTs from the page's own forms: a POST whose Origin is another site is refused (403), since a browser
 sends a cached Basic-auth password along with any site's form. With `HSQBO_STATUS_PASSWORD` set every page asks for
@@ -38,7 +39,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from services.status._connect import ConnectError, ConnectFlow
@@ -52,6 +53,8 @@ from shared.syncconfig import ConnectionSettings, SyncSettings
 PAGE_SIZE = 50
 USER = "hsqbo"
 TEMPLATES = Path(__file__).parent / "templates"
+
+HEALTH_PATH = "/healthz"
 
 OpenDeadLetters = Callable[[], AbstractAsyncContextManager[DeadLetters]]
 
@@ -75,6 +78,8 @@ class _Guard(BaseHTTPMiddleware):
         self.password = password
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        if request.url.path == HEALTH_PATH:
+            return await call_next(request)
         if self.password is not None and not self._authorized(request.headers.get("authorization", "")):
             return Response("password required", 401, {"WWW-Authenticate": 'Basic realm="hsqbo status"'})
         if request.method == "POST":
@@ -128,6 +133,7 @@ class StatusPage:
                 Route("/dead-letters/replay", self.replay, methods=["POST"]),
                 Route("/connections/{name}/connect/{provider}", self.connect),
                 Route("/oauth/callback/{provider}", self.oauth_callback),
+                Route(HEALTH_PATH, self.healthz),
             ],
             middleware=[Middleware(_Guard, password=password)],
             exception_handlers={_NotFound: self._not_found},
@@ -149,6 +155,9 @@ class StatusPage:
         return connection
 
     # --- pages ---------------------------------------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok")
 
     async def overview(self, request: Request) -> Response:
         connections = []

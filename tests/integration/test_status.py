@@ -23,7 +23,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from services.status import StatusPage
+from services.status import HEALTH_PATH, StatusPage
 from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
 from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand
@@ -163,11 +163,13 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_from_the_pag
     assert [c["email"] for c in stack.hubspot_records("contacts")] == ["dead@example.com"]
 
 
-async def test_the_page_asks_for_its_password_and_refuses_cross_site_actions(stack: Stack) -> None:
+async def test_the_page_asks_for_its_password_except_for_probes_and_refuses_cross_site_actions(stack: Stack) -> None:
     status = StatusPage(stack.settings, stack.sync, stack.store)
     async with serving(status.app(password="s3cret")) as server, aiohttp.ClientSession() as session:
         async with session.get(server.url) as anonymous:
             assert anonymous.status == 401
+        async with session.get(server.url + HEALTH_PATH) as probe:  # probes carry no password
+            assert (probe.status, await probe.text()) == (200, "ok")
         authorized = {"Authorization": aiohttp.encode_basic_auth("hsqbo", "s3cret")}
         async with session.get(server.url, headers=authorized) as allowed:
             assert allowed.status == 200

@@ -36,6 +36,7 @@ from services import cli
 from services.receiver import create_app
 from services.run import pointed_at
 from services.sandbox import RunningSandbox
+from services.status import HEALTH_PATH
 from shared import metrics
 from shared.config import ENV_PREFIX, Settings
 from shared.syncconfig import SyncSettings
@@ -59,7 +60,6 @@ _SUFFIXES = {Counter: ("_total",), Gauge: ("",), Histogram: ("_bucket", "_sum", 
 _SETTING = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9_]+\b")
 _ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 _LOCAL_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[\w/-]*)")
-_LOCAL_SOCKET = re.compile(r"create_connection\(\('127\.0\.0\.1', (\d+)\)")
 PLACEHOLDER = "replace-me"
 
 
@@ -397,16 +397,16 @@ def test_compose_receiver_healthcheck_asks_readiness_on_its_port() -> None:
     assert [container_port(p) for p in service["ports"]] == [args.port]
 
 
-def test_status_page_probes_connect_to_the_port_it_listens_on() -> None:
-    """Every status route asks for the password, so its probes are TCP connects."""
+def test_status_page_probes_ask_its_passwordless_health_route_on_the_port_it_listens_on() -> None:
     service = compose_services()["status"]
     args = parse_command(service["command"])
-    assert [int(p) for p in _LOCAL_SOCKET.findall(" ".join(service["healthcheck"]["test"]))] == [args.port]
+    assert _LOCAL_URL.findall(" ".join(service["healthcheck"]["test"])) == [(str(args.port), HEALTH_PATH)]
     assert [container_port(p) for p in service["ports"]] == [args.port]
     deployment, container = container_of("status")
     args = parse_command(container["args"])
     for probe in ("livenessProbe", "readinessProbe"):
-        assert named_port(container, container[probe]["tcpSocket"]["port"]) == args.port
+        http = container[probe]["httpGet"]
+        assert (named_port(container, http["port"]), http["path"]) == (args.port, HEALTH_PATH)
     # The OAuth Connect flow's state lives in one process: one pod, never two during a rollout.
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
