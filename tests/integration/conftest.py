@@ -5,10 +5,11 @@ delivered, every queue is empty and no work is pending."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import aio_pika
 import pytest
@@ -24,10 +25,12 @@ from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ContextFactory
 from shared.store import Store, open_store
-from shared.syncconfig import ConnectionSettings, SyncSettings
+from shared.syncconfig import SyncSettings
 from tests.conftest import Broker
 
 CONNECTION = "acme"
+
+T = TypeVar("T")
 
 
 class Stack:
@@ -41,8 +44,16 @@ class Stack:
         self.receiver = receiver
         self.store = store
         self.worker = worker
-        self.portal_id = portal_id
+        self.portal_id = portal_id  # the accounts of the connection this Stack acts in (see `connection`)
         self.realm_id = realm_id
+
+    def connection(self, name: str) -> Stack:
+        """The same stack, acting in and looking at connection `name`'s portal and realm."""
+        [settings] = [connection for connection in self.sync.connection if connection.name == name]
+        return Stack(
+            self.settings, self.sync, self.sandbox, self.receiver, self.store, self.worker,
+            int(settings.hubspot_portal_id), settings.qbo_realm_id,
+        )  # fmt: skip
 
     # --- acting as users ----------------------------------------------------------------------------------------
 
@@ -113,9 +124,22 @@ class Stack:
             await asyncio.sleep(0.3)
 
 
-def connection_settings(portal_id: int, realm_id: str, **objects: Any) -> ConnectionSettings:
-    """A connection set up yesterday, with object settings overridden by `objects` (e.g. contacts={...})."""
-    return local_connection(CONNECTION, portal_id, realm_id, **objects)
+@overload
+async def eventually(found: Callable[[], Awaitable[T]], *, within: float = ...) -> T: ...
+@overload
+async def eventually(found: Callable[[], T], *, within: float = ...) -> T: ...
+async def eventually(found: Callable[[], Any], *, within: float = 20.0) -> Any:
+    """What `found()` returns (or, for a coroutine function, resolves to) once it is truthy, looked at every 50 ms:
+    for what arrives through webhooks and queues, which no single await can wait for."""
+    deadline = time.monotonic() + within
+    while True:
+        result = found()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"not reached within {within} s"
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -127,6 +151,12 @@ def sync_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
+def connection_names() -> tuple[str, ...]:
+    """The stack's connections, each with a portal and a realm of its own; `stack` acts in the first."""
+    return (CONNECTION,)
+
+
+@pytest.fixture
 def in_process_worker() -> bool:
     """Whether the stack runs a worker in the test's process (a module testing worker processes says False)."""
     return True
@@ -134,7 +164,11 @@ def in_process_worker() -> bool:
 
 @pytest.fixture
 async def stack(
-    broker: Broker, tmp_path: Path, sync_overrides: dict[str, Any], in_process_worker: bool
+    broker: Broker,
+    tmp_path: Path,
+    sync_overrides: dict[str, Any],
+    in_process_worker: bool,
+    connection_names: tuple[str, ...],
 ) -> AsyncIterator[Stack]:
     await broker.purge()
     base = with_local_app(
@@ -158,21 +192,27 @@ async def stack(
             settings=base,
         )  # fmt: skip
         settings = pointed_at(base, sandbox)
-        portal_id = sandbox.hubspot.create_portal()
-        realm_id = sandbox.qbo.create_realm().realm_id
-        sync = SyncSettings(connection=[connection_settings(portal_id, realm_id, **sync_overrides)])
+        connections = [
+            local_connection(name, sandbox.hubspot.create_portal(), sandbox.qbo.create_realm().realm_id,
+                             **sync_overrides)
+            for name in connection_names
+        ]  # fmt: skip
+        sync = SyncSettings(connection=connections)
         try:
             async with (
                 open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
                 AiohttpTransport.from_settings(settings) as transport,
             ):
-                await save_sandbox_tokens(store, sandbox, sync.connection[0])
+                for connection in connections:
+                    await save_sandbox_tokens(store, sandbox, connection)
                 engine = Engine(store, ContextFactory(settings, store, transport), sync)
                 worker = Worker(settings, sync, store, engine)
                 if in_process_worker:
                     await worker.start()
                 try:
-                    yield Stack(settings, sync, sandbox, receiver, store, worker, portal_id, realm_id)
+                    first = connections[0]
+                    yield Stack(settings, sync, sandbox, receiver, store, worker, int(first.hubspot_portal_id),
+                                first.qbo_realm_id)  # fmt: skip
                 finally:
                     if in_process_worker:
                         await worker.stop()

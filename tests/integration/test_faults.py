@@ -30,8 +30,8 @@ from shared.connections import ContextFactory
 from shared.envelope import Provider
 from tests.conftest import Broker
 from tests.integration.checker import Acknowledged, Outcome, Workload, assert_applied_once, classify
-from tests.integration.conftest import Stack
-from tests.integration.test_worker_crash import start_worker, wait_for, worker_environment, worker_processes
+from tests.integration.conftest import Stack, eventually
+from tests.integration.test_worker_crash import start_worker, worker_environment, worker_processes
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,7 @@ async def inject(workload: Workload, rng: random.Random, count: int, create_shar
 async def writes_flowing(stack: Stack) -> None:
     """Until hsqbo writes to an API again: a kill now lands in the middle of writes."""
     writes = sum(stack.api_writes().values())
-    await wait_for(lambda: sum(stack.api_writes().values()) > writes)
+    await eventually(lambda: sum(stack.api_writes().values()) > writes)
 
 
 async def receiver_refusing(stack: Stack, *, within: float = 30.0) -> None:
@@ -172,14 +172,14 @@ async def test_a_crash_between_the_hubspot_write_and_the_store_update_does_not_r
     customer = stack.qbo_edit(
         "Customer", "create", {"DisplayName": "Ahead", "GivenName": "One", "PrimaryEmailAddr": email}
     )
-    await wait_for(lambda: [c.get("firstname") for c in stack.hubspot_records("contacts")] == ["One"])
+    await eventually(lambda: [c.get("firstname") for c in stack.hubspot_records("contacts")] == ["One"])
     await stack.settle()
     [contact] = stack.hubspot_records("contacts")
 
     # HubSpot carries out the update but holds its answer back: the worker is killed before it records the link.
     stack.sandbox.hubspot.faults.update(held_answer_ms=5_000, held_answer_path=f"/contacts/{contact['id']}")
     stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "GivenName": "Two"})
-    await wait_for(lambda: stack.hubspot_records("contacts")[0]["firstname"] == "Two")
+    await eventually(lambda: stack.hubspot_records("contacts")[0]["firstname"] == "Two")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     stack.sandbox.hubspot.faults.reset()

@@ -5,9 +5,7 @@ a retry storm, and reconnecting applies every change that waited. A HubSpot priv
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 
 import pytest
 from prometheus_client import REGISTRY
@@ -15,7 +13,7 @@ from prometheus_client import REGISTRY
 from shared.credentials import connect
 from shared.envelope import Provider
 from shared.store import Credentials, CredentialStatus, Kind, LinkStatus
-from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.conftest import CONNECTION, Stack, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +31,6 @@ def create_contacts(stack: Stack, prefix: str, count: int) -> list[str]:
     for email in emails:
         stack.hubspot_edit("contacts", "create", properties={"email": email, "firstname": prefix})
     return emails
-
-
-async def until(condition: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_expired_access_tokens_and_rotated_refresh_token_mid_run_fail_no_change(stack: Stack) -> None:
@@ -71,7 +62,7 @@ async def test_revoked_refresh_token_pauses_the_connection_until_reconnected_and
         return stored is not None and stored.status == CredentialStatus.REVOKED
 
     waiting = create_contacts(stack, "first", 1)
-    await until(revoked)
+    await eventually(revoked)
     paused = {"connection": CONNECTION, "provider": "quickbooks"}
     assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 1
     calls_when_paused = stack.sandbox.qbo.requests.count()
@@ -82,7 +73,7 @@ async def test_revoked_refresh_token_pauses_the_connection_until_reconnected_and
         lines = await stack.store.activity(CONNECTION, Kind.CONTACT, limit=100)
         return sum(1 for line in lines if line.action == "paused") >= len(waiting)
 
-    await until(all_deferred)
+    await eventually(all_deferred)
     assert stack.sandbox.qbo.requests.count() == calls_when_paused  # paused: no call, so no retry storm
     assert customer_emails(stack) == []
     assert await stack.store.list_links(CONNECTION, Kind.CONTACT, status=LinkStatus.FAILING) == []
@@ -134,7 +125,7 @@ async def test_revoked_private_app_token_pauses_the_connection_until_a_new_token
         stored = await stack.store.get_credentials(CONNECTION, Provider.HUBSPOT)
         return stored is not None and stored.status == CredentialStatus.REVOKED
 
-    await until(revoked)
+    await eventually(revoked)
     paused = {"connection": CONNECTION, "provider": "hubspot"}
     assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 1
     assert await stack.store.list_links(CONNECTION, Kind.CONTACT, status=LinkStatus.FAILING) == []

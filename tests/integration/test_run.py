@@ -3,9 +3,7 @@ each way, its demo traffic is edits the sandboxes accept, and the command parses
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from services.sandbox.hubspot._schema import BY_NAME
 from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE
 from shared.config import Settings
 from tests.conftest import Broker
+from tests.integration.conftest import eventually
 
 
 @pytest.fixture
@@ -33,15 +32,6 @@ async def running(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningStack]
     async with running_stack(settings, options, run_connection) as stack:
         yield stack
     await broker.purge(CHANGES_QUEUE, APPLY_QUEUE, DEAD_QUEUE)
-
-
-async def eventually(found: Callable[[], Any], within: float = 30.0) -> Any:
-    """What `found()` returns once it is truthy: each side learns of the other's edits only through webhooks."""
-    deadline = time.monotonic() + within
-    while not (result := found()):
-        assert time.monotonic() < deadline, "the edit never reached the other side"
-        await asyncio.sleep(0.1)
-    return result
 
 
 def qbo_customer(stack: RunningStack, email: str) -> dict[str, Any] | None:
@@ -60,14 +50,15 @@ async def test_run_stack_syncs_a_hubspot_edit_to_qbo_and_a_qbo_edit_to_hubspot(r
     running.sandbox.hubspot.user_edit(portal_id=running.portal_id, object_type="contacts", action="create",
                                       properties={"email": "newcomer@example.com", "firstname": "New",
                                                   "lastname": "Comer", "phone": "+1 555 0100"})  # fmt: skip
-    customer = await eventually(lambda: qbo_customer(running, "newcomer@example.com"))
+    customer = await eventually(lambda: qbo_customer(running, "newcomer@example.com"), within=30.0)
+    assert customer is not None
     assert (customer["GivenName"], customer["PrimaryPhone"]["FreeFormNumber"]) == ("New", "+1 555 0100")
 
     seeded = running.sandbox.qbo.realms[running.realm_id].records["Customer"]["7"].data
     email = seeded["PrimaryEmailAddr"]["Address"]
     running.sandbox.qbo.user_edit(running.realm_id, "Customer", "update",
                                   {"Id": "7", "PrimaryPhone": {"FreeFormNumber": "+1 555 0199"}})  # fmt: skip
-    await eventually(lambda: (hubspot_contact(running, email) or {}).get("phone") == "+1 555 0199")
+    await eventually(lambda: (hubspot_contact(running, email) or {}).get("phone") == "+1 555 0199", within=30.0)
 
 
 @pytest.mark.integration
@@ -86,7 +77,7 @@ async def test_every_demo_edit_is_one_the_sandboxes_accept(running: RunningStack
         "contact created", "customer phone changed", "item created", "contact phone changed", "invoice created",
         "payment received",
     ]  # fmt: skip
-    await eventually(lambda: qbo_customer(running, edits[0].label))
+    await eventually(lambda: qbo_customer(running, edits[0].label), within=30.0)
 
 
 def test_hsqbo_run_help_lists_its_options(capsys: pytest.CaptureFixture[str]) -> None:

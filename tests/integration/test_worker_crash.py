@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import json
@@ -10,8 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from pydantic import SecretStr
 
 from shared.store import Kind
 from tests.conftest import REPO
-from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.conftest import CONNECTION, Stack, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -88,14 +86,6 @@ def start_worker(env: dict[str, str], started: list[subprocess.Popen[bytes]]) ->
     return process
 
 
-async def wait_for(condition: Callable[[], bool], *, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 async def test_a_crash_between_the_qbo_write_and_the_store_update_still_leaves_one_customer(
     stack: Stack, tmp_path: Path, worker_processes: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -109,7 +99,7 @@ async def test_a_crash_between_the_qbo_write_and_the_store_update_still_leaves_o
         email = {"Address": "crash@example.com"}
         return [c for c in stack.qbo_entities("Customer") if c.get("PrimaryEmailAddr") == email]
 
-    await wait_for(lambda: len(customers()) == 1)
+    await eventually(lambda: len(customers()) == 1)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     assert await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"]) is None
