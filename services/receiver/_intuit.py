@@ -45,6 +45,13 @@ def _epoch_ms(value: Any, where: str) -> int | None:
         raise PayloadError(f"{where}: '{value[:40]}' is not an ISO 8601 timestamp") from None
 
 
+def _sub_second(value: Any) -> bool:
+    """Whether a classic `lastUpdated` ("2025-09-08T20:52:31.657Z", not "2015-10-05T14:42:19-0700") tells apart two
+    changes made within one second. No event id in the classic format: a resend repeats the entity exactly, so the
+    entity is its deduplication key only when its timestamp is that fine."""
+    return isinstance(value, str) and "." in value
+
+
 def _text(mapping: dict[str, Any], field: str, where: str) -> str:
     value = mapping.get(field)
     if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
@@ -73,7 +80,7 @@ def _classic(document: dict[str, Any], received_at_ms: int) -> list[ChangeEnvelo
     notifications = document["eventNotifications"]
     if not isinstance(notifications, list):
         raise PayloadError("'eventNotifications' must be an array")
-    envelopes = []
+    envelopes: list[ChangeEnvelope] = []
     for n, notification in enumerate(notifications):
         where = f"eventNotifications[{n}]"
         if not isinstance(notification, dict):
@@ -91,8 +98,11 @@ def _classic(document: dict[str, Any], received_at_ms: int) -> list[ChangeEnvelo
             verb = _text(entity, "operation", here).lower()
             deleted_id = entity.get("deletedId")
             occurred = _epoch_ms(entity.get("lastUpdated"), here)
-            # No event id in this format: a resend repeats these fields exactly.
             identity = orjson.dumps([realm_id, entity], option=orjson.OPT_SORT_KEYS)
+            if not _sub_second(entity.get("lastUpdated")):
+                # Two real changes within one second look exactly like a resend: queue both (a resend then costs
+                # one redundant re-read) rather than drop a change.
+                identity += f"/{received_at_ms}/{len(envelopes)}".encode()
             envelopes.append(
                 ChangeEnvelope(
                     provider=Provider.QUICKBOOKS,

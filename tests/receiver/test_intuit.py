@@ -112,12 +112,24 @@ def test_entities_hsqbo_does_not_sync_are_ignored() -> None:
     assert ignored == ["account"]
 
 
+def classic_update(last_updated: str) -> dict[str, Any]:
+    return {"eventNotifications": [{"realmId": "1", "dataChangeEvent": {"entities": [
+        {"name": "Item", "id": "3", "operation": "Update", "lastUpdated": last_updated}]}}]}  # fmt: skip
+
+
 def test_classic_resend_has_the_same_key() -> None:
-    body = {"eventNotifications": [{"realmId": "1", "dataChangeEvent": {"entities": [
-        {"name": "Item", "id": "3", "operation": "Update", "lastUpdated": "2025-01-01T00:00:00Z"}]}}]}  # fmt: skip
+    body = classic_update("2025-09-08T20:52:31.657Z")
     [first], _ = parse(body)
     [again], _ = parse(body)
     assert first.event_id == again.event_id
+
+
+def test_classic_changes_stamped_to_the_second_are_never_taken_for_a_resend() -> None:
+    """Two updates within one second would look exactly alike: each delivery is queued (a resend costs a re-read)."""
+    body = orjson.dumps(classic_update("2015-10-05T14:42:19-0700"))
+    [first], _ = _intuit.parse(body, received_at_ms=NOW_MS)
+    [second], _ = _intuit.parse(body, received_at_ms=NOW_MS + 700)
+    assert first.event_id != second.event_id
 
 
 @pytest.mark.parametrize(
