@@ -5,16 +5,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 export HSQBO_RABBITMQ_PORT ?= 5673
 export HSQBO_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:$(HSQBO_RABBITMQ_PORT)/
+export HSQBO_POSTGRES_PORT ?= 5433
+export HSQBO_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:$(HSQBO_POSTGRES_PORT)/postgres
 test soak: export HSQBO_REQUIRE_BROKER := 1
+test: export HSQBO_REQUIRE_POSTGRES := 1
 NODE := deploy/rabbitmq/node
+PG_NODE := deploy/postgres/node
 PYTEST_ARGS ?=
 SOAK_RUNS ?= 10
 
-.PHONY: help venv rabbitmq chromium test soak lint run bench clean
+.PHONY: help venv rabbitmq chromium postgres test soak lint run bench clean
 
 help:
 	@echo "make run    the whole stack on this machine (RabbitMQ node, sandboxes, receiver, worker, poller, status page, demo traffic)"
-	@echo "make test   install what is missing (venv, rabbitmq-server, chromium), start a private RabbitMQ node, run the suite"
+	@echo "make test   install what is missing (venv, rabbitmq-server, chromium, postgresql), start a private RabbitMQ node"
+	@echo "            and a private Postgres server, run the suite"
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  benchmarks; figures go to benchmarks/results/"
 	@echo "make soak   the fault tests SOAK_RUNS (10) times in a row, to catch a rare failure"
@@ -40,9 +45,16 @@ chromium:
 	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
 	  echo "installing chromium and chromium-driver with apt-get"; $(APT_INSTALL) chromium chromium-driver >/dev/null; }
 
-test: venv rabbitmq chromium
-	@$(NODE) start
-	@set +e; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; $(NODE) stop; exit $$status
+# Debian's PostgreSQL server, installed once (its own cluster on 5432 is left alone); the server the tests use is
+# private (deploy/postgres/node).
+postgres:
+	@compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { \
+	  echo "installing postgresql with apt-get"; $(APT_INSTALL) postgresql >/dev/null; }
+
+test: venv rabbitmq chromium postgres
+	@$(PG_NODE) start
+	@$(NODE) start || { $(PG_NODE) stop; exit 1; }
+	@set +e; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; $(NODE) stop; $(PG_NODE) stop; exit $$status
 
 # A failure that shows once in many runs (a race under SIGKILL) needs many runs to be seen: stop at the first one.
 soak: venv rabbitmq

@@ -6,7 +6,8 @@
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller.
 
-`open_store(url)` picks the backend from the URL (today SQLite; the interface, `Store`, is backend-neutral).
+`open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
+(`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
 Timestamps are epoch seconds (float, UTC) everywhere.
 """
 

@@ -1,10 +1,15 @@
-"""Versioned schema migrations: `migrations/NNNN_<name>.sql`, applied in version order, each exactly once."""
+"""Versioned schema migrations, one directory per SQL dialect: `migrations/<dialect>/NNNN_<name>.sql`, applied in
+version order, each exactly once. Every version exists in both dialects and means the same tables on either backend,
+so a schema version compares across backends."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
 from pathlib import Path
+from typing import Literal
+
+Dialect = Literal["sqlite", "postgres"]
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -16,10 +21,11 @@ class Migration:
     sql: str
 
 
-def load_migrations() -> list[Migration]:
-    """Every migration shipped with the package, by version; two files with one version is a packaging bug."""
+def load_migrations(dialect: Dialect) -> list[Migration]:
+    """Every migration shipped with the package for `dialect`, by version; two files with one version is a
+    packaging bug."""
     found: dict[int, Migration] = {}
-    for entry in Path(__file__).with_name("migrations").iterdir():
+    for entry in (Path(__file__).with_name("migrations") / dialect).iterdir():
         match = _FILE_NAME.match(entry.name)
         if match is None:
             continue

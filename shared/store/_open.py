@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from shared.errors import ConfigError
 from shared.store._crypto import TokenCipher
+from shared.store._postgres import PostgresStore
 from shared.store._sqlite import SqliteStore
 from shared.store._store import Store
 
 _SQLITE = "sqlite://"
 _MEMORY = (":memory:", "/:memory:")
+_POSTGRES = ("postgresql://", "postgres://")
+_PASSWORD = re.compile(r"(://[^:/?#@]*:)[^@]*@")  # user:password@ in a URL
 
 
 def open_store(
@@ -24,7 +30,9 @@ def open_store(
 ) -> StoreOpening:
     """`store = await open_store(url)` or `async with open_store(url) as store:`.
 
-    `sqlite:///relative/path.db` (to the working dir), `sqlite:////absolute/path.db`, `sqlite://:memory:`.
+    SQLite, the embedded store of one host: `sqlite:///relative/path.db` (to the working dir),
+    `sqlite:////absolute/path.db`, `sqlite://:memory:`. Postgres, one store for processes on several hosts:
+    `postgresql://user:password@host:port/database` (or `postgres://`; libpq's URL parameters, e.g. `?sslmode=`).
     `encryption_key` is needed only to store or read credentials; `clock` stamps updated_at and activity times.
     """
     cipher = TokenCipher(None if encryption_key is None else encryption_key.get_secret_value())
@@ -53,7 +61,7 @@ class StoreOpening:
 
 
 async def _connect(url: str, cipher: TokenCipher, clock: Callable[[], float]) -> Store:
-    store = await SqliteStore.connect(_sqlite_path(url), cipher, clock)
+    store = await connect_backend(url, cipher, clock)
     try:
         await store.migrate()
     except BaseException:
@@ -62,12 +70,27 @@ async def _connect(url: str, cipher: TokenCipher, clock: Callable[[], float]) ->
     return store
 
 
+async def connect_backend(url: str, cipher: TokenCipher, clock: Callable[[], float]) -> Store:
+    """The backend named by `url`, connected but not migrated."""
+    if not url.startswith(_POSTGRES):
+        return await SqliteStore.connect(_sqlite_path(url), cipher, clock)
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"HSQBO_STORE_URL is invalid: {_reason(exc, url)}") from None
+    try:
+        return await PostgresStore.connect(url, cipher, clock)
+    except psycopg.OperationalError as exc:
+        raise ConfigError(f"HSQBO_STORE_URL: cannot connect to the Postgres store: {_reason(exc, url)}") from None
+
+
 def _sqlite_path(url: str) -> str:
-    if url.split(":", 1)[0] in ("postgres", "postgresql"):
-        raise ConfigError("HSQBO_STORE_URL: the Postgres store is not implemented yet; use sqlite:///path")
     rest = url.removeprefix(_SQLITE)
     if rest == url or not rest.startswith((*_MEMORY, "/")):
-        raise ConfigError(f"HSQBO_STORE_URL is invalid: expected sqlite:///path/to/file.db, got {url!r}")
+        raise ConfigError(
+            "HSQBO_STORE_URL is invalid: expected sqlite:///path/to/file.db or postgresql://user@host/database, "
+            f"got {_redacted(repr(url), url)}"
+        )
     if rest in _MEMORY:
         return ":memory:"
     path = Path(rest[1:])
@@ -75,3 +98,13 @@ def _sqlite_path(url: str) -> str:
         raise ConfigError(f"HSQBO_STORE_URL is invalid: no file name in {url!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     return str(path)
+
+
+def _reason(exc: psycopg.Error, url: str) -> str:
+    """libpq's message on one line (it spans several), without the password."""
+    return " ".join(_redacted(str(exc), url).split())
+
+
+def _redacted(text: str, url: str) -> str:
+    """`text` without the password `url` may carry: an error message never shows a secret."""
+    return text.replace(url, _PASSWORD.sub(r"\1***@", url))

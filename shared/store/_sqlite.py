@@ -39,47 +39,36 @@ from shared.store._models import (
     RepointOutcome,
     RepointResult,
 )
+from shared.store._rows import (
+    DEFERRED,
+    LINK_FIELDS,
+    MAX_DETAIL_CHARS,
+    SIDE_ID_COLUMN,
+    SIDE_STATE_RESET,
+    credential_values,
+    key_values,
+    link_values,
+    read_activity,
+    read_credentials,
+    read_link,
+    read_pending,
+    read_pending_key,
+)
 
 BUSY_TIMEOUT_MS = 10_000  # how long a writer waits for another process's transaction before giving up
-MAX_DETAIL_CHARS = 500  # activity detail is a short note, never a payload
 
-# Link columns the caller sets; id, revision and updated_at are the store's.
-_LINK_FIELDS = (
-    "connection",
-    "kind",
-    "hubspot_id",
-    "qbo_id",
-    "origin",
-    "hubspot_version",
-    "qbo_version",
-    "hubspot_hash",
-    "qbo_hash",
-    "qbo_written_sync_token",
-    "last_synced_at",
-    "status",
-    "error_category",
-    "error_message",
-    "synced",
-)
 _INSERT_LINK = (
-    f"INSERT INTO links ({', '.join(_LINK_FIELDS)}, revision, updated_at) "
-    f"VALUES ({', '.join('?' for _ in _LINK_FIELDS)}, 1, ?) RETURNING *"
+    f"INSERT INTO links ({', '.join(LINK_FIELDS)}, revision, updated_at) "
+    f"VALUES ({', '.join('?' for _ in LINK_FIELDS)}, 1, ?) RETURNING *"
 )
 _UPDATE_LINK = (
-    f"UPDATE links SET {', '.join(f'{name} = ?' for name in _LINK_FIELDS)}, revision = revision + 1, "
+    f"UPDATE links SET {', '.join(f'{name} = ?' for name in LINK_FIELDS)}, revision = revision + 1, "
     "updated_at = ? WHERE id = ? AND revision = ? RETURNING *"
 )
-# Per side of a merge: the id column, and the last-synced state that described the merged-away record.
-_SIDE_ID_COLUMN = {Provider.HUBSPOT: "hubspot_id", Provider.QUICKBOOKS: "qbo_id"}
-_SIDE_STATE_RESET = {
-    Provider.HUBSPOT: "hubspot_version = NULL, hubspot_hash = NULL",
-    Provider.QUICKBOOKS: "qbo_version = NULL, qbo_hash = NULL, qbo_written_sync_token = NULL",
-}
 
 _T = TypeVar("_T")
 
 _PENDING_KEY_MATCH = "connection = ? AND kind = ? AND side = ? AND object_id = ?"
-DEFERRED = "deferred"  # the pending lease owner of work set aside until a time (see defer_pending)
 
 
 class SqliteStore:
@@ -115,7 +104,7 @@ class SqliteStore:
         await self.close()
 
     async def migrate(self) -> list[int]:
-        migrations = load_migrations()
+        migrations = load_migrations("sqlite")
         async with self._write() as db:
             await db.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -149,12 +138,10 @@ class SqliteStore:
         rows = await self._read(
             f"SELECT * FROM links WHERE connection = ? AND kind = ? AND {column} = ?", (connection, kind, value)
         )
-        return _link(rows[0]) if rows else None
+        return read_link(rows[0]) if rows else None
 
     async def save_link(self, link: Link) -> Link:
-        values = [
-            orjson.dumps(link.synced).decode() if name == "synced" else getattr(link, name) for name in _LINK_FIELDS
-        ]
+        values = link_values(link)
         try:
             async with self._write() as db:
                 if link.id is None:
@@ -169,7 +156,7 @@ class SqliteStore:
         stored = list(rows)
         if not stored:
             raise StaleLink(f"link {link.id} changed or vanished since revision {link.revision}")
-        return _link(stored[0])
+        return read_link(stored[0])
 
     async def set_status(
         self, link_id: int, status: LinkStatus, category: str | None = None, message: str | None = None
@@ -184,36 +171,36 @@ class SqliteStore:
             )
         if not rows:
             raise StaleLink(f"link {link_id} does not exist")
-        return _link(rows[0])
+        return read_link(rows[0])
 
     async def repoint_link(
         self, connection: str, kind: Kind, side: Provider, from_id: str, to_id: str
     ) -> RepointResult:
         if from_id == to_id:
             raise ValueError(f"cannot repoint {from_id!r} onto itself")
-        column = _SIDE_ID_COLUMN[side]
+        column = SIDE_ID_COLUMN[side]
         select = f"SELECT * FROM links WHERE connection = ? AND kind = ? AND {column} = ?"
         async with self._write() as db:
             losers = list(await db.execute_fetchall(select, (connection, kind, from_id)))
             survivors = list(await db.execute_fetchall(select, (connection, kind, to_id)))
-            survivor = _link(survivors[0]) if survivors else None
+            survivor = read_link(survivors[0]) if survivors else None
             if not losers:
                 return RepointResult(RepointOutcome.NOT_LINKED, survivor, None)
             loser_id = losers[0]["id"]
             if survivor is None:
                 # The stored version and hash described the merged-away record: the next sync starts afresh.
                 rows = await db.execute_fetchall(
-                    f"UPDATE links SET {column} = ?, {_SIDE_STATE_RESET[side]}, revision = revision + 1, "
+                    f"UPDATE links SET {column} = ?, {SIDE_STATE_RESET[side]}, revision = revision + 1, "
                     "updated_at = ? WHERE id = ? RETURNING *",
                     (to_id, self._clock(), loser_id),
                 )
-                repointed = _link(next(iter(rows)))
+                repointed = read_link(next(iter(rows)))
                 return RepointResult(RepointOutcome.REPOINTED, repointed, repointed)
             rows = await db.execute_fetchall(
                 "UPDATE links SET status = ?, revision = revision + 1, updated_at = ? WHERE id = ? RETURNING *",
                 (LinkStatus.DELETED, self._clock(), loser_id),
             )
-            return RepointResult(RepointOutcome.LOSER_DELETED, survivor, _link(next(iter(rows))))
+            return RepointResult(RepointOutcome.LOSER_DELETED, survivor, read_link(next(iter(rows))))
 
     async def list_links(
         self,
@@ -229,7 +216,7 @@ class SqliteStore:
         rows = await self._read(
             f"SELECT * FROM links WHERE {where} ORDER BY id LIMIT ? OFFSET ?", (*given.values(), limit, offset)
         )
-        return [_link(row) for row in rows]
+        return [read_link(row) for row in rows]
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]:
         rows = await self._read(
@@ -287,21 +274,7 @@ class SqliteStore:
             f"SELECT * FROM activity WHERE connection = ? AND kind = ?{any_id} ORDER BY at DESC, id DESC LIMIT ?",
             (connection, kind, *given.values(), limit),
         )
-        return [
-            Activity(
-                id=row["id"],
-                at=row["at"],
-                connection=row["connection"],
-                kind=Kind(row["kind"]),
-                action=row["action"],
-                link_id=row["link_id"],
-                hubspot_id=row["hubspot_id"],
-                qbo_id=row["qbo_id"],
-                direction=None if row["direction"] is None else Direction(row["direction"]),
-                detail=row["detail"],
-            )
-            for row in rows
-        ]
+        return [read_activity(row) for row in rows]
 
     async def prune_activity(self, older_than: float) -> int:
         async with self._write() as db:
@@ -321,7 +294,7 @@ class SqliteStore:
                 "last_seen = MAX(last_seen, excluded.last_seen), generation = generation + 1, "
                 "hints = json_patch(hints, ?) "
                 "RETURNING generation",
-                (*_key_values(key), now, now, patch, patch),
+                (*key_values(key), now, now, patch, patch),
             )
         return bool(next(iter(rows))[0] == 1)
 
@@ -331,16 +304,16 @@ class SqliteStore:
                 await db.execute_fetchall(
                     f"UPDATE pending SET owner = ?, lease_expires_at = ? WHERE {_PENDING_KEY_MATCH} "
                     "AND (owner IS NULL OR owner = ? OR lease_expires_at <= ?) RETURNING *",
-                    (owner, now + lease_seconds, *_key_values(key), owner, now),
+                    (owner, now + lease_seconds, *key_values(key), owner, now),
                 )
             )
-        return _pending(rows[0]) if rows else None
+        return read_pending(rows[0]) if rows else None
 
     async def finish_pending(self, key: PendingKey, owner: str, generation: int) -> bool:
         async with self._write() as db:
             cursor = await db.execute(
                 f"DELETE FROM pending WHERE {_PENDING_KEY_MATCH} AND owner = ? AND generation = ?",
-                (*_key_values(key), owner, generation),
+                (*key_values(key), owner, generation),
             )
             if cursor.rowcount == 1:
                 return True
@@ -357,14 +330,14 @@ class SqliteStore:
         rows = await self._read(
             "SELECT connection, kind, side, object_id FROM pending "
             "WHERE (last_seen <= ? OR first_seen <= ?) AND (owner IS NULL OR lease_expires_at <= ?) "
-            "ORDER BY first_seen LIMIT ?",
+            "ORDER BY first_seen, connection, kind, side, object_id LIMIT ?",
             (now - quiet_seconds, now - max_wait_seconds, now, limit),
         )
-        return [PendingKey(row[0], Kind(row[1]), Provider(row[2]), row[3]) for row in rows]
+        return [read_pending_key(row) for row in rows]
 
     async def get_pending(self, key: PendingKey) -> Pending | None:
-        rows = await self._read(f"SELECT * FROM pending WHERE {_PENDING_KEY_MATCH}", _key_values(key))
-        return _pending(rows[0]) if rows else None
+        rows = await self._read(f"SELECT * FROM pending WHERE {_PENDING_KEY_MATCH}", key_values(key))
+        return read_pending(rows[0]) if rows else None
 
     async def count_pending(self) -> int:
         rows = await self._read("SELECT COUNT(*) FROM pending", ())
@@ -374,7 +347,7 @@ class SqliteStore:
         async with self._write() as db:
             await db.execute(
                 f"UPDATE pending SET owner = ?, lease_expires_at = ? WHERE {_PENDING_KEY_MATCH}",
-                (DEFERRED, until, *_key_values(key)),
+                (DEFERRED, until, *key_values(key)),
             )
 
     async def release_deferred(self, connection: str) -> int:
@@ -391,24 +364,11 @@ class SqliteStore:
         rows = await self._read(
             "SELECT * FROM credentials WHERE connection = ? AND provider = ?", (connection, provider)
         )
-        if not rows:
-            return None
-        row = rows[0]
-        return Credentials(
-            connection=row["connection"],
-            provider=Provider(row["provider"]),
-            access_token=self._cipher.decrypt(row["access_token"]),
-            refresh_token=self._cipher.decrypt(row["refresh_token"]),
-            expires_at=row["expires_at"],
-            refresh_expires_at=row["refresh_expires_at"],
-            extra=orjson.loads(row["extra"]),
-            status=CredentialStatus(row["status"]),
-            updated_at=row["updated_at"],
-        )
+        return read_credentials(rows[0], self._cipher) if rows else None
 
     async def save_credentials(self, credentials: Credentials) -> Credentials:
         stored = dataclasses.replace(credentials, updated_at=self._clock())
-        values = self._credential_values(stored)
+        values = credential_values(stored, self._cipher)
         async with self._write() as db:
             await db.execute(
                 "INSERT INTO credentials (connection, provider, access_token, refresh_token, refresh_token_digest, "
@@ -426,7 +386,7 @@ class SqliteStore:
     ) -> bool:
         if (new.connection, new.provider) != (connection, provider):
             raise ValueError("new credentials belong to another connection or provider")
-        values = self._credential_values(dataclasses.replace(new, updated_at=self._clock()))
+        values = credential_values(dataclasses.replace(new, updated_at=self._clock()), self._cipher)
         async with self._write() as db:
             cursor = await db.execute(
                 "UPDATE credentials SET access_token = ?, refresh_token = ?, refresh_token_digest = ?, "
@@ -534,20 +494,7 @@ class SqliteStore:
     async def _release(self, db: aiosqlite.Connection, key: PendingKey, owner: str) -> None:
         await db.execute(
             f"UPDATE pending SET owner = NULL, lease_expires_at = NULL WHERE {_PENDING_KEY_MATCH} AND owner = ?",
-            (*_key_values(key), owner),
-        )
-
-    def _credential_values(self, credentials: Credentials) -> tuple[Any, ...]:
-        """Columns after (connection, provider), tokens encrypted."""
-        return (
-            self._cipher.encrypt(credentials.access_token),
-            self._cipher.encrypt(credentials.refresh_token),
-            self._cipher.digest(credentials.refresh_token),
-            credentials.expires_at,
-            credentials.refresh_expires_at,
-            orjson.dumps(credentials.extra).decode(),
-            credentials.status,
-            credentials.updated_at,
+            (*key_values(key), owner),
         )
 
 
@@ -591,50 +538,6 @@ def _take_quota(quota: Quota, ticket: int, now: float, hold_seconds: float, db: 
 
 def _marks(values: Iterable[object]) -> str:
     return ", ".join("?" for _ in values)
-
-
-def _key_values(key: PendingKey) -> tuple[str, str, str, str]:
-    return (key.connection, key.kind, key.side, key.object_id)
-
-
-def _link(row: sqlite3.Row) -> Link:
-    return Link(
-        id=row["id"],
-        connection=row["connection"],
-        kind=Kind(row["kind"]),
-        hubspot_id=row["hubspot_id"],
-        qbo_id=row["qbo_id"],
-        origin=Provider(row["origin"]),
-        hubspot_version=row["hubspot_version"],
-        qbo_version=row["qbo_version"],
-        hubspot_hash=row["hubspot_hash"],
-        qbo_hash=row["qbo_hash"],
-        qbo_written_sync_token=row["qbo_written_sync_token"],
-        last_synced_at=_real(row["last_synced_at"]),
-        status=LinkStatus(row["status"]),
-        error_category=row["error_category"],
-        error_message=row["error_message"],
-        synced=orjson.loads(row["synced"]),
-        revision=row["revision"],
-        updated_at=float(row["updated_at"]),
-    )
-
-
-def _pending(row: sqlite3.Row) -> Pending:
-    return Pending(
-        key=PendingKey(row["connection"], Kind(row["kind"]), Provider(row["side"]), row["object_id"]),
-        generation=row["generation"],
-        first_seen=float(row["first_seen"]),
-        last_seen=float(row["last_seen"]),
-        hints=orjson.loads(row["hints"]),
-        owner=row["owner"],
-        lease_expires_at=_real(row["lease_expires_at"]),
-    )
-
-
-def _real(value: float | None) -> float | None:
-    """RETURNING hands back a whole REAL as an int (SQLite stores it so); the models promise floats."""
-    return None if value is None else float(value)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -1,12 +1,11 @@
-"""The `Store` interface every backend implements. Each method is one short transaction; every
-read-modify-write happens inside the backend's SQL, so several processes can share one store.
+"""The `Store` interface every backend implements (`_sqlite.py`, `_postgres.py`). Each method is one short
+transaction; every read-modify-write happens inside the backend's SQL, so several processes can share one store.
 
-The SQL carries over to Postgres as is, save for dialect: the lease is a conditional `UPDATE ... RETURNING`
-(row-locked there too), touch an `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, compare-and-swap a conditional
-`UPDATE`, repoint a `SELECT ... FOR UPDATE` then `UPDATE`s; a sweep that claims in bulk can add `SKIP LOCKED`.
-Taking a rate-limit quota counts rows under a lock of its keys: there a transaction-scoped advisory lock per key
-(`pg_advisory_xact_lock`, keys in sorted order) instead of SQLite's database-wide `BEGIN IMMEDIATE`; a lock is an
-`INSERT ... ON CONFLICT DO UPDATE ... WHERE` on its lease, as here.
+Both backends run the same SQL save for dialect: the lease is a conditional `UPDATE ... RETURNING` (row-locked on
+Postgres), touch an `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, compare-and-swap a conditional `UPDATE`, repoint
+a locked read then `UPDATE`s. Taking a rate-limit quota counts rows under a lock of its keys: SQLite's database-wide
+`BEGIN IMMEDIATE`, on Postgres a transaction-scoped advisory lock per key (`pg_advisory_xact_lock`, in one order); a
+lock is an `INSERT ... ON CONFLICT DO UPDATE ... WHERE` on its lease.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from shared.envelope import Provider
 from shared.errors import ConfigError
 from shared.store import Credentials, CredentialStatus, Store, open_store
-from tests.store.conftest import FakeClock
+from tests.store.conftest import FakeClock, query
 
 ACCESS = "access-token-0f3c9a7e"
 REFRESH = "refresh-token-5b21d4c8"
@@ -61,6 +61,16 @@ def _file_bytes(directory: Path, pattern: str) -> bytes:
     return b"".join(path.read_bytes() for path in directory.glob(pattern))
 
 
+async def test_tokens_are_encrypted_in_the_postgres_table(postgres_url: str, encryption_key: SecretStr) -> None:
+    async with open_store(postgres_url, encryption_key=encryption_key) as store:
+        await store.save_credentials(qbo_credentials())
+
+    (row,) = await query(postgres_url, "SELECT credentials::text FROM credentials")
+    assert "9130" in row[0]  # the whole row, as text
+    assert ACCESS not in row[0]
+    assert REFRESH not in row[0]
+
+
 def test_tokens_stay_out_of_repr() -> None:
     assert ACCESS not in repr(qbo_credentials())
     assert REFRESH not in repr(qbo_credentials())
@@ -77,10 +87,10 @@ async def test_an_invalid_key_is_refused_at_open(store_url: str) -> None:
         await open_store(store_url, encryption_key=SecretStr("not-a-key"))
 
 
-async def test_reading_with_another_key_names_the_variable(file_url: str, encryption_key: SecretStr) -> None:
-    async with open_store(file_url, encryption_key=encryption_key) as store:
+async def test_reading_with_another_key_names_the_variable(shared_url: str, encryption_key: SecretStr) -> None:
+    async with open_store(shared_url, encryption_key=encryption_key) as store:
         await store.save_credentials(qbo_credentials())
-    async with open_store(file_url, encryption_key=SecretStr(Fernet.generate_key().decode())) as store:
+    async with open_store(shared_url, encryption_key=SecretStr(Fernet.generate_key().decode())) as store:
         with pytest.raises(ConfigError, match="HSQBO_ENCRYPTION_KEY does not decrypt"):
             await store.get_credentials("acme", Provider.QUICKBOOKS)
 
@@ -108,10 +118,10 @@ async def test_compare_and_swap_refuses_credentials_of_another_connection(store:
         await store.compare_and_swap_refresh("other", Provider.QUICKBOOKS, REFRESH, qbo_credentials())
 
 
-async def test_of_processes_refreshing_at_once_one_wins(file_url: str, encryption_key: SecretStr) -> None:
+async def test_of_processes_refreshing_at_once_one_wins(shared_url: str, encryption_key: SecretStr) -> None:
     async with (
-        open_store(file_url, encryption_key=encryption_key) as first,
-        open_store(file_url, encryption_key=encryption_key) as second,
+        open_store(shared_url, encryption_key=encryption_key) as first,
+        open_store(shared_url, encryption_key=encryption_key) as second,
     ):
         await first.save_credentials(qbo_credentials())
 

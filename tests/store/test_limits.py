@@ -139,12 +139,13 @@ async def _calls_async(url: str) -> list[tuple[float, float]]:
     return spans
 
 
-async def test_two_processes_on_one_store_never_exceed_the_window_or_the_in_flight_cap(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/shared.db"
-    async with open_store(url):
+async def test_two_processes_on_one_store_never_exceed_the_window_or_the_in_flight_cap(
+    shared_url: str, tmp_path: Path
+) -> None:
+    async with open_store(shared_url):
         pass  # migrated once, before the processes race
     outs = [str(tmp_path / f"spans-{n}.txt") for n in range(2)]
-    assert await race_processes(_calls, [(url, out) for out in outs]) == [0, 0]
+    assert await race_processes(_calls, [(shared_url, out) for out in outs]) == [0, 0]
 
     spans = _spans(outs)
     assert len(spans) == 2 * CALLS

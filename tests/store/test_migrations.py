@@ -2,21 +2,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
+from typing import get_args
 
-import aiosqlite
 import pytest
 
 from shared.store import SchemaTooNew, Store
 from shared.store._crypto import TokenCipher
-from shared.store._migrations import load_migrations
-from shared.store._sqlite import SqliteStore, _statements
+from shared.store._migrations import Dialect, load_migrations
+from shared.store._open import connect_backend
+from shared.store._sqlite import _statements
+from tests.store.conftest import query
 
 
-def test_migrations_are_numbered_from_one_without_gaps() -> None:
-    versions = [migration.version for migration in load_migrations()]
+@pytest.mark.parametrize("dialect", get_args(Dialect))
+def test_migrations_are_numbered_from_one_without_gaps(dialect: Dialect) -> None:
+    versions = [migration.version for migration in load_migrations(dialect)]
 
     assert versions == list(range(1, len(versions) + 1))
+
+
+def test_every_dialect_has_the_same_versions_so_they_compare_across_backends() -> None:
+    sqlite, postgres = ([(m.version, m.name) for m in load_migrations(dialect)] for dialect in ("sqlite", "postgres"))
+
+    assert sqlite == postgres
 
 
 async def test_an_opened_store_has_every_migration_and_migrating_again_does_nothing(store: Store) -> None:
@@ -24,29 +32,25 @@ async def test_an_opened_store_has_every_migration_and_migrating_again_does_noth
     assert await store.migrate() == []
 
 
-async def test_two_processes_migrating_a_new_file_at_once_apply_each_migration_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "new.db")
-    first, second = [await SqliteStore.connect(path, TokenCipher(None), time.time) for _ in range(2)]
+async def test_two_processes_migrating_a_new_store_at_once_apply_each_migration_once(shared_url: str) -> None:
+    first, second = [await connect_backend(shared_url, TokenCipher(None), time.time) for _ in range(2)]
     try:
         applied = await asyncio.gather(first.migrate(), second.migrate())
     finally:
         await first.close()
         await second.close()
 
-    every = [migration.version for migration in load_migrations()]
+    every = [migration.version for migration in load_migrations("sqlite")]
     assert sorted(applied) == [[], every]
-    async with aiosqlite.connect(path) as db:
-        assert [row[0] for row in await db.execute_fetchall("SELECT version FROM schema_migrations")] == every
+    versions = await query(shared_url, "SELECT version FROM schema_migrations ORDER BY version")
+    assert [row[0] for row in versions] == every
 
 
-async def test_a_store_migrated_by_newer_code_is_refused(tmp_path: Path) -> None:
-    path = str(tmp_path / "newer.db")
-    store = await SqliteStore.connect(path, TokenCipher(None), time.time)
+async def test_a_store_migrated_by_newer_code_is_refused(shared_url: str) -> None:
+    store = await connect_backend(shared_url, TokenCipher(None), time.time)
     try:
         await store.migrate()
-        async with aiosqlite.connect(path) as db:
-            await db.execute("INSERT INTO schema_migrations VALUES (9999, 'future', 0)")
-            await db.commit()
+        await query(shared_url, "INSERT INTO schema_migrations VALUES (9999, 'future', 0)")
         with pytest.raises(SchemaTooNew, match="9999"):
             await store.migrate()
     finally:

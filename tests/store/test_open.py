@@ -10,6 +10,7 @@ from shared.config import Settings
 from shared.envelope import Provider
 from shared.errors import ConfigError
 from shared.store import Kind, Link, open_store
+from tests.store.conftest import query
 
 
 async def test_the_default_url_makes_var_hsqbo_db_under_the_working_dir(
@@ -51,16 +52,41 @@ async def test_memory_stores_are_private_to_their_opener(url: str) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://db/hsqbo", "Postgres store is not implemented"),
         ("mysql://db/hsqbo", "HSQBO_STORE_URL is invalid"),
         ("sqlite://relative.db", "HSQBO_STORE_URL is invalid"),
         ("sqlite:///", "no file name"),
         ("/var/hsqbo.db", "HSQBO_STORE_URL is invalid"),
+        ("postgresql://db/hsqbo?no_such_parameter=1", "HSQBO_STORE_URL is invalid"),
+        ("postgresql://127.0.0.1:1/hsqbo", "HSQBO_STORE_URL: cannot connect to the Postgres store: .*port 1 failed"),
     ],
 )
 async def test_unusable_urls_name_the_variable(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         await open_store(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresq://hsqbo:s3cret@db/hsqbo",  # an unknown scheme
+        "postgresql://hsqbo:s3cret@[db/hsqbo",  # libpq quotes a URL it cannot parse
+        "postgresql://hsqbo:s3cret@127.0.0.1:1/hsqbo",  # nobody listens
+    ],
+)
+async def test_an_unusable_url_is_named_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigError, match="HSQBO_STORE_URL") as refused:
+        await open_store(url)
+
+    assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+async def test_a_postgres_url_opens_the_postgres_store(postgres_url: str, scheme: str) -> None:
+    url = f"{scheme}://{postgres_url.split('://', 1)[1]}"
+    async with open_store(url) as store:
+        await store.set_cursor("acme", "x", "1")
+
+    assert await query(postgres_url, "SELECT value FROM cursors") == [("1",)]
 
 
 async def test_a_file_store_is_in_wal_mode_so_readers_do_not_block_the_writer(file_url: str) -> None:

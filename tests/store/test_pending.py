@@ -41,6 +41,16 @@ async def test_touch_merges_hints_as_a_json_merge_patch(store: Store) -> None:
     assert pending.hints == {"merged_ids": {"7": True, "8": True}, "deleted": False}
 
 
+async def test_touch_patches_other_values_whole_and_drops_nulls_at_every_depth(store: Store) -> None:
+    await store.touch_pending(KEY, 1.0, {"gone": None, "list": [1, None], "object": {"a": 1, "b": {"c": 1}}})
+    await store.touch_pending(KEY, 2.0, {"list": {"x": None, "y": 2}, "object": {"a": None, "b": {"d": None}}})
+
+    pending = await store.get_pending(KEY)
+
+    assert pending is not None
+    assert pending.hints == {"list": {"y": 2}, "object": {"b": {"c": 1}}}
+
+
 async def test_one_of_two_owners_gets_the_lease(store: Store) -> None:
     await store.touch_pending(KEY, 1.0)
 
@@ -149,10 +159,10 @@ async def test_due_lists_quiet_or_overdue_unleased_keys_oldest_first(store: Stor
     assert await store.due_pending(now=100.0, quiet_seconds=10.0, max_wait_seconds=60.0, limit=1) == [overdue]
 
 
-async def test_two_connections_claiming_at_once_give_one_lease(file_url: str, encryption_key: SecretStr) -> None:
+async def test_two_connections_claiming_at_once_give_one_lease(shared_url: str, encryption_key: SecretStr) -> None:
     async with (
-        open_store(file_url, encryption_key=encryption_key) as first,
-        open_store(file_url, encryption_key=encryption_key) as second,
+        open_store(shared_url, encryption_key=encryption_key) as first,
+        open_store(shared_url, encryption_key=encryption_key) as second,
     ):
         await first.touch_pending(KEY, 1.0)
 

@@ -1,10 +1,10 @@
-"""Two OS processes on one store file: they open (and so migrate) it at once, then touch and claim the same keys."""
+"""Two OS processes on one store (a file, a Postgres database): they open (and so migrate) it at once, then touch
+and claim the same keys."""
 
 from __future__ import annotations
 
 import asyncio
 from multiprocessing.synchronize import Event
-from pathlib import Path
 
 from shared.envelope import Provider
 from shared.store import Kind, PendingKey, open_store
@@ -39,10 +39,9 @@ async def _work_async(url: str, owner: str) -> None:
             cycles += 1
 
 
-async def test_two_processes_lose_no_touches_and_share_the_lease(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/shared.db"
-    assert await race_processes(_work, [(url, f"process-{n}") for n in range(2)]) == [0, 0]
-    async with open_store(url) as store:
+async def test_two_processes_lose_no_touches_and_share_the_lease(shared_url: str) -> None:
+    assert await race_processes(_work, [(shared_url, f"process-{n}") for n in range(2)]) == [0, 0]
+    async with open_store(shared_url) as store:
         touched = await store.get_pending(TOUCHED)
         assert touched is not None
         assert touched.generation == 2 * TOUCHES

@@ -1,0 +1,3 @@
+-- The mapped field values both sides agreed on at the last sync (an object of canonical strings). The worker merges
+-- three ways against it: a field changed on one side only wins; changed on both, the conflict winner decides.
+ALTER TABLE links ADD COLUMN synced JSONB NOT NULL DEFAULT '{}';
