@@ -34,7 +34,10 @@ async def wait_ready(client: WebhookClient, *, seconds: float = 30) -> None:
 @pytest.fixture
 async def live(broker: Broker) -> AsyncIterator[WebhookClient]:
     settings: Settings = make_settings(rabbitmq_url=broker.url, publish_timeout_seconds=2.0)
-    async with serving(create_app(settings)) as server, aiohttp.ClientSession() as session:
+    # A new connection per request: stopping the broker can outlast the server's keep-alive, and a pooled connection
+    # the server closed meanwhile fails the next request with a reset (a real sender would retry it).
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with serving(create_app(settings)) as server, aiohttp.ClientSession(connector=connector) as session:
         client = WebhookClient(session, server, settings)
         await wait_ready(client)
         yield client
