@@ -72,9 +72,10 @@ run: venv rabbitmq
 	@$(NODE) start
 	@trap '$(NODE) stop' EXIT; $(BIN)/hsqbo run
 
-bench: venv rabbitmq
-	@$(NODE) start
-	@set +e; $(BIN)/python -m benchmarks; status=$$?; $(NODE) stop; exit $$status
+bench: venv rabbitmq postgres
+	@$(PG_NODE) start
+	@$(NODE) start || { $(PG_NODE) stop; exit 1; }
+	@set +e; $(BIN)/python -m benchmarks; status=$$?; $(NODE) stop; $(PG_NODE) stop; exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, Callable[[], BenchmarkResult]] = {
     "receiver": receiver.run,
     "sandbox": sandbox.run,
     "sync": sync.run,
+    "sync-postgres": sync.run_postgres,
 }
 
 

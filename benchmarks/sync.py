@@ -12,18 +12,27 @@ debounce window is in every lag. Phases:
   during the edits, divided by the edits.
 - **burst**: `BURST_RECORDS` contacts created in HubSpot at once; records/minute is that count over the time until
   every one has its QBO customer. HubSpot allows a portal 100 requests per 10 s, QBO a realm 500 per minute.
+
+`sync` keeps the store in SQLite (the embedded default), `sync-postgres` in a scratch database on the Postgres server
+`HSQBO_POSTGRES_URL` names (`make bench` starts the private one), as several hosts would share it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
+import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
 
 from benchmarks._load import run_load
 from benchmarks._report import BenchmarkResult
@@ -153,9 +162,32 @@ async def burst_phase(sides: Sides) -> dict[str, Any]:
     }
 
 
-async def _run() -> BenchmarkResult:
+@contextlib.contextmanager
+def sqlite_store() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="hsqbo-bench-") as directory:
-        settings = Settings(store_url=f"sqlite:///{Path(directory) / 'store.db'}")
+        yield f"sqlite:///{Path(directory) / 'store.db'}"
+
+
+@contextlib.contextmanager
+def postgres_store() -> Iterator[str]:
+    """A scratch database on the server HSQBO_POSTGRES_URL names (`make bench` starts a private one), dropped after:
+    the sandboxes start empty, so the store must too."""
+    server = os.environ.get("HSQBO_POSTGRES_URL")
+    if not server:
+        raise SystemExit("HSQBO_POSTGRES_URL is not set (a superuser's URL on a Postgres server): run `make bench`")
+    database = f"hsqbo_bench_{os.getpid()}"
+    with psycopg.connect(server, autocommit=True) as db:
+        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    try:
+        yield urlsplit(server)._replace(path=f"/{database}").geturl()
+    finally:
+        with psycopg.connect(server, autocommit=True) as db:
+            db.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(database)))
+
+
+async def _run(name: str, store: contextlib.AbstractContextManager[str]) -> BenchmarkResult:
+    with store as store_url:
+        settings = Settings(store_url=store_url)
         options = StackOptions(port=0, hubspot_port=0, qbo_port=0, status_port=0, seed=False)
         async with running_stack(settings, options, run_connection) as stack:
             sides = Sides(stack)
@@ -167,8 +199,13 @@ async def _run() -> BenchmarkResult:
         {"phase": "burst", "changes": burst["records"], "records/min": burst["records_per_minute"],
          "429 hubspot": burst["hubspot_429"], "429 qbo": burst["qbo_429"]},
     ]  # fmt: skip
-    return BenchmarkResult("sync", rows, {"lag": lag, "burst": burst})
+    return BenchmarkResult(name, rows, {"store": store_url.partition(":")[0], "lag": lag, "burst": burst})
 
 
 def run() -> BenchmarkResult:
-    return run_load(_run())
+    return run_load(_run("sync", sqlite_store()))
+
+
+def run_postgres() -> BenchmarkResult:
+    """The same with the Postgres store, as several hosts would share it."""
+    return run_load(_run("sync-postgres", postgres_store()))
