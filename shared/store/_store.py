@@ -1,11 +1,12 @@
-"""The `Store` interface every backend implements (`_sqlite.py`, `_postgres.py`). Each method is one short
-transaction; every read-modify-write happens inside the backend's SQL, so several processes can share one store.
+"""The `Store` interface. `SqlStore` (`_sql.py`) implements it once, in SQL both backends run: SQLite (`_sqlite.py`)
+and Postgres (`_postgres.py`) add only connecting, transactions and a few dialect pieces. Each method is one short
+transaction; every read-modify-write happens inside the store's SQL, so several processes can share one store.
 
-Both backends run the same SQL save for dialect: the lease is a conditional `UPDATE ... RETURNING` (row-locked on
-Postgres), touch an `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`, compare-and-swap a conditional `UPDATE`, repoint
-a locked read then `UPDATE`s. Taking a rate-limit quota counts rows under a lock of its keys: SQLite's database-wide
-`BEGIN IMMEDIATE`, on Postgres a transaction-scoped advisory lock per key (`pg_advisory_xact_lock`, in one order); a
-lock is an `INSERT ... ON CONFLICT DO UPDATE ... WHERE` on its lease.
+The lease is a conditional `UPDATE ... RETURNING` (row-locked on Postgres), touch an `INSERT ... ON CONFLICT DO
+UPDATE ... RETURNING`, compare-and-swap a conditional `UPDATE`, repoint a locked read then `UPDATE`s. Taking a
+rate-limit quota counts rows under a lock of its keys: SQLite's database-wide `BEGIN IMMEDIATE`, on Postgres a
+transaction-scoped advisory lock per key (`pg_advisory_xact_lock`, in one order); a lock is an `INSERT ... ON CONFLICT
+DO UPDATE ... WHERE` on its lease.
 """
 
 from __future__ import annotations
