@@ -76,9 +76,13 @@ async def sync_fields(
     hubspot_version = record.updated_at.isoformat() if record.updated_at else link.hubspot_version
     if to_hubspot:
         hubspot_id = link.hubspot_id
+        # The new hash replaces the old one, which may be what told us HubSpot holds an earlier write of ours that
+        # no link update recorded: `agreed` is kept as the base, or a second interruption before this write would
+        # leave that earlier write looking like a HubSpot-side edit, winning over the user's newer QBO edit.
         link = await ctx.store.save_link(
             dataclasses.replace(
                 link,
+                synced=agreed,
                 hubspot_hash=_fields.content_hash(target),
                 qbo_version=qbo_version,
                 qbo_written_sync_token=written_token,

@@ -179,6 +179,12 @@ class ContactRule:
                 if exc.existing_id is None:
                     raise
                 contact = await ctx.hubspot.get("contacts", exc.existing_id, properties=properties)
+                earlier = intent.hubspot_hash
+                holds = _fields.content_hash(_fields.from_hubspot(maps, contact.properties))
+                if earlier is not None and earlier == holds:
+                    # It holds what a crashed attempt meant to write (its intent, replaced just above): our write,
+                    # not HubSpot-side edits that would win a conflict against the user's newer QBO edits.
+                    link = await ctx.store.save_link(dataclasses.replace(link, hubspot_hash=earlier))
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, contact.id, customer_id, category="duplicate_email"
         )
