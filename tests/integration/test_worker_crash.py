@@ -102,7 +102,9 @@ async def test_a_crash_between_the_qbo_write_and_the_store_update_still_leaves_o
     await eventually(lambda: len(customers()) == 1)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    assert await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"]) is None
+    intent = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert intent is not None  # what the customer will hold is recorded, not yet its id
+    assert intent.qbo_id is None
 
     stack.sandbox.qbo.faults.update(held_answer_ms=0.0, held_answer_path="")
     start_worker(env, worker_processes)

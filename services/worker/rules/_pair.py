@@ -42,17 +42,27 @@ async def sync_fields(
     *,
     action: str = "updated",
     qbo_extra: dict[str, Any] | None = None,
+    settled: _fields.Values | None = None,
 ) -> Outcome:
-    """Bring two linked records into agreement and save the link. `link` must carry both ids."""
+    """Bring two linked records into agreement and save the link. `link` must carry both ids. `settled`: agreed
+    values a rule fixes whatever the link says (products: the type)."""
     if link.hubspot_id is None or link.qbo_id is None:
         raise ValueError("sync_fields needs a link with both ids")
+    hubspot_id = link.hubspot_id
     maps = _fields.active_maps(spec.fields, settings)
     ours = _fields.from_hubspot(maps, record.properties)
     theirs = _fields.from_qbo(maps, entity)
-    # HubSpot takes no idempotency key: before writing it we record what it will hold (`hubspot_hash`), so when a
-    # crash loses the link update that follows, HubSpot showing exactly those values is our write, the last
-    # agreement, and not a HubSpot-side edit that would win a conflict against a newer QBO edit.
-    agreed = ours if link.hubspot_hash == _fields.content_hash(ours) else link.synced
+    # Before writing a side we record what it will hold (`hubspot_hash`, `qbo_hash`; QBO's requestid only keeps a
+    # write from happening twice), so when a crash loses the link update that follows, a side showing exactly those
+    # values is our write, the last agreement, and not an edit there that would win a conflict against the user's
+    # newer edit on the other side.
+    if link.hubspot_hash == _fields.content_hash(ours):
+        agreed = ours
+    elif link.qbo_hash == _fields.content_hash(theirs):
+        agreed = theirs
+    else:
+        agreed = link.synced
+    agreed = {**agreed, **(settled or {})}
     if settings.direction == "two_way":
         target = _fields.merge(agreed, ours, theirs, winner=settings.conflict_winner)
     else:
@@ -71,19 +81,32 @@ async def sync_fields(
             **(qbo_extra or {}),
         }
         request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "update", str(entity["SyncToken"]), link=link)
+        if to_qbo:
+            # QBO's intent; none if HubSpot is written next, as QBO holding `target` is no agreement until HubSpot
+            # holds it too (the fields bound for HubSpot would read as HubSpot-side edits). HubSpot's hash goes: the
+            # base it may have given is saved in `synced`, and kept, it could take a user's later edit for our write.
+            link = await ctx.store.save_link(
+                dataclasses.replace(
+                    link,
+                    synced=agreed,
+                    qbo_hash=None if to_hubspot else _fields.content_hash(target),
+                    hubspot_hash=None,
+                )
+            )
         updated = await ctx.qbo.update(spec.qbo_entity, body, request_id=request_id)
         written_token = qbo_version = str(updated["SyncToken"])
     hubspot_version = record.updated_at.isoformat() if record.updated_at else link.hubspot_version
     if to_hubspot:
-        hubspot_id = link.hubspot_id
-        # The new hash replaces the old one, which may be what told us HubSpot holds an earlier write of ours that
+        # The new hash replaces the old ones, which may be what told us a side holds an earlier write of ours that
         # no link update recorded: `agreed` is kept as the base, or a second interruption before this write would
-        # leave that earlier write looking like a HubSpot-side edit, winning over the user's newer QBO edit.
+        # leave that earlier write looking like an edit on its side, winning over the user's newer edit. The fields
+        # just written to QBO are agreed on now.
         link = await ctx.store.save_link(
             dataclasses.replace(
                 link,
-                synced=agreed,
+                synced={**agreed, **to_qbo},
                 hubspot_hash=_fields.content_hash(target),
+                qbo_hash=None,
                 qbo_version=qbo_version,
                 qbo_written_sync_token=written_token,
             )
@@ -154,6 +177,28 @@ async def claim(
     if base is None:
         return Link(connection=ctx.name, kind=kind, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
     return dataclasses.replace(base, hubspot_id=hubspot_id, qbo_id=qbo_id)
+
+
+async def intend_qbo_create(
+    ctx: SyncContext, kind: Kind, link: Link | None, hubspot_id: str, holds: _fields.Values
+) -> Link:
+    """The link to create the QBO record of HubSpot record `hubspot_id` under (`link`: the record's link, if any,
+    without a QBO id), recording first what the new record will hold as `sync_fields` reads it (see there). Pass it
+    to `ctx.request_id`. An intent left by an attempt cut short (no outcome recorded on it since: the status this save
+    sets) is kept as it is, so the retry sends that attempt's requestid and QBO replays its create, answering with
+    what the kept intent describes. A recorded failure moves the status: the next attempt records afresh."""
+    if link is not None and link.qbo_hash is not None and link.status == LinkStatus.SYNCED:
+        return link
+    base = link or Link(connection=ctx.name, kind=kind, origin=Provider.HUBSPOT, hubspot_id=hubspot_id)
+    return await ctx.store.save_link(
+        dataclasses.replace(
+            base,
+            qbo_hash=_fields.content_hash(holds),
+            status=LinkStatus.SYNCED,
+            error_category=None,
+            error_message=None,
+        )
+    )
 
 
 async def repoint_merged(ctx: SyncContext, kind: Kind, side: Provider, survivor: str, hints: Hints) -> bool:

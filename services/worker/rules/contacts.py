@@ -25,6 +25,7 @@ from services.worker.rules._pair import (
     claim,
     deactivate_in_qbo,
     hubspot_properties,
+    intend_qbo_create,
     repoint_merged,
     sync_fields,
 )
@@ -90,7 +91,7 @@ class ContactRule:
                 ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(match["Id"]), category="duplicate_email"
             )
             return await sync_fields(ctx, SPEC, settings, link, contact, match, action="linked")
-        created = await self._create_customer(ctx, settings, contact, maps, link)
+        link, created = await self._create_customer(ctx, settings, contact, maps, link)
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
         )
@@ -104,7 +105,8 @@ class ContactRule:
         contact: HubSpotObject,
         maps: list[FieldMap],
         link: Link | None,
-    ) -> QboEntity:
+    ) -> tuple[Link, QboEntity]:
+        """The customer made (or, under the `link` strategy, found), and the link holding its intent."""
         values = _fields.from_hubspot(maps, contact.properties)
         body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
         base = await _display_name(ctx, settings, contact)
@@ -113,11 +115,12 @@ class ContactRule:
             person = " ".join(filter(None, (values.get("first_name"), values.get("last_name"))))
             candidates += [f"{base} ({extra})" for extra in (person, values.get("email")) if extra and extra != base]
             candidates.append(f"{base} (HubSpot {contact.id})")
+        intent = await intend_qbo_create(ctx, Kind.CONTACT, link, contact.id, _fields.from_qbo(maps, body))
         for name in candidates:
             name = name[:DISPLAY_NAME_MAX]
-            request_id = ctx.request_id("Customer", "create", contact.id, name, link=link)
+            request_id = ctx.request_id("Customer", "create", contact.id, name, link=intent)
             try:
-                return await ctx.qbo.create("Customer", {**body, "DisplayName": name}, request_id=request_id)
+                return intent, await ctx.qbo.create("Customer", {**body, "DisplayName": name}, request_id=request_id)
             except DuplicateName:
                 if settings.display_name_strategy == "link":
                     existing = await _customer_by_display_name(ctx, name)
@@ -127,7 +130,7 @@ class ContactRule:
                         and email
                         and lower_text(_fields.get_path(existing, "PrimaryEmailAddr.Address")) == email
                     ):
-                        return existing
+                        return intent, existing
         raise Failing(
             f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)",
             category="duplicate_display_name",

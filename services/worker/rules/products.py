@@ -33,6 +33,7 @@ from services.worker.rules._pair import (
     claim,
     deactivate_in_qbo,
     hubspot_properties,
+    intend_qbo_create,
     repoint_merged,
     sync_fields,
 )
@@ -124,7 +125,7 @@ class ProductRule:
             )
             restore = {"Active": True} if not match.get("Active", True) else None
             return await _sync(ctx, settings, link, product, match, action="linked", qbo_extra=restore)
-        item = await _create_item(ctx, settings, product, link)
+        link, item = await _create_item(ctx, settings, product, link)
         link = await claim(
             ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(item["Id"]), category="duplicate_sku"
         )
@@ -180,23 +181,31 @@ async def _sync(
     action: str,
     qbo_extra: dict[str, Any] | None = None,
 ) -> Outcome:
-    """`sync_fields`, with the two product rules folded into what it compares: an item name that is one of this
-    product's disambiguated names reads as the product's name; the type always takes QBO's value (HubSpot's current
-    type is presented as the agreed one, so the merge picks QBO's; with no QBO -> HubSpot flow it is not synced)."""
+    """`sync_fields`, with the two product rules folded into what it compares (`_compared`); the type always takes
+    QBO's value (HubSpot's current type is presented as the agreed one, so the merge picks QBO's)."""
+    settings, item = _compared(settings, product, item)
+    settled = {"type": product_type(product.properties.get("hs_product_type"))}
+    return await sync_fields(
+        ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra, settled=settled
+    )
+
+
+def _compared(settings: ProductSettings, product: HubSpotObject, item: QboEntity) -> tuple[ProductSettings, QboEntity]:
+    """The settings and item `sync_fields` compares: an item name that is one of this product's disambiguated names
+    reads as the product's name; with no QBO -> HubSpot flow the type is not synced."""
     name = _fields.text(product.properties.get("name"))
     sku = _fields.text(product.properties.get("hs_sku"))
     if name and item.get("Name") in item_names(name, sku, product.id):
         item = {**item, "Name": name}
     if not settings.syncs_from("quickbooks"):
         settings = settings.model_copy(update={"mappings": {**settings.mappings, "type": False}})
-    agreed = {**link.synced, "type": product_type(product.properties.get("hs_product_type"))}
-    link = dataclasses.replace(link, synced=agreed)
-    return await sync_fields(ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra)
+    return settings, item
 
 
 async def _create_item(
     ctx: SyncContext, settings: ProductSettings, product: HubSpotObject, link: Link | None
-) -> QboEntity:
+) -> tuple[Link, QboEntity]:
+    """The item made, and the link holding its intent."""
     kind = product_type(product.properties.get("hs_product_type")) or "service"
     if kind not in QBO_TYPES:
         raise Failing(
@@ -208,10 +217,14 @@ async def _create_item(
     body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value != ""}
     body |= {"Type": QBO_TYPES[kind], "IncomeAccountRef": {"value": await _income_account(ctx, settings)}}
     name = _fields.text(product.properties.get("name")) or f"HubSpot product {product.id}"
-    for candidate in item_names(name, values.get("sku"), product.id):
-        request_id = ctx.request_id("Item", "create", product.id, candidate, link=link)
+    candidates = item_names(name, values.get("sku"), product.id)
+    compared_settings, compared_item = _compared(settings, product, {**body, "Name": candidates[0]})
+    holds = _fields.from_qbo(_fields.active_maps(SPEC.fields, compared_settings), compared_item)
+    intent = await intend_qbo_create(ctx, Kind.PRODUCT, link, product.id, holds)
+    for candidate in candidates:
+        request_id = ctx.request_id("Item", "create", product.id, candidate, link=intent)
         with contextlib.suppress(DuplicateName):
-            return await ctx.qbo.create("Item", {**body, "Name": candidate}, request_id=request_id)
+            return intent, await ctx.qbo.create("Item", {**body, "Name": candidate}, request_id=request_id)
     raise Failing(f"QuickBooks already has items named {name!r} and its variants", category="duplicate_name")
 
 
