@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,6 +67,18 @@ def lose_every_webhook(stack: Stack) -> None:
         sandbox.faults.update(webhook_drop_rate=1.0)
 
 
+async def two_contacts_then_webhooks_lost(stack: Stack, poller: RecordingPoller, *emails: str) -> dict[str, Any]:
+    """Two contacts synced through their webhooks and seen by a first poll (watching starts, the day's reconciliation
+    finds nothing gone); from then on every webhook is lost. Returns the first contact."""
+    first, second = emails
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": first, "firstname": "A"})
+    stack.hubspot_edit("contacts", "create", properties={"email": second, "firstname": "O"})
+    await stack.settle()
+    assert await poller.poll() == []
+    lose_every_webhook(stack)
+    return contact
+
+
 async def test_changes_whose_webhooks_were_lost_are_synced_by_the_next_poll(
     stack: Stack, poller: RecordingPoller
 ) -> None:
@@ -97,11 +110,7 @@ async def test_a_poll_queues_nothing_for_records_already_in_sync(stack: Stack, p
 async def test_an_edit_whose_webhook_was_lost_is_the_only_record_a_poll_queues(
     stack: Stack, poller: RecordingPoller
 ) -> None:
-    contact = stack.hubspot_edit("contacts", "create", properties={"email": "late@example.com", "firstname": "A"})
-    stack.hubspot_edit("contacts", "create", properties={"email": "other@example.com", "firstname": "O"})
-    await stack.settle()
-    assert await poller.poll() == []  # watching starts; both contacts are in sync
-    lose_every_webhook(stack)
+    contact = await two_contacts_then_webhooks_lost(stack, poller, "late@example.com", "other@example.com")
     stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"firstname": "B"})
 
     queued = await poller.poll()
@@ -173,11 +182,7 @@ async def test_the_backfill_command_prints_what_a_dry_run_would_queue(stack: Sta
 async def test_a_hubspot_deletion_whose_webhook_was_lost_is_found_by_reconciliation(
     stack: Stack, poller: RecordingPoller
 ) -> None:
-    contact = stack.hubspot_edit("contacts", "create", properties={"email": "gone@example.com", "firstname": "G"})
-    stack.hubspot_edit("contacts", "create", properties={"email": "stays@example.com", "firstname": "S"})
-    await stack.settle()
-    assert await poller.poll() == []  # watching starts; the day's reconciliation finds nothing gone
-    lose_every_webhook(stack)
+    contact = await two_contacts_then_webhooks_lost(stack, poller, "gone@example.com", "stays@example.com")
     stack.hubspot_edit("contacts", "delete", id=contact["id"])
     assert await poller.poll() == []  # search cannot see a deletion...
     ctx = await poller.poller.contexts.get(stack.sync.connection[0])
