@@ -142,7 +142,8 @@ class InvoiceRule:
         if link is not None and link.origin == Provider.HUBSPOT and link.hubspot_id is not None:
             return await self._qbo_edit_of_hubspot_invoice(ctx, link, invoice, status)
         if link is not None and link.hubspot_id is not None:
-            if link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED:
+            synced = link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED
+            if synced and not hints.get("drifted"):  # drifted: the HubSpot copy moved, not QBO (see _reconcile)
                 return Outcome("unchanged", link=link, detail="this QuickBooks version is synced")
             try:
                 record = await ctx.hubspot.get(
