@@ -167,11 +167,15 @@ def payment_values(
         for name, value in payments.hubspot_payment_properties(payment, amount, connection.hubspot_currency).items():
             field = PAYMENT_FIELDS.get(name, name) + suffix
             current = part.properties.get(name) if part is not None else None
-            if name == "hs_initial_amount":
-                hubspot[field], qbo[field] = cents(current, currency), cents(value, currency)
-            else:
-                hubspot[field], qbo[field] = instant(current), instant(value)
+            hubspot[field], qbo[field] = _payment_value(name, current, currency), _payment_value(name, value, currency)
     return hubspot, qbo
+
+
+def _payment_value(name: str, value: Any, currency: str) -> str | None:
+    """A HubSpot payment property's value as compared: the amount to the cent, the date as an instant."""
+    if name == "hs_initial_amount":
+        return cents(value, currency)
+    return instant(value) if name == "hs_initiated_date" else _fields.text(value)
 
 
 # --- what is read, per object ----------------------------------------------------------------------------------------
@@ -383,12 +387,18 @@ async def reconcile(
                 await publish(envelopes)
             progress(pair.kind, counts)
         objects[str(pair.kind)] = dataclasses.asdict(counts)
-        RECONCILE_DRIFT.labels(ctx.name, str(pair.kind)).set(counts.drifted + counts.missing)
     report = Reconciliation(
         connection=ctx.name, started_at=started, finished_at=time.time(), dry_run=publish is None, objects=objects,
         drifted=drifted,
     )  # fmt: skip
+    show(report)
     return await ctx.store.save_reconciliation(report, keep=KEEP_REPORTS)
+
+
+def show(report: Reconciliation) -> None:
+    """Set the drift gauge of each object of the report's connection."""
+    for kind, counts in report.objects.items():
+        RECONCILE_DRIFT.labels(report.connection, kind).set(counts.get("drifted", 0) + counts.get("missing", 0))
 
 
 async def _check(ctx: SyncContext, pair: PairKind, links: Sequence[Link]) -> list[Finding]:
@@ -450,10 +460,18 @@ class Reconciler:
 
     provider = Provider.HUBSPOT  # its polls are counted with HubSpot's (the reads start there)
 
+    def __init__(self) -> None:
+        self._shown: set[str] = set()  # connections whose drift gauge this process has set
+
     async def poll(self, poll: Poll) -> float | None:
         last = await poll.cursor(RECONCILED_AT)
         if last is not None and poll.now - float(last) < poll.reconcile_seconds:
+            if poll.ctx.name not in self._shown:  # a restarted poller shows the last kept report until the next run
+                self._shown.add(poll.ctx.name)
+                for kept in await poll.ctx.store.reconciliations(poll.ctx.name):
+                    show(kept)
             return None
+        self._shown.add(poll.ctx.name)
         report = await reconcile(poll.ctx, poll.publish, now=poll.now)
         await poll.advance(RECONCILED_AT, str(poll.now))
         counts = report.objects.values()

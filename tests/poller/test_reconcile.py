@@ -278,3 +278,17 @@ async def test_the_poller_reconciles_once_per_period(store: Store) -> None:
     later, queued_later, _ = poll_on(store, handler)
     await Reconciler().poll(dataclasses.replace(later, now=later.now + RECONCILE_SECONDS))  # due again
     assert len(queued_later) == 1
+
+
+async def test_a_restarted_poller_shows_the_last_kept_reports_drift_until_the_next_run(store: Store) -> None:
+    await store.set_cursor(CONNECTION.name, RECONCILED_AT, str(NOW.timestamp()))  # reconciled just before
+    kept = Reconciliation(connection="acme", started_at=1.0, finished_at=2.0,
+                          objects={"product": {"checked": 4, "agreed": 1, "drifted": 2, "missing": 1}})  # fmt: skip
+    await store.save_reconciliation(kept, keep=KEEP_REPORTS)
+    RECONCILE_DRIFT.labels("acme", "product").set(0)
+    poll, queued, transport = poll_on(store, books({}, {}))
+
+    await Reconciler().poll(poll)
+
+    assert RECONCILE_DRIFT.labels("acme", "product")._value.get() == 3
+    assert (queued, transport.requests) == ([], [])  # not due: no API read
