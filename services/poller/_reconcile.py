@@ -316,8 +316,10 @@ def _inactive(pair: PairKind, entity: QboEntity) -> bool:
     return pair.kind == Kind.PAYMENT and payments.is_voided(entity)
 
 
-def envelope(connection: ConnectionSettings, pair: PairKind, finding: Finding, side: Provider, operation: Operation,
-             now: float) -> ChangeEnvelope:  # fmt: skip
+def envelope(
+    connection: ConnectionSettings, pair: PairKind, finding: Finding, side: Provider, operation: Operation, now: float
+) -> ChangeEnvelope:
+    """The change to queue for a finding: as a webhook from `side` would say it (the worker re-reads the record)."""
     on_hubspot = side == Provider.HUBSPOT
     account = connection.hubspot_portal_id if on_hubspot else connection.qbo_realm_id
     object_type = pair.hubspot_envelope if on_hubspot else pair.qbo_entity.lower()
