@@ -90,6 +90,14 @@ def test_a_field_changed_in_quickbooks_is_drift_queued_from_quickbooks() -> None
     assert found.queue == ((Provider.QUICKBOOKS, Operation.DRIFTED),)
 
 
+def test_a_field_changed_on_both_sides_is_queued_once_and_left_to_the_conflict_winner() -> None:
+    moved = customer("1", PrimaryPhone={"FreeFormNumber": "555-0199"})
+    found = judge(CONTACTS, CONNECTION, contact_link(), {"101": contact("101", phone="555-0111")}, moved)
+
+    assert found.differences == (Difference("phone", "555-0111", "555-0199"),)
+    assert found.queue == ((Provider.HUBSPOT, Operation.DRIFTED),)  # one apply merges both; the winner decides
+
+
 def test_a_one_way_object_is_queued_from_the_side_it_syncs_from_and_compares_only_what_flows() -> None:
     one_way = settings(contacts={"direction": "qbo_to_hubspot"})
     found = judge(CONTACTS, one_way, contact_link(), {"101": contact("101", phone="555-0111")}, customer("1"))
