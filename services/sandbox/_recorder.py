@@ -142,6 +142,4 @@ class RequestLogMiddleware:
             account, client = self.identify(scope)
             query = scope.get("query_string", b"").decode("latin-1")
             body = b"".join(chunks).decode("utf-8", "replace") if chunks else None
-            self.log.add(
-                RecordedRequest(arrived, scope["method"], scope["path"], query, status, account, client, body)
-            )
+            self.log.add(RecordedRequest(arrived, scope["method"], scope["path"], query, status, account, client, body))
