@@ -1,6 +1,8 @@
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared import money
 
@@ -56,3 +58,19 @@ def test_allocate_parts_add_up_to_the_rounded_whole() -> None:
         "y": Decimal("5.50"),
     }
     assert money.allocate({"x": Decimal("0.5"), "y": Decimal("0.5")}, "JPY") == {"x": Decimal(1), "y": Decimal(0)}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    parts=st.lists(st.decimals(min_value=0, max_value=10**6, places=4), min_size=1, max_size=6),
+    currency=st.sampled_from(["USD", "JPY", "KWD"]),
+)
+def test_allocated_parts_always_add_up_to_the_rounded_whole_each_within_one_minor_unit(
+    parts: list[Decimal], currency: str
+) -> None:
+    allocated = money.allocate({str(n): part for n, part in enumerate(parts)}, currency)
+    assert sum(allocated.values(), money.ZERO) == money.round_money(sum(parts, money.ZERO), currency)
+    unit = Decimal(1).scaleb(-money.minor_unit(currency))
+    for n, part in enumerate(parts):
+        assert money.decimal_places(allocated[str(n)]) <= money.minor_unit(currency)
+        assert abs(allocated[str(n)] - part) <= unit
