@@ -152,7 +152,7 @@ def payment_values(
     if link.origin == Provider.HUBSPOT:  # one QBO payment made from one HubSpot payment
         record = records[str(link.hubspot_id)]
         try:
-            wanted = payments.qbo_payment_fields(record)
+            wanted = payments.qbo_payment_fields(record, currency)
         except (KeyError, ValueError):  # no date or amount in HubSpot: nothing the rule could write
             wanted = {}
         hubspot = {"amount": cents(wanted.get("TotalAmt"), currency), "date": _fields.text(wanted.get("TxnDate"))}
