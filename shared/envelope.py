@@ -48,6 +48,9 @@ class ChangeEnvelope:
     change_source: str | None = None  # HubSpot changeSource (CRM_UI, INTEGRATION...)
     source_id: str | None = None  # HubSpot sourceId: our app id on our own writes
     merged_ids: tuple[str, ...] = ()  # ids merged away into object_id (HubSpot mergedObjectIds, QBO deletedId)
+    # The receiver's request id (X-Request-Id) of the webhook that brought the change, so the worker's log lines for
+    # it can be found from the request's; None for a change the poller found.
+    request_id: str | None = dataclasses.field(default=None, compare=False)
     raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @property

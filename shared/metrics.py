@@ -3,11 +3,36 @@ counts; code imports the object. Names are `hsqbo_<area>_<what>[_unit]`, labels 
 
 from __future__ import annotations
 
-from wsgiref.simple_server import WSGIServer
+import platform
+from importlib import metadata
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.health import serve_metrics as serve_metrics  # the processes' metrics server, /healthz and /readyz
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+# An apply reads and writes both sides through rate-limited APIs: a throttled one waits for its quota, so it can take
+# minutes, not milliseconds.
+_APPLY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+# From a change on one side to its write on the other: the debounce's quiet time (seconds), retries (minutes), a
+# missed webhook caught by the poller (minutes) or a paused connection (hours).
+_LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
+
+# --- every process ---------------------------------------------------------------------------------------------------
+
+
+def _version() -> str:
+    try:
+        return metadata.version("hsqbo")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+# Always 1; its labels say which hsqbo (package version) on which Python this process runs.
+BUILD_INFO = Gauge("hsqbo_build_info", "The running hsqbo's version", ["version", "python"])
+BUILD_INFO.labels(_version(), platform.python_version()).set(1)
 
 # --- receiver -------------------------------------------------------------------------------------------------------
 
@@ -69,7 +94,14 @@ CHANGES_CONSUMED = Counter("hsqbo_worker_changes_total", "Change envelopes consu
 APPLIES = Counter("hsqbo_worker_applies_total", "Records brought up to date", ["kind", "action"])
 
 # Time to apply one record (API calls included), by kind.
-APPLY_LATENCY = Histogram("hsqbo_worker_apply_seconds", "Apply latency per record", ["kind"], buckets=_LATENCY_BUCKETS)
+APPLY_LATENCY = Histogram("hsqbo_worker_apply_seconds", "Apply latency per record", ["kind"], buckets=_APPLY_BUCKETS)
+
+# From a record's change on its source side (the webhook's occurredAt, HubSpot's hs_lastmodifieddate or QBO's
+# LastUpdatedTime as the poller found it) to the worker's write of it on the other side, by kind and source side.
+# Of several changes synced by one write (debounced together) the oldest counts: the longest anyone waited.
+SYNC_LAG = Histogram(
+    "hsqbo_sync_lag_seconds", "Source change to the write on the other side", ["kind", "source"], buckets=_LAG_BUCKETS
+)
 
 # Applies that failed transiently and were scheduled again, by the tier's delay.
 RETRIES = Counter("hsqbo_worker_retries_total", "Applies scheduled for a retry", ["delay"])
@@ -84,6 +116,10 @@ WORKER_HALTED = Gauge("hsqbo_worker_halted", "Worker stopped consuming by the de
 # worker's sweep last counted it: a backlog that only grows means the workers cannot keep up.
 BACKLOG = Gauge("hsqbo_worker_backlog", "Records waiting to be synced")
 
+# Records by link status (failing, excluded, needs_review...) per connection and kind (contact, product, invoice,
+# payment), as a worker's sweep last counted them in the store: records that need a person, not a retry.
+LINKS = Gauge("hsqbo_links", "Linked records by status", ["connection", "object", "status"])
+
 # In-flight messages still running at the shutdown deadline, cancelled and left to the broker to redeliver.
 SHUTDOWN_REQUEUED = Counter("hsqbo_worker_shutdown_requeued_total", "In-flight messages requeued at shutdown")
 
@@ -96,6 +132,14 @@ POLLS = Counter("hsqbo_poller_polls_total", "Polls of a provider for changes", [
 # Changed records the poller found, by provider and outcome: queued (the link does not show this version synced: a
 # webhook was missed or not processed yet) or in_sync (the link already shows this version).
 POLLED_CHANGES = Counter("hsqbo_poller_changes_total", "Changed records found by polling", ["provider", "outcome"])
+
+# Changes the poller found that no webhook brought: not synced, older than the grace a webhook gets to arrive
+# (HSQBO_MISSED_WEBHOOK_GRACE_SECONDS), no pending work for the record and its link untouched since the change. A
+# change its webhook brought but whose sync failed is not counted (the worker touched its link), nor one still in
+# the queue (pending). By connection and provider.
+WEBHOOKS_MISSED = Counter(
+    "hsqbo_poller_webhooks_missed_total", "Polled changes whose webhook never came", ["connection", "provider"]
+)
 
 # Unix time up to which a provider's changes are known to be queued, by connection and provider: now minus this is
 # how far the fallback is behind.
@@ -117,12 +161,3 @@ DEAD_LETTERS_REPLAYED = Counter("hsqbo_dead_letters_replayed_total", "Dead lette
 
 # Dead letters purged by an operator.
 DEAD_LETTERS_PURGED = Counter("hsqbo_dead_letters_purged_total", "Dead letters purged")
-
-
-def serve_metrics(host: str, port: int | None) -> WSGIServer | None:
-    """Serve this process's metrics at http://host:port/metrics on a thread (a worker or poller, which have no HTTP
-    server of their own); None when no port is configured. Port 0 takes a free one (`server.server_port`)."""
-    if port is None:
-        return None
-    server, _ = start_http_server(port, addr=host)
-    return server

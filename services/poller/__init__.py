@@ -21,6 +21,7 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
+from shared.health import READINESS, Probe
 from shared.metrics import serve_metrics
 from shared.process import parse_time, process_settings, stop_on_signals
 from shared.store import Kind, Reconciliation, Store, open_store
@@ -60,10 +61,16 @@ async def _working_set(
             return
         publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
         await publisher.start()
+        store_reachable = Probe()
+        READINESS.add("broker", lambda: publisher.ready)
+        READINESS.add("store", store_reachable)
+        probing = asyncio.create_task(store_reachable.forever(store.count_pending))
         try:
             await publisher.wait_ready(BROKER_WAIT_SECONDS)  # not ready: publishing fails, and is retried or reported
             yield store, contexts, publisher.publish
         finally:
+            probing.cancel()
+            READINESS.clear()
             await publisher.close()
 
 

@@ -14,6 +14,7 @@ Order of checks: content type (415) → size (413) → signature over the raw by
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -144,6 +145,9 @@ class Receiver:
     async def enqueue(self, provider: Provider, envelopes: Sequence[ChangeEnvelope], ignored: list[str]) -> Response:
         for event_type in ignored:
             EVENTS_IGNORED.labels(provider, event_type).inc()
+        request_id = structlog.contextvars.get_contextvars().get("request_id")  # RequestIdMiddleware's
+        if request_id is not None:  # travels with each change to the worker's log lines
+            envelopes = [dataclasses.replace(envelope, request_id=str(request_id)) for envelope in envelopes]
         fresh: dict[str, ChangeEnvelope] = {}
         waiting = []
         duplicates = 0

@@ -10,6 +10,7 @@ from services.worker._worker import Worker
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ContextFactory
+from shared.health import READINESS, Probe
 from shared.metrics import serve_metrics
 from shared.process import process_settings, stop_on_signals
 from shared.store import open_store
@@ -31,10 +32,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     ):
         engine = Engine(store, ContextFactory(settings, store, transport), sync)
         worker = Worker(settings, sync, store, engine)
+        store_reachable = Probe()
+        READINESS.add("broker", lambda: worker.connected)
+        READINESS.add("store", store_reachable)
         await worker.start()
+        probing = asyncio.create_task(store_reachable.forever(store.count_pending))
         try:
             await stop.wait()
         finally:
+            probing.cancel()
+            READINESS.clear()
             await worker.stop()
 
 

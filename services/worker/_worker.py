@@ -11,6 +11,10 @@ become pending and scheduled like a change to them.
 Every message is acknowledged only after its outcome is in the store, so a crash anywhere re-delivers it; the
 store's lease and generation make a redelivery harmless. Nothing here relies on this process's memory.
 
+Each change leaves its source time and the webhook's request id in the record's pending hints (`changes`): the apply
+binds the request ids to its log lines (the `applied` line, the API clients' lines), and a write observes
+hsqbo_sync_lag_seconds from the oldest source time it synced.
+
 An apply that exhausts its attempts is dead-lettered with its history (`shared.deadletters`); when too many are,
 the guard halts consumption instead. `stop()` is graceful: consumers are cancelled, in-flight messages get
 `shutdown_seconds` to finish, the rest are cancelled unacknowledged, so the broker redelivers them.
@@ -30,6 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from services.worker._engine import Engine
@@ -56,16 +61,45 @@ from shared.metrics import (
     BACKLOG,
     CHANGES_CONSUMED,
     DEAD_LETTERED,
+    LINKS,
     RETRIES,
     SHUTDOWN_REQUEUED,
+    SYNC_LAG,
     WORKER_HALTED,
 )
-from shared.store import Kind, PendingKey, Store
+from shared.store import Kind, LinkStatus, PendingKey, Store
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
 
 RETRY_JITTER = 0.2  # a retry waits between 80 % and 100 % of its tier's delay
+
+# The pending hint each change adds: {"request:<id>" or "event:<id>": source time in ms}. One key per webhook request
+# (or polled event), so a burst of changes debounced together keeps one entry per request that brought them.
+CHANGES_HINT = "changes"
+REQUEST_PREFIX = "request:"
+# Outcomes that wrote the record on the other side: the end of its end-to-end lag.
+LINK_COUNT_SECONDS = 60.0  # between two counts of the links by status (a scan of the links: not every sweep)
+SYNCING_ACTIONS = frozenset({"created", "updated", "linked", "deleted", "voided", "merged"})
+
+
+def change_hint(envelope: ChangeEnvelope) -> dict[str, Any]:
+    """The hint one change leaves on its record's pending work (merged into the others')."""
+    key = REQUEST_PREFIX + envelope.request_id if envelope.request_id else f"event:{envelope.event_id}"
+    return {CHANGES_HINT: {key: envelope.occurred_at_ms}}
+
+
+def request_ids(hints: dict[str, Any]) -> list[str]:
+    """The webhook request ids that brought a record's pending changes, oldest change first."""
+    changes = hints.get(CHANGES_HINT) or {}
+    ordered = sorted(changes.items(), key=lambda item: (int(item[1] or 0), item[0]))
+    return [key.removeprefix(REQUEST_PREFIX) for key, _ in ordered if key.startswith(REQUEST_PREFIX)]
+
+
+def oldest_change_at(hints: dict[str, Any]) -> float | None:
+    """The source time (epoch seconds) of the oldest change a record's pending work holds; None when none says."""
+    times = [int(at) for at in (hints.get(CHANGES_HINT) or {}).values() if at]
+    return min(times) / 1000 if times else None
 
 
 def _key(command: ApplyCommand) -> PendingKey:
@@ -96,6 +130,7 @@ class Worker:
         self.guard = DeadLetterGuard(max_ratio=settings.dlq_max_ratio, sample=settings.dlq_min_sample)
         self._halting = False
         self.halted = asyncio.Event()  # set once the guard has stopped consumption
+        self._links_counted_at = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -113,6 +148,12 @@ class Worker:
         self._sweeper = asyncio.create_task(self._sweep_forever())
         WORKER_HALTED.set(0)
         log.info("worker_started", owner=self.owner)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up (read by /readyz, from the metrics server's thread)."""
+        connection = self._connection
+        return connection is not None and connection.connected.is_set() and not connection.is_closed
 
     async def stop(self) -> None:
         """Stop consuming, give in-flight messages `shutdown_seconds` to finish, cancel the rest (unacknowledged:
@@ -184,11 +225,11 @@ class Worker:
         try:
             work, dropped = route(envelope, self.sync, self.settings.hubspot_app_id)
             for item in work:
-                scheduled = await self._touch(item.key, item.hints)
+                scheduled = await self._touch(item.key, {**item.hints, **change_hint(envelope)})
                 CHANGES_CONSUMED.labels("scheduled" if scheduled else "coalesced").inc()
                 log.debug(
-                    "change_pending", event_id=envelope.event_id, kind=item.key.kind, side=item.key.side,
-                    object_id=item.key.object_id, scheduled=scheduled,
+                    "change_pending", event_id=envelope.event_id, request_id=envelope.request_id, kind=item.key.kind,
+                    side=item.key.side, object_id=item.key.object_id, scheduled=scheduled,
                 )  # fmt: skip
             if dropped:
                 CHANGES_CONSUMED.labels("dropped").inc()
@@ -235,16 +276,25 @@ class Worker:
             return  # another worker holds the record; it reschedules if more changes arrive
         started = time.perf_counter()
         renewing = asyncio.create_task(self._keep_lease(key, owner))
-        try:
-            applied = await self.engine.apply(key, claimed.hints)
-        except Exception as exc:  # transient API errors and anything unexpected: retry with backoff
-            await self.store.release_pending(key, owner)
-            await self._retry(command, key, exc)
-            return
-        finally:
-            renewing.cancel()
+        brought_by = request_ids(claimed.hints)
+        # Every line logged while applying (ours, the API clients') names the webhook requests that brought it.
+        with structlog.contextvars.bound_contextvars(
+            request_id=brought_by[0] if brought_by else None, request_ids=brought_by if len(brought_by) > 1 else None
+        ):
+            try:
+                applied = await self.engine.apply(key, claimed.hints)
+            except Exception as exc:  # transient API errors and anything unexpected: retry with backoff
+                await self.store.release_pending(key, owner)
+                await self._retry(command, key, exc)
+                return
+            finally:
+                renewing.cancel()
         APPLIES.labels(key.kind, applied.outcome.action).inc()
         APPLY_LATENCY.labels(key.kind).observe(time.perf_counter() - started)
+        changed_at = oldest_change_at(claimed.hints)
+        outcome = applied.outcome
+        if changed_at is not None and outcome.direction is not None and outcome.action in SYNCING_ACTIONS:
+            SYNC_LAG.labels(key.kind, key.side).observe(max(self.clock() - changed_at, 0.0))
         self.guard.record(dead_lettered=False)
         for woken in applied.wake:
             await self._touch(woken)
@@ -356,4 +406,18 @@ class Worker:
         for key in due:
             await self._publish(ApplyCommand(*self._fields(key)), APPLY_EXCHANGE, "")
         BACKLOG.set(await self.store.count_pending())
+        if self.clock() - self._links_counted_at >= LINK_COUNT_SECONDS:
+            self._links_counted_at = self.clock()
+            await self.count_links()
         return len(due)
+
+    async def count_links(self) -> None:
+        """The links-by-status gauge (failing, needs review...) of every connection, from the store."""
+        for connection in self.sync.connection:
+            counts = await self.store.count_links_by_status(connection.name)
+            for (kind, status), count in counts.items():
+                LINKS.labels(connection.name, kind, status).set(count)
+            for kind in Kind:  # a status no record has any more reads 0, not its last count
+                for status in LinkStatus:
+                    if (kind, status) not in counts:
+                        LINKS.labels(connection.name, kind, status).set(0)
