@@ -8,17 +8,18 @@ export HSQBO_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:$(HSQBO_RABBITMQ_PORT)
 export HSQBO_POSTGRES_PORT ?= 5433
 export HSQBO_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:$(HSQBO_POSTGRES_PORT)/postgres
 test soak: export HSQBO_REQUIRE_BROKER := 1
+test: export HSQBO_REQUIRE_PROMTOOL := 1
 test: export HSQBO_REQUIRE_POSTGRES := 1
 NODE := deploy/rabbitmq/node
 PG_NODE := deploy/postgres/node
 PYTEST_ARGS ?=
 SOAK_RUNS ?= 10
 
-.PHONY: help venv rabbitmq chromium postgres test soak lint run bench clean
+.PHONY: help venv rabbitmq chromium postgres promtool test soak lint run bench clean
 
 help:
 	@echo "make run    the whole stack on this machine (RabbitMQ node, sandboxes, receiver, worker, poller, status page, demo traffic)"
-	@echo "make test   install what is missing (venv, rabbitmq-server, chromium, postgresql), start a private RabbitMQ node"
+	@echo "make test   install what is missing (venv, rabbitmq-server, chromium, postgresql, promtool), start a private RabbitMQ node"
 	@echo "            and a private Postgres server, run the suite"
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  benchmarks; figures go to benchmarks/results/"
@@ -51,7 +52,12 @@ postgres:
 	@compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || { \
 	  echo "installing postgresql with apt-get"; $(APT_INSTALL) postgresql >/dev/null; }
 
-test: venv rabbitmq chromium postgres
+# Debian's Prometheus package, for its promtool: the alert rules' unit tests (deploy/prometheus/*-tests.yml).
+promtool:
+	@command -v promtool >/dev/null || { \
+	  echo "installing prometheus (promtool) with apt-get"; $(APT_INSTALL) prometheus >/dev/null; }
+
+test: venv rabbitmq chromium postgres promtool
 	@$(PG_NODE) start
 	@$(NODE) start || { $(PG_NODE) stop; exit 1; }
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; $(NODE) stop; $(PG_NODE) stop; exit $$status

@@ -13,7 +13,7 @@ from services.poller._source import Poll, TallyQueue
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
-from shared.store import Kind, Link
+from shared.store import Kind, Link, PendingKey
 
 # kind -> (search object type, envelope object type) of each HubSpot type whose changes are that kind's
 OBJECT_TYPES = {
@@ -43,9 +43,11 @@ async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, record: HubSpotOb
     """A record found changed: queued unless its link shows this version. A line item has no link: each change of
     one is work for its invoice."""
     envelope_type = queue.tally.object_type
-    link = None if envelope_type == "line_item" else await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id)
+    part = envelope_type == "line_item"
+    link = None if part else await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id)
+    key = PendingKey(ctx.name, kind, Provider.HUBSPOT, f"{envelope_type}:{record.id}" if part else record.id)
     await queue.add(
-        None if in_sync(link, record) else envelope(ctx.connection.hubspot_portal_id, envelope_type, record)
+        None if in_sync(link, record) else envelope(ctx.connection.hubspot_portal_id, envelope_type, record), key, link
     )
 
 

@@ -15,7 +15,7 @@ from services.poller._source import Poll, TallyQueue
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.logging import get_logger
-from shared.store import Kind, Link, LinkStatus
+from shared.store import Kind, Link, LinkStatus, PendingKey
 
 log = get_logger("hsqbo.poller")
 
@@ -60,7 +60,8 @@ def envelope(realm_id: str, entity: str, row: dict[str, Any]) -> ChangeEnvelope:
 async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, entity: str, row: dict[str, Any]) -> None:
     """A record found changed: queued unless its link shows this version."""
     link = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
-    await queue.add(None if in_sync(link, row) else envelope(ctx.connection.qbo_realm_id, entity, row))
+    key = PendingKey(ctx.name, kind, Provider.QUICKBOOKS, str(row["Id"]))
+    await queue.add(None if in_sync(link, row) else envelope(ctx.connection.qbo_realm_id, entity, row), key, link)
 
 
 class QboChanges:

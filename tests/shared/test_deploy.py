@@ -39,6 +39,8 @@ from services.sandbox import RunningSandbox
 from services.status import HEALTH_PATH
 from shared import metrics
 from shared.config import ENV_PREFIX, Settings
+from shared.health import HEALTH_PATH as METRICS_HEALTH_PATH
+from shared.health import READY_PATH
 from shared.syncconfig import SyncSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,10 +52,13 @@ GRAFANA_PROVISIONING = DEPLOY / "grafana" / "provisioning"
 COMPOSE = DEPLOY / "compose.yaml"
 ENV_EXAMPLE = DEPLOY / ".env.example"
 KUBERNETES = DEPLOY / "kubernetes"
+KUBERNETES_SCRAPE = KUBERNETES / "prometheus" / "scrape-configs.yml"
 SECRET_TEMPLATE = KUBERNETES / "secret.example.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 _METRIC = re.compile(r"\bhsqbo_[a-z_]+\b")
+# Series hsqbo does not define: Prometheus' own `up` and RabbitMQ's (its rabbitmq_prometheus plugin, per object).
+_EXTERNAL = re.compile(r"\b(up|rabbitmq_queue_messages_ready|rabbitmq_queue_consumers)\{")
 _LABEL_MATCH = re.compile(r"\b([a-z_]+)=\"")
 _BY = re.compile(r"\bby \(([^)]*)\)")
 _SUFFIXES = {Counter: ("_total",), Gauge: ("",), Histogram: ("_bucket", "_sum", "_count")}
@@ -76,7 +81,9 @@ def defined() -> dict[str, set[str]]:
 
 def check(expr: str, series: dict[str, set[str]]) -> None:
     named = _METRIC.findall(expr)
-    assert named, expr
+    if not named:  # a rule about the scrape itself (`up`) or RabbitMQ's own metrics
+        assert _EXTERNAL.search(expr), expr
+        return
     assert set(named) <= set(series), set(named) - set(series)
     used = set(_LABEL_MATCH.findall(expr)) | {label.strip() for by in _BY.findall(expr) for label in by.split(",")}
     assert used - {"le"} <= set().union(*(series[name] for name in named)), expr
@@ -280,7 +287,34 @@ def test_every_alert_names_metrics_and_labels_the_registry_defines() -> None:
     assert rules
     for rule in rules:
         check(rule["expr"], series)
-        assert {"summary", "description"} <= set(rule["annotations"]), rule["alert"]
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"]), rule["alert"]
+
+
+def test_every_job_the_alerts_name_is_scraped_in_compose_and_kubernetes() -> None:
+    named = {
+        job
+        for group in yaml.safe_load(RULES.read_text())["groups"]
+        for rule in group["rules"]
+        for job in re.findall(r'job="([\w-]+)"', rule["expr"])
+    }
+    assert {"hsqbo-receiver", "hsqbo-worker", "hsqbo-poller"} <= named
+    compose_jobs = {job["job_name"] for job in yaml.safe_load(SCRAPE.read_text())["scrape_configs"]}
+    assert named | {"rabbitmq"} <= compose_jobs
+    # Kubernetes: the pods' app.kubernetes.io/name becomes the job; RabbitMQ has its own job.
+    kubernetes_jobs = {job["job_name"] for job in yaml.safe_load(KUBERNETES_SCRAPE.read_text())}
+    pod_names = {d["metadata"]["labels"]["app.kubernetes.io/name"] for d, _ in hsqbo_containers()}
+    assert named - {"rabbitmq"} <= pod_names
+    assert "rabbitmq" in kubernetes_jobs
+
+
+def test_compose_enables_rabbitmqs_prometheus_plugin_where_prometheus_scrapes_it() -> None:
+    rabbitmq = compose_services()["rabbitmq"]
+    plugins = {config["target"]: config["source"] for config in rabbitmq["configs"]}
+    assert "rabbitmq_prometheus" in compose()["configs"][plugins["/etc/rabbitmq/enabled_plugins"]]["content"]
+    job = next(job for job in yaml.safe_load(SCRAPE.read_text())["scrape_configs"] if job["job_name"] == "rabbitmq")
+    assert job["dns_sd_configs"][0]["names"] == ["rabbitmq"]
+    assert job["dns_sd_configs"][0]["port"] == 15692  # the plugin's port
+    assert job["metrics_path"] == "/metrics/per-object"  # per queue: the queue-depth alert needs the queue label
 
 
 def test_every_dashboard_panel_names_metrics_and_labels_the_registry_defines() -> None:
@@ -465,7 +499,7 @@ def test_processes_that_read_the_sync_rules_find_them_where_hsqbo_config_points(
 
 
 def test_sync_rules_shipped_with_compose_and_kubernetes_are_valid() -> None:
-    rules = [config["content"] for config in compose()["configs"].values()]
+    rules = [compose()["configs"]["sync-rules"]["content"]]
     rules += [kubernetes("ConfigMap")["hsqbo-sync-rules"]["data"]["hsqbo.toml"]]
     for text in rules:
         assert SyncSettings.model_validate(tomllib.loads(text)).connection
@@ -480,6 +514,7 @@ def test_prometheus_scrapes_every_compose_process_on_the_port_it_serves_metrics_
         for job in yaml.safe_load(SCRAPE.read_text())["scrape_configs"]
         for sd in job["dns_sd_configs"]
         for name in sd["names"]
+        if name in hsqbo_services()
     }
     serving: dict[str, int] = {}
     for name, service in hsqbo_services().items():
@@ -555,7 +590,16 @@ def test_compose_healthchecks_of_metrics_servers_ask_their_metrics_port() -> Non
         args = parse_command(service["command"])
         if serves_own_metrics(args.command):
             (port, path) = _LOCAL_URL.findall(" ".join(service["healthcheck"]["test"]))[0]
-            assert (int(port), path) == (settings_from(compose_env(service)).metrics_port, "/metrics"), name
+            assert (int(port), path) == (settings_from(compose_env(service)).metrics_port, READY_PATH), name
+
+
+def test_worker_and_poller_probes_ask_health_and_readiness_on_their_metrics_port() -> None:
+    for command in ("worker", "poller"):
+        _, container = container_of(command)
+        port = settings_from(container_env(container)).metrics_port
+        for probe, path in (("livenessProbe", METRICS_HEALTH_PATH), ("readinessProbe", READY_PATH)):
+            http = container[probe]["httpGet"]
+            assert (named_port(container, http["port"]), http["path"]) == (port, path), f"{command} {probe}"
 
 
 def test_sandbox_profile_sends_webhooks_to_the_receiver_and_is_the_api_the_env_example_points_at() -> None:
