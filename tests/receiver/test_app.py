@@ -25,6 +25,18 @@ async def test_signed_hubspot_batch_is_queued_and_answered_200(
     assert response.status == 200
     assert [e.object_id for e in publisher.published] == ["123", "124"]
     assert response.headers["x-request-id"]
+    # The request id travels with each change, to the worker's log lines for it.
+    assert {e.request_id for e in publisher.published} == {response.headers["x-request-id"]}
+
+
+async def test_a_callers_request_id_is_the_one_its_changes_carry(
+    client: WebhookClient, publisher: InMemoryPublisher
+) -> None:
+    body = orjson.dumps([event(eventId=3)])
+    headers = {**client.hubspot_headers(body, "/webhooks/hubspot"), "X-Request-Id": "trace-42"}
+    response = await client.hubspot([event(eventId=3)], headers=headers)
+    assert response.status == 200
+    assert [e.request_id for e in publisher.published] == ["trace-42"]
 
 
 async def test_wrong_hubspot_signature_is_401(client: WebhookClient, publisher: InMemoryPublisher) -> None:

@@ -319,11 +319,32 @@ def test_compose_enables_rabbitmqs_prometheus_plugin_where_prometheus_scrapes_it
 
 def test_every_dashboard_panel_names_metrics_and_labels_the_registry_defines() -> None:
     series = defined()
-    panels = json.loads(DASHBOARD.read_text())["panels"]
+    panels = [panel for panel in json.loads(DASHBOARD.read_text())["panels"] if panel["type"] != "row"]
     assert panels
     for panel in panels:
         for target in panel["targets"]:
             check(target["expr"], series)
+
+
+def test_the_dashboard_has_units_connection_and_instance_variables_and_rows_for_lag_throughput_and_budget() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+    assert {"datasource", "connection", "instance"} <= set(variables)
+    for name in ("connection", "instance"):
+        check(variables[name]["definition"].removeprefix("label_values(").split(",")[0] + "{", defined())
+    rows = [panel["title"].split(":")[0].lower() for panel in dashboard["panels"] if panel["type"] == "row"]
+    assert {"lag", "throughput", "budget"} <= set(rows)
+    for panel in dashboard["panels"]:
+        if panel["type"] == "row":
+            continue
+        assert panel["fieldConfig"]["defaults"]["unit"], f"{panel['title']}: no unit"
+        exprs = " ".join(target["expr"] for target in panel["targets"])
+        if _METRIC.search(exprs):  # RabbitMQ's own panel has neither
+            assert "$instance" in exprs or "$connection" in exprs, f"{panel['title']}: ignores the variables"
+        if "seconds" in exprs and "histogram_quantile" in exprs:
+            assert panel["fieldConfig"]["defaults"]["unit"] == "s", panel["title"]
+    lag = [t["expr"] for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]]
+    assert any("hsqbo_sync_lag_seconds_bucket" in expr for expr in lag)
 
 
 # --- settings and secrets ---------------------------------------------------------------------------------------

@@ -6,15 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 
 from services.worker import Worker
 from services.worker._engine import Applied
+from services.worker._worker import change_hint, oldest_change_at, request_ids
 from services.worker.rules import Hints, Outcome
 from shared.bus import ApplyCommand
 from shared.config import Settings
-from shared.envelope import Provider
-from shared.metrics import BACKLOG
-from shared.store import Kind, PendingKey, Store, open_store
+from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.metrics import BACKLOG, SYNC_LAG
+from shared.store import Direction, Kind, PendingKey, Store, open_store
 from shared.syncconfig import SyncSettings
 
 KEY = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "7")
@@ -105,3 +107,70 @@ async def test_the_sweep_reports_the_backlog(store: Store) -> None:
     sweeper.scheduled = []
     assert await sweeper.sweep() == 2
     assert BACKLOG._value.get() == 2
+
+
+# --- following one change: its request id and its end-to-end lag -------------------------------------------------
+
+
+class RecordingEngine:
+    """Remembers what the log context held while it applied; answers `outcome`."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self.context: dict[str, object] = {}
+
+    async def apply(self, key: PendingKey, hints: Hints) -> Applied:
+        self.context = structlog.contextvars.get_contextvars()
+        return Applied(self.outcome)
+
+
+def change(request_id: str | None, occurred_at_ms: int, event_id: str = "e1") -> ChangeEnvelope:
+    return ChangeEnvelope(
+        provider=Provider.HUBSPOT, account_id="1", object_type="contact", object_id="7",
+        operation=Operation.UPDATED, occurred_at_ms=occurred_at_ms, event_id=event_id, request_id=request_id,
+    )  # fmt: skip
+
+
+def lag() -> tuple[float, float]:
+    samples = {s.name: s.value for m in SYNC_LAG.collect() for s in m.samples if s.labels.get("kind") == "contact"}
+    return samples.get("hsqbo_sync_lag_seconds_count", 0.0), samples.get("hsqbo_sync_lag_seconds_sum", 0.0)
+
+
+def test_request_ids_come_oldest_change_first_and_polled_changes_have_none() -> None:
+    changes: dict[str, object] = {}
+    for envelope in (change("late", 3_000), change(None, 1_000, "poll:1"), change("early", 2_000)):
+        changes |= change_hint(envelope)["changes"]  # the store merges them so (a JSON merge patch)
+    assert request_ids({"changes": changes}) == ["early", "late"]
+    assert oldest_change_at({"changes": changes}) == 1.0
+    assert oldest_change_at({}) is None
+
+
+async def test_an_apply_logs_with_the_request_id_of_the_webhook_that_brought_its_change(store: Store) -> None:
+    await store.touch_pending(KEY, 0.0, change_hint(change("req-1", 1_000)))
+    engine = RecordingEngine(Outcome("updated", Direction.HUBSPOT_TO_QBO))
+    made = QuietWorker(Settings(), SyncSettings(), store, engine)  # type: ignore[arg-type]
+    made.scheduled = []
+    await made._apply(COMMAND, KEY)
+    assert engine.context["request_id"] == "req-1"
+    assert "request_id" not in structlog.contextvars.get_contextvars()  # unbound after the apply
+
+
+async def test_a_write_observes_the_lag_from_the_oldest_change_it_synced(store: Store) -> None:
+    await store.touch_pending(KEY, 0.0, change_hint(change("a", 95_000)))
+    await store.touch_pending(KEY, 0.0, change_hint(change("b", 98_000, "e2")))
+    engine = RecordingEngine(Outcome("updated", Direction.HUBSPOT_TO_QBO))
+    made = QuietWorker(Settings(), SyncSettings(), store, engine, clock=lambda: 100.0)  # type: ignore[arg-type]
+    made.scheduled = []
+    count, total = lag()
+    await made._apply(COMMAND, KEY)
+    assert lag() == (count + 1, total + 5.0)
+    assert engine.context["request_ids"] == ["a", "b"]
+
+
+async def test_an_apply_that_wrote_nothing_observes_no_lag(store: Store) -> None:
+    await store.touch_pending(KEY, 0.0, change_hint(change("a", 95_000)))
+    made = QuietWorker(Settings(), SyncSettings(), store, RecordingEngine(Outcome("unchanged")), clock=lambda: 100.0)  # type: ignore[arg-type]
+    made.scheduled = []
+    before = lag()
+    await made._apply(COMMAND, KEY)
+    assert lag() == before
