@@ -28,7 +28,7 @@ help:
 $(BIN)/hsqbo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,otel]'
 	@touch $@
 
 venv: $(BIN)/hsqbo

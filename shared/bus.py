@@ -29,6 +29,7 @@ import orjson
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
+from shared import tracing
 from shared.envelope import ChangeEnvelope
 from shared.errors import BrokerUnavailable, PublishNotConfirmed
 from shared.logging import get_logger
@@ -121,6 +122,7 @@ class ApplyCommand:
 
 
 def envelope_message(envelope: ChangeEnvelope) -> aio_pika.Message:
+    trace: dict[str, Any] = tracing.carrier()  # the webhook's trace, when tracing is on (shared/tracing.py)
     return aio_pika.Message(
         envelope.to_json(),
         content_type="application/json",
@@ -128,6 +130,7 @@ def envelope_message(envelope: ChangeEnvelope) -> aio_pika.Message:
         message_id=envelope.event_id,
         timestamp=envelope.occurred_at_ms / 1000,
         type=f"{envelope.provider}.{envelope.object_type}.{envelope.operation}",
+        headers=trace or None,
     )
 
 

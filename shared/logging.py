@@ -5,8 +5,10 @@ Never log a secret, a token or a whole payload: log ids, counts and reasons.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 
 import orjson
 import structlog
@@ -35,3 +37,10 @@ def configure_logging(level: str = "INFO") -> None:
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
     return logger
+
+
+@contextlib.contextmanager
+def bound(**values: object) -> Iterator[None]:
+    """Bind `values` to every line logged inside the block (this task's context), leaving out the None ones."""
+    with structlog.contextvars.bound_contextvars(**{name: v for name, v in values.items() if v is not None}):
+        yield

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from shared.config import Settings, load_settings
 from shared.logging import configure_logging
+from shared.tracing import configure_tracing
 
 _AGO = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -25,6 +26,7 @@ def process_settings(config: str | Path | None = None) -> Settings:
     if config:
         settings = settings.model_copy(update={"config": Path(config)})
     configure_logging(settings.log_level)
+    configure_tracing()  # only with the `otel` extra and OTEL_EXPORTER_OTLP_ENDPOINT set
     return settings
 
 

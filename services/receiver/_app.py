@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.receiver import _hubspot, _intuit
 from services.receiver._dedupe import DedupeWindow
-from shared import signatures
+from shared import signatures, tracing
 from shared.bus import EventPublisher, Publisher
 from shared.config import Settings, secret
 from shared.envelope import ChangeEnvelope, Provider
@@ -195,7 +195,8 @@ def _guarded(
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            return await handler(request)
+            with tracing.span(f"webhook {provider}", provider=str(provider)):
+                return await handler(request)
         except WebhookError as exc:
             if isinstance(exc, SignatureError):
                 SIGNATURE_FAILURES.labels(provider, exc.reason).inc()

@@ -30,16 +30,16 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aio_pika
-import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
 from services.worker._engine import Engine
 from services.worker._guard import DeadLetterGuard
 from services.worker._ingest import route
+from shared import tracing
 from shared.bus import (
     APPLY_EXCHANGE,
     APPLY_QUEUE,
@@ -54,7 +54,7 @@ from shared.config import Settings
 from shared.deadletters import dead_letter_message, error_category
 from shared.envelope import ChangeEnvelope, Provider
 from shared.errors import RateLimited
-from shared.logging import get_logger
+from shared.logging import bound, get_logger
 from shared.metrics import (
     APPLIES,
     APPLY_LATENCY,
@@ -83,10 +83,28 @@ LINK_COUNT_SECONDS = 60.0  # between two counts of the links by status (a scan o
 SYNCING_ACTIONS = frozenset({"created", "updated", "linked", "deleted", "voided", "merged"})
 
 
-def change_hint(envelope: ChangeEnvelope) -> dict[str, Any]:
-    """The hint one change leaves on its record's pending work (merged into the others')."""
-    key = REQUEST_PREFIX + envelope.request_id if envelope.request_id else f"event:{envelope.event_id}"
-    return {CHANGES_HINT: {key: envelope.occurred_at_ms}}
+TRACES_HINT = "traces"  # {the change's key: its trace context}, only when tracing is on (shared/tracing.py)
+
+
+def change_key(envelope: ChangeEnvelope) -> str:
+    return REQUEST_PREFIX + envelope.request_id if envelope.request_id else f"event:{envelope.event_id}"
+
+
+def change_hint(envelope: ChangeEnvelope, trace: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The hint one change leaves on its record's pending work (merged into the others'): its source time, and the
+    trace it belongs to when tracing is on."""
+    hint: dict[str, Any] = {CHANGES_HINT: {change_key(envelope): envelope.occurred_at_ms}}
+    if trace:
+        hint[TRACES_HINT] = {change_key(envelope): dict(trace)}
+    return hint
+
+
+def traces(hints: dict[str, Any]) -> list[dict[str, str]]:
+    """The trace contexts of a record's pending changes, oldest change first."""
+    changes = hints.get(CHANGES_HINT) or {}
+    contexts = hints.get(TRACES_HINT) or {}
+    ordered = sorted(contexts, key=lambda key: (int(changes.get(key) or 0), key))
+    return [dict(contexts[key]) for key in ordered]
 
 
 def request_ids(hints: dict[str, Any]) -> list[str]:
@@ -223,22 +241,28 @@ class Worker:
             await message.reject(requeue=False)  # dead-lettered with the broker's x-death history
             return
         try:
-            work, dropped = route(envelope, self.sync, self.settings.hubspot_app_id)
-            for item in work:
-                scheduled = await self._touch(item.key, {**item.hints, **change_hint(envelope)})
-                CHANGES_CONSUMED.labels("scheduled" if scheduled else "coalesced").inc()
-                log.debug(
-                    "change_pending", event_id=envelope.event_id, request_id=envelope.request_id, kind=item.key.kind,
-                    side=item.key.side, object_id=item.key.object_id, scheduled=scheduled,
-                )  # fmt: skip
-            if dropped:
-                CHANGES_CONSUMED.labels("dropped").inc()
-                log.debug("change_dropped", reason=dropped, event_id=envelope.event_id)
+            with tracing.span("change", parent=tracing.carrier_from(message.headers), event_id=envelope.event_id):
+                await self._route(envelope)
         except Exception:
             log.exception("change_failed", event_id=envelope.event_id)
             await message.nack(requeue=True)  # the queue's delivery limit dead-letters a change that always fails
             return
         await message.ack()
+
+    async def _route(self, envelope: ChangeEnvelope) -> None:
+        """Make the change's records pending (scheduling those that were not)."""
+        with bound(request_id=envelope.request_id):
+            work, dropped = route(envelope, self.sync, self.settings.hubspot_app_id)
+            for item in work:
+                scheduled = await self._touch(item.key, {**item.hints, **change_hint(envelope, tracing.carrier())})
+                CHANGES_CONSUMED.labels("scheduled" if scheduled else "coalesced").inc()
+                log.debug(
+                    "change_pending", event_id=envelope.event_id, kind=item.key.kind, side=item.key.side,
+                    object_id=item.key.object_id, scheduled=scheduled,
+                )  # fmt: skip
+            if dropped:
+                CHANGES_CONSUMED.labels("dropped").inc()
+                log.debug("change_dropped", reason=dropped, event_id=envelope.event_id)
 
     # --- apply -------------------------------------------------------------------------------------------------------
 
@@ -277,10 +301,19 @@ class Worker:
         started = time.perf_counter()
         renewing = asyncio.create_task(self._keep_lease(key, owner))
         brought_by = request_ids(claimed.hints)
-        # Every line logged while applying (ours, the API clients') names the webhook requests that brought it.
-        with structlog.contextvars.bound_contextvars(
-            request_id=brought_by[0] if brought_by else None, request_ids=brought_by if len(brought_by) > 1 else None
-        ):
+        traced = traces(claimed.hints)
+        # Every line logged while applying (ours, the API clients') names the webhook requests that brought it; the
+        # apply's span continues the oldest change's trace and links the others.
+        with (
+            bound(
+                request_id=brought_by[0] if brought_by else None,
+                request_ids=brought_by if len(brought_by) > 1 else None,
+            ),
+            tracing.span(
+                f"apply {key.kind}", parent=traced[0] if traced else None, links=traced[1:], side=str(key.side),
+                object_id=key.object_id,
+            ),
+        ):  # fmt: skip
             try:
                 applied = await self.engine.apply(key, claimed.hints)
             except Exception as exc:  # transient API errors and anything unexpected: retry with backoff

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterator
 
+from shared import tracing
 from shared.errors import ApiError
 from shared.metrics import API_LATENCY, API_REQUESTS
 
@@ -30,7 +31,8 @@ def measured(provider: str, operation: str) -> Iterator[None]:
     started = time.perf_counter()
     failure: BaseException | None = None
     try:
-        yield
+        with tracing.span(f"{provider} {operation}", provider=provider, operation=operation):
+            yield
     except BaseException as exc:
         failure = exc
         raise
