@@ -325,8 +325,7 @@ class Worker:
         APPLIES.labels(key.kind, applied.outcome.action).inc()
         APPLY_LATENCY.labels(key.kind).observe(time.perf_counter() - started)
         changed_at = oldest_change_at(claimed.hints)
-        outcome = applied.outcome
-        if changed_at is not None and outcome.direction is not None and outcome.action in SYNCING_ACTIONS:
+        if changed_at is not None and applied.outcome.action in SYNCING_ACTIONS:
             SYNC_LAG.labels(key.kind, key.side).observe(max(self.clock() - changed_at, 0.0))
         self.guard.record(dead_lettered=False)
         for woken in applied.wake:

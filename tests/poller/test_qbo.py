@@ -10,7 +10,8 @@ from typing import Any
 from services.poller._qbo import CDC_MAX_OBJECTS, QboChanges, cursor_name, in_sync
 from shared.clients import Request, Response
 from shared.envelope import Operation, Provider
-from shared.store import Kind, Link, LinkStatus, Store
+from shared.metrics import WEBHOOKS_MISSED
+from shared.store import Kind, Link, LinkStatus, PendingKey, Store
 from tests.clients.answers import json_answer, query_of
 from tests.poller.conftest import CONNECTION, NOW, OVERLAP_SECONDS, poll_on
 
@@ -94,3 +95,20 @@ def test_a_deleted_record_is_in_sync_only_when_its_link_is_gone_or_deleted() -> 
     assert in_sync(None, deleted)
     assert not in_sync(link, deleted)
     assert in_sync(dataclasses.replace(link, status=LinkStatus.DELETED), deleted)
+
+
+async def test_only_old_changes_with_no_trace_of_their_webhook_count_as_missed(store: Store) -> None:
+    """Customer 1: old, nothing pending, no link: missed. 2: old, but pending (its webhook is being synced). 3: old,
+    failing, its link written after the change (the webhook came, the sync failed). 4: changed seconds ago (its
+    webhook may still come). All four are queued; one counts."""
+    old = NOW - dt.timedelta(minutes=5)
+    await store.touch_pending(PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "2"), old.timestamp())
+    await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id="3",
+                               status=LinkStatus.FAILING))  # fmt: skip  # the store stamps updated_at: now, after `old`
+    rows = [customer(1, old), customer(2, old), customer(3, old), customer(4, NOW - dt.timedelta(seconds=5))]
+    poll, queued, _ = poll_on(store, customers_only([rows]))
+    missed = WEBHOOKS_MISSED.labels("acme", Provider.QUICKBOOKS)
+    before = missed._value.get()
+    await QboChanges().poll(poll)
+    assert len(queued) == 4
+    assert missed._value.get() == before + 1
