@@ -12,19 +12,19 @@ import structlog
 from structlog.testing import LogCapture
 
 from shared.metrics import SYNC_LAG
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, eventually
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def logs() -> Iterator[LogCapture]:
-    """Every INFO line, with what was bound to the context (the request id), as an event dict."""
+    """Every line (DEBUG up), with what was bound to the context (the request id), as an event dict."""
     before = structlog.get_config()
     capture = LogCapture()
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, capture],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         cache_logger_on_first_use=False,
     )
     try:
@@ -64,6 +64,16 @@ async def test_a_webhooks_request_id_is_in_the_workers_applied_line_for_its_chan
     [applied] = lines(logs, "applied", kind="contact", side="hubspot", object_id=created["id"])
     assert applied["action"] == "created"
     assert applied["request_id"] in queued
+
+
+async def test_the_api_clients_lines_for_a_change_carry_its_webhooks_request_id(stack: Stack, logs: LogCapture) -> None:
+    stack.sandbox.qbo.faults.update(error_rate=1.0)  # QuickBooks answers 5xx until reset: the client logs api_error
+    stack.hubspot_edit("contacts", "create", properties={"email": "client@example.com", "firstname": "C"})
+    errors = await eventually(lambda: lines(logs, "api_error", provider="quickbooks"))
+    stack.sandbox.qbo.faults.reset()
+    await stack.settle()
+    queued = {entry["request_id"] for entry in lines(logs, "webhook_queued", provider="hubspot")}
+    assert errors[0]["request_id"] in queued
 
 
 async def test_a_real_sync_observes_the_end_to_end_lag(stack: Stack) -> None:
