@@ -98,7 +98,8 @@ APPLY_LATENCY = Histogram("hsqbo_worker_apply_seconds", "Apply latency per recor
 
 # From a record's change on its source side (the webhook's occurredAt, HubSpot's hs_lastmodifieddate or QBO's
 # LastUpdatedTime as the poller found it) to the worker's write of it on the other side, by kind and source side.
-# Of several changes synced by one write (debounced together) the oldest counts: the longest anyone waited.
+# Of several changes synced by one write (debounced together) the oldest counts: the longest anyone waited. A repair
+# the reconciliation queued counts from when it found the drift; a backfill's records (a first sync) are not counted.
 SYNC_LAG = Histogram(
     "hsqbo_sync_lag_seconds", "Source change to the write on the other side", ["kind", "source"], buckets=_LAG_BUCKETS
 )

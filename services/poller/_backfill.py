@@ -5,10 +5,14 @@ nothing. The poller's cursors are left alone: it goes on watching from where it 
 
 QBO is read with queries (`MetaData.LastUpdatedTime >= since`, by id) rather than CDC, which looks back 30 days only;
 a query returns active records, which is what a first sync wants. HubSpot is read with the same search as the poller.
+
+Its envelopes carry no change time (0: unknown): a record changed months ago and synced now is a first sync, not an
+end-to-end lag of months (hsqbo_sync_lag_seconds).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -16,7 +20,14 @@ from services.poller import _hubspot, _qbo
 from services.poller._source import Progress, Publish, Tally, TallyQueue
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.envelope import ChangeEnvelope, Provider
+
+
+def _untimed(publish: Publish) -> Publish:
+    async def untimed(envelopes: Sequence[ChangeEnvelope]) -> None:
+        await publish([dataclasses.replace(envelope, occurred_at_ms=0) for envelope in envelopes])
+
+    return untimed
 
 
 async def backfill(
@@ -24,6 +35,8 @@ async def backfill(
 ) -> list[Tally]:
     """Queue (or with `publish` None, count) every record of the connection's synced objects changed since `since`."""
     connection = ctx.connection
+    if publish is not None:
+        publish = _untimed(publish)
     tallies: list[Tally] = []
     for kind, entity in _qbo.ENTITIES.items():
         if not connection.objects(kind).syncs_from(Provider.QUICKBOOKS):

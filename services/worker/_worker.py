@@ -78,12 +78,10 @@ RETRY_JITTER = 0.2  # a retry waits between 80 % and 100 % of its tier's delay
 # (or polled event), so a burst of changes debounced together keeps one entry per request that brought them.
 CHANGES_HINT = "changes"
 REQUEST_PREFIX = "request:"
-# Outcomes that wrote the record on the other side: the end of its end-to-end lag.
-LINK_COUNT_SECONDS = 60.0  # between two counts of the links by status (a scan of the links: not every sweep)
-SYNCING_ACTIONS = frozenset({"created", "updated", "linked", "deleted", "voided", "merged"})
-
-
 TRACES_HINT = "traces"  # {the change's key: its trace context}, only when tracing is on (shared/tracing.py)
+# Outcomes that wrote the record on the other side: the end of its end-to-end lag.
+SYNCING_ACTIONS = frozenset({"created", "updated", "linked", "deleted", "voided", "merged"})
+LINK_COUNT_SECONDS = 60.0  # between two counts of the links by status (a scan of the links: not every sweep)
 
 
 def change_key(envelope: ChangeEnvelope) -> str:

@@ -50,3 +50,5 @@ async def test_a_backfill_publishes_what_is_not_in_sync(store: Store) -> None:
     assert sorted((e.provider, e.object_id) for e in queued) == [
         (Provider.HUBSPOT, "7"), (Provider.QUICKBOOKS, "1"), (Provider.QUICKBOOKS, "2")
     ]  # fmt: skip
+    # A first sync is no end-to-end lag: its changes carry no time (the worker observes none).
+    assert {e.occurred_at_ms for e in queued} == {0}
