@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     poll_seconds: Seconds = 60.0  # how often each connection is polled
     # Each poll looks this far behind the previous one: HubSpot's search index lags its writes, clocks differ.
     poll_overlap_seconds: Seconds = 120.0
+    # A change a poll finds unsynced with no trace of its webhook (no pending work, its link untouched since) waits
+    # this long for it, left to the next poll; then it is queued and counted a missed webhook. Kept under the overlap.
+    missed_webhook_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
     # How often linked HubSpot records are read back to find deletions whose webhook was lost (search cannot).
     reconcile_seconds: Seconds = 86400.0
 

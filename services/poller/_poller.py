@@ -92,7 +92,12 @@ class Poller:
                 log.info("poll_skipped", connection=connection.name, reason=str(paused))
                 continue
             poll = Poll(
-                ctx, self.publish, self.clock(), self.settings.poll_overlap_seconds, self.settings.reconcile_seconds
+                ctx,
+                self.publish,
+                self.clock(),
+                self.settings.poll_overlap_seconds,
+                self.settings.reconcile_seconds,
+                missed_webhook_grace_seconds=self._grace,
             )
             try:
                 watermark = await source.poll(poll)
@@ -105,8 +110,13 @@ class Poller:
                 log.warning("poll_failed", connection=connection.name, provider=source.provider, error=str(exc)[:300])
                 continue
             POLLS.labels(source.provider, "ok").inc()
-            if watermark is not None:
-                POLL_WATERMARK.labels(connection.name, source.provider).set(watermark)
+            if watermark is not None:  # changes younger than the grace wait for their webhook: not queued yet
+                POLL_WATERMARK.labels(connection.name, source.provider).set(watermark - self._grace)
+
+    @property
+    def _grace(self) -> float:
+        # Under the overlap, so a change left to the next poll is inside that poll's window.
+        return min(self.settings.missed_webhook_grace_seconds, self.settings.poll_overlap_seconds / 2)
 
 
 def _lock(connection: ConnectionSettings) -> str:

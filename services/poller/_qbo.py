@@ -89,7 +89,8 @@ class QboChanges:
         for _ in range(ROUNDS_PER_POLL):
             result = await ctx.qbo.cdc([entity], since)
             rows = result.entities.get(entity, [])
-            queue = poll.queue(Provider.QUICKBOOKS, entity.lower())
+            # A full answer moves the cursor to its latest change: nothing it holds may wait for the next poll.
+            queue = poll.queue(Provider.QUICKBOOKS, entity.lower(), defer=len(rows) < CDC_MAX_OBJECTS)
             for row in rows:
                 await add(ctx, queue, kind, entity, row)
             await poll.done(queue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Final, Literal, Protocol
 
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Provider
@@ -19,18 +19,21 @@ Publish = Callable[[Sequence[ChangeEnvelope]], Awaitable[None]]  # returns once 
 
 PUBLISH_CHUNK = 100  # envelopes per confirmed publish
 
-# How long a change's webhook may take before a change the poller finds without any trace of it counts as missed.
-MISSED_WEBHOOK_GRACE_SECONDS = 30.0
+# What the poll does with a change it found not synced (see `judge`).
+Verdict = Literal["queue", "wait", "missed"]
+QUEUE: Final = "queue"
+WAIT: Final = "wait"
+MISSED: Final = "missed"
 
 
-def webhook_missed(changed_at: float, now: float, link: Link | None, pending: bool, grace: float) -> bool:
-    """Whether a change the poller found not synced is one no webhook brought: older than the grace (a younger one's
-    webhook may still be on its way), no pending work for its record (a webhook queues it at once), and its link not
-    written since the change (a webhook whose sync then failed, or was excluded, left its mark there). A change of
-    unknown time (0) is never counted."""
-    if changed_at <= 0 or changed_at > now - grace or pending:
-        return False
-    return link is None or link.updated_at < changed_at
+def judge(changed_at: float, now: float, link: Link | None, pending: bool, grace: float) -> Verdict:
+    """A change the poll found not synced: `queue` it when something else brought it (pending work for its record: a
+    webhook queues that at once; its link written since the change: the webhook came and the sync failed or excluded
+    it) or its time is unknown (0); `wait` for its webhook while younger than the grace (the next poll finds it
+    again); else it is one no webhook brought: `missed`, queued and counted."""
+    if pending or changed_at <= 0 or (link is not None and link.updated_at >= changed_at):
+        return QUEUE
+    return WAIT if changed_at > now - grace else MISSED
 
 
 @dataclasses.dataclass(slots=True)
@@ -42,11 +45,12 @@ class Tally:
     found: int = 0
     in_sync: int = 0  # the link already shows this version: nothing to do
     queued: int = 0  # queued (or, in a dry run, would be)
-    missed: int = 0  # of those, changes no webhook brought (see `webhook_missed`; counted by the poll only)
+    missed: int = 0  # of those, changes no webhook brought (see `judge`; a poll's only)
+    deferred: int = 0  # changes left to the next poll: their webhook may still come (a poll's only)
 
 
 Progress = Callable[[Tally], None]  # called after each chunk, for a progress line
-MissedCheck = Callable[[ChangeEnvelope, PendingKey, Link | None], Awaitable[bool]]
+Judge = Callable[[ChangeEnvelope, PendingKey, Link | None], Awaitable[Verdict]]
 
 
 class TallyQueue:
@@ -59,26 +63,31 @@ class TallyQueue:
         tally: Tally,
         progress: Progress = lambda tally: None,
         *,
-        missed: MissedCheck | None = None,
+        judge: Judge | None = None,
+        defer: bool = True,
     ) -> None:
         self.publish = publish
         self.tally = tally
         self.progress = progress
-        self.missed = missed
+        self.judge = judge  # a poll's: tells missed webhooks (None: a backfill's or a reconciliation's queue)
+        self.defer = defer  # False when the cursor moves past what it finds (a full QBO CDC answer): nothing waits
         self.waiting: list[ChangeEnvelope] = []
 
     async def add(
         self, envelope: ChangeEnvelope | None, key: PendingKey | None = None, link: Link | None = None
     ) -> None:
         """One record found: `envelope` to queue, or None when it is in sync. `key` (the record's pending work) and
-        `link` tell a poll whether its webhook was missed."""
+        `link` let a poll tell a missed webhook."""
         self.tally.found += 1
         if envelope is None:
             self.tally.in_sync += 1
         else:
+            verdict = await self.judge(envelope, key, link) if self.judge is not None and key is not None else QUEUE
+            if verdict == WAIT and self.defer:
+                self.tally.deferred += 1
+                return
+            self.tally.missed += verdict == MISSED
             self.waiting.append(envelope)
-            if self.missed is not None and key is not None and await self.missed(envelope, key, link):
-                self.tally.missed += 1
         if len(self.waiting) >= PUBLISH_CHUNK:
             await self.flush()
 
@@ -99,15 +108,21 @@ class Poll:
     now: float  # when the poll started (epoch seconds)
     overlap_seconds: float
     reconcile_seconds: float
+    # How long a change found without a trace of its webhook waits for it (left to the next poll); under the overlap,
+    # so the next poll finds it again. 0: every such change is queued, and counted missed, at once.
+    missed_webhook_grace_seconds: float = 0.0
 
-    def queue(self, provider: Provider, object_type: str) -> TallyQueue:
-        return TallyQueue(self.publish, Tally(provider, object_type), missed=self.missed)
+    def queue(self, provider: Provider, object_type: str, *, defer: bool = True) -> TallyQueue:
+        return TallyQueue(self.publish, Tally(provider, object_type), judge=self.judge, defer=defer)
 
-    async def missed(self, envelope: ChangeEnvelope, key: PendingKey, link: Link | None) -> bool:
+    async def judge(self, envelope: ChangeEnvelope, key: PendingKey, link: Link | None) -> Verdict:
+        """What to do with a change found not synced (see `judge`); reads the record's pending work only when the
+        link does not settle it."""
         changed_at = envelope.occurred_at_ms / 1000
-        if not webhook_missed(changed_at, self.now, link, False, MISSED_WEBHOOK_GRACE_SECONDS):
-            return False
-        return await self.ctx.store.get_pending(key) is None
+        verdict = judge(changed_at, self.now, link, False, self.missed_webhook_grace_seconds)
+        if verdict != QUEUE and await self.ctx.store.get_pending(key) is not None:
+            return QUEUE
+        return verdict
 
     async def done(self, queue: TallyQueue) -> None:
         """Publish what is left of `queue`; count what it found."""
@@ -118,7 +133,8 @@ class Poll:
         WEBHOOKS_MISSED.labels(self.ctx.name, tally.provider).inc(tally.missed)
         if tally.queued:  # worth a line: a webhook was missed, or its change is not synced yet
             log.info("poll_queued", connection=self.ctx.name, provider=tally.provider, object_type=tally.object_type,
-                     queued=tally.queued, in_sync=tally.in_sync, webhooks_missed=tally.missed)  # fmt: skip
+                     queued=tally.queued, in_sync=tally.in_sync, webhooks_missed=tally.missed,
+                     waiting_for_webhook=tally.deferred)  # fmt: skip
 
     async def cursor(self, name: str) -> str | None:
         return await self.ctx.store.get_cursor(self.ctx.name, name)

@@ -22,6 +22,7 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
 from shared.envelope import ChangeEnvelope, Provider
+from shared.metrics import WEBHOOKS_MISSED
 from tests.integration.checker import Workload, assert_applied_once, classify
 from tests.integration.conftest import CONNECTION, Stack
 from tests.integration.test_invoices import (
@@ -38,11 +39,15 @@ pytestmark = pytest.mark.integration
 
 
 class RecordingPoller:
-    """A poller on the stack whose queued envelopes are also kept in `queued`."""
+    """A poller on the stack whose queued envelopes are also kept in `queued`. Its clock runs `ahead` of the real one:
+    by default past HSQBO_MISSED_WEBHOOK_GRACE_SECONDS, so a change whose webhook was lost is queued by the next poll
+    instead of waiting one more poll for it."""
 
-    def __init__(self, poller: Poller, queued: list[ChangeEnvelope]) -> None:
+    def __init__(self, poller: Poller, queued: list[ChangeEnvelope], ahead: float) -> None:
         self.poller = poller
         self.queued = queued
+        self.ahead = ahead
+        poller.clock = lambda: time.time() + self.ahead
 
     async def poll(self) -> list[ChangeEnvelope]:
         """One poll; the envelopes it queued."""
@@ -65,7 +70,8 @@ async def poller(stack: Stack) -> AsyncIterator[RecordingPoller]:
     try:
         async with AiohttpTransport.from_settings(stack.settings) as transport:
             contexts = ContextFactory(stack.settings, stack.store, transport)
-            yield RecordingPoller(Poller(stack.settings, stack.sync, stack.store, contexts, publish), queued)
+            made = Poller(stack.settings, stack.sync, stack.store, contexts, publish)
+            yield RecordingPoller(made, queued, ahead=stack.settings.missed_webhook_grace_seconds + 1)
     finally:
         await publisher.close()
 
@@ -102,6 +108,28 @@ async def test_changes_whose_webhooks_were_lost_are_synced_by_the_next_poll(
     assert {envelope.provider for envelope in queued} == {Provider.HUBSPOT, Provider.QUICKBOOKS}
     await stack.settle(within=60)
     await assert_applied_once(stack, classify(stack, workload.changes))
+
+
+async def test_a_lost_webhook_is_waited_for_one_poll_then_queued_and_counted_missed(
+    stack: Stack, poller: RecordingPoller
+) -> None:
+    """A change found with no trace of its webhook, younger than the grace, is left to the next poll (its webhook may
+    still come); the next poll, past the grace, queues it and counts one missed webhook. A change whose webhook came
+    is never counted."""
+    contact = await two_contacts_then_webhooks_lost(stack, poller, "wait@example.com", "other@example.com")
+    missed = WEBHOOKS_MISSED.labels(CONNECTION, Provider.HUBSPOT)
+    before = missed._value.get()
+    stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"firstname": "Lost"})
+    await stack.settle()
+    poller.ahead = 0.0  # polled at once: the change is seconds old
+    assert [e for e in await poller.poll() if e.provider == Provider.HUBSPOT] == []
+    assert missed._value.get() == before
+    poller.ahead = stack.settings.missed_webhook_grace_seconds + 1
+    assert [e.object_id for e in await poller.poll() if e.provider == Provider.HUBSPOT] == [contact["id"]]
+    assert missed._value.get() == before + 1
+    await stack.settle()
+    [customer] = [c for c in stack.qbo_entities("Customer") if c["PrimaryEmailAddr"]["Address"] == "wait@example.com"]
+    assert customer["GivenName"] == "Lost"
 
 
 async def test_a_poll_queues_nothing_for_records_already_in_sync(stack: Stack, poller: RecordingPoller) -> None:

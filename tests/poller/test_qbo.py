@@ -99,16 +99,24 @@ def test_a_deleted_record_is_in_sync_only_when_its_link_is_gone_or_deleted() -> 
 
 async def test_only_old_changes_with_no_trace_of_their_webhook_count_as_missed(store: Store) -> None:
     """Customer 1: old, nothing pending, no link: missed. 2: old, but pending (its webhook is being synced). 3: old,
-    failing, its link written after the change (the webhook came, the sync failed). 4: changed seconds ago (its
-    webhook may still come). All four are queued; one counts."""
+    failing, its link written after the change (the webhook came, the sync failed). 4: changed seconds ago: its
+    webhook may still come, so it waits for the next poll. Three are queued; one counts."""
     old = NOW - dt.timedelta(minutes=5)
     await store.touch_pending(PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "2"), old.timestamp())
     await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id="3",
                                status=LinkStatus.FAILING))  # fmt: skip  # the store stamps updated_at: now, after `old`
     rows = [customer(1, old), customer(2, old), customer(3, old), customer(4, NOW - dt.timedelta(seconds=5))]
-    poll, queued, _ = poll_on(store, customers_only([rows]))
+    poll, queued, _ = poll_on(store, customers_only([rows, rows]))
+    poll = dataclasses.replace(poll, missed_webhook_grace_seconds=30.0)
     missed = WEBHOOKS_MISSED.labels("acme", Provider.QUICKBOOKS)
     before = missed._value.get()
     await QboChanges().poll(poll)
-    assert len(queued) == 4
+    assert sorted(envelope.object_id for envelope in queued) == ["1", "2", "3"]
     assert missed._value.get() == before + 1
+    # The next poll, a minute later, finds them again (inside the overlap). Customer 1 is pending now (the worker took
+    # the change the last poll queued): not counted twice. Customer 4 still has no trace: missed, queued.
+    await store.touch_pending(PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "1"), NOW.timestamp())
+    queued.clear()
+    await QboChanges().poll(dataclasses.replace(poll, now=poll.now + 60))
+    assert sorted(envelope.object_id for envelope in queued) == ["1", "2", "3", "4"]
+    assert missed._value.get() == before + 2

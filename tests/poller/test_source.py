@@ -1,8 +1,9 @@
-"""What counts as a missed webhook: a change the poller found that nothing else brought."""
+"""What a poll does with a change it found not synced: queue it (something else brought it), wait for its webhook
+(too young to tell), or count it as a missed webhook."""
 
 from __future__ import annotations
 
-from services.poller._source import webhook_missed
+from services.poller._source import MISSED, QUEUE, WAIT, judge
 from shared.envelope import Provider
 from shared.store import Kind, Link
 
@@ -15,22 +16,27 @@ def link(updated_at: float) -> Link:
 
 
 def test_an_old_change_with_no_pending_work_and_no_link_was_missed() -> None:
-    assert webhook_missed(NOW - 60, NOW, None, False, GRACE)
+    assert judge(NOW - 60, NOW, None, False, GRACE) == MISSED
 
 
-def test_a_change_younger_than_the_grace_may_still_have_its_webhook_coming() -> None:
-    assert not webhook_missed(NOW - 10, NOW, None, False, GRACE)
+def test_a_change_younger_than_the_grace_waits_for_its_webhook() -> None:
+    assert judge(NOW - 10, NOW, None, False, GRACE) == WAIT
 
 
-def test_a_change_with_pending_work_was_brought_by_a_webhook() -> None:
-    assert not webhook_missed(NOW - 60, NOW, None, True, GRACE)
+def test_a_change_with_pending_work_was_brought_by_a_webhook_and_is_queued() -> None:
+    assert judge(NOW - 60, NOW, None, True, GRACE) == QUEUE
+    assert judge(NOW - 10, NOW, None, True, GRACE) == QUEUE
 
 
-def test_a_change_whose_sync_failed_after_its_webhook_is_not_missed() -> None:
+def test_a_change_whose_sync_failed_after_its_webhook_is_queued_not_missed() -> None:
     """The worker wrote the link (failing, excluded) after the change: its webhook came."""
-    assert not webhook_missed(NOW - 60, NOW, link(NOW - 50), False, GRACE)
-    assert webhook_missed(NOW - 60, NOW, link(NOW - 3600), False, GRACE)
+    assert judge(NOW - 60, NOW, link(NOW - 50), False, GRACE) == QUEUE
+    assert judge(NOW - 60, NOW, link(NOW - 3600), False, GRACE) == MISSED
 
 
-def test_a_change_of_unknown_time_is_never_counted() -> None:
-    assert not webhook_missed(0, NOW, None, False, GRACE)
+def test_a_change_of_unknown_time_is_queued_and_never_counted() -> None:
+    assert judge(0, NOW, None, False, GRACE) == QUEUE
+
+
+def test_without_a_grace_nothing_waits() -> None:
+    assert judge(NOW - 1, NOW, None, False, 0.0) == MISSED
