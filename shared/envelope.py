@@ -63,8 +63,12 @@ class ChangeEnvelope:
 
     @classmethod
     def from_json(cls, data: bytes) -> ChangeEnvelope:
-        fields = orjson.loads(data)
+        # Fields a newer hsqbo added are left out, so a worker still on the older version reads its messages.
+        fields = {name: value for name, value in orjson.loads(data).items() if name in _FIELD_NAMES}
         fields["provider"] = Provider(fields["provider"])
         fields["operation"] = Operation(fields["operation"])
         fields["merged_ids"] = tuple(fields.get("merged_ids", ()))
         return cls(**fields)
+
+
+_FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(ChangeEnvelope))

@@ -1,0 +1,29 @@
+"""The change envelope round-trips through JSON, request id included, and tolerates fields a newer hsqbo adds."""
+
+from __future__ import annotations
+
+import orjson
+
+from shared.envelope import ChangeEnvelope, Operation, Provider
+
+ENVELOPE = ChangeEnvelope(
+    provider=Provider.QUICKBOOKS, account_id="9130", object_type="customer", object_id="58",
+    operation=Operation.UPDATED, occurred_at_ms=1_700_000_000_000, event_id="e-1", request_id="req-1",
+)  # fmt: skip
+
+
+def test_an_envelope_round_trips_with_its_request_id() -> None:
+    read = ChangeEnvelope.from_json(ENVELOPE.to_json())
+    assert read == ENVELOPE
+    assert read.request_id == "req-1"
+
+
+def test_a_message_from_an_older_receiver_has_no_request_id() -> None:
+    fields = orjson.loads(ENVELOPE.to_json())
+    del fields["request_id"]
+    assert ChangeEnvelope.from_json(orjson.dumps(fields)).request_id is None
+
+
+def test_a_field_a_newer_hsqbo_added_is_ignored() -> None:
+    fields = {**orjson.loads(ENVELOPE.to_json()), "added_later": 1}
+    assert ChangeEnvelope.from_json(orjson.dumps(fields)) == ENVELOPE
