@@ -15,11 +15,11 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
-from wsgiref.simple_server import WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import orjson
 from prometheus_client import make_wsgi_app
-from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from shared.logging import get_logger
 
@@ -59,10 +59,6 @@ class Readiness:
                 status[name] = False
         return status
 
-    def ready(self) -> bool:
-        status = self.status()
-        return bool(status) and all(status.values())  # nothing registered yet: still starting
-
 
 # The process's readiness: a worker or poller adds its checks once started.
 READINESS = Readiness()
@@ -92,6 +88,13 @@ class Probe:
             await asyncio.sleep(every)
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape or probe on stderr (our logs are JSON lines)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
 def health_app(readiness: Readiness) -> WsgiApp:
     """/metrics (Prometheus), /healthz and /readyz."""
     metrics = make_wsgi_app()
@@ -103,7 +106,7 @@ def health_app(readiness: Readiness) -> WsgiApp:
             return [b"ok\n"]
         if path == READY_PATH:
             status = readiness.status()
-            ready = bool(status) and all(status.values())
+            ready = bool(status) and all(status.values())  # nothing registered yet: still starting
             start_response("200 OK" if ready else "503 Service Unavailable", [("Content-Type", "application/json")])
             return [orjson.dumps(status)]
         return metrics(environ, start_response)  # type: ignore[no-any-return]
@@ -116,6 +119,6 @@ def serve_metrics(host: str, port: int | None, readiness: Readiness = READINESS)
     have no HTTP server of their own); None when no port is configured. Port 0 takes a free one (`server_port`)."""
     if port is None:
         return None
-    server = make_server(host, port, health_app(readiness), ThreadingWSGIServer, handler_class=_SilentHandler)
+    server = make_server(host, port, health_app(readiness), ThreadingWSGIServer, handler_class=_QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True, name="hsqbo-metrics").start()
     return server
