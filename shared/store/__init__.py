@@ -14,6 +14,7 @@ Timestamps are epoch seconds (float, UTC) everywhere.
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink, StoreError
 from shared.store._models import (
     Activity,
+    Candidate,
     Credentials,
     CredentialStatus,
     Direction,
@@ -24,12 +25,14 @@ from shared.store._models import (
     PendingKey,
     RepointOutcome,
     RepointResult,
+    ReviewDecision,
 )
 from shared.store._open import StoreOpening, open_store
 from shared.store._store import Store
 
 __all__ = [
     "Activity",
+    "Candidate",
     "CredentialStatus",
     "Credentials",
     "Direction",
@@ -41,6 +44,7 @@ __all__ = [
     "PendingKey",
     "RepointOutcome",
     "RepointResult",
+    "ReviewDecision",
     "SchemaTooNew",
     "StaleLink",
     "Store",
