@@ -18,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from services.worker.rules import Excluded, Outcome, direction_from
+from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.store import Candidate, Kind, Link, LinkStatus, ReviewDecision
@@ -124,10 +125,15 @@ def cleared(link: Link) -> Link:
     return dataclasses.replace(link, candidates=(), review_decision=None, review_pick=None)
 
 
+def version(record: HubSpotObject) -> str | None:
+    return record.updated_at.isoformat() if record.updated_at else None
+
+
 async def needs_review(
-    ctx: SyncContext, kind: Kind, link: Link | None, side: Provider, own_id: str, review: Review
+    ctx: SyncContext, kind: Kind, link: Link | None, side: Provider, own_id: str, review: Review, version: str | None
 ) -> Outcome:
-    """Record that `own_id` (on `side`) needs review with these candidates; nothing else is written."""
+    """Record that `own_id` (on `side`, at `version`: its updatedAt or SyncToken) needs review with these
+    candidates; nothing else is written. The version saved lets the poller pass over a record it has seen."""
     base = link or Link(
         connection=ctx.name,
         kind=kind,
@@ -144,6 +150,8 @@ async def needs_review(
             candidates=review.candidates,
             review_decision=None,
             review_pick=None,
+            hubspot_version=version if side == Provider.HUBSPOT else base.hubspot_version,
+            qbo_version=version if side == Provider.QUICKBOOKS else base.qbo_version,
         )
     )
     listed = ", ".join(f"{c.id} ({c.label})" for c in review.candidates) or "none"

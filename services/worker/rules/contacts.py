@@ -114,7 +114,9 @@ class ContactRule:
                 under_review=match.awaiting_review(link),
             )  # fmt: skip
             if isinstance(chosen, match.Review):
-                return await match.needs_review(ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, chosen)
+                return await match.needs_review(
+                    ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, chosen, match.version(contact)
+                )
             if isinstance(chosen, match.LinkTo):
                 found = next(c for c in customers if str(c["Id"]) == chosen.id)
         if found is not None:
@@ -212,7 +214,9 @@ class ContactRule:
                 under_review=match.awaiting_review(link),
             )  # fmt: skip
             if isinstance(chosen, match.Review):
-                return await match.needs_review(ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen)
+                return await match.needs_review(
+                    ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen, str(customer.get("SyncToken"))
+                )
         action = "linked"
         if contact is None:
             values = _fields.from_qbo(maps, _customer_view(customer))

@@ -134,7 +134,9 @@ class ProductRule:
                 under_review=match.awaiting_review(link),
             )  # fmt: skip
             if isinstance(chosen, match.Review):
-                return await match.needs_review(ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, chosen)
+                return await match.needs_review(
+                    ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, chosen, match.version(product)
+                )
             if isinstance(chosen, match.LinkTo):
                 found = next(i for i in items if str(i["Id"]) == chosen.id)
         if found is not None:
@@ -193,7 +195,9 @@ class ProductRule:
                 under_review=match.awaiting_review(link),
             )  # fmt: skip
             if isinstance(chosen, match.Review):
-                return await match.needs_review(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, item_id, chosen)
+                return await match.needs_review(
+                    ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, item_id, chosen, str(item.get("SyncToken"))
+                )
             if isinstance(chosen, match.LinkTo):
                 found = next(p for p in products if p.id == chosen.id)
         product = found or await _create_product(ctx, settings, item)
