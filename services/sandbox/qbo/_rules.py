@@ -288,6 +288,9 @@ def _prepare_customer(
         data["DisplayName"] = generated
     name = data["DisplayName"]
     _text_ok("DisplayName", name, 500)
+    company = data.get("CompanyName")
+    if company is not None and (not isinstance(company, str) or len(company) > 100):
+        raise errors.invalid("CompanyName", "must be a string of at most 100 characters")
     holder = realm.display_names.get(name.casefold())
     if holder is not None and (existing is None or holder != existing.data["Id"]):
         raise errors.duplicate_name("Customer", name)
