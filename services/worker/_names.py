@@ -4,6 +4,7 @@
     Customer GivenName, MiddleName, FamilyName           100
     Customer CompanyName                                 100
     Item Name                                            100
+    Customer PrimaryPhone.FreeFormNumber                 30 (cut, as `cut_to`; no character rule)
     none of them may hold a colon (QBO's sub-customer / sub-item separator), a tab or a newline
 
 A name is made to fit (`qbo_name`): a colon becomes " - ", tabs and newlines spaces, runs of spaces one, and it is cut
@@ -19,6 +20,7 @@ from typing import Any
 
 DISPLAY_NAME_MAX = 500
 PERSON_NAME_MAX = 100  # GivenName, MiddleName, FamilyName
+PHONE_MAX = 30
 COMPANY_NAME_MAX = 100
 ITEM_NAME_MAX = 100
 
@@ -39,6 +41,16 @@ def canonical(limit: int) -> Callable[[Any], str | None]:
         return qbo_name(value, limit)
 
     return fitted
+
+
+def cut_to(limit: int) -> Callable[[Any], str | None]:
+    """A field map's `canonical` for a QBO text field with only a length limit (a phone number: 30)."""
+
+    def cut(value: Any) -> str | None:
+        text = None if value is None else str(value).strip()[:limit].rstrip()
+        return text or None
+
+    return cut
 
 
 def with_suffix(base: str, suffix: str, limit: int) -> str:

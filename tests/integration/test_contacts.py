@@ -414,3 +414,20 @@ async def test_long_company_name_disambiguated(stack: Stack) -> None:
     await stack.settle()
     names = sorted(c["DisplayName"] for c in customers(stack))
     assert names == [name, f"{name} (Person0 Smith)"]  # QBO's 500: whole, distinct
+
+
+async def test_needs_review_resolved_by_creating_a_new_customer(stack: Stack) -> None:
+    bookkeeper_customers(stack)
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim",
+                                                                    "lastname": "Keeper"})  # fmt: skip
+    await stack.settle()
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    await review(stack, "resolve", str(link.id), "--create-new")
+    await stack.settle()
+    made = [c for c in by_email(stack, "books@keeper.test") if c.get("GivenName") == "Kim"]
+    assert [c["DisplayName"] for c in made] == ["Kim Keeper"]
+    assert {c["GivenName"] for c in by_email(stack, "books@keeper.test")} == {"Ann", "Ben", "Kim"}
+    resolved = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert resolved is not None
+    assert (resolved.status, resolved.qbo_id) == (LinkStatus.SYNCED, made[0]["Id"])

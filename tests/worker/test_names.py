@@ -45,3 +45,9 @@ def test_candidates_skip_empty_and_base_equal_suffixes() -> None:
 def test_an_oversized_suffix_still_fits() -> None:
     name = _names.with_suffix("Base", "s" * 200, 100)
     assert len(name) <= 100
+
+
+def test_a_phone_number_is_cut_to_qbos_30_characters() -> None:
+    phone = _names.cut_to(_names.PHONE_MAX)
+    assert phone(" +1 555 0100 ext. 12345678901234567890 ") == "+1 555 0100 ext. 1234567890123"
+    assert _names.cut_to(30)("") is None

@@ -60,7 +60,7 @@ SPEC = PairSpec(
         FieldMap("email", "email", "PrimaryEmailAddr.Address", lower_text),
         FieldMap("first_name", "firstname", "GivenName", _names.canonical(_names.PERSON_NAME_MAX)),
         FieldMap("last_name", "lastname", "FamilyName", _names.canonical(_names.PERSON_NAME_MAX)),
-        FieldMap("phone", "phone", "PrimaryPhone.FreeFormNumber"),
+        FieldMap("phone", "phone", "PrimaryPhone.FreeFormNumber", _names.cut_to(_names.PHONE_MAX)),
         FieldMap("company", "company", "CompanyName", _names.canonical(_names.COMPANY_NAME_MAX)),
         FieldMap("address", "address", "BillAddr.Line1"),
         FieldMap("city", "city", "BillAddr.City"),

@@ -55,7 +55,8 @@ async def test_customer_display_name_is_unique_ignoring_case_and_including_inact
 async def test_customer_names_keep_qbos_lengths_and_refuse_a_colon(qbo: QboHttp) -> None:
     assert (await qbo.post("customer", {"DisplayName": "d" * 500, "CompanyName": "c" * 100}))[0] == 200
     for body in ({"DisplayName": "d" * 501}, {"DisplayName": "Ok", "CompanyName": "c" * 101},
-                 {"DisplayName": "Ok 2", "FamilyName": "f" * 101}, {"DisplayName": "A:B"}):  # fmt: skip
+                 {"DisplayName": "Ok 2", "FamilyName": "f" * 101}, {"DisplayName": "A:B"},
+                 {"DisplayName": "Ok 3", "PrimaryPhone": {"FreeFormNumber": "5" * 31}}):  # fmt: skip
         status, _ = await qbo.post("customer", body)
         assert status == 400, body
 
