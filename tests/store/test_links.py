@@ -243,7 +243,8 @@ async def test_a_link_needing_review_keeps_its_candidates_and_the_decision(store
         )
     )
     read = await store.get_link("acme", Kind.CONTACT, hubspot_id="hs-1")
-    assert read == saved
+    assert read == saved == await store.get_link_by_id(saved.id or 0)
+    assert await store.get_link_by_id((saved.id or 0) + 1) is None
     assert read is not None
     assert read.candidates[1] == Candidate("59", "Beta, inactive")
     assert [link.id for link in await store.list_links("acme", status=LinkStatus.NEEDS_REVIEW)] == [saved.id]
