@@ -129,8 +129,12 @@ class ProductRule:
             items = await _items_by_sku(ctx, sku) if sku else []
             qbo = Provider.QUICKBOOKS
             candidates = [await match.found(ctx, Kind.PRODUCT, str(i["Id"]), _item_label(i), on=qbo) for i in items]
+            # Products with this SKU that could be these items' (linked to none, or to one of them).
+            linked = [await match.found(ctx, Kind.PRODUCT, p.id, "", on=Provider.HUBSPOT)
+                      for p in (await _products_by_sku(ctx, settings, sku) if sku else [])]  # fmt: skip
+            sharing = [p.id for p in linked if p.linked_to in (None, *(str(i["Id"]) for i in items))]
             chosen = match.decide(
-                product_id, sku or "", candidates, other_side="QuickBooks items",
+                product_id, sku or "", candidates, other_side="QuickBooks items", sharing=sharing,
                 under_review=match.awaiting_review(link),
             )  # fmt: skip
             if isinstance(chosen, match.Review):
