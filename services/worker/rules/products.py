@@ -3,11 +3,11 @@
 Matching: the id map first, then the SKU (`hs_sku` ↔ `Item.Sku`), never a guess (see `_match`): the SKU is looked up
 among QBO's items, inactive ones included, and among HubSpot's products (archived products are not searchable in
 HubSpot, so they never match: the item gets a new product). One record, linked to no other: linked. None: created.
-Several (QBO does not keep SKUs unique, HubSpot neither), or items on this side sharing the SKU: the record needs
-review and nothing is written until an operator decides (`hsqbo review`). A live product matching an inactive item
-links to it and reactivates it (the live side wins; never a second item). By default only records with a SKU sync
-(`require_sku`, the incumbent's guard against duplicates); the others are excluded with that reason. Mapped: name,
-SKU, description, unit price (compared as numbers) and type.
+Several (QBO does not keep SKUs unique, HubSpot neither), or other records on its own side sharing the SKU: the
+record needs review and nothing is written until an operator decides (`hsqbo review`). A live product matching an
+inactive item links to it and reactivates it (the live side wins; never a second item). By default only records with
+a SKU sync (`require_sku`, the incumbent's guard against duplicates); the others are excluded with that reason.
+Mapped: name, SKU, description, unit price (compared as numbers) and type.
 
 Type is QuickBooks' to decide: QBO refuses most conversions (an Inventory item stays one and needs asset accounts),
 so `Type` flows to `hs_product_type` and a HubSpot edit of the type is not written back. An item created from HubSpot
