@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
     "status": "the status page: records and their errors, Sync now, CSV export, dead-letter replay",
     "dlq": "list, show, replay or purge dead letters: the work hsqbo gave up on",
+    "review": "list, show and resolve records matching never guessed for (an email or SKU matching several)",
 }
 
 

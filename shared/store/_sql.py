@@ -187,6 +187,10 @@ class SqlStore(Store):
         rows = await self._read(_LINK_BY.format(column=column), (connection, kind, value))
         return read_link(rows[0]) if rows else None
 
+    async def get_link_by_id(self, link_id: int) -> Link | None:
+        rows = await self._read("SELECT * FROM links WHERE id = %s", (link_id,))
+        return read_link(rows[0]) if rows else None
+
     async def save_link(self, link: Link) -> Link:
         values = link_values(link)
         try:

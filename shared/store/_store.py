@@ -51,6 +51,10 @@ class Store(Protocol):
         """The link holding this id; give exactly one of hubspot_id, qbo_id."""
         ...
 
+    async def get_link_by_id(self, link_id: int) -> Link | None:
+        """The link with this id (the id a record is shown under: status page, `hsqbo review`)."""
+        ...
+
     async def save_link(self, link: Link) -> Link:
         """Insert (id None) or update (by id, only if `revision` is still the stored one); returns the stored link.
         Raises DuplicateLink when another link holds one of its ids, StaleLink when it changed."""

@@ -12,6 +12,7 @@ import pytest
 
 from shared.store import Kind, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.test_contacts import review
 
 pytestmark = pytest.mark.integration
 
@@ -357,3 +358,25 @@ async def test_invoice_failing_for_want_of_its_contact_syncs_by_itself_once_the_
     copy = hubspot_copy(stack, invoice_id)
     assert associated(stack, "invoices", copy["id"], "contacts") == [contact["id"]]
     assert (await link_of(stack, qbo_id=invoice_id)).status == LinkStatus.SYNCED
+
+
+async def test_invoice_of_a_customer_sharing_its_email_waits_for_the_review(stack: Stack) -> None:
+    """Matching never guesses for invoices either: the contact of a customer whose email other customers share is no
+    match until an operator links it; the invoice then syncs by itself."""
+    email = {"PrimaryEmailAddr": {"Address": "books@keeper.test"}}
+    alpha = stack.qbo_edit("Customer", "create", {"DisplayName": "Alpha Bakery", **email})
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Beta Garage", **email})
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim"})
+    await stack.settle()
+    invoice_id = qbo_invoice(stack, str(alpha["Id"]), sales_line(item(stack, "Bread", 4), 1, 4))
+    await stack.settle()
+    assert stack.hubspot_records("invoices") == []
+    link = await link_of(stack, qbo_id=invoice_id)
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "customer_not_synced")
+    contact_link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert contact_link is not None
+    assert contact_link.status == LinkStatus.NEEDS_REVIEW
+    await review(stack, "resolve", str(contact_link.id), "--pick", str(alpha["Id"]))
+    await stack.settle()
+    copy = hubspot_copy(stack, invoice_id)
+    assert associated(stack, "invoices", copy["id"], "contacts") == [contact["id"]]

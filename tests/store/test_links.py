@@ -6,11 +6,13 @@ import pytest
 
 from shared.envelope import Provider
 from shared.store import (
+    Candidate,
     DuplicateLink,
     Kind,
     Link,
     LinkStatus,
     RepointOutcome,
+    ReviewDecision,
     StaleLink,
     Store,
 )
@@ -230,3 +232,23 @@ async def test_the_agreed_field_values_round_trip(store: Store) -> None:
     assert saved.synced == synced
     assert again is not None
     assert again.synced == synced
+
+
+async def test_a_link_needing_review_keeps_its_candidates_and_the_decision(store: Store) -> None:
+    saved = await store.save_link(
+        dataclasses.replace(
+            contact_link(qbo_id=None),
+            status=LinkStatus.NEEDS_REVIEW,
+            candidates=(Candidate("58", "Acme <books@example.com>"), Candidate("59", "Beta, inactive")),
+        )
+    )
+    read = await store.get_link("acme", Kind.CONTACT, hubspot_id="hs-1")
+    assert read == saved == await store.get_link_by_id(saved.id or 0)
+    assert await store.get_link_by_id((saved.id or 0) + 1) is None
+    assert read is not None
+    assert read.candidates[1] == Candidate("59", "Beta, inactive")
+    assert [link.id for link in await store.list_links("acme", status=LinkStatus.NEEDS_REVIEW)] == [saved.id]
+    decided = await store.save_link(dataclasses.replace(saved, review_decision=ReviewDecision.PICK, review_pick="58"))
+    assert (decided.review_decision, decided.review_pick) == (ReviewDecision.PICK, "58")
+    assert (await store.set_status(saved.id or 0, LinkStatus.EXCLUDED, "operator", "x")).review_pick == "58"
+    assert await store.count_links_by_status("acme") == {(Kind.CONTACT, LinkStatus.EXCLUDED): 1}

@@ -34,7 +34,7 @@ Hints = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    action: str  # created, updated, linked, unchanged, echo, deleted, merged, skipped
+    action: str  # created, updated, linked, unchanged, echo, deleted, merged, skipped, needs_review
     direction: Direction | None = None
     link: Link | None = None
     detail: str = ""
