@@ -102,17 +102,16 @@ class Engine:
                     if attempt == RERUNS - 1:
                         raise
                     continue
-                except Excluded as exc:
-                    outcome, news = await self._record(ctx, key, seen, LinkStatus.EXCLUDED, exc.category, str(exc))
-                except Failing as exc:
-                    outcome, news = await self._record(ctx, key, seen, LinkStatus.FAILING, exc.category, str(exc))
+                except (Excluded, Failing) as exc:
+                    status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
+                    outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
                 except AuthRevoked as exc:  # the account's authorization is gone, not this record's fault
                     return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
                 except ApiError as exc:
                     if exc.transient:
                         raise
                     category = error_category(exc)
-                    outcome, news = await self._record(ctx, key, seen, LinkStatus.FAILING, category, str(exc))
+                    outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
                 break
         if news:
             await self._log(key, outcome)
@@ -186,11 +185,19 @@ class Engine:
         return outcome
 
     async def _record(
-        self, ctx: SyncContext, key: PendingKey, seen: Seen, status: LinkStatus, category: str, message: str
+        self,
+        ctx: SyncContext,
+        key: PendingKey,
+        before: Link | None,
+        seen: Seen,
+        status: LinkStatus,
+        category: str,
+        message: str,
     ) -> tuple[Outcome, bool]:
         """Mark the source record excluded or failing, creating its link if it has none yet, with the version the
-        rule saw; whether that is news. The same status and reason again is no status write, and, on a version the
-        link already shows, no news at all."""
+        rule saw; whether that is news. The same status and reason again is no status write, and the same as before
+        the apply (`before`) on a version the link already showed is no news at all (a rule may have moved the status
+        meanwhile, e.g. a create's intent: it is put back, silently)."""
         hubspot_id = key.object_id if key.side == Provider.HUBSPOT else None
         qbo_id = key.object_id if key.side == Provider.QUICKBOOKS else None
         link = await self._store.get_link(ctx.name, key.kind, hubspot_id=hubspot_id, qbo_id=qbo_id)
@@ -212,13 +219,13 @@ class Engine:
                 )
             )
         else:
-            same = (link.status, link.error_category, link.error_message) == (status, category, message[:500])
-            shown = version is None or link_shows(link, key.side, version)
-            news = not (same and shown)
-            if not same:
-                link = await self._store.set_status(link.id or 0, status, category, message[:500])
-            if not shown:
-                link = await self._store.set_version(link.id or 0, key.side, version or "")
+            wanted = (status, category, message[:500])
+            was = (before.status, before.error_category, before.error_message) if before is not None else None
+            news = not (was == wanted and (version is None or link_shows(before, key.side, version)))
+            if (link.status, link.error_category, link.error_message) != wanted:
+                link = await self._store.set_status(link.id or 0, *wanted)
+            if version is not None and not link_shows(link, key.side, version):
+                link = await self._store.set_version(link.id or 0, key.side, version)
         return Outcome(str(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
 
     async def _log(self, key: PendingKey, outcome: Outcome) -> None:

@@ -166,3 +166,27 @@ async def test_a_version_the_rule_recorded_itself_is_left_alone(store: Store, mo
     link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
     assert link is not None
     assert link.qbo_version == "6"
+
+
+async def test_a_failure_repeated_after_a_creates_intent_is_put_back_silently(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create's intent marks the link synced before the write; the same failure again restores it, no news."""
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    failure = Failing("QuickBooks already has a customer named 'Acme'", category="duplicate_display_name")
+
+    class Intending(ScriptedRule):
+        async def from_qbo(self, ctx: Any, object_id: str, hints: Hints) -> Outcome:
+            saw("1")
+            link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+            if link is not None:
+                await store.set_status(link.id or 0, LinkStatus.SYNCED)  # the intent
+            raise failure
+
+    monkeypatch.setitem(RULES, Kind.CONTACT, Intending())
+    await engine.apply(KEY, {})
+    await engine.apply(KEY, {})
+    link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert link is not None
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "duplicate_display_name")
+    assert [line.action for line in await store.activity("acme", Kind.CONTACT, qbo_id="58")] == ["failing"]
