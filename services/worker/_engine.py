@@ -1,6 +1,11 @@
 """Runs the rule for one record and records what happened (link status, activity log). Transient API errors escape
 to the worker, which retries them later; everything else ends here with a recorded outcome.
 
+Every apply records on the link the version of the source record the rule saw (`rules.saw`), whatever the outcome:
+the poller then queues the record again only for a newer version, excluded, failing and skipped records included. An
+outcome repeated on a version the link already showed is no news: no status write, no activity line (the log line
+stays). A status changes only when the data does.
+
 A paused connection (its provider refused our refresh token) is `paused`, not failing: the link is left alone and
 the record's pending work is deferred, neither dropped nor retried in a loop. The sweep brings it back after
 HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.

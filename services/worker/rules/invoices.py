@@ -15,7 +15,8 @@ QBO → HubSpot (the default direction; filter: created after the setup date)
     write them. hsqbo does not fake payments: the status follows QBO — `paid` when the QBO Balance is 0, `open`
     otherwise, `voided` once voided (final) — and the payment records themselves are the payments rule's work.
     Voids propagate as status `voided`; a QBO delete also sets `voided` (HubSpot deletes only drafts, and a voided
-    invoice keeps the record of what was billed); the link is then marked deleted.
+    invoice keeps the record of what was billed); the link is then marked deleted. A void or delete event is a hint:
+    the invoice read back from QBO decides.
 
 HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date; drafts never sync)
     CustomerRef from the contact's link, else the customer with the contact's email (neither → failing
@@ -26,6 +27,7 @@ HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date
     when QBO already uses it (6140) the invoice is created without one, so QBO numbers it, and HubSpot's number stays
     in PrivateNote. Every QBO write carries a deterministic requestid, and before creating, the DocNumber is looked
     up (an invoice whose PrivateNote names this HubSpot invoice is adopted), so no duplicate can appear.
+    A date HubSpot lacks (invoice or due date) is no change: QBO keeps its TxnDate and DueDate.
     Updates flow to QBO only for invoices created in HubSpot. Edits made in QBO to such an invoice (lines, prices,
     tax, or anything else) are not synced back: the activity log says so; a QBO void still voids the HubSpot invoice.
 """

@@ -10,8 +10,10 @@ so the payment shows on each deal's timeline too (one association read per new H
 with the invoice after the payment synced does not get it). HubSpot payments cannot be split, so a payment
 applied to several invoices is excluded (`multi_invoice`) unless `allocate_multi_invoice` is on: then one HubSpot
 payment per invoice, with the amount applied to it. A payment voided or deleted in QBO archives its HubSpot payments
-(the invoice's balance is due again); `on_delete = "ignore"` leaves them. `hs_latest_status` is not written: the
-API lists some payment properties as read-only without naming them, and a payment created without it is succeeded.
+(the invoice's balance is due again) once, when the payment read back from QBO is voided or gone (a "deleted" event
+is a hint; a payment QBO still has stays synced); `on_delete = "ignore"` leaves them. `hs_latest_status` is not
+written: the API lists some payment properties as read-only without naming them, and a payment created without it is
+succeeded.
 
 Each HubSpot payment made from QBO holds `hsqbo_qbo_payment` = "<QBO payment id>-<QBO invoice id>", a unique
 property: the natural key looked up before creating, so a crash between the create and saving the link cannot
