@@ -219,6 +219,13 @@ class SqlStore(Store):
             raise StaleLink(f"link {link_id} does not exist")
         return read_link(rows[0])
 
+    async def set_version(self, link_id: int, side: Provider, version: str) -> Link:
+        column = "hubspot_version" if side == Provider.HUBSPOT else "qbo_version"
+        rows = await self._fetch(f"UPDATE links SET {column} = %s WHERE id = %s RETURNING *", (version, link_id))
+        if not rows:
+            raise StaleLink(f"link {link_id} does not exist")
+        return read_link(rows[0])
+
     async def repoint_link(
         self, connection: str, kind: Kind, side: Provider, from_id: str, to_id: str
     ) -> RepointResult:

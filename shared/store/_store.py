@@ -66,6 +66,11 @@ class Store(Protocol):
         """Set status and error fields (None clears them) whatever the revision; raises StaleLink if gone."""
         ...
 
+    async def set_version(self, link_id: int, side: Provider, version: str) -> Link:
+        """Record the version of `side`'s record an apply saw (`hubspot_version` / `qbo_version`), whatever the
+        outcome; the revision is kept (nothing the merge reads changes); raises StaleLink if gone."""
+        ...
+
     async def repoint_link(
         self, connection: str, kind: Kind, side: Provider, from_id: str, to_id: str
     ) -> RepointResult:

@@ -14,9 +14,12 @@ import pytest
 from services.review import _cli as review_cli
 from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
-from shared.envelope import Provider
+from shared.envelope import Operation, Provider
 from shared.store import Kind, Link, LinkStatus, PendingKey
 from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.test_poller import RecordingPoller, hint, poller, queue_changes
+
+__all__ = ["poller"]  # the fixture, shared with the poller's tests
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +104,36 @@ async def test_contact_deleted_in_hubspot_makes_the_customer_inactive(stack: Sta
     await stack.settle()
     [customer] = by_email(stack, "gone@example.com")
     assert customer["Active"] is False
+
+
+async def test_inactivated_customer_contact_archived_once(stack: Stack, poller: RecordingPoller) -> None:
+    """The archive happens once; polls, the archive's own deletion event and repeated change events of the same
+    inactive customer neither archive it again nor flip its status between deleted and excluded."""
+    customer = stack.qbo_edit(
+        "Customer", "create", {"DisplayName": "Leaving", "PrimaryEmailAddr": {"Address": "l@x.com"}}
+    )
+    await stack.settle()
+    [contact] = [c for c in stack.hubspot_records("contacts") if c.get("email") == "l@x.com"]
+    assert await poller.poll() == []  # watching starts
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "Active": False})
+    await stack.settle()
+    assert stack.hubspot_records("contacts") == []
+    for _ in range(3):
+        assert await poller.poll() == []
+        await queue_changes(
+            stack,
+            hint(stack, Provider.QUICKBOOKS, "customer", str(customer["Id"]), Operation.UPDATED),
+            hint(stack, Provider.HUBSPOT, "contact", contact["id"], Operation.DELETED),
+        )
+        await stack.settle()
+    deletes = stack.sandbox.hubspot.requests.list(method="DELETE", path_contains=f"/objects/contacts/{contact['id']}")
+    assert len(deletes) == 1
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=str(customer["Id"]))
+    assert link is not None
+    assert link.status == LinkStatus.DELETED
+    history = await stack.store.activity(CONNECTION, Kind.CONTACT, link_id=link.id)
+    assert [line.action for line in history].count("deleted") == 1
+    assert "excluded" not in [line.action for line in history]
 
 
 def company_with_contacts(stack: Stack, name: str, *emails: str) -> list[str]:

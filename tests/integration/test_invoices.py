@@ -304,6 +304,27 @@ async def test_hubspot_edit_of_a_hubspot_created_invoice_updates_qbo(stack: Stac
     assert made["CustomerMemo"]["value"] == "Thanks!"
 
 
+async def test_invoice_without_date_does_not_rewrite_txndate(stack: Stack) -> None:
+    """A date HubSpot lacks is no change: QBO keeps its TxnDate, and an edit writes only what changed."""
+    _, contact_id = await customer_with_contact(stack, "undated@example.com")
+    invoice = hubspot_invoice(stack, contact_id, {"name": "Thing", "quantity": "1", "price": "9"})
+    await stack.settle()
+    [made] = made_from_hubspot(stack)
+    stack.clear_request_logs()
+    stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_invoice_date": ""})
+    await stack.settle()
+    assert "hs_invoice_date" not in next(i for i in stack.hubspot_records("invoices") if i["id"] == invoice["id"])
+    [kept] = made_from_hubspot(stack)
+    assert (kept["TxnDate"], kept["SyncToken"]) == (made["TxnDate"], made["SyncToken"])
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+
+    stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_comments": "Thanks!"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
+    [edited] = made_from_hubspot(stack)
+    assert (edited["TxnDate"], edited["CustomerMemo"]["value"]) == (made["TxnDate"], "Thanks!")
+
+
 async def test_qbo_edit_of_a_hubspot_created_invoice_is_not_synced_back_and_says_why(stack: Stack) -> None:
     _, contact_id = await customer_with_contact(stack, "master@example.com")
     invoice = hubspot_invoice(stack, contact_id, {"name": "Thing", "quantity": "1", "price": "9"})

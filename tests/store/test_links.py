@@ -138,6 +138,18 @@ async def test_set_status_of_a_missing_link_raises(store: Store) -> None:
         await store.set_status(42, LinkStatus.EXCLUDED)
 
 
+async def test_set_version_records_the_version_seen_on_one_side_and_keeps_the_revision(store: Store) -> None:
+    saved = await store.save_link(contact_link())
+    assert saved.id is not None
+
+    seen = await store.set_version(saved.id, Provider.QUICKBOOKS, "7")
+    assert (seen.qbo_version, seen.hubspot_version, seen.revision) == ("7", saved.hubspot_version, saved.revision)
+    seen = await store.set_version(saved.id, Provider.HUBSPOT, "2026-01-05T10:00:00+00:00")
+    assert (seen.qbo_version, seen.hubspot_version) == ("7", "2026-01-05T10:00:00+00:00")
+    with pytest.raises(StaleLink):
+        await store.set_version(42, Provider.HUBSPOT, "x")
+
+
 async def test_repoint_without_a_link_on_the_loser_does_nothing(store: Store) -> None:
     survivor = await store.save_link(contact_link(hubspot_id="hs-2"))
 

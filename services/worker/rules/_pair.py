@@ -252,8 +252,13 @@ async def deactivate_in_qbo(
 
 
 async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link | None) -> Outcome:
-    """The QBO record was made inactive: its HubSpot record is archived (restorable in HubSpot)."""
-    if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
+    """The QBO record was made inactive: its HubSpot record is archived (restorable in HubSpot), once. Inactive and
+    never paired: excluded. Already deleted (archived before, or gone in HubSpot): nothing more to do, the status
+    stays — another apply of the same inactive record neither archives again nor flips it to excluded."""
+    if link is not None and link.status == LinkStatus.DELETED:
+        return Outcome("unchanged", link=link, detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record "
+                       "was archived before")  # fmt: skip
+    if link is None or link.hubspot_id is None:
         raise Excluded("inactive in QuickBooks", category="inactive")
     if settings.on_delete == "propagate":
         with contextlib.suppress(NotFound):  # already archived

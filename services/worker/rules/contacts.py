@@ -33,7 +33,7 @@ from typing import Any
 
 from services.worker import _fields, _names
 from services.worker._fields import FieldMap, lower_text
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _filters as filters
 from services.worker.rules import _match as match
 from services.worker.rules._pair import (
@@ -90,7 +90,9 @@ class ContactRule:
         try:
             contact = await ctx.hubspot.get("contacts", contact_id, properties=hubspot_properties(maps))
         except NotFound:
+            saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.CONTACT, settings, contact_id)
+        saw(hubspot_version(contact))
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
             restore = {"Active": True} if not customer.get("Active", True) else None
@@ -180,6 +182,7 @@ class ContactRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)
         customer = await ctx.qbo.read("Customer", customer_id)
+        saw(qbo_version(customer))
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not customer.get("Active", True):

@@ -31,7 +31,7 @@ from typing import Any
 
 from services.worker import _fields, _names
 from services.worker._fields import FieldMap
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _filters as filters
 from services.worker.rules import _match as match
 from services.worker.rules._origin import OriginProperty, made_from
@@ -119,7 +119,9 @@ class ProductRule:
         try:
             product = await ctx.hubspot.get("products", product_id, properties=_properties(settings))
         except NotFound:
+            saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.PRODUCT, settings, product_id)
+        saw(hubspot_version(product))
         if link is not None and link.qbo_id is not None:
             item = await ctx.qbo.read("Item", link.qbo_id)
             restore = {"Active": True} if not item.get("Active", True) else None
@@ -173,6 +175,7 @@ class ProductRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, qbo_id=item_id)
         item = await ctx.qbo.read("Item", item_id)
+        saw(qbo_version(item))
         if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not item.get("Active", True):
