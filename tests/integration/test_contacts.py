@@ -4,19 +4,17 @@ Each test is named after the rule it checks (incumbent-integration.md, then what
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
-from services.review import _cli as review_cli
 from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
 from shared.envelope import Operation, Provider
 from shared.store import Kind, Link, LinkStatus, PendingKey
-from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.conftest import CONNECTION, Stack, review
 from tests.integration.test_poller import RecordingPoller, hint, poller, queue_changes
 
 __all__ = ["poller"]  # the fixture, shared with the poller's tests
@@ -328,13 +326,6 @@ async def test_a_stale_read_racing_the_other_sides_apply_never_writes_the_old_va
 
 
 # --- matching never guesses -------------------------------------------------------------------------------------------
-
-
-async def review(stack: Stack, *argv: str) -> None:
-    """`hsqbo review ...` against the stack's store and broker (in this process: the stack's loop runs it)."""
-    parser = argparse.ArgumentParser()
-    review_cli.configure_parser(parser)
-    await review_cli._run(parser.parse_args(list(argv)), stack.settings)
 
 
 def bookkeeper_customers(stack: Stack) -> list[str]:

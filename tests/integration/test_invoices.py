@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from shared.store import Kind, LinkStatus
-from tests.integration.conftest import CONNECTION, Stack
-from tests.integration.test_contacts import review
+from tests.integration.conftest import CONNECTION, Stack, review
 
 pytestmark = pytest.mark.integration
 
