@@ -16,7 +16,8 @@ checks more than documented still accepts every call:
   read; the schema scope is the one that names the object);
 - `GET /account-info/v3/details` needs `oauth` (spec), which every HubSpot app has; the currency reads
   (`/settings/v3/currencies/...`) need `settings.currencies.read` (the spec's other choices are quote scopes);
-- the OAuth token endpoints and token metadata take the app's credentials or the token itself, no scope.
+- the OAuth token endpoints and token metadata take the app's credentials or the token itself, no scope; the
+  consent screen (`/oauth/authorize`, visited by the operator's browser) is where the scopes are asked for.
 
 `REQUESTED_SCOPES` is what hsqbo asks for on the consent screen (the status page's Connect) and what a private app
 for hsqbo must be given; a test checks it covers every call. A call outside the table raises `UnknownCall`: add its
@@ -202,6 +203,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("currencies", "GET", re.compile(r"/settings/v3/currencies/[a-z-]+(/[a-z-]+)?"), _just(_CURRENCIES)),
     Family("oauth token", "POST", re.compile(r"/oauth/(v1|v3|\d{4}-\d{2})/token(/introspect)?"), _just()),
     Family("token metadata", "GET", re.compile(rf"/oauth/v1/access-tokens/{_ID}"), _just()),
+    Family("consent screen", "GET", re.compile(r"/oauth/authorize"), _just()),  # the browser's, with `scope`
 )
 
 
