@@ -4,7 +4,9 @@ emulator (whose requirements are written apart, from the spec) accepts each call
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -231,3 +233,10 @@ def test_scopes_to_grant_prefers_what_the_call_needs() -> None:
 def test_the_connect_flow_requests_the_table_s_union() -> None:
     assert SCOPES[Provider.HUBSPOT].split() == list(REQUESTED_SCOPES)
     assert all(why for why in REQUESTED_SCOPES.values())
+
+
+def test_the_readme_lists_every_requested_scope_with_why() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### HubSpot OAuth scopes", 1)[1].split("\n### ", 1)[0]
+    listed = re.findall(r"^\| `([^`]+)` \| (.+) \|$", section, flags=re.MULTILINE)
+    assert listed == list(REQUESTED_SCOPES.items())
