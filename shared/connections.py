@@ -117,15 +117,10 @@ class ContextFactory:
         provider = Provider(error.provider)
         self._contexts.pop(connection, None)
         missing = error.scopes if isinstance(error, MissingScopes) else None
-        credentials = await self._store.get_credentials(connection, provider) if missing is not None else None
-        if credentials is not None and missing is not None:
-            if credentials.status != CredentialStatus.REVOKED or credentials.extra.get(MISSING_SCOPES) != list(missing):
-                await self._store.save_credentials(dataclasses.replace(
-                    credentials, status=CredentialStatus.REVOKED,
-                    extra={**credentials.extra, MISSING_SCOPES: list(missing)},
-                ))  # fmt: skip
-        else:
+        if missing is None:
             await self._store.mark_revoked(connection, provider)
+        else:
+            await self._mark_missing_scopes(connection, provider, missing)
         CONNECTION_PAUSED.labels(connection, provider).set(1)
         if (connection, provider) not in self._paused:
             self._paused.add((connection, provider))
@@ -133,6 +128,17 @@ class ContextFactory:
         return ConnectionPaused(
             connection, provider, self._clock() + self._settings.paused_recheck_seconds, missing_scopes=missing
         )
+
+    async def _mark_missing_scopes(self, connection: str, provider: Provider, scopes: tuple[str, ...]) -> None:
+        """Revoked, with the scopes to grant kept beside the tokens (`connect` replaces both); written once."""
+        credentials = await self._store.get_credentials(connection, provider)
+        if credentials is None:
+            return
+        marked = dataclasses.replace(
+            credentials, status=CredentialStatus.REVOKED, extra={**credentials.extra, MISSING_SCOPES: list(scopes)}
+        )
+        if (marked.status, marked.extra) != (credentials.status, credentials.extra):
+            await self._store.save_credentials(marked)
 
     def _resumed(self, connection: str) -> None:
         for paused in [paused for paused in self._paused if paused[0] == connection]:

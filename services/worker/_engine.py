@@ -2,9 +2,9 @@
 to the worker, which retries them later; everything else ends here with a recorded outcome.
 
 A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
-`paused`, not failing: the link is left alone and
-the record's pending work is deferred, neither dropped nor retried in a loop. The sweep brings it back after
-HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.
+`paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
+in a loop. The sweep brings it back after HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still
+paused), or at once on reconnect.
 
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
 - a part's change (see `_ingest`) wakes the records it belongs to, found through the association: a HubSpot line
