@@ -10,7 +10,8 @@ OpenAPI specs (field names only).
 
 Modules: `_schema` (object types, built-in properties), `_values` (string normalisation), `_store` (a portal's
 records, unique indexes, merges, computed invoice totals), `_associations`, `_search`, `_ratelimit`, `_events`
-(webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_objects_api`, `_associations_api`,
+(webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_scopes` (403 MISSING_SCOPES outside a token's
+scopes; its stricter readings: association calls need both types' scopes), `_objects_api`, `_associations_api`,
 `_properties_api`, `_control`, `_seed`.
 
 Webhooks: batches of up to 100 events per portal, signed v1 and v3 with the app's client secret, at most 10
