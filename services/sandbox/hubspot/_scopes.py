@@ -9,7 +9,9 @@ needs every requirement met:
   search and batch read, `.write` for everything else; products and line items also accept `e-commerce` (spec);
 - property definitions (`/crm/v3/properties/{type}`): reads `crm.schemas.<type>.read`, writes `.write`; products
   and line items `e-commerce` (the spec has no `crm.schemas.products.*`; line item reads also accept
-  `crm.schemas.line_items.read`).
+  `crm.schemas.line_items.read`);
+- account details (`/account-info/v3/details`): `oauth`; currency settings (`/settings/v3/currencies/...`): reads
+  `settings.currencies.read` or a quote scope, writes `settings.currencies.write` (checked once those routes exist).
 
 Stricter readings (the spec accepts any one of ~80 object scopes for association endpoints, and lists only the
 object's own scope for a create or read that names associations):
@@ -59,6 +61,12 @@ _SCHEMA_SCOPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # type -> 
     ),
 }
 SCOPES_LINK = "https://developers.hubspot.com/scopes"
+# Currency settings (spec): reads take settings.currencies.read or a quote scope, writes settings.currencies.write.
+_CURRENCY_READ = frozenset(
+    {"settings.currencies.read", "crm.objects.quotes.read", "crm.objects.quotes.write", "cpq.quotes.read",
+     "cpq.quotes.write"}
+)  # fmt: skip
+_CURRENCY_WRITE = "settings.currencies.write"
 # Every scope a requirement here names: a token with these may make any call the emulator serves (its own tests).
 EVERY_SCOPE: tuple[str, ...] = tuple(sorted(
     {f"{stem}.{access}" for stem in _OBJECT_STEMS.values() for access in ("read", "write")}
@@ -110,6 +118,10 @@ def requirements(method: str, path: str, query_associations: Iterable[str], body
     elif parts[:3] == ["crm", "v4", "associations"] and len(parts) >= 5:
         access = "read" if parts[-1] == "read" else "write"
         needed += [object_scope(parts[3], access), object_scope(parts[4], access)]
+    elif parts[:3] == ["account-info", "v3", "details"]:
+        needed.append(frozenset({"oauth"}))
+    elif parts[:3] == ["settings", "v3", "currencies"]:
+        needed.append(_CURRENCY_READ if method == "GET" or parts[-1] == "read" else frozenset({_CURRENCY_WRITE}))
     elif parts[:3] == ["crm", "v3", "properties"] and len(parts) >= 4:
         name = _type_name(parts[3])
         if name in _SCHEMA_SCOPES:

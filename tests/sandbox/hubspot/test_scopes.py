@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from services.sandbox.hubspot._auth import DEFAULT_SCOPES
-from services.sandbox.hubspot._scopes import EVERY_SCOPE
+from services.sandbox.hubspot._scopes import EVERY_SCOPE, requirements
 from tests.sandbox.hubspot.conftest import CLIENT_SECRET, Hub, association_to
 
 WITHOUT_DEALS = [scope for scope in EVERY_SCOPE if not scope.startswith("crm.objects.deals.")]
@@ -114,3 +114,23 @@ async def test_control_tokens_grant_hsqbo_s_scopes_or_fewer(hub: Hub) -> None:
     assert (await hub.call("GET", "/crm/v3/objects/deals", token=fewer["access_token"]))[0] == 403
     async with hub.http.post(f"{hub.url}/_sandbox/tokens", json={"portal_id": hub.portal_id, "scopes": "x"}) as bad:
         assert bad.status == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "needed"),
+    [
+        ("GET", "/account-info/v3/details", [{"oauth"}]),
+        ("GET", "/settings/v3/currencies/company-currency",
+         [{"settings.currencies.read", "crm.objects.quotes.read", "crm.objects.quotes.write", "cpq.quotes.read",
+           "cpq.quotes.write"}]),
+        ("PUT", "/settings/v3/currencies/company-currency", [{"settings.currencies.write"}]),
+        ("POST", "/crm/v4/associations/invoices/deals/batch/read",
+         [{"crm.objects.invoices.read"}, {"crm.objects.deals.read"}]),
+        ("POST", "/crm/v4/associations/invoices/deals/batch/create",
+         [{"crm.objects.invoices.write"}, {"crm.objects.deals.write"}]),
+        ("GET", "/crm/objects/2026-03/0-3/7", [{"crm.objects.deals.read"}]),
+        ("POST", "/oauth/v1/token", []),
+    ],
+)  # fmt: skip
+def test_requirements_of_the_settings_batch_and_dated_paths(method: str, path: str, needed: list[set[str]]) -> None:
+    assert requirements(method, path, (), None) == [frozenset(alternatives) for alternatives in needed]
