@@ -18,7 +18,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
-from shared.clients import AiohttpTransport, HubSpotOAuth, MemoryTokenStore, QboOAuth
+from shared.clients import REQUESTED_SCOPES, AiohttpTransport, HubSpotOAuth, MemoryTokenStore, QboOAuth
 from shared.config import Settings
 from shared.credentials import connect
 from shared.envelope import Provider
@@ -29,11 +29,7 @@ from shared.syncconfig import ConnectionSettings
 STATE_SECONDS = 600.0
 SCOPES = {
     Provider.QUICKBOOKS: "com.intuit.quickbooks.accounting",
-    Provider.HUBSPOT: " ".join(
-        f"crm.objects.{name}.{access}"
-        for name in ("contacts", "companies", "products", "line_items", "invoices", "commercepayments")
-        for access in ("read", "write")
-    ),
+    Provider.HUBSPOT: " ".join(REQUESTED_SCOPES),  # every HubSpot call's scopes (shared/clients/_scopes.py)
 }
 
 

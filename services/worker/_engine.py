@@ -6,8 +6,9 @@ the poller then queues the record again only for a newer version, excluded, fail
 outcome repeated on a version the link already showed is no news: no status write, no activity line (the log line
 stays). A status changes only when the data does.
 
-A paused connection (its provider refused our refresh token) is `paused`, not failing: the link is left alone and
-the record's pending work is deferred, neither dropped nor retried in a loop. The sweep brings it back after
+A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
+`paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
+in a loop. The sweep brings it back after
 HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.
 
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
@@ -35,7 +36,7 @@ from services.worker.rules.products import ProductRule
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
 from shared.envelope import Provider
-from shared.errors import ApiError, AuthRevoked, NotFound, StaleObject
+from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound, StaleObject
 from shared.logging import get_logger
 from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
 from shared.syncconfig import SyncSettings
@@ -110,7 +111,7 @@ class Engine:
                 except (Excluded, Failing) as exc:
                     status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
                     outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
-                except AuthRevoked as exc:  # the account's authorization is gone, not this record's fault
+                except (AuthRevoked, MissingScopes) as exc:  # the account's authorization, not this record's fault
                     return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
                 except ApiError as exc:
                     if exc.transient:
@@ -148,6 +149,8 @@ class Engine:
             parents = await ctx.hubspot.list_associations(part.hubspot_type, part_id, part.parent_type)
         except NotFound:
             parents = []
+        except (AuthRevoked, MissingScopes) as exc:
+            return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
         wake = tuple(PendingKey(key.connection, part.kind, Provider.HUBSPOT, parent.to_id) for parent in parents)
         detail = f"{part.hubspot_type} {part_id} changed: " + (
             f"{part.parent_type} {', '.join(p.object_id for p in wake)}" if wake else f"in no {part.parent_type}"
