@@ -79,8 +79,8 @@ async def _requirements(request: Request) -> list[frozenset[str]]:
     body: Any = None
     if request.method == "POST":
         try:
-            body = orjson.loads(await request.body() or b"null")
-        except orjson.JSONDecodeError:
+            body = money.loads(await request.body() or b"null")
+        except ValueError:  # not JSON, or not UTF-8
             body = None  # the handler answers the malformed body
     return requirements(request.method, request.url.path, list_param(request, "associations") or (), body)
 
