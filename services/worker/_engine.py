@@ -26,6 +26,7 @@ from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
+from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
 from shared.envelope import Provider
@@ -99,6 +100,8 @@ class Engine:
                 outcome = await self._record(ctx, key, LinkStatus.EXCLUDED, exc.category, str(exc))
             except Failing as exc:
                 outcome = await self._record(ctx, key, LinkStatus.FAILING, exc.category, str(exc))
+            except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
+                outcome = await self._record(ctx, key, LinkStatus.FAILING, "config", str(exc))
             except AuthRevoked as exc:  # the account's authorization is gone, not this record's fault
                 return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
             except ApiError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 from services.worker.rules.payments import (
     applied_invoices,
@@ -13,6 +14,8 @@ from services.worker.rules.payments import (
     qbo_payment_fields,
 )
 from shared.clients import HubSpotObject
+
+SAN_FRANCISCO = ZoneInfo("America/Los_Angeles")
 
 
 def line(invoice_id: str, amount: float, txn_type: str = "Invoice") -> dict[str, object]:
@@ -40,16 +43,16 @@ def test_each_qbo_payment_line_has_its_own_origin_key() -> None:
 
 def test_hubspot_payment_takes_the_applied_amount_day_currency_and_reference() -> None:
     payment = {"TotalAmt": 65.0, "TxnDate": "2026-01-16", "PaymentRefNum": "CHK 7", "CurrencyRef": {"value": "EUR"}}
-    assert hubspot_payment_properties(payment, "55", "USD") == {
+    assert hubspot_payment_properties(payment, "55", "USD", SAN_FRANCISCO) == {
         "hs_initial_amount": "55",
-        "hs_initiated_date": "2026-01-16T00:00:00.000Z",
+        "hs_initiated_date": "2026-01-16T08:00:00.000Z",  # 00:00 in San Francisco
         "hs_currency_code": "EUR",
         "hs_reference_number": "CHK 7",
     }
 
 
 def test_hubspot_payment_without_currency_or_reference_takes_the_home_currency() -> None:
-    properties = hubspot_payment_properties({"TxnDate": "2026-01-16"}, "10", "USD")
+    properties = hubspot_payment_properties({"TxnDate": "2026-01-16"}, "10", "USD", SAN_FRANCISCO)
     assert properties["hs_currency_code"] == "USD"
     assert "hs_reference_number" not in properties
 
@@ -60,11 +63,12 @@ def test_differing_compares_numbers_and_datetimes_by_value() -> None:
     assert differing(current, wanted) == {"hs_reference_number": "A"}
 
 
-def test_qbo_payment_takes_the_amount_and_the_utc_day_the_payment_was_initiated() -> None:
+def test_qbo_payment_takes_the_amount_and_the_day_it_was_initiated_in_the_company_zone() -> None:
     record = HubSpotObject(
         id="512",
         properties={"hs_initial_amount": "40.10", "hs_initiated_date": "2026-03-02T23:30:00-05:00"},
         created_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
         updated_at=None,
     )
-    assert qbo_payment_fields(record) == {"TotalAmt": 40.1, "TxnDate": "2026-03-03"}
+    assert qbo_payment_fields(record, ZoneInfo("America/New_York")) == {"TotalAmt": 40.1, "TxnDate": "2026-03-02"}
+    assert qbo_payment_fields(record, ZoneInfo("UTC"))["TxnDate"] == "2026-03-03"

@@ -11,7 +11,7 @@ OpenAPI specs (field names only).
 Modules: `_schema` (object types, built-in properties), `_values` (string normalisation), `_store` (a portal's
 records, unique indexes, merges, computed invoice totals), `_associations`, `_search`, `_ratelimit`, `_events`
 (webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_objects_api`, `_associations_api`,
-`_properties_api`, `_control`, `_seed`.
+`_properties_api`, `_account_info_api` (account details: currencies, time zone), `_control`, `_seed`.
 
 Webhooks: batches of up to 100 events per portal, signed v1 and v3 with the app's client secret, at most 10
 deliveries in flight, a 5 s acknowledgement deadline; a batch answered with anything but 2xx (or not at all) is
@@ -34,6 +34,7 @@ from services.sandbox._faults import Faults
 from services.sandbox._oauth import TokenIssuer, TokenPair
 from services.sandbox._recorder import RequestLog
 from services.sandbox._webhooks import WebhookDispatcher
+from services.sandbox.hubspot._account_info_api import AccountInfoApi
 from services.sandbox.hubspot._accounts import Accounts
 from services.sandbox.hubspot._api import ApiGuard, identify
 from services.sandbox.hubspot._associations import DEFAULT_KIND, kind_for
@@ -109,6 +110,7 @@ class HubSpotSandbox:
                 *ObjectsApi(guard).routes(),
                 *AssociationsApi(guard).routes(),
                 *PropertiesApi(guard).routes(),
+                *AccountInfoApi(guard).routes(),
                 *ControlApi(self).routes(),
             ],
             middleware=[

@@ -16,8 +16,9 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
+from services.sandbox.qbo import _company as company
 from services.sandbox.qbo import _errors as errors
-from services.sandbox.qbo._store import HOME_CURRENCY, WRITABLE, Realm, Record
+from services.sandbox.qbo._store import WRITABLE, Realm, Record
 from services.sandbox.qbo._timestamps import company_date, company_time, whole_seconds
 
 CENT = 0.005
@@ -294,7 +295,8 @@ def _prepare_customer(
     email = (data.get("PrimaryEmailAddr") or {}).get("Address")
     if email is not None and ("@" not in str(email) or "." not in str(email) or len(str(email)) > 100):
         raise errors.invalid("PrimaryEmailAddr.Address", "is not a valid email address")
-    currency = data.get("CurrencyRef") or HOME_CURRENCY
+    currency = data.get("CurrencyRef") or (existing.data["CurrencyRef"] if existing else realm.company.currency_ref())
+    company.check_currency(realm.company, str(currency.get("value", "")).upper())
     if existing is not None and currency["value"] != existing.data["CurrencyRef"]["value"]:
         raise errors.business_rule("You can't change the currency of a customer once it is set.")
     balance = existing.data["Balance"] if existing is not None else _number(data, "Balance", required=False) or 0.0
@@ -360,7 +362,8 @@ def _prepare_item(
 def _prepare_invoice(
     realm: Realm, data: dict[str, Any], existing: Record | None, now: float, options: Options
 ) -> dict[str, Any]:
-    _ref(realm, data, "CustomerRef", "Customer")
+    customer = _ref(realm, data, "CustomerRef", "Customer")
+    currency = _transaction_currency(realm, "Invoice", data, existing, customer)
     raw_lines = [line for line in data.get("Line") or [] if line.get("DetailType") != "SubTotalLineDetail"]
     if not raw_lines:
         raise errors.required("Line")
@@ -411,7 +414,7 @@ def _prepare_invoice(
         "ApplyTaxAfterDiscount": False,
         "Deposit": 0,
         **data,
-        "CurrencyRef": data.get("CurrencyRef") or dict(HOME_CURRENCY),
+        **currency,
         "DocNumber": doc_number,
         "TxnDate": txn_date,
         "DueDate": due_date,
@@ -495,6 +498,7 @@ def _prepare_payment(
 ) -> tuple[dict[str, Any], dict[str, float]]:
     customer = _ref(realm, data, "CustomerRef", "Customer")
     assert customer is not None  # required=True
+    currency = _transaction_currency(realm, "Payment", data, existing, customer)
     total = _number(data, "TotalAmt", required=True) or 0.0
     if total < 0:
         raise errors.business_rule("TotalAmt cannot be negative.")
@@ -525,13 +529,27 @@ def _prepare_payment(
     prepared = {
         "ProcessPayment": False,
         **data,
-        "CurrencyRef": data.get("CurrencyRef") or dict(HOME_CURRENCY),
+        **currency,
         "TxnDate": data.get("TxnDate") or company_date(now),
         "TotalAmt": money(total),
         "UnappliedAmt": money(total - applied),
         "Line": lines,
     }
     return prepared, applications
+
+
+def _transaction_currency(
+    realm: Realm, entity: str, data: dict[str, Any], existing: Record | None, customer: Record | None
+) -> dict[str, Any]:
+    """CurrencyRef (and ExchangeRate) of a transaction written: an update keeps the currency it has."""
+    if existing is not None:
+        if data.get("CurrencyRef") and data["CurrencyRef"].get("value") != existing.data["CurrencyRef"]["value"]:
+            raise errors.business_rule("You can't change the currency of a transaction once it is set.")
+        kept = {"CurrencyRef": existing.data["CurrencyRef"]}
+        if "ExchangeRate" in existing.data:
+            kept["ExchangeRate"] = data.get("ExchangeRate", existing.data["ExchangeRate"])
+        return kept
+    return company.transaction_currency(realm.company, entity, data, customer.data if customer else None)
 
 
 def _undeposited_funds(realm: Realm) -> str:

@@ -81,7 +81,7 @@ class ContactRule:
             action = "restored" if restore else "merged" if merged else "updated"
             return await sync_fields(ctx, SPEC, settings, link, contact, customer, action=action, qbo_extra=restore)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
         if settings.hubspot_to_qbo.require_hubspot_invoice:
             await _require_hubspot_invoice(ctx, contact_id)
         email = lower_text(contact.properties.get("email"))
@@ -158,7 +158,7 @@ class ContactRule:
             action = "merged" if merged else "updated"
             return await sync_fields(ctx, SPEC, settings, link, linked, customer, action=action)
 
-        filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
+        await filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
         email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
         contact: HubSpotObject | None = None
         if email:

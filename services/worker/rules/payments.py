@@ -13,6 +13,9 @@ payment per invoice, with the amount applied to it. A payment voided or deleted 
 (the invoice's balance is due again); `on_delete = "ignore"` leaves them. `hs_latest_status` is not written: the
 API lists some payment properties as read-only without naming them, and a payment created without it is succeeded.
 
+Currency and date: the HubSpot payment is in the QBO payment's currency (one the portal does not have is excluded,
+`other_currency`); `hs_initiated_date` (an instant) is the start of the QBO TxnDate in the QBO company's time zone.
+
 Each HubSpot payment made from QBO holds `hsqbo_qbo_payment` = "<QBO payment id>-<QBO invoice id>", a unique
 property: the natural key looked up before creating, so a crash between the create and saving the link cannot
 leave a duplicate, and the mark by which the other direction recognises it.
@@ -21,7 +24,10 @@ HubSpot → QBO (`two_way` or `hubspot_to_qbo`): a succeeded HubSpot payment ass
 QBO Payment for the invoice's customer, applied to the QBO invoice; its PrivateNote names the HubSpot payment, the
 natural key looked up (among the invoice's payments) before creating. A payment still processing (ACH) is excluded
 until it completes: the status change is itself a change, and syncs it then. A payment that failed, was canceled or
-refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO.
+refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO. Its TxnDate is the day
+`hs_initiated_date` falls on in the QBO company's time zone (21:30 on 5 January in San Francisco is the 5th, not the
+UTC 6th); its currency must be the QBO invoice's (else excluded, `other_currency`), with QBO's exchange rate for the
+day when that is not the home currency.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.worker import _fields
 from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import _currency as currencies
+from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
 from services.worker.rules._origin import OriginProperty, made_from
 from shared.clients import HubSpotObject, NewAssociation, QboEntity
@@ -81,11 +90,15 @@ def origin_key(payment_id: str, invoice_id: str) -> str:
     return f"{payment_id}-{invoice_id}"
 
 
-def hubspot_payment_properties(payment: Mapping[str, Any], amount: str, home_currency: str) -> dict[str, str]:
-    """The HubSpot payment recording `amount` of a QBO payment (TxnDate is a day: midnight UTC)."""
+def hubspot_payment_properties(
+    payment: Mapping[str, Any], amount: str, home_currency: str, company_zone: ZoneInfo
+) -> dict[str, str]:
+    """The HubSpot payment recording `amount` of a QBO payment; `hs_initiated_date`, an instant, is the start of the
+    TxnDate in the QBO company's zone (its day there is the TxnDate again)."""
+    initiated = dates.start_of_day(dt.date.fromisoformat(str(payment["TxnDate"])), company_zone)
     properties = {
         "hs_initial_amount": amount,
-        "hs_initiated_date": f"{payment['TxnDate']}T00:00:00.000Z",
+        "hs_initiated_date": dates.hubspot_datetime(initiated),
         "hs_currency_code": currency_of(payment, home_currency),
     }
     if reference := _fields.text(payment.get("PaymentRefNum")):
@@ -116,12 +129,12 @@ def hubspot_marker(hubspot_payment_id: str) -> str:
     return f"HubSpot payment {hubspot_payment_id}"
 
 
-def qbo_payment_fields(record: HubSpotObject) -> dict[str, Any]:
-    """TotalAmt and TxnDate (the UTC day) of the QBO payment recording a HubSpot payment."""
-    initiated = dt.datetime.fromisoformat(str(record.properties["hs_initiated_date"]).replace("Z", "+00:00"))
+def qbo_payment_fields(record: HubSpotObject, company_zone: ZoneInfo) -> dict[str, Any]:
+    """TotalAmt and TxnDate (the day `hs_initiated_date` falls on in the QBO company's zone) of the QBO payment
+    recording a HubSpot payment."""
     return {
         "TotalAmt": float(Decimal(str(record.properties["hs_initial_amount"]))),
-        "TxnDate": initiated.astimezone(dt.UTC).date().isoformat(),
+        "TxnDate": dates.qbo_txn_date(record.properties["hs_initiated_date"], company_zone),
     }
 
 
@@ -152,7 +165,7 @@ class PaymentRule:
             return await self._removed_in_qbo(ctx, settings, link, "deleted" if payment is None else "voided")
         wanted = applied_invoices(payment)
         if not link or not link.synced:
-            filters.check_qbo(ctx, settings.qbo_to_hubspot, payment)
+            await filters.check_qbo(ctx, settings.qbo_to_hubspot, payment)
         if not wanted:
             raise Excluded("not applied to an invoice (an unapplied credit)", category="unapplied")
         if len(wanted) > 1 and not settings.allocate_multi_invoice:
@@ -160,9 +173,8 @@ class PaymentRule:
                 f"applied to {len(wanted)} invoices; HubSpot payments cannot be split (allocate_multi_invoice is off)",
                 category="multi_invoice",
             )
-        currency = currency_of(payment, ctx.connection.hubspot_currency)
-        if currency != ctx.connection.hubspot_currency:
-            raise Excluded(f"in {currency}, not the portal's {ctx.connection.hubspot_currency}", category="currency")
+        company = await ctx.company()
+        currencies.check_hubspot_holds(currencies.qbo_currency(payment, company), company, "payment")
         hubspot_invoices = {invoice_id: await _hubspot_invoice(ctx, invoice_id) for invoice_id in wanted}
 
         made = dict(link.synced) if link is not None else {}  # QBO invoice id -> HubSpot payment id
@@ -171,7 +183,7 @@ class PaymentRule:
         synced: dict[str, str | None] = {}
         created = updated = 0
         for invoice_id, amount in sorted(wanted.items(), key=lambda item: int(item[0])):
-            properties = hubspot_payment_properties(payment, amount, ctx.connection.hubspot_currency)
+            properties = hubspot_payment_properties(payment, amount, company.home_currency, company.qbo_zone)
             record = current.get(str(made.get(invoice_id)))
             if record is None:
                 key = origin_key(payment_id, invoice_id)
@@ -233,7 +245,7 @@ class PaymentRule:
         if linked is not None:
             return await self._update_in_qbo(ctx, linked, record)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
         invoices = await ctx.hubspot.list_associations("commerce_payments", payment_id, "invoices")
         if not invoices:
             raise Excluded("not associated with an invoice", category="no_invoice")
@@ -245,15 +257,24 @@ class PaymentRule:
                 f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks", category="invoice_not_synced"
             )
         invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
-        currency = str(record.properties.get("hs_currency_code") or ctx.connection.hubspot_currency)
-        if currency != currency_of(invoice, ctx.connection.hubspot_currency):
-            raise Excluded(f"in {currency}, not the QuickBooks invoice's currency", category="currency")
+        company = await ctx.company()
+        currency = currencies.hubspot_currency(record.properties.get("hs_currency_code"), company)
+        currencies.check_qbo_holds(currency, company, "payment")
+        if currency != currencies.qbo_currency(invoice, company):
+            raise Excluded(
+                f"payment in {currency}: its QuickBooks invoice is in {currencies.qbo_currency(invoice, company)}",
+                category=currencies.OTHER_CURRENCY,
+            )
         payment = await _qbo_payment_by_marker(ctx, invoice, payment_id)
         action = "linked"
         if payment is None:
+            fields = qbo_payment_fields(record, company.qbo_zone)
+            rate = None
+            if currency != company.home_currency:
+                rate = await ctx.qbo.exchange_rate(currency, dt.date.fromisoformat(str(fields["TxnDate"])))
             payment = await ctx.qbo.create(
                 "Payment",
-                _new_qbo_payment(record, invoice),
+                _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate)),
                 request_id=ctx.request_id("Payment", "create", payment_id, link=link),
             )
             action = "created"
@@ -267,7 +288,7 @@ class PaymentRule:
         payment = await ctx.qbo.read("Payment", link.qbo_id)
         if is_voided(payment):
             return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
-        fields = qbo_payment_fields(record)
+        fields = qbo_payment_fields(record, (await ctx.company()).qbo_zone)
         total = Decimal(str(fields["TotalAmt"]))
         if Decimal(str(payment.get("TotalAmt"))) == total and payment.get("TxnDate") == fields["TxnDate"]:
             return Outcome("unchanged", link=link)
@@ -342,16 +363,16 @@ async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_i
     return None
 
 
-def _new_qbo_payment(record: HubSpotObject, invoice: QboEntity) -> dict[str, Any]:
-    fields = qbo_payment_fields(record)
+def _new_qbo_payment(
+    record: HubSpotObject, invoice: QboEntity, fields: dict[str, Any], currency: dict[str, Any]
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
         **fields,
         "Line": [{"Amount": fields["TotalAmt"], "LinkedTxn": [{"TxnId": str(invoice["Id"]), "TxnType": "Invoice"}]}],
         "PrivateNote": hubspot_marker(record.id),
     }
-    if currency := _fields.get_path(invoice, "CurrencyRef"):
-        body["CurrencyRef"] = currency
+    body.update(currency)  # CurrencyRef, and ExchangeRate for a foreign currency
     if reference := _fields.text(record.properties.get("hs_reference_number")):
         body["PaymentRefNum"] = reference[:PAYMENT_REF_MAX]
     return body
