@@ -131,3 +131,16 @@ async def test_item_price_only_in_home_currency(stack: Stack) -> None:
     [after] = [i for i in stack.qbo_entities("Item") if i["Id"] == item["Id"]]
     assert after["Description"] == "new"  # the rest syncs
     assert after["UnitPrice"] == 120  # the EUR price is not written over the USD one
+
+
+@pytest.mark.parametrize("sync_overrides", [{**INVOICES_BOTH_WAYS, "hubspot_currency": "EUR"}], indirect=True)
+async def test_configured_hubspot_currency_must_be_the_portals(stack: Stack) -> None:
+    customer = stack.qbo_edit("Customer", "create", {"DisplayName": "Config Co"})
+    await stack.settle()
+    invoice_id = qbo_invoice(stack, str(customer["Id"]), None)
+    await stack.settle()
+    link = await stack.store.get_link(CONNECTION, Kind.INVOICE, qbo_id=invoice_id)
+    assert link is not None
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "config")
+    assert "hubspot_currency = 'EUR'" in (link.error_message or "")
+    assert "company currency is USD" in (link.error_message or "")

@@ -115,3 +115,18 @@ async def test_created_after_uses_company_zone(stack: Stack) -> None:
         else:
             assert (link.status, link.error_category) == (LinkStatus.EXCLUDED, "filtered")
             assert f"created before {SETUP_DATE.isoformat()} ({ZONE})" in (link.error_message or "")
+
+
+async def test_unknown_company_zone_is_a_config_error_naming_qbo_timezone(stack: Stack) -> None:
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"time_zone": None})  # QBO reports no zone
+    customer_id = str(stack.qbo_edit("Customer", "create", {"DisplayName": "Nowhere Ltd"})["Id"])
+    qbo_id, _ = await linked_invoice(stack, customer_id, "Anything")
+    applied = [{"Amount": 100, "LinkedTxn": [{"TxnId": qbo_id, "TxnType": "Invoice"}]}]
+    payment = stack.qbo_edit("Payment", "create", {"CustomerRef": {"value": customer_id}, "TotalAmt": 100,
+                                                   "TxnDate": "2026-01-05", "Line": applied})  # fmt: skip
+    await stack.settle()
+    link = await stack.store.get_link(CONNECTION, Kind.PAYMENT, qbo_id=str(payment["Id"]))
+    assert link is not None
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "config")
+    assert "set qbo_timezone" in (link.error_message or "")
+    assert [p for p in stack.hubspot_records("commerce_payments") if p.get("hsqbo_qbo_payment")] == []
