@@ -512,6 +512,11 @@ async def _qbo_currency_fields(
         customer = await ctx.qbo.read("Customer", str(body["CustomerRef"]["value"]))
         currencies.check_customer_currency(currency, customer, company, "invoice")
     if currency != company.home_currency:
-        day = body.get("TxnDate") or dates.day_in(dt.datetime.now(dt.UTC), company.qbo_zone).isoformat()
-        rate = await ctx.qbo.exchange_rate(currency, dt.date.fromisoformat(str(day)))
+        day = body.get("TxnDate")  # without one QBO dates the invoice today, in the company's zone
+        on = (
+            dt.date.fromisoformat(str(day))
+            if day
+            else dates.day_in(dt.datetime.fromtimestamp(ctx.clock(), dt.UTC), company.qbo_zone)
+        )
+        rate = await ctx.qbo.exchange_rate(currency, on)
     return currencies.qbo_currency_fields(currency, company, rate)
