@@ -6,6 +6,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.worker.rules import _dates as dates
 from services.worker.rules.invoices import _day
@@ -59,3 +61,27 @@ def test_created_after_counts_from_midnight_in_the_zone_given() -> None:
 def test_a_naive_instant_names_no_zone_and_is_refused() -> None:
     with pytest.raises(ValueError, match="zone"):
         dates.day_in(dt.datetime(2026, 1, 5, 21, 30), SAN_FRANCISCO)
+
+
+ZONES = ["America/Los_Angeles", "Europe/Berlin", "Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC",
+         "Australia/Lord_Howe", "America/St_Johns"]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(day=st.dates(dt.date(2000, 1, 1), dt.date(2100, 12, 31)), zone=st.sampled_from(ZONES))
+def test_every_day_survives_both_round_trips_in_every_zone(day: dt.date, zone: str) -> None:
+    company = ZoneInfo(zone)
+    # QBO day -> HubSpot datetime (start of the day in the company's zone) -> QBO day
+    assert dates.qbo_txn_date(dates.hubspot_datetime(dates.start_of_day(day, company)), company) == day.isoformat()
+    # QBO day -> HubSpot date value (midnight UTC) -> the same day, whatever the portal's zone
+    assert dates.hubspot_day(dates.hubspot_date(day), company) == day
+
+
+@settings(max_examples=40, deadline=None)
+@given(moment=st.datetimes(dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1), timezones=st.just(dt.UTC)),
+       zone=st.sampled_from(ZONES))  # fmt: skip
+def test_an_instant_is_dated_on_its_day_in_the_company_zone(moment: dt.datetime, zone: str) -> None:
+    company = ZoneInfo(zone)
+    day = dt.date.fromisoformat(str(dates.qbo_txn_date(dates.hubspot_datetime(moment), company)))
+    assert dates.start_of_day(day, company) <= moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    assert moment < dates.start_of_day(day + dt.timedelta(days=1), company)
