@@ -130,3 +130,25 @@ async def test_unknown_company_zone_is_a_config_error_naming_qbo_timezone(stack:
     assert (link.status, link.error_category) == (LinkStatus.FAILING, "config")
     assert "set qbo_timezone" in (link.error_message or "")
     assert [p for p in stack.hubspot_records("commerce_payments") if p.get("hsqbo_qbo_payment")] == []
+
+
+INVOICES_FROM_QBO = {"contacts": {"hubspot_to_qbo": {}}, "products": {"direction": "off"},
+                     "payments": {"direction": "off"}}  # fmt: skip
+
+
+@pytest.mark.parametrize("sync_overrides", [INVOICES_FROM_QBO], indirect=True)
+async def test_created_after_far_from_the_setup_date_needs_no_company_zone(stack: Stack) -> None:
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"time_zone": None})  # QBO reports no zone
+    customer = stack.qbo_edit("Customer", "create", {"DisplayName": "Far Ltd",
+                                                     "PrimaryEmailAddr": {"Address": "far@example.com"}})  # fmt: skip
+    await stack.settle()
+    income = next(a["Id"] for a in stack.qbo_entities("Account") if a["AccountSubType"] == "ServiceFeeIncome")
+    item = stack.qbo_edit("Item", "create", {"Name": "Far", "Type": "Service", "IncomeAccountRef": {"value": income}})
+    invoice = stack.qbo_edit("Invoice", "create", {"CustomerRef": {"value": customer["Id"]}, "Line": [
+        {"DetailType": "SalesItemLineDetail", "Amount": 10,
+         "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}, "Qty": 1, "UnitPrice": 10}}]})  # fmt: skip
+    await stack.settle()
+    # The stack's setup date is yesterday: created today is after it in every zone, so the filter needs none.
+    link = await stack.store.get_link(CONNECTION, Kind.INVOICE, qbo_id=str(invoice["Id"]))
+    assert link is not None
+    assert link.status == LinkStatus.SYNCED, link.error_message

@@ -85,3 +85,21 @@ def test_an_instant_is_dated_on_its_day_in_the_company_zone(moment: dt.datetime,
     day = dt.date.fromisoformat(str(dates.qbo_txn_date(dates.hubspot_datetime(moment), company)))
     assert dates.start_of_day(day, company) <= moment.replace(microsecond=moment.microsecond // 1000 * 1000)
     assert moment < dates.start_of_day(day + dt.timedelta(days=1), company)
+
+
+def test_without_a_zone_only_records_created_near_the_day_need_one() -> None:
+    setup = dt.date(2026, 11, 22)
+    assert dates.created_on_or_after_in_any_zone(dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC), setup) is True
+    assert dates.created_on_or_after_in_any_zone(dt.datetime(2026, 11, 21, 9, 59, tzinfo=dt.UTC), setup) is False
+    assert dates.created_on_or_after_in_any_zone(dt.datetime(2026, 11, 22, 11, 59, tzinfo=dt.UTC), setup) is None
+    assert dates.created_on_or_after_in_any_zone(dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.UTC), setup) is None
+    assert dates.created_on_or_after_in_any_zone(None, setup) is False
+
+
+@settings(max_examples=40, deadline=None)
+@given(moment=st.datetimes(dt.datetime(2026, 11, 19), dt.datetime(2026, 11, 25), timezones=st.just(dt.UTC)),
+       zone=st.sampled_from(ZONES))  # fmt: skip
+def test_a_decision_without_the_zone_is_the_one_every_zone_makes(moment: dt.datetime, zone: str) -> None:
+    decided = dates.created_on_or_after_in_any_zone(moment, dt.date(2026, 11, 22))
+    if decided is not None:
+        assert decided == dates.created_on_or_after(moment, dt.date(2026, 11, 22), ZoneInfo(zone))

@@ -10,7 +10,8 @@
   becomes the QBO TxnDate (21:30 in San Francisco on 5 January is TxnDate 2026-01-05, not the UTC day, the 6th), and a
   TxnDate becomes the start of that day in the QBO company's zone.
 - `created_after` filters: a record passes when it was created at or after 00:00 of the filter's day in the zone of
-  the account it lives in (the QBO company's for QBO records, the portal's for HubSpot records).
+  the account it lives in (the QBO company's for QBO records, the portal's for HubSpot records). A record created
+  more than a day away from that midnight is decided the same in every zone, so it needs no zone at all.
 """
 
 from __future__ import annotations
@@ -83,3 +84,20 @@ def qbo_txn_date(hubspot_instant: Any, company_zone: ZoneInfo) -> str | None:
 def created_on_or_after(created: dt.datetime | None, day: dt.date, zone: ZoneInfo) -> bool:
     """Whether a record created at `created` passes a `created_after` filter of `day`, counted in `zone`."""
     return created is not None and created >= start_of_day(day, zone)
+
+
+EARLIEST_UTC_OFFSET = dt.timedelta(hours=-12)  # the zones' offsets range from UTC-12 to UTC+14
+LATEST_UTC_OFFSET = dt.timedelta(hours=14)
+
+
+def created_on_or_after_in_any_zone(created: dt.datetime | None, day: dt.date) -> bool | None:
+    """`created_on_or_after` when the zone is unknown: True or False if every zone gives that answer, None if the
+    answer depends on the zone."""
+    if created is None:
+        return False
+    midnight_utc = dt.datetime.combine(day, dt.time(), UTC)
+    if created >= midnight_utc - EARLIEST_UTC_OFFSET:  # on or after 00:00 of the day even in UTC-12
+        return True
+    if created < midnight_utc - LATEST_UTC_OFFSET:  # before 00:00 of the day even in UTC+14
+        return False
+    return None
