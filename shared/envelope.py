@@ -27,6 +27,10 @@ class Operation(enum.StrEnum):
     VOIDED = "voided"
     EMAILED = "emailed"
     ASSOCIATION_CHANGED = "association_changed"
+    # Not a provider's event: the reconciliation found the two sides' values apart. The worker re-reads and compares
+    # both sides whatever the link's versions say (a value changed behind our back may not have moved the version of
+    # the side the record syncs from).
+    DRIFTED = "drifted"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -103,6 +103,13 @@ POLL_WATERMARK = Gauge(
     "hsqbo_poller_watermark_seconds", "Time up to which changes are queued", ["connection", "provider"]
 )
 
+# Records the last reconciliation of a connection found apart, by connection and object (contact, product, invoice,
+# payment): drifted (a mapped value or total differs between HubSpot and QBO) plus missing (a side gone while linked).
+# They were queued again when it ran; a record still apart at the next run did not repair (see its status).
+RECONCILE_DRIFT = Gauge(
+    "hsqbo_reconcile_drift_records", "Records found apart by the last reconciliation", ["connection", "object"]
+)
+
 # --- dead letters (shared/deadletters) ------------------------------------------------------------------------------
 
 # Dead letters replayed by an operator, by payload (apply, change).

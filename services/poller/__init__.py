@@ -1,6 +1,6 @@
 """`hsqbo poller`: the fallback for missed webhooks. Polls QBO (CDC) and HubSpot (search) for changes the worker has
 not synced and queues them like webhook events. `--backfill` is the initial sync: every record not in sync, once;
-`--reconcile` finds HubSpot deletions that polling cannot see."""
+`--reconcile` compares every linked pair's values, reports and re-queues those apart."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import datetime as dt
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 from services.poller._backfill import backfill, report
 from services.poller._poller import Poller
-from services.poller._reconcile import reconcile
+from services.poller._reconcile import Counts, format_report, reconcile
 from services.poller._source import Publish, Tally
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
@@ -22,7 +23,7 @@ from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.metrics import serve_metrics
 from shared.process import parse_time, process_settings, stop_on_signals
-from shared.store import Store, open_store
+from shared.store import Kind, Reconciliation, Store, open_store
 from shared.syncconfig import SyncSettings, load_sync_settings
 
 __all__ = ["Poller", "Tally", "backfill", "configure_parser", "main", "reconcile", "run_pass", "run_poller"]
@@ -40,7 +41,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     passes.add_argument("--dry-run", action="store_true", help="with --backfill or --reconcile: count, queue nothing")
     passes.add_argument("--connection", help="only this connection (default: all)")
     passes.add_argument("--reconcile", action="store_true",
-                        help="queue a deletion for every synced HubSpot record that is gone, then exit")  # fmt: skip
+                        help="compare every linked pair, print a report, queue the ones apart, then exit")  # fmt: skip
+    passes.add_argument("--last", action="store_true", help="with --reconcile: print the last kept report, run none")
 
 
 @contextlib.asynccontextmanager
@@ -77,16 +79,16 @@ async def run_poller(settings: Settings, stop: asyncio.Event, *, once: bool = Fa
             await poller.run(stop)
 
 
-# One pass over a connection (a backfill, a reconciliation): its tallies.
-Pass = Callable[[SyncContext, Publish | None], Awaitable[list[Tally]]]
+T = TypeVar("T")
 
 
 async def run_pass(
-    settings: Settings, sync: SyncSettings, one_pass: Pass, *, dry_run: bool
-) -> dict[str, list[Tally] | str]:
-    """Run `one_pass` over each connection of `sync` (publishing nothing in a dry run): its tallies, or why it was
-    skipped."""
-    results: dict[str, list[Tally] | str] = {}
+    settings: Settings, sync: SyncSettings, one_pass: Callable[[SyncContext, Publish | None], Awaitable[T]], *,
+    dry_run: bool,
+) -> dict[str, T | str]:  # fmt: skip
+    """Run one pass (a backfill, a reconciliation) over each connection of `sync` (publishing nothing in a dry run):
+    what it returned, or why it was skipped."""
+    results: dict[str, T | str] = {}
     async with _working_set(settings, publishing=not dry_run) as (_, contexts, publish):
         for connection in sync.connection:
             try:
@@ -105,6 +107,38 @@ def _progress(tally: Tally) -> None:
               end="", file=sys.stderr, flush=True)  # fmt: skip
 
 
+def _reconcile_progress(kind: Kind, counts: Counts) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{kind}: {counts.checked} checked, {counts.drifted} drifted, {counts.missing} missing",
+              end="", file=sys.stderr, flush=True)  # fmt: skip
+
+
+async def _last_reports(settings: Settings, sync: SyncSettings) -> dict[str, str]:
+    async with open_store(settings.store_url, encryption_key=settings.encryption_key) as store:
+        return {
+            connection.name: format_report(kept[0]) if (kept := await store.reconciliations(connection.name))
+            else "no reconciliation kept yet"
+            for connection in sync.connection
+        }  # fmt: skip
+
+
+def _reconcile_main(settings: Settings, sync: SyncSettings, args: argparse.Namespace) -> None:
+    if args.last:
+        for name, text in asyncio.run(_last_reports(settings, sync)).items():
+            print(f"connection {name}\n{text}")
+        return
+
+    async def one_pass(ctx: SyncContext, publish: Publish | None) -> Reconciliation:
+        return await reconcile(ctx, publish, now=time.time(), progress=_reconcile_progress)
+
+    results = asyncio.run(run_pass(settings, sync, one_pass, dry_run=args.dry_run))
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    for name, result in results.items():
+        print(f"connection {name}\n" + (format_report(result) if isinstance(result, Reconciliation) else
+                                        f"skipped: {result}"))  # fmt: skip
+
+
 def main(args: argparse.Namespace) -> None:
     settings = process_settings(args.config)
     if args.backfill or args.reconcile:
@@ -114,11 +148,12 @@ def main(args: argparse.Namespace) -> None:
             if chosen is None:
                 raise SystemExit(f"hsqbo poller: no connection named {args.connection!r} in the sync config")
             sync = SyncSettings(connection=[chosen])
+        if args.reconcile:
+            _reconcile_main(settings, sync, args)
+            return
         since = dt.datetime.fromtimestamp(args.since, dt.UTC) if args.since is not None else None
 
         async def one_pass(ctx: SyncContext, publish: Publish | None) -> list[Tally]:
-            if args.reconcile:
-                return await reconcile(ctx, publish, now=time.time(), progress=_progress)
             return await backfill(ctx, publish, since=since, progress=_progress)
 
         results = asyncio.run(run_pass(settings, sync, one_pass, dry_run=args.dry_run))

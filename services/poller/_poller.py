@@ -3,7 +3,7 @@
     every poll_seconds, per connection (one poller process at a time per connection: a store lock):
         QBO      CDC per synced entity since its cursor                 (_qbo.py)
         HubSpot  search per synced object type, modified since cursor   (_hubspot.py)
-                 once a day, linked records read back: deletions        (_reconcile.py)
+                 once a day, linked pairs read back and compared        (_reconcile.py)
             └─► skip records whose link already shows that version ─► exchange hsqbo.changes ─► worker
 
 From there a polled change is a webhook event like any other: the worker debounces it per record, re-reads the
@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from services.poller._hubspot import HubSpotChanges
 from services.poller._qbo import QboChanges
-from services.poller._reconcile import HubSpotDeletions
+from services.poller._reconcile import Reconciler
 from services.poller._source import Poll, Publish, Source
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory
@@ -38,7 +38,7 @@ from shared.syncconfig import ConnectionSettings, SyncSettings
 
 log = get_logger("hsqbo.poller")
 
-SOURCES: tuple[Source, ...] = (QboChanges(), HubSpotChanges(), HubSpotDeletions())
+SOURCES: tuple[Source, ...] = (QboChanges(), HubSpotChanges(), Reconciler())
 
 
 class Poller:

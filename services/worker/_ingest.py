@@ -91,7 +91,7 @@ def route(envelope: ChangeEnvelope, sync: SyncSettings, app_id: str | None) -> t
     if not connections:
         return [], f"no connection for {envelope.provider} account {envelope.account_id}"
     hints: dict[str, Any] = {}
-    if envelope.operation in (Operation.DELETED, Operation.VOIDED):
+    if envelope.operation in (Operation.DELETED, Operation.VOIDED, Operation.DRIFTED):
         hints[str(envelope.operation)] = True
     if envelope.merged_ids:
         hints["merged_ids"] = {merged: True for merged in envelope.merged_ids}

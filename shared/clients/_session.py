@@ -60,7 +60,7 @@ class ApiSession:
         url = self._base_url + path
         if params:
             url += "?" + urlencode(params, quote_via=quote)
-        body = b"" if json is None else money.dumps(json)  # a Decimal as the exact number it holds
+        body = b"" if json is None else money.dumps(json)  # Decimals as the exact numbers they hold
         headers = {"Accept": "application/json"}
         if json is not None:
             headers["Content-Type"] = "application/json"

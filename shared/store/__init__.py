@@ -4,7 +4,8 @@
 - activity: an append-only, pruned history per record, for the status page;
 - pending work: debounce and a per-record lease, so one process handles a record's changes at a time;
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
-- cursors: small per-connection values for the poller.
+- cursors: small per-connection values for the poller;
+- reconciliations: the last reports of the poller's reconciliation per connection.
 
 `open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
 (`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
@@ -22,6 +23,7 @@ from shared.store._models import (
     LinkStatus,
     Pending,
     PendingKey,
+    Reconciliation,
     RepointOutcome,
     RepointResult,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "LinkStatus",
     "Pending",
     "PendingKey",
+    "Reconciliation",
     "RepointOutcome",
     "RepointResult",
     "SchemaTooNew",

@@ -112,6 +112,21 @@ class Pending:
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Reconciliation:
+    """One reconciliation run of one connection (see services/poller/_reconcile.py): per object (kind) the counts
+    {"checked", "agreed", "drifted", "missing"}, and the drifted records, each {"kind", "hubspot_id", "qbo_id",
+    "fields": [{"field", "hubspot", "qbo"}]} with values cut short. Never a token or a whole record."""
+
+    connection: str
+    started_at: float
+    finished_at: float
+    dry_run: bool = False
+    objects: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    drifted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    id: int | None = None  # set by the store
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Credentials:
     """OAuth tokens of one connection at one provider. Tokens are left out of repr so they never reach a log."""
 

@@ -20,6 +20,7 @@ from shared.store._models import (
     LinkStatus,
     Pending,
     PendingKey,
+    Reconciliation,
 )
 
 MAX_DETAIL_CHARS = 500  # activity detail is a short note, never a payload
@@ -131,6 +132,18 @@ def read_activity(row: Row) -> Activity:
         qbo_id=row["qbo_id"],
         direction=None if row["direction"] is None else Direction(row["direction"]),
         detail=row["detail"],
+    )
+
+
+def read_reconciliation(row: Row) -> Reconciliation:
+    return Reconciliation(
+        id=row["id"],
+        connection=row["connection"],
+        started_at=float(row["started_at"]),
+        finished_at=float(row["finished_at"]),
+        dry_run=bool(row["dry_run"]),
+        objects=orjson.loads(row["objects"]),
+        drifted=orjson.loads(row["drifted"]),
     )
 
 

@@ -44,6 +44,7 @@ from shared.store._models import (
     LinkStatus,
     Pending,
     PendingKey,
+    Reconciliation,
     RepointOutcome,
     RepointResult,
 )
@@ -62,6 +63,7 @@ from shared.store._rows import (
     read_link,
     read_pending,
     read_pending_key,
+    read_reconciliation,
 )
 from shared.store._store import Store
 
@@ -551,6 +553,37 @@ class SqlStore(Store):
             "ON CONFLICT (connection, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (connection, name, value, self._clock()),
         )
+
+    # Reconciliation reports.
+
+    async def save_reconciliation(self, report: Reconciliation, *, keep: int) -> Reconciliation:
+        async def save(tx: Statements) -> Reconciliation:
+            rows = await tx.fetch(
+                "INSERT INTO reconciliations (connection, started_at, finished_at, dry_run, objects, drifted) "
+                "VALUES (%s, %s, %s, %s, %s, %s) RETURNING *",
+                (
+                    report.connection,
+                    report.started_at,
+                    report.finished_at,
+                    report.dry_run,
+                    orjson.dumps(report.objects).decode(),
+                    orjson.dumps(report.drifted).decode(),
+                ),
+            )
+            saved = read_reconciliation(rows[0])
+            await tx.execute(
+                "DELETE FROM reconciliations WHERE connection = %s AND id NOT IN "
+                "(SELECT id FROM reconciliations WHERE connection = %s ORDER BY id DESC LIMIT %s)",
+                (report.connection, report.connection, max(keep, 1)),
+            )
+            return saved
+
+        return await self._transact(save)
+
+    async def reconciliations(self, connection: str | None = None, limit: int = 1) -> list[Reconciliation]:
+        where, params = ("WHERE connection = %s ", (connection,)) if connection is not None else ("", ())
+        rows = await self._read(f"SELECT * FROM reconciliations {where}ORDER BY id DESC LIMIT %s", (*params, limit))
+        return [read_reconciliation(row) for row in rows]
 
 
 async def _release(tx: Statements, key: PendingKey, owner: str) -> None:

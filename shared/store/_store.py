@@ -25,6 +25,7 @@ from shared.store._models import (
     LinkStatus,
     Pending,
     PendingKey,
+    Reconciliation,
     RepointResult,
 )
 
@@ -200,3 +201,13 @@ class Store(Protocol):
     async def get_cursor(self, connection: str, name: str) -> str | None: ...
 
     async def set_cursor(self, connection: str, name: str, value: str) -> None: ...
+
+    # Reconciliation reports: the last few per connection.
+
+    async def save_reconciliation(self, report: Reconciliation, *, keep: int) -> Reconciliation:
+        """Keep `report` (its id set) and delete the connection's older reports beyond the last `keep`."""
+        ...
+
+    async def reconciliations(self, connection: str | None = None, limit: int = 1) -> list[Reconciliation]:
+        """The newest reports first (of one connection, or of all)."""
+        ...

@@ -5,6 +5,7 @@ HubSpot portal's company and additional currencies)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -74,7 +75,7 @@ async def test_invoice_in_foreign_currency_carries_currency_ref(stack: Stack) ->
     assert link.qbo_id is not None
     [made] = [i for i in stack.qbo_entities("Invoice") if i["Id"] == link.qbo_id]
     assert made["CurrencyRef"]["value"] == "EUR"
-    assert made["ExchangeRate"] == 1.0825  # QBO's own rate for the invoice date, sent with it
+    assert made["ExchangeRate"] == Decimal("1.0825")  # QBO's own rate for the invoice date, sent with it
     assert made["CustomerRef"]["value"] == customer_id
 
     [copy] = [i for i in stack.hubspot_records("invoices") if i.get("hsqbo_qbo_invoice_id") == qbo_id]
@@ -85,7 +86,7 @@ async def test_invoice_in_foreign_currency_carries_currency_ref(stack: Stack) ->
     stack.hubspot_edit("commerce_payments", "associate", id=payment["id"], to_object_type="invoices", to_id=hubspot_id)
     await stack.settle()
     [paid] = [p for p in stack.qbo_entities("Payment") if p["CustomerRef"]["value"] == customer_id]
-    assert (paid["CurrencyRef"]["value"], paid["ExchangeRate"]) == ("EUR", 1.0825)
+    assert (paid["CurrencyRef"]["value"], paid["ExchangeRate"]) == ("EUR", Decimal("1.0825"))
 
 
 async def test_other_currency_excluded_when_multicurrency_off(stack: Stack) -> None:

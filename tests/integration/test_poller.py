@@ -24,6 +24,14 @@ from shared.connections import ContextFactory
 from shared.envelope import ChangeEnvelope, Provider
 from tests.integration.checker import Workload, assert_applied_once, classify
 from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.test_invoices import (
+    customer_with_contact,
+    hubspot_copy,
+    item,
+    line_items,
+    qbo_invoice,
+    sales_line,
+)
 from tests.integration.test_worker_crash import worker_environment
 
 pytestmark = pytest.mark.integration
@@ -187,8 +195,8 @@ async def test_a_hubspot_deletion_whose_webhook_was_lost_is_found_by_reconciliat
     assert await poller.poll() == []  # search cannot see a deletion...
     ctx = await poller.poller.contexts.get(stack.sync.connection[0])
 
-    [contacts] = [t for t in await reconcile(ctx, poller.poller.publish, now=time.time()) if t.object_type == "contact"]
-    assert (contacts.found, contacts.in_sync, contacts.queued) == (2, 1, 1)  # ...reading the links back does
+    report = await reconcile(ctx, poller.poller.publish, now=time.time())
+    assert report.objects["contact"] == {"checked": 2, "agreed": 1, "drifted": 0, "missing": 1}  # ...reading back does
     await stack.settle()
     active = {c["PrimaryEmailAddr"]["Address"]: c["Active"] for c in stack.qbo_entities("Customer")}
     assert active == {"gone@example.com": False, "stays@example.com": True}
@@ -206,3 +214,91 @@ async def test_the_poller_reconciles_each_connection_once_a_day(stack: Stack, po
     assert batch_reads() == 1
     await poller.poll()
     assert batch_reads() == 1  # not due again before HSQBO_RECONCILE_SECONDS
+
+
+async def test_value_changed_behind_our_back_is_reported_and_repaired(stack: Stack, poller: RecordingPoller) -> None:
+    first = await two_contacts_then_webhooks_lost(stack, poller, "drift@example.com", "steady@example.com")
+    [second] = [c for c in stack.hubspot_records("contacts") if c["email"] == "steady@example.com"]
+    customers = {c["PrimaryEmailAddr"]["Address"]: c for c in stack.qbo_entities("Customer")}
+    stack.qbo_edit("Customer", "update", {"Id": customers["drift@example.com"]["Id"], "GivenName": "Changed"})
+    stack.hubspot_edit("contacts", "update", id=second["id"], properties={"phone": "555-0142"})
+    await stack.settle()
+    assert stack.hubspot_records("contacts")[0]["firstname"] == "A"  # webhooks lost, no poll: still apart
+    ctx = await poller.poller.contexts.get(stack.sync.connection[0])
+
+    report = await reconcile(ctx, poller.poller.publish, now=time.time())
+    assert report.objects["contact"] == {"checked": 2, "agreed": 0, "drifted": 2, "missing": 0}
+    fields = {(d["hubspot_id"], d["qbo_id"]): d["fields"] for d in report.drifted}
+    assert fields == {
+        (first["id"], str(customers["drift@example.com"]["Id"])): [
+            {"field": "first_name", "hubspot": "A", "qbo": "Changed"}
+        ],
+        (second["id"], str(customers["steady@example.com"]["Id"])): [
+            {"field": "phone", "hubspot": "555-0142", "qbo": None}
+        ],
+    }
+    assert await stack.store.reconciliations(CONNECTION) == [report]
+
+    await stack.settle()  # the worker repairs each from the side that moved
+    assert {c["email"]: c["firstname"] for c in stack.hubspot_records("contacts")}["drift@example.com"] == "Changed"
+    phones = {c["PrimaryEmailAddr"]["Address"]: c.get("PrimaryPhone") for c in stack.qbo_entities("Customer")}
+    assert phones["steady@example.com"] == {"FreeFormNumber": "555-0142"}
+    again = await reconcile(ctx, poller.poller.publish, now=time.time())
+    assert again.objects["contact"] == {"checked": 2, "agreed": 2, "drifted": 0, "missing": 0}
+    assert again.drifted == []
+
+
+async def test_an_invoice_total_changed_behind_our_back_is_reported_and_repaired(
+    stack: Stack, poller: RecordingPoller
+) -> None:
+    customer_id, _ = await customer_with_contact(stack, "total@example.com")
+    widget = item(stack, "Widget", 25)
+    invoice_id = qbo_invoice(stack, customer_id, sales_line(widget, 2, 25))
+    await stack.settle()
+    copy = hubspot_copy(stack, invoice_id)
+    assert copy["hs_amount_billed"] == "50"
+    lose_every_webhook(stack)
+    [line] = line_items(stack, copy["id"])
+    stack.hubspot_edit("line_items", "update", id=line["id"], properties={"quantity": "3"})  # HubSpot's copy: 75
+    ctx = await poller.poller.contexts.get(stack.sync.connection[0])
+
+    report = await reconcile(ctx, poller.poller.publish, now=time.time())
+    assert report.objects["invoice"] == {"checked": 1, "agreed": 0, "drifted": 1, "missing": 0}
+    [drift] = report.drifted
+    assert (drift["kind"], drift["hubspot_id"], drift["qbo_id"]) == ("invoice", copy["id"], invoice_id)
+    assert drift["fields"] == [
+        {"field": "amount_billed", "hubspot": "75.00", "qbo": "50.00"},
+        {"field": "balance_due", "hubspot": "75.00", "qbo": "50.00"},
+    ]
+
+    await stack.settle()  # QBO is the invoice's master: its copy is brought back to it
+    assert hubspot_copy(stack, invoice_id)["hs_amount_billed"] == "50"
+    again = await reconcile(ctx, poller.poller.publish, now=time.time())
+    assert again.objects["invoice"]["agreed"] == 1
+
+
+async def test_the_reconcile_command_prints_the_report_and_keeps_it_for_last(
+    stack: Stack, poller: RecordingPoller, tmp_path: Path
+) -> None:
+    contact = await two_contacts_then_webhooks_lost(stack, poller, "cli@example.com", "fine@example.com")
+    stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"lastname": "Moved"})
+    stack.clear_request_logs()
+
+    async def hsqbo_poller(*args: str) -> list[str]:
+        command = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "poller", *args, env=worker_environment(stack, tmp_path),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await command.communicate()
+        assert command.returncode == 0, err.decode()[-2000:]
+        return out.decode().splitlines()
+
+    lines = await hsqbo_poller("--reconcile", "--dry-run", "--connection", CONNECTION)
+    assert lines[0] == f"connection {CONNECTION}"
+    assert lines[1].endswith("(dry run: nothing queued)")
+    assert ["contact", "2", "1", "1", "0"] in [line.split() for line in lines]
+    assert ["last_name", "HubSpot", "'Moved'", "QuickBooks", "(empty)"] in [line.split() for line in lines]
+    assert poller.queued == []
+    assert await hsqbo_poller("--reconcile", "--last") == lines  # the kept report, printed again
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}

@@ -63,6 +63,8 @@ def test_deletes_and_merges_travel_as_hints() -> None:
     assert deleted.hints == {"deleted": True}
     merged = envelope(Provider.QUICKBOOKS, "customer", operation=Operation.MERGED, merged_ids=("7",))
     assert route(merged, SYNC, None)[0][0].hints == {"merged_ids": {"7": True}}
+    drifted = envelope(Provider.QUICKBOOKS, "invoice", operation=Operation.DRIFTED)  # found by the reconciliation
+    assert route(drifted, SYNC, None)[0][0].hints == {"drifted": True}
 
 
 TWO_WAY_INVOICES = SyncSettings(

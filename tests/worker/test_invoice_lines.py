@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from services.worker.rules._invoice_lines import (
     TAX_LINE_KEY,
     Line,
@@ -43,9 +45,10 @@ def test_qbo_invoice_lines_become_line_items_keyed_by_line_id_plus_a_tax_line() 
 
 def test_qbo_line_amount_is_quantity_times_price_in_cents_and_carries_the_tax_code() -> None:
     line = qbo_line(Line("Hour", "1.5", "33.33"), "9", "3")
-    assert line["Amount"] == 50.0
-    assert line["SalesItemLineDetail"] == {"ItemRef": {"value": "9"}, "Qty": 1.5, "UnitPrice": 33.33,
-                                           "TaxCodeRef": {"value": "3"}}  # fmt: skip
+    assert line["Amount"] == Decimal("50.00")
+    assert line["SalesItemLineDetail"] == {"ItemRef": {"value": "9"}, "Qty": Decimal("1.5"),
+                                           "UnitPrice": Decimal("33.33"), "TaxCodeRef": {"value": "3"}}  # fmt: skip
+    assert all(isinstance(line["SalesItemLineDetail"][key], Decimal) for key in ("Qty", "UnitPrice"))
     assert "TaxCodeRef" not in qbo_line(Line("Hour", "1", "1"), "9", None)["SalesItemLineDetail"]
 
 
@@ -88,3 +91,9 @@ def test_plan_never_gives_one_line_item_to_two_lines() -> None:
     plan = plan_line_items({"1": WIDGET, "2": WIDGET}, {"101": WIDGET}, {"1": "101", "2": "101"})
     assert plan.kept == {"1": "101"}
     assert plan.create == {"2": WIDGET}
+
+
+def test_a_price_derived_from_a_qbo_amount_has_at_most_five_decimals() -> None:
+    line = line_from_qbo({"Amount": Decimal("10.00"), "SalesItemLineDetail": {"Qty": 3}, "Description": "Thirds"},
+                         None, None)  # fmt: skip
+    assert line.price == "3.33333"

@@ -95,7 +95,7 @@ class Record:
 
 
 def _money(value: decimal.Decimal) -> str:
-    normalized = value.quantize(decimal.Decimal("0.01"))
+    normalized = value.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)  # as shared.money rounds
     return str(normalized.to_integral_value()) if normalized == normalized.to_integral_value() else str(normalized)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from decimal import Decimal
 from typing import Any
 
 from services.sandbox.qbo import _errors as errors
@@ -117,7 +118,7 @@ def exchange_rate(settings: CompanySettings, code: str | None, as_of: str | None
     return {
         "SourceCurrencyCode": code.upper(),
         "TargetCurrencyCode": settings.home_currency,
-        "Rate": float(settings.rate(code.upper())),
+        "Rate": Decimal(settings.rate(code.upper())),
         "AsOfDate": day,
         "domain": "QBO",
         "sparse": False,
@@ -141,7 +142,7 @@ def transaction_currency(
         )
     fields: dict[str, Any] = {"CurrencyRef": settings.currency_ref(code)}
     if code != settings.home_currency:
-        fields["ExchangeRate"] = data.get("ExchangeRate", float(settings.rate(code)))
+        fields["ExchangeRate"] = data.get("ExchangeRate", Decimal(settings.rate(code)))
     return fields
 
 

@@ -27,7 +27,9 @@ from shared.errors import HsqboError
 from shared.store import Direction, Kind, Link
 from shared.syncconfig import ConnectionSettings, ObjectSettings
 
-Hints = dict[str, Any]  # what the webhooks said beyond "changed": {"deleted": True}, {"merged_ids": {"12": True}}
+# What the webhooks said beyond "changed": {"deleted": True}, {"merged_ids": {"12": True}}; {"drifted": True} from the
+# reconciliation: the two sides differ, compare them whatever the link's versions say.
+Hints = dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

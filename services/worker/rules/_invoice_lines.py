@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker._fields import get_path, number, text
+from shared.money import round_price
 
 LINE_ITEM_PROPERTIES = ("name", "quantity", "price", "hs_sku", "hs_product_id")
 TAX_LINE_KEY = "tax"  # the line item standing for QBO's computed tax (TxnTaxDetail.TotalTax)
@@ -64,7 +65,7 @@ def line_from_qbo(line: Mapping[str, Any], sku: str | None, product_id: str | No
     price = detail.get("UnitPrice")
     if price is None:  # QBO accepts a line with only an Amount
         amount = Decimal(str(line.get("Amount") or 0))
-        price = amount / Decimal(str(quantity)) if quantity else amount
+        price = round_price(amount / Decimal(str(quantity))) if quantity else amount  # never 28 digits
     name = get_path(detail, "ItemRef.name") or line.get("Description")
     return Line.of(name, quantity if quantity is not None else 1, price, sku, product_id)
 
@@ -91,14 +92,14 @@ def qbo_line(line: Line, item_id: str, tax_code: str | None) -> dict[str, Any]:
     """A QBO SalesItemLineDetail line for `line`; without a tax code QBO applies its default."""
     detail: dict[str, Any] = {
         "ItemRef": {"value": item_id},
-        "Qty": float(line.quantity),
-        "UnitPrice": float(line.price),
+        "Qty": Decimal(line.quantity),  # exact JSON numbers (shared.money)
+        "UnitPrice": Decimal(line.price),
     }
     if tax_code:
         detail["TaxCodeRef"] = {"value": tax_code}
     return {
         "DetailType": "SalesItemLineDetail",
-        "Amount": float(line.amount),
+        "Amount": line.amount,
         "Description": line.name,
         "SalesItemLineDetail": detail,
     }

@@ -57,6 +57,7 @@ from services.worker.rules import _invoice_lines as lines
 from services.worker.rules import _invoice_refs as refs
 from services.worker.rules._invoice_lines import Line
 from services.worker.rules._origin import OriginProperty, made_from
+from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
@@ -113,13 +114,14 @@ def _hubspot_values(maps: list[FieldMap], values: Values) -> dict[str, str]:
 
 def _is_voided(invoice: QboEntity) -> bool:
     """QBO has no void flag: a void zeroes the total and prefixes PrivateNote with "Voided"."""
-    return float(invoice.get("TotalAmt") or 0) == 0 and str(invoice.get("PrivateNote") or "").startswith("Voided")
+    total = money.decimal(invoice.get("TotalAmt")) or money.ZERO
+    return total == 0 and str(invoice.get("PrivateNote") or "").startswith("Voided")
 
 
 def _qbo_status(invoice: QboEntity, hints: Hints, link: Link | None) -> str:
     if hints.get("voided") or _is_voided(invoice) or (link is not None and link.synced.get("status") == VOIDED):
         return VOIDED
-    return "paid" if float(invoice.get("Balance") or 0) == 0 else "open"
+    return "paid" if (money.decimal(invoice.get("Balance")) or money.ZERO) == 0 else "open"
 
 
 def _lines_hash(invoice: QboEntity) -> str:
@@ -161,7 +163,8 @@ class InvoiceRule:
         if link is not None and link.origin == Provider.HUBSPOT and link.hubspot_id is not None:
             return await self._qbo_edit_of_hubspot_invoice(ctx, link, invoice, status)
         if link is not None and link.hubspot_id is not None:
-            if link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED:
+            synced = link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED
+            if synced and not hints.get("drifted"):  # drifted: the HubSpot copy moved, not QBO (see _reconcile)
                 return Outcome("unchanged", link=link, detail="this QuickBooks version is synced")
             try:
                 record = await ctx.hubspot.get(

@@ -2,7 +2,8 @@
 
 Matching: the id map first, then the SKU (`hs_sku` ↔ `Item.Sku`). By default only records with a SKU sync
 (`require_sku`, the incumbent's guard against duplicates); the others are excluded with that reason. Mapped: name,
-SKU, description, unit price (compared as numbers) and type.
+SKU, description, unit price (compared as exact numbers at 5 decimals, the precision sent to both APIs; see
+shared/money.py) and type.
 
 Prices sync in the QBO home currency only: QBO's `UnitPrice` is in the home currency and HubSpot's `price` in the
 portal's company currency, so when those differ neither price is written from the other (HubSpot's per-currency
@@ -42,7 +43,9 @@ from services.worker.rules._pair import (
     repoint_merged,
     sync_fields,
 )
+from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
+from shared.company import Company
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import DuplicateName, NotFound
@@ -63,12 +66,19 @@ def product_type(value: Any) -> str | None:
 
 
 def price(value: Any) -> str:
-    """QBO's UnitPrice defaults to 0: a product without a price costs 0."""
-    return _fields.number(value) or "0"
+    """A unit price as both sides compare it: QBO's UnitPrice defaults to 0 (a product without a price costs 0), and
+    a price is taken at the precision both APIs are sent (5 decimals, `shared.money.round_price`), so a HubSpot
+    price with more decimals equals the QBO price it was written as and is not rewritten back and forth."""
+    try:
+        exact = money.decimal(value)
+    except ValueError:  # not a number (a float never comes from the APIs' parsed JSON)
+        return _fields.number(value) or "0"
+    return money.plain(money.round_price(exact)) if exact is not None else "0"
 
 
-def unit_price(canonical: str) -> float:
-    return float(Decimal(canonical))
+def unit_price(canonical: str) -> Decimal:
+    """The QBO UnitPrice of a canonical price: an exact JSON number, at most 5 decimals."""
+    return money.round_price(money.decimal(canonical) or money.ZERO)
 
 
 # The QBO item a HubSpot product was made from: a retry after a crash finds it instead of making a second product.
@@ -197,8 +207,12 @@ async def _sync(
 
 
 async def _priced(ctx: SyncContext, settings: ProductSettings) -> ProductSettings:
+    return priced_settings(settings, await ctx.company())
+
+
+def priced_settings(settings: ProductSettings, company: Company) -> ProductSettings:
     """The settings with the price mapping off when HubSpot's company currency is not QBO's home currency."""
-    if currencies.prices_sync(await ctx.company()):
+    if currencies.prices_sync(company):
         return settings
     return settings.model_copy(update={"mappings": {**settings.mappings, "price": False}})
 
