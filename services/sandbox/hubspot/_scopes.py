@@ -71,6 +71,7 @@ _CURRENCY_WRITE = "settings.currencies.write"
 EVERY_SCOPE: tuple[str, ...] = tuple(sorted(
     {f"{stem}.{access}" for stem in _OBJECT_STEMS.values() for access in ("read", "write")}
     | {scope for pair in _SCHEMA_SCOPES.values() for alternatives in pair for scope in alternatives}
+    | {"oauth", "settings.currencies.read", _CURRENCY_WRITE}
 ))  # fmt: skip
 
 
