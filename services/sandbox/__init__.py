@@ -21,6 +21,7 @@ from services.sandbox._faults import FaultConfig, FaultMiddleware, Faults
 from services.sandbox._oauth import Grant, OAuthError, TokenIssuer, TokenPair
 from services.sandbox._recorder import RecordedRequest, RequestLog
 from services.sandbox._webhooks import DispatcherStats, Event, WebhookDispatcher
+from shared import money
 from shared.asgi import AppServer
 from shared.config import Settings, load_settings
 from shared.logging import get_logger
@@ -75,7 +76,7 @@ class RunningSandbox:
     def save_state(self) -> None:
         if self.options.state_file is not None:
             state = {"qbo": self.qbo.dump(), "hubspot": self.hubspot.dump()}
-            self.options.state_file.write_text(json.dumps(state))
+            self.options.state_file.write_bytes(money.dumps(state))  # amounts are Decimals
 
     async def stop(self) -> None:
         self.save_state()

@@ -38,6 +38,7 @@ from services.sandbox._clock import SandboxClock
 from services.sandbox._faults import CONTROL_PREFIX, Faults
 from services.sandbox._recorder import RequestLog
 from services.sandbox._webhooks import WebhookDispatcher
+from shared import money
 
 Json = dict[str, Any]
 ControlHandler = Callable[[Request], Awaitable[Response]]
@@ -61,17 +62,18 @@ class Controlled(Protocol):
 
 
 def answer(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+    return Response(money.dumps(body), status_code=status, media_type="application/json")
 
 
-async def read_object(request: Request) -> Json:
-    """The request's JSON object; {} for an empty body."""
+async def read_object(request: Request, *, exact: bool = False) -> Json:
+    """The request's JSON object; {} for an empty body. `exact`: numbers with a fraction as Decimals, for bodies that
+    carry amounts (a user's edit); control settings (seconds, rates, a state dump's timestamps) stay floats."""
     raw = await request.body()
     if not raw:
         return {}
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        body = money.loads(raw) if exact else orjson.loads(raw)
+    except ValueError:  # not JSON, or not UTF-8
         raise ValueError("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")

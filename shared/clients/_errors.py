@@ -15,8 +15,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
+from shared import money
 from shared.clients._transport import Response
 from shared.envelope import Provider
 from shared.errors import (
@@ -109,8 +108,8 @@ def _short(text: str) -> str:
 
 def _json_object(body: bytes) -> Mapping[str, Any]:
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        parsed = money.loads(body)
+    except ValueError:  # not JSON, or not UTF-8
         return {}
     return parsed if isinstance(parsed, dict) else {}
 

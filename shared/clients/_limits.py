@@ -24,8 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-import orjson
-
+from shared import money
 from shared.clients._transport import Response
 from shared.config import Settings
 from shared.errors import ApiError, RateLimited
@@ -254,8 +253,8 @@ class CallLimits:
 
 def _hubspot_policy(response: Response) -> str | None:
     try:
-        body = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
+        body = money.loads(response.body)
+    except ValueError:  # not JSON, or not UTF-8
         return None
     return str(body.get("policyName") or "") or None if isinstance(body, dict) else None
 

@@ -10,8 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import orjson
-
+from shared import money
 from shared.clients._auth import TokenSource
 from shared.clients._limits import Admission, CallLimits
 from shared.clients._metrics import measured
@@ -61,7 +60,7 @@ class ApiSession:
         url = self._base_url + path
         if params:
             url += "?" + urlencode(params, quote_via=quote)
-        body = b"" if json is None else orjson.dumps(json)
+        body = b"" if json is None else money.dumps(json)  # Decimals as the exact numbers they hold
         headers = {"Accept": "application/json"}
         if json is not None:
             headers["Content-Type"] = "application/json"

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
-import orjson
 import yarl
 
+from shared import money
 from shared.config import Settings
 
 
@@ -43,7 +43,8 @@ class Response:
         return self.headers.get(name.lower())
 
     def json(self) -> Any:
-        return orjson.loads(self.body)
+        """The body as JSON, every non-integer number a Decimal (`shared.money`)."""
+        return money.loads(self.body)
 
 
 class Transport(Protocol):

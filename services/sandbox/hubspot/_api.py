@@ -8,7 +8,6 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope
@@ -20,6 +19,7 @@ from services.sandbox.hubspot._ratelimit import RateLimiter, rate_limit_body
 from services.sandbox.hubspot._render import error_response, json_response
 from services.sandbox.hubspot._schema import ObjectType, object_type_named
 from services.sandbox.hubspot._store import Actor, Portal
+from shared import money
 
 _CALLER_KEY = "hubspot_caller"
 
@@ -82,8 +82,8 @@ def identify(scope: Scope) -> tuple[str | None, str | None]:
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     try:
-        return orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
+        return money.loads(raw) if raw else None
+    except ValueError:  # not JSON, or not UTF-8
         raise validation_error("Invalid input JSON on line 1: the request body is not valid JSON") from None
 
 

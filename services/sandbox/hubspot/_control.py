@@ -65,7 +65,7 @@ class ControlApi:
         return answer(account.settings())
 
     async def user_edit(self, request: Request) -> Response:
-        return answer(self.sandbox.user_edit(**await read_object(request)))
+        return answer(self.sandbox.user_edit(**await read_object(request, exact=True)))
 
     async def seed(self, request: Request) -> Response:
         counts = await read_object(request)

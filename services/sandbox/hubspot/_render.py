@@ -1,12 +1,11 @@
 """JSON answers in HubSpot's shapes (SPEC `SimplePublicObject(WithAssociations)`, `ValueWithTimestamp`,
-`CollectionResponseAssociatedId`), serialised with orjson."""
+`CollectionResponseAssociatedId`), serialised with `shared.money.dumps` (Decimals as exact numbers)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from starlette.responses import Response
 
 from services.sandbox.hubspot._associations import KINDS
@@ -14,12 +13,13 @@ from services.sandbox.hubspot._errors import HubSpotError
 from services.sandbox.hubspot._schema import ObjectType, object_type_named
 from services.sandbox.hubspot._store import Portal, Record
 from services.sandbox.hubspot._values import iso_ms
+from shared import money
 
 Json = dict[str, Any]
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type="application/json")
+    return Response(money.dumps(body), status_code=status, headers=headers, media_type="application/json")
 
 
 def error_response(error: HubSpotError, headers: dict[str, str] | None = None) -> Response:

@@ -22,6 +22,7 @@ import fnmatch
 import functools
 import re
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from services.sandbox.hubspot._errors import validation_error
@@ -106,7 +107,7 @@ def _values(spec: dict[str, Any]) -> list[Any]:
 def _comparison(
     prop: PropertyDef, operator: Any, spec: dict[str, Any], value_of: Callable[[Record], str | None]
 ) -> Predicate:
-    def operand(key: str) -> tuple[int, float | str]:
+    def operand(key: str) -> tuple[int, Decimal | str]:
         raw = spec.get(key)
         if raw is None:
             raise validation_error(f"{operator} on {prop.name} needs `{key}`")
@@ -115,7 +116,7 @@ def _comparison(
             raise validation_error(f"{raw} is not a valid value to compare with {prop.name}")
         return parsed
 
-    def stored(record: Record) -> tuple[int, float | str] | None:
+    def stored(record: Record) -> tuple[int, Decimal | str] | None:
         value = value_of(record)
         if value is None:
             return None
@@ -125,7 +126,7 @@ def _comparison(
     if operator == "BETWEEN":
         high = operand("highValue")
         return lambda r: (s := stored(r)) is not None and low <= s <= high
-    comparisons: dict[str, Callable[[tuple[int, float | str], tuple[int, float | str]], bool]] = {
+    comparisons: dict[str, Callable[[tuple[int, Decimal | str], tuple[int, Decimal | str]], bool]] = {
         "EQ": lambda s, v: s == v,
         "NEQ": lambda s, v: s != v,
         "LT": lambda s, v: s < v,
@@ -161,7 +162,7 @@ def _indexed_ids(portal: Portal, object_type: ObjectType, spec: dict[str, Any]) 
     if name == "hs_object_id":  # compared as a number: "7.0" and "07" match record 7
         operands = (filter_operand(portal.property_def(object_type, name), str(value)) for value in raw)
         keys = [str(int(number)) for operand in operands if operand is not None
-                and isinstance(number := operand[1], float) and number.is_integer()]  # fmt: skip
+                and isinstance(number := operand[1], Decimal) and number == number.to_integral_value()]  # fmt: skip
     else:
         keys = [str(value) for value in raw]
     found: set[int] = set()

@@ -1,7 +1,8 @@
 """Property values: HubSpot stores and returns every value as a string, normalised by the property's type.
 
-- number: any JSON number or numeric string; returned in canonical decimal form ("6000.00" -> "6000",
-  "1.50" -> "1.5"), so clients must compare numerically, never as strings (stricter than echoing the input).
+- number: any JSON number (read as an exact Decimal) or numeric string; returned in canonical decimal form
+  ("6000.00" -> "6000", "1.50" -> "1.5"), so clients must compare numerically, never as strings (stricter than
+  echoing the input).
 - datetime: epoch milliseconds (number or digit string) or ISO 8601; returned as ISO 8601 UTC with milliseconds.
 - date: "YYYY-MM-DD" or epoch milliseconds at midnight UTC; returned as "YYYY-MM-DD".
 - bool: true/false (JSON or string, any case); returned "true"/"false".
@@ -69,6 +70,8 @@ def normalize(prop: PropertyDef, raw: object) -> str | None:
         return None
     if isinstance(raw, bool):
         text = "true" if raw else "false"
+    elif isinstance(raw, decimal.Decimal):
+        text = format(raw, "f")  # plain notation, never 1E+2
     elif isinstance(raw, (int, float, str)):
         text = str(raw)
     else:
@@ -110,21 +113,21 @@ def normalize(prop: PropertyDef, raw: object) -> str | None:
     return iso_ms(epoch_ms)
 
 
-def sort_key(prop: PropertyDef | None, value: str) -> tuple[int, float | str]:
+def sort_key(prop: PropertyDef | None, value: str) -> tuple[int, decimal.Decimal | str]:
     """Comparable form of a stored value (numbers and dates numerically, strings case-insensitively)."""
     if prop is not None and prop.type == "number":
-        return (0, float(value))
+        return (0, decimal.Decimal(value))  # exact: 0.1 + 0.2 sorts as 0.3
     if prop is not None and prop.type in ("date", "datetime"):
-        return (0, float(parse_epoch_ms(value) or 0))
+        return (0, decimal.Decimal(parse_epoch_ms(value) or 0))
     return (1, value.lower())
 
 
-def filter_operand(prop: PropertyDef | None, text: str) -> tuple[int, float | str] | None:
+def filter_operand(prop: PropertyDef | None, text: str) -> tuple[int, decimal.Decimal | str] | None:
     """Comparable form of a search filter value; None when it cannot be compared with this property."""
     if prop is not None and prop.type == "number":
         number = canonical_number(text)
-        return (0, float(number)) if number is not None else None
+        return (0, decimal.Decimal(number)) if number is not None else None
     if prop is not None and prop.type in ("date", "datetime"):
         epoch_ms = parse_epoch_ms(text)
-        return (0, float(epoch_ms)) if epoch_ms is not None else None
+        return (0, decimal.Decimal(epoch_ms)) if epoch_ms is not None else None
     return (1, text.lower())

@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,6 +29,7 @@ from services.sandbox.qbo import _rules as rules
 from services.sandbox.qbo._errors import QboFault
 from services.sandbox.qbo._store import CDC_ENTITIES, ENTITIES, Realm
 from services.sandbox.qbo._timestamps import company_time, company_time_ms, parse_time
+from shared import money
 
 if TYPE_CHECKING:
     from services.sandbox.qbo._sandbox import QboSandbox
@@ -41,7 +41,7 @@ REQUEST_ID_MAX_LENGTH = 50
 
 
 def render(payload: dict[str, Any], status: int, now: float) -> Response:
-    body = orjson.dumps({**payload, "time": company_time_ms(now)})
+    body = money.dumps({**payload, "time": company_time_ms(now)})
     return Response(body, status_code=status, media_type="application/json", headers={"intuit_tid": uuid.uuid4().hex})
 
 
@@ -94,8 +94,8 @@ class Api:
     @staticmethod
     async def _json_body(request: Request) -> dict[str, Any]:
         try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
+            body = money.loads(await request.body())
+        except ValueError:  # not JSON, or not UTF-8
             raise errors.QboFault("2010", "Request has invalid or unsupported property",
                                   "The request body is not valid JSON") from None  # fmt: skip
         if not isinstance(body, dict):

@@ -59,7 +59,7 @@ class Control:
         return answer(realm.summary(), 201)
 
     async def user_edit(self, request: Request) -> Response:
-        body = await read_object(request)
+        body = await read_object(request, exact=True)
         entity = str(body.get("entity", ""))
         outcome = self.sandbox.user_edit(str(required(body, "realm_id")), entity, str(required(body, "action")),
                                          body.get("data") or {})  # fmt: skip

@@ -4,6 +4,7 @@ once, by the API layer (or inline, per item, in a batch response)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 
@@ -87,7 +88,7 @@ def business_rule(detail: str) -> QboFault:
                     f"Business Validation Error: {detail}")  # fmt: skip
 
 
-def amount_mismatch(amount: float) -> QboFault:
+def amount_mismatch(amount: Decimal) -> QboFault:
     return QboFault("6070", "Amount calculation incorrect in the request",
                     f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}")  # fmt: skip
 

@@ -18,6 +18,7 @@ import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.sandbox.qbo import _errors as errors
@@ -73,7 +74,7 @@ def _tokenize(text: str) -> list[Token]:
         if kind == "string":
             tokens.append(Token(kind, raw, re.sub(r"\\(.)", r"\1", raw[1:-1])))
         elif kind == "number":
-            tokens.append(Token(kind, raw, float(raw) if "." in raw else int(raw)))
+            tokens.append(Token(kind, raw, Decimal(raw) if "." in raw else int(raw)))  # exact, as amounts are
         elif kind == "word" and raw.lower() in _KEYWORDS:
             tokens.append(Token("keyword", raw.lower(), raw.lower()))
         elif kind == "word" and raw.lower() in ("true", "false"):
@@ -207,8 +208,8 @@ def _lookup(data: dict[str, Any], path: str) -> Any:
 def _comparable(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return float(value) if value.replace(".", "", 1).lstrip("-").isdigit() else value.casefold()
-        except ValueError:
+            return Decimal(value) if value.replace(".", "", 1).lstrip("-").isdigit() else value.casefold()
+        except (ValueError, InvalidOperation):
             return value.casefold()
     return value
 

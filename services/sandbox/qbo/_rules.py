@@ -7,6 +7,12 @@ Decisions where Intuit's documentation is silent (stricter reading):
 - An invoice with payments applied can be neither deleted nor voided; unapply (update/delete the payment) first.
 - Applying a payment changes the invoice's Balance and LinkedTxn, so the invoice gets a new SyncToken and
   LastUpdatedTime and an Update event, as an edit would.
+- Amounts are exact Decimals (JSON numbers are read as Decimal, `shared.money`). Intuit documents a line Amount as
+  at most 15 digits, 10 before and 5 after the point; the stricter reading refuses (2010) a money field (line
+  Amount, TotalAmt, Balance, Deposit) with more decimals than its currency's minor unit, so a client's unrounded or
+  float-damaged amount (2.4999999999) fails instead of being rounded silently, and UnitPrice and Qty with more than
+  5 decimals. A JSON string where a number is required is refused as well. Computed amounts (percent discounts,
+  tax) are rounded half away from zero to the minor unit (Intuit does not document its rounding mode).
 """
 
 from __future__ import annotations
@@ -14,13 +20,18 @@ from __future__ import annotations
 import dataclasses
 import datetime
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from services.sandbox.qbo import _errors as errors
 from services.sandbox.qbo._store import HOME_CURRENCY, WRITABLE, Realm, Record
 from services.sandbox.qbo._timestamps import company_date, company_time, whole_seconds
+from shared import money as exact
 
-CENT = 0.005
+CENT = Decimal("0.005")
+ZERO = exact.ZERO
+PRICE_PLACES = 5  # UnitPrice and Qty: Intuit's 15 digits, 10.5
+INTEGER_DIGITS = 10
 SYSTEM_FIELDS = ("Id", "SyncToken", "MetaData", "domain", "sparse")
 COMPUTED_FIELDS = {
     "Customer": ("FullyQualifiedName", "BalanceWithJobs"),
@@ -54,8 +65,13 @@ class Options:
     allow_duplicate_doc_number: bool = False
 
 
-def money(value: float) -> float:
-    return round(value + 0.0, 2)
+def money(value: Decimal | int, currency: str | None = None) -> Decimal:
+    """An amount rounded half away from zero to the currency's minor unit (2 places unless it says otherwise)."""
+    return exact.round_money(Decimal(value), currency)
+
+
+def _currency(data: dict[str, Any]) -> str:
+    return str((data.get("CurrencyRef") or HOME_CURRENCY).get("value") or HOME_CURRENCY["value"])
 
 
 # entry points
@@ -209,15 +225,33 @@ def _ref(realm: Realm, data: dict[str, Any], field: str, entity: str, *, require
     return record
 
 
-def _number(data: dict[str, Any], field: str, *, required: bool) -> float | None:
+def _number(data: dict[str, Any], field: str, *, required: bool, places: int | None = None) -> Decimal | None:
+    """The field as an exact Decimal: a JSON number (never a string), with at most `places` decimals (trailing zeros
+    do not count) and at most 10 digits before the point when `places` is given."""
     value = data.get(field)
     if value is None:
         if required:
             raise errors.required(field)
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise errors.invalid(field, f"must be a number, got {value!r}")
-    return float(value)
+    # A float only reaches here from in-process callers (seed data, tests): read it as the number it prints as.
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not number.is_finite():
+        raise errors.invalid(field, f"must be a finite number, got {value!r}")
+    if places is not None:
+        exponent = number.normalize().as_tuple().exponent
+        assert isinstance(exponent, int)  # finite
+        if -exponent > places:
+            raise errors.invalid(field, f"has more than {places} decimal places: {exact.plain(number)}")
+        if abs(number) >= Decimal(10) ** INTEGER_DIGITS:
+            raise errors.invalid(field, f"has more than {INTEGER_DIGITS} digits before the decimal point")
+    return number
+
+
+def _amount(data: dict[str, Any], field: str, currency: str, *, required: bool) -> Decimal | None:
+    """A money field: at most the currency's minor-unit decimals (stricter reading)."""
+    return _number(data, field, required=required, places=exact.minor_unit(currency))
 
 
 def _text_ok(field: str, value: Any, max_length: int) -> None:
@@ -231,7 +265,7 @@ def _text_ok(field: str, value: Any, max_length: int) -> None:
 
 def _prepare(
     realm: Realm, entity: str, data: dict[str, Any], existing: Record | None, now: float, options: Options
-) -> tuple[dict[str, Any], dict[str, float] | None]:
+) -> tuple[dict[str, Any], dict[str, Decimal] | None]:
     """Validated entity fields plus computed ones; for a Payment also its applications {Invoice Id: amount}."""
     if entity == "Payment":
         return _prepare_payment(realm, data, existing, now)
@@ -248,7 +282,7 @@ def _commit(
     entity: str,
     record: Record,
     previous: Record | None,
-    applications: dict[str, float] | None,
+    applications: dict[str, Decimal] | None,
     changes: list[Change],
 ) -> None:
     entity_id = record.data["Id"]
@@ -297,7 +331,10 @@ def _prepare_customer(
     currency = data.get("CurrencyRef") or HOME_CURRENCY
     if existing is not None and currency["value"] != existing.data["CurrencyRef"]["value"]:
         raise errors.business_rule("You can't change the currency of a customer once it is set.")
-    balance = existing.data["Balance"] if existing is not None else _number(data, "Balance", required=False) or 0.0
+    if existing is not None:
+        balance = existing.data["Balance"]
+    else:
+        balance = _amount(data, "Balance", currency["value"], required=False) or ZERO
     return {
         "Active": True,
         "Job": False,
@@ -312,7 +349,7 @@ def _prepare_customer(
     }
 
 
-def _adjust_customer_balance(realm: Realm, transaction: dict[str, Any], delta: float) -> None:
+def _adjust_customer_balance(realm: Realm, transaction: dict[str, Any], delta: Decimal) -> None:
     """Customer Balance follows its invoices' balances; a derived figure, so no new SyncToken for the customer."""
     customer = realm.get("Customer", transaction["CustomerRef"]["value"])
     if customer is not None and delta:
@@ -350,7 +387,7 @@ def _prepare_item(
         data.setdefault("QtyOnHand", 0)
     if existing is not None and existing.data.get("TrackQtyOnHand") and not data.get("TrackQtyOnHand"):
         raise errors.business_rule("TrackQtyOnHand cannot be turned off once on.")
-    unit_price = _number(data, "UnitPrice", required=False) or 0.0
+    unit_price = _number(data, "UnitPrice", required=False, places=PRICE_PLACES) or ZERO
     return {"Active": True, "Taxable": False, **data, "UnitPrice": unit_price, "FullyQualifiedName": name}
 
 
@@ -367,8 +404,10 @@ def _prepare_invoice(
     existing_line_ids = {line.get("Id") for line in existing.data["Line"]} if existing is not None else set()
     next_line_id = 1 + max((int(i) for i in existing_line_ids if str(i).isdigit()), default=0)
     lines: list[dict[str, Any]] = []
-    subtotal = 0.0
-    taxable: dict[str, float] = {}  # TaxCode Id -> net amount
+    currency = _currency(data)
+    _amount(data, "Deposit", currency, required=False)
+    subtotal = ZERO
+    taxable: dict[str, Decimal] = {}  # TaxCode Id -> net amount
     discount_lines: list[dict[str, Any]] = []
     for position, raw in enumerate(raw_lines, start=1):
         line = {key: value for key, value in raw.items() if key not in ("Id", "LineNum")}
@@ -378,25 +417,25 @@ def _prepare_invoice(
         line["Id"], line["LineNum"] = line_id, position
         detail_type = line.get("DetailType")
         if detail_type == "SalesItemLineDetail":
-            amount = _sales_line(realm, line)
+            amount = _sales_line(realm, line, currency)
             subtotal += amount
             code = line["SalesItemLineDetail"]["TaxCodeRef"]["value"]
-            taxable[code] = taxable.get(code, 0.0) + amount
+            taxable[code] = taxable.get(code, ZERO) + amount
         elif detail_type == "DiscountLineDetail":
             discount_lines.append(line)
         elif detail_type == "DescriptionOnly":
             line.setdefault("DescriptionLineDetail", {})
-            line["Amount"] = 0.0
+            line["Amount"] = ZERO
         else:
             raise errors.invalid("Line.DetailType", f"unsupported value {detail_type!r}")
         lines.append(line)
     subtotal = money(subtotal)
-    discount = sum(_discount_line(line, subtotal) for line in discount_lines)
+    discount = sum((_discount_line(line, subtotal, currency) for line in discount_lines), ZERO)
     tax_detail = _tax_detail(realm, data.get("TxnTaxDetail") or {}, taxable)
     lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
     total = money(subtotal - discount + tax_detail["TotalTax"])
     invoice_id = existing.data["Id"] if existing is not None else None
-    applied = realm.applied_to(invoice_id) if invoice_id is not None else 0.0
+    applied = realm.applied_to(invoice_id) if invoice_id is not None else ZERO
     if total < applied - CENT:
         raise errors.business_rule(f"The invoice total {total} is less than the payments applied to it ({applied}).")
     doc_number = _doc_number(realm, data.get("DocNumber"), invoice_id, options)
@@ -423,12 +462,12 @@ def _prepare_invoice(
     }
 
 
-def _sales_line(realm: Realm, line: dict[str, Any]) -> float:
+def _sales_line(realm: Realm, line: dict[str, Any], currency: str) -> Decimal:
     detail = dict(line.get("SalesItemLineDetail") or {})
-    amount = _number(line, "Amount", required=True) or 0.0
+    amount = _amount(line, "Amount", currency, required=True) or ZERO
     _ref(realm, detail, "ItemRef", "Item", required=False)
-    qty = _number(detail, "Qty", required=False)
-    unit_price = _number(detail, "UnitPrice", required=False)
+    qty = _number(detail, "Qty", required=False, places=PRICE_PLACES)
+    unit_price = _number(detail, "UnitPrice", required=False, places=PRICE_PLACES)
     if qty is not None and unit_price is not None and abs(qty * unit_price - amount) > CENT:
         raise errors.amount_mismatch(amount)
     code = (detail.get("TaxCodeRef") or {}).get("value") or "NON"
@@ -438,36 +477,37 @@ def _sales_line(realm: Realm, line: dict[str, Any]) -> float:
     return money(amount)
 
 
-def _discount_line(line: dict[str, Any], subtotal: float) -> float:
+def _discount_line(line: dict[str, Any], subtotal: Decimal, currency: str) -> Decimal:
     detail = line.get("DiscountLineDetail") or {}
     if detail.get("PercentBased"):
-        percent = _number(detail, "DiscountPercent", required=True) or 0.0
-        line["Amount"] = money(subtotal * percent / 100)
+        percent = _number(detail, "DiscountPercent", required=True) or ZERO
+        line["Amount"] = money(subtotal * percent / 100, currency)
     else:
-        line["Amount"] = money(_number(line, "Amount", required=True) or 0.0)
+        line["Amount"] = money(_amount(line, "Amount", currency, required=True) or ZERO, currency)
     if line["Amount"] > subtotal + CENT:
         raise errors.business_rule("The discount amount can't be greater than the subtotal.")
-    return float(line["Amount"])
+    return Decimal(line["Amount"])
 
 
-def _tax_detail(realm: Realm, given: dict[str, Any], taxable: dict[str, float]) -> dict[str, Any]:
+def _tax_detail(realm: Realm, given: dict[str, Any], taxable: dict[str, Decimal]) -> dict[str, Any]:
     """One TaxLine per rate, from the rates of each line's TaxCode (US TAX/NON pseudo-codes and VAT codes alike)."""
-    by_rate: dict[str, float] = {}
+    by_rate: dict[str, Decimal] = {}
     for code_id, net in taxable.items():
         code = realm.records["TaxCode"][code_id].data
         for rate_detail in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail", []):
             rate_id = rate_detail["TaxRateRef"]["value"]
-            by_rate[rate_id] = by_rate.get(rate_id, 0.0) + net
+            by_rate[rate_id] = by_rate.get(rate_id, ZERO) + net
     tax_lines: list[dict[str, Any]] = []
     for rate_id, net in sorted(by_rate.items()):
-        percent = float(realm.records["TaxRate"][rate_id].data["RateValue"])
+        percent = exact.decimal(realm.records["TaxRate"][rate_id].data["RateValue"]) or ZERO
         tax_lines.append({
             "DetailType": "TaxLineDetail",
             "Amount": money(net * percent / 100),
             "TaxLineDetail": {"TaxRateRef": {"value": rate_id}, "PercentBased": True, "TaxPercent": percent,
                               "NetAmountTaxable": money(net)},
         })  # fmt: skip
-    detail: dict[str, Any] = {"TotalTax": money(sum(line["Amount"] for line in tax_lines)), "TaxLine": tax_lines}
+    detail: dict[str, Any] = {"TotalTax": money(sum((line["Amount"] for line in tax_lines), ZERO)),
+                              "TaxLine": tax_lines}  # fmt: skip
     if given.get("TxnTaxCodeRef"):
         detail["TxnTaxCodeRef"] = given["TxnTaxCodeRef"]
     return detail
@@ -492,17 +532,20 @@ def _doc_number(realm: Realm, doc_number: Any, invoice_id: str | None, options: 
 
 def _prepare_payment(
     realm: Realm, data: dict[str, Any], existing: Record | None, now: float
-) -> tuple[dict[str, Any], dict[str, float]]:
+) -> tuple[dict[str, Any], dict[str, Decimal]]:
     customer = _ref(realm, data, "CustomerRef", "Customer")
     assert customer is not None  # required=True
-    total = _number(data, "TotalAmt", required=True) or 0.0
+    currency = _currency(data)
+    total = _amount(data, "TotalAmt", currency, required=True) or ZERO
     if total < 0:
         raise errors.business_rule("TotalAmt cannot be negative.")
     previous = realm.applications.get(existing.data["Id"], {}) if existing is not None else {}
-    applications: dict[str, float] = {}
+    applications: dict[str, Decimal] = {}
     lines = []
     for raw in data.get("Line") or []:
-        amount = _number(raw, "Amount", required=True) or 0.0
+        if not isinstance(raw, dict):
+            raise errors.invalid("Line", "each line must be an object")
+        amount = _amount(raw, "Amount", currency, required=True) or ZERO
         links = [link for link in raw.get("LinkedTxn") or [] if link.get("TxnType") == "Invoice"]
         if len(links) != 1:
             raise errors.invalid("Line.LinkedTxn", "each line must link exactly one Invoice")
@@ -512,11 +555,11 @@ def _prepare_payment(
         if invoice.data["CustomerRef"]["value"] != customer.data["Id"]:
             raise errors.business_rule("The invoice belongs to another customer.")
         invoice_id = invoice.data["Id"]
-        applications[invoice_id] = money(applications.get(invoice_id, 0.0) + amount)
-        if applications[invoice_id] > invoice.data["Balance"] + previous.get(invoice_id, 0.0) + CENT:
+        applications[invoice_id] = money(applications.get(invoice_id, ZERO) + amount, currency)
+        if applications[invoice_id] > invoice.data["Balance"] + previous.get(invoice_id, ZERO) + CENT:
             raise errors.business_rule(f"The payment amount exceeds the open balance of invoice {invoice_id}.")
-        lines.append({**raw, "Amount": money(amount), "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}]})
-    applied = money(sum(applications.values()))
+        lines.append({**raw, "Amount": amount, "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}]})
+    applied = sum(applications.values(), ZERO)
     if applied > total + CENT:
         raise errors.business_rule("The amounts applied to invoices exceed the payment's TotalAmt.")
     deposit = data.get("DepositToAccountRef") or {"value": _undeposited_funds(realm)}
@@ -527,8 +570,8 @@ def _prepare_payment(
         **data,
         "CurrencyRef": data.get("CurrencyRef") or dict(HOME_CURRENCY),
         "TxnDate": data.get("TxnDate") or company_date(now),
-        "TotalAmt": money(total),
-        "UnappliedAmt": money(total - applied),
+        "TotalAmt": total,
+        "UnappliedAmt": total - applied,
         "Line": lines,
     }
     return prepared, applications
@@ -542,7 +585,7 @@ def _undeposited_funds(realm: Realm) -> str:
 
 
 def _apply_payment(
-    realm: Realm, payment_id: str, applications: dict[str, float], stamp: float, changes: list[Change]
+    realm: Realm, payment_id: str, applications: dict[str, Decimal], stamp: float, changes: list[Change]
 ) -> None:
     """Replace what a payment applies; every invoice whose Balance moves gets a new version and an Update."""
     previous = realm.applications.pop(payment_id, {})
@@ -581,7 +624,7 @@ def _voided(data: dict[str, Any]) -> dict[str, Any]:
     voided = _writable_and_computed(data)
     lines = []
     for line in data.get("Line", []):
-        line = {**line, "Amount": 0.0}
+        line = {**line, "Amount": ZERO}
         if "SalesItemLineDetail" in line:
             line["SalesItemLineDetail"] = {**line["SalesItemLineDetail"], "Qty": 0}
         lines.append(line)
@@ -589,11 +632,11 @@ def _voided(data: dict[str, Any]) -> dict[str, Any]:
     if "TxnTaxDetail" in voided:
         voided["TxnTaxDetail"] = {
             **voided["TxnTaxDetail"],
-            "TotalTax": 0.0,
-            "TaxLine": [{**tax, "Amount": 0.0} for tax in voided["TxnTaxDetail"].get("TaxLine", [])],
+            "TotalTax": ZERO,
+            "TaxLine": [{**tax, "Amount": ZERO} for tax in voided["TxnTaxDetail"].get("TaxLine", [])],
         }
-    voided["TotalAmt"] = 0.0
-    voided["Balance" if "Balance" in voided else "UnappliedAmt"] = 0.0
+    voided["TotalAmt"] = ZERO
+    voided["Balance" if "Balance" in voided else "UnappliedAmt"] = ZERO
     note = data.get("PrivateNote")
     voided["PrivateNote"] = f"Voided - {note}" if note else "Voided"
     return voided

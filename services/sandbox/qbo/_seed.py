@@ -5,6 +5,7 @@ invoices). Seeding is history, not activity: it writes through the business rule
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from typing import Any
 
 from services.sandbox.qbo import _rules as rules
@@ -22,7 +23,7 @@ ACCOUNTS = (
     ("Cost of Goods Sold", "Cost of Goods Sold", "SuppliesMaterialsCogs"),
 )
 # (Id, Name, Description, TaxRate Id or None); TAX/NON are the US line codes, "3" a non-US style VAT code
-TAX_RATES = (("1", "California", 8.0), ("2", "VAT Standard", 20.0))
+TAX_RATES = (("1", "California", Decimal(8)), ("2", "VAT Standard", Decimal(20)))
 TAX_CODES: tuple[tuple[str, str, str, str | None], ...] = (
     ("TAX", "TAX", "Taxable (US sales tax)", "1"),
     ("NON", "NON", "Non-taxable", None),
@@ -94,7 +95,7 @@ def seed_demo_book(
     for number in range(items):
         item_type = "Service" if number % 2 else "NonInventory"
         item: dict[str, Any] = {"Name": f"{rng.choice(PRODUCTS)} {number + 1}", "Type": item_type,
-                "UnitPrice": float(rng.randint(5, 500)), "IncomeAccountRef": {"value": income[item_type]},
+                "UnitPrice": Decimal(rng.randint(5, 500)), "IncomeAccountRef": {"value": income[item_type]},
                 "Taxable": item_type == "NonInventory"}  # fmt: skip
         if number % 3:  # two thirds have a SKU, the rest do not
             item["Sku"] = f"SKU-{number + 1:05d}"

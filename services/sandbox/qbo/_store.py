@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from decimal import Decimal
 from typing import Any
 
 # URL segment (lower case, as Intuit's reference uses) -> entity name
@@ -37,7 +38,7 @@ class Realm:
         self.item_names: dict[str, str] = {}  # casefolded Item Name -> Id
         self.doc_numbers: dict[str, str] = {}  # Invoice DocNumber -> Id
         self.next_doc_number = 1001
-        self.applications: dict[str, dict[str, float]] = {}  # Payment Id -> {Invoice Id: amount applied}
+        self.applications: dict[str, dict[str, Decimal]] = {}  # Payment Id -> {Invoice Id: amount applied}
         self.paid_by: dict[str, set[str]] = collections.defaultdict(set)  # Invoice Id -> Payment Ids applied
         self.replies: collections.OrderedDict[str, tuple[int, bytes]] = collections.OrderedDict()
 
@@ -49,8 +50,9 @@ class Realm:
     def get(self, entity: str, entity_id: str) -> Record | None:
         return self.records[entity].get(entity_id)
 
-    def applied_to(self, invoice_id: str) -> float:
-        return sum(self.applications[payment_id][invoice_id] for payment_id in self.paid_by.get(invoice_id, ()))
+    def applied_to(self, invoice_id: str) -> Decimal:
+        applied = (self.applications[payment_id][invoice_id] for payment_id in self.paid_by.get(invoice_id, ()))
+        return sum(applied, Decimal(0))
 
     def remember_reply(self, request_id: str, status: int, body: bytes) -> None:
         self.replies[request_id] = (status, body)
@@ -83,12 +85,13 @@ class Realm:
         realm = cls(state["realm_id"], state["company_name"])
         for entity, records in state["records"].items():
             realm.records[entity] = {
-                i: Record(data, created, updated) for i, (data, created, updated) in records.items()
+                i: Record(_exact(data), created, updated) for i, (data, created, updated) in records.items()
             }
         realm.deleted.update(state["deleted"])
         realm.next_ids.update(state["next_ids"])
         realm.next_doc_number = state["next_doc_number"]
-        realm.applications = state["applications"]
+        realm.applications = {payment_id: {invoice_id: _exact(amount) for invoice_id, amount in invoices.items()}
+                              for payment_id, invoices in state["applications"].items()}  # fmt: skip
         for payment_id, invoices in realm.applications.items():
             for invoice_id in invoices:
                 realm.paid_by[invoice_id].add(payment_id)
@@ -100,3 +103,16 @@ class Realm:
             if record.data.get("DocNumber"):
                 realm.doc_numbers.setdefault(record.data["DocNumber"], entity_id)
         return realm
+
+
+def _exact(value: Any) -> Any:
+    """A dumped entity with its amounts Decimal again: a state dump is read with floats (its timestamps are), and
+    every non-integer number in a QBO entity is an XSD decimal; a float read back from its shortest form is the
+    number that was written (at most 15 significant digits, as Intuit allows)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {key: _exact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_exact(item) for item in value]
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import xml.etree.ElementTree as ET
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def _check(schema: Schema, type_name: str, data: dict[str, Any], where: str) -> 
                 problems.append(f"{where}.{key} should be a list")
             continue
         kind = schema.json_kind(field.type_name)
-        actual = {bool: "boolean", int: "number", float: "number", str: "string", dict: "object"}.get(type(value))
+        actual = {bool: "boolean", int: "number", Decimal: "number", str: "string", dict: "object"}.get(type(value))
         if value is not None and actual != kind:
             problems.append(f"{where}.{key} is {actual}, the XSD says {kind} ({field.type_name})")
         elif kind == "object" and isinstance(value, dict) and field.type_name in schema.complex_types:
