@@ -227,3 +227,9 @@ def test_plan_works_for_discount_objects_too() -> None:
     ten = Adjustment("discounts", "Discount", "FIXED", "10")
     plan = plan_records({"discount:2": ten}, {"501": Adjustment("discounts", "Discount", "FIXED", "5")}, {})
     assert (plan.create, plan.archive) == ({"discount:2": ten}, ["501"])
+
+
+def test_discounts_larger_than_the_lines_are_not_representable_in_qbo() -> None:
+    with pytest.raises(Failing, match="exceed the lines"):
+        qbo_lines([HubSpotLine(Line.of("W", "1", "0"), "7")], [Adjustment("discounts", "D", "FIXED", "0.01")],
+                  Decimal("-0.01"), adjustment_item=None, tax_code=None)  # fmt: skip

@@ -369,6 +369,10 @@ def qbo_lines(
                 raise Failing("no QuickBooks item for fees and taxes", category=NOT_REPRESENTABLE)
             fee = Line.of(adjustment.label, 1, plain(amount))
             extra.append(qbo_sales_line(fee, adjustment_item, tax_code if kind == "fees" else None, amount))
+    gross_total = sum((line["Amount"] for line in body), ZERO)
+    if discount > gross_total or running < 0:
+        raise Failing(f"the discounts ({plain(discount)}) exceed the lines they discount ({plain(gross_total)}); a "
+                      "QuickBooks discount cannot", category=NOT_REPRESENTABLE)  # fmt: skip
     if discount > 0:
         body.append({"DetailType": "DiscountLineDetail", "Amount": discount,
                      "DiscountLineDetail": {"PercentBased": False}})  # fmt: skip

@@ -178,6 +178,7 @@ class InvoiceRule:
             )
         if status == VOIDED:
             raise Excluded("voided before it synced", category="voided")
+        lines.hubspot_copy(invoice, {}, {}, currency)  # not representable: failing before anything is written
         record, action = await self._create_in_hubspot(ctx, settings, invoice, currency)
         link = await ctx.store.save_link(_claim(ctx, link, Provider.QUICKBOOKS, record.id, invoice_id))
         return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, action)
