@@ -7,6 +7,12 @@ Decisions where Intuit's documentation is silent (stricter reading):
 - An invoice with payments applied can be neither deleted nor voided; unapply (update/delete the payment) first.
 - Applying a payment changes the invoice's Balance and LinkedTxn, so the invoice gets a new SyncToken and
   LastUpdatedTime and an Update event, as an edit would.
+- Invoice lines: one DiscountLineDetail per transaction (the XSD: "the total discount on a transaction"); a
+  percent discount applies to the subtotal of the item and bundle lines above it. A GroupLineDetail (bundle) takes
+  the component lines sent, or else expands its Group item's ItemGroupLine x Quantity at each item's UnitPrice; its
+  Amount is the sum of its components. Group items are made in the product only (user-edit), never through the API.
+  ItemRef `SHIPPING_ITEM_ID` is the shipping pseudo-item. With ApplyTaxAfterDiscount the discount is shared over the
+  tax codes in proportion to their amounts before the tax is computed.
 - Amounts are exact Decimals (JSON numbers are read as Decimal, `shared.money`). Intuit documents a line Amount as
   at most 15 digits, 10 before and 5 after the point; the stricter reading refuses (2010) a money field (line
   Amount, TotalAmt, Balance, Deposit) with more decimals than its currency's minor unit, so a client's unrounded or

@@ -1,11 +1,18 @@
 """HubSpot invoice ↔ QBO Invoice. The side an invoice was created on is its master (the link's origin); the other
 side holds a copy.
 
+Totals, both ways: HubSpot's amount billed equals QBO's TotalAmt to the cent for every synced invoice. The lines
+are converted by `_invoice_lines` (every QBO line type: items, bundles, discounts, shipping, descriptions, tax;
+HubSpot line-item discounts and invoice-level discounts, fees and taxes). An invoice the other side cannot hold at
+the same total is failing `not_representable` before anything is written; after every write the total the other side
+computed is read back, and a difference is failing `total_mismatch` with both totals.
+
 QBO → HubSpot (the default direction; filter: created after the setup date)
     A HubSpot invoice with `hs_invoice_billable=false` (billed outside HubSpot: no document, no emails), the QBO
-    currency, invoice and due dates and memo, one line item per QBO item line (name, quantity, unit price, `hs_sku`
-    and `hs_product_id` of the product with the item's link or SKU) plus a "Tax" line item for the tax QBO computed,
-    so HubSpot's amount billed equals the QBO total. It is associated with the customer's contact (its link, else the
+    currency, invoice and due dates and memo, its line items (name, quantity, unit price, `hs_sku` and
+    `hs_product_id` of the product with the item's link or SKU; bundle components, shipping, descriptions, and a
+    "Tax" line item for the tax QBO computed) and a FIXED invoice discount per QBO discount line (associated with
+    type 411). It is associated with the customer's contact (its link, else the
     contact with the customer's email; neither → failing `customer_not_synced`) and that contact's primary company
     (none if it has none). Every QBO change rewrites only what differs. An invoice in another currency than the
     portal's is excluded. The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
@@ -21,7 +28,10 @@ HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date
     CustomerRef from the contact's link, else the customer with the contact's email (neither → failing
     `customer_not_synced`). Lines are matched to items through the product link, then by SKU; unmatched lines go to
     the "Custom line item" item (`custom_line_item_name`, looked up by name, created once on `income_account`).
-    With `tax_code` every line carries that TaxCodeRef and QBO computes TxnTaxDetail (non-US VAT codes work).
+    Line-item and invoice discounts become QBO's one DiscountLineDetail (a fixed amount); invoice fees, and taxes
+    unless QBO computes them, become lines on that same custom item.
+    With `tax_code` every line carries that TaxCodeRef and QBO computes TxnTaxDetail (non-US VAT codes work), after
+    the discount (`ApplyTaxAfterDiscount`) as HubSpot does; the HubSpot invoice must carry the same tax.
     `custom_fields` fill up to three QBO custom string fields from HubSpot properties. DocNumber is HubSpot's number;
     when QBO already uses it (6140) the invoice is created without one, so QBO numbers it, and HubSpot's number stays
     in PrivateNote. Every QBO write carries a deterministic requestid, and before creating, the DocNumber is looked
