@@ -329,6 +329,22 @@ async def test_hubspot_invoice_discount_fee_and_tax_reach_qbo_total(stack: Stack
     assert (await link_of(stack, hubspot_id=invoice["id"])).status == LinkStatus.SYNCED
 
 
+async def test_hubspot_discount_edit_reaches_the_qbo_invoice_made_from_it(stack: Stack) -> None:
+    _, contact_id = await customer_with_contact(stack, "rediscount@example.com")
+    promo = ("discounts", {"hs_label": "Promo", "hs_type": "FIXED", "hs_value": "5"})
+    invoice = hubspot_invoice(
+        stack, contact_id, {"name": "Widget", "quantity": "2", "price": "30"}, adjustments=(promo,)
+    )
+    await stack.settle()
+    [discount_id] = associated(stack, "invoices", invoice["id"], "discounts")
+    stack.hubspot_edit("discounts", "update", id=discount_id, properties={"hs_type": "PERCENT", "hs_value": "25"})
+    await stack.settle()
+    [made] = made_from_hubspot(stack)
+    [discount] = [line for line in made["Line"] if line["DetailType"] == "DiscountLineDetail"]
+    assert (discount["Amount"], made["TotalAmt"]) == (15, 45)
+    assert (await link_of(stack, hubspot_id=invoice["id"])).status == LinkStatus.SYNCED
+
+
 async def test_draft_hubspot_invoice_does_not_sync(stack: Stack) -> None:
     stack.hubspot_edit("invoices", "create", properties={"hs_currency": "USD"})
     await stack.settle()
