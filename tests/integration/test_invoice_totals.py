@@ -2,9 +2,9 @@
 billed and balance due equal QBO's TotalAmt and Balance — or it is failing with a reason; never synced with another
 total. Random invoices (hypothesis) through the sandboxes, both directions: every QBO line type (items at up to 5
 decimals of quantity and price, bundles, percent and amount discounts, description-only lines, shipping, taxes with
-and without ApplyTaxAfterDiscount) and every HubSpot amount (line-item percent and per-unit discounts, invoice
-discounts, fees and taxes, PERCENT and FIXED). One currency: the portal's (currencies are the currency track's).
-One stack per test, reused by every example."""
+and without ApplyTaxAfterDiscount; some partly or wholly paid in QBO, so balances differ from totals) and every
+HubSpot amount (line-item percent and per-unit discounts, invoice discounts, fees and taxes, PERCENT and FIXED).
+One currency: the portal's (currencies are the currency track's). One stack per test, reused by every example."""
 
 from __future__ import annotations
 
@@ -131,6 +131,7 @@ def _qbo_lines(book: dict[str, str], specs: list[dict[str, Any]], discount: dict
     discount=qbo_discount,
     after_discount=st.booleans(),
     order=st.randoms(use_true_random=False),
+    paid=st.none() | decimals("0.01", "1", 2),
 )
 async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
     stack: Stack,
@@ -139,6 +140,7 @@ async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
     discount: dict[str, Any] | None,
     after_discount: bool,
     order: Any,
+    paid: Decimal | None,
 ) -> None:
     book = await _book(stack)
     specs = items + others
@@ -153,6 +155,12 @@ async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
         assert link.error_message
         return
     assert link.status == LinkStatus.SYNCED, (link.status, link.error_category, link.error_message)
+    if paid is not None and invoice["TotalAmt"] > 0:  # a payment of part (or all) of it, made in QBO
+        amount = max(round_money(invoice["TotalAmt"] * paid), Decimal("0.01"))
+        stack.qbo_edit("Payment", "create", {"CustomerRef": {"value": book["customer"]}, "TotalAmt": amount, "Line": [
+            {"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}]})  # fmt: skip
+        await stack.settle()
+        [invoice] = [i for i in stack.qbo_entities("Invoice") if i["Id"] == invoice["Id"]]
     [copy] = [i for i in stack.hubspot_records("invoices") if i["id"] == link.hubspot_id]
     total, balance = plain(invoice["TotalAmt"]), plain(invoice["Balance"])
     assert (Decimal(copy["hs_amount_billed"]), Decimal(copy["hs_balance_due"])) == (Decimal(total), Decimal(balance))
