@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from shared.money import plain, round_money
@@ -22,8 +22,14 @@ from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration
 
+# No shrinking: each example is seconds of syncing through the stack, so a shrink could run for many minutes; a
+# failure reports the example as generated.
 EXAMPLES = settings(
-    max_examples=25, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 INCOME_ACCOUNT = "1"
 REASONS = {"not_representable", "total_mismatch"}  # the categories that say why totals could not agree

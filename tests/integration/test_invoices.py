@@ -176,13 +176,17 @@ async def test_qbo_edit_of_amount_and_lines_updates_hubspot_once_without_echo(st
     assert line["quantity"] == "3"
 
 
-async def test_qbo_tax_reaches_hubspot_as_a_tax_line_so_the_amounts_agree(stack: Stack) -> None:
+async def test_qbo_tax_reaches_hubspot_as_an_invoice_tax_so_the_amounts_agree(stack: Stack) -> None:
     customer_id, _ = await customer_with_contact(stack, "vat@example.com")
     line = sales_line(item(stack, "Taxed", 100), 1, 100)
     line["SalesItemLineDetail"]["TaxCodeRef"] = {"value": "3"}  # the sandbox's 20% VAT code
     invoice_id = qbo_invoice(stack, customer_id, line)
     await stack.settle()
-    assert hubspot_copy(stack, invoice_id)["hs_amount_billed"] == "120"
+    copy = hubspot_copy(stack, invoice_id)
+    assert (copy["hs_subtotal"], copy["hs_amount_billed"]) == ("100", "120")
+    [tax] = [t for t in stack.hubspot_records("taxes") if t["id"] in associated(stack, "invoices", copy["id"], "taxes")]
+    assert (tax["hs_label"], tax["hs_type"], tax["hs_value"]) == ("Tax", "FIXED", "20")
+    assert [li["name"] for li in line_items(stack, copy["id"])] == ["Taxed"]
 
 
 async def test_qbo_discount_line_reaches_hubspot_total(stack: Stack) -> None:

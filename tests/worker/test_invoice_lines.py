@@ -8,7 +8,7 @@ import pytest
 
 from services.worker.rules import Failing
 from services.worker.rules._invoice_lines import (
-    TAX_LINE_KEY,
+    TAX_KEY,
     Adjustment,
     HubSpotLine,
     Line,
@@ -38,7 +38,7 @@ def test_a_qbo_line_with_only_an_amount_gets_its_unit_price_from_it() -> None:
     assert (line.name, line.quantity, line.price) == ("Setup", "3", "10")
 
 
-def test_qbo_invoice_lines_become_line_items_keyed_by_line_id_plus_a_tax_line() -> None:
+def test_qbo_invoice_lines_become_line_items_keyed_by_line_id_and_its_tax_a_hubspot_tax() -> None:
     invoice = {
         "Line": [
             {"Id": "1", "DetailType": "SalesItemLineDetail", "Amount": 20,
@@ -48,7 +48,10 @@ def test_qbo_invoice_lines_become_line_items_keyed_by_line_id_plus_a_tax_line() 
         "TxnTaxDetail": {"TotalTax": 4},
     }  # fmt: skip
     wanted = wanted_from_qbo(invoice, {"7": "W-1"}, {"7": "901"})
-    assert wanted == {"1": Line("Widget", "2", "10", "W-1", "901"), TAX_LINE_KEY: Line("Tax", "1", "4")}
+    assert wanted == {"1": Line("Widget", "2", "10", "W-1", "901")}
+    taxed = hubspot_copy({**invoice, "TotalAmt": Decimal(24)}, {}, {})
+    assert taxed.adjustments == {TAX_KEY: Adjustment("taxes", "Tax", "FIXED", "4")}
+    assert taxed.total == 24
 
 
 def test_qbo_line_amount_is_quantity_times_price_in_cents_and_carries_the_tax_code() -> None:

@@ -14,7 +14,7 @@ QBO lines → HubSpot (`hubspot_copy`)
     SubTotalLineDetail    nothing: QBO computes it, and so does HubSpot.
     DiscountLineDetail    an invoice-level HubSpot discount (`hs_type` FIXED) of the amount QBO computed, percent
                           or not: HubSpot's own percent rounding is undocumented, a fixed amount has none.
-    TxnTaxDetail          a "Tax" line item of TotalTax (QBO computed it; HubSpot must bill it).
+    TxnTaxDetail          an invoice-level HubSpot tax (`hs_type` FIXED) of TotalTax, the tax QBO computed.
     A negative line (HubSpot prices cannot be negative) or a line type not listed is not representable.
 
 HubSpot invoice → QBO lines (`qbo_lines`)
@@ -45,7 +45,7 @@ LINE_ITEM_PROPERTIES = (
 )  # fmt: skip
 ADJUSTMENT_PROPERTIES = ("hs_label", "hs_type", "hs_value", "hs_sort_order")
 ADJUSTMENT_KINDS = ("discounts", "fees", "taxes")  # HubSpot applies them in this order
-TAX_LINE_KEY = "tax"  # the line item standing for QBO's computed tax (TxnTaxDetail.TotalTax)
+TAX_KEY = "tax"  # the HubSpot tax standing for QBO's computed tax (TxnTaxDetail.TotalTax)
 SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"  # QBO's shipping pseudo-item (the company's shipping preference)
 PRICE_PLACES = 5  # QBO's UnitPrice and Qty: 15 digits, 10.5 (Intuit); the stricter reading for HubSpot as well
 NOT_REPRESENTABLE = "not_representable"
@@ -167,13 +167,13 @@ class HubSpotCopy:
     """What a HubSpot invoice copied from a QBO invoice must hold, keyed by where each part came from in QBO."""
 
     line_items: dict[str, Line]
-    adjustments: dict[str, Adjustment]  # "discount:<QBO line Id>" -> invoice-level discount
+    adjustments: dict[str, Adjustment]  # "discount:<QBO line Id>" -> discount; TAX_KEY -> tax (all FIXED)
 
     @property
     def total(self) -> Decimal:
-        """What HubSpot bills for it: its line items, less its discounts (all FIXED)."""
+        """What HubSpot bills for it: its line items, less its discounts, plus its tax."""
         billed = sum((round_money(line.gross) for line in self.line_items.values()), ZERO)
-        for adjustment in self.adjustments.values():
+        for adjustment in sorted(self.adjustments.values(), key=lambda a: ADJUSTMENT_KINDS.index(a.kind)):
             sign = -1 if adjustment.kind == "discounts" else 1
             billed += sign * adjustment.amount_on(billed)
         return billed
@@ -233,7 +233,7 @@ def line_from_qbo(line: Mapping[str, Any], sku: str | None, product_id: str | No
 def hubspot_copy(
     invoice: Mapping[str, Any], skus: Mapping[str, str], products: Mapping[str, str], currency: str | None = None
 ) -> HubSpotCopy:
-    """The HubSpot line items and discounts a QBO invoice becomes, keyed by QBO line Id (components by
+    """The HubSpot line items, discounts and tax a QBO invoice becomes, keyed by QBO line Id (components by
     "<group Id>.<n>"). `skus`: item id -> SKU; `products`: item id -> HubSpot product id. Raises Failing
     (not_representable) when HubSpot could not bill exactly QBO's TotalAmt."""
     line_items: dict[str, Line] = {}
@@ -265,9 +265,9 @@ def hubspot_copy(
             raise Failing(f"QuickBooks line type {kind!r} has no HubSpot counterpart", category=NOT_REPRESENTABLE)
     tax = _money(get_path(invoice, "TxnTaxDetail.TotalTax"), "TotalTax")
     if tax < 0:
-        raise Failing(f"the tax is negative ({plain(tax)}); HubSpot line items cannot be", category=NOT_REPRESENTABLE)
+        raise Failing(f"the tax is negative ({plain(tax)}); a HubSpot tax cannot be", category=NOT_REPRESENTABLE)
     if tax > 0:
-        line_items[TAX_LINE_KEY] = Line.of("Tax", 1, plain(tax))
+        adjustments[TAX_KEY] = Adjustment("taxes", "Tax", "FIXED", _canonical(tax))
     copy = HubSpotCopy(line_items, adjustments)
     total = invoice.get("TotalAmt")
     if total is not None and copy.total != round_money(_money(total, "TotalAmt"), currency):

@@ -10,9 +10,9 @@ computed is read back, and a difference is failing `total_mismatch` with both to
 QBO → HubSpot (the default direction; filter: created after the setup date)
     A HubSpot invoice with `hs_invoice_billable=false` (billed outside HubSpot: no document, no emails), the QBO
     currency, invoice and due dates and memo, its line items (name, quantity, unit price, `hs_sku` and
-    `hs_product_id` of the product with the item's link or SKU; bundle components, shipping, descriptions, and a
-    "Tax" line item for the tax QBO computed) and a FIXED invoice discount per QBO discount line (associated with
-    type 411). It is associated with the customer's contact (its link, else the
+    `hs_product_id` of the product with the item's link or SKU; bundle components, shipping, descriptions), a FIXED
+    invoice discount per QBO discount line (association type 411) and a FIXED invoice tax of the tax QBO computed
+    (415). It is associated with the customer's contact (its link, else the
     contact with the customer's email; neither → failing `customer_not_synced`) and that contact's primary company
     (none if it has none). Every QBO change rewrites only what differs. An invoice in another currency than the
     portal's is excluded. The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
@@ -73,7 +73,7 @@ LINE_ITEM_TO_INVOICE = 410
 INVOICE_TO_ADJUSTMENT = {"discounts": 411, "fees": 413, "taxes": 415}  # HubSpot-defined (reference §4)
 TOTAL_MISMATCH = "total_mismatch"
 DOC_NUMBER_MAX = 21
-COPY_PARTS = ["line_items", "discounts"]  # what a HubSpot copy of a QBO invoice is made of
+COPY_PARTS = ["line_items", "discounts", "taxes"]  # what a HubSpot copy of a QBO invoice is made of
 ALL_PARTS = ["contacts", "line_items", *INVOICE_TO_ADJUSTMENT]  # what a HubSpot invoice going to QBO is made of
 VOIDED = "voided"
 LINE_MAP = "line_items"  # link.synced key: QBO line key -> HubSpot line item id, as JSON
@@ -270,7 +270,8 @@ class InvoiceRule:
     async def _sync_line_items(
         self, ctx: SyncContext, invoice_id: str, invoice: QboEntity, record: HubSpotObject, known: dict[str, str]
     ) -> tuple[dict[str, str], list[str]]:
-        """Line items and invoice-level discounts of the HubSpot copy brought to the QBO lines (`_invoice_lines`)."""
+        """Line items, invoice-level discounts and tax of the HubSpot copy brought to the QBO invoice
+        (`_invoice_lines`)."""
         item_ids = [
             str(item_id)
             for line in lines.item_lines(invoice)
@@ -295,25 +296,28 @@ class InvoiceRule:
         for item_id in plan.archive:
             await ctx.hubspot.archive("line_items", item_id)
         writes = len(plan.update) + len(plan.create) + len(plan.archive)
-        discounts: dict[str, Adjustment] = {}
-        if ids := record.associations.get("discounts", []):
-            batch = await ctx.hubspot.batch_read("discounts", ids, properties=lines.ADJUSTMENT_PROPERTIES)
-            discounts = {found.id: Adjustment.from_hubspot("discounts", found.properties) for found in batch.results}
-        if copy.adjustments or discounts:
-            adjustment_plan = lines.plan_records(copy.adjustments, discounts, known)
-            for discount_id, adjustment in adjustment_plan.update.items():
-                await ctx.hubspot.update("discounts", discount_id, adjustment.hubspot_properties())
+        for kind in ("discounts", "taxes"):
+            wanted = {key: a for key, a in copy.adjustments.items() if a.kind == kind}
+            current_adjustments: dict[str, Adjustment] = {}
+            if ids := record.associations.get(kind, []):
+                batch = await ctx.hubspot.batch_read(kind, ids, properties=lines.ADJUSTMENT_PROPERTIES)
+                current_adjustments = {r.id: Adjustment.from_hubspot(kind, r.properties) for r in batch.results}
+            if not wanted and not current_adjustments:
+                continue
+            adjustment_plan = lines.plan_records(wanted, current_adjustments, known)
+            for adjustment_id, adjustment in adjustment_plan.update.items():
+                await ctx.hubspot.update(kind, adjustment_id, adjustment.hubspot_properties())
             mapping.update(adjustment_plan.kept)
             for key, adjustment in adjustment_plan.create.items():
-                created = await ctx.hubspot.create("discounts", adjustment.hubspot_properties())
+                created = await ctx.hubspot.create(kind, adjustment.hubspot_properties())
                 await ctx.hubspot.associate(
-                    "invoices", invoice_id, "discounts", created.id, type_id=INVOICE_TO_ADJUSTMENT["discounts"]
+                    "invoices", invoice_id, kind, created.id, type_id=INVOICE_TO_ADJUSTMENT[kind]
                 )
                 mapping[key] = created.id
-            for discount_id in adjustment_plan.archive:
-                await ctx.hubspot.archive("discounts", discount_id)
+            for adjustment_id in adjustment_plan.archive:
+                await ctx.hubspot.archive(kind, adjustment_id)
             writes += len(adjustment_plan.update) + len(adjustment_plan.create) + len(adjustment_plan.archive)
-        return mapping, [f"{writes} line items and discounts"] if writes else []
+        return mapping, [f"{writes} line items, discounts and taxes"] if writes else []
 
     async def _save_qbo_origin(
         self,
