@@ -11,11 +11,20 @@ parsed to the moment a request is sent. This module is the one place that says h
   mode: the stricter reading is to send each side only amounts already rounded to the minor unit, so neither has
   anything left to round, and to compare totals to the cent.
 - A float on a money path is a bug: `decimal` refuses one instead of carrying its binary error along.
+- Unit prices and quantities (`round_price`): at most 5 decimals (PRICE_PLACES), half away from zero. Intuit
+  documents a line Amount as at most 15 digits, 10 before and 5 after the point ("10.5"); the XSDs type UnitPrice
+  and Qty as plain xs:decimal. The stricter reading takes 5 decimals for UnitPrice and Qty as well, and the same
+  limit for HubSpot's `price` and `quantity` (number properties with no documented precision), so a derived price
+  (an amount divided by a quantity) is never sent with 27 digits. Amounts (line Amount, TotalAmt, payments,
+  balances, HubSpot `amount`, `hs_initial_amount`) are sent rounded to the currency's minor unit.
+- Splitting an amount (`allocate`) rounds the running total, not each part, so the parts always add up to the
+  rounded whole.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -28,6 +37,7 @@ _MINOR_UNITS: dict[str, int] = {
     "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
 }  # fmt: skip
 ZERO = Decimal(0)
+PRICE_PLACES = 5  # unit prices and quantities, both APIs (see the module docstring)
 
 
 def minor_unit(currency: str | None) -> int:
@@ -38,6 +48,31 @@ def minor_unit(currency: str | None) -> int:
 def round_money(amount: Decimal, currency: str | None = None) -> Decimal:
     """`amount` rounded half away from zero to `currency`'s minor unit."""
     return amount.quantize(Decimal(1).scaleb(-minor_unit(currency)), rounding=ROUND_HALF_UP)
+
+
+def round_price(value: Decimal) -> Decimal:
+    """A unit price or quantity rounded half away from zero to PRICE_PLACES decimals, trailing zeros dropped."""
+    rounded = value.quantize(Decimal(1).scaleb(-PRICE_PLACES), rounding=ROUND_HALF_UP)
+    return rounded.normalize() if rounded else ZERO
+
+
+def decimal_places(value: Decimal) -> int:
+    """How many decimals `value` needs (trailing zeros do not count): 2.50 -> 1, 100 -> 0."""
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def allocate(parts: Mapping[str, Decimal], currency: str | None = None) -> dict[str, Decimal]:
+    """`parts` each rounded to the currency's minor unit so that together they make exactly the rounded sum of the
+    parts: each is the rounded running total minus the previous one (in the mapping's order)."""
+    allocated: dict[str, Decimal] = {}
+    running = previous = ZERO
+    for key, part in parts.items():
+        running += part
+        rounded = round_money(running, currency)
+        allocated[key] = rounded - previous
+        previous = rounded
+    return allocated
 
 
 def decimal(value: Any) -> Decimal | None:

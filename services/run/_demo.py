@@ -11,6 +11,7 @@ import dataclasses
 import itertools
 import random
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from services.sandbox import RunningSandbox
@@ -114,7 +115,7 @@ class DemoTraffic:
         number = next(self._numbers)
         self._item = self._qbo("Item", "create", {
             "Name": f"{self._rng.choice(_GOODS)} {number}", "Type": "Service", "Sku": f"DEMO-{number:05d}",
-            "UnitPrice": float(self._rng.randint(20, 400)), "IncomeAccountRef": {"value": income["Id"]},
+            "UnitPrice": Decimal(self._rng.randint(20, 400)), "IncomeAccountRef": {"value": income["Id"]},
         })  # fmt: skip
         return DemoEdit("quickbooks", "item created", str(self._item["Id"]), self._item["Name"])
 

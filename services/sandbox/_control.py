@@ -4,7 +4,8 @@ recorded in the request log.
 
 GET    requests         the API request log, oldest first: {"count", "requests": [{"time", "method", "path",
                         "query", "status", "account", "client"}]}; filters ?account= (a portal or realm id)
-                        &since= (epoch seconds) &method= &path_contains= &status=
+                        &since= (epoch seconds) &method= &path_contains= &status=; ?bodies=true adds each
+                        request's JSON "body" (text; null when not JSON, too big, or no longer kept)
 DELETE requests         clears it -> {"cleared": n}
 GET    faults           the FaultConfig
 PUT    faults           {field: value, ...} changes those fields -> the FaultConfig
@@ -146,7 +147,8 @@ class _SharedRoutes:
             path_contains=params.get("path_contains"),
             status=int(params["status"]) if "status" in params else None,
         )
-        return answer({"count": len(entries), "requests": [entry.to_dict() for entry in entries]})
+        with_body = params.get("bodies", "").lower() in ("1", "true")
+        return answer({"count": len(entries), "requests": [entry.to_dict(with_body=with_body) for entry in entries]})
 
     async def clear_requests(self, request: Request) -> Response:
         cleared = self.sandbox.requests.count()

@@ -5,6 +5,10 @@ Tests and benchmarks count API calls per change with it. The log is an ASGI midd
 (`RequestLog.middleware`) placed outermost, so requests refused by fault injection or rate limits are recorded
 with their status too. Which account and which OAuth client made a request is provider-specific, so each
 emulator passes an `identify(scope)` callable; tokens themselves are never stored.
+
+JSON request bodies are kept too (tests read what hsqbo sent, e.g. that no amount was float-rounded), bounded: a
+body over `max_body_bytes` is not kept, and only the last `max_bodies` requests keep theirs. Only JSON bodies: the
+OAuth token endpoint's form bodies carry secrets and are never kept.
 """
 
 from __future__ import annotations
@@ -33,18 +37,37 @@ class RecordedRequest:
     status: int
     account: str | None
     client: str | None
+    body: str | None = dataclasses.field(default=None, repr=False, compare=False)  # JSON text, see the docstring
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def to_dict(self, *, with_body: bool = False) -> dict[str, Any]:
+        fields = dataclasses.asdict(self)
+        if not with_body:
+            del fields["body"]
+        return fields
 
 
 class RequestLog:
-    def __init__(self, clock: SandboxClock, *, max_entries: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        clock: SandboxClock,
+        *,
+        max_entries: int = 1_000_000,
+        max_bodies: int = 20_000,
+        max_body_bytes: int = 1_000_000,
+    ) -> None:
         self.clock = clock
+        self.max_body_bytes = max_body_bytes
+        self._max_bodies = max_bodies
         self._entries: collections.deque[RecordedRequest] = collections.deque(maxlen=max_entries)
+        self._with_body: collections.deque[RecordedRequest] = collections.deque()
 
     def add(self, entry: RecordedRequest) -> None:
         self._entries.append(entry)
+        if entry.body is not None:
+            self._with_body.append(entry)
+            if len(self._with_body) > self._max_bodies:
+                # the oldest kept body goes (the entry itself stays, counted as before)
+                object.__setattr__(self._with_body.popleft(), "body", None)
 
     def list(
         self,
@@ -73,6 +96,7 @@ class RequestLog:
 
     def clear(self) -> None:
         self._entries.clear()
+        self._with_body.clear()
 
     def middleware(self, identify: Identify) -> Middleware:
         return Middleware(RequestLogMiddleware, log=self, identify=identify)
@@ -90,6 +114,21 @@ class RequestLogMiddleware:
             return
         arrived = self.log.clock.now()
         status = 500  # what the client sees if the app raises before answering
+        content_type = dict(scope.get("headers") or ()).get(b"content-type", b"")
+        chunks: list[bytes] | None = [] if b"json" in content_type.lower() else None
+        size = 0
+
+        async def receive_and_keep() -> Message:
+            nonlocal chunks, size
+            message = await receive()
+            if chunks is not None and message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.log.max_body_bytes:
+                    chunks = None  # too big to keep
+                else:
+                    chunks.append(chunk)
+            return message
 
         async def send_and_watch(message: Message) -> None:
             nonlocal status
@@ -98,8 +137,9 @@ class RequestLogMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_and_watch)
+            await self.app(scope, receive_and_keep, send_and_watch)
         finally:
             account, client = self.identify(scope)
             query = scope.get("query_string", b"").decode("latin-1")
-            self.log.add(RecordedRequest(arrived, scope["method"], scope["path"], query, status, account, client))
+            body = b"".join(chunks).decode("utf-8", "replace") if chunks else None
+            self.log.add(RecordedRequest(arrived, scope["method"], scope["path"], query, status, account, client, body))

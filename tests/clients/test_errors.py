@@ -131,6 +131,12 @@ def test_hubspot_non_json_error_body_still_maps_by_status() -> None:
     assert error.message == "HTTP 502"
 
 
+def test_an_error_body_that_is_not_utf8_still_maps_by_status() -> None:
+    error = hubspot_error(Response(502, {"Content-Type": "application/json"}, b'{"message": "\xff\xfe"}'))
+    assert isinstance(error, ServerError)
+    assert error.message == "HTTP 502"
+
+
 def test_hubspot_long_messages_are_cut() -> None:
     error = hubspot_error(json_answer(400, {"message": "x" * 5000}))
     assert len(error.message) <= 500

@@ -3,6 +3,8 @@ failures as TransportError, and a metric per attempt."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from prometheus_client import REGISTRY
 
@@ -52,6 +54,13 @@ async def test_request_carries_bearer_token_encoded_query_and_json_body() -> Non
     assert request.headers["Accept"] == "application/json"
     assert json_of(request) == {"n": 1}
     assert query_of(request) == [("q", "a b'c"), ("k", "1")]
+
+
+async def test_json_body_writes_decimals_as_the_exact_numbers_they_hold() -> None:
+    transport = MockTransport(lambda request: json_answer(200, {}))
+    body = {"Amount": Decimal("2.50"), "UnitPrice": Decimal("3.33333"), "Qty": 3, "Big": Decimal("1E+2")}
+    await ApiSession("qbo", API, StaticToken("tok"), transport, _classify).call("op", "POST", "/x", json=body)
+    assert transport.requests[0].body == b'{"Amount":2.50,"UnitPrice":3.33333,"Qty":3,"Big":100}'
 
 
 async def test_get_without_body_sends_no_content_type() -> None:

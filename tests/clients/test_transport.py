@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 from starlette.applications import Starlette
@@ -17,6 +18,13 @@ from starlette.routing import Route
 from shared.asgi import serving
 from shared.clients import AiohttpTransport, MockTransport, Request, Response
 from shared.config import Settings
+
+
+def test_response_json_reads_every_non_integer_number_as_an_exact_decimal() -> None:
+    answer = Response(200, {}, b'{"TotalAmt": 0.30, "Qty": 3, "Line": [{"Amount": 2.4999999999}]}').json()
+    assert answer == {"TotalAmt": Decimal("0.30"), "Qty": 3, "Line": [{"Amount": Decimal("2.4999999999")}]}
+    assert isinstance(answer["TotalAmt"], Decimal)
+    assert isinstance(answer["Qty"], int)
 
 
 def test_response_headers_are_case_insensitive() -> None:

@@ -52,3 +52,33 @@ def test_list_and_count_filter_by_account_time_method_and_status() -> None:
     assert log.count(path_contains="query") == 1
     log.clear()
     assert log.count() == 0
+
+
+def _reading_app(log: RequestLog) -> Starlette:
+    async def answer(request: Request) -> Response:
+        await request.body()
+        return PlainTextResponse("x")
+
+    return Starlette(routes=[Route("/acct/{account}/thing", answer, methods=["POST"])],
+                     middleware=[log.middleware(_identify)])  # fmt: skip
+
+
+async def test_json_request_bodies_are_kept_bounded_and_form_bodies_never() -> None:
+    log = RequestLog(SandboxClock(), max_bodies=2, max_body_bytes=100)
+    async with serving(_reading_app(log)) as server, aiohttp.ClientSession() as http:
+        url = f"{server.url}/acct/a1/thing"
+        await (await http.post(url, data=b'{"Amount": 2.50}', headers={"Content-Type": "application/json"})).read()
+        await (
+            await http.post(
+                url, data=b"refresh_token=secret", headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
+        ).read()
+        await (
+            await http.post(url, data=b'{"big": "' + b"x" * 200 + b'"}', headers={"Content-Type": "application/json"})
+        ).read()
+        assert [e.body for e in log.list()] == ['{"Amount": 2.50}', None, None]
+        assert "body" not in log.list()[0].to_dict()
+        assert log.list()[0].to_dict(with_body=True)["body"] == '{"Amount": 2.50}'
+        for n in (1, 2):
+            await (await http.post(url, data=b'{"n": %d}' % n, headers={"Content-Type": "application/json"})).read()
+    assert [e.body for e in log.list()] == [None, None, None, '{"n": 1}', '{"n": 2}']  # only the last 2 kept

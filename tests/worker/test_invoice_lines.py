@@ -236,3 +236,10 @@ def test_discounts_larger_than_the_lines_are_not_representable_in_qbo() -> None:
     with pytest.raises(Failing, match="exceed the lines"):
         qbo_lines([HubSpotLine(Line.of("W", "1", "0"), "7")], [Adjustment("discounts", "D", "FIXED", "0.01")],
                   Decimal("-0.01"), adjustment_item=None, tax_code=None)  # fmt: skip
+
+
+def test_a_price_derived_from_a_qbo_amount_has_at_most_five_decimals() -> None:
+    line = line_from_qbo({"Amount": Decimal("10.00"), "SalesItemLineDetail": {"Qty": 3}, "Description": "Thirds"},
+                         None, None)  # fmt: skip
+    assert len(line.price.partition(".")[2]) <= 5
+    assert Decimal(line.quantity) * Decimal(line.price) == Decimal("10.00")  # and it bills exactly the amount

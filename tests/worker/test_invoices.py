@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from services.worker.rules.invoices import HEADER, _day, _hubspot_values, _is_voided, _qbo_status
 from shared.envelope import Provider
 from shared.store import Kind, Link
@@ -29,3 +31,13 @@ def test_status_follows_qbo_paid_at_zero_balance_and_voided_for_good() -> None:
     assert _qbo_status({"TotalAmt": 50, "Balance": 50}, {"voided": True}, None) == "voided"
     voided = Link(connection="c", kind=Kind.INVOICE, origin=Provider.QUICKBOOKS, synced={"status": "voided"})
     assert _qbo_status({"TotalAmt": 0, "Balance": 0}, {}, voided) == "voided"
+
+
+def test_paid_open_and_void_are_decided_on_exact_decimals() -> None:
+    assert _qbo_status({"TotalAmt": Decimal("0.30"), "Balance": Decimal("0.00")}, {}, None) == "paid"
+    assert _qbo_status({"TotalAmt": Decimal("0.30"), "Balance": Decimal("0.01")}, {}, None) == "open"
+    # 0.1 + 0.2 - 0.3 is 5.5e-17 in floats: a paid invoice would have stayed open
+    balance = Decimal("0.1") + Decimal("0.2") - Decimal("0.3")
+    assert _qbo_status({"TotalAmt": Decimal("0.30"), "Balance": balance}, {}, None) == "paid"
+    assert _is_voided({"TotalAmt": Decimal("0.00"), "PrivateNote": "Voided"})
+    assert not _is_voided({"TotalAmt": Decimal("0.01"), "PrivateNote": "Voided"})

@@ -248,9 +248,7 @@ def _number(data: dict[str, Any], field: str, *, required: bool, places: int | N
     if not number.is_finite():
         raise errors.invalid(field, f"must be a finite number, got {value!r}")
     if places is not None:
-        exponent = number.normalize().as_tuple().exponent
-        assert isinstance(exponent, int)  # finite
-        if -exponent > places:
+        if exact.decimal_places(number) > places:
             raise errors.invalid(field, f"has more than {places} decimal places: {exact.plain(number)}")
         if abs(number) >= Decimal(10) ** INTEGER_DIGITS:
             raise errors.invalid(field, f"has more than {INTEGER_DIGITS} digits before the decimal point")

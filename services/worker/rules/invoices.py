@@ -57,6 +57,7 @@ from services.worker.rules import _invoice_lines as lines
 from services.worker.rules import _invoice_refs as refs
 from services.worker.rules._invoice_lines import Adjustment, HubSpotLine, Line
 from services.worker.rules._origin import OriginProperty, made_from
+from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.envelope import Provider
@@ -109,13 +110,14 @@ def _hubspot_values(maps: list[FieldMap], values: Values) -> dict[str, str]:
 
 def _is_voided(invoice: QboEntity) -> bool:
     """QBO has no void flag: a void zeroes the total and prefixes PrivateNote with "Voided"."""
-    return float(invoice.get("TotalAmt") or 0) == 0 and str(invoice.get("PrivateNote") or "").startswith("Voided")
+    total = money.decimal(invoice.get("TotalAmt")) or money.ZERO
+    return total == 0 and str(invoice.get("PrivateNote") or "").startswith("Voided")
 
 
 def _qbo_status(invoice: QboEntity, hints: Hints, link: Link | None) -> str:
     if hints.get("voided") or _is_voided(invoice) or (link is not None and link.synced.get("status") == VOIDED):
         return VOIDED
-    return "paid" if float(invoice.get("Balance") or 0) == 0 else "open"
+    return "paid" if (money.decimal(invoice.get("Balance")) or money.ZERO) == 0 else "open"
 
 
 def _lines_hash(invoice: QboEntity) -> str:

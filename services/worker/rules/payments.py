@@ -13,12 +13,17 @@ payment per invoice, with the amount applied to it. A payment voided or deleted 
 (the invoice's balance is due again); `on_delete = "ignore"` leaves them. `hs_latest_status` is not written: the
 API lists some payment properties as read-only without naming them, and a payment created without it is succeeded.
 
+Amounts are Decimals from QBO's answer to HubSpot's request (`shared.money`): `hs_initial_amount` is a plain string
+rounded to the currency's minor unit ("55.00"); the parts of a payment split over several invoices are allocated so
+that they add up exactly to the rounded amount applied; voided and unchanged are decided by Decimal equality.
+
 Each HubSpot payment made from QBO holds `hsqbo_qbo_payment` = "<QBO payment id>-<QBO invoice id>", a unique
 property: the natural key looked up before creating, so a crash between the create and saving the link cannot
 leave a duplicate, and the mark by which the other direction recognises it.
 
 HubSpot → QBO (`two_way` or `hubspot_to_qbo`): a succeeded HubSpot payment associated with one linked invoice becomes a
-QBO Payment for the invoice's customer, applied to the QBO invoice; its PrivateNote names the HubSpot payment, the
+QBO Payment for the invoice's customer, applied to the QBO invoice, its amount rounded half away from zero to the
+currency's minor unit (QBO takes no more decimals); its PrivateNote names the HubSpot payment, the
 natural key looked up (among the invoice's payments) before creating. A payment still processing (ACH) is excluded
 until it completes: the status change is itself a change, and syncs it then. A payment that failed, was canceled or
 refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO.
@@ -37,6 +42,7 @@ from services.worker import _fields
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from services.worker.rules import _filters as filters
 from services.worker.rules._origin import OriginProperty, made_from
+from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity
 from shared.connections import SyncContext
 from shared.envelope import Provider
@@ -60,33 +66,48 @@ PAYMENT_REF_MAX = 21  # QBO PaymentRefNum
 # --- pure helpers ----------------------------------------------------------------------------------------------------
 
 
-def applied_invoices(payment: Mapping[str, Any]) -> dict[str, str]:
-    """QBO invoice id -> the amount this payment applies to it (canonical number), leaving out zero amounts."""
+def applied_invoices(payment: Mapping[str, Any]) -> dict[str, Decimal]:
+    """QBO invoice id -> the amount this payment applies to it (exact), leaving out zero amounts; in invoice id
+    order, the order parts are allocated in."""
     applied: dict[str, Decimal] = {}
     for line in payment.get("Line") or ():
         for linked in line.get("LinkedTxn") or ():
             if linked.get("TxnType") == "Invoice":
                 invoice_id = str(linked["TxnId"])
-                applied[invoice_id] = applied.get(invoice_id, Decimal(0)) + Decimal(str(line.get("Amount") or 0))
-    return {invoice_id: str(_fields.number(amount)) for invoice_id, amount in applied.items() if amount > 0}
+                applied[invoice_id] = applied.get(invoice_id, money.ZERO) + _amount(line.get("Amount"))
+    ordered = sorted(applied.items(), key=lambda item: (len(item[0]), item[0]))  # numeric ids in numeric order
+    return {invoice_id: amount for invoice_id, amount in ordered if amount > 0}
+
+
+def hubspot_amounts(applied: Mapping[str, Decimal], currency: str) -> dict[str, Decimal]:
+    """The amount of each HubSpot payment a QBO payment becomes (one per invoice), rounded to the currency's minor
+    unit so that together they are exactly the rounded amount applied."""
+    return money.allocate(applied, currency)
 
 
 def is_voided(payment: Mapping[str, Any]) -> bool:
     """QBO keeps a voided payment readable with TotalAmt 0 and "Voided" leading its PrivateNote."""
     note = str(payment.get("PrivateNote") or "")
-    return Decimal(str(payment.get("TotalAmt") or 0)) == 0 and note.startswith("Voided")
+    return _amount(payment.get("TotalAmt")) == 0 and note.startswith("Voided")
+
+
+def _amount(value: Any) -> Decimal:
+    """An API amount as an exact Decimal (absent: 0)."""
+    return money.decimal(value) or money.ZERO
 
 
 def origin_key(payment_id: str, invoice_id: str) -> str:
     return f"{payment_id}-{invoice_id}"
 
 
-def hubspot_payment_properties(payment: Mapping[str, Any], amount: str, home_currency: str) -> dict[str, str]:
-    """The HubSpot payment recording `amount` of a QBO payment (TxnDate is a day: midnight UTC)."""
+def hubspot_payment_properties(payment: Mapping[str, Any], amount: Decimal, home_currency: str) -> dict[str, str]:
+    """The HubSpot payment recording `amount` of a QBO payment (TxnDate is a day: midnight UTC); the amount a plain
+    string rounded to the currency's minor unit."""
+    currency = currency_of(payment, home_currency)
     properties = {
-        "hs_initial_amount": amount,
+        "hs_initial_amount": money.plain(money.round_money(amount, currency)),
         "hs_initiated_date": f"{payment['TxnDate']}T00:00:00.000Z",
-        "hs_currency_code": currency_of(payment, home_currency),
+        "hs_currency_code": currency,
     }
     if reference := _fields.text(payment.get("PaymentRefNum")):
         properties["hs_reference_number"] = reference
@@ -116,11 +137,12 @@ def hubspot_marker(hubspot_payment_id: str) -> str:
     return f"HubSpot payment {hubspot_payment_id}"
 
 
-def qbo_payment_fields(record: HubSpotObject) -> dict[str, Any]:
-    """TotalAmt and TxnDate (the UTC day) of the QBO payment recording a HubSpot payment."""
+def qbo_payment_fields(record: HubSpotObject, currency: str | None = None) -> dict[str, Any]:
+    """TotalAmt (rounded half away from zero to `currency`'s minor unit: QBO takes no more decimals) and TxnDate
+    (the UTC day) of the QBO payment recording a HubSpot payment."""
     initiated = dt.datetime.fromisoformat(str(record.properties["hs_initiated_date"]).replace("Z", "+00:00"))
     return {
-        "TotalAmt": float(Decimal(str(record.properties["hs_initial_amount"]))),
+        "TotalAmt": money.round_money(_amount(record.properties.get("hs_initial_amount")), currency),
         "TxnDate": initiated.astimezone(dt.UTC).date().isoformat(),
     }
 
@@ -164,13 +186,14 @@ class PaymentRule:
         if currency != ctx.connection.hubspot_currency:
             raise Excluded(f"in {currency}, not the portal's {ctx.connection.hubspot_currency}", category="currency")
         hubspot_invoices = {invoice_id: await _hubspot_invoice(ctx, invoice_id) for invoice_id in wanted}
+        amounts = hubspot_amounts(wanted, currency)
 
         made = dict(link.synced) if link is not None else {}  # QBO invoice id -> HubSpot payment id
         await _archive(ctx, [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]])
         current = await _read_payments(ctx, [str(made[i]) for i in wanted if made.get(i)])
         synced: dict[str, str | None] = {}
         created = updated = 0
-        for invoice_id, amount in sorted(wanted.items(), key=lambda item: int(item[0])):
+        for invoice_id, amount in amounts.items():
             properties = hubspot_payment_properties(payment, amount, ctx.connection.hubspot_currency)
             record = current.get(str(made.get(invoice_id)))
             if record is None:
@@ -253,7 +276,7 @@ class PaymentRule:
         if payment is None:
             payment = await ctx.qbo.create(
                 "Payment",
-                _new_qbo_payment(record, invoice),
+                _new_qbo_payment(record, invoice, currency),
                 request_id=ctx.request_id("Payment", "create", payment_id, link=link),
             )
             action = "created"
@@ -267,9 +290,9 @@ class PaymentRule:
         payment = await ctx.qbo.read("Payment", link.qbo_id)
         if is_voided(payment):
             return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
-        fields = qbo_payment_fields(record)
-        total = Decimal(str(fields["TotalAmt"]))
-        if Decimal(str(payment.get("TotalAmt"))) == total and payment.get("TxnDate") == fields["TxnDate"]:
+        fields = qbo_payment_fields(record, currency_of(payment, ctx.connection.hubspot_currency))
+        total: Decimal = fields["TotalAmt"]
+        if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
             return Outcome("unchanged", link=link)
         lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
         body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
@@ -342,8 +365,8 @@ async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_i
     return None
 
 
-def _new_qbo_payment(record: HubSpotObject, invoice: QboEntity) -> dict[str, Any]:
-    fields = qbo_payment_fields(record)
+def _new_qbo_payment(record: HubSpotObject, invoice: QboEntity, currency: str) -> dict[str, Any]:
+    fields = qbo_payment_fields(record, currency)
     body: dict[str, Any] = {
         "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
         **fields,

@@ -2,7 +2,8 @@
 
 Matching: the id map first, then the SKU (`hs_sku` ↔ `Item.Sku`). By default only records with a SKU sync
 (`require_sku`, the incumbent's guard against duplicates); the others are excluded with that reason. Mapped: name,
-SKU, description, unit price (compared as numbers) and type.
+SKU, description, unit price (compared as exact numbers at 5 decimals, the precision sent to both APIs; see
+shared/money.py) and type.
 
 Type is QuickBooks' to decide: QBO refuses most conversions (an Inventory item stays one and needs asset accounts),
 so `Type` flows to `hs_product_type` and a HubSpot edit of the type is not written back. An item created from HubSpot
@@ -37,6 +38,7 @@ from services.worker.rules._pair import (
     repoint_merged,
     sync_fields,
 )
+from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.envelope import Provider
@@ -58,12 +60,19 @@ def product_type(value: Any) -> str | None:
 
 
 def price(value: Any) -> str:
-    """QBO's UnitPrice defaults to 0: a product without a price costs 0."""
-    return _fields.number(value) or "0"
+    """A unit price as both sides compare it: QBO's UnitPrice defaults to 0 (a product without a price costs 0), and
+    a price is taken at the precision both APIs are sent (5 decimals, `shared.money.round_price`), so a HubSpot
+    price with more decimals equals the QBO price it was written as and is not rewritten back and forth."""
+    try:
+        exact = money.decimal(value)
+    except ValueError:  # not a number (a float never comes from the APIs' parsed JSON)
+        return _fields.number(value) or "0"
+    return money.plain(money.round_price(exact)) if exact is not None else "0"
 
 
-def unit_price(canonical: str) -> float:
-    return float(Decimal(canonical))
+def unit_price(canonical: str) -> Decimal:
+    """The QBO UnitPrice of a canonical price: an exact JSON number, at most 5 decimals."""
+    return money.round_price(money.decimal(canonical) or money.ZERO)
 
 
 # The QBO item a HubSpot product was made from: a retry after a crash finds it instead of making a second product.

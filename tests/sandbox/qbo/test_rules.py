@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+import pytest
+
+from shared import money
 from tests.sandbox.qbo.conftest import QboHttp, payment_body, sales_line
 
 
@@ -273,3 +277,76 @@ async def test_tax_after_discount_taxes_what_the_discount_leaves(qbo: QboHttp) -
                                               "ApplyTaxAfterDiscount": True}))["Invoice"]  # fmt: skip
     assert (before["TxnTaxDetail"]["TotalTax"], before["TotalAmt"]) == (20, 110)
     assert (after["TxnTaxDetail"]["TotalTax"], after["TotalAmt"]) == (18, 108)
+
+
+# --- exact money (stricter reading: amounts at the currency's minor unit, UnitPrice and Qty at 5 decimals) ---------
+
+
+async def _post_raw(qbo: QboHttp, path: str, body: bytes) -> tuple[int, bytes]:
+    """POST JSON text exactly as written (a test client's float would already be rounded)."""
+    headers = {"Authorization": f"Bearer {qbo.token}", "Content-Type": "application/json"}
+    async with qbo.http.post(qbo.api(path), data=body, headers=headers) as resp:
+        return resp.status, await resp.read()
+
+
+async def test_amounts_are_exact_decimals_in_and_out(qbo: QboHttp) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    item = await qbo.item("Widget")
+    lines = [
+        f'{{"DetailType": "SalesItemLineDetail", "Amount": {amount}, "SalesItemLineDetail": '
+        f'{{"ItemRef": {{"value": "{item["Id"]}"}}, "Qty": 1, "UnitPrice": {amount}}}}}'
+        for amount in ("0.1", "0.2")
+    ]
+    body = f'{{"CustomerRef": {{"value": "{customer["Id"]}"}}, "Line": [{", ".join(lines)}]}}'
+    status, answer = await _post_raw(qbo, "invoice", body.encode())
+    assert status == 200, answer
+    invoice = money.loads(answer)["Invoice"]
+    assert invoice["TotalAmt"] == Decimal("0.30")
+    assert isinstance(invoice["TotalAmt"], Decimal)
+    assert b'"TotalAmt":0.30,' in answer  # never 0.30000000000000004
+
+
+@pytest.mark.parametrize("amount", ["2.4999999999", "10.005"])
+async def test_a_line_amount_with_more_decimals_than_the_currency_has_is_refused(qbo: QboHttp, amount: str) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    item = await qbo.item("Widget")
+    line = (f'{{"DetailType": "SalesItemLineDetail", "Amount": {amount}, '
+            f'"SalesItemLineDetail": {{"ItemRef": {{"value": "{item["Id"]}"}}}}}}')  # fmt: skip
+    status, answer = await _post_raw(qbo, "invoice", f'{{"CustomerRef": {{"value": "{customer["Id"]}"}}, '
+                                                     f'"Line": [{line}]}}'.encode())  # fmt: skip
+    assert (status, _fault_code(money.loads(answer))) == (400, "2010")
+    assert "decimal places" in money.loads(answer)["Fault"]["Error"][0]["Detail"]
+
+
+async def test_an_amount_sent_as_a_string_is_refused(qbo: QboHttp) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    invoice = await qbo.invoice(customer["Id"], ((await qbo.item("Widget"))["Id"], 1, 10, "NON"))
+    status, answer = await qbo.post(
+        "payment", {**payment_body(customer["Id"], 10, (invoice["Id"], 10)), "TotalAmt": "10.00"}
+    )
+    assert (status, _fault_code(answer)) == (400, "2010")
+
+
+async def test_unit_price_and_qty_take_five_decimals_and_no_more(qbo: QboHttp) -> None:
+    item = b'{"Name": "%s", "Type": "Service", "IncomeAccountRef": {"value": "1"}, "UnitPrice": %s}'
+    status, answer = await _post_raw(qbo, "item", item % (b"Bolt", b"0.12345"))
+    assert status == 200
+    assert b'"UnitPrice":0.12345' in answer
+    status, answer = await _post_raw(qbo, "item", item % (b"Nut", b"3.333333333333333333333333333"))
+    assert (status, _fault_code(money.loads(answer))) == (400, "2010")
+
+
+async def test_a_computed_discount_rounds_half_away_from_zero(qbo: QboHttp) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    item = await qbo.item("Widget")
+    discount = {"DetailType": "DiscountLineDetail", "DiscountLineDetail": {"PercentBased": True, "DiscountPercent": 10}}
+    body = {"CustomerRef": {"value": customer["Id"]}, "Line": [sales_line(item["Id"], 1, 8.25), discount]}
+    invoice = (await qbo.ok("POST", "invoice", body))["Invoice"]
+    assert invoice["TotalAmt"] == 7.42  # 8.25 - 0.825 rounded up to 0.83 (half to even would make it 0.82)
+
+
+async def test_payment_amounts_follow_the_payments_currency_minor_unit(qbo: QboHttp) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    status, answer = await _post_raw(qbo, "payment", f'{{"CustomerRef": {{"value": "{customer["Id"]}"}}, '
+                                                     f'"TotalAmt": 10.001}}'.encode())  # fmt: skip
+    assert (status, _fault_code(money.loads(answer))) == (400, "2010")
