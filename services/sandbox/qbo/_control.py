@@ -6,7 +6,8 @@ GET  accounts       {"accounts": [{"realm_id", "company_name", "counts": {entity
 POST accounts       {"realm_id"?, "company_name"?} -> 201 the new realm (with its accounts and tax codes)
 POST user-edit      {"realm_id", "entity", "action": create|update|delete|void|merge, "data"} -> {entity: record}
                     act as a QBO user: no SyncToken, updates are sparse, merge takes data {"survivor_id",
-                    "merged_id"}; emits webhooks like a real edit
+                    "merged_id"}; emits webhooks like a real edit; makes Group (bundle) items, which the API
+                    cannot
 POST seed           {"realm_id"? (default: a new realm), "customers"?, "items"?, "invoices"?, "seed"?}
                     -> 201 {"realm_id", counts}: a demo book (multi-invoice payments, items with and without Sku)
 POST tokens         {"realm_id", "client_id"?} -> 201 {"access_token", "refresh_token", "expires_in",

@@ -7,6 +7,12 @@ Decisions where Intuit's documentation is silent (stricter reading):
 - An invoice with payments applied can be neither deleted nor voided; unapply (update/delete the payment) first.
 - Applying a payment changes the invoice's Balance and LinkedTxn, so the invoice gets a new SyncToken and
   LastUpdatedTime and an Update event, as an edit would.
+- Invoice lines: one DiscountLineDetail per transaction (the XSD: "the total discount on a transaction"); a
+  percent discount applies to the subtotal of the item and bundle lines above it. A GroupLineDetail (bundle) takes
+  the component lines sent, or else expands its Group item's ItemGroupLine x Quantity at each item's UnitPrice; its
+  Amount is the sum of its components. Group items are made in the product only (user-edit), never through the API.
+  ItemRef `SHIPPING_ITEM_ID` is the shipping pseudo-item. With ApplyTaxAfterDiscount the discount is shared over the
+  tax codes in proportion to their amounts before the tax is computed.
 - Amounts are exact Decimals (JSON numbers are read as Decimal, `shared.money`). Intuit documents a line Amount as
   at most 15 digits, 10 before and 5 after the point; the stricter reading refuses (2010) a money field (line
   Amount, TotalAmt, Balance, Deposit) with more decimals than its currency's minor unit, so a client's unrounded or
@@ -42,6 +48,7 @@ COMPUTED_FIELDS = {
 }
 NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
 ITEM_TYPES = frozenset({"Service", "NonInventory", "Inventory"})
+SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"  # the shipping pseudo-item of a company with the shipping preference on
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class Options:
     sparse_allowed: bool = True
     check_sync_token: bool = True  # a QBO user in the UI always edits the latest version
     allow_duplicate_doc_number: bool = False
+    allow_group_items: bool = False  # Group (bundle) items are made in the product only, never through the API
 
 
 def money(value: Decimal | int, currency: str | None = None) -> Decimal:
@@ -376,6 +384,8 @@ def _prepare_item(
     item_type = data.get("Type")
     if not item_type:
         raise errors.required("Type")
+    if item_type == "Group" and options.allow_group_items:
+        return _prepare_group_item(realm, data)
     if item_type not in ITEM_TYPES:
         raise errors.invalid("Type", f"must be one of {sorted(ITEM_TYPES)}")
     if data.get("Sku") is not None:
@@ -392,6 +402,17 @@ def _prepare_item(
         raise errors.business_rule("TrackQtyOnHand cannot be turned off once on.")
     unit_price = _number(data, "UnitPrice", required=False, places=PRICE_PLACES) or ZERO
     return {"Active": True, "Taxable": False, **data, "UnitPrice": unit_price, "FullyQualifiedName": name}
+
+
+def _prepare_group_item(realm: Realm, data: dict[str, Any]) -> dict[str, Any]:
+    """A bundle: ItemGroupDetail.ItemGroupLine[] of {ItemRef, Qty}; it has no price of its own."""
+    components = (data.get("ItemGroupDetail") or {}).get("ItemGroupLine") or []
+    if not components:
+        raise errors.required("ItemGroupDetail.ItemGroupLine")
+    for component in components:
+        _ref(realm, component, "ItemRef", "Item")
+        _number(component, "Qty", required=True, places=PRICE_PLACES)
+    return {"Active": True, "Taxable": False, **data, "FullyQualifiedName": data["Name"]}
 
 
 # Invoice
@@ -412,32 +433,46 @@ def _prepare_invoice(
     _amount(data, "Deposit", currency, required=False)
     subtotal = ZERO
     taxable: dict[str, Decimal] = {}  # TaxCode Id -> net amount
-    discount_lines: list[dict[str, Any]] = []
-    for position, raw in enumerate(raw_lines, start=1):
-        line = {key: value for key, value in raw.items() if key not in ("Id", "LineNum")}
+    discount: Decimal | None = None
+
+    def new_id(raw: dict[str, Any]) -> str:
+        nonlocal next_line_id
         line_id = str(raw.get("Id", ""))
         if line_id not in existing_line_ids:
             line_id, next_line_id = str(next_line_id), next_line_id + 1
-        line["Id"], line["LineNum"] = line_id, position
+        return line_id
+
+    def sales(line: dict[str, Any]) -> Decimal:
+        amount = _sales_line(realm, line, currency)
+        code = line["SalesItemLineDetail"]["TaxCodeRef"]["value"]
+        taxable[code] = taxable.get(code, ZERO) + amount
+        return amount
+
+    for position, raw in enumerate(raw_lines, start=1):
+        line = {key: value for key, value in raw.items() if key not in ("Id", "LineNum")}
+        line["Id"], line["LineNum"] = new_id(raw), position
         detail_type = line.get("DetailType")
         if detail_type == "SalesItemLineDetail":
-            amount = _sales_line(realm, line, currency)
-            subtotal += amount
-            code = line["SalesItemLineDetail"]["TaxCodeRef"]["value"]
-            taxable[code] = taxable.get(code, ZERO) + amount
+            subtotal += sales(line)
+        elif detail_type == "GroupLineDetail":
+            subtotal += _group_line(realm, line, sales, new_id)
         elif detail_type == "DiscountLineDetail":
-            discount_lines.append(line)
+            if discount is not None:
+                raise errors.invalid("Line", "a transaction takes one DiscountLineDetail line")
+            discount = _discount_line(line, money(subtotal, currency), currency)
         elif detail_type == "DescriptionOnly":
             line.setdefault("DescriptionLineDetail", {})
             line["Amount"] = ZERO
         else:
             raise errors.invalid("Line.DetailType", f"unsupported value {detail_type!r}")
         lines.append(line)
-    subtotal = money(subtotal)
-    discount = sum((_discount_line(line, subtotal, currency) for line in discount_lines), ZERO)
+    subtotal = money(subtotal, currency)
+    discount = discount or ZERO
+    if data.get("ApplyTaxAfterDiscount") and discount and subtotal:
+        taxable = _after_discount(taxable, discount, subtotal, currency)
     tax_detail = _tax_detail(realm, data.get("TxnTaxDetail") or {}, taxable)
     lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-    total = money(subtotal - discount + tax_detail["TotalTax"])
+    total = money(subtotal - discount + tax_detail["TotalTax"], currency)
     invoice_id = existing.data["Id"] if existing is not None else None
     applied = realm.applied_to(invoice_id) if invoice_id is not None else ZERO
     if total < applied - CENT:
@@ -469,7 +504,10 @@ def _prepare_invoice(
 def _sales_line(realm: Realm, line: dict[str, Any], currency: str) -> Decimal:
     detail = dict(line.get("SalesItemLineDetail") or {})
     amount = _amount(line, "Amount", currency, required=True) or ZERO
-    _ref(realm, detail, "ItemRef", "Item", required=False)
+    if (detail.get("ItemRef") or {}).get("value") == SHIPPING_ITEM_ID:
+        detail["ItemRef"] = {"value": SHIPPING_ITEM_ID, "name": "Shipping"}
+    else:
+        _ref(realm, detail, "ItemRef", "Item", required=False)
     qty = _number(detail, "Qty", required=False, places=PRICE_PLACES)
     unit_price = _number(detail, "UnitPrice", required=False, places=PRICE_PLACES)
     if qty is not None and unit_price is not None and abs(qty * unit_price - amount) > CENT:
@@ -479,6 +517,60 @@ def _sales_line(realm: Realm, line: dict[str, Any], currency: str) -> Decimal:
     _ref(realm, detail, "TaxCodeRef", "TaxCode")
     line["SalesItemLineDetail"], line["Amount"] = detail, money(amount)
     return money(amount)
+
+
+def _group_line(realm: Realm, line: dict[str, Any], sales: Callable[[dict[str, Any]], Decimal],
+                new_id: Callable[[dict[str, Any]], str]) -> Decimal:  # fmt: skip
+    """A bundle line: its components as sent, or else expanded from the Group item (ItemGroupLine x Quantity, each
+    at its item's UnitPrice); its Amount is the sum of the components' (XSD: "the lines expanded from the group
+    item")."""
+    detail = dict(line.get("GroupLineDetail") or {})
+    group = _ref(realm, detail, "GroupItemRef", "Item")
+    assert group is not None  # required
+    if group.data.get("Type") != "Group":
+        raise errors.invalid("GroupLineDetail.GroupItemRef", "must reference a Group item")
+    quantity = _number(detail, "Quantity", required=False, places=PRICE_PLACES)
+    quantity = Decimal(1) if quantity is None else quantity
+    detail["Quantity"] = quantity
+    given = detail.get("Line") or []
+    if not given:
+        for part in (group.data.get("ItemGroupDetail") or {}).get("ItemGroupLine") or []:
+            item = realm.get("Item", str(part["ItemRef"]["value"]))
+            price = Decimal(item.data.get("UnitPrice") or 0) if item is not None else ZERO
+            qty = Decimal(part["Qty"]) * quantity
+            given.append(
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": money(qty * price),
+                    "SalesItemLineDetail": {"ItemRef": dict(part["ItemRef"]), "Qty": qty, "UnitPrice": price},
+                }
+            )
+    components = []
+    amount = ZERO
+    for raw in given:
+        if raw.get("DetailType") != "SalesItemLineDetail":
+            raise errors.invalid("GroupLineDetail.Line.DetailType", "a bundle's lines are SalesItemLineDetail lines")
+        component = {key: value for key, value in raw.items() if key not in ("Id", "LineNum")}
+        component["Id"] = new_id(raw)
+        amount += sales(component)
+        components.append(component)
+    detail["Line"] = components
+    line["GroupLineDetail"], line["Amount"] = detail, amount
+    return amount
+
+
+def _after_discount(taxable: dict[str, Decimal], discount: Decimal, subtotal: Decimal,
+                    currency: str) -> dict[str, Decimal]:  # fmt: skip
+    """ApplyTaxAfterDiscount (XSD: "subtract the discount first and then calculate the sales tax"): the discount
+    shared over the tax codes in proportion to their amounts, the last code taking what rounding leaves."""
+    shared: dict[str, Decimal] = {}
+    left = discount
+    codes = sorted(taxable)
+    for n, code in enumerate(codes):
+        part = left if n == len(codes) - 1 else money(discount * taxable[code] / subtotal, currency)
+        shared[code] = taxable[code] - part
+        left -= part
+    return shared
 
 
 def _discount_line(line: dict[str, Any], subtotal: Decimal, currency: str) -> Decimal:
@@ -646,6 +738,11 @@ def _voided(data: dict[str, Any]) -> dict[str, Any]:
         line = {**line, "Amount": ZERO}
         if "SalesItemLineDetail" in line:
             line["SalesItemLineDetail"] = {**line["SalesItemLineDetail"], "Qty": 0}
+        if "GroupLineDetail" in line:
+            parts = line["GroupLineDetail"].get("Line") or []
+            line["GroupLineDetail"] = {**line["GroupLineDetail"], "Quantity": 0, "Line": [
+                {**part, "Amount": ZERO, "SalesItemLineDetail": {**part["SalesItemLineDetail"], "Qty": 0}}
+                for part in parts]}  # fmt: skip
         lines.append(line)
     voided["Line"] = lines
     if "TxnTaxDetail" in voided:
