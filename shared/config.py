@@ -56,8 +56,12 @@ class Settings(BaseSettings):
     # OAuth apps. HubSpot marks writes made with our tokens changeSource=INTEGRATION, sourceId=<app id>.
     hubspot_client_id: str | None = None
     hubspot_app_id: str | None = None
+    # Reads the app's webhook subscriptions (webhooks API v3, `hapikey`): `hsqbo config check` and `hsqbo connect`.
+    hubspot_developer_api_key: SecretStr | None = None
     qbo_client_id: str | None = None
     qbo_client_secret: SecretStr | None = None
+    # Where the providers send the operator back after consent (`hsqbo connect`; the status page uses its own URL).
+    oauth_redirect_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8081")
 
     # Outgoing API calls (shared/clients). QBO times requests out at 120 s server-side; we give up well before.
     api_timeout_seconds: Seconds = 30.0

@@ -3,6 +3,7 @@ the poller work with).
 
 A connection whose provider refused our refresh token is paused: `ContextFactory.get` raises `ConnectionPaused`
 instead of building clients that would only fail, until new credentials are stored (`shared.credentials.connect`).
+So is one the operator paused (`hsqbo connections pause`), until it is resumed.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from shared.envelope import Provider
 from shared.errors import AuthRevoked, HsqboError
 from shared.logging import get_logger
 from shared.metrics import CONNECTION_PAUSED
-from shared.store import Link, Store
+from shared.store import CredentialStatus, Link, Store
 from shared.syncconfig import ConnectionSettings
 
+# A cached connection's credentials are re-read this often, so an operator's pause (or a revocation another process
+# saw) stops every worker within seconds instead of when the cached access token expires.
+STATUS_CHECK_SECONDS = 5.0
 _REQUEST_IDS = uuid.UUID("5d1c3c1e-8f6e-4a59-9f0a-2b7c8f3e9a11")
 
 log = get_logger("hsqbo.connections")
@@ -73,6 +77,7 @@ class ContextFactory:
         self._clock = clock
         self._contexts: dict[str, SyncContext] = {}
         self._paused: set[tuple[str, Provider]] = set()  # paused by this process: logged once, gauge set
+        self._checked_at: dict[str, float] = {}  # connection -> when its credentials' status was last read
         self._limiter = (
             RateLimiter(
                 store,
@@ -88,6 +93,8 @@ class ContextFactory:
     async def get(self, connection: ConnectionSettings) -> SyncContext:
         """The connection's context; raises ConnectionPaused while a provider's credentials are revoked."""
         context = self._contexts.get(connection.name)
+        if context is not None and not await self._still_active(connection.name):
+            context = None  # paused by the operator or revoked by another process since: _build says which
         if context is None or context.connection != connection:
             try:
                 context = await self._build(connection)
@@ -96,6 +103,18 @@ class ContextFactory:
             self._contexts[connection.name] = context
             self._resumed(connection.name)
         return context
+
+    async def _still_active(self, connection: str) -> bool:
+        """Whether both credentials are still active, read from the store at most every STATUS_CHECK_SECONDS."""
+        now = self._clock()
+        if now - self._checked_at.get(connection, float("-inf")) < STATUS_CHECK_SECONDS:
+            return True
+        self._checked_at[connection] = now
+        for provider in (Provider.HUBSPOT, Provider.QUICKBOOKS):
+            credentials = await self._store.get_credentials(connection, provider)
+            if credentials is None or credentials.status != CredentialStatus.ACTIVE:
+                return False
+        return True
 
     async def pause(self, connection: str, error: AuthRevoked) -> ConnectionPaused:
         """Mark the connection's credentials at `error.provider` revoked and forget its clients: every process

@@ -51,7 +51,7 @@ class StoreTokenStore:
 
     async def load(self, key: str) -> TokenSet | None:
         credentials = await self._store.get_credentials(self._connection, Provider(key))
-        if credentials is None or credentials.status == CredentialStatus.REVOKED:
+        if credentials is None or credentials.status != CredentialStatus.ACTIVE:
             return None
         return TokenSet(
             access_token=credentials.access_token,
@@ -100,7 +100,10 @@ async def token_source(
     settings: Settings, store: Store, *, connection: str, provider: Provider, transport: Transport
 ) -> TokenSource:
     credentials = await store.get_credentials(connection, provider)
-    if credentials is None or credentials.status == CredentialStatus.REVOKED:
+    if credentials is not None and credentials.status == CredentialStatus.PAUSED:
+        raise AuthRevoked(f"connection {connection!r} is paused: hsqbo connections resume {connection}",
+                          provider=provider)  # fmt: skip
+    if credentials is None or credentials.status != CredentialStatus.ACTIVE:
         raise AuthRevoked(f"connection {connection!r} has no {provider} credentials: connect it", provider=provider)
     # A token call gives up after api_timeout_seconds; twice that covers the reads and the save around it.
     tokens = StoreTokenStore(store, connection, lock_seconds=2 * settings.api_timeout_seconds)

@@ -15,6 +15,9 @@ POST  seed                     {"portal_id"? (default: a new portal), "companies
                                (no webhooks: the data is there before the app is installed)
 POST  tokens                   {"portal_id", "kind"?: "oauth" (default) | "private", "token"? (private)}
                                -> 201 {"access_token", "portal_id"} plus, for OAuth, "refresh_token", "expires_in"
+PUT   app/webhooks             a `webhooks-hsmeta.json` document: replaces the app's webhook subscriptions with
+                               those it declares, as `hs project upload` does -> {"subscriptions": [...]}
+DELETE app/webhooks/{id}       deletes one subscription (as in HubSpot's app settings) -> {"deleted": id}
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class ControlApi:
             ("POST", "user-edit"): self.user_edit,
             ("POST", "seed"): self.seed,
             ("POST", "tokens"): self.issue_token,
+            ("PUT", "app/webhooks"): self.upload_webhooks,
+            ("DELETE", "app/webhooks/{subscription_id:int}"): self.delete_subscription,
         }
         return control_routes(self.sandbox, own, provider_error=_hubspot_error)
 
@@ -84,3 +89,13 @@ class ControlApi:
         pair = self.sandbox.issue_token(portal_id)
         return answer({"access_token": pair.access_token, "refresh_token": pair.refresh_token,
                        "expires_in": pair.expires_in, "portal_id": portal_id}, 201)  # fmt: skip
+
+    async def upload_webhooks(self, request: Request) -> Response:
+        uploaded = self.sandbox.subscriptions.upload(await read_object(request))
+        return answer({"subscriptions": [subscription.to_json() for subscription in uploaded]})
+
+    async def delete_subscription(self, request: Request) -> Response:
+        subscription_id = request.path_params["subscription_id"]
+        if not self.sandbox.subscriptions.delete(subscription_id):
+            raise KeyError(f"subscription {subscription_id}")
+        return answer({"deleted": subscription_id})
