@@ -225,6 +225,13 @@ async def record(
     return Recorded(name, provider, authorization.account_id, added=connection)
 
 
+def current_sync(settings: Settings) -> SyncSettings:
+    """The sync rules as they are; none yet when HSQBO_CONFIG names a file `connect` has still to create."""
+    if settings.config is not None and not settings.config.exists():
+        return SyncSettings()
+    return load_sync_settings(settings.config)
+
+
 def connection_block(connection: ConnectionSettings) -> str:
     """The `[[connection]]` TOML of a new connection: its ids and dates; every object at its defaults."""
     return "\n".join((

@@ -15,6 +15,7 @@ POST  seed                     {"portal_id"? (default: a new portal), "companies
                                (no webhooks: the data is there before the app is installed)
 POST  tokens                   {"portal_id", "kind"?: "oauth" (default) | "private", "token"? (private)}
                                -> 201 {"access_token", "portal_id"} plus, for OAuth, "refresh_token", "expires_in"
+GET   app/webhooks             {"subscriptions": [...]}: the app's webhook subscriptions, as the webhooks API shows them
 PUT   app/webhooks             a `webhooks-hsmeta.json` document: replaces the app's webhook subscriptions with
                                those it declares, as `hs project upload` does -> {"subscriptions": [...]}
 DELETE app/webhooks/{id}       deletes one subscription (as in HubSpot's app settings) -> {"deleted": id}
@@ -51,6 +52,7 @@ class ControlApi:
             ("POST", "user-edit"): self.user_edit,
             ("POST", "seed"): self.seed,
             ("POST", "tokens"): self.issue_token,
+            ("GET", "app/webhooks"): self.list_subscriptions,
             ("PUT", "app/webhooks"): self.upload_webhooks,
             ("DELETE", "app/webhooks/{subscription_id:int}"): self.delete_subscription,
         }
@@ -89,6 +91,9 @@ class ControlApi:
         pair = self.sandbox.issue_token(portal_id)
         return answer({"access_token": pair.access_token, "refresh_token": pair.refresh_token,
                        "expires_in": pair.expires_in, "portal_id": portal_id}, 201)  # fmt: skip
+
+    async def list_subscriptions(self, request: Request) -> Response:
+        return answer({"subscriptions": [subscription.to_json() for subscription in self.sandbox.subscriptions]})
 
     async def upload_webhooks(self, request: Request) -> Response:
         uploaded = self.sandbox.subscriptions.upload(await read_object(request))
