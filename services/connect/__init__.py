@@ -53,6 +53,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     settings = load_settings()
+    settings.require("encryption_key")  # before the code is spent: the tokens are stored encrypted
     sync = current_sync(settings)
     provider = Provider(args.provider)
     if args.private_app_token and provider != Provider.HUBSPOT:

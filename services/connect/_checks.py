@@ -161,7 +161,10 @@ async def check(settings: Settings, *, connections: Sequence[str] = ()) -> list[
     try:
         async with AiohttpTransport.from_settings(settings) as transport:
             for connection in chosen:
-                problems += await connection_problems(settings, store, connection, transport)
+                try:
+                    problems += await connection_problems(settings, store, connection, transport)
+                except ConfigError as exc:  # no (or the wrong) encryption key: the tokens cannot be read
+                    problems.append(f"{connection.name}: {exc}")
             problems += await subscription_problems(settings, sync, transport)
     finally:
         await store.close()

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from services.sandbox import SandboxOptions, start_sandbox
 from services.sandbox.hubspot import DEFAULT_DEVELOPER_API_KEY
+from shared.config import Settings
 from tests.sandbox.hubspot.conftest import APP_ID, Hub
 
 SUBSCRIPTIONS = f"/webhooks/v3/{APP_ID}/subscriptions"
@@ -62,3 +64,14 @@ async def test_the_account_details_name_the_portal_of_the_token(hub: Hub) -> Non
     assert status == 200
     assert body["portalId"] == hub.portal_id
     assert body["companyCurrency"] == "USD"
+
+
+async def test_a_seeded_sandbox_has_the_apps_subscriptions_as_uploaded() -> None:
+    sandbox = await start_sandbox(SandboxOptions(hubspot_port=0, qbo_port=0, seed=True), settings=Settings())
+    try:
+        uploaded = [subscription.to_json() for subscription in sandbox.hubspot.subscriptions]
+    finally:
+        await sandbox.stop()
+    declared = json.loads(APP_WEBHOOKS.read_text())["config"]["subscriptions"]["crmObjects"]
+    assert len(uploaded) == len(declared)
+    assert all(subscription["active"] for subscription in uploaded)
