@@ -5,8 +5,9 @@
     hsqbo connect hubspot --name acme --private-app-token -     # a private app's token, read from stdin
 
 The portal id comes from HubSpot's token answer (`hub_id`; the account details for a private-app token), the realm
-id from Intuit's redirect (`realmId`); `_flow.py` says how the connection is stored. `--redirect-url` takes the
-address instead of stdin (from an earlier run's consent URL: its state is signed, valid 10 minutes). Afterwards the
+id from Intuit's redirect (`realmId`); `_flow.py` says how the connection is stored. Off a terminal: `--print-url`
+prints the consent URL and stops, `--redirect-url` then takes the address instead of stdin (the state is signed,
+valid 10 minutes). Afterwards the
 HubSpot app's webhook subscriptions are checked (`_checks.py`) and Intuit's webhook entities listed.
 """
 
@@ -47,6 +48,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redirect-uri", help="where the provider sends you back; registered on the app (default: "
                         "HSQBO_OAUTH_REDIRECT_BASE_URL + /oauth/callback/<provider>)")  # fmt: skip
     parser.add_argument("--redirect-url", help="the address the browser was sent back to (else read from stdin)")
+    parser.add_argument("--print-url", action="store_true", help="print the consent URL and stop (then --redirect-url)")
     parser.add_argument("--private-app-token", metavar="TOKEN", help="HubSpot private-app token ('-': read stdin)")
 
 
@@ -80,6 +82,10 @@ async def _connect(
         key = state_key(settings, provider)
         if args.redirect_url:
             answer = args.redirect_url
+        elif args.print_url:
+            state = signed_state(key, name, provider, now())
+            print(consent_url(settings, provider, scope=SCOPES[provider], redirect_uri=uri, state=state))
+            return
         else:
             state = signed_state(key, name, provider, now())
             print("Open this address, approve access, then paste the address your browser is sent back to:")

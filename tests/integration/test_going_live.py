@@ -174,9 +174,15 @@ async def test_a_private_app_token_connects_hubspot_and_a_connection_pauses_and_
     assert status == 0, said
     assert f"solo: HubSpot portal {portal_id} connected" in said
     assert token not in said
-    status, said = await guide.hsqbo("connect", "quickbooks", "--name", "solo", answer_consent=True)
+    # Off a terminal: the consent URL printed, the redirect passed back as an argument.
+    status, consent = await guide.hsqbo("connect", "quickbooks", "--name", "solo", "--print-url")
+    assert status == 0, consent
+    redirect = await guide.approve(consent.strip())
+    status, said = await guide.hsqbo("connect", "quickbooks", "--name", "solo", "--redirect-url", redirect)
     assert status == 0, said
     assert "solo added to" in said
+    status, said = await guide.hsqbo("connect", "quickbooks", "--name", "solo", "--redirect-url", redirect)
+    assert status == 1, said  # a code is good once
 
     # Reconnecting picks another company on Intuit's screen: refused, the stored tokens kept.
     other = guide.sandbox.qbo.create_realm().realm_id
