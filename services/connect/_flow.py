@@ -211,14 +211,14 @@ async def record(
     half = await store.get_credentials(name, other)
     if half is None or half.status == CredentialStatus.REVOKED or "account_id" not in half.extra:
         return Recorded(name, provider, authorization.account_id, waiting_for=other)
-    hubspot, qbo = (authorization, half) if provider == Provider.HUBSPOT else (half, authorization)
-    hubspot_extra = hubspot.extra if isinstance(hubspot, Credentials) else extra
+    hubspot = extra if provider == Provider.HUBSPOT else half.extra  # what each half's answer said
+    qbo = half.extra if provider == Provider.HUBSPOT else extra
     connection = ConnectionSettings(
         name=name,
-        hubspot_portal_id=str(hubspot_extra["account_id"]),
-        qbo_realm_id=str(qbo.extra["account_id"] if isinstance(qbo, Credentials) else qbo.account_id),
+        hubspot_portal_id=str(hubspot["account_id"]),
+        qbo_realm_id=str(qbo["account_id"]),
         setup_date=today or dt.datetime.now(dt.UTC).date(),
-        hubspot_currency=str(hubspot_extra.get("currency") or "USD"),
+        hubspot_currency=str(hubspot.get("currency") or "USD"),
     )
     assert settings.config is not None
     add_connection(settings.config, connection)
