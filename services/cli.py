@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
     "status": "the status page: records and their errors, Sync now, CSV export, dead-letter replay",
     "dlq": "list, show, replay or purge dead letters: the work hsqbo gave up on",
+    "review": "list, show and resolve records matching never guessed for (an email or SKU matching several)",
     "connect": "connect a HubSpot or QuickBooks account from the terminal (OAuth or a private-app token)",
     "connections": "list, show, pause, resume or disconnect connections",
     "config": "check: validate settings and sync rules, reach the broker, store, APIs and webhook subscriptions",

@@ -17,9 +17,17 @@ from services.connect import _subscriptions
 from shared.clients import AiohttpTransport, HubSpotClient, QboClient, Request, Transport
 from shared.clients._errors import hubspot_error
 from shared.config import Settings, secret
-from shared.credentials import token_source
+from shared.credentials import MISSING_SCOPES, grant_hint, token_source
 from shared.envelope import Provider
-from shared.errors import ApiError, AuthRevoked, ConfigError, Forbidden, TransportError, Unauthorized
+from shared.errors import (
+    ApiError,
+    AuthRevoked,
+    ConfigError,
+    Forbidden,
+    MissingScopes,
+    TransportError,
+    Unauthorized,
+)
 from shared.store import CredentialStatus, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
@@ -93,6 +101,12 @@ async def connection_problems(
                 f"{connection.name}: {name} not connected: hsqbo connect {provider} --name {connection.name}"
             )
             continue
+        if credentials.status == CredentialStatus.REVOKED and MISSING_SCOPES in credentials.extra:
+            problems.append(
+                f"{connection.name}: {name} paused: {grant_hint(credentials.extra[MISSING_SCOPES])} "
+                f"(hsqbo connect {provider} --name {connection.name})"
+            )
+            continue
         if credentials.status != CredentialStatus.ACTIVE:
             problems.append(f"{connection.name}: {name} credentials {credentials.status}")
             continue
@@ -107,6 +121,11 @@ async def connection_problems(
             problems.append(
                 f"{connection.name}: {name} token revoked or expired (account {account}): "
                 f"hsqbo connect {provider} --name {connection.name}"
+            )
+        except MissingScopes as exc:
+            problems.append(
+                f"{connection.name}: {name} token lacks scopes (account {account}): {grant_hint(exc.scopes)} "
+                f"(hsqbo connect {provider} --name {connection.name})"
             )
         except Forbidden as exc:
             problems.append(f"{connection.name}: {name} refused access (account {account}): {exc}")

@@ -3,7 +3,8 @@ authorization, read from the sync rules file (`HSQBO_CONFIG`) and the store.
 
 - `pause NAME`: both credentials are marked paused; workers stop calling the connection's accounts within seconds
   and set its work aside (as after a revocation), pollers skip it.
-- `resume NAME`: active again; the work set aside is due at once.
+- `resume NAME`: active again; the work set aside is due at once. It ends an operator's pause only: a connection
+  paused because HubSpot refused its token or its scopes (`paused: reconnect to grant X`) needs `hsqbo connect`.
 - `disconnect NAME`: the stored tokens are forgotten (status revoked); the block stays in the sync rules until you
   remove it, and `hsqbo connect` connects it again.
 """
@@ -19,7 +20,7 @@ import orjson
 
 from services.connect._flow import current_sync
 from shared.config import Settings, load_settings
-from shared.credentials import connect
+from shared.credentials import MISSING_SCOPES, connect, grant_hint
 from shared.envelope import Provider
 from shared.store import Credentials, CredentialStatus, Store, open_store
 from shared.syncconfig import ConnectionSettings
@@ -70,6 +71,8 @@ async def _state(store: Store, name: str, provider: Provider) -> str:
         return "not connected"
     if credentials.status == CredentialStatus.ACTIVE and not credentials.refresh_token:
         return "connected (private-app token)"
+    if credentials.status == CredentialStatus.REVOKED and MISSING_SCOPES in credentials.extra:
+        return f"paused: {grant_hint(credentials.extra[MISSING_SCOPES])}"
     return "connected" if credentials.status == CredentialStatus.ACTIVE else str(credentials.status)
 
 
@@ -99,11 +102,13 @@ async def _change(store: Store, connection: ConnectionSettings, action: str) -> 
         elif action == "resume" and credentials.status == CredentialStatus.PAUSED:
             await connect(store, dataclasses.replace(credentials, status=CredentialStatus.ACTIVE))
         elif action == "resume" and credentials.status == CredentialStatus.REVOKED:
-            print(f"{connection.name}: {provider} was revoked: hsqbo connect {provider} --name {connection.name}")
+            state = await _state(store, connection.name, provider)
+            print(f"{connection.name}: {provider} {state}: hsqbo connect {provider} --name {connection.name}")
             continue
         elif action == "disconnect":
             await store.save_credentials(Credentials(
                 connection=connection.name, provider=provider, access_token="", refresh_token="",
-                extra=credentials.extra, status=CredentialStatus.REVOKED,
+                extra={key: value for key, value in credentials.extra.items() if key != MISSING_SCOPES},
+                status=CredentialStatus.REVOKED,
             ))  # fmt: skip
         print(f"{connection.name}: {provider} {await _state(store, connection.name, provider)}")

@@ -16,6 +16,7 @@ from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.logging import get_logger
 from shared.store import Kind, Link, LinkStatus
+from shared.versions import GONE, link_shows
 
 log = get_logger("hsqbo.poller")
 
@@ -36,10 +37,12 @@ def _updated_at(row: dict[str, Any]) -> dt.datetime | None:
 
 
 def in_sync(link: Link | None, row: dict[str, Any]) -> bool:
-    """Whether the link already shows this version of the record: the worker has nothing to do."""
+    """Whether the link already shows this version of the record (whatever its status: synced, excluded, failing,
+    deleted...): the worker has nothing to do. A deletion is in sync when nothing was linked, the link is deleted, or
+    the worker already saw the record gone."""
     if row.get("status") == "Deleted":
-        return link is None or link.status == LinkStatus.DELETED
-    return link is not None and str(row.get("SyncToken")) in (link.qbo_version, link.qbo_written_sync_token)
+        return link is None or link.status == LinkStatus.DELETED or link_shows(link, Provider.QUICKBOOKS, GONE)
+    return link_shows(link, Provider.QUICKBOOKS, str(row.get("SyncToken")))
 
 
 def envelope(realm_id: str, entity: str, row: dict[str, Any]) -> ChangeEnvelope:

@@ -46,6 +46,7 @@ from starlette.routing import Route
 from services.connect._flow import check_name
 from services.status._connect import ConnectError, ConnectFlow
 from shared.config import Settings
+from shared.credentials import MISSING_SCOPES, grant_hint
 from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
 from shared.envelope import Provider
 from shared.errors import ConfigError
@@ -170,11 +171,13 @@ class StatusPage:
             authorization = {}
             for provider in Provider:
                 credentials = await self.store.get_credentials(connection.name, provider)
+                missing = credentials.extra.get(MISSING_SCOPES) if credentials is not None else None
                 authorization[provider] = (
                     "not connected" if credentials is None
-                    else "revoked: reconnect the account" if credentials.status == CredentialStatus.REVOKED
                     else "paused: hsqbo connections resume" if credentials.status == CredentialStatus.PAUSED
-                    else "connected"
+                    else "connected" if credentials.status != CredentialStatus.REVOKED
+                    else "revoked: reconnect the account" if missing is None
+                    else f"paused: {grant_hint(missing)}"
                 )  # fmt: skip
             connections.append({"settings": connection, "counts": counts, "authorization": authorization})
         dead: int | str

@@ -27,6 +27,7 @@ from services.connect._flow import (
     record,
     refuse_other_account,
 )
+from shared.clients import REQUESTED_SCOPES
 from shared.config import Settings
 from shared.envelope import Provider
 from shared.store import Store
@@ -37,11 +38,7 @@ __all__ = ["SCOPES", "ConnectError", "ConnectFlow"]
 STATE_SECONDS = 600.0
 SCOPES = {
     Provider.QUICKBOOKS: "com.intuit.quickbooks.accounting",
-    Provider.HUBSPOT: " ".join(
-        f"crm.objects.{name}.{access}"
-        for name in ("contacts", "companies", "products", "line_items", "invoices", "commercepayments")
-        for access in ("read", "write")
-    ),
+    Provider.HUBSPOT: " ".join(REQUESTED_SCOPES),  # every HubSpot call's scopes (shared/clients/_scopes.py)
 }
 
 

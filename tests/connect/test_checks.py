@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import orjson
 from pydantic import SecretStr
 
 from services.connect import _subscriptions
-from services.connect._checks import settings_problems, subscription_problems, without_password
+from services.connect._checks import (
+    connection_problems,
+    settings_problems,
+    subscription_problems,
+    without_password,
+)
+from services.run import local_connection, with_local_app
 from shared.clients import MockTransport, Request, Response
 from shared.config import Settings
+from shared.credentials import MISSING_SCOPES
+from shared.envelope import Provider
+from shared.store import Credentials, CredentialStatus, open_store
 from shared.syncconfig import SyncSettings
 
 KEY = "dev-key-123"
@@ -55,3 +67,33 @@ async def test_a_refused_developer_key_or_unset_app_is_one_problem_without_the_k
     assert KEY not in problem
     [problem] = await subscription_problems(Settings(hubspot_app_id="515"), SyncSettings(), _app([]))
     assert "HSQBO_HUBSPOT_DEVELOPER_API_KEY is required but not set" in problem
+
+
+async def test_a_connection_paused_for_scopes_or_by_the_operator_is_named_with_what_to_do(tmp_path: Path) -> None:
+    settings = with_local_app(Settings(store_url=f"sqlite:///{tmp_path / 'store.db'}", api_rate_limits=False))
+    connection = local_connection("acme", 101, "9130")
+
+    def refuse(request: Request) -> Response:  # HubSpot refuses the token's search for a scope it lacks
+        body = {"status": "error", "category": "MISSING_SCOPES", "message": "no scope", "errors": [
+            {"message": "One or more of the following scopes are required.",
+             "context": {"requiredGranularScopes": ["crm.objects.contacts.read"]}}]}  # fmt: skip
+        return Response(403, {"Content-Type": "application/json"}, orjson.dumps(body))
+
+    async with open_store(settings.store_url, encryption_key=settings.encryption_key) as store:
+        hubspot = Credentials(connection="acme", provider=Provider.HUBSPOT, access_token="pat-na1-x", refresh_token="")
+        await store.save_credentials(hubspot)
+        await store.save_credentials(Credentials(connection="acme", provider=Provider.QUICKBOOKS, access_token="a",
+                                                 refresh_token="r", status=CredentialStatus.PAUSED))  # fmt: skip
+        problems = await connection_problems(settings, store, connection, MockTransport(refuse))
+        assert problems == [
+            "acme: HubSpot token lacks scopes (account 101): reconnect to grant crm.objects.contacts.read "
+            "(hsqbo connect hubspot --name acme)",
+            "acme: QuickBooks credentials paused",
+        ]
+        await store.save_credentials(dataclasses.replace(
+            hubspot, status=CredentialStatus.REVOKED, extra={MISSING_SCOPES: ["crm.objects.deals.read"]}
+        ))  # fmt: skip
+        problems = await connection_problems(settings, store, connection, MockTransport(refuse))
+        assert problems[0] == (
+            "acme: HubSpot paused: reconnect to grant crm.objects.deals.read (hsqbo connect hubspot --name acme)"
+        )

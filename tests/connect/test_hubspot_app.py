@@ -9,6 +9,7 @@ from typing import Any
 
 from services.connect import _subscriptions
 from services.status._connect import SCOPES
+from shared.clients import REQUESTED_SCOPES
 from shared.envelope import Provider
 
 PROJECT = Path(__file__).parents[2] / "deploy" / "hubspot-app"
@@ -16,11 +17,6 @@ PROJECT = Path(__file__).parents[2] / "deploy" / "hubspot-app"
 
 def _read(relative: str) -> Any:
     return json.loads((PROJECT / relative).read_text())
-
-
-def requested_hubspot_scopes() -> set[str]:
-    """The scopes hsqbo's consent URL asks HubSpot for (re-point here when the scopes move to their own module)."""
-    return set(SCOPES[Provider.HUBSPOT].split())
 
 
 def test_the_project_is_a_2025_2_developer_platform_project() -> None:
@@ -32,8 +28,11 @@ def test_the_project_is_a_2025_2_developer_platform_project() -> None:
 
 
 def test_the_app_asks_for_exactly_the_scopes_hsqbo_requests() -> None:
+    """The scope table (`shared/clients/_scopes.py`) is the one list: the app's required scopes, each once, and the
+    consent URL's `scope` (HubSpot refuses an install URL without every required scope)."""
     auth = _read("src/app/app-hsmeta.json")["config"]["auth"]
-    assert set(auth["requiredScopes"]) == requested_hubspot_scopes()
+    assert sorted(auth["requiredScopes"]) == sorted(REQUESTED_SCOPES)
+    assert set(SCOPES[Provider.HUBSPOT].split()) == set(REQUESTED_SCOPES)
     assert auth["optionalScopes"] == auth["conditionallyRequiredScopes"] == []
 
 

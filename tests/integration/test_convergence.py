@@ -1,6 +1,7 @@
 """Randomized convergence: a few hundred creates and edits on both sides, made while the worker is syncing, then
 quiescence → both systems agree on every mapped field, and no customer, contact, item, product or invoice exists
-twice."""
+twice. Two customers sharing a bookkeeper's email, and then a contact with it, need review: nothing is written for
+them on either side."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from tests.integration.conftest import CONNECTION, Stack
 pytestmark = pytest.mark.integration
 
 OPERATIONS = 240
+SHARED_EMAIL = "books@keeper.converge.test"
+SHARED_CUSTOMERS_AT, SHARED_CONTACT_AT = OPERATIONS // 3, 2 * OPERATIONS // 3  # operation numbers
 
 
 def hubspot_values(contact: dict[str, Any]) -> dict[str, str | None]:
@@ -37,7 +40,17 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
     items: list[str] = []  # QBO ids (products sync QBO -> HubSpot by default)
     invoices: list[str] = []  # QBO ids (invoices sync QBO -> HubSpot by default)
     income = next(str(a["Id"]) for a in stack.qbo_entities("Account") if a["Name"] == "Sales of Product Income")
+    shared: dict[str, dict[str, Any]] = {}  # records with SHARED_EMAIL, by id: never edited, never synced
     for n in range(OPERATIONS):
+        if n == SHARED_CUSTOMERS_AT:
+            for name in ("Alpha", "Beta"):
+                body = {"DisplayName": f"{name} {n}", "GivenName": name, "PrimaryEmailAddr": {"Address": SHARED_EMAIL}}
+                shared[stack.qbo_edit("Customer", "create", body)["Id"]] = body
+            continue
+        if n == SHARED_CONTACT_AT:
+            properties = {"email": SHARED_EMAIL, "firstname": "Kim"}
+            shared[stack.hubspot_edit("contacts", "create", properties=properties)["id"]] = properties
+            continue
         roll = rng.random()
         if roll < 0.05 or (roll < 0.1 and items):
             if not items or roll < 0.05:
@@ -88,10 +101,18 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
                 contacts = sorted({*contacts, *(link.hubspot_id for link in linked if link.hubspot_id)})
     await stack.settle(within=120)
 
-    links = await stack.store.list_links(CONNECTION, Kind.CONTACT, limit=10_000)
+    every_link = await stack.store.list_links(CONNECTION, Kind.CONTACT, limit=10_000)
+    review = [link for link in every_link if link.status == LinkStatus.NEEDS_REVIEW]
+    assert sorted(str(link.hubspot_id or link.qbo_id) for link in review) == sorted(shared)
+    assert all(not (link.hubspot_id and link.qbo_id) for link in review)  # linked to none
+    links = [link for link in every_link if link not in review]
     assert [(link.hubspot_id, link.error_message) for link in links if link.status != LinkStatus.SYNCED] == []
     hubspot = {c["id"]: c for c in stack.hubspot_records("contacts")}
     qbo = {c["Id"]: c for c in stack.qbo_entities("Customer")}
+    for record_id, made in shared.items():  # nothing written for them: each is as the user made it
+        now = hubspot.pop(record_id, None) or qbo.pop(record_id)
+        assert {key: now.get(key) for key in made} == made
+    assert [c for c in hubspot.values() if c.get("email") == SHARED_EMAIL] == []
     contact_emails = Counter(c.get("email") for c in hubspot.values())
     customer_emails = Counter((c.get("PrimaryEmailAddr") or {}).get("Address") for c in qbo.values())
     assert max(contact_emails.values()) == 1

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.store import Kind, LinkStatus
-from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.conftest import CONNECTION, Stack, review
 
 pytestmark = pytest.mark.integration
 
@@ -303,6 +303,27 @@ async def test_hubspot_edit_of_a_hubspot_created_invoice_updates_qbo(stack: Stac
     assert made["CustomerMemo"]["value"] == "Thanks!"
 
 
+async def test_invoice_without_date_does_not_rewrite_txndate(stack: Stack) -> None:
+    """A date HubSpot lacks is no change: QBO keeps its TxnDate, and an edit writes only what changed."""
+    _, contact_id = await customer_with_contact(stack, "undated@example.com")
+    invoice = hubspot_invoice(stack, contact_id, {"name": "Thing", "quantity": "1", "price": "9"})
+    await stack.settle()
+    [made] = made_from_hubspot(stack)
+    stack.clear_request_logs()
+    stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_invoice_date": ""})
+    await stack.settle()
+    assert "hs_invoice_date" not in next(i for i in stack.hubspot_records("invoices") if i["id"] == invoice["id"])
+    [kept] = made_from_hubspot(stack)
+    assert (kept["TxnDate"], kept["SyncToken"]) == (made["TxnDate"], made["SyncToken"])
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+
+    stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_comments": "Thanks!"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
+    [edited] = made_from_hubspot(stack)
+    assert (edited["TxnDate"], edited["CustomerMemo"]["value"]) == (made["TxnDate"], "Thanks!")
+
+
 async def test_qbo_edit_of_a_hubspot_created_invoice_is_not_synced_back_and_says_why(stack: Stack) -> None:
     _, contact_id = await customer_with_contact(stack, "master@example.com")
     invoice = hubspot_invoice(stack, contact_id, {"name": "Thing", "quantity": "1", "price": "9"})
@@ -357,3 +378,25 @@ async def test_invoice_failing_for_want_of_its_contact_syncs_by_itself_once_the_
     copy = hubspot_copy(stack, invoice_id)
     assert associated(stack, "invoices", copy["id"], "contacts") == [contact["id"]]
     assert (await link_of(stack, qbo_id=invoice_id)).status == LinkStatus.SYNCED
+
+
+async def test_invoice_of_a_customer_sharing_its_email_waits_for_the_review(stack: Stack) -> None:
+    """Matching never guesses for invoices either: the contact of a customer whose email other customers share is no
+    match until an operator links it; the invoice then syncs by itself."""
+    email = {"PrimaryEmailAddr": {"Address": "books@keeper.test"}}
+    alpha = stack.qbo_edit("Customer", "create", {"DisplayName": "Alpha Bakery", **email})
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Beta Garage", **email})
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim"})
+    await stack.settle()
+    invoice_id = qbo_invoice(stack, str(alpha["Id"]), sales_line(item(stack, "Bread", 4), 1, 4))
+    await stack.settle()
+    assert stack.hubspot_records("invoices") == []
+    link = await link_of(stack, qbo_id=invoice_id)
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "customer_not_synced")
+    contact_link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert contact_link is not None
+    assert contact_link.status == LinkStatus.NEEDS_REVIEW
+    await review(stack, "resolve", str(contact_link.id), "--pick", str(alpha["Id"]))
+    await stack.settle()
+    copy = hubspot_copy(stack, invoice_id)
+    assert associated(stack, "invoices", copy["id"], "contacts") == [contact["id"]]

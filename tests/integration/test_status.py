@@ -253,3 +253,18 @@ async def test_the_overview_still_shows_the_store_while_rabbitmq_is_unreachable(
     assert response.status == 200
     assert "unknown (RabbitMQ unreachable)" in page
     assert f'data-connection="{CONNECTION}"' in page
+
+
+async def test_a_record_needing_review_is_listed_with_its_candidates(stack: Stack, page: str) -> None:
+    email = {"PrimaryEmailAddr": {"Address": "books@keeper.test"}}
+    first = stack.qbo_edit("Customer", "create", {"DisplayName": "Alpha Bakery", **email})
+    second = stack.qbo_edit("Customer", "create", {"DisplayName": "Beta Garage", **email})
+    stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim"})
+    await stack.settle()
+    async with aiohttp.ClientSession() as session:
+        url = f"{page}/connections/{CONNECTION}/records?kind=contact&status=needs_review"
+        async with session.get(url) as response:
+            listing = await response.text()
+    assert listing.count('class="record needs_review"') == 3  # the contact and both customers
+    assert f"{first['Id']} Alpha Bakery &lt;books@keeper.test&gt;" in listing
+    assert f"{second['Id']} Beta Garage" in listing

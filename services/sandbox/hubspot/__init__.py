@@ -10,7 +10,8 @@ OpenAPI specs (field names only).
 
 Modules: `_schema` (object types, built-in properties), `_values` (string normalisation), `_store` (a portal's
 records, unique indexes, merges, computed invoice totals), `_associations`, `_search`, `_ratelimit`, `_events`
-(webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_objects_api`, `_associations_api`,
+(webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_scopes` (403 MISSING_SCOPES outside a token's
+scopes; its stricter readings: association calls need both types' scopes), `_objects_api`, `_associations_api`,
 `_properties_api`, `_app_api` (the app's webhook subscriptions, account details), `_control`, `_seed`.
 
 Webhooks: batches of up to 100 events per portal, signed v1 and v3 with the app's client secret, at most 10
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -168,16 +169,24 @@ class HubSpotSandbox:
         account.configure(**limits)
         return account.portal_id
 
-    def issue_token(self, portal_id: int) -> TokenPair:
-        """An OAuth token pair for the configured app installed in the portal (as after the install flow)."""
+    def issue_token(self, portal_id: int, *, scopes: Iterable[str] | None = None) -> TokenPair:
+        """An OAuth token pair for the configured app installed in the portal (as after the install flow), granted
+        `scopes` (default: hsqbo's requested set, `DEFAULT_SCOPES`)."""
         self.accounts.get(portal_id)
-        return self.tokens.issue(str(portal_id), self.client_id, scope=DEFAULT_SCOPES)
+        return self.tokens.issue(str(portal_id), self.client_id, scope=_scope(scopes))
 
-    def private_app_token(self, portal_id: int, token: str | None = None, *, app_id: str | None = None) -> str:
-        """Register a static private-app token (`pat-na1-...`) for the portal; writes made with it are attributed
-        to `app_id` (default: the configured app id)."""
+    def private_app_token(
+        self,
+        portal_id: int,
+        token: str | None = None,
+        *,
+        app_id: str | None = None,
+        scopes: Iterable[str] | None = None,
+    ) -> str:
+        """Register a static private-app token (`pat-na1-...`) for the portal, granted `scopes` (default:
+        `DEFAULT_SCOPES`); writes made with it are attributed to `app_id` (default: the configured app id)."""
         token = token or f"pat-na1-{secrets.token_hex(16)}"
-        self.auth.register_private_app_token(portal_id, token, app_id=app_id)
+        self.auth.register_private_app_token(portal_id, token, app_id=app_id, scopes=_scope(scopes))
         return token
 
     # acting as a HubSpot user
@@ -266,6 +275,10 @@ def _object_type(name: str) -> ObjectType:
     if kind is None:
         raise not_found(f"unknown object type {name}")
     return kind
+
+
+def _scope(scopes: Iterable[str] | None) -> str:
+    return DEFAULT_SCOPES if scopes is None else " ".join(scopes)
 
 
 def _throttled() -> Response:

@@ -13,8 +13,10 @@ POST  user-edit                act as a HubSpot user (changeSource CRM_UI, sourc
 POST  seed                     {"portal_id"? (default: a new portal), "companies"?, "contacts_per_company"?,
                                "lone_contacts"?, "products"?, "invoices"?, "seed"?} -> 201 {"portal_id", counts}
                                (no webhooks: the data is there before the app is installed)
-POST  tokens                   {"portal_id", "kind"?: "oauth" (default) | "private", "token"? (private)}
-                               -> 201 {"access_token", "portal_id"} plus, for OAuth, "refresh_token", "expires_in"
+POST  tokens                   {"portal_id", "kind"?: "oauth" (default) | "private", "token"? (private),
+                               "scopes"?: [names] (default: hsqbo's requested set; fewer to test MISSING_SCOPES)}
+                               -> 201 {"access_token", "portal_id", "scopes"} plus, for OAuth, "refresh_token",
+                               "expires_in"
 GET   app/webhooks             {"subscriptions": [...]}: the app's webhook subscriptions, as the webhooks API shows them
 PUT   app/webhooks             a `webhooks-hsmeta.json` document: replaces the app's webhook subscriptions with
                                those it declares, as `hs project upload` does -> {"subscriptions": [...]}
@@ -30,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.sandbox._control import Json, answer, control_routes, read_object, required
+from services.sandbox.hubspot._auth import DEFAULT_SCOPES
 from services.sandbox.hubspot._errors import HubSpotError
 
 if TYPE_CHECKING:
@@ -83,14 +86,18 @@ class ControlApi:
         body = await read_object(request)
         portal_id = int(required(body, "portal_id"))
         kind = body.get("kind", "oauth")
+        scopes = body.get("scopes")
+        if scopes is not None and (not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)):
+            raise ValueError("scopes must be a list of scope names")
+        granted = scopes if scopes is not None else DEFAULT_SCOPES.split()
         if kind == "private":
-            token = self.sandbox.private_app_token(portal_id, body.get("token"))
-            return answer({"access_token": token, "portal_id": portal_id}, 201)
+            token = self.sandbox.private_app_token(portal_id, body.get("token"), scopes=scopes)
+            return answer({"access_token": token, "portal_id": portal_id, "scopes": granted}, 201)
         if kind != "oauth":
             raise ValueError(f"kind must be oauth or private, not {kind!r}")
-        pair = self.sandbox.issue_token(portal_id)
+        pair = self.sandbox.issue_token(portal_id, scopes=scopes)
         return answer({"access_token": pair.access_token, "refresh_token": pair.refresh_token,
-                       "expires_in": pair.expires_in, "portal_id": portal_id}, 201)  # fmt: skip
+                       "expires_in": pair.expires_in, "portal_id": portal_id, "scopes": granted}, 201)  # fmt: skip
 
     async def list_subscriptions(self, request: Request) -> Response:
         return answer({"subscriptions": [subscription.to_json() for subscription in self.sandbox.subscriptions]})

@@ -320,6 +320,13 @@ def _prepare_customer(
         data["DisplayName"] = generated
     name = data["DisplayName"]
     _text_ok("DisplayName", name, 500)
+    for field, path, limit in (("CompanyName", ("CompanyName",), 100),
+                               ("PrimaryPhone.FreeFormNumber", ("PrimaryPhone", "FreeFormNumber"), 30)):  # fmt: skip
+        value: Any = data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise errors.invalid(field, f"must be a string of at most {limit} characters")
     holder = realm.display_names.get(name.casefold())
     if holder is not None and (existing is None or holder != existing.data["Id"]):
         raise errors.duplicate_name("Customer", name)

@@ -15,7 +15,8 @@ QBO → HubSpot (the default direction; filter: created after the setup date)
     write them. hsqbo does not fake payments: the status follows QBO — `paid` when the QBO Balance is 0, `open`
     otherwise, `voided` once voided (final) — and the payment records themselves are the payments rule's work.
     Voids propagate as status `voided`; a QBO delete also sets `voided` (HubSpot deletes only drafts, and a voided
-    invoice keeps the record of what was billed); the link is then marked deleted.
+    invoice keeps the record of what was billed); the link is then marked deleted. A void or delete event is a hint:
+    the invoice read back from QBO decides.
 
 HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date; drafts never sync)
     CustomerRef from the contact's link, else the customer with the contact's email (neither → failing
@@ -26,6 +27,7 @@ HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date
     when QBO already uses it (6140) the invoice is created without one, so QBO numbers it, and HubSpot's number stays
     in PrivateNote. Every QBO write carries a deterministic requestid, and before creating, the DocNumber is looked
     up (an invoice whose PrivateNote names this HubSpot invoice is adopted), so no duplicate can appear.
+    A date HubSpot lacks (invoice or due date) is no change: QBO keeps its TxnDate and DueDate.
     Updates flow to QBO only for invoices created in HubSpot. Edits made in QBO to such an invoice (lines, prices,
     tax, or anything else) are not synced back: the activity log says so; a QBO void still voids the HubSpot invoice.
 """
@@ -41,7 +43,7 @@ import orjson
 
 from services.worker import _fields
 from services.worker._fields import FieldMap, Values
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _filters as filters
 from services.worker.rules import _invoice_lines as lines
 from services.worker.rules import _invoice_refs as refs
@@ -100,7 +102,8 @@ def _is_voided(invoice: QboEntity) -> bool:
 
 
 def _qbo_status(invoice: QboEntity, hints: Hints, link: Link | None) -> str:
-    if hints.get("voided") or _is_voided(invoice) or (link is not None and link.synced.get("status") == VOIDED):
+    # A "voided" hint is only a hint (webhooks are): the invoice just read says whether it is voided.
+    if _is_voided(invoice) or (link is not None and link.synced.get("status") == VOIDED):
         return VOIDED
     return "paid" if (money.decimal(invoice.get("Balance")) or money.ZERO) == 0 else "open"
 
@@ -137,7 +140,9 @@ class InvoiceRule:
         try:
             invoice = await ctx.qbo.read("Invoice", invoice_id)
         except NotFound:
+            saw(GONE)
             return await self._deleted_in_qbo(ctx, settings, link)
+        saw(qbo_version(invoice))
         if link is not None and link.qbo_written_sync_token == str(invoice.get("SyncToken")):
             return Outcome("echo", link=link, detail="our own write")
         status = _qbo_status(invoice, hints, link)
@@ -221,9 +226,13 @@ class InvoiceRule:
             wrote += line_writes
         if status != current_status:
             changes["hs_invoice_status"] = status
+        seen = hubspot_version(record)
         if changes:
-            await ctx.hubspot.update("invoices", link.hubspot_id, changes)
+            seen = hubspot_version(await ctx.hubspot.update("invoices", link.hubspot_id, changes))
             wrote += sorted(changes)
+        elif wrote:  # line items written: HubSpot recomputed the invoice's amounts, a version of our making
+            seen = hubspot_version(await ctx.hubspot.get("invoices", link.hubspot_id, properties=["hs_invoice_status"]))
+        link = dataclasses.replace(link, hubspot_version=seen or link.hubspot_version)
         return await self._save_qbo_origin(ctx, link, invoice, line_map, status, action, wrote)
 
     async def _sync_line_items(
@@ -325,7 +334,9 @@ class InvoiceRule:
                 "invoices", invoice_id, properties=self._properties(settings), associations=["contacts", "line_items"]
             )
         except NotFound:
+            saw(GONE)
             return await self._deleted_in_hubspot(ctx, settings, link)
+        saw(hubspot_version(record))
         if (link is not None and link.origin == Provider.QUICKBOOKS) or (
             link is None and record.properties.get(QBO_ID_PROPERTY)
         ):
@@ -422,8 +433,11 @@ class InvoiceRule:
             changed["CustomerRef"] = body["CustomerRef"]
         maps = _fields.active_maps(HEADER, settings)
         header = _fields.changed(_fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, invoice))
-        if header.get("due_date") is None:  # QBO fills a missing due date from the terms: no due date is no change
-            header.pop("due_date", None)
+        # QBO fills a missing due date from the terms and a missing TxnDate with the day of the write: a date
+        # HubSpot lacks is no change (writing none would rewrite QBO's on every apply).
+        for date in ("invoice_date", "due_date"):
+            if date in header and header[date] is None:
+                del header[date]
         changed.update(_fields.to_qbo(maps, header, invoice))
         current_fields = {f.get("DefinitionId"): f.get("StringValue") for f in invoice.get("CustomField") or ()}
         if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):

@@ -10,8 +10,10 @@ so the payment shows on each deal's timeline too (one association read per new H
 with the invoice after the payment synced does not get it). HubSpot payments cannot be split, so a payment
 applied to several invoices is excluded (`multi_invoice`) unless `allocate_multi_invoice` is on: then one HubSpot
 payment per invoice, with the amount applied to it. A payment voided or deleted in QBO archives its HubSpot payments
-(the invoice's balance is due again); `on_delete = "ignore"` leaves them. `hs_latest_status` is not written: the
-API lists some payment properties as read-only without naming them, and a payment created without it is succeeded.
+(the invoice's balance is due again) once, when the payment read back from QBO is voided or gone (a "deleted" event
+is a hint; a payment QBO still has stays synced); `on_delete = "ignore"` leaves them. `hs_latest_status` is not
+written: the API lists some payment properties as read-only without naming them, and a payment created without it is
+succeeded.
 
 Amounts are Decimals from QBO's answer to HubSpot's request (`shared.money`): `hs_initial_amount` is a plain string
 rounded to the currency's minor unit ("55.00"); the parts of a payment split over several invoices are allocated so
@@ -39,7 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _filters as filters
 from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
@@ -162,9 +164,9 @@ class PaymentRule:
         settings = ctx.connection.payments
         link = await ctx.store.get_link(ctx.name, Kind.PAYMENT, qbo_id=payment_id)
         payment: QboEntity | None = None
-        if not hints.get("deleted"):
-            with contextlib.suppress(NotFound):
-                payment = await ctx.qbo.read("Payment", payment_id)
+        with contextlib.suppress(NotFound):  # a "deleted" hint is a hint: the payment is read whatever it says
+            payment = await ctx.qbo.read("Payment", payment_id)
+        saw(GONE if payment is None else qbo_version(payment))
         if link is not None and link.origin == Provider.HUBSPOT:
             if payment is not None and link.qbo_written_sync_token == str(payment.get("SyncToken")):
                 return Outcome("echo", link=link, detail="our own write")
@@ -192,6 +194,7 @@ class PaymentRule:
         await _archive(ctx, [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]])
         current = await _read_payments(ctx, [str(made[i]) for i in wanted if made.get(i)])
         synced: dict[str, str | None] = {}
+        versions: dict[str, str | None] = {}  # HubSpot payment id -> its version after our writes
         created = updated = 0
         for invoice_id, amount in amounts.items():
             properties = hubspot_payment_properties(payment, amount, ctx.connection.hubspot_currency)
@@ -210,7 +213,10 @@ class PaymentRule:
                 record = await ctx.hubspot.update("commerce_payments", record.id, changes)
                 updated += 1
             synced[invoice_id] = record.id
-        saved = await _save(ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]))
+            versions[record.id] = hubspot_version(record)
+        saved = await _save(
+            ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]), hubspot_versions=versions
+        )
         action = "created" if created else "updated" if updated else "unchanged"
         detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
         return Outcome(action, Direction.QBO_TO_HUBSPOT if created or updated else None, saved, detail)
@@ -233,11 +239,12 @@ class PaymentRule:
     async def from_hubspot(self, ctx: SyncContext, payment_id: str, hints: Hints) -> Outcome:
         settings = ctx.connection.payments
         link = await ctx.store.get_link(ctx.name, Kind.PAYMENT, hubspot_id=payment_id)
-        if link is not None and link.origin == Provider.QUICKBOOKS:
-            return Outcome("skipped", link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         record: HubSpotObject | None = None
         with contextlib.suppress(NotFound):
             record = await ctx.hubspot.get("commerce_payments", payment_id, properties=READ_PROPERTIES)
+        saw(GONE if record is None else hubspot_version(record))  # even when skipped: that version is seen
+        if link is not None and link.origin == Provider.QUICKBOOKS:
+            return Outcome("skipped", link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         if record is not None and record.properties.get(ORIGIN_PROPERTY):  # a split part: linked through its payment
             return Outcome("skipped", detail="made from QuickBooks: HubSpot edits are not synced back")
         linked = link if link is not None and link.qbo_id is not None else None
@@ -389,17 +396,22 @@ async def _save(
     sync_token: str,
     *,
     hubspot_id: str | None = None,
+    hubspot_versions: Mapping[str, str | None] | None = None,
 ) -> Link:
     """Record a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the link's
-    hubspot_id is the first of them; from HubSpot, QBO's echo of our write is recognised by `sync_token`."""
+    hubspot_id is the first of them, whose version after our writes (`hubspot_versions`) is the one seen, so the
+    poller does not take our own write for a HubSpot edit; from HubSpot, QBO's echo of our write is recognised by
+    `sync_token`."""
     if origin == Provider.QUICKBOOKS:
         hubspot_id = next(iter(synced.values()), None)
     base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=origin)
+    seen_version = (hubspot_versions or {}).get(hubspot_id or "") or base.hubspot_version
     return await ctx.store.save_link(
         dataclasses.replace(
             base,
             origin=origin,
             hubspot_id=hubspot_id if hubspot_id is not None else base.hubspot_id,
+            hubspot_version=seen_version,
             qbo_id=qbo_id,
             synced=synced,
             qbo_version=sync_token,

@@ -1,4 +1,5 @@
-"""The app's webhook subscriptions (webhooks API v3 with the developer API key) and the account details."""
+"""The app's webhook subscriptions (webhooks API v3 with the developer API key, no scope) and the account details
+(a token with the `oauth` scope)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from services.sandbox import SandboxOptions, start_sandbox
 from services.sandbox.hubspot import DEFAULT_DEVELOPER_API_KEY
+from services.sandbox.hubspot._scopes import EVERY_SCOPE
 from shared.config import Settings
 from tests.sandbox.hubspot.conftest import APP_ID, Hub
 
@@ -64,6 +66,13 @@ async def test_the_account_details_name_the_portal_of_the_token(hub: Hub) -> Non
     assert status == 200
     assert body["portalId"] == hub.portal_id
     assert body["companyCurrency"] == "USD"
+
+
+async def test_the_account_details_need_the_oauth_scope(hub: Hub) -> None:
+    token = hub.sandbox.private_app_token(hub.portal_id, scopes=[s for s in EVERY_SCOPE if s != "oauth"])
+    status, body = await hub.call("GET", "/account-info/v3/details", token=token)
+    assert (status, body["category"]) == (403, "MISSING_SCOPES")
+    assert body["errors"][0]["context"]["requiredGranularScopes"] == ["oauth"]
 
 
 async def test_a_seeded_sandbox_has_the_apps_subscriptions_as_uploaded() -> None:

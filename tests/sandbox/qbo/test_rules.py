@@ -56,6 +56,15 @@ async def test_customer_display_name_is_unique_ignoring_case_and_including_inact
     assert answer["Fault"]["Error"][0]["Message"] == "Duplicate Name Exists Error"
 
 
+async def test_customer_names_keep_qbos_lengths_and_refuse_a_colon(qbo: QboHttp) -> None:
+    assert (await qbo.post("customer", {"DisplayName": "d" * 500, "CompanyName": "c" * 100}))[0] == 200
+    for body in ({"DisplayName": "d" * 501}, {"DisplayName": "Ok", "CompanyName": "c" * 101},
+                 {"DisplayName": "Ok 2", "FamilyName": "f" * 101}, {"DisplayName": "A:B"},
+                 {"DisplayName": "Ok 3", "PrimaryPhone": {"FreeFormNumber": "5" * 31}}):  # fmt: skip
+        status, _ = await qbo.post("customer", body)
+        assert status == 400, body
+
+
 async def test_item_name_is_unique(qbo: QboHttp) -> None:
     await qbo.item("Widget")
     status, answer = await qbo.post("item", {"Name": "widget", "Type": "Service", "IncomeAccountRef": {"value": "1"}})
