@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 
 from shared.clients import CallLimits, HubSpotClient, QboClient, RateLimiter, Transport
+from shared.company import Company, CompanyCache
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint, token_source
 from shared.envelope import Provider
@@ -63,10 +64,15 @@ class SyncContext:
     store: Store
     app_id: str | None  # our HubSpot app id: events with changeSource INTEGRATION and this sourceId are our echoes
     clock: Callable[[], float] = time.time
+    company_cache: CompanyCache = dataclasses.field(default_factory=CompanyCache)
 
     @property
     def name(self) -> str:
         return self.connection.name
+
+    async def company(self) -> Company:
+        """Both accounts' currencies and time zones (`shared/company.py`), cached for a few minutes."""
+        return await self.company_cache.get(self.connection, self.qbo.company_settings, self.hubspot.account_settings)
 
     def request_id(self, *parts: str, link: Link | None) -> str:
         """A QBO `requestid` that is the same for every retry of the same logical write: a crash between the write

@@ -1,5 +1,6 @@
 """What `hsqbo config check` (and `hsqbo connect`) verify, one line per problem: the settings, the sync rules, the
-broker, the store, each connection's two accounts (reached with its stored credentials) and the HubSpot app's
+broker, the store, each connection's two accounts (reached with its stored credentials, their company settings read
+and checked against the connection's as the worker does: `hubspot_currency`, a QBO time zone) and the HubSpot app's
 webhook subscriptions. Intuit has no API for its webhook settings, so its entities are only listed.
 
 Problems never carry a secret: URLs are shown without their user and password, tokens not at all.
@@ -16,6 +17,7 @@ import aiohttp
 from services.connect import _subscriptions
 from shared.clients import AiohttpTransport, HubSpotClient, QboClient, Request, Transport
 from shared.clients._errors import hubspot_error
+from shared.company import Company, CompanySettingsError, HubSpotAccount, QboCompany
 from shared.config import Settings, secret
 from shared.credentials import MISSING_SCOPES, grant_hint, token_source
 from shared.envelope import Provider
@@ -90,8 +92,11 @@ async def broker_problems(settings: Settings) -> list[str]:
 async def connection_problems(
     settings: Settings, store: Store, connection: ConnectionSettings, transport: Transport
 ) -> list[str]:
-    """Both accounts of one connection, reached with its stored credentials (a cheap read each)."""
+    """Both accounts of one connection, reached with its stored credentials (a cheap read and the company settings
+    each), then their settings checked against the connection's."""
     problems = []
+    hubspot_account: HubSpotAccount | None = None
+    qbo_company: QboCompany | None = None
     for provider in (Provider.HUBSPOT, Provider.QUICKBOOKS):
         credentials = await store.get_credentials(connection.name, provider)
         name = "HubSpot" if provider == Provider.HUBSPOT else "QuickBooks"
@@ -114,9 +119,13 @@ async def connection_problems(
             source = await token_source(settings, store, connection=connection.name, provider=provider,
                                         transport=transport)  # fmt: skip
             if provider == Provider.HUBSPOT:
-                await HubSpotClient(str(settings.hubspot_base_url), source, transport).search("contacts", limit=1)
+                hubspot = HubSpotClient(str(settings.hubspot_base_url), source, transport)
+                await hubspot.search("contacts", limit=1)
+                hubspot_account = await hubspot.account_settings()
             else:
-                await QboClient(str(settings.qbo_base_url), account, source, transport).count("Customer")
+                qbo = QboClient(str(settings.qbo_base_url), account, source, transport)
+                await qbo.count("Customer")
+                qbo_company = await qbo.company_settings()
         except (AuthRevoked, Unauthorized):
             problems.append(
                 f"{connection.name}: {name} token revoked or expired (account {account}): "
@@ -131,6 +140,13 @@ async def connection_problems(
             problems.append(f"{connection.name}: {name} refused access (account {account}): {exc}")
         except ApiError as exc:
             problems.append(f"{connection.name}: {name} API unreachable: {type(exc).__name__}: {exc}")
+        except (KeyError, ValueError) as exc:  # settings without a home or company currency
+            problems.append(f"{connection.name}: {name} company settings unreadable: {exc}")
+    if hubspot_account is not None and qbo_company is not None:
+        try:
+            Company.resolve(connection, qbo_company, hubspot_account).qbo_zone  # noqa: B018 (raises when unknown)
+        except CompanySettingsError as exc:
+            problems.append(f"{connection.name}: {exc}")
     return problems
 
 

@@ -9,9 +9,10 @@ Each half is connected on its own (`hsqbo connect hubspot`, then `hsqbo connect 
 - a connection already in the sync rules must be that account (tokens of another portal or company are refused and
   not stored: syncing into the wrong books is worse than not syncing);
 - a new name is added to the sync rules once both halves are stored: a `[[connection]]` block with the two ids, today
-  as the setup date, the portal's currency and every object at its recommended defaults, appended to the file (the
-  rest of the file is left as it was; edit the block afterwards). Workers, pollers and the status page read the
-  file at start: restart them to sync the new connection.
+  as the setup date and every object at its recommended defaults, appended to the file (the rest of the file is left
+  as it was; edit the block afterwards). The portal's currency is read from HubSpot at run time, so the block names
+  it in a comment only (`hubspot_currency` set is an assertion: a different portal currency is a config error).
+  Workers, pollers and the status page read the file at start: restart them to sync the new connection.
 """
 
 from __future__ import annotations
@@ -218,10 +219,10 @@ async def record(
         hubspot_portal_id=str(hubspot["account_id"]),
         qbo_realm_id=str(qbo["account_id"]),
         setup_date=today or dt.datetime.now(dt.UTC).date(),
-        hubspot_currency=str(hubspot.get("currency") or "USD"),
     )
     assert settings.config is not None
-    add_connection(settings.config, connection)
+    currency = hubspot.get("currency")
+    add_connection(settings.config, connection, currency=str(currency) if currency else None)
     return Recorded(name, provider, authorization.account_id, added=connection)
 
 
@@ -232,8 +233,13 @@ def current_sync(settings: Settings) -> SyncSettings:
     return load_sync_settings(settings.config)
 
 
-def connection_block(connection: ConnectionSettings) -> str:
-    """The `[[connection]]` TOML of a new connection: its ids and dates; every object at its defaults."""
+def connection_block(connection: ConnectionSettings, *, currency: str | None = None) -> str:
+    """The `[[connection]]` TOML of a new connection: its ids and dates; every object at its defaults. `currency`, the
+    portal's company currency when connected, is shown commented out: hsqbo reads it from HubSpot."""
+    shown = (
+        [f"# hubspot_currency = {json.dumps(currency)}  # read from HubSpot at run time; set it only to assert it"]
+        if currency else []
+    )  # fmt: skip
     return "\n".join((
         "",
         f"[[connection]]  # added by `hsqbo connect` on {connection.setup_date}: edit freely (README, Sync rules)",
@@ -241,18 +247,20 @@ def connection_block(connection: ConnectionSettings) -> str:
         f"hubspot_portal_id = {json.dumps(connection.hubspot_portal_id)}",
         f"qbo_realm_id = {json.dumps(connection.qbo_realm_id)}",
         f"setup_date = {connection.setup_date.isoformat()}",
-        f"hubspot_currency = {json.dumps(connection.hubspot_currency)}",
+        *shown,
+        '# qbo_timezone = "America/Los_Angeles"  # the QBO company zone: set it when QBO reports none (config check)',
         "# [connection.contacts], [connection.products], [connection.invoices], [connection.payments]: the recommended",
         "# defaults apply until you add a table here.",
         "",
     ))  # fmt: skip
 
 
-def add_connection(path: Path, connection: ConnectionSettings) -> None:
+def add_connection(path: Path, connection: ConnectionSettings, *, currency: str | None = None) -> None:
     """Append the connection's block to the sync rules file (created if absent), keeping the file valid: the new
     text replaces the old in one rename, and only once it reads back with the connection in it."""
     before = path.read_text() if path.exists() else ""
-    text = before + ("" if before.endswith("\n") or not before else "\n") + connection_block(connection)
+    separator = "" if before.endswith("\n") or not before else "\n"
+    text = before + separator + connection_block(connection, currency=currency)
     staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     staged.write_text(text)
     try:

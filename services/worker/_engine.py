@@ -33,6 +33,7 @@ from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
+from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
 from shared.envelope import Provider
@@ -111,6 +112,8 @@ class Engine:
                 except (Excluded, Failing) as exc:
                     status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
                     outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
+                except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
+                    outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
                 except (AuthRevoked, MissingScopes) as exc:  # the account's authorization, not this record's fault
                     return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
                 except ApiError as exc:

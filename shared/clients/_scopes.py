@@ -14,8 +14,8 @@ checks more than documented still accepts every call:
   property definitions);
 - property definitions need the object's `crm.schemas.<type>.read` / `.write` (the spec accepts many scopes for a
   read; the schema scope is the one that names the object);
-- `GET /account-info/v3/details` needs `oauth` (spec), which every HubSpot app has; the currency reads
-  (`/settings/v3/currencies/...`) need `settings.currencies.read` (the spec's other choices are quote scopes);
+- `GET /account-info/v3/details` needs `oauth` (spec), which every HubSpot app has: it gives the company currency,
+  the additional currencies and the time zone, so hsqbo needs no `settings.currencies.read`;
 - the OAuth token endpoints and token metadata take the app's credentials or the token itself, no scope; the
   consent screen (`/oauth/authorize`, visited by the operator's browser) is where the scopes are asked for;
 - the webhooks API (`hsqbo config check` reads the app's subscriptions) takes the developer API key, no scope.
@@ -86,7 +86,6 @@ REQUESTED_SCOPES: dict[str, str] = {
     "crm.schemas.invoices.write": "define the invoice property holding the QBO invoice id",
     "crm.schemas.commercepayments.read": "read the payment property holding the QBO payment id",
     "crm.schemas.commercepayments.write": "define the payment property holding the QBO payment id",
-    "settings.currencies.read": "the portal's company currency and currency list",
 }
 
 QueryParams = Sequence[tuple[str, str]]
@@ -156,7 +155,6 @@ def _of_type(access: str) -> Callable[[re.Match[str], Call], list[str]]:
     return lambda match, call: [_object(match["type"], access)]
 
 
-_CURRENCIES = "settings.currencies.read"
 _TYPE = r"(?P<type>[a-z_]+)"
 _TO = r"(?P<to>[a-z_]+)"
 _ID = r"[^/]+"
@@ -201,7 +199,6 @@ FAMILIES: tuple[Family, ...] = (
         lambda match, call: [_schema(match["type"], 1)],
     ),
     Family("account details", "GET", re.compile(r"/account-info/v3/details"), _just("oauth")),
-    Family("currencies", "GET", re.compile(r"/settings/v3/currencies/[a-z-]+(/[a-z-]+)?"), _just(_CURRENCIES)),
     Family("oauth token", "POST", re.compile(r"/oauth/(v1|v3|\d{4}-\d{2})/token(/introspect)?"), _just()),
     Family("token metadata", "GET", re.compile(rf"/oauth/v1/access-tokens/{_ID}"), _just()),
     Family("consent screen", "GET", re.compile(r"/oauth/authorize"), _just()),  # the browser's, with `scope`

@@ -19,6 +19,7 @@ from shared.clients._limits import CallLimits
 from shared.clients._scopes import Call, scopes_to_grant
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
+from shared.company import HubSpotAccount
 from shared.envelope import Provider
 from shared.errors import ApiError, Conflict, MissingScopes, NotFound
 
@@ -295,6 +296,18 @@ class HubSpotClient:
         """Remove every association between the two records."""
         path = f"/crm/v4/objects/{from_type}/{path_segment(from_id)}/associations/{to_type}/{path_segment(to_id)}"
         await self._call("remove_association", "DELETE", path)
+
+    # --- account settings ---------------------------------------------------------------------------------------
+
+    async def account_settings(self) -> HubSpotAccount:
+        """The portal's company currency, additional currencies and time zone (`GET /account-info/v3/details`;
+        scope `oauth`, which every OAuth app holds)."""
+        data = (await self._call("account_details", "GET", "/account-info/v3/details")).json()
+        return HubSpotAccount(
+            company_currency=str(data["companyCurrency"]).upper(),
+            additional_currencies=tuple(str(code).upper() for code in data.get("additionalCurrencies") or ()),
+            time_zone=str(data.get("timeZone") or "UTC"),
+        )
 
     # --- property definitions -----------------------------------------------------------------------------------
 

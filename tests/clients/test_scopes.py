@@ -79,6 +79,7 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
         lambda c, t=t: c.search(t, properties=["hs_lastmodifieddate"])  # type: ignore[misc]
         for t in ("contacts", "products", "invoices", "commerce_payments")
     ],
+    "account_settings": [lambda c: c.account_settings()],
     "search_all": [lambda c: _drain(c.search_all("invoices", properties=["hs_number"]))],
     "list_associations": [
         lambda c: c.list_associations("contacts", "1", "companies"),
@@ -96,7 +97,7 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
         lambda c, t=t: c.ensure_property(t, "hsqbo_qbo_id", label="QBO id", group_name="g", unique=True)  # type: ignore[misc]
         for t in ("products", "invoices", "commerce_payments")
     ],
-    "account_details": [lambda c: c.account_details()],
+    "account_details": [lambda c: c.account_details()],  # hsqbo connect: a private-app token's portal
 }
 
 
@@ -117,6 +118,8 @@ def _answer(request: Request) -> Response:
         return json_answer(200, {"results": [], "total": 0})
     if path.startswith("/crm/v4/"):
         return json_answer(200, {"results": []})
+    if path.startswith("/account-info/"):
+        return json_answer(200, {"companyCurrency": "USD", "additionalCurrencies": [], "timeZone": "US/Eastern"})
     return json_answer(200, RECORD)
 
 
@@ -151,8 +154,7 @@ async def test_every_call_hsqbo_makes_maps_to_scopes_it_requests() -> None:
         assert scopes, f"{request.method} {request.url} needs no scope?"
         assert scopes <= set(REQUESTED_SCOPES), f"{request.method} {request.url}: {scopes - set(REQUESTED_SCOPES)}"
         needed |= scopes
-    # Requested and not needed by these: the currency reads (the company settings readers).
-    assert set(REQUESTED_SCOPES) - needed == {"settings.currencies.read"}
+    assert set(REQUESTED_SCOPES) == needed
 
 
 async def test_the_emulator_accepts_every_call_hsqbo_makes_with_the_requested_scopes_only() -> None:
@@ -188,8 +190,6 @@ async def test_the_emulator_accepts_every_call_hsqbo_makes_with_the_requested_sc
         (Call("POST", "/crm/v3/properties/products"), {"e-commerce"}),
         (Call("GET", "/crm/v3/properties/invoices/hsqbo_qbo_invoice_id"), {"crm.schemas.invoices.read"}),
         (Call("GET", "/account-info/v3/details"), {"oauth"}),
-        (Call("GET", "/settings/v3/currencies/company-currency"), {"settings.currencies.read"}),
-        (Call("GET", "/settings/v3/currencies/exchange-rates/current"), {"settings.currencies.read"}),
         (Call("POST", "/oauth/v1/token"), set()),
         (Call("GET", "/oauth/v1/access-tokens/abc"), set()),
         (Call("GET", "/webhooks/v3/123/subscriptions", [("hapikey", "k")]), set()),

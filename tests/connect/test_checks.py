@@ -97,3 +97,33 @@ async def test_a_connection_paused_for_scopes_or_by_the_operator_is_named_with_w
         assert problems[0] == (
             "acme: HubSpot paused: reconnect to grant crm.objects.deals.read (hsqbo connect hubspot --name acme)"
         )
+
+
+async def test_the_accounts_company_settings_are_checked_as_the_worker_uses_them(tmp_path: Path) -> None:
+    settings = with_local_app(Settings(store_url=f"sqlite:///{tmp_path / 'store.db'}", api_rate_limits=False))
+    connection = local_connection("acme", 101, "9130", hubspot_currency="EUR")
+
+    def answer(request: Request) -> Response:  # a USD portal; a QBO company that reports no time zone
+        path = request.url.split("?")[0]
+        body: dict[str, object] = {"results": [], "total": 0}
+        if path.endswith("/account-info/v3/details"):
+            body = {"portalId": 101, "companyCurrency": "USD", "additionalCurrencies": [], "timeZone": "US/Eastern"}
+        elif path.endswith("/query"):
+            body = {"QueryResponse": {"totalCount": 0}}
+        elif path.endswith("/preferences"):
+            body = {"Preferences": {"CurrencyPrefs": {"HomeCurrency": {"value": "USD"}}}}
+        elif "/companyinfo/" in path:
+            body = {"CompanyInfo": {"CompanyName": "Acme"}}
+        return Response(200, {"Content-Type": "application/json"}, orjson.dumps(body))
+
+    async with open_store(settings.store_url, encryption_key=settings.encryption_key) as store:
+        for provider in Provider:
+            await store.save_credentials(Credentials(connection="acme", provider=provider, access_token="a",
+                                                     refresh_token="r", expires_at=4e9))  # fmt: skip
+        [problem] = await connection_problems(settings, store, connection, MockTransport(answer))
+        assert "hubspot_currency = 'EUR', but the HubSpot portal's company currency is USD" in problem
+        fixed = connection.model_copy(update={"hubspot_currency": None})
+        [problem] = await connection_problems(settings, store, fixed, MockTransport(answer))
+        assert problem.startswith("acme: the QuickBooks company's time zone is unknown: set qbo_timezone")
+        zoned = connection.model_copy(update={"hubspot_currency": None, "qbo_timezone": "America/Chicago"})
+        assert await connection_problems(settings, store, zoned, MockTransport(answer)) == []

@@ -144,8 +144,12 @@ async def test_invoice_created_before_the_setup_date_is_excluded(stack: Stack) -
 
 
 async def test_invoice_in_another_currency_than_the_portals_is_excluded_with_that_reason(stack: Stack) -> None:
-    customer_id, _ = await customer_with_contact(stack, "euro@example.com")
-    invoice_id = qbo_invoice(stack, customer_id, sales_line(item(stack, "Euro", 5), 1, 5), CurrencyRef={"value": "EUR"})
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"multicurrency": True})  # the portal has USD only
+    customer = stack.qbo_edit("Customer", "create", {"DisplayName": "Euro GmbH", "CurrencyRef": {"value": "EUR"},
+                                                     "PrimaryEmailAddr": {"Address": "euro@example.com"}})  # fmt: skip
+    await stack.settle()
+    line = sales_line(item(stack, "Euro", 5), 1, 5)
+    invoice_id = qbo_invoice(stack, str(customer["Id"]), line, CurrencyRef={"value": "EUR"})
     await stack.settle()
     assert stack.hubspot_records("invoices") == []
     link = await link_of(stack, qbo_id=invoice_id)

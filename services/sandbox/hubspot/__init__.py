@@ -12,7 +12,8 @@ Modules: `_schema` (object types, built-in properties), `_values` (string normal
 records, unique indexes, merges, computed invoice totals), `_associations`, `_search`, `_ratelimit`, `_events`
 (webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_scopes` (403 MISSING_SCOPES outside a token's
 scopes; its stricter readings: association calls need both types' scopes), `_objects_api`, `_associations_api`,
-`_properties_api`, `_app_api` (the app's webhook subscriptions, account details), `_control`, `_seed`.
+`_properties_api`, `_account_info_api` (account details: currencies, time zone), `_app_api` (the app's webhook
+subscriptions), `_control`, `_seed`.
 
 Webhooks: batches of up to 100 events per portal, signed v1 and v3 with the app's client secret, at most 10
 deliveries in flight, a 5 s acknowledgement deadline; a batch answered with anything but 2xx (or not at all) is
@@ -35,6 +36,7 @@ from services.sandbox._faults import Faults
 from services.sandbox._oauth import TokenIssuer, TokenPair
 from services.sandbox._recorder import RequestLog
 from services.sandbox._webhooks import WebhookDispatcher
+from services.sandbox.hubspot._account_info_api import AccountInfoApi
 from services.sandbox.hubspot._accounts import Accounts
 from services.sandbox.hubspot._api import ApiGuard, identify
 from services.sandbox.hubspot._app_api import AppApi, AppSubscriptions
@@ -114,7 +116,8 @@ class HubSpotSandbox:
                 *ObjectsApi(guard).routes(),
                 *AssociationsApi(guard).routes(),
                 *PropertiesApi(guard).routes(),
-                *AppApi(guard, self.subscriptions, app_id=app_id, developer_api_key=developer_api_key).routes(),
+                *AccountInfoApi(guard).routes(),
+                *AppApi(self.subscriptions, app_id=app_id, developer_api_key=developer_api_key).routes(),
                 *ControlApi(self).routes(),
             ],
             middleware=[

@@ -1,13 +1,11 @@
-"""The app's side of HubSpot: its webhook subscriptions (webhooks API v3, developer API key) and the installing
-account's details (account-info v3, the app's token).
+"""The app's side of HubSpot: its webhook subscriptions (webhooks API v3, developer API key; no scope). The
+installing account's details (`GET /account-info/v3/details`) are `_account_info_api.py`'s.
 
 - `GET /webhooks/v3/{appId}/subscriptions?hapikey=` -> `{"results": [{"id", "eventType", "propertyName"?,
   "objectTypeId"? (generic `object.*` types), "active", "createdAt", "updatedAt"}]}`: active and paused alike.
 - `POST /webhooks/v3/{appId}/subscriptions?hapikey=` `{"eventType", "propertyName"?, "objectTypeId"?, "active"?}`
   -> 201 the subscription; created paused unless `active` is true (WH-DOC); at most 1000 per app.
 - `DELETE /webhooks/v3/{appId}/subscriptions/{subscriptionId}?hapikey=` -> 204.
-- `GET /account-info/v3/details` (bearer token) -> `{"portalId", "accountType", "timeZone", "companyCurrency",
-  "additionalCurrencies", "utcOffset", "utcOffsetMilliseconds", "uiDomain", "dataHostingLocation"}`.
 
 The developer API key authenticates the webhooks API only (a bearer token there is refused: stricter reading of
 the legacy reference, which lists `hapikey` as its one authorization). An app id other than the configured one is
@@ -33,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.sandbox._clock import SandboxClock
-from services.sandbox.hubspot._api import ApiGuard, Context, json_body
+from services.sandbox.hubspot._api import json_body
 from services.sandbox.hubspot._render import json_response
 
 MAX_SUBSCRIPTIONS = 1000
@@ -114,8 +112,7 @@ class AppSubscriptions:
 
 
 class AppApi:
-    def __init__(self, guard: ApiGuard, subscriptions: AppSubscriptions, *, app_id: str, developer_api_key: str):
-        self.guard = guard
+    def __init__(self, subscriptions: AppSubscriptions, *, app_id: str, developer_api_key: str) -> None:
         self.subscriptions = subscriptions
         self.app_id = app_id
         self.developer_api_key = developer_api_key
@@ -126,7 +123,6 @@ class AppApi:
             Route(base, self.list_subscriptions, methods=["GET"]),
             Route(base, self.create_subscription, methods=["POST"]),
             Route(base + "/{subscriptionId}", self.delete_subscription, methods=["DELETE"]),
-            Route("/account-info/v3/details", self.guard.endpoint(self.account_details), methods=["GET"]),
         ]
 
     def _refusal(self, request: Request) -> Response | None:
@@ -169,13 +165,6 @@ class AppApi:
         if not text.isdigit() or not self.subscriptions.delete(int(text)):
             return _error(404, "OBJECT_NOT_FOUND", f"Unable to find subscription {text}")
         return Response(status_code=204)
-
-    async def account_details(self, request: Request, ctx: Context) -> Response:
-        return json_response({
-            "portalId": ctx.account.portal_id, "accountType": "STANDARD", "timeZone": "US/Eastern",
-            "companyCurrency": "USD", "additionalCurrencies": [], "utcOffset": "-05:00",
-            "utcOffsetMilliseconds": -18000000, "uiDomain": "app.hubspot.com", "dataHostingLocation": "na1",
-        })  # fmt: skip
 
 
 def _error(status: int, category: str, message: str) -> Response:

@@ -3,7 +3,8 @@ webhooks, state) and the conventions (snake_case, portals named by `portal_id`, 
 `services/sandbox/_control.py`. A refusal by a HubSpot rule carries HubSpot's error body in "provider_error".
 
 GET   accounts                 {"accounts": [{"portal_id", "burst_limit", "daily_limit", "search_per_second",
-                               "search_result_cap", "allow_open_invoice_delete"}]}
+                               "search_result_cap", "allow_open_invoice_delete", "company_currency" ("USD"),
+                               "additional_currencies" ([]), "time_zone" ("US/Eastern")}]}
 POST  accounts                 {"portal_id"?, and any of those settings} -> 201 the new portal
 PATCH accounts/{portal_id}     {settings to change} -> the portal (its limits live here: they are per portal)
 POST  user-edit                act as a HubSpot user (changeSource CRM_UI, sourceId userId:N); emits webhooks:

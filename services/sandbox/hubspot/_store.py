@@ -17,6 +17,9 @@ Decisions where the docs are silent (the stricter reading):
   changes are reported with changeSource CALCULATED.
 - Payments without `hs_latest_status` are `succeeded` (records of revenue received elsewhere, PAY).
 - Deals without `pipeline` are in the `default` pipeline (deals guide).
+- Currencies: a record's currency property (`hs_currency`, `hs_currency_code`, `hs_line_item_currency_code`,
+  `deal_currency_code`) must be the account's company currency or one of its additional currencies (account-info);
+  any other is refused as INVALID_OPTION, as for any enumeration value the account does not offer.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
+import datetime as dt
 import decimal
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -42,6 +47,7 @@ from services.sandbox.hubspot._values import InvalidValue, iso_ms, normalize
 
 HISTORY_DEPTH = 20
 _CASE_FOLDED_UNIQUE = frozenset({"email", "hs_additional_emails"})  # unique values compared ignoring case
+CURRENCY_PROPERTIES = frozenset({"hs_currency", "hs_currency_code", "hs_line_item_currency_code", "deal_currency_code"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,6 +117,10 @@ class Portal:
         self.clock = clock
         self.listener = listener
         self.allow_open_invoice_delete = allow_open_invoice_delete
+        # Account settings (account-info): records' currencies must be one of these; HubSpot's example zone.
+        self.company_currency = "USD"
+        self.additional_currencies: tuple[str, ...] = ()
+        self.time_zone = "US/Eastern"
         self.properties: dict[str, dict[str, PropertyDef]] = {
             object_type.name: {prop.name: prop for prop in object_type.properties} for object_type in OBJECT_TYPES
         }
@@ -128,6 +138,16 @@ class Portal:
 
     def now_ms(self) -> int:
         return int((self.clock.now() - self._backdated_seconds) * 1000)
+
+    def clock_utc_offset(self) -> int:
+        """The portal's time zone's UTC offset now, in milliseconds."""
+        moment = dt.datetime.fromtimestamp(self.clock.now(), zoneinfo.ZoneInfo(self.time_zone))
+        offset = moment.utcoffset()
+        return int(offset.total_seconds() * 1000) if offset is not None else 0
+
+    @property
+    def currencies(self) -> frozenset[str]:
+        return frozenset((self.company_currency, *self.additional_currencies))
 
     @contextlib.contextmanager
     def backdated(self, seconds: float) -> Iterator[None]:
@@ -432,6 +452,11 @@ class Portal:
                                    "error": "INVALID_EMAIL", "name": name})  # fmt: skip
                     continue
                 normalized = normalized.lower()
+            if name in CURRENCY_PROPERTIES and normalized is not None and normalized not in self.currencies:
+                issues.append({"isValid": False, "error": "INVALID_OPTION", "name": name,
+                               "message": f"{normalized} was not one of the allowed options: "
+                                          f"{sorted(self.currencies)} (the account's currencies)"})  # fmt: skip
+                continue
             values[name] = normalized
         if issues:
             raise invalid_property_values(issues)

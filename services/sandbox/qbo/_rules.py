@@ -23,8 +23,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from services.sandbox.qbo import _company as company
 from services.sandbox.qbo import _errors as errors
-from services.sandbox.qbo._store import HOME_CURRENCY, WRITABLE, Realm, Record
+from services.sandbox.qbo._store import WRITABLE, Realm, Record
 from services.sandbox.qbo._timestamps import company_date, company_time, whole_seconds
 from shared import money as exact
 
@@ -68,10 +69,6 @@ class Options:
 def money(value: Decimal | int, currency: str | None = None) -> Decimal:
     """An amount rounded half away from zero to the currency's minor unit (2 places unless it says otherwise)."""
     return exact.round_money(Decimal(value), currency)
-
-
-def _currency(data: dict[str, Any]) -> str:
-    return str((data.get("CurrencyRef") or HOME_CURRENCY).get("value") or HOME_CURRENCY["value"])
 
 
 # entry points
@@ -333,7 +330,8 @@ def _prepare_customer(
     email = (data.get("PrimaryEmailAddr") or {}).get("Address")
     if email is not None and ("@" not in str(email) or "." not in str(email) or len(str(email)) > 100):
         raise errors.invalid("PrimaryEmailAddr.Address", "is not a valid email address")
-    currency = data.get("CurrencyRef") or HOME_CURRENCY
+    currency = data.get("CurrencyRef") or (existing.data["CurrencyRef"] if existing else realm.company.currency_ref())
+    company.check_currency(realm.company, str(currency.get("value", "")).upper())
     if existing is not None and currency["value"] != existing.data["CurrencyRef"]["value"]:
         raise errors.business_rule("You can't change the currency of a customer once it is set.")
     if existing is not None:
@@ -402,14 +400,15 @@ def _prepare_item(
 def _prepare_invoice(
     realm: Realm, data: dict[str, Any], existing: Record | None, now: float, options: Options
 ) -> dict[str, Any]:
-    _ref(realm, data, "CustomerRef", "Customer")
+    customer = _ref(realm, data, "CustomerRef", "Customer")
+    currency_fields = _transaction_currency(realm, "Invoice", data, existing, customer)
     raw_lines = [line for line in data.get("Line") or [] if line.get("DetailType") != "SubTotalLineDetail"]
     if not raw_lines:
         raise errors.required("Line")
     existing_line_ids = {line.get("Id") for line in existing.data["Line"]} if existing is not None else set()
     next_line_id = 1 + max((int(i) for i in existing_line_ids if str(i).isdigit()), default=0)
     lines: list[dict[str, Any]] = []
-    currency = _currency(data)
+    currency = str(currency_fields["CurrencyRef"]["value"])
     _amount(data, "Deposit", currency, required=False)
     subtotal = ZERO
     taxable: dict[str, Decimal] = {}  # TaxCode Id -> net amount
@@ -455,7 +454,7 @@ def _prepare_invoice(
         "ApplyTaxAfterDiscount": False,
         "Deposit": 0,
         **data,
-        "CurrencyRef": data.get("CurrencyRef") or dict(HOME_CURRENCY),
+        **currency_fields,
         "DocNumber": doc_number,
         "TxnDate": txn_date,
         "DueDate": due_date,
@@ -540,7 +539,8 @@ def _prepare_payment(
 ) -> tuple[dict[str, Any], dict[str, Decimal]]:
     customer = _ref(realm, data, "CustomerRef", "Customer")
     assert customer is not None  # required=True
-    currency = _currency(data)
+    currency_fields = _transaction_currency(realm, "Payment", data, existing, customer)
+    currency = str(currency_fields["CurrencyRef"]["value"])
     total = _amount(data, "TotalAmt", currency, required=True) or ZERO
     if total < 0:
         raise errors.business_rule("TotalAmt cannot be negative.")
@@ -573,13 +573,27 @@ def _prepare_payment(
     prepared = {
         "ProcessPayment": False,
         **data,
-        "CurrencyRef": data.get("CurrencyRef") or dict(HOME_CURRENCY),
+        **currency_fields,
         "TxnDate": data.get("TxnDate") or company_date(now),
         "TotalAmt": total,
         "UnappliedAmt": total - applied,
         "Line": lines,
     }
     return prepared, applications
+
+
+def _transaction_currency(
+    realm: Realm, entity: str, data: dict[str, Any], existing: Record | None, customer: Record | None
+) -> dict[str, Any]:
+    """CurrencyRef (and ExchangeRate) of a transaction written: an update keeps the currency it has."""
+    if existing is not None:
+        if data.get("CurrencyRef") and data["CurrencyRef"].get("value") != existing.data["CurrencyRef"]["value"]:
+            raise errors.business_rule("You can't change the currency of a transaction once it is set.")
+        kept = {"CurrencyRef": existing.data["CurrencyRef"]}
+        if "ExchangeRate" in existing.data:
+            kept["ExchangeRate"] = data.get("ExchangeRate", existing.data["ExchangeRate"])
+        return kept
+    return company.transaction_currency(realm.company, entity, data, customer.data if customer else None)
 
 
 def _undeposited_funds(realm: Realm) -> str:

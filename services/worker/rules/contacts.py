@@ -99,7 +99,7 @@ class ContactRule:
             action = "restored" if restore else "merged" if merged else "updated"
             return await _sync(ctx, settings, link, contact, customer, action=action, qbo_extra=restore)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
         if settings.hubspot_to_qbo.require_hubspot_invoice:
             await _require_hubspot_invoice(ctx, contact_id)
         decision = match.resolved(link)
@@ -196,7 +196,7 @@ class ContactRule:
             action = "merged" if merged else "updated"
             return await _sync(ctx, settings, link, linked, customer, action=action)
 
-        filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
+        await filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
         decision = match.resolved(link)
         contact: HubSpotObject | None = None
         if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:

@@ -7,8 +7,9 @@ QBO → HubSpot (the default direction; filter: created after the setup date)
     and `hs_product_id` of the product with the item's link or SKU) plus a "Tax" line item for the tax QBO computed,
     so HubSpot's amount billed equals the QBO total. It is associated with the customer's contact (its link, else the
     contact with the customer's email; neither → failing `customer_not_synced`) and that contact's primary company
-    (none if it has none). Every QBO change rewrites only what differs. An invoice in another currency than the
-    portal's is excluded. The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
+    (none if it has none). Every QBO change rewrites only what differs. The HubSpot invoice is in the QBO invoice's
+    currency (`CurrencyRef`, else the home currency); one the portal does not have is excluded (`other_currency`).
+    The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
     the create adopts the invoice instead of making a second one; line items are matched through the link, then by
     content, for the same reason.
     Balance: HubSpot computes `hs_amount_billed`/`hs_balance_due` from line items and payment records and lets no one
@@ -19,6 +20,9 @@ QBO → HubSpot (the default direction; filter: created after the setup date)
     the invoice read back from QBO decides.
 
 HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date; drafts never sync)
+    The QBO invoice carries `hs_currency` as `CurrencyRef`, with QBO's exchange rate for its date when that is not
+    the home currency; an invoice QBO cannot hold in its currency (multicurrency off, or a customer in another
+    currency) is excluded (`other_currency`).
     CustomerRef from the contact's link, else the customer with the contact's email (neither → failing
     `customer_not_synced`). Lines are matched to items through the product link, then by SKU; unmatched lines go to
     the "Custom line item" item (`custom_line_item_name`, looked up by name, created once on `income_account`).
@@ -28,6 +32,8 @@ HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date
     in PrivateNote. Every QBO write carries a deterministic requestid, and before creating, the DocNumber is looked
     up (an invoice whose PrivateNote names this HubSpot invoice is adopted), so no duplicate can appear.
     A date HubSpot lacks (invoice or due date) is no change: QBO keeps its TxnDate and DueDate.
+    Dates: TxnDate/DueDate are days; hs_invoice_date/hs_due_date are written as midnight UTC of that day and read
+    as that day, or, for any other instant, as its day in the portal's time zone (`_dates.py`).
     Updates flow to QBO only for invoices created in HubSpot. Edits made in QBO to such an invoice (lines, prices,
     tax, or anything else) are not synced back: the activity log says so; a QBO void still voids the HubSpot invoice.
 """
@@ -37,13 +43,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from services.worker import _fields
 from services.worker._fields import FieldMap, Values
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import _currency as currencies
+from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
 from services.worker.rules import _invoice_lines as lines
 from services.worker.rules import _invoice_refs as refs
@@ -51,6 +61,7 @@ from services.worker.rules._invoice_lines import Line
 from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
+from shared.company import Company
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import DuplicateDocNumber, NotFound
@@ -67,14 +78,17 @@ VOIDED = "voided"
 LINE_MAP = "line_items"  # link.synced key: QBO line key -> HubSpot line item id, as JSON
 
 
-def _day(value: Any) -> str | None:
-    """A date in either form ("2026-01-05", HubSpot's ISO datetime, epoch ms) as its UTC day."""
+def _day(value: Any, portal_zone: ZoneInfo = dates.UTC) -> str | None:
+    """A date in any form the APIs use ("2026-01-05", epoch ms, ISO datetime) as the day it means: midnight UTC is
+    that day, any other instant its day in the HubSpot portal's zone (`_dates.hubspot_day`)."""
     cleaned = _fields.text(value)
     if cleaned is None:
         return None
-    if cleaned.isdigit():
-        return dt.datetime.fromtimestamp(int(cleaned) / 1000, dt.UTC).date().isoformat()
-    return cleaned[:10]
+    try:
+        day = dates.hubspot_day(cleaned, portal_zone)
+    except ValueError:
+        return None
+    return day.isoformat() if day is not None else None
 
 
 HEADER = (
@@ -85,13 +99,18 @@ HEADER = (
 DATE_PROPERTIES = frozenset({"hs_invoice_date", "hs_due_date"})
 
 
+def _header(portal_zone: ZoneInfo) -> tuple[FieldMap, ...]:
+    """HEADER, its dates read in the HubSpot portal's zone."""
+    day = functools.partial(_day, portal_zone=portal_zone)
+    return tuple(dataclasses.replace(m, canonical=day) if m.hubspot_property in DATE_PROPERTIES else m for m in HEADER)
+
+
 def _hubspot_values(maps: list[FieldMap], values: Values) -> dict[str, str]:
-    """HubSpot properties for header values; dates as epoch ms at 00:00 UTC (what every API version accepts)."""
+    """HubSpot properties for header values; dates as epoch ms at 00:00 UTC of the day (a HubSpot date value)."""
     properties = _fields.to_hubspot(maps, values)
     for name in DATE_PROPERTIES & properties.keys():
         if properties[name]:
-            day = dt.date.fromisoformat(properties[name])
-            properties[name] = str(int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000))
+            properties[name] = dates.hubspot_date(dt.date.fromisoformat(properties[name]))
     return properties
 
 
@@ -160,13 +179,10 @@ class InvoiceRule:
                 return Outcome("skipped", link=link, detail="the linked HubSpot invoice was deleted")
             return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, "updated")
 
-        filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
-        currency = str(_fields.get_path(invoice, "CurrencyRef.value") or ctx.connection.hubspot_currency)
-        if currency != ctx.connection.hubspot_currency:
-            raise Excluded(
-                f"currency {currency} is not the HubSpot portal's ({ctx.connection.hubspot_currency})",
-                category="other_currency",
-            )
+        await filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
+        company = await ctx.company()
+        currency = currencies.qbo_currency(invoice, company)
+        currencies.check_hubspot_holds(currency, company, "invoice")
         if status == VOIDED:
             raise Excluded("voided before it synced", category="voided")
         record, action = await self._create_in_hubspot(ctx, settings, invoice, currency)
@@ -194,7 +210,7 @@ class InvoiceRule:
         associations = [NewAssociation(contact_id, INVOICE_TO_CONTACT)]
         if company_id is not None:
             associations.append(NewAssociation(company_id, INVOICE_TO_COMPANY))
-        maps = _fields.active_maps(HEADER, settings)
+        maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
         values = {k: v for k, v in _hubspot_values(maps, _fields.from_qbo(maps, invoice)).items() if v}
         values.update({"hs_currency": currency, "hs_invoice_billable": "false", QBO_ID_PROPERTY: invoice_id})
         created = await ctx.hubspot.create("invoices", values, associations=associations)
@@ -219,7 +235,7 @@ class InvoiceRule:
             return await self._save_qbo_origin(ctx, link, invoice, line_map, VOIDED, action, wrote)
         changes: dict[str, str] = {}
         if status != VOIDED:  # a void zeroes QBO's lines: HubSpot keeps what was billed
-            maps = _fields.active_maps(HEADER, settings)
+            maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
             wanted = _fields.from_qbo(maps, invoice)
             changes = _hubspot_values(maps, _fields.changed(wanted, _fields.from_hubspot(maps, record.properties)))
             line_map, line_writes = await self._sync_line_items(ctx, link.hubspot_id, invoice, record, line_map)
@@ -351,18 +367,16 @@ class InvoiceRule:
                 return await self._void_in_qbo(ctx, link, invoice, "voided in HubSpot")
             return await self._push_to_qbo(ctx, settings, link, record, invoice)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
         if status in ("draft", None):
             raise Excluded("draft invoices do not sync", category="draft")
         if status == VOIDED:
             raise Excluded("voided before it synced", category="voided")
-        currency = record.properties.get("hs_currency") or ctx.connection.hubspot_currency
-        if currency != ctx.connection.hubspot_currency:
-            raise Excluded(
-                f"currency {currency} is not the HubSpot portal's ({ctx.connection.hubspot_currency})",
-                category="other_currency",
-            )
+        company = await ctx.company()
+        currency = currencies.hubspot_currency(record.properties.get("hs_currency"), company)
+        currencies.check_qbo_holds(currency, company, "invoice")
         body = await self._qbo_body(ctx, settings, record)
+        body.update(await _qbo_currency_fields(ctx, company, currency, body))
         invoice, action = await self._create_in_qbo(ctx, record, body, link)
         link = _claim(ctx, link, Provider.HUBSPOT, record.id, str(invoice["Id"]))
         return await self._save_hubspot_origin(ctx, settings, link, record, invoice, action, written=True)
@@ -381,7 +395,7 @@ class InvoiceRule:
             custom = await refs.custom_line_item(ctx, settings)
             items = [item or custom for item in items]
         tax_code = await refs.tax_code(ctx, settings)
-        maps = _fields.active_maps(HEADER, settings)
+        maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
         header = {k: v for k, v in _fields.to_qbo(maps, _fields.from_hubspot(maps, record.properties)).items() if v}
         body: dict[str, Any] = {
             **header,
@@ -431,7 +445,7 @@ class InvoiceRule:
             changed["Line"] = body["Line"]
         if str(_fields.get_path(invoice, "CustomerRef.value")) != body["CustomerRef"]["value"]:
             changed["CustomerRef"] = body["CustomerRef"]
-        maps = _fields.active_maps(HEADER, settings)
+        maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
         header = _fields.changed(_fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, invoice))
         # QBO fills a missing due date from the terms and a missing TxnDate with the day of the write: a date
         # HubSpot lacks is no change (writing none would rewrite QBO's on every apply).
@@ -503,3 +517,23 @@ class InvoiceRule:
                 pass
         saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
         return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, "QuickBooks invoice voided")
+
+
+async def _qbo_currency_fields(
+    ctx: SyncContext, company: Company, currency: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """CurrencyRef (and ExchangeRate: QBO's rate on the invoice date) of a new QBO invoice in `currency`; excluded
+    when its customer is in another currency (multicurrency companies give each customer one)."""
+    rate = None
+    if company.qbo.multicurrency:
+        customer = await ctx.qbo.read("Customer", str(body["CustomerRef"]["value"]))
+        currencies.check_customer_currency(currency, customer, company, "invoice")
+    if currency != company.home_currency:
+        day = body.get("TxnDate")  # without one QBO dates the invoice today, in the company's zone
+        on = (
+            dt.date.fromisoformat(str(day))
+            if day
+            else dates.day_in(dt.datetime.fromtimestamp(ctx.clock(), dt.UTC), company.qbo_zone)
+        )
+        rate = await ctx.qbo.exchange_rate(currency, on)
+    return currencies.qbo_currency_fields(currency, company, rate)

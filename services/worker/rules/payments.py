@@ -19,6 +19,9 @@ Amounts are Decimals from QBO's answer to HubSpot's request (`shared.money`): `h
 rounded to the currency's minor unit ("55.00"); the parts of a payment split over several invoices are allocated so
 that they add up exactly to the rounded amount applied; voided and unchanged are decided by Decimal equality.
 
+Currency and date: the HubSpot payment is in the QBO payment's currency (one the portal does not have is excluded,
+`other_currency`); `hs_initiated_date` (an instant) is the start of the QBO TxnDate in the QBO company's time zone.
+
 Each HubSpot payment made from QBO holds `hsqbo_qbo_payment` = "<QBO payment id>-<QBO invoice id>", a unique
 property: the natural key looked up before creating, so a crash between the create and saving the link cannot
 leave a duplicate, and the mark by which the other direction recognises it.
@@ -28,7 +31,10 @@ QBO Payment for the invoice's customer, applied to the QBO invoice, its amount r
 currency's minor unit (QBO takes no more decimals); its PrivateNote names the HubSpot payment, the
 natural key looked up (among the invoice's payments) before creating. A payment still processing (ACH) is excluded
 until it completes: the status change is itself a change, and syncs it then. A payment that failed, was canceled or
-refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO.
+refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO. Its TxnDate is the day
+`hs_initiated_date` falls on in the QBO company's time zone (21:30 on 5 January in San Francisco is the 5th, not the
+UTC 6th); its currency must be the QBO invoice's (else excluded, `other_currency`), with QBO's exchange rate for the
+day when that is not the home currency.
 """
 
 from __future__ import annotations
@@ -39,9 +45,12 @@ import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.worker import _fields
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import _currency as currencies
+from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
 from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
@@ -102,13 +111,17 @@ def origin_key(payment_id: str, invoice_id: str) -> str:
     return f"{payment_id}-{invoice_id}"
 
 
-def hubspot_payment_properties(payment: Mapping[str, Any], amount: Decimal, home_currency: str) -> dict[str, str]:
-    """The HubSpot payment recording `amount` of a QBO payment (TxnDate is a day: midnight UTC); the amount a plain
-    string rounded to the currency's minor unit."""
+def hubspot_payment_properties(
+    payment: Mapping[str, Any], amount: Decimal, home_currency: str, company_zone: ZoneInfo
+) -> dict[str, str]:
+    """The HubSpot payment recording `amount` of a QBO payment, a plain string rounded to the currency's minor unit;
+    `hs_initiated_date`, an instant, is the start of the TxnDate in the QBO company's zone (its day there is the
+    TxnDate again)."""
     currency = currency_of(payment, home_currency)
+    initiated = dates.start_of_day(dt.date.fromisoformat(str(payment["TxnDate"])), company_zone)
     properties = {
         "hs_initial_amount": money.plain(money.round_money(amount, currency)),
-        "hs_initiated_date": f"{payment['TxnDate']}T00:00:00.000Z",
+        "hs_initiated_date": dates.hubspot_datetime(initiated),
         "hs_currency_code": currency,
     }
     if reference := _fields.text(payment.get("PaymentRefNum")):
@@ -139,13 +152,12 @@ def hubspot_marker(hubspot_payment_id: str) -> str:
     return f"HubSpot payment {hubspot_payment_id}"
 
 
-def qbo_payment_fields(record: HubSpotObject, currency: str | None = None) -> dict[str, Any]:
-    """TotalAmt (rounded half away from zero to `currency`'s minor unit: QBO takes no more decimals) and TxnDate
-    (the UTC day) of the QBO payment recording a HubSpot payment."""
-    initiated = dt.datetime.fromisoformat(str(record.properties["hs_initiated_date"]).replace("Z", "+00:00"))
+def qbo_payment_fields(record: HubSpotObject, company_zone: ZoneInfo, currency: str | None = None) -> dict[str, Any]:
+    """TotalAmt (rounded half away from zero to `currency`'s minor unit: QBO takes no more decimals) and TxnDate (the
+    day `hs_initiated_date` falls on in the QBO company's zone) of the QBO payment recording a HubSpot payment."""
     return {
         "TotalAmt": money.round_money(_amount(record.properties.get("hs_initial_amount")), currency),
-        "TxnDate": initiated.astimezone(dt.UTC).date().isoformat(),
+        "TxnDate": dates.qbo_txn_date(record.properties["hs_initiated_date"], company_zone),
     }
 
 
@@ -176,7 +188,7 @@ class PaymentRule:
             return await self._removed_in_qbo(ctx, settings, link, "deleted" if payment is None else "voided")
         wanted = applied_invoices(payment)
         if not link or not link.synced:
-            filters.check_qbo(ctx, settings.qbo_to_hubspot, payment)
+            await filters.check_qbo(ctx, settings.qbo_to_hubspot, payment)
         if not wanted:
             raise Excluded("not applied to an invoice (an unapplied credit)", category="unapplied")
         if len(wanted) > 1 and not settings.allocate_multi_invoice:
@@ -184,9 +196,9 @@ class PaymentRule:
                 f"applied to {len(wanted)} invoices; HubSpot payments cannot be split (allocate_multi_invoice is off)",
                 category="multi_invoice",
             )
-        currency = currency_of(payment, ctx.connection.hubspot_currency)
-        if currency != ctx.connection.hubspot_currency:
-            raise Excluded(f"in {currency}, not the portal's {ctx.connection.hubspot_currency}", category="currency")
+        company = await ctx.company()
+        currency = currencies.qbo_currency(payment, company)
+        currencies.check_hubspot_holds(currency, company, "payment")
         hubspot_invoices = {invoice_id: await _hubspot_invoice(ctx, invoice_id) for invoice_id in wanted}
         amounts = hubspot_amounts(wanted, currency)
 
@@ -197,7 +209,7 @@ class PaymentRule:
         versions: dict[str, str | None] = {}  # HubSpot payment id -> its version after our writes
         created = updated = 0
         for invoice_id, amount in amounts.items():
-            properties = hubspot_payment_properties(payment, amount, ctx.connection.hubspot_currency)
+            properties = hubspot_payment_properties(payment, amount, company.home_currency, company.qbo_zone)
             record = current.get(str(made.get(invoice_id)))
             if record is None:
                 key = origin_key(payment_id, invoice_id)
@@ -263,7 +275,7 @@ class PaymentRule:
         if linked is not None:
             return await self._update_in_qbo(ctx, linked, record)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
         invoices = await ctx.hubspot.list_associations("commerce_payments", payment_id, "invoices")
         if not invoices:
             raise Excluded("not associated with an invoice", category="no_invoice")
@@ -275,15 +287,24 @@ class PaymentRule:
                 f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks", category="invoice_not_synced"
             )
         invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
-        currency = str(record.properties.get("hs_currency_code") or ctx.connection.hubspot_currency)
-        if currency != currency_of(invoice, ctx.connection.hubspot_currency):
-            raise Excluded(f"in {currency}, not the QuickBooks invoice's currency", category="currency")
+        company = await ctx.company()
+        currency = currencies.hubspot_currency(record.properties.get("hs_currency_code"), company)
+        currencies.check_qbo_holds(currency, company, "payment")
+        if currency != currencies.qbo_currency(invoice, company):
+            raise Excluded(
+                f"payment in {currency}: its QuickBooks invoice is in {currencies.qbo_currency(invoice, company)}",
+                category=currencies.OTHER_CURRENCY,
+            )
         payment = await _qbo_payment_by_marker(ctx, invoice, payment_id)
         action = "linked"
         if payment is None:
+            fields = qbo_payment_fields(record, company.qbo_zone, currency)
+            rate = None
+            if currency != company.home_currency:
+                rate = await ctx.qbo.exchange_rate(currency, dt.date.fromisoformat(str(fields["TxnDate"])))
             payment = await ctx.qbo.create(
                 "Payment",
-                _new_qbo_payment(record, invoice, currency),
+                _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate)),
                 request_id=ctx.request_id("Payment", "create", payment_id, link=link),
             )
             action = "created"
@@ -297,7 +318,8 @@ class PaymentRule:
         payment = await ctx.qbo.read("Payment", link.qbo_id)
         if is_voided(payment):
             return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
-        fields = qbo_payment_fields(record, currency_of(payment, ctx.connection.hubspot_currency))
+        company = await ctx.company()
+        fields = qbo_payment_fields(record, company.qbo_zone, currencies.qbo_currency(payment, company))
         total: Decimal = fields["TotalAmt"]
         if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
             return Outcome("unchanged", link=link)
@@ -372,16 +394,16 @@ async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_i
     return None
 
 
-def _new_qbo_payment(record: HubSpotObject, invoice: QboEntity, currency: str) -> dict[str, Any]:
-    fields = qbo_payment_fields(record, currency)
+def _new_qbo_payment(
+    record: HubSpotObject, invoice: QboEntity, fields: dict[str, Any], currency: dict[str, Any]
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
         **fields,
         "Line": [{"Amount": fields["TotalAmt"], "LinkedTxn": [{"TxnId": str(invoice["Id"]), "TxnType": "Invoice"}]}],
         "PrivateNote": hubspot_marker(record.id),
     }
-    if currency := _fields.get_path(invoice, "CurrencyRef"):
-        body["CurrencyRef"] = currency
+    body.update(currency)  # CurrencyRef, and ExchangeRate for a foreign currency
     if reference := _fields.text(record.properties.get("hs_reference_number")):
         body["PaymentRefNum"] = reference[:PAYMENT_REF_MAX]
     return body

@@ -10,6 +10,10 @@ a SKU sync (`require_sku`, the incumbent's guard against duplicates); the others
 Mapped: name, SKU, description, unit price (compared as exact numbers at 5 decimals, the precision sent to both
 APIs; see shared/money.py) and type.
 
+Prices sync in the QBO home currency only: QBO's `UnitPrice` is in the home currency and HubSpot's `price` in the
+portal's company currency, so when those differ neither price is written from the other (HubSpot's per-currency
+`hs_price_<currency>` properties are not used: a QBO item has one price).
+
 Type is QuickBooks' to decide: QBO refuses most conversions (an Inventory item stays one and needs asset accounts),
 so `Type` flows to `hs_product_type` and a HubSpot edit of the type is not written back. An item created from HubSpot
 is a Service, or NonInventory for a non_inventory product; an inventory product is failing until its item is made
@@ -32,6 +36,7 @@ from typing import Any
 from services.worker import _fields, _names
 from services.worker._fields import FieldMap
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import _currency as currencies
 from services.worker.rules import _filters as filters
 from services.worker.rules import _match as match
 from services.worker.rules._origin import OriginProperty, made_from
@@ -47,6 +52,7 @@ from services.worker.rules._pair import (
 )
 from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
+from shared.company import Company
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import DuplicateName, NotFound
@@ -128,7 +134,7 @@ class ProductRule:
             action = "restored" if restore else "merged" if merged else "updated"
             return await _sync(ctx, settings, link, product, item, action=action, qbo_extra=restore)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, product)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, product)
         sku = _fields.text(product.properties.get("hs_sku"))
         if sku is None and settings.require_sku:
             raise Excluded("no SKU (require_sku)", category="no_sku")
@@ -189,7 +195,7 @@ class ProductRule:
 
         if product_type(item.get("Type")) in NOT_PRODUCTS:
             raise Excluded(f"a {item.get('Type')} item is not a product or service", category="item_type")
-        filters.check_qbo(ctx, settings.qbo_to_hubspot, item)
+        await filters.check_qbo(ctx, settings.qbo_to_hubspot, item)
         sku = _fields.text(item.get("Sku"))
         if sku is None and settings.require_sku:
             raise Excluded("no SKU (require_sku)", category="no_sku")
@@ -240,11 +246,23 @@ async def _sync(
 ) -> Outcome:
     """`sync_fields`, with the two product rules folded into what it compares (`_compared`); the type always takes
     QBO's value (HubSpot's current type is presented as the agreed one, so the merge picks QBO's)."""
+    settings = await _priced(ctx, settings)
     settings, item = _compared(settings, product, item)
     settled = {"type": product_type(product.properties.get("hs_product_type"))}
     return await sync_fields(
         ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra, settled=settled
     )
+
+
+async def _priced(ctx: SyncContext, settings: ProductSettings) -> ProductSettings:
+    return priced_settings(settings, await ctx.company())
+
+
+def priced_settings(settings: ProductSettings, company: Company) -> ProductSettings:
+    """The settings with the price mapping off when HubSpot's company currency is not QBO's home currency."""
+    if currencies.prices_sync(company):
+        return settings
+    return settings.model_copy(update={"mappings": {**settings.mappings, "price": False}})
 
 
 def _compared(settings: ProductSettings, product: HubSpotObject, item: QboEntity) -> tuple[ProductSettings, QboEntity]:
@@ -263,6 +281,7 @@ async def _create_item(
     ctx: SyncContext, settings: ProductSettings, product: HubSpotObject, link: Link | None
 ) -> tuple[Link, QboEntity]:
     """The item made, and the link holding its intent."""
+    settings = await _priced(ctx, settings)
     kind = product_type(product.properties.get("hs_product_type")) or "service"
     if kind not in QBO_TYPES:
         raise Failing(
@@ -286,6 +305,7 @@ async def _create_item(
 
 
 async def _create_product(ctx: SyncContext, settings: ProductSettings, item: QboEntity) -> HubSpotObject:
+    settings = await _priced(ctx, settings)
     maps = _fields.active_maps(SPEC.fields, settings)
     values = _fields.from_qbo(maps, item)
     properties = {name: value for name, value in _fields.to_hubspot(maps, values).items() if value}

@@ -1,5 +1,4 @@
-"""The app's webhook subscriptions (webhooks API v3 with the developer API key, no scope) and the account details
-(a token with the `oauth` scope)."""
+"""The app's webhook subscriptions (webhooks API v3 with the developer API key, no scope)."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from typing import Any
 
 from services.sandbox import SandboxOptions, start_sandbox
 from services.sandbox.hubspot import DEFAULT_DEVELOPER_API_KEY
-from services.sandbox.hubspot._scopes import EVERY_SCOPE
 from shared.config import Settings
 from tests.sandbox.hubspot.conftest import APP_ID, Hub
 
@@ -59,20 +57,6 @@ async def test_the_control_surface_deletes_a_subscription(hub: Hub) -> None:
     assert await hub.control("DELETE", f"app/webhooks/{first['id']}") == {"deleted": int(first["id"])}
     _, body = await _get(hub, SUBSCRIPTIONS, **KEY)
     assert first["id"] not in {item["id"] for item in body["results"]}
-
-
-async def test_the_account_details_name_the_portal_of_the_token(hub: Hub) -> None:
-    status, body = await hub.call("GET", "/account-info/v3/details")
-    assert status == 200
-    assert body["portalId"] == hub.portal_id
-    assert body["companyCurrency"] == "USD"
-
-
-async def test_the_account_details_need_the_oauth_scope(hub: Hub) -> None:
-    token = hub.sandbox.private_app_token(hub.portal_id, scopes=[s for s in EVERY_SCOPE if s != "oauth"])
-    status, body = await hub.call("GET", "/account-info/v3/details", token=token)
-    assert (status, body["category"]) == (403, "MISSING_SCOPES")
-    assert body["errors"][0]["context"]["requiredGranularScopes"] == ["oauth"]
 
 
 async def test_a_seeded_sandbox_has_the_apps_subscriptions_as_uploaded() -> None:
