@@ -5,6 +5,8 @@ A connection whose provider refused our refresh token is paused: `ContextFactory
 instead of building clients that would only fail, until new credentials are stored (`shared.credentials.connect`).
 A HubSpot token without a scope a call needs (`MissingScopes`) pauses it the same way, with "reconnect to grant X":
 every record would fail alike, so none is marked failing; reconnecting with the scopes resumes it.
+One the operator paused (`hsqbo connections pause`) waits too, until it is resumed: its credentials stay `paused`
+(never marked revoked), whatever a call in flight then answers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from shared.metrics import CONNECTION_PAUSED
 from shared.store import CredentialStatus, Link, Store
 from shared.syncconfig import ConnectionSettings
 
+# A cached connection's credentials are re-read this often, so an operator's pause (or a revocation another process
+# saw) stops every worker within seconds instead of when the cached access token expires.
+STATUS_CHECK_SECONDS = 5.0
 _REQUEST_IDS = uuid.UUID("5d1c3c1e-8f6e-4a59-9f0a-2b7c8f3e9a11")
 
 log = get_logger("hsqbo.connections")
@@ -92,6 +97,7 @@ class ContextFactory:
         self._clock = clock
         self._contexts: dict[str, SyncContext] = {}
         self._paused: set[tuple[str, Provider]] = set()  # paused by this process: logged once, gauge set
+        self._checked_at: dict[str, float] = {}  # connection -> when its credentials' status was last read
         self._limiter = (
             RateLimiter(
                 store,
@@ -107,6 +113,8 @@ class ContextFactory:
     async def get(self, connection: ConnectionSettings) -> SyncContext:
         """The connection's context; raises ConnectionPaused while a provider's credentials are revoked."""
         context = self._contexts.get(connection.name)
+        if context is not None and not await self._still_active(connection.name):
+            context = None  # paused by the operator or revoked by another process since: _build says which
         if context is None or context.connection != connection:
             try:
                 context = await self._build(connection)
@@ -115,6 +123,18 @@ class ContextFactory:
             self._contexts[connection.name] = context
             self._resumed(connection.name)
         return context
+
+    async def _still_active(self, connection: str) -> bool:
+        """Whether both credentials are still active, read from the store at most every STATUS_CHECK_SECONDS."""
+        now = self._clock()
+        if now - self._checked_at.get(connection, float("-inf")) < STATUS_CHECK_SECONDS:
+            return True
+        self._checked_at[connection] = now
+        for provider in (Provider.HUBSPOT, Provider.QUICKBOOKS):
+            credentials = await self._store.get_credentials(connection, provider)
+            if credentials is None or credentials.status != CredentialStatus.ACTIVE:
+                return False
+        return True
 
     async def pause(self, connection: str, error: NeedsReconnect) -> ConnectionPaused:
         """Mark the connection's credentials at `error.provider` revoked (with the scopes to grant, for
@@ -138,8 +158,8 @@ class ContextFactory:
     async def _mark_missing_scopes(self, connection: str, provider: Provider, scopes: tuple[str, ...]) -> None:
         """Revoked, with the scopes to grant kept beside the tokens (`connect` replaces both); written once."""
         credentials = await self._store.get_credentials(connection, provider)
-        if credentials is None:
-            return
+        if credentials is None or credentials.status == CredentialStatus.PAUSED:
+            return  # an operator's pause stays a pause: after `resume` the next call finds the scopes missing again
         marked = dataclasses.replace(
             credentials, status=CredentialStatus.REVOKED, extra={**credentials.extra, MISSING_SCOPES: list(scopes)}
         )

@@ -54,7 +54,7 @@ class StoreTokenStore:
 
     async def load(self, key: str) -> TokenSet | None:
         credentials = await self._store.get_credentials(self._connection, Provider(key))
-        if credentials is None or credentials.status == CredentialStatus.REVOKED:
+        if credentials is None or credentials.status != CredentialStatus.ACTIVE:
             return None
         return TokenSet(
             access_token=credentials.access_token,
@@ -108,6 +108,9 @@ async def token_source(
     settings: Settings, store: Store, *, connection: str, provider: Provider, transport: Transport
 ) -> TokenSource:
     credentials = await store.get_credentials(connection, provider)
+    if credentials is not None and credentials.status == CredentialStatus.PAUSED:
+        raise AuthRevoked(f"connection {connection!r} is paused: hsqbo connections resume {connection}",
+                          provider=provider)  # fmt: skip
     if (
         credentials is not None
         and credentials.status == CredentialStatus.REVOKED
@@ -115,7 +118,7 @@ async def token_source(
     ):
         scopes = tuple(credentials.extra[MISSING_SCOPES])
         raise MissingScopes(f"connection {connection!r} lacks {provider} scopes", scopes=scopes, provider=provider)
-    if credentials is None or credentials.status == CredentialStatus.REVOKED:
+    if credentials is None or credentials.status != CredentialStatus.ACTIVE:
         raise AuthRevoked(f"connection {connection!r} has no {provider} credentials: connect it", provider=provider)
     # A token call gives up after api_timeout_seconds; twice that covers the reads and the save around it.
     tokens = StoreTokenStore(store, connection, lock_seconds=2 * settings.api_timeout_seconds)

@@ -17,7 +17,8 @@ checks more than documented still accepts every call:
 - `GET /account-info/v3/details` needs `oauth` (spec), which every HubSpot app has: it gives the company currency,
   the additional currencies and the time zone, so hsqbo needs no `settings.currencies.read`;
 - the OAuth token endpoints and token metadata take the app's credentials or the token itself, no scope; the
-  consent screen (`/oauth/authorize`, visited by the operator's browser) is where the scopes are asked for.
+  consent screen (`/oauth/authorize`, visited by the operator's browser) is where the scopes are asked for;
+- the webhooks API (`hsqbo config check` reads the app's subscriptions) takes the developer API key, no scope.
 
 `REQUESTED_SCOPES` is what hsqbo asks for on the consent screen (the status page's Connect) and what a private app
 for hsqbo must be given; a test checks it covers every call. A call outside the table raises `UnknownCall`: add its
@@ -201,6 +202,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("oauth token", "POST", re.compile(r"/oauth/(v1|v3|\d{4}-\d{2})/token(/introspect)?"), _just()),
     Family("token metadata", "GET", re.compile(rf"/oauth/v1/access-tokens/{_ID}"), _just()),
     Family("consent screen", "GET", re.compile(r"/oauth/authorize"), _just()),  # the browser's, with `scope`
+    Family("webhook subscriptions", "GET", re.compile(rf"/webhooks/v3/{_ID}/subscriptions"), _just()),  # hapikey
 )
 
 

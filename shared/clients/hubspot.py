@@ -342,6 +342,13 @@ class HubSpotClient:
         except Conflict:  # created meanwhile by another process
             return _property(await self._call("get_property", "GET", f"{path}/{path_segment(name)}"))
 
+    # --- account ------------------------------------------------------------------------------------------------
+
+    async def account_details(self) -> dict[str, Any]:
+        """`GET /account-info/v3/details`: the portal the token belongs to (`portalId`), its `companyCurrency`..."""
+        details: dict[str, Any] = (await self._call("account_details", "GET", "/account-info/v3/details")).json()
+        return details
+
     async def _call(
         self, operation: str, method: str, path: str, params: QueryParams = (), *, json: Any = None
     ) -> Response:

@@ -44,6 +44,7 @@ class Direction(enum.StrEnum):
 class CredentialStatus(enum.StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
+    PAUSED = "paused"  # by the operator (`hsqbo connections pause`); `resume` makes it active again
 
 
 class RepointOutcome(enum.StrEnum):

@@ -450,8 +450,10 @@ class SqlStore(Store):
 
     async def mark_revoked(self, connection: str, provider: Provider) -> None:
         await self._execute(
-            "UPDATE credentials SET status = %s, updated_at = %s WHERE connection = %s AND provider = %s",
-            (CredentialStatus.REVOKED, self._clock(), connection, provider),
+            # Only active credentials: a pause by the operator stays a pause (resume, not reconnect, ends it).
+            "UPDATE credentials SET status = %s, updated_at = %s "
+            "WHERE connection = %s AND provider = %s AND status = %s",
+            (CredentialStatus.REVOKED, self._clock(), connection, provider, CredentialStatus.ACTIVE),
         )
 
     # Rate limits: every call of every client takes and finishes a quota, so each is one `_transact`.

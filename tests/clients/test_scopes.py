@@ -97,6 +97,7 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
         lambda c, t=t: c.ensure_property(t, "hsqbo_qbo_id", label="QBO id", group_name="g", unique=True)  # type: ignore[misc]
         for t in ("products", "invoices", "commerce_payments")
     ],
+    "account_details": [lambda c: c.account_details()],  # hsqbo connect: a private-app token's portal
 }
 
 
@@ -191,6 +192,7 @@ async def test_the_emulator_accepts_every_call_hsqbo_makes_with_the_requested_sc
         (Call("GET", "/account-info/v3/details"), {"oauth"}),
         (Call("POST", "/oauth/v1/token"), set()),
         (Call("GET", "/oauth/v1/access-tokens/abc"), set()),
+        (Call("GET", "/webhooks/v3/123/subscriptions", [("hapikey", "k")]), set()),
     ],
 )  # fmt: skip
 def test_required_scopes_of_each_family(call: Call, scopes: set[str]) -> None:

@@ -1,8 +1,10 @@
 """A connection pauses when its account must be reconnected: a refused refresh (revoked) or a HubSpot token without
-a scope a call needs (paused with the scopes to grant), and resumes once new credentials are stored."""
+a scope a call needs (paused with the scopes to grant), and resumes once new credentials are stored. An operator's
+pause (`hsqbo connections pause`) is neither: it stays `paused` until resumed."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -87,3 +89,25 @@ async def test_token_source_of_a_connection_paused_for_scopes_raises_missing_sco
 async def test_a_refusal_naming_no_scope_still_pauses_with_a_hint(settings: Settings, store: Store) -> None:
     paused = await ContextFactory(settings, store, MockTransport(_no_call)).pause("acme", _refused(()))
     assert str(paused).endswith("lacks scopes: reconnect to grant the scopes HubSpot asked for")
+
+
+async def test_an_operators_pause_stays_a_pause_whatever_a_call_in_flight_answers(
+    settings: Settings, store: Store
+) -> None:
+    contexts = ContextFactory(settings, store, MockTransport(_no_call))
+    await contexts.get(CONNECTION)
+    for provider in Provider:  # `hsqbo connections pause acme`
+        credentials = await store.get_credentials("acme", provider)
+        assert credentials is not None
+        await store.save_credentials(dataclasses.replace(credentials, status=CredentialStatus.PAUSED))
+    await contexts.pause("acme", _refused())  # a call sent before the pause is refused for a scope
+    await contexts.pause("acme", AuthRevoked("refused", provider=Provider.QUICKBOOKS))  # and one for its refresh
+    for provider in Provider:
+        stored = await store.get_credentials("acme", provider)
+        assert stored is not None
+        assert (stored.status, stored.extra) == (CredentialStatus.PAUSED, {})
+    with pytest.raises(AuthRevoked, match="is paused: hsqbo connections resume acme"):
+        await token_source(settings, store, connection="acme", provider=Provider.HUBSPOT,
+                           transport=MockTransport(_no_call))  # fmt: skip
+    with pytest.raises(ConnectionPaused):
+        await contexts.get(CONNECTION)

@@ -12,7 +12,8 @@ Modules: `_schema` (object types, built-in properties), `_values` (string normal
 records, unique indexes, merges, computed invoice totals), `_associations`, `_search`, `_ratelimit`, `_events`
 (webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_scopes` (403 MISSING_SCOPES outside a token's
 scopes; its stricter readings: association calls need both types' scopes), `_objects_api`, `_associations_api`,
-`_properties_api`, `_account_info_api` (account details: currencies, time zone), `_control`, `_seed`.
+`_properties_api`, `_account_info_api` (account details: currencies, time zone), `_app_api` (the app's webhook
+subscriptions), `_control`, `_seed`.
 
 Webhooks: batches of up to 100 events per portal, signed v1 and v3 with the app's client secret, at most 10
 deliveries in flight, a 5 s acknowledgement deadline; a batch answered with anything but 2xx (or not at all) is
@@ -38,6 +39,7 @@ from services.sandbox._webhooks import WebhookDispatcher
 from services.sandbox.hubspot._account_info_api import AccountInfoApi
 from services.sandbox.hubspot._accounts import Accounts
 from services.sandbox.hubspot._api import ApiGuard, identify
+from services.sandbox.hubspot._app_api import AppApi, AppSubscriptions
 from services.sandbox.hubspot._associations import DEFAULT_KIND, kind_for
 from services.sandbox.hubspot._associations_api import AssociationsApi
 from services.sandbox.hubspot._auth import DEFAULT_SCOPES, Authenticator
@@ -63,6 +65,7 @@ WEBHOOK_ACK_SECONDS = 5.0  # WH-DOC: a batch fails if the answer takes longer th
 DEFAULT_CLIENT_ID = "hsqbo-sandbox-client"
 DEFAULT_CLIENT_SECRET = "hsqbo-sandbox-secret"
 DEFAULT_APP_ID = "424242"
+DEFAULT_DEVELOPER_API_KEY = "hsqbo-sandbox-developer-key"
 
 
 class HubSpotSandbox:
@@ -73,6 +76,7 @@ class HubSpotSandbox:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         app_id: str = DEFAULT_APP_ID,
+        developer_api_key: str = DEFAULT_DEVELOPER_API_KEY,
         webhook_url: str | None = None,
         retry_scale: float = 1.0,
         faults: Faults | None = None,
@@ -104,6 +108,7 @@ class HubSpotSandbox:
         self.auth = Authenticator(self.tokens, self.accounts, client_id=client_id, client_secret=client_secret,
                                   app_id=app_id)  # fmt: skip
         self._muted = False
+        self.subscriptions = AppSubscriptions(self.clock)  # the app's webhook subscriptions (webhooks API v3)
         guard = ApiGuard(self.auth, self.accounts, self.limiter)
         self.app = Starlette(
             routes=[
@@ -112,6 +117,7 @@ class HubSpotSandbox:
                 *AssociationsApi(guard).routes(),
                 *PropertiesApi(guard).routes(),
                 *AccountInfoApi(guard).routes(),
+                *AppApi(self.subscriptions, app_id=app_id, developer_api_key=developer_api_key).routes(),
                 *ControlApi(self).routes(),
             ],
             middleware=[
@@ -123,12 +129,15 @@ class HubSpotSandbox:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> HubSpotSandbox:
-        """The OAuth app from HSQBO_HUBSPOT_CLIENT_ID / _CLIENT_SECRET / _APP_ID when set, else the defaults."""
+        """The OAuth app from HSQBO_HUBSPOT_CLIENT_ID / _CLIENT_SECRET / _APP_ID / _DEVELOPER_API_KEY when set, else
+        the defaults."""
+        developer_key = settings.hubspot_developer_api_key
         return cls(
             client_id=settings.hubspot_client_id or DEFAULT_CLIENT_ID,
             client_secret=secret(settings.hubspot_client_secret) if settings.hubspot_client_secret else
             DEFAULT_CLIENT_SECRET,
             app_id=settings.hubspot_app_id or DEFAULT_APP_ID,
+            developer_api_key=secret(developer_key) if developer_key else DEFAULT_DEVELOPER_API_KEY,
             **kwargs,
         )  # fmt: skip
 
@@ -247,6 +256,7 @@ class HubSpotSandbox:
             "clock_offset": self.clock.offset,
             "portals": [account.portal.dump() | {"settings": account.settings()} for account in self.accounts],
             "tokens": self.tokens.dump(),
+            "subscriptions": self.subscriptions.dump(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -260,6 +270,7 @@ class HubSpotSandbox:
             account.configure(**settings)
             account.portal.load(portal_state)
         self.tokens.load(state.get("tokens", {}))
+        self.subscriptions.load(state.get("subscriptions", []))
 
 
 def _object_type(name: str) -> ObjectType:

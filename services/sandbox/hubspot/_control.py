@@ -18,6 +18,10 @@ POST  tokens                   {"portal_id", "kind"?: "oauth" (default) | "priva
                                "scopes"?: [names] (default: hsqbo's requested set; fewer to test MISSING_SCOPES)}
                                -> 201 {"access_token", "portal_id", "scopes"} plus, for OAuth, "refresh_token",
                                "expires_in"
+GET   app/webhooks             {"subscriptions": [...]}: the app's webhook subscriptions, as the webhooks API shows them
+PUT   app/webhooks             a `webhooks-hsmeta.json` document: replaces the app's webhook subscriptions with
+                               those it declares, as `hs project upload` does -> {"subscriptions": [...]}
+DELETE app/webhooks/{id}       deletes one subscription (as in HubSpot's app settings) -> {"deleted": id}
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class ControlApi:
             ("POST", "user-edit"): self.user_edit,
             ("POST", "seed"): self.seed,
             ("POST", "tokens"): self.issue_token,
+            ("GET", "app/webhooks"): self.list_subscriptions,
+            ("PUT", "app/webhooks"): self.upload_webhooks,
+            ("DELETE", "app/webhooks/{subscription_id:int}"): self.delete_subscription,
         }
         return control_routes(self.sandbox, own, provider_error=_hubspot_error)
 
@@ -92,3 +99,16 @@ class ControlApi:
         pair = self.sandbox.issue_token(portal_id, scopes=scopes)
         return answer({"access_token": pair.access_token, "refresh_token": pair.refresh_token,
                        "expires_in": pair.expires_in, "portal_id": portal_id, "scopes": granted}, 201)  # fmt: skip
+
+    async def list_subscriptions(self, request: Request) -> Response:
+        return answer({"subscriptions": [subscription.to_json() for subscription in self.sandbox.subscriptions]})
+
+    async def upload_webhooks(self, request: Request) -> Response:
+        uploaded = self.sandbox.subscriptions.upload(await read_object(request))
+        return answer({"subscriptions": [subscription.to_json() for subscription in uploaded]})
+
+    async def delete_subscription(self, request: Request) -> Response:
+        subscription_id = request.path_params["subscription_id"]
+        if not self.sandbox.subscriptions.delete(subscription_id):
+            raise KeyError(f"subscription {subscription_id}")
+        return answer({"deleted": subscription_id})

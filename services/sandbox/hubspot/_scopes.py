@@ -11,7 +11,9 @@ needs every requirement met:
   and line items `e-commerce` (the spec has no `crm.schemas.products.*`; line item reads also accept
   `crm.schemas.line_items.read`);
 - account details (`/account-info/v3/details`): `oauth`; currency settings (`/settings/v3/currencies/...`): reads
-  `settings.currencies.read` or a quote scope, writes `settings.currencies.write` (checked once those routes exist).
+  `settings.currencies.read` or a quote scope, writes `settings.currencies.write` (checked once those routes exist);
+- the webhooks API (`/webhooks/v3/{appId}/subscriptions`) takes the developer API key, not a token: no scope
+  (`_app_api.py` refuses a missing or wrong key instead).
 
 Stricter readings (the spec accepts any one of ~80 object scopes for association endpoints, and lists only the
 object's own scope for a create or read that names associations):

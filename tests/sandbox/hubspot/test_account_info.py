@@ -3,6 +3,7 @@ currencies and time zone, set through the control surface; records hold only the
 
 from __future__ import annotations
 
+from services.sandbox.hubspot._scopes import EVERY_SCOPE
 from tests.sandbox.hubspot.conftest import Hub
 
 
@@ -26,6 +27,13 @@ async def test_account_details_show_the_portals_currencies_and_time_zone(hub: Hu
 async def test_account_details_need_a_token(hub: Hub) -> None:
     status, _ = await hub.call("GET", "/account-info/v3/details", token="not-a-token")
     assert status == 401
+
+
+async def test_account_details_need_the_oauth_scope(hub: Hub) -> None:
+    token = hub.sandbox.private_app_token(hub.portal_id, scopes=[s for s in EVERY_SCOPE if s != "oauth"])
+    status, body = await hub.call("GET", "/account-info/v3/details", token=token)
+    assert (status, body["category"]) == (403, "MISSING_SCOPES")
+    assert body["errors"][0]["context"]["requiredGranularScopes"] == ["oauth"]
 
 
 async def test_a_currency_the_account_does_not_have_is_refused(hub: Hub) -> None:
