@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
@@ -22,12 +23,23 @@ COMMANDS: dict[str, str] = {
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
     "status": "the status page: records and their errors, Sync now, CSV export, dead-letter replay",
     "dlq": "list, show, replay or purge dead letters: the work hsqbo gave up on",
+    "review": "list, show and resolve records matching never guessed for (an email or SKU matching several)",
+    "connect": "connect a HubSpot or QuickBooks account from the terminal (OAuth or a private-app token)",
+    "connections": "list, show, pause, resume or disconnect connections",
+    "config": "check: validate settings and sync rules, reach the broker, store, APIs and webhook subscriptions",
 }
 
 
 class Command(Protocol):
     def configure_parser(self, parser: argparse.ArgumentParser) -> None: ...
     def main(self, args: argparse.Namespace) -> None: ...
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("hsqbo")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _load(name: str) -> Command:
@@ -37,6 +49,7 @@ def _load(name: str) -> Command:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="hsqbo", description="HubSpot <-> QuickBooks Online sync")
+    parser.add_argument("--version", action="version", version=f"hsqbo {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, help_text in COMMANDS.items():

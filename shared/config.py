@@ -1,5 +1,9 @@
 """Settings: `HSQBO_*` environment variables for secrets and endpoints.
 
+Every command reads them the same way: the process environment first, then the env file named by `HSQBO_ENV_FILE`
+(default `./hsqbo.env`, `KEY=value` lines; skipped when the default is absent, an error when a named one is), so
+`hsqbo connect`, `hsqbo config check` and the running stack share one file.
+
 One `Settings` object serves every process; each process states which settings it cannot run without
 (`Settings.require`), so a missing or invalid one stops it at start with one line naming the variable.
 Sync rules (directions, mappings, filters) live in the TOML file named by `HSQBO_CONFIG`.
@@ -7,6 +11,7 @@ Sync rules (directions, mappings, filters) live in the TOML file named by `HSQBO
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.errors import ConfigError
 
 ENV_PREFIX = "HSQBO_"
+ENV_FILE_VARIABLE = "HSQBO_ENV_FILE"
+DEFAULT_ENV_FILE = Path("hsqbo.env")
 
 Seconds = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(gt=0)]
@@ -49,8 +56,12 @@ class Settings(BaseSettings):
     # OAuth apps. HubSpot marks writes made with our tokens changeSource=INTEGRATION, sourceId=<app id>.
     hubspot_client_id: str | None = None
     hubspot_app_id: str | None = None
+    # Reads the app's webhook subscriptions (webhooks API v3, `hapikey`): `hsqbo config check` and `hsqbo connect`.
+    hubspot_developer_api_key: SecretStr | None = None
     qbo_client_id: str | None = None
     qbo_client_secret: SecretStr | None = None
+    # Where the providers send the operator back after consent (`hsqbo connect`; the status page uses its own URL).
+    oauth_redirect_base_url: AnyHttpUrl = AnyHttpUrl("http://localhost:8081")
 
     # Outgoing API calls (shared/clients). QBO times requests out at 120 s server-side; we give up well before.
     api_timeout_seconds: Seconds = 30.0
@@ -116,10 +127,22 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{ENV_PREFIX}{name.upper()} is required but not set")
 
 
+def env_file() -> Path | None:
+    """The env file every command reads after the environment: `HSQBO_ENV_FILE`, else `./hsqbo.env` if present."""
+    named = os.environ.get(ENV_FILE_VARIABLE)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"{ENV_FILE_VARIABLE}: no such file {path}")
+        return path
+    return DEFAULT_ENV_FILE if DEFAULT_ENV_FILE.is_file() else None
+
+
 def load_settings() -> Settings:
-    """Read the environment; turn pydantic's report into one line naming the variable."""
+    """Read the environment and the env file; turn pydantic's report into one line naming the variable."""
+    path = env_file()
     try:
-        return Settings()
+        return Settings(_env_file=path)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ENV_PREFIX + str(first["loc"][0]).upper() if first["loc"] else "settings"

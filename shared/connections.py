@@ -3,6 +3,10 @@ the poller work with).
 
 A connection whose provider refused our refresh token is paused: `ContextFactory.get` raises `ConnectionPaused`
 instead of building clients that would only fail, until new credentials are stored (`shared.credentials.connect`).
+A HubSpot token without a scope a call needs (`MissingScopes`) pauses it the same way, with "reconnect to grant X":
+every record would fail alike, so none is marked failing; reconnecting with the scopes resumes it.
+One the operator paused (`hsqbo connections pause`) waits too, until it is resumed: its credentials stay `paused`
+(never marked revoked), whatever a call in flight then answers.
 """
 
 from __future__ import annotations
@@ -13,15 +17,19 @@ import uuid
 from collections.abc import Callable
 
 from shared.clients import CallLimits, HubSpotClient, QboClient, RateLimiter, Transport
+from shared.company import Company, CompanyCache
 from shared.config import Settings
-from shared.credentials import token_source
+from shared.credentials import MISSING_SCOPES, grant_hint, token_source
 from shared.envelope import Provider
-from shared.errors import AuthRevoked, HsqboError
+from shared.errors import AuthRevoked, HsqboError, MissingScopes
 from shared.logging import get_logger
 from shared.metrics import CONNECTION_PAUSED
-from shared.store import Link, Store
+from shared.store import CredentialStatus, Link, Store
 from shared.syncconfig import ConnectionSettings
 
+# A cached connection's credentials are re-read this often, so an operator's pause (or a revocation another process
+# saw) stops every worker within seconds instead of when the cached access token expires.
+STATUS_CHECK_SECONDS = 5.0
 _REQUEST_IDS = uuid.UUID("5d1c3c1e-8f6e-4a59-9f0a-2b7c8f3e9a11")
 
 log = get_logger("hsqbo.connections")
@@ -30,11 +38,22 @@ log = get_logger("hsqbo.connections")
 class ConnectionPaused(HsqboError):
     """The connection cannot call `provider` until it is reconnected; its work waits until `recheck_at`."""
 
-    def __init__(self, connection: str, provider: Provider, recheck_at: float) -> None:
-        super().__init__(f"{provider} authorization of {connection!r} was revoked or expired: reconnect the account")
+    def __init__(
+        self, connection: str, provider: Provider, recheck_at: float, *, missing_scopes: tuple[str, ...] | None = None
+    ) -> None:
+        super().__init__(
+            f"{provider} authorization of {connection!r} was revoked or expired: reconnect the account"
+            if missing_scopes is None
+            else f"{provider} authorization of {connection!r} lacks scopes: {grant_hint(missing_scopes)}"
+        )
         self.connection = connection
         self.provider = provider
         self.recheck_at = recheck_at
+        self.missing_scopes = missing_scopes  # None: revoked or expired
+
+
+# What pauses a connection: the account must be reconnected (its grant is gone, or lacks scopes).
+NeedsReconnect = AuthRevoked | MissingScopes
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,10 +64,15 @@ class SyncContext:
     store: Store
     app_id: str | None  # our HubSpot app id: events with changeSource INTEGRATION and this sourceId are our echoes
     clock: Callable[[], float] = time.time
+    company_cache: CompanyCache = dataclasses.field(default_factory=CompanyCache)
 
     @property
     def name(self) -> str:
         return self.connection.name
+
+    async def company(self) -> Company:
+        """Both accounts' currencies and time zones (`shared/company.py`), cached for a few minutes."""
+        return await self.company_cache.get(self.connection, self.qbo.company_settings, self.hubspot.account_settings)
 
     def request_id(self, *parts: str, link: Link | None) -> str:
         """A QBO `requestid` that is the same for every retry of the same logical write: a crash between the write
@@ -73,6 +97,7 @@ class ContextFactory:
         self._clock = clock
         self._contexts: dict[str, SyncContext] = {}
         self._paused: set[tuple[str, Provider]] = set()  # paused by this process: logged once, gauge set
+        self._checked_at: dict[str, float] = {}  # connection -> when its credentials' status was last read
         self._limiter = (
             RateLimiter(
                 store,
@@ -88,26 +113,58 @@ class ContextFactory:
     async def get(self, connection: ConnectionSettings) -> SyncContext:
         """The connection's context; raises ConnectionPaused while a provider's credentials are revoked."""
         context = self._contexts.get(connection.name)
+        if context is not None and not await self._still_active(connection.name):
+            context = None  # paused by the operator or revoked by another process since: _build says which
         if context is None or context.connection != connection:
             try:
                 context = await self._build(connection)
-            except AuthRevoked as exc:
+            except (AuthRevoked, MissingScopes) as exc:
                 raise await self.pause(connection.name, exc) from exc
             self._contexts[connection.name] = context
             self._resumed(connection.name)
         return context
 
-    async def pause(self, connection: str, error: AuthRevoked) -> ConnectionPaused:
-        """Mark the connection's credentials at `error.provider` revoked and forget its clients: every process
-        stops calling that account until it is reconnected. Returns the error to raise."""
+    async def _still_active(self, connection: str) -> bool:
+        """Whether both credentials are still active, read from the store at most every STATUS_CHECK_SECONDS."""
+        now = self._clock()
+        if now - self._checked_at.get(connection, float("-inf")) < STATUS_CHECK_SECONDS:
+            return True
+        self._checked_at[connection] = now
+        for provider in (Provider.HUBSPOT, Provider.QUICKBOOKS):
+            credentials = await self._store.get_credentials(connection, provider)
+            if credentials is None or credentials.status != CredentialStatus.ACTIVE:
+                return False
+        return True
+
+    async def pause(self, connection: str, error: NeedsReconnect) -> ConnectionPaused:
+        """Mark the connection's credentials at `error.provider` revoked (with the scopes to grant, for
+        `MissingScopes`) and forget its clients: every process stops calling that account until it is reconnected.
+        Returns the error to raise."""
         provider = Provider(error.provider)
         self._contexts.pop(connection, None)
-        await self._store.mark_revoked(connection, provider)
+        missing = error.scopes if isinstance(error, MissingScopes) else None
+        if missing is None:
+            await self._store.mark_revoked(connection, provider)
+        else:
+            await self._mark_missing_scopes(connection, provider, missing)
         CONNECTION_PAUSED.labels(connection, provider).set(1)
         if (connection, provider) not in self._paused:
             self._paused.add((connection, provider))
             log.error("connection_paused", connection=connection, provider=provider, reason=str(error))
-        return ConnectionPaused(connection, provider, self._clock() + self._settings.paused_recheck_seconds)
+        return ConnectionPaused(
+            connection, provider, self._clock() + self._settings.paused_recheck_seconds, missing_scopes=missing
+        )
+
+    async def _mark_missing_scopes(self, connection: str, provider: Provider, scopes: tuple[str, ...]) -> None:
+        """Revoked, with the scopes to grant kept beside the tokens (`connect` replaces both); written once."""
+        credentials = await self._store.get_credentials(connection, provider)
+        if credentials is None or credentials.status == CredentialStatus.PAUSED:
+            return  # an operator's pause stays a pause: after `resume` the next call finds the scopes missing again
+        marked = dataclasses.replace(
+            credentials, status=CredentialStatus.REVOKED, extra={**credentials.extra, MISSING_SCOPES: list(scopes)}
+        )
+        if (marked.status, marked.extra) != (credentials.status, credentials.extra):
+            await self._store.save_credentials(marked)
 
     def _resumed(self, connection: str) -> None:
         for paused in [paused for paused in self._paused if paused[0] == connection]:

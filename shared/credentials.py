@@ -8,7 +8,9 @@ one connection's provider are serialised across processes by a lease in the stor
 tokens inside it, so a process that waited adopts the tokens another one just got.
 
 A refused refresh (`AuthRevoked`) pauses the connection: the worker marks the credentials revoked until `connect()`
-stores new ones.
+stores new ones. So does a HubSpot call outside the token's scopes (`MissingScopes`): the credentials are marked
+revoked with the scopes to grant in `extra["missing_scopes"]`, and `token_source` raises `MissingScopes` again
+until the account is reconnected with them.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from shared.clients import HubSpotOAuth, QboOAuth, StaticToken, TokenSet, TokenSource, Transport
 from shared.config import Settings
 from shared.envelope import Provider
-from shared.errors import AuthRevoked
+from shared.errors import AuthRevoked, MissingScopes
 from shared.store import Credentials, CredentialStatus, Store
 
+MISSING_SCOPES = "missing_scopes"  # Credentials.extra of a connection paused for want of scopes: the scopes to grant
 _LOCK_RETRY_FIRST_SECONDS = 0.02  # a refresh takes one token call: look again soon,
 _LOCK_RETRY_MAX_SECONDS = 1.0  # then back off, never past this
 
@@ -51,7 +54,7 @@ class StoreTokenStore:
 
     async def load(self, key: str) -> TokenSet | None:
         credentials = await self._store.get_credentials(self._connection, Provider(key))
-        if credentials is None or credentials.status == CredentialStatus.REVOKED:
+        if credentials is None or credentials.status != CredentialStatus.ACTIVE:
             return None
         return TokenSet(
             access_token=credentials.access_token,
@@ -96,11 +99,26 @@ async def connect(store: Store, credentials: Credentials) -> None:
     await store.release_deferred(credentials.connection)
 
 
+def grant_hint(scopes: Sequence[str]) -> str:
+    """What the operator must do about missing scopes."""
+    return f"reconnect to grant {' '.join(scopes)}" if scopes else "reconnect to grant the scopes HubSpot asked for"
+
+
 async def token_source(
     settings: Settings, store: Store, *, connection: str, provider: Provider, transport: Transport
 ) -> TokenSource:
     credentials = await store.get_credentials(connection, provider)
-    if credentials is None or credentials.status == CredentialStatus.REVOKED:
+    if credentials is not None and credentials.status == CredentialStatus.PAUSED:
+        raise AuthRevoked(f"connection {connection!r} is paused: hsqbo connections resume {connection}",
+                          provider=provider)  # fmt: skip
+    if (
+        credentials is not None
+        and credentials.status == CredentialStatus.REVOKED
+        and MISSING_SCOPES in credentials.extra
+    ):
+        scopes = tuple(credentials.extra[MISSING_SCOPES])
+        raise MissingScopes(f"connection {connection!r} lacks {provider} scopes", scopes=scopes, provider=provider)
+    if credentials is None or credentials.status != CredentialStatus.ACTIVE:
         raise AuthRevoked(f"connection {connection!r} has no {provider} credentials: connect it", provider=provider)
     # A token call gives up after api_timeout_seconds; twice that covers the reads and the save around it.
     tokens = StoreTokenStore(store, connection, lock_seconds=2 * settings.api_timeout_seconds)

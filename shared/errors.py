@@ -13,7 +13,9 @@ HsqboError
 └── ApiError              a HubSpot or QBO call failed; `transient`: re-running the step may succeed
     ├── Unauthorized      401 after the one token refresh and retry
     │   └── AuthRevoked   the refresh grant was refused (invalid_grant): the account must be reconnected
-    ├── Forbidden         403: missing scope, app not authorized, QBO company subscription ended
+    ├── Forbidden         403: app not authorized, QBO company subscription ended
+    │   └── MissingScopes HubSpot 403 MISSING_SCOPES: the token lacks `scopes`; the connection pauses until the
+    │                     account is reconnected with them (not one failing record after another)
     ├── NotFound          404, HubSpot OBJECT_NOT_FOUND, QBO 610 (gone, or a referenced record inactive)
     ├── Conflict          HubSpot 409 / unique value taken; `existing_id` is the record that holds it
     ├── ValidationFailed  400, HubSpot VALIDATION_ERROR, QBO ValidationFault: the data must change
@@ -121,6 +123,25 @@ class AuthRevoked(Unauthorized):
 
 class Forbidden(ApiError):
     pass
+
+
+class MissingScopes(Forbidden):
+    """HubSpot refused a call its token has no scope for. `scopes`: the ones to grant, named for the operator."""
+
+    def __init__(self, message: str, *, scopes: tuple[str, ...] = (), **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.scopes = scopes
+
+    def naming(self, scopes: tuple[str, ...]) -> MissingScopes:
+        """The same refusal, naming `scopes` as the ones to grant."""
+        return MissingScopes(
+            self.message, scopes=scopes, provider=self.provider, status=self.status, code=self.code,
+            trace_id=self.trace_id,
+        )  # fmt: skip
+
+    def __str__(self) -> str:
+        grant = f" (reconnect to grant {' '.join(self.scopes)})" if self.scopes else ""
+        return super().__str__() + grant
 
 
 class NotFound(ApiError):

@@ -6,7 +6,9 @@ recommended filters of HubSpot's own integration:
     name = "acme"
     hubspot_portal_id = "62515"
     qbo_realm_id = "9130357992"
-    setup_date = 2026-11-22          # "created after the setup date" filters count from 00:00 of this day (UTC)
+    setup_date = 2026-11-22          # "created after the setup date": from 00:00 of this day in each account's zone
+    # hubspot_currency = "USD"       # optional: read from HubSpot; if set, it must be the portal's company currency
+    # qbo_timezone = "America/Los_Angeles"   # the QBO company's zone, when QBO does not report one
 
     [connection.contacts]            # contact <-> customer
     direction = "two_way"            # two_way | hubspot_to_qbo | qbo_to_hubspot | off
@@ -20,10 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shared.errors import ConfigError
 
@@ -104,7 +107,12 @@ class ConnectionSettings(_Strict):
     hubspot_portal_id: str
     qbo_realm_id: str
     setup_date: dt.date
-    hubspot_currency: str = "USD"
+    # The portal's company currency is read from HubSpot; set this only to assert it (a different one is a config
+    # error on every record, never a silent default).
+    hubspot_currency: str | None = None
+    # The QBO company's IANA time zone (e.g. "America/Los_Angeles"): QBO's API documents no zone (CompanyInfo's
+    # DefaultTimeZone is in Intuit's XSD only), so it is needed unless the company reports one.
+    qbo_timezone: str | None = None
     contacts: ContactSettings = ContactSettings()
     products: ProductSettings = ProductSettings()
     invoices: InvoiceSettings = InvoiceSettings()
@@ -117,17 +125,29 @@ class ConnectionSettings(_Strict):
         }  # fmt: skip
         return by_kind[kind]
 
-    @property
-    def setup_timestamp(self) -> float:
-        return dt.datetime.combine(self.setup_date, dt.time(), dt.UTC).timestamp()
+    @field_validator("hubspot_currency")
+    @classmethod
+    def _currency_code(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) != 3 or not value.isalpha()):
+            raise ValueError("must be an ISO 4217 code such as USD")
+        return value.upper() if value is not None else None
 
-    def created_after(self, filters: Filters) -> float | None:
-        """The epoch seconds a source record must be created after, if the filter has such a date."""
-        if filters.created_after is None:
-            return None
+    @field_validator("qbo_timezone")
+    @classmethod
+    def _time_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{value!r} is not an IANA time zone such as America/Los_Angeles") from None
+        return value
+
+    def created_after(self, filters: Filters) -> dt.date | None:
+        """The day a source record must be created on or after, if the filter has one: a day, counted from its
+        00:00 in the zone of the account the record lives in (`rules/_filters.py`)."""
         if filters.created_after == "setup_date":
-            return self.setup_timestamp
-        return dt.datetime.combine(filters.created_after, dt.time(), dt.UTC).timestamp()
+            return self.setup_date
+        return filters.created_after
 
 
 class SyncSettings(_Strict):

@@ -21,6 +21,7 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
+from shared.errors import AuthRevoked, MissingScopes
 from shared.health import READINESS, Probe
 from shared.metrics import serve_metrics
 from shared.process import parse_time, process_settings, stop_on_signals
@@ -100,10 +101,11 @@ async def run_pass(
         for connection in sync.connection:
             try:
                 ctx = await contexts.get(connection)
+                results[connection.name] = await one_pass(ctx, publish)
             except ConnectionPaused as paused:
                 results[connection.name] = str(paused)
-                continue
-            results[connection.name] = await one_pass(ctx, publish)
+            except (AuthRevoked, MissingScopes) as exc:  # paused for every process, as the worker and poller do
+                results[connection.name] = str(await contexts.pause(connection.name, exc))
     return results
 
 

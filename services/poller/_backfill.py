@@ -51,10 +51,10 @@ async def backfill(
     for kind, object_types in _hubspot.OBJECT_TYPES.items():
         if not connection.objects(kind).syncs_from(Provider.HUBSPOT):
             continue
+        handled: set[str] = set()  # an invoice and its line items make one invoice change
         for object_type, envelope_type in object_types:
             queue = TallyQueue(publish, Tally(Provider.HUBSPOT, envelope_type), progress)
-            async for record in _hubspot.modified_since(ctx, object_type, since_ms):
-                await _hubspot.add(ctx, queue, kind, record)
+            await _hubspot.add_all(ctx, queue, kind, _hubspot.modified_since(ctx, object_type, since_ms), handled)
             await queue.flush()
             tallies.append(queue.tally)
     return tallies

@@ -1,8 +1,12 @@
 """HubSpot changes by CRM search: per synced object type, records modified since that type's cursor, oldest first.
 
 A search query pages through at most 10,000 results: past that the search starts again from the last modification
-date seen. Line items stand for their invoice (the worker routes a line item's change to it). Search finds live
-records only: a deletion whose webhook was lost waits for a reconciliation.
+date seen. Search finds live records only: a deletion whose webhook was lost waits for a reconciliation.
+
+A record is queued only when its version (`updatedAt`) is newer than the one its link last saw, whatever the link's
+status. Line items have no links: a line item found changed stands for its invoice (read through the association),
+which is queued once per poll, and only when the invoice's own version is not the one its link shows (HubSpot
+recomputes an invoice's amounts when a line item's price, quantity or discount changes, a new invoice version).
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from services.poller._source import Poll, TallyQueue
+from services.worker._ingest import part_key_id
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.errors import NotFound
 from shared.store import Kind, Link, PendingKey
+from shared.versions import link_shows
 
 # kind -> (search object type, envelope object type) of each HubSpot type whose changes are that kind's
 OBJECT_TYPES = {
@@ -24,6 +31,7 @@ OBJECT_TYPES = {
 }
 RESULT_CAP = 10_000  # results one search query pages through
 PAGE_SIZE = 200
+LINE_ITEMS_PER_ROUND = 100  # line items whose invoices are looked up together (one batch read)
 
 
 def modified_property(object_type: str) -> str:
@@ -35,20 +43,72 @@ def cursor_name(object_type: str) -> str:
 
 
 def in_sync(link: Link | None, record: HubSpotObject) -> bool:
-    """Whether the link already shows this version of the record (its `updatedAt`): nothing to do."""
-    return link is not None and record.updated_at is not None and link.hubspot_version == record.updated_at.isoformat()
+    """Whether the link already shows this version of the record (its `updatedAt`), whatever the link's status:
+    nothing to do."""
+    return link_shows(link, Provider.HUBSPOT, record.updated_at.isoformat() if record.updated_at else None)
 
 
-async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, record: HubSpotObject) -> None:
-    """A record found changed: queued unless its link shows this version. A line item has no link: each change of
-    one is work for its invoice."""
-    envelope_type = queue.tally.object_type
-    part = envelope_type == "line_item"
-    link = None if part else await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id)
-    key = PendingKey(ctx.name, kind, Provider.HUBSPOT, f"{envelope_type}:{record.id}" if part else record.id)
+async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, record: HubSpotObject, handled: set[str]) -> None:
+    """A record found changed: queued unless its link shows this version. `handled`: the ids already looked at in
+    this pass (an invoice found by its own search is not queued again for its line items)."""
+    handled.add(record.id)
+    link = await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id)
+    keys = [PendingKey(ctx.name, kind, Provider.HUBSPOT, record.id)]
     await queue.add(
-        None if in_sync(link, record) else envelope(ctx.connection.hubspot_portal_id, envelope_type, record), key, link
+        None if in_sync(link, record) else envelope(ctx.connection.hubspot_portal_id, queue.tally.object_type, record),
+        keys,
+        link,
     )
+
+
+async def add_line_items(
+    ctx: SyncContext, queue: TallyQueue, line_items: list[HubSpotObject], invoices: set[str]
+) -> None:
+    """Line items found changed, each standing for its invoice: the invoice is queued (as an invoice change) once,
+    unless it is in `invoices` (looked at already in this pass; then counted in sync) or its link shows its version."""
+    parents: dict[str, list[str]] = {}
+    for line_item in line_items:
+        try:
+            found = await ctx.hubspot.list_associations("line_items", line_item.id, "invoices")
+        except NotFound:  # deleted since the search
+            found = []
+        parents[line_item.id] = [association.to_id for association in found]
+    new = sorted({i for ids in parents.values() for i in ids} - invoices)
+    records = {r.id: r for r in (await ctx.hubspot.batch_read("invoices", new)).results} if new else {}
+    portal_id = ctx.connection.hubspot_portal_id
+    for line_item in line_items:
+        queued: ChangeEnvelope | None = None
+        # The line item's webhook leaves work keyed by the line item, which the worker turns into its invoice's.
+        keys = [PendingKey(ctx.name, Kind.INVOICE, Provider.HUBSPOT, part_key_id("line_item", line_item.id))]
+        link: Link | None = None
+        for invoice_id in parents[line_item.id]:
+            if invoice_id in invoices or invoice_id not in records:
+                continue
+            invoices.add(invoice_id)
+            invoice_link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoice_id)
+            if not in_sync(invoice_link, records[invoice_id]):
+                queued = envelope(portal_id, "invoice", records[invoice_id])
+                keys.append(PendingKey(ctx.name, Kind.INVOICE, Provider.HUBSPOT, invoice_id))
+                link = invoice_link
+        await queue.add(queued, keys, link)
+
+
+async def add_all(
+    ctx: SyncContext, queue: TallyQueue, kind: Kind, records: AsyncIterator[HubSpotObject], handled: set[str]
+) -> None:
+    """Every record of one search: each as `add`, or line items in rounds as `add_line_items`."""
+    if queue.tally.object_type != "line_item":
+        async for record in records:
+            await add(ctx, queue, kind, record, handled)
+        return
+    waiting: list[HubSpotObject] = []
+    async for record in records:
+        waiting.append(record)
+        if len(waiting) >= LINE_ITEMS_PER_ROUND:
+            await add_line_items(ctx, queue, waiting, handled)
+            waiting = []
+    if waiting:
+        await add_line_items(ctx, queue, waiting, handled)
 
 
 def envelope(portal_id: str, object_type: str, record: HubSpotObject) -> ChangeEnvelope:
@@ -102,12 +162,12 @@ class HubSpotChanges:
         for kind, object_types in OBJECT_TYPES.items():
             if not connection.objects(kind).syncs_from(Provider.HUBSPOT):
                 continue
+            handled: set[str] = set()  # of this kind: an invoice and its line items make one invoice change
             for object_type, envelope_type in object_types:
                 stored = await poll.cursor(cursor_name(object_type))
                 since_ms = int(stored) if stored else next_ms  # watching starts now (see _poller)
                 queue = poll.queue(Provider.HUBSPOT, envelope_type)
-                async for record in modified_since(ctx, object_type, since_ms):
-                    await add(ctx, queue, kind, record)
+                await add_all(ctx, queue, kind, modified_since(ctx, object_type, since_ms), handled)
                 await poll.done(queue)
                 await poll.advance(cursor_name(object_type), str(max(next_ms, since_ms)))
         return poll.now

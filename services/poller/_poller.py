@@ -30,7 +30,7 @@ from services.poller._reconcile import Reconciler
 from services.poller._source import Poll, Publish, Source
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory
-from shared.errors import ApiError, AuthRevoked, BusError
+from shared.errors import ApiError, AuthRevoked, BusError, MissingScopes
 from shared.logging import get_logger
 from shared.metrics import POLL_WATERMARK, POLLS
 from shared.store import Store
@@ -101,7 +101,10 @@ class Poller:
             )
             try:
                 watermark = await source.poll(poll)
-            except AuthRevoked as exc:  # paused for every process until reconnected, as the worker does
+            except (
+                AuthRevoked,
+                MissingScopes,
+            ) as exc:  # paused for every process until reconnected, as the worker does
                 await self.contexts.pause(connection.name, exc)
                 POLLS.labels(source.provider, "paused").inc()
                 continue

@@ -16,6 +16,7 @@ from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.logging import get_logger
 from shared.store import Kind, Link, LinkStatus, PendingKey
+from shared.versions import GONE, link_shows
 
 log = get_logger("hsqbo.poller")
 
@@ -36,10 +37,12 @@ def _updated_at(row: dict[str, Any]) -> dt.datetime | None:
 
 
 def in_sync(link: Link | None, row: dict[str, Any]) -> bool:
-    """Whether the link already shows this version of the record: the worker has nothing to do."""
+    """Whether the link already shows this version of the record (whatever its status: synced, excluded, failing,
+    deleted...): the worker has nothing to do. A deletion is in sync when nothing was linked, the link is deleted, or
+    the worker already saw the record gone."""
     if row.get("status") == "Deleted":
-        return link is None or link.status == LinkStatus.DELETED
-    return link is not None and str(row.get("SyncToken")) in (link.qbo_version, link.qbo_written_sync_token)
+        return link is None or link.status == LinkStatus.DELETED or link_shows(link, Provider.QUICKBOOKS, GONE)
+    return link_shows(link, Provider.QUICKBOOKS, str(row.get("SyncToken")))
 
 
 def envelope(realm_id: str, entity: str, row: dict[str, Any]) -> ChangeEnvelope:
@@ -60,8 +63,8 @@ def envelope(realm_id: str, entity: str, row: dict[str, Any]) -> ChangeEnvelope:
 async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, entity: str, row: dict[str, Any]) -> None:
     """A record found changed: queued unless its link shows this version."""
     link = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
-    key = PendingKey(ctx.name, kind, Provider.QUICKBOOKS, str(row["Id"]))
-    await queue.add(None if in_sync(link, row) else envelope(ctx.connection.qbo_realm_id, entity, row), key, link)
+    keys = [PendingKey(ctx.name, kind, Provider.QUICKBOOKS, str(row["Id"]))]
+    await queue.add(None if in_sync(link, row) else envelope(ctx.connection.qbo_realm_id, entity, row), keys, link)
 
 
 class QboChanges:

@@ -36,10 +36,12 @@ from typing import Any
 from services.poller._source import Poll, Publish
 from services.worker import _fields
 from services.worker._fields import Values
+from services.worker.rules import _dates as dates
 from services.worker.rules import contacts, invoices, payments, products
 from services.worker.rules._pair import hubspot_properties
 from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
+from shared.company import Company, CompanySettingsError
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.logging import get_logger
@@ -107,7 +109,11 @@ def instant(value: Any) -> str | None:
 
 
 def contact_values(
-    connection: ConnectionSettings, link: Link, records: Mapping[str, HubSpotObject], customer: QboEntity
+    connection: ConnectionSettings,
+    company: Company,
+    link: Link,
+    records: Mapping[str, HubSpotObject],
+    customer: QboEntity,
 ) -> tuple[Values, Values]:
     maps = _fields.active_maps(contacts.SPEC.fields, connection.contacts)
     record = records[str(link.hubspot_id)]
@@ -115,19 +121,24 @@ def contact_values(
 
 
 def product_values(
-    connection: ConnectionSettings, link: Link, records: Mapping[str, HubSpotObject], item: QboEntity
+    connection: ConnectionSettings, company: Company, link: Link, records: Mapping[str, HubSpotObject], item: QboEntity
 ) -> tuple[Values, Values]:
     record = records[str(link.hubspot_id)]
-    settings, item = products._compared(connection.products, record, item)  # what the rule's merge compares
+    priced = products.priced_settings(connection.products, company)  # prices compare in the home currency only
+    settings, item = products._compared(priced, record, item)  # what the rule's merge compares
     maps = _fields.active_maps(products.SPEC.fields, settings)
     return _fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, item)
 
 
 def invoice_values(
-    connection: ConnectionSettings, link: Link, records: Mapping[str, HubSpotObject], invoice: QboEntity
+    connection: ConnectionSettings,
+    company: Company,
+    link: Link,
+    records: Mapping[str, HubSpotObject],
+    invoice: QboEntity,
 ) -> tuple[Values, Values]:
     properties = records[str(link.hubspot_id)].properties
-    maps = _fields.active_maps(invoices.HEADER, connection.invoices)
+    maps = _fields.active_maps(invoices._header(company.hubspot_zone), connection.invoices)  # dates as the rule reads
     if link.origin == Provider.HUBSPOT and not _fields.text(properties.get("hs_due_date")):
         maps = [m for m in maps if m.name != "due_date"]  # QBO fills a missing due date from the terms
     hubspot, qbo = _fields.from_hubspot(maps, properties), _fields.from_qbo(maps, invoice)
@@ -146,17 +157,27 @@ def invoice_values(
 
 
 def payment_values(
-    connection: ConnectionSettings, link: Link, records: Mapping[str, HubSpotObject], payment: QboEntity
+    connection: ConnectionSettings,
+    company: Company,
+    link: Link,
+    records: Mapping[str, HubSpotObject],
+    payment: QboEntity,
 ) -> tuple[Values, Values]:
-    currency = payments.currency_of(payment, connection.hubspot_currency)
+    currency = payments.currency_of(payment, company.home_currency)
+    try:
+        zone = company.qbo_zone
+    except CompanySettingsError:  # the rule cannot date payments either (failing, config): compare the amounts
+        zone = None
     if link.origin == Provider.HUBSPOT:  # one QBO payment made from one HubSpot payment
         record = records[str(link.hubspot_id)]
         try:
-            wanted = payments.qbo_payment_fields(record, currency)
+            wanted = payments.qbo_payment_fields(record, zone or dates.UTC, currency)
         except (KeyError, ValueError):  # no date or amount in HubSpot: nothing the rule could write
             wanted = {}
         hubspot = {"amount": cents(wanted.get("TotalAmt"), currency), "date": _fields.text(wanted.get("TxnDate"))}
         qbo = {"amount": cents(payment.get("TotalAmt"), currency), "date": _fields.text(payment.get("TxnDate"))}
+        if zone is None:
+            del hubspot["date"], qbo["date"]
         return hubspot, qbo
     # Made from QBO: one HubSpot payment per applied invoice (link.synced: QBO invoice id -> HubSpot payment id).
     hubspot, qbo = {}, {}
@@ -164,7 +185,10 @@ def payment_values(
     for invoice_id, amount in sorted(parts.items(), key=lambda part: part[0]):
         part = records.get(str(link.synced.get(invoice_id)))
         suffix = f" (invoice {invoice_id})" if len(parts) > 1 else ""
-        for name, value in payments.hubspot_payment_properties(payment, amount, connection.hubspot_currency).items():
+        wanted_part = payments.hubspot_payment_properties(payment, amount, company.home_currency, zone or dates.UTC)
+        for name, value in wanted_part.items():
+            if zone is None and name == "hs_initiated_date":
+                continue
             field = PAYMENT_FIELDS.get(name, name) + suffix
             current = part.properties.get(name) if part is not None else None
             hubspot[field], qbo[field] = _payment_value(name, current, currency), _payment_value(name, value, currency)
@@ -180,7 +204,7 @@ def _payment_value(name: str, value: Any, currency: str) -> str | None:
 
 # --- what is read, per object ----------------------------------------------------------------------------------------
 
-ValuesOf = Callable[[ConnectionSettings, Link, Mapping[str, HubSpotObject], QboEntity], tuple[Values, Values]]
+ValuesOf = Callable[[ConnectionSettings, Company, Link, Mapping[str, HubSpotObject], QboEntity], tuple[Values, Values]]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -254,9 +278,11 @@ def judge(
     link: Link,
     records: Mapping[str, HubSpotObject],
     entity: QboEntity | None,
+    *,
+    company: Company,
 ) -> Finding:
-    """Compare one linked pair (`records`: the HubSpot records read, by id; `entity`: the QBO record, None when gone)
-    and say what to queue."""
+    """Compare one linked pair (`records`: the HubSpot records read, by id; `entity`: the QBO record, None when gone;
+    `company`: both accounts' currencies and zones) and say what to queue."""
     settings = connection.objects(pair.kind)
     hubspot_id, qbo_id = str(link.hubspot_id), str(link.qbo_id)
     missing: list[Provider] = []
@@ -272,7 +298,7 @@ def judge(
     if missing:
         return Finding(pair.kind, hubspot_id, qbo_id, missing=tuple(missing), queue=tuple(queue))
     assert entity is not None
-    hubspot, qbo = pair.values(connection, link, records, entity)
+    hubspot, qbo = pair.values(connection, company, link, records, entity)
     differences = compare(hubspot, qbo)
     if not differences:
         return Finding(pair.kind, hubspot_id, qbo_id)
@@ -412,7 +438,10 @@ async def _check(ctx: SyncContext, pair: PairKind, links: Sequence[Link]) -> lis
     records = {record.id: record for record in batch.results}
     rows = await ctx.qbo.query(qbo_select(pair, [str(link.qbo_id) for link in links]))
     entities = {str(row["Id"]): row for row in rows}
-    return [judge(pair, ctx.connection, link, records, entities.get(str(link.qbo_id))) for link in links]
+    company = await ctx.company()
+    return [
+        judge(pair, ctx.connection, link, records, entities.get(str(link.qbo_id)), company=company) for link in links
+    ]
 
 
 def qbo_select(pair: PairKind, ids: Iterable[str]) -> str:

@@ -50,7 +50,7 @@ class Tally:
 
 
 Progress = Callable[[Tally], None]  # called after each chunk, for a progress line
-Judge = Callable[[ChangeEnvelope, PendingKey, Link | None], Awaitable[Verdict]]
+Judge = Callable[[ChangeEnvelope, Sequence[PendingKey], Link | None], Awaitable[Verdict]]
 
 
 class TallyQueue:
@@ -74,15 +74,15 @@ class TallyQueue:
         self.waiting: list[ChangeEnvelope] = []
 
     async def add(
-        self, envelope: ChangeEnvelope | None, key: PendingKey | None = None, link: Link | None = None
+        self, envelope: ChangeEnvelope | None, keys: Sequence[PendingKey] = (), link: Link | None = None
     ) -> None:
-        """One record found: `envelope` to queue, or None when it is in sync. `key` (the record's pending work) and
-        `link` let a poll tell a missed webhook."""
+        """One record found: `envelope` to queue, or None when it is in sync. `keys` (the pending work a webhook of
+        this change leaves: the record's, or its part's) and `link` let a poll tell a missed webhook."""
         self.tally.found += 1
         if envelope is None:
             self.tally.in_sync += 1
         else:
-            verdict = await self.judge(envelope, key, link) if self.judge is not None and key is not None else QUEUE
+            verdict = await self.judge(envelope, keys, link) if self.judge is not None and keys else QUEUE
             if verdict == WAIT and self.defer:
                 self.tally.deferred += 1
                 return
@@ -115,13 +115,14 @@ class Poll:
     def queue(self, provider: Provider, object_type: str, *, defer: bool = True) -> TallyQueue:
         return TallyQueue(self.publish, Tally(provider, object_type), judge=self.judge, defer=defer)
 
-    async def judge(self, envelope: ChangeEnvelope, key: PendingKey, link: Link | None) -> Verdict:
-        """What to do with a change found not synced (see `judge`); reads the record's pending work only when the
+    async def judge(self, envelope: ChangeEnvelope, keys: Sequence[PendingKey], link: Link | None) -> Verdict:
+        """What to do with a change found not synced (see `judge`); reads the pending work of `keys` only when the
         link does not settle it."""
         changed_at = envelope.occurred_at_ms / 1000
         verdict = judge(changed_at, self.now, link, False, self.missed_webhook_grace_seconds)
-        if verdict != QUEUE and await self.ctx.store.get_pending(key) is not None:
-            return QUEUE
+        for key in keys if verdict != QUEUE else ():
+            if await self.ctx.store.get_pending(key) is not None:
+                return QUEUE
         return verdict
 
     async def done(self, queue: TallyQueue) -> None:

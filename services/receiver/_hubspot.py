@@ -22,6 +22,9 @@ OBJECT_TYPE_IDS = {
     "0-7": "product",
     "0-8": "line_item",
     "0-53": "invoice",
+    "0-84": "discount",
+    "0-85": "fee",
+    "0-86": "tax",
     "0-101": "commerce_payment",
 }
 # Objects whose changes can affect what hsqbo syncs (companies name customers, deals show payments).

@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+HUBSPOT_APP_WEBHOOKS = Path(__file__).parents[2] / "deploy/hubspot-app/src/app/webhooks/webhooks-hsmeta.json"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -107,6 +108,8 @@ async def start_sandbox(options: SandboxOptions | None = None, *, settings: Sett
         hubspot.load(state.get("hubspot", {}))
     elif options.seed:
         log.info("sandbox seeded", qbo=qbo.seed(), hubspot=hubspot.seed())
+        if HUBSPOT_APP_WEBHOOKS.is_file():  # as if `hs project upload` had run in deploy/hubspot-app
+            hubspot.subscriptions.upload(json.loads(HUBSPOT_APP_WEBHOOKS.read_text()))
     qbo_server = AppServer(qbo.app, host=options.host, port=options.qbo_port)
     hubspot_server = AppServer(hubspot.app, host=options.host, port=options.hubspot_port)
     await qbo_server.start()

@@ -8,6 +8,7 @@
     POST /connections/{name}/{kind}/{side}/{id}/sync   "Sync now": a worker re-reads both sides at once
     GET  /dead-letters                                 what hsqbo gave up on, with the reason
     POST /dead-letters/replay                          replay the chosen letters (or all): shared.deadletters
+    GET  /connect?name=&provider=                      "New connection": Connect under a name not configured yet
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
     GET  /healthz                                      "ok" without the password, for probes (tells nothing else)
@@ -42,13 +43,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from services.connect._flow import check_name
 from services.status._connect import ConnectError, ConnectFlow
 from shared.config import Settings
+from shared.credentials import MISSING_SCOPES, grant_hint
 from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
 from shared.envelope import Provider
+from shared.errors import ConfigError
 from shared.resync import resync
 from shared.store import CredentialStatus, Kind, Link, LinkStatus, PendingKey, Store
-from shared.syncconfig import ConnectionSettings, SyncSettings
+from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50
 USER = "hsqbo"
@@ -131,6 +135,7 @@ class StatusPage:
                 Route("/connections/{name}/{kind}/{side}/{object_id}/sync", self.sync_now, methods=["POST"]),
                 Route("/dead-letters", self.letters),
                 Route("/dead-letters/replay", self.replay, methods=["POST"]),
+                Route("/connect", self.connect_new),
                 Route("/connections/{name}/connect/{provider}", self.connect),
                 Route("/oauth/callback/{provider}", self.oauth_callback),
                 Route(HEALTH_PATH, self.healthz),
@@ -166,10 +171,13 @@ class StatusPage:
             authorization = {}
             for provider in Provider:
                 credentials = await self.store.get_credentials(connection.name, provider)
+                missing = credentials.extra.get(MISSING_SCOPES) if credentials is not None else None
                 authorization[provider] = (
                     "not connected" if credentials is None
-                    else "revoked: reconnect the account" if credentials.status == CredentialStatus.REVOKED
-                    else "connected"
+                    else "paused: hsqbo connections resume" if credentials.status == CredentialStatus.PAUSED
+                    else "connected" if credentials.status != CredentialStatus.REVOKED
+                    else "revoked: reconnect the account" if missing is None
+                    else f"paused: {grant_hint(missing)}"
                 )  # fmt: skip
             connections.append({"settings": connection, "counts": counts, "authorization": authorization})
         dead: int | str
@@ -263,8 +271,17 @@ class StatusPage:
             report = await letters.replay(LetterFilter(ids=ids))
         return _redirect(str(request.url_for("letters")), f"replayed {len(report.replayed)} dead letter(s)")
 
+    async def connect_new(self, request: Request) -> Response:
+        name, provider = request.query_params.get("name", "").strip(), request.query_params.get("provider", "")
+        try:
+            check_name(name)
+            Provider(provider)
+        except (ConnectError, ValueError) as exc:
+            return _redirect(str(request.url_for("overview")), str(exc))
+        return RedirectResponse(str(request.url_for("connect", name=name, provider=provider)), status_code=303)
+
     async def connect(self, request: Request) -> Response:
-        connection = self._connection(request)
+        connection = self.sync.named(request.path_params["name"]) or request.path_params["name"]
         provider = _provider(request)
         callback = str(request.url_for("oauth_callback", provider=provider))
         try:
@@ -278,14 +295,20 @@ class StatusPage:
         if "error" in params:  # the operator said no, or the provider refused
             return _redirect(str(request.url_for("overview")), f"{provider} did not authorize: {params['error']}")
         try:
-            connection = await self.connect_flow.finish(
+            recorded = await self.connect_flow.finish(
                 provider, state=params.get("state", ""), code=params.get("code", ""), realm_id=params.get("realmId"),
                 callback_url=str(request.url_for("oauth_callback", provider=provider)),
                 connections={c.name: c for c in self.sync.connection},
             )  # fmt: skip
-        except ConnectError as exc:
+        except (ConnectError, ConfigError) as exc:
             return _redirect(str(request.url_for("overview")), str(exc))
-        return _redirect(str(request.url_for("overview")), f"{connection.name}: {provider} connected")
+        notice = f"{recorded.name}: {provider} connected"
+        if recorded.waiting_for is not None:
+            notice += f"; now connect {recorded.waiting_for} under the same name"
+        if recorded.added is not None:
+            self.sync = load_sync_settings(self.settings.config)  # the new connection shows at once
+            notice += "; added to the sync rules with the recommended defaults (restart the worker and the poller)"
+        return _redirect(str(request.url_for("overview")), notice)
 
 
 class _NotFound(Exception):

@@ -1,8 +1,14 @@
 """Runs the rule for one record and records what happened (link status, activity log). Transient API errors escape
 to the worker, which retries them later; everything else ends here with a recorded outcome.
 
-A paused connection (its provider refused our refresh token) is `paused`, not failing: the link is left alone and
-the record's pending work is deferred, neither dropped nor retried in a loop. The sweep brings it back after
+Every apply records on the link the version of the source record the rule saw (`rules.saw`), whatever the outcome:
+the poller then queues the record again only for a newer version, excluded, failing and skipped records included. An
+outcome repeated on a version the link already showed is no news: no status write, no activity line (the log line
+stays). A status changes only when the data does.
+
+A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
+`paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
+in a loop. The sweep brings it back after
 HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.
 
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
@@ -17,22 +23,25 @@ An apply can find other records to run, which the worker then schedules (`Applie
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 
 from services.worker._ingest import Part, part_of
-from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, direction_from
+from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
 from services.worker.rules.products import ProductRule
+from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
 from shared.envelope import Provider
-from shared.errors import ApiError, AuthRevoked, NotFound, StaleObject
+from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound, StaleObject
 from shared.logging import get_logger
 from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
 from shared.syncconfig import SyncSettings
+from shared.versions import link_shows, link_version
 
 RULES: dict[Kind, Rule] = {
     Kind.CONTACT: ContactRule(),
@@ -52,6 +61,8 @@ WAITING: dict[str, tuple[Kind, Kind]] = {
 }
 WAKING_ACTIONS = frozenset({"created", "linked"})
 FAILING_PAGE = 500
+# Outcomes that change nothing: repeated on a version the link already shows, they add no activity line.
+NO_NEWS = frozenset({"skipped", "unchanged", "echo"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,26 +99,52 @@ class Engine:
         if part is not None:
             return await self._wake_parent(ctx, key, *part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
-        for attempt in range(RERUNS):
-            try:
-                outcome = await run(ctx, key.object_id, hints)
-            except (StaleObject, StaleLink, DuplicateLink):
-                if attempt == RERUNS - 1:
-                    raise
-                continue
-            except Excluded as exc:
-                outcome = await self._record(ctx, key, LinkStatus.EXCLUDED, exc.category, str(exc))
-            except Failing as exc:
-                outcome = await self._record(ctx, key, LinkStatus.FAILING, exc.category, str(exc))
-            except AuthRevoked as exc:  # the account's authorization is gone, not this record's fault
-                return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
-            except ApiError as exc:
-                if exc.transient:
-                    raise
-                outcome = await self._record(ctx, key, LinkStatus.FAILING, error_category(exc), str(exc))
-            break
-        await self._log(key, outcome)
+        before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+        with watching() as seen:
+            for attempt in range(RERUNS):
+                try:
+                    outcome = await run(ctx, key.object_id, hints)
+                    news = await self._note_seen(key, before, seen.version, outcome)
+                except (StaleObject, StaleLink, DuplicateLink):
+                    if attempt == RERUNS - 1:
+                        raise
+                    continue
+                except (Excluded, Failing) as exc:
+                    status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
+                    outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
+                except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
+                    outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
+                except (AuthRevoked, MissingScopes) as exc:  # the account's authorization, not this record's fault
+                    return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
+                except ApiError as exc:
+                    if exc.transient:
+                        raise
+                    category = error_category(exc)
+                    outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
+                break
+        if news:
+            await self._log(key, outcome)
+        else:  # the same outcome of a version already seen: nothing new for the record's history
+            _log_line(key, outcome)
         return Applied(outcome, await self._waiting_for(key, outcome))
+
+    async def _note_seen(self, key: PendingKey, before: Link | None, version: str | None, outcome: Outcome) -> bool:
+        """Record on the link the version of the source record the rule saw, if the rule did not record one (a
+        skipped or echo outcome, an archive); whether the outcome is news (see NO_NEWS)."""
+        link = outcome.link
+        if link is None or _own_id(key) != _own_id_of(link, key.side):
+            link = await self._store.get_link(key.connection, key.kind, **_own_id(key))
+        repeated = link_shows(before, key.side, version)
+        if (
+            link is not None
+            and link.id is not None
+            and version is not None
+            and not link_shows(link, key.side, version)
+            and link_version(link, key.side) == link_version(before, key.side)  # the rule left it
+        ):
+            with contextlib.suppress(StaleLink):  # the link is gone meanwhile (a merge): nothing to record on
+                await self._store.set_version(link.id, key.side, version)
+        return not (repeated and outcome.action in NO_NEWS)
 
     async def _wake_parent(self, ctx: SyncContext, key: PendingKey, part: Part, part_id: str) -> Applied:
         """A part changed: its parent record is what to sync (none when the part belongs to nothing synced)."""
@@ -115,6 +152,8 @@ class Engine:
             parents = await ctx.hubspot.list_associations(part.hubspot_type, part_id, part.parent_type)
         except NotFound:
             parents = []
+        except (AuthRevoked, MissingScopes) as exc:
+            return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
         wake = tuple(PendingKey(key.connection, part.kind, Provider.HUBSPOT, parent.to_id) for parent in parents)
         detail = f"{part.hubspot_type} {part_id} changed: " + (
             f"{part.parent_type} {', '.join(p.object_id for p in wake)}" if wake else f"in no {part.parent_type}"
@@ -157,12 +196,24 @@ class Engine:
         return outcome
 
     async def _record(
-        self, ctx: SyncContext, key: PendingKey, status: LinkStatus, category: str, message: str
-    ) -> Outcome:
-        """Mark the source record excluded or failing, creating its link if it has none yet."""
+        self,
+        ctx: SyncContext,
+        key: PendingKey,
+        before: Link | None,
+        seen: Seen,
+        status: LinkStatus,
+        category: str,
+        message: str,
+    ) -> tuple[Outcome, bool]:
+        """Mark the source record excluded or failing, creating its link if it has none yet, with the version the
+        rule saw; whether that is news. The same status and reason again is no status write, and the same as before
+        the apply (`before`) on a version the link already showed is no news at all (a rule may have moved the status
+        meanwhile, e.g. a create's intent: it is put back, silently)."""
         hubspot_id = key.object_id if key.side == Provider.HUBSPOT else None
         qbo_id = key.object_id if key.side == Provider.QUICKBOOKS else None
         link = await self._store.get_link(ctx.name, key.kind, hubspot_id=hubspot_id, qbo_id=qbo_id)
+        version = seen.version
+        news = True
         if link is None:
             link = await self._store.save_link(
                 Link(
@@ -171,14 +222,22 @@ class Engine:
                     origin=key.side,
                     hubspot_id=hubspot_id,
                     qbo_id=qbo_id,
+                    hubspot_version=version if key.side == Provider.HUBSPOT else None,
+                    qbo_version=version if key.side == Provider.QUICKBOOKS else None,
                     status=status,
                     error_category=category,
                     error_message=message[:500],
                 )
             )
         else:
-            link = await self._store.set_status(link.id or 0, status, category, message[:500])
-        return Outcome(str(status), direction_from(key.side), link, detail=f"{category}: {message}")
+            wanted = (status, category, message[:500])
+            was = (before.status, before.error_category, before.error_message) if before is not None else None
+            news = not (was == wanted and (version is None or link_shows(before, key.side, version)))
+            if (link.status, link.error_category, link.error_message) != wanted:
+                link = await self._store.set_status(link.id or 0, *wanted)
+            if version is not None and not link_shows(link, key.side, version):
+                link = await self._store.set_version(link.id or 0, key.side, version)
+        return Outcome(str(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
 
     async def _log(self, key: PendingKey, outcome: Outcome) -> None:
         link = outcome.link
@@ -193,6 +252,19 @@ class Engine:
             detail=outcome.detail,
         )
         _log_line(key, outcome)
+
+
+def _own_id(key: PendingKey) -> dict[str, str]:
+    """The get_link argument finding the link of the key's record."""
+    return {"hubspot_id" if key.side == Provider.HUBSPOT else "qbo_id": key.object_id}
+
+
+def _own_id_of(link: Link, side: Provider) -> dict[str, str | None]:
+    return {
+        "hubspot_id" if side == Provider.HUBSPOT else "qbo_id": link.hubspot_id
+        if side == Provider.HUBSPOT
+        else link.qbo_id
+    }
 
 
 def _log_line(key: PendingKey, outcome: Outcome) -> None:

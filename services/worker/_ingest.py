@@ -3,11 +3,12 @@
 Dropped here, before any API call: events for accounts no connection covers, object types hsqbo does not sync,
 directions switched off, and HubSpot's echo of our own writes (changeSource INTEGRATION with our app id).
 
-A HubSpot line item is part of an invoice: a property change of it is work for the invoice, keyed by the part
-("line_item:123", so it never coalesces with an invoice's own key); the engine finds the parent invoice through
-the association (one read) and wakes it. Its other events are dropped: a line item joining or leaving an invoice
-(created with it, associated, deleted) gives the invoice its own association event, and a computed value
-(changeSource CALCULATED, e.g. the amount) follows a property change already sent.
+A HubSpot line item (likewise an invoice's discount, fee or tax object) is part of an invoice: a property change of
+it is work for the invoice, keyed by the part ("line_item:123", so it never coalesces with an invoice's own key);
+the engine finds the parent invoice through the association (one read) and wakes it. Its other events are dropped:
+a line item joining or leaving an invoice (created with it, associated, deleted) gives the invoice its own
+association event, and a computed value (changeSource CALCULATED, e.g. the amount) follows a property change already
+sent.
 
 Likewise, under the incumbent's contact filter (`require_hubspot_invoice`: a contact syncs to QBO once it has a
 non-draft HubSpot invoice) a HubSpot invoice change is also work for the invoice's contacts ("invoice:123"), since
@@ -41,7 +42,12 @@ class Part:
     parent_type: str  # the parent's ("invoices")
 
 
-HUBSPOT_PARTS = {"line_item": Part(Kind.INVOICE, "line_items", "invoices")}
+HUBSPOT_PARTS = {
+    "line_item": Part(Kind.INVOICE, "line_items", "invoices"),
+    "discount": Part(Kind.INVOICE, "discounts", "invoices"),  # invoice-level discounts, fees and taxes
+    "fee": Part(Kind.INVOICE, "fees", "invoices"),
+    "tax": Part(Kind.INVOICE, "taxes", "invoices"),
+}
 INVOICE_CONTACTS = Part(Kind.CONTACT, "invoices", "contacts")  # under require_hubspot_invoice
 KEYED_PARTS = {**HUBSPOT_PARTS, "invoice": INVOICE_CONTACTS}  # key prefix ("line_item:7") -> what it names
 

@@ -29,6 +29,7 @@ from shared.clients._limits import (
     Window,
     refused,
 )
+from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
 from shared.clients.hubspot import (
     Association,
@@ -43,12 +44,14 @@ from shared.clients.hubspot import (
 from shared.clients.qbo import BatchItemResult, BatchOperation, CdcResult, QboClient, QboEntity, qbo_quote
 
 __all__ = [
+    "REQUESTED_SCOPES",
     "Admission",
     "AiohttpTransport",
     "Association",
     "AssociationType",
     "BatchItemResult",
     "BatchOperation",
+    "Call",
     "CallLimits",
     "CdcResult",
     "HubSpotBatch",
@@ -74,7 +77,9 @@ __all__ = [
     "TokenSource",
     "TokenStore",
     "Transport",
+    "UnknownCall",
     "Window",
     "qbo_quote",
     "refused",
+    "required_scopes",
 ]

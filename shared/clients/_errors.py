@@ -1,6 +1,8 @@
 """Turn a provider's error answer into a typed `ApiError` (see the tree in `shared/errors.py`).
 
-HubSpot answers errors with an HTTP status and a JSON body (`category`, `message`, `correlationId`). QBO answers with
+HubSpot answers errors with an HTTP status and a JSON body (`category`, `message`, `correlationId`); a call outside
+the token's scopes is a 403 `MISSING_SCOPES` naming them in `errors[].context.requiredGranularScopes` (older
+answers: `requiredScopes`; the spec's `Error` example: `context.missingScopes`). QBO answers with
 a `Fault` (`type`, `Error[].code/Message/Detail`) inside a 400/401/403/429/5xx, inside a 200 for batch items, and
 sometimes as XML even when JSON was asked for (throttling, auth). The most specific signal wins: a QBO Fault code,
 then the HTTP status, then the Fault type.
@@ -25,6 +27,7 @@ from shared.errors import (
     DuplicateDocNumber,
     DuplicateName,
     Forbidden,
+    MissingScopes,
     NotFound,
     RateLimited,
     ServerError,
@@ -132,7 +135,27 @@ def hubspot_error(response: Response) -> ApiError:
         return RateLimited(message, retry_after=retry_after_seconds(response) or _HUBSPOT_LOCKED_SECONDS, **fields)
     if response.status == 477:  # Migration in Progress: always carries Retry-After
         return RateLimited(message, retry_after=retry_after_seconds(response), **fields)
+    if response.status == 403 and fields["code"] == "MISSING_SCOPES":
+        return MissingScopes(message, scopes=_hubspot_named_scopes(body), **fields)
     return _hubspot_classified(error_for_status(response.status), message, fields)
+
+
+_HUBSPOT_SCOPE_KEYS = ("requiredGranularScopes", "requiredScopes", "missingScopes")
+
+
+def _hubspot_named_scopes(body: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every scope a MISSING_SCOPES answer names, in its order, wherever it puts them."""
+    errors = body.get("errors")
+    details = [error for error in errors if isinstance(error, dict)] if isinstance(errors, list) else []
+    contexts = [body.get("context"), *(detail.get("context") for detail in details)]
+    named: list[str] = []
+    for context in (context for context in contexts if isinstance(context, dict)):
+        for key in _HUBSPOT_SCOPE_KEYS:
+            values = context.get(key)
+            for scope in values if isinstance(values, list) else ():
+                if isinstance(scope, str) and scope and scope not in named:
+                    named.append(scope)
+    return tuple(named)
 
 
 def hubspot_batch_error(item: Mapping[str, Any]) -> ApiError:

@@ -2,7 +2,8 @@
 
 Object types are the API's path names (`contacts`, `companies`, `products`, `line_items`, `invoices`,
 `commerce_payments`) or type ids (`0-1`). Every property value HubSpot returns is a string or null; send strings, and
-`""` to clear a value. Errors raise the `ApiError` kinds of `shared.errors`.
+`""` to clear a value. Errors raise the `ApiError` kinds of `shared.errors`; a call outside the token's scopes raises
+`MissingScopes` naming the scopes to grant (the scopes of every call: `shared/clients/_scopes.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 from shared.clients._auth import TokenSource
 from shared.clients._errors import hubspot_batch_error, hubspot_error
 from shared.clients._limits import CallLimits
+from shared.clients._scopes import Call, scopes_to_grant
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
+from shared.company import HubSpotAccount
 from shared.envelope import Provider
-from shared.errors import ApiError, Conflict, NotFound
+from shared.errors import ApiError, Conflict, MissingScopes, NotFound
 
 BATCH_LIMIT = 100  # inputs per object batch call
 SEARCH_PAGE_LIMIT = 200
@@ -294,6 +297,18 @@ class HubSpotClient:
         path = f"/crm/v4/objects/{from_type}/{path_segment(from_id)}/associations/{to_type}/{path_segment(to_id)}"
         await self._call("remove_association", "DELETE", path)
 
+    # --- account settings ---------------------------------------------------------------------------------------
+
+    async def account_settings(self) -> HubSpotAccount:
+        """The portal's company currency, additional currencies and time zone (`GET /account-info/v3/details`;
+        scope `oauth`, which every OAuth app holds)."""
+        data = (await self._call("account_details", "GET", "/account-info/v3/details")).json()
+        return HubSpotAccount(
+            company_currency=str(data["companyCurrency"]).upper(),
+            additional_currencies=tuple(str(code).upper() for code in data.get("additionalCurrencies") or ()),
+            time_zone=str(data.get("timeZone") or "UTC"),
+        )
+
     # --- property definitions -----------------------------------------------------------------------------------
 
     async def ensure_property(
@@ -327,10 +342,20 @@ class HubSpotClient:
         except Conflict:  # created meanwhile by another process
             return _property(await self._call("get_property", "GET", f"{path}/{path_segment(name)}"))
 
+    # --- account ------------------------------------------------------------------------------------------------
+
+    async def account_details(self) -> dict[str, Any]:
+        """`GET /account-info/v3/details`: the portal the token belongs to (`portalId`), its `companyCurrency`..."""
+        details: dict[str, Any] = (await self._call("account_details", "GET", "/account-info/v3/details")).json()
+        return details
+
     async def _call(
         self, operation: str, method: str, path: str, params: QueryParams = (), *, json: Any = None
     ) -> Response:
-        return await self._session.call(operation, method, path, params=params, json=json)
+        try:
+            return await self._session.call(operation, method, path, params=params, json=json)
+        except MissingScopes as refused:
+            raise refused.naming(scopes_to_grant(refused.scopes, Call(method, path, params, json))) from refused
 
 
 def _classify(response: Response) -> ApiError | None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from shared.clients._auth import TokenSource
@@ -18,6 +19,7 @@ from shared.clients._errors import qbo_error, qbo_fault, qbo_fault_error
 from shared.clients._limits import CallLimits
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
+from shared.company import QboCompany
 from shared.envelope import Provider
 from shared.errors import ApiError
 
@@ -130,6 +132,31 @@ class QboClient:
         else:
             params = [("operation", "void")]
         return await self._write("void", entity, body, request_id, params)
+
+    # --- company settings ---------------------------------------------------------------------------------------
+
+    async def company_settings(self) -> QboCompany:
+        """Home currency and multicurrency (`Preferences.CurrencyPrefs`), and the time zone if the company reports
+        one (`CompanyInfo.DefaultTimeZone`, documented in Intuit's XSD only)."""
+        preferences = _entity((await self._call("preferences", "GET", "/preferences")).json(), "Preferences")
+        info_path = f"/companyinfo/{path_segment(self.realm_id)}"
+        info = _entity((await self._call("companyinfo", "GET", info_path)).json(), "CompanyInfo")
+        currency = preferences.get("CurrencyPrefs") or {}
+        home = (currency.get("HomeCurrency") or {}).get("value")
+        if not home:
+            raise ValueError("Preferences carry no CurrencyPrefs.HomeCurrency")
+        zone = info.get("DefaultTimeZone")
+        return QboCompany(
+            home_currency=str(home).upper(),
+            multicurrency=bool(currency.get("MultiCurrencyEnabled", False)),
+            time_zone=str(zone) if zone else None,
+        )
+
+    async def exchange_rate(self, currency: str, as_of: date) -> Decimal:
+        """Home-currency units per one unit of `currency` on `as_of` (multicurrency companies only)."""
+        params = [("sourcecurrencycode", currency), ("asofdate", as_of.isoformat())]
+        rate = _entity((await self._call("exchangerate", "GET", "/exchangerate", params)).json(), "ExchangeRate")
+        return Decimal(str(rate["Rate"]))
 
     # --- queries ------------------------------------------------------------------------------------------------
 

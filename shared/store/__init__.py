@@ -15,6 +15,7 @@ Timestamps are epoch seconds (float, UTC) everywhere.
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink, StoreError
 from shared.store._models import (
     Activity,
+    Candidate,
     Credentials,
     CredentialStatus,
     Direction,
@@ -26,12 +27,14 @@ from shared.store._models import (
     Reconciliation,
     RepointOutcome,
     RepointResult,
+    ReviewDecision,
 )
 from shared.store._open import StoreOpening, open_store
 from shared.store._store import Store
 
 __all__ = [
     "Activity",
+    "Candidate",
     "CredentialStatus",
     "Credentials",
     "Direction",
@@ -44,6 +47,7 @@ __all__ = [
     "Reconciliation",
     "RepointOutcome",
     "RepointResult",
+    "ReviewDecision",
     "SchemaTooNew",
     "StaleLink",
     "Store",

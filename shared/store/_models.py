@@ -23,6 +23,17 @@ class LinkStatus(enum.StrEnum):
     FAILING = "failing"
     EXCLUDED = "excluded"
     DELETED = "deleted"
+    # Matched several records on the other side (or its match is shared): linked to none, nothing written on either
+    # side until an operator decides (`hsqbo review`). The link lists the candidates.
+    NEEDS_REVIEW = "needs_review"
+
+
+class ReviewDecision(enum.StrEnum):
+    """What an operator decided for a record that needed review (`hsqbo review resolve`)."""
+
+    PICK = "pick"  # link to the candidate `Link.review_pick`
+    CREATE_NEW = "create_new"  # create the record on the other side, no matching
+    EXCLUDE = "exclude"  # leave the record out of the sync
 
 
 class Direction(enum.StrEnum):
@@ -33,12 +44,21 @@ class Direction(enum.StrEnum):
 class CredentialStatus(enum.StrEnum):
     ACTIVE = "active"
     REVOKED = "revoked"
+    PAUSED = "paused"  # by the operator (`hsqbo connections pause`); `resume` makes it active again
 
 
 class RepointOutcome(enum.StrEnum):
     NOT_LINKED = "not_linked"  # no link holds from_id: nothing to do
     REPOINTED = "repointed"  # the loser's link now points at to_id
     LOSER_DELETED = "loser_deleted"  # to_id already had a link: the loser's link is marked deleted
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Candidate:
+    """A record on the other side a record needing review could be linked to."""
+
+    id: str  # its id on the other side
+    label: str  # a short description for the operator: name, email, "inactive", "linked to 12"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +82,11 @@ class Link:
     # The mapped fields' values both sides agreed on at the last sync (canonical strings): the base of the
     # worker's three-way merge.
     synced: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    # Review (status needs_review): the records on the other side it could be linked to, and once an operator
+    # decided, the decision (kept while the worker applies it; `exclude` stays, so the record stays out).
+    candidates: tuple[Candidate, ...] = ()
+    review_decision: ReviewDecision | None = None
+    review_pick: str | None = None  # the candidate picked (decision pick)
     id: int | None = None  # set by the store on first save
     revision: int = 0  # optimistic lock: save_link refuses a link changed since it was read
     updated_at: float = 0.0  # set by the store on every write

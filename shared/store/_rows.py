@@ -4,6 +4,7 @@ records. JSON columns travel as text both ways (SQLite stores text; Postgres's j
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Protocol
 
 import orjson
@@ -12,6 +13,7 @@ from shared.envelope import Provider
 from shared.store._crypto import TokenCipher
 from shared.store._models import (
     Activity,
+    Candidate,
     Credentials,
     CredentialStatus,
     Direction,
@@ -21,6 +23,7 @@ from shared.store._models import (
     Pending,
     PendingKey,
     Reconciliation,
+    ReviewDecision,
 )
 
 MAX_DETAIL_CHARS = 500  # activity detail is a short note, never a payload
@@ -43,6 +46,9 @@ LINK_FIELDS = (
     "error_category",
     "error_message",
     "synced",
+    "candidates",
+    "review_decision",
+    "review_pick",
 )
 # Per side of a merge: the id column, and the last-synced state that described the merged-away record.
 SIDE_ID_COLUMN = {Provider.HUBSPOT: "hubspot_id", Provider.QUICKBOOKS: "qbo_id"}
@@ -59,8 +65,12 @@ class Row(Protocol):
 
 
 def link_values(link: Link) -> list[Any]:
-    """The values of LINK_FIELDS, in order."""
-    return [orjson.dumps(link.synced).decode() if name == "synced" else getattr(link, name) for name in LINK_FIELDS]
+    """The values of LINK_FIELDS, in order (JSON columns as text)."""
+    json_columns = {"synced": link.synced, "candidates": [dataclasses.asdict(c) for c in link.candidates]}
+    return [
+        orjson.dumps(json_columns[name]).decode() if name in json_columns else getattr(link, name)
+        for name in LINK_FIELDS
+    ]
 
 
 def key_values(key: PendingKey) -> tuple[str, str, str, str]:
@@ -99,6 +109,9 @@ def read_link(row: Row) -> Link:
         error_category=row["error_category"],
         error_message=row["error_message"],
         synced=orjson.loads(row["synced"]),
+        candidates=tuple(Candidate(str(c["id"]), str(c["label"])) for c in orjson.loads(row["candidates"])),
+        review_decision=None if row["review_decision"] is None else ReviewDecision(row["review_decision"]),
+        review_pick=row["review_pick"],
         revision=row["revision"],
         updated_at=float(row["updated_at"]),
     )

@@ -187,6 +187,10 @@ class SqlStore(Store):
         rows = await self._read(_LINK_BY.format(column=column), (connection, kind, value))
         return read_link(rows[0]) if rows else None
 
+    async def get_link_by_id(self, link_id: int) -> Link | None:
+        rows = await self._read("SELECT * FROM links WHERE id = %s", (link_id,))
+        return read_link(rows[0]) if rows else None
+
     async def save_link(self, link: Link) -> Link:
         values = link_values(link)
         try:
@@ -211,6 +215,13 @@ class SqlStore(Store):
             "revision = revision + 1, updated_at = %s WHERE id = %s RETURNING *",
             (status, category, message, self._clock(), link_id),
         )
+        if not rows:
+            raise StaleLink(f"link {link_id} does not exist")
+        return read_link(rows[0])
+
+    async def set_version(self, link_id: int, side: Provider, version: str) -> Link:
+        column = "hubspot_version" if side == Provider.HUBSPOT else "qbo_version"
+        rows = await self._fetch(f"UPDATE links SET {column} = %s WHERE id = %s RETURNING *", (version, link_id))
         if not rows:
             raise StaleLink(f"link {link_id} does not exist")
         return read_link(rows[0])
@@ -439,8 +450,10 @@ class SqlStore(Store):
 
     async def mark_revoked(self, connection: str, provider: Provider) -> None:
         await self._execute(
-            "UPDATE credentials SET status = %s, updated_at = %s WHERE connection = %s AND provider = %s",
-            (CredentialStatus.REVOKED, self._clock(), connection, provider),
+            # Only active credentials: a pause by the operator stays a pause (resume, not reconnect, ends it).
+            "UPDATE credentials SET status = %s, updated_at = %s "
+            "WHERE connection = %s AND provider = %s AND status = %s",
+            (CredentialStatus.REVOKED, self._clock(), connection, provider, CredentialStatus.ACTIVE),
         )
 
     # Rate limits: every call of every client takes and finishes a quota, so each is one `_transact`.

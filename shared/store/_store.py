@@ -51,6 +51,10 @@ class Store(Protocol):
         """The link holding this id; give exactly one of hubspot_id, qbo_id."""
         ...
 
+    async def get_link_by_id(self, link_id: int) -> Link | None:
+        """The link with this id (the id a record is shown under: status page, `hsqbo review`)."""
+        ...
+
     async def save_link(self, link: Link) -> Link:
         """Insert (id None) or update (by id, only if `revision` is still the stored one); returns the stored link.
         Raises DuplicateLink when another link holds one of its ids, StaleLink when it changed."""
@@ -60,6 +64,11 @@ class Store(Protocol):
         self, link_id: int, status: LinkStatus, category: str | None = None, message: str | None = None
     ) -> Link:
         """Set status and error fields (None clears them) whatever the revision; raises StaleLink if gone."""
+        ...
+
+    async def set_version(self, link_id: int, side: Provider, version: str) -> Link:
+        """Record the version of `side`'s record an apply saw (`hubspot_version` / `qbo_version`), whatever the
+        outcome; the revision is kept (nothing the merge reads changes); raises StaleLink if gone."""
         ...
 
     async def repoint_link(

@@ -37,3 +37,17 @@ def scripted(*answers: Response) -> Callable[[Request], Response]:
         return queue.pop(0)
 
     return handler
+
+
+def company_settings_answer(request: Request) -> Response | None:
+    """The accounts' settings reads (QBO preferences and companyinfo, HubSpot account-info) of a USD company in San
+    Francisco and a USD portal on US/Eastern time; None for any other call."""
+    path = path_of(request)
+    if path.endswith("/preferences"):
+        prefs = {"CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}}}
+        return json_answer(200, {"Preferences": prefs})
+    if "/companyinfo/" in path:
+        return json_answer(200, {"CompanyInfo": {"CompanyName": "Acme", "DefaultTimeZone": "America/Los_Angeles"}})
+    if path.endswith("/account-info/v3/details"):
+        return json_answer(200, {"companyCurrency": "USD", "additionalCurrencies": [], "timeZone": "US/Eastern"})
+    return None

@@ -13,6 +13,7 @@ import pytest
 
 from shared.asgi import serving
 from shared.clients import (
+    REQUESTED_SCOPES,
     AiohttpTransport,
     BatchOperation,
     HubSpotClient,
@@ -25,10 +26,11 @@ from shared.clients import (
     TokenSet,
     qbo_quote,
 )
-from shared.errors import Conflict, DuplicateName, NotFound, StaleObject
+from shared.errors import Conflict, DuplicateName, MissingScopes, NotFound, StaleObject
 
 qbo_sandbox = pytest.importorskip("services.sandbox.qbo", reason="QBO sandbox not importable")
 hubspot_sandbox = pytest.importorskip("services.sandbox.hubspot", reason="HubSpot sandbox not importable")
+EVERY_SCOPE = pytest.importorskip("services.sandbox.hubspot._scopes").EVERY_SCOPE
 
 CLIENT_ID, CLIENT_SECRET = "hsqbo-test-client", "hsqbo-test-secret"
 
@@ -155,7 +157,7 @@ async def test_qbo_revoked_access_token_is_refreshed_after_the_401(qbo: QboSetup
 async def hubspot(transport: AiohttpTransport) -> AsyncIterator[HubSpotClient]:
     sandbox = hubspot_sandbox.HubSpotSandbox()
     portal_id = sandbox.create_portal()
-    token = sandbox.private_app_token(portal_id)
+    token = sandbox.private_app_token(portal_id, scopes=EVERY_SCOPE)  # the client's whole surface, not only hsqbo's
     async with serving(sandbox.app) as server:
         yield HubSpotClient(server.url, StaticToken(token), transport)
 
@@ -241,3 +243,26 @@ async def test_hubspot_oauth_refresh_against_the_token_endpoint(transport: Aioht
 
 def _ids(record: dict[str, object]) -> dict[str, object]:
     return {"Id": record["Id"], "SyncToken": record["SyncToken"]}
+
+
+async def test_hubspot_call_outside_the_token_scopes_is_missing_scopes_naming_them(
+    transport: AiohttpTransport,
+) -> None:
+    sandbox = hubspot_sandbox.HubSpotSandbox()
+    portal_id = sandbox.create_portal()
+    full = sandbox.private_app_token(portal_id)
+    without_deals = sandbox.private_app_token(
+        portal_id, scopes=[s for s in REQUESTED_SCOPES if not s.startswith("crm.objects.deals.")]
+    )
+    async with serving(sandbox.app) as server:
+        invoice = await HubSpotClient(server.url, StaticToken(full), transport).create(
+            "invoices", {"hs_currency": "USD"}
+        )
+        client = HubSpotClient(server.url, StaticToken(without_deals), transport)
+        assert await client.list_associations("invoices", invoice.id, "contacts") == []  # granted: answered
+        with pytest.raises(MissingScopes) as caught:
+            await client.list_associations("invoices", invoice.id, "deals")
+    assert caught.value.status == 403
+    assert caught.value.code == "MISSING_SCOPES"
+    assert caught.value.scopes == ("crm.objects.deals.read",)
+    assert "reconnect to grant crm.objects.deals.read" in str(caught.value)

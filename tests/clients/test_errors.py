@@ -16,6 +16,7 @@ from shared.errors import (
     DuplicateDocNumber,
     DuplicateName,
     Forbidden,
+    MissingScopes,
     NotFound,
     RateLimited,
     ServerError,
@@ -41,7 +42,8 @@ def _fault(code: str, message: str, detail: str = "", fault_type: str = "Validat
     [
         (400, "VALIDATION_ERROR", ValidationFailed),
         (401, "INVALID_AUTHENTICATION", Unauthorized),
-        (403, "MISSING_SCOPES", Forbidden),
+        (403, "MISSING_SCOPES", MissingScopes),
+        (403, "FORBIDDEN", Forbidden),
         (404, "OBJECT_NOT_FOUND", NotFound),
         (500, "INTERNAL_ERROR", ServerError),
         (502, None, ServerError),
@@ -54,6 +56,52 @@ def test_hubspot_status_maps_to_error_kind(status: int, category: str | None, ki
     error = hubspot_error(json_answer(status, body))
     assert type(error) is kind
     assert (error.provider, error.status, error.code, error.trace_id) == ("hubspot", status, category, "c-1")
+
+
+def test_hubspot_missing_scopes_names_every_scope_the_answer_lists() -> None:
+    body = {  # HubSpot's answer (errors[].context.requiredGranularScopes; one requirement per entry)
+        "status": "error",
+        "message": "This app hasn't been granted all required scopes to make this call.",
+        "correlationId": "c-2",
+        "category": "MISSING_SCOPES",
+        "errors": [
+            {"message": "One or more of the following scopes are required.",
+             "context": {"requiredGranularScopes": ["crm.objects.deals.read", "crm.objects.deals.sensitive.read.v2"]}},
+            {"message": "All of the following scopes are required.",
+             "context": {"requiredGranularScopes": ["crm.objects.invoices.read"]}},
+        ],
+        "links": {"scopes": "https://developers.hubspot.com/scopes"},
+    }  # fmt: skip
+    error = hubspot_error(json_answer(403, body))
+    assert isinstance(error, MissingScopes)
+    assert error.scopes == (
+        "crm.objects.deals.read",
+        "crm.objects.deals.sensitive.read.v2",
+        "crm.objects.invoices.read",
+    )
+    assert (error.status, error.code, error.trace_id, error.transient) == (403, "MISSING_SCOPES", "c-2", False)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        {"errors": [{"message": "One or more of the following scopes are required.",
+                     "context": {"requiredScopes": ["content"]}}]},  # older answers
+        {"context": {"missingScopes": ["content"]}},  # the spec's Error example
+        {"errors": "not a list", "context": {"missingScopes": ["content", 7, ""]}},  # junk around it is ignored
+    ],
+)  # fmt: skip
+def test_hubspot_missing_scopes_reads_the_older_and_the_spec_shapes(where: dict[str, object]) -> None:
+    error = hubspot_error(json_answer(403, {"category": "MISSING_SCOPES", "message": "no", **where}))
+    assert isinstance(error, MissingScopes)
+    assert error.scopes == ("content",)
+
+
+def test_hubspot_missing_scopes_without_names_is_still_missing_scopes() -> None:
+    error = hubspot_error(json_answer(403, {"category": "MISSING_SCOPES", "message": "no"}))
+    assert isinstance(error, MissingScopes)
+    assert error.scopes == ()
+    assert "reconnect" not in str(error)
 
 
 def test_hubspot_transient_kinds_are_exactly_rate_limits_server_errors_and_transport() -> None:

@@ -4,6 +4,7 @@ delivered, every queue is empty and no work is pending."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import inspect
 import time
@@ -15,6 +16,7 @@ import aio_pika
 import pytest
 
 from services.receiver import create_app
+from services.review import _cli as review_cli
 from services.run import local_connection, pointed_at, save_sandbox_tokens, with_local_app
 from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.sandbox.hubspot._schema import BY_NAME
@@ -219,3 +221,10 @@ async def stack(
         finally:
             await sandbox.stop()
     await broker.purge(CHANGES_QUEUE, APPLY_QUEUE, DEAD_QUEUE)
+
+
+async def review(stack: Stack, *argv: str) -> None:
+    """`hsqbo review ...` against the stack's store and broker (in this process: the stack's loop runs it)."""
+    parser = argparse.ArgumentParser()
+    review_cli.configure_parser(parser)
+    await review_cli._run(parser.parse_args(list(argv)), stack.settings)

@@ -3,8 +3,12 @@ portals is two customers, one in each realm), and one paused connection holds up
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from shared import connections
+from shared.credentials import connect
 from shared.envelope import Provider
 from shared.store import CredentialStatus, Kind, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
@@ -64,3 +68,28 @@ async def test_a_paused_connection_holds_up_none_of_the_others(stack: Stack) -> 
     globex_credentials = await stack.store.get_credentials(OTHER, Provider.QUICKBOOKS)
     assert globex_credentials is not None
     assert globex_credentials.status == CredentialStatus.ACTIVE
+
+
+async def test_a_connection_paused_by_the_operator_waits_until_resumed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(connections, "STATUS_CHECK_SECONDS", 0.0)  # every apply re-reads the status
+    acme = stack
+    acme.hubspot_edit("contacts", "create", properties={"email": "before@acme.com"})
+    await stack.settle()  # the worker holds acme's clients now
+    for provider in Provider:  # `hsqbo connections pause acme`
+        credentials = await stack.store.get_credentials(CONNECTION, provider)
+        assert credentials is not None
+        await stack.store.save_credentials(dataclasses.replace(credentials, status=CredentialStatus.PAUSED))
+    acme.hubspot_edit("contacts", "create", properties={"email": "waits@acme.com"})
+    globex = stack.connection(OTHER)
+    globex.hubspot_edit("contacts", "create", properties={"email": "flows@globex.com"})
+    await eventually(lambda: customer_emails(globex) == ["flows@globex.com"])
+    assert customer_emails(acme) == ["before@acme.com"]
+
+    for provider in Provider:  # `hsqbo connections resume acme`
+        credentials = await stack.store.get_credentials(CONNECTION, provider)
+        assert credentials is not None
+        assert credentials.status == CredentialStatus.PAUSED  # a pause is not mistaken for a revocation
+        await connect(stack.store, dataclasses.replace(credentials, status=CredentialStatus.ACTIVE))
+    await eventually(lambda: customer_emails(acme) == ["before@acme.com", "waits@acme.com"])

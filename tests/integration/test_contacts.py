@@ -12,9 +12,12 @@ import pytest
 
 from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
-from shared.envelope import Provider
+from shared.envelope import Operation, Provider
 from shared.store import Kind, Link, LinkStatus, PendingKey
-from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.conftest import CONNECTION, Stack, review
+from tests.integration.test_poller import RecordingPoller, hint, poller, queue_changes
+
+__all__ = ["poller"]  # the fixture, shared with the poller's tests
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +102,36 @@ async def test_contact_deleted_in_hubspot_makes_the_customer_inactive(stack: Sta
     await stack.settle()
     [customer] = by_email(stack, "gone@example.com")
     assert customer["Active"] is False
+
+
+async def test_inactivated_customer_contact_archived_once(stack: Stack, poller: RecordingPoller) -> None:
+    """The archive happens once; polls, the archive's own deletion event and repeated change events of the same
+    inactive customer neither archive it again nor flip its status between deleted and excluded."""
+    customer = stack.qbo_edit(
+        "Customer", "create", {"DisplayName": "Leaving", "PrimaryEmailAddr": {"Address": "l@x.com"}}
+    )
+    await stack.settle()
+    [contact] = [c for c in stack.hubspot_records("contacts") if c.get("email") == "l@x.com"]
+    assert await poller.poll() == []  # watching starts
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "Active": False})
+    await stack.settle()
+    assert stack.hubspot_records("contacts") == []
+    for _ in range(3):
+        assert await poller.poll() == []
+        await queue_changes(
+            stack,
+            hint(stack, Provider.QUICKBOOKS, "customer", str(customer["Id"]), Operation.UPDATED),
+            hint(stack, Provider.HUBSPOT, "contact", contact["id"], Operation.DELETED),
+        )
+        await stack.settle()
+    deletes = stack.sandbox.hubspot.requests.list(method="DELETE", path_contains=f"/objects/contacts/{contact['id']}")
+    assert len(deletes) == 1
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=str(customer["Id"]))
+    assert link is not None
+    assert link.status == LinkStatus.DELETED
+    history = await stack.store.activity(CONNECTION, Kind.CONTACT, link_id=link.id)
+    assert [line.action for line in history].count("deleted") == 1
+    assert "excluded" not in [line.action for line in history]
 
 
 def company_with_contacts(stack: Stack, name: str, *emails: str) -> list[str]:
@@ -290,3 +323,135 @@ async def test_a_stale_read_racing_the_other_sides_apply_never_writes_the_old_va
     [contact_now] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact["id"]]
     assert contact_now["city"] == "New"
     assert by_email(stack, "race@example.com")[0]["BillAddr"]["City"] == "New"
+
+
+# --- matching never guesses -------------------------------------------------------------------------------------------
+
+
+def bookkeeper_customers(stack: Stack) -> list[str]:
+    """Two unrelated customers whose books one bookkeeper keeps: the same email on both."""
+    email = {"PrimaryEmailAddr": {"Address": "books@keeper.test"}}
+    first = stack.qbo_edit("Customer", "create", {"DisplayName": "Alpha Bakery", "GivenName": "Ann", **email})
+    second = stack.qbo_edit("Customer", "create", {"DisplayName": "Beta Garage", "GivenName": "Ben", **email})
+    return [first["Id"], second["Id"]]
+
+
+async def test_shared_email_needs_review(stack: Stack) -> None:
+    ids = bookkeeper_customers(stack)
+    await stack.settle()
+    for customer_id in ids:  # neither customer becomes the email's contact: which one would be a guess
+        link = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=customer_id)
+        assert link is not None
+        assert link.status == LinkStatus.NEEDS_REVIEW
+    stack.clear_request_logs()
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim",
+                                                                    "lastname": "Keeper"})  # fmt: skip
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    assert (link.status, link.qbo_id) == (LinkStatus.NEEDS_REVIEW, None)
+    assert sorted(c.id for c in link.candidates) == sorted(ids)
+    assert "matches 2 QuickBooks customers" in (link.error_message or "")
+    assert {c["GivenName"] for c in by_email(stack, "books@keeper.test")} == {"Ann", "Ben"}
+    # A later change writes nothing either: the record stays needing review.
+    stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"phone": "+1 555 0199"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+    after = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert after is not None
+    assert after.status == LinkStatus.NEEDS_REVIEW
+
+
+async def test_needs_review_resolved_by_hsqbo_review(stack: Stack) -> None:
+    alpha, beta = bookkeeper_customers(stack)
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}  # nothing written before the decision
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    assert link.status == LinkStatus.NEEDS_REVIEW
+    with pytest.raises(SystemExit, match="not a candidate"):
+        await review(stack, "resolve", str(link.id), "--pick", "999")
+    await review(stack, "resolve", str(link.id), "--pick", beta)
+    await stack.settle()
+    resolved = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert resolved is not None
+    assert (resolved.status, resolved.qbo_id, resolved.candidates) == (LinkStatus.SYNCED, beta, ())
+    [garage] = [c for c in customers(stack) if c["Id"] == beta]
+    [bakery] = [c for c in customers(stack) if c["Id"] == alpha]
+    assert (garage["GivenName"], bakery["GivenName"]) == ("Kim", "Ann")  # the picked one only
+    activity = await stack.store.activity(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    [overwritten] = [line for line in activity if line.action == "overwritten"]
+    assert "first_name: 'Ben' → 'Kim'" in overwritten.detail  # kept, so an operator can undo it
+
+
+async def test_needs_review_excluded_by_an_operator(stack: Stack) -> None:
+    bookkeeper_customers(stack)
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim"})
+    await stack.settle()
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    await review(stack, "resolve", str(link.id), "--exclude")
+    await stack.settle()
+    excluded = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert excluded is not None
+    assert (excluded.status, excluded.error_message) == (LinkStatus.EXCLUDED, "excluded by an operator")
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+
+
+async def test_inactive_customer_matched_no_duplicate(stack: Stack) -> None:
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Dormant Co", "Active": False,
+                                          "PrimaryEmailAddr": {"Address": "dormant@example.com"}})  # fmt: skip
+    await stack.settle()
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "dormant@example.com", "firstname": "Dee"})
+    await stack.settle()
+    [customer] = by_email(stack, "dormant@example.com")  # matched, not a second customer
+    assert customer["Active"] is True  # the live HubSpot contact wins: reactivated
+    assert customer["GivenName"] == "Dee"
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    assert (link.status, link.qbo_id) == (LinkStatus.SYNCED, customer["Id"])
+
+
+async def test_company_only_customer_reaches_hubspot(stack: Stack) -> None:
+    created = stack.qbo_edit("Customer", "create", {"DisplayName": "Northwind", "CompanyName": "Northwind Traders"})
+    await stack.settle()
+    [contact] = [c for c in stack.hubspot_records("contacts") if c.get("company") == "Northwind Traders"]
+    assert contact["lastname"] == "Northwind"  # DisplayName: HubSpot needs a name or an email
+    assert not contact.get("email")
+    stack.clear_request_logs()
+    stack.hubspot_edit("contacts", "update", id=contact["id"], properties={"phone": "+1 555 0142"})
+    await stack.settle()
+    [customer] = [c for c in customers(stack) if c["Id"] == created["Id"]]
+    assert "FamilyName" not in customer  # the DisplayName read back as lastname is not written back
+    assert customer["PrimaryPhone"]["FreeFormNumber"] == "+1 555 0142"
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
+
+
+@pytest.mark.parametrize("sync_overrides", [with_strategy("disambiguate")], indirect=True)
+async def test_long_company_name_disambiguated(stack: Stack) -> None:
+    name = "Very Long Holdings " + "x" * 181  # 200 characters
+    company_with_contacts(stack, name, "first@long.test")
+    await stack.settle()
+    company_with_contacts(stack, name, "second@long.test")
+    await stack.settle()
+    names = sorted(c["DisplayName"] for c in customers(stack))
+    assert names == [name, f"{name} (Person0 Smith)"]  # QBO's 500: whole, distinct
+
+
+async def test_needs_review_resolved_by_creating_a_new_customer(stack: Stack) -> None:
+    bookkeeper_customers(stack)
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim",
+                                                                    "lastname": "Keeper"})  # fmt: skip
+    await stack.settle()
+    link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert link is not None
+    await review(stack, "resolve", str(link.id), "--create-new")
+    await stack.settle()
+    made = [c for c in by_email(stack, "books@keeper.test") if c.get("GivenName") == "Kim"]
+    assert [c["DisplayName"] for c in made] == ["Kim Keeper"]
+    assert {c["GivenName"] for c in by_email(stack, "books@keeper.test")} == {"Ann", "Ben", "Kim"}
+    resolved = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert resolved is not None
+    assert (resolved.status, resolved.qbo_id) == (LinkStatus.SYNCED, made[0]["Id"])

@@ -1,12 +1,14 @@
 """Randomized convergence: a few hundred creates and edits on both sides, made while the worker is syncing, then
-quiescence → both systems agree on every mapped field, and no customer, contact, item, product or invoice exists
-twice."""
+quiescence → both systems agree on every mapped field and on every invoice's total to the cent (invoices with
+bundle and discount lines among them), and no customer, contact, item, product or invoice exists twice. Two customers
+sharing a bookkeeper's email, and then a contact with it, need review: nothing is written for them on either side."""
 
 from __future__ import annotations
 
 import asyncio
 import random
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,6 +22,8 @@ from tests.integration.conftest import CONNECTION, Stack
 pytestmark = pytest.mark.integration
 
 OPERATIONS = 240
+SHARED_EMAIL = "books@keeper.converge.test"
+SHARED_CUSTOMERS_AT, SHARED_CONTACT_AT = OPERATIONS // 3, 2 * OPERATIONS // 3  # operation numbers
 
 
 def hubspot_values(contact: dict[str, Any]) -> dict[str, str | None]:
@@ -36,8 +40,19 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
     customers: list[str] = []  # QBO ids
     items: list[str] = []  # QBO ids (products sync QBO -> HubSpot by default)
     invoices: list[str] = []  # QBO ids (invoices sync QBO -> HubSpot by default)
+    kits: list[str] = []  # QBO Group items (bundles: no SKU, so no product)
     income = next(str(a["Id"]) for a in stack.qbo_entities("Account") if a["Name"] == "Sales of Product Income")
+    shared: dict[str, dict[str, Any]] = {}  # records with SHARED_EMAIL, by id: never edited, never synced
     for n in range(OPERATIONS):
+        if n == SHARED_CUSTOMERS_AT:
+            for name in ("Alpha", "Beta"):
+                body = {"DisplayName": f"{name} {n}", "GivenName": name, "PrimaryEmailAddr": {"Address": SHARED_EMAIL}}
+                shared[stack.qbo_edit("Customer", "create", body)["Id"]] = body
+            continue
+        if n == SHARED_CONTACT_AT:
+            properties = {"email": SHARED_EMAIL, "firstname": "Kim"}
+            shared[stack.hubspot_edit("contacts", "create", properties=properties)["id"]] = properties
+            continue
         roll = rng.random()
         if roll < 0.05 or (roll < 0.1 and items):
             if not items or roll < 0.05:
@@ -52,8 +67,24 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
             if not invoices or roll < 0.12:
                 line = {"DetailType": "SalesItemLineDetail", "Amount": 2 * n, "SalesItemLineDetail": {
                     "ItemRef": {"value": rng.choice(items)}, "Qty": 2, "UnitPrice": n}}  # fmt: skip
+                lines: list[dict[str, Any]] = [line]
+                if len(items) >= 2 and rng.random() < 0.4:  # a bundle of two parts (a Group item made in QBO)
+                    picked = zip(rng.sample(items, 2), (1, 3), strict=True)
+                    parts = [{"ItemRef": {"value": i}, "Qty": q} for i, q in picked]
+                    kit = stack.qbo_edit("Item", "create", {"Name": f"Kit {n}", "Type": "Group",
+                                                            "ItemGroupDetail": {"ItemGroupLine": parts}})  # fmt: skip
+                    kits.append(kit["Id"])
+                    lines.append({"DetailType": "GroupLineDetail", "GroupLineDetail": {
+                        "GroupItemRef": {"value": kit["Id"]}, "Quantity": rng.randint(1, 3)}})  # fmt: skip
+                if rng.random() < 0.5:  # a discount, percent or amount
+                    lines.append(rng.choice([
+                        {"DetailType": "DiscountLineDetail", "DiscountLineDetail": {
+                            "PercentBased": True, "DiscountPercent": Decimal(rng.randint(1, 400)) / 10}},
+                        {"DetailType": "DiscountLineDetail", "Amount": Decimal(n) / 4,
+                         "DiscountLineDetail": {"PercentBased": False}},
+                    ]))  # fmt: skip
                 invoice = stack.qbo_edit(
-                    "Invoice", "create", {"CustomerRef": {"value": rng.choice(customers)}, "Line": [line]}
+                    "Invoice", "create", {"CustomerRef": {"value": rng.choice(customers)}, "Line": lines}
                 )
                 invoices.append(invoice["Id"])
             else:
@@ -88,10 +119,18 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
                 contacts = sorted({*contacts, *(link.hubspot_id for link in linked if link.hubspot_id)})
     await stack.settle(within=120)
 
-    links = await stack.store.list_links(CONNECTION, Kind.CONTACT, limit=10_000)
+    every_link = await stack.store.list_links(CONNECTION, Kind.CONTACT, limit=10_000)
+    review = [link for link in every_link if link.status == LinkStatus.NEEDS_REVIEW]
+    assert sorted(str(link.hubspot_id or link.qbo_id) for link in review) == sorted(shared)
+    assert all(not (link.hubspot_id and link.qbo_id) for link in review)  # linked to none
+    links = [link for link in every_link if link not in review]
     assert [(link.hubspot_id, link.error_message) for link in links if link.status != LinkStatus.SYNCED] == []
     hubspot = {c["id"]: c for c in stack.hubspot_records("contacts")}
     qbo = {c["Id"]: c for c in stack.qbo_entities("Customer")}
+    for record_id, made in shared.items():  # nothing written for them: each is as the user made it
+        now = hubspot.pop(record_id, None) or qbo.pop(record_id)
+        assert {key: now.get(key) for key in made} == made
+    assert [c for c in hubspot.values() if c.get("email") == SHARED_EMAIL] == []
     contact_emails = Counter(c.get("email") for c in hubspot.values())
     customer_emails = Counter((c.get("PrimaryEmailAddr") or {}).get("Address") for c in qbo.values())
     assert max(contact_emails.values()) == 1
@@ -116,6 +155,8 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
     assert duplicated == {}
     assert set(hubspot_products) == set(qbo_items)
     item_links = await stack.store.list_links(CONNECTION, Kind.PRODUCT, limit=10_000)
+    assert {link.status for link in item_links if link.qbo_id in kits} <= {LinkStatus.EXCLUDED}
+    item_links = [link for link in item_links if link.qbo_id not in kits]
     assert len(item_links) == len(qbo_items)
     by_id = {p["id"]: p for p in stack.hubspot_records("products")}
     qbo_by_id = {i["Id"]: i for i in qbo_items.values()}
@@ -129,3 +170,10 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
     copies = Counter(i.get("hsqbo_qbo_invoice_id") for i in stack.hubspot_records("invoices"))
     assert max(copies.values(), default=1) == 1
     assert set(copies) == {i["Id"] for i in stack.qbo_entities("Invoice")}
+    by_qbo_id = {i["hsqbo_qbo_invoice_id"]: i for i in stack.hubspot_records("invoices")}
+    totals = {
+        i["Id"]: (i["TotalAmt"], Decimal(by_qbo_id[i["Id"]]["hs_amount_billed"])) for i in stack.qbo_entities("Invoice")
+    }
+    assert {qbo_id: pair for qbo_id, pair in totals.items() if pair[0] != pair[1]} == {}  # to the cent
+    invoice_links = await stack.store.list_links(CONNECTION, Kind.INVOICE, limit=10_000)
+    assert [(link.qbo_id, link.error_message) for link in invoice_links if link.status != LinkStatus.SYNCED] == []

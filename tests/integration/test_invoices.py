@@ -6,12 +6,13 @@ both ways here; products do not sync, so line items meet items only through the 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from shared.store import Kind, LinkStatus
-from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.conftest import CONNECTION, Stack, review
 
 pytestmark = pytest.mark.integration
 
@@ -82,12 +83,18 @@ def line_items(stack: Stack, invoice_id: str) -> list[dict[str, str]]:
     return [r for r in stack.hubspot_records("line_items") if r["id"] in ids]
 
 
-def hubspot_invoice(stack: Stack, contact_id: str, *lines: dict[str, Any]) -> dict[str, Any]:
-    """What a HubSpot user does: a draft, its line items and contact, then open it."""
+def hubspot_invoice(
+    stack: Stack, contact_id: str, *lines: dict[str, Any], adjustments: tuple[tuple[str, dict[str, str]], ...] = ()
+) -> dict[str, Any]:
+    """What a HubSpot user does: a draft, its line items, discounts, fees and taxes and contact, then open it.
+    `adjustments`: ("discounts" | "fees" | "taxes", properties)."""
     invoice = stack.hubspot_edit("invoices", "create", properties={"hs_currency": "USD"})
     for properties in lines:
         made = stack.hubspot_edit("line_items", "create", properties=properties)
         stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type="line_items", to_id=made["id"])
+    for kind, properties in adjustments:
+        made = stack.hubspot_edit(kind, "create", properties=properties)
+        stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type=kind, to_id=made["id"])
     stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type="contacts", to_id=contact_id)
     stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_invoice_status": "open"})
     return invoice
@@ -144,8 +151,12 @@ async def test_invoice_created_before_the_setup_date_is_excluded(stack: Stack) -
 
 
 async def test_invoice_in_another_currency_than_the_portals_is_excluded_with_that_reason(stack: Stack) -> None:
-    customer_id, _ = await customer_with_contact(stack, "euro@example.com")
-    invoice_id = qbo_invoice(stack, customer_id, sales_line(item(stack, "Euro", 5), 1, 5), CurrencyRef={"value": "EUR"})
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"multicurrency": True})  # the portal has USD only
+    customer = stack.qbo_edit("Customer", "create", {"DisplayName": "Euro GmbH", "CurrencyRef": {"value": "EUR"},
+                                                     "PrimaryEmailAddr": {"Address": "euro@example.com"}})  # fmt: skip
+    await stack.settle()
+    line = sales_line(item(stack, "Euro", 5), 1, 5)
+    invoice_id = qbo_invoice(stack, str(customer["Id"]), line, CurrencyRef={"value": "EUR"})
     await stack.settle()
     assert stack.hubspot_records("invoices") == []
     link = await link_of(stack, qbo_id=invoice_id)
@@ -169,13 +180,73 @@ async def test_qbo_edit_of_amount_and_lines_updates_hubspot_once_without_echo(st
     assert line["quantity"] == "3"
 
 
-async def test_qbo_tax_reaches_hubspot_as_a_tax_line_so_the_amounts_agree(stack: Stack) -> None:
+async def test_qbo_tax_reaches_hubspot_as_an_invoice_tax_so_the_amounts_agree(stack: Stack) -> None:
     customer_id, _ = await customer_with_contact(stack, "vat@example.com")
     line = sales_line(item(stack, "Taxed", 100), 1, 100)
     line["SalesItemLineDetail"]["TaxCodeRef"] = {"value": "3"}  # the sandbox's 20% VAT code
     invoice_id = qbo_invoice(stack, customer_id, line)
     await stack.settle()
-    assert hubspot_copy(stack, invoice_id)["hs_amount_billed"] == "120"
+    copy = hubspot_copy(stack, invoice_id)
+    assert (copy["hs_subtotal"], copy["hs_amount_billed"]) == ("100", "120")
+    [tax] = [t for t in stack.hubspot_records("taxes") if t["id"] in associated(stack, "invoices", copy["id"], "taxes")]
+    assert (tax["hs_label"], tax["hs_type"], tax["hs_value"]) == ("Tax", "FIXED", "20")
+    assert [li["name"] for li in line_items(stack, copy["id"])] == ["Taxed"]
+
+
+async def test_qbo_discount_line_reaches_hubspot_total(stack: Stack) -> None:
+    customer_id, _ = await customer_with_contact(stack, "discount@example.com")
+    percent = {"DetailType": "DiscountLineDetail", "DiscountLineDetail": {"PercentBased": True, "DiscountPercent": 10}}
+    invoice_id = qbo_invoice(stack, customer_id, sales_line(item(stack, "Widget", 100), 1, 100), percent)
+    await stack.settle()
+    copy = hubspot_copy(stack, invoice_id)
+    assert (copy["hs_amount_billed"], copy["hs_balance_due"]) == ("90", "90")  # not 100
+    [discount] = [d for d in stack.hubspot_records("discounts")
+                  if d["id"] in associated(stack, "invoices", copy["id"], "discounts")]  # fmt: skip
+    assert (discount["hs_type"], discount["hs_value"], discount["hs_label"]) == ("FIXED", "10", "Discount 10 %")
+    assert (await link_of(stack, qbo_id=invoice_id)).status == LinkStatus.SYNCED
+    stack.qbo_edit("Invoice", "update", {"Id": invoice_id, "Line": [sales_line(item(stack, "Other", 50), 1, 50)]})
+    await stack.settle()
+    assert hubspot_copy(stack, invoice_id)["hs_amount_billed"] == "50"
+    assert associated(stack, "invoices", copy["id"], "discounts") == []  # the discount went with QBO's
+
+
+async def test_bundle_only_invoice_gets_line_items(stack: Stack) -> None:
+    customer_id, _ = await customer_with_contact(stack, "bundle@example.com")
+    widget, gadget = item(stack, "Widget", 25, sku="W-1"), item(stack, "Gadget", 5)
+    kit = stack.qbo_edit("Item", "create", {"Name": "Kit", "Type": "Group", "ItemGroupDetail": {"ItemGroupLine": [
+        {"ItemRef": {"value": widget}, "Qty": 1}, {"ItemRef": {"value": gadget}, "Qty": 2}]}})  # fmt: skip
+    bundle = {"DetailType": "GroupLineDetail",
+              "GroupLineDetail": {"GroupItemRef": {"value": kit["Id"]}, "Quantity": 3}}  # fmt: skip
+    invoice_id = qbo_invoice(stack, customer_id, bundle)
+    await stack.settle()
+    copy = hubspot_copy(stack, invoice_id)
+    found = sorted((li["name"], li["quantity"], li["price"], li.get("hs_sku")) for li in line_items(stack, copy["id"]))
+    assert found == [("Gadget", "6", "5", None), ("Widget", "3", "25", "W-1")]
+    assert copy["hs_amount_billed"] == "105"  # 3 x (25 + 2 x 5)
+
+
+async def test_qbo_shipping_and_description_lines_reach_hubspot(stack: Stack) -> None:
+    customer_id, _ = await customer_with_contact(stack, "ship@example.com")
+    shipping = {"DetailType": "SalesItemLineDetail", "Amount": Decimal("7.95"),
+                "SalesItemLineDetail": {"ItemRef": {"value": "SHIPPING_ITEM_ID"}}}  # fmt: skip
+    note = {"DetailType": "DescriptionOnly", "Description": "Delivered to the back door"}
+    invoice_id = qbo_invoice(stack, customer_id, sales_line(item(stack, "Widget", 10), 3, 10), shipping, note)
+    await stack.settle()
+    copy = hubspot_copy(stack, invoice_id)
+    names = sorted((li["name"], li["amount"]) for li in line_items(stack, copy["id"]))
+    assert names == [("Delivered to the back door", "0"), ("Shipping", "7.95"), ("Widget", "30")]
+    assert copy["hs_amount_billed"] == "37.95"
+
+
+async def test_qbo_line_hubspot_cannot_hold_is_failing_not_synced_with_another_total(stack: Stack) -> None:
+    customer_id, _ = await customer_with_contact(stack, "credit@example.com")
+    widget = item(stack, "Widget", 10)
+    invoice_id = qbo_invoice(stack, customer_id, sales_line(widget, 2, 10), sales_line(widget, 1, -5))
+    await stack.settle()
+    link = await link_of(stack, qbo_id=invoice_id)
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "not_representable")
+    assert "negative" in link.error_message
+    assert [i for i in stack.hubspot_records("invoices") if i.get("hsqbo_qbo_invoice_id") == invoice_id] == []
 
 
 async def test_qbo_balance_zero_marks_the_hubspot_invoice_paid(stack: Stack) -> None:
@@ -229,6 +300,59 @@ async def test_hubspot_invoice_becomes_a_qbo_invoice_with_customer_and_lines_mat
     assert (await link_of(stack, hubspot_id=invoice["id"])).qbo_id == made["Id"]
 
 
+async def test_hubspot_line_discount_reaches_qbo_total(stack: Stack) -> None:
+    _, contact_id = await customer_with_contact(stack, "linediscount@example.com")
+    invoice = hubspot_invoice(
+        stack, contact_id,
+        {"name": "Widget", "quantity": "10", "price": "234.56", "hs_discount_percentage": "20"},
+        {"name": "Gadget", "quantity": "2", "price": "5", "discount": "1"},
+    )  # fmt: skip
+    await stack.settle()
+    [made] = made_from_hubspot(stack)
+    billed = next(i for i in stack.hubspot_records("invoices") if i["id"] == invoice["id"])["hs_amount_billed"]
+    assert (billed, made["TotalAmt"], made["Balance"]) == ("1884.48", Decimal("1884.48"), Decimal("1884.48"))
+    [discount] = [line for line in made["Line"] if line["DetailType"] == "DiscountLineDetail"]
+    assert discount["Amount"] == Decimal("471.12")  # 469.12 + 2 x 1
+    assert (await link_of(stack, hubspot_id=invoice["id"])).status == LinkStatus.SYNCED
+
+
+async def test_hubspot_invoice_discount_fee_and_tax_reach_qbo_total(stack: Stack) -> None:
+    _, contact_id = await customer_with_contact(stack, "adjusted@example.com")
+    invoice = hubspot_invoice(stack, contact_id, {"name": "Widget", "quantity": "1", "price": "100"}, adjustments=(
+        ("discounts", {"hs_label": "Loyalty", "hs_type": "PERCENT", "hs_value": "10"}),
+        ("fees", {"hs_label": "Handling", "hs_type": "FIXED", "hs_value": "5"}),
+        ("taxes", {"hs_label": "Sales tax", "hs_type": "PERCENT", "hs_value": "8.25"}),
+    ))  # fmt: skip
+    await stack.settle()
+    [made] = made_from_hubspot(stack)
+    billed = next(i for i in stack.hubspot_records("invoices") if i["id"] == invoice["id"])["hs_amount_billed"]
+    assert (billed, made["TotalAmt"]) == ("102.84", Decimal("102.84"))  # 90 + 5 + 8.25 % of 95 (7.84)
+    kinds = [(line["DetailType"], line.get("Description"), line["Amount"]) for line in made["Line"]][:-1]
+    assert kinds == [
+        ("SalesItemLineDetail", "Widget", 100),
+        ("DiscountLineDetail", None, 10),
+        ("SalesItemLineDetail", "Handling", 5),
+        ("SalesItemLineDetail", "Sales tax", Decimal("7.84")),
+    ]
+    assert (await link_of(stack, hubspot_id=invoice["id"])).status == LinkStatus.SYNCED
+
+
+async def test_hubspot_discount_edit_reaches_the_qbo_invoice_made_from_it(stack: Stack) -> None:
+    _, contact_id = await customer_with_contact(stack, "rediscount@example.com")
+    promo = ("discounts", {"hs_label": "Promo", "hs_type": "FIXED", "hs_value": "5"})
+    invoice = hubspot_invoice(
+        stack, contact_id, {"name": "Widget", "quantity": "2", "price": "30"}, adjustments=(promo,)
+    )
+    await stack.settle()
+    [discount_id] = associated(stack, "invoices", invoice["id"], "discounts")
+    stack.hubspot_edit("discounts", "update", id=discount_id, properties={"hs_type": "PERCENT", "hs_value": "25"})
+    await stack.settle()
+    [made] = made_from_hubspot(stack)
+    [discount] = [line for line in made["Line"] if line["DetailType"] == "DiscountLineDetail"]
+    assert (discount["Amount"], made["TotalAmt"]) == (15, 45)
+    assert (await link_of(stack, hubspot_id=invoice["id"])).status == LinkStatus.SYNCED
+
+
 async def test_draft_hubspot_invoice_does_not_sync(stack: Stack) -> None:
     stack.hubspot_edit("invoices", "create", properties={"hs_currency": "USD"})
     await stack.settle()
@@ -270,12 +394,25 @@ async def test_doc_number_collision_lets_qbo_number_the_invoice(stack: Stack) ->
 @pytest.mark.parametrize("sync_overrides", [{**BASE, "invoices": {**INVOICES, "tax_code": "20.0% S"}}], indirect=True)
 async def test_configured_tax_code_is_put_on_every_line_and_qbo_computes_the_tax(stack: Stack) -> None:
     _, contact_id = await customer_with_contact(stack, "uk@example.com")
-    hubspot_invoice(stack, contact_id, {"name": "Consulting", "quantity": "2", "price": "50"})
+    vat = ("taxes", {"hs_label": "VAT", "hs_type": "PERCENT", "hs_value": "20"})
+    invoice = hubspot_invoice(stack, contact_id, {"name": "Consulting", "quantity": "2", "price": "50"},
+                              adjustments=(vat,))  # fmt: skip
     await stack.settle()
     [made] = made_from_hubspot(stack)
     [line] = [line for line in made["Line"] if line["DetailType"] == "SalesItemLineDetail"]
     assert line["SalesItemLineDetail"]["TaxCodeRef"]["value"] == "3"
     assert (made["TxnTaxDetail"]["TotalTax"], made["TotalAmt"]) == (20, 120)
+    assert (await link_of(stack, hubspot_id=invoice["id"])).status == LinkStatus.SYNCED
+
+
+@pytest.mark.parametrize("sync_overrides", [{**BASE, "invoices": {**INVOICES, "tax_code": "20.0% S"}}], indirect=True)
+async def test_qbo_tax_hubspot_does_not_bill_is_failing_with_both_totals(stack: Stack) -> None:
+    _, contact_id = await customer_with_contact(stack, "untaxed@example.com")
+    invoice = hubspot_invoice(stack, contact_id, {"name": "Consulting", "quantity": "2", "price": "50"})
+    await stack.settle()
+    link = await link_of(stack, hubspot_id=invoice["id"])
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "total_mismatch")
+    assert link.error_message == "QuickBooks totals 120.00 for the HubSpot invoice billing 100"
 
 
 @pytest.mark.parametrize(
@@ -301,6 +438,27 @@ async def test_hubspot_edit_of_a_hubspot_created_invoice_updates_qbo(stack: Stac
     assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
     [made] = made_from_hubspot(stack)
     assert made["CustomerMemo"]["value"] == "Thanks!"
+
+
+async def test_invoice_without_date_does_not_rewrite_txndate(stack: Stack) -> None:
+    """A date HubSpot lacks is no change: QBO keeps its TxnDate, and an edit writes only what changed."""
+    _, contact_id = await customer_with_contact(stack, "undated@example.com")
+    invoice = hubspot_invoice(stack, contact_id, {"name": "Thing", "quantity": "1", "price": "9"})
+    await stack.settle()
+    [made] = made_from_hubspot(stack)
+    stack.clear_request_logs()
+    stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_invoice_date": ""})
+    await stack.settle()
+    assert "hs_invoice_date" not in next(i for i in stack.hubspot_records("invoices") if i["id"] == invoice["id"])
+    [kept] = made_from_hubspot(stack)
+    assert (kept["TxnDate"], kept["SyncToken"]) == (made["TxnDate"], made["SyncToken"])
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+
+    stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_comments": "Thanks!"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
+    [edited] = made_from_hubspot(stack)
+    assert (edited["TxnDate"], edited["CustomerMemo"]["value"]) == (made["TxnDate"], "Thanks!")
 
 
 async def test_qbo_edit_of_a_hubspot_created_invoice_is_not_synced_back_and_says_why(stack: Stack) -> None:
@@ -357,3 +515,25 @@ async def test_invoice_failing_for_want_of_its_contact_syncs_by_itself_once_the_
     copy = hubspot_copy(stack, invoice_id)
     assert associated(stack, "invoices", copy["id"], "contacts") == [contact["id"]]
     assert (await link_of(stack, qbo_id=invoice_id)).status == LinkStatus.SYNCED
+
+
+async def test_invoice_of_a_customer_sharing_its_email_waits_for_the_review(stack: Stack) -> None:
+    """Matching never guesses for invoices either: the contact of a customer whose email other customers share is no
+    match until an operator links it; the invoice then syncs by itself."""
+    email = {"PrimaryEmailAddr": {"Address": "books@keeper.test"}}
+    alpha = stack.qbo_edit("Customer", "create", {"DisplayName": "Alpha Bakery", **email})
+    stack.qbo_edit("Customer", "create", {"DisplayName": "Beta Garage", **email})
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim"})
+    await stack.settle()
+    invoice_id = qbo_invoice(stack, str(alpha["Id"]), sales_line(item(stack, "Bread", 4), 1, 4))
+    await stack.settle()
+    assert stack.hubspot_records("invoices") == []
+    link = await link_of(stack, qbo_id=invoice_id)
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "customer_not_synced")
+    contact_link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+    assert contact_link is not None
+    assert contact_link.status == LinkStatus.NEEDS_REVIEW
+    await review(stack, "resolve", str(contact_link.id), "--pick", str(alpha["Id"]))
+    await stack.settle()
+    copy = hubspot_copy(stack, invoice_id)
+    assert associated(stack, "invoices", copy["id"], "contacts") == [contact["id"]]

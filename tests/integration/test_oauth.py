@@ -1,19 +1,28 @@
 """OAuth across a run: access tokens expiring and QBO's refresh token rotating mid-run fail no change; a revoked
 refresh token pauses the connection (credentials `revoked`, `hsqbo_connection_paused` 1, activity `paused`) without
 a retry storm, and reconnecting applies every change that waited. A HubSpot private-app token that stops working
-(revoked or rotated in HubSpot) pauses the connection the same way, until a working token is stored."""
+(revoked or rotated in HubSpot) pauses the connection the same way, until a working token is stored. So does a HubSpot
+token without a scope a call needs (403 MISSING_SCOPES): paused with "reconnect to grant X", until the status page's
+Connect grants hsqbo's scopes."""
 
 from __future__ import annotations
 
 import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
 
+import aiohttp
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.credentials import connect
+from services.status import StatusPage
+from shared.asgi import serving
+from shared.clients import REQUESTED_SCOPES, Call, required_scopes
+from shared.credentials import MISSING_SCOPES, connect
 from shared.envelope import Provider
 from shared.store import Credentials, CredentialStatus, Kind, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
+from tests.integration.test_payments import ONLY_PAYMENTS, hubspot_payments, linked_invoice, qbo_customer, qbo_payment
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +144,62 @@ async def test_revoked_private_app_token_pauses_the_connection_until_a_new_token
 
     assert sorted(contact_emails(stack)) == sorted(synced + waiting)
     assert REGISTRY.get_sample_value("hsqbo_connection_paused", paused) == 0
+
+
+DEALS = ("crm.objects.deals.read", "crm.objects.deals.write")
+
+
+@pytest.mark.parametrize("sync_overrides", [ONLY_PAYMENTS], indirect=True)
+async def test_missing_scope_pauses_connection(stack: Stack) -> None:
+    # Installed before hsqbo asked for deals: the token lacks the deals scopes a QBO payment's apply needs.
+    narrow = stack.sandbox.hubspot.issue_token(stack.portal_id, scopes=[s for s in REQUESTED_SCOPES if s not in DEALS])
+    await connect(stack.store, Credentials(
+        connection=CONNECTION, provider=Provider.HUBSPOT, access_token=narrow.access_token,
+        refresh_token=str(narrow.refresh_token), expires_at=time.time() + narrow.expires_in,
+    ))  # fmt: skip
+    customer = qbo_customer(stack)
+    pairs = [await linked_invoice(stack, customer, amount) for amount in (100, 200)]
+    deal = stack.hubspot_edit("deals", "create", properties={"dealname": "Renewal", "dealstage": "closedwon"})
+    stack.hubspot_edit("invoices", "associate", id=pairs[0].hubspot_id, to_object_type="deals", to_id=deal["id"])
+    payments = [
+        qbo_payment(stack, customer, {pair.qbo_id: amount}) for pair, amount in zip(pairs, (100, 200), strict=True)
+    ]
+
+    async def deferred() -> list[str]:
+        lines = await stack.store.activity(CONNECTION, Kind.PAYMENT, limit=100)
+        return [line.detail for line in lines if line.action == "paused"]
+
+    details = await eventually(lambda: _at_least(deferred, len(payments)))
+    assert all(detail.endswith("lacks scopes: reconnect to grant crm.objects.deals.read") for detail in details)
+    stored = await stack.store.get_credentials(CONNECTION, Provider.HUBSPOT)
+    assert stored is not None
+    assert (stored.status, stored.extra[MISSING_SCOPES]) == (CredentialStatus.REVOKED, ["crm.objects.deals.read"])
+    assert REGISTRY.get_sample_value("hsqbo_connection_paused", {"connection": CONNECTION, "provider": "hubspot"}) == 1
+    assert await stack.store.list_links(CONNECTION, Kind.PAYMENT, status=LinkStatus.FAILING) == []  # none failing
+    assert hubspot_payments(stack) == []
+    refused = stack.sandbox.hubspot.requests.count(status=403)
+    assert 1 <= refused <= len(payments)  # paused at the first refusal: no record after record
+
+    status = StatusPage(stack.settings, stack.sync, stack.store)
+    async with serving(status.app(password=None)) as page, aiohttp.ClientSession() as session:
+        async with session.get(page.url) as overview:
+            assert "paused: reconnect to grant crm.objects.deals.read" in await overview.text()
+        # Reconnect: the Connect link goes through HubSpot's consent screen, asking for every scope hsqbo needs.
+        async with session.get(f"{page.url}/connections/{CONNECTION}/connect/hubspot") as connected:
+            assert f"{CONNECTION}: hubspot connected" in await connected.text()
+    await stack.settle()
+
+    assert sorted(float(p["hs_initial_amount"]) for p in hubspot_payments(stack)) == [100.0, 200.0]
+    portal = stack.sandbox.hubspot.accounts.get(stack.portal_id).portal
+    assert len(portal.associations.targets(("deals", int(deal["id"])), "commerce_payments")) == 1
+    assert stack.sandbox.hubspot.requests.count(status=403) == refused
+    assert REGISTRY.get_sample_value("hsqbo_connection_paused", {"connection": CONNECTION, "provider": "hubspot"}) == 0
+    # Every HubSpot call of the run is in the scope table, within what hsqbo requests.
+    for request in stack.sandbox.hubspot.requests.list():
+        call = Call(request.method, request.path, urllib.parse.parse_qsl(request.query))
+        assert required_scopes(call) <= set(REQUESTED_SCOPES), f"{request.method} {request.path}"
+
+
+async def _at_least(found: Callable[[], Awaitable[list[str]]], count: int) -> list[str]:
+    items = await found()
+    return items if len(items) >= count else []

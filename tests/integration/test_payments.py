@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from shared.envelope import Provider
+from shared.envelope import Operation, Provider
 from shared.store import Kind, Link, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
+from tests.integration.test_poller import hint, queue_changes
 
 pytestmark = pytest.mark.integration
 
@@ -236,6 +237,21 @@ async def test_payment_deleted_in_qbo_removes_the_hubspot_payment(stack: Stack) 
     await stack.settle()
     assert hubspot_payments(stack) == []
     assert (await payment_link(stack, qbo_id=payment_id)).status == LinkStatus.DELETED
+
+
+async def test_payment_delete_hint_rereads_qbo(stack: Stack) -> None:
+    """A "deleted" event is a hint: the payment still exists in QBO, so its HubSpot payment stays."""
+    pair = await linked_invoice(stack, qbo_customer(stack))
+    payment_id = qbo_payment(stack, pair.customer_id, {pair.qbo_id: 100})
+    await stack.settle()
+    [payment] = hubspot_payments(stack)
+    stack.clear_request_logs()
+    await queue_changes(stack, hint(stack, Provider.QUICKBOOKS, "payment", payment_id, Operation.DELETED))
+    await stack.settle()
+    assert [p["id"] for p in hubspot_payments(stack)] == [payment["id"]]
+    assert stack.sandbox.hubspot.requests.list(method="DELETE") == []
+    assert stack.sandbox.qbo.requests.list(method="GET", path_contains=f"/payment/{payment_id}")  # re-read
+    assert (await payment_link(stack, qbo_id=payment_id)).status == LinkStatus.SYNCED
 
 
 # --- HubSpot -> QBO ---------------------------------------------------------------------------------------------------

@@ -11,18 +11,21 @@ import asyncio
 import random
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.poller import Poller, backfill, reconcile
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
-from shared.envelope import ChangeEnvelope, Provider
+from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.metrics import WEBHOOKS_MISSED
+from shared.store import Kind, LinkStatus
 from tests.integration.checker import Workload, assert_applied_once, classify
 from tests.integration.conftest import CONNECTION, Stack
 from tests.integration.test_invoices import (
@@ -74,6 +77,25 @@ async def poller(stack: Stack) -> AsyncIterator[RecordingPoller]:
             yield RecordingPoller(made, queued, ahead=stack.settings.missed_webhook_grace_seconds + 1)
     finally:
         await publisher.close()
+
+
+async def queue_changes(stack: Stack, *envelopes: ChangeEnvelope) -> None:
+    """Change events queued as the receiver queues a webhook's: hints the worker acts on only after re-reading."""
+    publisher = Publisher(stack.settings.rabbitmq_url, confirm_timeout=5.0)
+    await publisher.start()
+    try:
+        assert await publisher.wait_ready(10.0)
+        await publisher.publish(list(envelopes))
+    finally:
+        await publisher.close()
+
+
+def hint(stack: Stack, provider: Provider, object_type: str, object_id: str, operation: Operation) -> ChangeEnvelope:
+    """A change event of a record, as a webhook would tell it (each one a new event)."""
+    account = str(stack.portal_id) if provider == Provider.HUBSPOT else stack.realm_id
+    return ChangeEnvelope(provider=provider, account_id=account, object_type=object_type, object_id=object_id,
+                          operation=operation, occurred_at_ms=int(time.time() * 1000),
+                          event_id=f"test:{object_type}:{object_id}:{uuid.uuid4()}")  # fmt: skip
 
 
 def lose_every_webhook(stack: Stack) -> None:
@@ -330,3 +352,56 @@ async def test_the_reconcile_command_prints_the_report_and_keeps_it_for_last(
     assert await hsqbo_poller("--reconcile", "--last") == lines  # the kept report, printed again
     await stack.settle()
     assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+
+
+QUIESCENT_MIX = {"contacts": {"hubspot_to_qbo": {}, "display_name_strategy": "fail"}}
+
+
+def polled(outcome: str) -> float:
+    samples = (REGISTRY.get_sample_value("hsqbo_poller_changes_total", {"provider": p, "outcome": outcome})
+               for p in Provider)  # fmt: skip
+    return sum(sample or 0.0 for sample in samples)
+
+
+@pytest.mark.parametrize("sync_overrides", [QUIESCENT_MIX], indirect=True)
+async def test_poll_after_quiescence_queues_nothing(stack: Stack, poller: RecordingPoller) -> None:
+    """Synced, excluded, failing and deleted records, invoices with line items and a payment, all settled: polls
+    (each looking back over the whole test) find every record at a version its link already shows."""
+    company = stack.hubspot_edit("companies", "create", properties={"name": "Acme"})
+    for email in ("first@acme.example", "second@acme.example"):  # the second is failing: DisplayName "Acme" is taken
+        contact = stack.hubspot_edit("contacts", "create", properties={"email": email, "firstname": email[:5]})
+        stack.hubspot_edit("contacts", "associate", id=contact["id"], to_object_type="companies",
+                           to_id=company["id"], association_type_id=1)  # fmt: skip
+        await stack.settle()
+    buyer = stack.qbo_edit("Customer", "create", {"DisplayName": "Buyer", "PrimaryEmailAddr": {"Address": "b@x.com"}})
+    leaving = stack.qbo_edit(
+        "Customer", "create", {"DisplayName": "Leaving", "PrimaryEmailAddr": {"Address": "l@x.com"}}
+    )
+    income = {"value": "1"}
+    widget = stack.qbo_edit("Item", "create", {"Name": "Widget", "Sku": "W-1", "Type": "Service", "UnitPrice": 5,
+                                               "IncomeAccountRef": income})  # fmt: skip
+    stack.qbo_edit("Item", "create", {"Name": "No SKU", "Type": "Service", "IncomeAccountRef": income})  # excluded
+    await stack.settle()
+    stack.qbo_edit("Customer", "update", {"Id": leaving["Id"], "Active": False})  # its contact archived: deleted
+    invoice = stack.qbo_edit("Invoice", "create", {"CustomerRef": {"value": buyer["Id"]}, "Line": [
+        {"DetailType": "SalesItemLineDetail", "Amount": 10,
+         "SalesItemLineDetail": {"ItemRef": {"value": widget["Id"]}, "Qty": 2, "UnitPrice": 5}},
+    ]})  # fmt: skip
+    await stack.settle()
+    stack.qbo_edit("Payment", "create", {"CustomerRef": {"value": buyer["Id"]}, "TotalAmt": 4, "TxnDate": "2026-03-02",
+                                         "Line": [{"Amount": 4, "LinkedTxn": [{"TxnId": invoice["Id"],
+                                                                               "TxnType": "Invoice"}]}]})  # fmt: skip
+    await stack.settle()
+    statuses = {link.status for link in await stack.store.list_links(CONNECTION, limit=1000)}
+    assert statuses >= {LinkStatus.SYNCED, LinkStatus.EXCLUDED, LinkStatus.FAILING, LinkStatus.DELETED}
+    assert len(stack.hubspot_records("commerce_payments")) == 1
+    stack.clear_request_logs()
+
+    queued_before, in_sync_before = polled("queued"), polled("in_sync")
+    for _ in range(3):
+        assert [(e.object_type, e.object_id) for e in await poller.poll()] == []
+        await stack.settle()
+    assert polled("queued") == queued_before  # counted: nothing queued
+    assert polled("in_sync") > in_sync_before  # the polls did find the records
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+    assert {link.kind for link in await stack.store.list_links(CONNECTION, limit=1000)} == set(Kind)

@@ -137,3 +137,44 @@ async def test_product_archived_in_hubspot_makes_the_item_inactive(stack: Stack)
     await stack.settle()
     [item] = items_with_sku(stack, "I-1")
     assert item["Active"] is False
+
+
+async def test_shared_sku_needs_review(stack: Stack) -> None:
+    """Two items sharing a SKU (QBO does not keep SKUs unique): which one a product is would be a guess."""
+    first = create_item(stack, "Gasket small", Sku="G-7")
+    second = create_item(stack, "Gasket large", Sku="G-7")
+    await stack.settle()
+    assert products_with_sku(stack, "G-7") == []  # nothing written
+    for item in (first, second):
+        link = await stack.store.get_link(CONNECTION, Kind.PRODUCT, qbo_id=str(item["Id"]))
+        assert link is not None
+        assert link.status == LinkStatus.NEEDS_REVIEW
+        assert "G-7 is shared" in (link.error_message or "")
+
+
+@TWO_WAY
+async def test_shared_sku_from_hubspot_needs_review_listing_inactive_items(stack: Stack) -> None:
+    active = create_item(stack, "Valve A", Sku="V-1")
+    inactive = create_item(stack, "Valve B", Sku="V-1", Active=False)
+    await stack.settle()
+    stack.clear_request_logs()
+    product = stack.hubspot_edit("products", "create", properties={"name": "Valve", "hs_sku": "V-1", "price": "3"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+    link = await stack.store.get_link(CONNECTION, Kind.PRODUCT, hubspot_id=product["id"])
+    assert link is not None
+    assert link.status == LinkStatus.NEEDS_REVIEW
+    assert {c.id for c in link.candidates} == {str(active["Id"]), str(inactive["Id"])}
+    assert any(c.label.endswith("inactive") for c in link.candidates)
+
+
+@TWO_WAY
+async def test_products_sharing_a_sku_need_review(stack: Stack) -> None:
+    first = stack.hubspot_edit("products", "create", properties={"name": "Hose 1m", "hs_sku": "H-1", "price": "5"})
+    second = stack.hubspot_edit("products", "create", properties={"name": "Hose 2m", "hs_sku": "H-1", "price": "9"})
+    await stack.settle()
+    assert items_with_sku(stack, "H-1") == []  # which product the SKU's item would be is a guess: nothing made
+    for product in (first, second):
+        link = await stack.store.get_link(CONNECTION, Kind.PRODUCT, hubspot_id=product["id"])
+        assert link is not None
+        assert link.status == LinkStatus.NEEDS_REVIEW

@@ -14,6 +14,7 @@ import io
 import tempfile
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aio_pika
 import aiohttp
@@ -23,6 +24,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
+from services.connect._flow import add_connection
 from services.status import HEALTH_PATH, StatusPage
 from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
@@ -31,6 +33,7 @@ from shared.deadletters import DeadLetters, dead_letter_message
 from shared.envelope import Provider
 from shared.errors import ServerError
 from shared.store import CredentialStatus
+from shared.syncconfig import load_sync_settings
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration
@@ -196,6 +199,28 @@ async def test_a_revoked_account_is_reconnected_through_the_providers_consent_sc
     assert credentials.status == CredentialStatus.ACTIVE
 
 
+async def test_a_new_connection_is_made_from_the_two_oauth_answers(
+    stack: Stack, browser: Browser, tmp_path: Path
+) -> None:
+    config = tmp_path / "hsqbo.toml"
+    add_connection(config, stack.sync.connection[0])  # the rules file the stack's own connection is in
+    settings = stack.settings.model_copy(update={"config": config})
+    status = StatusPage(settings, load_sync_settings(config), stack.store)
+    async with serving(status.app(password=None)) as server:
+        for provider in (Provider.HUBSPOT, Provider.QUICKBOOKS):
+            await browser.open(server.url)
+            field = await asyncio.to_thread(browser.driver.find_element, By.CSS_SELECTOR, "#new-connection input")
+            await asyncio.to_thread(field.send_keys, "beta")
+            await browser.click(f"#new-connection button[value='{provider}']")
+            notice = await browser.text("#notice")
+            assert notice.startswith(f"beta: {provider} connected")
+        assert "added to the sync rules" in notice
+        assert await browser.text("section[data-connection='beta'] [data-authorization='quickbooks']") == "connected"
+    beta = load_sync_settings(config).named("beta")
+    assert beta is not None
+    assert (beta.hubspot_portal_id, beta.qbo_realm_id) == (str(stack.portal_id), stack.realm_id)
+
+
 async def test_tokens_of_another_company_are_refused_and_not_stored(stack: Stack) -> None:
     before = await stack.store.get_credentials(CONNECTION, Provider.QUICKBOOKS)
     flow = ConnectFlow(stack.settings, stack.store)
@@ -228,3 +253,18 @@ async def test_the_overview_still_shows_the_store_while_rabbitmq_is_unreachable(
     assert response.status == 200
     assert "unknown (RabbitMQ unreachable)" in page
     assert f'data-connection="{CONNECTION}"' in page
+
+
+async def test_a_record_needing_review_is_listed_with_its_candidates(stack: Stack, page: str) -> None:
+    email = {"PrimaryEmailAddr": {"Address": "books@keeper.test"}}
+    first = stack.qbo_edit("Customer", "create", {"DisplayName": "Alpha Bakery", **email})
+    second = stack.qbo_edit("Customer", "create", {"DisplayName": "Beta Garage", **email})
+    stack.hubspot_edit("contacts", "create", properties={"email": "books@keeper.test", "firstname": "Kim"})
+    await stack.settle()
+    async with aiohttp.ClientSession() as session:
+        url = f"{page}/connections/{CONNECTION}/records?kind=contact&status=needs_review"
+        async with session.get(url) as response:
+            listing = await response.text()
+    assert listing.count('class="record needs_review"') == 3  # the contact and both customers
+    assert f"{first['Id']} Alpha Bakery &lt;books@keeper.test&gt;" in listing
+    assert f"{second['Id']} Beta Garage" in listing

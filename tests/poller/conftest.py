@@ -39,11 +39,13 @@ class Queued(list[ChangeEnvelope]):
         self.extend(envelopes)
 
 
-def poll_on(store: Store, handler: Callable[[Request], Response]) -> tuple[Poll, Queued, MockTransport]:
-    """A poll at NOW of CONNECTION whose API calls `handler` answers; what it queues lands in the returned list."""
+def poll_on(
+    store: Store, handler: Callable[[Request], Response], connection: ConnectionSettings = CONNECTION
+) -> tuple[Poll, Queued, MockTransport]:
+    """A poll at NOW of `connection` whose API calls `handler` answers; what it queues lands in the returned list."""
     transport = MockTransport(handler)
     ctx = SyncContext(
-        connection=CONNECTION,
+        connection=connection,
         hubspot=HubSpotClient("https://api.hubapi.com", StaticToken("pat"), transport),
         qbo=QboClient("https://quickbooks.api.intuit.com", CONNECTION.qbo_realm_id, StaticToken("jwt"), transport),
         store=store,

@@ -120,3 +120,32 @@ async def test_only_old_changes_with_no_trace_of_their_webhook_count_as_missed(s
     await QboChanges().poll(dataclasses.replace(poll, now=poll.now + 60))
     assert sorted(envelope.object_id for envelope in queued) == ["1", "2", "3", "4"]
     assert missed._value.get() == before + 2
+
+
+def test_a_version_is_in_sync_whatever_the_links_status() -> None:
+    """Excluded, failing, deleted or (the matching track's) any other status: the version decides."""
+    row = customer(1, NOW, sync_token="3")
+    base = Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id="1", qbo_version="3")
+    for status in LinkStatus:
+        assert in_sync(dataclasses.replace(base, status=status), row)
+        assert not in_sync(dataclasses.replace(base, status=status, qbo_version="2"), row)
+    assert in_sync(dataclasses.replace(base, qbo_version="4"), row)  # an older version than one already seen
+    assert not in_sync(dataclasses.replace(base, qbo_version=None), row)
+
+
+def test_a_deletion_the_worker_already_saw_is_in_sync() -> None:
+    deleted = {"Id": "1", "status": "Deleted", "MetaData": {"LastUpdatedTime": NOW.isoformat()}}
+    excluded = Link(connection="acme", kind=Kind.INVOICE, origin=Provider.QUICKBOOKS, qbo_id="1",
+                    status=LinkStatus.EXCLUDED, qbo_version="deleted")  # fmt: skip
+    assert in_sync(excluded, deleted)
+    assert not in_sync(dataclasses.replace(excluded, qbo_version="5"), deleted)
+
+
+async def test_excluded_and_failing_records_are_queued_only_for_a_new_version(store: Store) -> None:
+    for qbo_id, status in (("1", LinkStatus.EXCLUDED), ("2", LinkStatus.FAILING)):
+        await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id=qbo_id,
+                                   qbo_version="3", status=status, error_category="x"))  # fmt: skip
+    rows = [customer(1, NOW, sync_token="3"), customer(2, NOW, sync_token="4")]
+    poll, queued, _ = poll_on(store, customers_only([rows]))
+    await QboChanges().poll(poll)
+    assert [envelope.object_id for envelope in queued] == ["2"]

@@ -22,14 +22,16 @@ from services.poller._reconcile import (
     reconcile,
 )
 from shared.clients import HubSpotObject, Request, Response
+from shared.company import Company, HubSpotAccount, QboCompany
 from shared.envelope import Operation, Provider
 from shared.metrics import RECONCILE_DRIFT
 from shared.store import Kind, Link, Reconciliation, Store
 from shared.syncconfig import ConnectionSettings
-from tests.clients.answers import json_answer, json_of, path_of, query_of
+from tests.clients.answers import company_settings_answer, json_answer, json_of, path_of, query_of
 from tests.poller.conftest import CONNECTION, NOW, RECONCILE_SECONDS, poll_on
 
 CONTACTS, PRODUCTS, INVOICES, PAYMENTS = PAIRS
+COMPANY = Company(QboCompany("USD", False, "UTC"), HubSpotAccount("USD", (), "UTC"), "UTC")
 AGREED = {"email": "ann@example.com", "first_name": "Ann", "phone": "555-0100"}
 
 
@@ -74,7 +76,9 @@ def test_amounts_compare_to_the_cent_whatever_form_a_client_returns() -> None:
 
 
 def test_a_field_changed_in_hubspot_is_drift_queued_from_hubspot() -> None:
-    found = judge(CONTACTS, CONNECTION, contact_link(), {"101": contact("101", phone="555-0111")}, customer("1"))
+    found = judge(
+        CONTACTS, CONNECTION, contact_link(), {"101": contact("101", phone="555-0111")}, customer("1"), company=COMPANY
+    )
 
     assert found.differences == (Difference("phone", "555-0111", "555-0100"),)
     assert found.queue == ((Provider.HUBSPOT, Operation.DRIFTED),)
@@ -84,7 +88,7 @@ def test_a_field_changed_in_hubspot_is_drift_queued_from_hubspot() -> None:
 
 def test_a_field_changed_in_quickbooks_is_drift_queued_from_quickbooks() -> None:
     changed = customer("1", PrimaryPhone={"FreeFormNumber": "555-0199"})
-    found = judge(CONTACTS, CONNECTION, contact_link(), {"101": contact("101")}, changed)
+    found = judge(CONTACTS, CONNECTION, contact_link(), {"101": contact("101")}, changed, company=COMPANY)
 
     assert found.differences == (Difference("phone", "555-0100", "555-0199"),)
     assert found.queue == ((Provider.QUICKBOOKS, Operation.DRIFTED),)
@@ -92,7 +96,9 @@ def test_a_field_changed_in_quickbooks_is_drift_queued_from_quickbooks() -> None
 
 def test_a_field_changed_on_both_sides_is_queued_once_and_left_to_the_conflict_winner() -> None:
     moved = customer("1", PrimaryPhone={"FreeFormNumber": "555-0199"})
-    found = judge(CONTACTS, CONNECTION, contact_link(), {"101": contact("101", phone="555-0111")}, moved)
+    found = judge(
+        CONTACTS, CONNECTION, contact_link(), {"101": contact("101", phone="555-0111")}, moved, company=COMPANY
+    )
 
     assert found.differences == (Difference("phone", "555-0111", "555-0199"),)
     assert found.queue == ((Provider.HUBSPOT, Operation.DRIFTED),)  # one apply merges both; the winner decides
@@ -100,7 +106,9 @@ def test_a_field_changed_on_both_sides_is_queued_once_and_left_to_the_conflict_w
 
 def test_a_one_way_object_is_queued_from_the_side_it_syncs_from_and_compares_only_what_flows() -> None:
     one_way = settings(contacts={"direction": "qbo_to_hubspot"})
-    found = judge(CONTACTS, one_way, contact_link(), {"101": contact("101", phone="555-0111")}, customer("1"))
+    found = judge(
+        CONTACTS, one_way, contact_link(), {"101": contact("101", phone="555-0111")}, customer("1"), company=COMPANY
+    )
     assert found.queue == ((Provider.QUICKBOOKS, Operation.DRIFTED),)  # HubSpot moved, but QBO is the source
 
     item = {"Id": "7", "Active": True, "Name": "Widget", "Sku": "W-1", "UnitPrice": 9.5, "Type": "Inventory"}
@@ -108,9 +116,9 @@ def test_a_one_way_object_is_queued_from_the_side_it_syncs_from_and_compares_onl
                             None, None)  # fmt: skip
     link = Link(connection="acme", kind=Kind.PRODUCT, origin=Provider.HUBSPOT, hubspot_id="201", qbo_id="7")
     to_qbo = settings(products={"direction": "hubspot_to_qbo"})
-    assert judge(PRODUCTS, to_qbo, link, {"201": product}, item).agreed  # the type flows from QBO only
+    assert judge(PRODUCTS, to_qbo, link, {"201": product}, item, company=COMPANY).agreed  # the type flows from QBO only
     both = settings(products={"direction": "two_way"})
-    assert judge(PRODUCTS, both, link, {"201": product}, item).differences == (
+    assert judge(PRODUCTS, both, link, {"201": product}, item, company=COMPANY).differences == (
         Difference("type", "service", "inventory"),
     )
 
@@ -122,10 +130,10 @@ def test_an_invoice_compares_its_totals_to_the_cent_and_its_status() -> None:
     billed = {"hs_invoice_date": "2026-11-20T00:00:00Z", "hs_amount_billed": "110", "hs_balance_due": "110.00",
               "hs_invoice_status": "open"}  # fmt: skip
     record = HubSpotObject("301", dict(billed), None, None)
-    assert judge(INVOICES, CONNECTION, link, {"301": record}, invoice).agreed
+    assert judge(INVOICES, CONNECTION, link, {"301": record}, invoice, company=COMPANY).agreed
 
     short = HubSpotObject("301", {**billed, "hs_amount_billed": "109.99", "hs_balance_due": "109.99"}, None, None)
-    found = judge(INVOICES, CONNECTION, link, {"301": short}, invoice)
+    found = judge(INVOICES, CONNECTION, link, {"301": short}, invoice, company=COMPANY)
     assert found.differences == (
         Difference("amount_billed", "109.99", "110.00"),
         Difference("balance_due", "109.99", "110.00"),
@@ -133,15 +141,15 @@ def test_an_invoice_compares_its_totals_to_the_cent_and_its_status() -> None:
     assert found.queue == ((Provider.QUICKBOOKS, Operation.DRIFTED),)  # its master re-pushes it
 
     paid = {**invoice, "Balance": Decimal(0)}
-    assert [d.field for d in judge(INVOICES, CONNECTION, link, {"301": record}, paid).differences] == [
+    assert [d.field for d in judge(INVOICES, CONNECTION, link, {"301": record}, paid, company=COMPANY).differences] == [
         "balance_due", "status",
     ]  # fmt: skip
     no_payments = settings(payments={"direction": "off"})  # HubSpot never learns of payments: only the total
-    assert judge(INVOICES, no_payments, link, {"301": record}, paid).agreed
+    assert judge(INVOICES, no_payments, link, {"301": record}, paid, company=COMPANY).agreed
 
     voided = {**invoice, "TotalAmt": 0, "Balance": 0, "PrivateNote": "Voided"}
     gone = judge(INVOICES, CONNECTION, link, {"301": HubSpotObject("301", {**billed, "hs_invoice_status": "voided"},
-                                                                   None, None)}, voided)  # fmt: skip
+                                                                   None, None)}, voided, company=COMPANY)  # fmt: skip
     assert gone.agreed  # voided on both sides: HubSpot keeps what was billed
 
 
@@ -152,25 +160,27 @@ def test_a_payment_compares_the_amount_and_date_the_rule_writes() -> None:
                "Line": [{"Amount": Decimal("50.00"), "LinkedTxn": [{"TxnId": "5", "TxnType": "Invoice"}]}]}  # fmt: skip
     record = HubSpotObject("401", {"hs_initial_amount": "50", "hs_initiated_date": "2026-11-21T00:00:00.000Z",
                                    "hs_currency_code": "USD"}, None, None)  # fmt: skip
-    assert judge(PAYMENTS, CONNECTION, link, {"401": record}, payment).agreed
+    assert judge(PAYMENTS, CONNECTION, link, {"401": record}, payment, company=COMPANY).agreed
 
     moved = {**payment, "TxnDate": "2026-11-22"}
-    found = judge(PAYMENTS, CONNECTION, link, {"401": record}, moved)
+    found = judge(PAYMENTS, CONNECTION, link, {"401": record}, moved, company=COMPANY)
     assert [d.field for d in found.differences] == ["date"]
     assert found.queue == ((Provider.QUICKBOOKS, Operation.DRIFTED),)
 
 
 def test_a_side_gone_or_inactive_is_missing_and_queued_where_it_flows() -> None:
-    gone = judge(CONTACTS, CONNECTION, contact_link(), {}, customer("1"))
+    gone = judge(CONTACTS, CONNECTION, contact_link(), {}, customer("1"), company=COMPANY)
     assert (gone.missing, gone.queue) == ((Provider.HUBSPOT,), ((Provider.HUBSPOT, Operation.DELETED),))
 
-    inactive = judge(CONTACTS, CONNECTION, contact_link(), {"101": contact("101")}, customer("1", Active=False))
+    inactive = judge(
+        CONTACTS, CONNECTION, contact_link(), {"101": contact("101")}, customer("1", Active=False), company=COMPANY
+    )
     assert inactive.missing == (Provider.QUICKBOOKS,)
     assert inactive.queue == ((Provider.QUICKBOOKS, Operation.DRIFTED),)  # the rule re-reads it and archives
     assert inactive.as_json()["missing"] == ["quickbooks"]
 
     one_way = settings(contacts={"direction": "qbo_to_hubspot"})
-    assert judge(CONTACTS, one_way, contact_link(), {}, customer("1")).queue == ()  # reported only
+    assert judge(CONTACTS, one_way, contact_link(), {}, customer("1"), company=COMPANY).queue == ()  # reported only
 
 
 def test_qbo_is_read_by_id_in_chunks_inactive_name_list_records_included() -> None:
@@ -187,6 +197,8 @@ def books(customers: dict[str, dict[str, Any]], contacts: dict[str, HubSpotObjec
     """A handler answering contact batch reads and customer queries from these records."""
 
     def handler(request: Request) -> Response:
+        if (settings := company_settings_answer(request)) is not None:
+            return settings
         if path_of(request).endswith("/contacts/batch/read"):
             asked = [item["id"] for item in json_of(request)["inputs"]]
             found = [{"id": i, "properties": contacts[i].properties} for i in asked if i in contacts]
@@ -224,7 +236,8 @@ async def test_a_run_reports_and_queues_the_drifted_records_and_keeps_the_report
         (Provider.QUICKBOOKS, "customer", "2", Operation.DRIFTED),
         (Provider.QUICKBOOKS, "customer", "3", Operation.DELETED),
     ]
-    assert len(transport.requests) == 2  # one batch read, one query for the three pairs
+    reads = [r for r in transport.requests if company_settings_answer(r) is None]
+    assert len(reads) == 2  # one batch read, one query for the three pairs (and the accounts' settings, once)
     assert await store.reconciliations("acme") == [report]
     assert RECONCILE_DRIFT.labels("acme", "contact")._value.get() == 2
 

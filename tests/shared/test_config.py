@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +35,29 @@ def test_receiver_without_secrets_exits_with_one_line() -> None:
 def test_secrets_never_show_in_repr() -> None:
     settings = Settings(hubspot_client_secret="s3cret-value")
     assert "s3cret-value" not in repr(settings)
+
+
+def test_commands_read_the_env_file_after_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env_file = tmp_path / "stack.env"
+    env_file.write_text("HSQBO_STORE_URL=sqlite:////srv/hsqbo.db\nHSQBO_LOG_LEVEL=DEBUG\n# a comment\n")
+    monkeypatch.setenv("HSQBO_ENV_FILE", str(env_file))
+    monkeypatch.setenv("HSQBO_LOG_LEVEL", "WARNING")
+    settings = load_settings()
+    assert settings.store_url == "sqlite:////srv/hsqbo.db"
+    assert settings.log_level == "WARNING"  # the environment wins over the file
+
+
+def test_the_default_env_file_is_read_from_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("HSQBO_ENV_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert load_settings().store_url == Settings().store_url  # no ./hsqbo.env: nothing read
+    (tmp_path / "hsqbo.env").write_text("HSQBO_STORE_URL=sqlite:///here.db\n")
+    assert load_settings().store_url == "sqlite:///here.db"
+
+
+def test_a_named_env_file_that_is_missing_stops_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HSQBO_ENV_FILE", "/nonexistent/hsqbo.env")
+    with pytest.raises(ConfigError, match=r"HSQBO_ENV_FILE: no such file /nonexistent/hsqbo\.env"):
+        load_settings()

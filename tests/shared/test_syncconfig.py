@@ -45,10 +45,7 @@ def test_settings_override_defaults(tmp_path: Path) -> None:
     [connection] = load_sync_settings(path).connection
     assert connection.contacts.conflict_winner == "quickbooks"
     assert connection.contacts.mappings == {"phone": False}
-    assert (
-        connection.created_after(connection.contacts.hubspot_to_qbo)
-        == dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp()
-    )
+    assert connection.created_after(connection.contacts.hubspot_to_qbo) == dt.date(2026, 11, 1)
 
 
 def test_an_invalid_value_stops_with_one_line_naming_the_key(tmp_path: Path) -> None:

@@ -6,11 +6,13 @@ import pytest
 
 from shared.envelope import Provider
 from shared.store import (
+    Candidate,
     DuplicateLink,
     Kind,
     Link,
     LinkStatus,
     RepointOutcome,
+    ReviewDecision,
     StaleLink,
     Store,
 )
@@ -136,6 +138,18 @@ async def test_set_status_of_a_missing_link_raises(store: Store) -> None:
         await store.set_status(42, LinkStatus.EXCLUDED)
 
 
+async def test_set_version_records_the_version_seen_on_one_side_and_keeps_the_revision(store: Store) -> None:
+    saved = await store.save_link(contact_link())
+    assert saved.id is not None
+
+    seen = await store.set_version(saved.id, Provider.QUICKBOOKS, "7")
+    assert (seen.qbo_version, seen.hubspot_version, seen.revision) == ("7", saved.hubspot_version, saved.revision)
+    seen = await store.set_version(saved.id, Provider.HUBSPOT, "2026-01-05T10:00:00+00:00")
+    assert (seen.qbo_version, seen.hubspot_version) == ("7", "2026-01-05T10:00:00+00:00")
+    with pytest.raises(StaleLink):
+        await store.set_version(42, Provider.HUBSPOT, "x")
+
+
 async def test_repoint_without_a_link_on_the_loser_does_nothing(store: Store) -> None:
     survivor = await store.save_link(contact_link(hubspot_id="hs-2"))
 
@@ -230,3 +244,23 @@ async def test_the_agreed_field_values_round_trip(store: Store) -> None:
     assert saved.synced == synced
     assert again is not None
     assert again.synced == synced
+
+
+async def test_a_link_needing_review_keeps_its_candidates_and_the_decision(store: Store) -> None:
+    saved = await store.save_link(
+        dataclasses.replace(
+            contact_link(qbo_id=None),
+            status=LinkStatus.NEEDS_REVIEW,
+            candidates=(Candidate("58", "Acme <books@example.com>"), Candidate("59", "Beta, inactive")),
+        )
+    )
+    read = await store.get_link("acme", Kind.CONTACT, hubspot_id="hs-1")
+    assert read == saved == await store.get_link_by_id(saved.id or 0)
+    assert await store.get_link_by_id((saved.id or 0) + 1) is None
+    assert read is not None
+    assert read.candidates[1] == Candidate("59", "Beta, inactive")
+    assert [link.id for link in await store.list_links("acme", status=LinkStatus.NEEDS_REVIEW)] == [saved.id]
+    decided = await store.save_link(dataclasses.replace(saved, review_decision=ReviewDecision.PICK, review_pick="58"))
+    assert (decided.review_decision, decided.review_pick) == (ReviewDecision.PICK, "58")
+    assert (await store.set_status(saved.id or 0, LinkStatus.EXCLUDED, "operator", "x")).review_pick == "58"
+    assert await store.count_links_by_status("acme") == {(Kind.CONTACT, LinkStatus.EXCLUDED): 1}

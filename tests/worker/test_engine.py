@@ -1,19 +1,22 @@
 """The engine's waking of records that wait for another: only failing records of the waiting category whose
-message names the new record's id on their own side."""
+message names the new record's id on their own side. The version an apply saw, recorded whatever the outcome; an
+outcome repeated on a version already seen is no news."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from services.worker._engine import Engine
-from services.worker.rules import Outcome
+from services.worker._engine import RULES, Engine
+from services.worker.rules import Excluded, Failing, Hints, Outcome, saw
 from shared.envelope import Provider
 from shared.store import Kind, Link, LinkStatus, PendingKey, Store, open_store
-from shared.syncconfig import SyncSettings
+from shared.syncconfig import ConnectionSettings, SyncSettings
 
 
 @pytest.fixture
@@ -48,3 +51,142 @@ async def test_a_synced_contact_wakes_only_the_invoices_whose_message_names_it(s
         PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "900"),
     }
     assert await engine._waiting_for(key, Outcome("updated", link=contact)) == ()
+
+
+# --- the version an apply saw, and outcomes that are no news ---------------------------------------------------------
+
+CONNECTION = ConnectionSettings(
+    name="acme", hubspot_portal_id="62515", qbo_realm_id="9130", setup_date=dt.date(2026, 11, 1),
+    contacts={"hubspot_to_qbo": {}},
+)  # fmt: skip
+
+
+class ScriptedRule:
+    """A contact rule that reads the customer at `version` and then raises or returns what it is told."""
+
+    kind = Kind.CONTACT
+
+    def __init__(self) -> None:
+        self.version = "0"
+        self.result: Outcome | Exception = Outcome("skipped")
+
+    async def from_qbo(self, ctx: Any, object_id: str, hints: Hints) -> Outcome:
+        saw(self.version)
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+    from_hubspot = from_qbo
+
+
+class OneContext:
+    def __init__(self, store: Store) -> None:
+        self.ctx = SimpleNamespace(name="acme", store=store)
+
+    async def get(self, connection: ConnectionSettings) -> Any:
+        return self.ctx
+
+
+@pytest.fixture
+def rule(monkeypatch: pytest.MonkeyPatch) -> ScriptedRule:
+    scripted = ScriptedRule()
+    monkeypatch.setitem(RULES, Kind.CONTACT, scripted)
+    return scripted
+
+
+KEY = PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "58")
+
+
+async def test_an_excluded_record_keeps_the_version_seen_and_the_same_exclusion_again_is_no_news(
+    store: Store, rule: ScriptedRule
+) -> None:
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    rule.result = Excluded("inactive in QuickBooks", category="inactive")
+    await engine.apply(KEY, {})
+    first = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert first is not None
+    assert (first.status, first.qbo_version) == (LinkStatus.EXCLUDED, "0")
+
+    await engine.apply(KEY, {})  # the same data again (a duplicated webhook): no write, no activity line
+    again = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert again == first
+    assert len(await store.activity("acme", Kind.CONTACT, qbo_id="58")) == 1
+
+    rule.version = "1"  # edited, still excluded for the same reason: the version moves, the status stays
+    await engine.apply(KEY, {})
+    edited = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert edited is not None
+    assert (edited.status, edited.qbo_version, edited.revision) == (LinkStatus.EXCLUDED, "1", first.revision)
+    assert len(await store.activity("acme", Kind.CONTACT, qbo_id="58")) == 2
+
+
+async def test_a_failing_record_records_the_version_seen(store: Store, rule: ScriptedRule) -> None:
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    rule.version = "4"
+    rule.result = Failing("QuickBooks already has a customer named 'Acme'", category="duplicate_display_name")
+    await engine.apply(KEY, {})
+    link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert link is not None
+    assert (link.status, link.qbo_version) == (LinkStatus.FAILING, "4")
+
+
+async def test_a_skipped_outcome_records_the_version_seen_once_and_its_repeat_adds_no_activity(
+    store: Store, rule: ScriptedRule
+) -> None:
+    saved = await store.save_link(
+        Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58",
+             qbo_version="2", status=LinkStatus.DELETED)
+    )  # fmt: skip
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    rule.version = "3"
+    rule.result = Outcome("unchanged", link=saved, detail="archived before")
+    await engine.apply(KEY, {})
+    seen = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert seen is not None
+    assert (seen.qbo_version, seen.status) == ("3", LinkStatus.DELETED)
+    await engine.apply(KEY, {})
+    assert [line.action for line in await store.activity("acme", Kind.CONTACT, qbo_id="58")] == ["unchanged"]
+
+
+async def test_a_version_the_rule_recorded_itself_is_left_alone(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule that wrote the source side records the version its write produced: not the one it read first."""
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+
+    class Writing(ScriptedRule):
+        async def from_qbo(self, ctx: Any, object_id: str, hints: Hints) -> Outcome:
+            saw("5")
+            written = await store.save_link(
+                Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58",
+                     qbo_version="6")
+            )  # fmt: skip
+            return Outcome("updated", link=written)
+
+    monkeypatch.setitem(RULES, Kind.CONTACT, Writing())
+    await engine.apply(KEY, {})
+    link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert link is not None
+    assert link.qbo_version == "6"
+
+
+async def test_a_failure_repeated_after_a_creates_intent_is_put_back_silently(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create's intent marks the link synced before the write; the same failure again restores it, no news."""
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    failure = Failing("QuickBooks already has a customer named 'Acme'", category="duplicate_display_name")
+
+    class Intending(ScriptedRule):
+        async def from_qbo(self, ctx: Any, object_id: str, hints: Hints) -> Outcome:
+            saw("1")
+            link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+            if link is not None:
+                await store.set_status(link.id or 0, LinkStatus.SYNCED)  # the intent
+            raise failure
+
+    monkeypatch.setitem(RULES, Kind.CONTACT, Intending())
+    await engine.apply(KEY, {})
+    await engine.apply(KEY, {})
+    link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert link is not None
+    assert (link.status, link.error_category) == (LinkStatus.FAILING, "duplicate_display_name")
+    assert [line.action for line in await store.activity("acme", Kind.CONTACT, qbo_id="58")] == ["failing"]

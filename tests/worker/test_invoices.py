@@ -28,7 +28,9 @@ def test_a_void_is_told_by_a_zero_total_and_the_voided_note() -> None:
 def test_status_follows_qbo_paid_at_zero_balance_and_voided_for_good() -> None:
     assert _qbo_status({"TotalAmt": 50, "Balance": 50}, {}, None) == "open"
     assert _qbo_status({"TotalAmt": 50, "Balance": 0}, {}, None) == "paid"
-    assert _qbo_status({"TotalAmt": 50, "Balance": 50}, {"voided": True}, None) == "voided"
+    # a "voided" hint is a hint: the invoice read says open, so it is open
+    assert _qbo_status({"TotalAmt": 50, "Balance": 50}, {"voided": True}, None) == "open"
+    assert _qbo_status({"TotalAmt": 0, "Balance": 0, "PrivateNote": "Voided"}, {}, None) == "voided"
     voided = Link(connection="c", kind=Kind.INVOICE, origin=Provider.QUICKBOOKS, synced={"status": "voided"})
     assert _qbo_status({"TotalAmt": 0, "Balance": 0}, {}, voided) == "voided"
 

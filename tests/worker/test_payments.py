@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -18,6 +19,8 @@ from services.worker.rules.payments import (
 )
 from shared import money
 from shared.clients import HubSpotObject
+
+SAN_FRANCISCO = ZoneInfo("America/Los_Angeles")
 
 
 def line(invoice_id: str, amount: str | int, txn_type: str = "Invoice") -> dict[str, object]:
@@ -70,27 +73,29 @@ def test_each_qbo_payment_line_has_its_own_origin_key() -> None:
 
 def test_hubspot_payment_takes_the_applied_amount_day_currency_and_reference() -> None:
     payment = {"TotalAmt": 65.0, "TxnDate": "2026-01-16", "PaymentRefNum": "CHK 7", "CurrencyRef": {"value": "EUR"}}
-    assert hubspot_payment_properties(payment, Decimal("55"), "USD") == {
+    assert hubspot_payment_properties(payment, Decimal("55"), "USD", SAN_FRANCISCO) == {
         "hs_initial_amount": "55.00",
-        "hs_initiated_date": "2026-01-16T00:00:00.000Z",
+        "hs_initiated_date": "2026-01-16T08:00:00.000Z",  # 00:00 in San Francisco
         "hs_currency_code": "EUR",
         "hs_reference_number": "CHK 7",
     }
 
 
 def test_hubspot_payment_without_currency_or_reference_takes_the_home_currency() -> None:
-    properties = hubspot_payment_properties({"TxnDate": "2026-01-16"}, Decimal(10), "USD")
+    properties = hubspot_payment_properties({"TxnDate": "2026-01-16"}, Decimal(10), "USD", SAN_FRANCISCO)
     assert properties["hs_currency_code"] == "USD"
     assert "hs_reference_number" not in properties
 
 
 def test_hubspot_payment_amount_is_a_plain_string_rounded_to_the_currencys_minor_unit() -> None:
     yen = {"TxnDate": "2026-01-16", "CurrencyRef": {"value": "JPY"}}
-    assert hubspot_payment_properties(yen, Decimal("1234.5"), "USD")["hs_initial_amount"] == "1235"
+    assert hubspot_payment_properties(yen, Decimal("1234.5"), "USD", SAN_FRANCISCO)["hs_initial_amount"] == "1235"
     dinar = {"TxnDate": "2026-01-16", "CurrencyRef": {"value": "KWD"}}
-    assert hubspot_payment_properties(dinar, Decimal("1E+1"), "USD")["hs_initial_amount"] == "10.000"
+    assert hubspot_payment_properties(dinar, Decimal("1E+1"), "USD", SAN_FRANCISCO)["hs_initial_amount"] == "10.000"
     usd = {"TxnDate": "2026-01-16"}
-    assert hubspot_payment_properties(usd, Decimal("2.505"), "USD")["hs_initial_amount"] == "2.51"  # not 2.50
+    assert (
+        hubspot_payment_properties(usd, Decimal("2.505"), "USD", SAN_FRANCISCO)["hs_initial_amount"] == "2.51"
+    )  # not 2.50
 
 
 def test_differing_compares_numbers_and_datetimes_by_value() -> None:
@@ -99,16 +104,17 @@ def test_differing_compares_numbers_and_datetimes_by_value() -> None:
     assert differing(current, wanted) == {"hs_reference_number": "A"}
 
 
-def test_qbo_payment_takes_the_amount_and_the_utc_day_the_payment_was_initiated() -> None:
+def test_qbo_payment_takes_the_amount_and_the_day_it_was_initiated_in_the_company_zone() -> None:
     record = HubSpotObject(
         id="512",
         properties={"hs_initial_amount": "40.10", "hs_initiated_date": "2026-03-02T23:30:00-05:00"},
         created_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
         updated_at=None,
     )
-    fields = qbo_payment_fields(record, "USD")
-    assert fields == {"TotalAmt": Decimal("40.10"), "TxnDate": "2026-03-03"}
+    fields = qbo_payment_fields(record, ZoneInfo("America/New_York"), "USD")
+    assert fields == {"TotalAmt": Decimal("40.10"), "TxnDate": "2026-03-02"}
     assert money.dumps(fields["TotalAmt"]) == b"40.10"
+    assert qbo_payment_fields(record, ZoneInfo("UTC"), "USD")["TxnDate"] == "2026-03-03"
 
 
 def test_qbo_payment_amount_is_rounded_half_away_from_zero_to_the_minor_unit() -> None:
@@ -118,5 +124,5 @@ def test_qbo_payment_amount_is_rounded_half_away_from_zero_to_the_minor_unit() -
         created_at=dt.datetime(2026, 3, 2, tzinfo=dt.UTC),
         updated_at=None,
     )
-    assert qbo_payment_fields(record, "USD")["TotalAmt"] == Decimal("2.51")
-    assert qbo_payment_fields(record, "JPY")["TotalAmt"] == Decimal(3)
+    assert qbo_payment_fields(record, SAN_FRANCISCO, "USD")["TotalAmt"] == Decimal("2.51")
+    assert qbo_payment_fields(record, SAN_FRANCISCO, "JPY")["TotalAmt"] == Decimal(3)

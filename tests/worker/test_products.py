@@ -50,3 +50,9 @@ def test_item_names_drop_colons_and_keep_the_suffix_within_100_characters() -> N
     names = item_names("x" * 120, "SKU-9", "7")
     assert all(len(name) <= 100 for name in names)
     assert names[1].endswith(" (SKU-9)")
+
+
+def test_item_names_stay_distinct_at_the_limit() -> None:
+    names = item_names("n" * 100, "SKU-9", "7")
+    assert len(set(names)) == 3
+    assert all(len(name) <= 100 for name in names)

@@ -10,8 +10,10 @@ OpenAPI specs (field names only).
 
 Modules: `_schema` (object types, built-in properties), `_values` (string normalisation), `_store` (a portal's
 records, unique indexes, merges, computed invoice totals), `_associations`, `_search`, `_ratelimit`, `_events`
-(webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_objects_api`, `_associations_api`,
-`_properties_api`, `_control`, `_seed`.
+(webhook payloads, signing), `_auth` (tokens, OAuth endpoints), `_scopes` (403 MISSING_SCOPES outside a token's
+scopes; its stricter readings: association calls need both types' scopes), `_objects_api`, `_associations_api`,
+`_properties_api`, `_account_info_api` (account details: currencies, time zone), `_app_api` (the app's webhook
+subscriptions), `_control`, `_seed`.
 
 Webhooks: batches of up to 100 events per portal, signed v1 and v3 with the app's client secret, at most 10
 deliveries in flight, a 5 s acknowledgement deadline; a batch answered with anything but 2xx (or not at all) is
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,8 +36,10 @@ from services.sandbox._faults import Faults
 from services.sandbox._oauth import TokenIssuer, TokenPair
 from services.sandbox._recorder import RequestLog
 from services.sandbox._webhooks import WebhookDispatcher
+from services.sandbox.hubspot._account_info_api import AccountInfoApi
 from services.sandbox.hubspot._accounts import Accounts
 from services.sandbox.hubspot._api import ApiGuard, identify
+from services.sandbox.hubspot._app_api import AppApi, AppSubscriptions
 from services.sandbox.hubspot._associations import DEFAULT_KIND, kind_for
 from services.sandbox.hubspot._associations_api import AssociationsApi
 from services.sandbox.hubspot._auth import DEFAULT_SCOPES, Authenticator
@@ -61,6 +65,7 @@ WEBHOOK_ACK_SECONDS = 5.0  # WH-DOC: a batch fails if the answer takes longer th
 DEFAULT_CLIENT_ID = "hsqbo-sandbox-client"
 DEFAULT_CLIENT_SECRET = "hsqbo-sandbox-secret"
 DEFAULT_APP_ID = "424242"
+DEFAULT_DEVELOPER_API_KEY = "hsqbo-sandbox-developer-key"
 
 
 class HubSpotSandbox:
@@ -71,6 +76,7 @@ class HubSpotSandbox:
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
         app_id: str = DEFAULT_APP_ID,
+        developer_api_key: str = DEFAULT_DEVELOPER_API_KEY,
         webhook_url: str | None = None,
         retry_scale: float = 1.0,
         faults: Faults | None = None,
@@ -102,6 +108,7 @@ class HubSpotSandbox:
         self.auth = Authenticator(self.tokens, self.accounts, client_id=client_id, client_secret=client_secret,
                                   app_id=app_id)  # fmt: skip
         self._muted = False
+        self.subscriptions = AppSubscriptions(self.clock)  # the app's webhook subscriptions (webhooks API v3)
         guard = ApiGuard(self.auth, self.accounts, self.limiter)
         self.app = Starlette(
             routes=[
@@ -109,6 +116,8 @@ class HubSpotSandbox:
                 *ObjectsApi(guard).routes(),
                 *AssociationsApi(guard).routes(),
                 *PropertiesApi(guard).routes(),
+                *AccountInfoApi(guard).routes(),
+                *AppApi(self.subscriptions, app_id=app_id, developer_api_key=developer_api_key).routes(),
                 *ControlApi(self).routes(),
             ],
             middleware=[
@@ -120,12 +129,15 @@ class HubSpotSandbox:
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> HubSpotSandbox:
-        """The OAuth app from HSQBO_HUBSPOT_CLIENT_ID / _CLIENT_SECRET / _APP_ID when set, else the defaults."""
+        """The OAuth app from HSQBO_HUBSPOT_CLIENT_ID / _CLIENT_SECRET / _APP_ID / _DEVELOPER_API_KEY when set, else
+        the defaults."""
+        developer_key = settings.hubspot_developer_api_key
         return cls(
             client_id=settings.hubspot_client_id or DEFAULT_CLIENT_ID,
             client_secret=secret(settings.hubspot_client_secret) if settings.hubspot_client_secret else
             DEFAULT_CLIENT_SECRET,
             app_id=settings.hubspot_app_id or DEFAULT_APP_ID,
+            developer_api_key=secret(developer_key) if developer_key else DEFAULT_DEVELOPER_API_KEY,
             **kwargs,
         )  # fmt: skip
 
@@ -160,16 +172,24 @@ class HubSpotSandbox:
         account.configure(**limits)
         return account.portal_id
 
-    def issue_token(self, portal_id: int) -> TokenPair:
-        """An OAuth token pair for the configured app installed in the portal (as after the install flow)."""
+    def issue_token(self, portal_id: int, *, scopes: Iterable[str] | None = None) -> TokenPair:
+        """An OAuth token pair for the configured app installed in the portal (as after the install flow), granted
+        `scopes` (default: hsqbo's requested set, `DEFAULT_SCOPES`)."""
         self.accounts.get(portal_id)
-        return self.tokens.issue(str(portal_id), self.client_id, scope=DEFAULT_SCOPES)
+        return self.tokens.issue(str(portal_id), self.client_id, scope=_scope(scopes))
 
-    def private_app_token(self, portal_id: int, token: str | None = None, *, app_id: str | None = None) -> str:
-        """Register a static private-app token (`pat-na1-...`) for the portal; writes made with it are attributed
-        to `app_id` (default: the configured app id)."""
+    def private_app_token(
+        self,
+        portal_id: int,
+        token: str | None = None,
+        *,
+        app_id: str | None = None,
+        scopes: Iterable[str] | None = None,
+    ) -> str:
+        """Register a static private-app token (`pat-na1-...`) for the portal, granted `scopes` (default:
+        `DEFAULT_SCOPES`); writes made with it are attributed to `app_id` (default: the configured app id)."""
         token = token or f"pat-na1-{secrets.token_hex(16)}"
-        self.auth.register_private_app_token(portal_id, token, app_id=app_id)
+        self.auth.register_private_app_token(portal_id, token, app_id=app_id, scopes=_scope(scopes))
         return token
 
     # acting as a HubSpot user
@@ -236,6 +256,7 @@ class HubSpotSandbox:
             "clock_offset": self.clock.offset,
             "portals": [account.portal.dump() | {"settings": account.settings()} for account in self.accounts],
             "tokens": self.tokens.dump(),
+            "subscriptions": self.subscriptions.dump(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -249,6 +270,7 @@ class HubSpotSandbox:
             account.configure(**settings)
             account.portal.load(portal_state)
         self.tokens.load(state.get("tokens", {}))
+        self.subscriptions.load(state.get("subscriptions", []))
 
 
 def _object_type(name: str) -> ObjectType:
@@ -256,6 +278,10 @@ def _object_type(name: str) -> ObjectType:
     if kind is None:
         raise not_found(f"unknown object type {name}")
     return kind
+
+
+def _scope(scopes: Iterable[str] | None) -> str:
+    return DEFAULT_SCOPES if scopes is None else " ".join(scopes)
 
 
 def _throttled() -> Response:

@@ -1,9 +1,11 @@
-"""The portals (HubSpot accounts) a sandbox serves, each with its store, rate limits and search result cap."""
+"""The portals (HubSpot accounts) a sandbox serves, each with its store, rate limits and search result cap, and
+the account settings `GET /account-info/v3/details` shows (company currency, additional currencies, time zone)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import zoneinfo
+from collections.abc import Callable, Iterator, Sequence
 
 from services.sandbox._clock import SandboxClock
 from services.sandbox.hubspot._errors import not_found
@@ -23,7 +25,7 @@ class Account:
     def portal_id(self) -> int:
         return self.portal.portal_id
 
-    def settings(self) -> dict[str, int | bool]:
+    def settings(self) -> dict[str, int | bool | str | list[str]]:
         return {
             "portal_id": self.portal_id,
             "burst_limit": self.limits.burst_max,
@@ -31,6 +33,9 @@ class Account:
             "search_per_second": self.limits.search_per_second,
             "search_result_cap": self.search_result_cap,
             "allow_open_invoice_delete": self.portal.allow_open_invoice_delete,
+            "company_currency": self.portal.company_currency,
+            "additional_currencies": list(self.portal.additional_currencies),
+            "time_zone": self.portal.time_zone,
         }
 
     def configure(
@@ -41,6 +46,9 @@ class Account:
         search_per_second: int | None = None,
         search_result_cap: int | None = None,
         allow_open_invoice_delete: bool | None = None,
+        company_currency: str | None = None,
+        additional_currencies: Sequence[str] | None = None,
+        time_zone: str | None = None,
     ) -> None:
         for value in (burst_limit, daily_limit, search_per_second, search_result_cap):
             if value is not None and value < 1:
@@ -55,6 +63,40 @@ class Account:
             self.search_result_cap = search_result_cap
         if allow_open_invoice_delete is not None:
             self.portal.allow_open_invoice_delete = allow_open_invoice_delete
+        if company_currency is not None:
+            self.portal.company_currency = _currency_code(company_currency)
+        if additional_currencies is not None:
+            self.portal.additional_currencies = tuple(_currency_code(code) for code in additional_currencies)
+        if time_zone is not None:
+            try:
+                zoneinfo.ZoneInfo(time_zone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{time_zone!r} is not a time zone") from None
+            self.portal.time_zone = time_zone
+
+    def details(self) -> dict[str, object]:
+        """`GET /account-info/v3/details` (the 2026-03 reference's fields; offsets at the current instant)."""
+        offset = self.portal.clock_utc_offset()
+        sign = "-" if offset < 0 else "+"
+        minutes = abs(offset) // 60_000
+        return {
+            "portalId": self.portal_id,
+            "accountType": "STANDARD",
+            "timeZone": self.portal.time_zone,
+            "companyCurrency": self.portal.company_currency,
+            "additionalCurrencies": list(self.portal.additional_currencies),
+            "utcOffset": f"{sign}{minutes // 60:02d}:{minutes % 60:02d}",
+            "utcOffsetMilliseconds": offset,
+            "uiDomain": "app.hubspot.com",
+            "dataHostingLocation": "na1",
+        }
+
+
+def _currency_code(value: str) -> str:
+    code = str(value).upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+    return code
 
 
 class Accounts:

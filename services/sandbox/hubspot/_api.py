@@ -1,6 +1,7 @@
 """What every emulated API endpoint does around its handler: authenticate the bearer token, apply the portal's
-rate limits (429 + headers), turn `HubSpotError` into HubSpot's error body, and parse JSON bodies and list-valued
-query parameters the way HubSpot accepts them (`properties=a,b` or repeated)."""
+rate limits (429 + headers), refuse a call outside the token's scopes (403 MISSING_SCOPES, `_scopes.py`), turn
+`HubSpotError` into HubSpot's error body, and parse JSON bodies and list-valued query parameters the way HubSpot
+accepts them (`properties=a,b` or repeated)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from services.sandbox.hubspot._errors import HubSpotError, validation_error
 from services.sandbox.hubspot._ratelimit import RateLimiter, rate_limit_body
 from services.sandbox.hubspot._render import error_response, json_response
 from services.sandbox.hubspot._schema import ObjectType, object_type_named
+from services.sandbox.hubspot._scopes import check, requirements
 from services.sandbox.hubspot._store import Actor, Portal
 from shared import money
 
@@ -62,6 +64,7 @@ class ApiGuard:
                 assert verdict.policy is not None
                 return json_response(rate_limit_body(verdict.policy), 429, verdict.headers)
             try:
+                check(caller.scopes, await _requirements(request))
                 response = await handler(request, Context(account, caller))
             except HubSpotError as exc:
                 response = error_response(exc)
@@ -69,6 +72,17 @@ class ApiGuard:
             return response
 
         return run
+
+
+async def _requirements(request: Request) -> list[frozenset[str]]:
+    """The scopes the request needs; a create's body is read for the associations it makes."""
+    body: Any = None
+    if request.method == "POST":
+        try:
+            body = money.loads(await request.body() or b"null")
+        except ValueError:  # not JSON, or not UTF-8
+            body = None  # the handler answers the malformed body
+    return requirements(request.method, request.url.path, list_param(request, "associations") or (), body)
 
 
 def identify(scope: Scope) -> tuple[str | None, str | None]:

@@ -3,9 +3,10 @@
 Type ids (reference §4; PYSDK `hubspot/crm/association_type.py`): contact->company primary 1 / unlabeled 279
 (reverse 2 / 280), deal->contact 3/4, deal->company primary 5/6 / unlabeled 341/342, deal->line_item 19/20,
 invoice->deal 175/176, invoice->contact 177/178, invoice->company 179/180, invoice->line_item 409/410,
-invoice->commerce_payment 541/542, commerce_payment->contact 387/388, ->company 389/390, ->deal 391/392,
-->line_item 395/396. (The SDK lists CONTACT_TO_DEAL 4 but not its reverse; deal->contact 3 is what HubSpot's
-association guides and every client use.)
+invoice->commerce_payment 541/542, invoice->discount / fee / tax 411 / 413 / 415 (reverse 412 / 414 / 416:
+inferred from the pairing of every other id, undocumented; hsqbo associates from the invoice side only),
+commerce_payment->contact 387/388, ->company 389/390, ->deal 391/392, ->line_item 395/396. (The SDK lists
+CONTACT_TO_DEAL 4 but not its reverse; deal->contact 3 is what HubSpot's association guides and every client use.)
 Every association is stored in both directions. A primary association (contact->company, deal->company) implies
 the unlabeled one (WH-DOC), and a record has at most one primary company. A line item belongs to exactly one
 parent, a deal or an invoice (line items guide), so a second one is refused.
@@ -67,6 +68,9 @@ KINDS: dict[int, AssociationKind] = {
         _pair("invoices", "invoice", "companies", "company", 179, 180),
         _pair("invoices", "invoice", "line_items", "line_item", 409, 410),
         _pair("invoices", "invoice", "commerce_payments", "commerce_payment", 541, 542),
+        _pair("invoices", "invoice", "discounts", "discount", 411, 412),
+        _pair("invoices", "invoice", "fees", "fee", 413, 414),
+        _pair("invoices", "invoice", "taxes", "tax", 415, 416),
         _pair("commerce_payments", "commerce_payment", "contacts", "contact", 387, 388),
         _pair("commerce_payments", "commerce_payment", "companies", "company", 389, 390),
         _pair("commerce_payments", "commerce_payment", "deals", "deal", 391, 392),

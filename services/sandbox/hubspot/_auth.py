@@ -12,7 +12,10 @@
   "correlationId"}` (reference §7).
 - `GET /oauth/v1/access-tokens/{token}`: token metadata (hub_id, app_id, scopes, expires_in).
 - API calls: `Authorization: Bearer <token>`; missing/unknown -> 401 INVALID_AUTHENTICATION, expired -> 401
-  EXPIRED_AUTHENTICATION "The OAuth token used to make this call expired N second(s) ago." [3P].
+  EXPIRED_AUTHENTICATION "The OAuth token used to make this call expired N second(s) ago." [3P]; a call outside
+  the token's scopes -> 403 MISSING_SCOPES (`_scopes.py`).
+- Tokens carry scopes: an install grants the authorize URL's `scope` (plus `optional_scope`), a private-app token
+  and `issue_token` grant `DEFAULT_SCOPES` (hsqbo's requested set) unless told fewer.
 - Writes made with the app's OAuth tokens are attributed to the app (changeSource INTEGRATION, sourceId = app id);
   a private-app token is attributed to its own app id.
 """
@@ -33,14 +36,11 @@ from services.sandbox.hubspot._accounts import Accounts
 from services.sandbox.hubspot._errors import HubSpotError
 from services.sandbox.hubspot._render import json_response
 from services.sandbox.hubspot._store import Actor
+from shared.clients import REQUESTED_SCOPES
 
-DEFAULT_SCOPES = (
-    "oauth crm.objects.contacts.read crm.objects.contacts.write crm.objects.companies.read "
-    "crm.objects.companies.write crm.objects.deals.read crm.objects.deals.write crm.objects.line_items.read "
-    "crm.objects.line_items.write e-commerce "
-    "crm.objects.invoices.read crm.objects.invoices.write crm.objects.commercepayments.read "
-    "crm.objects.commercepayments.write crm.schemas.contacts.write crm.schemas.companies.write"
-)
+# The scopes of an installed hsqbo: what its app registration asks for (the scopes each call needs are checked
+# independently, in `_scopes.py`). Tests grant fewer through `issue_token(scopes=...)` or the control surface.
+DEFAULT_SCOPES = " ".join(REQUESTED_SCOPES)
 PRIVATE_APP_PREFIX = "private-app:"
 
 _LEGACY_STATUS = {
@@ -57,6 +57,7 @@ class Caller:
     client_id: str
     actor: Actor
     private_app: bool
+    scopes: frozenset[str]  # granted: OAuth tokens carry their install's, private-app tokens their app's
 
 
 class Authenticator:
@@ -67,15 +68,18 @@ class Authenticator:
         self.app_id = app_id
         tokens.register_client(client_id, client_secret)
 
-    def register_private_app_token(self, portal_id: int, token: str, *, app_id: str | None = None) -> None:
+    def register_private_app_token(
+        self, portal_id: int, token: str, *, app_id: str | None = None, scopes: str = DEFAULT_SCOPES
+    ) -> None:
         self.accounts.get(portal_id)
         self.tokens.register_static(token, str(portal_id), client_id=PRIVATE_APP_PREFIX + (app_id or self.app_id),
-                                    scope=DEFAULT_SCOPES)  # fmt: skip
+                                    scope=scopes)  # fmt: skip
 
     def caller(self, grant: Grant) -> Caller:
         private = grant.client_id.startswith(PRIVATE_APP_PREFIX)
         app_id = grant.client_id.removeprefix(PRIVATE_APP_PREFIX) if private else self.app_id
-        return Caller(int(grant.account_id), grant.client_id, Actor("INTEGRATION", app_id), private)
+        return Caller(int(grant.account_id), grant.client_id, Actor("INTEGRATION", app_id), private,
+                      frozenset(grant.scope.split()))  # fmt: skip
 
     def authenticate(self, authorization: str | None) -> Caller:
         scheme, _, token = (authorization or "").partition(" ")
@@ -111,7 +115,8 @@ class Authenticator:
             )  # fmt: skip
         portal_text = params.get("portal_id", "")
         account = self.accounts.get(int(portal_text)) if portal_text.isdigit() else self.accounts.first()
-        code = self.tokens.issue_code(str(account.portal_id), client_id, scope=params.get("scope", DEFAULT_SCOPES),
+        scope = " ".join(params.get("scope", DEFAULT_SCOPES).split() + params.get("optional_scope", "").split())
+        code = self.tokens.issue_code(str(account.portal_id), client_id, scope=scope,
                                       redirect_uri=redirect_uri)  # fmt: skip
         query = {"code": code, **({"state": params["state"]} if "state" in params else {})}
         separator = "&" if "?" in redirect_uri else "?"

@@ -3,7 +3,8 @@ webhooks, state) and the conventions (snake_case, portals named by `portal_id`, 
 `services/sandbox/_control.py`. A refusal by a HubSpot rule carries HubSpot's error body in "provider_error".
 
 GET   accounts                 {"accounts": [{"portal_id", "burst_limit", "daily_limit", "search_per_second",
-                               "search_result_cap", "allow_open_invoice_delete"}]}
+                               "search_result_cap", "allow_open_invoice_delete", "company_currency" ("USD"),
+                               "additional_currencies" ([]), "time_zone" ("US/Eastern")}]}
 POST  accounts                 {"portal_id"?, and any of those settings} -> 201 the new portal
 PATCH accounts/{portal_id}     {settings to change} -> the portal (its limits live here: they are per portal)
 POST  user-edit                act as a HubSpot user (changeSource CRM_UI, sourceId userId:N); emits webhooks:
@@ -13,8 +14,14 @@ POST  user-edit                act as a HubSpot user (changeSource CRM_UI, sourc
 POST  seed                     {"portal_id"? (default: a new portal), "companies"?, "contacts_per_company"?,
                                "lone_contacts"?, "products"?, "invoices"?, "seed"?} -> 201 {"portal_id", counts}
                                (no webhooks: the data is there before the app is installed)
-POST  tokens                   {"portal_id", "kind"?: "oauth" (default) | "private", "token"? (private)}
-                               -> 201 {"access_token", "portal_id"} plus, for OAuth, "refresh_token", "expires_in"
+POST  tokens                   {"portal_id", "kind"?: "oauth" (default) | "private", "token"? (private),
+                               "scopes"?: [names] (default: hsqbo's requested set; fewer to test MISSING_SCOPES)}
+                               -> 201 {"access_token", "portal_id", "scopes"} plus, for OAuth, "refresh_token",
+                               "expires_in"
+GET   app/webhooks             {"subscriptions": [...]}: the app's webhook subscriptions, as the webhooks API shows them
+PUT   app/webhooks             a `webhooks-hsmeta.json` document: replaces the app's webhook subscriptions with
+                               those it declares, as `hs project upload` does -> {"subscriptions": [...]}
+DELETE app/webhooks/{id}       deletes one subscription (as in HubSpot's app settings) -> {"deleted": id}
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.sandbox._control import Json, answer, control_routes, read_object, required
+from services.sandbox.hubspot._auth import DEFAULT_SCOPES
 from services.sandbox.hubspot._errors import HubSpotError
 
 if TYPE_CHECKING:
@@ -48,6 +56,9 @@ class ControlApi:
             ("POST", "user-edit"): self.user_edit,
             ("POST", "seed"): self.seed,
             ("POST", "tokens"): self.issue_token,
+            ("GET", "app/webhooks"): self.list_subscriptions,
+            ("PUT", "app/webhooks"): self.upload_webhooks,
+            ("DELETE", "app/webhooks/{subscription_id:int}"): self.delete_subscription,
         }
         return control_routes(self.sandbox, own, provider_error=_hubspot_error)
 
@@ -76,11 +87,28 @@ class ControlApi:
         body = await read_object(request)
         portal_id = int(required(body, "portal_id"))
         kind = body.get("kind", "oauth")
+        scopes = body.get("scopes")
+        if scopes is not None and (not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes)):
+            raise ValueError("scopes must be a list of scope names")
+        granted = scopes if scopes is not None else DEFAULT_SCOPES.split()
         if kind == "private":
-            token = self.sandbox.private_app_token(portal_id, body.get("token"))
-            return answer({"access_token": token, "portal_id": portal_id}, 201)
+            token = self.sandbox.private_app_token(portal_id, body.get("token"), scopes=scopes)
+            return answer({"access_token": token, "portal_id": portal_id, "scopes": granted}, 201)
         if kind != "oauth":
             raise ValueError(f"kind must be oauth or private, not {kind!r}")
-        pair = self.sandbox.issue_token(portal_id)
+        pair = self.sandbox.issue_token(portal_id, scopes=scopes)
         return answer({"access_token": pair.access_token, "refresh_token": pair.refresh_token,
-                       "expires_in": pair.expires_in, "portal_id": portal_id}, 201)  # fmt: skip
+                       "expires_in": pair.expires_in, "portal_id": portal_id, "scopes": granted}, 201)  # fmt: skip
+
+    async def list_subscriptions(self, request: Request) -> Response:
+        return answer({"subscriptions": [subscription.to_json() for subscription in self.sandbox.subscriptions]})
+
+    async def upload_webhooks(self, request: Request) -> Response:
+        uploaded = self.sandbox.subscriptions.upload(await read_object(request))
+        return answer({"subscriptions": [subscription.to_json() for subscription in uploaded]})
+
+    async def delete_subscription(self, request: Request) -> Response:
+        subscription_id = request.path_params["subscription_id"]
+        if not self.sandbox.subscriptions.delete(subscription_id):
+            raise KeyError(f"subscription {subscription_id}")
+        return answer({"deleted": subscription_id})

@@ -25,6 +25,7 @@ class HubSpotError(Exception):
         sub_category: str | None = None,
         context: dict[str, list[str]] | None = None,
         errors: list[Json] | None = None,
+        links: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -33,6 +34,7 @@ class HubSpotError(Exception):
         self.sub_category = sub_category
         self.context = context
         self.errors = errors
+        self.links = links
 
     def body(self) -> Json:
         body: Json = {
@@ -47,6 +49,8 @@ class HubSpotError(Exception):
             body["context"] = self.context
         if self.errors is not None:
             body["errors"] = self.errors
+        if self.links is not None:
+            body["links"] = self.links
         return body
 
     def standard_error(self) -> Json:

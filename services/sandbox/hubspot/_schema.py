@@ -177,7 +177,8 @@ LINE_ITEMS = ObjectType(
         PropertyDef("discount", "number"),
         PropertyDef("hs_discount_percentage", "number"),
         PropertyDef("hs_line_item_currency_code", "enumeration", options=CURRENCIES),
-        PropertyDef("amount", "number", read_only=True),  # quantity * price - discounts
+        PropertyDef("hs_total_discount", "number", read_only=True),  # quantity * discount + percent of the gross
+        PropertyDef("amount", "number", read_only=True),  # quantity * price - hs_total_discount
     ),
 )  # fmt: skip
 
@@ -199,11 +200,39 @@ INVOICES = ObjectType(
         *_strings("hs_purchase_order_number", "hs_comments", "hs_tax_id", "hs_title", "hs_language",
                   "hs_locale", "hs_recipient_company_address", "hs_recipient_company_city"),
         PropertyDef("hs_number", read_only=True),  # INV-OLD lists it as read; HubSpot numbers invoices itself
-        PropertyDef("hs_amount_billed", "number", read_only=True),  # sum of the line items
+        PropertyDef("hs_subtotal", "number", read_only=True),  # sum of the line items' amounts
+        PropertyDef("hs_amount_billed", "number", read_only=True),  # subtotal - discounts + fees + taxes
         PropertyDef("hs_amount_paid", "number", read_only=True),  # sum of the counted payments
         PropertyDef("hs_balance_due", "number", read_only=True),  # billed - paid
     ),
 )  # fmt: skip
+
+# Invoice-level discounts, fees and taxes (the discounts, fees and taxes guides: `hs_label`, `hs_type` PERCENT or
+# FIXED, `hs_value`, `hs_sort_order`; discounts also `hs_duration`). Applied in the order discounts, fees, taxes.
+# Stricter reading: `hs_type` and `hs_value` are required on create (the guides' examples always send both).
+ADJUSTMENT_TYPES = ("PERCENT", "FIXED")
+
+
+def _adjustment(name: str, type_id: str, singular: str) -> ObjectType:
+    return ObjectType(
+        name, type_id, singular, singular.upper(), "hs_createdate", "hs_lastmodifieddate",
+        default_properties=("hs_label", "hs_type", "hs_value"),
+        required_all=("hs_type", "hs_value"),
+        properties=(
+            *_system("hs_createdate", "hs_lastmodifieddate"),
+            PropertyDef("hs_label"),
+            PropertyDef("hs_type", "enumeration", options=ADJUSTMENT_TYPES),
+            PropertyDef("hs_value", "number"),
+            PropertyDef("hs_sort_order", "number"),
+            PropertyDef("hs_duration", "enumeration", options=("ONCE", "FOREVER", "RECURRING")),
+        ),
+    )  # fmt: skip
+
+
+DISCOUNTS = _adjustment("discounts", "0-84", "discount")
+FEES = _adjustment("fees", "0-85", "fee")
+TAXES = _adjustment("taxes", "0-86", "tax")
+ADJUSTMENTS = (DISCOUNTS, FEES, TAXES)
 
 PAYMENT_STATUSES = ("succeeded", "processing", "failed", "refunded", "partially_refunded", "canceled")
 
@@ -222,7 +251,7 @@ COMMERCE_PAYMENTS = ObjectType(
 )  # fmt: skip
 
 OBJECT_TYPES: tuple[ObjectType, ...] = (
-    CONTACTS, COMPANIES, DEALS, PRODUCTS, LINE_ITEMS, INVOICES, COMMERCE_PAYMENTS
+    CONTACTS, COMPANIES, DEALS, PRODUCTS, LINE_ITEMS, INVOICES, COMMERCE_PAYMENTS, DISCOUNTS, FEES, TAXES
 )  # fmt: skip
 
 BY_NAME: dict[str, ObjectType] = {object_type.name: object_type for object_type in OBJECT_TYPES}

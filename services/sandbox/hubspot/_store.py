@@ -13,10 +13,20 @@ Decisions where the docs are silent (the stricter reading):
 - Invoices: status starts `draft`; opening a billable invoice needs a contact and a line item (INV); `paid` is set
   by the emulator when associated payments cover the amount (or by a write when `hs_invoice_billable` is
   "false"); `voided` is final; only drafts can be deleted unless the portal allows deleting open invoices.
-  `hs_amount_billed`, `hs_amount_paid`, `hs_balance_due` and `hs_number` are computed, never written; their
-  changes are reported with changeSource CALCULATED.
+  `hs_subtotal`, `hs_amount_billed`, `hs_amount_paid`, `hs_balance_due` and `hs_number` are computed, never
+  written; their changes are reported with changeSource CALCULATED.
+- Amounts: a line item's `hs_total_discount` is quantity x `discount` (a per-unit amount) plus
+  `hs_discount_percentage` percent of quantity x price, its `amount` quantity x price less that (line item guide;
+  the percent applies to the line's total, as HubSpot's knowledge base shows). The invoice's `hs_subtotal` is the
+  sum of its line items' amounts; `hs_amount_billed` applies its discounts, then fees, then taxes (INV), each
+  PERCENT one to the running total. Every computed amount is rounded half away from zero to the cent: HubSpot
+  documents neither its rounding mode nor the base of a second percent, so this is our reading; hsqbo never relies
+  on it (it reads back what HubSpot computed and compares).
 - Payments without `hs_latest_status` are `succeeded` (records of revenue received elsewhere, PAY).
 - Deals without `pipeline` are in the `default` pipeline (deals guide).
+- Currencies: a record's currency property (`hs_currency`, `hs_currency_code`, `hs_line_item_currency_code`,
+  `deal_currency_code`) must be the account's company currency or one of its additional currencies (account-info);
+  any other is refused as INVALID_OPTION, as for any enumeration value the account does not offer.
 """
 
 from __future__ import annotations
@@ -24,7 +34,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import dataclasses
+import datetime as dt
 import decimal
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -37,11 +49,14 @@ from services.sandbox.hubspot._associations import (
     Ref,
 )
 from services.sandbox.hubspot._errors import HubSpotError, invalid_property_values, not_found, validation_error
-from services.sandbox.hubspot._schema import BY_NAME, OBJECT_TYPES, ObjectType, PropertyDef
+from services.sandbox.hubspot._schema import ADJUSTMENTS, BY_NAME, OBJECT_TYPES, ObjectType, PropertyDef
 from services.sandbox.hubspot._values import InvalidValue, iso_ms, normalize
+from shared.money import round_money
 
 HISTORY_DEPTH = 20
+ADJUSTMENT_NAMES = tuple(object_type.name for object_type in ADJUSTMENTS)
 _CASE_FOLDED_UNIQUE = frozenset({"email", "hs_additional_emails"})  # unique values compared ignoring case
+CURRENCY_PROPERTIES = frozenset({"hs_currency", "hs_currency_code", "hs_line_item_currency_code", "deal_currency_code"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,7 +104,7 @@ class Record:
 
 
 def _money(value: decimal.Decimal) -> str:
-    normalized = value.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)  # as shared.money rounds
+    normalized = round_money(value)  # half away from zero (stricter reading: HubSpot does not document its rounding)
     return str(normalized.to_integral_value()) if normalized == normalized.to_integral_value() else str(normalized)
 
 
@@ -111,6 +126,10 @@ class Portal:
         self.clock = clock
         self.listener = listener
         self.allow_open_invoice_delete = allow_open_invoice_delete
+        # Account settings (account-info): records' currencies must be one of these; HubSpot's example zone.
+        self.company_currency = "USD"
+        self.additional_currencies: tuple[str, ...] = ()
+        self.time_zone = "US/Eastern"
         self.properties: dict[str, dict[str, PropertyDef]] = {
             object_type.name: {prop.name: prop for prop in object_type.properties} for object_type in OBJECT_TYPES
         }
@@ -128,6 +147,16 @@ class Portal:
 
     def now_ms(self) -> int:
         return int((self.clock.now() - self._backdated_seconds) * 1000)
+
+    def clock_utc_offset(self) -> int:
+        """The portal's time zone's UTC offset now, in milliseconds."""
+        moment = dt.datetime.fromtimestamp(self.clock.now(), zoneinfo.ZoneInfo(self.time_zone))
+        offset = moment.utcoffset()
+        return int(offset.total_seconds() * 1000) if offset is not None else 0
+
+    @property
+    def currencies(self) -> frozenset[str]:
+        return frozenset((self.company_currency, *self.additional_currencies))
 
     @contextlib.contextmanager
     def backdated(self, seconds: float) -> Iterator[None]:
@@ -432,6 +461,11 @@ class Portal:
                                    "error": "INVALID_EMAIL", "name": name})  # fmt: skip
                     continue
                 normalized = normalized.lower()
+            if name in CURRENCY_PROPERTIES and normalized is not None and normalized not in self.currencies:
+                issues.append({"isValid": False, "error": "INVALID_OPTION", "name": name,
+                               "message": f"{normalized} was not one of the allowed options: "
+                                          f"{sorted(self.currencies)} (the account's currencies)"})  # fmt: skip
+                continue
             values[name] = normalized
         if issues:
             raise invalid_property_values(issues)
@@ -567,14 +601,14 @@ class Portal:
         name = record.object_type.name
         if name == "line_items":
             quantity = _number(record.properties.get("quantity") or "1")
-            price = _number(record.properties.get("price"))
-            gross = quantity * price
-            discount = _number(record.properties.get("discount"))
+            gross = quantity * _number(record.properties.get("price"))
+            discount = quantity * _number(record.properties.get("discount"))
             discount += gross * _number(record.properties.get("hs_discount_percentage")) / 100
-            self._write(record, self._diff(record, {"amount": _money(gross - discount)}), CALCULATED)
+            values = {"hs_total_discount": _money(discount), "amount": _money(gross - discount)}
+            self._write(record, self._diff(record, values), CALCULATED)
             self._refresh_invoices_near(("line_items", record.id))
-        elif name == "commerce_payments":
-            self._refresh_invoices_near(("commerce_payments", record.id))
+        elif name in ("commerce_payments", *ADJUSTMENT_NAMES):
+            self._refresh_invoices_near((name, record.id))
         elif name == "invoices":
             self._refresh_invoice(record)
 
@@ -593,12 +627,25 @@ class Portal:
                 self._refresh_invoice(invoice)
 
     def _refresh_invoice(self, invoice: Record) -> None:
+        """Subtotal: the line items' amounts; then discounts, fees and taxes in that order (INV), each PERCENT of the
+        running total rounded half away from zero to the cent (stricter reading), ties in `hs_sort_order`, then id."""
         ref = ("invoices", invoice.id)
-        billed = sum(
-            (_number(self._live["line_items"][i].properties.get("amount"))
-             for i in self.associations.targets(ref, "line_items") if i in self._live["line_items"]),
+        subtotal = sum(
+            (_number(line.properties.get("amount"))
+             for line in self._records(self._live["line_items"], self.associations.targets(ref, "line_items"))),
             decimal.Decimal(0),
         )  # fmt: skip
+        billed = subtotal
+        for sign, name in ((-1, "discounts"), (1, "fees"), (1, "taxes")):
+            adjustments = sorted(
+                self._records(self._live[name], self.associations.targets(ref, name)),
+                key=lambda record: (_number(record.properties.get("hs_sort_order")), record.id),
+            )
+            for adjustment in adjustments:
+                value = _number(adjustment.properties.get("hs_value"))
+                if adjustment.properties.get("hs_type") == "PERCENT":
+                    value = round_money(billed * value / 100)
+                billed += sign * value
         payments = self._records(self._live["commerce_payments"], self.associations.targets(ref, "commerce_payments"))
         paid = sum(
             (_number(payment.properties.get("hs_initial_amount")) for payment in payments
@@ -606,7 +653,8 @@ class Portal:
             decimal.Decimal(0),
         )  # fmt: skip
         balance = billed - paid
-        values = {"hs_amount_billed": _money(billed), "hs_amount_paid": _money(paid), "hs_balance_due": _money(balance)}
+        values = {"hs_subtotal": _money(subtotal), "hs_amount_billed": _money(billed), "hs_amount_paid": _money(paid),
+                  "hs_balance_due": _money(balance)}  # fmt: skip
         status = invoice.properties.get("hs_invoice_status")
         if status == "open" and billed > 0 and balance <= 0:
             values["hs_invoice_status"] = "paid"

@@ -8,6 +8,9 @@
     GET  query?query=...  / POST query      see _query.py
     GET  cdc?entities=A,B&changedSince=...  changes of the last 30 days, deleted as {"status": "Deleted"}
     POST batch                              {"BatchItemRequest": [...]} up to 30 items, per-item Fault in a 200
+    GET  preferences                        {"Preferences": {..., "CurrencyPrefs": {...}}}  (see _company.py)
+    GET  companyinfo/{realmId}              {"CompanyInfo": {..., "DefaultTimeZone"}}
+    GET  exchangerate?sourcecurrencycode=EUR&asofdate=2026-01-05   {"ExchangeRate": {...}} (multicurrency only)
 
 Writes honour `requestid` (a repeat returns the original answer and changes nothing) and
 `include=allowduplicatedocnum`. Every answer carries `time`; errors are Fault bodies (_errors.py).
@@ -23,12 +26,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from services.sandbox.qbo import _company as company
 from services.sandbox.qbo import _errors as errors
 from services.sandbox.qbo import _query as query_language
 from services.sandbox.qbo import _rules as rules
 from services.sandbox.qbo._errors import QboFault
 from services.sandbox.qbo._store import CDC_ENTITIES, ENTITIES, Realm
-from services.sandbox.qbo._timestamps import company_time, company_time_ms, parse_time
+from services.sandbox.qbo._timestamps import company_date, company_time, company_time_ms, parse_time
 from shared import money
 
 if TYPE_CHECKING:
@@ -62,6 +66,9 @@ class Api:
             Route(f"{prefix}/query", self.query, methods=["GET", "POST"]),
             Route(f"{prefix}/cdc", self.cdc, methods=["GET"]),
             Route(f"{prefix}/batch", self.batch, methods=["POST"]),
+            Route(f"{prefix}/preferences", self.preferences, methods=["GET"]),
+            Route(f"{prefix}/companyinfo/{{company_id}}", self.company_info, methods=["GET"]),
+            Route(f"{prefix}/exchangerate", self.exchange_rate, methods=["GET"]),
             Route(f"{prefix}/{{entity}}/{{entity_id}}", self.read, methods=["GET"]),
             Route(f"{prefix}/{{entity}}", self.write, methods=["POST"]),
         ]
@@ -118,6 +125,29 @@ class Api:
             if record is None:
                 raise errors.not_found(entity, request.path_params["entity_id"])
             return {entity: record.data}
+
+        return await self._answer(request, handle)
+
+    async def preferences(self, request: Request) -> Response:
+        async def handle(request: Request, realm: Realm) -> dict[str, Any]:
+            return {"Preferences": company.preferences(realm.company, self.sandbox.clock.now())}
+
+        return await self._answer(request, handle)
+
+    async def company_info(self, request: Request) -> Response:
+        async def handle(request: Request, realm: Realm) -> dict[str, Any]:
+            if request.path_params["company_id"] != realm.realm_id:
+                raise errors.not_found("CompanyInfo", request.path_params["company_id"])
+            info = company.company_info(realm.company, realm.realm_id, realm.company_name, self.sandbox.clock.now())
+            return {"CompanyInfo": info}
+
+        return await self._answer(request, handle)
+
+    async def exchange_rate(self, request: Request) -> Response:
+        async def handle(request: Request, realm: Realm) -> dict[str, Any]:
+            today = company_date(self.sandbox.clock.now())
+            code, as_of = request.query_params.get("sourcecurrencycode"), request.query_params.get("asofdate")
+            return {"ExchangeRate": company.exchange_rate(realm.company, code, as_of, today)}
 
         return await self._answer(request, handle)
 

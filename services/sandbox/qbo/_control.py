@@ -6,11 +6,16 @@ GET  accounts       {"accounts": [{"realm_id", "company_name", "counts": {entity
 POST accounts       {"realm_id"?, "company_name"?} -> 201 the new realm (with its accounts and tax codes)
 POST user-edit      {"realm_id", "entity", "action": create|update|delete|void|merge, "data"} -> {entity: record}
                     act as a QBO user: no SyncToken, updates are sparse, merge takes data {"survivor_id",
-                    "merged_id"}; emits webhooks like a real edit
+                    "merged_id"}; emits webhooks like a real edit; makes Group (bundle) items, which the API
+                    cannot
 POST seed           {"realm_id"? (default: a new realm), "customers"?, "items"?, "invoices"?, "seed"?}
                     -> 201 {"realm_id", counts}: a demo book (multi-invoice payments, items with and without Sku)
 POST tokens         {"realm_id", "client_id"?} -> 201 {"access_token", "refresh_token", "expires_in",
                     "x_refresh_token_expires_in", "realm_id"}
+GET  company        ?realm_id= -> the realm's company settings {"home_currency", "multicurrency", "time_zone",
+                    "exchange_rates": {code: rate}}
+PUT  company        {"realm_id", and any of those} -> the settings (multicurrency cannot be turned off; a null
+                    time_zone makes CompanyInfo report none)
 GET  limits         the throttles every realm gets: {"requests_per_minute", "max_concurrent", "batch_per_minute"}
 PUT  limits         {name: value, ...} changes some of them -> the limits
 """
@@ -45,6 +50,8 @@ class Control:
             ("POST", "user-edit"): self.user_edit,
             ("POST", "seed"): self.seed,
             ("POST", "tokens"): self.issue_token,
+            ("GET", "company"): self.get_company,
+            ("PUT", "company"): self.put_company,
             ("GET", "limits"): self.get_limits,
             ("PUT", "limits"): self.put_limits,
         }
@@ -76,6 +83,16 @@ class Control:
         if realm_id not in self.sandbox.realms:
             raise KeyError(realm_id)
         return answer(self.sandbox.issue_token(realm_id, body.get("client_id")), 201)
+
+    async def get_company(self, request: Request) -> Response:
+        realm = self.sandbox.realms[str(request.query_params.get("realm_id", ""))]
+        return answer(realm.company.to_dict())
+
+    async def put_company(self, request: Request) -> Response:
+        body = await read_object(request)
+        realm = self.sandbox.realms[str(required(body, "realm_id"))]
+        realm.company.configure({key: value for key, value in body.items() if key != "realm_id"})
+        return answer(realm.company.to_dict())
 
     async def get_limits(self, request: Request) -> Response:
         return answer(self.sandbox.limiter.limits.to_dict())

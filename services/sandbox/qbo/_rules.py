@@ -7,6 +7,12 @@ Decisions where Intuit's documentation is silent (stricter reading):
 - An invoice with payments applied can be neither deleted nor voided; unapply (update/delete the payment) first.
 - Applying a payment changes the invoice's Balance and LinkedTxn, so the invoice gets a new SyncToken and
   LastUpdatedTime and an Update event, as an edit would.
+- Invoice lines: one DiscountLineDetail per transaction (the XSD: "the total discount on a transaction"); a
+  percent discount applies to the subtotal of the item and bundle lines above it. A GroupLineDetail (bundle) takes
+  the component lines sent, or else expands its Group item's ItemGroupLine x Quantity at each item's UnitPrice; its
+  Amount is the sum of its components. Group items are made in the product only (user-edit), never through the API.
+  ItemRef `SHIPPING_ITEM_ID` is the shipping pseudo-item. With ApplyTaxAfterDiscount the discount is shared over the
+  tax codes in proportion to their amounts before the tax is computed.
 - Amounts are exact Decimals (JSON numbers are read as Decimal, `shared.money`). Intuit documents a line Amount as
   at most 15 digits, 10 before and 5 after the point; the stricter reading refuses (2010) a money field (line
   Amount, TotalAmt, Balance, Deposit) with more decimals than its currency's minor unit, so a client's unrounded or
@@ -23,8 +29,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from services.sandbox.qbo import _company as company
 from services.sandbox.qbo import _errors as errors
-from services.sandbox.qbo._store import HOME_CURRENCY, WRITABLE, Realm, Record
+from services.sandbox.qbo._store import WRITABLE, Realm, Record
 from services.sandbox.qbo._timestamps import company_date, company_time, whole_seconds
 from shared import money as exact
 
@@ -41,6 +48,7 @@ COMPUTED_FIELDS = {
 }
 NAME_PARTS = ("Title", "GivenName", "MiddleName", "FamilyName", "Suffix")
 ITEM_TYPES = frozenset({"Service", "NonInventory", "Inventory"})
+SHIPPING_ITEM_ID = "SHIPPING_ITEM_ID"  # the shipping pseudo-item of a company with the shipping preference on
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,15 +71,12 @@ class Options:
     sparse_allowed: bool = True
     check_sync_token: bool = True  # a QBO user in the UI always edits the latest version
     allow_duplicate_doc_number: bool = False
+    allow_group_items: bool = False  # Group (bundle) items are made in the product only, never through the API
 
 
 def money(value: Decimal | int, currency: str | None = None) -> Decimal:
     """An amount rounded half away from zero to the currency's minor unit (2 places unless it says otherwise)."""
     return exact.round_money(Decimal(value), currency)
-
-
-def _currency(data: dict[str, Any]) -> str:
-    return str((data.get("CurrencyRef") or HOME_CURRENCY).get("value") or HOME_CURRENCY["value"])
 
 
 # entry points
@@ -320,13 +325,21 @@ def _prepare_customer(
         data["DisplayName"] = generated
     name = data["DisplayName"]
     _text_ok("DisplayName", name, 500)
+    for field, path, limit in (("CompanyName", ("CompanyName",), 100),
+                               ("PrimaryPhone.FreeFormNumber", ("PrimaryPhone", "FreeFormNumber"), 30)):  # fmt: skip
+        value: Any = data
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise errors.invalid(field, f"must be a string of at most {limit} characters")
     holder = realm.display_names.get(name.casefold())
     if holder is not None and (existing is None or holder != existing.data["Id"]):
         raise errors.duplicate_name("Customer", name)
     email = (data.get("PrimaryEmailAddr") or {}).get("Address")
     if email is not None and ("@" not in str(email) or "." not in str(email) or len(str(email)) > 100):
         raise errors.invalid("PrimaryEmailAddr.Address", "is not a valid email address")
-    currency = data.get("CurrencyRef") or HOME_CURRENCY
+    currency = data.get("CurrencyRef") or (existing.data["CurrencyRef"] if existing else realm.company.currency_ref())
+    company.check_currency(realm.company, str(currency.get("value", "")).upper())
     if existing is not None and currency["value"] != existing.data["CurrencyRef"]["value"]:
         raise errors.business_rule("You can't change the currency of a customer once it is set.")
     if existing is not None:
@@ -371,6 +384,8 @@ def _prepare_item(
     item_type = data.get("Type")
     if not item_type:
         raise errors.required("Type")
+    if item_type == "Group" and options.allow_group_items:
+        return _prepare_group_item(realm, data)
     if item_type not in ITEM_TYPES:
         raise errors.invalid("Type", f"must be one of {sorted(ITEM_TYPES)}")
     if data.get("Sku") is not None:
@@ -389,49 +404,75 @@ def _prepare_item(
     return {"Active": True, "Taxable": False, **data, "UnitPrice": unit_price, "FullyQualifiedName": name}
 
 
+def _prepare_group_item(realm: Realm, data: dict[str, Any]) -> dict[str, Any]:
+    """A bundle: ItemGroupDetail.ItemGroupLine[] of {ItemRef, Qty}; it has no price of its own."""
+    components = (data.get("ItemGroupDetail") or {}).get("ItemGroupLine") or []
+    if not components:
+        raise errors.required("ItemGroupDetail.ItemGroupLine")
+    for component in components:
+        _ref(realm, component, "ItemRef", "Item")
+        _number(component, "Qty", required=True, places=PRICE_PLACES)
+    return {"Active": True, "Taxable": False, **data, "FullyQualifiedName": data["Name"]}
+
+
 # Invoice
 
 
 def _prepare_invoice(
     realm: Realm, data: dict[str, Any], existing: Record | None, now: float, options: Options
 ) -> dict[str, Any]:
-    _ref(realm, data, "CustomerRef", "Customer")
+    customer = _ref(realm, data, "CustomerRef", "Customer")
+    currency_fields = _transaction_currency(realm, "Invoice", data, existing, customer)
     raw_lines = [line for line in data.get("Line") or [] if line.get("DetailType") != "SubTotalLineDetail"]
     if not raw_lines:
         raise errors.required("Line")
     existing_line_ids = {line.get("Id") for line in existing.data["Line"]} if existing is not None else set()
     next_line_id = 1 + max((int(i) for i in existing_line_ids if str(i).isdigit()), default=0)
     lines: list[dict[str, Any]] = []
-    currency = _currency(data)
+    currency = str(currency_fields["CurrencyRef"]["value"])
     _amount(data, "Deposit", currency, required=False)
     subtotal = ZERO
     taxable: dict[str, Decimal] = {}  # TaxCode Id -> net amount
-    discount_lines: list[dict[str, Any]] = []
-    for position, raw in enumerate(raw_lines, start=1):
-        line = {key: value for key, value in raw.items() if key not in ("Id", "LineNum")}
+    discount: Decimal | None = None
+
+    def new_id(raw: dict[str, Any]) -> str:
+        nonlocal next_line_id
         line_id = str(raw.get("Id", ""))
         if line_id not in existing_line_ids:
             line_id, next_line_id = str(next_line_id), next_line_id + 1
-        line["Id"], line["LineNum"] = line_id, position
+        return line_id
+
+    def sales(line: dict[str, Any]) -> Decimal:
+        amount = _sales_line(realm, line, currency)
+        code = line["SalesItemLineDetail"]["TaxCodeRef"]["value"]
+        taxable[code] = taxable.get(code, ZERO) + amount
+        return amount
+
+    for position, raw in enumerate(raw_lines, start=1):
+        line = {key: value for key, value in raw.items() if key not in ("Id", "LineNum")}
+        line["Id"], line["LineNum"] = new_id(raw), position
         detail_type = line.get("DetailType")
         if detail_type == "SalesItemLineDetail":
-            amount = _sales_line(realm, line, currency)
-            subtotal += amount
-            code = line["SalesItemLineDetail"]["TaxCodeRef"]["value"]
-            taxable[code] = taxable.get(code, ZERO) + amount
+            subtotal += sales(line)
+        elif detail_type == "GroupLineDetail":
+            subtotal += _group_line(realm, line, sales, new_id)
         elif detail_type == "DiscountLineDetail":
-            discount_lines.append(line)
+            if discount is not None:
+                raise errors.invalid("Line", "a transaction takes one DiscountLineDetail line")
+            discount = _discount_line(line, money(subtotal, currency), currency)
         elif detail_type == "DescriptionOnly":
             line.setdefault("DescriptionLineDetail", {})
             line["Amount"] = ZERO
         else:
             raise errors.invalid("Line.DetailType", f"unsupported value {detail_type!r}")
         lines.append(line)
-    subtotal = money(subtotal)
-    discount = sum((_discount_line(line, subtotal, currency) for line in discount_lines), ZERO)
+    subtotal = money(subtotal, currency)
+    discount = discount or ZERO
+    if data.get("ApplyTaxAfterDiscount") and discount and subtotal:
+        taxable = _after_discount(taxable, discount, subtotal, currency)
     tax_detail = _tax_detail(realm, data.get("TxnTaxDetail") or {}, taxable)
     lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
-    total = money(subtotal - discount + tax_detail["TotalTax"])
+    total = money(subtotal - discount + tax_detail["TotalTax"], currency)
     invoice_id = existing.data["Id"] if existing is not None else None
     applied = realm.applied_to(invoice_id) if invoice_id is not None else ZERO
     if total < applied - CENT:
@@ -448,7 +489,7 @@ def _prepare_invoice(
         "ApplyTaxAfterDiscount": False,
         "Deposit": 0,
         **data,
-        "CurrencyRef": data.get("CurrencyRef") or dict(HOME_CURRENCY),
+        **currency_fields,
         "DocNumber": doc_number,
         "TxnDate": txn_date,
         "DueDate": due_date,
@@ -463,7 +504,10 @@ def _prepare_invoice(
 def _sales_line(realm: Realm, line: dict[str, Any], currency: str) -> Decimal:
     detail = dict(line.get("SalesItemLineDetail") or {})
     amount = _amount(line, "Amount", currency, required=True) or ZERO
-    _ref(realm, detail, "ItemRef", "Item", required=False)
+    if (detail.get("ItemRef") or {}).get("value") == SHIPPING_ITEM_ID:
+        detail["ItemRef"] = {"value": SHIPPING_ITEM_ID, "name": "Shipping"}
+    else:
+        _ref(realm, detail, "ItemRef", "Item", required=False)
     qty = _number(detail, "Qty", required=False, places=PRICE_PLACES)
     unit_price = _number(detail, "UnitPrice", required=False, places=PRICE_PLACES)
     if qty is not None and unit_price is not None and abs(qty * unit_price - amount) > CENT:
@@ -473,6 +517,60 @@ def _sales_line(realm: Realm, line: dict[str, Any], currency: str) -> Decimal:
     _ref(realm, detail, "TaxCodeRef", "TaxCode")
     line["SalesItemLineDetail"], line["Amount"] = detail, money(amount)
     return money(amount)
+
+
+def _group_line(realm: Realm, line: dict[str, Any], sales: Callable[[dict[str, Any]], Decimal],
+                new_id: Callable[[dict[str, Any]], str]) -> Decimal:  # fmt: skip
+    """A bundle line: its components as sent, or else expanded from the Group item (ItemGroupLine x Quantity, each
+    at its item's UnitPrice); its Amount is the sum of the components' (XSD: "the lines expanded from the group
+    item")."""
+    detail = dict(line.get("GroupLineDetail") or {})
+    group = _ref(realm, detail, "GroupItemRef", "Item")
+    assert group is not None  # required
+    if group.data.get("Type") != "Group":
+        raise errors.invalid("GroupLineDetail.GroupItemRef", "must reference a Group item")
+    quantity = _number(detail, "Quantity", required=False, places=PRICE_PLACES)
+    quantity = Decimal(1) if quantity is None else quantity
+    detail["Quantity"] = quantity
+    given = detail.get("Line") or []
+    if not given:
+        for part in (group.data.get("ItemGroupDetail") or {}).get("ItemGroupLine") or []:
+            item = realm.get("Item", str(part["ItemRef"]["value"]))
+            price = Decimal(item.data.get("UnitPrice") or 0) if item is not None else ZERO
+            qty = Decimal(part["Qty"]) * quantity
+            given.append(
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": money(qty * price),
+                    "SalesItemLineDetail": {"ItemRef": dict(part["ItemRef"]), "Qty": qty, "UnitPrice": price},
+                }
+            )
+    components = []
+    amount = ZERO
+    for raw in given:
+        if raw.get("DetailType") != "SalesItemLineDetail":
+            raise errors.invalid("GroupLineDetail.Line.DetailType", "a bundle's lines are SalesItemLineDetail lines")
+        component = {key: value for key, value in raw.items() if key not in ("Id", "LineNum")}
+        component["Id"] = new_id(raw)
+        amount += sales(component)
+        components.append(component)
+    detail["Line"] = components
+    line["GroupLineDetail"], line["Amount"] = detail, amount
+    return amount
+
+
+def _after_discount(taxable: dict[str, Decimal], discount: Decimal, subtotal: Decimal,
+                    currency: str) -> dict[str, Decimal]:  # fmt: skip
+    """ApplyTaxAfterDiscount (XSD: "subtract the discount first and then calculate the sales tax"): the discount
+    shared over the tax codes in proportion to their amounts, the last code taking what rounding leaves."""
+    shared: dict[str, Decimal] = {}
+    left = discount
+    codes = sorted(taxable)
+    for n, code in enumerate(codes):
+        part = left if n == len(codes) - 1 else money(discount * taxable[code] / subtotal, currency)
+        shared[code] = taxable[code] - part
+        left -= part
+    return shared
 
 
 def _discount_line(line: dict[str, Any], subtotal: Decimal, currency: str) -> Decimal:
@@ -533,7 +631,8 @@ def _prepare_payment(
 ) -> tuple[dict[str, Any], dict[str, Decimal]]:
     customer = _ref(realm, data, "CustomerRef", "Customer")
     assert customer is not None  # required=True
-    currency = _currency(data)
+    currency_fields = _transaction_currency(realm, "Payment", data, existing, customer)
+    currency = str(currency_fields["CurrencyRef"]["value"])
     total = _amount(data, "TotalAmt", currency, required=True) or ZERO
     if total < 0:
         raise errors.business_rule("TotalAmt cannot be negative.")
@@ -566,13 +665,27 @@ def _prepare_payment(
     prepared = {
         "ProcessPayment": False,
         **data,
-        "CurrencyRef": data.get("CurrencyRef") or dict(HOME_CURRENCY),
+        **currency_fields,
         "TxnDate": data.get("TxnDate") or company_date(now),
         "TotalAmt": total,
         "UnappliedAmt": total - applied,
         "Line": lines,
     }
     return prepared, applications
+
+
+def _transaction_currency(
+    realm: Realm, entity: str, data: dict[str, Any], existing: Record | None, customer: Record | None
+) -> dict[str, Any]:
+    """CurrencyRef (and ExchangeRate) of a transaction written: an update keeps the currency it has."""
+    if existing is not None:
+        if data.get("CurrencyRef") and data["CurrencyRef"].get("value") != existing.data["CurrencyRef"]["value"]:
+            raise errors.business_rule("You can't change the currency of a transaction once it is set.")
+        kept = {"CurrencyRef": existing.data["CurrencyRef"]}
+        if "ExchangeRate" in existing.data:
+            kept["ExchangeRate"] = data.get("ExchangeRate", existing.data["ExchangeRate"])
+        return kept
+    return company.transaction_currency(realm.company, entity, data, customer.data if customer else None)
 
 
 def _undeposited_funds(realm: Realm) -> str:
@@ -625,6 +738,11 @@ def _voided(data: dict[str, Any]) -> dict[str, Any]:
         line = {**line, "Amount": ZERO}
         if "SalesItemLineDetail" in line:
             line["SalesItemLineDetail"] = {**line["SalesItemLineDetail"], "Qty": 0}
+        if "GroupLineDetail" in line:
+            parts = line["GroupLineDetail"].get("Line") or []
+            line["GroupLineDetail"] = {**line["GroupLineDetail"], "Quantity": 0, "Line": [
+                {**part, "Amount": ZERO, "SalesItemLineDetail": {**part["SalesItemLineDetail"], "Qty": 0}}
+                for part in parts]}  # fmt: skip
         lines.append(line)
     voided["Line"] = lines
     if "TxnTaxDetail" in voided:

@@ -151,7 +151,7 @@ class QboSandbox:
         if action not in ("create", "update", "delete", "void"):
             raise ValueError(f"unknown action {action!r}")
         body = {**data, "sparse": True} if action == "update" else data
-        return self.apply(realm, entity, action, body, rules.Options(check_sync_token=False))
+        return self.apply(realm, entity, action, body, rules.Options(check_sync_token=False, allow_group_items=True))
 
     # state
 

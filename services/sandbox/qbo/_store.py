@@ -11,12 +11,13 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
+from services.sandbox.qbo._company import CompanySettings
+
 # URL segment (lower case, as Intuit's reference uses) -> entity name
 ENTITIES = {name.lower(): name for name in ("Customer", "Item", "Invoice", "Payment", "Account", "TaxCode", "TaxRate")}
 WRITABLE = frozenset({"Customer", "Item", "Invoice", "Payment"})
 NAME_LISTS = frozenset({"Customer", "Item", "Account", "TaxCode", "TaxRate"})  # carry Active; queries hide inactive
 CDC_ENTITIES = frozenset({"Customer", "Item", "Invoice", "Payment", "Account"})  # Intuit excludes TaxCode/TaxRate
-HOME_CURRENCY = {"value": "USD", "name": "United States Dollar"}
 REMEMBERED_REQUEST_IDS = 100_000  # per realm; Intuit does not document how long it remembers them
 
 
@@ -31,6 +32,7 @@ class Realm:
     def __init__(self, realm_id: str, company_name: str) -> None:
         self.realm_id = realm_id
         self.company_name = company_name
+        self.company = CompanySettings()  # home currency, multicurrency, exchange rates, time zone
         self.records: dict[str, dict[str, Record]] = {name: {} for name in ENTITIES.values()}
         self.deleted: dict[str, dict[str, float]] = {name: {} for name in ENTITIES.values()}
         self.next_ids: dict[str, int] = {name: 1 for name in ENTITIES.values()}
@@ -70,6 +72,7 @@ class Realm:
         return {
             "realm_id": self.realm_id,
             "company_name": self.company_name,
+            "company": self.company.to_dict(),
             "records": {
                 entity: {entity_id: [r.data, r.created, r.updated] for entity_id, r in records.items()}
                 for entity, records in self.records.items()
@@ -83,6 +86,7 @@ class Realm:
     @classmethod
     def load(cls, state: dict[str, Any]) -> Realm:
         realm = cls(state["realm_id"], state["company_name"])
+        realm.company = CompanySettings(**state.get("company", {}))
         for entity, records in state["records"].items():
             realm.records[entity] = {
                 i: Record(_exact(data), created, updated) for i, (data, created, updated) in records.items()

@@ -14,13 +14,23 @@ pending keys, so their applies can run at once in two workers; reading the link 
 least as new as the link, and a concurrent apply that saves the link after ours read it makes our save fail
 (`StaleLink`, rerun). Read the other way round, a record read before another apply's write and a link read after
 it look like an edit back to the old value, and that stale value is then written over the newer one.
+
+Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with
+that record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists). The engine records it on
+the link whatever the outcome (excluded, failing and skipped included), so the poller queues the record again only
+for a newer version, and an outcome repeated on a version already seen is no news (no status write, no activity).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
+from collections.abc import Iterator
 from typing import Any, Protocol
 
+from shared import versions
+from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import HsqboError
@@ -34,7 +44,7 @@ Hints = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    action: str  # created, updated, linked, unchanged, echo, deleted, merged, skipped
+    action: str  # created, updated, linked, unchanged, echo, deleted, merged, skipped, needs_review
     direction: Direction | None = None
     link: Link | None = None
     detail: str = ""
@@ -68,3 +78,42 @@ class Rule(Protocol):
 
 def direction_from(side: Provider) -> Direction:
     return Direction.HUBSPOT_TO_QBO if side == Provider.HUBSPOT else Direction.QBO_TO_HUBSPOT
+
+
+# --- the version of the source record an apply saw -------------------------------------------------------------------
+
+GONE = versions.GONE  # the version of a record its source no longer has (read: not found)
+
+
+@dataclasses.dataclass(slots=True)
+class Seen:
+    version: str | None = None  # the source record's version as the rule last read it; None: not read
+
+
+_SEEN: contextvars.ContextVar[Seen | None] = contextvars.ContextVar("hsqbo_seen", default=None)
+
+
+@contextlib.contextmanager
+def watching() -> Iterator[Seen]:
+    """For the engine: what the rule run inside reports with `saw`."""
+    seen = Seen()
+    token = _SEEN.set(seen)
+    try:
+        yield seen
+    finally:
+        _SEEN.reset(token)
+
+
+def saw(version: str | None) -> None:
+    """For a rule: it read the record it syncs at `version` (see the module docstring)."""
+    seen = _SEEN.get()
+    if seen is not None:
+        seen.version = version
+
+
+def qbo_version(entity: QboEntity) -> str:
+    return str(entity.get("SyncToken"))
+
+
+def hubspot_version(record: HubSpotObject) -> str | None:
+    return record.updated_at.isoformat() if record.updated_at else None

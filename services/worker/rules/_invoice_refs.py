@@ -1,6 +1,7 @@
 """What an invoice points at on the other side: its contact or customer, the items or products of its lines, the
 "Custom line item" item, the tax code. Each is found through the id map first, then by natural key (email, SKU,
-name); a missing one raises `Failing` naming what to fix."""
+name); a missing one raises `Failing` naming what to fix. A natural key matching several records is no match (never a
+guess): the invoice fails naming the record to link first (`hsqbo review` resolves it)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 from services.worker._fields import get_path, lower_text, text
 from services.worker.rules import Failing
+from services.worker.rules._match import ACTIVE_OR_NOT
 from services.worker.rules.contacts import PRIMARY_COMPANY
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
@@ -40,6 +42,14 @@ async def hubspot_contact(ctx: SyncContext, customer_id: str) -> str:
     customer = await ctx.qbo.read("Customer", customer_id)
     email = lower_text(get_path(customer, "PrimaryEmailAddr.Address"))
     if email:
+        where = f"{ACTIVE_OR_NOT} AND PrimaryEmailAddr = {qbo_quote(email)}"
+        sharing = await ctx.qbo.query(f"SELECT * FROM Customer WHERE {where}")
+        if len(sharing) > 1:
+            raise Failing(
+                f"QuickBooks customer {customer_id} shares its email with other customers: link it first"
+                " (hsqbo review)",
+                category="customer_not_synced",
+            )
         try:
             return (await ctx.hubspot.get("contacts", email, id_property="email")).id
         except NotFound:
@@ -80,8 +90,13 @@ async def products_for_items(ctx: SyncContext, skus: dict[str, str]) -> dict[str
             sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
         )
         by_sku: dict[str, str] = {}
+        shared: set[str] = set()
         for product in page.results:
-            by_sku.setdefault((product.properties.get("hs_sku") or "").lower(), product.id)  # oldest wins
+            sku = (product.properties.get("hs_sku") or "").lower()
+            if sku in by_sku:
+                shared.add(sku)  # several products: no guess, the line names no product
+            by_sku.setdefault(sku, product.id)
+        by_sku = {sku: product for sku, product in by_sku.items() if sku not in shared}
         products.update({i: by_sku[sku.lower()] for i, sku in unlinked.items() if sku.lower() in by_sku})
     return products
 
@@ -100,9 +115,16 @@ async def qbo_customer(ctx: SyncContext, contact_ids: Sequence[str]) -> str:
     contact = await ctx.hubspot.get("contacts", contact_id, properties=["email"])
     email = lower_text(contact.properties.get("email"))
     if email:
-        found = await ctx.qbo.query(f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {qbo_quote(email)}")
-        if found:
+        where = f"{ACTIVE_OR_NOT} AND PrimaryEmailAddr = {qbo_quote(email)}"
+        found = await ctx.qbo.query(f"SELECT * FROM Customer WHERE {where}")
+        if len(found) == 1 and found[0].get("Active", True):
             return str(found[0]["Id"])
+        if found:
+            raise Failing(
+                f"HubSpot contact {contact_id}'s email matches {len(found)} QuickBooks customer(s), none linked or"
+                " one inactive: sync the contact first (hsqbo review)",
+                category="customer_not_synced",
+            )
     raise Failing(
         f"HubSpot contact {contact_id} has no QuickBooks customer yet (not synced, and no customer has its email)",
         category="customer_not_synced",
@@ -121,7 +143,13 @@ async def items_for_lines(ctx: SyncContext, product_ids: Sequence[str | None], s
     by_sku: dict[str, str] = {}
     if wanted:
         for item in await ctx.qbo.query(f"SELECT * FROM Item WHERE Sku IN {_in_list(wanted)} ORDERBY Id"):
-            by_sku.setdefault(str(item.get("Sku")).casefold(), str(item["Id"]))
+            sku = str(item.get("Sku")).casefold()
+            if sku in by_sku and by_sku[sku] != str(item["Id"]):
+                raise Failing(
+                    f"SKU {item.get('Sku')!r} matches several QuickBooks items: link its product first (hsqbo review)",
+                    category="ambiguous_sku",
+                )
+            by_sku[sku] = str(item["Id"])
     return [item or (by_sku.get(sku.casefold()) if sku else None) for sku, item in zip(skus, items, strict=True)]
 
 

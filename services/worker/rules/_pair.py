@@ -129,6 +129,12 @@ async def sync_fields(
             error_message=None,
         )
     )
+    if action == "linked" and (to_qbo or to_hubspot):
+        # Two existing records first joined: what the link overwrote on each side, so an operator can undo it.
+        await ctx.store.log_activity(
+            ctx.name, saved.kind, "overwritten", link_id=saved.id, hubspot_id=saved.hubspot_id, qbo_id=saved.qbo_id,
+            detail=overwritten(theirs, to_qbo, ours, to_hubspot),
+        )  # fmt: skip
     wrote = sorted(set(to_qbo) | set(to_hubspot))
     direction = (
         None
@@ -142,6 +148,18 @@ async def sync_fields(
     if not wrote and not qbo_extra:
         return Outcome("unchanged" if action == "updated" else action, None, saved)
     return Outcome(action, direction, saved, detail="fields: " + ", ".join(wrote) if wrote else "")
+
+
+def overwritten(qbo_before: _fields.Values, to_qbo: _fields.Values, hubspot_before: _fields.Values,
+                to_hubspot: _fields.Values) -> str:  # fmt: skip
+    """The values a first link overwrote, per side: "QuickBooks: name: 'Old' → 'New'; HubSpot: phone: None → '1'"."""
+
+    def side(before: _fields.Values, after: _fields.Values) -> str:
+        return ", ".join(f"{name}: {before.get(name)!r} → {after[name]!r}" for name in sorted(after))
+
+    parts = [f"QuickBooks: {side(qbo_before, to_qbo)}" if to_qbo else "",
+             f"HubSpot: {side(hubspot_before, to_hubspot)}" if to_hubspot else ""]  # fmt: skip
+    return "overwritten on linking; " + "; ".join(part for part in parts if part)
 
 
 async def claim(
@@ -234,8 +252,13 @@ async def deactivate_in_qbo(
 
 
 async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link | None) -> Outcome:
-    """The QBO record was made inactive: its HubSpot record is archived (restorable in HubSpot)."""
-    if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
+    """The QBO record was made inactive: its HubSpot record is archived (restorable in HubSpot), once. Inactive and
+    never paired: excluded. Already deleted (archived before, or gone in HubSpot): nothing more to do, the status
+    stays — another apply of the same inactive record neither archives again nor flips it to excluded."""
+    if link is not None and link.status == LinkStatus.DELETED:
+        return Outcome("unchanged", link=link, detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record "
+                       "was archived before")  # fmt: skip
+    if link is None or link.hubspot_id is None:
         raise Excluded("inactive in QuickBooks", category="inactive")
     if settings.on_delete == "propagate":
         with contextlib.suppress(NotFound):  # already archived

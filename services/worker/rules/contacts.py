@@ -1,24 +1,41 @@
 """HubSpot contact ↔ QBO Customer.
 
-Matching: the id map first, then email. A customer created from HubSpot is named (DisplayName) after the contact's
-primary company, else first + last name. QBO requires DisplayName to be unique; when the second contact of a company
-collides with the first, the `display_name_strategy` decides:
+Matching: the id map first, then email, and never a guess (see `_match`): the email is looked up among QBO's
+customers, inactive ones included. One customer, linked to no other contact: linked. None: a customer is made. Several
+(a bookkeeper's email on two customers), or the one found is linked to another contact: the contact needs review and
+nothing is written until an operator decides (`hsqbo review`). From QBO alike: the contact with the customer's email
+(HubSpot emails are unique) is linked only when no other customer shares that email; customers sharing one need
+review. A match with an inactive customer (from a live HubSpot contact) links to it and reactivates it: the live
+side wins, and no second customer is made. An inactive customer with no link does not reach HubSpot (excluded).
+When two existing records are first linked, the values the link overwrites are kept in the record's activity.
+
+A customer created from HubSpot is named (DisplayName) after the contact's primary company, else first + last name.
+Names follow QBO's rules (`_names`: DisplayName 500 characters, GivenName/FamilyName/CompanyName 100, no colon, tab
+or newline). QBO requires DisplayName to be unique; when the second contact of a company collides with the first, the
+`display_name_strategy` decides:
 
     fail          the incumbent's behaviour: the contact is failing (category duplicate_display_name)
     link          the existing customer has the same email: link to it; otherwise fail
     disambiguate  (default) a deterministic suffix: "Acme (Jane Doe)", then "Acme (jane@acme.com)", then
-                  "Acme (HubSpot 512)", so every contact becomes a customer and no data is lost
+                  "Acme (HubSpot 512)", so every contact becomes a customer and no data is lost; at the limit the
+                  company name is cut and the suffix kept, so the names stay distinct
+
+A company-only customer (no GivenName, FamilyName or email) reaches HubSpot as a contact whose `lastname` carries its
+DisplayName and `company` its CompanyName (its DisplayName when it has none): HubSpot needs an email, a first or a last
+name on a contact. Both read back as the customer's names, so nothing is written back to QBO.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Any
 
-from services.worker import _fields
+from services.worker import _fields, _names
 from services.worker._fields import FieldMap, lower_text
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _filters as filters
+from services.worker.rules import _match as match
 from services.worker.rules._pair import (
     PairSpec,
     archive_in_hubspot,
@@ -33,7 +50,7 @@ from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import Conflict, DuplicateName, NotFound
-from shared.store import Kind, Link
+from shared.store import Kind, Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -41,10 +58,10 @@ SPEC = PairSpec(
     qbo_entity="Customer",
     fields=(
         FieldMap("email", "email", "PrimaryEmailAddr.Address", lower_text),
-        FieldMap("first_name", "firstname", "GivenName"),
-        FieldMap("last_name", "lastname", "FamilyName"),
-        FieldMap("phone", "phone", "PrimaryPhone.FreeFormNumber"),
-        FieldMap("company", "company", "CompanyName"),
+        FieldMap("first_name", "firstname", "GivenName", _names.canonical(_names.PERSON_NAME_MAX)),
+        FieldMap("last_name", "lastname", "FamilyName", _names.canonical(_names.PERSON_NAME_MAX)),
+        FieldMap("phone", "phone", "PrimaryPhone.FreeFormNumber", _names.cut_to(_names.PHONE_MAX)),
+        FieldMap("company", "company", "CompanyName", _names.canonical(_names.COMPANY_NAME_MAX)),
         FieldMap("address", "address", "BillAddr.Line1"),
         FieldMap("city", "city", "BillAddr.City"),
         FieldMap("state", "state", "BillAddr.CountrySubDivisionCode"),
@@ -53,7 +70,6 @@ SPEC = PairSpec(
     ),
 )
 PRIMARY_COMPANY = 1  # contact -> company association type id of the primary company
-DISPLAY_NAME_MAX = 100
 NON_DRAFT = ("open", "paid", "voided")
 
 
@@ -74,29 +90,51 @@ class ContactRule:
         try:
             contact = await ctx.hubspot.get("contacts", contact_id, properties=hubspot_properties(maps))
         except NotFound:
+            saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.CONTACT, settings, contact_id)
+        saw(hubspot_version(contact))
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
             restore = {"Active": True} if not customer.get("Active", True) else None
             action = "restored" if restore else "merged" if merged else "updated"
-            return await sync_fields(ctx, SPEC, settings, link, contact, customer, action=action, qbo_extra=restore)
+            return await _sync(ctx, settings, link, contact, customer, action=action, qbo_extra=restore)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
         if settings.hubspot_to_qbo.require_hubspot_invoice:
             await _require_hubspot_invoice(ctx, contact_id)
-        email = lower_text(contact.properties.get("email"))
-        match = await _customer_by_email(ctx, email) if email else None
-        if match is not None:
+        decision = match.resolved(link)
+        found: QboEntity | None = None
+        if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
+            found = await ctx.qbo.read("Customer", link.review_pick)
+        elif decision is None:
+            email = lower_text(contact.properties.get("email"))
+            customers = await _customers_by_email(ctx, email) if email else []
+            qbo = Provider.QUICKBOOKS
+            candidates = [await match.found(ctx, Kind.CONTACT, str(c["Id"]), _label(c), on=qbo) for c in customers]
+            chosen = match.decide(
+                contact_id, email or "", candidates, other_side="QuickBooks customers",
+                under_review=match.awaiting_review(link),
+            )  # fmt: skip
+            if isinstance(chosen, match.Review):
+                return await match.needs_review(
+                    ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, chosen, match.version(contact)
+                )
+            if isinstance(chosen, match.LinkTo):
+                found = next(c for c in customers if str(c["Id"]) == chosen.id)
+        if found is not None:
             link = await claim(
-                ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(match["Id"]), category="duplicate_email"
+                ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(found["Id"]), category="duplicate_email"
             )
-            return await sync_fields(ctx, SPEC, settings, link, contact, match, action="linked")
+            # A live contact matching an inactive customer: the live side wins, the customer is reactivated.
+            restore = {"Active": True} if not found.get("Active", True) else None
+            return await _sync(ctx, settings, match.cleared(link), contact, found, action="linked", qbo_extra=restore)
         link, created = await self._create_customer(ctx, settings, contact, maps, link)
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
         )
-        link = dataclasses.replace(link, qbo_written_sync_token=str(created["SyncToken"]))  # its webhook is our echo
-        return await sync_fields(ctx, SPEC, settings, link, contact, created, action="created")
+        link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(created["SyncToken"]))
+        restore = {"Active": True} if not created.get("Active", True) else None  # `link` strategy: found inactive
+        return await _sync(ctx, settings, link, contact, created, action="created", qbo_extra=restore)
 
     async def _create_customer(
         self,
@@ -110,14 +148,13 @@ class ContactRule:
         values = _fields.from_hubspot(maps, contact.properties)
         body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
         base = await _display_name(ctx, settings, contact)
-        candidates = [base]
+        suffixes: list[str | None] = []
         if settings.display_name_strategy == "disambiguate":
             person = " ".join(filter(None, (values.get("first_name"), values.get("last_name"))))
-            candidates += [f"{base} ({extra})" for extra in (person, values.get("email")) if extra and extra != base]
-            candidates.append(f"{base} (HubSpot {contact.id})")
+            suffixes = [person, values.get("email"), f"HubSpot {contact.id}"]
+        candidates = _names.candidates(base, suffixes, _names.DISPLAY_NAME_MAX)
         intent = await intend_qbo_create(ctx, Kind.CONTACT, link, contact.id, _fields.from_qbo(maps, body))
         for name in candidates:
-            name = name[:DISPLAY_NAME_MAX]
             request_id = ctx.request_id("Customer", "create", contact.id, name, link=intent)
             try:
                 return intent, await ctx.qbo.create("Customer", {**body, "DisplayName": name}, request_id=request_id)
@@ -145,6 +182,7 @@ class ContactRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)
         customer = await ctx.qbo.read("Customer", customer_id)
+        saw(qbo_version(customer))
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not customer.get("Active", True):
@@ -156,19 +194,35 @@ class ContactRule:
             except NotFound:
                 return Outcome("skipped", link=link, detail="the linked HubSpot contact was deleted")
             action = "merged" if merged else "updated"
-            return await sync_fields(ctx, SPEC, settings, link, linked, customer, action=action)
+            return await _sync(ctx, settings, link, linked, customer, action=action)
 
-        filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
-        email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
+        await filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
+        decision = match.resolved(link)
         contact: HubSpotObject | None = None
-        if email:
-            try:
-                contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
-            except NotFound:
-                contact = None
+        if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
+            contact = await ctx.hubspot.get("contacts", link.review_pick, properties=properties)
+        elif decision is None:
+            email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
+            if email:
+                with contextlib.suppress(NotFound):
+                    contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
+            found = (
+                []
+                if contact is None
+                else [await match.found(ctx, Kind.CONTACT, contact.id, _contact_label(contact), on=Provider.HUBSPOT)]
+            )
+            sharing = await _sharing_email(ctx, email, contact) if email else []
+            chosen = match.decide(
+                customer_id, email or "", found, sharing=sharing, other_side="HubSpot contacts",
+                under_review=match.awaiting_review(link),
+            )  # fmt: skip
+            if isinstance(chosen, match.Review):
+                return await match.needs_review(
+                    ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen, str(customer.get("SyncToken"))
+                )
         action = "linked"
         if contact is None:
-            values = _fields.from_qbo(maps, customer)
+            values = _fields.from_qbo(maps, _customer_view(customer))
             # What the new contact will hold, recorded first (see sync_fields): a retry after a crash that lost the
             # link finds the contact by email and takes its values as our write, not as HubSpot-side edits.
             intent = link or Link(
@@ -188,22 +242,80 @@ class ContactRule:
                     # It holds what a crashed attempt meant to write (its intent, replaced just above): our write,
                     # not HubSpot-side edits that would win a conflict against the user's newer QBO edits.
                     link = await ctx.store.save_link(dataclasses.replace(link, hubspot_hash=earlier))
+                elif decision == ReviewDecision.CREATE_NEW:
+                    raise Failing(
+                        f"HubSpot contact {contact.id} already has this customer's email (HubSpot emails are unique):"
+                        " pick it or exclude the customer",
+                        category="duplicate_email",
+                    ) from None
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, contact.id, customer_id, category="duplicate_email"
         )
-        return await sync_fields(ctx, SPEC, settings, link, contact, customer, action=action)
+        return await _sync(ctx, settings, match.cleared(link), contact, customer, action=action)
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
 
 
-async def _customer_by_email(ctx: SyncContext, email: str) -> QboEntity | None:
-    found = await ctx.qbo.query(f"SELECT * FROM Customer WHERE PrimaryEmailAddr = {qbo_quote(email)}")
-    return found[0] if found else None
+async def _sync(
+    ctx: SyncContext,
+    settings: ContactSettings,
+    link: Link,
+    contact: HubSpotObject,
+    customer: QboEntity,
+    *,
+    action: str,
+    qbo_extra: dict[str, Any] | None = None,
+) -> Outcome:
+    """`sync_fields`, comparing the customer as `_customer_view` presents it."""
+    view = _customer_view(customer)
+    return await sync_fields(ctx, SPEC, settings, link, contact, view, action=action, qbo_extra=qbo_extra)
+
+
+def _customer_view(customer: QboEntity) -> QboEntity:
+    """A company-only customer (no GivenName, FamilyName or email) as the contact compares it: its DisplayName as
+    the family name, its CompanyName (else DisplayName) as the company; HubSpot needs a name or an email on a
+    contact. Other customers as they are."""
+    email = _fields.get_path(customer, "PrimaryEmailAddr.Address")
+    names = (customer.get("GivenName"), customer.get("FamilyName"), email)
+    display = _fields.text(customer.get("DisplayName"))
+    if any(_fields.text(value) for value in names) or display is None:
+        return customer
+    return {**customer, "FamilyName": display, "CompanyName": _fields.text(customer.get("CompanyName")) or display}
+
+
+async def _customers_by_email(ctx: SyncContext, email: str) -> list[QboEntity]:
+    """Every customer with this email, inactive ones too."""
+    where = f"{match.ACTIVE_OR_NOT} AND PrimaryEmailAddr = {qbo_quote(email)}"
+    return await ctx.qbo.query(f"SELECT * FROM Customer WHERE {where} ORDERBY Id")
+
+
+async def _sharing_email(ctx: SyncContext, email: str, contact: HubSpotObject | None) -> list[str]:
+    """The customers with this email that could be the contact's (linked to no other contact)."""
+    sharing = []
+    for customer in await _customers_by_email(ctx, email):
+        linked_to = await match.linked_to(ctx, Kind.CONTACT, qbo_id=str(customer["Id"]))
+        if linked_to is None or (contact is not None and linked_to == contact.id):
+            sharing.append(str(customer["Id"]))
+    return sharing
+
+
+def _label(customer: QboEntity) -> str:
+    email = _fields.get_path(customer, "PrimaryEmailAddr.Address")
+    label = f"{customer.get('DisplayName')} <{email}>" if email else str(customer.get("DisplayName"))
+    return label[:120] + ("" if customer.get("Active", True) else ", inactive")
+
+
+def _contact_label(contact: HubSpotObject) -> str:
+    properties = contact.properties
+    name = " ".join(filter(None, (_fields.text(properties.get("firstname")), _fields.text(properties.get("lastname")))))
+    email = _fields.text(properties.get("email"))
+    return (f"{name} <{email}>" if name and email else name or email or f"contact {contact.id}")[:120]
 
 
 async def _customer_by_display_name(ctx: SyncContext, name: str) -> QboEntity | None:
-    found = await ctx.qbo.query(f"SELECT * FROM Customer WHERE DisplayName = {qbo_quote(name)}")
+    where = f"{match.ACTIVE_OR_NOT} AND DisplayName = {qbo_quote(name)}"
+    found = await ctx.qbo.query(f"SELECT * FROM Customer WHERE {where}")
     return found[0] if found else None
 
 

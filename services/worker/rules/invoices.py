@@ -1,31 +1,49 @@
 """HubSpot invoice ↔ QBO Invoice. The side an invoice was created on is its master (the link's origin); the other
 side holds a copy.
 
+Totals, both ways: HubSpot's amount billed equals QBO's TotalAmt to the cent for every synced invoice. The lines
+are converted by `_invoice_lines` (every QBO line type: items, bundles, discounts, shipping, descriptions, tax;
+HubSpot line-item discounts and invoice-level discounts, fees and taxes). An invoice the other side cannot hold at
+the same total is failing `not_representable` before anything is written; after every write the total the other side
+computed is read back, and a difference is failing `total_mismatch` with both totals.
+
 QBO → HubSpot (the default direction; filter: created after the setup date)
     A HubSpot invoice with `hs_invoice_billable=false` (billed outside HubSpot: no document, no emails), the QBO
-    currency, invoice and due dates and memo, one line item per QBO item line (name, quantity, unit price, `hs_sku`
-    and `hs_product_id` of the product with the item's link or SKU) plus a "Tax" line item for the tax QBO computed,
-    so HubSpot's amount billed equals the QBO total. It is associated with the customer's contact (its link, else the
+    currency, invoice and due dates and memo, its line items (name, quantity, unit price, `hs_sku` and
+    `hs_product_id` of the product with the item's link or SKU; bundle components, shipping, descriptions), a FIXED
+    invoice discount per QBO discount line (association type 411) and a FIXED invoice tax of the tax QBO computed
+    (415). It is associated with the customer's contact (its link, else the
     contact with the customer's email; neither → failing `customer_not_synced`) and that contact's primary company
-    (none if it has none). Every QBO change rewrites only what differs. An invoice in another currency than the
-    portal's is excluded. The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
+    (none if it has none). Every QBO change rewrites only what differs. The HubSpot invoice is in the QBO invoice's
+    currency (`CurrencyRef`, else the home currency); one the portal does not have is excluded (`other_currency`).
+    The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
     the create adopts the invoice instead of making a second one; line items are matched through the link, then by
     content, for the same reason.
     Balance: HubSpot computes `hs_amount_billed`/`hs_balance_due` from line items and payment records and lets no one
     write them. hsqbo does not fake payments: the status follows QBO — `paid` when the QBO Balance is 0, `open`
     otherwise, `voided` once voided (final) — and the payment records themselves are the payments rule's work.
     Voids propagate as status `voided`; a QBO delete also sets `voided` (HubSpot deletes only drafts, and a voided
-    invoice keeps the record of what was billed); the link is then marked deleted.
+    invoice keeps the record of what was billed); the link is then marked deleted. A void or delete event is a hint:
+    the invoice read back from QBO decides.
 
 HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date; drafts never sync)
+    The QBO invoice carries `hs_currency` as `CurrencyRef`, with QBO's exchange rate for its date when that is not
+    the home currency; an invoice QBO cannot hold in its currency (multicurrency off, or a customer in another
+    currency) is excluded (`other_currency`).
     CustomerRef from the contact's link, else the customer with the contact's email (neither → failing
     `customer_not_synced`). Lines are matched to items through the product link, then by SKU; unmatched lines go to
     the "Custom line item" item (`custom_line_item_name`, looked up by name, created once on `income_account`).
-    With `tax_code` every line carries that TaxCodeRef and QBO computes TxnTaxDetail (non-US VAT codes work).
+    Line-item and invoice discounts become QBO's one DiscountLineDetail (a fixed amount); invoice fees, and taxes
+    unless QBO computes them, become lines on that same custom item.
+    With `tax_code` every line carries that TaxCodeRef and QBO computes TxnTaxDetail (non-US VAT codes work), after
+    the discount (`ApplyTaxAfterDiscount`) as HubSpot does; the HubSpot invoice must carry the same tax.
     `custom_fields` fill up to three QBO custom string fields from HubSpot properties. DocNumber is HubSpot's number;
     when QBO already uses it (6140) the invoice is created without one, so QBO numbers it, and HubSpot's number stays
     in PrivateNote. Every QBO write carries a deterministic requestid, and before creating, the DocNumber is looked
     up (an invoice whose PrivateNote names this HubSpot invoice is adopted), so no duplicate can appear.
+    A date HubSpot lacks (invoice or due date) is no change: QBO keeps its TxnDate and DueDate.
+    Dates: TxnDate/DueDate are days; hs_invoice_date/hs_due_date are written as midnight UTC of that day and read
+    as that day, or, for any other instant, as its day in the portal's time zone (`_dates.py`).
     Updates flow to QBO only for invoices created in HubSpot. Edits made in QBO to such an invoice (lines, prices,
     tax, or anything else) are not synced back: the activity log says so; a QBO void still voids the HubSpot invoice.
 """
@@ -35,23 +53,29 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
 from services.worker import _fields
 from services.worker._fields import FieldMap, Values
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import _currency as currencies
+from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
 from services.worker.rules import _invoice_lines as lines
 from services.worker.rules import _invoice_refs as refs
-from services.worker.rules._invoice_lines import Line
+from services.worker.rules._invoice_lines import Adjustment, HubSpotLine, Line
 from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
+from shared.company import Company
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import DuplicateDocNumber, NotFound
+from shared.money import decimal, plain
 from shared.store import Direction, Kind, Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, InvoiceSettings
 
@@ -60,19 +84,26 @@ INVOICE_ORIGIN = OriginProperty("invoices", QBO_ID_PROPERTY, "QuickBooks invoice
 INVOICE_TO_CONTACT = 177
 INVOICE_TO_COMPANY = 179
 LINE_ITEM_TO_INVOICE = 410
+INVOICE_TO_ADJUSTMENT = {"discounts": 411, "fees": 413, "taxes": 415}  # HubSpot-defined (reference §4)
+TOTAL_MISMATCH = "total_mismatch"
 DOC_NUMBER_MAX = 21
+COPY_PARTS = ["line_items", "discounts", "taxes"]  # what a HubSpot copy of a QBO invoice is made of
+ALL_PARTS = ["contacts", "line_items", *INVOICE_TO_ADJUSTMENT]  # what a HubSpot invoice going to QBO is made of
 VOIDED = "voided"
 LINE_MAP = "line_items"  # link.synced key: QBO line key -> HubSpot line item id, as JSON
 
 
-def _day(value: Any) -> str | None:
-    """A date in either form ("2026-01-05", HubSpot's ISO datetime, epoch ms) as its UTC day."""
+def _day(value: Any, portal_zone: ZoneInfo = dates.UTC) -> str | None:
+    """A date in any form the APIs use ("2026-01-05", epoch ms, ISO datetime) as the day it means: midnight UTC is
+    that day, any other instant its day in the HubSpot portal's zone (`_dates.hubspot_day`)."""
     cleaned = _fields.text(value)
     if cleaned is None:
         return None
-    if cleaned.isdigit():
-        return dt.datetime.fromtimestamp(int(cleaned) / 1000, dt.UTC).date().isoformat()
-    return cleaned[:10]
+    try:
+        day = dates.hubspot_day(cleaned, portal_zone)
+    except ValueError:
+        return None
+    return day.isoformat() if day is not None else None
 
 
 HEADER = (
@@ -83,13 +114,18 @@ HEADER = (
 DATE_PROPERTIES = frozenset({"hs_invoice_date", "hs_due_date"})
 
 
+def _header(portal_zone: ZoneInfo) -> tuple[FieldMap, ...]:
+    """HEADER, its dates read in the HubSpot portal's zone."""
+    day = functools.partial(_day, portal_zone=portal_zone)
+    return tuple(dataclasses.replace(m, canonical=day) if m.hubspot_property in DATE_PROPERTIES else m for m in HEADER)
+
+
 def _hubspot_values(maps: list[FieldMap], values: Values) -> dict[str, str]:
-    """HubSpot properties for header values; dates as epoch ms at 00:00 UTC (what every API version accepts)."""
+    """HubSpot properties for header values; dates as epoch ms at 00:00 UTC of the day (a HubSpot date value)."""
     properties = _fields.to_hubspot(maps, values)
     for name in DATE_PROPERTIES & properties.keys():
         if properties[name]:
-            day = dt.date.fromisoformat(properties[name])
-            properties[name] = str(int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000))
+            properties[name] = dates.hubspot_date(dt.date.fromisoformat(properties[name]))
     return properties
 
 
@@ -100,13 +136,14 @@ def _is_voided(invoice: QboEntity) -> bool:
 
 
 def _qbo_status(invoice: QboEntity, hints: Hints, link: Link | None) -> str:
-    if hints.get("voided") or _is_voided(invoice) or (link is not None and link.synced.get("status") == VOIDED):
+    # A "voided" hint is only a hint (webhooks are): the invoice just read says whether it is voided.
+    if _is_voided(invoice) or (link is not None and link.synced.get("status") == VOIDED):
         return VOIDED
     return "paid" if (money.decimal(invoice.get("Balance")) or money.ZERO) == 0 else "open"
 
 
 def _lines_hash(invoice: QboEntity) -> str:
-    signature = lines.qbo_line_signature(lines.sales_lines(invoice), with_tax_code=True)
+    signature = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=True)
     tax = _fields.number(_fields.get_path(invoice, "TxnTaxDetail.TotalTax"))
     return _fields.content_hash({"lines": orjson.dumps(signature).decode(), "tax": tax})
 
@@ -123,6 +160,18 @@ def _claim(ctx: SyncContext, link: Link | None, origin: Provider, hubspot_id: st
     return dataclasses.replace(link, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
 
 
+def _check_qbo_total(record: HubSpotObject, invoice: QboEntity) -> None:
+    """What QBO computed must be HubSpot's amount billed to the cent; else the record is failing with both."""
+    billed = decimal(record.properties.get("hs_amount_billed"))
+    total = decimal(invoice.get("TotalAmt"))
+    if billed is not None and billed != total:
+        raise Failing(
+            f"QuickBooks totals {plain(total) if total is not None else 'nothing'} for the HubSpot invoice billing "
+            f"{plain(billed)}",
+            category=TOTAL_MISMATCH,
+        )
+
+
 class InvoiceRule:
     kind = Kind.INVOICE
 
@@ -137,7 +186,9 @@ class InvoiceRule:
         try:
             invoice = await ctx.qbo.read("Invoice", invoice_id)
         except NotFound:
+            saw(GONE)
             return await self._deleted_in_qbo(ctx, settings, link)
+        saw(qbo_version(invoice))
         if link is not None and link.qbo_written_sync_token == str(invoice.get("SyncToken")):
             return Outcome("echo", link=link, detail="our own write")
         status = _qbo_status(invoice, hints, link)
@@ -149,28 +200,27 @@ class InvoiceRule:
                 return Outcome("unchanged", link=link, detail="this QuickBooks version is synced")
             try:
                 record = await ctx.hubspot.get(
-                    "invoices", link.hubspot_id, properties=self._properties(settings), associations=["line_items"]
+                    "invoices", link.hubspot_id, properties=self._properties(settings), associations=COPY_PARTS
                 )
             except NotFound:
                 return Outcome("skipped", link=link, detail="the linked HubSpot invoice was deleted")
             return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, "updated")
 
-        filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
-        currency = str(_fields.get_path(invoice, "CurrencyRef.value") or ctx.connection.hubspot_currency)
-        if currency != ctx.connection.hubspot_currency:
-            raise Excluded(
-                f"currency {currency} is not the HubSpot portal's ({ctx.connection.hubspot_currency})",
-                category="other_currency",
-            )
+        await filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
+        company = await ctx.company()
+        currency = currencies.qbo_currency(invoice, company)
+        currencies.check_hubspot_holds(currency, company, "invoice")
         if status == VOIDED:
             raise Excluded("voided before it synced", category="voided")
+        lines.hubspot_copy(invoice, {}, {}, currency)  # not representable: failing before anything is written
         record, action = await self._create_in_hubspot(ctx, settings, invoice, currency)
         link = await ctx.store.save_link(_claim(ctx, link, Provider.QUICKBOOKS, record.id, invoice_id))
         return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, action)
 
     def _properties(self, settings: InvoiceSettings) -> list[str]:
         maps = _fields.active_maps(HEADER, settings)
-        extra = ("hs_currency", "hs_invoice_status", "hs_invoice_billable", "hs_number", QBO_ID_PROPERTY)
+        extra = ("hs_currency", "hs_invoice_status", "hs_invoice_billable", "hs_number", "hs_amount_billed",
+                 QBO_ID_PROPERTY)  # fmt: skip
         return sorted({m.hubspot_property for m in maps} | set(extra) | set(settings.custom_fields.values()))
 
     async def _create_in_hubspot(
@@ -181,7 +231,7 @@ class InvoiceRule:
         invoice_id = str(invoice["Id"])
         found = await made_from(ctx, INVOICE_ORIGIN, invoice_id, properties)
         if found is not None:
-            return await ctx.hubspot.get("invoices", found.id, properties=properties, associations=["line_items"]), (
+            return await ctx.hubspot.get("invoices", found.id, properties=properties, associations=COPY_PARTS), (
                 "linked"
             )
         contact_id = await refs.hubspot_contact(ctx, str(_fields.get_path(invoice, "CustomerRef.value")))
@@ -189,7 +239,7 @@ class InvoiceRule:
         associations = [NewAssociation(contact_id, INVOICE_TO_CONTACT)]
         if company_id is not None:
             associations.append(NewAssociation(company_id, INVOICE_TO_COMPANY))
-        maps = _fields.active_maps(HEADER, settings)
+        maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
         values = {k: v for k, v in _hubspot_values(maps, _fields.from_qbo(maps, invoice)).items() if v}
         values.update({"hs_currency": currency, "hs_invoice_billable": "false", QBO_ID_PROPERTY: invoice_id})
         created = await ctx.hubspot.create("invoices", values, associations=associations)
@@ -214,33 +264,56 @@ class InvoiceRule:
             return await self._save_qbo_origin(ctx, link, invoice, line_map, VOIDED, action, wrote)
         changes: dict[str, str] = {}
         if status != VOIDED:  # a void zeroes QBO's lines: HubSpot keeps what was billed
-            maps = _fields.active_maps(HEADER, settings)
+            maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
             wanted = _fields.from_qbo(maps, invoice)
             changes = _hubspot_values(maps, _fields.changed(wanted, _fields.from_hubspot(maps, record.properties)))
             line_map, line_writes = await self._sync_line_items(ctx, link.hubspot_id, invoice, record, line_map)
             wrote += line_writes
         if status != current_status:
             changes["hs_invoice_status"] = status
+        seen = hubspot_version(record)
         if changes:
-            await ctx.hubspot.update("invoices", link.hubspot_id, changes)
+            seen = hubspot_version(await ctx.hubspot.update("invoices", link.hubspot_id, changes))
             wrote += sorted(changes)
-        return await self._save_qbo_origin(ctx, link, invoice, line_map, status, action, wrote)
+        elif wrote:  # line items written: HubSpot recomputed the invoice's amounts, a version of our making
+            seen = hubspot_version(await ctx.hubspot.get("invoices", link.hubspot_id, properties=["hs_invoice_status"]))
+        link = dataclasses.replace(link, hubspot_version=seen or link.hubspot_version)
+        outcome = await self._save_qbo_origin(ctx, link, invoice, line_map, status, action, wrote)
+        if status != VOIDED and (wrote or link.status != LinkStatus.SYNCED):
+            await self._check_hubspot_total(ctx, record.id, invoice)
+        return outcome
+
+    async def _check_hubspot_total(self, ctx: SyncContext, hubspot_id: str, invoice: QboEntity) -> None:
+        """What HubSpot computed must be QBO's total to the cent; else the record is failing with both."""
+        read = await ctx.hubspot.get("invoices", hubspot_id, properties=["hs_amount_billed"])
+        billed = decimal(read.properties.get("hs_amount_billed"))
+        total = decimal(invoice.get("TotalAmt"))
+        if billed != total:
+            raise Failing(
+                f"HubSpot bills {plain(billed) if billed is not None else 'nothing'} for the QuickBooks invoice of "
+                f"{plain(total) if total is not None else 'nothing'}",
+                category=TOTAL_MISMATCH,
+            )
 
     async def _sync_line_items(
         self, ctx: SyncContext, invoice_id: str, invoice: QboEntity, record: HubSpotObject, known: dict[str, str]
     ) -> tuple[dict[str, str], list[str]]:
+        """Line items, invoice-level discounts and tax of the HubSpot copy brought to the QBO invoice
+        (`_invoice_lines`)."""
         item_ids = [
             str(item_id)
-            for line in lines.sales_lines(invoice)
+            for line in lines.item_lines(invoice)
             if (item_id := _fields.get_path(line, "SalesItemLineDetail.ItemRef.value"))
+            and item_id != lines.SHIPPING_ITEM_ID
         ]
         skus = await refs.item_skus(ctx, item_ids)
-        wanted = lines.wanted_from_qbo(invoice, skus, await refs.products_for_items(ctx, skus))
+        currency = currencies.qbo_currency(invoice, await ctx.company())
+        copy = lines.hubspot_copy(invoice, skus, await refs.products_for_items(ctx, skus), currency)
         current: dict[str, Line] = {}
         if ids := record.associations.get("line_items", []):
             batch = await ctx.hubspot.batch_read("line_items", ids, properties=lines.LINE_ITEM_PROPERTIES)
             current = {item.id: Line.from_hubspot(item.properties) for item in batch.results}
-        plan = lines.plan_line_items(wanted, current, known)
+        plan = lines.plan_line_items(copy.line_items, current, known)
         for item_id, line in plan.update.items():
             await ctx.hubspot.update("line_items", item_id, line.hubspot_properties())
         mapping = dict(plan.kept)
@@ -251,7 +324,28 @@ class InvoiceRule:
         for item_id in plan.archive:
             await ctx.hubspot.archive("line_items", item_id)
         writes = len(plan.update) + len(plan.create) + len(plan.archive)
-        return mapping, [f"{writes} line items"] if writes else []
+        for kind in ("discounts", "taxes"):
+            wanted = {key: a for key, a in copy.adjustments.items() if a.kind == kind}
+            current_adjustments: dict[str, Adjustment] = {}
+            if ids := record.associations.get(kind, []):
+                batch = await ctx.hubspot.batch_read(kind, ids, properties=lines.ADJUSTMENT_PROPERTIES)
+                current_adjustments = {r.id: Adjustment.from_hubspot(kind, r.properties) for r in batch.results}
+            if not wanted and not current_adjustments:
+                continue
+            adjustment_plan = lines.plan_records(wanted, current_adjustments, known)
+            for adjustment_id, adjustment in adjustment_plan.update.items():
+                await ctx.hubspot.update(kind, adjustment_id, adjustment.hubspot_properties())
+            mapping.update(adjustment_plan.kept)
+            for key, adjustment in adjustment_plan.create.items():
+                created = await ctx.hubspot.create(kind, adjustment.hubspot_properties())
+                await ctx.hubspot.associate(
+                    "invoices", invoice_id, kind, created.id, type_id=INVOICE_TO_ADJUSTMENT[kind]
+                )
+                mapping[key] = created.id
+            for adjustment_id in adjustment_plan.archive:
+                await ctx.hubspot.archive(kind, adjustment_id)
+            writes += len(adjustment_plan.update) + len(adjustment_plan.create) + len(adjustment_plan.archive)
+        return mapping, [f"{writes} line items, discounts and taxes"] if writes else []
 
     async def _save_qbo_origin(
         self,
@@ -322,10 +416,12 @@ class InvoiceRule:
         link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoice_id)
         try:
             record = await ctx.hubspot.get(
-                "invoices", invoice_id, properties=self._properties(settings), associations=["contacts", "line_items"]
+                "invoices", invoice_id, properties=self._properties(settings), associations=ALL_PARTS
             )
         except NotFound:
+            saw(GONE)
             return await self._deleted_in_hubspot(ctx, settings, link)
+        saw(hubspot_version(record))
         if (link is not None and link.origin == Provider.QUICKBOOKS) or (
             link is None and record.properties.get(QBO_ID_PROPERTY)
         ):
@@ -340,21 +436,21 @@ class InvoiceRule:
                 return await self._void_in_qbo(ctx, link, invoice, "voided in HubSpot")
             return await self._push_to_qbo(ctx, settings, link, record, invoice)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
         if status in ("draft", None):
             raise Excluded("draft invoices do not sync", category="draft")
         if status == VOIDED:
             raise Excluded("voided before it synced", category="voided")
-        currency = record.properties.get("hs_currency") or ctx.connection.hubspot_currency
-        if currency != ctx.connection.hubspot_currency:
-            raise Excluded(
-                f"currency {currency} is not the HubSpot portal's ({ctx.connection.hubspot_currency})",
-                category="other_currency",
-            )
+        company = await ctx.company()
+        currency = currencies.hubspot_currency(record.properties.get("hs_currency"), company)
+        currencies.check_qbo_holds(currency, company, "invoice")
         body = await self._qbo_body(ctx, settings, record)
+        body.update(await _qbo_currency_fields(ctx, company, currency, body))
         invoice, action = await self._create_in_qbo(ctx, record, body, link)
         link = _claim(ctx, link, Provider.HUBSPOT, record.id, str(invoice["Id"]))
-        return await self._save_hubspot_origin(ctx, settings, link, record, invoice, action, written=True)
+        outcome = await self._save_hubspot_origin(ctx, settings, link, record, invoice, action, written=True)
+        _check_qbo_total(record, invoice)
+        return outcome
 
     async def _qbo_body(self, ctx: SyncContext, settings: InvoiceSettings, record: HubSpotObject) -> dict[str, Any]:
         """The QBO fields hsqbo sets from a HubSpot invoice (no Id/SyncToken/DocNumber)."""
@@ -363,20 +459,31 @@ class InvoiceRule:
         if not ids:
             raise Failing("the HubSpot invoice has no line items", category="no_line_items")
         batch = await ctx.hubspot.batch_read("line_items", ids, properties=lines.LINE_ITEM_PROPERTIES)
-        by_id = {item.id: Line.from_hubspot(item.properties) for item in batch.results}
-        ordered = [by_id[i] for i in ids if i in by_id]
+        by_id = {item.id: item.properties for item in batch.results}
+        read = [by_id[i] for i in ids if i in by_id]
+        ordered = [Line.from_hubspot(properties) for properties in read]
+        adjustments = await self._adjustments(ctx, record)
         items = await refs.items_for_lines(ctx, [line.product_id for line in ordered], [line.sku for line in ordered])
-        if None in items:
-            custom = await refs.custom_line_item(ctx, settings)
-            items = [item or custom for item in items]
         tax_code = await refs.tax_code(ctx, settings)
-        maps = _fields.active_maps(HEADER, settings)
+        custom: str | None = None
+        if None in items or any(a.kind == "fees" or (a.kind == "taxes" and not tax_code) for a in adjustments):
+            custom = str(await refs.custom_line_item(ctx, settings))
+            items = [item or custom for item in items]
+        company = await ctx.company()
+        currency = currencies.hubspot_currency(record.properties.get("hs_currency"), company)
+        hubspot_lines = [
+            HubSpotLine(line, str(item), decimal(properties.get("amount")))
+            for line, item, properties in zip(ordered, items, read, strict=True)
+        ]
+        billed = decimal(record.properties.get("hs_amount_billed"))
+        qbo_lines = lines.qbo_lines(
+            hubspot_lines, adjustments, billed, adjustment_item=custom, tax_code=tax_code, currency=currency
+        )
+        maps = _fields.active_maps(_header(company.hubspot_zone), settings)
         header = {k: v for k, v in _fields.to_qbo(maps, _fields.from_hubspot(maps, record.properties)).items() if v}
-        body: dict[str, Any] = {
-            **header,
-            "CustomerRef": {"value": customer_id},
-            "Line": [lines.qbo_line(line, str(item), tax_code) for line, item in zip(ordered, items, strict=True)],
-        }
+        body: dict[str, Any] = {**header, "CustomerRef": {"value": customer_id}, "Line": qbo_lines}
+        if tax_code and any(line["DetailType"] == "DiscountLineDetail" for line in qbo_lines):
+            body["ApplyTaxAfterDiscount"] = True  # HubSpot taxes what is left after its discounts
         custom_fields = [
             {"DefinitionId": definition, "Type": "StringType", "StringValue": value}
             for definition, name in sorted(settings.custom_fields.items())
@@ -385,6 +492,18 @@ class InvoiceRule:
         if custom_fields:
             body["CustomField"] = custom_fields
         return body
+
+    async def _adjustments(self, ctx: SyncContext, record: HubSpotObject) -> list[Adjustment]:
+        """The invoice's discount, fee and tax objects, each kind in HubSpot's order (sort order, then id)."""
+        found: list[Adjustment] = []
+        for kind in lines.ADJUSTMENT_KINDS:
+            ids = sorted(record.associations.get(kind, []), key=int)
+            if not ids:
+                continue
+            batch = await ctx.hubspot.batch_read(kind, ids, properties=lines.ADJUSTMENT_PROPERTIES)
+            ordered = sorted(batch.results, key=lambda r: (decimal(r.properties.get("hs_sort_order")) or 0, int(r.id)))
+            found += [Adjustment.from_hubspot(kind, r.properties) for r in ordered]  # type: ignore[arg-type]
+        return found
 
     async def _create_in_qbo(
         self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any], link: Link | None
@@ -415,25 +534,33 @@ class InvoiceRule:
         body = await self._qbo_body(ctx, settings, record)
         with_tax = settings.tax_code is not None
         changed: dict[str, Any] = {}
-        current_lines = lines.qbo_line_signature(lines.sales_lines(invoice), with_tax_code=with_tax)
+        current_lines = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=with_tax)
         if lines.qbo_line_signature(body["Line"], with_tax_code=with_tax) != current_lines:
             changed["Line"] = body["Line"]
+        if body.get("ApplyTaxAfterDiscount") and not invoice.get("ApplyTaxAfterDiscount"):
+            changed["ApplyTaxAfterDiscount"] = True
         if str(_fields.get_path(invoice, "CustomerRef.value")) != body["CustomerRef"]["value"]:
             changed["CustomerRef"] = body["CustomerRef"]
-        maps = _fields.active_maps(HEADER, settings)
+        maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
         header = _fields.changed(_fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, invoice))
-        if header.get("due_date") is None:  # QBO fills a missing due date from the terms: no due date is no change
-            header.pop("due_date", None)
+        # QBO fills a missing due date from the terms and a missing TxnDate with the day of the write: a date
+        # HubSpot lacks is no change (writing none would rewrite QBO's on every apply).
+        for date in ("invoice_date", "due_date"):
+            if date in header and header[date] is None:
+                del header[date]
         changed.update(_fields.to_qbo(maps, header, invoice))
         current_fields = {f.get("DefinitionId"): f.get("StringValue") for f in invoice.get("CustomField") or ()}
         if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):
             changed["CustomField"] = body["CustomField"]
         if not changed:
-            return await self._save_hubspot_origin(ctx, settings, link, record, invoice, "unchanged", written=False)
+            outcome = await self._save_hubspot_origin(ctx, settings, link, record, invoice, "unchanged", written=False)
+            _check_qbo_total(record, invoice)
+            return outcome
         request_id = ctx.request_id("Invoice", link.qbo_id, "update", str(invoice["SyncToken"]), link=link)
         update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
         updated = await ctx.qbo.update("Invoice", update, request_id=request_id)
         outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, "updated", written=True)
+        _check_qbo_total(record, updated)
         return dataclasses.replace(outcome, detail="fields: " + ", ".join(sorted(changed)))
 
     async def _save_hubspot_origin(
@@ -489,3 +616,23 @@ class InvoiceRule:
                 pass
         saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
         return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, "QuickBooks invoice voided")
+
+
+async def _qbo_currency_fields(
+    ctx: SyncContext, company: Company, currency: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """CurrencyRef (and ExchangeRate: QBO's rate on the invoice date) of a new QBO invoice in `currency`; excluded
+    when its customer is in another currency (multicurrency companies give each customer one)."""
+    rate = None
+    if company.qbo.multicurrency:
+        customer = await ctx.qbo.read("Customer", str(body["CustomerRef"]["value"]))
+        currencies.check_customer_currency(currency, customer, company, "invoice")
+    if currency != company.home_currency:
+        day = body.get("TxnDate")  # without one QBO dates the invoice today, in the company's zone
+        on = (
+            dt.date.fromisoformat(str(day))
+            if day
+            else dates.day_in(dt.datetime.fromtimestamp(ctx.clock(), dt.UTC), company.qbo_zone)
+        )
+        rate = await ctx.qbo.exchange_rate(currency, on)
+    return currencies.qbo_currency_fields(currency, company, rate)

@@ -10,12 +10,17 @@ so the payment shows on each deal's timeline too (one association read per new H
 with the invoice after the payment synced does not get it). HubSpot payments cannot be split, so a payment
 applied to several invoices is excluded (`multi_invoice`) unless `allocate_multi_invoice` is on: then one HubSpot
 payment per invoice, with the amount applied to it. A payment voided or deleted in QBO archives its HubSpot payments
-(the invoice's balance is due again); `on_delete = "ignore"` leaves them. `hs_latest_status` is not written: the
-API lists some payment properties as read-only without naming them, and a payment created without it is succeeded.
+(the invoice's balance is due again) once, when the payment read back from QBO is voided or gone (a "deleted" event
+is a hint; a payment QBO still has stays synced); `on_delete = "ignore"` leaves them. `hs_latest_status` is not
+written: the API lists some payment properties as read-only without naming them, and a payment created without it is
+succeeded.
 
 Amounts are Decimals from QBO's answer to HubSpot's request (`shared.money`): `hs_initial_amount` is a plain string
 rounded to the currency's minor unit ("55.00"); the parts of a payment split over several invoices are allocated so
 that they add up exactly to the rounded amount applied; voided and unchanged are decided by Decimal equality.
+
+Currency and date: the HubSpot payment is in the QBO payment's currency (one the portal does not have is excluded,
+`other_currency`); `hs_initiated_date` (an instant) is the start of the QBO TxnDate in the QBO company's time zone.
 
 Each HubSpot payment made from QBO holds `hsqbo_qbo_payment` = "<QBO payment id>-<QBO invoice id>", a unique
 property: the natural key looked up before creating, so a crash between the create and saving the link cannot
@@ -26,7 +31,10 @@ QBO Payment for the invoice's customer, applied to the QBO invoice, its amount r
 currency's minor unit (QBO takes no more decimals); its PrivateNote names the HubSpot payment, the
 natural key looked up (among the invoice's payments) before creating. A payment still processing (ACH) is excluded
 until it completes: the status change is itself a change, and syncs it then. A payment that failed, was canceled or
-refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO.
+refunded, or was deleted, voids its QBO payment. Processing fees create nothing in QBO. Its TxnDate is the day
+`hs_initiated_date` falls on in the QBO company's time zone (21:30 on 5 January in San Francisco is the 5th, not the
+UTC 6th); its currency must be the QBO invoice's (else excluded, `other_currency`), with QBO's exchange rate for the
+day when that is not the home currency.
 """
 
 from __future__ import annotations
@@ -37,9 +45,12 @@ import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.worker import _fields
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import _currency as currencies
+from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
 from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
@@ -100,13 +111,17 @@ def origin_key(payment_id: str, invoice_id: str) -> str:
     return f"{payment_id}-{invoice_id}"
 
 
-def hubspot_payment_properties(payment: Mapping[str, Any], amount: Decimal, home_currency: str) -> dict[str, str]:
-    """The HubSpot payment recording `amount` of a QBO payment (TxnDate is a day: midnight UTC); the amount a plain
-    string rounded to the currency's minor unit."""
+def hubspot_payment_properties(
+    payment: Mapping[str, Any], amount: Decimal, home_currency: str, company_zone: ZoneInfo
+) -> dict[str, str]:
+    """The HubSpot payment recording `amount` of a QBO payment, a plain string rounded to the currency's minor unit;
+    `hs_initiated_date`, an instant, is the start of the TxnDate in the QBO company's zone (its day there is the
+    TxnDate again)."""
     currency = currency_of(payment, home_currency)
+    initiated = dates.start_of_day(dt.date.fromisoformat(str(payment["TxnDate"])), company_zone)
     properties = {
         "hs_initial_amount": money.plain(money.round_money(amount, currency)),
-        "hs_initiated_date": f"{payment['TxnDate']}T00:00:00.000Z",
+        "hs_initiated_date": dates.hubspot_datetime(initiated),
         "hs_currency_code": currency,
     }
     if reference := _fields.text(payment.get("PaymentRefNum")):
@@ -137,13 +152,12 @@ def hubspot_marker(hubspot_payment_id: str) -> str:
     return f"HubSpot payment {hubspot_payment_id}"
 
 
-def qbo_payment_fields(record: HubSpotObject, currency: str | None = None) -> dict[str, Any]:
-    """TotalAmt (rounded half away from zero to `currency`'s minor unit: QBO takes no more decimals) and TxnDate
-    (the UTC day) of the QBO payment recording a HubSpot payment."""
-    initiated = dt.datetime.fromisoformat(str(record.properties["hs_initiated_date"]).replace("Z", "+00:00"))
+def qbo_payment_fields(record: HubSpotObject, company_zone: ZoneInfo, currency: str | None = None) -> dict[str, Any]:
+    """TotalAmt (rounded half away from zero to `currency`'s minor unit: QBO takes no more decimals) and TxnDate (the
+    day `hs_initiated_date` falls on in the QBO company's zone) of the QBO payment recording a HubSpot payment."""
     return {
         "TotalAmt": money.round_money(_amount(record.properties.get("hs_initial_amount")), currency),
-        "TxnDate": initiated.astimezone(dt.UTC).date().isoformat(),
+        "TxnDate": dates.qbo_txn_date(record.properties["hs_initiated_date"], company_zone),
     }
 
 
@@ -162,9 +176,9 @@ class PaymentRule:
         settings = ctx.connection.payments
         link = await ctx.store.get_link(ctx.name, Kind.PAYMENT, qbo_id=payment_id)
         payment: QboEntity | None = None
-        if not hints.get("deleted"):
-            with contextlib.suppress(NotFound):
-                payment = await ctx.qbo.read("Payment", payment_id)
+        with contextlib.suppress(NotFound):  # a "deleted" hint is a hint: the payment is read whatever it says
+            payment = await ctx.qbo.read("Payment", payment_id)
+        saw(GONE if payment is None else qbo_version(payment))
         if link is not None and link.origin == Provider.HUBSPOT:
             if payment is not None and link.qbo_written_sync_token == str(payment.get("SyncToken")):
                 return Outcome("echo", link=link, detail="our own write")
@@ -174,7 +188,7 @@ class PaymentRule:
             return await self._removed_in_qbo(ctx, settings, link, "deleted" if payment is None else "voided")
         wanted = applied_invoices(payment)
         if not link or not link.synced:
-            filters.check_qbo(ctx, settings.qbo_to_hubspot, payment)
+            await filters.check_qbo(ctx, settings.qbo_to_hubspot, payment)
         if not wanted:
             raise Excluded("not applied to an invoice (an unapplied credit)", category="unapplied")
         if len(wanted) > 1 and not settings.allocate_multi_invoice:
@@ -182,9 +196,9 @@ class PaymentRule:
                 f"applied to {len(wanted)} invoices; HubSpot payments cannot be split (allocate_multi_invoice is off)",
                 category="multi_invoice",
             )
-        currency = currency_of(payment, ctx.connection.hubspot_currency)
-        if currency != ctx.connection.hubspot_currency:
-            raise Excluded(f"in {currency}, not the portal's {ctx.connection.hubspot_currency}", category="currency")
+        company = await ctx.company()
+        currency = currencies.qbo_currency(payment, company)
+        currencies.check_hubspot_holds(currency, company, "payment")
         hubspot_invoices = {invoice_id: await _hubspot_invoice(ctx, invoice_id) for invoice_id in wanted}
         amounts = hubspot_amounts(wanted, currency)
 
@@ -192,9 +206,10 @@ class PaymentRule:
         await _archive(ctx, [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]])
         current = await _read_payments(ctx, [str(made[i]) for i in wanted if made.get(i)])
         synced: dict[str, str | None] = {}
+        versions: dict[str, str | None] = {}  # HubSpot payment id -> its version after our writes
         created = updated = 0
         for invoice_id, amount in amounts.items():
-            properties = hubspot_payment_properties(payment, amount, ctx.connection.hubspot_currency)
+            properties = hubspot_payment_properties(payment, amount, company.home_currency, company.qbo_zone)
             record = current.get(str(made.get(invoice_id)))
             if record is None:
                 key = origin_key(payment_id, invoice_id)
@@ -210,7 +225,10 @@ class PaymentRule:
                 record = await ctx.hubspot.update("commerce_payments", record.id, changes)
                 updated += 1
             synced[invoice_id] = record.id
-        saved = await _save(ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]))
+            versions[record.id] = hubspot_version(record)
+        saved = await _save(
+            ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]), hubspot_versions=versions
+        )
         action = "created" if created else "updated" if updated else "unchanged"
         detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
         return Outcome(action, Direction.QBO_TO_HUBSPOT if created or updated else None, saved, detail)
@@ -233,11 +251,12 @@ class PaymentRule:
     async def from_hubspot(self, ctx: SyncContext, payment_id: str, hints: Hints) -> Outcome:
         settings = ctx.connection.payments
         link = await ctx.store.get_link(ctx.name, Kind.PAYMENT, hubspot_id=payment_id)
-        if link is not None and link.origin == Provider.QUICKBOOKS:
-            return Outcome("skipped", link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         record: HubSpotObject | None = None
         with contextlib.suppress(NotFound):
             record = await ctx.hubspot.get("commerce_payments", payment_id, properties=READ_PROPERTIES)
+        saw(GONE if record is None else hubspot_version(record))  # even when skipped: that version is seen
+        if link is not None and link.origin == Provider.QUICKBOOKS:
+            return Outcome("skipped", link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         if record is not None and record.properties.get(ORIGIN_PROPERTY):  # a split part: linked through its payment
             return Outcome("skipped", detail="made from QuickBooks: HubSpot edits are not synced back")
         linked = link if link is not None and link.qbo_id is not None else None
@@ -256,7 +275,7 @@ class PaymentRule:
         if linked is not None:
             return await self._update_in_qbo(ctx, linked, record)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, record)
         invoices = await ctx.hubspot.list_associations("commerce_payments", payment_id, "invoices")
         if not invoices:
             raise Excluded("not associated with an invoice", category="no_invoice")
@@ -268,15 +287,24 @@ class PaymentRule:
                 f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks", category="invoice_not_synced"
             )
         invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
-        currency = str(record.properties.get("hs_currency_code") or ctx.connection.hubspot_currency)
-        if currency != currency_of(invoice, ctx.connection.hubspot_currency):
-            raise Excluded(f"in {currency}, not the QuickBooks invoice's currency", category="currency")
+        company = await ctx.company()
+        currency = currencies.hubspot_currency(record.properties.get("hs_currency_code"), company)
+        currencies.check_qbo_holds(currency, company, "payment")
+        if currency != currencies.qbo_currency(invoice, company):
+            raise Excluded(
+                f"payment in {currency}: its QuickBooks invoice is in {currencies.qbo_currency(invoice, company)}",
+                category=currencies.OTHER_CURRENCY,
+            )
         payment = await _qbo_payment_by_marker(ctx, invoice, payment_id)
         action = "linked"
         if payment is None:
+            fields = qbo_payment_fields(record, company.qbo_zone, currency)
+            rate = None
+            if currency != company.home_currency:
+                rate = await ctx.qbo.exchange_rate(currency, dt.date.fromisoformat(str(fields["TxnDate"])))
             payment = await ctx.qbo.create(
                 "Payment",
-                _new_qbo_payment(record, invoice, currency),
+                _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate)),
                 request_id=ctx.request_id("Payment", "create", payment_id, link=link),
             )
             action = "created"
@@ -290,7 +318,8 @@ class PaymentRule:
         payment = await ctx.qbo.read("Payment", link.qbo_id)
         if is_voided(payment):
             return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
-        fields = qbo_payment_fields(record, currency_of(payment, ctx.connection.hubspot_currency))
+        company = await ctx.company()
+        fields = qbo_payment_fields(record, company.qbo_zone, currencies.qbo_currency(payment, company))
         total: Decimal = fields["TotalAmt"]
         if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
             return Outcome("unchanged", link=link)
@@ -365,16 +394,16 @@ async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_i
     return None
 
 
-def _new_qbo_payment(record: HubSpotObject, invoice: QboEntity, currency: str) -> dict[str, Any]:
-    fields = qbo_payment_fields(record, currency)
+def _new_qbo_payment(
+    record: HubSpotObject, invoice: QboEntity, fields: dict[str, Any], currency: dict[str, Any]
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
         **fields,
         "Line": [{"Amount": fields["TotalAmt"], "LinkedTxn": [{"TxnId": str(invoice["Id"]), "TxnType": "Invoice"}]}],
         "PrivateNote": hubspot_marker(record.id),
     }
-    if currency := _fields.get_path(invoice, "CurrencyRef"):
-        body["CurrencyRef"] = currency
+    body.update(currency)  # CurrencyRef, and ExchangeRate for a foreign currency
     if reference := _fields.text(record.properties.get("hs_reference_number")):
         body["PaymentRefNum"] = reference[:PAYMENT_REF_MAX]
     return body
@@ -389,17 +418,22 @@ async def _save(
     sync_token: str,
     *,
     hubspot_id: str | None = None,
+    hubspot_versions: Mapping[str, str | None] | None = None,
 ) -> Link:
     """Record a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the link's
-    hubspot_id is the first of them; from HubSpot, QBO's echo of our write is recognised by `sync_token`."""
+    hubspot_id is the first of them, whose version after our writes (`hubspot_versions`) is the one seen, so the
+    poller does not take our own write for a HubSpot edit; from HubSpot, QBO's echo of our write is recognised by
+    `sync_token`."""
     if origin == Provider.QUICKBOOKS:
         hubspot_id = next(iter(synced.values()), None)
     base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=origin)
+    seen_version = (hubspot_versions or {}).get(hubspot_id or "") or base.hubspot_version
     return await ctx.store.save_link(
         dataclasses.replace(
             base,
             origin=origin,
             hubspot_id=hubspot_id if hubspot_id is not None else base.hubspot_id,
+            hubspot_version=seen_version,
             qbo_id=qbo_id,
             synced=synced,
             qbo_version=sync_token,

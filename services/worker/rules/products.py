@@ -1,17 +1,27 @@
 """HubSpot product ↔ QBO Item.
 
-Matching: the id map first, then the SKU (`hs_sku` ↔ `Item.Sku`). By default only records with a SKU sync
-(`require_sku`, the incumbent's guard against duplicates); the others are excluded with that reason. Mapped: name,
-SKU, description, unit price (compared as exact numbers at 5 decimals, the precision sent to both APIs; see
-shared/money.py) and type.
+Matching: the id map first, then the SKU (`hs_sku` ↔ `Item.Sku`), never a guess (see `_match`): the SKU is looked up
+among QBO's items, inactive ones included, and among HubSpot's products (archived products are not searchable in
+HubSpot, so they never match: the item gets a new product). One record, linked to no other: linked. None: created.
+Several (QBO does not keep SKUs unique, HubSpot neither), or other records on its own side sharing the SKU: the
+record needs review and nothing is written until an operator decides (`hsqbo review`). A live product matching an
+inactive item links to it and reactivates it (the live side wins; never a second item). By default only records with
+a SKU sync (`require_sku`, the incumbent's guard against duplicates); the others are excluded with that reason.
+Mapped: name, SKU, description, unit price (compared as exact numbers at 5 decimals, the precision sent to both
+APIs; see shared/money.py) and type.
+
+Prices sync in the QBO home currency only: QBO's `UnitPrice` is in the home currency and HubSpot's `price` in the
+portal's company currency, so when those differ neither price is written from the other (HubSpot's per-currency
+`hs_price_<currency>` properties are not used: a QBO item has one price).
 
 Type is QuickBooks' to decide: QBO refuses most conversions (an Inventory item stays one and needs asset accounts),
 so `Type` flows to `hs_product_type` and a HubSpot edit of the type is not written back. An item created from HubSpot
 is a Service, or NonInventory for a non_inventory product; an inventory product is failing until its item is made
 in QuickBooks with the same SKU (it then links by SKU).
 
-QBO Item names are unique (6240): an item created from HubSpot whose name is taken is named "Widget (SKU-1)", then
-"Widget (HubSpot 512)". Names that only differ by that suffix (or a colon QBO refuses) count as equal, so the
+QBO Item names are unique (6240), at most 100 characters, without colon, tab or newline (`_names`): an item created
+from HubSpot whose name is taken is named "Widget (SKU-1)", then "Widget (HubSpot 512)", the name cut and the suffix
+kept at the limit. Names that only differ by that suffix (or a colon QBO refuses) count as equal, so the
 disambiguated item is not renamed back. Items are never deleted: inactive in QBO → the product is archived; product
 archived in HubSpot → the item is made inactive (on_delete = "propagate").
 """
@@ -23,10 +33,12 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from services.worker import _fields
+from services.worker import _fields, _names
 from services.worker._fields import FieldMap
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import _currency as currencies
 from services.worker.rules import _filters as filters
+from services.worker.rules import _match as match
 from services.worker.rules._origin import OriginProperty, made_from
 from services.worker.rules._pair import (
     PairSpec,
@@ -40,17 +52,17 @@ from services.worker.rules._pair import (
 )
 from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
+from shared.company import Company
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import DuplicateName, NotFound
-from shared.store import Kind, Link
+from shared.store import Kind, Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ProductSettings
 
 HUBSPOT_TYPES = {"service": "service", "noninventory": "non_inventory", "non_inventory": "non_inventory",
                  "inventory": "inventory"}  # fmt: skip
 QBO_TYPES = {"service": "Service", "non_inventory": "NonInventory"}  # types hsqbo creates items with
 NOT_PRODUCTS = ("category", "group")  # QBO item types with no HubSpot counterpart
-ITEM_NAME_MAX = 100
 
 
 def product_type(value: Any) -> str | None:
@@ -92,12 +104,9 @@ SPEC = PairSpec(
 
 
 def item_names(name: str, sku: str | None, product_id: str) -> list[str]:
-    """The names an item created from this product may take, in order: QBO refuses colons and names over 100
-    characters, and names must be unique, so the later ones carry the SKU, then the product id."""
-    base = " ".join(name.replace(":", " - ").split())
-    suffixes = [f" ({sku})"] if sku else []
-    suffixes.append(f" (HubSpot {product_id})")
-    return [base[:ITEM_NAME_MAX]] + [base[: ITEM_NAME_MAX - len(suffix)] + suffix for suffix in suffixes]
+    """The names an item created from this product may take, in order: QBO's name rules (`_names`), and names must
+    be unique, so the later ones carry the SKU, then the product id."""
+    return _names.candidates(name, [sku, f"HubSpot {product_id}"], _names.ITEM_NAME_MAX)
 
 
 class ProductRule:
@@ -116,29 +125,52 @@ class ProductRule:
         try:
             product = await ctx.hubspot.get("products", product_id, properties=_properties(settings))
         except NotFound:
+            saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.PRODUCT, settings, product_id)
+        saw(hubspot_version(product))
         if link is not None and link.qbo_id is not None:
             item = await ctx.qbo.read("Item", link.qbo_id)
             restore = {"Active": True} if not item.get("Active", True) else None
             action = "restored" if restore else "merged" if merged else "updated"
             return await _sync(ctx, settings, link, product, item, action=action, qbo_extra=restore)
 
-        filters.check_hubspot(ctx, settings.hubspot_to_qbo, product)
+        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, product)
         sku = _fields.text(product.properties.get("hs_sku"))
         if sku is None and settings.require_sku:
             raise Excluded("no SKU (require_sku)", category="no_sku")
-        match = await _item_by_sku(ctx, sku) if sku else None
-        if match is not None:
+        decision = match.resolved(link)
+        found: QboEntity | None = None
+        if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
+            found = await ctx.qbo.read("Item", link.review_pick)
+        elif decision is None:
+            items = await _items_by_sku(ctx, sku) if sku else []
+            qbo = Provider.QUICKBOOKS
+            candidates = [await match.found(ctx, Kind.PRODUCT, str(i["Id"]), _item_label(i), on=qbo) for i in items]
+            # Products with this SKU that could be these items' (linked to none, or to one of them).
+            linked = [await match.found(ctx, Kind.PRODUCT, p.id, "", on=Provider.HUBSPOT)
+                      for p in (await _products_by_sku(ctx, settings, sku) if sku else [])]  # fmt: skip
+            sharing = [p.id for p in linked if p.linked_to in (None, *(str(i["Id"]) for i in items))]
+            chosen = match.decide(
+                product_id, sku or "", candidates, other_side="QuickBooks items", sharing=sharing,
+                under_review=match.awaiting_review(link),
+            )  # fmt: skip
+            if isinstance(chosen, match.Review):
+                return await match.needs_review(
+                    ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, chosen, match.version(product)
+                )
+            if isinstance(chosen, match.LinkTo):
+                found = next(i for i in items if str(i["Id"]) == chosen.id)
+        if found is not None:
             link = await claim(
-                ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(match["Id"]), category="duplicate_sku"
+                ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(found["Id"]), category="duplicate_sku"
             )
-            restore = {"Active": True} if not match.get("Active", True) else None
-            return await _sync(ctx, settings, link, product, match, action="linked", qbo_extra=restore)
+            restore = {"Active": True} if not found.get("Active", True) else None
+            return await _sync(ctx, settings, match.cleared(link), product, found, action="linked", qbo_extra=restore)
         link, item = await _create_item(ctx, settings, product, link)
         link = await claim(
             ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(item["Id"]), category="duplicate_sku"
         )
-        link = dataclasses.replace(link, qbo_written_sync_token=str(item["SyncToken"]))
+        link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(item["SyncToken"]))
         return await _sync(ctx, settings, link, product, item, action="created")
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
@@ -149,6 +181,7 @@ class ProductRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, qbo_id=item_id)
         item = await ctx.qbo.read("Item", item_id)
+        saw(qbo_version(item))
         if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
             return Outcome("echo", link=link, detail="our own write")
         if not item.get("Active", True):
@@ -162,15 +195,36 @@ class ProductRule:
 
         if product_type(item.get("Type")) in NOT_PRODUCTS:
             raise Excluded(f"a {item.get('Type')} item is not a product or service", category="item_type")
-        filters.check_qbo(ctx, settings.qbo_to_hubspot, item)
+        await filters.check_qbo(ctx, settings.qbo_to_hubspot, item)
         sku = _fields.text(item.get("Sku"))
         if sku is None and settings.require_sku:
             raise Excluded("no SKU (require_sku)", category="no_sku")
+        decision = match.resolved(link)
         made = await made_from(ctx, ITEM_ORIGIN, item_id, _properties(settings))
-        match = made or (await _product_by_sku(ctx, settings, sku, item_id) if sku else None)
-        product = match or await _create_product(ctx, settings, item)
+        found: HubSpotObject | None = made
+        if made is None and decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
+            found = await ctx.hubspot.get("products", link.review_pick, properties=_properties(settings))
+        elif made is None and decision is None:
+            products = await _products_by_sku(ctx, settings, sku) if sku else []
+            hubspot = Provider.HUBSPOT
+            candidates = [await match.found(ctx, Kind.PRODUCT, p.id, _product_label(p), on=hubspot) for p in products]
+            # Items with this SKU that could be these products' (linked to none, or to one of them).
+            linked = [await match.found(ctx, Kind.PRODUCT, str(i["Id"]), "", on=Provider.QUICKBOOKS)
+                      for i in (await _items_by_sku(ctx, sku) if sku else [])]  # fmt: skip
+            sharing = [i.id for i in linked if i.linked_to in (None, *(p.id for p in products))]
+            chosen = match.decide(
+                item_id, sku or "", candidates, other_side="HubSpot products", sharing=sharing,
+                under_review=match.awaiting_review(link),
+            )  # fmt: skip
+            if isinstance(chosen, match.Review):
+                return await match.needs_review(
+                    ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, item_id, chosen, str(item.get("SyncToken"))
+                )
+            if isinstance(chosen, match.LinkTo):
+                found = next(p for p in products if p.id == chosen.id)
+        product = found or await _create_product(ctx, settings, item)
         link = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, product.id, item_id, category="duplicate_sku")
-        return await _sync(ctx, settings, link, product, item, action="linked" if match else "created")
+        return await _sync(ctx, settings, match.cleared(link), product, item, action="linked" if found else "created")
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
@@ -192,11 +246,23 @@ async def _sync(
 ) -> Outcome:
     """`sync_fields`, with the two product rules folded into what it compares (`_compared`); the type always takes
     QBO's value (HubSpot's current type is presented as the agreed one, so the merge picks QBO's)."""
+    settings = await _priced(ctx, settings)
     settings, item = _compared(settings, product, item)
     settled = {"type": product_type(product.properties.get("hs_product_type"))}
     return await sync_fields(
         ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra, settled=settled
     )
+
+
+async def _priced(ctx: SyncContext, settings: ProductSettings) -> ProductSettings:
+    return priced_settings(settings, await ctx.company())
+
+
+def priced_settings(settings: ProductSettings, company: Company) -> ProductSettings:
+    """The settings with the price mapping off when HubSpot's company currency is not QBO's home currency."""
+    if currencies.prices_sync(company):
+        return settings
+    return settings.model_copy(update={"mappings": {**settings.mappings, "price": False}})
 
 
 def _compared(settings: ProductSettings, product: HubSpotObject, item: QboEntity) -> tuple[ProductSettings, QboEntity]:
@@ -215,6 +281,7 @@ async def _create_item(
     ctx: SyncContext, settings: ProductSettings, product: HubSpotObject, link: Link | None
 ) -> tuple[Link, QboEntity]:
     """The item made, and the link holding its intent."""
+    settings = await _priced(ctx, settings)
     kind = product_type(product.properties.get("hs_product_type")) or "service"
     if kind not in QBO_TYPES:
         raise Failing(
@@ -238,6 +305,7 @@ async def _create_item(
 
 
 async def _create_product(ctx: SyncContext, settings: ProductSettings, item: QboEntity) -> HubSpotObject:
+    settings = await _priced(ctx, settings)
     maps = _fields.active_maps(SPEC.fields, settings)
     values = _fields.from_qbo(maps, item)
     properties = {name: value for name, value in _fields.to_hubspot(maps, values).items() if value}
@@ -257,23 +325,25 @@ async def _income_account(ctx: SyncContext, settings: ProductSettings) -> str:
     return str(found[0]["Id"])
 
 
-async def _item_by_sku(ctx: SyncContext, sku: str) -> QboEntity | None:
-    """The item with this SKU, inactive ones too (so none is ever made twice); active and oldest first."""
-    found = await ctx.qbo.query(f"SELECT * FROM Item WHERE Active IN (true, false) AND Sku = {qbo_quote(sku)}")
-    found.sort(key=lambda item: (not item.get("Active", True), int(str(item["Id"]))))
-    return found[0] if found else None
+async def _items_by_sku(ctx: SyncContext, sku: str) -> list[QboEntity]:
+    """Every item with this SKU, inactive ones too (so none is ever made twice)."""
+    return await ctx.qbo.query(f"SELECT * FROM Item WHERE {match.ACTIVE_OR_NOT} AND Sku = {qbo_quote(sku)} ORDERBY Id")
 
 
-async def _product_by_sku(ctx: SyncContext, settings: ProductSettings, sku: str, item_id: str) -> HubSpotObject | None:
-    """The oldest HubSpot product with this SKU not linked to another item."""
+async def _products_by_sku(ctx: SyncContext, settings: ProductSettings, sku: str) -> list[HubSpotObject]:
+    """Every live HubSpot product with this SKU (archived products are not searchable)."""
     page = await ctx.hubspot.search(
         "products",
         filter_groups=[{"filters": [{"propertyName": "hs_sku", "operator": "EQ", "value": sku}]}],
         properties=_properties(settings),
         sorts=[{"propertyName": "createdate", "direction": "ASCENDING"}],
     )
-    for product in page.results:
-        link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, hubspot_id=product.id)
-        if link is None or link.qbo_id in (None, item_id):
-            return product
-    return None
+    return list(page.results)
+
+
+def _item_label(item: QboEntity) -> str:
+    return f"{item.get('Name')}"[:120] + ("" if item.get("Active", True) else ", inactive")
+
+
+def _product_label(product: HubSpotObject) -> str:
+    return str(product.properties.get("name") or f"product {product.id}")[:120]

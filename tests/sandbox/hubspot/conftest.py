@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from services.sandbox.hubspot import HubSpotSandbox
+from services.sandbox.hubspot._scopes import EVERY_SCOPE
 from shared.asgi import serving
 from tests.sandbox.conftest import WebhookSink
 
@@ -69,7 +70,7 @@ async def _hub(webhook_url: str | None = None, **portal: Any) -> AsyncIterator[H
     sandbox = HubSpotSandbox(client_secret=CLIENT_SECRET, app_id=APP_ID, webhook_url=webhook_url,
                              retry_scale=RETRY_SCALE)  # fmt: skip
     portal_id = sandbox.create_portal(**portal)
-    token = sandbox.private_app_token(portal_id)
+    token = sandbox.private_app_token(portal_id, scopes=EVERY_SCOPE)  # the emulator's own tests call anything
     async with serving(sandbox.app) as server, aiohttp.ClientSession() as http:
         yield Hub(sandbox, server.url, portal_id, token, http)
 

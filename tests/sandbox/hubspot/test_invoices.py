@@ -57,9 +57,38 @@ async def test_computed_totals_and_number_are_read_only(hub: Hub) -> None:
 async def test_only_draft_invoices_can_be_deleted(hub: Hub) -> None:
     draft = await hub.create("invoices", {"hs_currency": "USD"})
     assert (await hub.call("DELETE", f"/crm/v3/objects/invoices/{draft['id']}"))[0] == 204
-    tracked = await hub.create("invoices", {"hs_currency": "EUR", "hs_invoice_billable": "false"})
+    tracked = await hub.create("invoices", {"hs_currency": "USD", "hs_invoice_billable": "false"})
     status, _ = await hub.call("PATCH", f"/crm/v3/objects/invoices/{tracked['id']}",
                                json={"properties": {"hs_invoice_status": "open"}})  # fmt: skip
     assert status == 200  # not billable: no contact or line item needed
     status, body = await hub.call("DELETE", f"/crm/v3/objects/invoices/{tracked['id']}")
+    assert (status, body["category"]) == (400, "VALIDATION_ERROR")
+
+
+async def test_line_discounts_then_invoice_discounts_fees_and_taxes_make_the_amount_billed(hub: Hub) -> None:
+    invoice = await hub.create("invoices", {"hs_currency": "USD"})
+    line = await hub.create("line_items", {"name": "L", "price": "234.56", "quantity": "10",
+                                           "hs_discount_percentage": "20"},
+                            associations=[association_to(invoice["id"], 410)])  # fmt: skip
+    status, body = await hub.call("GET", f"/crm/v3/objects/line_items/{line['id']}",
+                                  params={"properties": "amount,hs_total_discount"})  # fmt: skip
+    assert (body["properties"]["amount"], body["properties"]["hs_total_discount"]) == ("1876.48", "469.12")
+    for kind, type_id, properties in (
+        ("discounts", 411, {"hs_label": "Loyal", "hs_type": "PERCENT", "hs_value": "10"}),
+        ("fees", 413, {"hs_label": "Handling", "hs_type": "FIXED", "hs_value": "5"}),
+        ("taxes", 415, {"hs_label": "VAT", "hs_type": "PERCENT", "hs_value": "20"}),
+    ):
+        made = await hub.create(kind, properties)
+        path = f"/crm/v4/objects/invoices/{invoice['id']}/associations/{kind}/{made['id']}"
+        status, _ = await hub.call("PUT", path, json=[{"associationCategory": "HUBSPOT_DEFINED",
+                                                       "associationTypeId": type_id}])  # fmt: skip
+        assert status in (200, 201)
+    status, body = await hub.call("GET", f"/crm/v3/objects/invoices/{invoice['id']}",
+                                  params={"properties": "hs_subtotal,hs_amount_billed"})  # fmt: skip
+    # 1876.48 - 187.65 (10 %, half up) = 1688.83; + 5 = 1693.83; + 20 % (338.77) = 2032.60
+    assert (body["properties"]["hs_subtotal"], body["properties"]["hs_amount_billed"]) == ("1876.48", "2032.60")
+
+
+async def test_a_discount_needs_its_type_and_value(hub: Hub) -> None:
+    status, body = await hub.call("POST", "/crm/v3/objects/discounts", json={"properties": {"hs_label": "x"}})
     assert (status, body["category"]) == (400, "VALIDATION_ERROR")

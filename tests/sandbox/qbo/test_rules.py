@@ -56,6 +56,15 @@ async def test_customer_display_name_is_unique_ignoring_case_and_including_inact
     assert answer["Fault"]["Error"][0]["Message"] == "Duplicate Name Exists Error"
 
 
+async def test_customer_names_keep_qbos_lengths_and_refuse_a_colon(qbo: QboHttp) -> None:
+    assert (await qbo.post("customer", {"DisplayName": "d" * 500, "CompanyName": "c" * 100}))[0] == 200
+    for body in ({"DisplayName": "d" * 501}, {"DisplayName": "Ok", "CompanyName": "c" * 101},
+                 {"DisplayName": "Ok 2", "FamilyName": "f" * 101}, {"DisplayName": "A:B"},
+                 {"DisplayName": "Ok 3", "PrimaryPhone": {"FreeFormNumber": "5" * 31}}):  # fmt: skip
+        status, _ = await qbo.post("customer", body)
+        assert status == 400, body
+
+
 async def test_item_name_is_unique(qbo: QboHttp) -> None:
     await qbo.item("Widget")
     status, answer = await qbo.post("item", {"Name": "widget", "Type": "Service", "IncomeAccountRef": {"value": "1"}})
@@ -212,6 +221,71 @@ async def test_customers_cannot_be_deleted_only_inactivated(qbo: QboHttp) -> Non
     customer = await qbo.customer("Acme Ltd")
     status, answer = await qbo.post("customer", {"Id": customer["Id"], "SyncToken": "0"}, operation="delete")
     assert (status, _fault_code(answer)) == (400, "500")
+
+
+async def test_a_bundle_expands_from_its_group_item_and_a_percent_discount_applies_to_the_lines_above(
+    qbo: QboHttp,
+) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    widget, gadget = await qbo.item("Widget", 25), await qbo.item("Gadget", 5)
+    kit = await qbo.control(
+        "POST",
+        "user-edit",
+        {
+            "realm_id": next(iter(qbo.sandbox.realms)),
+            "entity": "Item",
+            "action": "create",
+            "data": {
+                "Name": "Kit",
+                "Type": "Group",
+                "ItemGroupDetail": {
+                    "ItemGroupLine": [
+                        {"ItemRef": {"value": widget["Id"]}, "Qty": 1},
+                        {"ItemRef": {"value": gadget["Id"]}, "Qty": 2},
+                    ]
+                },
+            },
+        },
+    )
+    group = {
+        "DetailType": "GroupLineDetail",
+        "GroupLineDetail": {"GroupItemRef": {"value": kit["Item"]["Id"]}, "Quantity": 2},
+    }
+    discount = {
+        "DetailType": "DiscountLineDetail",
+        "DiscountLineDetail": {"PercentBased": True, "DiscountPercent": 12.5},
+    }
+    shipping = {"DetailType": "SalesItemLineDetail", "Amount": 7.5,
+                "SalesItemLineDetail": {"ItemRef": {"value": "SHIPPING_ITEM_ID"}}}  # fmt: skip
+    body = {"CustomerRef": {"value": customer["Id"]}, "Line": [group, discount, shipping]}
+    invoice = (await qbo.ok("POST", "invoice", body))["Invoice"]
+    expanded = invoice["Line"][0]
+    assert expanded["Amount"] == 70  # 2 x (25 + 2 x 5)
+    assert [c["Amount"] for c in expanded["GroupLineDetail"]["Line"]] == [50, 20]
+    assert invoice["Line"][1]["Amount"] == 8.75  # 12.5 % of the 70 above it
+    assert invoice["Line"][2]["SalesItemLineDetail"]["ItemRef"] == {"value": "SHIPPING_ITEM_ID", "name": "Shipping"}
+    assert invoice["TotalAmt"] == 68.75  # 70 + 7.50 - 8.75
+
+
+async def test_one_discount_line_per_invoice(qbo: QboHttp) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    item = await qbo.item("Widget")
+    discount = {"DetailType": "DiscountLineDetail", "Amount": 1, "DiscountLineDetail": {"PercentBased": False}}
+    body = {"CustomerRef": {"value": customer["Id"]}, "Line": [sales_line(item["Id"], 1, 10), discount, discount]}
+    status, answer = await qbo.post("invoice", body)
+    assert (status, _fault_code(answer)) == (400, "2010")
+
+
+async def test_tax_after_discount_taxes_what_the_discount_leaves(qbo: QboHttp) -> None:
+    customer = await qbo.customer("Acme Ltd")
+    item = await qbo.item("Widget", 100)
+    discount = {"DetailType": "DiscountLineDetail", "Amount": 10, "DiscountLineDetail": {"PercentBased": False}}
+    lines = [sales_line(item["Id"], 1, 100, "3"), discount]
+    before = (await qbo.ok("POST", "invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": lines}))["Invoice"]
+    after = (await qbo.ok("POST", "invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": lines,
+                                              "ApplyTaxAfterDiscount": True}))["Invoice"]  # fmt: skip
+    assert (before["TxnTaxDetail"]["TotalTax"], before["TotalAmt"]) == (20, 110)
+    assert (after["TxnTaxDetail"]["TotalTax"], after["TotalAmt"]) == (18, 108)
 
 
 # --- exact money (stricter reading: amounts at the currency's minor unit, UnitPrice and Qty at 5 decimals) ---------

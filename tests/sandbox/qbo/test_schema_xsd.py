@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from services.sandbox.qbo import QboSandbox
+from services.sandbox.qbo import _company as company
 
 XSD_DIR = Path("/work/shared/reference/qbo-xsd")
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -128,3 +129,12 @@ def test_transaction_lines_use_the_xsd_line_fields(
 ) -> None:
     problems = [p for line in entities[entity]["Line"] for p in _check(schema, "Line", line, f"{entity}.Line")]
     assert problems == []
+
+
+def test_preferences_company_info_and_exchange_rate_use_the_xsd_fields(schema: Schema) -> None:
+    settings = company.CompanySettings(multicurrency=True, exchange_rates={"EUR": "1.1"})
+    assert _check(schema, "Preferences", company.preferences(settings, 0.0), "Preferences") == []
+    info = company.company_info(settings, "4620816365000001", "Sandbox Co", 0.0)
+    assert _check(schema, "CompanyInfo", info, "CompanyInfo") == []
+    rate = company.exchange_rate(settings, "EUR", "2026-01-05", "2026-01-05")
+    assert _check(schema, "ExchangeRate", rate, "ExchangeRate") == []
