@@ -47,6 +47,7 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
         lambda c: c.get("products", "1", properties=["name"], id_property="hsqbo_qbo_item_id"),
         lambda c: c.get("invoices", "1", associations=["line_items"]),
         lambda c: c.get("invoices", "1", associations=["contacts", "line_items"]),
+        lambda c: c.get("invoices", "1", associations=["contacts", "line_items", "discounts", "fees", "taxes"]),
         lambda c: c.get("commerce_payments", "1", id_property="hsqbo_qbo_payment"),
     ],
     "create": [
@@ -56,6 +57,8 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
             "invoices", {"hs_currency": "USD"}, associations=[NewAssociation("2", 177), NewAssociation("3", 179)]
         ),
         lambda c: c.create("line_items", {"name": "L"}, associations=[NewAssociation("4", 410)]),
+        lambda c: c.create("discounts", {"hs_type": "FIXED", "hs_value": "1"}),
+        lambda c: c.create("taxes", {"hs_type": "FIXED", "hs_value": "1"}),
         lambda c: c.create(
             "commerce_payments",
             {"hs_initial_amount": "1"},
@@ -64,15 +67,25 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
     ],
     "update": [
         lambda c, t=t: c.update(t, "1", {"x": "y"})  # type: ignore[misc]
-        for t in ("contacts", "products", "invoices", "line_items", "commerce_payments")
+        for t in ("contacts", "products", "invoices", "line_items", "commerce_payments", "discounts", "taxes")
     ],
     "archive": [
         lambda c, t=t: c.archive(t, "1")  # type: ignore[misc]
-        for t in ("contacts", "products", "invoices", "line_items", "commerce_payments")
+        for t in ("contacts", "products", "invoices", "line_items", "commerce_payments", "discounts", "taxes")
     ],
     "batch_read": [
         lambda c, t=t: c.batch_read(t, ["1", "2"], properties=["name"])  # type: ignore[misc]
-        for t in ("contacts", "companies", "products", "invoices", "line_items", "commerce_payments")
+        for t in (
+            "contacts",
+            "companies",
+            "products",
+            "invoices",
+            "line_items",
+            "commerce_payments",
+            "discounts",
+            "fees",
+            "taxes",
+        )
     ],
     "batch_upsert": [lambda c: c.batch_upsert("products", "hsqbo_qbo_item_id", {"7": {"name": "P"}})],
     "search": [
@@ -91,6 +104,8 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
     "associate": [
         lambda c: c.associate("invoices", "1", "contacts", "2"),
         lambda c: c.associate("invoices", "1", "line_items", "2", type_id=409),
+        lambda c: c.associate("invoices", "1", "discounts", "2", type_id=411),
+        lambda c: c.associate("invoices", "1", "taxes", "2", type_id=415),
     ],
     "remove_association": [lambda c: c.remove_association("invoices", "1", "line_items", "2")],
     "ensure_property": [

@@ -48,6 +48,9 @@ _OBJECT_STEMS = {
     "line_items": "crm.objects.line_items",
     "invoices": "crm.objects.invoices",
     "commerce_payments": "crm.objects.commercepayments",
+    "discounts": "crm.objects.line_items",  # discounts, fees and taxes: the line items scopes (their guides)
+    "fees": "crm.objects.line_items",
+    "taxes": "crm.objects.line_items",
 }
 _LEGACY_ECOMMERCE = {"products", "line_items"}
 _SCHEMA_SCOPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {  # type -> (read, write) alternatives
