@@ -18,7 +18,7 @@ import aiohttp
 from services.connect import _subscriptions
 from shared.clients import AiohttpTransport, HubSpotClient, QboClient, Request, Transport
 from shared.clients._errors import hubspot_error
-from shared.company import Company, CompanySettingsError, HubSpotAccount, QboCompany, zone
+from shared.company import Company, CompanySettingsError, HubSpotAccount, QboCompany, clock_offset_name, zone
 from shared.config import Settings, secret
 from shared.credentials import MISSING_SCOPES, grant_hint, token_source
 from shared.envelope import Provider
@@ -150,14 +150,15 @@ async def connection_problems(
     if hubspot_account is not None and qbo_company is not None:
         try:
             company = Company.resolve(connection, qbo_company, hubspot_account)
-            company_zone = company.qbo_zone
+            company.qbo_zone  # noqa: B018 (raises when unknown)
         except CompanySettingsError as exc:
             problems.append(f"{connection.name}: {exc}")
         else:
-            if notes is not None and zone(company.qbo_zone_name) is None:
+            offset = qbo_company.clock_offset
+            if notes is not None and zone(company.qbo_zone_name) is None and offset is not None:
                 notes.append(
-                    f"{connection.name}: dates use QuickBooks' clock offset {company_zone}: QuickBooks reports no "
-                    f"time zone; set qbo_timezone to follow daylight saving exactly"
+                    f"{connection.name}: dates use QuickBooks' clock offset {clock_offset_name(offset)} (QuickBooks "
+                    f"reports no time zone); set qbo_timezone to follow daylight saving exactly"
                 )
     return problems
 

@@ -127,8 +127,8 @@ async def test_the_accounts_company_settings_are_checked_as_the_worker_uses_them
         fixed = connection.model_copy(update={"hubspot_currency": None})
         notes: list[str] = []
         assert await connection_problems(settings, store, fixed, MockTransport(answer), notes) == []
-        assert notes == ["acme: dates use QuickBooks' clock offset UTC-07:00 (QuickBooks' clock): QuickBooks reports "
-                         "no time zone; set qbo_timezone to follow daylight saving exactly"]  # fmt: skip
+        assert notes == ["acme: dates use QuickBooks' clock offset UTC-07:00 (QuickBooks reports no time zone); set "
+                         "qbo_timezone to follow daylight saving exactly"]  # fmt: skip
         zoned = connection.model_copy(update={"hubspot_currency": None, "qbo_timezone": "America/Chicago"})
         notes.clear()
         assert await connection_problems(settings, store, zoned, MockTransport(answer), notes) == []
