@@ -1,11 +1,17 @@
 """What each side's account says about money and time, read through the APIs and cached per connection.
 
 - QBO (`QboClient.company_settings`): the home currency and whether multicurrency is on (`Preferences` →
-  `CurrencyPrefs.HomeCurrency` / `MultiCurrencyEnabled`), and the company's time zone if QBO reports one
-  (`CompanyInfo.DefaultTimeZone`: in Intuit's XSD, not in the web reference; the offsets in `time` and `MetaData` are
-  offsets, not a zone). A company that reports none needs `qbo_timezone` in the connection's settings.
-- HubSpot (`HubSpotClient.account_settings`, `GET /account-info/v3/details`, scope `oauth`): the company currency,
-  the additional currencies and the portal's time zone.
+  `CurrencyPrefs.HomeCurrency` / `MultiCurrencyEnabled`), the company's time zone if QBO reports one
+  (`CompanyInfo.DefaultTimeZone`: in Intuit's XSD, not in the web reference), and the UTC offset of QBO's clock: the
+  `time` of the preferences answer, which QBO stamps in the company's local offset (`...T10:48:27.082-07:00`).
+- HubSpot (`HubSpotClient.account_settings`, `GET /account-info/v3/details`, scope `oauth`): the portal id, the company
+  currency, the additional currencies and the portal's time zone.
+
+The QBO company's zone (`Company.qbo_zone`), in this order: the connection's `qbo_timezone` (exact), else
+`DefaultTimeZone`, else QuickBooks' clock offset as a fixed-offset zone. An offset is not a zone: it follows a
+daylight-saving change only when the settings are read again, so for up to `TTL_SECONDS` after a change dates near
+midnight may fall on the neighbouring day; `qbo_timezone` makes them exact. With none of the three (no `time` in the
+answer) it is a `CompanySettingsError` saying to set `qbo_timezone`.
 
 `CompanyCache` keeps both for `TTL_SECONDS` per connection: a change in either account's settings (a new currency,
 multicurrency switched on) is seen within that time. Neither API sends an event hsqbo subscribes to for them.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import time
 import zoneinfo
 from collections.abc import Awaitable, Callable
@@ -40,6 +47,7 @@ class QboCompany:
     home_currency: str
     multicurrency: bool
     time_zone: str | None = None  # CompanyInfo.DefaultTimeZone, when QBO reports one
+    clock_offset: dt.timedelta | None = None  # UTC offset of the answer's `time` (QBO's clock, company offset)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -47,6 +55,7 @@ class HubSpotAccount:
     company_currency: str
     additional_currencies: tuple[str, ...]
     time_zone: str
+    portal_id: str  # the portal the token belongs to (`hsqbo connect` with a private-app token)
 
     @property
     def currencies(self) -> frozenset[str]:
@@ -92,16 +101,36 @@ class Company:
         return zone(self.hubspot.time_zone) or zoneinfo.ZoneInfo("UTC")
 
     @property
-    def qbo_zone(self) -> zoneinfo.ZoneInfo:
-        """The QBO company's zone; a `CompanySettingsError` saying what to configure when it is unknown."""
+    def qbo_zone(self) -> dt.tzinfo:
+        """The QBO company's zone: `qbo_timezone`, else the zone QBO reports, else QuickBooks' clock offset (see the
+        module docstring); a `CompanySettingsError` saying what to configure when none is known."""
         found = zone(self.qbo_zone_name)
-        if found is None:
+        if found is not None:
+            return found
+        clock = self.qbo_clock_zone
+        if clock is None:
             reported = f" (it reports {self.qbo_zone_name!r})" if self.qbo_zone_name else ""
             raise CompanySettingsError(
                 f"the QuickBooks company's time zone is unknown{reported}: set qbo_timezone (an IANA zone such as "
                 '"America/Los_Angeles") on the connection, so transaction dates fall on the right day'
             )
-        return found
+        return clock
+
+    @property
+    def qbo_clock_zone(self) -> dt.timezone | None:
+        """QuickBooks' clock offset as a fixed-offset zone named after it; None when the answer carried no `time`."""
+        offset = self.qbo.clock_offset
+        if offset is None:
+            return None
+        return dt.timezone(offset, name=f"{clock_offset_name(offset)} (QuickBooks' clock)")
+
+
+def clock_offset_name(offset: dt.timedelta) -> str:
+    """`UTC-07:00` for an offset of -7 hours."""
+    minutes = int(offset.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{rest:02d}"
 
 
 class CompanyCache:

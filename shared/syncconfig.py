@@ -8,7 +8,7 @@ recommended filters of HubSpot's own integration:
     qbo_realm_id = "9130357992"
     setup_date = 2026-11-22          # "created after the setup date": from 00:00 of this day in each account's zone
     # hubspot_currency = "USD"       # optional: read from HubSpot; if set, it must be the portal's company currency
-    # qbo_timezone = "America/Los_Angeles"   # the QBO company's zone, when QBO does not report one
+    # qbo_timezone = "America/Los_Angeles"   # the QBO company's zone (else QBO's report, else its clock offset)
 
     [connection.contacts]            # contact <-> customer
     direction = "two_way"            # two_way | hubspot_to_qbo | qbo_to_hubspot | off

@@ -1,6 +1,7 @@
 """`hsqbo config check`: can this stack run? Validates the settings (environment and env file) and the sync rules,
 reaches the broker, the store, both APIs of every connection with its stored credentials, and the HubSpot app's
-webhook subscriptions; prints one line per problem and exits 1 if there is any (`services/connect/_checks.py`)."""
+webhook subscriptions; prints one line per note and per problem and exits 1 if there is any problem
+(`services/connect/_checks.py`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     configure_logging("WARNING")
     settings = load_settings()
-    problems = asyncio.run(_checks.check(settings, connections=args.connection))
+    notes: list[str] = []
+    problems = asyncio.run(_checks.check(settings, connections=args.connection, notes=notes))
+    for note in notes:
+        print(f"note: {note}")
     for problem in problems:
         print(problem)
     if problems:

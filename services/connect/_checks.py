@@ -1,7 +1,8 @@
 """What `hsqbo config check` (and `hsqbo connect`) verify, one line per problem: the settings, the sync rules, the
 broker, the store, each connection's two accounts (reached with its stored credentials, their company settings read
 and checked against the connection's as the worker does: `hubspot_currency`, a QBO time zone) and the HubSpot app's
-webhook subscriptions. Intuit has no API for its webhook settings, so its entities are only listed.
+webhook subscriptions. Intuit has no API for its webhook settings, so its entities are only listed. Notes (not
+problems) say what works but could be better: a QBO company whose zone is known only from its clock's offset.
 
 Problems never carry a secret: URLs are shown without their user and password, tokens not at all.
 """
@@ -17,7 +18,7 @@ import aiohttp
 from services.connect import _subscriptions
 from shared.clients import AiohttpTransport, HubSpotClient, QboClient, Request, Transport
 from shared.clients._errors import hubspot_error
-from shared.company import Company, CompanySettingsError, HubSpotAccount, QboCompany
+from shared.company import Company, CompanySettingsError, HubSpotAccount, QboCompany, clock_offset_name, zone
 from shared.config import Settings, secret
 from shared.credentials import MISSING_SCOPES, grant_hint, token_source
 from shared.envelope import Provider
@@ -90,10 +91,14 @@ async def broker_problems(settings: Settings) -> list[str]:
 
 
 async def connection_problems(
-    settings: Settings, store: Store, connection: ConnectionSettings, transport: Transport
+    settings: Settings,
+    store: Store,
+    connection: ConnectionSettings,
+    transport: Transport,
+    notes: list[str] | None = None,
 ) -> list[str]:
     """Both accounts of one connection, reached with its stored credentials (a cheap read and the company settings
-    each), then their settings checked against the connection's."""
+    each), then their settings checked against the connection's; notes are appended to `notes`."""
     problems = []
     hubspot_account: HubSpotAccount | None = None
     qbo_company: QboCompany | None = None
@@ -144,9 +149,17 @@ async def connection_problems(
             problems.append(f"{connection.name}: {name} company settings unreadable: {exc}")
     if hubspot_account is not None and qbo_company is not None:
         try:
-            Company.resolve(connection, qbo_company, hubspot_account).qbo_zone  # noqa: B018 (raises when unknown)
+            company = Company.resolve(connection, qbo_company, hubspot_account)
+            company.qbo_zone  # noqa: B018 (raises when unknown)
         except CompanySettingsError as exc:
             problems.append(f"{connection.name}: {exc}")
+        else:
+            offset = qbo_company.clock_offset
+            if notes is not None and zone(company.qbo_zone_name) is None and offset is not None:
+                notes.append(
+                    f"{connection.name}: dates use QuickBooks' clock offset {clock_offset_name(offset)} (QuickBooks "
+                    f"reports no time zone); set qbo_timezone to follow daylight saving exactly"
+                )
     return problems
 
 
@@ -182,8 +195,8 @@ async def subscription_problems(settings: Settings, sync: SyncSettings, transpor
     return [f"missing HubSpot webhook subscription: {gap}" for gap in gaps]
 
 
-async def check(settings: Settings, *, connections: Sequence[str] = ()) -> list[str]:
-    """Every problem `hsqbo config check` finds; empty when the stack can run."""
+async def check(settings: Settings, *, connections: Sequence[str] = (), notes: list[str] | None = None) -> list[str]:
+    """Every problem `hsqbo config check` finds; empty when the stack can run. Notes go to `notes`."""
     problems = settings_problems(settings)
     sync, found = sync_problems(settings)
     problems += found
@@ -197,7 +210,7 @@ async def check(settings: Settings, *, connections: Sequence[str] = ()) -> list[
         async with AiohttpTransport.from_settings(settings) as transport:
             for connection in chosen:
                 try:
-                    problems += await connection_problems(settings, store, connection, transport)
+                    problems += await connection_problems(settings, store, connection, transport, notes)
                 except ConfigError as exc:  # no (or the wrong) encryption key: the tokens cannot be read
                     problems.append(f"{connection.name}: {exc}")
             problems += await subscription_problems(settings, sync, transport)

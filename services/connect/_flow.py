@@ -161,23 +161,21 @@ async def authorize_private_app(settings: Settings, token: str) -> Authorization
     async with AiohttpTransport.from_settings(settings) as transport:
         client = HubSpotClient(str(settings.hubspot_base_url), StaticToken(token), transport)
         try:
-            details = await client.account_details()
+            account = await client.account_settings()
         except Unauthorized as exc:
             raise ConnectError("HubSpot refused the private-app token (rotated, deleted or mistyped)") from exc
-        except ApiError as exc:
+        except (ApiError, KeyError) as exc:
             raise ConnectError(f"HubSpot did not say which portal the token is for: {exc}") from exc
-    currency = details.get("companyCurrency")
-    return Authorization(Provider.HUBSPOT, str(details["portalId"]), token, "", None, None,
-                         str(currency) if currency else None)  # fmt: skip
+    return Authorization(Provider.HUBSPOT, account.portal_id, token, "", None, None,
+                         account.company_currency)  # fmt: skip
 
 
 async def _hubspot_currency(settings: Settings, transport: AiohttpTransport, token: str) -> str | None:
     try:
-        details = await HubSpotClient(str(settings.hubspot_base_url), StaticToken(token), transport).account_details()
-    except ApiError:
+        account = await HubSpotClient(str(settings.hubspot_base_url), StaticToken(token), transport).account_settings()
+    except (ApiError, KeyError):
         return None  # the currency is a default the operator can edit; the connection does not hinge on it
-    currency = details.get("companyCurrency")
-    return str(currency) if currency else None
+    return account.company_currency
 
 
 def refuse_other_account(connection: ConnectionSettings, provider: Provider, account_id: str) -> None:
@@ -248,7 +246,7 @@ def connection_block(connection: ConnectionSettings, *, currency: str | None = N
         f"qbo_realm_id = {json.dumps(connection.qbo_realm_id)}",
         f"setup_date = {connection.setup_date.isoformat()}",
         *shown,
-        '# qbo_timezone = "America/Los_Angeles"  # the QBO company zone: set it when QBO reports none (config check)',
+        '# qbo_timezone = "America/Los_Angeles"  # the QBO company zone: exact dates (else QuickBooks clock offset)',
         "# [connection.contacts], [connection.products], [connection.invoices], [connection.payments]: the recommended",
         "# defaults apply until you add a table here.",
         "",

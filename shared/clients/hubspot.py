@@ -300,13 +300,14 @@ class HubSpotClient:
     # --- account settings ---------------------------------------------------------------------------------------
 
     async def account_settings(self) -> HubSpotAccount:
-        """The portal's company currency, additional currencies and time zone (`GET /account-info/v3/details`;
-        scope `oauth`, which every OAuth app holds)."""
+        """The portal the token belongs to (`portalId`), its company currency, additional currencies and time zone
+        (`GET /account-info/v3/details`; scope `oauth`, which every OAuth app holds)."""
         data = (await self._call("account_details", "GET", "/account-info/v3/details")).json()
         return HubSpotAccount(
             company_currency=str(data["companyCurrency"]).upper(),
             additional_currencies=tuple(str(code).upper() for code in data.get("additionalCurrencies") or ()),
             time_zone=str(data.get("timeZone") or "UTC"),
+            portal_id=str(data["portalId"]),
         )
 
     # --- property definitions -----------------------------------------------------------------------------------
@@ -341,13 +342,6 @@ class HubSpotClient:
             return _property(await self._call("create_property", "POST", path, json=definition))
         except Conflict:  # created meanwhile by another process
             return _property(await self._call("get_property", "GET", f"{path}/{path_segment(name)}"))
-
-    # --- account ------------------------------------------------------------------------------------------------
-
-    async def account_details(self) -> dict[str, Any]:
-        """`GET /account-info/v3/details`: the portal the token belongs to (`portalId`), its `companyCurrency`..."""
-        details: dict[str, Any] = (await self._call("account_details", "GET", "/account-info/v3/details")).json()
-        return details
 
     async def _call(
         self, operation: str, method: str, path: str, params: QueryParams = (), *, json: Any = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -136,9 +136,11 @@ class QboClient:
     # --- company settings ---------------------------------------------------------------------------------------
 
     async def company_settings(self) -> QboCompany:
-        """Home currency and multicurrency (`Preferences.CurrencyPrefs`), and the time zone if the company reports
-        one (`CompanyInfo.DefaultTimeZone`, documented in Intuit's XSD only)."""
-        preferences = _entity((await self._call("preferences", "GET", "/preferences")).json(), "Preferences")
+        """Home currency and multicurrency (`Preferences.CurrencyPrefs`), the time zone if the company reports one
+        (`CompanyInfo.DefaultTimeZone`, documented in Intuit's XSD only), and the UTC offset of the preferences
+        answer's `time` (QBO's clock in the company's offset; None when missing or unparsable)."""
+        answer = (await self._call("preferences", "GET", "/preferences")).json()
+        preferences = _entity(answer, "Preferences")
         info_path = f"/companyinfo/{path_segment(self.realm_id)}"
         info = _entity((await self._call("companyinfo", "GET", info_path)).json(), "CompanyInfo")
         currency = preferences.get("CurrencyPrefs") or {}
@@ -150,6 +152,7 @@ class QboClient:
             home_currency=str(home).upper(),
             multicurrency=bool(currency.get("MultiCurrencyEnabled", False)),
             time_zone=str(zone) if zone else None,
+            clock_offset=_offset(answer.get("time")),
         )
 
     async def exchange_rate(self, currency: str, as_of: date) -> Decimal:
@@ -276,6 +279,14 @@ def _batch_item(item: Mapping[str, Any]) -> BatchItemResult:
     if not records:
         return ApiError("batch item answered neither a record nor a fault", provider=Provider.QUICKBOOKS, status=200)
     return dict(records[0])
+
+
+def _offset(stamp: Any) -> timedelta | None:
+    """The UTC offset a date-time stamp carries; None for no stamp, an unparsable one, or one without an offset."""
+    try:
+        return datetime.fromisoformat(stamp).utcoffset() if isinstance(stamp, str) else None
+    except ValueError:
+        return None
 
 
 def _time(data: Mapping[str, Any]) -> datetime | None:

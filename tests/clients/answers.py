@@ -45,9 +45,10 @@ def company_settings_answer(request: Request) -> Response | None:
     path = path_of(request)
     if path.endswith("/preferences"):
         prefs = {"CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}}}
-        return json_answer(200, {"Preferences": prefs})
+        return json_answer(200, {"Preferences": prefs, "time": "2026-01-05T10:48:27.082-08:00"})
     if "/companyinfo/" in path:
         return json_answer(200, {"CompanyInfo": {"CompanyName": "Acme", "DefaultTimeZone": "America/Los_Angeles"}})
     if path.endswith("/account-info/v3/details"):
-        return json_answer(200, {"companyCurrency": "USD", "additionalCurrencies": [], "timeZone": "US/Eastern"})
+        return json_answer(200, {"portalId": 101, "companyCurrency": "USD", "additionalCurrencies": [],
+                                 "timeZone": "US/Eastern"})  # fmt: skip
     return None

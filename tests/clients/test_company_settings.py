@@ -4,9 +4,11 @@ ExchangeRate, HubSpot account-info; and the currency refusals both emulators ans
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -44,11 +46,17 @@ async def hubspot(transport: AiohttpTransport) -> AsyncIterator[tuple[HubSpotCli
         yield HubSpotClient(server.url, StaticToken(token), transport), sandbox.accounts.get(portal_id)
 
 
-async def test_qbo_home_currency_multicurrency_and_time_zone(qbo: tuple[QboClient, Realm]) -> None:
+def offset_in(zone: str, epoch: float) -> dt.timedelta | None:
+    return dt.datetime.fromtimestamp(epoch, ZoneInfo(zone)).utcoffset()
+
+
+async def test_qbo_home_currency_multicurrency_time_zone_and_clock_offset(qbo: tuple[QboClient, Realm]) -> None:
     client, realm = qbo
-    assert await client.company_settings() == QboCompany("USD", False, "America/Los_Angeles")
-    realm.company.configure({"home_currency": "CAD", "multicurrency": True, "time_zone": None})
-    assert await client.company_settings() == QboCompany("CAD", True, None)
+    clock = offset_in("America/Los_Angeles", time.time())  # -08:00 in winter, -07:00 in summer
+    assert await client.company_settings() == QboCompany("USD", False, "America/Los_Angeles", clock)
+    realm.company.configure({"home_currency": "CAD", "multicurrency": True, "time_zone": "Asia/Kolkata",
+                             "reports_time_zone": False})  # fmt: skip
+    assert await client.company_settings() == QboCompany("CAD", True, None, dt.timedelta(hours=5, minutes=30))
 
 
 async def test_qbo_exchange_rate_is_read_as_a_decimal(qbo: tuple[QboClient, Realm]) -> None:
@@ -72,10 +80,11 @@ async def test_qbo_refuses_a_foreign_currency_while_multicurrency_is_off(qbo: tu
 
 async def test_hubspot_account_currencies_and_time_zone(hubspot: tuple[HubSpotClient, Account]) -> None:
     client, account = hubspot
-    assert await client.account_settings() == HubSpotAccount("USD", (), "US/Eastern")
+    assert await client.account_settings() == HubSpotAccount("USD", (), "US/Eastern", str(account.portal_id))
     account.configure(company_currency="EUR", additional_currencies=["USD", "GBP"],
                       time_zone="Europe/Berlin")  # fmt: skip
-    assert await client.account_settings() == HubSpotAccount("EUR", ("USD", "GBP"), "Europe/Berlin")
+    assert await client.account_settings() == HubSpotAccount("EUR", ("USD", "GBP"), "Europe/Berlin",
+                                                             str(account.portal_id))  # fmt: skip
 
 
 async def test_hubspot_refuses_a_currency_the_account_does_not_have(hubspot: tuple[HubSpotClient, Account]) -> None:

@@ -92,7 +92,7 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
         lambda c, t=t: c.search(t, properties=["hs_lastmodifieddate"])  # type: ignore[misc]
         for t in ("contacts", "products", "invoices", "commerce_payments")
     ],
-    "account_settings": [lambda c: c.account_settings()],
+    "account_settings": [lambda c: c.account_settings()],  # also hsqbo connect: a private-app token's portal
     "search_all": [lambda c: _drain(c.search_all("invoices", properties=["hs_number"]))],
     "list_associations": [
         lambda c: c.list_associations("contacts", "1", "companies"),
@@ -112,7 +112,6 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
         lambda c, t=t: c.ensure_property(t, "hsqbo_qbo_id", label="QBO id", group_name="g", unique=True)  # type: ignore[misc]
         for t in ("products", "invoices", "commerce_payments")
     ],
-    "account_details": [lambda c: c.account_details()],  # hsqbo connect: a private-app token's portal
 }
 
 
@@ -134,7 +133,8 @@ def _answer(request: Request) -> Response:
     if path.startswith("/crm/v4/"):
         return json_answer(200, {"results": []})
     if path.startswith("/account-info/"):
-        return json_answer(200, {"companyCurrency": "USD", "additionalCurrencies": [], "timeZone": "US/Eastern"})
+        return json_answer(200, {"portalId": 101, "companyCurrency": "USD", "additionalCurrencies": [],
+                                 "timeZone": "US/Eastern"})  # fmt: skip
     return json_answer(200, RECORD)
 
 

@@ -103,6 +103,8 @@ async def test_the_accounts_company_settings_are_checked_as_the_worker_uses_them
     settings = with_local_app(Settings(store_url=f"sqlite:///{tmp_path / 'store.db'}", api_rate_limits=False))
     connection = local_connection("acme", 101, "9130", hubspot_currency="EUR")
 
+    clock = ["2026-07-24T10:48:27.082-07:00"]  # QBO's `time`: the company's local offset
+
     def answer(request: Request) -> Response:  # a USD portal; a QBO company that reports no time zone
         path = request.url.split("?")[0]
         body: dict[str, object] = {"results": [], "total": 0}
@@ -111,7 +113,7 @@ async def test_the_accounts_company_settings_are_checked_as_the_worker_uses_them
         elif path.endswith("/query"):
             body = {"QueryResponse": {"totalCount": 0}}
         elif path.endswith("/preferences"):
-            body = {"Preferences": {"CurrencyPrefs": {"HomeCurrency": {"value": "USD"}}}}
+            body = {"Preferences": {"CurrencyPrefs": {"HomeCurrency": {"value": "USD"}}}, "time": clock[0]}
         elif "/companyinfo/" in path:
             body = {"CompanyInfo": {"CompanyName": "Acme"}}
         return Response(200, {"Content-Type": "application/json"}, orjson.dumps(body))
@@ -123,7 +125,14 @@ async def test_the_accounts_company_settings_are_checked_as_the_worker_uses_them
         [problem] = await connection_problems(settings, store, connection, MockTransport(answer))
         assert "hubspot_currency = 'EUR', but the HubSpot portal's company currency is USD" in problem
         fixed = connection.model_copy(update={"hubspot_currency": None})
+        notes: list[str] = []
+        assert await connection_problems(settings, store, fixed, MockTransport(answer), notes) == []
+        assert notes == ["acme: dates use QuickBooks' clock offset UTC-07:00 (QuickBooks reports no time zone); set "
+                         "qbo_timezone to follow daylight saving exactly"]  # fmt: skip
+        zoned = connection.model_copy(update={"hubspot_currency": None, "qbo_timezone": "America/Chicago"})
+        notes.clear()
+        assert await connection_problems(settings, store, zoned, MockTransport(answer), notes) == []
+        assert notes == []
+        clock[0] = "not a time"  # no zone, no clock: nothing to date transactions by
         [problem] = await connection_problems(settings, store, fixed, MockTransport(answer))
         assert problem.startswith("acme: the QuickBooks company's time zone is unknown: set qbo_timezone")
-        zoned = connection.model_copy(update={"hubspot_currency": None, "qbo_timezone": "America/Chicago"})
-        assert await connection_problems(settings, store, zoned, MockTransport(answer)) == []

@@ -1,7 +1,7 @@
 """Dates across time zones end to end (the issue's "Dates" rules): a QBO transaction date is a day in the QBO
 company's time zone, a HubSpot datetime is an instant, and `created_after` filters count from midnight in the zone of
-the account a record lives in. The QBO sandbox reports its company's zone (CompanyInfo.DefaultTimeZone), the HubSpot
-sandbox its portal's (account-info)."""
+the account a record lives in. The QBO sandbox reports its company's zone (CompanyInfo.DefaultTimeZone, or not) and
+stamps every answer's `time` in it, the HubSpot sandbox its portal's (account-info)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.integration.conftest import CONNECTION, Stack
 pytestmark = pytest.mark.integration
 
 SAN_FRANCISCO = "America/Los_Angeles"
+KOLKATA = "Asia/Kolkata"
 PAYMENTS_BOTH_WAYS = {"contacts": {"direction": "off"}, "products": {"direction": "off"},
                       "invoices": {"direction": "off"}, "payments": {"direction": "two_way"}}  # fmt: skip
 
@@ -117,19 +118,31 @@ async def test_created_after_uses_company_zone(stack: Stack) -> None:
             assert f"created before {SETUP_DATE.isoformat()} ({ZONE})" in (link.error_message or "")
 
 
-async def test_unknown_company_zone_is_a_config_error_naming_qbo_timezone(stack: Stack) -> None:
-    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"time_zone": None})  # QBO reports no zone
-    customer_id = str(stack.qbo_edit("Customer", "create", {"DisplayName": "Nowhere Ltd"})["Id"])
-    qbo_id, _ = await linked_invoice(stack, customer_id, "Anything")
-    applied = [{"Amount": 100, "LinkedTxn": [{"TxnId": qbo_id, "TxnType": "Invoice"}]}]
-    payment = stack.qbo_edit("Payment", "create", {"CustomerRef": {"value": customer_id}, "TotalAmt": 100,
-                                                   "TxnDate": "2026-01-05", "Line": applied})  # fmt: skip
+async def test_company_zone_falls_back_to_quickbooks_clock_offset(stack: Stack) -> None:
+    # A company in Kolkata (UTC+05:30 all year) whose CompanyInfo carries no DefaultTimeZone, and no qbo_timezone:
+    # its dates follow the offset of QBO's clock (`time` in every answer).
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"time_zone": KOLKATA, "reports_time_zone": False})
+    customer_id = str(stack.qbo_edit("Customer", "create", {"DisplayName": "Chai Traders"})["Id"])
+    first_qbo, _ = await linked_invoice(stack, customer_id, "Tea")
+    _, second_hubspot = await linked_invoice(stack, customer_id, "Spices")
+
+    # HubSpot -> QBO: paid at 20:00 UTC on 5 January, 01:30 on the 6th in Kolkata: TxnDate 6 January.
+    payment = stack.hubspot_edit("commerce_payments", "create", properties={
+        "hs_initial_amount": "100", "hs_currency_code": "USD",
+        "hs_initiated_date": "2026-01-05T20:00:00.000Z"})  # fmt: skip
+    stack.hubspot_edit("commerce_payments", "associate", id=payment["id"], to_object_type="invoices",
+                       to_id=second_hubspot)  # fmt: skip
     await stack.settle()
-    link = await stack.store.get_link(CONNECTION, Kind.PAYMENT, qbo_id=str(payment["Id"]))
-    assert link is not None
-    assert (link.status, link.error_category) == (LinkStatus.FAILING, "config")
-    assert "set qbo_timezone" in (link.error_message or "")
-    assert [p for p in stack.hubspot_records("commerce_payments") if p.get("hsqbo_qbo_payment")] == []
+    [made] = [p for p in stack.qbo_entities("Payment") if str(p.get("PrivateNote", "")).startswith("HubSpot")]
+    assert made["TxnDate"] == "2026-01-06"
+
+    # QBO -> HubSpot: TxnDate 5 January is 00:00 at UTC+05:30, 18:30 UTC on the 4th.
+    applied = [{"Amount": 100, "LinkedTxn": [{"TxnId": first_qbo, "TxnType": "Invoice"}]}]
+    stack.qbo_edit("Payment", "create", {"CustomerRef": {"value": customer_id}, "TotalAmt": 100,
+                                         "TxnDate": "2026-01-05", "Line": applied})  # fmt: skip
+    await stack.settle()
+    [copied] = [p for p in stack.hubspot_records("commerce_payments") if p.get("hsqbo_qbo_payment")]
+    assert copied["hs_initiated_date"] == "2026-01-04T18:30:00.000Z"
 
 
 INVOICES_FROM_QBO = {"contacts": {"hubspot_to_qbo": {}}, "products": {"direction": "off"},
@@ -138,7 +151,7 @@ INVOICES_FROM_QBO = {"contacts": {"hubspot_to_qbo": {}}, "products": {"direction
 
 @pytest.mark.parametrize("sync_overrides", [INVOICES_FROM_QBO], indirect=True)
 async def test_created_after_far_from_the_setup_date_needs_no_company_zone(stack: Stack) -> None:
-    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"time_zone": None})  # QBO reports no zone
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"reports_time_zone": False})  # QBO reports no zone
     customer = stack.qbo_edit("Customer", "create", {"DisplayName": "Far Ltd",
                                                      "PrimaryEmailAddr": {"Address": "far@example.com"}})  # fmt: skip
     await stack.settle()

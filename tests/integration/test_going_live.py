@@ -134,6 +134,12 @@ async def test_going_live_connects_both_halves_and_config_check_names_what_break
     status, said = await guide.hsqbo("config", "check")
     assert status == 0, said
     assert "hsqbo config check: ok" in said
+    # A company whose CompanyInfo reports no time zone (as a real one most likely does): its clock's offset, a note.
+    guide.sandbox.qbo.realms[realm_id].company.configure({"reports_time_zone": False})
+    status, said = await guide.hsqbo("config", "check")
+    assert status == 0, said
+    assert "note: acme: dates use QuickBooks' clock offset UTC-0" in said  # -08:00 or -07:00 (Los Angeles)
+    assert "set qbo_timezone to follow daylight saving exactly" in said
     status, said = await guide.hsqbo("connections", "list")
     assert status == 0, said
     assert f"acme  HubSpot portal {portal_id}: connected  QuickBooks company {realm_id}: connected" in said

@@ -31,7 +31,7 @@ from tests.clients.answers import company_settings_answer, json_answer, json_of,
 from tests.poller.conftest import CONNECTION, NOW, RECONCILE_SECONDS, poll_on
 
 CONTACTS, PRODUCTS, INVOICES, PAYMENTS = PAIRS
-COMPANY = Company(QboCompany("USD", False, "UTC"), HubSpotAccount("USD", (), "UTC"), "UTC")
+COMPANY = Company(QboCompany("USD", False, "UTC"), HubSpotAccount("USD", (), "UTC", "101"), "UTC")
 AGREED = {"email": "ann@example.com", "first_name": "Ann", "phone": "555-0100"}
 
 

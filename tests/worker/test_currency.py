@@ -14,8 +14,8 @@ from shared.company import Company, HubSpotAccount, QboCompany
 def company(
     *, home: str = "USD", multicurrency: bool = False, portal: str = "USD", extra: tuple[str, ...] = ()
 ) -> Company:
-    return Company(QboCompany(home, multicurrency, "America/Los_Angeles"), HubSpotAccount(portal, extra, "US/Eastern"),
-                   "America/Los_Angeles")  # fmt: skip
+    return Company(QboCompany(home, multicurrency, "America/Los_Angeles"),
+                   HubSpotAccount(portal, extra, "US/Eastern", "1"), "America/Los_Angeles")  # fmt: skip
 
 
 def test_qbo_holds_its_home_currency_and_others_only_with_multicurrency() -> None:

@@ -13,11 +13,13 @@
     GET  exchangerate?sourcecurrencycode=EUR&asofdate=2026-01-05   {"ExchangeRate": {...}} (multicurrency only)
 
 Writes honour `requestid` (a repeat returns the original answer and changes nothing) and
-`include=allowduplicatedocnum`. Every answer carries `time`; errors are Fault bodies (_errors.py).
+`include=allowduplicatedocnum`. Every answer carries `time`, the clock in the realm's zone (its offset as QBO's is,
+in the company's local offset); errors are Fault bodies (_errors.py).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -32,7 +34,7 @@ from services.sandbox.qbo import _query as query_language
 from services.sandbox.qbo import _rules as rules
 from services.sandbox.qbo._errors import QboFault
 from services.sandbox.qbo._store import CDC_ENTITIES, ENTITIES, Realm
-from services.sandbox.qbo._timestamps import company_date, company_time, company_time_ms, parse_time
+from services.sandbox.qbo._timestamps import COMPANY_TZ, company_date, company_time, company_time_ms, parse_time
 from shared import money
 
 if TYPE_CHECKING:
@@ -44,13 +46,14 @@ CDC_MAX_AGE_SECONDS = 30 * 86400
 REQUEST_ID_MAX_LENGTH = 50
 
 
-def render(payload: dict[str, Any], status: int, now: float) -> Response:
-    body = money.dumps({**payload, "time": company_time_ms(now)})
+def render(payload: dict[str, Any], status: int, now: float, zone: dt.tzinfo = COMPANY_TZ) -> Response:
+    """The answer; its `time` is the clock in the realm's zone (`zone`; before the realm is known, Pacific)."""
+    body = money.dumps({**payload, "time": company_time_ms(now, zone)})
     return Response(body, status_code=status, media_type="application/json", headers={"intuit_tid": uuid.uuid4().hex})
 
 
-def render_fault(fault: QboFault, now: float) -> Response:
-    response = render({"Fault": fault.fault()}, fault.status, now)
+def render_fault(fault: QboFault, now: float, zone: dt.tzinfo = COMPANY_TZ) -> Response:
+    response = render({"Fault": fault.fault()}, fault.status, now, zone)
     if fault.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="Intuit", error="invalid_token"'
     return response
@@ -93,10 +96,13 @@ class Api:
         now = self.sandbox.clock.now()
         try:
             realm = self._authorize(request)
-            payload = await handler(request, realm)
         except QboFault as fault:
             return render_fault(fault, now)
-        return render(payload, 200, now)
+        try:
+            payload = await handler(request, realm)
+        except QboFault as fault:
+            return render_fault(fault, now, realm.company.zone)
+        return render(payload, 200, now, realm.company.zone)
 
     @staticmethod
     async def _json_body(request: Request) -> dict[str, Any]:
@@ -160,7 +166,7 @@ class Api:
             include = request.query_params.get("include", "")
             options = rules.Options(allow_duplicate_doc_number="allowduplicatedocnum" in include)
             outcome = self.sandbox.apply(realm, entity, operation, body, options)
-            return render({entity: outcome.body}, 200, now)
+            return render({entity: outcome.body}, 200, now, realm.company.zone)
 
         return await self._replayable(request, handle, request_id_max=REQUEST_ID_MAX_LENGTH)
 
@@ -187,7 +193,7 @@ class Api:
         try:
             response = await handle(realm, now)
         except QboFault as fault:
-            response = render_fault(fault, now)
+            response = render_fault(fault, now, realm.company.zone)
         if request_id is not None and response.status_code < 500:
             realm.remember_reply(request_id, response.status_code, bytes(response.body))
         return response
@@ -229,7 +235,8 @@ class Api:
                 raise errors.required("BatchItemRequest")
             if len(items) > BATCH_MAX_ITEMS:
                 raise errors.invalid("BatchItemRequest", f"holds {len(items)} items; at most {BATCH_MAX_ITEMS}")
-            return render({"BatchItemResponse": [self._batch_item(realm, item) for item in items]}, 200, now)
+            items_answered = [self._batch_item(realm, item) for item in items]
+            return render({"BatchItemResponse": items_answered}, 200, now, realm.company.zone)
 
         return await self._replayable(request, handle)
 

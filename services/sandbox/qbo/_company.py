@@ -15,7 +15,8 @@ Stricter readings (where the docs are silent or unclear):
 - With multicurrency on, `CurrencyRef` is required on Invoice and Payment (the reference: "required when
   multicurrency is on"); a transaction in another currency than its customer's is refused.
 - `CompanyInfo.DefaultTimeZone` (an IANA name) is served: it is in Intuit's XSD though not in the web reference; a
-  realm set up with `time_zone: null` leaves it out, as a company that reports none.
+  realm set up with `reports_time_zone: false` leaves it out, as a company that reports none (what a real company
+  most likely does). Either way every answer's `time` carries the offset of the realm's `time_zone` at that moment.
 - A currency with no rate set through the control surface has rate 1 (the documented default).
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -37,7 +39,8 @@ CURRENCY_NAMES = {"USD": "United States Dollar", "EUR": "Euro", "GBP": "British 
 class CompanySettings:
     home_currency: str = "USD"
     multicurrency: bool = False
-    time_zone: str | None = "America/Los_Angeles"
+    time_zone: str = "America/Los_Angeles"  # the company's zone: its clock (`time`) and DefaultTimeZone
+    reports_time_zone: bool = True  # CompanyInfo carries DefaultTimeZone
     exchange_rates: dict[str, str] = dataclasses.field(default_factory=dict)  # currency -> home units per unit
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,9 +57,19 @@ class CompanySettings:
                 raise ValueError("multicurrency cannot be turned off once on")
             self.multicurrency = bool(changes["multicurrency"])
         if "time_zone" in changes:
-            self.time_zone = str(changes["time_zone"]) if changes["time_zone"] else None
+            try:
+                zoneinfo.ZoneInfo(str(changes["time_zone"]))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"{changes['time_zone']!r} is not a time zone") from None
+            self.time_zone = str(changes["time_zone"])
+        if "reports_time_zone" in changes:
+            self.reports_time_zone = bool(changes["reports_time_zone"])
         if "exchange_rates" in changes:
             self.exchange_rates.update({_code(code): str(rate) for code, rate in changes["exchange_rates"].items()})
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
 
     def currency_ref(self, code: str | None = None) -> dict[str, str]:
         code = code or self.home_currency
@@ -84,7 +97,10 @@ def preferences(settings: CompanySettings, created: float) -> dict[str, Any]:
             "HomeCurrency": {"value": settings.home_currency},
         },
         "SalesFormsPrefs": {"CustomTxnNumbers": True, "AllowShipping": False},
-        "MetaData": {"CreateTime": company_time(created), "LastUpdatedTime": company_time(created)},
+        "MetaData": {
+            "CreateTime": company_time(created, settings.zone),
+            "LastUpdatedTime": company_time(created, settings.zone),
+        },
     }
 
 
@@ -98,9 +114,12 @@ def company_info(settings: CompanySettings, realm_id: str, company_name: str, cr
         "LegalName": company_name,
         "Country": "US" if settings.home_currency == "USD" else "",
         "SupportedLanguages": "en",
-        "MetaData": {"CreateTime": company_time(created), "LastUpdatedTime": company_time(created)},
+        "MetaData": {
+            "CreateTime": company_time(created, settings.zone),
+            "LastUpdatedTime": company_time(created, settings.zone),
+        },
     }
-    if settings.time_zone:
+    if settings.reports_time_zone:
         info["DefaultTimeZone"] = settings.time_zone
     return info
 

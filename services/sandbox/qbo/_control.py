@@ -13,9 +13,10 @@ POST seed           {"realm_id"? (default: a new realm), "customers"?, "items"?,
 POST tokens         {"realm_id", "client_id"?} -> 201 {"access_token", "refresh_token", "expires_in",
                     "x_refresh_token_expires_in", "realm_id"}
 GET  company        ?realm_id= -> the realm's company settings {"home_currency", "multicurrency", "time_zone",
-                    "exchange_rates": {code: rate}}
-PUT  company        {"realm_id", and any of those} -> the settings (multicurrency cannot be turned off; a null
-                    time_zone makes CompanyInfo report none)
+                    "reports_time_zone", "exchange_rates": {code: rate}}
+PUT  company        {"realm_id", and any of those} -> the settings (multicurrency cannot be turned off; time_zone
+                    is the company's IANA zone, its clock's offset in every `time`; reports_time_zone false makes
+                    CompanyInfo carry no DefaultTimeZone)
 GET  limits         the throttles every realm gets: {"requests_per_minute", "max_concurrent", "batch_per_minute"}
 PUT  limits         {name: value, ...} changes some of them -> the limits
 """

@@ -1,6 +1,10 @@
 """The emulator's timestamps look like a US company's QBO: whole seconds with a fixed Pacific offset
 (`2015-01-16T15:08:12-08:00`), response `time` with milliseconds; webhooks use UTC (`...Z`). Stored times are
-whole epoch seconds, so what a client reads is exactly what queries and CDC compare against."""
+whole epoch seconds, so what a client reads is exactly what queries and CDC compare against.
+
+A response's `time` (and the company-settings reads' `MetaData`) is stamped in the realm's own zone, as QBO stamps
+it in the company's local offset (`2015-07-24T10:48:27.082-07:00` in July, `-08:00` in winter): pass `zone`. Record
+`MetaData` and default dates still use the fixed Pacific offset."""
 
 from __future__ import annotations
 
@@ -13,12 +17,12 @@ def whole_seconds(epoch: float) -> float:
     return float(int(epoch))
 
 
-def company_time(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(int(epoch), COMPANY_TZ).isoformat()
+def company_time(epoch: float, zone: datetime.tzinfo = COMPANY_TZ) -> str:
+    return datetime.datetime.fromtimestamp(int(epoch), zone).isoformat()
 
 
-def company_time_ms(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, COMPANY_TZ).isoformat(timespec="milliseconds")
+def company_time_ms(epoch: float, zone: datetime.tzinfo = COMPANY_TZ) -> str:
+    return datetime.datetime.fromtimestamp(epoch, zone).isoformat(timespec="milliseconds")
 
 
 def company_date(epoch: float) -> str:

@@ -53,14 +53,14 @@ def hubspot_date(day: dt.date) -> str:
     return str(int(dt.datetime.combine(day, dt.time(), UTC).timestamp()) * 1000)
 
 
-def day_in(instant: dt.datetime, zone: ZoneInfo) -> dt.date:
+def day_in(instant: dt.datetime, zone: dt.tzinfo) -> dt.date:
     """The day `instant` falls on in `zone`; a naive instant is refused (it names no zone)."""
     if instant.tzinfo is None:
         raise ValueError("a naive datetime names no zone")
     return instant.astimezone(zone).date()
 
 
-def start_of_day(day: dt.date, zone: ZoneInfo) -> dt.datetime:
+def start_of_day(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
     """00:00 of `day` in `zone`, as an aware instant."""
     return dt.datetime.combine(day, dt.time(), zone)
 
@@ -70,7 +70,7 @@ def hubspot_datetime(instant: dt.datetime) -> str:
     return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def qbo_txn_date(hubspot_instant: Any, company_zone: ZoneInfo) -> str | None:
+def qbo_txn_date(hubspot_instant: Any, company_zone: dt.tzinfo) -> str | None:
     """A HubSpot datetime value (e.g. a payment's `hs_initiated_date`) as a QBO TxnDate: its day in the company's
     zone."""
     parsed = parse_hubspot_value(hubspot_instant)
@@ -81,7 +81,7 @@ def qbo_txn_date(hubspot_instant: Any, company_zone: ZoneInfo) -> str | None:
     return day_in(parsed, company_zone).isoformat()
 
 
-def created_on_or_after(created: dt.datetime | None, day: dt.date, zone: ZoneInfo) -> bool:
+def created_on_or_after(created: dt.datetime | None, day: dt.date, zone: dt.tzinfo) -> bool:
     """Whether a record created at `created` passes a `created_after` filter of `day`, counted in `zone`."""
     return created is not None and created >= start_of_day(day, zone)
 

@@ -2,9 +2,10 @@
 
 `created_after` (a day, or the connection's `setup_date`) counts from 00:00 of that day in the zone of the account the
 record lives in: the HubSpot portal's time zone for HubSpot records, the QBO company's for QBO records (each as that
-account's users see the record's creation date). A QBO company whose zone is unknown (not configured, not reported)
-still has every record created more than a day away from that midnight decided; one closer is failing with the
-`config` error saying to set `qbo_timezone`. See `_dates.py`.
+account's users see the record's creation date). A QBO company whose zone is neither configured nor reported still
+has every record created more than a day away from that midnight decided; one closer is decided in QuickBooks' clock
+offset (`shared/company.py`), or failing with the `config` error saying to set `qbo_timezone` when that is unknown
+too. See `_dates.py`.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def check_qbo(ctx: SyncContext, filters: Filters, entity: dict[str, Any]) 
         if passed is None:  # the zone decides (or is known): the company's zone, or the error saying to set it
             zone = company.qbo_zone
             passed = dates.created_on_or_after(when, after, zone)
-            where = f" ({zone.key})"
+            where = f" ({zone})"
         else:
             where = ""
         if not passed:

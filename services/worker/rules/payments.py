@@ -45,7 +45,6 @@ import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from services.worker import _fields
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
@@ -112,7 +111,7 @@ def origin_key(payment_id: str, invoice_id: str) -> str:
 
 
 def hubspot_payment_properties(
-    payment: Mapping[str, Any], amount: Decimal, home_currency: str, company_zone: ZoneInfo
+    payment: Mapping[str, Any], amount: Decimal, home_currency: str, company_zone: dt.tzinfo
 ) -> dict[str, str]:
     """The HubSpot payment recording `amount` of a QBO payment, a plain string rounded to the currency's minor unit;
     `hs_initiated_date`, an instant, is the start of the TxnDate in the QBO company's zone (its day there is the
@@ -152,7 +151,7 @@ def hubspot_marker(hubspot_payment_id: str) -> str:
     return f"HubSpot payment {hubspot_payment_id}"
 
 
-def qbo_payment_fields(record: HubSpotObject, company_zone: ZoneInfo, currency: str | None = None) -> dict[str, Any]:
+def qbo_payment_fields(record: HubSpotObject, company_zone: dt.tzinfo, currency: str | None = None) -> dict[str, Any]:
     """TotalAmt (rounded half away from zero to `currency`'s minor unit: QBO takes no more decimals) and TxnDate (the
     day `hs_initiated_date` falls on in the QBO company's zone) of the QBO payment recording a HubSpot payment."""
     return {

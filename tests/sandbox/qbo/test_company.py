@@ -3,6 +3,8 @@ types), the control surface that sets them, and the currency rules QBO enforces 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from tests.sandbox.qbo.conftest import REALM_ID, QboHttp, sales_line
 
 
@@ -13,13 +15,32 @@ async def test_preferences_and_company_info_show_the_settings_set_through_the_co
     assert info["DefaultTimeZone"] == "America/Los_Angeles"
 
     settings = await qbo.control("PUT", "company", {"realm_id": REALM_ID, "home_currency": "GBP",
-                                                     "multicurrency": True, "time_zone": None})  # fmt: skip
-    assert settings == {"home_currency": "GBP", "multicurrency": True, "time_zone": None, "exchange_rates": {}}
+                                                     "multicurrency": True, "reports_time_zone": False})  # fmt: skip
+    assert settings == {"home_currency": "GBP", "multicurrency": True, "time_zone": "America/Los_Angeles",
+                        "reports_time_zone": False, "exchange_rates": {}}  # fmt: skip
     preferences = (await qbo.ok("GET", "preferences"))["Preferences"]
     assert preferences["CurrencyPrefs"] == {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "GBP"}}
     assert "DefaultTimeZone" not in (await qbo.ok("GET", f"companyinfo/{REALM_ID}"))["CompanyInfo"]
     status, _ = await qbo.get("companyinfo/999")
     assert status in (400, 404)  # another company's info is not this realm's to read
+
+
+async def test_every_answers_time_is_the_clock_in_the_realms_zone(qbo: QboHttp) -> None:
+    # QBO stamps `time` in the company's local offset, e.g. "2015-07-24T10:48:27.082-07:00"
+    await qbo.control("PUT", "company", {"realm_id": REALM_ID, "time_zone": "Asia/Kolkata", "reports_time_zone": False})
+    answers = [await qbo.get("preferences"), await qbo.get(f"companyinfo/{REALM_ID}"),
+               await qbo.get("query", query="SELECT * FROM Customer"), await qbo.get("customer/404")]  # fmt: skip
+    assert [status for status, _ in answers] == [200, 200, 200, 400]
+    for _, answer in answers:
+        assert dt.datetime.fromisoformat(answer["time"]).utcoffset() == dt.timedelta(hours=5, minutes=30)
+
+
+async def test_the_realms_zone_must_be_a_zone(qbo: QboHttp) -> None:
+    for zone in (None, "Mars/Olympus"):
+        async with qbo.http.put(
+            f"{qbo.base_url}/_sandbox/company", json={"realm_id": REALM_ID, "time_zone": zone}
+        ) as r:
+            assert r.status == 400
 
 
 async def test_multicurrency_cannot_be_turned_off_once_on(qbo: QboHttp) -> None:
