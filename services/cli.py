@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
 from shared.errors import ConfigError
+from shared.version import version
 
 COMMANDS: dict[str, str] = {
     "receiver": "accept signed HubSpot and Intuit webhooks and queue them durably",
@@ -33,13 +33,6 @@ COMMANDS: dict[str, str] = {
 class Command(Protocol):
     def configure_parser(self, parser: argparse.ArgumentParser) -> None: ...
     def main(self, args: argparse.Namespace) -> None: ...
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("hsqbo")
-    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown (not installed)"
 
 
 def _load(name: str) -> Command:

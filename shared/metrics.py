@@ -4,11 +4,11 @@ counts; code imports the object. Names are `hsqbo_<area>_<what>[_unit]`, labels 
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from shared.health import serve_metrics as serve_metrics  # the processes' metrics server, /healthz and /readyz
+from shared.version import version
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -23,16 +23,9 @@ _LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.
 # --- every process ---------------------------------------------------------------------------------------------------
 
 
-def _version() -> str:
-    try:
-        return metadata.version("hsqbo")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 # Always 1; its labels say which hsqbo (package version) on which Python this process runs.
 BUILD_INFO = Gauge("hsqbo_build_info", "The running hsqbo's version", ["version", "python"])
-BUILD_INFO.labels(_version(), platform.python_version()).set(1)
+BUILD_INFO.labels(version(), platform.python_version()).set(1)
 
 # --- receiver -------------------------------------------------------------------------------------------------------
 
