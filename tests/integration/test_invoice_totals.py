@@ -4,7 +4,10 @@ total. Random invoices (hypothesis) through the sandboxes, both directions: ever
 decimals of quantity and price, bundles, percent and amount discounts, description-only lines, shipping, taxes with
 and without ApplyTaxAfterDiscount; some partly or wholly paid in QBO, so balances differ from totals) and every
 HubSpot amount (line-item percent and per-unit discounts, invoice discounts, fees and taxes, PERCENT and FIXED).
-One currency: the portal's (currencies are the currency track's). One stack per test, reused by every example."""
+Two currencies: the QBO company (home USD) has multicurrency on with a EUR rate and the HubSpot portal (USD) has EUR
+too; each invoice is in USD or EUR, for a customer in that currency (QBO keeps one currency per customer), and once
+synced both sides name its currency (`hs_currency` = `CurrencyRef`) and agree in it. One stack per test, reused by
+every example."""
 
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ EXAMPLES = settings(
 )
 INCOME_ACCOUNT = "1"
 REASONS = {"not_representable", "total_mismatch"}  # the categories that say why totals could not agree
+CURRENCIES = ("USD", "EUR")  # the home currency and a foreign one
+EUR_RATE = Decimal("1.0825")  # QBO's EUR rate: home-currency units per euro
 _serial = itertools.count(1)
 
 
@@ -46,15 +51,26 @@ def decimals(low: str, high: str, places: int) -> st.SearchStrategy[Decimal]:
 
 
 async def _book(stack: Stack) -> dict[str, str]:
-    """Once per stack: a customer and its contact, three items and a bundle of two of them."""
+    """Once per stack: both accounts in two currencies, a customer (and its contact) in each, three items and a bundle
+    of two of them."""
     book: dict[str, str] | None = getattr(stack, "_invoice_book", None)
     if book is not None:
         return book
-    customer = stack.qbo_edit("Customer", "create", {"DisplayName": "Prop Buyer",
-                                                     "PrimaryEmailAddr": {"Address": "prop@example.com"}})  # fmt: skip
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"multicurrency": True,
+                                                                "exchange_rates": {"EUR": str(EUR_RATE)}})  # fmt: skip
+    stack.sandbox.hubspot.accounts.get(stack.portal_id).configure(additional_currencies=["EUR"])
+    book = {}
+    for currency in CURRENCIES:
+        email = f"prop-{currency.lower()}@example.com"
+        customer = stack.qbo_edit("Customer", "create", {"DisplayName": f"Prop Buyer {currency}",
+                                                         "CurrencyRef": {"value": currency},
+                                                         "PrimaryEmailAddr": {"Address": email}})  # fmt: skip
+        book[f"customer:{currency}"] = str(customer["Id"])
     await stack.settle()
-    [contact] = [c for c in stack.hubspot_records("contacts") if c.get("email") == "prop@example.com"]
-    book = {"customer": str(customer["Id"]), "contact": contact["id"]}
+    for currency in CURRENCIES:
+        email = f"prop-{currency.lower()}@example.com"
+        [contact] = [c for c in stack.hubspot_records("contacts") if c.get("email") == email]
+        book[f"contact:{currency}"] = contact["id"]
     for n, price in enumerate(("19.99", "0.835", "1200")):
         made = stack.qbo_edit("Item", "create", {"Name": f"Part {n}", "Type": "Service", "UnitPrice": Decimal(price),
                                                  "IncomeAccountRef": {"value": INCOME_ACCOUNT}})  # fmt: skip
@@ -138,6 +154,7 @@ def _qbo_lines(book: dict[str, str], specs: list[dict[str, Any]], discount: dict
     after_discount=st.booleans(),
     order=st.randoms(use_true_random=False),
     paid=st.none() | decimals("0.01", "1", 2),
+    currency=st.sampled_from(CURRENCIES),
 )
 async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
     stack: Stack,
@@ -147,11 +164,13 @@ async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
     after_discount: bool,
     order: Any,
     paid: Decimal | None,
+    currency: str,
 ) -> None:
     book = await _book(stack)
     specs = items + others
     order.shuffle(specs)
-    body = {"CustomerRef": {"value": book["customer"]}, "Line": _qbo_lines(book, specs, discount),
+    customer = {"value": book[f"customer:{currency}"]}
+    body = {"CustomerRef": customer, "CurrencyRef": {"value": currency}, "Line": _qbo_lines(book, specs, discount),
             "ApplyTaxAfterDiscount": after_discount, "PrivateNote": f"prop {next(_serial)}"}  # fmt: skip
     invoice = stack.qbo_edit("Invoice", "create", body)
     await stack.settle()
@@ -163,11 +182,13 @@ async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
     assert link.status == LinkStatus.SYNCED, (link.status, link.error_category, link.error_message)
     if paid is not None and invoice["TotalAmt"] > 0:  # a payment of part (or all) of it, made in QBO
         amount = max(round_money(invoice["TotalAmt"] * paid), Decimal("0.01"))
-        stack.qbo_edit("Payment", "create", {"CustomerRef": {"value": book["customer"]}, "TotalAmt": amount, "Line": [
-            {"Amount": amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}]})  # fmt: skip
+        stack.qbo_edit("Payment", "create", {"CustomerRef": customer, "CurrencyRef": {"value": currency},
+                                             "TotalAmt": amount, "Line": [{"Amount": amount, "LinkedTxn": [
+                                                 {"TxnId": invoice["Id"], "TxnType": "Invoice"}]}]})  # fmt: skip
         await stack.settle()
         [invoice] = [i for i in stack.qbo_entities("Invoice") if i["Id"] == invoice["Id"]]
     [copy] = [i for i in stack.hubspot_records("invoices") if i["id"] == link.hubspot_id]
+    assert (invoice["CurrencyRef"]["value"], copy["hs_currency"]) == (currency, currency)
     total, balance = plain(invoice["TotalAmt"]), plain(invoice["Balance"])
     assert (Decimal(copy["hs_amount_billed"]), Decimal(copy["hs_balance_due"])) == (Decimal(total), Decimal(balance))
 
@@ -186,12 +207,12 @@ adjustments = st.lists(st.tuples(st.sampled_from(["discounts", "fees", "taxes"])
 
 
 @EXAMPLES
-@given(lines=st.lists(hubspot_line, min_size=1, max_size=3), extra=adjustments)
+@given(lines=st.lists(hubspot_line, min_size=1, max_size=3), extra=adjustments, currency=st.sampled_from(CURRENCIES))
 async def test_hubspot_invoices_with_any_discounts_fees_and_taxes_reach_qbo_at_hubspots_totals(
-    stack: Stack, lines: list[dict[str, Decimal]], extra: list[tuple[str, dict[str, Any]]]
+    stack: Stack, lines: list[dict[str, Decimal]], extra: list[tuple[str, dict[str, Any]]], currency: str
 ) -> None:
     book = await _book(stack)
-    invoice = stack.hubspot_edit("invoices", "create", properties={"hs_currency": "USD"})
+    invoice = stack.hubspot_edit("invoices", "create", properties={"hs_currency": currency})
     for n, line in enumerate(lines):
         properties = {"name": f"Line {n}", **{k: plain(v) for k, v in line.items()}}
         made = stack.hubspot_edit("line_items", "create", properties=properties)
@@ -200,7 +221,8 @@ async def test_hubspot_invoices_with_any_discounts_fees_and_taxes_reach_qbo_at_h
         properties = {"hs_label": f"{kind} {n}", "hs_type": values["hs_type"], "hs_value": plain(values["hs_value"])}
         made = stack.hubspot_edit(kind, "create", properties=properties)
         stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type=kind, to_id=made["id"])
-    stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type="contacts", to_id=book["contact"])
+    stack.hubspot_edit("invoices", "associate", id=invoice["id"], to_object_type="contacts",
+                       to_id=book[f"contact:{currency}"])  # fmt: skip
     stack.hubspot_edit("invoices", "update", id=invoice["id"], properties={"hs_invoice_status": "open"})
     await stack.settle()
     link = await _outcome(stack, hubspot_id=invoice["id"])
@@ -211,5 +233,8 @@ async def test_hubspot_invoices_with_any_discounts_fees_and_taxes_reach_qbo_at_h
         return
     assert link.status == LinkStatus.SYNCED, (link.status, link.error_category, link.error_message)
     [made] = [i for i in stack.qbo_entities("Invoice") if str(i["Id"]) == link.qbo_id]
+    rate = EUR_RATE if currency == "EUR" else None  # QBO's rate, sent with a foreign-currency invoice only
+    assert (made["CurrencyRef"]["value"], made.get("ExchangeRate")) == (currency, rate)
+    assert made["CustomerRef"]["value"] == book[f"customer:{currency}"]
     billed, due = Decimal(record["hs_amount_billed"]), Decimal(record["hs_balance_due"])
     assert (made["TotalAmt"], made["Balance"]) == (billed, due)
