@@ -1,7 +1,9 @@
 """Randomized convergence: a few hundred creates and edits on both sides, made while the worker is syncing, then
-quiescence → both systems agree on every mapped field and on every invoice's total to the cent (invoices with
-bundle and discount lines among them), and no customer, contact, item, product or invoice exists twice. Two customers
-sharing a bookkeeper's email, and then a contact with it, need review: nothing is written for them on either side."""
+quiescence → both systems agree on every mapped field and on every invoice's currency and total to the cent
+(invoices with bundle and discount lines among them; the QBO company has multicurrency on and the portal has EUR too,
+so some customers and their invoices are in EUR), and no customer, contact, item, product or invoice exists twice.
+Two customers sharing a bookkeeper's email, and then a contact with it, need review: nothing is written for them on
+either side."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.integration
 OPERATIONS = 240
 SHARED_EMAIL = "books@keeper.converge.test"
 SHARED_CUSTOMERS_AT, SHARED_CONTACT_AT = OPERATIONS // 3, 2 * OPERATIONS // 3  # operation numbers
+HOME, FOREIGN = "USD", "EUR"
 
 
 def hubspot_values(contact: dict[str, Any]) -> dict[str, str | None]:
@@ -36,6 +39,9 @@ def qbo_values(customer: dict[str, Any]) -> dict[str, str | None]:
 
 async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Stack) -> None:
     rng = random.Random(20261122)
+    stack.sandbox.qbo.realms[stack.realm_id].company.configure({"multicurrency": True,
+                                                                "exchange_rates": {FOREIGN: "1.0825"}})  # fmt: skip
+    stack.sandbox.hubspot.accounts.get(stack.portal_id).configure(additional_currencies=[FOREIGN])
     contacts: list[str] = []  # HubSpot ids
     customers: list[str] = []  # QBO ids
     items: list[str] = []  # QBO ids (products sync QBO -> HubSpot by default)
@@ -83,8 +89,11 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
                         {"DetailType": "DiscountLineDetail", "Amount": Decimal(n) / 4,
                          "DiscountLineDetail": {"PercentBased": False}},
                     ]))  # fmt: skip
+                customer_id = rng.choice(customers)
+                [customer] = [c for c in stack.qbo_entities("Customer") if c["Id"] == customer_id]
+                currency = {"value": customer["CurrencyRef"]["value"]}  # QBO: the customer's currency, required
                 invoice = stack.qbo_edit(
-                    "Invoice", "create", {"CustomerRef": {"value": rng.choice(customers)}, "Line": lines}
+                    "Invoice", "create", {"CustomerRef": {"value": customer_id}, "CurrencyRef": currency, "Line": lines}
                 )
                 invoices.append(invoice["Id"])
             else:
@@ -96,9 +105,9 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
             contacts.append(created["id"])
         elif roll < 0.33 or not customers:
             email = {"Address": f"qb{n}@converge.test"}
-            created = stack.qbo_edit(
-                "Customer", "create", {"DisplayName": f"Books {n}", "GivenName": f"Q{n}", "PrimaryEmailAddr": email}
-            )
+            held = {"value": FOREIGN if rng.random() < 0.35 else HOME}  # a customer's currency, for good
+            body = {"DisplayName": f"Books {n}", "GivenName": f"Q{n}", "PrimaryEmailAddr": email, "CurrencyRef": held}
+            created = stack.qbo_edit("Customer", "create", body)
             customers.append(created["Id"])
         elif roll < 0.65:
             field, value = rng.choice([("firstname", f"F{n}"), ("lastname", f"L{n}"), ("phone", f"+1 555 {n:04d}"),
@@ -172,8 +181,11 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
     assert set(copies) == {i["Id"] for i in stack.qbo_entities("Invoice")}
     by_qbo_id = {i["hsqbo_qbo_invoice_id"]: i for i in stack.hubspot_records("invoices")}
     totals = {
-        i["Id"]: (i["TotalAmt"], Decimal(by_qbo_id[i["Id"]]["hs_amount_billed"])) for i in stack.qbo_entities("Invoice")
-    }
-    assert {qbo_id: pair for qbo_id, pair in totals.items() if pair[0] != pair[1]} == {}  # to the cent
+        i["Id"]: ((i["CurrencyRef"]["value"], i["TotalAmt"]),
+                  (by_qbo_id[i["Id"]]["hs_currency"], Decimal(by_qbo_id[i["Id"]]["hs_amount_billed"])))
+        for i in stack.qbo_entities("Invoice")
+    }  # fmt: skip
+    assert {qbo_id: pair for qbo_id, pair in totals.items() if pair[0] != pair[1]} == {}  # same currency, to the cent
+    assert {currency for (currency, _), _ in totals.values()} == {HOME, FOREIGN}  # the mix made both
     invoice_links = await stack.store.list_links(CONNECTION, Kind.INVOICE, limit=10_000)
     assert [(link.qbo_id, link.error_message) for link in invoice_links if link.status != LinkStatus.SYNCED] == []
