@@ -6,8 +6,8 @@ and without ApplyTaxAfterDiscount; some partly or wholly paid in QBO, so balance
 HubSpot amount (line-item percent and per-unit discounts, invoice discounts, fees and taxes, PERCENT and FIXED).
 Two currencies: the QBO company (home USD) has multicurrency on with a EUR rate and the HubSpot portal (USD) has EUR
 too; each invoice is in USD or EUR, for a customer in that currency (QBO keeps one currency per customer), and once
-synced both sides name its currency (`hs_currency` = `CurrencyRef`) and agree in it. One stack per test, reused by
-every example."""
+synced both sides name its currency (`hs_currency` = `CurrencyRef`) and agree in it; a QBO invoice in GBP (a currency
+the portal lacks) is excluded saying so. One stack per test, reused by every example."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ EXAMPLES = settings(
 )
 INCOME_ACCOUNT = "1"
 REASONS = {"not_representable", "total_mismatch"}  # the categories that say why totals could not agree
-CURRENCIES = ("USD", "EUR")  # the home currency and a foreign one
+CURRENCIES = ("USD", "EUR")  # the home currency and a foreign one, in both accounts
+ONLY_QBO = "GBP"  # a currency the QBO company holds and the portal does not
 EUR_RATE = Decimal("1.0825")  # QBO's EUR rate: home-currency units per euro
 _serial = itertools.count(1)
 
@@ -51,16 +52,17 @@ def decimals(low: str, high: str, places: int) -> st.SearchStrategy[Decimal]:
 
 
 async def _book(stack: Stack) -> dict[str, str]:
-    """Once per stack: both accounts in two currencies, a customer (and its contact) in each, three items and a bundle
-    of two of them."""
+    """Once per stack: both accounts in two currencies (QBO also in GBP), a customer in each (and a contact in each but
+    GBP), three items and a bundle of two of them."""
     book: dict[str, str] | None = getattr(stack, "_invoice_book", None)
     if book is not None:
         return book
     stack.sandbox.qbo.realms[stack.realm_id].company.configure({"multicurrency": True,
-                                                                "exchange_rates": {"EUR": str(EUR_RATE)}})  # fmt: skip
+                                                                "exchange_rates": {"EUR": str(EUR_RATE),
+                                                                                   ONLY_QBO: "1.27"}})  # fmt: skip
     stack.sandbox.hubspot.accounts.get(stack.portal_id).configure(additional_currencies=["EUR"])
     book = {}
-    for currency in CURRENCIES:
+    for currency in (*CURRENCIES, ONLY_QBO):
         email = f"prop-{currency.lower()}@example.com"
         customer = stack.qbo_edit("Customer", "create", {"DisplayName": f"Prop Buyer {currency}",
                                                          "CurrencyRef": {"value": currency},
@@ -154,7 +156,7 @@ def _qbo_lines(book: dict[str, str], specs: list[dict[str, Any]], discount: dict
     after_discount=st.booleans(),
     order=st.randoms(use_true_random=False),
     paid=st.none() | decimals("0.01", "1", 2),
-    currency=st.sampled_from(CURRENCIES),
+    currency=st.sampled_from((*CURRENCIES, *CURRENCIES, ONLY_QBO)),  # one in five in GBP
 )
 async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
     stack: Stack,
@@ -175,6 +177,10 @@ async def test_qbo_invoices_of_every_line_type_reach_hubspot_at_qbos_totals(
     invoice = stack.qbo_edit("Invoice", "create", body)
     await stack.settle()
     link = await _outcome(stack, qbo_id=str(invoice["Id"]))
+    if currency == ONLY_QBO:  # nothing the portal cannot hold is written to it
+        assert (link.status, link.error_category, link.hubspot_id) == (LinkStatus.EXCLUDED, "other_currency", None)
+        assert f"in {ONLY_QBO}" in (link.error_message or "")
+        return
     if link.status == LinkStatus.FAILING:
         assert link.error_category in REASONS, (link.error_category, link.error_message)
         assert link.error_message
