@@ -14,8 +14,13 @@ NODE := deploy/rabbitmq/node
 PG_NODE := deploy/postgres/node
 PYTEST_ARGS ?=
 SOAK_RUNS ?= 10
+# The lock files (`make lock` writes them): what the image installs, and that plus the test tools for the venv.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+UV_VERSION ?= 0.13.9
+LOCK_FLAGS = --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes --quiet
 
-.PHONY: help venv rabbitmq chromium postgres promtool test soak lint run bench clean
+.PHONY: help venv lock rabbitmq chromium postgres promtool test soak lint run bench clean
 
 help:
 	@echo "make run    the whole stack on this machine (RabbitMQ node, sandboxes, receiver, worker, poller, status page, demo traffic)"
@@ -23,15 +28,25 @@ help:
 	@echo "            and a private Postgres server, run the suite"
 	@echo "make lint   ruff + mypy --strict"
 	@echo "make bench  benchmarks; figures go to benchmarks/results/"
+	@echo "make lock   resolve pyproject.toml's dependencies again into requirements.lock and requirements-dev.lock"
 	@echo "make soak   the fault tests SOAK_RUNS (10) times in a row, to catch a rare failure"
 
-$(BIN)/hsqbo: pyproject.toml
+# Dependencies come from the hash-checked lock (the image's lock plus the test tools), then hsqbo itself, editable.
+$(BIN)/hsqbo: pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,otel]'
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
 venv: $(BIN)/hsqbo
+
+# Resolves pyproject.toml's ranges to the newest versions anew (run it to take updates, then `make test`). The dev
+# lock is constrained by the image's, so the tests run the versions the image ships.
+lock: venv
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip compile pyproject.toml --extra otel $(LOCK_FLAGS) --upgrade -o $(LOCK)
+	$(BIN)/uv pip compile pyproject.toml --extra otel --extra test -c $(LOCK) $(LOCK_FLAGS) --upgrade -o $(DEV_LOCK)
 
 APT_INSTALL = SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq

