@@ -29,7 +29,7 @@ from benchmarks._load import Call, LoadResult, closed_loop, run_load
 from benchmarks._processes import free_ports, hsqbo, python_module, running
 from benchmarks._report import BenchmarkResult
 from shared import signatures
-from shared.bus import CHANGES_QUEUE, declare_topology
+from shared.broker import CHANGES_QUEUE, declare_topology
 from shared.config import Settings
 
 CONNECTIONS = 32

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-from shared.errors import ConfigError
+from shared.errors import BrokerUnavailable, ConfigError, StartupError
 from shared.version import version
 
 COMMANDS: dict[str, str] = {
@@ -55,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hsqbo {args.command}: {exc}", file=sys.stderr)
         return 2
+    except (StartupError, BrokerUnavailable) as exc:  # a port in use, RabbitMQ unreachable: one line, no traceback
+        print(f"hsqbo {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from shared.errors import StartupError
 
 
 class _QuietServer(uvicorn.Server):
@@ -23,10 +26,13 @@ class AppServer:
     """One uvicorn server as an asyncio task. `port=0` picks a free port; `url` tells which."""
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        # log_config=None: uvicorn's loggers go through the process's JSON logging (shared/logging.py).
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                                log_config=None)  # fmt: skip
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host
+        self._port = port
 
     @property
     def port(self) -> int:
@@ -38,7 +44,9 @@ class AppServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve())
+        """Listen, then serve. A port already in use is a StartupError (uvicorn would log and exit the process
+        from inside its task, leaving the loop hung)."""
+        self._task = asyncio.create_task(self._server.serve(sockets=[listen(self.host, self._port)]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # re-raise why it could not start (port taken...)
@@ -54,6 +62,20 @@ class AppServer:
         """Until the server stops (it stops on should_exit)."""
         if self._task is not None:
             await self._task
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, as uvicorn would open it; StartupError when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 @contextlib.asynccontextmanager

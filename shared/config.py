@@ -82,8 +82,6 @@ class Settings(BaseSettings):
     paused_recheck_seconds: Seconds = 300.0  # a record of a paused (revoked) connection is looked at again this often
 
     # Worker: a burst of events for one record becomes one apply after this quiet window (bounded by the max wait).
-    debounce_quiet_seconds: Seconds = 1.0
-    debounce_max_wait_seconds: Seconds = 10.0
     lease_seconds: Seconds = 120.0  # how long one worker owns a record it is syncing before another may take over
     worker_prefetch: Annotated[int, Field(gt=0)] = 32
     max_attempts: Annotated[int, Field(gt=0)] = 8  # then the change is dead-lettered with its history

@@ -2,10 +2,13 @@
 The one implementation of list / show / replay / purge, for `hsqbo dlq` and the status page.
 
 A letter reaches the queue two ways, and `DeadLetter.from_message` reads both into one shape:
-- the worker publishes an apply that exhausted its attempts (`dead_letter_message`), its history in `x-hsqbo-*`
-  headers (attempts, error category and message, first/last failure, source queue, the record's hints);
-- the broker dead-letters a message a consumer rejected (unparseable) or that hit a queue's delivery limit, with
-  only its own `x-death` headers. The first scan that keeps such a letter rewrites it with `x-hsqbo-*` headers.
+- the worker publishes what it gives up on, its history in `x-hsqbo-*` headers (attempts, error category and message,
+  first/last failure, source queue, the record's hints): an apply that exhausted its attempts or failed for good
+  (`dead_letter_message`), a change it could not route, an unparseable message or one redelivered too often
+  (`delivery_letter_message`);
+- the broker dead-letters a message that hit a queue's delivery limit all the same (a worker that crashed on it
+  every time), with only its own `x-death` headers. The first scan that keeps such a letter rewrites it with
+  `x-hsqbo-*` headers.
 
 A scan never loses a letter. It takes each message unacknowledged, then either keeps it — publishes a copy to the
 queue's tail, confirmed, then acknowledges the original — or removes it once its replay is confirmed. It never
@@ -32,14 +35,13 @@ import aio_pika
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from shared.bus import (
+from shared.broker import (
     CHANGES_EXCHANGE,
     DEAD_QUEUE,
     ApplyCommand,
-    declare_worker_topology,
+    Broker,
     envelope_message,
 )
-from shared.config import Settings
 from shared.envelope import ChangeEnvelope, Provider
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
 from shared.resync import resync
@@ -196,6 +198,27 @@ def dead_letter_message(
     return message
 
 
+def delivery_letter_message(
+    body: bytes, *, category: str, message: str, attempts: int, first_failed_at: float | None, source_queue: str,
+    now: float, message_id: str | None = None,
+) -> aio_pika.Message:  # fmt: skip
+    """The message the worker dead-letters a delivery it could not handle with (a change, whatever the body)."""
+    payload, fields = _read_body(body)
+    letter = DeadLetter(
+        id=message_id or uuid.uuid4().hex, payload=payload, **fields, attempts=attempts, error_category=category,
+        error_message=message[:_ERROR_MESSAGE_CHARS], first_failed_at=first_failed_at or now, last_failed_at=now,
+        source_queue=source_queue,
+    )  # fmt: skip
+    return aio_pika.Message(
+        body,
+        headers=letter.headers(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=letter.id,
+        timestamp=dt.datetime.fromtimestamp(now, dt.UTC),
+    )
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class LetterFilter:
     """Which letters an action applies to; an empty filter matches every letter."""
@@ -230,18 +253,18 @@ class ReplayReport:
 
 
 class DeadLetters:
-    """Actions over the dead-letter queue. `channel` must have publisher confirms on; `store` is needed to replay
-    apply letters."""
+    """Actions over the dead-letter queue, on the process's `broker`: a scan takes letters on a `channel` of its own
+    (confirms on), so a letter it holds when anything fails goes back to the queue with that channel; replays publish
+    through the broker. `store` is needed to replay apply letters."""
 
-    def __init__(self, channel: AbstractChannel, store: Store | None = None, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, broker: Broker, channel: AbstractChannel, store: Store | None = None, *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:  # fmt: skip
+        self._broker = broker
         self._channel = channel
         self._store = store
         self._clock = clock
-
-    @property
-    def channel(self) -> AbstractChannel:
-        """The confirmed channel its actions publish on (the status page's "Sync now" publishes there too)."""
-        return self._channel
 
     async def list_letters(
         self, where: LetterFilter = LetterFilter(), progress: Progress | None = None
@@ -304,7 +327,7 @@ class DeadLetters:
                 raise RuntimeError("replaying an apply needs the store")
             command = ApplyCommand.from_json(body)
             key = PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
-            await resync(self._store, self._channel, key, now=self._clock(), hints=letter.hints)
+            await resync(self._store, self._broker, key, now=self._clock(), hints=letter.hints)
         else:
             envelope = ChangeEnvelope.from_json(body)
             await self._publish(envelope_message(envelope), CHANGES_EXCHANGE, envelope.routing_key)
@@ -355,12 +378,7 @@ class DeadLetters:
 
 
 @contextlib.asynccontextmanager
-async def open_dead_letters(settings: Settings, store: Store | None = None) -> AsyncIterator[DeadLetters]:
-    """A connection to the broker for one operator action, with the topology replay publishes into declared."""
-    connection = await aio_pika.connect(settings.rabbitmq_url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        await declare_worker_topology(
-            channel, quiet_seconds=settings.debounce_quiet_seconds, retry_delays=settings.retry_delays
-        )
-        yield DeadLetters(channel, store)
+async def open_dead_letters(broker: Broker, store: Store | None = None) -> AsyncIterator[DeadLetters]:
+    """The dead letters for one action (a listing, a replay), on the process's broker connection."""
+    async with broker.channel() as channel:
+        yield DeadLetters(broker, channel, store)

@@ -2,6 +2,7 @@
 
 HsqboError
 ├── ConfigError           a setting is missing or invalid; the process stops at start naming it
+├── StartupError          a process cannot start (a port in use); one line on stderr, exit 1
 ├── WebhookError          an incoming webhook is refused; `status` is the HTTP answer
 │   ├── SignatureError    401: missing, wrong or stale signature
 │   ├── PayloadError      400: body is not the JSON shape the provider documents
@@ -38,6 +39,10 @@ class HsqboError(Exception):
 
 class ConfigError(HsqboError):
     """A setting is missing or invalid. The message names it in one line."""
+
+
+class StartupError(HsqboError):
+    """A process cannot start (a port already in use...): one line on stderr, exit 1."""
 
 
 class WebhookError(HsqboError):

@@ -9,17 +9,42 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import structlog
 
 
+def _json(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """Our events at `level`; the libraries' own logging at INFO at most verbose, since their DEBUG output carries
-    what ours never may (AMQP frames with message bodies, SQL parameters, HTTP headers)."""
+    """Our events at `level`; the libraries' own logging (aio-pika, aiormq, uvicorn, asyncio...) at INFO at most
+    verbose, since their DEBUG output carries what ours never may (AMQP frames with message bodies, SQL parameters,
+    HTTP headers), rendered as the same JSON lines through structlog's stdlib integration (`logger` names the
+    library). A library's traceback stays inside its line (`exception`)."""
     ours = logging.getLevelNamesMapping()[level.upper()]
-    logging.basicConfig(format="%(message)s", stream=sys.stderr)
-    logging.getLogger().setLevel(max(ours, logging.INFO))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(serializer=_json),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(max(ours, logging.INFO))
+    logging.captureWarnings(True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -1,22 +1,21 @@
 """Bring one record up to date now, whatever the webhooks said: its pending work is (re)created and an apply command
-goes straight to the apply exchange, so a worker re-reads both sides and syncs it (a record already in sync ends as
-"unchanged"). Replaying a dead letter and the status page's "Sync now" both do this."""
+goes straight to the live lane, so a worker re-reads both sides and syncs it (a record already in sync ends as
+"unchanged"), never behind a backfill. Replaying a dead letter, the status page's "Sync now" and `hsqbo review
+resolve` all do this, through the process's one Broker."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aio_pika.abc import AbstractChannel
-
-from shared.bus import APPLY_EXCHANGE, ApplyCommand
+from shared.broker import ApplyCommand, Broker, Lane
 from shared.store import PendingKey, Store
 
 
 async def resync(
-    store: Store, channel: AbstractChannel, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
+    store: Store, broker: Broker, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
 ) -> None:
-    """`channel` must have publisher confirms on: this returns once the broker has the command."""
+    """Returns once the broker has confirmed the command."""
     await store.touch_pending(key, now, hints)
-    command = ApplyCommand(key.connection, str(key.kind), str(key.side), key.object_id)
-    exchange = await channel.get_exchange(APPLY_EXCHANGE, ensure=False)
-    await exchange.publish(command.message(), routing_key="", mandatory=True)
+    await broker.publish_apply(
+        ApplyCommand(key.connection, str(key.kind), str(key.side), key.object_id, lane=Lane.LIVE)
+    )

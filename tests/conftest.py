@@ -25,7 +25,7 @@ import aiormq
 import pytest
 import structlog
 
-from shared.bus import CHANGES_QUEUE, DEAD_QUEUE, declare_topology
+from shared.broker import CHANGES_QUEUE, DEAD_QUEUE, declare_topology
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = Path(os.environ.get("HSQBO_REFERENCE_DIR", REPO.parent / "shared" / "reference"))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from shared.broker import connected_broker
 from shared.config import Settings, load_settings
 from shared.deadletters import DeadLetter, DeadLetters, LetterFilter, Progress, open_dead_letters
 from shared.process import parse_time
@@ -71,7 +72,8 @@ async def _run(args: argparse.Namespace, settings: Settings, where: LetterFilter
     if args.action == "replay" and where is not None:
         async with (
             open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
-            open_dead_letters(settings, store) as letters,
+            connected_broker(settings) as broker,
+            open_dead_letters(broker, store) as letters,
         ):
             report = await letters.replay(where, dry_run=args.dry_run, progress=_progress("replay"))
         _print_table(report.replayed)
@@ -80,7 +82,7 @@ async def _run(args: argparse.Namespace, settings: Settings, where: LetterFilter
         if report.skipped:
             print(f"skipped {len(report.skipped)} unparseable letter(s): nothing to replay, purge them")
         return
-    async with open_dead_letters(settings) as letters:
+    async with connected_broker(settings) as broker, open_dead_letters(broker) as letters:
         if args.action == "show":
             await _show(letters, args.id, as_json=args.json)
         elif args.action == "list" and where is not None:

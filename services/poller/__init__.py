@@ -10,21 +10,22 @@ import contextlib
 import datetime as dt
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from services.poller._backfill import backfill, report
 from services.poller._poller import Poller
 from services.poller._reconcile import Counts, format_report, reconcile
 from services.poller._source import Publish, Tally
-from shared.bus import Publisher
-from shared.clients import AiohttpTransport
+from shared.broker import Broker, Lane
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
+from shared.envelope import ChangeEnvelope
 from shared.errors import AuthRevoked, MissingScopes
 from shared.health import READINESS, Probe
 from shared.metrics import serve_metrics
-from shared.process import parse_time, process_settings, stop_on_signals
+from shared.process import parse_time, process_settings, run_service
+from shared.runtime import open_runtime
 from shared.store import Kind, Reconciliation, Store, open_store
 from shared.syncconfig import SyncSettings, load_sync_settings
 
@@ -47,32 +48,35 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     passes.add_argument("--last", action="store_true", help="with --reconcile: print the last kept report, run none")
 
 
+def bulk_publisher(broker: Broker) -> Publish:
+    """What the poller finds is catch-up work: it travels in the bulk lane, never ahead of live changes."""
+
+    async def publish(envelopes: Sequence[ChangeEnvelope]) -> None:
+        await broker.publish(envelopes, Lane.BULK)
+
+    return publish
+
+
 @contextlib.asynccontextmanager
 async def _working_set(
     settings: Settings, *, publishing: bool
 ) -> AsyncIterator[tuple[Store, ContextFactory, Publish | None]]:
     """The store, connection contexts on it, and a confirmed publisher (None when not `publishing`)."""
-    async with (
-        open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
-        AiohttpTransport.from_settings(settings) as transport,
-    ):
-        contexts = ContextFactory(settings, store, transport)
-        if not publishing:
-            yield store, contexts, None
+    async with open_runtime(settings, publishing=publishing) as runtime:
+        if runtime.broker is None:
+            yield runtime.store, runtime.contexts, None
             return
-        publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
-        await publisher.start()
+        broker = runtime.broker
         store_reachable = Probe()
-        READINESS.add("broker", lambda: publisher.ready)
+        READINESS.add("broker", lambda: broker.ready)
         READINESS.add("store", store_reachable)
-        probing = asyncio.create_task(store_reachable.forever(store.count_pending))
+        probing = asyncio.create_task(store_reachable.forever(runtime.store.count_pending))
         try:
-            await publisher.wait_ready(BROKER_WAIT_SECONDS)  # not ready: publishing fails, and is retried or reported
-            yield store, contexts, publisher.publish
+            await broker.wait_ready(BROKER_WAIT_SECONDS)  # not ready: publishing fails, and is retried or reported
+            yield runtime.store, runtime.contexts, bulk_publisher(broker)
         finally:
             probing.cancel()
             READINESS.clear()
-            await publisher.close()
 
 
 async def run_poller(settings: Settings, stop: asyncio.Event, *, once: bool = False) -> None:
@@ -173,8 +177,4 @@ def main(args: argparse.Namespace) -> None:
             print(report(result) if isinstance(result, list) else f"skipped: {result}")
         return
     serve_metrics(settings.metrics_host, settings.metrics_port)
-
-    async def serve() -> None:
-        await run_poller(settings, stop_on_signals(), once=args.once)
-
-    asyncio.run(serve())
+    run_service(lambda stop: run_poller(settings, stop, once=args.once), settings)

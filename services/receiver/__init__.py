@@ -7,6 +7,7 @@ import argparse
 import uvicorn
 
 from services.receiver._app import create_app
+from shared.asgi import listen
 from shared.process import process_settings
 
 __all__ = ["configure_parser", "create_app", "main"]
@@ -20,4 +21,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     settings = process_settings()
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, proxy_headers=True)
+    listening = listen(args.host, args.port)  # a port in use: one line (StartupError), before anything starts
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                            proxy_headers=True, log_config=None)  # fmt: skip
+    uvicorn.Server(config).run(sockets=[listening])

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from services.receiver import _hubspot, _intuit
 from services.receiver._dedupe import DedupeWindow
 from shared import signatures, tracing
-from shared.bus import EventPublisher, Publisher
+from shared.broker import Broker, EventPublisher
 from shared.config import Settings, secret
 from shared.envelope import ChangeEnvelope, Provider
 from shared.errors import (
@@ -220,9 +220,7 @@ def _guarded(
 def create_app(settings: Settings, publisher: EventPublisher | None = None) -> Starlette:
     """The receiver app. `publisher` defaults to one on HSQBO_RABBITMQ_URL, started and closed with the app."""
     settings.require("hubspot_client_secret", "intuit_verifier_token")
-    bus: EventPublisher = publisher or Publisher(
-        settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds
-    )
+    bus: EventPublisher = publisher or Broker.from_settings(settings)
     receiver = Receiver(settings, bus)
 
     async def healthz(request: Request) -> Response:

@@ -9,8 +9,8 @@ import time
 
 import orjson
 
+from shared.broker import connected_broker
 from shared.config import Settings, load_settings
-from shared.deadletters import open_dead_letters
 from shared.envelope import Provider
 from shared.resync import resync
 from shared.store import Kind, Link, LinkStatus, PendingKey, ReviewDecision, StaleLink, Store, open_store
@@ -104,9 +104,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
                 f"hsqbo review resolve: record {link_id} changed meanwhile; look again (hsqbo review show {link_id})"
             ) from None
         side, object_id = record_of(saved)
-        async with open_dead_letters(settings) as letters:
-            await resync(store, letters.channel, PendingKey(saved.connection, saved.kind, side, object_id),
-                         now=time.time())  # fmt: skip
+        async with connected_broker(settings) as broker:
+            await resync(store, broker, PendingKey(saved.connection, saved.kind, side, object_id), now=time.time())
         what = f"link to {other_side(saved)} {args.pick}" if args.pick else str(decision).replace("_", " ")
         print(f"record {link_id} ({saved.kind} {side} {object_id}): {what}; queued for a worker")
 

@@ -27,7 +27,7 @@ from services.run._stack import (
 )
 from shared.config import Settings
 from shared.logging import get_logger
-from shared.process import process_settings, stop_on_signals
+from shared.process import process_settings, run_service
 from shared.syncconfig import ConnectionSettings, load_sync_settings
 
 __all__ = [
@@ -79,13 +79,17 @@ def main(args: argparse.Namespace) -> None:
         status_port=args.status_port, state_file=args.state_file,
     )  # fmt: skip
     connection = functools.partial(run_connection, template=template)
-    asyncio.run(_serve(settings, options, connection, args.demo_interval if args.demo else None))
+    run_service(lambda stop: _serve(settings, options, connection, args.demo_interval if args.demo else None, stop),
+                settings)  # fmt: skip
 
 
 async def _serve(
-    settings: Settings, options: StackOptions, connection: ConnectionFactory, demo_interval: float | None
+    settings: Settings,
+    options: StackOptions,
+    connection: ConnectionFactory,
+    demo_interval: float | None,
+    stop: asyncio.Event,
 ) -> None:
-    stop = stop_on_signals()
     async with running_stack(settings, options, connection) as stack:
         log.info(
             "hsqbo_running", receiver=stack.receiver.url, hubspot_sandbox=stack.sandbox.hubspot_server.url,

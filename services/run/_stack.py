@@ -17,18 +17,17 @@ from typing import Any
 from cryptography.fernet import Fernet
 from pydantic import AnyHttpUrl, SecretStr
 
-from services.poller import Poller
+from services.poller import Poller, bulk_publisher
 from services.receiver import create_app
 from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.status import StatusPage, status_password
 from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
-from shared.bus import Publisher
-from shared.clients import AiohttpTransport
+from shared.broker import Broker
 from shared.config import Settings
-from shared.connections import ContextFactory
 from shared.envelope import Provider
-from shared.store import Credentials, Store, open_store
+from shared.runtime import open_runtime
+from shared.store import Credentials, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 # Builds the connection between the sandboxes' portal and realm, given their ids.
@@ -147,45 +146,54 @@ async def running_stack(
     """Serve the receiver, start the sandboxes (webhooks to the receiver), connect their first portal and realm with
     `connection(portal_id, realm_id)`, start a worker and the poller; stop them all (sandbox state saved) on exit."""
     settings = with_local_app(settings)
-    async with serving(create_app(settings), host=options.host, port=options.port) as receiver:
-        sandbox = await start_sandbox(
-            SandboxOptions(
-                host=options.host,
-                hubspot_port=options.hubspot_port,
-                qbo_port=options.qbo_port,
-                hubspot_webhook_url=receiver.url + "/webhooks/hubspot",
-                qbo_webhook_url=receiver.url + "/webhooks/intuit",
-                state_file=options.state_file,
-                seed=options.seed,
-                retry_scale=options.retry_scale,
-            ),
-            settings=settings,
-        )
-        try:
-            settings = pointed_at(settings, sandbox)
-            linked = connection(*_sandbox_accounts(sandbox))
-            sync = SyncSettings(connection=[linked])
-            async with (
-                open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
-                AiohttpTransport.from_settings(settings) as transport,
-            ):
-                await save_sandbox_tokens(store, sandbox, linked)
-                contexts = ContextFactory(settings, store, transport)
-                worker = Worker(settings, sync, store, Engine(store, contexts, sync))
-                await worker.start()
-                publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
-                await publisher.start()
-                poller = Poller(settings, sync, store, contexts, publisher.publish)
-                stop_polling = asyncio.Event()
-                polling = asyncio.create_task(poller.run(stop_polling))
-                page = StatusPage(settings, sync, store).app(status_password(settings, options.host))
-                try:
-                    async with serving(page, host=options.host, port=options.status_port) as status:
-                        yield RunningStack(settings, sandbox, receiver, store, worker, linked, status)
-                finally:
-                    stop_polling.set()
-                    await polling
-                    await publisher.close()
-                    await worker.stop()
-        finally:
-            await sandbox.stop()
+    broker = Broker.from_settings(settings)  # the process's one connection: receiver, worker, poller, status page
+    await broker.start()
+    try:
+        async with (
+            serving(create_app(settings, broker), host=options.host, port=options.port) as receiver,
+            _started(settings, options, connection, receiver, broker) as stack,
+        ):
+            yield stack
+    finally:
+        await broker.close()
+
+
+@contextlib.asynccontextmanager
+async def _started(
+    settings: Settings, options: StackOptions, connection: ConnectionFactory, receiver: AppServer, broker: Broker
+) -> AsyncIterator[RunningStack]:
+    sandbox = await start_sandbox(
+        SandboxOptions(
+            host=options.host,
+            hubspot_port=options.hubspot_port,
+            qbo_port=options.qbo_port,
+            hubspot_webhook_url=receiver.url + "/webhooks/hubspot",
+            qbo_webhook_url=receiver.url + "/webhooks/intuit",
+            state_file=options.state_file,
+            seed=options.seed,
+            retry_scale=options.retry_scale,
+        ),
+        settings=settings,
+    )
+    try:
+        settings = pointed_at(settings, sandbox)
+        linked = connection(*_sandbox_accounts(sandbox))
+        sync = SyncSettings(connection=[linked])
+        async with open_runtime(settings, sync, broker=broker) as runtime:
+            store, contexts = runtime.store, runtime.contexts
+            await save_sandbox_tokens(store, sandbox, linked)
+            worker = Worker(settings, sync, store, Engine(store, contexts, sync), broker=broker)
+            await worker.start()
+            poller = Poller(settings, sync, store, contexts, bulk_publisher(broker))
+            stop_polling = asyncio.Event()
+            polling = asyncio.create_task(poller.run(stop_polling))
+            page = StatusPage(settings, sync, store, broker).app(status_password(settings, options.host))
+            try:
+                async with serving(page, host=options.host, port=options.status_port) as status:
+                    yield RunningStack(settings, sandbox, receiver, store, worker, linked, status)
+            finally:
+                stop_polling.set()
+                await polling
+                await worker.stop()
+    finally:
+        await sandbox.stop()

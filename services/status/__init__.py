@@ -7,12 +7,12 @@ import argparse
 import asyncio
 import ipaddress
 
-import uvicorn
-
 from services.status._app import HEALTH_PATH, StatusPage
+from shared.asgi import serving
+from shared.broker import Broker
 from shared.config import Settings, secret
 from shared.errors import ConfigError
-from shared.process import process_settings
+from shared.process import process_settings, run_service
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 
@@ -38,10 +38,17 @@ def main(args: argparse.Namespace) -> None:
     settings = process_settings(args.config)
     password = status_password(settings, args.host)
 
-    async def serve() -> None:
-        async with open_store(settings.store_url, encryption_key=settings.encryption_key) as store:
-            page = StatusPage(settings, load_sync_settings(settings.config), store)
-            config = uvicorn.Config(page.app(password), host=args.host, port=args.port, log_level="warning")
-            await uvicorn.Server(config).serve()
+    async def serve(stop: asyncio.Event) -> None:
+        broker = Broker.from_settings(settings)  # "Sync now" and replays publish on it: one connection, not one a click
+        await broker.start()
+        try:
+            async with (
+                open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
+                serving(StatusPage(settings, load_sync_settings(settings.config), store, broker).app(password),
+                        host=args.host, port=args.port),
+            ):  # fmt: skip
+                await stop.wait()
+        finally:
+            await broker.close()
 
-    asyncio.run(serve())
+    run_service(serve, settings)

@@ -30,7 +30,6 @@ import secrets
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +44,12 @@ from starlette.routing import Route
 
 from services.connect._flow import check_name
 from services.status._connect import ConnectError, ConnectFlow
+from shared.broker import DEAD_QUEUE, Broker
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint
-from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
+from shared.deadletters import LetterFilter, open_dead_letters
 from shared.envelope import Provider
-from shared.errors import ConfigError
+from shared.errors import BusError, ConfigError
 from shared.resync import resync
 from shared.store import CredentialStatus, Kind, Link, LinkStatus, PendingKey, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
@@ -59,8 +59,6 @@ USER = "hsqbo"
 TEMPLATES = Path(__file__).parent / "templates"
 
 HEALTH_PATH = "/healthz"
-
-OpenDeadLetters = Callable[[], AbstractAsyncContextManager[DeadLetters]]
 
 
 def _when(at: float | None) -> str:
@@ -110,14 +108,14 @@ class StatusPage:
         settings: Settings,
         sync: SyncSettings,
         store: Store,
+        broker: Broker,
         *,
-        dead_letters: OpenDeadLetters | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.sync = sync
         self.store = store
-        self.dead_letters = dead_letters or (lambda: open_dead_letters(settings, store))
+        self.broker = broker  # the process's: "Sync now" and replays publish on it, no connection per click
         self.clock = clock
         self.connect_flow = ConnectFlow(settings, store, clock=clock)
         self.templates = Environment(
@@ -182,9 +180,8 @@ class StatusPage:
             connections.append({"settings": connection, "counts": counts, "authorization": authorization})
         dead: int | str
         try:
-            async with self.dead_letters() as letters:
-                dead = len(await letters.list_letters())
-        except (OSError, AMQPError):  # the page still shows the store's view while the broker is down
+            dead = await self.broker.message_count(DEAD_QUEUE)  # a read: the letters stay where they are
+        except (OSError, AMQPError, BusError):  # the page still shows the store's view while the broker is down
             dead = "unknown (RabbitMQ unreachable)"
         return self._render(
             "overview.html", request, connections=connections, kinds=list(Kind), statuses=list(LinkStatus),
@@ -246,7 +243,7 @@ class StatusPage:
         )  # fmt: skip
 
     async def letters(self, request: Request) -> Response:
-        async with self.dead_letters() as letters:
+        async with open_dead_letters(self.broker) as letters:
             found = await letters.list_letters()
         return self._render("dead_letters.html", request, letters=found)
 
@@ -255,10 +252,7 @@ class StatusPage:
     async def sync_now(self, request: Request) -> Response:
         connection = self._connection(request)
         kind, side, object_id = _record_key(request)
-        async with self.dead_letters() as letters:
-            await resync(
-                self.store, letters.channel, PendingKey(connection.name, kind, side, object_id), now=self.clock()
-            )
+        await resync(self.store, self.broker, PendingKey(connection.name, kind, side, object_id), now=self.clock())
         back = request.url_for("record", name=connection.name, kind=kind, side=side, object_id=object_id)
         return _redirect(str(back), "queued: a worker is syncing this record now")
 
@@ -267,7 +261,7 @@ class StatusPage:
         ids = frozenset(str(value) for value in form.getlist("id"))
         if not ids and form.get("all") != "yes":
             return _redirect(str(request.url_for("letters")), "nothing chosen to replay")
-        async with self.dead_letters() as letters:
+        async with open_dead_letters(self.broker, self.store) as letters:
             report = await letters.replay(LetterFilter(ids=ids))
         return _redirect(str(request.url_for("letters")), f"replayed {len(report.replayed)} dead letter(s)")
 

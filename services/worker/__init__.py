@@ -1,4 +1,26 @@
-"""`hsqbo worker`: consumes queued changes, debounces them per record and applies the sync rules both ways."""
+"""`hsqbo worker`: consumes queued changes and applies the sync rules both ways. How an event travels through it,
+one part per module (each readable in one sitting):
+
+    broker adapter  `_consumer.py`   the live and bulk lanes' queues, consumed (shared/broker.py declares them);
+                                     each delivery decoded and handed on, acknowledged once carried through
+      │ a change (webhook, poller)           │ an apply command (a change's, a retry's, "Sync now", the sweep's)
+      ▼                                      ▼
+    scheduler       `_scheduler.py`  a change → `_ingest.route` → the records' pending work in the store → an apply
+                                     command into the change's lane at once (no fixed wait; a change to a record
+                                     already pending coalesces into it); a failure → the one `RetryPolicy`
+                                     (`_retry.py`): retry through a delay queue, or a dead letter with its history,
+                                     watched by the guard (`_guard.py`); the sweep re-schedules lost work
+      │ an apply command
+      ▼
+    applier         `_applier.py`    the record's lease → the engine (`_engine.py`: the rule of `rules/` re-reads
+                                     the source, merges, writes the other side, records link and activity) →
+                                     the records it wakes (back to the scheduler) → finish, or one follow-up apply
+                                     when changes arrived meanwhile
+      ▼
+    HubSpot CRM v3 / QBO v3 API
+
+`_worker.py` puts the three together (`Worker`: start, graceful stop, the sweep's timer, the links gauge).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +29,11 @@ import asyncio
 
 from services.worker._engine import Engine
 from services.worker._worker import Worker
-from shared.clients import AiohttpTransport
 from shared.config import Settings
-from shared.connections import ContextFactory
 from shared.health import READINESS, Probe
 from shared.metrics import serve_metrics
-from shared.process import process_settings, stop_on_signals
-from shared.store import open_store
+from shared.process import process_settings, run_service
+from shared.runtime import open_runtime
 from shared.syncconfig import load_sync_settings
 
 __all__ = ["Engine", "Worker", "configure_parser", "main", "run_worker"]
@@ -26,30 +46,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Run one worker until `stop` is set."""
     sync = load_sync_settings(settings.config)
-    async with (
-        open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
-        AiohttpTransport.from_settings(settings) as transport,
-    ):
-        engine = Engine(store, ContextFactory(settings, store, transport), sync)
-        worker = Worker(settings, sync, store, engine)
+    async with open_runtime(settings, sync) as runtime:
+        assert runtime.broker is not None
+        worker = Worker(settings, sync, runtime.store, Engine(runtime.store, runtime.contexts, sync),
+                        broker=runtime.broker)  # fmt: skip
         store_reachable = Probe()
         READINESS.add("broker", lambda: worker.connected)
         READINESS.add("store", store_reachable)
-        await worker.start()
-        probing = asyncio.create_task(store_reachable.forever(store.count_pending))
+        starting = asyncio.create_task(worker.start(broker_wait=0.0))
+        probing = asyncio.create_task(store_reachable.forever(runtime.store.count_pending))
         try:
             await stop.wait()
         finally:
             probing.cancel()
             READINESS.clear()
+            starting.cancel()
             await worker.stop()
 
 
 def main(args: argparse.Namespace) -> None:
     settings = process_settings(args.config)
     serve_metrics(settings.metrics_host, settings.metrics_port)
-
-    async def serve() -> None:
-        await run_worker(settings, stop_on_signals())
-
-    asyncio.run(serve())
+    run_service(lambda stop: run_worker(settings, stop), settings)

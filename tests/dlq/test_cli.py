@@ -10,7 +10,7 @@ import aio_pika
 import pytest
 
 from services.cli import main
-from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, declare_topology
+from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, declare_topology
 from shared.deadletters import dead_letter_message
 from shared.errors import RateLimited
 from tests.conftest import Broker

@@ -22,7 +22,14 @@ from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.sandbox.hubspot._schema import BY_NAME
 from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
-from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, debounce_queue, retry_queue
+from shared.broker import (
+    APPLY_QUEUE,
+    BULK_CHANGES_QUEUE,
+    CHANGES_QUEUE,
+    DEAD_QUEUE,
+    bulk_apply_queue,
+    delay_queue,
+)
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ContextFactory
@@ -104,8 +111,9 @@ class Stack:
         connection = await aio_pika.connect(self.settings.rabbitmq_url)
         async with connection:
             channel = await connection.channel()
-            names = [CHANGES_QUEUE, APPLY_QUEUE, debounce_queue(self.settings.debounce_quiet_seconds)]
-            names += [retry_queue(delay) for delay in self.settings.retry_delays]
+            names = [CHANGES_QUEUE, BULK_CHANGES_QUEUE, APPLY_QUEUE]
+            names += [bulk_apply_queue(connection.name) for connection in self.sync.connection]
+            names += [delay_queue(delay) for delay in self.settings.retry_delays]
             total = 0
             for name in names:
                 queue = await channel.declare_queue(name, passive=True)
@@ -177,8 +185,6 @@ async def stack(
         Settings(
             rabbitmq_url=broker.url,
             store_url=f"sqlite:///{tmp_path / 'store.db'}",
-            debounce_quiet_seconds=0.2,
-            debounce_max_wait_seconds=2.0,
             sweep_seconds=2.0,
             retry_delays=(0.2, 0.5, 1.0),
             max_attempts=4,
@@ -220,7 +226,7 @@ async def stack(
                         await worker.stop()
         finally:
             await sandbox.stop()
-    await broker.purge(CHANGES_QUEUE, APPLY_QUEUE, DEAD_QUEUE)
+    await broker.purge(CHANGES_QUEUE, BULK_CHANGES_QUEUE, APPLY_QUEUE, DEAD_QUEUE)
 
 
 async def review(stack: Stack, *argv: str) -> None:

@@ -15,7 +15,15 @@ import aio_pika
 import pytest
 
 from services.worker import Worker
-from shared.bus import APPLY_QUEUE, CHANGES_EXCHANGE, CHANGES_QUEUE, DEAD_EXCHANGE, ApplyCommand, declare_topology
+from shared.broker import (
+    APPLY_QUEUE,
+    CHANGES_EXCHANGE,
+    CHANGES_QUEUE,
+    DEAD_EXCHANGE,
+    ApplyCommand,
+    connected_broker,
+    declare_topology,
+)
 from shared.config import Settings
 from shared.deadletters import DeadLetters, LetterFilter, Payload, dead_letter_message, open_dead_letters
 from shared.envelope import Provider
@@ -45,7 +53,7 @@ async def running_worker(stack: Stack, **settings: Any) -> AsyncIterator[Worker]
 
 @contextlib.asynccontextmanager
 async def dead_letters(stack: Stack) -> AsyncIterator[DeadLetters]:
-    async with open_dead_letters(stack.settings, stack.store) as letters:
+    async with connected_broker(stack.settings) as broker, open_dead_letters(broker, stack.store) as letters:
         yield letters
 
 
@@ -148,7 +156,7 @@ async def test_listing_keeps_every_letter_and_purge_removes_only_what_its_filter
         old = await publish_letter(channel, "acme", "1", now - 7200)
         recent = await publish_letter(channel, "acme", "2", now)
         other = await publish_letter(channel, "globex", "3", now)
-    async with open_dead_letters(settings) as letters:
+    async with connected_broker(settings) as process_broker, open_dead_letters(process_broker) as letters:
         for _ in range(3):  # reading is not consuming
             assert [letter.id for letter in await letters.list_letters()] == [old, recent, other]
         assert [letter.id for letter in await letters.list_letters(LetterFilter(until=now - 3600))] == [old]

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 
 from services.worker import Engine, Worker
-from shared.bus import declare_worker_topology
+from shared.broker import declare_topology
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
 from shared.envelope import Provider
@@ -114,10 +114,10 @@ async def receiver_refusing(stack: Stack, *, within: float = 30.0) -> None:
 
 async def test_checker_counts_an_unsynced_change_as_lost_a_second_counterpart_as_duplicated(stack: Stack) -> None:
     async with await aio_pika.connect(stack.settings.rabbitmq_url) as connection:  # the queues a worker declares
-        await declare_worker_topology(
+        await declare_topology(
             await connection.channel(),
-            quiet_seconds=stack.settings.debounce_quiet_seconds,
-            retry_delays=stack.settings.retry_delays,
+            delays=stack.settings.retry_delays,
+            connections=[each.name for each in stack.sync.connection],
         )
     workload = Workload(stack, random.Random(5000), tag="check")
     workload.create(Provider.HUBSPOT)  # no worker runs: never synced

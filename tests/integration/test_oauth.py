@@ -180,7 +180,7 @@ async def test_missing_scope_pauses_connection(stack: Stack) -> None:
     refused = stack.sandbox.hubspot.requests.count(status=403)
     assert 1 <= refused <= len(payments)  # paused at the first refusal: no record after record
 
-    status = StatusPage(stack.settings, stack.sync, stack.store)
+    status = StatusPage(stack.settings, stack.sync, stack.store, stack.worker.broker)
     async with serving(status.app(password=None)) as page, aiohttp.ClientSession() as session:
         async with session.get(page.url) as overview:
             assert "paused: reconnect to grant crm.objects.deals.read" in await overview.text()

@@ -20,7 +20,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from services.poller import Poller, backfill, reconcile
-from shared.bus import Publisher
+from shared.broker import Broker, Lane
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
 from shared.envelope import ChangeEnvelope, Operation, Provider
@@ -61,13 +61,13 @@ class RecordingPoller:
 
 @pytest.fixture
 async def poller(stack: Stack) -> AsyncIterator[RecordingPoller]:
-    publisher = Publisher(stack.settings.rabbitmq_url, confirm_timeout=5.0)
+    publisher = Broker(stack.settings.rabbitmq_url, confirm_timeout=5.0)
     await publisher.start()
     assert await publisher.wait_ready(10.0)
     queued: list[ChangeEnvelope] = []
 
     async def publish(envelopes: Sequence[ChangeEnvelope]) -> None:
-        await publisher.publish(envelopes)
+        await publisher.publish(envelopes, Lane.BULK)
         queued.extend(envelopes)
 
     try:
@@ -81,7 +81,7 @@ async def poller(stack: Stack) -> AsyncIterator[RecordingPoller]:
 
 async def queue_changes(stack: Stack, *envelopes: ChangeEnvelope) -> None:
     """Change events queued as the receiver queues a webhook's: hints the worker acts on only after re-reading."""
-    publisher = Publisher(stack.settings.rabbitmq_url, confirm_timeout=5.0)
+    publisher = Broker(stack.settings.rabbitmq_url, confirm_timeout=5.0)
     await publisher.start()
     try:
         assert await publisher.wait_ready(10.0)

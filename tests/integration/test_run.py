@@ -13,7 +13,7 @@ import pytest
 from services.cli import main as cli
 from services.run import DemoTraffic, RunningStack, StackOptions, run_connection, running_stack
 from services.sandbox.hubspot._schema import BY_NAME
-from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE
+from shared.broker import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE
 from shared.config import Settings
 from tests.conftest import Broker
 from tests.integration.conftest import eventually
@@ -24,7 +24,6 @@ async def running(broker: Broker, tmp_path: Path) -> AsyncIterator[RunningStack]
     settings = Settings(
         rabbitmq_url=broker.url,
         store_url=f"sqlite:///{tmp_path / 'store.db'}",
-        debounce_quiet_seconds=0.2,
         sweep_seconds=2.0,
         retry_delays=(0.2, 0.5, 1.0),
     )

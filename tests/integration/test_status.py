@@ -8,7 +8,6 @@ Selenium is blocking and the page is served by this test's event loop, so every 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import io
 import tempfile
@@ -28,8 +27,8 @@ from services.connect._flow import add_connection
 from services.status import HEALTH_PATH, StatusPage
 from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
-from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand
-from shared.deadletters import DeadLetters, dead_letter_message
+from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, Broker
+from shared.deadletters import dead_letter_message
 from shared.envelope import Provider
 from shared.errors import ServerError
 from shared.store import CredentialStatus
@@ -83,7 +82,7 @@ def chromium() -> Iterator[webdriver.Chrome]:
 
 @pytest.fixture
 async def page(stack: Stack) -> AsyncIterator[str]:
-    status = StatusPage(stack.settings, stack.sync, stack.store)
+    status = StatusPage(stack.settings, stack.sync, stack.store, stack.worker.broker)
     async with serving(status.app(password=None)) as server:
         yield server.url
 
@@ -167,7 +166,7 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_from_the_pag
 
 
 async def test_the_page_asks_for_its_password_except_for_probes_and_refuses_cross_site_actions(stack: Stack) -> None:
-    status = StatusPage(stack.settings, stack.sync, stack.store)
+    status = StatusPage(stack.settings, stack.sync, stack.store, stack.worker.broker)
     async with serving(status.app(password="s3cret")) as server, aiohttp.ClientSession() as session:
         async with session.get(server.url) as anonymous:
             assert anonymous.status == 401
@@ -205,7 +204,7 @@ async def test_a_new_connection_is_made_from_the_two_oauth_answers(
     config = tmp_path / "hsqbo.toml"
     add_connection(config, stack.sync.connection[0])  # the rules file the stack's own connection is in
     settings = stack.settings.model_copy(update={"config": config})
-    status = StatusPage(settings, load_sync_settings(config), stack.store)
+    status = StatusPage(settings, load_sync_settings(config), stack.store, stack.worker.broker)
     async with serving(status.app(password=None)) as server:
         for provider in (Provider.HUBSPOT, Provider.QUICKBOOKS):
             await browser.open(server.url)
@@ -238,12 +237,8 @@ async def test_tokens_of_another_company_are_refused_and_not_stored(stack: Stack
 
 
 async def test_the_overview_still_shows_the_store_while_rabbitmq_is_unreachable(stack: Stack) -> None:
-    @contextlib.asynccontextmanager
-    async def unreachable() -> AsyncIterator[DeadLetters]:
-        raise ConnectionRefusedError("RabbitMQ is down")
-        yield  # pragma: no cover  # makes this a generator
-
-    status = StatusPage(stack.settings, stack.sync, stack.store, dead_letters=unreachable)
+    unreachable = Broker("amqp://guest:guest@127.0.0.1:1/")  # never connected
+    status = StatusPage(stack.settings, stack.sync, stack.store, unreachable)
     async with (
         serving(status.app(password=None)) as server,
         aiohttp.ClientSession() as session,

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from services.receiver import create_app
 from shared import signatures
 from shared.asgi import AppServer, serving
-from shared.bus import EventPublisher
+from shared.broker import EventPublisher, Lane
 from shared.config import Settings
 from shared.envelope import ChangeEnvelope
 from shared.errors import BrokerUnavailable
@@ -43,7 +43,7 @@ class InMemoryPublisher:
     async def start(self) -> None:
         pass
 
-    async def publish(self, envelopes: Sequence[ChangeEnvelope]) -> None:
+    async def publish(self, envelopes: Sequence[ChangeEnvelope], lane: Lane = Lane.LIVE) -> None:
         if not self.up:
             raise BrokerUnavailable("down")
         self.published.extend(envelopes)

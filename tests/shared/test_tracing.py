@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
@@ -15,12 +16,13 @@ from services.worker import Worker
 from services.worker._engine import Applied
 from services.worker.rules import Hints, Outcome
 from shared import tracing
-from shared.bus import ApplyCommand, envelope_message
+from shared.broker import CHANGES_QUEUE, Delivery, envelope_message
 from shared.clients._metrics import measured
 from shared.config import Settings
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.store import Direction, Kind, PendingKey, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
+from tests.memory_broker import MemoryBroker
 
 ENVELOPE = ChangeEnvelope(
     provider=Provider.HUBSPOT, account_id="101", object_type="contact", object_id="7", operation=Operation.UPDATED,
@@ -63,32 +65,18 @@ class ReadingEngine:
         return Applied(Outcome("updated", Direction.HUBSPOT_TO_QBO))
 
 
-class Message:
-    """What on_change reads of a RabbitMQ delivery."""
-
-    def __init__(self, body: bytes, headers: dict[str, Any]) -> None:
-        self.body, self.headers, self.message_id, self.acked = body, headers, "m1", False
-
-    async def ack(self) -> None:
-        self.acked = True
-
-
-class QuietWorker(Worker):
-    async def _schedule(self, command: ApplyCommand, delay_queue: str) -> None:
-        return None
-
-
 async def test_one_change_is_one_trace_from_the_webhook_to_the_api_call(spans: Any) -> None:
     with tracing.span("webhook hubspot"):
         published = envelope_message(ENVELOPE)
     assert "traceparent" in (published.headers or {})
     connection = ConnectionSettings(name="acme", hubspot_portal_id="101", qbo_realm_id="9", setup_date="2026-01-01")
     async with open_store("sqlite://:memory:") as store:
-        worker = QuietWorker(Settings(), SyncSettings(connection=[connection]), store, ReadingEngine())  # type: ignore[arg-type]
-        message = Message(published.body, dict(published.headers or {}))
-        await worker.on_change(message)  # type: ignore[arg-type]
-        assert message.acked
-        await worker._apply(ApplyCommand("acme", "contact", "hubspot", "7", attempt=1), KEY)
+        memory = MemoryBroker(clock=time.time)
+        worker = Worker(Settings(), SyncSettings(connection=[connection]), store, ReadingEngine(),  # type: ignore[arg-type]
+                        broker=memory.as_broker())  # fmt: skip
+        await worker.start()
+        memory.queues[CHANGES_QUEUE] = [Delivery(published.body, dict(published.headers or {}), "m1")]
+        await memory.run_until_idle()
     finished = {span.name: span for span in spans.get_finished_spans()}
     assert set(finished) == {"webhook hubspot", "change", "apply contact", "hubspot read"}
     chain = ["webhook hubspot", "change", "apply contact", "hubspot read"]

@@ -1,23 +1,25 @@
-"""The worker's apply step on an in-memory store, with the broker side stubbed: leases and generations."""
+"""The worker's apply step on an in-memory store and an in-memory broker: leases and generations."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import structlog
 
 from services.worker import Worker
 from services.worker._engine import Applied
-from services.worker._worker import change_hint, oldest_change_at, request_ids
+from services.worker._hints import change_hint, oldest_change_at, request_ids
 from services.worker.rules import Hints, Outcome
-from shared.bus import ApplyCommand
+from shared.broker import APPLY_QUEUE, ApplyCommand
 from shared.config import Settings
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.metrics import BACKLOG, SYNC_LAG
 from shared.store import Direction, Kind, PendingKey, Store, open_store
 from shared.syncconfig import SyncSettings
+from tests.memory_broker import MemoryBroker
 
 KEY = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "7")
 COMMAND = ApplyCommand("acme", "contact", "hubspot", "7", attempt=1)  # a retry: no debounce check
@@ -36,12 +38,25 @@ class SlowEngine:
 
 
 class QuietWorker(Worker):
-    """Schedules into a list instead of RabbitMQ."""
+    """A worker on an in-memory broker: `scheduled` is what it queued in the live apply lane."""
 
-    scheduled: list[tuple[ApplyCommand, str]]
+    def __init__(
+        self,
+        settings: Settings,
+        sync: SyncSettings,
+        store: Store,
+        engine: object,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.memory = MemoryBroker(clock=clock)
+        super().__init__(settings, sync, store, engine, broker=self.memory.as_broker(), clock=clock)  # type: ignore[arg-type]
 
-    async def _schedule(self, command: ApplyCommand, delay_queue: str) -> None:
-        self.scheduled.append((command, delay_queue))
+    @property
+    def scheduled(self) -> list[ApplyCommand]:
+        return self.memory.commands(APPLY_QUEUE)
+
+    async def _apply(self, command: ApplyCommand, key: PendingKey) -> None:
+        await self.scheduler.apply(command)
 
 
 @pytest.fixture
@@ -51,9 +66,7 @@ async def store() -> AsyncIterator[Store]:
 
 
 def worker(store: Store, engine: SlowEngine) -> QuietWorker:
-    made = QuietWorker(Settings(), SyncSettings(), store, engine)  # type: ignore[arg-type]
-    made.scheduled = []
-    return made
+    return QuietWorker(Settings(), SyncSettings(), store, engine)
 
 
 async def test_two_applies_of_one_record_in_one_worker_run_the_rule_once(store: Store) -> None:
@@ -74,7 +87,7 @@ async def test_a_change_arriving_during_an_apply_reschedules_the_record(store: S
     assert not await store.touch_pending(KEY, 1.0)  # already pending: the change rides on the running apply
     await running
     assert await store.count_pending() == 1
-    assert [command.object_id for command, _ in one.scheduled] == ["7"]
+    assert [command.object_id for command in one.scheduled] == ["7"]  # one follow-up, at once
 
 
 async def test_a_long_apply_keeps_its_lease_so_no_other_worker_takes_the_record(store: Store) -> None:
@@ -86,9 +99,8 @@ async def test_a_long_apply_keeps_its_lease_so_no_other_worker_takes_the_record(
 
     engine = VerySlowEngine()
     await store.touch_pending(KEY, 0.0)
-    first = QuietWorker(Settings(lease_seconds=0.3), SyncSettings(), store, engine)  # type: ignore[arg-type]
-    second = QuietWorker(Settings(lease_seconds=0.3), SyncSettings(), store, engine)  # type: ignore[arg-type]
-    first.scheduled, second.scheduled = [], []
+    first = QuietWorker(Settings(lease_seconds=0.3), SyncSettings(), store, engine)
+    second = QuietWorker(Settings(lease_seconds=0.3), SyncSettings(), store, engine)
     running = asyncio.create_task(first._apply(COMMAND, KEY))
     await asyncio.sleep(0.6)  # past the first lease: without renewal the record would be free
     await second._apply(COMMAND, KEY)
@@ -97,16 +109,12 @@ async def test_a_long_apply_keeps_its_lease_so_no_other_worker_takes_the_record(
 
 
 async def test_the_sweep_reports_the_backlog(store: Store) -> None:
-    class Sweeper(QuietWorker):
-        async def _publish(self, command: ApplyCommand, exchange_name: str, routing_key: str) -> None:
-            self.scheduled.append((command, exchange_name))
-
     for object_id in ("7", "8"):
         await store.touch_pending(PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, object_id), 0.0)
-    sweeper = Sweeper(Settings(), SyncSettings(), store, SlowEngine())  # type: ignore[arg-type]
-    sweeper.scheduled = []
+    sweeper = QuietWorker(Settings(), SyncSettings(), store, SlowEngine(), clock=lambda: 100.0)
     assert await sweeper.sweep() == 2
     assert BACKLOG._value.get() == 2
+    assert len(sweeper.scheduled) == 2  # "acme" is not configured here: no bulk lane, so the live one
 
 
 # --- following one change: its request id and its end-to-end lag -------------------------------------------------
@@ -154,8 +162,7 @@ def test_request_ids_come_oldest_change_first_and_polled_changes_have_none() -> 
 async def test_an_apply_logs_with_the_request_id_of_the_webhook_that_brought_its_change(store: Store) -> None:
     await store.touch_pending(KEY, 0.0, change_hint(change("req-1", 1_000)))
     engine = RecordingEngine(Outcome("updated", Direction.HUBSPOT_TO_QBO))
-    made = QuietWorker(Settings(), SyncSettings(), store, engine)  # type: ignore[arg-type]
-    made.scheduled = []
+    made = QuietWorker(Settings(), SyncSettings(), store, engine)
     await made._apply(COMMAND, KEY)
     assert engine.context["request_id"] == "req-1"
     assert "request_id" not in structlog.contextvars.get_contextvars()  # unbound after the apply
@@ -165,8 +172,7 @@ async def test_a_write_observes_the_lag_from_the_oldest_change_it_synced(store: 
     await store.touch_pending(KEY, 0.0, change_hint(change("a", 95_000)))
     await store.touch_pending(KEY, 0.0, change_hint(change("b", 98_000, "e2")))
     engine = RecordingEngine(Outcome("updated", Direction.HUBSPOT_TO_QBO))
-    made = QuietWorker(Settings(), SyncSettings(), store, engine, clock=lambda: 100.0)  # type: ignore[arg-type]
-    made.scheduled = []
+    made = QuietWorker(Settings(), SyncSettings(), store, engine, clock=lambda: 100.0)
     count, total = lag()
     await made._apply(COMMAND, KEY)
     assert lag() == (count + 1, total + 5.0)
@@ -175,8 +181,7 @@ async def test_a_write_observes_the_lag_from_the_oldest_change_it_synced(store: 
 
 async def test_an_apply_that_wrote_nothing_observes_no_lag(store: Store) -> None:
     await store.touch_pending(KEY, 0.0, change_hint(change("a", 95_000)))
-    made = QuietWorker(Settings(), SyncSettings(), store, RecordingEngine(Outcome("unchanged")), clock=lambda: 100.0)  # type: ignore[arg-type]
-    made.scheduled = []
+    made = QuietWorker(Settings(), SyncSettings(), store, RecordingEngine(Outcome("unchanged")), clock=lambda: 100.0)
     before = lag()
     await made._apply(COMMAND, KEY)
     assert lag() == before
