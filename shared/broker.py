@@ -249,6 +249,7 @@ class Broker:
         for attempt in range(1_000_000_000):
             try:
                 await self._open()
+                log.info("broker_connected")
                 return
             except (*CONNECTION_EXCEPTIONS, OSError, TimeoutError) as exc:
                 wait = CONNECT_BACKOFF[min(attempt, len(CONNECT_BACKOFF) - 1)]
@@ -274,7 +275,6 @@ class Broker:
         self._connection, self._channel = connection, channel
         self._exchanges = {}
         self._connected.set()
-        log.info("broker_connected")
 
     @property
     def ready(self) -> bool:

@@ -277,7 +277,7 @@ class DeadLetters:
             return False
 
         await self._scan(keep, progress)
-        return found
+        return _oldest_first(found)
 
     async def show(self, letter_id: str) -> DeadLetter | None:
         letters = await self.list_letters(LetterFilter(ids=frozenset({letter_id})))
@@ -303,6 +303,7 @@ class DeadLetters:
             return True
 
         await self._scan(replay_one, progress)
+        report.replayed = _oldest_first(report.replayed)
         return report
 
     async def purge(
@@ -319,7 +320,7 @@ class DeadLetters:
             return not dry_run
 
         await self._scan(purge_one, progress)
-        return purged
+        return _oldest_first(purged)
 
     async def _resubmit(self, letter: DeadLetter, body: bytes) -> None:
         if letter.payload is Payload.APPLY:
@@ -364,17 +365,27 @@ class DeadLetters:
         channel closes."""
         queue = await self._channel.declare_queue(DEAD_QUEUE, passive=True)
         total = queue.declaration_result.message_count or 0
+        seen: set[str] = set()
         for scanned in range(1, total + 1):
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
             letter = DeadLetter.from_message(message)
+            if letter.id in seen:  # our own copy: the count was a moment old (a quorum queue's lags), the pass is done
+                await self._keep(letter, message)
+                break
+            seen.add(letter.id)
             if await visit(letter, message):
                 await message.ack()
             else:
                 await self._keep(letter, message)
             if progress is not None:
                 progress(scanned, total)
+
+
+def _oldest_first(letters: list[DeadLetter]) -> list[DeadLetter]:
+    """By last failure (a scan moves kept letters to the queue's tail, so the queue's order is not theirs)."""
+    return sorted(letters, key=lambda letter: letter.last_failed_at or 0.0)
 
 
 @contextlib.asynccontextmanager

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import orjson
 
 from shared.broker import connected_broker
-from shared.config import Settings, load_settings
+from shared.config import Settings
 from shared.deadletters import DeadLetter, DeadLetters, LetterFilter, Progress, open_dead_letters
-from shared.process import parse_time
+from shared.process import parse_time, process_settings
 from shared.store import open_store
 
 _ERROR_COLUMN_CHARS = 60
@@ -63,7 +63,7 @@ def letter_filter(args: argparse.Namespace) -> LetterFilter:
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
+    settings = process_settings()  # logging configured: library lines go to stderr as JSON, never stdout
     where = None if args.action == "show" else letter_filter(args)
     asyncio.run(_run(args, settings, where))
 

@@ -10,9 +10,10 @@ import time
 import orjson
 
 from shared.broker import connected_broker
-from shared.config import Settings, load_settings
+from shared.config import Settings
 from shared.envelope import Provider
 from shared.resync import resync
+from shared.process import process_settings
 from shared.store import Kind, Link, LinkStatus, PendingKey, ReviewDecision, StaleLink, Store, open_store
 
 PAGE = 500
@@ -38,7 +39,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    settings = load_settings()
+    settings = process_settings()  # logging configured: library lines go to stderr as JSON, never stdout
     asyncio.run(_run(args, settings))
 
 

@@ -158,16 +158,16 @@ class Scheduler:
                 await self.touch(woken, Lane.LIVE)
             finished = await self.applier.finish(key, result)
         except ApplyFailed as failure:
-            error = failure.error
-            await self._until_done(lambda: self.failed(command, key, error))
+            error, owner = failure.error, failure.owner
+            await self._until_done(lambda: self.failed(command, key, error, owner))
             return
         self.guard.record(dead_lettered=False)
         if not finished:  # changed while it ran: one follow-up apply for them all
             await self._until_done(lambda: self.outbox.publish_apply(dataclasses.replace(command, attempt=0, waits=0,
                                                                                          last_error=None)))  # fmt: skip
 
-    async def failed(self, command: ApplyCommand, key: PendingKey, error: Exception) -> Decision:
-        """Carry out the policy's decision on a failed apply (its lease still held)."""
+    async def failed(self, command: ApplyCommand, key: PendingKey, error: Exception, owner: str) -> Decision:
+        """Carry out the policy's decision on a failed apply (its lease still held by `owner`)."""
         decision = self.policy.decide(error, attempt=command.attempt, waits=command.waits)
         now = self.clock()
         retried = dataclasses.replace(
@@ -175,7 +175,7 @@ class Scheduler:
             first_failed_at=command.first_failed_at or now,
         )  # fmt: skip
         if decision.dead_letter:
-            await self._dead_letter(retried, key, error)
+            await self._dead_letter(retried, key, error, owner)
             return decision
         wait = decision.expires_in or decision.delay
         with contextlib.suppress(Exception):  # the store down: its lease expires, and the retry claims it then
@@ -187,13 +187,12 @@ class Scheduler:
         await self.outbox.publish_apply(retried, delay=decision.delay, expires_in=decision.expires_in)
         return decision
 
-    async def _dead_letter(self, failed: ApplyCommand, key: PendingKey, error: Exception) -> None:
+    async def _dead_letter(self, failed: ApplyCommand, key: PendingKey, error: Exception, owner: str) -> None:
         pending = await self.store.get_pending(key)
         hints = pending.hints if pending is not None else {}
         letter = dead_letter_message(failed, error, hints=hints, source_queue=APPLY_QUEUE, now=self.clock())
         await self.outbox.publish_message(letter, exchange=DEAD_EXCHANGE, routing_key="")
         if pending is not None:  # replaying the dead letter re-creates it, hints included
-            owner = f"{self.applier.process}:dead"
             if await self.store.claim_pending(key, owner, self.clock(), self.settings.lease_seconds) is not None:
                 await self.store.finish_pending(key, owner, pending.generation)
         DEAD_LETTERED.inc()
