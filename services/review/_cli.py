@@ -12,8 +12,8 @@ import orjson
 from shared.broker import connected_broker
 from shared.config import Settings
 from shared.envelope import Provider
-from shared.resync import resync
 from shared.process import process_settings
+from shared.resync import resync
 from shared.store import Kind, Link, LinkStatus, PendingKey, ReviewDecision, StaleLink, Store, open_store
 
 PAGE = 500
