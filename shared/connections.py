@@ -98,6 +98,8 @@ class ContextFactory:
         self._contexts: dict[str, SyncContext] = {}
         self._paused: set[tuple[str, Provider]] = set()  # paused by this process: logged once, gauge set
         self._checked_at: dict[str, float] = {}  # connection -> when its credentials' status was last read
+        # (connection, provider) -> the `updated_at` of the credentials its clients were made from
+        self._built_from: dict[tuple[str, Provider], float] = {}
         self._limiter = (
             RateLimiter(
                 store,
@@ -121,6 +123,9 @@ class ContextFactory:
             except (AuthRevoked, MissingScopes) as exc:
                 raise await self.pause(connection.name, exc) from exc
             self._contexts[connection.name] = context
+            for provider in Provider:
+                if (credentials := await self._store.get_credentials(connection.name, provider)) is not None:
+                    self._built_from[(connection.name, provider)] = credentials.updated_at
             self._resumed(connection.name)
         return context
 
@@ -142,6 +147,17 @@ class ContextFactory:
         Returns the error to raise."""
         provider = Provider(error.provider)
         self._contexts.pop(connection, None)
+        built_from = self._built_from.get((connection, provider))
+        stored = await self._store.get_credentials(connection, provider)
+        if (
+            stored is not None
+            and stored.status == CredentialStatus.ACTIVE
+            and built_from is not None
+            and stored.updated_at != built_from
+        ):
+            # Refused with tokens older than the stored ones (reconnected while the call was in flight): the new
+            # ones are not refused. The record runs again at once, on clients made from them.
+            return ConnectionPaused(connection, provider, self._clock())
         missing = error.scopes if isinstance(error, MissingScopes) else None
         if missing is None:
             await self._store.mark_revoked(connection, provider)
