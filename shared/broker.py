@@ -33,9 +33,10 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import aio_pika
@@ -248,7 +249,8 @@ class Broker:
     async def _connect_with_backoff(self) -> None:
         for attempt in range(1_000_000_000):
             try:
-                await self._open()
+                with _libraries_quiet():  # their lines say what `broker_unreachable` says, two more times
+                    await self._open()
                 log.info("broker_connected")
                 return
             except (*CONNECTION_EXCEPTIONS, OSError, TimeoutError) as exc:
@@ -259,8 +261,9 @@ class Broker:
     async def connect(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109  # a bounded wait is the point
         """Connect now, once: BrokerUnavailable (one line's worth of reason) when the broker does not answer."""
         try:
-            async with asyncio.timeout(timeout):
-                await self._open()
+            with _libraries_quiet():
+                async with asyncio.timeout(timeout):
+                    await self._open()
         except (*CONNECTION_EXCEPTIONS, OSError, TimeoutError) as exc:
             raise BrokerUnavailable(f"RabbitMQ unreachable: {_reason(exc)}") from None
 
@@ -438,6 +441,20 @@ async def connected_broker(settings: Settings) -> AsyncIterator[Broker]:
         yield broker
     finally:
         await broker.close()
+
+
+@contextlib.contextmanager
+def _libraries_quiet() -> Iterator[None]:
+    """While a first connection is attempted: aiormq and aio-pika log each failed attempt themselves."""
+    loggers = [logging.getLogger(name) for name in ("aiormq.connection", "aio_pika.robust_connection")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
 
 
 def _reason(exc: BaseException) -> str:

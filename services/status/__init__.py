@@ -40,13 +40,13 @@ def main(args: argparse.Namespace) -> None:
 
     async def serve(stop: asyncio.Event) -> None:
         broker = Broker.from_settings(settings)  # "Sync now" and replays publish on it: one connection, not one a click
-        await broker.start()
         try:
             async with (
                 open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
                 serving(StatusPage(settings, load_sync_settings(settings.config), store, broker).app(password),
                         host=args.host, port=args.port),
             ):  # fmt: skip
+                await broker.start()
                 await stop.wait()
         finally:
             await broker.close()

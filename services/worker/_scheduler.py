@@ -192,9 +192,8 @@ class Scheduler:
         hints = pending.hints if pending is not None else {}
         letter = dead_letter_message(failed, error, hints=hints, source_queue=APPLY_QUEUE, now=self.clock())
         await self.outbox.publish_message(letter, exchange=DEAD_EXCHANGE, routing_key="")
-        if pending is not None:  # replaying the dead letter re-creates it, hints included
-            if await self.store.claim_pending(key, owner, self.clock(), self.settings.lease_seconds) is not None:
-                await self.store.finish_pending(key, owner, pending.generation)
+        if pending is not None:  # under the failed apply's lease; replaying the letter re-creates it, hints included
+            await self.store.finish_pending(key, owner, pending.generation)
         DEAD_LETTERED.inc()
         log.error(
             "apply_dead_lettered", connection=key.connection, kind=key.kind, side=key.side, object_id=key.object_id,
