@@ -37,9 +37,9 @@ from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
 from shared.envelope import Provider
-from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound, StaleObject
+from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound
 from shared.logging import get_logger
-from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
+from shared.store import Kind, Link, LinkStatus, PendingKey, StaleLink, Store
 from shared.syncconfig import SyncSettings
 from shared.versions import link_shows, link_version
 
@@ -49,9 +49,6 @@ RULES: dict[Kind, Rule] = {
     Kind.PAYMENT: PaymentRule(),
     Kind.PRODUCT: ProductRule(),
 }
-
-# A record changed under us (QBO SyncToken, our link revision, a concurrent link): re-read and run again, at once.
-RERUNS = 3
 
 # A record failing with one of these categories waits for a record of another kind:
 # category -> (the waiting kind, the awaited kind).
@@ -101,27 +98,21 @@ class Engine:
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
         with watching() as seen:
-            for attempt in range(RERUNS):
-                try:
-                    outcome = await run(ctx, key.object_id, hints)
-                    news = await self._note_seen(key, before, seen.version, outcome)
-                except (StaleObject, StaleLink, DuplicateLink):
-                    if attempt == RERUNS - 1:
-                        raise
-                    continue
-                except (Excluded, Failing) as exc:
-                    status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
-                    outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
-                except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
-                    outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
-                except (AuthRevoked, MissingScopes) as exc:  # the account's authorization, not this record's fault
-                    return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
-                except ApiError as exc:
-                    if exc.transient:
-                        raise
-                    category = error_category(exc)
-                    outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
-                break
+            try:
+                outcome = await run(ctx, key.object_id, hints)
+                news = await self._note_seen(key, before, seen.version, outcome)
+            except (Excluded, Failing) as exc:
+                status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
+                outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
+            except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
+                outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
+            except (AuthRevoked, MissingScopes) as exc:  # the account's authorization, not this record's fault
+                return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
+            except ApiError as exc:
+                if exc.transient:  # a record changed under us included (QBO's 5010): the retry policy reruns it
+                    raise
+                category = error_category(exc)
+                outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
         if news:
             await self._log(key, outcome)
         else:  # the same outcome of a version already seen: nothing new for the record's history

@@ -66,10 +66,13 @@ def test_the_store_or_broker_down_backs_off_without_ever_dead_lettering() -> Non
     assert min(seen) >= 1.0  # backs off, never hot
 
 
-def test_a_conflict_reruns_at_once_the_first_time_then_backs_off() -> None:
-    first = POLICY.decide(StaleObject("5010", provider="qbo"), attempt=0)
-    second = POLICY.decide(StaleObject("5010", provider="qbo"), attempt=first.attempt)
-    assert (first.delay, second.delay) == (0.0, 5.0)
+def test_a_conflict_reruns_at_once_twice_then_backs_off() -> None:
+    delays, attempt = [], 0
+    for _ in range(3):
+        decision = POLICY.decide(StaleObject("5010", provider="qbo"), attempt=attempt)
+        delays.append(decision.delay)
+        attempt = decision.attempt
+    assert delays == [0.0, 0.0, 30.0]
 
 
 def test_a_permanent_failure_is_dead_lettered_at_once() -> None:
