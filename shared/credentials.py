@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from shared.clients import HubSpotOAuth, QboOAuth, StaticToken, TokenSet, TokenSource, Transport
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import AuthRevoked, MissingScopes
 from shared.store import Credentials, CredentialStatus, Store
 

@@ -40,10 +40,10 @@ from shared.bus import (
     envelope_message,
 )
 from shared.config import Settings
-from shared.envelope import ChangeEnvelope, Provider
+from shared.envelope import ChangeEnvelope
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
 from shared.resync import resync
-from shared.store import Kind, PendingKey, Store
+from shared.store import Store
 
 _HEADER = "x-hsqbo-"
 _ERROR_MESSAGE_CHARS = 300
@@ -302,8 +302,7 @@ class DeadLetters:
         if letter.payload is Payload.APPLY:
             if self._store is None:
                 raise RuntimeError("replaying an apply needs the store")
-            command = ApplyCommand.from_json(body)
-            key = PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
+            key = ApplyCommand.from_json(body).key
             await resync(self._store, self._channel, key, now=self._clock(), hints=letter.hints)
         else:
             envelope = ChangeEnvelope.from_json(body)

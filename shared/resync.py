@@ -9,7 +9,8 @@ from typing import Any
 from aio_pika.abc import AbstractChannel
 
 from shared.bus import APPLY_EXCHANGE, ApplyCommand
-from shared.store import PendingKey, Store
+from shared.domain import PendingKey
+from shared.store import Store
 
 
 async def resync(
@@ -17,6 +18,6 @@ async def resync(
 ) -> None:
     """`channel` must have publisher confirms on: this returns once the broker has the command."""
     await store.touch_pending(key, now, hints)
-    command = ApplyCommand(key.connection, str(key.kind), str(key.side), key.object_id)
+    command = ApplyCommand.for_key(key)
     exchange = await channel.get_exchange(APPLY_EXCHANGE, ensure=False)
     await exchange.publish(command.message(), routing_key="", mandatory=True)

@@ -21,7 +21,7 @@ import orjson
 from services.connect._flow import current_sync
 from shared.config import Settings, load_settings
 from shared.credentials import MISSING_SCOPES, connect, grant_hint
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Credentials, CredentialStatus, Store, open_store
 from shared.syncconfig import ConnectionSettings
 

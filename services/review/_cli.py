@@ -11,9 +11,9 @@ import orjson
 
 from shared.config import Settings, load_settings
 from shared.deadletters import open_dead_letters
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.resync import resync
-from shared.store import Kind, Link, LinkStatus, PendingKey, ReviewDecision, StaleLink, Store, open_store
+from shared.store import Link, LinkStatus, ReviewDecision, StaleLink, Store, open_store
 
 PAGE = 500
 

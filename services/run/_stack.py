@@ -27,7 +27,7 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ContextFactory
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Credentials, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 

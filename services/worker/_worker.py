@@ -52,7 +52,8 @@ from shared.bus import (
 )
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, error_category
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import Kind, PendingKey
+from shared.envelope import ChangeEnvelope
 from shared.errors import RateLimited
 from shared.logging import bound, get_logger
 from shared.metrics import (
@@ -67,7 +68,7 @@ from shared.metrics import (
     SYNC_LAG,
     WORKER_HALTED,
 )
-from shared.store import Kind, LinkStatus, PendingKey, Store
+from shared.store import LinkStatus, Store
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
@@ -116,10 +117,6 @@ def oldest_change_at(hints: dict[str, Any]) -> float | None:
     """The source time (epoch seconds) of the oldest change a record's pending work holds; None when none says."""
     times = [int(at) for at in (hints.get(CHANGES_HINT) or {}).values() if at]
     return min(times) / 1000 if times else None
-
-
-def _key(command: ApplyCommand) -> PendingKey:
-    return PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
 
 
 class Worker:
@@ -267,7 +264,7 @@ class Worker:
     async def on_apply(self, message: AbstractIncomingMessage) -> None:
         try:
             command = ApplyCommand.from_json(message.body)
-            key = _key(command)
+            key = command.key
         except (ValueError, TypeError, KeyError):
             log.error("apply_unparseable", message_id=message.message_id)
             await message.reject(requeue=False)
@@ -334,7 +331,7 @@ class Worker:
             action=applied.outcome.action, finished=finished,
         )  # fmt: skip
         if not finished:
-            await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
+            await self._schedule(ApplyCommand.for_key(key), debounce_queue(self._quiet))  # changed meanwhile
 
     async def _keep_lease(self, key: PendingKey, owner: str) -> None:
         """Renew the record's lease while its apply runs (throttled or slow APIs can outlast one lease), so no other
@@ -394,15 +391,11 @@ class Worker:
     def _quiet(self) -> float:
         return self.settings.debounce_quiet_seconds
 
-    @staticmethod
-    def _fields(key: PendingKey) -> tuple[str, str, str, str]:
-        return (key.connection, str(key.kind), str(key.side), key.object_id)
-
     async def _touch(self, key: PendingKey, hints: dict[str, Any] | None = None) -> bool:
         """Record a change to `key`; a record not pending yet is scheduled (after the quiet time). True then."""
         if not await self.store.touch_pending(key, self.clock(), hints):
             return False
-        await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))
+        await self._schedule(ApplyCommand.for_key(key), debounce_queue(self._quiet))
         return True
 
     async def _schedule(self, command: ApplyCommand, delay_queue: str) -> None:
@@ -434,7 +427,7 @@ class Worker:
         grace = self._quiet + self.settings.sweep_seconds
         due = await self.store.due_pending(self.clock(), grace, self.settings.debounce_max_wait_seconds + grace)
         for key in due:
-            await self._publish(ApplyCommand(*self._fields(key)), APPLY_EXCHANGE, "")
+            await self._publish(ApplyCommand.for_key(key), APPLY_EXCHANGE, "")
         BACKLOG.set(await self.store.count_pending())
         if self.clock() - self._links_counted_at >= LINK_COUNT_SECONDS:
             self._links_counted_at = self.clock()

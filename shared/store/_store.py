@@ -14,20 +14,9 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from shared.clients import Admission, Quota
-from shared.envelope import Provider
-from shared.store._models import (
-    Activity,
-    Credentials,
-    Direction,
-    Kind,
-    Link,
-    LinkStatus,
-    Pending,
-    PendingKey,
-    Reconciliation,
-    RepointResult,
-)
+from shared.domain import Direction, Kind, PendingKey, Provider
+from shared.quotas import Admission, Quota
+from shared.store._models import Activity, Credentials, Link, LinkStatus, Pending, Reconciliation, RepointResult
 
 
 class Store(Protocol):

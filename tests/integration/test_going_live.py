@@ -19,7 +19,7 @@ from cryptography.fernet import Fernet
 from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.sandbox.hubspot import DEFAULT_DEVELOPER_API_KEY
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 

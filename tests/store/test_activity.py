@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from shared.store import Direction, Kind, Store
+from shared.domain import Direction, Kind
+from shared.store import Store
 from tests.store.conftest import FakeClock
 
 
