@@ -10,11 +10,11 @@ from aio_pika.abc import AbstractChannel
 
 from shared.bus import APPLY_EXCHANGE, ApplyCommand
 from shared.domain import PendingKey
-from shared.store import Store
+from shared.store import PendingWork
 
 
 async def resync(
-    store: Store, channel: AbstractChannel, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
+    store: PendingWork, channel: AbstractChannel, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
 ) -> None:
     """`channel` must have publisher confirms on: this returns once the broker has the command."""
     await store.touch_pending(key, now, hints)

@@ -33,7 +33,7 @@ from shared.connections import ConnectionPaused, ContextFactory
 from shared.errors import ApiError, AuthRevoked, BusError, MissingScopes
 from shared.logging import get_logger
 from shared.metrics import POLL_WATERMARK, POLLS
-from shared.store import Store
+from shared.store import Locks
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 log = get_logger("hsqbo.poller")
@@ -46,7 +46,7 @@ class Poller:
         self,
         settings: Settings,
         sync: SyncSettings,
-        store: Store,
+        store: Locks,
         contexts: ContextFactory,
         publish: Publish,
         *,

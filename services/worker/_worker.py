@@ -3,7 +3,7 @@
     hsqbo.changes ──on_change──► store.touch_pending(key)  ──first touch──► hsqbo.debounce.<ms> (delay)
     hsqbo.apply   ──on_apply───► quiet long enough? claim the record's lease, run the rule, finish or reschedule
     sweep         ──every N s──► pending work nobody scheduled (a lost message, a crashed worker) → hsqbo.apply;
-                                 the backlog gauge
+                                 the backlog gauge; old activity pruned (`_retention.py`)
 
 An apply may wake other records (a line item's invoice, records failing for want of the one just synced): they
 become pending and scheduled like a change to them.
@@ -39,6 +39,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from services.worker._engine import Engine
 from services.worker._guard import DeadLetterGuard
 from services.worker._ingest import route
+from services.worker._retention import Retention
 from shared import tracing
 from shared.bus import (
     APPLY_EXCHANGE,
@@ -144,6 +145,7 @@ class Worker:
         self._halting = False
         self.halted = asyncio.Event()  # set once the guard has stopped consumption
         self._links_counted_at = 0.0
+        self._retention = Retention(store, settings, clock)
 
     # --- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -432,6 +434,7 @@ class Worker:
         if self.clock() - self._links_counted_at >= LINK_COUNT_SECONDS:
             self._links_counted_at = self.clock()
             await self.count_links()
+        await self._retention.prune_if_due()
         return len(due)
 
     async def count_links(self) -> None:

@@ -7,6 +7,8 @@
 - cursors: small per-connection values for the poller;
 - reconciliations: the last reports of the poller's reconciliation per connection.
 
+Each of these is a role protocol (`LinkStore`, `ActivityLog`, `PendingWork`, `CredentialStore`, `Locks`, `Cursors`,
+`Reconciliations`; rate limits: `shared.quotas.LimitBackend`) that callers type against; `Store` is all of them.
 `open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
 (`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
 Timestamps are epoch seconds (float, UTC) everywhere.
@@ -27,18 +29,34 @@ from shared.store._models import (
     ReviewDecision,
 )
 from shared.store._open import StoreOpening, open_store
-from shared.store._store import Store
+from shared.store._store import (
+    ActivityLog,
+    CredentialStore,
+    Cursors,
+    LinkStore,
+    Locks,
+    PendingWork,
+    Reconciliations,
+    Store,
+)
 
 __all__ = [
     "Activity",
+    "ActivityLog",
     "Candidate",
     "CredentialStatus",
+    "CredentialStore",
     "Credentials",
+    "Cursors",
     "DuplicateLink",
     "Link",
     "LinkStatus",
+    "LinkStore",
+    "Locks",
     "Pending",
+    "PendingWork",
     "Reconciliation",
+    "Reconciliations",
     "RepointOutcome",
     "RepointResult",
     "ReviewDecision",

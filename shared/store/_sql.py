@@ -336,8 +336,14 @@ class SqlStore(Store):
         )
         return [read_activity(row) for row in rows]
 
-    async def prune_activity(self, older_than: float) -> int:
-        return await self._execute("DELETE FROM activity WHERE at < %s", (older_than,))
+    async def prune_activity(self, older_than: float, keep: int) -> int:
+        async with self._transaction() as tx:
+            aged = await tx.execute("DELETE FROM activity WHERE at < %s", (older_than,))
+            # Ids grow with every line: the newest `keep` are the highest. Fewer lines than that: NULL, none go.
+            return aged + await tx.execute(
+                "DELETE FROM activity WHERE id <= (SELECT id FROM activity ORDER BY id DESC LIMIT 1 OFFSET %s)",
+                (keep,),
+            )
 
     # Pending work.
 
