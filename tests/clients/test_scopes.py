@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
-from services.sandbox.hubspot._errors import HubSpotError
-from services.sandbox.hubspot._scopes import check, requirements
+from hsqbo_sandbox.hubspot._errors import HubSpotError
+from hsqbo_sandbox.hubspot._scopes import check, requirements
 from services.status._connect import SCOPES
 from shared.clients import (
     REQUESTED_SCOPES,
