@@ -208,11 +208,10 @@ async def _plan_to_file(
 
 
 async def _apply_and_follow(settings: Settings, connection: ConnectionSettings, plan: _plan.Plan) -> None:
-    async with _working_set(settings, publishing=True) as (store, contexts, publish):
+    async with _working_set(settings, publishing=True) as (store, _, publish):
         assert publish is not None
-        ctx = await _context(contexts, connection)
         try:
-            queued = await apply_plan(ctx, plan, publish)
+            queued = await apply_plan(store, connection, plan, publish)
         except _plan.PlanError as exc:
             raise SystemExit(f"hsqbo poller: the plan cannot be applied yet:\n{exc}") from None
         confirmed = FirstSync(

@@ -32,6 +32,7 @@ from shared.company import CompanySettingsError
 from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.store import Candidate, FirstSync, Kind, Link, LinkStatus, ReviewDecision, Store
+from shared.syncconfig import ConnectionSettings
 
 BATCH_READ = 100  # ids per HubSpot batch read (HubSpot's limit)
 
@@ -175,9 +176,8 @@ async def make_plan(
     )  # fmt: skip
 
 
-def _envelope(ctx: SyncContext, entry: Entry, planned_at: float) -> ChangeEnvelope:
-    on_hubspot = entry.side == Provider.HUBSPOT
-    account = ctx.connection.hubspot_portal_id if on_hubspot else ctx.connection.qbo_realm_id
+def _envelope(connection: ConnectionSettings, entry: Entry, planned_at: float) -> ChangeEnvelope:
+    account = connection.hubspot_portal_id if entry.side == Provider.HUBSPOT else connection.qbo_realm_id
     return ChangeEnvelope(
         provider=entry.side, account_id=account, object_type=entry.object_type, object_id=entry.id,
         operation=Operation.UPDATED, occurred_at_ms=0,  # a first sync is no end-to-end lag
@@ -185,13 +185,13 @@ def _envelope(ctx: SyncContext, entry: Entry, planned_at: float) -> ChangeEnvelo
     )  # fmt: skip
 
 
-async def _record_decision(ctx: SyncContext, entry: Entry) -> None:
+async def _record_decision(store: Store, connection: str, entry: Entry) -> None:
     """The operator's decision on the record's link, for the worker to apply (as `hsqbo review resolve`)."""
     ids: dict[str, Any] = {"hubspot_id" if entry.side == Provider.HUBSPOT else "qbo_id": entry.id}
-    link = await ctx.store.get_link(ctx.name, entry.kind, **ids) or Link(
-        connection=ctx.name, kind=entry.kind, origin=entry.side, **ids
+    link = await store.get_link(connection, entry.kind, **ids) or Link(
+        connection=connection, kind=entry.kind, origin=entry.side, **ids
     )
-    await ctx.store.save_link(
+    await store.save_link(
         dataclasses.replace(
             link, status=LinkStatus.NEEDS_REVIEW, error_category="needs_review",
             error_message=f"{entry.reason}: decided at the first sync's review"[:500], candidates=entry.candidates,
@@ -200,17 +200,17 @@ async def _record_decision(ctx: SyncContext, entry: Entry) -> None:
     )  # fmt: skip
 
 
-async def apply_plan(ctx: SyncContext, plan: Plan, publish: Publish) -> int:
+async def apply_plan(store: Store, connection: ConnectionSettings, plan: Plan, publish: Publish) -> int:
     """Record the plan's review decisions and queue every planned record; returns how many were queued. Raises
-    PlanError when a review is undecided or the plan is another connection's."""
-    if plan.connection != ctx.name:
-        raise PlanError(f"the plan is connection {plan.connection!r}'s, not {ctx.name!r}'s")
+    PlanError when a review is undecided or the plan is another connection's. Calls neither API."""
+    if plan.connection != connection.name:
+        raise PlanError(f"the plan is for connection {plan.connection!r}, not {connection.name!r}")
     if wrong := confirmable(plan):
         raise PlanError("\n".join(wrong))
     for entry in plan.entries:
         if entry.action == Action.REVIEW:
-            await _record_decision(ctx, entry)
-    await _publish_all(publish, [_envelope(ctx, entry, plan.planned_at) for entry in plan.entries])
+            await _record_decision(store, connection.name, entry)
+    await _publish_all(publish, [_envelope(connection, entry, plan.planned_at) for entry in plan.entries])
     return len(plan.entries)
 
 

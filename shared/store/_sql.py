@@ -664,6 +664,13 @@ class SqlStore(Store):
     async def prune_synced(self, older_than: float) -> int:
         return await self._execute("DELETE FROM synced_records WHERE at < %s", (older_than,))
 
+    async def count_rate_uses(self, keys: Sequence[str], now: float) -> dict[str, int]:
+        rows = await self._read(
+            f"SELECT key, COUNT(*) AS count FROM rate_uses WHERE key IN ({_marks(keys)}) AND until > %s GROUP BY key",
+            (*keys, now),
+        )
+        return {str(row["key"]): int(row["count"]) for row in rows}
+
     async def count_links_changed_since(self, connection: str, since: float) -> int:
         rows = await self._read(
             "SELECT COUNT(*) AS count FROM links WHERE connection = %s AND updated_at >= %s", (connection, since)

@@ -261,6 +261,10 @@ class Store(Protocol):
         """Delete synced records before older_than; returns how many."""
         ...
 
+    async def count_rate_uses(self, keys: Sequence[str], now: float) -> dict[str, int]:
+        """Calls counted now against each rate-limit window key (shared/clients/_limits.py): the budget in use."""
+        ...
+
     async def count_links_changed_since(self, connection: str, since: float) -> int:
         """Links of the connection written at or after `since` (an initial sync's progress)."""
         ...
