@@ -39,7 +39,7 @@ from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settin
 __all__ = ["Poller", "Tally", "backfill", "configure_parser", "main", "reconcile", "run_pass", "run_poller"]
 
 BROKER_WAIT_SECONDS = 30.0
-FOLLOW_SECONDS = 2.0  # between two looks at a running first sync's progress
+FOLLOW_SECONDS = 1.0  # between two looks at a running first sync's progress
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

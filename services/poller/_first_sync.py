@@ -35,6 +35,9 @@ from shared.store import Candidate, FirstSync, Kind, Link, LinkStatus, ReviewDec
 from shared.syncconfig import ConnectionSettings
 
 BATCH_READ = 100  # ids per HubSpot batch read (HubSpot's limit)
+# A confirmed first sync with no pending work for this long after it was queued is done (the workers turn queued
+# changes into pending work within moments).
+SETTLE_SECONDS = 10.0
 
 Planned = Callable[[int], None]  # called with the number of records looked at so far, for a progress line
 
@@ -220,12 +223,14 @@ async def _publish_all(publish: Publish, envelopes: Sequence[ChangeEnvelope]) ->
 
 
 async def progress(store: Store, first_sync: FirstSync, now: float) -> Progress | None:
-    """How far the connection's confirmed first sync is (None: not confirmed yet): its records whose links were
-    written since the confirmation, all of them once no work for the connection is pending."""
+    """How far the connection's confirmed first sync is (None: not confirmed yet): the records applied since the
+    confirmation (each apply of a record not in sync leaves one activity line; other changes synced meanwhile count
+    too, so it is an estimate), all of them once no work for the connection has been pending for SETTLE_SECONDS."""
     if first_sync.applied_at is None:
         return None
     total = len(first_sync.plan.get("entries", ()))
     pending = sum((await store.count_pending_by_kind(first_sync.connection)).values())
-    written = await store.count_links_changed_since(first_sync.connection, first_sync.applied_at)
-    done = min(total, written) if pending else total
+    applied = await store.count_activity_since(first_sync.connection, first_sync.applied_at)
+    settled = not pending and now - first_sync.applied_at >= SETTLE_SECONDS
+    done = total if settled else min(total, applied)
     return Progress(total=total, done=done, started_at=first_sync.applied_at, now=now)

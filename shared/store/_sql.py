@@ -671,9 +671,9 @@ class SqlStore(Store):
         )
         return {str(row["key"]): int(row["count"]) for row in rows}
 
-    async def count_links_changed_since(self, connection: str, since: float) -> int:
+    async def count_activity_since(self, connection: str, since: float) -> int:
         rows = await self._read(
-            "SELECT COUNT(*) AS count FROM links WHERE connection = %s AND updated_at >= %s", (connection, since)
+            "SELECT COUNT(*) AS count FROM activity WHERE connection = %s AND at >= %s", (connection, since)
         )
         return int(rows[0]["count"])
 

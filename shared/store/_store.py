@@ -265,8 +265,8 @@ class Store(Protocol):
         """Calls counted now against each rate-limit window key (shared/clients/_limits.py): the budget in use."""
         ...
 
-    async def count_links_changed_since(self, connection: str, since: float) -> int:
-        """Links of the connection written at or after `since` (an initial sync's progress)."""
+    async def count_activity_since(self, connection: str, since: float) -> int:
+        """Activity lines of the connection at or after `since` (an initial sync's progress: one per record applied)."""
         ...
 
     async def save_first_sync(self, first_sync: FirstSync) -> FirstSync:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from shared.clients import Quota, Window
 from shared.envelope import Provider
-from shared.store import FirstSync, Heartbeat, Kind, Link, PendingKey, Store, SyncedRecord
+from shared.store import FirstSync, Heartbeat, Kind, PendingKey, Store, SyncedRecord
 
 
 async def test_an_object_is_on_until_switched_off_and_its_switch_is_kept(store: Store) -> None:
@@ -63,10 +63,12 @@ async def test_the_first_sync_plan_is_kept_per_connection_and_replaced(store: St
     assert (kept.planned_at, kept.applied_at) == (5.0, 7.0)
 
 
-async def test_links_written_since_a_time_are_counted(store: Store) -> None:
-    await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="1"))
-    assert await store.count_links_changed_since("acme", 0.0) == 1
-    assert await store.count_links_changed_since("acme", 1e12) == 0
+async def test_activity_since_a_time_is_counted(store: Store) -> None:
+    await store.log_activity("acme", Kind.CONTACT, "created", hubspot_id="1", at=10.0)
+    await store.log_activity("acme", Kind.CONTACT, "excluded", hubspot_id="2", at=20.0)
+    await store.log_activity("other", Kind.CONTACT, "created", hubspot_id="1", at=20.0)
+    assert await store.count_activity_since("acme", 15.0) == 1
+    assert await store.count_activity_since("acme", 0.0) == 2
 
 
 async def test_the_budget_in_use_counts_the_calls_live_in_each_window(store: Store) -> None:
