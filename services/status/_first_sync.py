@@ -60,11 +60,15 @@ class FirstSyncPages:
     async def show(self, request: Request) -> Response:
         connection = self.page._connection(request)
         kept = await self.page.store.first_sync(connection.name)
-        plan = _plan.from_json(kept.plan) if kept is not None else None
+        failed = self.failed.get(connection.name)
+        try:
+            plan = _plan.from_json(kept.plan) if kept is not None else None
+        except _plan.PlanError as exc:  # kept by another hsqbo version: a new plan replaces it
+            plan, failed = None, f"the kept plan cannot be read ({exc}): make a new one"
         running = await progress(self.page.store, kept, self.page.clock()) if kept is not None else None
         return self.page._render(
             "first_sync.html", request, connection=connection, plan=plan, kept=kept, progress=running,
-            planning=self.planning.get(connection.name), failed=self.failed.get(connection.name),
+            planning=self.planning.get(connection.name), failed=failed,
             actions=list(_plan.Action), duration=_plan.duration,
         )  # fmt: skip
 
@@ -118,7 +122,7 @@ class FirstSyncPages:
         key = str(form.get("key", ""))
         try:
             decision = ReviewDecision(choice)
-            pick = str(form.get("pick", "")) or None if decision == ReviewDecision.PICK else None
+            pick = (str(form.get("pick", "")) or None) if decision == ReviewDecision.PICK else None
             plan = _plan.resolve(_plan.from_json(kept.plan), key, decision, pick)
         except (ValueError, _plan.PlanError) as exc:
             return _redirect(back, f"not decided: {exc}" if isinstance(exc, _plan.PlanError) else "choose a decision")
@@ -138,7 +142,10 @@ class FirstSyncPages:
         kept = await store.first_sync(connection.name)
         if kept is None or kept.applied_at is not None:
             return _redirect(back, "no plan to confirm (make one, or it was confirmed already)")
-        plan = _plan.from_json(kept.plan)
+        try:
+            plan = _plan.from_json(kept.plan)
+        except _plan.PlanError as exc:
+            return _redirect(back, f"the kept plan cannot be read ({exc}): make a new one")
         if wrong := _plan.confirmable(plan):
             return _redirect(back, f"{len(wrong)} record(s) still need a decision")
         publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
