@@ -237,6 +237,8 @@ async def _context(contexts: ContextFactory, connection: ConnectionSettings) -> 
 
 
 def main(args: argparse.Namespace) -> None:
+    if (args.plan or args.apply) and not args.backfill:
+        raise SystemExit("hsqbo poller: --plan and --apply go with --backfill")
     settings = process_settings(args.config)
     if args.backfill or args.reconcile:
         sync = load_sync_settings(settings.config)
