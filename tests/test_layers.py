@@ -27,7 +27,7 @@ FOUNDATIONS = (
 )  # fmt: skip
 WIRING = (
     "shared.connections", "shared.credentials", "shared.versions", "shared.resync", "shared.deadletters",
-    "shared.process",
+    "shared.process", "shared.heartbeat",
 )  # fmt: skip
 LAYERS = (  # bottom first
     Layer("domain", ("shared.domain", "shared.quotas")),

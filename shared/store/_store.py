@@ -13,12 +13,24 @@ DO UPDATE ... WHERE` on its lease.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from shared.domain import Direction, Kind, PendingKey, Provider
 from shared.quotas import LimitBackend
-from shared.store._models import Activity, Credentials, Link, LinkStatus, Pending, Reconciliation, RepointResult
+from shared.store._models import (
+    Activity,
+    Credentials,
+    FirstSync,
+    Heartbeat,
+    Link,
+    LinkStatus,
+    Pending,
+    Reconciliation,
+    RepointResult,
+    SyncedRecord,
+)
 
 
 class LinkStore(Protocol):
@@ -108,6 +120,10 @@ class ActivityLog(Protocol):
         """Delete the lines with `at` before older_than, and all but the newest `keep` lines; returns how many."""
         ...
 
+    async def count_activity_since(self, connection: str, since: float) -> int:
+        """Activity lines of the connection at or after `since` (an initial sync's progress: one per record applied)."""
+        ...
+
 
 class PendingWork(Protocol):
     """Records with unprocessed changes: debounce, and a per-record lease so that one process applies a record at a
@@ -143,6 +159,10 @@ class PendingWork(Protocol):
 
     async def count_pending(self) -> int:
         """Records waiting to be synced or being synced now (the backlog)."""
+        ...
+
+    async def count_pending_by_kind(self, connection: str) -> dict[Kind, int]:
+        """The connection's backlog per object."""
         ...
 
     async def defer_pending(self, key: PendingKey, until: float) -> None:
@@ -207,8 +227,79 @@ class Reconciliations(Protocol):
         ...
 
 
+class ObjectSwitches(Protocol):
+    """An operator's on/off per connection and object (the status page's overview): off, the worker defers the
+    object's work."""
+
+    async def object_switches(self, connection: str) -> dict[Kind, bool]:
+        """The objects an operator switched (True: on, False: off); an object not in it is on."""
+        ...
+
+    async def set_object_switch(self, connection: str, kind: Kind, enabled: bool) -> None: ...
+
+
+class Heartbeats(Protocol):
+    """What workers and pollers tell the status page: their heartbeats, and the records they synced (for its charts);
+    both pruned by their writers (shared/heartbeat.py)."""
+
+    async def beat(self, heartbeat: Heartbeat) -> None:
+        """Insert or replace the process's heartbeat (started_at kept from its first beat)."""
+        ...
+
+    async def heartbeats(self, *, since: float = 0.0) -> list[Heartbeat]:
+        """Heartbeats written at or after `since`, newest first."""
+        ...
+
+    async def prune_heartbeats(self, older_than: float) -> int:
+        """Forget processes silent since before older_than; returns how many."""
+        ...
+
+    async def add_synced(self, records: Sequence[SyncedRecord]) -> None:
+        """Append records synced (one transaction)."""
+        ...
+
+    async def synced(self, connection: str, *, since: float) -> list[SyncedRecord]:
+        """The connection's records synced at or after `since`, oldest first."""
+        ...
+
+    async def prune_synced(self, older_than: float) -> int:
+        """Delete synced records before older_than; returns how many."""
+        ...
+
+
+class RateUses(Protocol):
+    """The rate limits' budget in use, read (the status page); taking and finishing quotas is
+    `shared.quotas.LimitBackend`."""
+
+    async def count_rate_uses(self, keys: Sequence[str], now: float) -> dict[str, int]:
+        """Calls counted now against each rate-limit window key (shared/clients/_limits.py): the budget in use."""
+        ...
+
+
+class FirstSyncs(Protocol):
+    """The initial sync's plan per connection, reviewed and confirmed once (services/poller/_first_sync.py)."""
+
+    async def save_first_sync(self, first_sync: FirstSync) -> FirstSync:
+        """Insert or replace the connection's plan; returns it stored (updated_at set)."""
+        ...
+
+    async def first_sync(self, connection: str) -> FirstSync | None: ...
+
+
 class Store(
-    LinkStore, ActivityLog, PendingWork, CredentialStore, LimitBackend, Locks, Cursors, Reconciliations, Protocol
+    LinkStore,
+    ActivityLog,
+    PendingWork,
+    CredentialStore,
+    LimitBackend,
+    RateUses,
+    Locks,
+    Cursors,
+    Reconciliations,
+    ObjectSwitches,
+    Heartbeats,
+    FirstSyncs,
+    Protocol,
 ):
     """The whole store, as `open_store` gives it: every role, and its lifetime. A caller needing one role types
     against that role; the rate limiter's role is `shared.quotas.LimitBackend`."""

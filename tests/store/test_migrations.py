@@ -78,19 +78,19 @@ def test_a_migration_ending_mid_statement_is_refused() -> None:
 async def test_a_part_key_kept_in_its_object_id_moves_to_its_own_column(
     shared_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pending work of a store before migration 6 keyed a line item's change "line_item:7": after it, the key has
+    """Pending work of a store before migration 7 keyed a line item's change "line_item:7": after it, the key has
     part line_item and object id 7, and only HubSpot keys of a known part were touched."""
     store = await connect_backend(shared_url, TokenCipher(None), time.time)
     try:
         with monkeypatch.context() as before:
-            before.setattr("shared.store._sql.load_migrations", lambda dialect: load_migrations(dialect)[:5])
+            before.setattr("shared.store._sql.load_migrations", lambda dialect: load_migrations(dialect)[:6])
             await store.migrate()
         for side, object_id in (("hubspot", "line_item:7"), ("hubspot", "invoice:8"), ("hubspot", "9"),
                                 ("quickbooks", "line_item:10")):  # fmt: skip
             values = f"'acme', 'invoice', '{side}', '{object_id}', 1, 1, 1, '{{}}'"
             await query(shared_url, "INSERT INTO pending (connection, kind, side, object_id, first_seen, last_seen, "
                         f"generation, hints) VALUES ({values})")  # fmt: skip
-        assert await store.migrate() == [6]
+        assert await store.migrate() == [7]
         found = await store.due_pending(now=100.0, quiet_seconds=0.0, max_wait_seconds=0.0)
     finally:
         await store.close()
