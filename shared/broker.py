@@ -52,6 +52,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from shared import tracing
 from shared.config import Settings
+from shared.domain import Kind, Part, PendingKey, Provider
 from shared.envelope import ChangeEnvelope
 from shared.errors import BrokerUnavailable, PublishNotConfirmed
 from shared.logging import get_logger
@@ -146,6 +147,16 @@ class ApplyCommand:
     first_failed_at: float | None = None
     lane: str = Lane.LIVE
     waits: int = 0  # failures that did not count: the store or the broker unavailable, throttling
+    part: str | None = None  # PendingKey.part
+
+    @classmethod
+    def for_key(cls, key: PendingKey, lane: Lane = Lane.LIVE) -> ApplyCommand:
+        return cls(key.connection, str(key.kind), str(key.side), key.object_id, part=key.part, lane=lane)
+
+    @property
+    def key(self) -> PendingKey:
+        part = None if self.part is None else Part(self.part)
+        return PendingKey(self.connection, Kind(self.kind), Provider(self.side), self.object_id, part)
 
     def message(self, *, expires_in: float | None = None) -> aio_pika.Message:
         """`expires_in` shortens the delay queue's TTL for this message (retry jitter)."""

@@ -42,10 +42,10 @@ from shared.broker import (
     Broker,
     envelope_message,
 )
-from shared.envelope import ChangeEnvelope, Provider
+from shared.envelope import ChangeEnvelope
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
 from shared.resync import resync
-from shared.store import Kind, PendingKey, Store
+from shared.store import PendingWork
 
 _HEADER = "x-hsqbo-"
 _ERROR_MESSAGE_CHARS = 300
@@ -258,7 +258,7 @@ class DeadLetters:
     through the broker. `store` is needed to replay apply letters."""
 
     def __init__(
-        self, broker: Broker, channel: AbstractChannel, store: Store | None = None, *,
+        self, broker: Broker, channel: AbstractChannel, store: PendingWork | None = None, *,
         clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self._broker = broker
@@ -326,8 +326,7 @@ class DeadLetters:
         if letter.payload is Payload.APPLY:
             if self._store is None:
                 raise RuntimeError("replaying an apply needs the store")
-            command = ApplyCommand.from_json(body)
-            key = PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
+            key = ApplyCommand.from_json(body).key
             await resync(self._store, self._broker, key, now=self._clock(), hints=letter.hints)
         else:
             envelope = ChangeEnvelope.from_json(body)
@@ -389,7 +388,7 @@ def _oldest_first(letters: list[DeadLetter]) -> list[DeadLetter]:
 
 
 @contextlib.asynccontextmanager
-async def open_dead_letters(broker: Broker, store: Store | None = None) -> AsyncIterator[DeadLetters]:
+async def open_dead_letters(broker: Broker, store: PendingWork | None = None) -> AsyncIterator[DeadLetters]:
     """The dead letters for one action (a listing, a replay), on the process's broker connection."""
     async with broker.channel() as channel:
         yield DeadLetters(broker, channel, store)

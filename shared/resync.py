@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from shared.broker import ApplyCommand, Broker, Lane
-from shared.store import PendingKey, Store
+from shared.domain import PendingKey
+from shared.store import PendingWork
 
 
 async def resync(
-    store: Store, broker: Broker, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
+    store: PendingWork, broker: Broker, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
 ) -> None:
     """Returns once the broker has confirmed the command."""
     await store.touch_pending(key, now, hints)
-    await broker.publish_apply(
-        ApplyCommand(key.connection, str(key.kind), str(key.side), key.object_id, lane=Lane.LIVE)
-    )
+    await broker.publish_apply(ApplyCommand.for_key(key, Lane.LIVE))

@@ -11,10 +11,10 @@ import orjson
 
 from shared.broker import connected_broker
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.process import process_settings
 from shared.resync import resync
-from shared.store import Kind, Link, LinkStatus, PendingKey, ReviewDecision, StaleLink, Store, open_store
+from shared.store import Link, LinkStatus, LinkStore, ReviewDecision, StaleLink, open_store
 
 PAGE = 500
 
@@ -111,7 +111,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
         print(f"record {link_id} ({saved.kind} {side} {object_id}): {what}; queued for a worker")
 
 
-async def _list(store: Store, args: argparse.Namespace) -> None:
+async def _list(store: LinkStore, args: argparse.Namespace) -> None:
     try:
         kind = Kind(args.kind) if args.kind else None
     except ValueError:

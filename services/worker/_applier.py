@@ -22,9 +22,11 @@ from collections.abc import Callable
 from services.worker._engine import Applied, Engine
 from services.worker._hints import oldest_change_at, request_ids, traces
 from shared import tracing
+from shared.domain import PendingKey
+from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
 from shared.metrics import APPLIES, APPLY_LATENCY, SYNC_LAG
-from shared.store import PendingKey, Store
+from shared.store import Store
 
 log = get_logger("hsqbo.worker")
 
@@ -57,6 +59,7 @@ class Applier:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.process = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.pulse: Pulse | None = None  # notes each synced record for the status page (shared/heartbeat.py)
 
     async def apply(self, key: PendingKey) -> Result | None:
         """Apply the record now; None when there is nothing to do here. Raises ApplyFailed."""
@@ -96,6 +99,8 @@ class Applier:
         changed_at = oldest_change_at(claimed.hints)
         if changed_at is not None and applied.outcome.action in SYNCING_ACTIONS:
             SYNC_LAG.labels(key.kind, key.side).observe(max(self.clock() - changed_at, 0.0))
+        if applied.outcome.action in SYNCING_ACTIONS and self.pulse is not None:  # the status page's charts
+            self.pulse.synced(key.connection, key.kind, None if changed_at is None else self.clock() - changed_at)
         return Result(applied, owner, claimed.generation)
 
     async def finish(self, key: PendingKey, result: Result) -> bool:

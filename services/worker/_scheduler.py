@@ -37,10 +37,12 @@ from shared import tracing
 from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, Lane
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, delivery_letter_message, error_category
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import PendingKey
+from shared.envelope import ChangeEnvelope
+from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
 from shared.metrics import BACKLOG, CHANGES_CONSUMED, DEAD_LETTERED, RETRIES
-from shared.store import Kind, PendingKey, Store
+from shared.store import Store
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
@@ -58,11 +60,11 @@ class Outbox(Protocol):
 
 
 def key_of(command: ApplyCommand) -> PendingKey:
-    return PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
+    return command.key
 
 
 def command_for(key: PendingKey, lane: Lane) -> ApplyCommand:
-    return ApplyCommand(key.connection, str(key.kind), str(key.side), key.object_id, lane=lane)
+    return ApplyCommand.for_key(key, lane)
 
 
 class Scheduler:
@@ -76,8 +78,10 @@ class Scheduler:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
+        pulse: Pulse | None = None,
     ) -> None:
         self.settings = settings
+        self.pulse = pulse  # notes the webhooks seen, for the status page (shared/heartbeat.py)
         self.sync = sync
         self.store = store
         self.applier = applier
@@ -123,6 +127,8 @@ class Scheduler:
                 for item in work:
                     hints = {**item.hints, **change_hint(envelope, tracing.carrier())}
                     first = await self.store.touch_pending(item.key, self.clock(), hints)
+                    if envelope.request_id is not None and self.pulse is not None:  # a webhook's (not the poller's)
+                        self.pulse.saw_webhook(item.key.connection, item.key.kind)
                     if first or lane is Lane.LIVE:
                         to_schedule[item.key] = None
                     CHANGES_CONSUMED.labels("scheduled" if first else "coalesced").inc()

@@ -17,12 +17,15 @@ from services.worker._applier import Applier
 from services.worker._consumer import Consumer
 from services.worker._engine import Engine
 from services.worker._guard import DeadLetterGuard
+from services.worker._retention import Retention
 from services.worker._scheduler import Scheduler, Sleep
 from shared.broker import Broker
 from shared.config import Settings
+from shared.domain import Kind
+from shared.heartbeat import Pulse
 from shared.logging import get_logger
 from shared.metrics import LINKS, WORKER_HALTED
-from shared.store import Kind, LinkStatus, Store
+from shared.store import LinkStatus, Store
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
@@ -58,11 +61,16 @@ class Worker:
         self._owns_broker = broker is None
         self.broker = broker or worker_broker(settings, sync)
         self.applier = Applier(store, engine, lease_seconds=settings.lease_seconds, clock=clock)
-        self.scheduler = Scheduler(settings, sync, store, self.applier, self.broker, clock=clock, sleep=sleep)
+        self.pulse = Pulse(store, "worker", self.applier.process, clock=clock)  # the status page's: shared/heartbeat.py
+        self.applier.pulse = self.pulse
+        self.scheduler = Scheduler(settings, sync, store, self.applier, self.broker, clock=clock, sleep=sleep,
+                                   pulse=self.pulse)  # fmt: skip
+        self._retention = Retention(store, settings, clock)
         self.consumer = Consumer(self.broker, self.scheduler, prefetch=settings.worker_prefetch,
                                  connections=[connection.name for connection in sync.connection])  # fmt: skip
         self.halted = asyncio.Event()  # set once the guard has stopped consumption
         self._tasks: list[asyncio.Task[None]] = []
+        self._beating: asyncio.Task[None] | None = None
         self._links_counted_at = 0.0
 
     @property
@@ -95,6 +103,7 @@ class Worker:
     async def _consume(self) -> None:
         await self.consumer.start()
         self._tasks += [asyncio.create_task(self._sweep_forever()), asyncio.create_task(self._halt_when_tripped())]
+        self._beating = asyncio.create_task(self.pulse.forever())
         WORKER_HALTED.set(0)
         log.info("worker_started", owner=self.owner)
 
@@ -106,6 +115,13 @@ class Worker:
         await self.consumer.drain(self.settings.shutdown_seconds)
         if self._owns_broker:
             await self.broker.close()
+        beating, self._beating = self._beating, None
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            with contextlib.suppress(Exception):  # the store down: the status page sees the heartbeat age
+                await self.pulse.last_beat()
         log.info("worker_stopped", owner=self.owner)
 
     async def _stop_consuming(self) -> None:
@@ -138,11 +154,13 @@ class Worker:
                 log.warning("sweep_failed", error=f"{type(exc).__name__}: {exc}"[:300])
 
     async def sweep(self) -> int:
-        """Schedule pending work that should have run by now (see Scheduler.sweep); count the links now and then."""
+        """Schedule pending work that should have run by now (see Scheduler.sweep); count the links now and then;
+        prune old activity (`_retention.py`)."""
         swept = await self.scheduler.sweep()
         if self.clock() - self._links_counted_at >= LINK_COUNT_SECONDS:
             self._links_counted_at = self.clock()
             await self.count_links()
+        await self._retention.prune_if_due()
         return swept
 
     async def count_links(self) -> None:

@@ -29,7 +29,7 @@ from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
 from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, Broker
 from shared.deadletters import dead_letter_message
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ServerError
 from shared.store import CredentialStatus
 from shared.syncconfig import load_sync_settings

@@ -16,9 +16,10 @@ from services.worker._engine import Applied
 from services.worker.rules import Hints, Outcome
 from shared.broker import APPLY_QUEUE, BULK_CHANGES_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, Lane, bulk_apply_queue
 from shared.config import Settings
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Action, PendingKey, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.errors import ServerError
-from shared.store import PendingKey, Store, open_store
+from shared.store import Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 from tests.memory_broker import MemoryBroker
 
@@ -53,7 +54,7 @@ class Engine:
         self.applied.append(f"{key.connection}:{key.object_id}")
         while self.during and self.worker is not None:  # changes arriving while it runs
             await self.worker.scheduler.changed([self.during.pop(0)], Lane.LIVE, source_queue=CHANGES_QUEUE)
-        return Applied(Outcome("updated"))
+        return Applied(Outcome(Action.UPDATED))
 
 
 PORTALS = {"acme": "101", "zeta": "202"}
