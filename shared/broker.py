@@ -423,9 +423,7 @@ class Broker:
 
     async def message_count(self, queue_name: str) -> int:
         """How many messages `queue_name` holds (ready ones: not those a consumer has taken)."""
-        channel = self._ready_channel()
-        queue = await channel.declare_queue(queue_name, passive=True)
-        return queue.declaration_result.message_count or 0
+        return await message_count(self._ready_channel(), queue_name)
 
     @contextlib.asynccontextmanager
     async def channel(self) -> AsyncIterator[AbstractChannel]:
@@ -440,6 +438,12 @@ class Broker:
         finally:
             with contextlib.suppress(*CONNECTION_EXCEPTIONS, OSError, TimeoutError, RuntimeError):
                 await channel.close()
+
+
+async def message_count(channel: AbstractChannel, queue_name: str) -> int:
+    """The queue's ready messages now (a robust channel answers a passive declare from its cache, so ask AMQP)."""
+    declared = await (await channel.get_underlay_channel()).queue_declare(queue_name, passive=True)
+    return declared.message_count or 0
 
 
 @contextlib.asynccontextmanager

@@ -41,6 +41,7 @@ from shared.broker import (
     ApplyCommand,
     Broker,
     envelope_message,
+    message_count,
 )
 from shared.envelope import ChangeEnvelope
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
@@ -362,15 +363,15 @@ class DeadLetters:
 
         If anything fails midway the letter in hand is still unacknowledged: the broker requeues it when the
         channel closes."""
-        queue = await self._channel.declare_queue(DEAD_QUEUE, passive=True)
-        total = queue.declaration_result.message_count or 0
+        total = await message_count(self._channel, DEAD_QUEUE)
+        queue = await self._channel.get_queue(DEAD_QUEUE, ensure=False)
         seen: set[str] = set()
         for scanned in range(1, total + 1):
             message = await queue.get(no_ack=False, fail=False)
             if message is None:
                 break
             letter = DeadLetter.from_message(message)
-            if letter.id in seen:  # our own copy: the count was a moment old (a quorum queue's lags), the pass is done
+            if letter.id in seen:  # our own copy (a letter kept twice over, or a count a moment old): the pass is done
                 await self._keep(letter, message)
                 break
             seen.add(letter.id)

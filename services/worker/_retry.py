@@ -7,7 +7,8 @@ gets one of three answers:
   the n-th such failure waits `delays[n-1]` (the last delay again after that), minus up to `jitter` of it so records
   that failed together do not retry together; at `max_attempts` the record is dead-lettered with its history.
   A `conflict` (the record changed under us: QBO's SyncToken, our link revision, a concurrent link) is transient too,
-  rerun at once the first `CONFLICT_RERUNS` times, since a re-read usually settles it.
+  rerun at once the first `CONFLICT_RERUNS` times (a re-read usually settles it), then backs off from the first
+  delay (whatever it waits for, another apply in flight, is short).
 - **wait, without counting** — `rate_limited`: the provider's throttle is the account's state, not the record's
   fault; the record waits as long as the provider asked (the smallest delay at least that long). `unavailable`:
   the store or the broker is down; the record backs off (delays in turn, the last one again) however long the outage
@@ -42,7 +43,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-CONFLICT_RERUNS = 2  # a record changed under us is re-read and run again at once this often, then backs off
+CONFLICT_RERUNS = 1  # a record changed under us is re-read and run again at once this often, then backs off
 
 
 class Failure(enum.StrEnum):
@@ -107,7 +108,9 @@ class RetryPolicy:
             return Decision(failure, dead_letter=True, attempt=attempt, waits=waits)
         if failure is Failure.CONFLICT and attempt <= CONFLICT_RERUNS:
             return Decision(failure, False, 0.0, None, attempt, waits)
-        delay = self.delays[min(attempt, len(self.delays)) - 1]
+        # A conflict's backoff starts at the first delay: whatever it waits for (another apply) is short.
+        tier = attempt - CONFLICT_RERUNS if failure is Failure.CONFLICT else attempt
+        delay = self.delays[min(tier, len(self.delays)) - 1]
         return Decision(failure, False, delay, self._jittered(delay), attempt, waits)
 
     def _jittered(self, delay: float, *, at_least: float = 0.0) -> float:

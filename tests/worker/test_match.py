@@ -7,7 +7,7 @@ import pytest
 from services.worker.rules import Excluded
 from services.worker.rules._match import Create, Found, LinkTo, Review, decide, resolved
 from shared.domain import Kind, Provider
-from shared.store import Candidate, Link, LinkStatus, ReviewDecision
+from shared.store import Candidate, Link, LinkStatus, ReviewDecision, StaleLink
 
 SIDE = "QuickBooks customers"
 
@@ -20,8 +20,9 @@ def test_one_free_match_links() -> None:
     assert decide("c1", "jane@example.com", [Found("58", "Jane")], other_side=SIDE) == LinkTo("58")
 
 
-def test_a_match_already_linked_to_this_record_links() -> None:
-    assert decide("c1", "e", [Found("58", "Jane", linked_to="c1")], other_side=SIDE) == LinkTo("58")
+def test_a_match_linked_to_this_record_meanwhile_runs_the_record_again_on_its_link() -> None:
+    with pytest.raises(StaleLink):  # another apply linked the pair since this one looked: not linked twice
+        decide("c1", "e", [Found("58", "Jane", linked_to="c1")], other_side=SIDE)
 
 
 def test_a_shared_email_needs_review_listing_every_candidate() -> None:

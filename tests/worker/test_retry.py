@@ -66,13 +66,13 @@ def test_the_store_or_broker_down_backs_off_without_ever_dead_lettering() -> Non
     assert min(seen) >= 1.0  # backs off, never hot
 
 
-def test_a_conflict_reruns_at_once_twice_then_backs_off() -> None:
+def test_a_conflict_reruns_at_once_then_backs_off_from_the_first_delay() -> None:
     delays, attempt = [], 0
     for _ in range(3):
         decision = POLICY.decide(StaleObject("5010", provider="qbo"), attempt=attempt)
         delays.append(decision.delay)
         attempt = decision.attempt
-    assert delays == [0.0, 0.0, 30.0]
+    assert delays == [0.0, 1.0, 5.0]
 
 
 def test_a_permanent_failure_is_dead_lettered_at_once() -> None:

@@ -21,7 +21,7 @@ from services.worker.rules import Excluded, Outcome, direction_from
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.domain import Action, Kind, Provider
-from shared.store import Candidate, Link, LinkStatus, ReviewDecision
+from shared.store import Candidate, Link, LinkStatus, ReviewDecision, StaleLink
 
 # In a QBO WHERE clause: inactive records too. QBO's name-list queries (Customer, Item...) return only active records
 # unless the query filters on Active; `Active IN (true, false)` asks for both.
@@ -71,7 +71,11 @@ def decide(
     "QuickBooks customers"). `sharing`: the records on our side with the same key, which could be the match just as
     well. `under_review`: the record already needs review, and keeps needing it (its candidates refreshed)."""
     rivals = sorted(set(sharing) - {own_id})
-    free = [f for f in found if f.linked_to in (None, own_id)]
+    if not under_review and any(f.linked_to == own_id for f in found):
+        # Linked to us meanwhile (another apply, of the other side, created or linked the pair since we looked):
+        # run again, on the link, rather than link the pair a second time over its fields.
+        raise StaleLink(f"{key}: linked meanwhile")
+    free = [f for f in found if f.linked_to is None]
     if not under_review and not found and not rivals:
         return Create()
     if not under_review and len(found) == 1 and len(free) == 1 and not rivals:
@@ -94,11 +98,16 @@ def decide(
 async def linked_to(ctx: SyncContext, kind: Kind, *, hubspot_id: str | None = None, qbo_id: str | None = None) -> (
     str | None
 ):  # fmt: skip
-    """The id on the other side of the live link holding this id (give one), if any."""
+    """The id on the other side of the live link holding this id (give one), if any. StaleLink while the record's
+    counterpart is being created by another apply (its intent recorded, the new id not yet): that apply links them,
+    and this one runs again once it has (the worker's retry policy), instead of linking the pair a second time."""
     link = await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id, qbo_id=qbo_id)
     if link is None or link.status == LinkStatus.DELETED:
         return None
-    return link.qbo_id if hubspot_id is not None else link.hubspot_id
+    other, intent = (link.qbo_id, link.qbo_hash) if hubspot_id is not None else (link.hubspot_id, link.hubspot_hash)
+    if other is None and intent is not None and link.status == LinkStatus.SYNCED:
+        raise StaleLink(f"{kind} {hubspot_id or qbo_id}: its counterpart is being created")
+    return other
 
 
 async def found(ctx: SyncContext, kind: Kind, record_id: str, label: str, *, on: Provider) -> Found:
