@@ -18,7 +18,7 @@ from shared.version import version
 
 COMMANDS: dict[str, str] = {
     "receiver": "accept signed HubSpot and Intuit webhooks and queue them durably",
-    "worker": "apply queued changes to the other system, per record, debounced",
+    "worker": "apply queued changes to the other system, per record, coalesced",
     "poller": "find changes whose webhook was missed (QBO CDC, HubSpot search) and queue them",
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
     "status": "the status page: records and their errors, Sync now, CSV export, dead-letter replay",

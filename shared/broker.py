@@ -414,9 +414,9 @@ class Broker:
     async def cancel_consumers(self) -> None:
         """Stop every consumer; what they have not taken stays queued. Quick when the broker is down."""
         consumers, self._consumers = self._consumers, {}
-        for queue, tag in consumers.values():
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS, OSError, TimeoutError, RuntimeError):
-                async with asyncio.timeout(2.0):
+        with contextlib.suppress(*CONNECTION_EXCEPTIONS, OSError, TimeoutError, RuntimeError):
+            async with asyncio.timeout(2.0):  # all of them: a broker that is down answers none
+                for queue, tag in consumers.values():
                     await queue.cancel(tag)
 
     # --- reading queues (the dead letters, counts) ---------------------------------------------------------------

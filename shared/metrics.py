@@ -16,7 +16,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 # minutes, not milliseconds.
 _APPLY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
-# From a change on one side to its write on the other: the debounce's quiet time (seconds), retries (minutes), a
+# From a change on one side to its write on the other: a few API calls (seconds), retries (minutes), a
 # missed webhook caught by the poller (minutes) or a paused connection (hours).
 _LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0)
 
@@ -91,7 +91,7 @@ APPLY_LATENCY = Histogram("hsqbo_worker_apply_seconds", "Apply latency per recor
 
 # From a record's change on its source side (the webhook's occurredAt, HubSpot's hs_lastmodifieddate or QBO's
 # LastUpdatedTime as the poller found it) to the worker's write of it on the other side, by kind and source side.
-# Of several changes synced by one write (debounced together) the oldest counts: the longest anyone waited. A repair
+# Of several changes synced by one write (coalesced together) the oldest counts: the longest anyone waited. A repair
 # the reconciliation queued counts from when it found the drift; a backfill's records (a first sync) are not counted.
 SYNC_LAG = Histogram(
     "hsqbo_sync_lag_seconds", "Source change to the write on the other side", ["kind", "source"], buckets=_LAG_BUCKETS

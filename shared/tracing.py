@@ -6,7 +6,7 @@ function here does nothing and costs nothing, and no message carries trace heade
 
     receiver   span `webhook <provider>`; each published change carries the W3C `traceparent` in its message headers
     worker     span `change` (child of the webhook's), which leaves the trace context in the record's pending hints;
-               span `apply <kind>` (child of the oldest change's, linked to the others debounced into it)
+               span `apply <kind>` (child of the oldest change's, linked to the others coalesced into it)
     clients    span `<provider> <operation>` per API call, inside the apply's
 """
 

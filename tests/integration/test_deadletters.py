@@ -229,3 +229,19 @@ async def test_stop_past_its_deadline_leaves_unfinished_work_to_the_broker_and_n
     async with running_worker(stack, lease_seconds=1.0):
         await stack.settle()
     assert len(customers_with_email(stack, "unfinished@example.com")) == 1
+
+
+async def test_stop_with_the_broker_down_takes_the_shutdown_time_at_most(stack: Stack, broker: Broker) -> None:
+    stack.sandbox.qbo.faults.update(latency_ms=(3000.0, 3000.0))
+    worker = Worker(stack.settings.model_copy(update={"shutdown_seconds": 1.0}), stack.sync, stack.store,
+                    stack.worker.engine)  # fmt: skip
+    await worker.start()
+    created = stack.hubspot_edit("contacts", "create", properties={"email": "down@example.com"})
+    await wait_until_claimed(stack, str(created["id"]))  # an apply in flight
+    broker.stop_app()  # every connection drops; the robust connection keeps trying
+    try:
+        started = time.monotonic()
+        await worker.stop()
+        assert time.monotonic() - started < 1.0 + 5.0  # HSQBO_SHUTDOWN_SECONDS, then the closing margin
+    finally:
+        broker.start_app()

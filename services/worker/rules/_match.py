@@ -98,16 +98,11 @@ def decide(
 async def linked_to(ctx: SyncContext, kind: Kind, *, hubspot_id: str | None = None, qbo_id: str | None = None) -> (
     str | None
 ):  # fmt: skip
-    """The id on the other side of the live link holding this id (give one), if any. StaleLink while the record's
-    counterpart is being created by another apply (its intent recorded, the new id not yet): that apply links them,
-    and this one runs again once it has (the worker's retry policy), instead of linking the pair a second time."""
+    """The id on the other side of the live link holding this id (give one), if any."""
     link = await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id, qbo_id=qbo_id)
     if link is None or link.status == LinkStatus.DELETED:
         return None
-    other, intent = (link.qbo_id, link.qbo_hash) if hubspot_id is not None else (link.hubspot_id, link.hubspot_hash)
-    if other is None and intent is not None and link.status == LinkStatus.SYNCED:
-        raise StaleLink(f"{kind} {hubspot_id or qbo_id}: its counterpart is being created")
-    return other
+    return link.qbo_id if hubspot_id is not None else link.hubspot_id
 
 
 async def found(ctx: SyncContext, kind: Kind, record_id: str, label: str, *, on: Provider) -> Found:
