@@ -23,7 +23,10 @@ class AppServer:
     """One uvicorn server as an asyncio task. `port=0` picks a free port; `url` tells which."""
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        # Forwarded headers are the app's to believe or not (HSQBO_TRUSTED_PROXIES), not uvicorn's loopback default.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", proxy_headers=False
+        )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host

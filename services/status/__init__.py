@@ -9,7 +9,8 @@ import ipaddress
 
 import uvicorn
 
-from services.status._app import HEALTH_PATH, StatusPage
+from services.status._app import StatusPage
+from services.status._guard import HEALTH_PATH
 from shared.config import Settings, secret
 from shared.errors import ConfigError
 from shared.process import process_settings
@@ -41,7 +42,9 @@ def main(args: argparse.Namespace) -> None:
     async def serve() -> None:
         async with open_store(settings.store_url, encryption_key=settings.encryption_key) as store:
             page = StatusPage(settings, load_sync_settings(settings.config), store)
-            config = uvicorn.Config(page.app(password), host=args.host, port=args.port, log_level="warning")
+            config = uvicorn.Config(
+                page.app(password), host=args.host, port=args.port, log_level="warning", proxy_headers=False
+            )  # the page believes forwarded headers from HSQBO_TRUSTED_PROXIES only (_guard.py)
             await uvicorn.Server(config).serve()
 
     asyncio.run(serve())

@@ -12,21 +12,19 @@
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
     GET  /healthz                                      "ok" without the password, for probes (tells nothing else)
+    GET  /login, POST /login, POST /logout             the password's login (_guard.py)
 
-Actions are POSTs from the page's own forms: a POST whose Origin is another site is refused (403), since a browser
-sends a cached Basic-auth password along with any site's form. With `HSQBO_STATUS_PASSWORD` set every page asks for
-it (HTTP Basic, user `hsqbo`).
+Actions are POSTs from the page's own forms. Every request passes `_guard.py` first: the Host allow-list, the login
+(a signed session cookie, or HTTP Basic for scripts) when `HSQBO_STATUS_PASSWORD` is set, and the CSRF token every
+POST carries (`{{ csrf_field() }}` in each POST form).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import datetime as dt
 import html
 import io
-import secrets
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -37,14 +35,13 @@ from typing import Any
 from aio_pika.exceptions import AMQPError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from services.connect._flow import check_name
 from services.status._connect import ConnectError, ConnectFlow
+from services.status._guard import HEALTH_PATH, browser_binding, guard_middleware
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint
 from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
@@ -55,10 +52,7 @@ from shared.store import CredentialStatus, Kind, Link, LinkStatus, PendingKey, S
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50
-USER = "hsqbo"
 TEMPLATES = Path(__file__).parent / "templates"
-
-HEALTH_PATH = "/healthz"
 
 OpenDeadLetters = Callable[[], AbstractAsyncContextManager[DeadLetters]]
 
@@ -72,36 +66,6 @@ def record_side(link: Link) -> tuple[Provider, str]:
     if link.hubspot_id is not None:
         return Provider.HUBSPOT, link.hubspot_id
     return Provider.QUICKBOOKS, str(link.qbo_id)
-
-
-class _Guard(BaseHTTPMiddleware):
-    """HTTP Basic auth when a password is set; POSTs only from this page's own origin."""
-
-    def __init__(self, app: Any, password: str | None) -> None:
-        super().__init__(app)
-        self.password = password
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path == HEALTH_PATH:
-            return await call_next(request)
-        if self.password is not None and not self._authorized(request.headers.get("authorization", "")):
-            return Response("password required", 401, {"WWW-Authenticate": 'Basic realm="hsqbo status"'})
-        if request.method == "POST":
-            origin = request.headers.get("origin")
-            own = f"{request.url.scheme}://{request.url.netloc}"
-            if origin is not None and origin != own:
-                return Response("cross-site request refused", 403)
-        return await call_next(request)
-
-    def _authorized(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or self.password is None:
-            return False
-        try:
-            user, _, given = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return secrets.compare_digest(user, USER) and secrets.compare_digest(given, self.password)
 
 
 class StatusPage:
@@ -140,7 +104,7 @@ class StatusPage:
                 Route("/oauth/callback/{provider}", self.oauth_callback),
                 Route(HEALTH_PATH, self.healthz),
             ],
-            middleware=[Middleware(_Guard, password=password)],
+            middleware=guard_middleware(self.settings, password, self.templates),
             exception_handlers={_NotFound: self._not_found},
         )
 
@@ -195,7 +159,7 @@ class StatusPage:
         connection = self._connection(request)
         kind, status = _filters(request)
         given = request.query_params.get("page", "1")
-        page = max(int(given), 1) if given.isdigit() else 1
+        page = max(int(given), 1) if given.isascii() and given.isdigit() and len(given) < 7 else 1
         links = await self.store.list_links(
             connection.name, kind, status, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
@@ -285,7 +249,8 @@ class StatusPage:
         provider = _provider(request)
         callback = str(request.url_for("oauth_callback", provider=provider))
         try:
-            return RedirectResponse(self.connect_flow.authorize_url(connection, provider, callback), status_code=302)
+            url = self.connect_flow.authorize_url(connection, provider, callback, browser=browser_binding(request))
+            return RedirectResponse(url, status_code=302)
         except ConnectError as exc:
             return _redirect(str(request.url_for("overview")), str(exc))
 
@@ -298,7 +263,7 @@ class StatusPage:
             recorded = await self.connect_flow.finish(
                 provider, state=params.get("state", ""), code=params.get("code", ""), realm_id=params.get("realmId"),
                 callback_url=str(request.url_for("oauth_callback", provider=provider)),
-                connections={c.name: c for c in self.sync.connection},
+                connections={c.name: c for c in self.sync.connection}, browser=browser_binding(request),
             )  # fmt: skip
         except (ConnectError, ConfigError) as exc:
             return _redirect(str(request.url_for("overview")), str(exc))
