@@ -107,9 +107,6 @@ class Settings(BaseSettings):
 
     # The status page (`hsqbo status`): HTTP Basic password, user "hsqbo"; required unless it listens on loopback.
     status_password: SecretStr | None = None
-    # Signs the page's login cookie, its CSRF tokens and the OAuth state (services/status/_guard.py): every replica
-    # needs the same. Unset: derived from HSQBO_ENCRYPTION_KEY, else random per process (a restart logs everyone out).
-    status_secret_key: SecretStr | None = None
     # Host names the page answers to besides loopback's, IP addresses and HSQBO_OAUTH_REDIRECT_BASE_URL's host: any
     # other Host is refused (DNS rebinding). Comma-separated; "*.example.com" matches its subdomains, "*" any name.
     status_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
@@ -125,7 +122,7 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = None  # Fernet key (urlsafe base64 of 32 bytes) for OAuth tokens at rest
 
     log_level: str = "INFO"
-    # The worker's and the poller's own /metrics (the receiver serves its on its port): off unless a port is set.
+    # A process's own /metrics, /healthz and /readyz: the receiver's on 9100 when unset, a worker's and a poller's off.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
     metrics_host: str = "127.0.0.1"
 

@@ -6,7 +6,7 @@ protected without doing anything (its POST forms include `{{ csrf_field() }}`).
     Host allow-list     a Host that is neither an IP address, loopback's names, HSQBO_OAUTH_REDIRECT_BASE_URL's host nor
                         one of HSQBO_STATUS_ALLOWED_HOSTS is refused, 421: a DNS-rebinding site reaches the page under
                         its own name and is turned away before the password or the token matter
-    signed session      Starlette's SessionMiddleware: a cookie signed with the page's key (HSQBO_STATUS_SECRET_KEY), so
+    signed session      Starlette's SessionMiddleware: a cookie signed with a key derived from HSQBO_ENCRYPTION_KEY, so
                         any replica, and the process after a restart, reads it; a forged or altered one is an empty
                         session. It holds the login and the CSRF token.
     login               with HSQBO_STATUS_PASSWORD set, a page needs a logged-in session (GET/POST /login, POST
@@ -63,10 +63,8 @@ _CSRF, _LOGIN = "csrf", "login"  # session keys
 
 
 def signing_key(settings: Settings) -> str:
-    """The key that signs the session cookie and the OAuth state: HSQBO_STATUS_SECRET_KEY, else one derived from
-    HSQBO_ENCRYPTION_KEY (every replica has it), else this process's own."""
-    if settings.status_secret_key is not None:
-        return settings.status_secret_key.get_secret_value()
+    """The key that signs the session cookie and the OAuth state: derived from HSQBO_ENCRYPTION_KEY, which every
+    replica has (the page reads the accounts' credentials with it), else this process's own (a restart logs out)."""
     if settings.encryption_key is not None:
         key = settings.encryption_key.get_secret_value().encode()
         return hmac.new(key, b"hsqbo status page signing key", hashlib.sha256).hexdigest()
