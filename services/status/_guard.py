@@ -195,10 +195,13 @@ class Guard:
 
     def check(self, request: Request, form: FormData) -> Response | None:
         """The answer when the request goes no further; None when the page may answer it."""
-        path, authenticated = request.url.path, self.authenticated(request)
-        if not authenticated and path != LOGIN_PATH:
+        path, query = request.scope["path"], request.scope["query_string"].decode("latin-1")
+        fields = [*request.query_params.multi_items(), *form.multi_items()]
+        if "\x00" in path or any("\x00" in text for field in fields for text in field if isinstance(text, str)):
+            return PlainTextResponse("NUL characters are not allowed", 400)  # no store keeps them
+        if not self.authenticated(request) and path != LOGIN_PATH:
             if request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", ""):
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                target = path + (f"?{query}" if query else "")
                 return RedirectResponse(f"{LOGIN_PATH}?{urllib.parse.urlencode({'next': target})}", 303)
             return PlainTextResponse(
                 "password required", 401, {"WWW-Authenticate": 'Basic realm="hsqbo status", charset="UTF-8"'}

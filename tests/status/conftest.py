@@ -1,0 +1,160 @@
+"""The status page in-process: an ASGI client that sends exactly the bytes a test gives (any Host, header or path,
+which aiohttp would refuse to send) and keeps cookies like a browser; a page over a Postgres store (the stricter of
+the two stores) with dead letters on the test session's RabbitMQ virtual host."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import http.cookies
+import re
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from typing import Any
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from starlette.types import ASGIApp
+
+from services.status import StatusPage
+from shared.config import Settings
+from shared.store import Store, open_store
+from shared.syncconfig import ConnectionSettings, SyncSettings
+from tests.store.conftest import postgres_server_url, postgres_url  # noqa: F401  # fixtures
+
+CONNECTION = "acme"
+PASSWORD = "s3cret pässwörd"  # not ASCII: the login and HTTP Basic take any text
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        return next((v.decode("latin-1") for k, v in self.headers if k.decode("latin-1").lower() == name), None)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def csrf_token(self) -> str:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', self.text)
+        assert found, "no CSRF token on the page"
+        return found.group(1)
+
+
+async def call(
+    app: ASGIApp,
+    method: str,
+    path: str,
+    *,
+    query: bytes = b"",
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    body: bytes = b"",
+    client: tuple[str, int] = ("127.0.0.1", 50000),
+) -> Answer:
+    """One request, in-process; Host defaults to 127.0.0.1:8081 unless `headers` has one."""
+    if not any(name.lower() == b"host" for name, _ in headers):
+        headers = [(b"host", b"127.0.0.1:8081"), *headers]
+    scope: dict[str, Any] = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": urllib.parse.quote(path, safe="/%").encode("ascii", "replace"), "root_path": "",
+        "query_string": query, "headers": [(name.lower(), value) for name, value in headers],
+        "server": ("127.0.0.1", 8081), "client": client,
+    }  # fmt: skip
+    sent = False
+    started: dict[str, Any] = {}
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return Answer(started["status"], list(started.get("headers", [])), b"".join(chunks))
+
+
+class Browser:
+    """Keeps the cookies the page sets, and sends them back, as a browser does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.cookies: dict[str, str] = {}
+
+    async def request(
+        self, method: str, path: str, *, form: dict[str, str] | None = None, headers: Sequence[tuple[bytes, bytes]] = ()
+    ) -> Answer:
+        path, _, query = path.partition("?")
+        sent = [(b"accept", b"text/html"), *headers]
+        if self.cookies:
+            sent.append((b"cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items()).encode()))
+        body = b""
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            sent.append((b"content-type", b"application/x-www-form-urlencoded"))
+        answer = await call(self.app, method, path, query=query.encode(), headers=sent, body=body)
+        for name, value in answer.headers:
+            if name.lower() == b"set-cookie":
+                for morsel in http.cookies.SimpleCookie(value.decode("latin-1")).values():
+                    if morsel.value == "null":
+                        self.cookies.pop(morsel.key, None)
+                    else:
+                        self.cookies[morsel.key] = morsel.value
+        return answer
+
+    async def get(self, path: str) -> Answer:
+        return await self.request("GET", path)
+
+    async def post(self, path: str, form: dict[str, str]) -> Answer:
+        return await self.request("POST", path, form=form)
+
+    async def log_in(self, password: str = PASSWORD) -> Answer:
+        token = (await self.get("/login")).csrf_token()
+        return await self.post("/login", {"csrf_token": token, "password": password, "next": "/"})
+
+
+def page_settings(rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:1/", **overrides: Any) -> Settings:
+    return Settings(
+        rabbitmq_url=rabbitmq_url, encryption_key=SecretStr(Fernet.generate_key().decode()),
+        hubspot_client_id="app", qbo_client_id="qbo-app", qbo_client_secret=SecretStr("qbo-secret"),
+        hubspot_client_secret=SecretStr("hubspot-secret"), intuit_verifier_token=SecretStr("verifier"), **overrides,
+    )  # fmt: skip
+
+
+def sync_settings() -> SyncSettings:
+    connection = ConnectionSettings(
+        name=CONNECTION, hubspot_portal_id="123", qbo_realm_id="456", setup_date=dt.date(2026, 1, 1)
+    )
+    return SyncSettings(connection=[connection])
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[Store]:  # noqa: F811  # the fixture imported above
+    async with open_store(postgres_url, encryption_key=SecretStr(Fernet.generate_key().decode())) as opened:
+        yield opened
+
+
+PageFactory = Callable[..., ASGIApp]
+
+
+@pytest.fixture
+def make_page(store: Store, session_vhost_url: str) -> PageFactory:
+    """A status page app: `password`, and settings overriding page_settings()'s."""
+
+    def make(password: str | None = PASSWORD, **overrides: Any) -> ASGIApp:
+        settings = page_settings(session_vhost_url, **overrides)
+        return StatusPage(settings, sync_settings(), store).app(password)
+
+    return make
