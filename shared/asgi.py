@@ -8,7 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class _QuietServer(uvicorn.Server):
@@ -67,3 +68,20 @@ async def serving(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> As
         yield server
     finally:
         await server.stop()
+
+
+class ValidTarget:
+    """Answers 400 to a request whose query string is not UTF-8 (a server passes the bytes on as they came, and
+    Starlette's `request.url` cannot decode them), so no page or webhook handler meets one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                scope["query_string"].decode()
+            except UnicodeDecodeError:
+                await PlainTextResponse("the query string is not UTF-8", 400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

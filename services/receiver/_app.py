@@ -32,6 +32,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from services.receiver import _hubspot, _intuit
 from services.receiver._dedupe import DedupeWindow
 from shared import signatures, tracing
+from shared.asgi import ValidTarget
 from shared.bus import EventPublisher, Publisher
 from shared.config import Settings, secret
 from shared.envelope import ChangeEnvelope, Provider
@@ -252,6 +253,7 @@ def create_app(settings: Settings, publisher: EventPublisher | None = None) -> S
         lifespan=lifespan,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ValidTarget)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.state.receiver = receiver
     return app

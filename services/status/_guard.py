@@ -44,6 +44,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from shared.asgi import ValidTarget
 from shared.config import Settings
 
 __all__ = ["CSRF_FIELD", "HEALTH_PATH", "LOGIN_PATH", "LOGOUT_PATH", "USER", "browser_binding", "guard_middleware",
@@ -109,6 +110,7 @@ def guard_middleware(settings: Settings, password: str | None, templates: Enviro
     key = signing_key(settings)
     return [
         Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
+        Middleware(ValidTarget),
         Middleware(AllowedHosts, names=[*LOOPBACK_NAMES, public.host or "", *settings.status_allowed_hosts]),
         Middleware(
             SessionMiddleware,

@@ -1,15 +1,13 @@
-"""The status page in-process: an ASGI client that sends exactly the bytes a test gives (any Host, header or path,
-which aiohttp would refuse to send) and keeps cookies like a browser; a page over a Postgres store (the stricter of
-the two stores) with dead letters on the test session's RabbitMQ virtual host."""
+"""The status page in-process: a client that keeps cookies like a browser (over tests/anyrequest.py's `call`, which
+sends any Host, header or path, as aiohttp would not), and a page over a Postgres store (the stricter of the two
+stores) with dead letters on the test session's RabbitMQ virtual host."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import http.cookies
-import re
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -21,69 +19,11 @@ from services.status import StatusPage
 from shared.config import Settings
 from shared.store import Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
+from tests.anyrequest import Answer, call
 from tests.store.conftest import postgres_server_url, postgres_url  # noqa: F401  # fixtures
 
 CONNECTION = "acme"
 PASSWORD = "s3cret pässwörd"  # not ASCII: the login and HTTP Basic take any text
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Answer:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        return next((v.decode("latin-1") for k, v in self.headers if k.decode("latin-1").lower() == name), None)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-    def csrf_token(self) -> str:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', self.text)
-        assert found, "no CSRF token on the page"
-        return found.group(1)
-
-
-async def call(
-    app: ASGIApp,
-    method: str,
-    path: str,
-    *,
-    query: bytes = b"",
-    headers: Sequence[tuple[bytes, bytes]] = (),
-    body: bytes = b"",
-    client: tuple[str, int] = ("127.0.0.1", 50000),
-) -> Answer:
-    """One request, in-process; Host defaults to 127.0.0.1:8081 unless `headers` has one."""
-    if not any(name.lower() == b"host" for name, _ in headers):
-        headers = [(b"host", b"127.0.0.1:8081"), *headers]
-    scope: dict[str, Any] = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-        "path": path, "raw_path": urllib.parse.quote(path, safe="/%").encode("ascii", "replace"), "root_path": "",
-        "query_string": query, "headers": [(name.lower(), value) for name, value in headers],
-        "server": ("127.0.0.1", 8081), "client": client,
-    }  # fmt: skip
-    sent = False
-    started: dict[str, Any] = {}
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            started.update(message)
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return Answer(started["status"], list(started.get("headers", [])), b"".join(chunks))
 
 
 class Browser:

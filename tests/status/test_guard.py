@@ -16,7 +16,8 @@ from services.status._connect import ConnectError, ConnectFlow
 from services.status._guard import SESSION_COOKIE, signing_key
 from shared.envelope import Provider
 from shared.store import Store
-from tests.status.conftest import PASSWORD, Browser, PageFactory, call, page_settings, sync_settings
+from tests.anyrequest import call
+from tests.status.conftest import PASSWORD, Browser, PageFactory, page_settings, sync_settings
 
 TEMPLATES = Path(__file__).parents[2] / "services" / "status" / "templates"
 
