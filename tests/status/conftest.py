@@ -66,11 +66,12 @@ class Browser:
 
 
 def page_settings(rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:1/", **overrides: Any) -> Settings:
-    return Settings(
-        rabbitmq_url=rabbitmq_url, encryption_key=SecretStr(Fernet.generate_key().decode()),
-        hubspot_client_id="app", qbo_client_id="qbo-app", qbo_client_secret=SecretStr("qbo-secret"),
-        hubspot_client_secret=SecretStr("hubspot-secret"), intuit_verifier_token=SecretStr("verifier"), **overrides,
-    )  # fmt: skip
+    fields: dict[str, Any] = {
+        "rabbitmq_url": rabbitmq_url, "encryption_key": SecretStr(Fernet.generate_key().decode()),
+        "hubspot_client_id": "app", "qbo_client_id": "qbo-app", "qbo_client_secret": SecretStr("qbo-secret"),
+        "hubspot_client_secret": SecretStr("hubspot-secret"), "intuit_verifier_token": SecretStr("verifier"),
+    }  # fmt: skip
+    return Settings(**{**fields, **overrides})
 
 
 def sync_settings() -> SyncSettings:
