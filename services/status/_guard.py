@@ -3,6 +3,7 @@ protected without doing anything (its POST forms include `{{ csrf_field() }}`).
 
     forwarded headers   X-Forwarded-Proto and -For are believed from HSQBO_TRUSTED_PROXIES only (uvicorn's
                         ProxyHeadersMiddleware): behind a TLS proxy the page knows it is https (redirect URIs, cookies)
+    target              a query string that is not UTF-8 is refused, 400 (shared.asgi.ValidTarget)
     Host allow-list     a Host that is neither an IP address, loopback's names, HSQBO_OAUTH_REDIRECT_BASE_URL's host nor
                         one of HSQBO_STATUS_ALLOWED_HOSTS is refused, 421: a DNS-rebinding site reaches the page under
                         its own name and is turned away before the password or the token matter
@@ -14,6 +15,7 @@ protected without doing anything (its POST forms include `{{ csrf_field() }}`).
                         /login and anything else answered 401. Changing the password logs every session out.
     CSRF                every POST carries the session's token (form field `csrf_token`, or header X-CSRF-Token),
                         whatever its Origin, else 403. A script GETs a page first for the cookie and the token.
+    NUL                 a path, query or form with a NUL character is refused, 400: no store keeps one
 
 GET /healthz passes everything except the Host check: probes carry no password (and it tells nothing).
 """
