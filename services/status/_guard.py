@@ -14,7 +14,8 @@ protected without doing anything (its POST forms include `{{ csrf_field() }}`).
                         /logout) or HTTP Basic (user `hsqbo`, for scripts). Unauthenticated, a browser is sent to
                         /login and anything else answered 401. Changing the password logs every session out.
     CSRF                every POST carries the session's token (form field `csrf_token`, or header X-CSRF-Token),
-                        whatever its Origin, else 403. A script GETs a page first for the cookie and the token.
+                        whatever its Origin, else 403. A script GETs a page first for the cookie and the token (its
+                        <meta name="csrf-token">).
     NUL                 a path, query or form with a NUL character is refused, 400: no store keeps one
 
 GET /healthz passes everything except the Host check: probes carry no password (and it tells nothing).
@@ -99,14 +100,21 @@ def _csrf_field(context: Context) -> Markup:
 
 
 @pass_context
+def _csrf_meta(context: Context) -> Markup:
+    """Every page carries the token (base.html's head), so a script reads it from whatever page it GETs."""
+    return Markup('<meta name="csrf-token" content="{}">').format(_csrf_token(context["request"]))
+
+
+@pass_context
 def _logged_in(context: Context) -> bool:
     return _LOGIN in context["request"].session
 
 
 def guard_middleware(settings: Settings, password: str | None, templates: Environment) -> list[Middleware]:
-    """The page's checks, outermost first, as Starlette middleware; adds `csrf_field()` and `logged_in()` to the
-    templates (`{{ csrf_field() }}` inside every POST form)."""
+    """The page's checks, outermost first, as Starlette middleware; adds `csrf_field()` (inside every POST form),
+    `csrf_meta()` (base.html's head) and `logged_in()` to the templates."""
     templates.globals["csrf_field"] = _csrf_field
+    templates.globals["csrf_meta"] = _csrf_meta
     templates.globals["logged_in"] = _logged_in
     public = settings.oauth_redirect_base_url
     key = signing_key(settings)
