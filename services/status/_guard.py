@@ -223,6 +223,8 @@ class Guard:
             if not isinstance(given, str) or not hmac.compare_digest(given.encode(), _csrf_token(request).encode()):
                 return PlainTextResponse("missing or stale form token: reload the page and try again", 403)
         if path == LOGIN_PATH:
+            if request.method not in ("GET", "HEAD", "POST"):
+                return PlainTextResponse("Method Not Allowed", 405, {"Allow": "GET, HEAD, POST"})
             return self.login_page(request, form)
         if path == LOGOUT_PATH and request.method == "POST":
             request.session.clear()

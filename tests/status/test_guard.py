@@ -10,11 +10,13 @@ from pathlib import Path
 
 import itsdangerous
 import pytest
+from pydantic import SecretStr
 
-from services.status import StatusPage
+from services.status import StatusPage, status_password
 from services.status._connect import ConnectError, ConnectFlow
 from services.status._guard import SESSION_COOKIE, signing_key
 from shared.envelope import Provider
+from shared.errors import ConfigError
 from shared.store import Store
 from tests.anyrequest import call
 from tests.status.conftest import PASSWORD, Browser, PageFactory, page_settings, sync_settings
@@ -225,3 +227,13 @@ def test_every_post_form_of_every_template_carries_the_csrf_token() -> None:
                 forms += 1
                 assert "{{ csrf_field() }}" in form, f"{template.name}: a POST form without {{{{ csrf_field() }}}}"
     assert forms >= 4  # replay, sync now, log in, log out
+
+
+def test_a_password_is_required_beyond_loopback_and_behind_a_proxy() -> None:
+    assert status_password(page_settings(), "127.0.0.1") is None
+    assert status_password(page_settings(), "localhost") is None
+    assert status_password(page_settings(status_password=SecretStr("pw")), "0.0.0.0") == "pw"
+    with pytest.raises(ConfigError, match=r"required to serve the status page on 0\.0\.0\.0"):
+        status_password(page_settings(), "0.0.0.0")
+    with pytest.raises(ConfigError, match="behind HSQBO_TRUSTED_PROXIES"):  # the proxy brings anyone to loopback
+        status_password(page_settings(trusted_proxies=("127.0.0.1",)), "127.0.0.1")
