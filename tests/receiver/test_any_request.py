@@ -76,3 +76,22 @@ async def test_no_request_answers_500(data: st.DataObject) -> None:
 
     answer = await call(app, method, path, query=query, headers=sent, body=body)
     assert answer.status < 500, answer.text[:500]
+
+
+async def test_the_inputs_that_once_answered_500_are_refused() -> None:
+    """A timestamp or a Content-Length of digits that are not ASCII ("²"), a signature that is not ASCII, a query
+    string that is not UTF-8."""
+    app = create_app(make_settings(), InMemoryPublisher())
+    json = (b"content-type", b"application/json")
+    refused = {
+        "timestamp": [json, (b"x-hubspot-request-timestamp", "²".encode()), (b"x-hubspot-signature-v3", b"x")],
+        "signature": [json, (b"x-hubspot-request-timestamp", str(int(time.time() * 1000)).encode()),
+                      (b"x-hubspot-signature-v3", "é".encode())],
+        "length": [json, (b"content-length", "²".encode())],
+    }  # fmt: skip
+    for name, sent in refused.items():
+        answer = await call(app, "POST", "/webhooks/hubspot", headers=sent, body=b"[]")
+        assert answer.status == 401, name
+    intuit = [json, (b"intuit-signature", "é".encode())]
+    assert (await call(app, "POST", "/webhooks/intuit", headers=intuit, body=b"[]")).status == 401
+    assert (await call(app, "GET", "/healthz", query=b"\x80")).status == 400

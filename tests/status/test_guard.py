@@ -237,3 +237,10 @@ def test_a_password_is_required_beyond_loopback_and_behind_a_proxy() -> None:
         status_password(page_settings(), "0.0.0.0")
     with pytest.raises(ConfigError, match="behind HSQBO_TRUSTED_PROXIES"):  # the proxy brings anyone to loopback
         status_password(page_settings(trusted_proxies=("127.0.0.1",)), "127.0.0.1")
+
+
+async def test_the_inputs_that_once_answered_500_do_not(make_page: PageFactory) -> None:
+    app = make_page(password=None)
+    for page in ("²", "٣", "9" * 5000, "-1", "99999999999"):  # a superscript, Arabic-Indic and too many digits
+        query = urllib.parse.urlencode({"page": page}).encode()
+        assert (await call(app, "GET", "/connections/acme/records", query=query)).status == 200, page
