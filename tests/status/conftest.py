@@ -1,6 +1,6 @@
 """The status page in-process: a client that keeps cookies like a browser (over tests/anyrequest.py's `call`, which
-sends any Host, header or path, as aiohttp would not), and a page over a Postgres store (the stricter of the two
-stores) with dead letters on the test session's RabbitMQ virtual host."""
+sends any Host, header or path, as aiohttp would not), and a page over a store of its own with dead letters on the
+test session's RabbitMQ virtual host."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import datetime as dt
 import http.cookies
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,6 @@ from shared.config import Settings
 from shared.store import Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 from tests.anyrequest import Answer, call
-from tests.store.conftest import postgres_server_url, postgres_url  # noqa: F401  # fixtures
 
 CONNECTION = "acme"
 PASSWORD = "s3cret pässwörd"  # not ASCII: the login and HTTP Basic take any text
@@ -82,8 +82,11 @@ def sync_settings() -> SyncSettings:
 
 
 @pytest.fixture
-async def store(postgres_url: str) -> AsyncIterator[Store]:  # noqa: F811  # the fixture imported above
-    async with open_store(postgres_url, encryption_key=SecretStr(Fernet.generate_key().decode())) as opened:
+async def page_store(tmp_path: Path) -> AsyncIterator[Store]:
+    """The page's store; tests/status/test_any_request.py makes it a Postgres one."""
+    async with open_store(
+        f"sqlite:///{tmp_path}/store.db", encryption_key=SecretStr(Fernet.generate_key().decode())
+    ) as opened:
         yield opened
 
 
@@ -91,11 +94,11 @@ PageFactory = Callable[..., ASGIApp]
 
 
 @pytest.fixture
-def make_page(store: Store, session_vhost_url: str) -> PageFactory:
+def make_page(page_store: Store, session_vhost_url: str) -> PageFactory:
     """A status page app: `password`, and settings overriding page_settings()'s."""
 
     def make(password: str | None = PASSWORD, **overrides: Any) -> ASGIApp:
         settings = page_settings(session_vhost_url, **overrides)
-        return StatusPage(settings, sync_settings(), store).app(password)
+        return StatusPage(settings, sync_settings(), page_store).app(password)
 
     return make

@@ -4,21 +4,34 @@ The routes are read from the app, so a page added later is covered without touch
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
+import pytest
+from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from services.status._guard import CSRF_FIELD, LOGIN_PATH, LOGOUT_PATH, SESSION_COOKIE
 from shared.envelope import Provider
-from shared.store import Kind, LinkStatus
+from shared.store import Kind, LinkStatus, Store, open_store
 from tests.anyrequest import TEXT, call, forms, headers, paths, queries
 from tests.status.conftest import CONNECTION, Browser, PageFactory
+from tests.store.conftest import postgres_server_url, postgres_url  # noqa: F401  # fixtures
 
 SEGMENTS = [CONNECTION, *Kind, *Provider, *LinkStatus, "1", "²", "records", "records.csv", "sync", "connect"]
 QUERY_KEYS = ["page", "kind", "status", "notice", "next", "name", "provider", "state", "code", "realmId", "error", "q"]
 FORM_FIELDS = [CSRF_FIELD, "id", "all", "password", "next"]
 HOSTS = [b"127.0.0.1:8081", b"localhost", b"[::1]:8081"]
+
+
+@pytest.fixture
+async def page_store(postgres_url: str) -> AsyncIterator[Store]:  # noqa: F811  # the fixture imported above
+    """Postgres, the stricter store (it refuses NUL characters, for one)."""
+    async with open_store(postgres_url, encryption_key=SecretStr(Fernet.generate_key().decode())) as opened:
+        yield opened
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

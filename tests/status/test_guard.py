@@ -115,12 +115,12 @@ async def test_a_forged_or_altered_session_is_refused(make_page: PageFactory) ->
         assert (await call(app, "GET", "/", headers=[(b"cookie", f"{SESSION_COOKIE}={forged}".encode())])).status == 401
 
 
-async def test_a_new_password_logs_every_session_out(store: Store, session_vhost_url: str) -> None:
+async def test_a_new_password_logs_every_session_out(page_store: Store, session_vhost_url: str) -> None:
     settings = page_settings(session_vhost_url)
-    browser = Browser(StatusPage(settings, sync_settings(), store).app(PASSWORD))
+    browser = Browser(StatusPage(settings, sync_settings(), page_store).app(PASSWORD))
     await browser.log_in()
     assert (await browser.get("/")).status == 200
-    browser.app = StatusPage(settings, sync_settings(), store).app("a new password")  # the restarted page
+    browser.app = StatusPage(settings, sync_settings(), page_store).app("a new password")  # the restarted page
     assert (await browser.get("/")).status == 303
 
 
@@ -182,16 +182,16 @@ async def test_forwarded_headers_are_believed_from_the_configured_proxies_only(m
 
 
 async def test_the_oauth_state_is_signed_so_another_replica_or_a_restart_finishes_it(
-    store: Store, session_vhost_url: str
+    page_store: Store, session_vhost_url: str
 ) -> None:
     settings = page_settings(session_vhost_url)
     [connection] = sync_settings().connection
     connections = {connection.name: connection}
     callback = "https://status.example.com/oauth/callback/quickbooks"
-    url = ConnectFlow(settings, store).authorize_url(connection, Provider.QUICKBOOKS, callback, browser="b1")
+    url = ConnectFlow(settings, page_store).authorize_url(connection, Provider.QUICKBOOKS, callback, browser="b1")
     state = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["state"][0]
 
-    replica = ConnectFlow(settings, store)  # another process with the same settings
+    replica = ConnectFlow(settings, page_store)  # another process with the same settings
     with pytest.raises(ConnectError, match="that is QuickBooks company 999"):  # past the state, at the account check
         await replica.finish(Provider.QUICKBOOKS, state=state, code="c", realm_id="999", callback_url=callback,
                              connections=connections, browser="b1")  # fmt: skip
@@ -207,11 +207,11 @@ async def test_the_oauth_state_is_signed_so_another_replica_or_a_restart_finishe
     with pytest.raises(ConnectError, match="expired"):  # for the other provider
         await replica.finish(Provider.HUBSPOT, state=state, code="c", realm_id=None, callback_url=callback,
                              connections=connections, browser="b1")  # fmt: skip
-    later = ConnectFlow(settings, store, clock=lambda: 2e10)
+    later = ConnectFlow(settings, page_store, clock=lambda: 2e10)
     with pytest.raises(ConnectError, match="expired"):
         await later.finish(Provider.QUICKBOOKS, state=state, code="c", realm_id="999", callback_url=callback,
                            connections=connections, browser="b1")  # fmt: skip
-    other_key = ConnectFlow(page_settings(session_vhost_url), store)
+    other_key = ConnectFlow(page_settings(session_vhost_url), page_store)
     with pytest.raises(ConnectError, match="not valid"):
         await other_key.finish(Provider.QUICKBOOKS, state=state, code="c", realm_id="999", callback_url=callback,
                                connections=connections, browser="b1")  # fmt: skip
