@@ -13,6 +13,7 @@ protected without doing anything (its POST forms include `{{ csrf_field() }}`).
     login               with HSQBO_STATUS_PASSWORD set, a page needs a logged-in session (GET/POST /login, POST
                         /logout) or HTTP Basic (user `hsqbo`, for scripts). Unauthenticated, a browser is sent to
                         /login and anything else answered 401. Changing the password logs every session out.
+    wrong passwords     10 a minute from one address, then 429 for that address (per process)
     CSRF                every POST carries the session's token (form field `csrf_token`, or header X-CSRF-Token),
                         whatever its Origin, else 403. A script GETs a page first for the cookie and the token (its
                         <meta name="csrf-token">).
@@ -29,10 +30,12 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+import math
 import secrets
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
@@ -178,6 +181,7 @@ class Guard:
             else hmac.new(key.encode(), b"login:" + password.encode(), hashlib.sha256).hexdigest()[:32]
         )  # fmt: skip
         self.templates = templates
+        self.attempts = Attempts()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == HEALTH_PATH:
@@ -211,7 +215,11 @@ class Guard:
         fields = [*request.query_params.multi_items(), *form.multi_items()]
         if "\x00" in path or any("\x00" in text for field in fields for text in field if isinstance(text, str)):
             return PlainTextResponse("NUL characters are not allowed", 400)  # no store keeps them
-        if not self.authenticated(request) and path != LOGIN_PATH:
+        client = request.client.host if request.client is not None else ""
+        guessing = (path == LOGIN_PATH and request.method == "POST") or "authorization" in request.headers
+        if guessing and (wait := self.attempts.wait(client)) is not None:
+            return PlainTextResponse("too many wrong passwords: try again later", 429, {"Retry-After": str(wait)})
+        if not self.authenticated(request, client) and path != LOGIN_PATH:
             if request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", ""):
                 target = path + (f"?{query}" if query else "")
                 return RedirectResponse(f"{LOGIN_PATH}?{urllib.parse.urlencode({'next': target})}", 303)
@@ -231,14 +239,19 @@ class Guard:
             return _redirect(LOGIN_PATH if self.password is not None else "/", "logged out")
         return None
 
-    def authenticated(self, request: Request) -> bool:
+    def authenticated(self, request: Request, client: str) -> bool:
         if self.password is None:
             return True
         held = request.session.get(_LOGIN)
         if isinstance(held, str) and self.login is not None and hmac.compare_digest(held, self.login):
             return True
-        given = _basic_password(request.headers.get("authorization", ""))
-        return given is not None and hmac.compare_digest(given, self.password.encode())
+        if "authorization" not in request.headers:
+            return False
+        given = _basic_password(request.headers["authorization"])
+        if given is not None and hmac.compare_digest(given, self.password.encode()):
+            return True
+        self.attempts.failed(client)
+        return False
 
     def login_page(self, request: Request, form: FormData) -> Response:
         given_next = form.get("next") if request.method == "POST" else request.query_params.get("next")
@@ -253,11 +266,40 @@ class Guard:
                 request.session[_LOGIN] = self.login
                 request.session[_CSRF] = secrets.token_urlsafe(32)
                 return RedirectResponse(target, 303)
+            self.attempts.failed(request.client.host if request.client is not None else "")
             error = "wrong password"
         page = self.templates.get_template("login.html").render(
             request=request, notice=request.query_params.get("notice"), now=time.time(), next=target, error=error
         )
         return HTMLResponse(page, 401 if error else 200)
+
+
+class Attempts:
+    """Wrong passwords (login form or HTTP Basic) per client address: past `limit` in `window` seconds, that address
+    is refused (429) until its oldest failure leaves the window. The operator, from another address, still logs in.
+    Each process counts its own."""
+
+    def __init__(
+        self, limit: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic, most: int = 10_000
+    ) -> None:
+        self.limit, self.window, self.clock, self.most = limit, window, clock, most
+        self.failures: dict[str, deque[float]] = {}
+
+    def wait(self, client: str) -> int | None:
+        """Seconds `client` must wait before it may try a password again; None when it may now."""
+        now = self.clock()
+        failures = self.failures.get(client)
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if not failures or len(failures) < self.limit:
+            return None
+        return max(1, math.ceil(failures[0] + self.window - now))
+
+    def failed(self, client: str) -> None:
+        now = self.clock()
+        if len(self.failures) >= self.most:  # many addresses: forget those whose failures are all old
+            self.failures = {k: v for k, v in self.failures.items() if v and v[-1] > now - self.window}
+        self.failures.setdefault(client, deque()).append(now)
 
 
 def _basic_password(header: str) -> bytes | None:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from services.status import StatusPage, status_password
 from services.status._connect import ConnectError, ConnectFlow
-from services.status._guard import SESSION_COOKIE, signing_key
+from services.status._guard import SESSION_COOKIE, Attempts, signing_key
 from shared.envelope import Provider
 from shared.errors import ConfigError
 from shared.store import Store
@@ -244,3 +244,31 @@ async def test_the_inputs_that_once_answered_500_do_not(make_page: PageFactory) 
     for page in ("²", "٣", "9" * 5000, "-1", "99999999999"):  # a superscript, Arabic-Indic and too many digits
         query = urllib.parse.urlencode({"page": page}).encode()
         assert (await call(app, "GET", "/connections/acme/records", query=query)).status == 200, page
+
+
+async def test_an_address_that_keeps_guessing_is_refused_and_the_operator_elsewhere_still_logs_in(
+    make_page: PageFactory,
+) -> None:
+    app = make_page()
+    guesser = Browser(app)
+    token = (await guesser.get("/login")).csrf_token()
+    for guess in range(10):
+        form = {"csrf_token": token, "password": f"guess {guess}", "next": "/"}
+        assert (await guesser.post("/login", form)).status == 401
+    refused = await guesser.post("/login", {"csrf_token": token, "password": PASSWORD, "next": "/"})
+    assert (refused.status, refused.header("retry-after")) == (429, "60")
+    assert (await call(app, "GET", "/", headers=[basic(b"hsqbo", PASSWORD.encode())])).status == 429  # same address
+    operator = [basic(b"hsqbo", PASSWORD.encode())]
+    assert (await call(app, "GET", "/", headers=operator, client=("192.0.2.7", 1))).status == 200
+
+
+def test_wrong_passwords_leave_the_count_after_a_minute() -> None:
+    now = [0.0]
+    attempts = Attempts(limit=2, window=60.0, clock=lambda: now[0])
+    attempts.failed("a")
+    now[0] = 30.0
+    attempts.failed("a")
+    assert attempts.wait("a") == 30
+    assert attempts.wait("b") is None
+    now[0] = 60.0
+    assert attempts.wait("a") is None
