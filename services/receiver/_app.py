@@ -35,7 +35,8 @@ from shared import signatures, tracing
 from shared.asgi import ValidTarget
 from shared.bus import EventPublisher, Publisher
 from shared.config import Settings, secret
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope
 from shared.errors import (
     BusError,
     PayloadTooLarge,

@@ -33,7 +33,7 @@ from services.connect._flow import (
 from services.status._guard import signing_key
 from shared.clients import REQUESTED_SCOPES
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 

@@ -48,6 +48,14 @@ async def test_an_operator_logs_in_and_out(
     async def url() -> str:
         return await asyncio.to_thread(lambda: str(chromium.current_url))
 
+    async def arrive(at: str) -> None:
+        """Until the browser shows `at`: a click returns before the page it leads to is there."""
+        for _ in range(100):
+            if await url() == at:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the browser is at {await url()}, not {at}")
+
     async def log_in(password: str) -> None:
         field = await asyncio.to_thread(chromium.find_element, By.CSS_SELECTOR, "#password")
         await asyncio.to_thread(field.send_keys, password)
@@ -57,12 +65,13 @@ async def test_an_operator_logs_in_and_out(
     assert (await url()).startswith(f"{page}/login?next=")
     await screenshot("login")
     await log_in("not the password")
+    await arrive(f"{page}/login")
     assert await browser.text("#login-error") == "wrong password"
     await screenshot("login-refused")
 
     await log_in(PASSWORD)
-    assert await browser.text("h1") == "Dead letters"  # where the operator was going
-    assert await url() == f"{page}/dead-letters"
+    await arrive(f"{page}/dead-letters")  # where the operator was going
+    assert await browser.text("h1") == "Dead letters"
     [cookie] = [c for c in await asyncio.to_thread(chromium.get_cookies) if c["name"] == SESSION_COOKIE]
     assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Lax")
     await browser.open(page)
@@ -70,6 +79,7 @@ async def test_an_operator_logs_in_and_out(
     await screenshot("logged-in")
 
     await browser.click("#logout")
+    await arrive(f"{page}/login?notice=logged+out")
     assert await browser.text("#notice") == "logged out"
     await screenshot("logged-out")
     await browser.open(page)

@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from services.status._guard import CSRF_FIELD, LOGIN_PATH, LOGOUT_PATH, SESSION_COOKIE
-from shared.envelope import Provider
-from shared.store import Kind, LinkStatus, Store, open_store
+from shared.domain import Kind, Provider
+from shared.store import LinkStatus, Store, open_store
 from tests.anyrequest import TEXT, call, forms, headers, paths, queries
 from tests.status.conftest import CONNECTION, Browser, PageFactory
 from tests.store.conftest import postgres_server_url, postgres_url  # noqa: F401  # fixtures

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from services.status import StatusPage, status_password
 from services.status._connect import ConnectError, ConnectFlow
 from services.status._guard import SESSION_COOKIE, Attempts, signing_key
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ConfigError
 from shared.store import Store
 from tests.anyrequest import call
