@@ -9,7 +9,8 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import StartupError
 
@@ -26,9 +27,10 @@ class AppServer:
     """One uvicorn server as an asyncio task. `port=0` picks a free port; `url` tells which."""
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        # Forwarded headers are the app's to believe or not (HSQBO_TRUSTED_PROXIES), not uvicorn's loopback default;
         # log_config=None: uvicorn's loggers go through the process's JSON logging (shared/logging.py).
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
-                                log_config=None)  # fmt: skip
+                                proxy_headers=False, log_config=None)  # fmt: skip
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host
@@ -86,3 +88,20 @@ async def serving(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> As
         yield server
     finally:
         await server.stop()
+
+
+class ValidTarget:
+    """Answers 400 to a request whose query string is not UTF-8 (a server passes the bytes on as they came, and
+    Starlette's `request.url` cannot decode them), so no page or webhook handler meets one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                scope["query_string"].decode()
+            except UnicodeDecodeError:
+                await PlainTextResponse("the query string is not UTF-8", 400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

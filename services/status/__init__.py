@@ -7,7 +7,8 @@ import argparse
 import asyncio
 import ipaddress
 
-from services.status._app import HEALTH_PATH, StatusPage
+from services.status._app import StatusPage
+from services.status._guard import HEALTH_PATH
 from shared.asgi import serving
 from shared.broker import Broker
 from shared.config import Settings, secret
@@ -26,11 +27,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def status_password(settings: Settings, host: str) -> str | None:
-    """The page's password; required unless it listens on loopback only."""
+    """The page's password; required unless it listens on loopback only and no proxy forwards others to it."""
     if settings.status_password is not None:
         return secret(settings.status_password)
-    if not ipaddress.ip_address(host).is_loopback:
+    if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise ConfigError(f"HSQBO_STATUS_PASSWORD is required to serve the status page on {host}")
+    if settings.trusted_proxies:  # a proxy on this host brings anyone's requests to loopback
+        raise ConfigError("HSQBO_STATUS_PASSWORD is required to serve the status page behind HSQBO_TRUSTED_PROXIES")
     return None
 
 
