@@ -247,8 +247,9 @@ class Broker:
     @classmethod
     def from_settings(cls, settings: Settings, connections: Sequence[str] = ()) -> Broker:
         """The process's broker on HSQBO_RABBITMQ_URL; `connections` declares their bulk lanes (the worker's)."""
+        delays = sorted({*settings.retry_delays, settings.unlinked_settle_seconds})
         return cls(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds,
-                   delays=settings.retry_delays, connections=connections)  # fmt: skip
+                   delays=delays, connections=connections)  # fmt: skip
 
     # --- connection --------------------------------------------------------------------------------------------------
 

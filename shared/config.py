@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     paused_recheck_seconds: Seconds = 300.0  # a record of a paused (revoked) connection is looked at again this often
 
     # Worker: a burst of events for one record becomes one apply after this quiet window (bounded by the max wait).
+    # A change to a record with no link yet waits this long before its first apply: when it is the echo of a record
+    # hsqbo is creating from the other side, that apply has recorded the link by then (until echoes are recognised
+    # from the write's answer). Changes to linked records are applied at once.
+    unlinked_settle_seconds: Seconds = 1.0
     lease_seconds: Seconds = 120.0  # how long one worker owns a record it is syncing before another may take over
     worker_prefetch: Annotated[int, Field(gt=0)] = 32
     max_attempts: Annotated[int, Field(gt=0)] = 8  # then the change is dead-lettered with its history

@@ -23,6 +23,7 @@ POST carries (`{{ csrf_field() }}` in each POST form).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import html
@@ -56,6 +57,7 @@ from shared.store import CredentialStatus, Link, LinkStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50
+UNREACHABLE = "RabbitMQ is unreachable; try again once it is back"
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -84,8 +86,9 @@ class StatusPage:
         self.sync = sync
         self.store = store
         # The process's, started by its owner: "Sync now" and replays publish on it, no connection per click. Without
-        # one (pages that need no broker), one never connected: what needs it says RabbitMQ is unreachable.
+        # one, the page has its own, connected while the app runs (its lifespan).
         self.broker = broker or Broker.from_settings(settings)
+        self._owns_broker = broker is None
         self.clock = clock
         self.connect_flow = ConnectFlow(settings, store, clock=clock)
         self.templates = Environment(
@@ -114,15 +117,25 @@ class StatusPage:
             ],
             middleware=guard_middleware(self.settings, password, self.templates),
             exception_handlers={_NotFound: self._not_found},
+            lifespan=self._lifespan,
         )
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self._owns_broker:
+            await self.broker.start()
+        try:
+            yield
+        finally:
+            if self._owns_broker:
+                await self.broker.close()
 
     async def _not_found(self, request: Request, exc: Exception) -> Response:
         return HTMLResponse(f"<h1>Not found</h1><p>{html.escape(str(exc))}</p><p><a href='/'>Connections</a></p>", 404)
 
     def _render(self, template: str, request: Request, **values: Any) -> HTMLResponse:
-        html = self.templates.get_template(template).render(
-            request=request, notice=request.query_params.get("notice"), now=self.clock(), **values
-        )
+        values.setdefault("notice", request.query_params.get("notice"))
+        html = self.templates.get_template(template).render(request=request, now=self.clock(), **values)
         return HTMLResponse(html)
 
     def _connection(self, request: Request) -> ConnectionSettings:
@@ -217,8 +230,11 @@ class StatusPage:
         )  # fmt: skip
 
     async def letters(self, request: Request) -> Response:
-        async with open_dead_letters(self.broker) as letters:
-            found = await letters.list_letters()
+        try:
+            async with open_dead_letters(self.broker) as letters:
+                found = await letters.list_letters()
+        except (OSError, AMQPError, BusError):
+            return self._render("dead_letters.html", request, letters=[], notice=UNREACHABLE)
         return self._render("dead_letters.html", request, letters=found)
 
     # --- actions -------------------------------------------------------------------------------------------------
@@ -226,8 +242,11 @@ class StatusPage:
     async def sync_now(self, request: Request) -> Response:
         connection = self._connection(request)
         kind, side, object_id = _record_key(request)
-        await resync(self.store, self.broker, PendingKey(connection.name, kind, side, object_id), now=self.clock())
         back = request.url_for("record", name=connection.name, kind=kind, side=side, object_id=object_id)
+        try:
+            await resync(self.store, self.broker, PendingKey(connection.name, kind, side, object_id), now=self.clock())
+        except (OSError, AMQPError, BusError):
+            return _redirect(str(back), f"not queued: {UNREACHABLE}")
         return _redirect(str(back), "queued: a worker is syncing this record now")
 
     async def replay(self, request: Request) -> Response:
@@ -235,8 +254,11 @@ class StatusPage:
         ids = frozenset(str(value) for value in form.getlist("id"))
         if not ids and form.get("all") != "yes":
             return _redirect(str(request.url_for("letters")), "nothing chosen to replay")
-        async with open_dead_letters(self.broker, self.store) as letters:
-            report = await letters.replay(LetterFilter(ids=ids))
+        try:
+            async with open_dead_letters(self.broker, self.store) as letters:
+                report = await letters.replay(LetterFilter(ids=ids))
+        except (OSError, AMQPError, BusError):
+            return _redirect(str(request.url_for("letters")), f"nothing replayed: {UNREACHABLE}")
         return _redirect(str(request.url_for("letters")), f"replayed {len(report.replayed)} dead letter(s)")
 
     async def connect_new(self, request: Request) -> Response:

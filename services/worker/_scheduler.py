@@ -10,11 +10,15 @@
                  its history, and the guard (services/worker/_guard.py) halts the worker when too many are
     the sweep ──► pending work nobody has scheduled (a lost message, a crashed worker, a retry's time come)
 
-There is no fixed wait: a burst of changes to one record that arrives while it is applied (HubSpot's many property
-events of one creation) is one follow-up apply, not one per change. Every failure, the store's and the broker's
-included, goes through the one policy: nothing is requeued in a loop, and nothing is dead-lettered without its
-history. A failure to carry a decision out (the broker or the store down) is retried here after the policy's wait,
-holding the message, until it succeeds or the worker stops (the broker then redelivers it).
+There is no fixed wait for a linked record: a change is applied at once, and a burst of changes to one record that
+arrives while it is applied is one follow-up apply, not one per change. A record with no link yet (new, or the echo
+of one hsqbo is creating from the other side) waits `HSQBO_UNLINKED_SETTLE_SECONDS` first, so the apply creating its
+counterpart has recorded the link by then, and a creation's many property events are one apply.
+
+Every failure, the store's and the broker's included, goes through the one policy: nothing is requeued in a loop,
+and nothing is dead-lettered without its history. A failure to carry a decision out (the broker or the store down) is
+retried here after the policy's wait, holding the message, until it succeeds or the worker stops (the broker then
+redelivers it).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from shared import tracing
 from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, Lane
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, delivery_letter_message, error_category
-from shared.domain import PendingKey
+from shared.domain import PendingKey, Provider
 from shared.envelope import ChangeEnvelope
 from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
@@ -140,7 +144,15 @@ class Scheduler:
                     CHANGES_CONSUMED.labels("dropped").inc()
                     log.debug("change_dropped", reason=dropped, event_id=envelope.event_id)
         for key in to_schedule:
-            await self.outbox.publish_apply(command_for(key, lane))
+            settle = 0.0 if await self._linked(key) else self.settings.unlinked_settle_seconds
+            await self.outbox.publish_apply(command_for(key, lane), delay=settle)
+
+    async def _linked(self, key: PendingKey) -> bool:
+        """Whether the record has a link (a part's key: its parent is looked up when it is applied)."""
+        if key.part is not None:
+            return True
+        ids = {"hubspot_id" if key.side == Provider.HUBSPOT else "qbo_id": key.object_id}
+        return await self.store.get_link(key.connection, key.kind, **ids) is not None
 
     async def touch(self, key: PendingKey, lane: Lane, hints: dict[str, Any] | None = None) -> bool:
         """Record a change to `key`; a record not pending yet is scheduled at once (True then). A live change to a

@@ -185,6 +185,7 @@ async def stack(
         Settings(
             rabbitmq_url=broker.url,
             store_url=f"sqlite:///{tmp_path / 'store.db'}",
+            unlinked_settle_seconds=0.2,
             sweep_seconds=2.0,
             retry_delays=(0.2, 0.5, 1.0),
             max_attempts=4,

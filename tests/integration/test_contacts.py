@@ -14,7 +14,7 @@ from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
 from shared.domain import Kind, PendingKey, Provider
 from shared.envelope import Operation
-from shared.store import Link, LinkStatus
+from shared.store import Link, LinkStatus, StaleLink
 from tests.integration.conftest import CONNECTION, Stack, review
 from tests.integration.test_poller import RecordingPoller, hint, poller, queue_changes
 
@@ -319,7 +319,10 @@ async def test_a_stale_read_racing_the_other_sides_apply_never_writes_the_old_va
         syncing, stale, client, read = qbo_key, hubspot_key, HubSpotClient, "get"
 
     interleaved(monkeypatch, client, read, engine.apply(syncing, {}))
-    await engine.apply(stale, {})
+    try:
+        await engine.apply(stale, {})
+    except StaleLink:  # the link changed under it: the retry policy reruns a conflict at once
+        await engine.apply(stale, {})
 
     [contact_now] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact["id"]]
     assert contact_now["city"] == "New"

@@ -16,10 +16,10 @@ from services.worker._engine import Applied
 from services.worker.rules import Hints, Outcome
 from shared.broker import APPLY_QUEUE, BULK_CHANGES_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, Lane, bulk_apply_queue
 from shared.config import Settings
-from shared.domain import Action, PendingKey, Provider
+from shared.domain import Action, Kind, PendingKey, Provider
 from shared.envelope import ChangeEnvelope, Operation
 from shared.errors import ServerError
-from shared.store import Store, open_store
+from shared.store import Link, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 from tests.memory_broker import MemoryBroker
 
@@ -78,6 +78,13 @@ async def store() -> AsyncIterator[Store]:
         yield opened
 
 
+async def linked(store: Store, *object_ids: str, name: str = "acme") -> None:
+    """Links for these HubSpot contacts: records already synced once, whose changes are applied at once."""
+    for object_id in object_ids:
+        await store.save_link(Link(connection=name, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=object_id,
+                                   qbo_id=f"q{object_id}"))  # fmt: skip
+
+
 async def started(store: Store, engine: Engine, **settings: object) -> tuple[Worker, MemoryBroker, Clock]:
     clock = Clock()
     memory = MemoryBroker(clock=clock)
@@ -91,16 +98,19 @@ async def started(store: Store, engine: Engine, **settings: object) -> tuple[Wor
 
 async def test_a_change_to_a_record_with_nothing_in_flight_is_applied_at_once(store: Store) -> None:
     engine = Engine()
+    await linked(store, "7")
     _, memory, clock = await started(store, engine)
     await memory.publish([change("7")])
     await memory.run_until_idle()
     assert engine.applied == ["acme:7"]
     assert clock.slept == []  # no wait, no timer
+    assert memory.delayed == []
     assert await store.count_pending() == 0
 
 
 async def test_a_burst_is_one_apply_and_changes_during_an_apply_are_one_follow_up(store: Store) -> None:
     engine = Engine()
+    await linked(store, "7")
     worker, memory, _ = await started(store, engine)
     burst = [change("7", event=str(n)) for n in range(20)]  # one creation's many property events, one delivery
     await worker.scheduler.changed(burst, Lane.LIVE, source_queue=CHANGES_QUEUE)
@@ -112,6 +122,7 @@ async def test_a_burst_is_one_apply_and_changes_during_an_apply_are_one_follow_u
 
 async def test_live_changes_never_wait_behind_a_backfill(store: Store) -> None:
     engine = Engine()
+    await linked(store, "7", *(str(n) for n in range(100, 150)))
     worker, memory, _ = await started(store, engine)
     backfill = [change(str(n)) for n in range(100, 150)]
     await worker.scheduler.changed(backfill, Lane.BULK, source_queue=BULK_CHANGES_QUEUE)
@@ -123,6 +134,8 @@ async def test_live_changes_never_wait_behind_a_backfill(store: Store) -> None:
 
 async def test_one_connections_backfill_does_not_starve_anothers(store: Store) -> None:
     engine = Engine()
+    await linked(store, *(str(n) for n in range(100, 160)))
+    await linked(store, "1", "2", "3", name="zeta")
     worker, memory, _ = await started(store, engine)
     acme = [change(str(n)) for n in range(100, 160)]  # acme's backfill queued first
     await worker.scheduler.changed(acme, Lane.BULK, source_queue=BULK_CHANGES_QUEUE)
@@ -136,6 +149,7 @@ async def test_one_connections_backfill_does_not_starve_anothers(store: Store) -
 
 async def test_a_live_change_to_a_record_queued_in_the_bulk_lane_is_applied_in_the_live_lane(store: Store) -> None:
     engine = Engine()
+    await linked(store, *(str(n) for n in range(100, 130)))
     worker, memory, _ = await started(store, engine)
     backfill = [change(str(n)) for n in range(100, 130)]
     await worker.scheduler.changed(backfill, Lane.BULK, source_queue=BULK_CHANGES_QUEUE)
@@ -147,6 +161,7 @@ async def test_a_live_change_to_a_record_queued_in_the_bulk_lane_is_applied_in_t
 
 async def test_a_transient_failure_is_retried_after_the_policys_delay_then_applied(store: Store) -> None:
     engine = Engine(ServerError("503", provider="hubspot", status=503), failures=1)
+    await linked(store, "7")
     _, memory, clock = await started(store, engine)
     await memory.publish([change("7")])
     await memory.run_until_idle()
@@ -160,6 +175,7 @@ async def test_a_transient_failure_is_retried_after_the_policys_delay_then_appli
 
 async def test_exhausted_attempts_dead_letter_with_history_and_the_guard_halts(store: Store) -> None:
     engine = Engine(ServerError("503 always", provider="hubspot", status=503), failures=10_000)
+    await linked(store, "7", "8")
     worker, memory, clock = await started(store, engine, dlq_min_sample=2, dlq_max_ratio=0.5)
     await memory.publish([change("7"), change("8")])
     for _ in range(5):
@@ -176,6 +192,7 @@ async def test_exhausted_attempts_dead_letter_with_history_and_the_guard_halts(s
 
 async def test_the_store_down_backs_off_and_never_dead_letters(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = Engine()
+    await linked(store, "7")
     _, memory, clock = await started(store, engine)
     outage = {"left": 6}
     touch = store.touch_pending
@@ -204,3 +221,15 @@ async def test_an_unreadable_delivery_is_dead_lettered_by_the_worker_with_its_hi
     (letter,) = memory.queues[DEAD_QUEUE]
     assert letter.headers["x-hsqbo-error-category"] == "unparseable"
     assert letter.headers["x-hsqbo-source-queue"] == CHANGES_QUEUE
+
+
+async def test_a_record_with_no_link_yet_settles_first_then_its_burst_is_one_apply(store: Store) -> None:
+    engine = Engine()
+    worker, memory, clock = await started(store, engine, unlinked_settle_seconds=0.5)
+    await worker.scheduler.changed([change("9", event="created")], Lane.LIVE, source_queue=CHANGES_QUEUE)
+    await memory.publish([change("9", event=f"property{n}") for n in range(5)])  # the creation's property events
+    await memory.run_until_idle()
+    assert engine.applied == []  # an echo's counterpart may be linking it right now
+    clock.now += 0.5
+    await memory.run_until_idle()
+    assert engine.applied == ["acme:9"]
