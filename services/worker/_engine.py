@@ -14,18 +14,17 @@ HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), 
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
 - a part's change (see `_ingest`) wakes the records it belongs to, found through the association: a HubSpot line
   item its invoice; under the `require_hubspot_invoice` contact filter, a HubSpot invoice its contacts;
-- a record created or linked wakes the records failing for want of it (`WAITING`): an invoice failing
-  `customer_not_synced` once its customer's contact syncs, a payment failing `invoice_not_synced` once its invoice
-  does. Only the failing records whose message names the new record's id on their own side are woken (the rules'
-  messages do: "QuickBooks customer 58 has no HubSpot contact yet"); one that names none (an invoice without a
-  contact) waits for its own next change. A record that fails while the one it waits for syncs at the same moment
-  (two workers) is not woken either: its next change, or a re-sync, picks it up."""
+- a record created or linked wakes the records failing for want of it: a rule names the record it waits for
+  (`Failing.waits_for`: an invoice its customer, a payment its invoice), the engine stores it with the failure, and
+  the store finds the records waiting for the one just created or linked by its id on either side. One that names
+  none (an invoice without a contact) waits for its own next change. A record that fails while the one it waits for
+  syncs at the same moment (two workers) looks again once its wait is stored, and wakes itself if it is already
+  linked."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 
 from services.worker._ingest import Part, part_of
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
@@ -39,7 +38,7 @@ from shared.deadletters import error_category
 from shared.envelope import Provider
 from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound, StaleObject
 from shared.logging import get_logger
-from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
+from shared.store import Awaited, DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
 from shared.syncconfig import SyncSettings
 from shared.versions import link_shows, link_version
 
@@ -53,14 +52,7 @@ RULES: dict[Kind, Rule] = {
 # A record changed under us (QBO SyncToken, our link revision, a concurrent link): re-read and run again, at once.
 RERUNS = 3
 
-# A record failing with one of these categories waits for a record of another kind:
-# category -> (the waiting kind, the awaited kind).
-WAITING: dict[str, tuple[Kind, Kind]] = {
-    "customer_not_synced": (Kind.INVOICE, Kind.CONTACT),
-    "invoice_not_synced": (Kind.PAYMENT, Kind.INVOICE),
-}
 WAKING_ACTIONS = frozenset({"created", "linked"})
-FAILING_PAGE = 500
 # Outcomes that change nothing: repeated on a version the link already shows, they add no activity line.
 NO_NEWS = frozenset({"skipped", "unchanged", "echo"})
 
@@ -69,10 +61,6 @@ NO_NEWS = frozenset({"skipped", "unchanged", "echo"})
 class Applied:
     outcome: Outcome
     wake: tuple[PendingKey, ...] = ()  # other records to run now: the worker makes them pending and schedules them
-
-
-def _names(message: str | None, record_id: str) -> bool:
-    return re.search(rf"\b{re.escape(record_id)}\b", message or "") is not None
 
 
 log = get_logger("hsqbo.worker")
@@ -100,6 +88,7 @@ class Engine:
             return await self._wake_parent(ctx, key, *part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+        wake: tuple[PendingKey, ...] = ()
         with watching() as seen:
             for attempt in range(RERUNS):
                 try:
@@ -109,9 +98,16 @@ class Engine:
                     if attempt == RERUNS - 1:
                         raise
                     continue
-                except (Excluded, Failing) as exc:
-                    status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
-                    outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
+                except Excluded as exc:
+                    outcome, news = await self._record(
+                        ctx, key, before, seen, LinkStatus.EXCLUDED, exc.category, str(exc)
+                    )
+                except Failing as exc:
+                    outcome, news = await self._record(
+                        ctx, key, before, seen, LinkStatus.FAILING, exc.category, str(exc), waits_for=exc.waits_for
+                    )
+                    if exc.waits_for is not None and await self._linked(key.connection, exc.waits_for):
+                        wake = (key,)  # it synced while we failed (see the module docstring): run again
                 except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
                 except (AuthRevoked, MissingScopes) as exc:  # the account's authorization, not this record's fault
@@ -126,7 +122,7 @@ class Engine:
             await self._log(key, outcome)
         else:  # the same outcome of a version already seen: nothing new for the record's history
             _log_line(key, outcome)
-        return Applied(outcome, await self._waiting_for(key, outcome))
+        return Applied(outcome, wake + await self._waiting_for(key, outcome))
 
     async def _note_seen(self, key: PendingKey, before: Link | None, version: str | None, outcome: Outcome) -> bool:
         """Record on the link the version of the source record the rule saw, if the rule did not record one (a
@@ -163,31 +159,26 @@ class Engine:
         return Applied(outcome, wake)
 
     async def _waiting_for(self, key: PendingKey, outcome: Outcome) -> tuple[PendingKey, ...]:
-        """The failing records that wait for the record this outcome created or linked (see WAITING)."""
+        """The failing records that wait for the record this outcome created or linked, by its id on either side."""
         link = outcome.link
         if outcome.action not in WAKING_ACTIONS or link is None:
             return ()
         wake: list[PendingKey] = []
-        for category, (waiting_kind, awaited_kind) in WAITING.items():
-            if awaited_kind != key.kind:
-                continue
-            for waiting in await self._failing(key.connection, waiting_kind, category):
-                on_hubspot = waiting.origin == Provider.HUBSPOT
-                awaited_id = link.hubspot_id if on_hubspot else link.qbo_id
-                own_id = waiting.hubspot_id if on_hubspot else waiting.qbo_id
-                if awaited_id and own_id and _names(waiting.error_message, awaited_id):
-                    wake.append(PendingKey(key.connection, waiting_kind, waiting.origin, own_id))
+        for side, object_id in ((Provider.HUBSPOT, link.hubspot_id), (Provider.QUICKBOOKS, link.qbo_id)):
+            if object_id is not None:
+                wake += await self._store.waiting_for(key.connection, Awaited(key.kind, side, object_id))
         return tuple(wake)
 
-    async def _failing(self, connection: str, kind: Kind, category: str) -> list[Link]:
-        found: list[Link] = []
-        offset = 0
-        while True:
-            page = await self._store.list_links(connection, kind, LinkStatus.FAILING, FAILING_PAGE, offset)
-            found += [link for link in page if link.error_category == category]
-            if len(page) < FAILING_PAGE:
-                return found
-            offset += FAILING_PAGE
+    async def _linked(self, connection: str, awaited: Awaited) -> bool:
+        """Whether the awaited record is linked to its counterpart now (what the waiting rules look for)."""
+        own = {"hubspot_id" if awaited.side == Provider.HUBSPOT else "qbo_id": awaited.object_id}
+        link = await self._store.get_link(connection, awaited.kind, **own)
+        return (
+            link is not None
+            and link.hubspot_id is not None
+            and link.qbo_id is not None
+            and link.status != LinkStatus.DELETED
+        )
 
     async def _defer(self, key: PendingKey, paused: ConnectionPaused) -> Outcome:
         await self._store.defer_pending(key, paused.recheck_at)
@@ -204,16 +195,20 @@ class Engine:
         status: LinkStatus,
         category: str,
         message: str,
+        *,
+        waits_for: Awaited | None = None,
     ) -> tuple[Outcome, bool]:
         """Mark the source record excluded or failing, creating its link if it has none yet, with the version the
         rule saw; whether that is news. The same status and reason again is no status write, and the same as before
         the apply (`before`) on a version the link already showed is no news at all (a rule may have moved the status
-        meanwhile, e.g. a create's intent: it is put back, silently)."""
+        meanwhile, e.g. a create's intent: it is put back, silently). A failing record's wait is stored whenever it
+        names one (an upsert, so a record failing since before waits were stored gets one), and cleared with a new
+        failure that names none."""
         hubspot_id = key.object_id if key.side == Provider.HUBSPOT else None
         qbo_id = key.object_id if key.side == Provider.QUICKBOOKS else None
         link = await self._store.get_link(ctx.name, key.kind, hubspot_id=hubspot_id, qbo_id=qbo_id)
         version = seen.version
-        news = True
+        news = wrote = True
         if link is None:
             link = await self._store.save_link(
                 Link(
@@ -233,10 +228,13 @@ class Engine:
             wanted = (status, category, message[:500])
             was = (before.status, before.error_category, before.error_message) if before is not None else None
             news = not (was == wanted and (version is None or link_shows(before, key.side, version)))
-            if (link.status, link.error_category, link.error_message) != wanted:
+            wrote = (link.status, link.error_category, link.error_message) != wanted
+            if wrote:
                 link = await self._store.set_status(link.id or 0, *wanted)
             if version is not None and not link_shows(link, key.side, version):
                 link = await self._store.set_version(link.id or 0, key.side, version)
+        if status == LinkStatus.FAILING and (waits_for is not None or wrote):
+            await self._store.set_waiting(link.id or 0, key.side, waits_for)
         return Outcome(str(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
 
     async def _log(self, key: PendingKey, outcome: Outcome) -> None:

@@ -2,7 +2,8 @@
 
 - links: the id map, one row per synced pair of records, with what was last synced on each side;
 - activity: an append-only, pruned history per record, for the status page;
-- pending work: debounce and a per-record lease, so one process handles a record's changes at a time;
+- pending work: debounce and a per-record lease, so one process handles a record's changes at a time; what a
+  failing record waits for (`Awaited`), so the record it waits for wakes it;
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller;
 - reconciliations: the last reports of the poller's reconciliation per connection.
@@ -15,6 +16,7 @@ Timestamps are epoch seconds (float, UTC) everywhere.
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink, StoreError
 from shared.store._models import (
     Activity,
+    Awaited,
     Candidate,
     Credentials,
     CredentialStatus,
@@ -34,6 +36,7 @@ from shared.store._store import Store
 
 __all__ = [
     "Activity",
+    "Awaited",
     "Candidate",
     "CredentialStatus",
     "Credentials",

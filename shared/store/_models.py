@@ -125,6 +125,16 @@ class PendingKey:
     object_id: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Awaited:
+    """The record a failing record waits for (an invoice its customer, a payment its invoice): its kind and its id on
+    one side. Once it is created or linked, the records waiting for it are run again."""
+
+    kind: Kind
+    side: Provider
+    object_id: str
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Pending:
     key: PendingKey

@@ -36,6 +36,7 @@ from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink
 from shared.store._migrations import Dialect, load_migrations
 from shared.store._models import (
     Activity,
+    Awaited,
     Credentials,
     CredentialStatus,
     Direction,
@@ -395,6 +396,33 @@ class SqlStore(Store):
     async def get_pending(self, key: PendingKey) -> Pending | None:
         rows = await self._read(f"SELECT * FROM pending WHERE {_PENDING_KEY_MATCH}", key_values(key))
         return read_pending(rows[0]) if rows else None
+
+    async def set_waiting(self, link_id: int, side: Provider, awaited: Awaited | None) -> None:
+        if awaited is None:
+            await self._execute("DELETE FROM waits WHERE link_id = %s", (link_id,))
+            return
+        await self._execute(
+            "INSERT INTO waits (link_id, side, connection, awaited_kind, awaited_side, awaited_id) "
+            "SELECT id, %s, connection, %s, %s, %s FROM links WHERE id = %s "
+            "ON CONFLICT (link_id) DO UPDATE SET side = excluded.side, awaited_kind = excluded.awaited_kind, "
+            "awaited_side = excluded.awaited_side, awaited_id = excluded.awaited_id",
+            (side, awaited.kind, awaited.side, awaited.object_id, link_id),
+        )
+
+    async def waiting_for(self, connection: str, awaited: Awaited) -> list[PendingKey]:
+        rows = await self._read(
+            "SELECT links.connection, links.kind, waits.side, links.hubspot_id, links.qbo_id FROM waits "
+            "JOIN links ON links.id = waits.link_id WHERE waits.connection = %s AND waits.awaited_kind = %s "
+            "AND waits.awaited_side = %s AND waits.awaited_id = %s AND links.status = %s ORDER BY links.id",
+            (connection, awaited.kind, awaited.side, awaited.object_id, LinkStatus.FAILING),
+        )
+        keys = []
+        for row in rows:
+            side = Provider(row["side"])
+            object_id = row[SIDE_ID_COLUMN[side]]
+            if object_id is not None:
+                keys.append(PendingKey(row["connection"], Kind(row["kind"]), side, object_id))
+        return keys
 
     async def count_pending(self) -> int:
         rows = await self._read("SELECT COUNT(*) AS count FROM pending")

@@ -18,6 +18,7 @@ from shared.clients import Admission, Quota
 from shared.envelope import Provider
 from shared.store._models import (
     Activity,
+    Awaited,
     Credentials,
     Direction,
     Kind,
@@ -155,6 +156,14 @@ class Store(Protocol):
         ...
 
     async def get_pending(self, key: PendingKey) -> Pending | None: ...
+
+    async def set_waiting(self, link_id: int, side: Provider, awaited: Awaited | None) -> None:
+        """Record what the link's (failing) record on `side` waits for, replacing what it waited for; None: nothing."""
+        ...
+
+    async def waiting_for(self, connection: str, awaited: Awaited) -> list[PendingKey]:
+        """The failing records waiting for `awaited` (by index); a record no longer failing is not waiting."""
+        ...
 
     async def count_pending(self) -> int:
         """Records waiting to be synced or being synced now (the backlog)."""

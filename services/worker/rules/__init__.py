@@ -7,7 +7,9 @@ side, or says why not:
     payments.py   HubSpot payment  <-> QBO Payment
 
 A rule returns an `Outcome`, raises `Excluded` (a filter or a rule leaves the record out, not retried) or `Failing`
-(cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker.
+(cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker. A record
+failing for want of another one (an invoice's customer, a payment's invoice) names it (`Failing.waits_for`): the
+engine stores it, and that record's sync wakes this one.
 
 Link first: a rule reads the record's link before the records themselves. The two sides of one pair are two
 pending keys, so their applies can run at once in two workers; reading the link first makes every record read at
@@ -34,7 +36,7 @@ from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import HsqboError
-from shared.store import Direction, Kind, Link
+from shared.store import Awaited, Direction, Kind, Link
 from shared.syncconfig import ConnectionSettings, ObjectSettings
 
 # What the webhooks said beyond "changed": {"deleted": True}, {"merged_ids": {"12": True}}; {"drifted": True} from the
@@ -61,9 +63,10 @@ class Excluded(HsqboError):
 class Failing(HsqboError):
     """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy)."""
 
-    def __init__(self, message: str, *, category: str) -> None:
+    def __init__(self, message: str, *, category: str, waits_for: Awaited | None = None) -> None:
         super().__init__(message)
         self.category = category
+        self.waits_for = waits_for  # the record whose sync (created or linked) may let this one sync
 
 
 class Rule(Protocol):

@@ -2,12 +2,12 @@
 QBO edits of a payment made in HubSpot, and HubSpot edits of a payment made from QBO, are skipped with that reason.
 
 QBO → HubSpot (the default direction): every invoice a Payment is applied to (`Line[].LinkedTxn`, TxnType Invoice)
-must be linked (`Kind.INVOICE`), else the payment is failing `invoice_not_synced` (the engine runs it again once the
-invoice its message names syncs). The HubSpot payment carries the applied
-amount, the date, currency and reference number, and is associated with the HubSpot invoice (payment → invoice 542),
-which HubSpot then shows paid or partially paid with its balance, and with the invoice's deals (payment → deal 391),
-so the payment shows on each deal's timeline too (one association read per new HubSpot payment; a deal associated
-with the invoice after the payment synced does not get it). HubSpot payments cannot be split, so a payment
+must be linked (`Kind.INVOICE`), else the payment is failing `invoice_not_synced`, waiting for that invoice (the
+engine runs it again once the invoice syncs). The HubSpot payment carries the applied amount, the date, currency and
+reference number, and is associated with the HubSpot invoice (payment → invoice 542), which HubSpot then shows paid
+or partially paid with its balance, and with the invoice's deals (payment → deal 391), so the payment shows on each
+deal's timeline too (one association read per new HubSpot payment; a deal associated with the invoice after the
+payment synced does not get it). HubSpot payments cannot be split, so a payment
 applied to several invoices is excluded (`multi_invoice`) unless `allocate_multi_invoice` is on: then one HubSpot
 payment per invoice, with the amount applied to it. A payment voided or deleted in QBO archives its HubSpot payments
 (the invoice's balance is due again) once, when the payment read back from QBO is voided or gone (a "deleted" event
@@ -57,7 +57,7 @@ from shared.clients import HubSpotObject, NewAssociation, QboEntity
 from shared.connections import SyncContext
 from shared.envelope import Provider
 from shared.errors import NotFound
-from shared.store import Direction, Kind, Link, LinkStatus
+from shared.store import Awaited, Direction, Kind, Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, PaymentSettings
 
 PAYMENT_TO_INVOICE = 542  # commerce_payment -> invoice (invoice -> payment is 541)
@@ -283,7 +283,9 @@ class PaymentRule:
         invoice_link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoices[0].to_id)
         if invoice_link is None or invoice_link.qbo_id is None:
             raise Failing(
-                f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks", category="invoice_not_synced"
+                f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks",
+                category="invoice_not_synced",
+                waits_for=Awaited(Kind.INVOICE, Provider.HUBSPOT, invoices[0].to_id),
             )
         invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
         company = await ctx.company()
@@ -356,7 +358,11 @@ class PaymentRule:
 async def _hubspot_invoice(ctx: SyncContext, qbo_invoice_id: str) -> str:
     link = await ctx.store.get_link(ctx.name, Kind.INVOICE, qbo_id=qbo_invoice_id)
     if link is None or link.hubspot_id is None:
-        raise Failing(f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot", category="invoice_not_synced")
+        raise Failing(
+            f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot",
+            category="invoice_not_synced",
+            waits_for=Awaited(Kind.INVOICE, Provider.QUICKBOOKS, qbo_invoice_id),
+        )
     return link.hubspot_id
 
 
