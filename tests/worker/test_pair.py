@@ -1,18 +1,31 @@
-"""The QBO side's inactivation of a paired record: its HubSpot record archived once, the status settled."""
+"""The shared steps of the field-sync rules: the QBO side's inactivation of a paired record (its HubSpot record
+archived once, the status settled), and `sync_fields`' plan: its steps, and every crash window of it (a crash after
+each step, then a re-run, itself crashing after each step; and a user's edit after the crash) converging with no write
+made twice."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import copy
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from services.worker import _fields
+from services.worker._executor import carry_out
+from services.worker._fields import FieldMap
+from services.worker._plan import Answered, LogActivity, Plan, SaveLink, UpdateHubSpot, UpdateQbo, Write
 from services.worker.rules import Excluded
-from services.worker.rules._pair import archive_in_hubspot
+from services.worker.rules._pair import PairSpec, archive_in_hubspot, plan_fields
 from services.worker.rules.contacts import SPEC
+from shared.clients import HubSpotObject
+from shared.connections import SyncContext
 from shared.envelope import Provider
+from shared.errors import StaleObject
 from shared.store import Kind, Link, LinkStatus, Store, open_store
 from shared.syncconfig import ContactSettings
 
@@ -57,3 +70,265 @@ async def test_an_inactive_customer_never_paired_is_excluded(store: Store) -> No
     with pytest.raises(Excluded):
         await archive_in_hubspot(ctx, SPEC, ContactSettings(), half)
     assert ctx.hubspot.archived == []
+
+
+# --- sync_fields: the plan, and every crash window of it ------------------------------------------------------------
+
+FIELDS = (
+    FieldMap("name", "lastname", "FamilyName"),
+    FieldMap("city", "city", "BillAddr.City"),
+    FieldMap("phone", "phone", "PrimaryPhone.FreeFormNumber"),
+)
+FIELD_SPEC = PairSpec("contacts", "Customer", FIELDS)
+BASE: _fields.Values = {"name": "Acme", "city": "Oslo", "phone": "1"}
+HUBSPOT, QBO = Provider.HUBSPOT, Provider.QUICKBOOKS
+T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+class World:
+    """Both APIs as far as `sync_fields` uses them: QBO replays a `requestid` it has answered (never applying it
+    twice) and refuses a stale SyncToken; every write counts, and one that changes nothing is a duplicate."""
+
+    def __init__(self, hubspot: _fields.Values, qbo: _fields.Values) -> None:
+        self.properties = _fields.to_hubspot(FIELDS, hubspot)
+        self.hubspot_at = T0
+        self.entity: dict[str, Any] = {"Id": "58", "SyncToken": "0", **_fields.to_qbo(FIELDS, qbo)}
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.duplicates = 0
+
+    # The user.
+
+    def edit(self, side: Provider, field: str, value: str) -> None:
+        if side is HUBSPOT:
+            self._hubspot_write(_fields.to_hubspot(FIELDS, {field: value}))
+        else:
+            self._qbo_write(_fields.to_qbo(FIELDS, {field: value}, self.entity))
+
+    # Reads, as a rule makes them.
+
+    def record(self) -> HubSpotObject:
+        return HubSpotObject("300", dict(self.properties), T0, self.hubspot_at)
+
+    def values(self) -> tuple[_fields.Values, _fields.Values]:
+        return _fields.from_hubspot(FIELDS, self.properties), _fields.from_qbo(FIELDS, self.entity)
+
+    # The clients' writes.
+
+    async def update(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 3:  # HubSpotClient.update(object_type, object_id, properties)
+            if all(self.properties.get(name) == value for name, value in args[2].items()):
+                self.duplicates += 1
+            self._hubspot_write(args[2])
+            return self.record()
+        entity, body = args
+        request_id = kwargs["request_id"]
+        if request_id in self.answers:
+            return self.answers[request_id]
+        if body["SyncToken"] != self.entity["SyncToken"]:
+            raise StaleObject(f"stale {entity}", provider="quickbooks")
+        fields = {name: value for name, value in body.items() if name not in ("Id", "SyncToken", "sparse")}
+        if all(self.entity.get(name) == value for name, value in fields.items()):
+            self.duplicates += 1
+        self._qbo_write(fields)
+        self.answers[request_id] = dict(self.entity)
+        return self.answers[request_id]
+
+    def _hubspot_write(self, properties: Mapping[str, str]) -> None:
+        self.properties.update(properties)
+        self.hubspot_at += dt.timedelta(seconds=1)
+
+    def _qbo_write(self, fields: Mapping[str, Any]) -> None:
+        self.entity.update(copy.deepcopy(dict(fields)))
+        self.entity["SyncToken"] = str(int(self.entity["SyncToken"]) + 1)
+
+
+def fields_context(store: Store, world: World) -> Any:
+    return SimpleNamespace(name="acme", store=store, qbo=world, hubspot=world)
+
+
+CONNECTION_NAME: Any = SimpleNamespace(name="acme")  # all `SyncContext.request_id` reads
+
+
+async def plan_now(store: Store, world: World, settings: ContactSettings, action: str) -> tuple[Link, Plan]:
+    """What an apply plans from what it reads now: the link first, then both records."""
+    link = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
+    assert link is not None
+    request_id = SyncContext.request_id(
+        CONNECTION_NAME, "Customer", "58", "update", world.entity["SyncToken"], link=link
+    )
+    record, entity = world.record(), copy.deepcopy(world.entity)
+    plan = plan_fields(FIELD_SPEC, settings, link, record, entity, action=action, request_id=request_id, now=1.0)
+    return link, plan
+
+
+async def apply(store: Store, world: World, settings: ContactSettings, action: str, crash_after: int | None) -> Plan:
+    """One apply; with `crash_after`, the process dies after that many steps of its plan (0: before any)."""
+    link, plan = await plan_now(store, world, settings, action)
+    steps = plan.steps if crash_after is None else plan.steps[:crash_after]
+    await carry_out(fields_context(store, world), link, dataclasses.replace(plan, steps=steps))
+    return plan
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    settings: ContactSettings
+    hubspot: _fields.Values  # the user's edits before the apply, per side
+    qbo: _fields.Values
+    expected: _fields.Values  # what both sides hold at the end
+    later: tuple[tuple[Provider, str, str], ...]  # an edit after the crash (each its own run)
+    first_link: bool = False  # the two records are joined now: no agreement yet
+
+    def __str__(self) -> str:
+        return self.name
+
+
+TWO_WAY = ContactSettings()
+QBO_WINS = ContactSettings(conflict_winner="quickbooks")
+CASES = [
+    Case("hubspot-edit", TWO_WAY, {"name": "Acme 2"}, {}, {**BASE, "name": "Acme 2"},
+         ((HUBSPOT, "name", "Acme 3"), (QBO, "phone", "9"))),
+    Case("qbo-edit", TWO_WAY, {}, {"city": "Bergen"}, {**BASE, "city": "Bergen"},
+         ((QBO, "city", "Tromso"), (HUBSPOT, "name", "Acme 3"))),
+    Case("both-edited", TWO_WAY, {"name": "N2"}, {"city": "C2"}, {**BASE, "name": "N2", "city": "C2"},
+         ((HUBSPOT, "name", "N3"), (QBO, "city", "C3"), (QBO, "phone", "9"))),
+    Case("conflict-hubspot-wins", TWO_WAY, {"name": "N-H"}, {"name": "N-Q"}, {**BASE, "name": "N-H"},
+         ((HUBSPOT, "name", "N-H2"), (QBO, "phone", "9"))),
+    Case("conflict-qbo-wins", QBO_WINS, {"name": "N-H", "phone": "2"}, {"name": "N-Q"},
+         {**BASE, "name": "N-Q", "phone": "2"}, ((QBO, "name", "N-Q2"), (HUBSPOT, "phone", "3"))),
+    Case("hubspot-to-qbo", ContactSettings(direction="hubspot_to_qbo"), {"name": "N2"}, {"city": "C2"},
+         {**BASE, "name": "N2"}, ((HUBSPOT, "city", "C3"), (QBO, "phone", "9"))),
+    Case("qbo-to-hubspot", ContactSettings(direction="qbo_to_hubspot"), {"name": "N2"}, {"city": "C2"},
+         {**BASE, "city": "C2"}, ((QBO, "name", "N3"), (HUBSPOT, "phone", "9"))),
+    Case("first-link", TWO_WAY, {"city": None}, {"name": "Other", "city": "Bergen"},
+         {**BASE, "city": "Bergen"}, ((HUBSPOT, "phone", "9"),), first_link=True),
+]  # fmt: skip
+
+
+async def start(store: Store, case: Case) -> World:
+    """Both records held BASE at the last sync (none yet for a first link); then the user's edits."""
+    world = World(BASE, BASE)
+    agreed = {} if case.first_link else BASE
+    await store.save_link(
+        Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300", qbo_id="58", synced=agreed,
+             hubspot_hash=None if case.first_link else _fields.content_hash(BASE),
+             qbo_hash=None if case.first_link else _fields.content_hash(BASE),
+             qbo_version="0", qbo_written_sync_token=None if case.first_link else "0")
+    )  # fmt: skip
+    for side, edits in ((HUBSPOT, case.hubspot), (QBO, case.qbo)):
+        for field, value in edits.items():
+            world.edit(side, field, value or "")
+    return world
+
+
+async def assert_converged(store: Store, world: World, case: Case, expected: _fields.Values) -> None:
+    hubspot, qbo = world.values()
+    assert (hubspot, qbo) == (expected, expected)
+    link = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
+    assert link is not None
+    assert (link.status, link.synced) == (LinkStatus.SYNCED, expected)
+    assert link.hubspot_hash == link.qbo_hash == _fields.content_hash(expected)
+    assert (link.hubspot_version, link.qbo_version) == (world.hubspot_at.isoformat(), world.entity["SyncToken"])
+    assert world.duplicates == 0
+    again = await apply(store, world, case.settings, "updated", None)
+    assert (again.action, [s for s in again.steps if not isinstance(s, SaveLink)]) == ("unchanged", [])
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+async def test_a_sync_crashed_after_any_step_and_run_again_converges_without_a_duplicate_write(case: Case) -> None:
+    """Every crash point of the plan, then every crash point of the re-run's own plan, then a full run."""
+    async with open_store("sqlite://:memory:") as probe:
+        steps = len((await plan_now(probe, await start(probe, case), case.settings, "linked"))[1].steps)
+    for crash in range(steps + 1):
+        for second_crash in (None, *range(steps + 1)):
+            async with open_store("sqlite://:memory:") as store:
+                world = await start(store, case)
+                await apply(store, world, case.settings, "linked" if case.first_link else "updated", crash)
+                if second_crash is not None:
+                    await apply(store, world, case.settings, "updated", second_crash)
+                await apply(store, world, case.settings, "updated", None)
+                await assert_converged(store, world, case, case.expected)
+
+
+@pytest.mark.parametrize(
+    ("case", "later"), [(case, later) for case in CASES for later in case.later],
+    ids=[f"{case}-then-{later[0]}-{later[1]}" for case in CASES for later in case.later],
+)  # fmt: skip
+async def test_a_users_edit_after_a_crash_wins_over_the_crashed_write(
+    case: Case, later: tuple[Provider, str, str]
+) -> None:
+    """A write the crash left unrecorded is ours (its intent says so), never an edit that would beat the user's; but
+    for one window, asserted as it is."""
+    side, field, value = later
+    edited = {**case.expected, field: value} if case.settings.syncs_from(str(side)) else case.expected
+    async with open_store("sqlite://:memory:") as probe:
+        steps = len((await plan_now(probe, await start(probe, case), case.settings, "updated"))[1].steps)
+    for crash in range(steps + 1):
+        async with open_store("sqlite://:memory:") as store:
+            world = await start(store, case)
+            plan = await apply(store, world, case.settings, "linked" if case.first_link else "updated", crash)
+            world.edit(side, field, value)
+            await apply(store, world, case.settings, "updated", None)
+            lost = unrecorded_qbo_write(plan, crash, case.settings, side, field)
+            await assert_converged(store, world, case, edited if lost is None else {**edited, field: lost})
+
+
+def unrecorded_qbo_write(
+    plan: Plan, crash: int, settings: ContactSettings, side: Provider, field: str
+) -> str | None:  # fmt: skip
+    """The one window where a crashed write beats a newer edit (see `plan_fields`): both sides written, the crash
+    right after the QBO write, `quickbooks` winning conflicts, the user then editing in HubSpot a field just written
+    to QBO. The value that write gave the field, which then stays; None outside the window."""
+    kinds = [type(step) for step in plan.steps]
+    if UpdateHubSpot not in kinds or UpdateQbo not in kinds or crash != kinds.index(UpdateQbo) + 1:
+        return None
+    write = plan.steps[kinds.index(UpdateQbo)]
+    assert isinstance(write, UpdateQbo)
+    written = _fields.from_qbo(FIELDS, write.body)
+    if settings.conflict_winner != "quickbooks" or side is not HUBSPOT or written[field] is None:
+        return None
+    return written[field]
+
+
+async def test_the_plan_records_each_sides_intent_before_writing_it() -> None:
+    async with open_store("sqlite://:memory:") as store:
+        world = await start(store, CASES[2])  # both edited: QBO and HubSpot written
+        _, plan = await plan_now(store, world, TWO_WAY, "updated")
+    kinds = [type(step) for step in plan.steps]
+    assert kinds == [SaveLink, UpdateQbo, SaveLink, UpdateHubSpot, SaveLink]
+    qbo_intent, qbo_write, hubspot_intent, hubspot_write, agreement = plan.steps
+    assert isinstance(qbo_write, UpdateQbo)
+    assert isinstance(hubspot_write, UpdateHubSpot)
+    assert qbo_write.body == {"Id": "58", "SyncToken": "1", "sparse": True, "FamilyName": "N2"}
+    assert hubspot_write.properties == {"city": "C2"}
+    target = _fields.content_hash({**BASE, "name": "N2", "city": "C2"})
+    # QBO's intent holds no hash (HubSpot is written next: QBO alone is no agreement); HubSpot's names the target.
+    assert qbo_intent == SaveLink({"synced": BASE, "qbo_hash": None, "hubspot_hash": None})
+    assert isinstance(hubspot_intent, SaveLink)
+    assert hubspot_intent.changes["hubspot_hash"] == target
+    assert hubspot_intent.changes["qbo_written_sync_token"] == Answered(Write.QBO)
+    assert isinstance(agreement, SaveLink)
+    assert agreement.changes["status"] == LinkStatus.SYNCED
+    assert (plan.action, plan.direction, plan.detail) == ("updated", None, "fields: city, name")
+
+
+async def test_a_first_link_logs_what_it_overwrote_and_an_extra_qbo_write_alone_is_planned() -> None:
+    async with open_store("sqlite://:memory:") as store:
+        world = await start(store, CASES[-1])
+        link, plan = await plan_now(store, world, TWO_WAY, "linked")
+        assert isinstance(plan.steps[-1], LogActivity)
+        assert plan.steps[-1].detail.startswith("overwritten on linking; QuickBooks: name: 'Other' → 'Acme'")
+        await assert_converged_after(store, world, link, plan)
+        request_id = "restore-1"
+        restore = plan_fields(FIELD_SPEC, TWO_WAY, link, world.record(), world.entity, action="restored",
+                              request_id=request_id, now=1.0, qbo_extra={"Active": True})  # fmt: skip
+    assert [type(step) for step in restore.steps] == [UpdateQbo, SaveLink]
+    assert restore.steps[0] == UpdateQbo("Customer", {"Id": "58", "SyncToken": world.entity["SyncToken"],
+                                                      "sparse": True, "Active": True}, request_id)  # fmt: skip
+    assert (restore.action, restore.direction, restore.detail) == ("restored", None, "")
+
+
+async def assert_converged_after(store: Store, world: World, link: Link, plan: Plan) -> None:
+    outcome = await carry_out(fields_context(store, world), link, plan)
+    assert outcome.link == await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
+    assert [line.action for line in await store.activity("acme", Kind.CONTACT, hubspot_id="300")] == ["overwritten"]
