@@ -1,17 +1,19 @@
 """A plan: what a rule decided to write, in order, as data. A planner computes it as a pure function of the records
 it read and their link; `_executor.carry_out` is the one place that carries plans out. A plan's steps are store
 intents (`SaveLink`: the link with some fields replaced; `LogActivity`: a line of the record's history) and API
-writes (`UpdateQbo`, `UpdateHubSpot`), interleaved so that every crash window is safe:
+writes (`CreateQbo`, `UpdateQbo`, `VoidQbo`, `UpdateHubSpot`, `ArchiveHubSpot`), ordered so that every crash window
+is safe:
 
 - a crash after any step leaves the store and both APIs as the steps before it left them, and the next apply plans
   again from what it reads then;
-- before a side is written, a `SaveLink` records what that side will hold (its content hash, the write intent): the
-  next plan takes a side showing exactly that as our own write, the last agreement, never as an edit there;
+- where a re-run could take our write for an edit made there (field sync), a `SaveLink` first records what that
+  side will hold (its content hash, the write intent): the next plan takes a side showing exactly that as our own
+  write, the last agreement, never as an edit there;
 - a QBO write carries a `requestid` derived from the link's revision as read (`SyncContext.request_id`): a retry of
   the same plan replays QBO's first answer instead of writing twice, and once a later step has saved the link the
   next plan's write is a new one;
-- a value only known once a write answers (the SyncToken QBO gave, HubSpot's new updatedAt) is `Answered`, filled in
-  by the executor.
+- a value only known once a write answers (the Id and SyncToken QBO gave, HubSpot's new updatedAt) is `Answered`,
+  filled in by the executor.
 """
 
 from __future__ import annotations
@@ -21,19 +23,22 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from shared.store import Direction
+from shared.store import Direction, Link
 
 
-class Write(enum.StrEnum):
-    QBO = "qbo"  # the SyncToken of the QBO write's answer
-    HUBSPOT = "hubspot"  # the updatedAt of the HubSpot write's answer
+class Answer(enum.StrEnum):
+    """A value an API write answers with."""
+
+    QBO_ID = "qbo_id"  # the Id of the entity QBO created
+    QBO_SYNC_TOKEN = "qbo_sync_token"  # the SyncToken of the entity after the last QBO write
+    HUBSPOT_UPDATED_AT = "hubspot_updated_at"  # the updatedAt of the record after the last HubSpot write
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Answered:
     """A link field's value taken from an earlier write's answer in the same plan; `default` when it gave none."""
 
-    write: Write
+    answer: Answer
     default: str | None = None
 
 
@@ -45,9 +50,24 @@ class SaveLink:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class CreateQbo:
+    entity: str  # "Payment"
+    body: Mapping[str, Any]
+    request_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class UpdateQbo:
     entity: str  # "Customer"
-    body: Mapping[str, Any]  # sparse update: Id, SyncToken, the fields
+    body: Mapping[str, Any]  # sparse or full update: Id, SyncToken, the fields
+    request_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VoidQbo:
+    entity: str  # "Payment"
+    entity_id: str
+    sync_token: str
     request_id: str
 
 
@@ -56,6 +76,15 @@ class UpdateHubSpot:
     object_type: str  # "contacts"
     object_id: str
     properties: Mapping[str, str]
+    gone_ok: bool = False  # a record deleted in HubSpot meanwhile is left be (else NotFound stops the plan)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArchiveHubSpot:
+    """Archive a HubSpot record; one already gone counts as archived."""
+
+    object_type: str
+    object_id: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,13 +95,15 @@ class LogActivity:
     detail: str
 
 
-Step = SaveLink | UpdateQbo | UpdateHubSpot | LogActivity
+Step = SaveLink | CreateQbo | UpdateQbo | VoidQbo | UpdateHubSpot | ArchiveHubSpot | LogActivity
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Plan:
-    """The steps, in order, and the outcome they make (its link: the link as saved last)."""
+    """The link the plan starts from (as read, or a new one), the steps in order, and the outcome they make (its link:
+    the link as saved last)."""
 
+    link: Link
     steps: tuple[Step, ...]
     action: str
     direction: Direction | None = None

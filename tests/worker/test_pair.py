@@ -1,7 +1,7 @@
-"""The shared steps of the field-sync rules: the QBO side's inactivation of a paired record (its HubSpot record
-archived once, the status settled), and `sync_fields`' plan: its steps, and every crash window of it (a crash after
-each step, then a re-run, itself crashing after each step; and a user's edit after the crash) converging with no write
-made twice."""
+"""The shared steps of the field-sync rules as plans: `sync_fields`' plan (its steps; every crash window of it, a
+crash after each step then a re-run itself crashing after each step, and a user's edit after the crash, converging
+with no write made twice), the QBO record made inactive and the HubSpot record archived (each once, whatever step a
+crash cut)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,30 @@ import pytest
 from services.worker import _fields
 from services.worker._executor import carry_out
 from services.worker._fields import FieldMap
-from services.worker._plan import Answered, LogActivity, Plan, SaveLink, UpdateHubSpot, UpdateQbo, Write
+from services.worker._plan import (
+    Answer,
+    Answered,
+    ArchiveHubSpot,
+    LogActivity,
+    Plan,
+    SaveLink,
+    UpdateHubSpot,
+    UpdateQbo,
+)
 from services.worker.rules import Excluded
-from services.worker.rules._pair import PairSpec, archive_in_hubspot, plan_fields
+from services.worker.rules._pair import (
+    PairSpec,
+    archive_in_hubspot,
+    deactivate_in_qbo,
+    plan_archive,
+    plan_deactivate,
+    plan_fields,
+)
 from services.worker.rules.contacts import SPEC
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.envelope import Provider
-from shared.errors import StaleObject
+from shared.errors import NotFound, StaleObject
 from shared.store import Kind, Link, LinkStatus, Store, open_store
 from shared.syncconfig import ContactSettings
 
@@ -149,7 +165,7 @@ def fields_context(store: Store, world: World) -> Any:
 CONNECTION_NAME: Any = SimpleNamespace(name="acme")  # all `SyncContext.request_id` reads
 
 
-async def plan_now(store: Store, world: World, settings: ContactSettings, action: str) -> tuple[Link, Plan]:
+async def plan_now(store: Store, world: World, settings: ContactSettings, action: str) -> Plan:
     """What an apply plans from what it reads now: the link first, then both records."""
     link = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
     assert link is not None
@@ -157,15 +173,14 @@ async def plan_now(store: Store, world: World, settings: ContactSettings, action
         CONNECTION_NAME, "Customer", "58", "update", world.entity["SyncToken"], link=link
     )
     record, entity = world.record(), copy.deepcopy(world.entity)
-    plan = plan_fields(FIELD_SPEC, settings, link, record, entity, action=action, request_id=request_id, now=1.0)
-    return link, plan
+    return plan_fields(FIELD_SPEC, settings, link, record, entity, action=action, request_id=request_id, now=1.0)
 
 
 async def apply(store: Store, world: World, settings: ContactSettings, action: str, crash_after: int | None) -> Plan:
     """One apply; with `crash_after`, the process dies after that many steps of its plan (0: before any)."""
-    link, plan = await plan_now(store, world, settings, action)
+    plan = await plan_now(store, world, settings, action)
     steps = plan.steps if crash_after is None else plan.steps[:crash_after]
-    await carry_out(fields_context(store, world), link, dataclasses.replace(plan, steps=steps))
+    await carry_out(fields_context(store, world), dataclasses.replace(plan, steps=steps))
     return plan
 
 
@@ -238,7 +253,7 @@ async def assert_converged(store: Store, world: World, case: Case, expected: _fi
 async def test_a_sync_crashed_after_any_step_and_run_again_converges_without_a_duplicate_write(case: Case) -> None:
     """Every crash point of the plan, then every crash point of the re-run's own plan, then a full run."""
     async with open_store("sqlite://:memory:") as probe:
-        steps = len((await plan_now(probe, await start(probe, case), case.settings, "linked"))[1].steps)
+        steps = len((await plan_now(probe, await start(probe, case), case.settings, "linked")).steps)
     for crash in range(steps + 1):
         for second_crash in (None, *range(steps + 1)):
             async with open_store("sqlite://:memory:") as store:
@@ -262,7 +277,7 @@ async def test_a_users_edit_after_a_crash_wins_over_the_crashed_write(
     side, field, value = later
     edited = {**case.expected, field: value} if case.settings.syncs_from(str(side)) else case.expected
     async with open_store("sqlite://:memory:") as probe:
-        steps = len((await plan_now(probe, await start(probe, case), case.settings, "updated"))[1].steps)
+        steps = len((await plan_now(probe, await start(probe, case), case.settings, "updated")).steps)
     for crash in range(steps + 1):
         async with open_store("sqlite://:memory:") as store:
             world = await start(store, case)
@@ -293,7 +308,7 @@ def unrecorded_qbo_write(
 async def test_the_plan_records_each_sides_intent_before_writing_it() -> None:
     async with open_store("sqlite://:memory:") as store:
         world = await start(store, CASES[2])  # both edited: QBO and HubSpot written
-        _, plan = await plan_now(store, world, TWO_WAY, "updated")
+        plan = await plan_now(store, world, TWO_WAY, "updated")
     kinds = [type(step) for step in plan.steps]
     assert kinds == [SaveLink, UpdateQbo, SaveLink, UpdateHubSpot, SaveLink]
     qbo_intent, qbo_write, hubspot_intent, hubspot_write, agreement = plan.steps
@@ -306,7 +321,7 @@ async def test_the_plan_records_each_sides_intent_before_writing_it() -> None:
     assert qbo_intent == SaveLink({"synced": BASE, "qbo_hash": None, "hubspot_hash": None})
     assert isinstance(hubspot_intent, SaveLink)
     assert hubspot_intent.changes["hubspot_hash"] == target
-    assert hubspot_intent.changes["qbo_written_sync_token"] == Answered(Write.QBO)
+    assert hubspot_intent.changes["qbo_written_sync_token"] == Answered(Answer.QBO_SYNC_TOKEN)
     assert isinstance(agreement, SaveLink)
     assert agreement.changes["status"] == LinkStatus.SYNCED
     assert (plan.action, plan.direction, plan.detail) == ("updated", None, "fields: city, name")
@@ -315,12 +330,12 @@ async def test_the_plan_records_each_sides_intent_before_writing_it() -> None:
 async def test_a_first_link_logs_what_it_overwrote_and_an_extra_qbo_write_alone_is_planned() -> None:
     async with open_store("sqlite://:memory:") as store:
         world = await start(store, CASES[-1])
-        link, plan = await plan_now(store, world, TWO_WAY, "linked")
+        plan = await plan_now(store, world, TWO_WAY, "linked")
         assert isinstance(plan.steps[-1], LogActivity)
         assert plan.steps[-1].detail.startswith("overwritten on linking; QuickBooks: name: 'Other' → 'Acme'")
-        await assert_converged_after(store, world, link, plan)
+        await assert_converged_after(store, world, plan)
         request_id = "restore-1"
-        restore = plan_fields(FIELD_SPEC, TWO_WAY, link, world.record(), world.entity, action="restored",
+        restore = plan_fields(FIELD_SPEC, TWO_WAY, plan.link, world.record(), world.entity, action="restored",
                               request_id=request_id, now=1.0, qbo_extra={"Active": True})  # fmt: skip
     assert [type(step) for step in restore.steps] == [UpdateQbo, SaveLink]
     assert restore.steps[0] == UpdateQbo("Customer", {"Id": "58", "SyncToken": world.entity["SyncToken"],
@@ -328,7 +343,92 @@ async def test_a_first_link_logs_what_it_overwrote_and_an_extra_qbo_write_alone_
     assert (restore.action, restore.direction, restore.detail) == ("restored", None, "")
 
 
-async def assert_converged_after(store: Store, world: World, link: Link, plan: Plan) -> None:
-    outcome = await carry_out(fields_context(store, world), link, plan)
+async def assert_converged_after(store: Store, world: World, plan: Plan) -> None:
+    outcome = await carry_out(fields_context(store, world), plan)
     assert outcome.link == await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
     assert [line.action for line in await store.activity("acme", Kind.CONTACT, hubspot_id="300")] == ["overwritten"]
+
+
+# --- the QBO record made inactive, the HubSpot record archived: plans and their crash windows ---------------------
+
+
+class Items:
+    """A QBO entity and a HubSpot record: QBO replays a requestid it answered; HubSpot answers a second archive 404."""
+
+    def __init__(self, active: bool = True) -> None:
+        self.entity: dict[str, Any] = {"Id": "58", "SyncToken": "3", "Active": active}
+        self.answers: dict[str, dict[str, Any]] = {}
+        self.qbo_writes = 0
+        self.archived: list[str] = []
+
+    async def read(self, entity: str, entity_id: str) -> dict[str, Any]:
+        return dict(self.entity)
+
+    async def update(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> dict[str, Any]:
+        if request_id not in self.answers:
+            assert body["SyncToken"] == self.entity["SyncToken"]
+            self.entity = {**self.entity, "Active": body["Active"], "SyncToken": str(int(self.entity["SyncToken"]) + 1)}
+            self.answers[request_id] = dict(self.entity)
+            self.qbo_writes += 1
+        return self.answers[request_id]
+
+    async def archive(self, object_type: str, object_id: str) -> None:
+        if object_id in self.archived:
+            raise NotFound("gone", provider="hubspot")
+        self.archived.append(object_id)
+
+
+async def linked_pair(store: Store) -> Link:
+    return await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300",
+                                      qbo_id="58", qbo_written_sync_token="1"))  # fmt: skip
+
+
+def items_context(store: Store, items: Items, settings: ContactSettings) -> Any:
+    return SimpleNamespace(
+        name="acme", store=store, qbo=items, hubspot=items, connection=SimpleNamespace(contacts=settings),
+        request_id=lambda *parts, link: SyncContext.request_id(CONNECTION_NAME, *parts, link=link),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("crash", [0, 1, 2])
+async def test_a_deactivation_crashed_after_any_step_makes_the_record_inactive_once(store: Store, crash: int) -> None:
+    items = Items()
+    link = await linked_pair(store)
+    plan = plan_deactivate(SPEC, link, await items.read("Customer", "58"), "deactivate-1")
+    assert [type(step) for step in plan.steps] == [UpdateQbo, SaveLink]
+    await carry_out(items_context(store, items, ContactSettings()), dataclasses.replace(plan, steps=plan.steps[:crash]))
+
+    outcome = await deactivate_in_qbo(items_context(store, items, ContactSettings()), SPEC, Kind.CONTACT,
+                                      ContactSettings(), "300")  # fmt: skip
+    assert (outcome.action, items.entity["Active"], items.qbo_writes) == ("deleted" if crash < 2 else "skipped",
+                                                                          False, 1)  # fmt: skip
+    saved = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
+    assert saved is not None
+    # The echo of our write (its webhook) is recognised: the link names the SyncToken it produced.
+    assert (saved.status, saved.qbo_written_sync_token) == (LinkStatus.DELETED, "4")
+
+
+async def test_an_inactive_or_ignored_qbo_record_is_only_marked_deleted(store: Store) -> None:
+    link = await linked_pair(store)
+    inactive = plan_deactivate(SPEC, link, {"Id": "58", "SyncToken": "7", "Active": False}, "r")
+    assert inactive.steps == (SaveLink({"qbo_written_sync_token": "7", "status": LinkStatus.DELETED}),)
+    ignored = plan_deactivate(SPEC, link, None, "")
+    assert ignored.steps == (SaveLink({"qbo_written_sync_token": "1", "status": LinkStatus.DELETED}),)
+    assert (ignored.action, ignored.detail) == ("deleted", "on_delete=ignore")
+
+
+@pytest.mark.parametrize("crash", [0, 1, 2])
+async def test_an_archive_crashed_after_any_step_archives_once_and_settles(store: Store, crash: int) -> None:
+    items = Items(active=False)
+    link = await linked_pair(store)
+    plan = plan_archive(SPEC, ContactSettings(), link)
+    assert plan.steps == (ArchiveHubSpot("contacts", "300"), SaveLink({"status": LinkStatus.DELETED}))
+    ctx = items_context(store, items, ContactSettings())
+    await carry_out(ctx, dataclasses.replace(plan, steps=plan.steps[:crash]))
+
+    again = await archive_in_hubspot(ctx, SPEC, ContactSettings(), await store.get_link("acme", Kind.CONTACT,
+                                                                                        hubspot_id="300"))  # fmt: skip
+    assert again.action == ("deleted" if crash < 2 else "unchanged")
+    assert items.archived == ["300"]
+    assert again.link is not None
+    assert again.link.status == LinkStatus.DELETED

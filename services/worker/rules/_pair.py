@@ -5,7 +5,6 @@ records) and `repoint_merged` (follow a merge on either side)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
@@ -13,12 +12,21 @@ from typing import Any
 from services.worker import _fields
 from services.worker._executor import carry_out
 from services.worker._fields import FieldMap
-from services.worker._plan import Answered, LogActivity, Plan, SaveLink, Step, UpdateHubSpot, UpdateQbo, Write
+from services.worker._plan import (
+    Answer,
+    Answered,
+    ArchiveHubSpot,
+    LogActivity,
+    Plan,
+    SaveLink,
+    Step,
+    UpdateHubSpot,
+    UpdateQbo,
+)
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.envelope import Provider
-from shared.errors import NotFound
 from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome
 from shared.syncconfig import ObjectSettings
 
@@ -55,7 +63,7 @@ async def sync_fields(
         spec, settings, link, record, entity, action=action, qbo_extra=qbo_extra, settled=settled,
         request_id=request_id, now=ctx.clock(),
     )  # fmt: skip
-    return await carry_out(ctx, link, plan)
+    return await carry_out(ctx, plan)
 
 
 def plan_fields(
@@ -122,7 +130,7 @@ def plan_fields(
             **(qbo_extra or {}),
         }
         steps.append(UpdateQbo(spec.qbo_entity, body, request_id))
-        written_token = qbo_version = Answered(Write.QBO)
+        written_token = qbo_version = Answered(Answer.QBO_SYNC_TOKEN)
     read_version = record.updated_at.isoformat() if record.updated_at else link.hubspot_version
     hubspot_version: str | Answered | None = read_version
     if to_hubspot:
@@ -137,7 +145,7 @@ def plan_fields(
             })
         )  # fmt: skip
         steps.append(UpdateHubSpot(spec.hubspot_type, link.hubspot_id, _fields.to_hubspot(maps, to_hubspot)))
-        hubspot_version = Answered(Write.HUBSPOT, default=read_version)
+        hubspot_version = Answered(Answer.HUBSPOT_UPDATED_AT, default=read_version)
     steps.append(
         SaveLink({
             "synced": target, "hubspot_hash": _fields.content_hash(target), "qbo_hash": _fields.content_hash(target),
@@ -150,7 +158,7 @@ def plan_fields(
         steps.append(LogActivity("overwritten", overwritten(theirs, to_qbo, ours, to_hubspot)))
     wrote = sorted(set(to_qbo) | set(to_hubspot))
     if not wrote and not qbo_extra:
-        return Plan(tuple(steps), "unchanged" if action == "updated" else action)
+        return Plan(link, tuple(steps), "unchanged" if action == "updated" else action)
     direction = (
         Direction.HUBSPOT_TO_QBO
         if to_qbo and not to_hubspot
@@ -158,7 +166,7 @@ def plan_fields(
         if to_hubspot and not to_qbo
         else None
     )
-    return Plan(tuple(steps), action, direction, "fields: " + ", ".join(wrote) if wrote else "")
+    return Plan(link, tuple(steps), action, direction, "fields: " + ", ".join(wrote) if wrote else "")
 
 
 def overwritten(qbo_before: _fields.Values, to_qbo: _fields.Values, hubspot_before: _fields.Values,
@@ -246,34 +254,55 @@ async def repoint_merged(ctx: SyncContext, kind: Kind, side: Provider, survivor:
 async def deactivate_in_qbo(
     ctx: SyncContext, spec: PairSpec, kind: Kind, settings: ObjectSettings, hubspot_id: str
 ) -> Outcome:
-    """The HubSpot record is gone: its QBO record is made inactive (accounting data is never deleted)."""
+    """The HubSpot record is gone: its QBO record is made inactive (`plan_deactivate`, carried out)."""
     link = await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id)
     if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
         return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+    entity: QboEntity | None = None
+    request_id = ""
     if settings.on_delete == "propagate":
         entity = await ctx.qbo.read(spec.qbo_entity, link.qbo_id)
+        request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "deactivate", str(entity["SyncToken"]), link=link)
+    return await carry_out(ctx, plan_deactivate(spec, link, entity, request_id))
+
+
+def plan_deactivate(spec: PairSpec, link: Link, entity: QboEntity | None, request_id: str) -> Plan:
+    """The plan making the linked QBO record inactive (accounting data is never deleted) and the link deleted;
+    `entity`: the QBO record as read, None under on_delete=ignore (nothing written to QBO). A crash before the link
+    save: the re-run reads the record inactive and only saves the link (the requestid replays a lost answer)."""
+    steps: list[Step] = []
+    written: str | Answered | None = link.qbo_written_sync_token
+    if entity is not None:
+        written = str(entity["SyncToken"])
         if entity.get("Active", True):
             body = {"Id": link.qbo_id, "SyncToken": entity["SyncToken"], "sparse": True, "Active": False}
-            request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "deactivate", str(entity["SyncToken"]), link=link)
-            entity = await ctx.qbo.update(spec.qbo_entity, body, request_id=request_id)
-        link = dataclasses.replace(link, qbo_written_sync_token=str(entity["SyncToken"]))
-    saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-    detail = f"{spec.qbo_entity} made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, detail)
+            steps.append(UpdateQbo(spec.qbo_entity, body, request_id))
+            written = Answered(Answer.QBO_SYNC_TOKEN)
+    steps.append(SaveLink({"qbo_written_sync_token": written, "status": LinkStatus.DELETED}))
+    detail = f"{spec.qbo_entity} made inactive" if entity is not None else "on_delete=ignore"
+    return Plan(link, tuple(steps), "deleted", Direction.HUBSPOT_TO_QBO, detail)
 
 
 async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link | None) -> Outcome:
-    """The QBO record was made inactive: its HubSpot record is archived (restorable in HubSpot), once. Inactive and
-    never paired: excluded. Already deleted (archived before, or gone in HubSpot): nothing more to do, the status
-    stays — another apply of the same inactive record neither archives again nor flips it to excluded."""
-    if link is not None and link.status == LinkStatus.DELETED:
-        return Outcome("unchanged", link=link, detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record "
-                       "was archived before")  # fmt: skip
-    if link is None or link.hubspot_id is None:
+    """The QBO record was made inactive: `plan_archive`, carried out."""
+    if link is None:
         raise Excluded("inactive in QuickBooks", category="inactive")
+    return await carry_out(ctx, plan_archive(spec, settings, link))
+
+
+def plan_archive(spec: PairSpec, settings: ObjectSettings, link: Link) -> Plan:
+    """The plan archiving the linked HubSpot record (restorable in HubSpot), once. Inactive and never paired:
+    excluded. Already deleted (archived before, or gone in HubSpot): nothing more to do, the status stays — another
+    apply of the same inactive record neither archives again nor flips it to excluded. A crash before the link save:
+    the re-run archives again, which HubSpot answers as gone (counted archived)."""
+    if link.status == LinkStatus.DELETED:
+        return Plan(link, (), "unchanged", detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record "
+                    "was archived before")  # fmt: skip
+    if link.hubspot_id is None:
+        raise Excluded("inactive in QuickBooks", category="inactive")
+    steps: list[Step] = []
     if settings.on_delete == "propagate":
-        with contextlib.suppress(NotFound):  # already archived
-            await ctx.hubspot.archive(spec.hubspot_type, link.hubspot_id)
-    saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        steps.append(ArchiveHubSpot(spec.hubspot_type, link.hubspot_id))
+    steps.append(SaveLink({"status": LinkStatus.DELETED}))
     detail = f"HubSpot {spec.hubspot_type} record archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
+    return Plan(link, tuple(steps), "deleted", Direction.QBO_TO_HUBSPOT, detail)

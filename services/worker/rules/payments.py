@@ -47,6 +47,8 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields
+from services.worker._executor import carry_out
+from services.worker._plan import Answer, Answered, ArchiveHubSpot, CreateQbo, Plan, SaveLink, Step, UpdateQbo, VoidQbo
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _dates as dates
@@ -160,6 +162,108 @@ def qbo_payment_fields(record: HubSpotObject, company_zone: dt.tzinfo, currency:
     }
 
 
+# --- plans (see services/worker/_plan.py) ---------------------------------------------------------------------------
+
+
+def plan_qbo_payment(
+    link: Link, payment_id: str, found: QboEntity | None, body: dict[str, Any] | None, request_id: str, now: float
+) -> Plan:
+    """The plan linking HubSpot payment `payment_id` to its QBO payment: the one `found` by its marker, else one
+    created from `body`. A crash after the create, before the link save: the re-run finds it by its marker, or,
+    missing it, sends the same `request_id` (the link unchanged) and QBO replays the create: never a second payment."""
+    if found is not None:
+        changes = _synced(link, Provider.HUBSPOT, str(found["Id"]), {}, str(found["SyncToken"]), hubspot_id=payment_id,
+                          now=now)  # fmt: skip
+        return Plan(link, (SaveLink(changes),), "linked", Direction.HUBSPOT_TO_QBO)
+    if body is None:
+        raise ValueError("a payment to create needs its body")
+    made, token = Answered(Answer.QBO_ID), Answered(Answer.QBO_SYNC_TOKEN)
+    changes = _synced(link, Provider.HUBSPOT, made, {}, token, hubspot_id=payment_id, now=now)
+    return Plan(link, (CreateQbo("Payment", body, request_id), SaveLink(changes)), "created", Direction.HUBSPOT_TO_QBO)
+
+
+def plan_qbo_payment_update(
+    link: Link, payment: QboEntity, fields: dict[str, Any], request_id: str, now: float
+) -> Plan:  # fmt: skip
+    """The plan giving the QBO payment (as read) the HubSpot payment's amount and date (`fields`), if they differ. A
+    crash before the link save: the re-run reads them applied and only saves the link."""
+    assert link.qbo_id is not None
+    total: Decimal = fields["TotalAmt"]
+    if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
+        return Plan(link, (), "unchanged")
+    lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
+    body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
+    token = Answered(Answer.QBO_SYNC_TOKEN)
+    steps = (UpdateQbo("Payment", body, request_id), SaveLink(_synced(link, Provider.HUBSPOT, link.qbo_id, {}, token,
+                                                                       now=now)))  # fmt: skip
+    return Plan(link, steps, "updated", Direction.HUBSPOT_TO_QBO, "amount/date")
+
+
+def plan_qbo_void(link: Link, payment: QboEntity | None, status: str, request_id: str, now: float) -> Plan:
+    """The plan voiding the QBO payment of a HubSpot payment that failed, was refunded or deleted (`payment`: as
+    read; None under on_delete=ignore), once. A crash before the link save: the re-run reads it voided and only saves
+    the link, naming the SyncToken of our void (its echo)."""
+    if link.status == LinkStatus.DELETED:
+        return Plan(link, (), "skipped", detail=f"{status} in HubSpot; already handled")
+    assert link.qbo_id is not None
+    steps: list[Step] = []
+    written: str | Answered | None = link.qbo_written_sync_token
+    if payment is not None:
+        written = str(payment["SyncToken"])
+        if not is_voided(payment):
+            steps.append(VoidQbo("Payment", link.qbo_id, str(payment["SyncToken"]), request_id))
+            written = Answered(Answer.QBO_SYNC_TOKEN)
+    steps.append(SaveLink({"status": LinkStatus.DELETED, "qbo_written_sync_token": written, "qbo_version": written,
+                           "last_synced_at": now}))  # fmt: skip
+    detail = "QuickBooks payment voided" if payment is not None else "on_delete=ignore"
+    return Plan(link, tuple(steps), "deleted", Direction.HUBSPOT_TO_QBO, f"{status} in HubSpot: {detail}")
+
+
+def plan_hubspot_removal(settings: PaymentSettings, link: Link, how: str, now: float) -> Plan:
+    """The plan archiving the HubSpot payments of a QBO payment voided or deleted (`how`), once. A crash before the
+    link save: the re-run archives again, which HubSpot answers as gone (counted archived)."""
+    if link.status == LinkStatus.DELETED or not any(link.synced.values()):
+        return Plan(link, (), "skipped", detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+    steps: list[Step] = []
+    if settings.on_delete == "propagate":
+        steps += [ArchiveHubSpot("commerce_payments", str(made)) for made in link.synced.values() if made]
+    steps.append(SaveLink({"status": LinkStatus.DELETED, "last_synced_at": now}))
+    detail = "HubSpot payment(s) archived" if settings.on_delete == "propagate" else "on_delete=ignore"
+    return Plan(link, tuple(steps), "deleted", Direction.QBO_TO_HUBSPOT, f"{how} in QuickBooks: {detail}")
+
+
+def _synced(
+    base: Link,
+    origin: Provider,
+    qbo_id: str | Answered,
+    synced: dict[str, str | None],
+    sync_token: str | Answered,
+    *,
+    now: float,
+    hubspot_id: str | None = None,
+    hubspot_versions: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """The link fields of a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the
+    link's hubspot_id is the first of them, whose version after our writes (`hubspot_versions`) is the one seen, so
+    the poller does not take our own write for a HubSpot edit; from HubSpot, QBO's echo of our write is recognised by
+    `sync_token`."""
+    if origin == Provider.QUICKBOOKS:
+        hubspot_id = next(iter(synced.values()), None)
+    return {
+        "origin": origin,
+        "hubspot_id": hubspot_id if hubspot_id is not None else base.hubspot_id,
+        "hubspot_version": (hubspot_versions or {}).get(hubspot_id or "") or base.hubspot_version,
+        "qbo_id": qbo_id,
+        "synced": synced,
+        "qbo_version": sync_token,
+        "qbo_written_sync_token": sync_token if origin == Provider.HUBSPOT else None,
+        "last_synced_at": now,
+        "status": LinkStatus.SYNCED,
+        "error_category": None,
+        "error_message": None,
+    }
+
+
 # --- the rule --------------------------------------------------------------------------------------------------------
 
 
@@ -235,15 +339,9 @@ class PaymentRule:
     async def _removed_in_qbo(
         self, ctx: SyncContext, settings: PaymentSettings, link: Link | None, how: str
     ) -> Outcome:
-        if link is None or link.status == LinkStatus.DELETED or not any(link.synced.values()):
-            return Outcome("skipped", link=link, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
-        if settings.on_delete == "propagate":
-            await _archive(ctx, [str(hubspot_id) for hubspot_id in link.synced.values() if hubspot_id])
-        saved = await ctx.store.save_link(
-            dataclasses.replace(link, status=LinkStatus.DELETED, last_synced_at=ctx.clock())
-        )
-        detail = "HubSpot payment(s) archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, f"{how} in QuickBooks: {detail}")
+        if link is None:
+            return Outcome("skipped", detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+        return await carry_out(ctx, plan_hubspot_removal(settings, link, how, ctx.clock()))
 
     # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
 
@@ -296,23 +394,19 @@ class PaymentRule:
                 f"payment in {currency}: its QuickBooks invoice is in {currencies.qbo_currency(invoice, company)}",
                 category=currencies.OTHER_CURRENCY,
             )
-        payment = await _qbo_payment_by_marker(ctx, invoice, payment_id)
-        action = "linked"
-        if payment is None:
+        found = await _qbo_payment_by_marker(ctx, invoice, payment_id)
+        body: dict[str, Any] | None = None
+        if found is None:
             fields = qbo_payment_fields(record, company.qbo_zone, currency)
             rate = None
             if currency != company.home_currency:
                 rate = await ctx.qbo.exchange_rate(currency, dt.date.fromisoformat(str(fields["TxnDate"])))
-            payment = await ctx.qbo.create(
-                "Payment",
-                _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate)),
-                request_id=ctx.request_id("Payment", "create", payment_id, link=link),
-            )
-            action = "created"
-        saved = await _save(
-            ctx, link, Provider.HUBSPOT, str(payment["Id"]), {}, str(payment["SyncToken"]), hubspot_id=payment_id
-        )
-        return Outcome(action, Direction.HUBSPOT_TO_QBO, saved, f"QuickBooks payment {payment['Id']}")
+            body = _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate))
+        request_id = ctx.request_id("Payment", "create", payment_id, link=link)
+        base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=Provider.HUBSPOT)
+        outcome = await carry_out(ctx, plan_qbo_payment(base, payment_id, found, body, request_id, ctx.clock()))
+        made = outcome.link.qbo_id if outcome.link is not None else None
+        return dataclasses.replace(outcome, detail=f"QuickBooks payment {made}")
 
     async def _update_in_qbo(self, ctx: SyncContext, link: Link, record: HubSpotObject) -> Outcome:
         assert link.qbo_id is not None
@@ -321,35 +415,17 @@ class PaymentRule:
             return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
         company = await ctx.company()
         fields = qbo_payment_fields(record, company.qbo_zone, currencies.qbo_currency(payment, company))
-        total: Decimal = fields["TotalAmt"]
-        if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
-            return Outcome("unchanged", link=link)
-        lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
-        body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
         request_id = ctx.request_id("Payment", link.qbo_id, "update", str(payment["SyncToken"]), link=link)
-        updated = await ctx.qbo.update("Payment", body, request_id=request_id)
-        saved = await _save(ctx, link, Provider.HUBSPOT, link.qbo_id, {}, str(updated["SyncToken"]))
-        return Outcome("updated", Direction.HUBSPOT_TO_QBO, saved, "amount/date")
+        return await carry_out(ctx, plan_qbo_payment_update(link, payment, fields, request_id, ctx.clock()))
 
     async def _void_in_qbo(self, ctx: SyncContext, settings: PaymentSettings, link: Link, status: str) -> Outcome:
         assert link.qbo_id is not None
-        if link.status == LinkStatus.DELETED:
-            return Outcome("skipped", link=link, detail=f"{status} in HubSpot; already handled")
-        written = link.qbo_written_sync_token
-        if settings.on_delete == "propagate":
+        payment: QboEntity | None = None
+        request_id = ""
+        if settings.on_delete == "propagate" and link.status != LinkStatus.DELETED:
             payment = await ctx.qbo.read("Payment", link.qbo_id)
-            if not is_voided(payment):
-                request_id = ctx.request_id("Payment", link.qbo_id, "void", str(payment["SyncToken"]), link=link)
-                payment = await ctx.qbo.void("Payment", link.qbo_id, str(payment["SyncToken"]), request_id=request_id)
-            written = str(payment["SyncToken"])
-        saved = await ctx.store.save_link(
-            dataclasses.replace(
-                link, status=LinkStatus.DELETED, qbo_written_sync_token=written, qbo_version=written,
-                last_synced_at=ctx.clock(),
-            )
-        )  # fmt: skip
-        detail = "QuickBooks payment voided" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, f"{status} in HubSpot: {detail}")
+            request_id = ctx.request_id("Payment", link.qbo_id, "void", str(payment["SyncToken"]), link=link)
+        return await carry_out(ctx, plan_qbo_void(link, payment, status, request_id, ctx.clock()))
 
 
 # --- helpers that call the APIs --------------------------------------------------------------------------------------
@@ -422,30 +498,9 @@ async def _save(
     synced: dict[str, str | None],
     sync_token: str,
     *,
-    hubspot_id: str | None = None,
     hubspot_versions: Mapping[str, str | None] | None = None,
 ) -> Link:
-    """Record a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the link's
-    hubspot_id is the first of them, whose version after our writes (`hubspot_versions`) is the one seen, so the
-    poller does not take our own write for a HubSpot edit; from HubSpot, QBO's echo of our write is recognised by
-    `sync_token`."""
-    if origin == Provider.QUICKBOOKS:
-        hubspot_id = next(iter(synced.values()), None)
+    """Record a synced payment (see `_synced`)."""
     base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=origin)
-    seen_version = (hubspot_versions or {}).get(hubspot_id or "") or base.hubspot_version
-    return await ctx.store.save_link(
-        dataclasses.replace(
-            base,
-            origin=origin,
-            hubspot_id=hubspot_id if hubspot_id is not None else base.hubspot_id,
-            hubspot_version=seen_version,
-            qbo_id=qbo_id,
-            synced=synced,
-            qbo_version=sync_token,
-            qbo_written_sync_token=sync_token if origin == Provider.HUBSPOT else None,
-            last_synced_at=ctx.clock(),
-            status=LinkStatus.SYNCED,
-            error_category=None,
-            error_message=None,
-        )
-    )
+    changes = _synced(base, origin, qbo_id, synced, sync_token, now=ctx.clock(), hubspot_versions=hubspot_versions)
+    return await ctx.store.save_link(dataclasses.replace(base, **changes))
