@@ -33,6 +33,7 @@ from services.worker.rules._pair import (
     PairSpec,
     archive_in_hubspot,
     deactivate_in_qbo,
+    intend_qbo_create,
     plan_archive,
     plan_deactivate,
     plan_fields,
@@ -432,3 +433,32 @@ async def test_an_archive_crashed_after_any_step_archives_once_and_settles(store
     assert items.archived == ["300"]
     assert again.link is not None
     assert again.link.status == LinkStatus.DELETED
+
+
+# --- a QBO create's intent: the same requestid for a retry, a new one once an outcome was recorded -----------------
+
+
+async def test_a_create_retried_after_a_crash_sends_the_same_requestid_and_a_recorded_failure_a_new_one(
+    store: Store,
+) -> None:
+    """A crash after the create, before its link is recorded: the retry finds the intent kept as it is, so it sends
+    the same requestid and QBO replays the create instead of making a second record. Once an outcome is recorded on
+    the link (a failure, its status moved), the next attempt is a new write."""
+    ctx: Any = SimpleNamespace(name="acme", store=store)
+    holds = {"name": "Acme", "city": None, "phone": None}
+
+    def create_request(link: Link) -> str:
+        return SyncContext.request_id(CONNECTION_NAME, "Customer", "create", "300", "Acme", link=link)
+
+    intent = await intend_qbo_create(ctx, Kind.CONTACT, None, "300", holds)
+    assert (intent.status, intent.qbo_hash) == (LinkStatus.SYNCED, _fields.content_hash(holds))
+    kept = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
+    retried = await intend_qbo_create(ctx, Kind.CONTACT, kept, "300", holds)
+    assert retried == intent
+    assert create_request(retried) == create_request(intent)
+
+    await store.set_status(intent.id or 0, LinkStatus.FAILING, "duplicate_display_name", "taken")  # the engine
+    failed = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
+    afresh = await intend_qbo_create(ctx, Kind.CONTACT, failed, "300", holds)
+    assert afresh.revision > intent.revision
+    assert create_request(afresh) != create_request(intent)
