@@ -1,7 +1,8 @@
 """The shared steps of the field-sync rules as plans: `sync_fields`' plan (its steps; every crash window of it, a
 crash after each step then a re-run itself crashing after each step, and a user's edit after the crash, converging
-with no write made twice), the QBO record made inactive and the HubSpot record archived (each once, whatever step a
-crash cut)."""
+with no write made twice; for any values, edits and settings, a run crashed twice ends as one without a crash), the
+QBO record made inactive and the HubSpot record archived (each once, whatever step a crash cut), a create's requestid
+across a crash."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from services.worker import _fields
 from services.worker._executor import carry_out
@@ -223,21 +226,31 @@ CASES = [
 
 async def start(store: Store, case: Case) -> World:
     """Both records held BASE at the last sync (none yet for a first link); then the user's edits."""
-    world = World(BASE, BASE)
-    agreed = {} if case.first_link else BASE
+    return await begin(store, BASE, case.hubspot, case.qbo, first_link=case.first_link)
+
+
+async def begin(
+    store: Store, base: _fields.Values, hubspot: _fields.Values, qbo: _fields.Values, *, first_link: bool
+) -> World:
+    world = World(base, base)
     await store.save_link(
-        Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300", qbo_id="58", synced=agreed,
-             hubspot_hash=None if case.first_link else _fields.content_hash(BASE),
-             qbo_hash=None if case.first_link else _fields.content_hash(BASE),
-             qbo_version="0", qbo_written_sync_token=None if case.first_link else "0")
+        Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300", qbo_id="58",
+             synced={} if first_link else base,
+             hubspot_hash=None if first_link else _fields.content_hash(base),
+             qbo_hash=None if first_link else _fields.content_hash(base),
+             qbo_version="0", qbo_written_sync_token=None if first_link else "0")
     )  # fmt: skip
-    for side, edits in ((HUBSPOT, case.hubspot), (QBO, case.qbo)):
+    for side, edits in ((HUBSPOT, hubspot), (QBO, qbo)):
         for field, value in edits.items():
             world.edit(side, field, value or "")
     return world
 
 
 async def assert_converged(store: Store, world: World, case: Case, expected: _fields.Values) -> None:
+    await assert_settled(store, world, case.settings, expected)
+
+
+async def assert_settled(store: Store, world: World, settings: ContactSettings, expected: _fields.Values) -> None:
     hubspot, qbo = world.values()
     assert (hubspot, qbo) == (expected, expected)
     link = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
@@ -246,7 +259,7 @@ async def assert_converged(store: Store, world: World, case: Case, expected: _fi
     assert link.hubspot_hash == link.qbo_hash == _fields.content_hash(expected)
     assert (link.hubspot_version, link.qbo_version) == (world.hubspot_at.isoformat(), world.entity["SyncToken"])
     assert world.duplicates == 0
-    again = await apply(store, world, case.settings, "updated", None)
+    again = await apply(store, world, settings, "updated", None)
     assert (again.action, [s for s in again.steps if not isinstance(s, SaveLink)]) == ("unchanged", [])
 
 
@@ -287,6 +300,40 @@ async def test_a_users_edit_after_a_crash_wins_over_the_crashed_write(
             await apply(store, world, case.settings, "updated", None)
             lost = unrecorded_qbo_write(plan, crash, case.settings, side, field)
             await assert_converged(store, world, case, edited if lost is None else {**edited, field: lost})
+
+
+VALUE = st.sampled_from([None, "A", "B", "C"])
+FIELD_NAMES = [m.name for m in FIELDS]
+ONE_WAY = [ContactSettings(direction="hubspot_to_qbo"), ContactSettings(direction="qbo_to_hubspot")]
+SYNC_SETTINGS = st.sampled_from([TWO_WAY, QBO_WINS, *ONE_WAY])
+
+
+@hypothesis.settings(max_examples=40, deadline=None)
+@hypothesis.given(
+    base=st.fixed_dictionaries({name: VALUE for name in FIELD_NAMES}),
+    hubspot=st.dictionaries(st.sampled_from(FIELD_NAMES), VALUE),
+    qbo=st.dictionaries(st.sampled_from(FIELD_NAMES), VALUE),
+    sync=SYNC_SETTINGS,
+    first_link=st.booleans(),
+    data=st.data(),
+)
+async def test_any_edits_synced_through_any_two_crashes_end_as_a_run_without_a_crash(
+    base: _fields.Values, hubspot: _fields.Values, qbo: _fields.Values, sync: ContactSettings, first_link: bool,
+    data: st.DataObject,
+) -> None:  # fmt: skip
+    action = "linked" if first_link else "updated"
+    async with open_store("sqlite://:memory:") as store:
+        world = await begin(store, base, hubspot, qbo, first_link=first_link)
+        plan = await apply(store, world, sync, action, None)
+        expected, _ = world.values()
+    async with open_store("sqlite://:memory:") as store:
+        world = await begin(store, base, hubspot, qbo, first_link=first_link)
+        await apply(store, world, sync, action, data.draw(st.integers(0, len(plan.steps)), label="crash"))
+        rerun = await plan_now(store, world, sync, "updated")
+        second = data.draw(st.none() | st.integers(0, len(rerun.steps)), label="second crash")
+        await apply(store, world, sync, "updated", second)
+        await apply(store, world, sync, "updated", None)
+        await assert_settled(store, world, sync, expected)
 
 
 def unrecorded_qbo_write(

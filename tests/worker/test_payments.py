@@ -16,14 +16,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.worker._executor import carry_out
-from services.worker._plan import ArchiveHubSpot, CreateQbo, Plan, SaveLink
+from services.worker._plan import ArchiveHubSpot, CreateHubSpot, CreateQbo, Plan, SaveLink, UpdateHubSpot
 from services.worker.rules.payments import (
+    ORIGIN_PROPERTY,
+    PaymentPart,
     applied_invoices,
     differing,
     hubspot_amounts,
     hubspot_payment_properties,
     is_voided,
     origin_key,
+    plan_hubspot_payments,
     plan_hubspot_removal,
     plan_qbo_payment,
     plan_qbo_payment_update,
@@ -306,3 +309,77 @@ async def test_hubspot_payments_of_a_voided_qbo_payment_are_archived_once_whatev
     assert again.action == ("skipped" if crash == 3 else "deleted")
     assert books.archived == ["900", "901"]
     assert (await store.get_link("acme", Kind.PAYMENT, qbo_id="100") or link).status == LinkStatus.DELETED
+
+
+class Portal:
+    """HubSpot payments: found by id or by their unique origin key; an archived one answers 404."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, str]] = {}
+        self.creates = self.updates = 0
+
+    def by_key(self, key: str) -> HubSpotObject | None:
+        found = [i for i, p in self.records.items() if p.get(ORIGIN_PROPERTY) == key]
+        return HubSpotObject(found[0], dict(self.records[found[0]]), None, None) if found else None
+
+    async def create(self, object_type: str, properties: dict[str, str], *, associations: Any) -> HubSpotObject:
+        assert self.by_key(properties[ORIGIN_PROPERTY]) is None  # the origin key is unique: never twice
+        made = str(500 + self.creates)
+        self.records[made] = dict(properties)
+        self.creates += 1
+        return HubSpotObject(made, dict(properties), None, None)
+
+    async def update(self, object_type: str, object_id: str, properties: dict[str, str]) -> HubSpotObject:
+        self.records[object_id].update(properties)
+        self.updates += 1
+        return HubSpotObject(object_id, dict(self.records[object_id]), None, None)
+
+    async def archive(self, object_type: str, object_id: str) -> None:
+        if self.records.pop(object_id, None) is None:
+            raise NotFound("gone", provider="hubspot")
+
+
+QBO_PAYMENT = {"Id": "P", "SyncToken": "4"}
+WANTED = {"70": {"hs_initial_amount": "30"}, "71": {"hs_initial_amount": "10"}}  # invoice -> what its part holds
+
+
+def read_parts(portal: Portal, link: Link | None) -> tuple[list[str], list[PaymentPart]]:
+    """What the rule reads before planning: the parts it made (the link, else their origin key), those to drop."""
+    made = dict(link.synced) if link is not None else {}
+    dropped = [str(made.pop(i)) for i in list(made) if i not in WANTED and made[i]]
+    parts = []
+    for invoice_id, properties in WANTED.items():
+        known = str(made.get(invoice_id))
+        record = (HubSpotObject(known, dict(portal.records[known]), None, None) if known in portal.records
+                  else portal.by_key(origin_key("P", invoice_id)))  # fmt: skip
+        parts.append(PaymentPart(invoice_id, origin_key("P", invoice_id), dict(properties), record))
+    return dropped, parts
+
+
+@pytest.mark.parametrize("crash", [0, 1, 2, 3, 4])
+async def test_hubspot_payments_of_a_qbo_payment_crashed_after_any_step_are_made_once_each(
+    store: Store, crash: int
+) -> None:
+    """Part 70 exists and differs, 71 is new, 69 is no longer applied."""
+    portal = Portal()
+    portal.records = {"400": {"hs_initial_amount": "25", ORIGIN_PROPERTY: "P-70"}, "401": {ORIGIN_PROPERTY: "P-69"}}
+    await store.save_link(Link(connection="acme", kind=Kind.PAYMENT, origin=Provider.QUICKBOOKS, qbo_id="P",
+                               hubspot_id="400", synced={"69": "401", "70": "400"}))  # fmt: skip
+    ctx: Any = SimpleNamespace(name="acme", store=store, hubspot=portal)
+    for attempt in (crash, None):
+        link = await store.get_link("acme", Kind.PAYMENT, qbo_id="P")
+        assert link is not None
+        plan = plan_hubspot_payments(link, QBO_PAYMENT, *read_parts(portal, link), 1.0)
+        if attempt == crash:
+            assert [type(step) for step in plan.steps] == [ArchiveHubSpot, UpdateHubSpot, CreateHubSpot, SaveLink]
+            assert (plan.action, plan.detail) == ("created", "2 HubSpot payment(s): 1 created, 1 updated")
+        await carry_out(ctx, plan if attempt is None else dataclasses.replace(plan, steps=plan.steps[:attempt]))
+
+    assert (portal.creates, portal.updates) == (1, 1)
+    assert portal.records == {"400": {"hs_initial_amount": "30", ORIGIN_PROPERTY: "P-70"},
+                              "500": {"hs_initial_amount": "10", ORIGIN_PROPERTY: "P-71"}}  # fmt: skip
+    link = await store.get_link("acme", Kind.PAYMENT, qbo_id="P")
+    assert link is not None
+    assert (link.synced, link.hubspot_id, link.qbo_version) == ({"70": "400", "71": "500"}, "400", "4")
+    settled = plan_hubspot_payments(link, QBO_PAYMENT, *read_parts(portal, link), 1.0)
+    assert (settled.action, [type(step) for step in settled.steps]) == ("unchanged", [SaveLink])

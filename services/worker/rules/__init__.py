@@ -20,9 +20,9 @@ it look like an edit back to the old value, and that stale value is then written
 Writes as plans: where a rule's writes follow from what it read, it computes them as a plan (`services/worker/
 _plan.py`: the store intents and API writes, in order), a pure function unit-tested through every crash window, and
 `_executor.carry_out` writes it: field sync (`_pair.plan_fields`), deactivations and archives, every payment write
-HubSpot → QBO and the archive of its HubSpot payments, the invoices' voids and deletions. Writes steered by an earlier
-write's answer (a create QBO refuses for a taken name, a HubSpot 409, line items made one by one) are still made by
-the rule itself.
+(both ways), the invoices' voids and deletions. Writes steered by an earlier write's answer (a create QBO refuses for
+a taken name, a HubSpot 409, an invoice's total read back from the write, line items made one by one) are still made
+by the rule itself.
 
 Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with
 that record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists). The engine records it on

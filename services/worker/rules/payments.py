@@ -48,7 +48,19 @@ from typing import Any
 
 from services.worker import _fields
 from services.worker._executor import carry_out
-from services.worker._plan import Answer, Answered, ArchiveHubSpot, CreateQbo, Plan, SaveLink, Step, UpdateQbo, VoidQbo
+from services.worker._plan import (
+    Answer,
+    Answered,
+    ArchiveHubSpot,
+    CreateHubSpot,
+    CreateQbo,
+    Plan,
+    SaveLink,
+    Step,
+    UpdateHubSpot,
+    UpdateQbo,
+    VoidQbo,
+)
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _dates as dates
@@ -219,6 +231,51 @@ def plan_qbo_void(link: Link, payment: QboEntity | None, status: str, request_id
     return Plan(link, tuple(steps), "deleted", Direction.HUBSPOT_TO_QBO, f"{status} in HubSpot: {detail}")
 
 
+@dataclasses.dataclass(slots=True)
+class PaymentPart:
+    """One HubSpot payment of a QBO payment: the part applied to one invoice, as read."""
+
+    invoice_id: str  # the QBO invoice
+    key: str  # its origin key (`origin_key`)
+    properties: dict[str, str]  # what it should hold
+    record: HubSpotObject | None  # the HubSpot payment made for it before (by the link, else by its origin key)
+    associations: tuple[NewAssociation, ...] = ()  # a new one's: its invoice and the invoice's deals
+
+
+def plan_hubspot_payments(
+    link: Link, payment: QboEntity, dropped: list[str], parts: list[PaymentPart], now: float
+) -> Plan:  # fmt: skip
+    """The plan bringing the HubSpot payments of a QBO payment to it: the parts no longer applied archived, each part
+    created (carrying its origin key) or updated where it differs, then the link recording them. A crash before the
+    link save: the re-run finds each part made by its origin key (a unique property), never making it twice."""
+    steps: list[Step] = [ArchiveHubSpot("commerce_payments", hubspot_id) for hubspot_id in dropped]
+    synced: dict[str, str | Answered | None] = {}
+    first_version: str | Answered | None = None
+    created = updated = 0
+    for part in parts:
+        if part.record is None:
+            properties = {**part.properties, ORIGIN_PROPERTY: part.key}
+            steps.append(CreateHubSpot("commerce_payments", properties, part.associations, label=part.invoice_id))
+            synced[part.invoice_id] = Answered(Answer.HUBSPOT_ID, label=part.invoice_id)
+            version: str | Answered | None = Answered(Answer.HUBSPOT_UPDATED_AT, link.hubspot_version, part.invoice_id)
+            created += 1
+        else:
+            synced[part.invoice_id] = part.record.id
+            version = hubspot_version(part.record) or link.hubspot_version
+            if changes := differing(part.record.properties, part.properties):
+                steps.append(UpdateHubSpot("commerce_payments", part.record.id, changes, label=part.invoice_id))
+                version = Answered(Answer.HUBSPOT_UPDATED_AT, link.hubspot_version, part.invoice_id)
+                updated += 1
+        if first_version is None:
+            first_version = version
+    changes = _synced(link, Provider.QUICKBOOKS, str(payment["Id"]), synced, str(payment["SyncToken"]), now=now,
+                      hubspot_version=first_version)  # fmt: skip
+    steps.append(SaveLink(changes))
+    action = "created" if created else "updated" if updated else "unchanged"
+    detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
+    return Plan(link, tuple(steps), action, Direction.QBO_TO_HUBSPOT if created or updated else None, detail)
+
+
 def plan_hubspot_removal(settings: PaymentSettings, link: Link, how: str, now: float) -> Plan:
     """The plan archiving the HubSpot payments of a QBO payment voided or deleted (`how`), once. A crash before the
     link save: the re-run archives again, which HubSpot answers as gone (counted archived)."""
@@ -236,23 +293,22 @@ def _synced(
     base: Link,
     origin: Provider,
     qbo_id: str | Answered,
-    synced: dict[str, str | None],
+    synced: Mapping[str, str | Answered | None],
     sync_token: str | Answered,
     *,
     now: float,
     hubspot_id: str | None = None,
-    hubspot_versions: Mapping[str, str | None] | None = None,
+    hubspot_version: str | Answered | None = None,
 ) -> dict[str, Any]:
     """The link fields of a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the
-    link's hubspot_id is the first of them, whose version after our writes (`hubspot_versions`) is the one seen, so
+    link's hubspot_id is the first of them, whose version after our writes (`hubspot_version`) is the one seen, so
     the poller does not take our own write for a HubSpot edit; from HubSpot, QBO's echo of our write is recognised by
     `sync_token`."""
-    if origin == Provider.QUICKBOOKS:
-        hubspot_id = next(iter(synced.values()), None)
+    first: str | Answered | None = next(iter(synced.values()), None) if origin == Provider.QUICKBOOKS else hubspot_id
     return {
         "origin": origin,
-        "hubspot_id": hubspot_id if hubspot_id is not None else base.hubspot_id,
-        "hubspot_version": (hubspot_versions or {}).get(hubspot_id or "") or base.hubspot_version,
+        "hubspot_id": first if first is not None else base.hubspot_id,
+        "hubspot_version": hubspot_version or base.hubspot_version,
         "qbo_id": qbo_id,
         "synced": synced,
         "qbo_version": sync_token,
@@ -306,35 +362,21 @@ class PaymentRule:
         amounts = hubspot_amounts(wanted, currency)
 
         made = dict(link.synced) if link is not None else {}  # QBO invoice id -> HubSpot payment id
-        await _archive(ctx, [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]])
+        dropped = [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]]
         current = await _read_payments(ctx, [str(made[i]) for i in wanted if made.get(i)])
-        synced: dict[str, str | None] = {}
-        versions: dict[str, str | None] = {}  # HubSpot payment id -> its version after our writes
-        created = updated = 0
+        parts: list[PaymentPart] = []
         for invoice_id, amount in amounts.items():
             properties = hubspot_payment_properties(payment, amount, company.home_currency, company.qbo_zone)
-            record = current.get(str(made.get(invoice_id)))
-            if record is None:
-                key = origin_key(payment_id, invoice_id)
-                record = await made_from(ctx, PAYMENT_ORIGIN, key, READ_PROPERTIES)
-                if record is None:
-                    record = await ctx.hubspot.create(
-                        "commerce_payments",
-                        {**properties, ORIGIN_PROPERTY: key},
-                        associations=await _invoice_and_deals(ctx, hubspot_invoices[invoice_id]),
-                    )
-                    created += 1
-            if changes := differing(record.properties, properties):
-                record = await ctx.hubspot.update("commerce_payments", record.id, changes)
-                updated += 1
-            synced[invoice_id] = record.id
-            versions[record.id] = hubspot_version(record)
-        saved = await _save(
-            ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]), hubspot_versions=versions
-        )
-        action = "created" if created else "updated" if updated else "unchanged"
-        detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
-        return Outcome(action, Direction.QBO_TO_HUBSPOT if created or updated else None, saved, detail)
+            part = PaymentPart(
+                invoice_id, origin_key(payment_id, invoice_id), properties, current.get(str(made.get(invoice_id)))
+            )
+            if part.record is None:
+                part.record = await made_from(ctx, PAYMENT_ORIGIN, part.key, READ_PROPERTIES)
+                if part.record is None:
+                    part.associations = tuple(await _invoice_and_deals(ctx, hubspot_invoices[invoice_id]))
+            parts.append(part)
+        base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=Provider.QUICKBOOKS)
+        return await carry_out(ctx, plan_hubspot_payments(base, payment, dropped, parts, ctx.clock()))
 
     async def _removed_in_qbo(
         self, ctx: SyncContext, settings: PaymentSettings, link: Link | None, how: str
@@ -459,12 +501,6 @@ async def _read_payments(ctx: SyncContext, ids: list[str]) -> dict[str, HubSpotO
     return {record.id: record for record in batch.results}
 
 
-async def _archive(ctx: SyncContext, ids: list[str]) -> None:
-    for hubspot_id in ids:
-        with contextlib.suppress(NotFound):  # already gone
-            await ctx.hubspot.archive("commerce_payments", hubspot_id)
-
-
 async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_id: str) -> QboEntity | None:
     """The QBO payment already made for this HubSpot payment, among those applied to the invoice."""
     for linked in invoice.get("LinkedTxn") or ():
@@ -488,19 +524,3 @@ def _new_qbo_payment(
     if reference := _fields.text(record.properties.get("hs_reference_number")):
         body["PaymentRefNum"] = reference[:PAYMENT_REF_MAX]
     return body
-
-
-async def _save(
-    ctx: SyncContext,
-    link: Link | None,
-    origin: Provider,
-    qbo_id: str,
-    synced: dict[str, str | None],
-    sync_token: str,
-    *,
-    hubspot_versions: Mapping[str, str | None] | None = None,
-) -> Link:
-    """Record a synced payment (see `_synced`)."""
-    base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=origin)
-    changes = _synced(base, origin, qbo_id, synced, sync_token, now=ctx.clock(), hubspot_versions=hubspot_versions)
-    return await ctx.store.save_link(dataclasses.replace(base, **changes))
