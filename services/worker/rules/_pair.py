@@ -1,7 +1,8 @@
 """Field sync between two linked records, shared by the rules whose objects are a flat set of mapped fields
 (contacts ↔ customers, products ↔ items): read both, merge three ways against the last agreed values, write only the
 fields that differ, record the new agreement. Also the id-map steps those rules share: `claim` (join two matched
-records) and `repoint_merged` (follow a merge on either side)."""
+records) and `repoint_merged` (follow a merge on either side). The writes of a field sync, a deactivation and an
+archive are plans (`plan_fields`, `plan_deactivate`, `plan_archive`: pure), carried out by `_executor.carry_out`."""
 
 from __future__ import annotations
 
