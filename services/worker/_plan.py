@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared.clients import NewAssociation
-from shared.store import Direction, Link
+from shared.domain import Action, Direction
+from shared.store import Link
 
 
 class Answer(enum.StrEnum):
@@ -104,7 +105,7 @@ class ArchiveHubSpot:
 class LogActivity:
     """A line of the record's history, under the link as saved last."""
 
-    action: str
+    action: Action
     detail: str
 
 
@@ -118,6 +119,6 @@ class Plan:
 
     link: Link
     steps: tuple[Step, ...]
-    action: str
+    action: Action
     direction: Direction | None = None
     detail: str = ""

@@ -3,13 +3,16 @@
 - links: the id map, one row per synced pair of records, with what was last synced on each side;
 - activity: an append-only, pruned history per record, for the status page;
 - pending work: debounce and a per-record lease, so one process handles a record's changes at a time; what a
-  failing record waits for (`Awaited`), so the record it waits for wakes it;
+  failing record waits for (`shared.domain.Awaited`), so the record it waits for wakes it;
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller;
 - reconciliations: the last reports of the poller's reconciliation per connection;
 - the console: object on/off switches, worker and poller heartbeats, records synced (the charts), the first sync's
   plan.
 
+Each of these is a role protocol (`LinkStore`, `ActivityLog`, `PendingWork`, `CredentialStore`, `Locks`, `Cursors`,
+`Reconciliations`, and the status page's `ObjectSwitches`, `Heartbeats`, `RateUses`, `FirstSyncs`; rate limits:
+`shared.quotas.LimitBackend`) that callers type against; `Store` is all of them.
 `open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
 (`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
 Timestamps are epoch seconds (float, UTC) everywhere.
@@ -18,18 +21,14 @@ Timestamps are epoch seconds (float, UTC) everywhere.
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink, StoreError
 from shared.store._models import (
     Activity,
-    Awaited,
     Candidate,
     Credentials,
     CredentialStatus,
-    Direction,
     FirstSync,
     Heartbeat,
-    Kind,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     RepointOutcome,
     RepointResult,
@@ -37,24 +36,44 @@ from shared.store._models import (
     SyncedRecord,
 )
 from shared.store._open import StoreOpening, open_store
-from shared.store._store import Store
+from shared.store._store import (
+    ActivityLog,
+    CredentialStore,
+    Cursors,
+    FirstSyncs,
+    Heartbeats,
+    LinkStore,
+    Locks,
+    ObjectSwitches,
+    PendingWork,
+    RateUses,
+    Reconciliations,
+    Store,
+)
 
 __all__ = [
     "Activity",
-    "Awaited",
+    "ActivityLog",
     "Candidate",
     "CredentialStatus",
+    "CredentialStore",
     "Credentials",
-    "Direction",
+    "Cursors",
     "DuplicateLink",
     "FirstSync",
+    "FirstSyncs",
     "Heartbeat",
-    "Kind",
+    "Heartbeats",
     "Link",
     "LinkStatus",
+    "LinkStore",
+    "Locks",
+    "ObjectSwitches",
     "Pending",
-    "PendingKey",
+    "PendingWork",
+    "RateUses",
     "Reconciliation",
+    "Reconciliations",
     "RepointOutcome",
     "RepointResult",
     "ReviewDecision",

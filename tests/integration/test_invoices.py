@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.envelope import Provider
-from shared.store import Awaited, Kind, LinkStatus, PendingKey
+from shared.domain import Awaited, Kind, PendingKey, Provider
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, review
 
 pytestmark = pytest.mark.integration

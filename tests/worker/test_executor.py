@@ -23,9 +23,9 @@ from services.worker._plan import (
     UpdateHubSpot,
 )
 from shared.clients import HubSpotObject
-from shared.envelope import Provider
+from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import NotFound
-from shared.store import Direction, Kind, Link, Store, open_store
+from shared.store import Link, Store, open_store
 
 UPDATED_AT = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
 
@@ -71,9 +71,9 @@ async def test_steps_run_in_order_and_later_saves_take_the_writes_answers(store:
             SaveLink({"qbo_id": Answered(Answer.QBO_ID), "qbo_written_sync_token": Answered(Answer.QBO_SYNC_TOKEN)}),
             UpdateHubSpot("commerce_payments", "900", {"hs_reference_number": "1"}),
             SaveLink({"hubspot_version": Answered(Answer.HUBSPOT_UPDATED_AT, default="read")}),
-            LogActivity("overwritten", "details"),
+            LogActivity(Action.OVERWRITTEN, "details"),
         ),
-        "created",
+        Action.CREATED,
         Direction.HUBSPOT_TO_QBO,
         "made",
     )
@@ -90,12 +90,14 @@ async def test_steps_run_in_order_and_later_saves_take_the_writes_answers(store:
 async def test_a_record_gone_in_hubspot_stops_the_plan_unless_it_may_be_gone(store: Store) -> None:
     apis = Apis()
     saved = SaveLink({"hubspot_version": Answered(Answer.HUBSPOT_UPDATED_AT, default="read")})
-    may_be_gone = Plan(NEW, (UpdateHubSpot("invoices", "gone", {}, gone_ok=True), ArchiveHubSpot("x", "1"), saved), "x")
+    may_be_gone = Plan(
+        NEW, (UpdateHubSpot("invoices", "gone", {}, gone_ok=True), ArchiveHubSpot("x", "1"), saved), Action.UPDATED
+    )
     outcome = await carry_out(context(store, apis), may_be_gone)
     assert outcome.link is not None
     assert outcome.link.hubspot_version == "read"  # no answer: the default
 
-    must_exist = Plan(NEW, (UpdateHubSpot("invoices", "gone", {}), saved), "x")
+    must_exist = Plan(NEW, (UpdateHubSpot("invoices", "gone", {}), saved), Action.UPDATED)
     with pytest.raises(NotFound):
         await carry_out(context(store, apis), must_exist)
     assert len(await store.list_links()) == 1  # the save after it never ran

@@ -27,9 +27,9 @@ from services.worker.rules.invoices import (
 )
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Kind, Provider
 from shared.errors import NotFound
-from shared.store import Kind, Link, LinkStatus, Store, open_store
+from shared.store import Link, LinkStatus, Store, open_store
 from shared.syncconfig import InvoiceSettings
 
 

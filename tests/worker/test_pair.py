@@ -44,9 +44,9 @@ from services.worker.rules._pair import (
 from services.worker.rules.contacts import SPEC
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Kind, Provider
 from shared.errors import NotFound, StaleObject
-from shared.store import Kind, Link, LinkStatus, Store, open_store
+from shared.store import Link, LinkStatus, Store, open_store
 from shared.syncconfig import ContactSettings
 
 
@@ -169,7 +169,7 @@ def fields_context(store: Store, world: World) -> Any:
 CONNECTION_NAME: Any = SimpleNamespace(name="acme")  # all `SyncContext.request_id` reads
 
 
-async def plan_now(store: Store, world: World, settings: ContactSettings, action: str) -> Plan:
+async def plan_now(store: Store, world: World, settings: ContactSettings, action: Action) -> Plan:
     """What an apply plans from what it reads now: the link first, then both records."""
     link = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
     assert link is not None
@@ -180,7 +180,7 @@ async def plan_now(store: Store, world: World, settings: ContactSettings, action
     return plan_fields(FIELD_SPEC, settings, link, record, entity, action=action, request_id=request_id, now=1.0)
 
 
-async def apply(store: Store, world: World, settings: ContactSettings, action: str, crash_after: int | None) -> Plan:
+async def apply(store: Store, world: World, settings: ContactSettings, action: Action, crash_after: int | None) -> Plan:
     """One apply; with `crash_after`, the process dies after that many steps of its plan (0: before any)."""
     plan = await plan_now(store, world, settings, action)
     steps = plan.steps if crash_after is None else plan.steps[:crash_after]
@@ -259,7 +259,7 @@ async def assert_settled(store: Store, world: World, settings: ContactSettings, 
     assert link.hubspot_hash == link.qbo_hash == _fields.content_hash(expected)
     assert (link.hubspot_version, link.qbo_version) == (world.hubspot_at.isoformat(), world.entity["SyncToken"])
     assert world.duplicates == 0
-    again = await apply(store, world, settings, "updated", None)
+    again = await apply(store, world, settings, Action.UPDATED, None)
     assert (again.action, [s for s in again.steps if not isinstance(s, SaveLink)]) == ("unchanged", [])
 
 
@@ -267,15 +267,15 @@ async def assert_settled(store: Store, world: World, settings: ContactSettings, 
 async def test_a_sync_crashed_after_any_step_and_run_again_converges_without_a_duplicate_write(case: Case) -> None:
     """Every crash point of the plan, then every crash point of the re-run's own plan, then a full run."""
     async with open_store("sqlite://:memory:") as probe:
-        steps = len((await plan_now(probe, await start(probe, case), case.settings, "linked")).steps)
+        steps = len((await plan_now(probe, await start(probe, case), case.settings, Action.LINKED)).steps)
     for crash in range(steps + 1):
         for second_crash in (None, *range(steps + 1)):
             async with open_store("sqlite://:memory:") as store:
                 world = await start(store, case)
-                await apply(store, world, case.settings, "linked" if case.first_link else "updated", crash)
+                await apply(store, world, case.settings, Action.LINKED if case.first_link else Action.UPDATED, crash)
                 if second_crash is not None:
-                    await apply(store, world, case.settings, "updated", second_crash)
-                await apply(store, world, case.settings, "updated", None)
+                    await apply(store, world, case.settings, Action.UPDATED, second_crash)
+                await apply(store, world, case.settings, Action.UPDATED, None)
                 await assert_converged(store, world, case, case.expected)
 
 
@@ -291,13 +291,13 @@ async def test_a_users_edit_after_a_crash_wins_over_the_crashed_write(
     side, field, value = later
     edited = {**case.expected, field: value} if case.settings.syncs_from(str(side)) else case.expected
     async with open_store("sqlite://:memory:") as probe:
-        steps = len((await plan_now(probe, await start(probe, case), case.settings, "updated")).steps)
+        steps = len((await plan_now(probe, await start(probe, case), case.settings, Action.UPDATED)).steps)
     for crash in range(steps + 1):
         async with open_store("sqlite://:memory:") as store:
             world = await start(store, case)
-            plan = await apply(store, world, case.settings, "linked" if case.first_link else "updated", crash)
+            plan = await apply(store, world, case.settings, Action.LINKED if case.first_link else Action.UPDATED, crash)
             world.edit(side, field, value)
-            await apply(store, world, case.settings, "updated", None)
+            await apply(store, world, case.settings, Action.UPDATED, None)
             lost = unrecorded_qbo_write(plan, crash, case.settings, side, field)
             await assert_converged(store, world, case, edited if lost is None else {**edited, field: lost})
 
@@ -321,7 +321,7 @@ async def test_any_edits_synced_through_any_two_crashes_end_as_a_run_without_a_c
     base: _fields.Values, hubspot: _fields.Values, qbo: _fields.Values, sync: ContactSettings, first_link: bool,
     data: st.DataObject,
 ) -> None:  # fmt: skip
-    action = "linked" if first_link else "updated"
+    action = Action.LINKED if first_link else Action.UPDATED
     async with open_store("sqlite://:memory:") as store:
         world = await begin(store, base, hubspot, qbo, first_link=first_link)
         plan = await apply(store, world, sync, action, None)
@@ -329,10 +329,10 @@ async def test_any_edits_synced_through_any_two_crashes_end_as_a_run_without_a_c
     async with open_store("sqlite://:memory:") as store:
         world = await begin(store, base, hubspot, qbo, first_link=first_link)
         await apply(store, world, sync, action, data.draw(st.integers(0, len(plan.steps)), label="crash"))
-        rerun = await plan_now(store, world, sync, "updated")
+        rerun = await plan_now(store, world, sync, Action.UPDATED)
         second = data.draw(st.none() | st.integers(0, len(rerun.steps)), label="second crash")
-        await apply(store, world, sync, "updated", second)
-        await apply(store, world, sync, "updated", None)
+        await apply(store, world, sync, Action.UPDATED, second)
+        await apply(store, world, sync, Action.UPDATED, None)
         await assert_settled(store, world, sync, expected)
 
 
@@ -356,7 +356,7 @@ def unrecorded_qbo_write(
 async def test_the_plan_records_each_sides_intent_before_writing_it() -> None:
     async with open_store("sqlite://:memory:") as store:
         world = await start(store, CASES[2])  # both edited: QBO and HubSpot written
-        plan = await plan_now(store, world, TWO_WAY, "updated")
+        plan = await plan_now(store, world, TWO_WAY, Action.UPDATED)
     kinds = [type(step) for step in plan.steps]
     assert kinds == [SaveLink, UpdateQbo, SaveLink, UpdateHubSpot, SaveLink]
     qbo_intent, qbo_write, hubspot_intent, hubspot_write, agreement = plan.steps
@@ -378,12 +378,12 @@ async def test_the_plan_records_each_sides_intent_before_writing_it() -> None:
 async def test_a_first_link_logs_what_it_overwrote_and_an_extra_qbo_write_alone_is_planned() -> None:
     async with open_store("sqlite://:memory:") as store:
         world = await start(store, CASES[-1])
-        plan = await plan_now(store, world, TWO_WAY, "linked")
+        plan = await plan_now(store, world, TWO_WAY, Action.LINKED)
         assert isinstance(plan.steps[-1], LogActivity)
         assert plan.steps[-1].detail.startswith("overwritten on linking; QuickBooks: name: 'Other' → 'Acme'")
         await assert_converged_after(store, world, plan)
         request_id = "restore-1"
-        restore = plan_fields(FIELD_SPEC, TWO_WAY, plan.link, world.record(), world.entity, action="restored",
+        restore = plan_fields(FIELD_SPEC, TWO_WAY, plan.link, world.record(), world.entity, action=Action.RESTORED,
                               request_id=request_id, now=1.0, qbo_extra={"Active": True})  # fmt: skip
     assert [type(step) for step in restore.steps] == [UpdateQbo, SaveLink]
     assert restore.steps[0] == UpdateQbo("Customer", {"Id": "58", "SyncToken": world.entity["SyncToken"],

@@ -27,8 +27,8 @@ from services.worker._plan import (
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
-from shared.envelope import Provider
-from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome
+from shared.domain import Action, Direction, Kind, Provider
+from shared.store import Link, LinkStatus, RepointOutcome
 from shared.syncconfig import ObjectSettings
 
 
@@ -51,7 +51,7 @@ async def sync_fields(
     record: HubSpotObject,
     entity: QboEntity,
     *,
-    action: str = "updated",
+    action: Action = Action.UPDATED,
     qbo_extra: dict[str, Any] | None = None,
     settled: _fields.Values | None = None,
 ) -> Outcome:
@@ -74,7 +74,7 @@ def plan_fields(
     record: HubSpotObject,
     entity: QboEntity,
     *,
-    action: str,
+    action: Action,
     request_id: str,
     now: float,
     qbo_extra: dict[str, Any] | None = None,
@@ -154,12 +154,12 @@ def plan_fields(
             "last_synced_at": now, "status": LinkStatus.SYNCED, "error_category": None, "error_message": None,
         })
     )  # fmt: skip
-    if action == "linked" and (to_qbo or to_hubspot):
+    if action == Action.LINKED and (to_qbo or to_hubspot):
         # Two existing records first joined: what the link overwrote on each side, so an operator can undo it.
-        steps.append(LogActivity("overwritten", overwritten(theirs, to_qbo, ours, to_hubspot)))
+        steps.append(LogActivity(Action.OVERWRITTEN, overwritten(theirs, to_qbo, ours, to_hubspot)))
     wrote = sorted(set(to_qbo) | set(to_hubspot))
     if not wrote and not qbo_extra:
-        return Plan(link, tuple(steps), "unchanged" if action == "updated" else action)
+        return Plan(link, tuple(steps), Action.UNCHANGED if action == Action.UPDATED else action)
     direction = (
         Direction.HUBSPOT_TO_QBO
         if to_qbo and not to_hubspot
@@ -258,7 +258,7 @@ async def deactivate_in_qbo(
     """The HubSpot record is gone: its QBO record is made inactive (`plan_deactivate`, carried out)."""
     link = await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id)
     if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
-        return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+        return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing linked in QuickBooks")
     entity: QboEntity | None = None
     request_id = ""
     if settings.on_delete == "propagate":
@@ -281,7 +281,7 @@ def plan_deactivate(spec: PairSpec, link: Link, entity: QboEntity | None, reques
             written = Answered(Answer.QBO_SYNC_TOKEN)
     steps.append(SaveLink({"qbo_written_sync_token": written, "status": LinkStatus.DELETED}))
     detail = f"{spec.qbo_entity} made inactive" if entity is not None else "on_delete=ignore"
-    return Plan(link, tuple(steps), "deleted", Direction.HUBSPOT_TO_QBO, detail)
+    return Plan(link, tuple(steps), Action.DELETED, Direction.HUBSPOT_TO_QBO, detail)
 
 
 async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link | None) -> Outcome:
@@ -297,8 +297,8 @@ def plan_archive(spec: PairSpec, settings: ObjectSettings, link: Link) -> Plan:
     apply of the same inactive record neither archives again nor flips it to excluded. A crash before the link save:
     the re-run archives again, which HubSpot answers as gone (counted archived)."""
     if link.status == LinkStatus.DELETED:
-        return Plan(link, (), "unchanged", detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record "
-                    "was archived before")  # fmt: skip
+        detail = f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record was archived before"
+        return Plan(link, (), Action.UNCHANGED, detail=detail)
     if link.hubspot_id is None:
         raise Excluded("inactive in QuickBooks", category="inactive")
     steps: list[Step] = []
@@ -306,4 +306,4 @@ def plan_archive(spec: PairSpec, settings: ObjectSettings, link: Link) -> Plan:
         steps.append(ArchiveHubSpot(spec.hubspot_type, link.hubspot_id))
     steps.append(SaveLink({"status": LinkStatus.DELETED}))
     detail = f"HubSpot {spec.hubspot_type} record archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Plan(link, tuple(steps), "deleted", Direction.QBO_TO_HUBSPOT, detail)
+    return Plan(link, tuple(steps), Action.DELETED, Direction.QBO_TO_HUBSPOT, detail)

@@ -75,10 +75,10 @@ from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import DuplicateDocNumber, NotFound
 from shared.money import decimal, plain
-from shared.store import Direction, Kind, Link, LinkStatus
+from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, InvoiceSettings
 
 QBO_ID_PROPERTY = "hsqbo_qbo_invoice_id"  # unique HubSpot invoice property: the QBO invoice a copy was made from
@@ -192,21 +192,21 @@ class InvoiceRule:
             return await self._deleted_in_qbo(ctx, settings, link)
         saw(qbo_version(invoice))
         if link is not None and link.qbo_written_sync_token == str(invoice.get("SyncToken")):
-            return Outcome("echo", link=link, detail="our own write")
+            return Outcome(Action.ECHO, link=link, detail="our own write")
         status = _qbo_status(invoice, hints, link)
         if link is not None and link.origin == Provider.HUBSPOT and link.hubspot_id is not None:
             return await self._qbo_edit_of_hubspot_invoice(ctx, link, invoice, status)
         if link is not None and link.hubspot_id is not None:
             synced = link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED
             if synced and not hints.get("drifted"):  # drifted: the HubSpot copy moved, not QBO (see _reconcile)
-                return Outcome("unchanged", link=link, detail="this QuickBooks version is synced")
+                return Outcome(Action.UNCHANGED, link=link, detail="this QuickBooks version is synced")
             try:
                 record = await ctx.hubspot.get(
                     "invoices", link.hubspot_id, properties=self._properties(settings), associations=COPY_PARTS
                 )
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked HubSpot invoice was deleted")
-            return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, "updated")
+                return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot invoice was deleted")
+            return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, Action.UPDATED)
 
         await filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
         company = await ctx.company()
@@ -227,14 +227,14 @@ class InvoiceRule:
 
     async def _create_in_hubspot(
         self, ctx: SyncContext, settings: InvoiceSettings, invoice: QboEntity, currency: str
-    ) -> tuple[HubSpotObject, str]:
+    ) -> tuple[HubSpotObject, Action]:
         """The HubSpot copy of a QBO invoice: adopted if a crashed run made it, else created with its associations."""
         properties = self._properties(settings)
         invoice_id = str(invoice["Id"])
         found = await made_from(ctx, INVOICE_ORIGIN, invoice_id, properties)
         if found is not None:
             return await ctx.hubspot.get("invoices", found.id, properties=properties, associations=COPY_PARTS), (
-                "linked"
+                Action.LINKED
             )
         contact_id = await refs.hubspot_contact(ctx, str(_fields.get_path(invoice, "CustomerRef.value")))
         company_id = await refs.primary_company(ctx, contact_id)
@@ -245,7 +245,7 @@ class InvoiceRule:
         values = {k: v for k, v in _hubspot_values(maps, _fields.from_qbo(maps, invoice)).items() if v}
         values.update({"hs_currency": currency, "hs_invoice_billable": "false", QBO_ID_PROPERTY: invoice_id})
         created = await ctx.hubspot.create("invoices", values, associations=associations)
-        return created, "created"
+        return created, Action.CREATED
 
     async def _push_to_hubspot(
         self,
@@ -255,7 +255,7 @@ class InvoiceRule:
         invoice: QboEntity,
         record: HubSpotObject,
         status: str,
-        action: str,
+        action: Action,
     ) -> Outcome:
         """Bring the HubSpot copy to the QBO invoice: header fields, line items, status; only what differs."""
         assert link.hubspot_id is not None
@@ -356,7 +356,7 @@ class InvoiceRule:
         invoice: QboEntity,
         line_map: dict[str, str],
         status: str,
-        action: str,
+        action: Action,
         wrote: list[str],
     ) -> Outcome:
         saved = await ctx.store.save_link(
@@ -371,8 +371,8 @@ class InvoiceRule:
                 error_message=None,
             )
         )
-        if not wrote and action == "updated":
-            return Outcome("unchanged", None, saved)
+        if not wrote and action == Action.UPDATED:
+            return Outcome(Action.UNCHANGED, None, saved)
         return Outcome(action, Direction.QBO_TO_HUBSPOT, saved, "wrote: " + ", ".join(wrote) if wrote else "")
 
     async def _qbo_edit_of_hubspot_invoice(
@@ -383,7 +383,7 @@ class InvoiceRule:
 
     async def _deleted_in_qbo(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
         if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
-            return Outcome("skipped", detail="deleted in QuickBooks; nothing linked in HubSpot")
+            return Outcome(Action.SKIPPED, detail="deleted in QuickBooks; nothing linked in HubSpot")
         status: str | None = None
         if settings.on_delete == "propagate":
             with contextlib.suppress(NotFound):
@@ -407,13 +407,15 @@ class InvoiceRule:
         if (link is not None and link.origin == Provider.QUICKBOOKS) or (
             link is None and record.properties.get(QBO_ID_PROPERTY)
         ):
-            return Outcome("skipped", link=link, detail="created in QuickBooks, its master: HubSpot edits stay there")
+            return Outcome(
+                Action.SKIPPED, link=link, detail="created in QuickBooks, its master: HubSpot edits stay there"
+            )
         status = record.properties.get("hs_invoice_status")
         if link is not None and link.qbo_id is not None:
             try:
                 invoice = await ctx.qbo.read("Invoice", link.qbo_id)
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked QuickBooks invoice was deleted")
+                return Outcome(Action.SKIPPED, link=link, detail="the linked QuickBooks invoice was deleted")
             if status == VOIDED:
                 return await self._void_in_qbo(ctx, link, invoice, "voided in HubSpot")
             return await self._push_to_qbo(ctx, settings, link, record, invoice)
@@ -489,7 +491,7 @@ class InvoiceRule:
 
     async def _create_in_qbo(
         self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any], link: Link | None
-    ) -> tuple[QboEntity, str]:
+    ) -> tuple[QboEntity, Action]:
         """Create the QBO invoice once: adopt one a crashed run made (same DocNumber, PrivateNote naming this
         invoice); on a DocNumber collision let QBO number it."""
         marker = _marker(record)
@@ -498,15 +500,17 @@ class InvoiceRule:
         if number is not None and len(number) <= DOC_NUMBER_MAX:
             for found in await ctx.qbo.query(f"SELECT * FROM Invoice WHERE DocNumber = {qbo_quote(number)}"):
                 if found.get("PrivateNote") == marker:
-                    return found, "linked"
+                    return found, Action.LINKED
             try:
                 request_id = ctx.request_id("Invoice", "create", record.id, number, link=link)
-                return await ctx.qbo.create("Invoice", {**body, "DocNumber": number}, request_id=request_id), "created"
+                return await ctx.qbo.create(
+                    "Invoice", {**body, "DocNumber": number}, request_id=request_id
+                ), Action.CREATED
             except DuplicateDocNumber:
                 pass
         request_id = ctx.request_id("Invoice", "create", record.id, "numbered-by-qbo", link=link)
         created = await ctx.qbo.create("Invoice", body, request_id=request_id)
-        return created, "created"
+        return created, Action.CREATED
 
     async def _push_to_qbo(
         self, ctx: SyncContext, settings: InvoiceSettings, link: Link, record: HubSpotObject, invoice: QboEntity
@@ -535,13 +539,15 @@ class InvoiceRule:
         if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):
             changed["CustomField"] = body["CustomField"]
         if not changed:
-            outcome = await self._save_hubspot_origin(ctx, settings, link, record, invoice, "unchanged", written=False)
+            outcome = await self._save_hubspot_origin(
+                ctx, settings, link, record, invoice, Action.UNCHANGED, written=False
+            )
             _check_qbo_total(record, invoice)
             return outcome
         request_id = ctx.request_id("Invoice", link.qbo_id, "update", str(invoice["SyncToken"]), link=link)
         update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
         updated = await ctx.qbo.update("Invoice", update, request_id=request_id)
-        outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, "updated", written=True)
+        outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, Action.UPDATED, written=True)
         _check_qbo_total(record, updated)
         return dataclasses.replace(outcome, detail="fields: " + ", ".join(sorted(changed)))
 
@@ -552,7 +558,7 @@ class InvoiceRule:
         link: Link,
         record: HubSpotObject,
         invoice: QboEntity,
-        action: str,
+        action: Action,
         *,
         written: bool,
     ) -> Outcome:
@@ -581,7 +587,7 @@ class InvoiceRule:
     async def _deleted_in_hubspot(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
         """Never delete accounting data: a HubSpot-made invoice deleted in HubSpot is voided in QBO (propagate)."""
         if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
-            return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+            return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing linked in QuickBooks")
         invoice: QboEntity | None = None
         request_id = ""
         if link.origin == Provider.HUBSPOT and settings.on_delete == "propagate":
@@ -602,10 +608,10 @@ def plan_qbo_edit_of_hubspot_invoice(link: Link, invoice: QboEntity, status: str
         changes = {"synced": {**link.synced, "status": VOIDED}, "qbo_version": str(invoice["SyncToken"])}
         steps = (UpdateHubSpot("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED}, gone_ok=True),
                  SaveLink(changes))  # fmt: skip
-        return Plan(link, steps, "voided", Direction.QBO_TO_HUBSPOT, "voided in QuickBooks")
+        return Plan(link, steps, Action.VOIDED, Direction.QBO_TO_HUBSPOT, "voided in QuickBooks")
     what = "its lines, prices or tax" if _lines_hash(invoice) != link.qbo_hash else "it"
     detail = f"edited {what} in QuickBooks; not synced back: the invoice was created in HubSpot, which stays its "
-    return Plan(link, (), "skipped", detail=detail + "master (edit it there)")
+    return Plan(link, (), Action.SKIPPED, detail=detail + "master (edit it there)")
 
 
 def plan_hubspot_invoice_deletion(settings: InvoiceSettings, link: Link, status: str | None) -> Plan:
@@ -620,7 +626,7 @@ def plan_hubspot_invoice_deletion(settings: InvoiceSettings, link: Link, status:
         steps.append(UpdateHubSpot("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED}, gone_ok=True))
     steps.append(SaveLink({"status": LinkStatus.DELETED}))
     detail = "HubSpot invoice voided" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Plan(link, tuple(steps), "deleted", Direction.QBO_TO_HUBSPOT, detail)
+    return Plan(link, tuple(steps), Action.DELETED, Direction.QBO_TO_HUBSPOT, detail)
 
 
 def plan_qbo_invoice_void(link: Link, invoice: QboEntity, why: str, request_id: str) -> Plan:
@@ -634,7 +640,7 @@ def plan_qbo_invoice_void(link: Link, invoice: QboEntity, why: str, request_id: 
         token = Answered(Answer.QBO_SYNC_TOKEN)
     steps.append(SaveLink({"synced": {**link.synced, "status": VOIDED}, "qbo_version": token,
                            "qbo_written_sync_token": token}))  # fmt: skip
-    return Plan(link, tuple(steps), "voided", Direction.HUBSPOT_TO_QBO, why)
+    return Plan(link, tuple(steps), Action.VOIDED, Direction.HUBSPOT_TO_QBO, why)
 
 
 def plan_qbo_invoice_deletion(link: Link, invoice: QboEntity | None, request_id: str) -> Plan:
@@ -642,7 +648,7 @@ def plan_qbo_invoice_deletion(link: Link, invoice: QboEntity | None, request_id:
     on_delete=ignore) voided (never deleted: accounting data), then the link deleted."""
     voiding = plan_qbo_invoice_void(link, invoice, "deleted in HubSpot", request_id).steps if invoice else ()
     steps = (*voiding, SaveLink({"status": LinkStatus.DELETED}))
-    return Plan(link, steps, "deleted", Direction.HUBSPOT_TO_QBO, "QuickBooks invoice voided")
+    return Plan(link, steps, Action.DELETED, Direction.HUBSPOT_TO_QBO, "QuickBooks invoice voided")
 
 
 async def _qbo_currency_fields(

@@ -69,9 +69,9 @@ from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Awaited, Direction, Kind, Provider
 from shared.errors import NotFound
-from shared.store import Awaited, Direction, Kind, Link, LinkStatus
+from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, PaymentSettings
 
 PAYMENT_TO_INVOICE = 542  # commerce_payment -> invoice (invoice -> payment is 541)
@@ -186,12 +186,14 @@ def plan_qbo_payment(
     if found is not None:
         changes = _synced(link, Provider.HUBSPOT, str(found["Id"]), {}, str(found["SyncToken"]), hubspot_id=payment_id,
                           now=now)  # fmt: skip
-        return Plan(link, (SaveLink(changes),), "linked", Direction.HUBSPOT_TO_QBO)
+        return Plan(link, (SaveLink(changes),), Action.LINKED, Direction.HUBSPOT_TO_QBO)
     if body is None:
         raise ValueError("a payment to create needs its body")
     made, token = Answered(Answer.QBO_ID), Answered(Answer.QBO_SYNC_TOKEN)
     changes = _synced(link, Provider.HUBSPOT, made, {}, token, hubspot_id=payment_id, now=now)
-    return Plan(link, (CreateQbo("Payment", body, request_id), SaveLink(changes)), "created", Direction.HUBSPOT_TO_QBO)
+    return Plan(
+        link, (CreateQbo("Payment", body, request_id), SaveLink(changes)), Action.CREATED, Direction.HUBSPOT_TO_QBO
+    )
 
 
 def plan_qbo_payment_update(
@@ -202,13 +204,13 @@ def plan_qbo_payment_update(
     assert link.qbo_id is not None
     total: Decimal = fields["TotalAmt"]
     if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
-        return Plan(link, (), "unchanged")
+        return Plan(link, (), Action.UNCHANGED)
     lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
     body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
     token = Answered(Answer.QBO_SYNC_TOKEN)
     steps = (UpdateQbo("Payment", body, request_id), SaveLink(_synced(link, Provider.HUBSPOT, link.qbo_id, {}, token,
                                                                        now=now)))  # fmt: skip
-    return Plan(link, steps, "updated", Direction.HUBSPOT_TO_QBO, "amount/date")
+    return Plan(link, steps, Action.UPDATED, Direction.HUBSPOT_TO_QBO, "amount/date")
 
 
 def plan_qbo_void(link: Link, payment: QboEntity | None, status: str, request_id: str, now: float) -> Plan:
@@ -216,7 +218,7 @@ def plan_qbo_void(link: Link, payment: QboEntity | None, status: str, request_id
     read; None under on_delete=ignore), once. A crash before the link save: the re-run reads it voided and only saves
     the link, naming the SyncToken of our void (its echo)."""
     if link.status == LinkStatus.DELETED:
-        return Plan(link, (), "skipped", detail=f"{status} in HubSpot; already handled")
+        return Plan(link, (), Action.SKIPPED, detail=f"{status} in HubSpot; already handled")
     assert link.qbo_id is not None
     steps: list[Step] = []
     written: str | Answered | None = link.qbo_written_sync_token
@@ -228,7 +230,7 @@ def plan_qbo_void(link: Link, payment: QboEntity | None, status: str, request_id
     steps.append(SaveLink({"status": LinkStatus.DELETED, "qbo_written_sync_token": written, "qbo_version": written,
                            "last_synced_at": now}))  # fmt: skip
     detail = "QuickBooks payment voided" if payment is not None else "on_delete=ignore"
-    return Plan(link, tuple(steps), "deleted", Direction.HUBSPOT_TO_QBO, f"{status} in HubSpot: {detail}")
+    return Plan(link, tuple(steps), Action.DELETED, Direction.HUBSPOT_TO_QBO, f"{status} in HubSpot: {detail}")
 
 
 @dataclasses.dataclass(slots=True)
@@ -271,7 +273,7 @@ def plan_hubspot_payments(
     changes = _synced(link, Provider.QUICKBOOKS, str(payment["Id"]), synced, str(payment["SyncToken"]), now=now,
                       hubspot_version=first_version)  # fmt: skip
     steps.append(SaveLink(changes))
-    action = "created" if created else "updated" if updated else "unchanged"
+    action = Action.CREATED if created else Action.UPDATED if updated else Action.UNCHANGED
     detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
     return Plan(link, tuple(steps), action, Direction.QBO_TO_HUBSPOT if created or updated else None, detail)
 
@@ -280,13 +282,13 @@ def plan_hubspot_removal(settings: PaymentSettings, link: Link, how: str, now: f
     """The plan archiving the HubSpot payments of a QBO payment voided or deleted (`how`), once. A crash before the
     link save: the re-run archives again, which HubSpot answers as gone (counted archived)."""
     if link.status == LinkStatus.DELETED or not any(link.synced.values()):
-        return Plan(link, (), "skipped", detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+        return Plan(link, (), Action.SKIPPED, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
     steps: list[Step] = []
     if settings.on_delete == "propagate":
         steps += [ArchiveHubSpot("commerce_payments", str(made)) for made in link.synced.values() if made]
     steps.append(SaveLink({"status": LinkStatus.DELETED, "last_synced_at": now}))
     detail = "HubSpot payment(s) archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Plan(link, tuple(steps), "deleted", Direction.QBO_TO_HUBSPOT, f"{how} in QuickBooks: {detail}")
+    return Plan(link, tuple(steps), Action.DELETED, Direction.QBO_TO_HUBSPOT, f"{how} in QuickBooks: {detail}")
 
 
 def _synced(
@@ -340,8 +342,8 @@ class PaymentRule:
         saw(GONE if payment is None else qbo_version(payment))
         if link is not None and link.origin == Provider.HUBSPOT:
             if payment is not None and link.qbo_written_sync_token == str(payment.get("SyncToken")):
-                return Outcome("echo", link=link, detail="our own write")
-            return Outcome("skipped", link=link, detail="made in HubSpot: QuickBooks edits are not synced back")
+                return Outcome(Action.ECHO, link=link, detail="our own write")
+            return Outcome(Action.SKIPPED, link=link, detail="made in HubSpot: QuickBooks edits are not synced back")
 
         if payment is None or is_voided(payment):
             return await self._removed_in_qbo(ctx, settings, link, "deleted" if payment is None else "voided")
@@ -382,7 +384,7 @@ class PaymentRule:
         self, ctx: SyncContext, settings: PaymentSettings, link: Link | None, how: str
     ) -> Outcome:
         if link is None:
-            return Outcome("skipped", detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+            return Outcome(Action.SKIPPED, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
         return await carry_out(ctx, plan_hubspot_removal(settings, link, how, ctx.clock()))
 
     # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
@@ -395,20 +397,20 @@ class PaymentRule:
             record = await ctx.hubspot.get("commerce_payments", payment_id, properties=READ_PROPERTIES)
         saw(GONE if record is None else hubspot_version(record))  # even when skipped: that version is seen
         if link is not None and link.origin == Provider.QUICKBOOKS:
-            return Outcome("skipped", link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
+            return Outcome(Action.SKIPPED, link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         if record is not None and record.properties.get(ORIGIN_PROPERTY):  # a split part: linked through its payment
-            return Outcome("skipped", detail="made from QuickBooks: HubSpot edits are not synced back")
+            return Outcome(Action.SKIPPED, detail="made from QuickBooks: HubSpot edits are not synced back")
         linked = link if link is not None and link.qbo_id is not None else None
         status = (record.properties.get("hs_latest_status") or "succeeded") if record is not None else "deleted"
         if status in NOT_PAID or status == "deleted":
             if linked is None:
                 if record is None:
-                    return Outcome("skipped", detail="deleted in HubSpot; nothing synced to QuickBooks")
+                    return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing synced to QuickBooks")
                 raise Excluded(f"payment {status}", category="payment_not_completed")
             return await self._void_in_qbo(ctx, settings, linked, status)
         if status in PROCESSING:
             if linked is not None:
-                return Outcome("skipped", link=linked, detail=f"payment {status} again; QuickBooks payment kept")
+                return Outcome(Action.SKIPPED, link=linked, detail=f"payment {status} again; QuickBooks payment kept")
             raise Excluded(f"payment {status} (ACH): synced once it completes", category="payment_processing")
         assert record is not None  # a missing record has status "deleted"
         if linked is not None:
@@ -454,7 +456,7 @@ class PaymentRule:
         assert link.qbo_id is not None
         payment = await ctx.qbo.read("Payment", link.qbo_id)
         if is_voided(payment):
-            return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
+            return Outcome(Action.SKIPPED, link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
         company = await ctx.company()
         fields = qbo_payment_fields(record, company.qbo_zone, currencies.qbo_currency(payment, company))
         request_id = ctx.request_id("Payment", link.qbo_id, "update", str(payment["SyncToken"]), link=link)
