@@ -178,7 +178,7 @@ async def running_stack(
                 poller = Poller(settings, sync, store, contexts, publisher.publish)
                 stop_polling = asyncio.Event()
                 polling = asyncio.create_task(poller.run(stop_polling))
-                page = StatusPage(settings, sync, store).app(status_password(settings, options.host))
+                page = StatusPage(settings, sync, store, contexts=contexts).app(status_password(settings, options.host))
                 try:
                     async with serving(page, host=options.host, port=options.status_port) as status:
                         yield RunningStack(settings, sandbox, receiver, store, worker, linked, status)

@@ -26,9 +26,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import time
 
+from services.worker import _summary as summaries
 from services.worker._ingest import Part, part_of
-from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
+from services.worker.rules import Awaited, Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
@@ -100,6 +102,7 @@ class Engine:
             return await self._wake_parent(ctx, key, *part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+        awaits: Awaited | None = None
         with watching() as seen:
             for attempt in range(RERUNS):
                 try:
@@ -111,6 +114,7 @@ class Engine:
                     continue
                 except (Excluded, Failing) as exc:
                     status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
+                    awaits = exc.awaits if isinstance(exc, Failing) else None
                     outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
                 except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
@@ -122,6 +126,7 @@ class Engine:
                     category = error_category(exc)
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
                 break
+        await self._summarize(key, before, outcome, seen, awaits)
         if news:
             await self._log(key, outcome)
         else:  # the same outcome of a version already seen: nothing new for the record's history
@@ -145,6 +150,24 @@ class Engine:
             with contextlib.suppress(StaleLink):  # the link is gone meanwhile (a merge): nothing to record on
                 await self._store.set_version(link.id, key.side, version)
         return not (repeated and outcome.action in NO_NEWS)
+
+    async def _summarize(
+        self, key: PendingKey, before: Link | None, outcome: Outcome, seen: Seen, awaits: Awaited | None
+    ) -> None:
+        """Keep on the link what a person recognises the record by and what this apply changed (`_summary`); no
+        write when that is as it was."""
+        link = outcome.link
+        if link is None or _own_id(key) != _own_id_of(link, key.side):
+            link = await self._store.get_link(key.connection, key.kind, **_own_id(key))
+        if link is None or link.id is None:
+            return
+        changed = summaries.changes(before.synced if before is not None else {}, link.synced)
+        summary = summaries.next_summary(
+            link.summary, key.kind, side=key.side, record=seen.record, changed=changed, awaits=awaits, now=time.time()
+        )
+        shown = summaries.label(key.kind, summary)
+        if (shown, summary) != (link.label, link.summary):
+            await self._store.set_summary(link.id, shown, summary)
 
     async def _wake_parent(self, ctx: SyncContext, key: PendingKey, part: Part, part_id: str) -> Applied:
         """A part changed: its parent record is what to sync (none when the part belongs to nothing synced)."""

@@ -85,8 +85,17 @@ class Store(Protocol):
         status: LinkStatus | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        search: str | None = None,
+        recent: bool = False,
     ) -> list[Link]:
-        """Links by id, optionally filtered."""
+        """Links by id (`recent`: last changed first), optionally filtered; `search` keeps those whose label
+        contains it (any case) or whose id on either side is it."""
+        ...
+
+    async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
+        """Replace what a person recognises the link's records by (`Link.label`, `Link.summary`); a change of them
+        is a change of the record (`updated_at`). Leaves the revision alone: no apply has to re-run for it."""
         ...
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]: ...

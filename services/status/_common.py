@@ -1,0 +1,41 @@
+"""What the status page's route modules share: reading a request's record and filters, showing an instant."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from starlette.requests import Request
+
+from shared.envelope import Provider
+from shared.store import Kind, Link, LinkStatus
+
+
+class NotFound(Exception):
+    """Answered 404 with the message (the app's exception handler)."""
+
+
+def when(at: float | None) -> str:
+    return "—" if at is None else dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def record_side(link: Link) -> tuple[Provider, str]:
+    """The side a record is looked at and re-synced from: HubSpot's id when it has one (every rule reads both)."""
+    if link.hubspot_id is not None:
+        return Provider.HUBSPOT, link.hubspot_id
+    return Provider.QUICKBOOKS, str(link.qbo_id)
+
+
+def filters(request: Request) -> tuple[Kind | None, LinkStatus | None]:
+    kind, status = request.query_params.get("kind"), request.query_params.get("status")
+    try:
+        return (Kind(kind) if kind else None), (LinkStatus(status) if status else None)
+    except ValueError:
+        raise NotFound(f"no such kind or status: {kind!r}, {status!r}") from None
+
+
+def record_key(request: Request) -> tuple[Kind, Provider, str]:
+    try:
+        kind, side = Kind(request.path_params["kind"]), Provider(request.path_params["side"])
+    except ValueError:
+        raise NotFound("no such kind or side") from None
+    return kind, side, request.path_params["object_id"]
