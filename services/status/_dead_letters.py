@@ -53,7 +53,7 @@ def when_ms(at: float | None) -> str:
     """An instant to the millisecond, in UTC."""
     if at is None:
         return "—"
-    return dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", " UTC")
+    return dt.datetime.fromtimestamp(round(at, 3), dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", " UTC")
 
 
 def letter_filter(fields: Callable[[str], Any], now: float) -> tuple[LetterFilter, list[str]]:
