@@ -59,7 +59,7 @@ async def test_dead_letters_are_filtered_read_purged_and_replayed_and_reading_ta
                 scans.append("scan")
                 await scan(*args)
 
-            letters._scan = noted  # type: ignore[method-assign]
+            letters._scan = noted  # type: ignore[method-assign,assignment]
             yield letters
 
     status = StatusPage(stack.settings, stack.sync, stack.store, dead_letters=watched)
