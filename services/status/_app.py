@@ -2,12 +2,13 @@
 
     GET  /                                             every connection: its accounts' authorization, records per
                                                        object and status, the backlog, the dead letters
-    GET  /connections/{name}/records?kind=&status=     records with their error category and message, 50 a page
-    GET  /connections/{name}/records.csv?kind=&status= the same, every row, as CSV
-    GET  /connections/{name}/{kind}/{side}/{id}        one record: both ids, status, error, last synced, history
+    GET  /connections/{name}/records?kind=&status=&q= records by name, last change first, 50 a page: _records.py
+    GET  /connections/{name}/records.csv?...           the same, every row, as CSV
+    GET  /connections/{name}/{kind}/{side}/{id}        one record: name, status, error explained, what it waits for,
+                                                       links into both products, fields side by side, history
     POST /connections/{name}/{kind}/{side}/{id}/sync   "Sync now": a worker re-reads both sides at once
-    GET  /dead-letters                                 what hsqbo gave up on, with the reason
-    POST /dead-letters/replay                          replay the chosen letters (or all): shared.deadletters
+    GET  /dead-letters[/{id}]                          what hsqbo gave up on, filtered; one letter with its history
+    POST /dead-letters/scan|replay|purge               ... and what to do with them: _dead_letters.py
     GET  /connect?name=&provider=                      "New connection": Connect under a name not configured yet
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen

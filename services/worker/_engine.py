@@ -6,6 +6,10 @@ the poller then queues the record again only for a newer version, excluded, fail
 outcome repeated on a version the link already showed is no news: no status write, no activity line (the log line
 stays). A status changes only when the data does.
 
+After each apply the engine keeps on the link what a person recognises the record by (`_summary`: its name, email,
+number or amount as the rule read it, what the sync changed, what a failing record waits for, `rules.Awaited`); the
+status page lists and searches records by it without calling either API.
+
 A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
 `paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
 in a loop. The sweep brings it back after
