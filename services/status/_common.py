@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import urllib.parse
 
 from starlette.requests import Request
 
 from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus
+from shared.store import Kind, Link, LinkStatus, PendingKey
 
 
 class NotFound(Exception):
@@ -39,3 +40,9 @@ def record_key(request: Request) -> tuple[Kind, Provider, str]:
     except ValueError:
         raise NotFound("no such kind or side") from None
     return kind, side, request.path_params["object_id"]
+
+
+def record_href(key: PendingKey) -> str:
+    """The page of one record."""
+    quoted = [urllib.parse.quote(part, safe="") for part in (key.connection, key.kind, key.side, key.object_id)]
+    return "/connections/{}/{}/{}/{}".format(*quoted)

@@ -31,16 +31,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from services.status._common import record_href
 from services.status._explanations import explain
 from shared.deadletters import DeadLetter, LetterFilter
 from shared.envelope import Provider
 from shared.process import parse_time
-from shared.store import Kind
+from shared.store import Kind, PendingKey
 
 if TYPE_CHECKING:
     from services.status._app import StatusPage
 
 FILTER_FIELDS = ("connection", "kind", "category", "since", "until")
+SHOWN = 200  # letters listed at most (the actions take every matching one)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -76,16 +78,22 @@ def letter_filter(fields: Callable[[str], Any], now: float) -> tuple[LetterFilte
     return where, unreadable
 
 
-def record_path(letter: DeadLetter) -> str | None:
-    """The status page's path of the letter's record, when the letter names one hsqbo keeps (an apply's)."""
+def record_of(letter: DeadLetter) -> PendingKey | None:
+    """The record a letter is about, when it names one hsqbo keeps (an apply's: a change envelope has no
+    connection until it is routed)."""
     try:
         kind, side = Kind(letter.kind or ""), Provider(letter.side or "")
     except ValueError:
         return None
     if letter.connection is None or letter.object_id is None:
         return None
-    quoted = [urllib.parse.quote(part, safe="") for part in (letter.connection, kind, side, letter.object_id)]
-    return "/connections/{}/{}/{}/{}".format(*quoted)
+    return PendingKey(letter.connection, kind, side, letter.object_id)
+
+
+def record_path(letter: DeadLetter) -> str | None:
+    """The status page's path of the letter's record."""
+    key = record_of(letter)
+    return None if key is None else record_href(key)
 
 
 class DeadLetterPages:
@@ -115,11 +123,25 @@ class DeadLetterPages:
         found = [letter for letter in self.scan.letters if where.matches(letter)] if self.scan else []
         categories = sorted({letter.error_category for letter in self.scan.letters}) if self.scan else []
         return self.page._render(
-            "dead_letters.html", request, letters=found, scan=self.scan, queued=await self._count(),
-            fields={name: request.query_params.get(name, "") for name in FILTER_FIELDS}, unreadable=unreadable,
-            categories=categories, kinds=list(Kind), connections=[c.name for c in self.page.sync.connection],
-            filtered=not where.everything, explain=explain, record_path=record_path,
+            "dead_letters.html", request, letters=found[:SHOWN], matching=len(found), scan=self.scan,
+            queued=await self._count(), fields={name: request.query_params.get(name, "") for name in FILTER_FIELDS},
+            unreadable=unreadable, categories=categories, kinds=list(Kind),
+            connections=[c.name for c in self.page.sync.connection], filtered=not where.everything, explain=explain,
+            record_path=record_path, names=await self._names(found[:SHOWN]),
         )  # fmt: skip
+
+    async def _names(self, letters: list[DeadLetter]) -> dict[str, str]:
+        """Letter id -> the name of its record, for the letters whose record hsqbo keeps a link of."""
+        names = {}
+        for letter in letters:
+            key = record_of(letter)
+            if key is None:
+                continue
+            ids = {"hubspot_id" if key.side == Provider.HUBSPOT else "qbo_id": key.object_id}
+            link = await self.page.store.get_link(key.connection, key.kind, **ids)
+            if link is not None and link.label:
+                names[letter.id] = link.label
+        return names
 
     async def letter(self, request: Request) -> Response:
         letter_id = request.path_params["letter_id"]

@@ -38,7 +38,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from services.poller._reconcile import PAIRS, qbo_select
-from services.status._common import filters, record_key, record_side, when
+from services.status._common import filters, record_href, record_key, record_side, when
 from services.status._explanations import explain
 from shared.config import Settings
 from shared.envelope import Provider
@@ -258,5 +258,4 @@ def _waiting_path(connection: str, waits_for: Any) -> dict[str, str] | None:
         kind, side, object_id = Kind(waits_for["kind"]), Provider(waits_for["side"]), str(waits_for["id"])
     except (KeyError, ValueError):
         return None
-    quoted = [urllib.parse.quote(part, safe="") for part in (connection, kind, side, object_id)]
-    return {"path": "/connections/{}/{}/{}/{}".format(*quoted), "text": f"{kind} {object_id} in {side}"}
+    return {"path": record_href(PendingKey(connection, kind, side, object_id)), "text": f"{kind} {object_id} in {side}"}

@@ -41,11 +41,13 @@ async def publish(stack: Stack, object_id: str, error: Exception, at: float) -> 
 async def test_dead_letters_are_filtered_read_purged_and_replayed_and_reading_takes_none(
     stack: Stack, browser: Browser, tmp_path: Path
 ) -> None:
+    contact = stack.hubspot_edit("contacts", "create", properties={"email": "dee@example.com", "firstname": "Dee"})
+    await stack.settle()
     now = time.time()
     unavailable = ServerError("Service Unavailable", provider="quickbooks", status=503)
     old = await publish(stack, "901", unavailable, now - 7200)
     recent_ms = int(now * 1000) - 877
-    recent = await publish(stack, "902", unavailable, recent_ms / 1000)
+    recent = await publish(stack, contact["id"], unavailable, recent_ms / 1000)
     throttled = await publish(stack, "903", RateLimited("Too Many Requests", provider="hubspot", status=429), now)
     scans: list[str] = []
 
@@ -88,11 +90,14 @@ async def test_dead_letters_are_filtered_read_purged_and_replayed_and_reading_ta
         await asyncio.to_thread(choose, "#filter-kind", "contact")
         await asyncio.to_thread(choose, "#filter-category", "server_error")
         await browser.click("#filter-apply")
-        assert await browser.texts("#letters tr.letter td:nth-child(4)") == ["901", "902"]
+        assert await browser.texts("#letters tr.letter td:nth-child(4)") == [
+            "901",
+            f"{contact['id']}\nDee · dee@example.com",
+        ]
         since = await asyncio.to_thread(browser.driver.find_element, By.CSS_SELECTOR, "#filter-since")
         await asyncio.to_thread(since.send_keys, "1h")
         await browser.click("#filter-apply")
-        assert await browser.texts("#letters tr.letter td:nth-child(4)") == ["902"]
+        assert await browser.texts("#letters tr.letter span.name") == ["Dee · dee@example.com"]
         await browser.screenshot(tmp_path / "dead-letters-filtered.png")
 
         await browser.click("#letters tr.letter a.detail")
@@ -100,9 +105,13 @@ async def test_dead_letters_are_filtered_read_purged_and_replayed_and_reading_ta
         assert await browser.text("#letter .explanation-what") == "The provider failed to answer (5xx or timeout)."
         last = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(recent_ms // 1000))
         assert await browser.text("#last-failed") == f"{last}.{recent_ms % 1000:03d} UTC"
-        assert await browser.attribute("#record-link", "href") == f"{page}/connections/{CONNECTION}/contact/hubspot/902"
+        assert await browser.attribute("#record-link", "href") == (
+            f"{page}/connections/{CONNECTION}/contact/hubspot/{contact['id']}"
+        )
         await browser.screenshot(tmp_path / "dead-letter.png")
         await browser.click("#record-link")
+        assert (await browser.text("#name"), await browser.text("#status")) == ("Dee · dee@example.com", "synced")
+        await browser.open(f"{page}/connections/{CONNECTION}/contact/hubspot/901")
         assert await browser.text("#status") == "not synced yet"  # no such contact: hsqbo keeps no link for it
 
         await browser.open(f"{page}/dead-letters?category=server_error")
