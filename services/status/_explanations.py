@@ -23,7 +23,7 @@ class Explanation:
 
 E = Explanation
 _RESYNC = "then press Sync now on the record (or `hsqbo dlq replay`)."
-_RETRY = "Nothing to change: hsqbo retries with backoff; a letter that ran out of attempts is replayed from the page."
+_RETRY = "hsqbo retries it with backoff by itself; once it gave up (a dead letter), replay it when this is over."
 _RECONNECT = "Reconnect the account (Connect on the status page, or `hsqbo connect`): the connection resumes at once."
 
 EXPLANATIONS: dict[str, Explanation] = {
