@@ -122,6 +122,12 @@ def field_rows(
     )
 
 
+def seen_rows(summary: Mapping[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    """What each side showed when hsqbo last read it (`Link.summary`): (field, HubSpot, QuickBooks)."""
+    hubspot, qbo = summary.get(str(Provider.HUBSPOT)) or {}, summary.get(str(Provider.QUICKBOOKS)) or {}
+    return [(name, hubspot.get(name), qbo.get(name)) for name in dict.fromkeys([*hubspot, *qbo])]
+
+
 class RecordPages:
     def __init__(self, page: StatusPage) -> None:
         self.page = page
@@ -211,14 +217,19 @@ class RecordPages:
         if link is None:
             return self.page._render(
                 "record.html", request, connection=connection, kind=kind, link=None, history=[], pending=pending,
-                side=side, object_id=object_id, urls=urls, explanation=None, waits_for=None, comparison=None,
+                side=side, object_id=object_id, urls=urls, explanation=None, waits_for=None, seen=[], comparison=None,
             )  # fmt: skip
         history = await store.activity(connection.name, kind, link_id=link.id, limit=50)
-        waits_for = link.summary.get("waits_for") if link.status == LinkStatus.FAILING else None
+        awaited = awaited_key(connection.name, link.summary.get("waits_for"))
+        waits_for = None
+        if awaited is not None and link.status == LinkStatus.FAILING:
+            ids = {"hubspot_id" if awaited.side == Provider.HUBSPOT else "qbo_id": awaited.object_id}
+            found = await store.get_link(connection.name, awaited.kind, **ids)
+            waits_for = awaited_link(awaited, found.label if found is not None else "")
         return self.page._render(
             "record.html", request, connection=connection, kind=kind, link=link, history=history, pending=pending,
             side=side, object_id=object_id, urls=urls, explanation=explain(link.error_category),
-            waits_for=_waiting_path(connection.name, waits_for), comparison=await self._compare(connection, link),
+            waits_for=waits_for, seen=seen_rows(link.summary), comparison=await self._compare(connection, link),
         )  # fmt: skip
 
     async def _compare(self, connection: ConnectionSettings, link: Link) -> Comparison:
@@ -250,12 +261,25 @@ class RecordPages:
         return Comparison(field_rows(hubspot, qbo, agreed, changed))
 
 
-def _waiting_path(connection: str, waits_for: Any) -> dict[str, str] | None:
-    """The record a failing record waits for, as the page links it."""
+RECORD_NAMES = {
+    Kind.CONTACT: {Provider.HUBSPOT: "HubSpot contact", Provider.QUICKBOOKS: "QuickBooks customer"},
+    Kind.PRODUCT: {Provider.HUBSPOT: "HubSpot product", Provider.QUICKBOOKS: "QuickBooks item"},
+    Kind.INVOICE: {Provider.HUBSPOT: "HubSpot invoice", Provider.QUICKBOOKS: "QuickBooks invoice"},
+    Kind.PAYMENT: {Provider.HUBSPOT: "HubSpot payment", Provider.QUICKBOOKS: "QuickBooks payment"},
+}
+
+
+def awaited_key(connection: str, waits_for: Any) -> PendingKey | None:
+    """The record a failing record waits for (`Link.summary["waits_for"]`), when well formed."""
     if not isinstance(waits_for, dict):
         return None
     try:
-        kind, side, object_id = Kind(waits_for["kind"]), Provider(waits_for["side"]), str(waits_for["id"])
+        return PendingKey(connection, Kind(waits_for["kind"]), Provider(waits_for["side"]), str(waits_for["id"]))
     except (KeyError, ValueError):
         return None
-    return {"path": record_href(PendingKey(connection, kind, side, object_id)), "text": f"{kind} {object_id} in {side}"}
+
+
+def awaited_link(key: PendingKey, label: str) -> dict[str, str]:
+    """How the page links the awaited record: "QuickBooks customer 58 (Acme Ltd · books@acme.test)"."""
+    text = f"{RECORD_NAMES[key.kind][key.side]} {key.object_id}" + (f" ({label})" if label else "")
+    return {"path": record_href(key), "text": text}

@@ -110,7 +110,8 @@ async def test_a_failing_invoice_explains_its_error_and_links_to_the_customer_it
     assert (await browser.text("#error")).startswith("customer_not_synced: QuickBooks customer")
     assert await browser.text("#explanation-what") == "The invoice's customer is not synced yet."
     assert (await browser.text("#explanation-fix")).startswith("Sync the customer it waits for")
-    assert await browser.text("#waits-for") == f"contact {customer['Id']} in quickbooks"
+    assert await browser.text("#waits-for") == f"QuickBooks customer {customer['Id']} (Late Ltd · late@example.com)"
+    assert await browser.texts("#seen tr[data-field='customer'] td") == ["customer", "—", "Late Ltd"]
     await browser.screenshot(tmp_path / "failing-invoice.png")
 
     await browser.click("#waits-for")  # the customer: left out by the contacts filter, and saying why

@@ -3,9 +3,18 @@ record."""
 
 from __future__ import annotations
 
-from services.status._records import _waiting_path, field_rows, hubspot_url, is_sandbox, qbo_url
+from services.status._records import (
+    awaited_key,
+    awaited_link,
+    field_rows,
+    hubspot_url,
+    is_sandbox,
+    qbo_url,
+    seen_rows,
+)
 from shared.config import Settings
-from shared.store import Kind
+from shared.envelope import Provider
+from shared.store import Kind, PendingKey
 
 
 def test_a_record_links_to_itself_in_hubspot_and_quickbooks() -> None:
@@ -48,9 +57,19 @@ def test_without_a_read_the_rows_are_the_agreed_and_changed_fields() -> None:
 
 
 def test_the_awaited_record_is_linked_on_the_page_only_when_well_formed() -> None:
-    assert _waiting_path("acme", {"kind": "contact", "side": "quickbooks", "id": "58"}) == {
-        "path": "/connections/acme/contact/quickbooks/58", "text": "contact 58 in quickbooks"
+    key = awaited_key("acme", {"kind": "contact", "side": "quickbooks", "id": "58"})
+    assert key == PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "58")
+    assert awaited_link(key, "Acme Ltd") == {
+        "path": "/connections/acme/contact/quickbooks/58", "text": "QuickBooks customer 58 (Acme Ltd)"
     }  # fmt: skip
-    assert _waiting_path("acme", {"kind": "nope", "side": "quickbooks", "id": "58"}) is None
-    assert _waiting_path("acme", {"kind": "contact"}) is None
-    assert _waiting_path("acme", None) is None
+    assert awaited_link(PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "9"), "")["text"] == "HubSpot invoice 9"
+    assert awaited_key("acme", {"kind": "nope", "side": "quickbooks", "id": "58"}) is None
+    assert awaited_key("acme", {"kind": "contact"}) is None
+    assert awaited_key("acme", None) is None
+
+
+def test_what_each_side_showed_when_last_read_is_listed_field_by_field() -> None:
+    summary = {"hubspot": {"number": "INV-7", "total": "75.00"}, "quickbooks": {"number": "1001", "customer": "Acme"},
+               "changed": {}}  # fmt: skip
+    assert seen_rows(summary) == [("number", "INV-7", "1001"), ("total", "75.00", None), ("customer", None, "Acme")]
+    assert seen_rows({}) == []
