@@ -39,7 +39,10 @@ def record_key(request: Request) -> tuple[Kind, Provider, str]:
         kind, side = Kind(request.path_params["kind"]), Provider(request.path_params["side"])
     except ValueError:
         raise NotFound("no such kind or side") from None
-    return kind, side, request.path_params["object_id"]
+    object_id = request.path_params["object_id"]
+    if "\x00" in object_id:  # no record has one, and Postgres takes no NUL in text
+        raise NotFound("no such record")
+    return kind, side, object_id
 
 
 def record_href(key: PendingKey) -> str:

@@ -151,7 +151,7 @@ class RecordPages:
 
     def _filters(self, request: Request) -> tuple[Kind | None, LinkStatus | None, str]:
         kind, status = filters(request)
-        return kind, status, request.query_params.get("q", "").strip()[:200]
+        return kind, status, request.query_params.get("q", "").replace("\x00", "").strip()[:200]
 
     async def records(self, request: Request) -> Response:
         connection = self.page._connection(request)

@@ -131,3 +131,24 @@ async def test_a_failing_invoice_explains_its_error_and_links_to_the_customer_it
     )  # fmt: skip
     assert field(row, "explanation").startswith("The invoice's customer is not synced yet. Why: ")
     assert field(row, "quickbooks_url") == qbo_url(Kind.INVOICE, invoice_id, sandbox=True)
+
+
+async def test_odd_input_to_the_records_and_dead_letters_pages_is_never_a_500(stack: Stack, page: str) -> None:
+    gets = [
+        f"/connections/{CONNECTION}/records?q=%00%25_&page=%C2%B2",
+        f"/connections/{CONNECTION}/records?kind=nope",
+        f"/connections/{CONNECTION}/records.csv?q=%00",
+        f"/connections/{CONNECTION}/contact/hubspot/%00",
+        f"/connections/{CONNECTION}/contact/nowhere/1",
+        "/dead-letters?since=%C2%B2&until=tomorrow&kind=%00",
+        "/dead-letters/%00",
+        "/dead-letters/scan",
+    ]
+    async with aiohttp.ClientSession() as session:
+        for path in gets:
+            async with session.get(page + path) as response:
+                assert response.status in (200, 404), path
+        form = {"scope": "filtered", "since": "²"}
+        async with session.post(page + "/dead-letters/purge", data=form, allow_redirects=False) as response:
+            assert response.status == 303
+            assert "could+not+read+since" in response.headers["Location"]
