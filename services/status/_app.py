@@ -13,6 +13,8 @@
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
     GET  /healthz                                      "ok" without the password, for probes (tells nothing else)
+    GET  /overview, POST .../objects/{kind}/switch     the operator's overview and on/off switches: _overview.py
+    GET  /connections/{name}/first-sync (+ POSTs)      the initial sync, planned and reviewed: _first_sync.py
 
 Actions are POSTs from the page's own forms: a POST whose Origin is another site is refused (403), since a browser
 sends a cached Basic-auth password along with any site's form. With `HSQBO_STATUS_PASSWORD` set every page asks for
@@ -47,6 +49,8 @@ from services.status._common import record_key as _record_key
 from services.status._common import when as _when
 from services.status._connect import ConnectError, ConnectFlow
 from services.status._dead_letters import DeadLetterPages
+from services.status._first_sync import FirstSyncPages
+from services.status._overview import Overview
 from services.status._records import RecordPages
 from shared.config import Settings
 from shared.connections import ContextFactory
@@ -120,6 +124,9 @@ class StatusPage:
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), trim_blocks=True, lstrip_blocks=True
         )
         self.templates.filters["when"] = _when
+        self.overview_pages = Overview(self)
+        self.dead_letter_pages = DeadLetterPages(self)
+        self.first_sync_pages = FirstSyncPages(self)
 
     def app(self, password: str | None) -> Starlette:
         return Starlette(
@@ -127,11 +134,13 @@ class StatusPage:
                 Route("/", self.overview),
                 *RecordPages(self).routes(),
                 Route("/connections/{name}/{kind}/{side}/{object_id}/sync", self.sync_now, methods=["POST"]),
-                *DeadLetterPages(self).routes(),
+                *self.dead_letter_pages.routes(),
                 Route("/connect", self.connect_new),
                 Route("/connections/{name}/connect/{provider}", self.connect),
                 Route("/oauth/callback/{provider}", self.oauth_callback),
                 Route(HEALTH_PATH, self.healthz),
+                *self.overview_pages.routes(),
+                *self.first_sync_pages.routes(),
             ],
             middleware=[Middleware(_Guard, password=password)],
             exception_handlers={_NotFound: self._not_found},

@@ -5,7 +5,9 @@
 - pending work: debounce and a per-record lease, so one process handles a record's changes at a time;
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller;
-- reconciliations: the last reports of the poller's reconciliation per connection.
+- reconciliations: the last reports of the poller's reconciliation per connection;
+- the console: object on/off switches, worker and poller heartbeats, records synced (the charts), the first sync's
+  plan.
 
 `open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
 (`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
@@ -19,6 +21,8 @@ from shared.store._models import (
     Credentials,
     CredentialStatus,
     Direction,
+    FirstSync,
+    Heartbeat,
     Kind,
     Link,
     LinkStatus,
@@ -28,6 +32,7 @@ from shared.store._models import (
     RepointOutcome,
     RepointResult,
     ReviewDecision,
+    SyncedRecord,
 )
 from shared.store._open import StoreOpening, open_store
 from shared.store._store import Store
@@ -39,6 +44,8 @@ __all__ = [
     "Credentials",
     "Direction",
     "DuplicateLink",
+    "FirstSync",
+    "Heartbeat",
     "Kind",
     "Link",
     "LinkStatus",
@@ -53,5 +60,6 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreOpening",
+    "SyncedRecord",
     "open_store",
 ]
