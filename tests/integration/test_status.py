@@ -23,6 +23,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from services.connect._flow import add_connection
 from services.status import HEALTH_PATH, StatusPage
@@ -64,6 +66,19 @@ class Browser:
 
     async def attribute(self, css: str, name: str) -> str:
         return await asyncio.to_thread(lambda: str(self.driver.find_element(By.CSS_SELECTOR, css).get_attribute(name)))
+
+    async def navigate(self, css: str, *, accept_alert: bool = False) -> None:
+        """Click what loads another page (accepting the confirm() it asks first) and wait until that page is there:
+        an element looked up right after the click could still be the old page's."""
+
+        def go() -> None:
+            old = self.driver.find_element(By.TAG_NAME, "html")
+            self.driver.find_element(By.CSS_SELECTOR, css).click()
+            if accept_alert:
+                WebDriverWait(self.driver, 10).until(expected_conditions.alert_is_present()).accept()
+            WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(old))
+
+        await asyncio.to_thread(go)
 
     async def screenshot(self, path: Path) -> None:
         """The whole page, as wide as a laptop's screen."""
@@ -169,12 +184,12 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_from_the_pag
     await browser.open(page)
     assert await browser.text("#dead-letters") == "1"
     await browser.open(f"{page}/dead-letters")
-    await browser.click("#scan")
+    await browser.navigate("#scan")
     [row] = await browser.texts("#letters tr.letter")
     assert "server_error" in row
     assert contact["id"] in row
     await browser.click("#letters tr.letter input[type=checkbox]")
-    await browser.click("#replay-chosen")
+    await browser.navigate("#replay-chosen")
     assert await browser.text("#notice") == "replayed 1 dead letter(s)"
     assert await browser.text("#letters td.muted") == "none"
     await stack.settle()  # the replay was applied: the record was already in sync

@@ -75,7 +75,7 @@ async def test_dead_letters_are_filtered_read_purged_and_replayed_and_reading_ta
         assert scans == []  # reading changed nothing
 
         await browser.open(f"{page}/dead-letters")
-        await browser.click("#scan")
+        await browser.navigate("#scan")
         assert await browser.text("#notice") == "scanned: 3 dead letter(s)"
         assert scans == ["scan"]
         assert [await browser.attribute(f"#letters tr.letter:nth-of-type({n})", "data-letter") for n in (2, 3, 4)] == [
@@ -89,18 +89,18 @@ async def test_dead_letters_are_filtered_read_purged_and_replayed_and_reading_ta
         await asyncio.to_thread(choose, "#filter-connection", CONNECTION)
         await asyncio.to_thread(choose, "#filter-kind", "contact")
         await asyncio.to_thread(choose, "#filter-category", "server_error")
-        await browser.click("#filter-apply")
+        await browser.navigate("#filter-apply")
         assert await browser.texts("#letters tr.letter td:nth-child(4)") == [
             "901",
             f"{contact['id']}\nDee · dee@example.com",
         ]
         since = await asyncio.to_thread(browser.driver.find_element, By.CSS_SELECTOR, "#filter-since")
         await asyncio.to_thread(since.send_keys, "1h")
-        await browser.click("#filter-apply")
+        await browser.navigate("#filter-apply")
         assert await browser.texts("#letters tr.letter span.name") == ["Dee · dee@example.com"]
         await browser.screenshot(tmp_path / "dead-letters-filtered.png")
 
-        await browser.click("#letters tr.letter a.detail")
+        await browser.navigate("#letters tr.letter a.detail")
         assert (await browser.text("#error")).startswith("server_error: quickbooks HTTP 503")
         assert await browser.text("#letter .explanation-what") == "The provider failed to answer (5xx or timeout)."
         last = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(recent_ms // 1000))
@@ -109,21 +109,20 @@ async def test_dead_letters_are_filtered_read_purged_and_replayed_and_reading_ta
             f"{page}/connections/{CONNECTION}/contact/hubspot/{contact['id']}"
         )
         await browser.screenshot(tmp_path / "dead-letter.png")
-        await browser.click("#record-link")
+        await browser.navigate("#record-link")
         assert (await browser.text("#name"), await browser.text("#status")) == ("Dee · dee@example.com", "synced")
         await browser.open(f"{page}/connections/{CONNECTION}/contact/hubspot/901")
         assert await browser.text("#status") == "not synced yet"  # no such contact: hsqbo keeps no link for it
 
         await browser.open(f"{page}/dead-letters?category=server_error")
-        await browser.click("#purge-filtered")
-        await asyncio.to_thread(lambda: browser.driver.switch_to.alert.accept())
+        await browser.navigate("#purge-filtered", accept_alert=True)
         assert await browser.text("#notice") == "purged 2 dead letter(s)"
         assert await browser.text("#letters td.muted") == "none"  # the filter is kept: none left
         await browser.open(page)
         assert await browser.text("#dead-letters") == "1"
 
         await browser.open(f"{page}/dead-letters/{throttled}")
-        await browser.click("#replay-one")
+        await browser.navigate("#replay-one")
         assert await browser.text("#notice") == "replayed 1 dead letter(s)"
         assert await browser.text("#letters td.muted") == "none"
         assert await browser.text("#queued") == "0"

@@ -62,7 +62,7 @@ async def test_a_record_is_found_by_name_links_into_both_products_and_shows_its_
     assert await browser.attribute("#records tr.record a.hubspot-link", "href") == hubspot_url(
         stack.portal_id, Kind.CONTACT, jane["id"]
     )
-    await browser.click("#records tr.record td.name a")
+    await browser.navigate("#records tr.record td.name a")
 
     assert await browser.text("#name") == "Jane Doe · jane@example.com"
     assert await browser.text("#status") == "synced"
@@ -105,7 +105,7 @@ async def test_a_failing_invoice_explains_its_error_and_links_to_the_customer_it
     await browser.open(f"{page}/connections/{CONNECTION}/records?status=failing")
     [name] = await browser.texts("#records tr.record td.name")
     assert name == "#1001 · Late Ltd · 10.00 USD"
-    await browser.click("#records tr.record td.name a")
+    await browser.navigate("#records tr.record td.name a")
     assert await browser.text("#status") == "failing"
     assert (await browser.text("#error")).startswith("customer_not_synced: QuickBooks customer")
     assert await browser.text("#explanation-what") == "The invoice's customer is not synced yet."
@@ -114,7 +114,7 @@ async def test_a_failing_invoice_explains_its_error_and_links_to_the_customer_it
     assert await browser.texts("#seen tr[data-field='customer'] td") == ["customer", "—", "Late Ltd"]
     await browser.screenshot(tmp_path / "failing-invoice.png")
 
-    await browser.click("#waits-for")  # the customer: left out by the contacts filter, and saying why
+    await browser.navigate("#waits-for")  # the customer: left out by the contacts filter, and saying why
     assert await browser.text("#name") == "Late Ltd · late@example.com"
     assert await browser.text("#status") == "excluded"
     assert await browser.text("#explanation-what") == "A filter of the sync rules leaves this record out."
