@@ -56,10 +56,10 @@ from shared.config import Settings
 from shared.connections import ContextFactory
 from shared.credentials import MISSING_SCOPES, grant_hint
 from shared.deadletters import DeadLetters, open_dead_letters
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.errors import ConfigError
 from shared.resync import resync
-from shared.store import CredentialStatus, Kind, LinkStatus, PendingKey, Store
+from shared.store import CredentialStatus, LinkStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50

@@ -7,8 +7,8 @@ import urllib.parse
 
 from starlette.requests import Request
 
-from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus, PendingKey
+from shared.domain import Kind, PendingKey, Provider
+from shared.store import Link, LinkStatus
 
 
 class NotFound(Exception):

@@ -34,9 +34,8 @@ from starlette.routing import Route
 from services.status._common import record_href
 from services.status._explanations import explain
 from shared.deadletters import DeadLetter, LetterFilter
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.process import parse_time
-from shared.store import Kind, PendingKey
 
 if TYPE_CHECKING:
     from services.status._app import StatusPage

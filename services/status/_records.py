@@ -41,9 +41,9 @@ from services.poller._reconcile import PAIRS, qbo_select
 from services.status._common import filters, record_href, record_key, record_side, when
 from services.status._explanations import explain
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.errors import HsqboError
-from shared.store import Kind, Link, LinkStatus, PendingKey
+from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings
 
 if TYPE_CHECKING:

@@ -25,8 +25,7 @@ from services.worker._fields import get_path, text
 from services.worker.rules import Awaited
 from shared import money
 from shared.clients import HubSpotObject, QboEntity
-from shared.envelope import Provider
-from shared.store import Kind
+from shared.domain import Kind, Provider
 
 Summary = dict[str, Any]
 Values = dict[str, str]

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from services.status._records import hubspot_url, qbo_url
-from shared.store import Kind
+from shared.domain import Kind
 from tests.integration.conftest import CONNECTION, Stack
 from tests.integration.test_invoices import BASE as INVOICES_BASE
 from tests.integration.test_invoices import item, qbo_invoice, sales_line

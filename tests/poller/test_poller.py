@@ -7,7 +7,7 @@ from services.poller._source import Poll
 from shared.clients import MockTransport
 from shared.config import Settings
 from shared.connections import ContextFactory, SyncContext
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ServerError
 from shared.store import Store
 from shared.syncconfig import ConnectionSettings, SyncSettings

@@ -13,8 +13,7 @@ from services.status._records import (
     seen_rows,
 )
 from shared.config import Settings
-from shared.envelope import Provider
-from shared.store import Kind, PendingKey
+from shared.domain import Kind, PendingKey, Provider
 
 
 def test_a_record_links_to_itself_in_hubspot_and_quickbooks() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from shared.store import Kind, LinkStatus, Store
+from shared.domain import Kind
+from shared.store import LinkStatus, Store
 from tests.store.conftest import FakeClock, contact_link
 
 

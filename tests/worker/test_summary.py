@@ -8,8 +8,7 @@ from decimal import Decimal
 from services.worker._summary import changes, label, next_summary, side_values
 from services.worker.rules import Awaited
 from shared.clients import HubSpotObject
-from shared.envelope import Provider
-from shared.store import Kind
+from shared.domain import Kind, Provider
 
 
 def hubspot(**properties: str | None) -> HubSpotObject:
