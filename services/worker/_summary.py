@@ -14,7 +14,8 @@ The summary is `{"hubspot": {...}, "quickbooks": {...}, "changed": {field: [befo
 "waits_for": {"kind", "side", "id"}}`: each side as it was last read (a side fills in when an apply runs from it,
 an echo of our own write included), the mapped fields whose agreed value the last sync that changed any moved
 (`Link.synced` before and after), and the record a failing one waits for. The label is one line of the newest
-side's values over the other's; the store keeps it searchable."""
+side's values over the other's; the store keeps it searchable. The daily reconciliation, which reads both records of
+every synced pair, names them too (`named`): a record synced before the summary existed gets its name there."""
 
 from __future__ import annotations
 
@@ -134,3 +135,19 @@ def next_summary(
     if awaits is not None:
         updated["waits_for"] = {"kind": str(awaits.kind), "side": str(awaits.side), "id": awaits.object_id}
     return updated
+
+
+def named(
+    link_summary: Mapping[str, Any],
+    kind: Kind,
+    hubspot: HubSpotObject | None,
+    qbo: QboEntity | None,
+    *,
+    now: float,
+) -> tuple[str, Summary]:
+    """The label and summary of a link whose two records were just read together (the reconciliation): both sides'
+    values as read, the rest (what the last sync changed) kept."""
+    summary = dict(link_summary)
+    for side, record in ((Provider.HUBSPOT, hubspot), (Provider.QUICKBOOKS, qbo)):
+        summary = next_summary(summary, kind, side=side, record=record, changed={}, awaits=None, now=now)
+    return label(kind, summary), summary

@@ -295,8 +295,8 @@ class SqlStore(Store):
 
     async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
         await self._execute(
-            "UPDATE links SET label = %s, label_key = %s, summary = %s, updated_at = %s WHERE id = %s",
-            (label, label.casefold(), orjson.dumps(summary).decode(), self._clock(), link_id),
+            "UPDATE links SET label = %s, label_key = %s, summary = %s WHERE id = %s",
+            (label, label.casefold(), orjson.dumps(summary).decode(), link_id),
         )
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]:

@@ -86,8 +86,9 @@ class LinkStore(Protocol):
         ...
 
     async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
-        """Replace what a person recognises the link's records by (`Link.label`, `Link.summary`); a change of them
-        is a change of the record (`updated_at`). Leaves the revision alone: no apply has to re-run for it."""
+        """Replace what a person recognises the link's records by (`Link.label`, `Link.summary`). Leaves the
+        revision and `updated_at` alone: no apply has to re-run for it, and a name read anew is no change of the
+        sync (the apply that synced a renamed record moved `updated_at` itself)."""
         ...
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]: ...

@@ -9,7 +9,7 @@ from shared.store import LinkStatus, Store
 from tests.store.conftest import FakeClock, contact_link
 
 
-async def test_set_summary_keeps_label_and_summary_and_counts_as_a_change_but_no_revision(
+async def test_set_summary_keeps_label_and_summary_and_moves_neither_revision_nor_last_change(
     store: Store, clock: FakeClock
 ) -> None:
     saved = await store.save_link(contact_link())
@@ -21,7 +21,7 @@ async def test_set_summary_keeps_label_and_summary_and_counts_as_a_change_but_no
     read = await store.get_link("acme", Kind.CONTACT, hubspot_id="hs-1")
     assert read is not None
     assert (read.label, read.summary, read.revision, read.updated_at) == (
-        "Jane Doe · jane@example.com", summary, saved.revision, clock.now
+        "Jane Doe · jane@example.com", summary, saved.revision, saved.updated_at
     )  # fmt: skip
 
 
