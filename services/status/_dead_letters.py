@@ -158,8 +158,8 @@ class DeadLetterPages:
             async with self.page.dead_letters() as letters:
                 self.scan = Scan(time.time(), tuple(await letters.list_letters()))
         except (OSError, AMQPError):
-            return self._back(form, "RabbitMQ unreachable: nothing scanned")
-        return self._back(form, f"scanned: {len(self.scan.letters)} dead letter(s)")
+            return self._back(request, form, "RabbitMQ unreachable: nothing scanned")
+        return self._back(request, form, f"scanned: {len(self.scan.letters)} dead letter(s)")
 
     async def replay(self, request: Request) -> Response:
         return await self._act(request, "replay")
@@ -173,11 +173,11 @@ class DeadLetterPages:
         if form.get("scope") == "filtered" or form.get("all") == "yes":
             where, unreadable = letter_filter(form.get, self.page.clock())
             if unreadable:
-                return self._back(form, f"could not read {', '.join(unreadable)}: nothing done")
+                return self._back(request, form, f"could not read {', '.join(unreadable)}: nothing done")
         elif ids:
             where = LetterFilter(ids=ids)
         else:
-            return self._back(form, f"nothing chosen to {action}")
+            return self._back(request, form, f"nothing chosen to {action}")
         try:
             async with self.page.dead_letters() as letters:
                 if action == "replay":
@@ -186,11 +186,11 @@ class DeadLetterPages:
                     done = len(await letters.purge(where))
                 self.scan = Scan(time.time(), tuple(await letters.list_letters()))
         except (OSError, AMQPError):
-            return self._back(form, f"RabbitMQ unreachable: nothing to {action}")
-        return self._back(form, f"{'replayed' if action == 'replay' else 'purged'} {done} dead letter(s)")
+            return self._back(request, form, f"RabbitMQ unreachable: nothing to {action}")
+        return self._back(request, form, f"{'replayed' if action == 'replay' else 'purged'} {done} dead letter(s)")
 
-    def _back(self, form: Any, notice: str) -> Response:
+    def _back(self, request: Request, form: Any, notice: str) -> Response:
         """To the list, with the filter the form carried."""
         kept = {name: str(form.get(name)) for name in FILTER_FIELDS if form.get(name)}
         query = urllib.parse.urlencode({**kept, "notice": notice})
-        return RedirectResponse(f"/dead-letters?{query}", status_code=303)
+        return RedirectResponse(f"{request.url_for('letters')}?{query}", status_code=303)

@@ -157,7 +157,7 @@ class RecordPages:
         connection = self.page._connection(request)
         kind, status, search = self._filters(request)
         given = request.query_params.get("page", "1")
-        page = max(int(given), 1) if given.isascii() and given.isdigit() else 1
+        page = max(int(given), 1) if given.isascii() and given.isdigit() and len(given) < 7 else 1
         links = await self.page.store.list_links(
             connection.name, kind, status, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, search=search or None,
             recent=True,
