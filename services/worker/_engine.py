@@ -6,6 +6,10 @@ the poller then queues the record again only for a newer version, excluded, fail
 outcome repeated on a version the link already showed is no news: no status write, no activity line (the log line
 stays). A status changes only when the data does.
 
+After each apply the engine keeps on the link what a person recognises the record by (`_summary`: its name, email,
+number or amount as the rule read it, what the sync changed, what a failing record waits for, `shared.domain.Awaited`);
+the status page lists and searches records by it without calling either API.
+
 A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
 `paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
 in a loop. The sweep brings it back after
@@ -18,7 +22,7 @@ An apply can find other records to run, which the worker then schedules (`Applie
 - a part's change (see `_ingest`) wakes the records it belongs to, found through the association: a HubSpot line
   item its invoice; under the `require_hubspot_invoice` contact filter, a HubSpot invoice its contacts;
 - a record created or linked wakes the records failing for want of it: a rule names the record it waits for
-  (`Failing.waits_for`: an invoice its customer, a payment its invoice), the engine stores it with the failure, and
+  (`Failing.awaits`: an invoice its customer, a payment its invoice), the engine stores it with the failure, and
   the store finds the records waiting for the one just created or linked by its id on either side. One that names
   none (an invoice without a contact) waits for its own next change. A record that fails while the one it waits for
   syncs at the same moment (two workers) looks again once its wait is stored, and wakes itself if it is already
@@ -30,6 +34,7 @@ import contextlib
 import dataclasses
 import time
 
+from services.worker import _summary as summaries
 from services.worker._ingest import PARENTS
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
@@ -97,6 +102,7 @@ class Engine:
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
         wake: tuple[PendingKey, ...] = ()
+        awaits: Awaited | None = None
         with watching() as seen:
             for attempt in range(RERUNS):
                 try:
@@ -111,10 +117,11 @@ class Engine:
                         ctx, key, before, seen, LinkStatus.EXCLUDED, exc.category, str(exc)
                     )
                 except Failing as exc:
+                    awaits = exc.awaits
                     outcome, news = await self._record(
-                        ctx, key, before, seen, LinkStatus.FAILING, exc.category, str(exc), waits_for=exc.waits_for
+                        ctx, key, before, seen, LinkStatus.FAILING, exc.category, str(exc), awaits=awaits
                     )
-                    if exc.waits_for is not None and await self._linked(key.connection, exc.waits_for):
+                    if awaits is not None and await self._linked(key.connection, awaits):
                         wake = (key,)  # it synced while we failed (see the module docstring): run again
                 except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
@@ -126,6 +133,7 @@ class Engine:
                     category = error_category(exc)
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
                 break
+        await self._summarize(key, before, outcome, seen, awaits)
         if news:
             await self._log(key, outcome)
         else:  # the same outcome of a version already seen: nothing new for the record's history
@@ -149,6 +157,24 @@ class Engine:
             with contextlib.suppress(StaleLink):  # the link is gone meanwhile (a merge): nothing to record on
                 await self._store.set_version(link.id, key.side, version)
         return not (repeated and outcome.action in NO_NEWS)
+
+    async def _summarize(
+        self, key: PendingKey, before: Link | None, outcome: Outcome, seen: Seen, awaits: Awaited | None
+    ) -> None:
+        """Keep on the link what a person recognises the record by and what this apply changed (`_summary`); no
+        write when that is as it was."""
+        link = outcome.link
+        if link is None or _own_id(key) != _own_id_of(link, key.side):
+            link = await self._store.get_link(key.connection, key.kind, **_own_id(key))
+        if link is None or link.id is None:
+            return
+        changed = summaries.changes(before.synced if before is not None else {}, link.synced)
+        summary = summaries.next_summary(
+            link.summary, key.kind, side=key.side, record=seen.record, changed=changed, awaits=awaits, now=time.time()
+        )
+        shown = summaries.label(key.kind, summary)
+        if (shown, summary) != (link.label, link.summary):
+            await self._store.set_summary(link.id, shown, summary)
 
     async def _wake_parents(self, ctx: SyncContext, key: PendingKey, part: Part) -> Applied:
         """A part changed: the records it belongs to are what to sync (none when it belongs to nothing synced)."""
@@ -213,7 +239,7 @@ class Engine:
         category: str,
         message: str,
         *,
-        waits_for: Awaited | None = None,
+        awaits: Awaited | None = None,
     ) -> tuple[Outcome, bool]:
         """Mark the source record excluded or failing, creating its link if it has none yet, with the version the
         rule saw; whether that is news. The same status and reason again is no status write, and the same as before
@@ -250,8 +276,8 @@ class Engine:
                 link = await self._store.set_status(link.id or 0, *wanted)
             if version is not None and not link_shows(link, key.side, version):
                 link = await self._store.set_version(link.id or 0, key.side, version)
-        if status == LinkStatus.FAILING and (waits_for is not None or wrote):
-            await self._store.set_waiting(link.id or 0, key.side, waits_for)
+        if status == LinkStatus.FAILING and (awaits is not None or wrote):
+            await self._store.set_waiting(link.id or 0, key.side, awaits)
         return Outcome(Action(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
 
     async def _log(self, key: PendingKey, outcome: Outcome) -> None:

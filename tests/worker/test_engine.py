@@ -231,7 +231,7 @@ async def test_a_failure_naming_the_record_it_waits_for_is_woken_when_that_recor
     store: Store, rule: ScriptedRule, invoice_rule: ScriptedRule
 ) -> None:
     engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
-    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", waits_for=CUSTOMER_58)
+    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", awaits=CUSTOMER_58)
     assert (await engine.apply(INVOICE, {})).wake == ()
     assert await store.waiting_for("acme", CUSTOMER_58) == [INVOICE]
 
@@ -246,13 +246,13 @@ async def test_a_failure_naming_nothing_clears_the_wait_and_a_synced_record_wait
     store: Store, rule: ScriptedRule, invoice_rule: ScriptedRule
 ) -> None:
     engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
-    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", waits_for=CUSTOMER_58)
+    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", awaits=CUSTOMER_58)
     await engine.apply(INVOICE, {})
     invoice_rule.result = Failing("QuickBooks has no tax code 'X'", category="tax_code")
     await engine.apply(INVOICE, {})
     assert await store.waiting_for("acme", CUSTOMER_58) == []
 
-    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", waits_for=CUSTOMER_58)
+    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", awaits=CUSTOMER_58)
     await engine.apply(INVOICE, {})
     link = await store.get_link("acme", Kind.INVOICE, qbo_id="7")
     assert link is not None
@@ -265,7 +265,7 @@ async def test_a_record_failing_while_the_one_it_waits_for_was_linked_wakes_itse
 ) -> None:
     """The rule read no link; the awaited record's link was saved before the wait was: nobody would wake it."""
     engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
-    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", waits_for=CUSTOMER_58)
+    invoice_rule.result = Failing("no contact yet", category="customer_not_synced", awaits=CUSTOMER_58)
     await store.save_link(
         Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58")
     )

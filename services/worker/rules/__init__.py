@@ -8,7 +8,7 @@ side, or says why not:
 
 A rule returns an `Outcome`, raises `Excluded` (a filter or a rule leaves the record out, not retried) or `Failing`
 (cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker. A record
-failing for want of another one (an invoice's customer, a payment's invoice) names it (`Failing.waits_for`): the
+failing for want of another one (an invoice's customer, a payment's invoice) names it (`Failing.awaits`): the
 engine stores it, and that record's sync wakes this one.
 
 Link first: a rule reads the record's link before the records themselves. The two sides of one pair are two
@@ -24,10 +24,11 @@ _plan.py`: the store intents and API writes, in order), a pure function unit-tes
 a taken name, a HubSpot 409, an invoice's total read back from the write, line items made one by one) are still made
 by the rule itself.
 
-Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with
-that record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists). The engine records it on
-the link whatever the outcome (excluded, failing and skipped included), so the poller queues the record again only
-for a newer version, and an outcome repeated on a version already seen is no news (no status write, no activity).
+Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with that
+record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists) and the record (the engine keeps
+what a person recognises it by). The engine records it on the link whatever the outcome (excluded, failing
+and skipped included), so the poller queues the record again only for a newer version, and an outcome repeated on a
+version already seen is no news (no status write, no activity).
 """
 
 from __future__ import annotations
@@ -68,12 +69,14 @@ class Excluded(HsqboError):
 
 
 class Failing(HsqboError):
-    """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy)."""
+    """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy), or
+    until the record it `awaits` syncs (`shared.domain.Awaited`: the engine stores it, and that record's sync wakes
+    this one)."""
 
-    def __init__(self, message: str, *, category: str, waits_for: Awaited | None = None) -> None:
+    def __init__(self, message: str, *, category: str, awaits: Awaited | None = None) -> None:
         super().__init__(message)
         self.category = category
-        self.waits_for = waits_for  # the record whose sync (created or linked) may let this one sync
+        self.awaits = awaits  # the record whose sync (created or linked) may let this one sync: the engine stores it
 
 
 class Rule(Protocol):
@@ -98,6 +101,7 @@ GONE = versions.GONE  # the version of a record its source no longer has (read: 
 @dataclasses.dataclass(slots=True)
 class Seen:
     version: str | None = None  # the source record's version as the rule last read it; None: not read
+    record: HubSpotObject | QboEntity | None = None  # that record as read; None: not read, or gone
 
 
 _SEEN: contextvars.ContextVar[Seen | None] = contextvars.ContextVar("hsqbo_seen", default=None)
@@ -114,11 +118,12 @@ def watching() -> Iterator[Seen]:
         _SEEN.reset(token)
 
 
-def saw(version: str | None) -> None:
+def saw(version: str | None, record: HubSpotObject | QboEntity | None = None) -> None:
     """For a rule: it read the record it syncs at `version` (see the module docstring)."""
     seen = _SEEN.get()
     if seen is not None:
         seen.version = version
+        seen.record = record
 
 
 def qbo_version(entity: QboEntity) -> str:

@@ -51,7 +51,7 @@ async def hubspot_contact(ctx: SyncContext, customer_id: str) -> str:
                 f"QuickBooks customer {customer_id} shares its email with other customers: link it first"
                 " (hsqbo review)",
                 category="customer_not_synced",
-                waits_for=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
+                awaits=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
             )
         try:
             return (await ctx.hubspot.get("contacts", email, id_property="email")).id
@@ -60,7 +60,7 @@ async def hubspot_contact(ctx: SyncContext, customer_id: str) -> str:
     raise Failing(
         f"QuickBooks customer {customer_id} has no HubSpot contact yet (not synced, and no contact has its email)",
         category="customer_not_synced",
-        waits_for=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
+        awaits=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
     )
 
 
@@ -128,12 +128,12 @@ async def qbo_customer(ctx: SyncContext, contact_ids: Sequence[str]) -> str:
                 f"HubSpot contact {contact_id}'s email matches {len(found)} QuickBooks customer(s), none linked or"
                 " one inactive: sync the contact first (hsqbo review)",
                 category="customer_not_synced",
-                waits_for=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
+                awaits=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
             )
     raise Failing(
         f"HubSpot contact {contact_id} has no QuickBooks customer yet (not synced, and no customer has its email)",
         category="customer_not_synced",
-        waits_for=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
+        awaits=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
     )
 
 

@@ -339,7 +339,7 @@ class PaymentRule:
         payment: QboEntity | None = None
         with contextlib.suppress(NotFound):  # a "deleted" hint is a hint: the payment is read whatever it says
             payment = await ctx.qbo.read("Payment", payment_id)
-        saw(GONE if payment is None else qbo_version(payment))
+        saw(GONE if payment is None else qbo_version(payment), payment)
         if link is not None and link.origin == Provider.HUBSPOT:
             if payment is not None and link.qbo_written_sync_token == str(payment.get("SyncToken")):
                 return Outcome(Action.ECHO, link=link, detail="our own write")
@@ -395,7 +395,7 @@ class PaymentRule:
         record: HubSpotObject | None = None
         with contextlib.suppress(NotFound):
             record = await ctx.hubspot.get("commerce_payments", payment_id, properties=READ_PROPERTIES)
-        saw(GONE if record is None else hubspot_version(record))  # even when skipped: that version is seen
+        saw(GONE if record is None else hubspot_version(record), record)  # even when skipped: that version is seen
         if link is not None and link.origin == Provider.QUICKBOOKS:
             return Outcome(Action.SKIPPED, link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         if record is not None and record.properties.get(ORIGIN_PROPERTY):  # a split part: linked through its payment
@@ -427,7 +427,7 @@ class PaymentRule:
             raise Failing(
                 f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks",
                 category="invoice_not_synced",
-                waits_for=Awaited(Kind.INVOICE, Provider.HUBSPOT, invoices[0].to_id),
+                awaits=Awaited(Kind.INVOICE, Provider.HUBSPOT, invoices[0].to_id),
             )
         invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
         company = await ctx.company()
@@ -481,7 +481,7 @@ async def _hubspot_invoice(ctx: SyncContext, qbo_invoice_id: str) -> str:
         raise Failing(
             f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot",
             category="invoice_not_synced",
-            waits_for=Awaited(Kind.INVOICE, Provider.QUICKBOOKS, qbo_invoice_id),
+            awaits=Awaited(Kind.INVOICE, Provider.QUICKBOOKS, qbo_invoice_id),
         )
     return link.hubspot_id
 
