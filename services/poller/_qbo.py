@@ -16,6 +16,7 @@ from shared.connections import SyncContext
 from shared.envelope import ChangeEnvelope, Operation, Provider
 from shared.logging import get_logger
 from shared.store import Kind, Link, LinkStatus, PendingKey
+from shared.syncconfig import ConnectionSettings
 from shared.versions import GONE, link_shows
 
 log = get_logger("hsqbo.poller")
@@ -69,6 +70,11 @@ async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, entity: str, row:
 
 class QboChanges:
     provider = Provider.QUICKBOOKS
+
+    @staticmethod
+    def reads_per_poll(connection: ConnectionSettings) -> int:
+        """QBO reads one poll costs when nothing piled up: one CDC call per entity synced from QBO."""
+        return sum(connection.objects(kind).syncs_from(Provider.QUICKBOOKS) for kind in ENTITIES)
 
     async def poll(self, poll: Poll) -> float:
         connection = poll.ctx.connection

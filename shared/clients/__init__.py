@@ -19,6 +19,7 @@ from shared.clients._auth import (
     TokenSource,
     TokenStore,
 )
+from shared.clients._degraded import DegradedReads
 from shared.clients._limits import (
     Admission,
     CallLimits,
@@ -31,6 +32,16 @@ from shared.clients._limits import (
 )
 from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
+from shared.clients._usage import (
+    ApiUsage,
+    CallKind,
+    UsageBackend,
+    UsageKey,
+    UsageMeter,
+    UsageRecorder,
+    call_kind,
+    month_of,
+)
 from shared.clients.hubspot import (
     Association,
     AssociationType,
@@ -47,13 +58,16 @@ __all__ = [
     "REQUESTED_SCOPES",
     "Admission",
     "AiohttpTransport",
+    "ApiUsage",
     "Association",
     "AssociationType",
     "BatchItemResult",
     "BatchOperation",
     "Call",
+    "CallKind",
     "CallLimits",
     "CdcResult",
+    "DegradedReads",
     "HubSpotBatch",
     "HubSpotClient",
     "HubSpotOAuth",
@@ -78,7 +92,13 @@ __all__ = [
     "TokenStore",
     "Transport",
     "UnknownCall",
+    "UsageBackend",
+    "UsageKey",
+    "UsageMeter",
+    "UsageRecorder",
     "Window",
+    "call_kind",
+    "month_of",
     "qbo_quote",
     "refused",
     "required_scopes",

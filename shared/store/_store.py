@@ -11,10 +11,11 @@ DO UPDATE ... WHERE` on its lease.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from shared.clients import Admission, Quota
+from shared.clients import Admission, ApiUsage, Quota, UsageKey
 from shared.envelope import Provider
 from shared.store._models import (
     Activity,
@@ -219,4 +220,17 @@ class Store(Protocol):
 
     async def reconciliations(self, connection: str | None = None, limit: int = 1) -> list[Reconciliation]:
         """The newest reports first (of one connection, or of all)."""
+        ...
+
+    # API usage: provider calls per account, provider, kind and month (shared/clients/_usage.py).
+
+    async def add_api_calls(self, counts: Mapping[UsageKey, int]) -> dict[UsageKey, int]:
+        """Add each count to its key's total (every process adds its own); returns the new totals."""
+        ...
+
+    async def api_usage(
+        self, month: str, *, provider: Provider | None = None, account: str | None = None
+    ) -> list[ApiUsage]:
+        """Every account's calls in `month` ("2026-12", UTC), by provider, account and kind, sorted so: what the
+        status page shows beside each connection (QBO reads against `qbo_monthly_read_budget`)."""
         ...
