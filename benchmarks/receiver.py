@@ -25,8 +25,9 @@ import aio_pika
 import aiohttp
 import orjson
 
+from benchmarks._latest import update_latest
 from benchmarks._load import Call, LoadResult, closed_loop, run_load
-from benchmarks._processes import free_ports, hsqbo, python_module, running
+from benchmarks._processes import free_ports, hsqbo, python_module, rss_kib, running
 from benchmarks._report import BenchmarkResult
 from shared import signatures
 from shared.bus import CHANGES_QUEUE, declare_topology
@@ -231,8 +232,10 @@ async def _run() -> BenchmarkResult:
     cases: list[dict[str, Any]] = []
     table: list[dict[str, Any]] = []
     async with (
-        running(hsqbo("receiver", "--port", str(receiver_port)), receiver_env, [f"{receiver_url}/readyz"]),
-        running(python_module("benchmarks._bare_endpoint", "--port", str(bare_port)), {}, [f"{bare_url}/readyz"]),
+        running(hsqbo("receiver", "--port", str(receiver_port)), receiver_env, [f"{receiver_url}/readyz"]) as server,
+        running(
+            python_module("benchmarks._bare_endpoint", "--port", str(bare_port)), {}, [f"{bare_url}/readyz"]
+        ) as bare,
     ):
         first_number = 0
         for case in CASES:
@@ -240,20 +243,24 @@ async def _run() -> BenchmarkResult:
             pool = presign(case, receiver_url, keys, count, first_number)
             first_number += count * case.events_per_request
             bare_calls = itertools.cycle([request.call(bare_url, case.name) for request in pool])
-            bare = _figures(await _measure(bare_calls), case)
+            bare_figures = _figures(await _measure(bare_calls), case)
             receiver = _figures(await _measure(iter([request.call(receiver_url, case.name) for request in pool])), case)
-            ratio = receiver["requests_per_second"] / bare["requests_per_second"]
+            ratio = receiver["requests_per_second"] / bare_figures["requests_per_second"]
             cases.append(
                 {
                     "case": case.name,
                     "provider": case.provider,
                     "events_per_request": case.events_per_request,
                     "receiver": receiver,
-                    "bare": bare,
+                    "bare": bare_figures,
                     "receiver_over_bare_requests_per_second": round(ratio, 3),
                 }
             )
-            table += [_row(case, "bare", bare, None), _row(case, "receiver", receiver, ratio)]
+            table += [_row(case, "bare", bare_figures, None), _row(case, "receiver", receiver, ratio)]
+        rss_mb = {
+            name: round(rss_kib(process.pid) / 1024, 1)
+            for name, process in (("receiver", server), ("bare_starlette", bare))
+        }
     purged = await purge_changes_queue(settings.rabbitmq_url)
     details = {
         "settings": {
@@ -265,8 +272,23 @@ async def _run() -> BenchmarkResult:
         },
         "cases": cases,
         "queue_messages_purged_after": purged,
+        "rss_mb_after_run": rss_mb,
     }
+    update_latest({"receiver": headline(cases), "rss_mb": rss_mb})
     return BenchmarkResult("receiver", table, details)
+
+
+def headline(cases: list[dict[str, Any]]) -> dict[str, float]:
+    """latest.json's `receiver`: single HubSpot events (requests/s) against the bare endpoint in the same run, and
+    events/s of HubSpot deliveries of 20."""
+    by_name = {case["case"]: case for case in cases}
+    single, batch = by_name[Case("hubspot", 1).name], by_name[Case("hubspot", 20).name]
+    return {
+        "rps": single["receiver"]["requests_per_second"],
+        "batch20_events_per_s": batch["receiver"]["events_per_second"],
+        "baseline_rps": single["bare"]["requests_per_second"],
+        "ratio": single["receiver_over_bare_requests_per_second"],
+    }
 
 
 def run() -> BenchmarkResult:
