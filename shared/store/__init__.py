@@ -5,7 +5,9 @@
 - pending work: debounce and a per-record lease, so one process handles a record's changes at a time;
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller;
-- reconciliations: the last reports of the poller's reconciliation per connection.
+- reconciliations: the last reports of the poller's reconciliation per connection;
+- api usage: provider calls per account, provider, kind (read / write) and month (`api_usage`: the status page, the
+  QBO read budget).
 
 `open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
 (`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
