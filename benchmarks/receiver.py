@@ -36,9 +36,10 @@ from shared.config import Settings
 CONNECTIONS = 32
 WARMUP_SECONDS = 2.0
 DURATION_SECONDS = 10.0
-# Requests prepared per case: this many per second of a run, well above what the receiver reaches here. The
-# bare endpoint replays the same pool, so only the receiver could run out (it then fails loudly).
-POOL_EVENTS_PER_SECOND = 12_000
+# Requests prepared per case: this many per second of a run (requests, whatever their events: a delivery of 20 is
+# one message now), well above what the receiver reaches here. The bare endpoint replays the same pool, so only the
+# receiver could run out (it then fails loudly).
+POOL_REQUESTS_PER_SECOND = 2_000
 PORTAL_ID = 2001
 REALM_ID = "9130350000000001"
 HUBSPOT_APP_ID = 424242
@@ -177,7 +178,7 @@ def presign(case: Case, base_url: str, keys: WebhookSecrets, requests: int, firs
 
 
 def pool_size(case: Case) -> int:
-    return math.ceil(POOL_EVENTS_PER_SECOND * (WARMUP_SECONDS + DURATION_SECONDS) / case.events_per_request)
+    return math.ceil(POOL_REQUESTS_PER_SECOND * (WARMUP_SECONDS + DURATION_SECONDS))
 
 
 async def purge_changes_queue(rabbitmq_url: str) -> int:
