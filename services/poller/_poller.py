@@ -1,7 +1,7 @@
 """The poller: the fallback that finds changes whose webhook never came, and queues them the way the receiver does.
 
     per connection (one poller process at a time per connection: a store lock):
-        QBO      CDC per synced entity since its cursor                 (_qbo.py)
+        QBO      one CDC call for every synced entity since its cursor  (_qbo.py)
                  as often as the company's monthly read budget allows: seconds apart while reads are to spare,
                  up to HSQBO_QBO_CDC_MAX_SECONDS near the budget (shared/budget.py)
         HubSpot  search per synced object type, modified since cursor   (_hubspot.py)
