@@ -95,7 +95,7 @@ class ApiSession:
                     # ConnectionError, TimeoutError: no answer, the write may or may not have happened
                     raise TransportError(f"{type(exc).__name__}: {exc}", provider=self.provider) from exc
                 if self._usage is not None:  # answered, so the provider counted it (errors too: the stricter reading)
-                    await self._usage.count(operation)
+                    self._usage.count(operation)
                 error = self._classify(response)
                 if self._limits is not None and admission is not None:
                     await self._limits.observe(operation, admission, response, error)

@@ -3,6 +3,7 @@ shares, and the month's totals set the gauges the read-budget alert compares."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -66,7 +67,9 @@ async def test_calls_are_added_to_the_store_per_kind_and_month_and_set_the_gauge
     await qbo.update("Customer", {"Id": "58", "SyncToken": "0"}, request_id="r-1")
     assert await store.api_usage("2026-12") == []  # counted in memory until the flush is due
     now[0] += 60.0
-    await qbo.read("Customer", "58")  # the flush is due: this call's count goes too
+    await qbo.read("Customer", "58")  # the flush is due: the counts go to the store in the background
+    await until_saved(store, "2026-12")
+    await recorder.flush()  # waits for the background flush to finish (gauges set), adds nothing
 
     reads = UsageKey(Provider.QUICKBOOKS, "9130", CallKind.READ, "2026-12")
     writes = UsageKey(Provider.QUICKBOOKS, "9130", CallKind.WRITE, "2026-12")
@@ -84,6 +87,14 @@ async def test_calls_are_added_to_the_store_per_kind_and_month_and_set_the_gauge
     assert await store.api_usage("2027-01") == [ApiUsage(dataclasses.replace(reads, month="2027-01"), 1)]
 
 
+async def until_saved(store: Store, month: str) -> None:
+    for _ in range(200):
+        if await store.api_usage(month):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the counts never reached the store")
+
+
 async def test_a_store_that_fails_keeps_the_counts_for_the_next_flush(store: Store) -> None:
     class Failing:
         fail = True
@@ -98,7 +109,7 @@ async def test_a_store_that_fails_keeps_the_counts_for_the_next_flush(store: Sto
 
     backend = Failing()
     recorder = UsageRecorder(backend, clock=lambda: DECEMBER)  # type: ignore[arg-type]
-    await recorder.count(Provider.HUBSPOT, "62515", "search")
+    recorder.count(Provider.HUBSPOT, "62515", "search")
     await recorder.flush()
     backend.fail = False
     await recorder.flush()
