@@ -36,6 +36,7 @@ from shared.clients import CallKind
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.errors import ApiError, AuthRevoked, BusError, MissingScopes
+from shared.heartbeat import Pulse
 from shared.logging import get_logger
 from shared.metrics import POLL_QBO_INTERVAL, POLL_WATERMARK, POLLS
 from shared.store import Store
@@ -67,6 +68,8 @@ class Poller:
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:poller:{id(self):x}"
         self._due: dict[tuple[str, int], float] = {}  # (connection, source index) -> when it polls next
+        # For the status page (shared/heartbeat.py): one beat per round of polls.
+        self.pulse = Pulse(store, "poller", self.owner, every=settings.poll_seconds, clock=clock)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every connection's sources as they fall due, until `stop` is set."""
@@ -88,13 +91,21 @@ class Poller:
         for connection in self.sync.connection:
             # The lease outlives the pause between polls, so the holder keeps it; others take over once it stops.
             lease = 3 * self.settings.poll_seconds
-            if await self.store.acquire_lock(_lock(connection), self.owner, self.clock(), lease):
-                await self._poll(connection, only_due=only_due)
+            held = await self.store.acquire_lock(_lock(connection), self.owner, self.clock(), lease)
+            if held and await self._poll(connection, only_due=only_due):
+                self.pulse.polled(connection.name)
+        try:
+            await self.pulse.beat()
+        except Exception as exc:  # the page shows the poller down; polling goes on
+            log.warning("heartbeat_failed", error=str(exc)[:200])
 
-    async def _poll(self, connection: ConnectionSettings, *, only_due: bool) -> None:
-        for index, source in enumerate(self.sources):
-            if only_due and self.clock() < self._due.get((connection.name, index), float("-inf")):
-                continue
+    async def _poll(self, connection: ConnectionSettings, *, only_due: bool) -> bool:
+        """Poll the connection's sources (those due, with `only_due`); whether any was due."""
+        due = [
+            (index, source) for index, source in enumerate(self.sources)
+            if not only_due or self.clock() >= self._due.get((connection.name, index), float("-inf"))
+        ]  # fmt: skip
+        for index, source in due:
             try:
                 ctx = await self.contexts.get(connection)
             except ConnectionPaused as paused:
@@ -126,6 +137,7 @@ class Poller:
             POLLS.labels(source.provider, "ok").inc()
             if watermark is not None:  # changes younger than the grace wait for their webhook: not queued yet
                 POLL_WATERMARK.labels(connection.name, source.provider).set(watermark - self._grace)
+        return bool(due)
 
     async def _interval(self, ctx: SyncContext, source: Source) -> float:
         """Seconds until `source` polls this connection again: QBO's CDC as often as the company's monthly read

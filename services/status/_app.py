@@ -12,6 +12,8 @@
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
     GET  /healthz                                      "ok" without the password, for probes (tells nothing else)
+    GET  /overview, POST .../objects/{kind}/switch     the operator's overview and on/off switches: _overview.py
+    GET  /connections/{name}/first-sync (+ POSTs)      the initial sync, planned and reviewed: _first_sync.py
 
 Actions are POSTs from the page's own forms: a POST whose Origin is another site is refused (403), since a browser
 sends a cached Basic-auth password along with any site's form. With `HSQBO_STATUS_PASSWORD` set every page asks for
@@ -45,6 +47,8 @@ from starlette.routing import Route
 
 from services.connect._flow import check_name
 from services.status._connect import ConnectError, ConnectFlow
+from services.status._first_sync import FirstSyncPages
+from services.status._overview import Overview
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint
 from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
@@ -124,6 +128,8 @@ class StatusPage:
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), trim_blocks=True, lstrip_blocks=True
         )
         self.templates.filters["when"] = _when
+        self.overview_pages = Overview(self)
+        self.first_sync_pages = FirstSyncPages(self)
 
     def app(self, password: str | None) -> Starlette:
         return Starlette(
@@ -139,6 +145,8 @@ class StatusPage:
                 Route("/connections/{name}/connect/{provider}", self.connect),
                 Route("/oauth/callback/{provider}", self.oauth_callback),
                 Route(HEALTH_PATH, self.healthz),
+                *self.overview_pages.routes(),
+                *self.first_sync_pages.routes(),
             ],
             middleware=[Middleware(_Guard, password=password)],
             exception_handlers={_NotFound: self._not_found},

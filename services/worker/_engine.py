@@ -11,6 +11,9 @@ A paused connection (its provider refused our refresh token, or HubSpot refused 
 in a loop. The sweep brings it back after
 HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.
 
+An object an operator switched off (the status page's overview) is `paused` the same way: its work is deferred, kept,
+and due again once switched on.
+
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
 - a part's change (see `_ingest`) wakes the records it belongs to, found through the association: a HubSpot line
   item its invoice; under the `require_hubspot_invoice` contact filter, a HubSpot invoice its contacts;
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import time
 
 from services.worker._ingest import Part, part_of
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
@@ -61,6 +65,7 @@ WAITING: dict[str, tuple[Kind, Kind]] = {
 }
 WAKING_ACTIONS = frozenset({"created", "linked"})
 FAILING_PAGE = 500
+SWITCHED_OFF_RECHECK_SECONDS = 300.0  # switching an object back on makes its work due at once; this is the safety net
 # Outcomes that change nothing: repeated on a version the link already shows, they add no activity line.
 NO_NEWS = frozenset({"skipped", "unchanged", "echo"})
 
@@ -91,6 +96,8 @@ class Engine:
             return Applied(Outcome("skipped", detail=f"no connection {key.connection!r} or no rule for {key.kind}"))
         if not connection.objects(key.kind).syncs_from(key.side):
             return Applied(Outcome("skipped", detail=f"{key.kind} sync from {key.side} is off"))
+        if not (await self._store.object_switches(key.connection)).get(key.kind, True):
+            return Applied(await self._switched_off(key))
         try:
             ctx = await self._contexts.get(connection)
         except ConnectionPaused as paused:
@@ -193,6 +200,14 @@ class Engine:
         await self._store.defer_pending(key, paused.recheck_at)
         outcome = Outcome("paused", direction_from(key.side), detail=str(paused))
         await self._log(key, outcome)
+        return outcome
+
+    async def _switched_off(self, key: PendingKey) -> Outcome:
+        """An operator switched the object off (status page): its work waits, kept, until switched back on (which
+        makes it due at once), looked at again every SWITCHED_OFF_RECHECK_SECONDS meanwhile."""
+        await self._store.defer_pending(key, time.time() + SWITCHED_OFF_RECHECK_SECONDS)
+        outcome = Outcome("paused", direction_from(key.side), detail=f"{key.kind} switched off on the status page")
+        _log_line(key, outcome)  # no activity line: the record did not change
         return outcome
 
     async def _record(

@@ -54,6 +54,7 @@ from shared.config import Settings
 from shared.deadletters import dead_letter_message, error_category
 from shared.envelope import ChangeEnvelope, Provider, decode_changes
 from shared.errors import RateLimited
+from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
 from shared.metrics import (
     APPLIES,
@@ -147,6 +148,8 @@ class Worker:
         self._halting = False
         self.halted = asyncio.Event()  # set once the guard has stopped consumption
         self._links_counted_at = 0.0
+        self.pulse = Pulse(store, "worker", self.owner, clock=clock)  # for the status page: see shared/heartbeat.py
+        self._beating: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -162,6 +165,7 @@ class Worker:
             queue = await channel.get_queue(name)
             self._consumers.append((queue, await queue.consume(self._tracked(handler))))
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._beating = asyncio.create_task(self.pulse.forever())
         WORKER_HALTED.set(0)
         log.info("worker_started", owner=self.owner)
 
@@ -186,6 +190,12 @@ class Worker:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+        beating, self._beating = self._beating, None
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            await self.pulse.last_beat()
         log.info("worker_stopped", owner=self.owner)
 
     async def _stop_consuming(self) -> None:
@@ -254,6 +264,8 @@ class Worker:
             work, dropped = route(envelope, self.sync, self.settings.hubspot_app_id)
             for item in work:
                 scheduled = await self._touch(item.key, {**item.hints, **change_hint(envelope, tracing.carrier())})
+                if envelope.request_id is not None:  # a webhook's (the poller's changes carry none)
+                    self.pulse.saw_webhook(item.key.connection, item.key.kind)
                 CHANGES_CONSUMED.labels("scheduled" if scheduled else "coalesced").inc()
                 log.debug(
                     "change_pending", event_id=envelope.event_id, kind=item.key.kind, side=item.key.side,
@@ -326,6 +338,8 @@ class Worker:
         changed_at = oldest_change_at(claimed.hints)
         if changed_at is not None and applied.outcome.action in SYNCING_ACTIONS:
             SYNC_LAG.labels(key.kind, key.side).observe(max(self.clock() - changed_at, 0.0))
+        if applied.outcome.action in SYNCING_ACTIONS:  # the status page's charts
+            self.pulse.synced(key.connection, key.kind, None if changed_at is None else self.clock() - changed_at)
         self.guard.record(dead_lettered=False)
         for woken in applied.wake:
             await self._touch(woken)

@@ -6,6 +6,8 @@
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller;
 - reconciliations: the last reports of the poller's reconciliation per connection;
+- the console: object on/off switches, worker and poller heartbeats, records synced (the charts), the first sync's
+  plan;
 - api usage: provider calls per account, provider, kind (read / write) and month (`api_usage`: the status page, the
   QBO read budget).
 
@@ -21,6 +23,8 @@ from shared.store._models import (
     Credentials,
     CredentialStatus,
     Direction,
+    FirstSync,
+    Heartbeat,
     Kind,
     Link,
     LinkStatus,
@@ -30,6 +34,7 @@ from shared.store._models import (
     RepointOutcome,
     RepointResult,
     ReviewDecision,
+    SyncedRecord,
 )
 from shared.store._open import StoreOpening, open_store
 from shared.store._store import Store
@@ -41,6 +46,8 @@ __all__ = [
     "Credentials",
     "Direction",
     "DuplicateLink",
+    "FirstSync",
+    "Heartbeat",
     "Kind",
     "Link",
     "LinkStatus",
@@ -55,5 +62,6 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreOpening",
+    "SyncedRecord",
     "open_store",
 ]

@@ -164,3 +164,37 @@ class Credentials:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. realm id, portal id; not secret
     status: CredentialStatus = CredentialStatus.ACTIVE
     updated_at: float = 0.0  # set by the store on every write
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat:
+    """A worker's or poller's sign of life, written every few seconds. `detail` is what it saw last (a worker:
+    {"webhooks": {"<connection>/<kind>": epoch}}; a poller: {"polls": {"<connection>": epoch}}), never a payload."""
+
+    process: str  # host:pid:...: one row per process
+    role: str  # worker | poller
+    started_at: float
+    beat_at: float
+    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SyncedRecord:
+    """One record a worker wrote to the other side: when, and its end-to-end lag (None: its change time unknown,
+    such as an initial sync's)."""
+
+    connection: str
+    kind: Kind
+    at: float
+    lag_seconds: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FirstSync:
+    """The initial sync's plan of one connection (services/poller/_plan.py, as JSON), and once confirmed when."""
+
+    connection: str
+    plan: dict[str, Any]
+    planned_at: float
+    applied_at: float | None = None
+    updated_at: float = 0.0  # set by the store on every write

@@ -17,6 +17,8 @@ from shared.store._models import (
     Credentials,
     CredentialStatus,
     Direction,
+    FirstSync,
+    Heartbeat,
     Kind,
     Link,
     LinkStatus,
@@ -157,6 +159,26 @@ def read_reconciliation(row: Row) -> Reconciliation:
         dry_run=bool(row["dry_run"]),
         objects=orjson.loads(row["objects"]),
         drifted=orjson.loads(row["drifted"]),
+    )
+
+
+def read_heartbeat(row: Row) -> Heartbeat:
+    return Heartbeat(
+        process=row["process"],
+        role=row["role"],
+        started_at=float(row["started_at"]),
+        beat_at=float(row["beat_at"]),
+        detail=orjson.loads(row["detail"]),
+    )
+
+
+def read_first_sync(row: Row) -> FirstSync:
+    return FirstSync(
+        connection=row["connection"],
+        plan=orjson.loads(row["plan"]),
+        planned_at=float(row["planned_at"]),
+        applied_at=_real(row["applied_at"]),
+        updated_at=float(row["updated_at"]),
     )
 
 

@@ -39,6 +39,8 @@ from shared.store._models import (
     Credentials,
     CredentialStatus,
     Direction,
+    FirstSync,
+    Heartbeat,
     Kind,
     Link,
     LinkStatus,
@@ -47,6 +49,7 @@ from shared.store._models import (
     Reconciliation,
     RepointOutcome,
     RepointResult,
+    SyncedRecord,
 )
 from shared.store._rows import (
     DEFERRED,
@@ -60,6 +63,8 @@ from shared.store._rows import (
     link_values,
     read_activity,
     read_credentials,
+    read_first_sync,
+    read_heartbeat,
     read_link,
     read_pending,
     read_pending_key,
@@ -597,6 +602,95 @@ class SqlStore(Store):
         where, params = ("WHERE connection = %s ", (connection,)) if connection is not None else ("", ())
         rows = await self._read(f"SELECT * FROM reconciliations {where}ORDER BY id DESC LIMIT %s", (*params, limit))
         return [read_reconciliation(row) for row in rows]
+
+    # The console: object switches, heartbeats, synced records, the first sync's plan.
+
+    async def object_switches(self, connection: str) -> dict[Kind, bool]:
+        rows = await self._read("SELECT kind, enabled FROM object_switches WHERE connection = %s", (connection,))
+        return {Kind(row["kind"]): bool(row["enabled"]) for row in rows}
+
+    async def set_object_switch(self, connection: str, kind: Kind, enabled: bool) -> None:
+        await self._execute(
+            "INSERT INTO object_switches (connection, kind, enabled, changed_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (connection, kind) DO UPDATE SET enabled = excluded.enabled, changed_at = excluded.changed_at",
+            (connection, str(kind), enabled, self._clock()),
+        )
+
+    async def count_pending_by_kind(self, connection: str) -> dict[Kind, int]:
+        rows = await self._read(
+            "SELECT kind, COUNT(*) AS count FROM pending WHERE connection = %s GROUP BY kind", (connection,)
+        )
+        return {Kind(row["kind"]): int(row["count"]) for row in rows}
+
+    async def beat(self, heartbeat: Heartbeat) -> None:
+        await self._execute(
+            "INSERT INTO heartbeats (process, role, started_at, beat_at, detail) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (process) DO UPDATE SET role = excluded.role, beat_at = excluded.beat_at, "
+            "detail = excluded.detail",
+            (heartbeat.process, heartbeat.role, heartbeat.started_at, heartbeat.beat_at,
+             orjson.dumps(heartbeat.detail).decode()),
+        )  # fmt: skip
+
+    async def heartbeats(self, *, since: float = 0.0) -> list[Heartbeat]:
+        rows = await self._read("SELECT * FROM heartbeats WHERE beat_at >= %s ORDER BY beat_at DESC", (since,))
+        return [read_heartbeat(row) for row in rows]
+
+    async def prune_heartbeats(self, older_than: float) -> int:
+        return await self._execute("DELETE FROM heartbeats WHERE beat_at < %s", (older_than,))
+
+    async def add_synced(self, records: Sequence[SyncedRecord]) -> None:
+        async def add(tx: Statements) -> None:
+            for record in records:
+                await tx.execute(
+                    "INSERT INTO synced_records (connection, kind, at, lag_seconds) VALUES (%s, %s, %s, %s)",
+                    (record.connection, str(record.kind), record.at, record.lag_seconds),
+                )
+
+        if records:
+            await self._transact(add)
+
+    async def synced(self, connection: str, *, since: float) -> list[SyncedRecord]:
+        rows = await self._read(
+            "SELECT connection, kind, at, lag_seconds FROM synced_records WHERE connection = %s AND at >= %s "
+            "ORDER BY at",
+            (connection, since),
+        )
+        return [
+            SyncedRecord(row["connection"], Kind(row["kind"]), float(row["at"]),
+                         None if row["lag_seconds"] is None else float(row["lag_seconds"]))
+            for row in rows
+        ]  # fmt: skip
+
+    async def prune_synced(self, older_than: float) -> int:
+        return await self._execute("DELETE FROM synced_records WHERE at < %s", (older_than,))
+
+    async def count_rate_uses(self, keys: Sequence[str], now: float) -> dict[str, int]:
+        rows = await self._read(
+            f"SELECT key, COUNT(*) AS count FROM rate_uses WHERE key IN ({_marks(keys)}) AND until > %s GROUP BY key",
+            (*keys, now),
+        )
+        return {str(row["key"]): int(row["count"]) for row in rows}
+
+    async def count_activity_since(self, connection: str, since: float) -> int:
+        rows = await self._read(
+            "SELECT COUNT(*) AS count FROM activity WHERE connection = %s AND at >= %s", (connection, since)
+        )
+        return int(rows[0]["count"])
+
+    async def save_first_sync(self, first_sync: FirstSync) -> FirstSync:
+        rows = await self._fetch(
+            "INSERT INTO first_syncs (connection, plan, planned_at, applied_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (connection) DO UPDATE SET plan = excluded.plan, planned_at = excluded.planned_at, "
+            "applied_at = excluded.applied_at, updated_at = excluded.updated_at RETURNING *",
+            (first_sync.connection, orjson.dumps(first_sync.plan).decode(), first_sync.planned_at,
+             first_sync.applied_at, self._clock()),
+        )  # fmt: skip
+        return read_first_sync(rows[0])
+
+    async def first_sync(self, connection: str) -> FirstSync | None:
+        rows = await self._read("SELECT * FROM first_syncs WHERE connection = %s", (connection,))
+        return read_first_sync(rows[0]) if rows else None
 
     # API usage.
 

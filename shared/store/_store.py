@@ -11,7 +11,7 @@ DO UPDATE ... WHERE` on its lease.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -21,6 +21,8 @@ from shared.store._models import (
     Activity,
     Credentials,
     Direction,
+    FirstSync,
+    Heartbeat,
     Kind,
     Link,
     LinkStatus,
@@ -28,6 +30,7 @@ from shared.store._models import (
     PendingKey,
     Reconciliation,
     RepointResult,
+    SyncedRecord,
 )
 
 
@@ -221,6 +224,56 @@ class Store(Protocol):
     async def reconciliations(self, connection: str | None = None, limit: int = 1) -> list[Reconciliation]:
         """The newest reports first (of one connection, or of all)."""
         ...
+
+    # The console (status page): object switches, heartbeats, synced records for the charts, the first sync's plan.
+
+    async def object_switches(self, connection: str) -> dict[Kind, bool]:
+        """The objects an operator switched (True: on, False: off); an object not in it is on."""
+        ...
+
+    async def set_object_switch(self, connection: str, kind: Kind, enabled: bool) -> None: ...
+
+    async def count_pending_by_kind(self, connection: str) -> dict[Kind, int]:
+        """The connection's backlog per object."""
+        ...
+
+    async def beat(self, heartbeat: Heartbeat) -> None:
+        """Insert or replace the process's heartbeat (started_at kept from its first beat)."""
+        ...
+
+    async def heartbeats(self, *, since: float = 0.0) -> list[Heartbeat]:
+        """Heartbeats written at or after `since`, newest first."""
+        ...
+
+    async def prune_heartbeats(self, older_than: float) -> int:
+        """Forget processes silent since before older_than; returns how many."""
+        ...
+
+    async def add_synced(self, records: Sequence[SyncedRecord]) -> None:
+        """Append records synced (one transaction)."""
+        ...
+
+    async def synced(self, connection: str, *, since: float) -> list[SyncedRecord]:
+        """The connection's records synced at or after `since`, oldest first."""
+        ...
+
+    async def prune_synced(self, older_than: float) -> int:
+        """Delete synced records before older_than; returns how many."""
+        ...
+
+    async def count_rate_uses(self, keys: Sequence[str], now: float) -> dict[str, int]:
+        """Calls counted now against each rate-limit window key (shared/clients/_limits.py): the budget in use."""
+        ...
+
+    async def count_activity_since(self, connection: str, since: float) -> int:
+        """Activity lines of the connection at or after `since` (an initial sync's progress: one per record applied)."""
+        ...
+
+    async def save_first_sync(self, first_sync: FirstSync) -> FirstSync:
+        """Insert or replace the connection's plan; returns it stored (updated_at set)."""
+        ...
+
+    async def first_sync(self, connection: str) -> FirstSync | None: ...
 
     # API usage: provider calls per account, provider, kind and month (shared/clients/_usage.py).
 

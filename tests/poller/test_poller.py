@@ -106,3 +106,13 @@ async def test_qbo_is_polled_as_often_as_its_read_budget_allows_hubspot_every_po
     now[0] += 600.0
     await loop.poll_once(only_due=True)
     assert qbo.polls == 3  # not again before 900 s
+
+
+async def test_each_round_of_polls_beats_with_the_connections_it_polled(store: Store) -> None:
+    first, second = poller(store, CountingSource(Provider.QUICKBOOKS)), poller(store, CountingSource(Provider.HUBSPOT))
+    await first.poll_once()
+    await second.poll_once()  # alive, though another poller holds the connection
+    beats = {beat.process: beat for beat in await store.heartbeats()}
+    assert beats[first.owner].role == beats[second.owner].role == "poller"
+    assert set(beats[first.owner].detail["polls"]) == {CONNECTION.name}
+    assert "polls" not in beats[second.owner].detail

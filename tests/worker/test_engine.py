@@ -190,3 +190,27 @@ async def test_a_failure_repeated_after_a_creates_intent_is_put_back_silently(
     assert link is not None
     assert (link.status, link.error_category) == (LinkStatus.FAILING, "duplicate_display_name")
     assert [line.action for line in await store.activity("acme", Kind.CONTACT, qbo_id="58")] == ["failing"]
+
+
+async def test_an_object_switched_off_sets_its_work_aside_without_running_the_rule(
+    store: Store, rule: ScriptedRule
+) -> None:
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    rule.result = Excluded("would have run", category="filtered")
+    await store.touch_pending(KEY, 1.0)
+    await store.set_object_switch("acme", Kind.CONTACT, False)
+
+    applied = await engine.apply(KEY, {})
+    assert (applied.outcome.action, applied.outcome.detail) == ("paused", "contact switched off on the status page")
+    assert await store.get_link("acme", Kind.CONTACT, qbo_id="58") is None  # the rule did not run
+    pending = await store.get_pending(KEY)
+    assert pending is not None
+    assert pending.owner == "deferred"  # kept, set aside
+    assert await store.activity("acme", Kind.CONTACT, qbo_id="58") == []
+
+    await store.set_object_switch("acme", Kind.CONTACT, True)
+    await store.release_deferred("acme")
+    await engine.apply(KEY, {})
+    link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert link is not None
+    assert link.status == LinkStatus.EXCLUDED  # switched on: the rule runs

@@ -46,6 +46,7 @@ class Create:
 @dataclasses.dataclass(frozen=True, slots=True)
 class LinkTo:
     id: str
+    label: str = dataclasses.field(default="", compare=False)  # the record linked to, for the first sync's plan
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ def decide(
     if not under_review and not found and not rivals:
         return Create()
     if not under_review and len(found) == 1 and len(free) == 1 and not rivals:
-        return LinkTo(found[0].id)
+        return LinkTo(found[0].id, found[0].label)
     candidates = tuple(
         Candidate(f.id, f.label if f.linked_to in (None, own_id) else f"{f.label}, linked to {f.linked_to}")
         for f in found

@@ -99,28 +99,19 @@ class ContactRule:
             action = "restored" if restore else "merged" if merged else "updated"
             return await _sync(ctx, settings, link, contact, customer, action=action, qbo_extra=restore)
 
-        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
-        if settings.hubspot_to_qbo.require_hubspot_invoice:
-            await _require_hubspot_invoice(ctx, contact_id)
+        await screen_contact(ctx, contact)
         decision = match.resolved(link)
         found: QboEntity | None = None
         if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
             found = await ctx.qbo.read("Customer", link.review_pick)
         elif decision is None:
-            email = lower_text(contact.properties.get("email"))
-            customers = await _customers_by_email(ctx, email) if email else []
-            qbo = Provider.QUICKBOOKS
-            candidates = [await match.found(ctx, Kind.CONTACT, str(c["Id"]), _label(c), on=qbo) for c in customers]
-            chosen = match.decide(
-                contact_id, email or "", candidates, other_side="QuickBooks customers",
-                under_review=match.awaiting_review(link),
-            )  # fmt: skip
+            chosen, customers = await match_contact(ctx, contact, link)
             if isinstance(chosen, match.Review):
                 return await match.needs_review(
                     ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, chosen, match.version(contact)
                 )
             if isinstance(chosen, match.LinkTo):
-                found = next(c for c in customers if str(c["Id"]) == chosen.id)
+                found = customers[chosen.id]
         if found is not None:
             link = await claim(
                 ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(found["Id"]), category="duplicate_email"
@@ -196,26 +187,13 @@ class ContactRule:
             action = "merged" if merged else "updated"
             return await _sync(ctx, settings, link, linked, customer, action=action)
 
-        await filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
+        await screen_customer(ctx, customer)
         decision = match.resolved(link)
         contact: HubSpotObject | None = None
         if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
             contact = await ctx.hubspot.get("contacts", link.review_pick, properties=properties)
         elif decision is None:
-            email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
-            if email:
-                with contextlib.suppress(NotFound):
-                    contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
-            found = (
-                []
-                if contact is None
-                else [await match.found(ctx, Kind.CONTACT, contact.id, _contact_label(contact), on=Provider.HUBSPOT)]
-            )
-            sharing = await _sharing_email(ctx, email, contact) if email else []
-            chosen = match.decide(
-                customer_id, email or "", found, sharing=sharing, other_side="HubSpot contacts",
-                under_review=match.awaiting_review(link),
-            )  # fmt: skip
+            chosen, contact = await match_customer(ctx, customer, link)
             if isinstance(chosen, match.Review):
                 return await match.needs_review(
                     ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen, str(customer.get("SyncToken"))
@@ -252,6 +230,60 @@ class ContactRule:
             ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, contact.id, customer_id, category="duplicate_email"
         )
         return await _sync(ctx, settings, match.cleared(link), contact, customer, action=action)
+
+
+# --- the filters and the matching, for the rule and for the initial sync's plan -------------------------------------
+
+
+async def screen_contact(ctx: SyncContext, contact: HubSpotObject) -> None:
+    """The filters a contact with no linked customer passes before it is matched; raises `Excluded`."""
+    settings = ctx.connection.contacts
+    await filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
+    if settings.hubspot_to_qbo.require_hubspot_invoice:
+        await _require_hubspot_invoice(ctx, contact.id)
+
+
+async def match_contact(
+    ctx: SyncContext, contact: HubSpotObject, link: Link | None
+) -> tuple[match.Match, dict[str, QboEntity]]:
+    """What matching by email makes of a contact with no linked customer, and the customers it found (by id)."""
+    email = lower_text(contact.properties.get("email"))
+    customers = await _customers_by_email(ctx, email) if email else []
+    qbo = Provider.QUICKBOOKS
+    candidates = [await match.found(ctx, Kind.CONTACT, str(c["Id"]), _label(c), on=qbo) for c in customers]
+    chosen = match.decide(
+        contact.id, email or "", candidates, other_side="QuickBooks customers",
+        under_review=match.awaiting_review(link),
+    )  # fmt: skip
+    return chosen, {str(c["Id"]): c for c in customers}
+
+
+async def screen_customer(ctx: SyncContext, customer: QboEntity) -> None:
+    """The filters an active customer with no linked contact passes before it is matched; raises `Excluded`."""
+    await filters.check_qbo(ctx, ctx.connection.contacts.qbo_to_hubspot, customer)
+
+
+async def match_customer(
+    ctx: SyncContext, customer: QboEntity, link: Link | None
+) -> tuple[match.Match, HubSpotObject | None]:
+    """What matching by email makes of a customer with no linked contact, and the contact with its email, if any."""
+    properties = hubspot_properties(_fields.active_maps(SPEC.fields, ctx.connection.contacts))
+    email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
+    contact: HubSpotObject | None = None
+    if email:
+        with contextlib.suppress(NotFound):
+            contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
+    found = (
+        []
+        if contact is None
+        else [await match.found(ctx, Kind.CONTACT, contact.id, _contact_label(contact), on=Provider.HUBSPOT)]
+    )
+    sharing = await _sharing_email(ctx, email, contact) if email else []
+    chosen = match.decide(
+        str(customer["Id"]), email or "", found, sharing=sharing, other_side="HubSpot contacts",
+        under_review=match.awaiting_review(link),
+    )  # fmt: skip
+    return chosen, contact
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
