@@ -3,9 +3,10 @@
 QBO meters reads: under Intuit's App Partner Program an app's **CorePlus** calls (data out: reads, queries, CDC,
 reports) are counted per company and month against its tier (Builder: 500,000), while **Core** calls (data in:
 creates, updates, deletes, voids) are not metered. hsqbo counts a call as a read when it only fetches data, else as
-a write (`call_kind`). Doubts, read the stricter way: a batch counts as one write (Intuit does not say whether a
-batch counts once or per item; hsqbo's batches carry writes); the OAuth token endpoint is not the Accounting API and
-is not counted; an answered error (4xx, 5xx, 429) counts like a success (Intuit does not say it is free).
+a write (`call_kind`). Doubts, read the stricter way: a batch counts per item, a query item as a read and a write
+item as a write (Intuit's own batch sample says each item is metered like a normal call; Intuit's docs do not say),
+counted by `QboClient.batch`; the OAuth token endpoint is not the Accounting API and is not counted; an answered
+error (4xx, 5xx, 429) counts like a success (Intuit does not say it is free).
 HubSpot has no monthly read budget; its calls are counted the same way, for the status page.
 
 Each process counts in memory and adds its counts to the store (`UsageBackend`, shared by every process) at most
@@ -44,7 +45,8 @@ READ_OPERATIONS: Mapping[Provider, frozenset[str]] = {
         {"get", "batch_read", "search", "list_associations", "account_details", "get_property"}
     ),
 }
-UNCOUNTED_OPERATIONS = frozenset({"oauth_token"})  # the token endpoint: not the provider's data API
+# The token endpoint is not the provider's data API; a QBO batch is counted per item by the client.
+UNCOUNTED_OPERATIONS = frozenset({"oauth_token", "batch"})
 
 
 def call_kind(provider: Provider, operation: str) -> CallKind | None:

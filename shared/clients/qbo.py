@@ -104,6 +104,7 @@ class QboClient:
         """`limits`: the realm's client-side rate limits (`CallLimits.for_qbo`); None sends unthrottled. `usage`
         counts its calls per month (`UsageRecorder.meter`); `degraded` batches reads near the read budget."""
         self.realm_id = realm_id
+        self._usage = usage
         self._degraded = degraded
         self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify, limits, usage)
         self._company = f"/v3/company/{path_segment(realm_id)}"
@@ -231,6 +232,9 @@ class QboClient:
         body = {"BatchItemRequest": [operation.to_json() for operation in operations]}
         params = [("requestid", request_id)]
         response = await self._call("batch", "POST", "/batch", params, json=body)
+        if self._usage is not None:  # metered per item, like the calls it stands for (the batch itself is not)
+            for operation in operations:
+                self._usage.count(operation.operation)
         return {str(item.get("bId")): _batch_item(item) for item in response.json().get("BatchItemResponse", ())}
 
     async def _write(

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from shared.clients import (
     ApiUsage,
+    BatchOperation,
     CallKind,
     MockTransport,
     QboClient,
@@ -46,13 +47,38 @@ def qbo_answer(request: Request) -> Response:
 def test_reads_are_the_calls_that_only_fetch_and_oauth_is_not_counted() -> None:
     for operation in ("read", "query", "count", "cdc", "preferences", "companyinfo", "exchangerate"):
         assert call_kind(Provider.QUICKBOOKS, operation) is CallKind.READ, operation
-    for operation in ("create", "update", "delete", "void", "batch"):
+    for operation in ("create", "update", "delete", "void"):
         assert call_kind(Provider.QUICKBOOKS, operation) is CallKind.WRITE, operation
     for operation in ("get", "batch_read", "search", "list_associations", "account_details", "get_property"):
         assert call_kind(Provider.HUBSPOT, operation) is CallKind.READ, operation
     for operation in ("create", "update", "archive", "batch_upsert", "associate", "create_property"):
         assert call_kind(Provider.HUBSPOT, operation) is CallKind.WRITE, operation
     assert call_kind(Provider.QUICKBOOKS, "oauth_token") is None
+    assert call_kind(Provider.QUICKBOOKS, "batch") is None  # counted per item
+
+
+async def test_a_batch_counts_each_item_as_the_call_it_stands_for(store: Store) -> None:
+    def batch_answer(request: Request) -> Response:
+        return json_answer(200, {"BatchItemResponse": [
+            {"bId": "q1", "QueryResponse": {}}, {"bId": "q2", "QueryResponse": {}},
+            {"bId": "c1", "Customer": {"Id": "60", "SyncToken": "0"}},
+        ]})  # fmt: skip
+
+    recorder = UsageRecorder(store, clock=lambda: DECEMBER)
+    qbo = QboClient(
+        "https://qbo.test", "9130", StaticToken("t"), MockTransport(batch_answer),
+        usage=recorder.meter("acme", Provider.QUICKBOOKS, "9130"),
+    )  # fmt: skip
+    operations = [
+        BatchOperation.query("q1", "SELECT * FROM Customer WHERE Id IN ('1', '2')"),
+        BatchOperation.query("q2", "SELECT * FROM Item WHERE Id IN ('3')"),
+        BatchOperation.create("c1", "Customer", {"DisplayName": "Acme"}),
+    ]
+    await qbo.batch(operations, request_id="b-1")
+    await recorder.flush()
+    reads = UsageKey(Provider.QUICKBOOKS, "9130", CallKind.READ, "2026-12")
+    writes = UsageKey(Provider.QUICKBOOKS, "9130", CallKind.WRITE, "2026-12")
+    assert await store.api_usage("2026-12") == [ApiUsage(reads, 2), ApiUsage(writes, 1)]
 
 
 async def test_calls_are_added_to_the_store_per_kind_and_month_and_set_the_gauges(store: Store) -> None:
