@@ -1,5 +1,15 @@
-"""The QBO read budget's decisions, as pure functions: the mode a company's reads are in, and how often the poller
-asks its change data capture (CDC).
+"""API usage and the QBO read budget: what a provider call counts as (`call_kind`: read or write), the keys the
+counts are kept under (per account, provider, kind and calendar month, UTC) and the store's role that keeps them
+(`UsageBackend`); and the budget's decisions, as pure functions: the mode a company's reads are in, and how often
+the poller asks its change data capture (CDC). The counting itself is `shared/clients/_usage.py`.
+
+Intuit's App Partner Program meters QBO's **CorePlus** calls (data out: reads, queries, CDC, reports) per company and
+month; **Core** calls (data in: creates, updates, deletes, voids) are not metered. A call that only fetches data is a
+read, any other a write. Doubts, read the stricter way: a batch counts per item, a query item as a read and a write
+item as a write (Intuit's own batch sample says each item is metered like a normal call; Intuit's docs do not say),
+counted by `QboClient.batch`; the OAuth token endpoint is not the Accounting API and is not counted; an answered
+error (4xx, 5xx, 429) counts like a success (Intuit does not say it is free). HubSpot has no monthly read budget;
+its calls are counted the same way, for the status page.
 
 Intuit meters QBO reads (CorePlus calls) per company and calendar month (Builder tier: 500,000); past the budget
 QuickBooks refuses reads until the month ends and shows the app as "Offline" to the customer. Writes are not
@@ -16,12 +26,71 @@ The alert `HsqboQboReadBudget` fires earlier, at 80 % (`deploy/prometheus/hsqbo-
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Mapping
+from typing import Protocol
+
+from shared.domain import Provider
 
 ALERT_SHARE = 0.8  # the alert's threshold (kept equal to the rule's)
 DEGRADED_SHARE = 0.9  # from here on reads are batched and polling slows to its slowest
 POLL_SHARE = 0.5  # of the reads to spare before the degraded mode, the share polling may spend
+
+
+class CallKind(enum.StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+# Operations (the clients' metric labels) that only fetch data; every other call writes. QBO's are its CorePlus calls.
+READ_OPERATIONS: Mapping[Provider, frozenset[str]] = {
+    Provider.QUICKBOOKS: frozenset({"read", "query", "count", "cdc", "preferences", "companyinfo", "exchangerate"}),
+    Provider.HUBSPOT: frozenset(
+        {"get", "batch_read", "search", "list_associations", "account_details", "get_property"}
+    ),
+}
+# The token endpoint is not the provider's data API; a QBO batch is counted per item by the client.
+UNCOUNTED_OPERATIONS = frozenset({"oauth_token", "batch"})
+
+
+def call_kind(provider: Provider, operation: str) -> CallKind | None:
+    """Whether a call reads or writes; None for a call no budget counts."""
+    if operation in UNCOUNTED_OPERATIONS:
+        return None
+    return CallKind.READ if operation in READ_OPERATIONS.get(provider, frozenset()) else CallKind.WRITE
+
+
+def month_of(epoch_seconds: float) -> str:
+    """The calendar month (UTC) a call falls in, as the store keys it: "2026-12"."""
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UsageKey:
+    provider: Provider
+    account: str  # QBO realm id / HubSpot portal id
+    kind: CallKind
+    month: str  # "2026-12" (UTC)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApiUsage:
+    """One account's calls of one kind in one month, as the store holds them (the status page shows these)."""
+
+    key: UsageKey
+    calls: int
+
+
+class UsageBackend(Protocol):
+    async def add_api_calls(self, counts: Mapping[UsageKey, int]) -> dict[UsageKey, int]:
+        """Add each count to its key's total; returns the new totals."""
+        ...
+
+    async def api_usage(
+        self, month: str, *, provider: Provider | None = None, account: str | None = None
+    ) -> list[ApiUsage]: ...
 
 
 class ReadMode(enum.StrEnum):

@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     # Store: id map, pending work, activity, credentials. A relative sqlite path resolves against the working dir.
     store_url: str = "sqlite:///var/hsqbo.db"
     encryption_key: SecretStr | None = None  # Fernet key (urlsafe base64 of 32 bytes) for OAuth tokens at rest
+    # Each record's activity (the status page's history) is kept this long, and at most this many lines in all (the
+    # oldest go first); the workers prune it every `activity_prune_seconds`.
+    activity_retention_days: Annotated[float, Field(gt=0)] = 30.0
+    activity_max_lines: Count = 500_000
+    activity_prune_seconds: Seconds = 600.0
 
     log_level: str = "INFO"
     # The worker's and the poller's own /metrics (the receiver serves its on its port): off unless a port is set.

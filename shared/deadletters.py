@@ -41,10 +41,10 @@ from shared.bus import (
     declare_worker_topology,
 )
 from shared.config import Settings
-from shared.envelope import Provider, decode_changes
+from shared.envelope import decode_changes
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
 from shared.resync import resync
-from shared.store import Kind, PendingKey, Store
+from shared.store import PendingWork
 
 _HEADER = "x-hsqbo-"
 _ERROR_MESSAGE_CHARS = 300
@@ -234,7 +234,9 @@ class DeadLetters:
     """Actions over the dead-letter queue. `channel` must have publisher confirms on; `store` is needed to replay
     apply letters."""
 
-    def __init__(self, channel: AbstractChannel, store: Store | None = None, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, channel: AbstractChannel, store: PendingWork | None = None, *, clock: Callable[[], float] = time.time
+    ):
         self._channel = channel
         self._store = store
         self._clock = clock
@@ -303,8 +305,7 @@ class DeadLetters:
         if letter.payload is Payload.APPLY:
             if self._store is None:
                 raise RuntimeError("replaying an apply needs the store")
-            command = ApplyCommand.from_json(body)
-            key = PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
+            key = ApplyCommand.from_json(body).key
             await resync(self._store, self._channel, key, now=self._clock(), hints=letter.hints)
         else:
             envelopes = decode_changes(body)
@@ -356,7 +357,7 @@ class DeadLetters:
 
 
 @contextlib.asynccontextmanager
-async def open_dead_letters(settings: Settings, store: Store | None = None) -> AsyncIterator[DeadLetters]:
+async def open_dead_letters(settings: Settings, store: PendingWork | None = None) -> AsyncIterator[DeadLetters]:
     """A connection to the broker for one operator action, with the topology replay publishes into declared."""
     connection = await aio_pika.connect(settings.rabbitmq_url)
     async with connection:

@@ -14,10 +14,7 @@ from typing import Any
 
 import orjson
 
-
-class Provider(enum.StrEnum):
-    HUBSPOT = "hubspot"
-    QUICKBOOKS = "quickbooks"
+from shared.domain import Provider
 
 
 class Operation(enum.StrEnum):

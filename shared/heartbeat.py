@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from shared.domain import Kind
 from shared.logging import get_logger
-from shared.store import Heartbeat, Kind, Store, SyncedRecord
+from shared.store import Heartbeat, Heartbeats, SyncedRecord
 
 log = get_logger("hsqbo.heartbeat")
 
@@ -29,7 +30,7 @@ class Pulse:
     """One process's heartbeat. `saw_webhook`, `polled` and `synced` note; `beat` writes."""
 
     def __init__(
-        self, store: Store, role: str, process: str, *, every: float = BEAT_SECONDS,
+        self, store: Heartbeats, role: str, process: str, *, every: float = BEAT_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:  # fmt: skip
         self.store = store

@@ -31,7 +31,7 @@ from pathlib import Path
 from shared.clients import AiohttpTransport, HubSpotClient, HubSpotOAuth, MemoryTokenStore, QboOAuth, StaticToken
 from shared.config import Settings, secret
 from shared.credentials import connect
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ApiError, HsqboError, Unauthorized
 from shared.store import Credentials, CredentialStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings

@@ -29,11 +29,12 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
+from shared.domain import Kind
 from shared.errors import AuthRevoked, MissingScopes
 from shared.health import READINESS, Probe
 from shared.metrics import serve_metrics
 from shared.process import parse_time, process_settings, stop_on_signals
-from shared.store import FirstSync, Kind, Reconciliation, Store, open_store
+from shared.store import FirstSync, Reconciliation, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 __all__ = ["Poller", "Tally", "backfill", "configure_parser", "main", "reconcile", "run_pass", "run_poller"]

@@ -30,8 +30,9 @@ from services.worker.rules._pair import hubspot_properties
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.company import CompanySettingsError
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Operation, Provider
-from shared.store import Candidate, FirstSync, Kind, Link, LinkStatus, ReviewDecision, Store
+from shared.domain import Kind, Provider
+from shared.envelope import ChangeEnvelope, Operation
+from shared.store import Candidate, FirstSync, Link, LinkStatus, ReviewDecision, Store
 from shared.syncconfig import ConnectionSettings
 
 BATCH_READ = 100  # ids per HubSpot batch read (HubSpot's limit)

@@ -22,8 +22,8 @@ import enum
 from collections.abc import Iterable
 from typing import Any
 
-from shared.envelope import Provider
-from shared.store import Candidate, Kind, ReviewDecision
+from shared.domain import Kind, Provider
+from shared.store import Candidate, ReviewDecision
 
 FORMAT = 1  # the plan file's format version
 

@@ -31,8 +31,7 @@ from services.poller._hubspot import HubSpotChanges
 from services.poller._qbo import QboChanges
 from services.poller._reconcile import Reconciler
 from services.poller._source import Poll, Publish, Source
-from shared.budget import cdc_interval
-from shared.clients import CallKind
+from shared.budget import CallKind, cdc_interval
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.errors import ApiError, AuthRevoked, BusError, MissingScopes

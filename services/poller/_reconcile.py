@@ -43,10 +43,11 @@ from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.company import Company, CompanySettingsError
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Kind, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.logging import get_logger
 from shared.metrics import RECONCILE_DRIFT
-from shared.store import Kind, Link, LinkStatus, Reconciliation
+from shared.store import Link, LinkStatus, Reconciliation
 from shared.syncconfig import ConnectionSettings
 
 log = get_logger("hsqbo.poller")

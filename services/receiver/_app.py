@@ -32,7 +32,8 @@ from services.receiver._dedupe import DedupeWindow
 from shared import signatures, tracing
 from shared.bus import EventPublisher, Publisher
 from shared.config import Settings, secret
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope
 from shared.errors import (
     BusError,
     PayloadTooLarge,

@@ -22,6 +22,7 @@ from services.run._stack import (
     local_connection,
     pointed_at,
     running_stack,
+    sandbox_apps,
     save_sandbox_tokens,
     with_local_app,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "pointed_at",
     "run_connection",
     "running_stack",
+    "sandbox_apps",
     "save_sandbox_tokens",
     "with_local_app",
 ]

@@ -17,9 +17,9 @@ from typing import Any
 from cryptography.fernet import Fernet
 from pydantic import AnyHttpUrl, SecretStr
 
+from hsqbo_sandbox import RunningSandbox, SandboxApps, SandboxOptions, start_sandbox
 from services.poller import Poller
 from services.receiver import create_app
-from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.status import StatusPage, status_password
 from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
@@ -27,7 +27,7 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ContextFactory
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Credentials, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
@@ -82,6 +82,23 @@ def with_local_app(settings: Settings) -> Settings:
     }
     unset = {name: value for name, value in generated.items() if getattr(settings, name) in (None, "")}
     return settings.model_copy(update=unset)
+
+
+def sandbox_apps(settings: Settings) -> SandboxApps:
+    """The sandboxes' apps as `settings` names them (run `with_local_app` first): the emulators and hsqbo agree on
+    the client ids and secrets, the app id, the developer API key and the verifier token, as an operator copies them
+    from the providers' developer portals. Unset ones keep the sandbox's defaults."""
+    values = {
+        "hubspot_client_id": settings.hubspot_client_id,
+        "hubspot_client_secret": settings.hubspot_client_secret,
+        "hubspot_app_id": settings.hubspot_app_id,
+        "hubspot_developer_api_key": settings.hubspot_developer_api_key,
+        "qbo_client_id": settings.qbo_client_id,
+        "qbo_client_secret": settings.qbo_client_secret,
+        "intuit_verifier_token": settings.intuit_verifier_token,
+    }
+    plain = {name: v.get_secret_value() if isinstance(v, SecretStr) else v for name, v in values.items()}
+    return SandboxApps(**{name: value for name, value in plain.items() if value})
 
 
 def pointed_at(settings: Settings, sandbox: RunningSandbox) -> Settings:
@@ -162,8 +179,8 @@ async def running_stack(
                 retry_scale=options.retry_scale,
                 latency_ms=options.sandbox_latency_ms,
                 latency_jitter_ms=options.sandbox_latency_jitter_ms,
-            ),
-            settings=settings,
+                apps=sandbox_apps(settings),
+            )
         )
         try:
             settings = pointed_at(settings, sandbox)

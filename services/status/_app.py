@@ -52,10 +52,10 @@ from services.status._overview import Overview
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint
 from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.errors import ConfigError
 from shared.resync import resync
-from shared.store import CredentialStatus, Kind, Link, LinkStatus, PendingKey, Store
+from shared.store import CredentialStatus, Link, LinkStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50

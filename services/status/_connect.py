@@ -29,7 +29,7 @@ from services.connect._flow import (
 )
 from shared.clients import REQUESTED_SCOPES
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 

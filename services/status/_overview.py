@@ -25,8 +25,9 @@ from starlette.routing import Route
 
 from services.poller._plan import duration
 from services.status import _charts as charts
+from shared.domain import Kind
 from shared.heartbeat import alive
-from shared.store import Heartbeat, Kind
+from shared.store import Heartbeat
 
 if TYPE_CHECKING:
     from services.status._app import StatusPage

@@ -31,7 +31,7 @@ import dataclasses
 import re
 import time
 
-from services.worker._ingest import Part, part_of
+from services.worker._ingest import PARENTS
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
@@ -40,10 +40,10 @@ from services.worker.rules.products import ProductRule
 from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
-from shared.envelope import Provider
+from shared.domain import Action, Kind, Part, PendingKey, Provider
 from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound, StaleObject
 from shared.logging import get_logger
-from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
+from shared.store import DuplicateLink, Link, LinkStatus, StaleLink, Store
 from shared.syncconfig import SyncSettings
 from shared.versions import link_shows, link_version
 
@@ -63,11 +63,11 @@ WAITING: dict[str, tuple[Kind, Kind]] = {
     "customer_not_synced": (Kind.INVOICE, Kind.CONTACT),
     "invoice_not_synced": (Kind.PAYMENT, Kind.INVOICE),
 }
-WAKING_ACTIONS = frozenset({"created", "linked"})
+WAKING_ACTIONS = frozenset({Action.CREATED, Action.LINKED})
 FAILING_PAGE = 500
 SWITCHED_OFF_RECHECK_SECONDS = 300.0  # switching an object back on makes its work due at once; this is the safety net
 # Outcomes that change nothing: repeated on a version the link already shows, they add no activity line.
-NO_NEWS = frozenset({"skipped", "unchanged", "echo"})
+NO_NEWS = frozenset({Action.SKIPPED, Action.UNCHANGED, Action.ECHO})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,18 +93,19 @@ class Engine:
         connection = self._sync.named(key.connection)
         rule = RULES.get(key.kind)
         if connection is None or rule is None:
-            return Applied(Outcome("skipped", detail=f"no connection {key.connection!r} or no rule for {key.kind}"))
+            return Applied(
+                Outcome(Action.SKIPPED, detail=f"no connection {key.connection!r} or no rule for {key.kind}")
+            )
         if not connection.objects(key.kind).syncs_from(key.side):
-            return Applied(Outcome("skipped", detail=f"{key.kind} sync from {key.side} is off"))
+            return Applied(Outcome(Action.SKIPPED, detail=f"{key.kind} sync from {key.side} is off"))
         if not (await self._store.object_switches(key.connection)).get(key.kind, True):
             return Applied(await self._switched_off(key))
         try:
             ctx = await self._contexts.get(connection)
         except ConnectionPaused as paused:
             return Applied(await self._defer(key, paused))
-        part = part_of(key.object_id) if key.side == Provider.HUBSPOT else None
-        if part is not None:
-            return await self._wake_parent(ctx, key, *part)
+        if key.part is not None:
+            return await self._wake_parents(ctx, key, key.part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
         with watching() as seen:
@@ -153,19 +154,20 @@ class Engine:
                 await self._store.set_version(link.id, key.side, version)
         return not (repeated and outcome.action in NO_NEWS)
 
-    async def _wake_parent(self, ctx: SyncContext, key: PendingKey, part: Part, part_id: str) -> Applied:
-        """A part changed: its parent record is what to sync (none when the part belongs to nothing synced)."""
+    async def _wake_parents(self, ctx: SyncContext, key: PendingKey, part: Part) -> Applied:
+        """A part changed: the records it belongs to are what to sync (none when it belongs to nothing synced)."""
+        where = PARENTS[part]
         try:
-            parents = await ctx.hubspot.list_associations(part.hubspot_type, part_id, part.parent_type)
+            parents = await ctx.hubspot.list_associations(where.hubspot_type, key.object_id, where.parent_type)
         except NotFound:
             parents = []
         except (AuthRevoked, MissingScopes) as exc:
             return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
-        wake = tuple(PendingKey(key.connection, part.kind, Provider.HUBSPOT, parent.to_id) for parent in parents)
-        detail = f"{part.hubspot_type} {part_id} changed: " + (
-            f"{part.parent_type} {', '.join(p.object_id for p in wake)}" if wake else f"in no {part.parent_type}"
+        wake = tuple(PendingKey(key.connection, key.kind, Provider.HUBSPOT, parent.to_id) for parent in parents)
+        detail = f"{where.hubspot_type} {key.object_id} changed: " + (
+            f"{where.parent_type} {', '.join(p.object_id for p in wake)}" if wake else f"in no {where.parent_type}"
         )
-        outcome = Outcome("routed" if wake else "skipped", detail=detail)
+        outcome = Outcome(Action.ROUTED if wake else Action.SKIPPED, detail=detail)
         _log_line(key, outcome)  # no activity line: the part is no synced record
         return Applied(outcome, wake)
 
@@ -198,7 +200,7 @@ class Engine:
 
     async def _defer(self, key: PendingKey, paused: ConnectionPaused) -> Outcome:
         await self._store.defer_pending(key, paused.recheck_at)
-        outcome = Outcome("paused", direction_from(key.side), detail=str(paused))
+        outcome = Outcome(Action.PAUSED, direction_from(key.side), detail=str(paused))
         await self._log(key, outcome)
         return outcome
 
@@ -206,7 +208,7 @@ class Engine:
         """An operator switched the object off (status page): its work waits, kept, until switched back on (which
         makes it due at once), looked at again every SWITCHED_OFF_RECHECK_SECONDS meanwhile."""
         await self._store.defer_pending(key, time.time() + SWITCHED_OFF_RECHECK_SECONDS)
-        outcome = Outcome("paused", direction_from(key.side), detail=f"{key.kind} switched off on the status page")
+        outcome = Outcome(Action.PAUSED, direction_from(key.side), detail=f"{key.kind} switched off on the status page")
         _log_line(key, outcome)  # no activity line: the record did not change
         return outcome
 
@@ -252,7 +254,7 @@ class Engine:
                 link = await self._store.set_status(link.id or 0, *wanted)
             if version is not None and not link_shows(link, key.side, version):
                 link = await self._store.set_version(link.id or 0, key.side, version)
-        return Outcome(str(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
+        return Outcome(Action(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
 
     async def _log(self, key: PendingKey, outcome: Outcome) -> None:
         link = outcome.link

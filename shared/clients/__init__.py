@@ -20,28 +20,10 @@ from shared.clients._auth import (
     TokenStore,
 )
 from shared.clients._degraded import DegradedReads
-from shared.clients._limits import (
-    Admission,
-    CallLimits,
-    LimitBackend,
-    MemoryLimits,
-    Quota,
-    RateLimiter,
-    Window,
-    refused,
-)
+from shared.clients._limits import CallLimits, MemoryLimits, RateLimiter
 from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
-from shared.clients._usage import (
-    ApiUsage,
-    CallKind,
-    UsageBackend,
-    UsageKey,
-    UsageMeter,
-    UsageRecorder,
-    call_kind,
-    month_of,
-)
+from shared.clients._usage import UsageMeter, UsageRecorder
 from shared.clients.hubspot import (
     Association,
     AssociationType,
@@ -56,9 +38,7 @@ from shared.clients.qbo import BatchItemResult, BatchOperation, CdcResult, QboCl
 
 __all__ = [
     "REQUESTED_SCOPES",
-    "Admission",
     "AiohttpTransport",
-    "ApiUsage",
     "Association",
     "AssociationType",
     "BatchItemResult",
@@ -73,7 +53,6 @@ __all__ = [
     "HubSpotOAuth",
     "HubSpotObject",
     "HubSpotProperty",
-    "LimitBackend",
     "MemoryLimits",
     "MemoryTokenStore",
     "MockTransport",
@@ -81,7 +60,6 @@ __all__ = [
     "QboClient",
     "QboEntity",
     "QboOAuth",
-    "Quota",
     "RateLimiter",
     "Request",
     "Response",
@@ -92,14 +70,8 @@ __all__ = [
     "TokenStore",
     "Transport",
     "UnknownCall",
-    "UsageBackend",
-    "UsageKey",
     "UsageMeter",
     "UsageRecorder",
-    "Window",
-    "call_kind",
-    "month_of",
     "qbo_quote",
-    "refused",
     "required_scopes",
 ]

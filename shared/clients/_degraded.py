@@ -18,8 +18,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from shared.budget import ReadMode, read_mode
-from shared.clients._usage import CallKind, UsageMeter
+from shared.budget import CallKind, ReadMode, read_mode
+from shared.clients._usage import UsageMeter
 from shared.metrics import QBO_READS_DEGRADED
 
 LOOKBACK_SECONDS = 3600.0

@@ -1,90 +1,26 @@
-"""API usage: every provider call counted per account, provider, kind (read / write) and calendar month (UTC).
-
-QBO meters reads: under Intuit's App Partner Program an app's **CorePlus** calls (data out: reads, queries, CDC,
-reports) are counted per company and month against its tier (Builder: 500,000), while **Core** calls (data in:
-creates, updates, deletes, voids) are not metered. hsqbo counts a call as a read when it only fetches data, else as
-a write (`call_kind`). Doubts, read the stricter way: a batch counts per item, a query item as a read and a write
-item as a write (Intuit's own batch sample says each item is metered like a normal call; Intuit's docs do not say),
-counted by `QboClient.batch`; the OAuth token endpoint is not the Accounting API and is not counted; an answered
-error (4xx, 5xx, 429) counts like a success (Intuit does not say it is free).
-HubSpot has no monthly read budget; its calls are counted the same way, for the status page.
+"""API usage: every provider call counted per account, provider, kind (read / write) and calendar month (UTC); what
+counts as which kind, and the keys, are `shared.budget`'s.
 
 Each process counts in memory and adds its counts to the store (`UsageBackend`, shared by every process) at most
 every `flush_seconds`: a process killed loses at most that much of its count. The store's totals of the month are
-the fleet's; they set the gauges `hsqbo_api_calls_this_month` (and the QBO read budget's).
+the fleet's; they set the gauge `hsqbo_api_calls_this_month`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
-import enum
 import time
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Callable
 
-from shared.envelope import Provider
+from shared.budget import CallKind, UsageBackend, UsageKey, call_kind, month_of
+from shared.domain import Provider
 from shared.logging import get_logger
 from shared.metrics import API_CALLS_THIS_MONTH
 
 log = get_logger(__name__)
 
 FLUSH_SECONDS = 5.0
-
-
-class CallKind(enum.StrEnum):
-    READ = "read"
-    WRITE = "write"
-
-
-# Operations (the clients' metric labels) that only fetch data; every other call writes. QBO's are its CorePlus calls.
-READ_OPERATIONS: Mapping[Provider, frozenset[str]] = {
-    Provider.QUICKBOOKS: frozenset({"read", "query", "count", "cdc", "preferences", "companyinfo", "exchangerate"}),
-    Provider.HUBSPOT: frozenset(
-        {"get", "batch_read", "search", "list_associations", "account_details", "get_property"}
-    ),
-}
-# The token endpoint is not the provider's data API; a QBO batch is counted per item by the client.
-UNCOUNTED_OPERATIONS = frozenset({"oauth_token", "batch"})
-
-
-def call_kind(provider: Provider, operation: str) -> CallKind | None:
-    """Whether a call reads or writes; None for a call no budget counts."""
-    if operation in UNCOUNTED_OPERATIONS:
-        return None
-    return CallKind.READ if operation in READ_OPERATIONS.get(provider, frozenset()) else CallKind.WRITE
-
-
-def month_of(epoch_seconds: float) -> str:
-    """The calendar month (UTC) a call falls in, as the store keys it: "2026-12"."""
-    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).strftime("%Y-%m")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class UsageKey:
-    provider: Provider
-    account: str  # QBO realm id / HubSpot portal id
-    kind: CallKind
-    month: str  # "2026-12" (UTC)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ApiUsage:
-    """One account's calls of one kind in one month, as the store holds them (the status page shows these)."""
-
-    key: UsageKey
-    calls: int
-
-
-class UsageBackend(Protocol):
-    async def add_api_calls(self, counts: Mapping[UsageKey, int]) -> dict[UsageKey, int]:
-        """Add each count to its key's total; returns the new totals."""
-        ...
-
-    async def api_usage(
-        self, month: str, *, provider: Provider | None = None, account: str | None = None
-    ) -> list[ApiUsage]: ...
 
 
 class UsageRecorder:

@@ -21,7 +21,7 @@ from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
 from shared.clients._usage import UsageMeter
 from shared.company import HubSpotAccount
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ApiError, Conflict, MissingScopes, NotFound
 
 BATCH_LIMIT = 100  # inputs per object batch call

@@ -11,6 +11,9 @@
 - api usage: provider calls per account, provider, kind (read / write) and month (`api_usage`: the status page, the
   QBO read budget).
 
+Each of these is a role protocol (`LinkStore`, `ActivityLog`, `PendingWork`, `CredentialStore`, `Locks`, `Cursors`,
+`Reconciliations`, and the status page's `ObjectSwitches`, `Heartbeats`, `RateUses`, `FirstSyncs`; rate limits:
+`shared.quotas.LimitBackend`) that callers type against; `Store` is all of them.
 `open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
 (`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
 Timestamps are epoch seconds (float, UTC) everywhere.
@@ -22,14 +25,11 @@ from shared.store._models import (
     Candidate,
     Credentials,
     CredentialStatus,
-    Direction,
     FirstSync,
     Heartbeat,
-    Kind,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     RepointOutcome,
     RepointResult,
@@ -37,23 +37,44 @@ from shared.store._models import (
     SyncedRecord,
 )
 from shared.store._open import StoreOpening, open_store
-from shared.store._store import Store
+from shared.store._store import (
+    ActivityLog,
+    CredentialStore,
+    Cursors,
+    FirstSyncs,
+    Heartbeats,
+    LinkStore,
+    Locks,
+    ObjectSwitches,
+    PendingWork,
+    RateUses,
+    Reconciliations,
+    Store,
+)
 
 __all__ = [
     "Activity",
+    "ActivityLog",
     "Candidate",
     "CredentialStatus",
+    "CredentialStore",
     "Credentials",
-    "Direction",
+    "Cursors",
     "DuplicateLink",
     "FirstSync",
+    "FirstSyncs",
     "Heartbeat",
-    "Kind",
+    "Heartbeats",
     "Link",
     "LinkStatus",
+    "LinkStore",
+    "Locks",
+    "ObjectSwitches",
     "Pending",
-    "PendingKey",
+    "PendingWork",
+    "RateUses",
     "Reconciliation",
+    "Reconciliations",
     "RepointOutcome",
     "RepointResult",
     "ReviewDecision",

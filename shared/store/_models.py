@@ -6,16 +6,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from shared.envelope import Provider
-
-
-class Kind(enum.StrEnum):
-    """A synced object pair."""
-
-    CONTACT = "contact"  # HubSpot contact <-> QBO Customer
-    PRODUCT = "product"  # HubSpot product <-> QBO Item
-    INVOICE = "invoice"
-    PAYMENT = "payment"
+from shared.domain import Direction, Kind, PendingKey, Provider
 
 
 class LinkStatus(enum.StrEnum):
@@ -34,11 +25,6 @@ class ReviewDecision(enum.StrEnum):
     PICK = "pick"  # link to the candidate `Link.review_pick`
     CREATE_NEW = "create_new"  # create the record on the other side, no matching
     EXCLUDE = "exclude"  # leave the record out of the sync
-
-
-class Direction(enum.StrEnum):
-    HUBSPOT_TO_QBO = "hubspot_to_qbo"
-    QBO_TO_HUBSPOT = "qbo_to_hubspot"
 
 
 class CredentialStatus(enum.StrEnum):
@@ -113,16 +99,6 @@ class Activity:
     qbo_id: str | None
     direction: Direction | None
     detail: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PendingKey:
-    """A record with unprocessed changes; `side` is the system the change happened in."""
-
-    connection: str
-    kind: Kind
-    side: Provider
-    object_id: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

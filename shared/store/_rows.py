@@ -9,21 +9,18 @@ from typing import Any, Protocol
 
 import orjson
 
-from shared.envelope import Provider
+from shared.domain import Direction, Kind, Part, PendingKey, Provider
 from shared.store._crypto import TokenCipher
 from shared.store._models import (
     Activity,
     Candidate,
     Credentials,
     CredentialStatus,
-    Direction,
     FirstSync,
     Heartbeat,
-    Kind,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     ReviewDecision,
 )
@@ -75,8 +72,9 @@ def link_values(link: Link) -> list[Any]:
     ]
 
 
-def key_values(key: PendingKey) -> tuple[str, str, str, str]:
-    return (key.connection, key.kind, key.side, key.object_id)
+def key_values(key: PendingKey) -> tuple[str, str, str, str, str]:
+    """The pending key's columns, in order; a record's own key has part '' (key columns are never NULL)."""
+    return (key.connection, key.kind, key.side, key.part or "", key.object_id)
 
 
 def credential_values(credentials: Credentials, cipher: TokenCipher) -> tuple[Any, ...]:
@@ -132,7 +130,8 @@ def read_pending(row: Row) -> Pending:
 
 
 def read_pending_key(row: Row) -> PendingKey:
-    return PendingKey(row["connection"], Kind(row["kind"]), Provider(row["side"]), row["object_id"])
+    part = Part(row["part"]) if row["part"] else None
+    return PendingKey(row["connection"], Kind(row["kind"]), Provider(row["side"]), row["object_id"], part)
 
 
 def read_activity(row: Row) -> Activity:

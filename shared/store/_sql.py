@@ -29,8 +29,9 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import orjson
 
-from shared.clients import Admission, ApiUsage, CallKind, Quota, UsageKey, refused
-from shared.envelope import Provider
+from shared.budget import ApiUsage, CallKind, UsageKey
+from shared.domain import Direction, Kind, PendingKey, Provider
+from shared.quotas import Admission, Quota, refused
 from shared.store._crypto import TokenCipher
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink
 from shared.store._migrations import Dialect, load_migrations
@@ -38,14 +39,11 @@ from shared.store._models import (
     Activity,
     Credentials,
     CredentialStatus,
-    Direction,
     FirstSync,
     Heartbeat,
-    Kind,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     RepointOutcome,
     RepointResult,
@@ -83,7 +81,7 @@ _UPDATE_LINK = (
     "updated_at = %s WHERE id = %s AND revision = %s RETURNING *"
 )
 _LINK_BY = "SELECT * FROM links WHERE connection = %s AND kind = %s AND {column} = %s"
-_PENDING_KEY_MATCH = "connection = %s AND kind = %s AND side = %s AND object_id = %s"
+_PENDING_KEY_MATCH = "connection = %s AND kind = %s AND side = %s AND part = %s AND object_id = %s"
 
 
 class Statements(Protocol):
@@ -344,8 +342,14 @@ class SqlStore(Store):
         )
         return [read_activity(row) for row in rows]
 
-    async def prune_activity(self, older_than: float) -> int:
-        return await self._execute("DELETE FROM activity WHERE at < %s", (older_than,))
+    async def prune_activity(self, older_than: float, keep: int) -> int:
+        async with self._transaction() as tx:
+            aged = await tx.execute("DELETE FROM activity WHERE at < %s", (older_than,))
+            # Ids grow with every line: the newest `keep` are the highest. Fewer lines than that: NULL, none go.
+            return aged + await tx.execute(
+                "DELETE FROM activity WHERE id <= (SELECT id FROM activity ORDER BY id DESC LIMIT 1 OFFSET %s)",
+                (keep,),
+            )
 
     # Pending work.
 
@@ -353,9 +357,9 @@ class SqlStore(Store):
         # The patch is bound twice: excluded.hints would be the patch already applied to {} (its nulls dropped).
         patch = orjson.dumps(hints or {}).decode()
         rows = await self._fetch(
-            "INSERT INTO pending (connection, kind, side, object_id, first_seen, last_seen, generation, hints) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, 1, {self.MERGE_PATCH}('{{}}', %s)) "
-            "ON CONFLICT (connection, kind, side, object_id) DO UPDATE SET "
+            "INSERT INTO pending (connection, kind, side, part, object_id, first_seen, last_seen, generation, hints) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, 1, {self.MERGE_PATCH}('{{}}', %s)) "
+            "ON CONFLICT (connection, kind, side, part, object_id) DO UPDATE SET "
             f"last_seen = {self.GREATEST}(pending.last_seen, excluded.last_seen), "
             f"generation = pending.generation + 1, hints = {self.MERGE_PATCH}(pending.hints, %s) "
             "RETURNING generation",
@@ -390,9 +394,9 @@ class SqlStore(Store):
         self, now: float, quiet_seconds: float, max_wait_seconds: float, limit: int = 100
     ) -> list[PendingKey]:
         rows = await self._read(
-            "SELECT connection, kind, side, object_id FROM pending "
+            "SELECT connection, kind, side, part, object_id FROM pending "
             "WHERE (last_seen <= %s OR first_seen <= %s) AND (owner IS NULL OR lease_expires_at <= %s) "
-            "ORDER BY first_seen, connection, kind, side, object_id LIMIT %s",
+            "ORDER BY first_seen, connection, kind, side, part, object_id LIMIT %s",
             (now - quiet_seconds, now - max_wait_seconds, now, limit),
         )
         return [read_pending_key(row) for row in rows]

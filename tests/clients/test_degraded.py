@@ -11,18 +11,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.clients import (
-    CallKind,
-    DegradedReads,
-    MockTransport,
-    QboClient,
-    Request,
-    Response,
-    StaticToken,
-    UsageKey,
-    UsageRecorder,
-)
-from shared.envelope import Provider
+from shared.budget import CallKind, UsageKey
+from shared.clients import DegradedReads, MockTransport, QboClient, Request, Response, StaticToken, UsageRecorder
+from shared.domain import Provider
 from shared.store import Store, open_store
 from tests.clients.answers import json_answer, path_of
 

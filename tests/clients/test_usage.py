@@ -12,20 +12,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from shared.clients import (
-    ApiUsage,
-    BatchOperation,
-    CallKind,
-    MockTransport,
-    QboClient,
-    Request,
-    Response,
-    StaticToken,
-    UsageKey,
-    UsageRecorder,
-    call_kind,
-)
-from shared.envelope import Provider
+from shared.budget import ApiUsage, CallKind, UsageKey, call_kind
+from shared.clients import BatchOperation, MockTransport, QboClient, Request, Response, StaticToken, UsageRecorder
+from shared.domain import Provider
 from shared.store import Store, open_store
 from tests.clients.answers import json_answer
 

@@ -16,8 +16,8 @@ from selenium.common.exceptions import StaleElementReferenceException
 
 from services.status import StatusPage
 from shared.asgi import serving
-from shared.envelope import Provider
-from shared.store import Kind, LinkStatus, PendingKey
+from shared.domain import Kind, PendingKey, Provider
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
 from tests.integration.test_status import Browser
 from tests.integration.test_status import chromium as chromium  # the module's own headless Chromium

@@ -12,8 +12,9 @@ import pytest
 
 from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
-from shared.envelope import Operation, Provider
-from shared.store import Kind, Link, LinkStatus, PendingKey
+from shared.domain import Kind, PendingKey, Provider
+from shared.envelope import Operation
+from shared.store import Link, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, review
 from tests.integration.test_poller import RecordingPoller, hint, poller, queue_changes
 

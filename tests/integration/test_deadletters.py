@@ -18,10 +18,9 @@ from services.worker import Worker
 from shared.bus import APPLY_QUEUE, CHANGES_EXCHANGE, CHANGES_QUEUE, DEAD_EXCHANGE, ApplyCommand, declare_topology
 from shared.config import Settings
 from shared.deadletters import DeadLetters, LetterFilter, Payload, dead_letter_message, open_dead_letters
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.errors import ServerError
 from shared.metrics import SHUTDOWN_REQUEUED, WORKER_HALTED
-from shared.store import Kind, PendingKey
 from tests.conftest import Broker
 from tests.integration.conftest import CONNECTION, Stack
 

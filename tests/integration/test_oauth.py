@@ -19,8 +19,8 @@ from services.status import StatusPage
 from shared.asgi import serving
 from shared.clients import REQUESTED_SCOPES, Call, required_scopes
 from shared.credentials import MISSING_SCOPES, connect
-from shared.envelope import Provider
-from shared.store import Credentials, CredentialStatus, Kind, LinkStatus
+from shared.domain import Kind, Provider
+from shared.store import Credentials, CredentialStatus, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
 from tests.integration.test_payments import ONLY_PAYMENTS, hubspot_payments, linked_invoice, qbo_customer, qbo_payment
 

@@ -30,7 +30,7 @@ from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
 from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand
 from shared.deadletters import DeadLetters, dead_letter_message
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ServerError
 from shared.store import CredentialStatus
 from shared.syncconfig import load_sync_settings

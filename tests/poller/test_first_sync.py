@@ -14,8 +14,8 @@ import pytest
 from services.poller._first_sync import apply_plan, make_plan
 from services.poller._plan import Action, PlanError, resolve
 from shared.clients import Request, Response
-from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus, ReviewDecision, Store
+from shared.domain import Kind, Provider
+from shared.store import Link, LinkStatus, ReviewDecision, Store
 from tests.clients.answers import json_answer, json_of, path_of, query_of
 from tests.poller.conftest import CONNECTION, Queued, poll_on
 

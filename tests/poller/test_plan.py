@@ -20,8 +20,8 @@ from services.poller._plan import (
     to_json,
     without_mirrored_links,
 )
-from shared.envelope import Provider
-from shared.store import Candidate, Kind, ReviewDecision
+from shared.domain import Kind, Provider
+from shared.store import Candidate, ReviewDecision
 
 HUBSPOT, QBO = Provider.HUBSPOT, Provider.QUICKBOOKS
 

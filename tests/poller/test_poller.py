@@ -9,10 +9,11 @@ from prometheus_client import REGISTRY
 from services.poller import Poller
 from services.poller._qbo import QboChanges
 from services.poller._source import Poll
-from shared.clients import CallKind, MockTransport, UsageKey, UsageRecorder, month_of
+from shared.budget import CallKind, UsageKey, month_of
+from shared.clients import MockTransport, UsageRecorder
 from shared.config import Settings
 from shared.connections import ContextFactory, SyncContext
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ServerError
 from shared.store import Store
 from shared.syncconfig import ConnectionSettings, SyncSettings

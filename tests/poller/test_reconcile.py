@@ -23,9 +23,10 @@ from services.poller._reconcile import (
 )
 from shared.clients import HubSpotObject, Request, Response
 from shared.company import Company, HubSpotAccount, QboCompany
-from shared.envelope import Operation, Provider
+from shared.domain import Kind, Provider
+from shared.envelope import Operation
 from shared.metrics import RECONCILE_DRIFT
-from shared.store import Kind, Link, Reconciliation, Store
+from shared.store import Link, Reconciliation, Store
 from shared.syncconfig import ConnectionSettings
 from tests.clients.answers import company_settings_answer, json_answer, json_of, path_of, query_of
 from tests.poller.conftest import CONNECTION, NOW, RECONCILE_SECONDS, poll_on

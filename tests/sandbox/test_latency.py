@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from services.sandbox import SandboxOptions, start_sandbox
-from shared.config import Settings
+from hsqbo_sandbox import SandboxApps, SandboxOptions, start_sandbox
 
 
 async def test_a_latency_setting_makes_every_api_call_of_both_emulators_wait_within_its_range() -> None:
     sandbox = await start_sandbox(
-        SandboxOptions(hubspot_port=0, qbo_port=0, latency_ms=120, latency_jitter_ms=40), settings=Settings()
+        SandboxOptions(hubspot_port=0, qbo_port=0, latency_ms=120, latency_jitter_ms=40, apps=SandboxApps())
     )
     try:
         for emulator in (sandbox.qbo, sandbox.hubspot):

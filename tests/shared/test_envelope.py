@@ -7,7 +7,8 @@ import dataclasses
 import orjson
 import pytest
 
-from shared.envelope import ChangeEnvelope, Operation, Provider, decode_changes, encode_changes
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope, Operation, decode_changes, encode_changes
 
 ENVELOPE = ChangeEnvelope(
     provider=Provider.QUICKBOOKS, account_id="9130", object_type="customer", object_id="58",

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from shared.domain import Kind
 from shared.heartbeat import Pulse, alive
-from shared.store import Heartbeat, Kind, Store, SyncedRecord, open_store
+from shared.store import Heartbeat, Store, SyncedRecord, open_store
 
 
 class Clock:

@@ -17,7 +17,7 @@ from services.run import local_connection, with_local_app
 from shared.clients import MockTransport, Request, Response
 from shared.config import Settings
 from shared.connections import ContextFactory
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Credentials, Store, open_store
 from tests.clients.answers import json_answer
 from tests.shared.test_alerts import RULES

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from services.status._charts import DAY, HOUR, buckets, lag_chart, percentile, synced_chart
-from shared.store import Kind, SyncedRecord
+from shared.domain import Kind
+from shared.store import SyncedRecord
 
 NOW = 1_800_000_000.0
 

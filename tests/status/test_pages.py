@@ -17,8 +17,8 @@ from services.status import StatusPage
 from shared.asgi import serving
 from shared.config import Settings
 from shared.deadletters import DeadLetters
-from shared.envelope import Provider
-from shared.store import Candidate, FirstSync, Kind, PendingKey, Store, open_store
+from shared.domain import Kind, PendingKey, Provider
+from shared.store import Candidate, FirstSync, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 CONNECTION = ConnectionSettings(name="acme", hubspot_portal_id="62515", qbo_realm_id="9130",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from shared.clients import ApiUsage, CallKind, UsageKey
-from shared.envelope import Provider
+from shared.budget import ApiUsage, CallKind, UsageKey
+from shared.domain import Provider
 from shared.store import Store
 
 READS = UsageKey(Provider.QUICKBOOKS, "9130", CallKind.READ, "2026-12")

@@ -3,9 +3,9 @@ charts, the first sync's plan, and the rate-limit budget in use."""
 
 from __future__ import annotations
 
-from shared.clients import Quota, Window
-from shared.envelope import Provider
-from shared.store import FirstSync, Heartbeat, Kind, PendingKey, Store, SyncedRecord
+from shared.domain import Kind, PendingKey, Provider
+from shared.quotas import Quota, Window
+from shared.store import FirstSync, Heartbeat, Store, SyncedRecord
 
 
 async def test_an_object_is_on_until_switched_off_and_its_switch_is_kept(store: Store) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from services.worker._engine import RULES, Engine
 from services.worker.rules import Excluded, Failing, Hints, Outcome, saw
-from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus, PendingKey, Store, open_store
+from shared.domain import Action, Kind, PendingKey, Provider
+from shared.store import Link, LinkStatus, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 
@@ -45,12 +45,12 @@ async def test_a_synced_contact_wakes_only_the_invoices_whose_message_names_it(s
     engine = Engine(store, None, SyncSettings())  # type: ignore[arg-type]  # waking reads only the store
     contact = Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58")
     key = PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "58")
-    wake = await engine._waiting_for(key, Outcome("created", link=contact))
+    wake = await engine._waiting_for(key, Outcome(Action.CREATED, link=contact))
     assert set(wake) == {
         PendingKey("acme", Kind.INVOICE, Provider.QUICKBOOKS, "7"),
         PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "900"),
     }
-    assert await engine._waiting_for(key, Outcome("updated", link=contact)) == ()
+    assert await engine._waiting_for(key, Outcome(Action.UPDATED, link=contact)) == ()
 
 
 # --- the version an apply saw, and outcomes that are no news ---------------------------------------------------------
@@ -68,7 +68,7 @@ class ScriptedRule:
 
     def __init__(self) -> None:
         self.version = "0"
-        self.result: Outcome | Exception = Outcome("skipped")
+        self.result: Outcome | Exception = Outcome(Action.SKIPPED)
 
     async def from_qbo(self, ctx: Any, object_id: str, hints: Hints) -> Outcome:
         saw(self.version)
@@ -139,7 +139,7 @@ async def test_a_skipped_outcome_records_the_version_seen_once_and_its_repeat_ad
     )  # fmt: skip
     engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
     rule.version = "3"
-    rule.result = Outcome("unchanged", link=saved, detail="archived before")
+    rule.result = Outcome(Action.UNCHANGED, link=saved, detail="archived before")
     await engine.apply(KEY, {})
     seen = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
     assert seen is not None
@@ -159,7 +159,7 @@ async def test_a_version_the_rule_recorded_itself_is_left_alone(store: Store, mo
                 Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58",
                      qbo_version="6")
             )  # fmt: skip
-            return Outcome("updated", link=written)
+            return Outcome(Action.UPDATED, link=written)
 
     monkeypatch.setitem(RULES, Kind.CONTACT, Writing())
     await engine.apply(KEY, {})

@@ -32,9 +32,9 @@ from typing import Any, Protocol
 from shared import versions
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import HsqboError
-from shared.store import Direction, Kind, Link
+from shared.store import Link
 from shared.syncconfig import ConnectionSettings, ObjectSettings
 
 # What the webhooks said beyond "changed": {"deleted": True}, {"merged_ids": {"12": True}}; {"drifted": True} from the
@@ -44,7 +44,7 @@ Hints = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    action: str  # created, updated, linked, unchanged, echo, deleted, merged, skipped, needs_review
+    action: Action  # created, updated, linked, unchanged, echo, deleted, merged, skipped, needs_review
     direction: Direction | None = None
     link: Link | None = None
     detail: str = ""

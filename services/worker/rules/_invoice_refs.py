@@ -13,8 +13,9 @@ from services.worker.rules._match import ACTIVE_OR_NOT
 from services.worker.rules.contacts import PRIMARY_COMPANY
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
+from shared.domain import Kind
 from shared.errors import DuplicateName, NotFound
-from shared.store import Kind, LinkStatus
+from shared.store import LinkStatus
 from shared.syncconfig import InvoiceSettings
 
 

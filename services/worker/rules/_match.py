@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from services.worker.rules import Excluded, Outcome, direction_from
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
-from shared.envelope import Provider
-from shared.store import Candidate, Kind, Link, LinkStatus, ReviewDecision
+from shared.domain import Action, Kind, Provider
+from shared.store import Candidate, Link, LinkStatus, ReviewDecision
 
 # In a QBO WHERE clause: inactive records too. QBO's name-list queries (Customer, Item...) return only active records
 # unless the query filters on Active; `Active IN (true, false)` asks for both.
@@ -156,4 +156,4 @@ async def needs_review(
         )
     )
     listed = ", ".join(f"{c.id} ({c.label})" for c in review.candidates) or "none"
-    return Outcome("needs_review", direction_from(side), saved, detail=f"{review.reason}; candidates: {listed}")
+    return Outcome(Action.NEEDS_REVIEW, direction_from(side), saved, detail=f"{review.reason}; candidates: {listed}")

@@ -48,9 +48,9 @@ from services.worker.rules._pair import (
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Kind, Provider
 from shared.errors import Conflict, DuplicateName, NotFound
-from shared.store import Kind, Link, ReviewDecision
+from shared.store import Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -96,7 +96,7 @@ class ContactRule:
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
             restore = {"Active": True} if not customer.get("Active", True) else None
-            action = "restored" if restore else "merged" if merged else "updated"
+            action = Action.RESTORED if restore else Action.MERGED if merged else Action.UPDATED
             return await _sync(ctx, settings, link, contact, customer, action=action, qbo_extra=restore)
 
         await screen_contact(ctx, contact)
@@ -118,14 +118,16 @@ class ContactRule:
             )
             # A live contact matching an inactive customer: the live side wins, the customer is reactivated.
             restore = {"Active": True} if not found.get("Active", True) else None
-            return await _sync(ctx, settings, match.cleared(link), contact, found, action="linked", qbo_extra=restore)
+            return await _sync(
+                ctx, settings, match.cleared(link), contact, found, action=Action.LINKED, qbo_extra=restore
+            )
         link, created = await self._create_customer(ctx, settings, contact, maps, link)
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
         )
         link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(created["SyncToken"]))
         restore = {"Active": True} if not created.get("Active", True) else None  # `link` strategy: found inactive
-        return await _sync(ctx, settings, link, contact, created, action="created", qbo_extra=restore)
+        return await _sync(ctx, settings, link, contact, created, action=Action.CREATED, qbo_extra=restore)
 
     async def _create_customer(
         self,
@@ -175,7 +177,7 @@ class ContactRule:
         customer = await ctx.qbo.read("Customer", customer_id)
         saw(qbo_version(customer))
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
-            return Outcome("echo", link=link, detail="our own write")
+            return Outcome(Action.ECHO, link=link, detail="our own write")
         if not customer.get("Active", True):
             return await archive_in_hubspot(ctx, SPEC, settings, link)
         properties = hubspot_properties(maps)
@@ -183,8 +185,8 @@ class ContactRule:
             try:
                 linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked HubSpot contact was deleted")
-            action = "merged" if merged else "updated"
+                return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot contact was deleted")
+            action = Action.MERGED if merged else Action.UPDATED
             return await _sync(ctx, settings, link, linked, customer, action=action)
 
         await screen_customer(ctx, customer)
@@ -198,7 +200,7 @@ class ContactRule:
                 return await match.needs_review(
                     ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen, str(customer.get("SyncToken"))
                 )
-        action = "linked"
+        action = Action.LINKED
         if contact is None:
             values = _fields.from_qbo(maps, _customer_view(customer))
             # What the new contact will hold, recorded first (see sync_fields): a retry after a crash that lost the
@@ -209,7 +211,7 @@ class ContactRule:
             link = await ctx.store.save_link(dataclasses.replace(intent, hubspot_hash=_fields.content_hash(values)))
             try:
                 contact = await ctx.hubspot.create("contacts", _fields.to_hubspot(maps, values))
-                action = "created"
+                action = Action.CREATED
             except Conflict as exc:  # created meanwhile (or by a crashed attempt of ours): link to it
                 if exc.existing_id is None:
                     raise
@@ -296,7 +298,7 @@ async def _sync(
     contact: HubSpotObject,
     customer: QboEntity,
     *,
-    action: str,
+    action: Action,
     qbo_extra: dict[str, Any] | None = None,
 ) -> Outcome:
     """`sync_fields`, comparing the customer as `_customer_view` presents it."""

@@ -54,9 +54,9 @@ from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Kind, Provider
 from shared.errors import DuplicateName, NotFound
-from shared.store import Kind, Link, ReviewDecision
+from shared.store import Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ProductSettings
 
 HUBSPOT_TYPES = {"service": "service", "noninventory": "non_inventory", "non_inventory": "non_inventory",
@@ -131,7 +131,7 @@ class ProductRule:
         if link is not None and link.qbo_id is not None:
             item = await ctx.qbo.read("Item", link.qbo_id)
             restore = {"Active": True} if not item.get("Active", True) else None
-            action = "restored" if restore else "merged" if merged else "updated"
+            action = Action.RESTORED if restore else Action.MERGED if merged else Action.UPDATED
             return await _sync(ctx, settings, link, product, item, action=action, qbo_extra=restore)
 
         await screen_product(ctx, product)
@@ -152,13 +152,15 @@ class ProductRule:
                 ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(found["Id"]), category="duplicate_sku"
             )
             restore = {"Active": True} if not found.get("Active", True) else None
-            return await _sync(ctx, settings, match.cleared(link), product, found, action="linked", qbo_extra=restore)
+            return await _sync(
+                ctx, settings, match.cleared(link), product, found, action=Action.LINKED, qbo_extra=restore
+            )
         link, item = await _create_item(ctx, settings, product, link)
         link = await claim(
             ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(item["Id"]), category="duplicate_sku"
         )
         link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(item["SyncToken"]))
-        return await _sync(ctx, settings, link, product, item, action="created")
+        return await _sync(ctx, settings, link, product, item, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
 
@@ -170,15 +172,15 @@ class ProductRule:
         item = await ctx.qbo.read("Item", item_id)
         saw(qbo_version(item))
         if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
-            return Outcome("echo", link=link, detail="our own write")
+            return Outcome(Action.ECHO, link=link, detail="our own write")
         if not item.get("Active", True):
             return await archive_in_hubspot(ctx, SPEC, settings, link)
         if link is not None and link.hubspot_id is not None:
             try:
                 product = await ctx.hubspot.get("products", link.hubspot_id, properties=_properties(settings))
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked HubSpot product was archived")
-            return await _sync(ctx, settings, link, product, item, action="merged" if merged else "updated")
+                return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot product was archived")
+            return await _sync(ctx, settings, link, product, item, action=Action.MERGED if merged else Action.UPDATED)
 
         await screen_item(ctx, item)
         decision = match.resolved(link)
@@ -196,7 +198,9 @@ class ProductRule:
                 found = products[chosen.id]
         product = found or await _create_product(ctx, settings, item)
         link = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, product.id, item_id, category="duplicate_sku")
-        return await _sync(ctx, settings, match.cleared(link), product, item, action="linked" if found else "created")
+        return await _sync(
+            ctx, settings, match.cleared(link), product, item, action=Action.LINKED if found else Action.CREATED
+        )
 
 
 # --- the filters and the matching, for the rule and for the initial sync's plan -------------------------------------
@@ -274,7 +278,7 @@ async def _sync(
     product: HubSpotObject,
     item: QboEntity,
     *,
-    action: str,
+    action: Action,
     qbo_extra: dict[str, Any] | None = None,
 ) -> Outcome:
     """`sync_fields`, with the two product rules folded into what it compares (`_compared`); the type always takes
