@@ -77,7 +77,7 @@ class UsageKey:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ApiUsage:
-    """One account's calls of one kind in one month, as the store holds them (the status page shows these)."""
+    """One account's calls of one kind in one month, as the store holds them (what the status page reads)."""
 
     key: UsageKey
     calls: int
