@@ -111,8 +111,9 @@ def signed_state(key: str, name: str, provider: Provider, now: float) -> str:
 
 def check_state(key: str, state: str, name: str, provider: Provider, now: float) -> None:
     issued, _, _ = state.partition(".")
-    fresh = issued.isdigit() and 0 <= now - int(issued) <= STATE_SECONDS
-    if not fresh or not hmac.compare_digest(state, signed_state(key, name, provider, float(issued or 0))):
+    fresh = issued.isascii() and issued.isdigit() and 0 <= now - int(issued) <= STATE_SECONDS
+    expected = signed_state(key, name, provider, float(issued)) if fresh else ""
+    if not fresh or not hmac.compare_digest(state.encode(), expected.encode()):
         raise ConnectError("that redirect is not from this connect request, or is over 10 minutes old: start again")
 
 

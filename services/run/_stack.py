@@ -28,6 +28,7 @@ from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ContextFactory
 from shared.domain import Provider
+from shared.metrics import serve_metrics
 from shared.store import Credentials, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
@@ -42,6 +43,7 @@ class StackOptions:
     hubspot_port: int = 8091
     qbo_port: int = 8092
     status_port: int = 8081  # the status page (loopback unless HSQBO_STATUS_PASSWORD is set)
+    metrics_port: int | None = None  # the process's /metrics, /healthz, /readyz (`hsqbo run`: 9100); None: not served
     seed: bool = True  # demo data in a new portal and realm (unless the state file has some)
     state_file: Path | None = None  # the sandboxes' data: loaded at start when it exists, written at stop
     retry_scale: float = 1.0  # multiplies the sandboxes' webhook retry delays
@@ -58,6 +60,7 @@ class RunningStack:
     worker: Worker
     connection: ConnectionSettings
     status: AppServer
+    metrics_url: str | None  # the process's /metrics, when served
 
     @property
     def portal_id(self) -> int:
@@ -200,10 +203,15 @@ async def running_stack(
                 stop_polling = asyncio.Event()
                 polling = asyncio.create_task(poller.run(stop_polling))
                 page = StatusPage(settings, sync, store).app(status_password(settings, options.host))
+                metrics = serve_metrics(options.host, options.metrics_port)
+                metrics_url = None if metrics is None else f"http://{options.host}:{metrics.server_port}/metrics"
                 try:
                     async with serving(page, host=options.host, port=options.status_port) as status:
-                        yield RunningStack(settings, sandbox, receiver, store, worker, linked, status)
+                        yield RunningStack(settings, sandbox, receiver, store, worker, linked, status, metrics_url)
                 finally:
+                    if metrics is not None:
+                        metrics.shutdown()
+                        metrics.server_close()
                     stop_polling.set()
                     await polling
                     await publisher.close()

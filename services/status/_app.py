@@ -14,21 +14,19 @@
     GET  /healthz                                      "ok" without the password, for probes (tells nothing else)
     GET  /overview, POST .../objects/{kind}/switch     the operator's overview and on/off switches: _overview.py
     GET  /connections/{name}/first-sync (+ POSTs)      the initial sync, planned and reviewed: _first_sync.py
+    GET  /login, POST /login, POST /logout             the password's login (_guard.py)
 
-Actions are POSTs from the page's own forms: a POST whose Origin is another site is refused (403), since a browser
-sends a cached Basic-auth password along with any site's form. With `HSQBO_STATUS_PASSWORD` set every page asks for
-it (HTTP Basic, user `hsqbo`).
+Actions are POSTs from the page's own forms. Every request passes `_guard.py` first: the Host allow-list, the login
+(a signed session cookie, or HTTP Basic for scripts) when `HSQBO_STATUS_PASSWORD` is set, and the CSRF token every
+POST carries (`{{ csrf_field() }}` in each POST form).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import datetime as dt
 import html
 import io
-import secrets
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
@@ -39,8 +37,6 @@ from typing import Any
 from aio_pika.exceptions import AMQPError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -48,6 +44,7 @@ from starlette.routing import Route
 from services.connect._flow import check_name
 from services.status._connect import ConnectError, ConnectFlow
 from services.status._first_sync import FirstSyncPages
+from services.status._guard import HEALTH_PATH, browser_binding, guard_middleware
 from services.status._overview import Overview
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint
@@ -59,10 +56,7 @@ from shared.store import CredentialStatus, Link, LinkStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50
-USER = "hsqbo"
 TEMPLATES = Path(__file__).parent / "templates"
-
-HEALTH_PATH = "/healthz"
 
 OpenDeadLetters = Callable[[], AbstractAsyncContextManager[DeadLetters]]
 
@@ -76,36 +70,6 @@ def record_side(link: Link) -> tuple[Provider, str]:
     if link.hubspot_id is not None:
         return Provider.HUBSPOT, link.hubspot_id
     return Provider.QUICKBOOKS, str(link.qbo_id)
-
-
-class _Guard(BaseHTTPMiddleware):
-    """HTTP Basic auth when a password is set; POSTs only from this page's own origin."""
-
-    def __init__(self, app: Any, password: str | None) -> None:
-        super().__init__(app)
-        self.password = password
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path == HEALTH_PATH:
-            return await call_next(request)
-        if self.password is not None and not self._authorized(request.headers.get("authorization", "")):
-            return Response("password required", 401, {"WWW-Authenticate": 'Basic realm="hsqbo status"'})
-        if request.method == "POST":
-            origin = request.headers.get("origin")
-            own = f"{request.url.scheme}://{request.url.netloc}"
-            if origin is not None and origin != own:
-                return Response("cross-site request refused", 403)
-        return await call_next(request)
-
-    def _authorized(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or self.password is None:
-            return False
-        try:
-            user, _, given = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return secrets.compare_digest(user, USER) and secrets.compare_digest(given, self.password)
 
 
 class StatusPage:
@@ -148,7 +112,7 @@ class StatusPage:
                 *self.overview_pages.routes(),
                 *self.first_sync_pages.routes(),
             ],
-            middleware=[Middleware(_Guard, password=password)],
+            middleware=guard_middleware(self.settings, password, self.templates),
             exception_handlers={_NotFound: self._not_found},
         )
 
@@ -203,7 +167,7 @@ class StatusPage:
         connection = self._connection(request)
         kind, status = _filters(request)
         given = request.query_params.get("page", "1")
-        page = max(int(given), 1) if given.isdigit() else 1
+        page = max(int(given), 1) if given.isascii() and given.isdigit() and len(given) < 7 else 1
         links = await self.store.list_links(
             connection.name, kind, status, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
         )
@@ -293,7 +257,8 @@ class StatusPage:
         provider = _provider(request)
         callback = str(request.url_for("oauth_callback", provider=provider))
         try:
-            return RedirectResponse(self.connect_flow.authorize_url(connection, provider, callback), status_code=302)
+            url = self.connect_flow.authorize_url(connection, provider, callback, browser=browser_binding(request))
+            return RedirectResponse(url, status_code=302)
         except ConnectError as exc:
             return _redirect(str(request.url_for("overview")), str(exc))
 
@@ -306,7 +271,7 @@ class StatusPage:
             recorded = await self.connect_flow.finish(
                 provider, state=params.get("state", ""), code=params.get("code", ""), realm_id=params.get("realmId"),
                 callback_url=str(request.url_for("oauth_callback", provider=provider)),
-                connections={c.name: c for c in self.sync.connection},
+                connections={c.name: c for c in self.sync.connection}, browser=browser_binding(request),
             )  # fmt: skip
         except (ConnectError, ConfigError) as exc:
             return _redirect(str(request.url_for("overview")), str(exc))

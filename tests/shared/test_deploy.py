@@ -41,6 +41,7 @@ import hsqbo_sandbox
 from hsqbo_sandbox import RunningSandbox, SandboxApps
 from hsqbo_sandbox._options import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from services import cli
+from services.receiver import METRICS_PORT as RECEIVER_METRICS_PORT
 from services.receiver import create_app
 from services.run import pointed_at
 from services.status import HEALTH_PATH
@@ -161,7 +162,7 @@ def parse_command(argv: list[str]) -> argparse.Namespace:
 
 
 def serves_own_metrics(command: str) -> bool:
-    """Whether the command serves metrics on HSQBO_METRICS_PORT (the worker and the poller do)."""
+    """Whether the command serves metrics on HSQBO_METRICS_PORT (the receiver, the worker and the poller do)."""
     return "serve_metrics(" in inspect.getsource(cast(Any, cli._load(command)).main)
 
 
@@ -191,13 +192,13 @@ async def receiver_answer(path: str) -> int:
 
 
 def metrics_port(args: argparse.Namespace, env: dict[str, str]) -> int | None:
-    """Where a process started with `args` and `env` serves /metrics: the receiver on its own port, the worker and
-    the poller on HSQBO_METRICS_PORT, the others nowhere."""
+    """Where a process started with `args` and `env` serves /metrics: the receiver, the worker and the poller on
+    HSQBO_METRICS_PORT (the receiver on its default when unset, never on its webhook port), the others nowhere."""
     if args.command == "receiver":
-        assert "/metrics" in receiver_routes()
-        return int(args.port)
+        assert "/metrics" not in receiver_routes()
     if serves_own_metrics(args.command):
-        return settings_from(env).metrics_port
+        port = settings_from(env).metrics_port
+        return RECEIVER_METRICS_PORT if port is None and args.command == "receiver" else port
     return None
 
 
@@ -619,8 +620,7 @@ def test_prometheus_scrapes_every_compose_process_on_the_port_it_serves_metrics_
         port = metrics_port(parse_command(service["command"]), env)
         if port is not None:
             serving[name] = port
-            if name != "receiver":
-                assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
+            assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
     assert scraped == serving
 
 
@@ -636,8 +636,7 @@ def test_kubernetes_scrape_annotations_name_the_port_each_pod_serves_metrics_on(
         assert annotations["prometheus.io/scrape"] == "true", name
         assert int(annotations["prometheus.io/port"]) == port, name
         assert annotations["prometheus.io/path"] == "/metrics", name
-        if container["args"][0] != "receiver":
-            assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
+        assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
 
 
 def test_prometheus_loads_the_alert_rules_compose_mounts() -> None:
@@ -688,7 +687,7 @@ def test_compose_healthchecks_of_metrics_servers_ask_their_metrics_port() -> Non
         args = parse_command(service["command"])
         if service.get("restart") == "no":
             assert service["healthcheck"] == {"disable": True}, name
-        elif serves_own_metrics(args.command):
+        elif serves_own_metrics(args.command) and args.command != "receiver":  # its probes: its webhook port's
             (port, path) = _LOCAL_URL.findall(" ".join(service["healthcheck"]["test"]))[0]
             assert (int(port), path) == (settings_from(compose_env(service)).metrics_port, READY_PATH), name
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,8 +51,13 @@ async def page(store: Store, tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def post(url: str, data: dict[str, str]) -> tuple[int, str]:
-    async with aiohttp.ClientSession() as session, session.post(url, data=data, allow_redirects=True) as answer:
-        return answer.status, await answer.text()
+    """As the page's own forms do: with the session's CSRF token, read from a page first (status/_guard.py)."""
+    jar = aiohttp.CookieJar(unsafe=True)  # keeps the session cookie on 127.0.0.1, as a browser does
+    async with aiohttp.ClientSession(cookie_jar=jar) as session:
+        async with session.get(urllib.parse.urljoin(url, "/")) as page:
+            token = re.findall(r'<meta name="csrf-token" content="([^"]+)">', await page.text())[0]
+        async with session.post(url, data={**data, "csrf_token": token}, allow_redirects=True) as answer:
+            return answer.status, await answer.text()
 
 
 async def get(url: str) -> tuple[int, str]:
