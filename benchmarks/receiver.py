@@ -225,10 +225,15 @@ def _row(case: Case, server: str, figures: dict[str, Any], ratio: float | None) 
 async def _run() -> BenchmarkResult:
     settings = Settings()  # HSQBO_RABBITMQ_URL from the environment (`make bench` points it at its node)
     keys = WebhookSecrets.generate()
-    receiver_port, bare_port = free_ports(2)
+    receiver_port, bare_port, metrics_port = free_ports(3)
     receiver_url, bare_url = f"http://127.0.0.1:{receiver_port}", f"http://127.0.0.1:{bare_port}"
     # The public URL pins the URI the receiver rebuilds for v3 signatures to the one signed here.
-    receiver_env = {**keys.environment(), "HSQBO_PUBLIC_URL": receiver_url, "HSQBO_RABBITMQ_URL": settings.rabbitmq_url}
+    receiver_env = {
+        **keys.environment(),
+        "HSQBO_PUBLIC_URL": receiver_url,
+        "HSQBO_RABBITMQ_URL": settings.rabbitmq_url,
+        "HSQBO_METRICS_PORT": str(metrics_port),
+    }  # its own /metrics port: 9100 may be taken here
     await purge_changes_queue(settings.rabbitmq_url)
     cases: list[dict[str, Any]] = []
     table: list[dict[str, Any]] = []
