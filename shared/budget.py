@@ -11,9 +11,8 @@ counted by `QboClient.batch`; the OAuth token endpoint is not the Accounting API
 error (4xx, 5xx, 429) counts like a success (Intuit does not say it is free). HubSpot has no monthly read budget;
 its calls are counted the same way, for the status page.
 
-Intuit meters QBO reads (CorePlus calls) per company and calendar month (Builder tier: 500,000); past the budget
-QuickBooks refuses reads until the month ends and shows the app as "Offline" to the customer. Writes are not
-metered. So hsqbo spends reads where they buy the most, and slows down before the ceiling:
+Past a company's budget (Builder tier: 500,000 a month) QuickBooks refuses reads until the month ends and shows the
+app as "Offline" to the customer. So hsqbo spends reads where they buy the most, and slows down before the ceiling:
 
 - **normal**, below `DEGRADED_SHARE` of the budget: a record is read on its own; the poller polls CDC as often as
   the reads to spare allow (`POLL_SHARE` of them, spread over the rest of the month), down to every
@@ -34,7 +33,6 @@ from typing import Protocol
 
 from shared.domain import Provider
 
-ALERT_SHARE = 0.8  # the alert's threshold (kept equal to the rule's)
 DEGRADED_SHARE = 0.9  # from here on reads are batched and polling slows to its slowest
 POLL_SHARE = 0.5  # of the reads to spare before the degraded mode, the share polling may spend
 

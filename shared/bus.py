@@ -147,7 +147,7 @@ def changes_message(envelopes: Sequence[ChangeEnvelope]) -> aio_pika.Message:
         encode_changes(envelopes),
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        # A redelivered message keeps its id: the dead-letter queue lists a delivery under its first event's id.
+        # The dead-letter queue lists a message by its id: a delivery's is its first event's and how many follow.
         message_id=first.event_id if lone else f"{first.event_id}+{len(envelopes) - 1}",
         timestamp=min(envelope.occurred_at_ms for envelope in envelopes) / 1000,
         type=f"{first.provider}.{first.object_type}.{first.operation}" if lone else "changes",
