@@ -93,10 +93,11 @@ class DeadLetter:
             "source-queue": self.source_queue,
             "hints": orjson.dumps(self.hints).decode(),
         }
+        # Whole milliseconds: AMQP carries a Python float header as a 32-bit float, which rounds an epoch to 128 s.
         if self.first_failed_at is not None:
-            history["first-failed-at"] = self.first_failed_at
+            history["first-failed-at-ms"] = round(self.first_failed_at * 1000)
         if self.last_failed_at is not None:
-            history["last-failed-at"] = self.last_failed_at
+            history["last-failed-at-ms"] = round(self.last_failed_at * 1000)
         return {_HEADER + name: value for name, value in history.items()}
 
     @classmethod
@@ -126,6 +127,10 @@ def _read_body(body: bytes) -> tuple[Payload, dict[str, Any]]:
 
 def _our_history(headers: dict[str, Any]) -> dict[str, Any]:
     def number(name: str) -> float | None:
+        """An instant: whole milliseconds, or (letters kept before those) float seconds, 128 s coarse."""
+        milliseconds = headers.get(_HEADER + name + "-ms")
+        if milliseconds is not None:
+            return int(milliseconds) / 1000
         value = headers.get(_HEADER + name)
         return None if value is None else float(value)
 
@@ -245,6 +250,11 @@ class DeadLetters:
     def channel(self) -> AbstractChannel:
         """The confirmed channel its actions publish on (the status page's "Sync now" publishes there too)."""
         return self._channel
+
+    async def count(self) -> int:
+        """How many letters the queue holds: its message count, read without taking any (a passive declare)."""
+        queue = await self._channel.declare_queue(DEAD_QUEUE, passive=True)
+        return queue.declaration_result.message_count or 0
 
     async def list_letters(
         self, where: LetterFilter = LetterFilter(), progress: Progress | None = None

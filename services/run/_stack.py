@@ -202,7 +202,7 @@ async def running_stack(
                 poller = Poller(settings, sync, store, contexts, publisher.publish)
                 stop_polling = asyncio.Event()
                 polling = asyncio.create_task(poller.run(stop_polling))
-                page = StatusPage(settings, sync, store).app(status_password(settings, options.host))
+                page = StatusPage(settings, sync, store, contexts=contexts).app(status_password(settings, options.host))
                 metrics = serve_metrics(options.host, options.metrics_port)
                 metrics_url = None if metrics is None else f"http://{options.host}:{metrics.server_port}/metrics"
                 try:

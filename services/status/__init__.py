@@ -11,7 +11,9 @@ import uvicorn
 
 from services.status._app import StatusPage
 from services.status._guard import HEALTH_PATH
+from shared.clients import AiohttpTransport
 from shared.config import Settings, secret
+from shared.connections import ContextFactory
 from shared.errors import ConfigError
 from shared.process import process_settings
 from shared.store import open_store
@@ -42,8 +44,12 @@ def main(args: argparse.Namespace) -> None:
     password = status_password(settings, args.host)
 
     async def serve() -> None:
-        async with open_store(settings.store_url, encryption_key=settings.encryption_key) as store:
-            page = StatusPage(settings, load_sync_settings(settings.config), store)
+        async with (
+            open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
+            AiohttpTransport.from_settings(settings) as transport,
+        ):
+            contexts = ContextFactory(settings, store, transport)  # the record page's field comparison reads both
+            page = StatusPage(settings, load_sync_settings(settings.config), store, contexts=contexts)
             config = uvicorn.Config(
                 page.app(password), host=args.host, port=args.port, log_level="warning", proxy_headers=False
             )  # the page believes forwarded headers from HSQBO_TRUSTED_PROXIES only (_guard.py)

@@ -132,12 +132,18 @@ class Overview:
         return page._render("console.html", request, connections=connections, processes=processes)
 
     async def _dead_letters(self) -> dict[tuple[str | None, str | None], int] | str:
-        """Dead letters per connection and object; why not, when the broker is unreachable."""
+        """Dead letters per connection and object as the dead-letter page last scanned them (reading a letter off the
+        queue is a write, which a GET never does: services/status/_dead_letters.py); before a scan, how many the
+        queue holds (its message count); why not, when the broker is unreachable."""
         try:
             async with self.page.dead_letters() as letters:
-                return Counter((letter.connection, letter.kind) for letter in await letters.list_letters())
+                queued = await letters.count()
         except (OSError, AMQPError):
             return "unknown (RabbitMQ unreachable)"
+        scan = self.page.dead_letter_pages.scan
+        if scan is None:
+            return f"{queued} in the queue, not scanned yet"
+        return Counter((letter.connection, letter.kind) for letter in scan.letters)
 
     async def switch(self, request: Request) -> Response:
         from services.status._app import _redirect  # here: the app imports this module

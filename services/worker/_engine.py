@@ -6,6 +6,10 @@ the poller then queues the record again only for a newer version, excluded, fail
 outcome repeated on a version the link already showed is no news: no status write, no activity line (the log line
 stays). A status changes only when the data does.
 
+After each apply the engine keeps on the link what a person recognises the record by (`_summary`: its name, email,
+number or amount as the rule read it, what the sync changed, what a failing record waits for, `rules.Awaited`); the
+status page lists and searches records by it without calling either API.
+
 A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
 `paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
 in a loop. The sweep brings it back after
@@ -31,8 +35,9 @@ import dataclasses
 import re
 import time
 
+from services.worker import _summary as summaries
 from services.worker._ingest import PARENTS
-from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
+from services.worker.rules import Awaited, Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
@@ -108,6 +113,7 @@ class Engine:
             return await self._wake_parents(ctx, key, key.part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+        awaits: Awaited | None = None
         with watching() as seen:
             for attempt in range(RERUNS):
                 try:
@@ -119,6 +125,7 @@ class Engine:
                     continue
                 except (Excluded, Failing) as exc:
                     status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
+                    awaits = exc.awaits if isinstance(exc, Failing) else None
                     outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
                 except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
@@ -130,6 +137,7 @@ class Engine:
                     category = error_category(exc)
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
                 break
+        await self._summarize(key, before, outcome, seen, awaits)
         if news:
             await self._log(key, outcome)
         else:  # the same outcome of a version already seen: nothing new for the record's history
@@ -153,6 +161,24 @@ class Engine:
             with contextlib.suppress(StaleLink):  # the link is gone meanwhile (a merge): nothing to record on
                 await self._store.set_version(link.id, key.side, version)
         return not (repeated and outcome.action in NO_NEWS)
+
+    async def _summarize(
+        self, key: PendingKey, before: Link | None, outcome: Outcome, seen: Seen, awaits: Awaited | None
+    ) -> None:
+        """Keep on the link what a person recognises the record by and what this apply changed (`_summary`); no
+        write when that is as it was."""
+        link = outcome.link
+        if link is None or _own_id(key) != _own_id_of(link, key.side):
+            link = await self._store.get_link(key.connection, key.kind, **_own_id(key))
+        if link is None or link.id is None:
+            return
+        changed = summaries.changes(before.synced if before is not None else {}, link.synced)
+        summary = summaries.next_summary(
+            link.summary, key.kind, side=key.side, record=seen.record, changed=changed, awaits=awaits, now=time.time()
+        )
+        shown = summaries.label(key.kind, summary)
+        if (shown, summary) != (link.label, link.summary):
+            await self._store.set_summary(link.id, shown, summary)
 
     async def _wake_parents(self, ctx: SyncContext, key: PendingKey, part: Part) -> Applied:
         """A part changed: the records it belongs to are what to sync (none when it belongs to nothing synced)."""

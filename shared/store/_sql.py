@@ -275,14 +275,30 @@ class SqlStore(Store):
         status: LinkStatus | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        search: str | None = None,
+        recent: bool = False,
     ) -> list[Link]:
         filters = {"connection": connection, "kind": kind, "status": status}
         given = {column: value for column, value in filters.items() if value is not None}
-        where = " AND ".join(f"{column} = %s" for column in given) or "TRUE"
+        conditions = [f"{column} = %s" for column in given]
+        params: list[Any] = list(given.values())
+        if search:
+            conditions.append("(label_key LIKE %s ESCAPE '!' OR hubspot_id = %s OR qbo_id = %s)")
+            pattern = search.casefold().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params += [f"%{pattern}%", search, search]
+        where = " AND ".join(conditions) or "TRUE"
+        order = "updated_at DESC, id DESC" if recent else "id"
         rows = await self._read(
-            f"SELECT * FROM links WHERE {where} ORDER BY id LIMIT %s OFFSET %s", (*given.values(), limit, offset)
+            f"SELECT * FROM links WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s", (*params, limit, offset)
         )
         return [read_link(row) for row in rows]
+
+    async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
+        await self._execute(
+            "UPDATE links SET label = %s, label_key = %s, summary = %s WHERE id = %s",
+            (label, label.casefold(), orjson.dumps(summary).decode(), link_id),
+        )
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]:
         rows = await self._read(

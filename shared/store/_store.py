@@ -79,8 +79,18 @@ class LinkStore(Protocol):
         status: LinkStatus | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        search: str | None = None,
+        recent: bool = False,
     ) -> list[Link]:
-        """Links by id, optionally filtered."""
+        """Links by id (`recent`: last changed first), optionally filtered; `search` keeps those whose label
+        contains it (any case) or whose id on either side is it."""
+        ...
+
+    async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
+        """Replace what a person recognises the link's records by (`Link.label`, `Link.summary`). Leaves the
+        revision and `updated_at` alone: no apply has to re-run for it, and a name read anew is no change of the
+        sync (the apply that synced a renamed record moved `updated_at` itself)."""
         ...
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]: ...

@@ -188,7 +188,7 @@ class InvoiceRule:
         except NotFound:
             saw(GONE)
             return await self._deleted_in_qbo(ctx, settings, link)
-        saw(qbo_version(invoice))
+        saw(qbo_version(invoice), invoice)
         if link is not None and link.qbo_written_sync_token == str(invoice.get("SyncToken")):
             return Outcome(Action.ECHO, link=link, detail="our own write")
         status = _qbo_status(invoice, hints, link)
@@ -421,7 +421,7 @@ class InvoiceRule:
         except NotFound:
             saw(GONE)
             return await self._deleted_in_hubspot(ctx, settings, link)
-        saw(hubspot_version(record))
+        saw(hubspot_version(record), record)
         if (link is not None and link.origin == Provider.QUICKBOOKS) or (
             link is None and record.properties.get(QBO_ID_PROPERTY)
         ):

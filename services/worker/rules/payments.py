@@ -47,7 +47,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields
-from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import GONE, Awaited, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
@@ -177,7 +177,7 @@ class PaymentRule:
         payment: QboEntity | None = None
         with contextlib.suppress(NotFound):  # a "deleted" hint is a hint: the payment is read whatever it says
             payment = await ctx.qbo.read("Payment", payment_id)
-        saw(GONE if payment is None else qbo_version(payment))
+        saw(GONE if payment is None else qbo_version(payment), payment)
         if link is not None and link.origin == Provider.HUBSPOT:
             if payment is not None and link.qbo_written_sync_token == str(payment.get("SyncToken")):
                 return Outcome(Action.ECHO, link=link, detail="our own write")
@@ -253,7 +253,7 @@ class PaymentRule:
         record: HubSpotObject | None = None
         with contextlib.suppress(NotFound):
             record = await ctx.hubspot.get("commerce_payments", payment_id, properties=READ_PROPERTIES)
-        saw(GONE if record is None else hubspot_version(record))  # even when skipped: that version is seen
+        saw(GONE if record is None else hubspot_version(record), record)  # even when skipped: that version is seen
         if link is not None and link.origin == Provider.QUICKBOOKS:
             return Outcome(Action.SKIPPED, link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         if record is not None and record.properties.get(ORIGIN_PROPERTY):  # a split part: linked through its payment
@@ -283,7 +283,9 @@ class PaymentRule:
         invoice_link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoices[0].to_id)
         if invoice_link is None or invoice_link.qbo_id is None:
             raise Failing(
-                f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks", category="invoice_not_synced"
+                f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks",
+                category="invoice_not_synced",
+                awaits=Awaited(Kind.INVOICE, Provider.HUBSPOT, invoices[0].to_id),
             )
         invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
         company = await ctx.company()
@@ -356,7 +358,11 @@ class PaymentRule:
 async def _hubspot_invoice(ctx: SyncContext, qbo_invoice_id: str) -> str:
     link = await ctx.store.get_link(ctx.name, Kind.INVOICE, qbo_id=qbo_invoice_id)
     if link is None or link.hubspot_id is None:
-        raise Failing(f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot", category="invoice_not_synced")
+        raise Failing(
+            f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot",
+            category="invoice_not_synced",
+            awaits=Awaited(Kind.INVOICE, Provider.QUICKBOOKS, qbo_invoice_id),
+        )
     return link.hubspot_id
 
 
