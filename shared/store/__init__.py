@@ -8,7 +8,9 @@
 - cursors: small per-connection values for the poller;
 - reconciliations: the last reports of the poller's reconciliation per connection;
 - the console: object on/off switches, worker and poller heartbeats, records synced (the charts), the first sync's
-  plan.
+  plan;
+- api usage: provider calls per account, provider, kind (read / write) and month (`api_usage`: the status page, the
+  QBO read budget).
 
 Each of these is a role protocol (`LinkStore`, `ActivityLog`, `PendingWork`, `CredentialStore`, `Locks`, `Cursors`,
 `Reconciliations`, and the status page's `ObjectSwitches`, `Heartbeats`, `RateUses`, `FirstSyncs`; rate limits:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import orjson
 
+from shared.budget import ApiUsage, CallKind, UsageKey
 from shared.domain import Awaited, Direction, Kind, PendingKey, Provider
 from shared.quotas import Admission, Quota, refused
 from shared.store._crypto import TokenCipher
@@ -737,6 +738,46 @@ class SqlStore(Store):
     async def first_sync(self, connection: str) -> FirstSync | None:
         rows = await self._read("SELECT * FROM first_syncs WHERE connection = %s", (connection,))
         return read_first_sync(rows[0]) if rows else None
+
+    # API usage.
+
+    async def add_api_calls(self, counts: Mapping[UsageKey, int]) -> dict[UsageKey, int]:
+        async def add(tx: Statements) -> dict[UsageKey, int]:
+            totals = {}
+            for key in sorted(counts, key=_usage_values):  # one order: two processes adding never deadlock
+                rows = await tx.fetch(
+                    "INSERT INTO api_usage (provider, account, kind, month, calls) VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (provider, account, kind, month) DO UPDATE SET calls = api_usage.calls + "
+                    "excluded.calls RETURNING calls",
+                    (*_usage_values(key), counts[key]),
+                )
+                totals[key] = int(rows[0]["calls"])
+            return totals
+
+        return await self._transact(add)
+
+    async def api_usage(
+        self, month: str, *, provider: Provider | None = None, account: str | None = None
+    ) -> list[ApiUsage]:
+        where, params = ["month = %s"], [month]
+        if provider is not None:
+            where.append("provider = %s")
+            params.append(str(provider))
+        if account is not None:
+            where.append("account = %s")
+            params.append(account)
+        rows = await self._read(
+            f"SELECT * FROM api_usage WHERE {' AND '.join(where)} ORDER BY provider, account, kind", params
+        )
+        return [
+            ApiUsage(UsageKey(Provider(row["provider"]), row["account"], CallKind(row["kind"]), row["month"]),
+                     int(row["calls"]))
+            for row in rows
+        ]  # fmt: skip
+
+
+def _usage_values(key: UsageKey) -> tuple[str, str, str, str]:
+    return str(key.provider), key.account, str(key.kind), key.month
 
 
 async def _release(tx: Statements, key: PendingKey, owner: str) -> None:

@@ -63,7 +63,7 @@ async def test_records_failing_before_waits_were_stored_wait_for_the_record_thei
         await store.migrate()
         # The store as the previous version left it: no waits table, the awaited record named in the message.
         await query(shared_url, "DROP TABLE waits")
-        await query(shared_url, "DELETE FROM schema_migrations WHERE version = 9")
+        await query(shared_url, "DELETE FROM schema_migrations WHERE version = 10")
         for link in (
             failing(Kind.INVOICE, QBO, "7", message="QuickBooks customer 58 has no HubSpot contact yet (not synced)"),
             failing(Kind.INVOICE, QBO, "8", message="QuickBooks customer 59 shares its email with other customers"),
@@ -77,7 +77,7 @@ async def test_records_failing_before_waits_were_stored_wait_for_the_record_thei
             failing(Kind.PAYMENT, QBO, "42", "invoice_not_synced", "QuickBooks invoice 43 is not synced to HubSpot"),
         ):
             await store.save_link(link)
-        assert await store.migrate() == [9]
+        assert await store.migrate() == [10]
 
         def wakes(kind: Kind, side: Provider, object_id: str) -> list[PendingKey]:
             return [PendingKey("acme", kind, side, object_id)]
