@@ -4,7 +4,9 @@ Topology (all durable; quorum queues, because classic mirrored queues lost ackno
 
     receiver ──► exchange `hsqbo.changes` (topic) ──#──► queue `hsqbo.changes`       ──► worker (live lane)
     poller   ──► exchange `hsqbo.changes.bulk` ──#──► queue `hsqbo.changes.bulk`      ──► worker (bulk lane)
-                       routing key provider.account.object_type.object_id
+                       one message per delivery (its events as an array; the worker splits them per record);
+                       routing key provider.account.object_type.object_id for a lone event, else
+                       provider.account.delivery
     worker, "Sync now", replay ──► exchange `hsqbo.applies` (topic), routing key [<delay>.]<lane>:
         `live`              ──► queue `hsqbo.apply`                     (webhooks, Sync now, replays, follow-ups)
         `bulk.<connection>` ──► queue `hsqbo.apply.bulk.<connection>`   (the poller's catch-up, backfills)
@@ -53,7 +55,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from shared import tracing
 from shared.config import Settings
 from shared.domain import Kind, Part, PendingKey, Provider
-from shared.envelope import ChangeEnvelope
+from shared.envelope import ChangeEnvelope, encode_changes
 from shared.errors import BrokerUnavailable, PublishNotConfirmed
 from shared.logging import get_logger
 from shared.metrics import PUBLISH_CONFIRM_LATENCY
@@ -71,6 +73,9 @@ DELAY_EXCHANGE = "hsqbo.delays"
 # A message redelivered this many times (a consumer crashing on it) is dead-lettered by the broker instead of looping
 # forever. The worker dead-letters it itself, with its history, one delivery before (`Delivery.deliveries`).
 DELIVERY_LIMIT = 20
+# A HubSpot delivery holds at most 100 events: it is one message. Larger sets (a poll) are cut into messages of this
+# many, so no message grows without bound.
+MAX_EVENTS_PER_MESSAGE = 100
 CONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # between connection attempts, then the last one again
 
 log = get_logger("hsqbo.broker")
@@ -179,17 +184,27 @@ class ApplyCommand:
 _APPLY_FIELDS = frozenset(field.name for field in dataclasses.fields(ApplyCommand))
 
 
-def envelope_message(envelope: ChangeEnvelope) -> aio_pika.Message:
+def changes_message(envelopes: Sequence[ChangeEnvelope]) -> aio_pika.Message:
+    """One persistent message carrying `envelopes` (the events of one delivery): one confirm for all of them."""
+    first = envelopes[0]
+    lone = len(envelopes) == 1
     trace: dict[str, Any] = tracing.carrier()  # the webhook's trace, when tracing is on (shared/tracing.py)
     return aio_pika.Message(
-        envelope.to_json(),
+        encode_changes(envelopes),
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=envelope.event_id,
-        timestamp=envelope.occurred_at_ms / 1000,
-        type=f"{envelope.provider}.{envelope.object_type}.{envelope.operation}",
+        # The dead-letter queue lists a message by its id: a delivery's is its first event's and how many follow.
+        message_id=first.event_id if lone else f"{first.event_id}+{len(envelopes) - 1}",
+        timestamp=min(envelope.occurred_at_ms for envelope in envelopes) / 1000,
+        type=f"{first.provider}.{first.object_type}.{first.operation}" if lone else "changes",
         headers=trace or None,
     )
+
+
+def changes_routing_key(envelopes: Sequence[ChangeEnvelope]) -> str:
+    """A lone event's record key; a delivery's first event's account (the queue binds every key)."""
+    first = envelopes[0]
+    return first.routing_key if len(envelopes) == 1 else f"{first.provider}.{first.account_id}.delivery"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -335,10 +350,15 @@ class Broker:
     async def publish(self, envelopes: Sequence[ChangeEnvelope], lane: Lane = Lane.LIVE) -> None:
         """Return once every envelope is confirmed by the broker; raise BusError otherwise (nothing is assumed
         queued then: the caller answers non-2xx so the sender retries; a partial success only risks duplicates,
-        which the worker tolerates). The poller publishes in the bulk lane."""
+        which the worker tolerates). The poller publishes in the bulk lane. A delivery's events travel as one message
+        (`MAX_EVENTS_PER_MESSAGE` at most): one confirm for them all; the worker splits them per record."""
+        if not envelopes:
+            return
         exchange_name = CHANGES_EXCHANGE if lane is Lane.LIVE else BULK_CHANGES_EXCHANGE
+        size = MAX_EVENTS_PER_MESSAGE
+        chunks = [envelopes[at : at + size] for at in range(0, len(envelopes), size)]
         started = time.perf_counter()
-        await self._confirm([(envelope_message(e), exchange_name, e.routing_key) for e in envelopes])
+        await self._confirm([(changes_message(chunk), exchange_name, changes_routing_key(chunk)) for chunk in chunks])
         PUBLISH_CONFIRM_LATENCY.observe(time.perf_counter() - started)
 
     async def publish_apply(
@@ -374,9 +394,13 @@ class Broker:
                 raise PublishNotConfirmed(f"publish failed: {type(exc).__name__}") from None
 
         try:
-            async with asyncio.timeout(self._confirm_timeout), asyncio.TaskGroup() as group:
-                for message, exchange_name, routing_key in messages:
-                    group.create_task(one(message, exchange_name, routing_key))
+            async with asyncio.timeout(self._confirm_timeout):
+                if len(messages) == 1:  # the usual case: no task group to set up
+                    await one(*messages[0])
+                else:
+                    async with asyncio.TaskGroup() as group:
+                        for message, exchange_name, routing_key in messages:
+                            group.create_task(one(message, exchange_name, routing_key))
         except TimeoutError:
             raise PublishNotConfirmed(f"no confirm within {self._confirm_timeout}s") from None
         except ExceptionGroup as failures:

@@ -40,10 +40,11 @@ from shared.broker import (
     DEAD_QUEUE,
     ApplyCommand,
     Broker,
-    envelope_message,
+    changes_message,
+    changes_routing_key,
     message_count,
 )
-from shared.envelope import ChangeEnvelope
+from shared.envelope import decode_changes
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
 from shared.resync import resync
 from shared.store import PendingWork
@@ -95,10 +96,11 @@ class DeadLetter:
             "source-queue": self.source_queue,
             "hints": orjson.dumps(self.hints).decode(),
         }
+        # Whole milliseconds: AMQP carries a Python float header as a 32-bit float, which rounds an epoch to 128 s.
         if self.first_failed_at is not None:
-            history["first-failed-at"] = self.first_failed_at
+            history["first-failed-at-ms"] = round(self.first_failed_at * 1000)
         if self.last_failed_at is not None:
-            history["last-failed-at"] = self.last_failed_at
+            history["last-failed-at-ms"] = round(self.last_failed_at * 1000)
         return {_HEADER + name: value for name, value in history.items()}
 
     @classmethod
@@ -117,8 +119,8 @@ def _read_body(body: bytes) -> tuple[Payload, dict[str, Any]]:
             "connection": command.connection, "kind": command.kind, "side": command.side,
             "object_id": command.object_id,
         }  # fmt: skip
-    with contextlib.suppress(ValueError, TypeError, KeyError):
-        envelope = ChangeEnvelope.from_json(body)
+    with contextlib.suppress(ValueError, TypeError, KeyError, IndexError):
+        envelope = decode_changes(body)[0]  # a delivery is listed under its first event (its id says how many)
         return Payload.CHANGE, {
             "connection": None, "kind": envelope.object_type, "side": str(envelope.provider),
             "object_id": envelope.object_id,
@@ -128,6 +130,10 @@ def _read_body(body: bytes) -> tuple[Payload, dict[str, Any]]:
 
 def _our_history(headers: dict[str, Any]) -> dict[str, Any]:
     def number(name: str) -> float | None:
+        """An instant: whole milliseconds, or (letters kept before those) float seconds, 128 s coarse."""
+        milliseconds = headers.get(_HEADER + name + "-ms")
+        if milliseconds is not None:
+            return int(milliseconds) / 1000
         value = headers.get(_HEADER + name)
         return None if value is None else float(value)
 
@@ -267,6 +273,10 @@ class DeadLetters:
         self._store = store
         self._clock = clock
 
+    async def count(self) -> int:
+        """How many letters the queue holds: its message count, read without taking any."""
+        return await message_count(self._channel, DEAD_QUEUE)
+
     async def list_letters(
         self, where: LetterFilter = LetterFilter(), progress: Progress | None = None
     ) -> list[DeadLetter]:
@@ -330,8 +340,8 @@ class DeadLetters:
             key = ApplyCommand.from_json(body).key
             await resync(self._store, self._broker, key, now=self._clock(), hints=letter.hints)
         else:
-            envelope = ChangeEnvelope.from_json(body)
-            await self._publish(envelope_message(envelope), CHANGES_EXCHANGE, envelope.routing_key)
+            envelopes = decode_changes(body)
+            await self._publish(changes_message(envelopes), CHANGES_EXCHANGE, changes_routing_key(envelopes))
 
     async def _publish(self, message: aio_pika.Message, exchange_name: str, routing_key: str) -> None:
         exchange = (

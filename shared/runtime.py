@@ -36,17 +36,20 @@ async def open_runtime(
         AiohttpTransport.from_settings(settings) as transport,
     ):
         contexts = ContextFactory(settings, store, transport)
-        if not publishing:
-            yield Runtime(settings, store, contexts, None)
-            return
-        names = [connection.name for connection in sync.connection] if sync is not None else []
-        if broker is not None:
-            await broker.add_connections(names)
-            yield Runtime(settings, store, contexts, broker)
-            return
-        process_broker = Broker.from_settings(settings, names)
-        await process_broker.start()
         try:
-            yield Runtime(settings, store, contexts, process_broker)
+            if not publishing:
+                yield Runtime(settings, store, contexts, None)
+                return
+            names = [connection.name for connection in sync.connection] if sync is not None else []
+            if broker is not None:
+                await broker.add_connections(names)
+                yield Runtime(settings, store, contexts, broker)
+                return
+            process_broker = Broker.from_settings(settings, names)
+            await process_broker.start()
+            try:
+                yield Runtime(settings, store, contexts, process_broker)
+            finally:
+                await process_broker.close()
         finally:
-            await process_broker.close()
+            await contexts.usage.flush()  # the last calls' counts (a backfill's reads) reach the store too

@@ -21,7 +21,7 @@ from shared.broker import (
     Handler,
     Lane,
     bulk_apply_queue,
-    envelope_message,
+    changes_message,
 )
 from shared.envelope import ChangeEnvelope
 
@@ -59,8 +59,8 @@ class MemoryBroker:
         self.queues.setdefault(queue, []).append(delivery)
 
     async def publish(self, envelopes: Sequence[ChangeEnvelope], lane: Lane = Lane.LIVE) -> None:
-        for envelope in envelopes:
-            message = envelope_message(envelope)
+        for envelope in envelopes:  # one message each: a test sends a delivery through the scheduler itself
+            message = changes_message([envelope])
             queue = CHANGES_QUEUE if lane is Lane.LIVE else BULK_CHANGES_QUEUE
             self._put(queue, Delivery(message.body, dict(message.headers or {}), message.message_id))
 

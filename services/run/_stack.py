@@ -46,6 +46,8 @@ class StackOptions:
     seed: bool = True  # demo data in a new portal and realm (unless the state file has some)
     state_file: Path | None = None  # the sandboxes' data: loaded at start when it exists, written at stop
     retry_scale: float = 1.0  # multiplies the sandboxes' webhook retry delays
+    sandbox_latency_ms: float = 0.0  # the sandboxes answer every API call after this, ± the jitter (SandboxOptions)
+    sandbox_latency_jitter_ms: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -192,6 +194,8 @@ async def _started(
             state_file=options.state_file,
             seed=options.seed,
             retry_scale=options.retry_scale,
+            latency_ms=options.sandbox_latency_ms,
+            latency_jitter_ms=options.sandbox_latency_jitter_ms,
             apps=sandbox_apps(settings),
         )
     )
@@ -207,7 +211,9 @@ async def _started(
             poller = Poller(settings, sync, store, contexts, bulk_publisher(broker))
             stop_polling = asyncio.Event()
             polling = asyncio.create_task(poller.run(stop_polling))
-            page = StatusPage(settings, sync, store, broker).app(status_password(settings, options.host))
+            page = StatusPage(settings, sync, store, broker, contexts=contexts).app(
+                status_password(settings, options.host)
+            )
             metrics = serve_metrics(options.host, options.metrics_port)
             metrics_url = None if metrics is None else f"http://{options.host}:{metrics.server_port}/metrics"
             try:

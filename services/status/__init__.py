@@ -11,7 +11,9 @@ from services.status._app import StatusPage
 from services.status._guard import HEALTH_PATH
 from shared.asgi import serving
 from shared.broker import Broker
+from shared.clients import AiohttpTransport
 from shared.config import Settings, secret
+from shared.connections import ContextFactory
 from shared.errors import ConfigError
 from shared.process import process_settings, run_service
 from shared.store import open_store
@@ -46,11 +48,13 @@ def main(args: argparse.Namespace) -> None:
         try:
             async with (
                 open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
-                serving(StatusPage(settings, load_sync_settings(settings.config), store, broker).app(password),
-                        host=args.host, port=args.port),
-            ):  # fmt: skip
-                await broker.start()
-                await stop.wait()
+                AiohttpTransport.from_settings(settings) as transport,
+            ):
+                contexts = ContextFactory(settings, store, transport)  # the record page's field comparison reads both
+                page = StatusPage(settings, load_sync_settings(settings.config), store, broker, contexts=contexts)
+                async with serving(page.app(password), host=args.host, port=args.port):
+                    await broker.start()
+                    await stop.wait()
         finally:
             await broker.close()
 

@@ -2,12 +2,13 @@
 
     GET  /                                             every connection: its accounts' authorization, records per
                                                        object and status, the backlog, the dead letters
-    GET  /connections/{name}/records?kind=&status=     records with their error category and message, 50 a page
-    GET  /connections/{name}/records.csv?kind=&status= the same, every row, as CSV
-    GET  /connections/{name}/{kind}/{side}/{id}        one record: both ids, status, error, last synced, history
+    GET  /connections/{name}/records?kind=&status=&q= records by name, last change first, 50 a page: _records.py
+    GET  /connections/{name}/records.csv?...           the same, every row, as CSV
+    GET  /connections/{name}/{kind}/{side}/{id}        one record: name, status, error explained, what it waits for,
+                                                       links into both products, fields side by side, history
     POST /connections/{name}/{kind}/{side}/{id}/sync   "Sync now": a worker re-reads both sides at once
-    GET  /dead-letters                                 what hsqbo gave up on, with the reason
-    POST /dead-letters/replay                          replay the chosen letters (or all): shared.deadletters
+    GET  /dead-letters[/{id}]                          what hsqbo gave up on, filtered; one letter with its history
+    POST /dead-letters/scan|replay|purge               ... and what to do with them: _dead_letters.py
     GET  /connect?name=&provider=                      "New connection": Connect under a name not configured yet
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
@@ -24,13 +25,11 @@ POST carries (`{{ csrf_field() }}` in each POST form).
 from __future__ import annotations
 
 import contextlib
-import csv
-import datetime as dt
 import html
-import io
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -38,38 +37,34 @@ from aio_pika.exceptions import AMQPError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from services.connect._flow import check_name
+from services.status._common import NotFound as _NotFound
+from services.status._common import record_key as _record_key
+from services.status._common import when as _when
 from services.status._connect import ConnectError, ConnectFlow
+from services.status._dead_letters import DeadLetterPages
 from services.status._first_sync import FirstSyncPages
 from services.status._guard import HEALTH_PATH, browser_binding, guard_middleware
 from services.status._overview import Overview
-from shared.broker import DEAD_QUEUE, Broker
+from services.status._records import RecordPages
+from shared.broker import Broker
 from shared.config import Settings
+from shared.connections import ContextFactory
 from shared.credentials import MISSING_SCOPES, grant_hint
-from shared.deadletters import LetterFilter, open_dead_letters
+from shared.deadletters import DeadLetters, open_dead_letters
 from shared.domain import Kind, PendingKey, Provider
 from shared.errors import BusError, ConfigError
 from shared.resync import resync
-from shared.store import CredentialStatus, Link, LinkStatus, Store
+from shared.store import CredentialStatus, LinkStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50
-UNREACHABLE = "RabbitMQ is unreachable; try again once it is back"
 TEMPLATES = Path(__file__).parent / "templates"
 
-
-def _when(at: float | None) -> str:
-    return "—" if at is None else dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def record_side(link: Link) -> tuple[Provider, str]:
-    """The side a record is looked at and re-synced from: HubSpot's id when it has one (every rule reads both)."""
-    if link.hubspot_id is not None:
-        return Provider.HUBSPOT, link.hubspot_id
-    return Provider.QUICKBOOKS, str(link.qbo_id)
+OpenDeadLetters = Callable[[], AbstractAsyncContextManager[DeadLetters]]
 
 
 class StatusPage:
@@ -80,15 +75,20 @@ class StatusPage:
         store: Store,
         broker: Broker | None = None,
         *,
+        dead_letters: OpenDeadLetters | None = None,
+        contexts: ContextFactory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`broker`: the process's, started by its owner: "Sync now", replays and the dead letters use it, no
+        connection per click (None: the page has its own, connected while the app runs). `contexts`: API clients for
+        the record page's field comparison (None: it reads no API)."""
         self.settings = settings
         self.sync = sync
         self.store = store
-        # The process's, started by its owner: "Sync now" and replays publish on it, no connection per click. Without
-        # one, the page has its own, connected while the app runs (its lifespan).
         self.broker = broker or Broker.from_settings(settings)
         self._owns_broker = broker is None
+        self.dead_letters = dead_letters or (lambda: open_dead_letters(self.broker, store))
+        self.contexts = contexts
         self.clock = clock
         self.connect_flow = ConnectFlow(settings, store, clock=clock)
         self.templates = Environment(
@@ -96,18 +96,16 @@ class StatusPage:
         )
         self.templates.filters["when"] = _when
         self.overview_pages = Overview(self)
+        self.dead_letter_pages = DeadLetterPages(self)
         self.first_sync_pages = FirstSyncPages(self)
 
     def app(self, password: str | None) -> Starlette:
         return Starlette(
             routes=[
                 Route("/", self.overview),
-                Route("/connections/{name}/records", self.records),
-                Route("/connections/{name}/records.csv", self.records_csv),
-                Route("/connections/{name}/{kind}/{side}/{object_id}", self.record),
+                *RecordPages(self).routes(),
                 Route("/connections/{name}/{kind}/{side}/{object_id}/sync", self.sync_now, methods=["POST"]),
-                Route("/dead-letters", self.letters),
-                Route("/dead-letters/replay", self.replay, methods=["POST"]),
+                *self.dead_letter_pages.routes(),
                 Route("/connect", self.connect_new),
                 Route("/connections/{name}/connect/{provider}", self.connect),
                 Route("/oauth/callback/{provider}", self.oauth_callback),
@@ -134,8 +132,9 @@ class StatusPage:
         return HTMLResponse(f"<h1>Not found</h1><p>{html.escape(str(exc))}</p><p><a href='/'>Connections</a></p>", 404)
 
     def _render(self, template: str, request: Request, **values: Any) -> HTMLResponse:
-        values.setdefault("notice", request.query_params.get("notice"))
-        html = self.templates.get_template(template).render(request=request, now=self.clock(), **values)
+        html = self.templates.get_template(template).render(
+            request=request, notice=request.query_params.get("notice"), now=self.clock(), **values
+        )
         return HTMLResponse(html)
 
     def _connection(self, request: Request) -> ConnectionSettings:
@@ -167,75 +166,14 @@ class StatusPage:
             connections.append({"settings": connection, "counts": counts, "authorization": authorization})
         dead: int | str
         try:
-            dead = await self.broker.message_count(DEAD_QUEUE)  # a read: the letters stay where they are
+            async with self.dead_letters() as letters:
+                dead = await letters.count()  # the queue's message count: a read takes no letter
         except (OSError, AMQPError, BusError):  # the page still shows the store's view while the broker is down
             dead = "unknown (RabbitMQ unreachable)"
         return self._render(
             "overview.html", request, connections=connections, kinds=list(Kind), statuses=list(LinkStatus),
             backlog=await self.store.count_pending(), dead_letters=dead,
         )  # fmt: skip
-
-    async def records(self, request: Request) -> Response:
-        connection = self._connection(request)
-        kind, status = _filters(request)
-        given = request.query_params.get("page", "1")
-        page = max(int(given), 1) if given.isascii() and given.isdigit() and len(given) < 7 else 1
-        links = await self.store.list_links(
-            connection.name, kind, status, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
-        )
-        return self._render(
-            "records.html", request, connection=connection, links=links[:PAGE_SIZE], kind=kind, status=status,
-            page=page, more=len(links) > PAGE_SIZE, kinds=list(Kind), statuses=list(LinkStatus), side_of=record_side,
-            query=urllib.parse.urlencode({k: v for k, v in (("kind", kind), ("status", status)) if v}),
-        )  # fmt: skip
-
-    async def records_csv(self, request: Request) -> Response:
-        connection = self._connection(request)
-        kind, status = _filters(request)
-
-        async def rows() -> AsyncIterator[str]:
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(["kind", "status", "hubspot_id", "qbo_id", "origin", "error_category", "error_message",
-                             "last_synced_at"])  # fmt: skip
-            offset = 0
-            while links := await self.store.list_links(connection.name, kind, status, limit=500, offset=offset):
-                for link in links:
-                    writer.writerow([link.kind, link.status, link.hubspot_id or "", link.qbo_id or "", link.origin,
-                                     link.error_category or "", link.error_message or "",
-                                     _when(link.last_synced_at) if link.last_synced_at else ""])  # fmt: skip
-                offset += len(links)
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-            yield out.getvalue()
-
-        name = f"hsqbo-{connection.name}-{kind or 'all'}-{status or 'all'}.csv"
-        return StreamingResponse(
-            rows(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
-
-    async def record(self, request: Request) -> Response:
-        connection = self._connection(request)
-        kind, side, object_id = _record_key(request)
-        ids = {"hubspot_id" if side == Provider.HUBSPOT else "qbo_id": object_id}
-        link = await self.store.get_link(connection.name, kind, **ids)
-        if link is None:
-            raise _NotFound(f"hsqbo has no {kind} with {side} id {object_id}")
-        history = await self.store.activity(connection.name, kind, link_id=link.id, limit=50)
-        pending = await self.store.get_pending(PendingKey(connection.name, kind, side, object_id))
-        return self._render(
-            "record.html", request, connection=connection, link=link, history=history, pending=pending,
-            side=side, object_id=object_id,
-        )  # fmt: skip
-
-    async def letters(self, request: Request) -> Response:
-        try:
-            async with open_dead_letters(self.broker) as letters:
-                found = await letters.list_letters()
-        except (OSError, AMQPError, BusError):
-            return self._render("dead_letters.html", request, letters=[], notice=UNREACHABLE)
-        return self._render("dead_letters.html", request, letters=found)
 
     # --- actions -------------------------------------------------------------------------------------------------
 
@@ -246,20 +184,8 @@ class StatusPage:
         try:
             await resync(self.store, self.broker, PendingKey(connection.name, kind, side, object_id), now=self.clock())
         except (OSError, AMQPError, BusError):
-            return _redirect(str(back), f"not queued: {UNREACHABLE}")
+            return _redirect(str(back), "not queued: RabbitMQ is unreachable; try again once it is back")
         return _redirect(str(back), "queued: a worker is syncing this record now")
-
-    async def replay(self, request: Request) -> Response:
-        form = await request.form()
-        ids = frozenset(str(value) for value in form.getlist("id"))
-        if not ids and form.get("all") != "yes":
-            return _redirect(str(request.url_for("letters")), "nothing chosen to replay")
-        try:
-            async with open_dead_letters(self.broker, self.store) as letters:
-                report = await letters.replay(LetterFilter(ids=ids))
-        except (OSError, AMQPError, BusError):
-            return _redirect(str(request.url_for("letters")), f"nothing replayed: {UNREACHABLE}")
-        return _redirect(str(request.url_for("letters")), f"replayed {len(report.replayed)} dead letter(s)")
 
     async def connect_new(self, request: Request) -> Response:
         name, provider = request.query_params.get("name", "").strip(), request.query_params.get("provider", "")
@@ -302,10 +228,6 @@ class StatusPage:
         return _redirect(str(request.url_for("overview")), notice)
 
 
-class _NotFound(Exception):
-    pass
-
-
 def _provider(request: Request) -> Provider:
     try:
         return Provider(request.path_params["provider"])
@@ -315,19 +237,3 @@ def _provider(request: Request) -> Provider:
 
 def _redirect(url: str, notice: str) -> RedirectResponse:
     return RedirectResponse(f"{url}?{urllib.parse.urlencode({'notice': notice})}", status_code=303)
-
-
-def _filters(request: Request) -> tuple[Kind | None, LinkStatus | None]:
-    kind, status = request.query_params.get("kind"), request.query_params.get("status")
-    try:
-        return (Kind(kind) if kind else None), (LinkStatus(status) if status else None)
-    except ValueError:
-        raise _NotFound(f"no such kind or status: {kind!r}, {status!r}") from None
-
-
-def _record_key(request: Request) -> tuple[Kind, Provider, str]:
-    try:
-        kind, side = Kind(request.path_params["kind"]), Provider(request.path_params["side"])
-    except ValueError:
-        raise _NotFound("no such kind or side") from None
-    return kind, side, request.path_params["object_id"]

@@ -25,8 +25,8 @@ from starlette.routing import Route
 
 from services.poller._plan import duration
 from services.status import _charts as charts
-from shared.deadletters import open_dead_letters
-from shared.domain import Kind
+from shared.budget import CallKind, UsageBackend, month_of
+from shared.domain import Kind, Provider
 from shared.errors import BusError
 from shared.heartbeat import alive
 from shared.store import Heartbeat
@@ -78,6 +78,33 @@ def budget_windows(page: StatusPage, portal_id: str, realm_id: str) -> list[tupl
     ]  # fmt: skip
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class MonthlyUsage:
+    """One connection's calls this calendar month (UTC), as the clients counted them (shared/budget.py)."""
+
+    month: str
+    hubspot_reads: int
+    hubspot_writes: int
+    qbo_reads: int
+    qbo_writes: int
+
+
+async def monthly_usage(store: UsageBackend, portal_id: str, realm_id: str, now: float) -> MonthlyUsage:
+    month = month_of(now)
+    counts = {
+        (usage.key.provider, usage.key.kind): usage.calls
+        for provider, account in ((Provider.HUBSPOT, portal_id), (Provider.QUICKBOOKS, realm_id))
+        for usage in await store.api_usage(month, provider=provider, account=account)
+    }
+    return MonthlyUsage(
+        month,
+        hubspot_reads=counts.get((Provider.HUBSPOT, CallKind.READ), 0),
+        hubspot_writes=counts.get((Provider.HUBSPOT, CallKind.WRITE), 0),
+        qbo_reads=counts.get((Provider.QUICKBOOKS, CallKind.READ), 0),
+        qbo_writes=counts.get((Provider.QUICKBOOKS, CallKind.WRITE), 0),
+    )
+
+
 class Overview:
     def __init__(self, page: StatusPage) -> None:
         self.page = page
@@ -127,19 +154,29 @@ class Overview:
                 charts.lag_chart(day, charts.DAY, f"lag-day-{name}"),
             ]
             budget = [Budget(account, used.get(key, 0), limit, seconds) for account, key, limit, seconds in windows]
+            month = await monthly_usage(store, connection.hubspot_portal_id, connection.qbo_realm_id, now)
             dead = sum(n for (c, _), n in letters.items() if c == name) if isinstance(letters, dict) else letters
             connections.append(
-                {"settings": connection, "rows": rows, "charts": chart_svgs, "budget": budget, "dead_letters": dead}
-            )
+                {
+                    "settings": connection, "rows": rows, "charts": chart_svgs, "budget": budget, "dead_letters": dead,
+                    "month": month, "read_budget": connection.qbo_monthly_read_budget,
+                }
+            )  # fmt: skip
         return page._render("console.html", request, connections=connections, processes=processes)
 
     async def _dead_letters(self) -> dict[tuple[str | None, str | None], int] | str:
-        """Dead letters per connection and object; why not, when the broker is unreachable."""
+        """Dead letters per connection and object as the dead-letter page last scanned them (reading a letter off the
+        queue is a write, which a GET never does: services/status/_dead_letters.py); before a scan, how many the
+        queue holds (its message count); why not, when the broker is unreachable."""
         try:
-            async with open_dead_letters(self.page.broker) as letters:
-                return Counter((letter.connection, letter.kind) for letter in await letters.list_letters())
+            async with self.page.dead_letters() as letters:
+                queued = await letters.count()
         except (OSError, AMQPError, BusError):
             return "unknown (RabbitMQ unreachable)"
+        scan = self.page.dead_letter_pages.scan
+        if scan is None:
+            return f"{queued} in the queue, not scanned yet"
+        return Counter((letter.connection, letter.kind) for letter in scan.letters)
 
     async def switch(self, request: Request) -> Response:
         from services.status._app import _redirect  # here: the app imports this module

@@ -32,7 +32,7 @@ from shared.broker import (
     Lane,
     bulk_apply_queue,
 )
-from shared.envelope import ChangeEnvelope
+from shared.envelope import decode_changes
 from shared.logging import get_logger
 from shared.metrics import CHANGES_CONSUMED, SHUTDOWN_REQUEUED
 
@@ -106,7 +106,7 @@ class Consumer:
     def _change(self, lane: Lane, queue: str) -> Callable[[Delivery], Awaitable[None]]:
         async def on_change(delivery: Delivery) -> None:
             try:
-                envelope = ChangeEnvelope.from_json(delivery.body)
+                envelopes = decode_changes(delivery.body)  # a delivery's events, split per record by the scheduler
             except UNREADABLE as exc:
                 CHANGES_CONSUMED.labels("unparseable").inc()
                 await self.scheduler.dead_letter_delivery(
@@ -116,8 +116,8 @@ class Consumer:
                 )  # fmt: skip
                 return
             if not await self._give_up(delivery, queue):
-                with tracing.span("change", parent=tracing.carrier_from(delivery.headers), event_id=envelope.event_id):
-                    await self.scheduler.changed([envelope], lane, source_queue=queue)
+                with tracing.span("change", parent=tracing.carrier_from(delivery.headers), events=len(envelopes)):
+                    await self.scheduler.changed(envelopes, lane, source_queue=queue)
 
         return on_change
 

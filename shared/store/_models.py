@@ -73,6 +73,11 @@ class Link:
     candidates: tuple[Candidate, ...] = ()
     review_decision: ReviewDecision | None = None
     review_pick: str | None = None  # the candidate picked (decision pick)
+    # What a person recognises the record by (services/worker/_summary.py): one searchable line, and what each side
+    # showed, what the last sync changed, what a failing record waits for. Written only by `Store.set_summary`
+    # (save_link leaves both as they are), so a rule saving a link it read earlier never undoes them.
+    label: str = ""
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
     id: int | None = None  # set by the store on first save
     revision: int = 0  # optimistic lock: save_link refuses a link changed since it was read
     updated_at: float = 0.0  # set by the store on every write

@@ -112,6 +112,8 @@ def read_link(row: Row) -> Link:
         candidates=tuple(Candidate(str(c["id"]), str(c["label"])) for c in orjson.loads(row["candidates"])),
         review_decision=None if row["review_decision"] is None else ReviewDecision(row["review_decision"]),
         review_pick=row["review_pick"],
+        label=row["label"],
+        summary=orjson.loads(row["summary"]),
         revision=row["revision"],
         updated_at=float(row["updated_at"]),
     )

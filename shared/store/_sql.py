@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import orjson
 
-from shared.domain import Direction, Kind, PendingKey, Provider
+from shared.budget import ApiUsage, CallKind, UsageKey
+from shared.domain import Awaited, Direction, Kind, PendingKey, Provider
 from shared.quotas import Admission, Quota, refused
 from shared.store._crypto import TokenCipher
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink
@@ -274,14 +275,30 @@ class SqlStore(Store):
         status: LinkStatus | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        search: str | None = None,
+        recent: bool = False,
     ) -> list[Link]:
         filters = {"connection": connection, "kind": kind, "status": status}
         given = {column: value for column, value in filters.items() if value is not None}
-        where = " AND ".join(f"{column} = %s" for column in given) or "TRUE"
+        conditions = [f"{column} = %s" for column in given]
+        params: list[Any] = list(given.values())
+        if search:
+            conditions.append("(label_key LIKE %s ESCAPE '!' OR hubspot_id = %s OR qbo_id = %s)")
+            pattern = search.casefold().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params += [f"%{pattern}%", search, search]
+        where = " AND ".join(conditions) or "TRUE"
+        order = "updated_at DESC, id DESC" if recent else "id"
         rows = await self._read(
-            f"SELECT * FROM links WHERE {where} ORDER BY id LIMIT %s OFFSET %s", (*given.values(), limit, offset)
+            f"SELECT * FROM links WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s", (*params, limit, offset)
         )
         return [read_link(row) for row in rows]
+
+    async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
+        await self._execute(
+            "UPDATE links SET label = %s, label_key = %s, summary = %s WHERE id = %s",
+            (label, label.casefold(), orjson.dumps(summary).decode(), link_id),
+        )
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]:
         rows = await self._read(
@@ -403,6 +420,33 @@ class SqlStore(Store):
     async def get_pending(self, key: PendingKey) -> Pending | None:
         rows = await self._read(f"SELECT * FROM pending WHERE {_PENDING_KEY_MATCH}", key_values(key))
         return read_pending(rows[0]) if rows else None
+
+    async def set_waiting(self, link_id: int, side: Provider, awaited: Awaited | None) -> None:
+        if awaited is None:
+            await self._execute("DELETE FROM waits WHERE link_id = %s", (link_id,))
+            return
+        await self._execute(
+            "INSERT INTO waits (link_id, side, connection, awaited_kind, awaited_side, awaited_id) "
+            "SELECT id, %s, connection, %s, %s, %s FROM links WHERE id = %s "
+            "ON CONFLICT (link_id) DO UPDATE SET side = excluded.side, awaited_kind = excluded.awaited_kind, "
+            "awaited_side = excluded.awaited_side, awaited_id = excluded.awaited_id",
+            (side, awaited.kind, awaited.side, awaited.object_id, link_id),
+        )
+
+    async def waiting_for(self, connection: str, awaited: Awaited) -> list[PendingKey]:
+        rows = await self._read(
+            "SELECT links.connection, links.kind, waits.side, links.hubspot_id, links.qbo_id FROM waits "
+            "JOIN links ON links.id = waits.link_id WHERE waits.connection = %s AND waits.awaited_kind = %s "
+            "AND waits.awaited_side = %s AND waits.awaited_id = %s AND links.status = %s ORDER BY links.id",
+            (connection, awaited.kind, awaited.side, awaited.object_id, LinkStatus.FAILING),
+        )
+        keys = []
+        for row in rows:
+            side = Provider(row["side"])
+            object_id = row[SIDE_ID_COLUMN[side]]
+            if object_id is not None:
+                keys.append(PendingKey(row["connection"], Kind(row["kind"]), side, object_id))
+        return keys
 
     async def count_pending(self) -> int:
         rows = await self._read("SELECT COUNT(*) AS count FROM pending")
@@ -694,6 +738,46 @@ class SqlStore(Store):
     async def first_sync(self, connection: str) -> FirstSync | None:
         rows = await self._read("SELECT * FROM first_syncs WHERE connection = %s", (connection,))
         return read_first_sync(rows[0]) if rows else None
+
+    # API usage.
+
+    async def add_api_calls(self, counts: Mapping[UsageKey, int]) -> dict[UsageKey, int]:
+        async def add(tx: Statements) -> dict[UsageKey, int]:
+            totals = {}
+            for key in sorted(counts, key=_usage_values):  # one order: two processes adding never deadlock
+                rows = await tx.fetch(
+                    "INSERT INTO api_usage (provider, account, kind, month, calls) VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (provider, account, kind, month) DO UPDATE SET calls = api_usage.calls + "
+                    "excluded.calls RETURNING calls",
+                    (*_usage_values(key), counts[key]),
+                )
+                totals[key] = int(rows[0]["calls"])
+            return totals
+
+        return await self._transact(add)
+
+    async def api_usage(
+        self, month: str, *, provider: Provider | None = None, account: str | None = None
+    ) -> list[ApiUsage]:
+        where, params = ["month = %s"], [month]
+        if provider is not None:
+            where.append("provider = %s")
+            params.append(str(provider))
+        if account is not None:
+            where.append("account = %s")
+            params.append(account)
+        rows = await self._read(
+            f"SELECT * FROM api_usage WHERE {' AND '.join(where)} ORDER BY provider, account, kind", params
+        )
+        return [
+            ApiUsage(UsageKey(Provider(row["provider"]), row["account"], CallKind(row["kind"]), row["month"]),
+                     int(row["calls"]))
+            for row in rows
+        ]  # fmt: skip
+
+
+def _usage_values(key: UsageKey) -> tuple[str, str, str, str]:
+    return str(key.provider), key.account, str(key.kind), key.month
 
 
 async def _release(tx: Statements, key: PendingKey, owner: str) -> None:

@@ -3,6 +3,7 @@ from the receiver's webhook through the broker message and the worker's change a
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import time
@@ -16,7 +17,7 @@ from services.worker import Worker
 from services.worker._engine import Applied
 from services.worker.rules import Hints, Outcome
 from shared import tracing
-from shared.broker import CHANGES_QUEUE, Delivery, envelope_message
+from shared.broker import CHANGES_QUEUE, Delivery, changes_message
 from shared.clients._metrics import measured
 from shared.config import Settings
 from shared.domain import Action, Direction, Kind, PendingKey, Provider
@@ -38,7 +39,7 @@ def test_without_an_endpoint_tracing_stays_off_and_messages_carry_no_trace() -> 
     assert not tracing.enabled()
     with tracing.span("webhook hubspot"):
         assert tracing.carrier() == {}
-        assert envelope_message(ENVELOPE).headers == {}
+        assert changes_message([ENVELOPE]).headers == {}
 
 
 @pytest.fixture
@@ -68,15 +69,18 @@ class ReadingEngine:
 
 async def test_one_change_is_one_trace_from_the_webhook_to_the_api_call(spans: Any) -> None:
     with tracing.span("webhook hubspot"):
-        published = envelope_message(ENVELOPE)
+        published = changes_message([ENVELOPE])
     assert "traceparent" in (published.headers or {})
     connection = ConnectionSettings(name="acme", hubspot_portal_id="101", qbo_realm_id="9", setup_date="2026-01-01")
     async with open_store("sqlite://:memory:") as store:
         memory = MemoryBroker(clock=time.time)
-        worker = Worker(Settings(), SyncSettings(connection=[connection]), store, ReadingEngine(),  # type: ignore[arg-type]
+        settling = Settings(unlinked_settle_seconds=0.01)  # a new record settles a moment before its apply
+        worker = Worker(settling, SyncSettings(connection=[connection]), store, ReadingEngine(),  # type: ignore[arg-type]
                         broker=memory.as_broker())  # fmt: skip
         await worker.start()
         memory.queues[CHANGES_QUEUE] = [Delivery(published.body, dict(published.headers or {}), "m1")]
+        await memory.run_until_idle()
+        await asyncio.sleep(0.02)
         await memory.run_until_idle()
     finished = {span.name: span for span in spans.get_finished_spans()}
     assert set(finished) == {"webhook hubspot", "change", "apply contact", "hubspot read"}

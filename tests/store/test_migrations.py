@@ -90,7 +90,7 @@ async def test_a_part_key_kept_in_its_object_id_moves_to_its_own_column(
             values = f"'acme', 'invoice', '{side}', '{object_id}', 1, 1, 1, '{{}}'"
             await query(shared_url, "INSERT INTO pending (connection, kind, side, object_id, first_seen, last_seen, "
                         f"generation, hints) VALUES ({values})")  # fmt: skip
-        assert await store.migrate() == [7]
+        assert (await store.migrate())[0] == 7  # and any later ones
         found = await store.due_pending(now=100.0, quiet_seconds=0.0, max_wait_seconds=0.0)
     finally:
         await store.close()

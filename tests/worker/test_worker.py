@@ -13,13 +13,13 @@ from services.worker import Worker
 from services.worker._engine import Applied
 from services.worker._hints import change_hint, oldest_change_at, request_ids
 from services.worker.rules import Hints, Outcome
-from shared.broker import APPLY_QUEUE, ApplyCommand
+from shared.broker import APPLY_QUEUE, CHANGES_QUEUE, ApplyCommand, Delivery, changes_message
 from shared.config import Settings
 from shared.domain import Action, Direction, Kind, PendingKey, Provider
 from shared.envelope import ChangeEnvelope, Operation
 from shared.metrics import BACKLOG, SYNC_LAG
 from shared.store import Store, open_store
-from shared.syncconfig import SyncSettings
+from shared.syncconfig import ConnectionSettings, SyncSettings
 from tests.memory_broker import MemoryBroker
 
 KEY = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "7")
@@ -187,3 +187,18 @@ async def test_an_apply_that_wrote_nothing_observes_no_lag(store: Store) -> None
     before = lag()
     await made._apply(COMMAND, KEY)
     assert lag() == before
+
+
+async def test_a_delivery_of_20_events_in_one_message_reaches_each_of_its_records(store: Store) -> None:
+    connection = ConnectionSettings(name="acme", hubspot_portal_id="101", qbo_realm_id="9", setup_date="2026-01-01")
+    made = QuietWorker(Settings(), SyncSettings(connection=[connection]), store, SlowEngine())
+    delivery = [
+        ChangeEnvelope(Provider.HUBSPOT, "101", "contact", str(700 + n), Operation.UPDATED, 1_000 + n, f"e{n}")
+        for n in range(20)
+    ]
+    await made.start()
+    made.memory.queues[CHANGES_QUEUE] = [Delivery(changes_message(delivery).body, {}, "m1")]
+    handler = made.memory.handlers[CHANGES_QUEUE]
+    await handler(made.memory.queues[CHANGES_QUEUE].pop(0))
+    delayed = [ApplyCommand.from_json(delivery.body) for _, _, delivery in made.memory.delayed]  # none linked yet
+    assert sorted(command.object_id for command in delayed) == sorted(str(700 + n) for n in range(20))

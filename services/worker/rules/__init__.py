@@ -7,7 +7,9 @@ side, or says why not:
     payments.py   HubSpot payment  <-> QBO Payment
 
 A rule returns an `Outcome`, raises `Excluded` (a filter or a rule leaves the record out, not retried) or `Failing`
-(cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker.
+(cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker. A record
+failing for want of another one (an invoice's customer, a payment's invoice) names it (`Failing.awaits`): the
+engine stores it, and that record's sync wakes this one.
 
 Link first: a rule reads the record's link before the records themselves. The two sides of one pair are two
 pending keys, so their applies can run at once in two workers; reading the link first makes every record read at
@@ -15,10 +17,18 @@ least as new as the link, and a concurrent apply that saves the link after ours 
 (`StaleLink`, rerun). Read the other way round, a record read before another apply's write and a link read after
 it look like an edit back to the old value, and that stale value is then written over the newer one.
 
-Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with
-that record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists). The engine records it on
-the link whatever the outcome (excluded, failing and skipped included), so the poller queues the record again only
-for a newer version, and an outcome repeated on a version already seen is no news (no status write, no activity).
+Writes as plans: where a rule's writes follow from what it read, it computes them as a plan (`services/worker/
+_plan.py`: the store intents and API writes, in order), a pure function unit-tested through every crash window, and
+`_executor.carry_out` writes it: field sync (`_pair.plan_fields`), deactivations and archives, every payment write
+(both ways), the invoices' voids and deletions. Writes steered by an earlier write's answer (a create QBO refuses for
+a taken name, a HubSpot 409, an invoice's total read back from the write, line items made one by one) are still made
+by the rule itself.
+
+Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with that
+record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists) and the record (the engine keeps
+what a person recognises it by). The engine records it on the link whatever the outcome (excluded, failing
+and skipped included), so the poller queues the record again only for a newer version, and an outcome repeated on a
+version already seen is no news (no status write, no activity).
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from typing import Any, Protocol
 from shared import versions
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
-from shared.domain import Action, Direction, Kind, Provider
+from shared.domain import Action, Awaited, Direction, Kind, Provider
 from shared.errors import HsqboError
 from shared.store import Link
 from shared.syncconfig import ConnectionSettings, ObjectSettings
@@ -59,11 +69,14 @@ class Excluded(HsqboError):
 
 
 class Failing(HsqboError):
-    """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy)."""
+    """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy), or
+    until the record it `awaits` syncs (`shared.domain.Awaited`: the engine stores it, and that record's sync wakes
+    this one)."""
 
-    def __init__(self, message: str, *, category: str) -> None:
+    def __init__(self, message: str, *, category: str, awaits: Awaited | None = None) -> None:
         super().__init__(message)
         self.category = category
+        self.awaits = awaits  # the record whose sync (created or linked) may let this one sync: the engine stores it
 
 
 class Rule(Protocol):
@@ -88,6 +101,7 @@ GONE = versions.GONE  # the version of a record its source no longer has (read: 
 @dataclasses.dataclass(slots=True)
 class Seen:
     version: str | None = None  # the source record's version as the rule last read it; None: not read
+    record: HubSpotObject | QboEntity | None = None  # that record as read; None: not read, or gone
 
 
 _SEEN: contextvars.ContextVar[Seen | None] = contextvars.ContextVar("hsqbo_seen", default=None)
@@ -104,11 +118,12 @@ def watching() -> Iterator[Seen]:
         _SEEN.reset(token)
 
 
-def saw(version: str | None) -> None:
+def saw(version: str | None, record: HubSpotObject | QboEntity | None = None) -> None:
     """For a rule: it read the record it syncs at `version` (see the module docstring)."""
     seen = _SEEN.get()
     if seen is not None:
         seen.version = version
+        seen.record = record
 
 
 def qbo_version(entity: QboEntity) -> str:

@@ -1,7 +1,8 @@
 """What an invoice points at on the other side: its contact or customer, the items or products of its lines, the
 "Custom line item" item, the tax code. Each is found through the id map first, then by natural key (email, SKU,
-name); a missing one raises `Failing` naming what to fix. A natural key matching several records is no match (never a
-guess): the invoice fails naming the record to link first (`hsqbo review` resolves it)."""
+name); a missing one raises `Failing` naming what to fix (a missing contact or customer also as the record the invoice
+waits for). A natural key matching several records is no match (never a guess): the invoice fails naming the record
+to link first (`hsqbo review` resolves it)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from services.worker.rules._match import ACTIVE_OR_NOT
 from services.worker.rules.contacts import PRIMARY_COMPANY
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
-from shared.domain import Kind
+from shared.domain import Awaited, Kind, Provider
 from shared.errors import DuplicateName, NotFound
 from shared.store import LinkStatus
 from shared.syncconfig import InvoiceSettings
@@ -50,6 +51,7 @@ async def hubspot_contact(ctx: SyncContext, customer_id: str) -> str:
                 f"QuickBooks customer {customer_id} shares its email with other customers: link it first"
                 " (hsqbo review)",
                 category="customer_not_synced",
+                awaits=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
             )
         try:
             return (await ctx.hubspot.get("contacts", email, id_property="email")).id
@@ -58,6 +60,7 @@ async def hubspot_contact(ctx: SyncContext, customer_id: str) -> str:
     raise Failing(
         f"QuickBooks customer {customer_id} has no HubSpot contact yet (not synced, and no contact has its email)",
         category="customer_not_synced",
+        awaits=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
     )
 
 
@@ -125,10 +128,12 @@ async def qbo_customer(ctx: SyncContext, contact_ids: Sequence[str]) -> str:
                 f"HubSpot contact {contact_id}'s email matches {len(found)} QuickBooks customer(s), none linked or"
                 " one inactive: sync the contact first (hsqbo review)",
                 category="customer_not_synced",
+                awaits=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
             )
     raise Failing(
         f"HubSpot contact {contact_id} has no QuickBooks customer yet (not synced, and no customer has its email)",
         category="customer_not_synced",
+        awaits=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
     )
 
 

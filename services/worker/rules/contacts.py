@@ -92,7 +92,7 @@ class ContactRule:
         except NotFound:
             saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.CONTACT, settings, contact_id)
-        saw(hubspot_version(contact))
+        saw(hubspot_version(contact), contact)
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
             restore = {"Active": True} if not customer.get("Active", True) else None
@@ -175,7 +175,7 @@ class ContactRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)
         customer = await ctx.qbo.read("Customer", customer_id)
-        saw(qbo_version(customer))
+        saw(qbo_version(customer), customer)
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
             return Outcome(Action.ECHO, link=link, detail="our own write")
         if not customer.get("Active", True):

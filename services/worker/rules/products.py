@@ -127,7 +127,7 @@ class ProductRule:
         except NotFound:
             saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.PRODUCT, settings, product_id)
-        saw(hubspot_version(product))
+        saw(hubspot_version(product), product)
         if link is not None and link.qbo_id is not None:
             item = await ctx.qbo.read("Item", link.qbo_id)
             restore = {"Active": True} if not item.get("Active", True) else None
@@ -170,7 +170,7 @@ class ProductRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, qbo_id=item_id)
         item = await ctx.qbo.read("Item", item_id)
-        saw(qbo_version(item))
+        saw(qbo_version(item), item)
         if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
             return Outcome(Action.ECHO, link=link, detail="our own write")
         if not item.get("Active", True):
