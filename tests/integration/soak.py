@@ -294,32 +294,49 @@ class Soak:
             )
         raise_limits(self.stack)
         started = time.monotonic()
-        self.start("poller")
-        await self.poller_watching()
-        for n in range(options.workers):
-            self.start(f"worker {n + 1}")
-        await self.workers_consuming()
-        supervising = asyncio.create_task(self.supervise())
         try:
-            await self.inject()
-            await self.quiesce()
+            self.start("poller")
+            await self.poller_watching()
+            for n in range(options.workers):
+                self.start(f"worker {n + 1}")
+            await self.workers_consuming()
+            supervising = asyncio.create_task(self.supervise())
+            try:
+                await self.inject()
+                await self.quiesce()
+            finally:
+                supervising.cancel()
+                self.peaks.sample(self.processes)
+            report.changes = sum(len(workload.changes) for workload in self.workloads)
+            report.faults = self.fault_counts()
+            report.process_restarts = self.restarts
+            report.verdict, report.letters = await self.judge()
+            if report.letters:
+                async with open_dead_letters(self.stack.settings, self.stack.store) as letters:
+                    await letters.replay(LetterFilter())
+                await self.quiesce()
+            report.final, _ = await self.judge()
+            report.reconciled = await self.reconcile()
         finally:
-            supervising.cancel()
-            self.peaks.sample(self.processes)
-        report.changes = sum(len(workload.changes) for workload in self.workloads)
-        report.faults = self.fault_counts()
-        report.process_restarts = self.restarts
-        report.verdict, report.letters = await self.judge()
-        if report.letters:
-            async with open_dead_letters(self.stack.settings, self.stack.store) as letters:
-                await letters.replay(LetterFilter())
-            await self.quiesce()
-        report.final, _ = await self.judge()
-        report.reconciled = await self.reconcile()
+            await asyncio.to_thread(self.stop_processes)
         report.seconds = time.monotonic() - started
         report.max_rss_mb = self.peaks.mb()
         report.store_bytes["end"] = await self.store_bytes()
         return report
+
+    def stop_processes(self, within: float = 20.0) -> None:
+        """Every process this soak started, asked to stop, then killed if it has not within `within` seconds (a
+        worker whose broker vanished may not stop on its own): none outlives the run."""
+        alive = [process for process in self.started if process.poll() is None]
+        for process in alive:
+            process.terminate()
+        deadline = time.monotonic() + within
+        for process in alive:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     async def poller_watching(self) -> None:
         """Until the poller's first poll of every connection set its cursors: changes from then on are its to find."""

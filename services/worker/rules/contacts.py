@@ -92,6 +92,13 @@ class ContactRule:
         except NotFound:
             saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.CONTACT, settings, contact_id)
+        if contact.id != contact_id:
+            # HubSpot answers a merged-away id with the record it was merged into: the merge's webhook was lost or
+            # comes later. Its link goes to the survivor (or retires), as the merge event's would; syncing the
+            # survivor here would write its values onto the merged-away contact's customer. The survivor syncs on
+            # its own change (its webhook or the poller), under its own lease.
+            await repoint_merged(ctx, Kind.CONTACT, Provider.HUBSPOT, contact.id, {"merged_ids": {contact_id: True}})
+            return Outcome("merged", detail=f"HubSpot contact {contact_id} was merged into {contact.id}")
         saw(hubspot_version(contact))
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
