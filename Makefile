@@ -80,13 +80,13 @@ test: venv rabbitmq chromium postgres promtool
 	@$(NODE) start || { $(PG_NODE) stop; exit 1; }
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); status=$$?; $(NODE) stop; $(PG_NODE) stop; exit $$status
 
-# The chaos soak (issue 10's acceptance; its Postgres server is its own, on HSQBO_SOAK_POSTGRES_PORT, 5448), then the
-# fault tests SOAK_RUNS times: a failure that shows once in many runs (a race under SIGKILL) needs many runs to be
-# seen, so stop at the first one.
+# The chaos soak (issue 10's acceptance; its Postgres server is its own, on HSQBO_SOAK_POSTGRES_PORT, 5448; its
+# processes' logs stay in /tmp/hsqbo-soak, its store in the database hsqbo_soak), then the fault tests SOAK_RUNS times:
+# a failure that shows once in many runs (a race under SIGKILL) needs many runs to be seen, so stop at the first one.
 soak: venv rabbitmq postgres
 	@$(NODE) start
 	@set +e; HSQBO_SOAK_CHANGES=$(SOAK_CHANGES) HSQBO_SOAK_SEED=$(SOAK_SEED) \
-	  $(BIN)/pytest -q -s -p no:logging tests/integration/test_soak.py; status=$$?; \
+	  $(BIN)/pytest -q -s -p no:logging --basetemp=/tmp/hsqbo-soak tests/integration/test_soak.py; status=$$?; \
 	  for run in $$(seq $(SOAK_RUNS)); do [ $$status = 0 ] || break; echo "fault tests, run $$run of $(SOAK_RUNS)"; \
 	  $(BIN)/pytest -q -x tests/integration/test_faults.py; status=$$?; done; \
 	  $(NODE) stop; exit $$status

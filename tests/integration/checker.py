@@ -319,6 +319,17 @@ def _side(letter: DeadLetter) -> Provider | None:
         return None
 
 
+async def history(stack: Stack, change: Change, *, connection: str = CONNECTION, last: int = 10) -> dict[str, Any]:
+    """The store's history of a change's record: its link and its last activity, which is where a reason shows."""
+    on_hubspot = change.side == Provider.HUBSPOT
+    link = await stack.store.get_link(
+        connection, Kind.CONTACT, hubspot_id=change.record_id if on_hubspot else None,
+        qbo_id=None if on_hubspot else change.record_id,
+    )  # fmt: skip
+    lines = await stack.store.activity(connection, Kind.CONTACT, link_id=link.id, limit=last) if link else []
+    return {"change": change, "link": link, "activity": [(a.at, a.action, a.detail) for a in reversed(lines)]}
+
+
 async def assert_applied_once(stack: Stack, verdict: Verdict) -> None:
     """Every change applied once, nothing unexpected; a failure names a few of each kind, with the store's history of
     each lost record (its link and last activity), which is where the reason shows."""
@@ -326,13 +337,7 @@ async def assert_applied_once(stack: Stack, verdict: Verdict) -> None:
         str(outcome): verdict.examples(outcome) for outcome in (Outcome.LOST, Outcome.DUPLICATED)
     } | {"unexpected": verdict.unexpected[:5]}
     for change in verdict.examples(Outcome.LOST, 3):
-        on_hubspot = change.side == Provider.HUBSPOT
-        link = await stack.store.get_link(
-            CONNECTION, Kind.CONTACT, hubspot_id=change.record_id if on_hubspot else None,
-            qbo_id=None if on_hubspot else change.record_id,
-        )  # fmt: skip
-        history = await stack.store.activity(CONNECTION, Kind.CONTACT, link_id=link.id, limit=10) if link else []
-        problems[f"history of {change.record_id}"] = (link, [(a.action, a.detail) for a in reversed(history)])
+        problems[f"history of {change.record_id}"] = await history(stack, change)
     for change in verdict.examples(Outcome.DEAD_LETTERED, 3):
         problems[f"dead letters of {change.record_id}"] = [letter.to_dict() for letter in verdict.history(change)]
     assert verdict.counts()[Outcome.LOST] == verdict.counts()[Outcome.DUPLICATED] == 0, (verdict.counts(), problems)

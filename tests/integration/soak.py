@@ -40,7 +40,7 @@ from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
 from shared.deadletters import DeadLetter, LetterFilter, open_dead_letters
 from tests.conftest import REPO, Broker
-from tests.integration.checker import Outcome, Verdict, Workload, classify, explained
+from tests.integration.checker import Outcome, Verdict, Workload, classify, explained, history
 from tests.integration.conftest import Stack
 from tests.integration.test_faults import API_LATENCY_MS, raise_limits
 from tests.integration.test_worker_crash import start_worker, worker_environment
@@ -48,6 +48,7 @@ from tests.integration.test_worker_crash import start_worker, worker_environment
 POSTGRES_NODE = REPO / "deploy/postgres/node"
 FAULT_KINDS = ("worker_kill", "broker_restart", "throttle_storm", "store_outage")
 STORM_MAX_SECONDS = 30.0
+EXAMPLES = 10  # lost or duplicated changes per connection whose history the report keeps
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -127,6 +128,7 @@ class SoakReport:
     seconds: float = 0.0
     max_rss_mb: dict[str, float] = dataclasses.field(default_factory=dict)
     process_restarts: int = 0  # processes that exited (while the store or broker was down) and were started again
+    histories: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # of lost and duplicated changes
     store_bytes: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def apart(self) -> int:
@@ -186,6 +188,7 @@ class Soak:
         self.faults: collections.Counter[str] = collections.Counter()
         self.restarts = 0  # processes the supervisor started again after they exited
         self.peaks = Peaks()
+        self.histories: list[dict[str, Any]] = []  # of lost and duplicated changes, for the report
 
     # --- processes ------------------------------------------------------------------------------------------------
 
@@ -315,6 +318,7 @@ class Soak:
                 async with open_dead_letters(self.stack.settings, self.stack.store) as letters:
                     await letters.replay(LetterFilter())
                 await self.quiesce()
+            report.histories = list(self.histories)
             report.final, _ = await self.judge()
             report.reconciled = await self.reconcile()
         finally:
@@ -366,16 +370,20 @@ class Soak:
         }
 
     async def judge(self) -> tuple[Verdict, list[DeadLetter]]:
+        """Every change classified; the store's history of the first few lost or duplicated ones kept."""
         async with open_dead_letters(self.stack.settings) as dead:
             letters = await dead.list_letters()
         outcomes = []
         unexpected: list[str] = []
         by_record = {}
-        for workload in self.workloads:
+        for workload, connection in zip(self.workloads, self.stack.sync.connection, strict=True):
             verdict = classify(workload.stack, workload.changes, letters)
             outcomes += verdict.outcomes
             unexpected += verdict.unexpected
             by_record.update(verdict.letters)
+            for outcome in (Outcome.LOST, Outcome.DUPLICATED):
+                for change in verdict.examples(outcome, EXAMPLES):
+                    self.histories.append(await history(workload.stack, change, connection=connection.name))
         return Verdict(outcomes, unexpected, by_record), letters
 
     async def reconcile(self) -> dict[str, dict[str, dict[str, int]]]:

@@ -33,6 +33,7 @@ __all__ = ["worker_processes"]  # a fixture, used by name
 
 SOAK_CHANGES = int(os.environ.get("HSQBO_SOAK_CHANGES", "0"))  # 0: the short soak
 SOAK_SEED = int(os.environ.get("HSQBO_SOAK_SEED", "10"))
+DATABASE = "hsqbo_soak"
 SHORT = SoakOptions(changes=300, seed=SOAK_SEED, outage_seconds=5.0)
 LONG = SoakOptions(
     changes=SOAK_CHANGES, seed=SOAK_SEED, outage_seconds=30.0, settle_seconds=1800.0,
@@ -70,16 +71,13 @@ def soak_postgres() -> Iterator[PostgresNode]:
 
 @pytest.fixture
 def store_url(soak_postgres: PostgresNode) -> Iterator[str]:
-    """A database of its own on the soak's server, dropped after."""
+    """The database `hsqbo_soak` on the soak's server, made anew; kept after the run, to be looked into."""
     server = f"postgresql://postgres@127.0.0.1:{soak_postgres.port}/postgres"
-    database = f"hsqbo_soak_{os.getpid()}"
     with psycopg.connect(server, autocommit=True) as db:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    yield f"postgresql://postgres@127.0.0.1:{soak_postgres.port}/{database}"
+        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+        db.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+    yield f"postgresql://postgres@127.0.0.1:{soak_postgres.port}/{DATABASE}"
     soak_postgres.run("start")  # a failed run may have left it stopped mid-outage
-    with psycopg.connect(server, autocommit=True) as db:
-        db.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
 
 async def test_chaos_soak_loses_and_duplicates_no_change_and_both_books_agree_after(
@@ -90,6 +88,8 @@ async def test_chaos_soak_loses_and_duplicates_no_change_and_both_books_agree_af
     report = await Soak(stack, broker, soak_postgres, store_url, tmp_path, worker_processes, options).run()
     figures = report.figures()
     print(json.dumps(figures, indent=2))
+    for lost_or_duplicated in report.histories:
+        print(lost_or_duplicated)
     if SOAK_CHANGES:
         rows = [{key: figures[key] for key in ("changes", "lost", "duplicated", "dead_letters", "seconds")}]
         print(f"-> {write_result(BenchmarkResult('soak', rows, figures))}")
@@ -99,6 +99,7 @@ async def test_chaos_soak_loses_and_duplicates_no_change_and_both_books_agree_af
     problems: dict[str, Any] = {
         str(outcome): report.verdict.examples(outcome) for outcome in (Outcome.LOST, Outcome.DUPLICATED)
     }
+    problems["histories"] = report.histories
     problems["unexplained dead letters"] = [letter.to_dict() for letter in report.letters if not explained(letter)][:5]
     assert figures["changes"] == options.changes
     assert all(figures["faults"][kind] == times for kind, times in options.faults), figures["faults"]
