@@ -1,6 +1,6 @@
 # One image for every hsqbo process; the command is the first argument:
 #   docker build -t hsqbo:0.1.0 .
-#   docker run hsqbo:0.1.0 receiver --host 0.0.0.0      (worker, poller, status, sandbox, dlq list, ...)
+#   docker run hsqbo:0.1.0 receiver --host 0.0.0.0      (worker, poller, status, dlq list, ...)
 # At the repository root because the build context must be: `pip install .` reads pyproject.toml, README.md and
 # the packages, and .dockerignore is only read beside the context. deploy/ holds what runs the image.
 
@@ -22,6 +22,24 @@ COPY services ./services
 COPY shared ./shared
 RUN /opt/hsqbo/bin/pip install --no-deps .
 
+# The API emulators, a distribution of their own (sandbox/pyproject.toml), for Compose's sandbox profile only:
+#   docker build --target sandbox -t hsqbo-sandbox:0.1.0 .
+# They need nothing the lock lacks. hsqbo's image, the last stage, copies the `build` stage's venv: never this one.
+FROM build AS sandbox-build
+COPY sandbox ./sandbox
+RUN /opt/hsqbo/bin/pip install --no-deps ./sandbox
+
+FROM python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff AS sandbox
+ENV PATH=/opt/hsqbo/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+RUN groupadd --system --gid 10001 hsqbo \
+    && useradd --system --uid 10001 --gid hsqbo --home-dir /app --create-home --shell /usr/sbin/nologin hsqbo \
+    && install -d -o hsqbo -g hsqbo /app/var
+COPY --from=sandbox-build /opt/hsqbo /opt/hsqbo
+WORKDIR /app
+USER 10001:10001
+ENTRYPOINT ["hsqbo-sandbox"]
+CMD ["--help"]
+
 FROM python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff
 # OCI labels. VERSION is the package's (pyproject.toml); REVISION and CREATED are the build's:
 #   docker build --build-arg REVISION=$(git rev-parse HEAD) --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) ...
@@ -38,7 +56,7 @@ LABEL org.opencontainers.image.title="hsqbo" \
       org.opencontainers.image.base.digest="sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff"
 ENV PATH=/opt/hsqbo/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 # A fixed numeric uid, so Kubernetes' runAsNonRoot can check it without resolving a name. /app/var is where the
-# default store (sqlite:///var/hsqbo.db, relative to the working directory) and the sandbox's state go.
+# default store (sqlite:///var/hsqbo.db, relative to the working directory) goes.
 RUN groupadd --system --gid 10001 hsqbo \
     && useradd --system --uid 10001 --gid hsqbo --home-dir /app --create-home --shell /usr/sbin/nologin hsqbo \
     && install -d -o hsqbo -g hsqbo /app/var

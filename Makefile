@@ -34,12 +34,13 @@ help:
 	@echo "make soak   the chaos soak (SOAK_CHANGES=10000 changes under every fault; benchmarks/results/soak.json), then"
 	@echo "            the fault tests SOAK_RUNS (10) times in a row, to catch a rare failure"
 
-# Dependencies come from the hash-checked lock (the image's lock plus the test tools), then hsqbo itself, editable.
-$(BIN)/hsqbo: pyproject.toml $(DEV_LOCK)
+# Dependencies come from the hash-checked lock (the image's lock plus the test tools), then hsqbo itself and the
+# sandbox (its own distribution, sandbox/: never in hsqbo's package or image), both editable.
+$(BIN)/hsqbo: pyproject.toml sandbox/pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e . -e ./sandbox
 	@touch $@
 
 venv: $(BIN)/hsqbo

@@ -1,6 +1,6 @@
 """The sandbox under 1,000 requests/s of mixed traffic, and its memory for the seeded data set (issue 3).
 
-`hsqbo sandbox --seed` runs in its own process (default demo data: a QBO realm and a HubSpot portal). Throttles are
+`hsqbo-sandbox --seed` runs in its own process (default demo data: a QBO realm and a HubSpot portal). Throttles are
 lifted through the control surface (QBO `PUT /_sandbox/limits`, HubSpot `PATCH /_sandbox/accounts/{portal_id}`),
 OAuth tokens issued there too; then the seeded ids are listed through the APIs and an open loop starts `RATE`
 requests/s for 2 s of warm-up and 20 s measured: reads, queries/searches, creates and sparse updates across both
@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 
 from benchmarks._load import Call, Send, open_loop, run_load
-from benchmarks._processes import free_ports, hsqbo, rss_kib, running
+from benchmarks._processes import free_ports, python_module, rss_kib, running
 from benchmarks._report import BenchmarkResult
 from shared.clients import qbo_quote
 
@@ -308,7 +308,7 @@ def _data_set(data: SeededData) -> dict[str, Any]:
 async def _run() -> BenchmarkResult:
     hubspot_port, qbo_port = free_ports(2)
     hubspot_url, qbo_url = f"http://127.0.0.1:{hubspot_port}", f"http://127.0.0.1:{qbo_port}"
-    argv = hsqbo("sandbox", "--seed", "--hubspot-port", str(hubspot_port), "--qbo-port", str(qbo_port))
+    argv = python_module("hsqbo_sandbox", "--seed", "--hubspot-port", str(hubspot_port), "--qbo-port", str(qbo_port))
     async with running(argv, {}, [f"{qbo_url}/_sandbox/accounts", f"{hubspot_url}/_sandbox/accounts"]) as server:
         async with aiohttp.ClientSession() as session:
             rss_seeded = rss_kib(server.pid)

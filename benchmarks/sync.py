@@ -37,8 +37,8 @@ from psycopg import sql
 from benchmarks._load import run_load
 from benchmarks._report import BenchmarkResult
 from benchmarks._stats import percentile
+from hsqbo_sandbox.hubspot._schema import BY_NAME
 from services.run import RunningStack, StackOptions, run_connection, running_stack
-from services.sandbox.hubspot._schema import BY_NAME
 from shared.config import Settings
 
 LAG_RECORDS = 10

@@ -1,7 +1,8 @@
 """`hsqbo <command>`: one console script, one subcommand per process.
 
 Each command is a package under `services/` exposing `configure_parser(parser)` and `main(args)`; it is imported
-only when chosen, so `hsqbo receiver` never loads the sandbox.
+only when chosen, so a process loads only its own command's code. The API emulators are not a command: they are a
+distribution of their own, `hsqbo-sandbox` (sandbox/), which `hsqbo run` needs installed beside hsqbo.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ COMMANDS: dict[str, str] = {
     "receiver": "accept signed HubSpot and Intuit webhooks and queue them durably",
     "worker": "apply queued changes to the other system, per record, debounced",
     "poller": "find changes whose webhook was missed (QBO CDC, HubSpot search) and queue them",
-    "sandbox": "serve local emulators of the HubSpot and QuickBooks Online APIs",
     "run": "everything on one machine: sandboxes, receiver and demo wiring",
     "status": "the status page: records and their errors, Sync now, CSV export, dead-letter replay",
     "dlq": "list, show, replay or purge dead letters: the work hsqbo gave up on",
@@ -36,7 +36,14 @@ class Command(Protocol):
 
 
 def _load(name: str) -> Command:
-    return cast(Command, importlib.import_module(f"services.{name}"))
+    try:
+        return cast(Command, importlib.import_module(f"services.{name}"))
+    except ModuleNotFoundError as exc:
+        if exc.name != "hsqbo_sandbox":
+            raise
+        raise SystemExit(
+            f"hsqbo {name}: needs the sandbox beside hsqbo: pip install ./sandbox (make run does)"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

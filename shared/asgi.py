@@ -8,7 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 class _QuietServer(uvicorn.Server):
@@ -23,7 +24,10 @@ class AppServer:
     """One uvicorn server as an asyncio task. `port=0` picks a free port; `url` tells which."""
 
     def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+        # Forwarded headers are the app's to believe or not (HSQBO_TRUSTED_PROXIES), not uvicorn's loopback default.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", proxy_headers=False
+        )
         self._server = _QuietServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host = host
@@ -64,3 +68,20 @@ async def serving(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> As
         yield server
     finally:
         await server.stop()
+
+
+class ValidTarget:
+    """Answers 400 to a request whose query string is not UTF-8 (a server passes the bytes on as they came, and
+    Starlette's `request.url` cannot decode them), so no page or webhook handler meets one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                scope["query_string"].decode()
+            except UnicodeDecodeError:
+                await PlainTextResponse("the query string is not UTF-8", 400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -30,6 +30,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from shared import tracing
+from shared.domain import Kind, Part, PendingKey, Provider
 from shared.envelope import ChangeEnvelope
 from shared.errors import BrokerUnavailable, PublishNotConfirmed
 from shared.logging import get_logger
@@ -105,6 +106,16 @@ class ApplyCommand:
     attempt: int = 0
     last_error: str | None = None
     first_failed_at: float | None = None
+    part: str | None = None  # PendingKey.part
+
+    @classmethod
+    def for_key(cls, key: PendingKey) -> ApplyCommand:
+        return cls(key.connection, str(key.kind), str(key.side), key.object_id, part=key.part)
+
+    @property
+    def key(self) -> PendingKey:
+        part = None if self.part is None else Part(self.part)
+        return PendingKey(self.connection, Kind(self.kind), Provider(self.side), self.object_id, part)
 
     def message(self, *, expires_in: float | None = None) -> aio_pika.Message:
         """`expires_in` shortens the delay queue's TTL for this message (retry jitter)."""

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.errors import ConfigError
 
@@ -107,6 +107,12 @@ class Settings(BaseSettings):
 
     # The status page (`hsqbo status`): HTTP Basic password, user "hsqbo"; required unless it listens on loopback.
     status_password: SecretStr | None = None
+    # Host names the page answers to besides loopback's, IP addresses and HSQBO_OAUTH_REDIRECT_BASE_URL's host: any
+    # other Host is refused (DNS rebinding). Comma-separated; "*.example.com" matches its subdomains, "*" any name.
+    status_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    # Addresses (IPs or CIDR networks) of the TLS proxies whose X-Forwarded-Proto and X-Forwarded-For the receiver
+    # and the status page believe; comma-separated, "*" for any. Unset: none, the connection is what it is.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
 
     # Sync rules file (TOML).
     config: Path | None = None
@@ -114,11 +120,23 @@ class Settings(BaseSettings):
     # Store: id map, pending work, activity, credentials. A relative sqlite path resolves against the working dir.
     store_url: str = "sqlite:///var/hsqbo.db"
     encryption_key: SecretStr | None = None  # Fernet key (urlsafe base64 of 32 bytes) for OAuth tokens at rest
+    # Each record's activity (the status page's history) is kept this long, and at most this many lines in all (the
+    # oldest go first); the workers prune it every `activity_prune_seconds`.
+    activity_retention_days: Annotated[float, Field(gt=0)] = 30.0
+    activity_max_lines: Count = 500_000
+    activity_prune_seconds: Seconds = 600.0
 
     log_level: str = "INFO"
-    # The worker's and the poller's own /metrics (the receiver serves its on its port): off unless a port is set.
+    # A process's own /metrics, /healthz and /readyz: the receiver's on 9100 when unset, a worker's and a poller's off.
     metrics_port: Annotated[int, Field(ge=0, le=65535)] | None = None
     metrics_host: str = "127.0.0.1"
+
+    @field_validator("status_allowed_hosts", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
     def require(self, *names: str) -> None:
         """Raise ConfigError naming the first of `names` that is unset."""

@@ -20,7 +20,7 @@ from shared.clients import CallLimits, HubSpotClient, QboClient, RateLimiter, Tr
 from shared.company import Company, CompanyCache
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint, token_source
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import AuthRevoked, HsqboError, MissingScopes
 from shared.logging import get_logger
 from shared.metrics import CONNECTION_PAUSED

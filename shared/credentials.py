@@ -22,16 +22,21 @@ import secrets
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
 
 from shared.clients import HubSpotOAuth, QboOAuth, StaticToken, TokenSet, TokenSource, Transport
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import AuthRevoked, MissingScopes
-from shared.store import Credentials, CredentialStatus, Store
+from shared.store import Credentials, CredentialStatus, CredentialStore, Locks, PendingWork
 
 MISSING_SCOPES = "missing_scopes"  # Credentials.extra of a connection paused for want of scopes: the scopes to grant
 _LOCK_RETRY_FIRST_SECONDS = 0.02  # a refresh takes one token call: look again soon,
 _LOCK_RETRY_MAX_SECONDS = 1.0  # then back off, never past this
+
+
+class TokenRows(CredentialStore, Locks, Protocol):
+    """What the OAuth adapter needs of the store: the credentials, and a lock to refresh them one at a time."""
 
 
 class StoreTokenStore:
@@ -41,7 +46,7 @@ class StoreTokenStore:
     it only runs out when its holder died."""
 
     def __init__(
-        self, store: Store, connection: str, *, lock_seconds: float, clock: Callable[[], float] = time.time
+        self, store: TokenRows, connection: str, *, lock_seconds: float, clock: Callable[[], float] = time.time
     ) -> None:
         self._store = store
         self._connection = connection
@@ -92,7 +97,10 @@ class StoreTokenStore:
             await self._store.release_lock(name, self._owner)
 
 
-async def connect(store: Store, credentials: Credentials) -> None:
+class _Reconnecting(CredentialStore, PendingWork, Protocol): ...
+
+
+async def connect(store: _Reconnecting, credentials: Credentials) -> None:
     """Store newly authorized credentials (the OAuth connect flow, or a reconnect after a revocation) and make the
     work set aside while the connection was paused due at once."""
     await store.save_credentials(credentials)
@@ -105,7 +113,7 @@ def grant_hint(scopes: Sequence[str]) -> str:
 
 
 async def token_source(
-    settings: Settings, store: Store, *, connection: str, provider: Provider, transport: Transport
+    settings: Settings, store: TokenRows, *, connection: str, provider: Provider, transport: Transport
 ) -> TokenSource:
     credentials = await store.get_credentials(connection, provider)
     if credentials is not None and credentials.status == CredentialStatus.PAUSED:

@@ -40,10 +40,10 @@ from shared.bus import (
     envelope_message,
 )
 from shared.config import Settings
-from shared.envelope import ChangeEnvelope, Provider
+from shared.envelope import ChangeEnvelope
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
 from shared.resync import resync
-from shared.store import Kind, PendingKey, Store
+from shared.store import PendingWork
 
 _HEADER = "x-hsqbo-"
 _ERROR_MESSAGE_CHARS = 300
@@ -92,10 +92,11 @@ class DeadLetter:
             "source-queue": self.source_queue,
             "hints": orjson.dumps(self.hints).decode(),
         }
+        # Whole milliseconds: AMQP carries a Python float header as a 32-bit float, which rounds an epoch to 128 s.
         if self.first_failed_at is not None:
-            history["first-failed-at"] = self.first_failed_at
+            history["first-failed-at-ms"] = round(self.first_failed_at * 1000)
         if self.last_failed_at is not None:
-            history["last-failed-at"] = self.last_failed_at
+            history["last-failed-at-ms"] = round(self.last_failed_at * 1000)
         return {_HEADER + name: value for name, value in history.items()}
 
     @classmethod
@@ -125,6 +126,10 @@ def _read_body(body: bytes) -> tuple[Payload, dict[str, Any]]:
 
 def _our_history(headers: dict[str, Any]) -> dict[str, Any]:
     def number(name: str) -> float | None:
+        """An instant: whole milliseconds, or (letters kept before those) float seconds, 128 s coarse."""
+        milliseconds = headers.get(_HEADER + name + "-ms")
+        if milliseconds is not None:
+            return int(milliseconds) / 1000
         value = headers.get(_HEADER + name)
         return None if value is None else float(value)
 
@@ -233,7 +238,9 @@ class DeadLetters:
     """Actions over the dead-letter queue. `channel` must have publisher confirms on; `store` is needed to replay
     apply letters."""
 
-    def __init__(self, channel: AbstractChannel, store: Store | None = None, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self, channel: AbstractChannel, store: PendingWork | None = None, *, clock: Callable[[], float] = time.time
+    ):
         self._channel = channel
         self._store = store
         self._clock = clock
@@ -242,6 +249,11 @@ class DeadLetters:
     def channel(self) -> AbstractChannel:
         """The confirmed channel its actions publish on (the status page's "Sync now" publishes there too)."""
         return self._channel
+
+    async def count(self) -> int:
+        """How many letters the queue holds: its message count, read without taking any (a passive declare)."""
+        queue = await self._channel.declare_queue(DEAD_QUEUE, passive=True)
+        return queue.declaration_result.message_count or 0
 
     async def list_letters(
         self, where: LetterFilter = LetterFilter(), progress: Progress | None = None
@@ -302,8 +314,7 @@ class DeadLetters:
         if letter.payload is Payload.APPLY:
             if self._store is None:
                 raise RuntimeError("replaying an apply needs the store")
-            command = ApplyCommand.from_json(body)
-            key = PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
+            key = ApplyCommand.from_json(body).key
             await resync(self._store, self._channel, key, now=self._clock(), hints=letter.hints)
         else:
             envelope = ChangeEnvelope.from_json(body)
@@ -355,7 +366,7 @@ class DeadLetters:
 
 
 @contextlib.asynccontextmanager
-async def open_dead_letters(settings: Settings, store: Store | None = None) -> AsyncIterator[DeadLetters]:
+async def open_dead_letters(settings: Settings, store: PendingWork | None = None) -> AsyncIterator[DeadLetters]:
     """A connection to the broker for one operator action, with the topology replay publishes into declared."""
     connection = await aio_pika.connect(settings.rabbitmq_url)
     async with connection:

@@ -12,10 +12,7 @@ from typing import Any
 
 import orjson
 
-
-class Provider(enum.StrEnum):
-    HUBSPOT = "hubspot"
-    QUICKBOOKS = "quickbooks"
+from shared.domain import Provider
 
 
 class Operation(enum.StrEnum):

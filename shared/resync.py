@@ -9,14 +9,15 @@ from typing import Any
 from aio_pika.abc import AbstractChannel
 
 from shared.bus import APPLY_EXCHANGE, ApplyCommand
-from shared.store import PendingKey, Store
+from shared.domain import PendingKey
+from shared.store import PendingWork
 
 
 async def resync(
-    store: Store, channel: AbstractChannel, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
+    store: PendingWork, channel: AbstractChannel, key: PendingKey, *, now: float, hints: dict[str, Any] | None = None
 ) -> None:
     """`channel` must have publisher confirms on: this returns once the broker has the command."""
     await store.touch_pending(key, now, hints)
-    command = ApplyCommand(key.connection, str(key.kind), str(key.side), key.object_id)
+    command = ApplyCommand.for_key(key)
     exchange = await channel.get_exchange(APPLY_EXCHANGE, ensure=False)
     await exchange.publish(command.message(), routing_key="", mandatory=True)

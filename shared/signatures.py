@@ -60,7 +60,7 @@ def verify_hubspot_v3(
     """Raise SignatureError unless `signature` is HubSpot's v3 signature of this request, made recently."""
     if not signature:
         raise SignatureError("X-HubSpot-Signature-v3 header is missing", reason="missing")
-    if not timestamp_ms or not timestamp_ms.isdigit():
+    if not timestamp_ms or not (timestamp_ms.isascii() and timestamp_ms.isdigit() and len(timestamp_ms) <= 20):
         raise SignatureError(
             "X-HubSpot-Request-Timestamp header is missing or not epoch milliseconds", reason="missing"
         )
@@ -68,19 +68,19 @@ def verify_hubspot_v3(
     # Stricter than HubSpot's SDKs, which accept any future timestamp: a clock skew beyond the window is refused too.
     if abs(now_ms - int(timestamp_ms)) > max_age_seconds * 1000:
         raise SignatureError("X-HubSpot-Request-Timestamp is outside the allowed window", reason="stale")
-    if not hmac.compare_digest(hubspot_v3(secret, method, uri, body, timestamp_ms), signature):
+    if not hmac.compare_digest(hubspot_v3(secret, method, uri, body, timestamp_ms).encode(), signature.encode()):
         raise SignatureError("X-HubSpot-Signature-v3 does not match", reason="mismatch")
 
 
 def verify_hubspot_v1(secret: str, body: bytes, signature: str | None) -> None:
     if not signature:
         raise SignatureError("X-HubSpot-Signature header is missing", reason="missing")
-    if not hmac.compare_digest(hubspot_v1(secret, body), signature.lower()):
+    if not hmac.compare_digest(hubspot_v1(secret, body).encode(), signature.lower().encode()):
         raise SignatureError("X-HubSpot-Signature does not match", reason="mismatch")
 
 
 def verify_intuit(verifier_token: str, body: bytes, signature: str | None) -> None:
     if not signature:
         raise SignatureError("intuit-signature header is missing", reason="missing")
-    if not hmac.compare_digest(intuit(verifier_token, body), signature.strip()):
+    if not hmac.compare_digest(intuit(verifier_token, body).encode(), signature.strip().encode()):
         raise SignatureError("intuit-signature does not match", reason="mismatch")

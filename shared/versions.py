@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Link
 
 GONE = "deleted"

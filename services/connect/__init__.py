@@ -34,7 +34,7 @@ from services.connect._flow import (
 from services.status._connect import SCOPES
 from shared.clients import AiohttpTransport
 from shared.config import Settings, load_settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.logging import configure_logging
 from shared.store import open_store
 from shared.syncconfig import SyncSettings

@@ -21,7 +21,7 @@ from shared.clients._errors import hubspot_error
 from shared.company import Company, CompanySettingsError, HubSpotAccount, QboCompany, clock_offset_name, zone
 from shared.config import Settings, secret
 from shared.credentials import MISSING_SCOPES, grant_hint, token_source
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import (
     ApiError,
     AuthRevoked,

@@ -31,7 +31,7 @@ from pathlib import Path
 from shared.clients import AiohttpTransport, HubSpotClient, HubSpotOAuth, MemoryTokenStore, QboOAuth, StaticToken
 from shared.config import Settings, secret
 from shared.credentials import connect
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ApiError, HsqboError, Unauthorized
 from shared.store import Credentials, CredentialStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
@@ -111,8 +111,9 @@ def signed_state(key: str, name: str, provider: Provider, now: float) -> str:
 
 def check_state(key: str, state: str, name: str, provider: Provider, now: float) -> None:
     issued, _, _ = state.partition(".")
-    fresh = issued.isdigit() and 0 <= now - int(issued) <= STATE_SECONDS
-    if not fresh or not hmac.compare_digest(state, signed_state(key, name, provider, float(issued or 0))):
+    fresh = issued.isascii() and issued.isdigit() and 0 <= now - int(issued) <= STATE_SECONDS
+    expected = signed_state(key, name, provider, float(issued)) if fresh else ""
+    if not fresh or not hmac.compare_digest(state.encode(), expected.encode()):
         raise ConnectError("that redirect is not from this connect request, or is over 10 minutes old: start again")
 
 

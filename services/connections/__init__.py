@@ -21,8 +21,8 @@ import orjson
 from services.connect._flow import current_sync
 from shared.config import Settings, load_settings
 from shared.credentials import MISSING_SCOPES, connect, grant_hint
-from shared.envelope import Provider
-from shared.store import Credentials, CredentialStatus, Store, open_store
+from shared.domain import Provider
+from shared.store import Credentials, CredentialStatus, CredentialStore, Store, open_store
 from shared.syncconfig import ConnectionSettings
 
 
@@ -65,7 +65,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
             await _change(store, chosen, args.action)
 
 
-async def _state(store: Store, name: str, provider: Provider) -> str:
+async def _state(store: CredentialStore, name: str, provider: Provider) -> str:
     credentials = await store.get_credentials(name, provider)
     if credentials is None:
         return "not connected"

@@ -116,7 +116,7 @@ def _progress(verb: str) -> Progress | None:
 
 
 def _when(at: float | None) -> str | None:
-    return None if at is None else dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="seconds")
+    return None if at is None else dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def _print_json(letters: Sequence[DeadLetter]) -> None:

@@ -1,6 +1,8 @@
 """`hsqbo poller`: the fallback for missed webhooks. Polls QBO (CDC) and HubSpot (search) for changes the worker has
 not synced and queues them like webhook events. `--backfill` is the initial sync: every record not in sync, once;
-`--reconcile` compares every linked pair's values, reports and re-queues those apart."""
+`--backfill --plan FILE` writes what it would do (link, create, exclude, needs review) and writes nothing, `--backfill
+--apply FILE` runs that plan once its reviews are decided; `--reconcile` compares every linked pair's values, reports
+and re-queues those apart."""
 
 from __future__ import annotations
 
@@ -11,9 +13,15 @@ import datetime as dt
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
+import orjson
+
+from services.poller import _plan
 from services.poller._backfill import backfill, report
+from services.poller._first_sync import apply_plan, make_plan
+from services.poller._first_sync import progress as first_sync_progress
 from services.poller._poller import Poller
 from services.poller._reconcile import Counts, format_report, reconcile
 from services.poller._source import Publish, Tally
@@ -21,16 +29,18 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
+from shared.domain import Kind
 from shared.errors import AuthRevoked, MissingScopes
 from shared.health import READINESS, Probe
 from shared.metrics import serve_metrics
 from shared.process import parse_time, process_settings, stop_on_signals
-from shared.store import Kind, Reconciliation, Store, open_store
-from shared.syncconfig import SyncSettings, load_sync_settings
+from shared.store import FirstSync, Reconciliation, Store, open_store
+from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 __all__ = ["Poller", "Tally", "backfill", "configure_parser", "main", "reconcile", "run_pass", "run_poller"]
 
 BROKER_WAIT_SECONDS = 30.0
+FOLLOW_SECONDS = 1.0  # between two looks at a running first sync's progress
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +52,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="only records changed since (ISO 8601 or a duration ago: 30d); default: all")  # fmt: skip
     passes.add_argument("--dry-run", action="store_true", help="with --backfill or --reconcile: count, queue nothing")
     passes.add_argument("--connection", help="only this connection (default: all)")
+    passes.add_argument("--plan", metavar="FILE", help="with --backfill: write what it would do to FILE, write nothing")
+    passes.add_argument("--apply", metavar="FILE", help="with --backfill: run the plan in FILE, follow its progress")
     passes.add_argument("--reconcile", action="store_true",
                         help="compare every linked pair, print a report, queue the ones apart, then exit")  # fmt: skip
     passes.add_argument("--last", action="store_true", help="with --reconcile: print the last kept report, run none")
@@ -148,7 +160,86 @@ def _reconcile_main(settings: Settings, sync: SyncSettings, args: argparse.Names
                                         f"skipped: {result}"))  # fmt: skip
 
 
+def _one_connection(sync: SyncSettings, option: str) -> ConnectionSettings:
+    if len(sync.connection) != 1:
+        raise SystemExit(f"hsqbo poller: {option} plans one connection: name it with --connection")
+    return sync.connection[0]
+
+
+def _first_sync_main(settings: Settings, sync: SyncSettings, args: argparse.Namespace, since: dt.datetime | None) -> (
+    None
+):  # fmt: skip
+    """`--backfill --plan FILE` or `--backfill --apply FILE` (see _first_sync.py)."""
+    path = Path(args.plan or args.apply)
+    if args.plan:
+        connection = _one_connection(sync, "--plan")
+        plan = asyncio.run(_plan_to_file(settings, connection, since, path))
+        print(f"connection {connection.name}: plan written to {path}; nothing was written to either account")
+        print(_plan.report(plan))
+        if plan.unresolved():
+            print(f"{len(plan.unresolved())} record(s) need a decision: set their \"decision\" in the file (pick "
+                  "with \"pick\": ID, create_new, exclude) or on the status page, then --apply")  # fmt: skip
+        return
+    try:
+        plan = _plan.from_json(orjson.loads(path.read_bytes()))
+    except (OSError, orjson.JSONDecodeError, _plan.PlanError) as exc:
+        raise SystemExit(f"hsqbo poller: cannot read the plan {path}: {exc}") from None
+    planned = sync.named(plan.connection)
+    if planned is None:
+        raise SystemExit(f"hsqbo poller: the plan is for connection {plan.connection!r}, not in the sync config")
+    asyncio.run(_apply_and_follow(settings, planned, plan))
+
+
+async def _plan_to_file(
+    settings: Settings, connection: ConnectionSettings, since: dt.datetime | None, path: Path
+) -> _plan.Plan:
+    def planned(looked_at: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{looked_at} records looked at", end="", file=sys.stderr, flush=True)
+
+    async with _working_set(settings, publishing=False) as (store, contexts, _):
+        ctx = await _context(contexts, connection)
+        plan = await make_plan(ctx, since=since, now=time.time(), planned=planned)
+        await asyncio.to_thread(path.write_bytes, orjson.dumps(_plan.to_json(plan), option=orjson.OPT_INDENT_2))
+        kept = FirstSync(connection=connection.name, plan=_plan.to_json(plan), planned_at=plan.planned_at)
+        await store.save_first_sync(kept)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    return plan
+
+
+async def _apply_and_follow(settings: Settings, connection: ConnectionSettings, plan: _plan.Plan) -> None:
+    async with _working_set(settings, publishing=True) as (store, _, publish):
+        assert publish is not None
+        try:
+            queued = await apply_plan(store, connection, plan, publish)
+        except _plan.PlanError as exc:
+            raise SystemExit(f"hsqbo poller: the plan cannot be applied yet:\n{exc}") from None
+        confirmed = FirstSync(
+            connection=connection.name, plan=_plan.to_json(plan), planned_at=plan.planned_at, applied_at=time.time()
+        )
+        applied = await store.save_first_sync(confirmed)
+        print(f"connection {connection.name}: {queued} record(s) queued for the workers", flush=True)
+        while (done := await first_sync_progress(store, applied, time.time())) is not None and not done.finished:
+            if sys.stderr.isatty():
+                print(f"\r{_plan.progress_line(done)}", end="", file=sys.stderr, flush=True)
+            await asyncio.sleep(FOLLOW_SECONDS)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        if done is not None:
+            print(_plan.progress_line(done))
+
+
+async def _context(contexts: ContextFactory, connection: ConnectionSettings) -> SyncContext:
+    try:
+        return await contexts.get(connection)
+    except ConnectionPaused as paused:
+        raise SystemExit(f"hsqbo poller: {paused}") from None
+
+
 def main(args: argparse.Namespace) -> None:
+    if (args.plan or args.apply) and not args.backfill:
+        raise SystemExit("hsqbo poller: --plan and --apply go with --backfill")
     settings = process_settings(args.config)
     if args.backfill or args.reconcile:
         sync = load_sync_settings(settings.config)
@@ -161,6 +252,9 @@ def main(args: argparse.Namespace) -> None:
             _reconcile_main(settings, sync, args)
             return
         since = dt.datetime.fromtimestamp(args.since, dt.UTC) if args.since is not None else None
+        if args.plan or args.apply:
+            _first_sync_main(settings, sync, args, since)
+            return
 
         async def one_pass(ctx: SyncContext, publish: Publish | None) -> list[Tally]:
             return await backfill(ctx, publish, since=since, progress=_progress)

@@ -20,7 +20,8 @@ from services.poller import _hubspot, _qbo
 from services.poller._source import Progress, Publish, Tally, TallyQueue
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope
 
 
 def _untimed(publish: Publish) -> Publish:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from services.poller._source import Poll, TallyQueue
-from services.worker._ingest import part_key_id
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Kind, Part, PendingKey, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.errors import NotFound
-from shared.store import Kind, Link, PendingKey
+from shared.store import Link
 from shared.versions import link_shows
 
 # kind -> (search object type, envelope object type) of each HubSpot type whose changes are that kind's
@@ -79,7 +79,7 @@ async def add_line_items(
     for line_item in line_items:
         queued: ChangeEnvelope | None = None
         # The line item's webhook leaves work keyed by the line item, which the worker turns into its invoice's.
-        keys = [PendingKey(ctx.name, Kind.INVOICE, Provider.HUBSPOT, part_key_id("line_item", line_item.id))]
+        keys = [PendingKey(ctx.name, Kind.INVOICE, Provider.HUBSPOT, line_item.id, Part.LINE_ITEM)]
         link: Link | None = None
         for invoice_id in parents[line_item.id]:
             if invoice_id in invoices or invoice_id not in records:

@@ -31,6 +31,7 @@ from services.poller._source import Poll, Publish, Source
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory
 from shared.errors import ApiError, AuthRevoked, BusError, MissingScopes
+from shared.heartbeat import Pulse
 from shared.logging import get_logger
 from shared.metrics import POLL_WATERMARK, POLLS
 from shared.store import Store
@@ -61,6 +62,8 @@ class Poller:
         self.sources = sources
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:poller:{id(self):x}"
+        # For the status page (shared/heartbeat.py): one beat per round of polls.
+        self.pulse = Pulse(store, "poller", self.owner, every=settings.poll_seconds, clock=clock)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll every connection, then wait `poll_seconds`, until `stop` is set."""
@@ -82,6 +85,11 @@ class Poller:
             lease = 3 * self.settings.poll_seconds
             if await self.store.acquire_lock(_lock(connection), self.owner, self.clock(), lease):
                 await self._poll(connection)
+                self.pulse.polled(connection.name)
+        try:
+            await self.pulse.beat()
+        except Exception as exc:  # the page shows the poller down; polling goes on
+            log.warning("heartbeat_failed", error=str(exc)[:200])
 
     async def _poll(self, connection: ConnectionSettings) -> None:
         for source in self.sources:

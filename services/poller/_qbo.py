@@ -13,9 +13,10 @@ from typing import Any
 
 from services.poller._source import Poll, TallyQueue
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Kind, PendingKey, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.logging import get_logger
-from shared.store import Kind, Link, LinkStatus, PendingKey
+from shared.store import Link, LinkStatus
 from shared.versions import GONE, link_shows
 
 log = get_logger("hsqbo.poller")

@@ -22,7 +22,9 @@ HubSpot record gone is queued as a deletion (its QBO record is made inactive or 
 
 Each run's report is kept in the store (counts per object, the drifted records with values cut short, the last
 `KEEP_REPORTS` per connection), printed by `hsqbo poller --reconcile [--last]`, and counted in the gauge
-`hsqbo_reconcile_drift_records`. A dry run reports and queues nothing.
+`hsqbo_reconcile_drift_records`. A run also keeps on each link what its two records are known by (names, numbers,
+amounts: the status page's lists, `services/worker/_summary.py`). A dry run reports and queues nothing, and names
+nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any
 
 from services.poller._source import Poll, Publish
 from services.worker import _fields
+from services.worker import _summary as summaries
 from services.worker._fields import Values
 from services.worker.rules import _dates as dates
 from services.worker.rules import contacts, invoices, payments, products
@@ -43,10 +46,11 @@ from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.company import Company, CompanySettingsError
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Kind, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.logging import get_logger
 from shared.metrics import RECONCILE_DRIFT
-from shared.store import Kind, Link, LinkStatus, Reconciliation
+from shared.store import Link, LinkStatus, Reconciliation
 from shared.syncconfig import ConnectionSettings
 
 log = get_logger("hsqbo.poller")
@@ -404,7 +408,8 @@ async def reconcile(
             ctx.name, pair.kind, LinkStatus.SYNCED, limit=LINKS_PER_READ, offset=offset
         ):
             offset += len(links)
-            findings = await _check(ctx, pair, [link for link in links if link.hubspot_id and link.qbo_id])
+            both = [link for link in links if link.hubspot_id and link.qbo_id]
+            findings = await _check(ctx, pair, both, keep_names=publish is not None)
             envelopes = []
             for finding in findings:
                 counts.add(finding)
@@ -429,8 +434,9 @@ def show(report: Reconciliation) -> None:
         RECONCILE_DRIFT.labels(report.connection, kind).set(counts.get("drifted", 0) + counts.get("missing", 0))
 
 
-async def _check(ctx: SyncContext, pair: PairKind, links: Sequence[Link]) -> list[Finding]:
-    """Read both sides of up to LINKS_PER_READ pairs (one HubSpot batch read, one QBO query) and judge each."""
+async def _check(ctx: SyncContext, pair: PairKind, links: Sequence[Link], *, keep_names: bool) -> list[Finding]:
+    """Read both sides of up to LINKS_PER_READ pairs (one HubSpot batch read, one QBO query) and judge each; with
+    `keep_names`, keep what each pair is known by on its link."""
     if not links:
         return []
     hubspot_ids = list(dict.fromkeys(i for link in links for i in pair.hubspot_ids(link)))
@@ -439,9 +445,28 @@ async def _check(ctx: SyncContext, pair: PairKind, links: Sequence[Link]) -> lis
     rows = await ctx.qbo.query(qbo_select(pair, [str(link.qbo_id) for link in links]))
     entities = {str(row["Id"]): row for row in rows}
     company = await ctx.company()
+    if keep_names:
+        await _keep_names(ctx, pair, links, records, entities)
     return [
         judge(pair, ctx.connection, link, records, entities.get(str(link.qbo_id)), company=company) for link in links
     ]
+
+
+async def _keep_names(
+    ctx: SyncContext,
+    pair: PairKind,
+    links: Sequence[Link],
+    records: Mapping[str, HubSpotObject],
+    entities: Mapping[str, QboEntity],
+) -> None:
+    """Both records were just read: keep on each link what a person knows them by (the status page's names), when
+    that changed (`services/worker/_summary.py`)."""
+    for link in links:
+        label, summary = summaries.named(
+            link.summary, pair.kind, records.get(str(link.hubspot_id)), entities.get(str(link.qbo_id)), now=time.time()
+        )
+        if link.id is not None and (label, summary) != (link.label, link.summary):
+            await ctx.store.set_summary(link.id, label, summary)
 
 
 def qbo_select(pair: PairKind, ids: Iterable[str]) -> str:

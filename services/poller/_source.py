@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Literal, Protocol
 
 from shared.connections import SyncContext
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import PendingKey, Provider
+from shared.envelope import ChangeEnvelope
 from shared.logging import get_logger
 from shared.metrics import POLLED_CHANGES, WEBHOOKS_MISSED
-from shared.store import Link, PendingKey
+from shared.store import Link
 
 log = get_logger("hsqbo.poller")
 

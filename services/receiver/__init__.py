@@ -1,4 +1,6 @@
-"""`hsqbo receiver`: accepts signed HubSpot and Intuit webhooks and answers 2xx only once RabbitMQ has them."""
+"""`hsqbo receiver`: accepts signed HubSpot and Intuit webhooks and answers 2xx only once RabbitMQ has them. Its
+/metrics, /healthz and /readyz are also served on a port of their own (HSQBO_METRICS_PORT, 9100 when unset), so the
+public webhook port shows nothing but the webhooks' answers and its probes."""
 
 from __future__ import annotations
 
@@ -7,9 +9,13 @@ import argparse
 import uvicorn
 
 from services.receiver._app import create_app
+from shared.health import READINESS
+from shared.metrics import serve_metrics
 from shared.process import process_settings
 
-__all__ = ["configure_parser", "create_app", "main"]
+__all__ = ["METRICS_PORT", "configure_parser", "create_app", "main"]
+
+METRICS_PORT = 9100  # the receiver's metrics when HSQBO_METRICS_PORT is unset
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -20,4 +26,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> None:
     settings = process_settings()
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, proxy_headers=True)
+    READINESS.add("broker", lambda: bool(app.state.receiver.publisher.ready))
+    serve_metrics(settings.metrics_host, METRICS_PORT if settings.metrics_port is None else settings.metrics_port)
+    # Forwarded headers: the app believes HSQBO_TRUSTED_PROXIES' only (create_app), not uvicorn's loopback default.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, proxy_headers=False)

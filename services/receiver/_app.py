@@ -5,7 +5,9 @@ the sender should retry.
     POST /webhooks/intuit    intuit-signature → classic eventNotifications or CloudEvents
     GET  /healthz            process up
     GET  /readyz             broker connected and topology declared
-    GET  /metrics            Prometheus
+
+Its /metrics are on a port of their own (HSQBO_METRICS_PORT, `services.receiver.main`), not on this public one.
+X-Forwarded-Proto and -For are believed from HSQBO_TRUSTED_PROXIES only.
 
 Order of checks: content type (415) → size (413) → signature over the raw bytes (401) → JSON shape (400) → publish
 (503 when the broker does not confirm in time).
@@ -19,20 +21,22 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-import prometheus_client
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.receiver import _hubspot, _intuit
 from services.receiver._dedupe import DedupeWindow
 from shared import signatures, tracing
+from shared.asgi import ValidTarget
 from shared.bus import EventPublisher, Publisher
 from shared.config import Settings, secret
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope
 from shared.errors import (
     BusError,
     PayloadTooLarge,
@@ -97,7 +101,7 @@ class Receiver:
             raise UnsupportedMediaType(f"content type '{content_type[:60]}' is not one of {sorted(allowed_types)}")
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared.isascii() and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
         chunks = bytearray()
         async for chunk in request.stream():
@@ -232,9 +236,6 @@ def create_app(settings: Settings, publisher: EventPublisher | None = None) -> S
         ready = bus.ready
         return JSONResponse({"ready": ready, "broker": ready}, status_code=200 if ready else 503)
 
-    async def metrics(request: Request) -> Response:
-        return PlainTextResponse(prometheus_client.generate_latest(), media_type=prometheus_client.CONTENT_TYPE_LATEST)
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await bus.start()
@@ -249,11 +250,12 @@ def create_app(settings: Settings, publisher: EventPublisher | None = None) -> S
             Route("/webhooks/intuit", _guarded(Provider.QUICKBOOKS, receiver.intuit), methods=["POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
         ],
         lifespan=lifespan,
     )
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ValidTarget)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     app.state.receiver = receiver
     return app
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.errors import PayloadError
 
 OBJECT_TYPE_IDS = {

@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.errors import PayloadError
 
 SYNCED_ENTITIES = frozenset({"customer", "item", "invoice", "payment"})

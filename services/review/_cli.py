@@ -11,9 +11,9 @@ import orjson
 
 from shared.config import Settings, load_settings
 from shared.deadletters import open_dead_letters
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.resync import resync
-from shared.store import Kind, Link, LinkStatus, PendingKey, ReviewDecision, StaleLink, Store, open_store
+from shared.store import Link, LinkStatus, LinkStore, ReviewDecision, StaleLink, open_store
 
 PAGE = 500
 
@@ -111,7 +111,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
         print(f"record {link_id} ({saved.kind} {side} {object_id}): {what}; queued for a worker")
 
 
-async def _list(store: Store, args: argparse.Namespace) -> None:
+async def _list(store: LinkStore, args: argparse.Namespace) -> None:
     try:
         kind = Kind(args.kind) if args.kind else None
     except ValueError:

@@ -14,6 +14,7 @@ import asyncio
 import functools
 from pathlib import Path
 
+from services.receiver import METRICS_PORT
 from services.run._demo import DemoEdit, DemoTraffic
 from services.run._stack import (
     ConnectionFactory,
@@ -22,6 +23,7 @@ from services.run._stack import (
     local_connection,
     pointed_at,
     running_stack,
+    sandbox_apps,
     save_sandbox_tokens,
     with_local_app,
 )
@@ -42,6 +44,7 @@ __all__ = [
     "pointed_at",
     "run_connection",
     "running_stack",
+    "sandbox_apps",
     "save_sandbox_tokens",
     "with_local_app",
 ]
@@ -66,6 +69,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hubspot-port", type=int, default=defaults.hubspot_port, help="the HubSpot sandbox's port")
     parser.add_argument("--qbo-port", type=int, default=defaults.qbo_port, help="the QuickBooks sandbox's port")
     parser.add_argument("--status-port", type=int, default=defaults.status_port, help="the status page's port")
+    parser.add_argument("--metrics-port", type=int, default=METRICS_PORT, help="/metrics, /healthz and /readyz")
     parser.add_argument("--no-demo", dest="demo", action="store_false", help="no demo traffic: you make the edits")
     parser.add_argument("--demo-interval", type=float, default=4.0, help="seconds between demo edits (default 4)")
     parser.add_argument("--state-file", type=Path, help="sandbox data: loaded at start if present, saved at exit")
@@ -76,7 +80,7 @@ def main(args: argparse.Namespace) -> None:
     template = next(iter(load_sync_settings(settings.config).connection), None)
     options = StackOptions(
         host=args.host, port=args.port, hubspot_port=args.hubspot_port, qbo_port=args.qbo_port,
-        status_port=args.status_port, state_file=args.state_file,
+        status_port=args.status_port, metrics_port=args.metrics_port, state_file=args.state_file,
     )  # fmt: skip
     connection = functools.partial(run_connection, template=template)
     asyncio.run(_serve(settings, options, connection, args.demo_interval if args.demo else None))
@@ -89,7 +93,7 @@ async def _serve(
     async with running_stack(settings, options, connection) as stack:
         log.info(
             "hsqbo_running", receiver=stack.receiver.url, hubspot_sandbox=stack.sandbox.hubspot_server.url,
-            qbo_sandbox=stack.sandbox.qbo_server.url, metrics=stack.receiver.url + "/metrics",
+            qbo_sandbox=stack.sandbox.qbo_server.url, metrics=stack.metrics_url,
             status_page=stack.status.url,
             connection=stack.connection.name, portal_id=stack.portal_id, realm_id=stack.realm_id,
             demo_interval=demo_interval,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from services.sandbox import RunningSandbox
+from hsqbo_sandbox import RunningSandbox
 from shared.logging import get_logger
 
 log = get_logger("hsqbo.run")

@@ -17,9 +17,9 @@ from typing import Any
 from cryptography.fernet import Fernet
 from pydantic import AnyHttpUrl, SecretStr
 
+from hsqbo_sandbox import RunningSandbox, SandboxApps, SandboxOptions, start_sandbox
 from services.poller import Poller
 from services.receiver import create_app
-from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
 from services.status import StatusPage, status_password
 from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
@@ -27,7 +27,8 @@ from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.config import Settings
 from shared.connections import ContextFactory
-from shared.envelope import Provider
+from shared.domain import Provider
+from shared.metrics import serve_metrics
 from shared.store import Credentials, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
@@ -42,6 +43,7 @@ class StackOptions:
     hubspot_port: int = 8091
     qbo_port: int = 8092
     status_port: int = 8081  # the status page (loopback unless HSQBO_STATUS_PASSWORD is set)
+    metrics_port: int | None = None  # the process's /metrics, /healthz, /readyz (`hsqbo run`: 9100); None: not served
     seed: bool = True  # demo data in a new portal and realm (unless the state file has some)
     state_file: Path | None = None  # the sandboxes' data: loaded at start when it exists, written at stop
     retry_scale: float = 1.0  # multiplies the sandboxes' webhook retry delays
@@ -56,6 +58,7 @@ class RunningStack:
     worker: Worker
     connection: ConnectionSettings
     status: AppServer
+    metrics_url: str | None  # the process's /metrics, when served
 
     @property
     def portal_id(self) -> int:
@@ -80,6 +83,23 @@ def with_local_app(settings: Settings) -> Settings:
     }
     unset = {name: value for name, value in generated.items() if getattr(settings, name) in (None, "")}
     return settings.model_copy(update=unset)
+
+
+def sandbox_apps(settings: Settings) -> SandboxApps:
+    """The sandboxes' apps as `settings` names them (run `with_local_app` first): the emulators and hsqbo agree on
+    the client ids and secrets, the app id, the developer API key and the verifier token, as an operator copies them
+    from the providers' developer portals. Unset ones keep the sandbox's defaults."""
+    values = {
+        "hubspot_client_id": settings.hubspot_client_id,
+        "hubspot_client_secret": settings.hubspot_client_secret,
+        "hubspot_app_id": settings.hubspot_app_id,
+        "hubspot_developer_api_key": settings.hubspot_developer_api_key,
+        "qbo_client_id": settings.qbo_client_id,
+        "qbo_client_secret": settings.qbo_client_secret,
+        "intuit_verifier_token": settings.intuit_verifier_token,
+    }
+    plain = {name: v.get_secret_value() if isinstance(v, SecretStr) else v for name, v in values.items()}
+    return SandboxApps(**{name: value for name, value in plain.items() if value})
 
 
 def pointed_at(settings: Settings, sandbox: RunningSandbox) -> Settings:
@@ -158,8 +178,8 @@ async def running_stack(
                 state_file=options.state_file,
                 seed=options.seed,
                 retry_scale=options.retry_scale,
-            ),
-            settings=settings,
+                apps=sandbox_apps(settings),
+            )
         )
         try:
             settings = pointed_at(settings, sandbox)
@@ -178,11 +198,16 @@ async def running_stack(
                 poller = Poller(settings, sync, store, contexts, publisher.publish)
                 stop_polling = asyncio.Event()
                 polling = asyncio.create_task(poller.run(stop_polling))
-                page = StatusPage(settings, sync, store).app(status_password(settings, options.host))
+                page = StatusPage(settings, sync, store, contexts=contexts).app(status_password(settings, options.host))
+                metrics = serve_metrics(options.host, options.metrics_port)
+                metrics_url = None if metrics is None else f"http://{options.host}:{metrics.server_port}/metrics"
                 try:
                     async with serving(page, host=options.host, port=options.status_port) as status:
-                        yield RunningStack(settings, sandbox, receiver, store, worker, linked, status)
+                        yield RunningStack(settings, sandbox, receiver, store, worker, linked, status, metrics_url)
                 finally:
+                    if metrics is not None:
+                        metrics.shutdown()
+                        metrics.server_close()
                     stop_polling.set()
                     await polling
                     await publisher.close()

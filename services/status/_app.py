@@ -2,34 +2,32 @@
 
     GET  /                                             every connection: its accounts' authorization, records per
                                                        object and status, the backlog, the dead letters
-    GET  /connections/{name}/records?kind=&status=     records with their error category and message, 50 a page
-    GET  /connections/{name}/records.csv?kind=&status= the same, every row, as CSV
-    GET  /connections/{name}/{kind}/{side}/{id}        one record: both ids, status, error, last synced, history
+    GET  /connections/{name}/records?kind=&status=&q= records by name, last change first, 50 a page: _records.py
+    GET  /connections/{name}/records.csv?...           the same, every row, as CSV
+    GET  /connections/{name}/{kind}/{side}/{id}        one record: name, status, error explained, what it waits for,
+                                                       links into both products, fields side by side, history
     POST /connections/{name}/{kind}/{side}/{id}/sync   "Sync now": a worker re-reads both sides at once
-    GET  /dead-letters                                 what hsqbo gave up on, with the reason
-    POST /dead-letters/replay                          replay the chosen letters (or all): shared.deadletters
+    GET  /dead-letters[/{id}]                          what hsqbo gave up on, filtered; one letter with its history
+    POST /dead-letters/scan|replay|purge               ... and what to do with them: _dead_letters.py
     GET  /connect?name=&provider=                      "New connection": Connect under a name not configured yet
     GET  /connections/{name}/connect/{provider}        OAuth "Connect" (or reconnect): _connect.py
     GET  /oauth/callback/{provider}                    ... and back from the provider's consent screen
     GET  /healthz                                      "ok" without the password, for probes (tells nothing else)
+    GET  /overview, POST .../objects/{kind}/switch     the operator's overview and on/off switches: _overview.py
+    GET  /connections/{name}/first-sync (+ POSTs)      the initial sync, planned and reviewed: _first_sync.py
+    GET  /login, POST /login, POST /logout             the password's login (_guard.py)
 
-Actions are POSTs from the page's own forms: a POST whose Origin is another site is refused (403), since a browser
-sends a cached Basic-auth password along with any site's form. With `HSQBO_STATUS_PASSWORD` set every page asks for
-it (HTTP Basic, user `hsqbo`).
+Actions are POSTs from the page's own forms. Every request passes `_guard.py` first: the Host allow-list, the login
+(a signed session cookie, or HTTP Basic for scripts) when `HSQBO_STATUS_PASSWORD` is set, and the CSRF token every
+POST carries (`{{ csrf_field() }}` in each POST form).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
-import datetime as dt
 import html
-import io
-import secrets
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -37,71 +35,34 @@ from typing import Any
 from aio_pika.exceptions import AMQPError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from services.connect._flow import check_name
+from services.status._common import NotFound as _NotFound
+from services.status._common import record_key as _record_key
+from services.status._common import when as _when
 from services.status._connect import ConnectError, ConnectFlow
+from services.status._dead_letters import DeadLetterPages
+from services.status._first_sync import FirstSyncPages
+from services.status._guard import HEALTH_PATH, browser_binding, guard_middleware
+from services.status._overview import Overview
+from services.status._records import RecordPages
 from shared.config import Settings
+from shared.connections import ContextFactory
 from shared.credentials import MISSING_SCOPES, grant_hint
-from shared.deadletters import DeadLetters, LetterFilter, open_dead_letters
-from shared.envelope import Provider
+from shared.deadletters import DeadLetters, open_dead_letters
+from shared.domain import Kind, PendingKey, Provider
 from shared.errors import ConfigError
 from shared.resync import resync
-from shared.store import CredentialStatus, Kind, Link, LinkStatus, PendingKey, Store
+from shared.store import CredentialStatus, LinkStatus, Store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50
-USER = "hsqbo"
 TEMPLATES = Path(__file__).parent / "templates"
 
-HEALTH_PATH = "/healthz"
-
 OpenDeadLetters = Callable[[], AbstractAsyncContextManager[DeadLetters]]
-
-
-def _when(at: float | None) -> str:
-    return "—" if at is None else dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def record_side(link: Link) -> tuple[Provider, str]:
-    """The side a record is looked at and re-synced from: HubSpot's id when it has one (every rule reads both)."""
-    if link.hubspot_id is not None:
-        return Provider.HUBSPOT, link.hubspot_id
-    return Provider.QUICKBOOKS, str(link.qbo_id)
-
-
-class _Guard(BaseHTTPMiddleware):
-    """HTTP Basic auth when a password is set; POSTs only from this page's own origin."""
-
-    def __init__(self, app: Any, password: str | None) -> None:
-        super().__init__(app)
-        self.password = password
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        if request.url.path == HEALTH_PATH:
-            return await call_next(request)
-        if self.password is not None and not self._authorized(request.headers.get("authorization", "")):
-            return Response("password required", 401, {"WWW-Authenticate": 'Basic realm="hsqbo status"'})
-        if request.method == "POST":
-            origin = request.headers.get("origin")
-            own = f"{request.url.scheme}://{request.url.netloc}"
-            if origin is not None and origin != own:
-                return Response("cross-site request refused", 403)
-        return await call_next(request)
-
-    def _authorized(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or self.password is None:
-            return False
-        try:
-            user, _, given = base64.b64decode(encoded).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return secrets.compare_digest(user, USER) and secrets.compare_digest(given, self.password)
 
 
 class StatusPage:
@@ -112,35 +73,40 @@ class StatusPage:
         store: Store,
         *,
         dead_letters: OpenDeadLetters | None = None,
+        contexts: ContextFactory | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`contexts`: API clients for the record page's field comparison (None: it reads no API)."""
         self.settings = settings
         self.sync = sync
         self.store = store
         self.dead_letters = dead_letters or (lambda: open_dead_letters(settings, store))
+        self.contexts = contexts
         self.clock = clock
         self.connect_flow = ConnectFlow(settings, store, clock=clock)
         self.templates = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(), trim_blocks=True, lstrip_blocks=True
         )
         self.templates.filters["when"] = _when
+        self.overview_pages = Overview(self)
+        self.dead_letter_pages = DeadLetterPages(self)
+        self.first_sync_pages = FirstSyncPages(self)
 
     def app(self, password: str | None) -> Starlette:
         return Starlette(
             routes=[
                 Route("/", self.overview),
-                Route("/connections/{name}/records", self.records),
-                Route("/connections/{name}/records.csv", self.records_csv),
-                Route("/connections/{name}/{kind}/{side}/{object_id}", self.record),
+                *RecordPages(self).routes(),
                 Route("/connections/{name}/{kind}/{side}/{object_id}/sync", self.sync_now, methods=["POST"]),
-                Route("/dead-letters", self.letters),
-                Route("/dead-letters/replay", self.replay, methods=["POST"]),
+                *self.dead_letter_pages.routes(),
                 Route("/connect", self.connect_new),
                 Route("/connections/{name}/connect/{provider}", self.connect),
                 Route("/oauth/callback/{provider}", self.oauth_callback),
                 Route(HEALTH_PATH, self.healthz),
+                *self.overview_pages.routes(),
+                *self.first_sync_pages.routes(),
             ],
-            middleware=[Middleware(_Guard, password=password)],
+            middleware=guard_middleware(self.settings, password, self.templates),
             exception_handlers={_NotFound: self._not_found},
         )
 
@@ -183,72 +149,13 @@ class StatusPage:
         dead: int | str
         try:
             async with self.dead_letters() as letters:
-                dead = len(await letters.list_letters())
+                dead = await letters.count()
         except (OSError, AMQPError):  # the page still shows the store's view while the broker is down
             dead = "unknown (RabbitMQ unreachable)"
         return self._render(
             "overview.html", request, connections=connections, kinds=list(Kind), statuses=list(LinkStatus),
             backlog=await self.store.count_pending(), dead_letters=dead,
         )  # fmt: skip
-
-    async def records(self, request: Request) -> Response:
-        connection = self._connection(request)
-        kind, status = _filters(request)
-        given = request.query_params.get("page", "1")
-        page = max(int(given), 1) if given.isdigit() else 1
-        links = await self.store.list_links(
-            connection.name, kind, status, limit=PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE
-        )
-        return self._render(
-            "records.html", request, connection=connection, links=links[:PAGE_SIZE], kind=kind, status=status,
-            page=page, more=len(links) > PAGE_SIZE, kinds=list(Kind), statuses=list(LinkStatus), side_of=record_side,
-            query=urllib.parse.urlencode({k: v for k, v in (("kind", kind), ("status", status)) if v}),
-        )  # fmt: skip
-
-    async def records_csv(self, request: Request) -> Response:
-        connection = self._connection(request)
-        kind, status = _filters(request)
-
-        async def rows() -> AsyncIterator[str]:
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(["kind", "status", "hubspot_id", "qbo_id", "origin", "error_category", "error_message",
-                             "last_synced_at"])  # fmt: skip
-            offset = 0
-            while links := await self.store.list_links(connection.name, kind, status, limit=500, offset=offset):
-                for link in links:
-                    writer.writerow([link.kind, link.status, link.hubspot_id or "", link.qbo_id or "", link.origin,
-                                     link.error_category or "", link.error_message or "",
-                                     _when(link.last_synced_at) if link.last_synced_at else ""])  # fmt: skip
-                offset += len(links)
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-            yield out.getvalue()
-
-        name = f"hsqbo-{connection.name}-{kind or 'all'}-{status or 'all'}.csv"
-        return StreamingResponse(
-            rows(), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
-
-    async def record(self, request: Request) -> Response:
-        connection = self._connection(request)
-        kind, side, object_id = _record_key(request)
-        ids = {"hubspot_id" if side == Provider.HUBSPOT else "qbo_id": object_id}
-        link = await self.store.get_link(connection.name, kind, **ids)
-        if link is None:
-            raise _NotFound(f"hsqbo has no {kind} with {side} id {object_id}")
-        history = await self.store.activity(connection.name, kind, link_id=link.id, limit=50)
-        pending = await self.store.get_pending(PendingKey(connection.name, kind, side, object_id))
-        return self._render(
-            "record.html", request, connection=connection, link=link, history=history, pending=pending,
-            side=side, object_id=object_id,
-        )  # fmt: skip
-
-    async def letters(self, request: Request) -> Response:
-        async with self.dead_letters() as letters:
-            found = await letters.list_letters()
-        return self._render("dead_letters.html", request, letters=found)
 
     # --- actions -------------------------------------------------------------------------------------------------
 
@@ -261,15 +168,6 @@ class StatusPage:
             )
         back = request.url_for("record", name=connection.name, kind=kind, side=side, object_id=object_id)
         return _redirect(str(back), "queued: a worker is syncing this record now")
-
-    async def replay(self, request: Request) -> Response:
-        form = await request.form()
-        ids = frozenset(str(value) for value in form.getlist("id"))
-        if not ids and form.get("all") != "yes":
-            return _redirect(str(request.url_for("letters")), "nothing chosen to replay")
-        async with self.dead_letters() as letters:
-            report = await letters.replay(LetterFilter(ids=ids))
-        return _redirect(str(request.url_for("letters")), f"replayed {len(report.replayed)} dead letter(s)")
 
     async def connect_new(self, request: Request) -> Response:
         name, provider = request.query_params.get("name", "").strip(), request.query_params.get("provider", "")
@@ -285,7 +183,8 @@ class StatusPage:
         provider = _provider(request)
         callback = str(request.url_for("oauth_callback", provider=provider))
         try:
-            return RedirectResponse(self.connect_flow.authorize_url(connection, provider, callback), status_code=302)
+            url = self.connect_flow.authorize_url(connection, provider, callback, browser=browser_binding(request))
+            return RedirectResponse(url, status_code=302)
         except ConnectError as exc:
             return _redirect(str(request.url_for("overview")), str(exc))
 
@@ -298,7 +197,7 @@ class StatusPage:
             recorded = await self.connect_flow.finish(
                 provider, state=params.get("state", ""), code=params.get("code", ""), realm_id=params.get("realmId"),
                 callback_url=str(request.url_for("oauth_callback", provider=provider)),
-                connections={c.name: c for c in self.sync.connection},
+                connections={c.name: c for c in self.sync.connection}, browser=browser_binding(request),
             )  # fmt: skip
         except (ConnectError, ConfigError) as exc:
             return _redirect(str(request.url_for("overview")), str(exc))
@@ -311,10 +210,6 @@ class StatusPage:
         return _redirect(str(request.url_for("overview")), notice)
 
 
-class _NotFound(Exception):
-    pass
-
-
 def _provider(request: Request) -> Provider:
     try:
         return Provider(request.path_params["provider"])
@@ -324,19 +219,3 @@ def _provider(request: Request) -> Provider:
 
 def _redirect(url: str, notice: str) -> RedirectResponse:
     return RedirectResponse(f"{url}?{urllib.parse.urlencode({'notice': notice})}", status_code=303)
-
-
-def _filters(request: Request) -> tuple[Kind | None, LinkStatus | None]:
-    kind, status = request.query_params.get("kind"), request.query_params.get("status")
-    try:
-        return (Kind(kind) if kind else None), (LinkStatus(status) if status else None)
-    except ValueError:
-        raise _NotFound(f"no such kind or status: {kind!r}, {status!r}") from None
-
-
-def _record_key(request: Request) -> tuple[Kind, Provider, str]:
-    try:
-        kind, side = Kind(request.path_params["kind"]), Provider(request.path_params["side"])
-    except ValueError:
-        raise _NotFound("no such kind or side") from None
-    return kind, side, request.path_params["object_id"]

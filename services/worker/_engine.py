@@ -6,10 +6,17 @@ the poller then queues the record again only for a newer version, excluded, fail
 outcome repeated on a version the link already showed is no news: no status write, no activity line (the log line
 stays). A status changes only when the data does.
 
+After each apply the engine keeps on the link what a person recognises the record by (`_summary`: its name, email,
+number or amount as the rule read it, what the sync changed, what a failing record waits for, `rules.Awaited`); the
+status page lists and searches records by it without calling either API.
+
 A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
 `paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
 in a loop. The sweep brings it back after
 HSQBO_PAUSED_RECHECK_SECONDS (one store read, no API call, while still paused), or at once on reconnect.
+
+An object an operator switched off (the status page's overview) is `paused` the same way: its work is deferred, kept,
+and due again once switched on.
 
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
 - a part's change (see `_ingest`) wakes the records it belongs to, found through the association: a HubSpot line
@@ -26,9 +33,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
+import time
 
-from services.worker._ingest import Part, part_of
-from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
+from services.worker import _summary as summaries
+from services.worker._ingest import PARENTS
+from services.worker.rules import Awaited, Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
@@ -36,10 +45,10 @@ from services.worker.rules.products import ProductRule
 from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
-from shared.envelope import Provider
+from shared.domain import Action, Kind, Part, PendingKey, Provider
 from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound, StaleObject
 from shared.logging import get_logger
-from shared.store import DuplicateLink, Kind, Link, LinkStatus, PendingKey, StaleLink, Store
+from shared.store import DuplicateLink, Link, LinkStatus, StaleLink, Store
 from shared.syncconfig import SyncSettings
 from shared.versions import link_shows, link_version
 
@@ -59,10 +68,11 @@ WAITING: dict[str, tuple[Kind, Kind]] = {
     "customer_not_synced": (Kind.INVOICE, Kind.CONTACT),
     "invoice_not_synced": (Kind.PAYMENT, Kind.INVOICE),
 }
-WAKING_ACTIONS = frozenset({"created", "linked"})
+WAKING_ACTIONS = frozenset({Action.CREATED, Action.LINKED})
 FAILING_PAGE = 500
+SWITCHED_OFF_RECHECK_SECONDS = 300.0  # switching an object back on makes its work due at once; this is the safety net
 # Outcomes that change nothing: repeated on a version the link already shows, they add no activity line.
-NO_NEWS = frozenset({"skipped", "unchanged", "echo"})
+NO_NEWS = frozenset({Action.SKIPPED, Action.UNCHANGED, Action.ECHO})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -88,18 +98,22 @@ class Engine:
         connection = self._sync.named(key.connection)
         rule = RULES.get(key.kind)
         if connection is None or rule is None:
-            return Applied(Outcome("skipped", detail=f"no connection {key.connection!r} or no rule for {key.kind}"))
+            return Applied(
+                Outcome(Action.SKIPPED, detail=f"no connection {key.connection!r} or no rule for {key.kind}")
+            )
         if not connection.objects(key.kind).syncs_from(key.side):
-            return Applied(Outcome("skipped", detail=f"{key.kind} sync from {key.side} is off"))
+            return Applied(Outcome(Action.SKIPPED, detail=f"{key.kind} sync from {key.side} is off"))
+        if not (await self._store.object_switches(key.connection)).get(key.kind, True):
+            return Applied(await self._switched_off(key))
         try:
             ctx = await self._contexts.get(connection)
         except ConnectionPaused as paused:
             return Applied(await self._defer(key, paused))
-        part = part_of(key.object_id) if key.side == Provider.HUBSPOT else None
-        if part is not None:
-            return await self._wake_parent(ctx, key, *part)
+        if key.part is not None:
+            return await self._wake_parents(ctx, key, key.part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+        awaits: Awaited | None = None
         with watching() as seen:
             for attempt in range(RERUNS):
                 try:
@@ -111,6 +125,7 @@ class Engine:
                     continue
                 except (Excluded, Failing) as exc:
                     status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
+                    awaits = exc.awaits if isinstance(exc, Failing) else None
                     outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
                 except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
@@ -122,6 +137,7 @@ class Engine:
                     category = error_category(exc)
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, category, str(exc))
                 break
+        await self._summarize(key, before, outcome, seen, awaits)
         if news:
             await self._log(key, outcome)
         else:  # the same outcome of a version already seen: nothing new for the record's history
@@ -146,19 +162,38 @@ class Engine:
                 await self._store.set_version(link.id, key.side, version)
         return not (repeated and outcome.action in NO_NEWS)
 
-    async def _wake_parent(self, ctx: SyncContext, key: PendingKey, part: Part, part_id: str) -> Applied:
-        """A part changed: its parent record is what to sync (none when the part belongs to nothing synced)."""
+    async def _summarize(
+        self, key: PendingKey, before: Link | None, outcome: Outcome, seen: Seen, awaits: Awaited | None
+    ) -> None:
+        """Keep on the link what a person recognises the record by and what this apply changed (`_summary`); no
+        write when that is as it was."""
+        link = outcome.link
+        if link is None or _own_id(key) != _own_id_of(link, key.side):
+            link = await self._store.get_link(key.connection, key.kind, **_own_id(key))
+        if link is None or link.id is None:
+            return
+        changed = summaries.changes(before.synced if before is not None else {}, link.synced)
+        summary = summaries.next_summary(
+            link.summary, key.kind, side=key.side, record=seen.record, changed=changed, awaits=awaits, now=time.time()
+        )
+        shown = summaries.label(key.kind, summary)
+        if (shown, summary) != (link.label, link.summary):
+            await self._store.set_summary(link.id, shown, summary)
+
+    async def _wake_parents(self, ctx: SyncContext, key: PendingKey, part: Part) -> Applied:
+        """A part changed: the records it belongs to are what to sync (none when it belongs to nothing synced)."""
+        where = PARENTS[part]
         try:
-            parents = await ctx.hubspot.list_associations(part.hubspot_type, part_id, part.parent_type)
+            parents = await ctx.hubspot.list_associations(where.hubspot_type, key.object_id, where.parent_type)
         except NotFound:
             parents = []
         except (AuthRevoked, MissingScopes) as exc:
             return Applied(await self._defer(key, await self._contexts.pause(ctx.name, exc)))
-        wake = tuple(PendingKey(key.connection, part.kind, Provider.HUBSPOT, parent.to_id) for parent in parents)
-        detail = f"{part.hubspot_type} {part_id} changed: " + (
-            f"{part.parent_type} {', '.join(p.object_id for p in wake)}" if wake else f"in no {part.parent_type}"
+        wake = tuple(PendingKey(key.connection, key.kind, Provider.HUBSPOT, parent.to_id) for parent in parents)
+        detail = f"{where.hubspot_type} {key.object_id} changed: " + (
+            f"{where.parent_type} {', '.join(p.object_id for p in wake)}" if wake else f"in no {where.parent_type}"
         )
-        outcome = Outcome("routed" if wake else "skipped", detail=detail)
+        outcome = Outcome(Action.ROUTED if wake else Action.SKIPPED, detail=detail)
         _log_line(key, outcome)  # no activity line: the part is no synced record
         return Applied(outcome, wake)
 
@@ -191,8 +226,16 @@ class Engine:
 
     async def _defer(self, key: PendingKey, paused: ConnectionPaused) -> Outcome:
         await self._store.defer_pending(key, paused.recheck_at)
-        outcome = Outcome("paused", direction_from(key.side), detail=str(paused))
+        outcome = Outcome(Action.PAUSED, direction_from(key.side), detail=str(paused))
         await self._log(key, outcome)
+        return outcome
+
+    async def _switched_off(self, key: PendingKey) -> Outcome:
+        """An operator switched the object off (status page): its work waits, kept, until switched back on (which
+        makes it due at once), looked at again every SWITCHED_OFF_RECHECK_SECONDS meanwhile."""
+        await self._store.defer_pending(key, time.time() + SWITCHED_OFF_RECHECK_SECONDS)
+        outcome = Outcome(Action.PAUSED, direction_from(key.side), detail=f"{key.kind} switched off on the status page")
+        _log_line(key, outcome)  # no activity line: the record did not change
         return outcome
 
     async def _record(
@@ -237,7 +280,7 @@ class Engine:
                 link = await self._store.set_status(link.id or 0, *wanted)
             if version is not None and not link_shows(link, key.side, version):
                 link = await self._store.set_version(link.id or 0, key.side, version)
-        return Outcome(str(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
+        return Outcome(Action(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
 
     async def _log(self, key: PendingKey, outcome: Outcome) -> None:
         link = outcome.link

@@ -4,14 +4,14 @@ Dropped here, before any API call: events for accounts no connection covers, obj
 directions switched off, and HubSpot's echo of our own writes (changeSource INTEGRATION with our app id).
 
 A HubSpot line item (likewise an invoice's discount, fee or tax object) is part of an invoice: a property change of
-it is work for the invoice, keyed by the part ("line_item:123", so it never coalesces with an invoice's own key);
+it is work for the invoice, keyed by the part (`PendingKey.part`, so it never coalesces with an invoice's own key);
 the engine finds the parent invoice through the association (one read) and wakes it. Its other events are dropped:
 a line item joining or leaving an invoice (created with it, associated, deleted) gives the invoice its own
 association event, and a computed value (changeSource CALCULATED, e.g. the amount) follows a property change already
 sent.
 
 Likewise, under the incumbent's contact filter (`require_hubspot_invoice`: a contact syncs to QBO once it has a
-non-draft HubSpot invoice) a HubSpot invoice change is also work for the invoice's contacts ("invoice:123"), since
+non-draft HubSpot invoice) a HubSpot invoice change is also work for the invoice's contacts (part `invoice`), since
 opening an invoice changes no contact.
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from shared.envelope import ChangeEnvelope, Operation, Provider
-from shared.store import Kind, PendingKey
+from shared.domain import Kind, Part, PendingKey, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.syncconfig import SyncSettings
 
 HUBSPOT_KINDS = {
@@ -34,22 +34,22 @@ QBO_KINDS = {"customer": Kind.CONTACT, "item": Kind.PRODUCT, "invoice": Kind.INV
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Part:
-    """A HubSpot record that belongs to a synced record: its changes are the parent's."""
+class Parents:
+    """Where the records a part belongs to are found: its HubSpot association to their object type."""
 
-    kind: Kind  # the parent's
     hubspot_type: str  # the part's object type in the API ("line_items")
-    parent_type: str  # the parent's ("invoices")
+    parent_type: str  # the parents' ("invoices")
 
 
-HUBSPOT_PARTS = {
-    "line_item": Part(Kind.INVOICE, "line_items", "invoices"),
-    "discount": Part(Kind.INVOICE, "discounts", "invoices"),  # invoice-level discounts, fees and taxes
-    "fee": Part(Kind.INVOICE, "fees", "invoices"),
-    "tax": Part(Kind.INVOICE, "taxes", "invoices"),
+PARENTS = {
+    Part.LINE_ITEM: Parents("line_items", "invoices"),
+    Part.DISCOUNT: Parents("discounts", "invoices"),  # invoice-level discounts, fees and taxes
+    Part.FEE: Parents("fees", "invoices"),
+    Part.TAX: Parents("taxes", "invoices"),
+    Part.INVOICE: Parents("invoices", "contacts"),  # under require_hubspot_invoice
 }
-INVOICE_CONTACTS = Part(Kind.CONTACT, "invoices", "contacts")  # under require_hubspot_invoice
-KEYED_PARTS = {**HUBSPOT_PARTS, "invoice": INVOICE_CONTACTS}  # key prefix ("line_item:7") -> what it names
+# A HubSpot object type whose changes are its invoice's -> the part it is.
+INVOICE_PARTS = {str(part): part for part in (Part.LINE_ITEM, Part.DISCOUNT, Part.FEE, Part.TAX)}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,28 +67,16 @@ def is_our_echo(envelope: ChangeEnvelope, app_id: str | None) -> bool:
     )
 
 
-def part_key_id(object_type: str, object_id: str) -> str:
-    return f"{object_type}:{object_id}"
-
-
-def part_of(object_id: str) -> tuple[Part, str] | None:
-    """The part a key's object id names ("line_item:123" -> line items, "123"), None for a record's own id."""
-    object_type, _, part_id = object_id.rpartition(":")
-    part = KEYED_PARTS.get(object_type)
-    return (part, part_id) if part is not None else None
-
-
 def route(envelope: ChangeEnvelope, sync: SyncSettings, app_id: str | None) -> tuple[list[Work], str | None]:
     """The work this envelope asks for, or none and the reason it is dropped."""
     if is_our_echo(envelope, app_id):
         return [], "echo of our own write"
     object_id = envelope.object_id
-    part = HUBSPOT_PARTS.get(envelope.object_type) if envelope.provider == Provider.HUBSPOT else None
+    part = INVOICE_PARTS.get(envelope.object_type) if envelope.provider == Provider.HUBSPOT else None
     if part is not None:
         if envelope.operation != Operation.UPDATED or envelope.change_source == "CALCULATED":
-            return [], f"{envelope.object_type} {envelope.operation} does not change its {part.kind}"
-        kind: Kind | None = part.kind
-        object_id = part_key_id(envelope.object_type, envelope.object_id)
+            return [], f"{envelope.object_type} {envelope.operation} does not change its {Kind.INVOICE}"
+        kind: Kind | None = Kind.INVOICE
     else:
         kind = (HUBSPOT_KINDS if envelope.provider == Provider.HUBSPOT else QBO_KINDS).get(envelope.object_type)
     if kind is None:
@@ -102,13 +90,13 @@ def route(envelope: ChangeEnvelope, sync: SyncSettings, app_id: str | None) -> t
     if envelope.merged_ids:
         hints["merged_ids"] = {merged: True for merged in envelope.merged_ids}
     work = [
-        Work(PendingKey(connection.name, kind, envelope.provider, object_id), hints)
+        Work(PendingKey(connection.name, kind, envelope.provider, object_id, part), hints)
         for connection in connections
         if connection.objects(kind).syncs_from(envelope.provider)
     ]
     if kind == Kind.INVOICE and part is None and envelope.provider == Provider.HUBSPOT:
         work += [
-            Work(PendingKey(connection.name, Kind.CONTACT, Provider.HUBSPOT, part_key_id("invoice", object_id)), {})
+            Work(PendingKey(connection.name, Kind.CONTACT, Provider.HUBSPOT, object_id, Part.INVOICE), {})
             for connection in connections
             if connection.contacts.syncs_from(Provider.HUBSPOT)
             and connection.contacts.hubspot_to_qbo.require_hubspot_invoice

@@ -3,7 +3,7 @@
     hsqbo.changes ──on_change──► store.touch_pending(key)  ──first touch──► hsqbo.debounce.<ms> (delay)
     hsqbo.apply   ──on_apply───► quiet long enough? claim the record's lease, run the rule, finish or reschedule
     sweep         ──every N s──► pending work nobody scheduled (a lost message, a crashed worker) → hsqbo.apply;
-                                 the backlog gauge
+                                 the backlog gauge; old activity pruned (`_retention.py`)
 
 An apply may wake other records (a line item's invoice, records failing for want of the one just synced): they
 become pending and scheduled like a change to them.
@@ -39,6 +39,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from services.worker._engine import Engine
 from services.worker._guard import DeadLetterGuard
 from services.worker._ingest import route
+from services.worker._retention import Retention
 from shared import tracing
 from shared.bus import (
     APPLY_EXCHANGE,
@@ -52,8 +53,10 @@ from shared.bus import (
 )
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, error_category
-from shared.envelope import ChangeEnvelope, Provider
+from shared.domain import Kind, PendingKey
+from shared.envelope import ChangeEnvelope
 from shared.errors import RateLimited
+from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
 from shared.metrics import (
     APPLIES,
@@ -67,7 +70,7 @@ from shared.metrics import (
     SYNC_LAG,
     WORKER_HALTED,
 )
-from shared.store import Kind, LinkStatus, PendingKey, Store
+from shared.store import LinkStatus, Store
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
@@ -118,10 +121,6 @@ def oldest_change_at(hints: dict[str, Any]) -> float | None:
     return min(times) / 1000 if times else None
 
 
-def _key(command: ApplyCommand) -> PendingKey:
-    return PendingKey(command.connection, Kind(command.kind), Provider(command.side), command.object_id)
-
-
 class Worker:
     def __init__(
         self,
@@ -147,6 +146,9 @@ class Worker:
         self._halting = False
         self.halted = asyncio.Event()  # set once the guard has stopped consumption
         self._links_counted_at = 0.0
+        self._retention = Retention(store, settings, clock)
+        self.pulse = Pulse(store, "worker", self.owner, clock=clock)  # for the status page: see shared/heartbeat.py
+        self._beating: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------------------------
 
@@ -162,6 +164,7 @@ class Worker:
             queue = await channel.get_queue(name)
             self._consumers.append((queue, await queue.consume(self._tracked(handler))))
         self._sweeper = asyncio.create_task(self._sweep_forever())
+        self._beating = asyncio.create_task(self.pulse.forever())
         WORKER_HALTED.set(0)
         log.info("worker_started", owner=self.owner)
 
@@ -186,6 +189,12 @@ class Worker:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+        beating, self._beating = self._beating, None
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            await self.pulse.last_beat()
         log.info("worker_stopped", owner=self.owner)
 
     async def _stop_consuming(self) -> None:
@@ -253,6 +262,8 @@ class Worker:
             work, dropped = route(envelope, self.sync, self.settings.hubspot_app_id)
             for item in work:
                 scheduled = await self._touch(item.key, {**item.hints, **change_hint(envelope, tracing.carrier())})
+                if envelope.request_id is not None:  # a webhook's (the poller's changes carry none)
+                    self.pulse.saw_webhook(item.key.connection, item.key.kind)
                 CHANGES_CONSUMED.labels("scheduled" if scheduled else "coalesced").inc()
                 log.debug(
                     "change_pending", event_id=envelope.event_id, kind=item.key.kind, side=item.key.side,
@@ -267,7 +278,7 @@ class Worker:
     async def on_apply(self, message: AbstractIncomingMessage) -> None:
         try:
             command = ApplyCommand.from_json(message.body)
-            key = _key(command)
+            key = command.key
         except (ValueError, TypeError, KeyError):
             log.error("apply_unparseable", message_id=message.message_id)
             await message.reject(requeue=False)
@@ -325,6 +336,8 @@ class Worker:
         changed_at = oldest_change_at(claimed.hints)
         if changed_at is not None and applied.outcome.action in SYNCING_ACTIONS:
             SYNC_LAG.labels(key.kind, key.side).observe(max(self.clock() - changed_at, 0.0))
+        if applied.outcome.action in SYNCING_ACTIONS:  # the status page's charts
+            self.pulse.synced(key.connection, key.kind, None if changed_at is None else self.clock() - changed_at)
         self.guard.record(dead_lettered=False)
         for woken in applied.wake:
             await self._touch(woken)
@@ -334,15 +347,15 @@ class Worker:
             action=applied.outcome.action, finished=finished,
         )  # fmt: skip
         if not finished:
-            await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))  # changed meanwhile
+            await self._schedule(ApplyCommand.for_key(key), debounce_queue(self._quiet))  # changed meanwhile
 
     async def _keep_lease(self, key: PendingKey, owner: str) -> None:
         """Renew the record's lease while its apply runs (throttled or slow APIs can outlast one lease), so no other
         worker takes the record meanwhile. Only a process that stops renewing (a crash) loses it."""
         lease = self.settings.lease_seconds
         renewing = asyncio.current_task()
-        # Ends on cancellation even when a library swallowed the CancelledError (Python 3.11's wait_for can, inside
-        # the store's pool): a renewal outliving its apply would hold the record for ever (the chaos soak saw it).
+        # Ends on cancellation even when a store call swallowed the CancelledError: a renewal outliving its apply
+        # holds the record for ever (the chaos soak saw one left `cancelling` for minutes after a broker restart).
         while renewing is None or not renewing.cancelling():
             await asyncio.sleep(lease / 3)
             if await self.store.claim_pending(key, owner, self.clock(), lease) is None:
@@ -397,15 +410,11 @@ class Worker:
     def _quiet(self) -> float:
         return self.settings.debounce_quiet_seconds
 
-    @staticmethod
-    def _fields(key: PendingKey) -> tuple[str, str, str, str]:
-        return (key.connection, str(key.kind), str(key.side), key.object_id)
-
     async def _touch(self, key: PendingKey, hints: dict[str, Any] | None = None) -> bool:
         """Record a change to `key`; a record not pending yet is scheduled (after the quiet time). True then."""
         if not await self.store.touch_pending(key, self.clock(), hints):
             return False
-        await self._schedule(ApplyCommand(*self._fields(key)), debounce_queue(self._quiet))
+        await self._schedule(ApplyCommand.for_key(key), debounce_queue(self._quiet))
         return True
 
     async def _schedule(self, command: ApplyCommand, delay_queue: str) -> None:
@@ -437,11 +446,12 @@ class Worker:
         grace = self._quiet + self.settings.sweep_seconds
         due = await self.store.due_pending(self.clock(), grace, self.settings.debounce_max_wait_seconds + grace)
         for key in due:
-            await self._publish(ApplyCommand(*self._fields(key)), APPLY_EXCHANGE, "")
+            await self._publish(ApplyCommand.for_key(key), APPLY_EXCHANGE, "")
         BACKLOG.set(await self.store.count_pending())
         if self.clock() - self._links_counted_at >= LINK_COUNT_SECONDS:
             self._links_counted_at = self.clock()
             await self.count_links()
+        await self._retention.prune_if_due()
         return len(due)
 
     async def count_links(self) -> None:

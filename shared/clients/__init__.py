@@ -19,16 +19,7 @@ from shared.clients._auth import (
     TokenSource,
     TokenStore,
 )
-from shared.clients._limits import (
-    Admission,
-    CallLimits,
-    LimitBackend,
-    MemoryLimits,
-    Quota,
-    RateLimiter,
-    Window,
-    refused,
-)
+from shared.clients._limits import CallLimits, MemoryLimits, RateLimiter
 from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
 from shared.clients.hubspot import (
@@ -45,7 +36,6 @@ from shared.clients.qbo import BatchItemResult, BatchOperation, CdcResult, QboCl
 
 __all__ = [
     "REQUESTED_SCOPES",
-    "Admission",
     "AiohttpTransport",
     "Association",
     "AssociationType",
@@ -59,7 +49,6 @@ __all__ = [
     "HubSpotOAuth",
     "HubSpotObject",
     "HubSpotProperty",
-    "LimitBackend",
     "MemoryLimits",
     "MemoryTokenStore",
     "MockTransport",
@@ -67,7 +56,6 @@ __all__ = [
     "QboClient",
     "QboEntity",
     "QboOAuth",
-    "Quota",
     "RateLimiter",
     "Request",
     "Response",
@@ -78,8 +66,6 @@ __all__ = [
     "TokenStore",
     "Transport",
     "UnknownCall",
-    "Window",
     "qbo_quote",
-    "refused",
     "required_scopes",
 ]

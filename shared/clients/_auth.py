@@ -24,7 +24,7 @@ from shared.clients._errors import oauth_error
 from shared.clients._metrics import measured
 from shared.clients._transport import Request, Response, Transport
 from shared.config import Settings, secret
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import AuthRevoked, ConfigError, TransportError
 
 

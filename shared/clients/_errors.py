@@ -19,7 +19,7 @@ from typing import Any
 
 from shared import money
 from shared.clients._transport import Response
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import (
     ApiError,
     AuthRevoked,

@@ -22,66 +22,15 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
 
 from shared import money
 from shared.clients._transport import Response
 from shared.config import Settings
 from shared.errors import ApiError, RateLimited
+from shared.quotas import Admission, LimitBackend, Quota, Window, refused
 
 _HUBSPOT_SEARCH = "search"  # the HubSpot operation with its own per-second limit
 _HUBSPOT_SEARCH_POLICY = "SECONDLY"  # a 429 with this policy is the search limit, not the burst
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Window:
-    """At most `limit` calls in any `seconds`, counted per `key` (e.g. "quickbooks:<realm>:minute")."""
-
-    key: str
-    limit: int
-    seconds: float
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Quota:
-    """What one call takes: a use of each window, and a slot of `in_flight_key` when `max_in_flight` caps it."""
-
-    windows: tuple[Window, ...]
-    in_flight_key: str | None = None
-    max_in_flight: int = 0
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """Every key a pause can be on for this call."""
-        keys = tuple(window.key for window in self.windows)
-        return keys if self.in_flight_key is None or self.in_flight_key in keys else (*keys, self.in_flight_key)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Admission:
-    granted: bool
-    # Refused: seconds until the call may fit. `exact` when that is known (a window of finished calls, a pause);
-    # otherwise an upper bound that a call ending early can shorten (in-flight slots, in-flight uses).
-    wait: float = 0.0
-    exact: bool = True
-    room: int = 0  # granted: uses left in the quota's first window after this one
-
-
-class LimitBackend(Protocol):
-    """Where uses, slots and pauses live. `ticket` names one call's share, to finish it."""
-
-    async def take_quota(self, quota: Quota, ticket: int, now: float, hold_seconds: float) -> Admission:
-        """All of `quota` or nothing. A granted call's uses count until now + hold_seconds + window, and its slot
-        is leased until now + hold_seconds, unless `finish_quota` comes first."""
-        ...
-
-    async def finish_quota(self, ticket: int, now: float) -> None:
-        """The call ended at `now`: its uses count until now + window, its slot is free."""
-        ...
-
-    async def pause_quota(self, key: str, until: float) -> None:
-        """No call on `key` before `until` (a later pause already in place stands)."""
-        ...
 
 
 @dataclasses.dataclass(slots=True)
@@ -132,12 +81,6 @@ class MemoryLimits:
 
     async def pause_quota(self, key: str, until: float) -> None:
         self.pauses[key] = max(until, self.pauses.get(key, 0.0))
-
-
-def refused(waits: list[tuple[float, bool]]) -> Admission:
-    """The answer to a call that does not fit, from each obstacle's (wait, exact): it fits once all are gone."""
-    wait, exact = max(waits)
-    return Admission(False, wait=max(0.0, wait), exact=exact)
 
 
 class RateLimiter:

@@ -12,11 +12,12 @@ from urllib.parse import quote, urlencode
 
 from shared import money
 from shared.clients._auth import TokenSource
-from shared.clients._limits import Admission, CallLimits
+from shared.clients._limits import CallLimits
 from shared.clients._metrics import measured
 from shared.clients._transport import Request, Response, Transport
 from shared.errors import ApiError, AuthRevoked, TransportError, Unauthorized
 from shared.logging import get_logger
+from shared.quotas import Admission
 
 log = get_logger(__name__)
 

@@ -20,7 +20,7 @@ from shared.clients._scopes import Call, scopes_to_grant
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
 from shared.company import HubSpotAccount
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ApiError, Conflict, MissingScopes, NotFound
 
 BATCH_LIMIT = 100  # inputs per object batch call

@@ -20,7 +20,7 @@ from shared.clients._limits import CallLimits
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
 from shared.company import QboCompany
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ApiError
 
 MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher version is documented

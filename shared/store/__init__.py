@@ -5,8 +5,13 @@
 - pending work: debounce and a per-record lease, so one process handles a record's changes at a time;
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller;
-- reconciliations: the last reports of the poller's reconciliation per connection.
+- reconciliations: the last reports of the poller's reconciliation per connection;
+- the console: object on/off switches, worker and poller heartbeats, records synced (the charts), the first sync's
+  plan.
 
+Each of these is a role protocol (`LinkStore`, `ActivityLog`, `PendingWork`, `CredentialStore`, `Locks`, `Cursors`,
+`Reconciliations`, and the status page's `ObjectSwitches`, `Heartbeats`, `RateUses`, `FirstSyncs`; rate limits:
+`shared.quotas.LimitBackend`) that callers type against; `Store` is all of them.
 `open_store(url)` picks the backend from the URL: SQLite (`sqlite://`), the embedded store of one host, or Postgres
 (`postgresql://`), one store for processes on several hosts. The interface, `Store`, is backend-neutral.
 Timestamps are epoch seconds (float, UTC) everywhere.
@@ -18,33 +23,56 @@ from shared.store._models import (
     Candidate,
     Credentials,
     CredentialStatus,
-    Direction,
-    Kind,
+    FirstSync,
+    Heartbeat,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     RepointOutcome,
     RepointResult,
     ReviewDecision,
+    SyncedRecord,
 )
 from shared.store._open import StoreOpening, open_store
-from shared.store._store import Store
+from shared.store._store import (
+    ActivityLog,
+    CredentialStore,
+    Cursors,
+    FirstSyncs,
+    Heartbeats,
+    LinkStore,
+    Locks,
+    ObjectSwitches,
+    PendingWork,
+    RateUses,
+    Reconciliations,
+    Store,
+)
 
 __all__ = [
     "Activity",
+    "ActivityLog",
     "Candidate",
     "CredentialStatus",
+    "CredentialStore",
     "Credentials",
-    "Direction",
+    "Cursors",
     "DuplicateLink",
-    "Kind",
+    "FirstSync",
+    "FirstSyncs",
+    "Heartbeat",
+    "Heartbeats",
     "Link",
     "LinkStatus",
+    "LinkStore",
+    "Locks",
+    "ObjectSwitches",
     "Pending",
-    "PendingKey",
+    "PendingWork",
+    "RateUses",
     "Reconciliation",
+    "Reconciliations",
     "RepointOutcome",
     "RepointResult",
     "ReviewDecision",
@@ -53,5 +81,6 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreOpening",
+    "SyncedRecord",
     "open_store",
 ]

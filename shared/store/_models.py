@@ -6,16 +6,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from shared.envelope import Provider
-
-
-class Kind(enum.StrEnum):
-    """A synced object pair."""
-
-    CONTACT = "contact"  # HubSpot contact <-> QBO Customer
-    PRODUCT = "product"  # HubSpot product <-> QBO Item
-    INVOICE = "invoice"
-    PAYMENT = "payment"
+from shared.domain import Direction, Kind, PendingKey, Provider
 
 
 class LinkStatus(enum.StrEnum):
@@ -34,11 +25,6 @@ class ReviewDecision(enum.StrEnum):
     PICK = "pick"  # link to the candidate `Link.review_pick`
     CREATE_NEW = "create_new"  # create the record on the other side, no matching
     EXCLUDE = "exclude"  # leave the record out of the sync
-
-
-class Direction(enum.StrEnum):
-    HUBSPOT_TO_QBO = "hubspot_to_qbo"
-    QBO_TO_HUBSPOT = "qbo_to_hubspot"
 
 
 class CredentialStatus(enum.StrEnum):
@@ -87,6 +73,11 @@ class Link:
     candidates: tuple[Candidate, ...] = ()
     review_decision: ReviewDecision | None = None
     review_pick: str | None = None  # the candidate picked (decision pick)
+    # What a person recognises the record by (services/worker/_summary.py): one searchable line, and what each side
+    # showed, what the last sync changed, what a failing record waits for. Written only by `Store.set_summary`
+    # (save_link leaves both as they are), so a rule saving a link it read earlier never undoes them.
+    label: str = ""
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
     id: int | None = None  # set by the store on first save
     revision: int = 0  # optimistic lock: save_link refuses a link changed since it was read
     updated_at: float = 0.0  # set by the store on every write
@@ -113,16 +104,6 @@ class Activity:
     qbo_id: str | None
     direction: Direction | None
     detail: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PendingKey:
-    """A record with unprocessed changes; `side` is the system the change happened in."""
-
-    connection: str
-    kind: Kind
-    side: Provider
-    object_id: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,4 +144,38 @@ class Credentials:
     refresh_expires_at: float | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. realm id, portal id; not secret
     status: CredentialStatus = CredentialStatus.ACTIVE
+    updated_at: float = 0.0  # set by the store on every write
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat:
+    """A worker's or poller's sign of life, written every few seconds. `detail` is what it saw last (a worker:
+    {"webhooks": {"<connection>/<kind>": epoch}}; a poller: {"polls": {"<connection>": epoch}}), never a payload."""
+
+    process: str  # host:pid:...: one row per process
+    role: str  # worker | poller
+    started_at: float
+    beat_at: float
+    detail: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SyncedRecord:
+    """One record a worker wrote to the other side: when, and its end-to-end lag (None: its change time unknown,
+    such as an initial sync's)."""
+
+    connection: str
+    kind: Kind
+    at: float
+    lag_seconds: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FirstSync:
+    """The initial sync's plan of one connection (services/poller/_plan.py, as JSON), and once confirmed when."""
+
+    connection: str
+    plan: dict[str, Any]
+    planned_at: float
+    applied_at: float | None = None
     updated_at: float = 0.0  # set by the store on every write

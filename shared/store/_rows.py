@@ -9,19 +9,18 @@ from typing import Any, Protocol
 
 import orjson
 
-from shared.envelope import Provider
+from shared.domain import Direction, Kind, Part, PendingKey, Provider
 from shared.store._crypto import TokenCipher
 from shared.store._models import (
     Activity,
     Candidate,
     Credentials,
     CredentialStatus,
-    Direction,
-    Kind,
+    FirstSync,
+    Heartbeat,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     ReviewDecision,
 )
@@ -73,8 +72,9 @@ def link_values(link: Link) -> list[Any]:
     ]
 
 
-def key_values(key: PendingKey) -> tuple[str, str, str, str]:
-    return (key.connection, key.kind, key.side, key.object_id)
+def key_values(key: PendingKey) -> tuple[str, str, str, str, str]:
+    """The pending key's columns, in order; a record's own key has part '' (key columns are never NULL)."""
+    return (key.connection, key.kind, key.side, key.part or "", key.object_id)
 
 
 def credential_values(credentials: Credentials, cipher: TokenCipher) -> tuple[Any, ...]:
@@ -112,6 +112,8 @@ def read_link(row: Row) -> Link:
         candidates=tuple(Candidate(str(c["id"]), str(c["label"])) for c in orjson.loads(row["candidates"])),
         review_decision=None if row["review_decision"] is None else ReviewDecision(row["review_decision"]),
         review_pick=row["review_pick"],
+        label=row["label"],
+        summary=orjson.loads(row["summary"]),
         revision=row["revision"],
         updated_at=float(row["updated_at"]),
     )
@@ -130,7 +132,8 @@ def read_pending(row: Row) -> Pending:
 
 
 def read_pending_key(row: Row) -> PendingKey:
-    return PendingKey(row["connection"], Kind(row["kind"]), Provider(row["side"]), row["object_id"])
+    part = Part(row["part"]) if row["part"] else None
+    return PendingKey(row["connection"], Kind(row["kind"]), Provider(row["side"]), row["object_id"], part)
 
 
 def read_activity(row: Row) -> Activity:
@@ -157,6 +160,26 @@ def read_reconciliation(row: Row) -> Reconciliation:
         dry_run=bool(row["dry_run"]),
         objects=orjson.loads(row["objects"]),
         drifted=orjson.loads(row["drifted"]),
+    )
+
+
+def read_heartbeat(row: Row) -> Heartbeat:
+    return Heartbeat(
+        process=row["process"],
+        role=row["role"],
+        started_at=float(row["started_at"]),
+        beat_at=float(row["beat_at"]),
+        detail=orjson.loads(row["detail"]),
+    )
+
+
+def read_first_sync(row: Row) -> FirstSync:
+    return FirstSync(
+        connection=row["connection"],
+        plan=orjson.loads(row["plan"]),
+        planned_at=float(row["planned_at"]),
+        applied_at=_real(row["applied_at"]),
+        updated_at=float(row["updated_at"]),
     )
 
 

@@ -29,8 +29,8 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import orjson
 
-from shared.clients import Admission, Quota, refused
-from shared.envelope import Provider
+from shared.domain import Direction, Kind, PendingKey, Provider
+from shared.quotas import Admission, Quota, refused
 from shared.store._crypto import TokenCipher
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink
 from shared.store._migrations import Dialect, load_migrations
@@ -38,15 +38,15 @@ from shared.store._models import (
     Activity,
     Credentials,
     CredentialStatus,
-    Direction,
-    Kind,
+    FirstSync,
+    Heartbeat,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     RepointOutcome,
     RepointResult,
+    SyncedRecord,
 )
 from shared.store._rows import (
     DEFERRED,
@@ -60,6 +60,8 @@ from shared.store._rows import (
     link_values,
     read_activity,
     read_credentials,
+    read_first_sync,
+    read_heartbeat,
     read_link,
     read_pending,
     read_pending_key,
@@ -78,7 +80,7 @@ _UPDATE_LINK = (
     "updated_at = %s WHERE id = %s AND revision = %s RETURNING *"
 )
 _LINK_BY = "SELECT * FROM links WHERE connection = %s AND kind = %s AND {column} = %s"
-_PENDING_KEY_MATCH = "connection = %s AND kind = %s AND side = %s AND object_id = %s"
+_PENDING_KEY_MATCH = "connection = %s AND kind = %s AND side = %s AND part = %s AND object_id = %s"
 
 
 class Statements(Protocol):
@@ -272,14 +274,30 @@ class SqlStore(Store):
         status: LinkStatus | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        search: str | None = None,
+        recent: bool = False,
     ) -> list[Link]:
         filters = {"connection": connection, "kind": kind, "status": status}
         given = {column: value for column, value in filters.items() if value is not None}
-        where = " AND ".join(f"{column} = %s" for column in given) or "TRUE"
+        conditions = [f"{column} = %s" for column in given]
+        params: list[Any] = list(given.values())
+        if search:
+            conditions.append("(label_key LIKE %s ESCAPE '!' OR hubspot_id = %s OR qbo_id = %s)")
+            pattern = search.casefold().replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params += [f"%{pattern}%", search, search]
+        where = " AND ".join(conditions) or "TRUE"
+        order = "updated_at DESC, id DESC" if recent else "id"
         rows = await self._read(
-            f"SELECT * FROM links WHERE {where} ORDER BY id LIMIT %s OFFSET %s", (*given.values(), limit, offset)
+            f"SELECT * FROM links WHERE {where} ORDER BY {order} LIMIT %s OFFSET %s", (*params, limit, offset)
         )
         return [read_link(row) for row in rows]
+
+    async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
+        await self._execute(
+            "UPDATE links SET label = %s, label_key = %s, summary = %s WHERE id = %s",
+            (label, label.casefold(), orjson.dumps(summary).decode(), link_id),
+        )
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]:
         rows = await self._read(
@@ -339,8 +357,14 @@ class SqlStore(Store):
         )
         return [read_activity(row) for row in rows]
 
-    async def prune_activity(self, older_than: float) -> int:
-        return await self._execute("DELETE FROM activity WHERE at < %s", (older_than,))
+    async def prune_activity(self, older_than: float, keep: int) -> int:
+        async with self._transaction() as tx:
+            aged = await tx.execute("DELETE FROM activity WHERE at < %s", (older_than,))
+            # Ids grow with every line: the newest `keep` are the highest. Fewer lines than that: NULL, none go.
+            return aged + await tx.execute(
+                "DELETE FROM activity WHERE id <= (SELECT id FROM activity ORDER BY id DESC LIMIT 1 OFFSET %s)",
+                (keep,),
+            )
 
     # Pending work.
 
@@ -348,9 +372,9 @@ class SqlStore(Store):
         # The patch is bound twice: excluded.hints would be the patch already applied to {} (its nulls dropped).
         patch = orjson.dumps(hints or {}).decode()
         rows = await self._fetch(
-            "INSERT INTO pending (connection, kind, side, object_id, first_seen, last_seen, generation, hints) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, 1, {self.MERGE_PATCH}('{{}}', %s)) "
-            "ON CONFLICT (connection, kind, side, object_id) DO UPDATE SET "
+            "INSERT INTO pending (connection, kind, side, part, object_id, first_seen, last_seen, generation, hints) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, 1, {self.MERGE_PATCH}('{{}}', %s)) "
+            "ON CONFLICT (connection, kind, side, part, object_id) DO UPDATE SET "
             f"last_seen = {self.GREATEST}(pending.last_seen, excluded.last_seen), "
             f"generation = pending.generation + 1, hints = {self.MERGE_PATCH}(pending.hints, %s) "
             "RETURNING generation",
@@ -385,9 +409,9 @@ class SqlStore(Store):
         self, now: float, quiet_seconds: float, max_wait_seconds: float, limit: int = 100
     ) -> list[PendingKey]:
         rows = await self._read(
-            "SELECT connection, kind, side, object_id FROM pending "
+            "SELECT connection, kind, side, part, object_id FROM pending "
             "WHERE (last_seen <= %s OR first_seen <= %s) AND (owner IS NULL OR lease_expires_at <= %s) "
-            "ORDER BY first_seen, connection, kind, side, object_id LIMIT %s",
+            "ORDER BY first_seen, connection, kind, side, part, object_id LIMIT %s",
             (now - quiet_seconds, now - max_wait_seconds, now, limit),
         )
         return [read_pending_key(row) for row in rows]
@@ -597,6 +621,95 @@ class SqlStore(Store):
         where, params = ("WHERE connection = %s ", (connection,)) if connection is not None else ("", ())
         rows = await self._read(f"SELECT * FROM reconciliations {where}ORDER BY id DESC LIMIT %s", (*params, limit))
         return [read_reconciliation(row) for row in rows]
+
+    # The console: object switches, heartbeats, synced records, the first sync's plan.
+
+    async def object_switches(self, connection: str) -> dict[Kind, bool]:
+        rows = await self._read("SELECT kind, enabled FROM object_switches WHERE connection = %s", (connection,))
+        return {Kind(row["kind"]): bool(row["enabled"]) for row in rows}
+
+    async def set_object_switch(self, connection: str, kind: Kind, enabled: bool) -> None:
+        await self._execute(
+            "INSERT INTO object_switches (connection, kind, enabled, changed_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (connection, kind) DO UPDATE SET enabled = excluded.enabled, changed_at = excluded.changed_at",
+            (connection, str(kind), enabled, self._clock()),
+        )
+
+    async def count_pending_by_kind(self, connection: str) -> dict[Kind, int]:
+        rows = await self._read(
+            "SELECT kind, COUNT(*) AS count FROM pending WHERE connection = %s GROUP BY kind", (connection,)
+        )
+        return {Kind(row["kind"]): int(row["count"]) for row in rows}
+
+    async def beat(self, heartbeat: Heartbeat) -> None:
+        await self._execute(
+            "INSERT INTO heartbeats (process, role, started_at, beat_at, detail) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (process) DO UPDATE SET role = excluded.role, beat_at = excluded.beat_at, "
+            "detail = excluded.detail",
+            (heartbeat.process, heartbeat.role, heartbeat.started_at, heartbeat.beat_at,
+             orjson.dumps(heartbeat.detail).decode()),
+        )  # fmt: skip
+
+    async def heartbeats(self, *, since: float = 0.0) -> list[Heartbeat]:
+        rows = await self._read("SELECT * FROM heartbeats WHERE beat_at >= %s ORDER BY beat_at DESC", (since,))
+        return [read_heartbeat(row) for row in rows]
+
+    async def prune_heartbeats(self, older_than: float) -> int:
+        return await self._execute("DELETE FROM heartbeats WHERE beat_at < %s", (older_than,))
+
+    async def add_synced(self, records: Sequence[SyncedRecord]) -> None:
+        async def add(tx: Statements) -> None:
+            for record in records:
+                await tx.execute(
+                    "INSERT INTO synced_records (connection, kind, at, lag_seconds) VALUES (%s, %s, %s, %s)",
+                    (record.connection, str(record.kind), record.at, record.lag_seconds),
+                )
+
+        if records:
+            await self._transact(add)
+
+    async def synced(self, connection: str, *, since: float) -> list[SyncedRecord]:
+        rows = await self._read(
+            "SELECT connection, kind, at, lag_seconds FROM synced_records WHERE connection = %s AND at >= %s "
+            "ORDER BY at",
+            (connection, since),
+        )
+        return [
+            SyncedRecord(row["connection"], Kind(row["kind"]), float(row["at"]),
+                         None if row["lag_seconds"] is None else float(row["lag_seconds"]))
+            for row in rows
+        ]  # fmt: skip
+
+    async def prune_synced(self, older_than: float) -> int:
+        return await self._execute("DELETE FROM synced_records WHERE at < %s", (older_than,))
+
+    async def count_rate_uses(self, keys: Sequence[str], now: float) -> dict[str, int]:
+        rows = await self._read(
+            f"SELECT key, COUNT(*) AS count FROM rate_uses WHERE key IN ({_marks(keys)}) AND until > %s GROUP BY key",
+            (*keys, now),
+        )
+        return {str(row["key"]): int(row["count"]) for row in rows}
+
+    async def count_activity_since(self, connection: str, since: float) -> int:
+        rows = await self._read(
+            "SELECT COUNT(*) AS count FROM activity WHERE connection = %s AND at >= %s", (connection, since)
+        )
+        return int(rows[0]["count"])
+
+    async def save_first_sync(self, first_sync: FirstSync) -> FirstSync:
+        rows = await self._fetch(
+            "INSERT INTO first_syncs (connection, plan, planned_at, applied_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (connection) DO UPDATE SET plan = excluded.plan, planned_at = excluded.planned_at, "
+            "applied_at = excluded.applied_at, updated_at = excluded.updated_at RETURNING *",
+            (first_sync.connection, orjson.dumps(first_sync.plan).decode(), first_sync.planned_at,
+             first_sync.applied_at, self._clock()),
+        )  # fmt: skip
+        return read_first_sync(rows[0])
+
+    async def first_sync(self, connection: str) -> FirstSync | None:
+        rows = await self._read("SELECT * FROM first_syncs WHERE connection = %s", (connection,))
+        return read_first_sync(rows[0]) if rows else None
 
 
 async def _release(tx: Statements, key: PendingKey, owner: str) -> None:

@@ -1,4 +1,6 @@
-"""The `Store` interface. `SqlStore` (`_sql.py`) implements it once, in SQL both backends run: SQLite (`_sqlite.py`)
+"""The store's interface: one protocol per role (links, activity, pending work, credentials, locks, cursors,
+reconciliations, and `shared.quotas.LimitBackend` for the rate limits), and `Store`, all of them. A caller types
+against the role it needs. `SqlStore` (`_sql.py`) implements them once, in SQL both backends run: SQLite (`_sqlite.py`)
 and Postgres (`_postgres.py`) add only connecting, transactions and a few dialect pieces. Each method is one short
 transaction; every read-modify-write happens inside the store's SQL, so several processes can share one store.
 
@@ -11,39 +13,29 @@ DO UPDATE ... WHERE` on its lease.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from shared.clients import Admission, Quota
-from shared.envelope import Provider
+from shared.domain import Direction, Kind, PendingKey, Provider
+from shared.quotas import LimitBackend
 from shared.store._models import (
     Activity,
     Credentials,
-    Direction,
-    Kind,
+    FirstSync,
+    Heartbeat,
     Link,
     LinkStatus,
     Pending,
-    PendingKey,
     Reconciliation,
     RepointResult,
+    SyncedRecord,
 )
 
 
-class Store(Protocol):
-    async def migrate(self) -> list[int]:
-        """Apply pending migrations in order, in one transaction; returns the versions applied (usually none)."""
-        ...
-
-    async def close(self) -> None: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    # Links: the id map.
+class LinkStore(Protocol):
+    """The id map: one link per synced pair of records, with what was last synced on each side (and, for a record
+    needing review, its candidates and the operator's decision)."""
 
     async def get_link(
         self, connection: str, kind: Kind, *, hubspot_id: str | None = None, qbo_id: str | None = None
@@ -85,13 +77,25 @@ class Store(Protocol):
         status: LinkStatus | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        search: str | None = None,
+        recent: bool = False,
     ) -> list[Link]:
-        """Links by id, optionally filtered."""
+        """Links by id (`recent`: last changed first), optionally filtered; `search` keeps those whose label
+        contains it (any case) or whose id on either side is it."""
+        ...
+
+    async def set_summary(self, link_id: int, label: str, summary: dict[str, Any]) -> None:
+        """Replace what a person recognises the link's records by (`Link.label`, `Link.summary`). Leaves the
+        revision and `updated_at` alone: no apply has to re-run for it, and a name read anew is no change of the
+        sync (the apply that synced a renamed record moved `updated_at` itself)."""
         ...
 
     async def count_links_by_status(self, connection: str) -> dict[tuple[Kind, LinkStatus], int]: ...
 
-    # Activity: append-only history per record.
+
+class ActivityLog(Protocol):
+    """Each record's history, newest first; bounded by `prune_activity` (see services/worker/_retention.py)."""
 
     async def log_activity(
         self,
@@ -122,11 +126,18 @@ class Store(Protocol):
         """Newest first; lines matching any of the given ids (all lines of connection/kind when none given)."""
         ...
 
-    async def prune_activity(self, older_than: float) -> int:
-        """Delete lines with `at` before older_than; returns how many."""
+    async def prune_activity(self, older_than: float, keep: int) -> int:
+        """Delete the lines with `at` before older_than, and all but the newest `keep` lines; returns how many."""
         ...
 
-    # Pending work: debounce and a per-record lease.
+    async def count_activity_since(self, connection: str, since: float) -> int:
+        """Activity lines of the connection at or after `since` (an initial sync's progress: one per record applied)."""
+        ...
+
+
+class PendingWork(Protocol):
+    """Records with unprocessed changes: debounce, and a per-record lease so that one process applies a record at a
+    time."""
 
     async def touch_pending(self, key: PendingKey, now: float, hints: dict[str, Any] | None = None) -> bool:
         """Record a change: first_seen kept, last_seen = max(last_seen, now), generation + 1, hints merged as a
@@ -160,6 +171,10 @@ class Store(Protocol):
         """Records waiting to be synced or being synced now (the backlog)."""
         ...
 
+    async def count_pending_by_kind(self, connection: str) -> dict[Kind, int]:
+        """The connection's backlog per object."""
+        ...
+
     async def defer_pending(self, key: PendingKey, until: float) -> None:
         """Set the record aside until `until` whoever holds it: the lease passes to an owner no worker has, so
         nobody claims it, `finish_pending` keeps the row, and the sweep schedules it again once `until` passes."""
@@ -169,7 +184,9 @@ class Store(Protocol):
         """Make the connection's deferred records due now (after a reconnect); returns how many."""
         ...
 
-    # Credentials: tokens encrypted at rest.
+
+class CredentialStore(Protocol):
+    """OAuth tokens per connection and provider, encrypted at rest."""
 
     async def get_credentials(self, connection: str, provider: Provider) -> Credentials | None: ...
 
@@ -186,15 +203,9 @@ class Store(Protocol):
 
     async def mark_revoked(self, connection: str, provider: Provider) -> None: ...
 
-    # Rate limits: `shared.clients.LimitBackend`, shared by every process (see shared/clients/_limits.py).
 
-    async def take_quota(self, quota: Quota, ticket: int, now: float, hold_seconds: float) -> Admission: ...
-
-    async def finish_quota(self, ticket: int, now: float) -> None: ...
-
-    async def pause_quota(self, key: str, until: float) -> None: ...
-
-    # Locks: named leases across processes.
+class Locks(Protocol):
+    """Named leases across processes (one poller per connection, one token refresh at a time)."""
 
     async def acquire_lock(self, name: str, owner: str, now: float, lease_seconds: float) -> bool:
         """Take (or renew, for the same owner) the lease on `name` until now + lease_seconds if it is free or
@@ -205,13 +216,17 @@ class Store(Protocol):
         """Give the lease back if `owner` holds it."""
         ...
 
-    # Cursors: small per-connection values for the poller.
+
+class Cursors(Protocol):
+    """Small per-connection values: the poller's watermarks."""
 
     async def get_cursor(self, connection: str, name: str) -> str | None: ...
 
     async def set_cursor(self, connection: str, name: str, value: str) -> None: ...
 
-    # Reconciliation reports: the last few per connection.
+
+class Reconciliations(Protocol):
+    """The last reports of the poller's reconciliation per connection."""
 
     async def save_reconciliation(self, report: Reconciliation, *, keep: int) -> Reconciliation:
         """Keep `report` (its id set) and delete the connection's older reports beyond the last `keep`."""
@@ -220,3 +235,93 @@ class Store(Protocol):
     async def reconciliations(self, connection: str | None = None, limit: int = 1) -> list[Reconciliation]:
         """The newest reports first (of one connection, or of all)."""
         ...
+
+
+class ObjectSwitches(Protocol):
+    """An operator's on/off per connection and object (the status page's overview): off, the worker defers the
+    object's work."""
+
+    async def object_switches(self, connection: str) -> dict[Kind, bool]:
+        """The objects an operator switched (True: on, False: off); an object not in it is on."""
+        ...
+
+    async def set_object_switch(self, connection: str, kind: Kind, enabled: bool) -> None: ...
+
+
+class Heartbeats(Protocol):
+    """What workers and pollers tell the status page: their heartbeats, and the records they synced (for its charts);
+    both pruned by their writers (shared/heartbeat.py)."""
+
+    async def beat(self, heartbeat: Heartbeat) -> None:
+        """Insert or replace the process's heartbeat (started_at kept from its first beat)."""
+        ...
+
+    async def heartbeats(self, *, since: float = 0.0) -> list[Heartbeat]:
+        """Heartbeats written at or after `since`, newest first."""
+        ...
+
+    async def prune_heartbeats(self, older_than: float) -> int:
+        """Forget processes silent since before older_than; returns how many."""
+        ...
+
+    async def add_synced(self, records: Sequence[SyncedRecord]) -> None:
+        """Append records synced (one transaction)."""
+        ...
+
+    async def synced(self, connection: str, *, since: float) -> list[SyncedRecord]:
+        """The connection's records synced at or after `since`, oldest first."""
+        ...
+
+    async def prune_synced(self, older_than: float) -> int:
+        """Delete synced records before older_than; returns how many."""
+        ...
+
+
+class RateUses(Protocol):
+    """The rate limits' budget in use, read (the status page); taking and finishing quotas is
+    `shared.quotas.LimitBackend`."""
+
+    async def count_rate_uses(self, keys: Sequence[str], now: float) -> dict[str, int]:
+        """Calls counted now against each rate-limit window key (shared/clients/_limits.py): the budget in use."""
+        ...
+
+
+class FirstSyncs(Protocol):
+    """The initial sync's plan per connection, reviewed and confirmed once (services/poller/_first_sync.py)."""
+
+    async def save_first_sync(self, first_sync: FirstSync) -> FirstSync:
+        """Insert or replace the connection's plan; returns it stored (updated_at set)."""
+        ...
+
+    async def first_sync(self, connection: str) -> FirstSync | None: ...
+
+
+class Store(
+    LinkStore,
+    ActivityLog,
+    PendingWork,
+    CredentialStore,
+    LimitBackend,
+    RateUses,
+    Locks,
+    Cursors,
+    Reconciliations,
+    ObjectSwitches,
+    Heartbeats,
+    FirstSyncs,
+    Protocol,
+):
+    """The whole store, as `open_store` gives it: every role, and its lifetime. A caller needing one role types
+    against that role; the rate limiter's role is `shared.quotas.LimitBackend`."""
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in order, in one transaction; returns the versions applied (usually none)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

@@ -28,9 +28,9 @@ from shared.clients import (
 )
 from shared.errors import Conflict, DuplicateName, MissingScopes, NotFound, StaleObject
 
-qbo_sandbox = pytest.importorskip("services.sandbox.qbo", reason="QBO sandbox not importable")
-hubspot_sandbox = pytest.importorskip("services.sandbox.hubspot", reason="HubSpot sandbox not importable")
-EVERY_SCOPE = pytest.importorskip("services.sandbox.hubspot._scopes").EVERY_SCOPE
+qbo_sandbox = pytest.importorskip("hsqbo_sandbox.qbo", reason="QBO sandbox not importable")
+hubspot_sandbox = pytest.importorskip("hsqbo_sandbox.hubspot", reason="HubSpot sandbox not importable")
+EVERY_SCOPE = pytest.importorskip("hsqbo_sandbox.hubspot._scopes").EVERY_SCOPE
 
 CLIENT_ID, CLIENT_SECRET = "hsqbo-test-client", "hsqbo-test-secret"
 

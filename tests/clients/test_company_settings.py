@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.sandbox.hubspot import HubSpotSandbox
-from services.sandbox.hubspot._accounts import Account
-from services.sandbox.qbo import QboSandbox
-from services.sandbox.qbo._store import Realm
+from hsqbo_sandbox.hubspot import HubSpotSandbox
+from hsqbo_sandbox.hubspot._accounts import Account
+from hsqbo_sandbox.qbo import QboSandbox
+from hsqbo_sandbox.qbo._store import Realm
 from shared.asgi import serving
 from shared.clients import AiohttpTransport, HubSpotClient, QboClient, StaticToken
 from shared.company import HubSpotAccount, QboCompany

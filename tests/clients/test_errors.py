@@ -8,7 +8,7 @@ import pytest
 
 from shared.clients import Response
 from shared.clients._errors import hubspot_batch_error, hubspot_error, oauth_error, qbo_error, qbo_fault_error
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import (
     ApiError,
     AuthRevoked,

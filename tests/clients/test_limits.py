@@ -15,15 +15,14 @@ from shared.clients import (
     MemoryLimits,
     MockTransport,
     QboClient,
-    Quota,
     RateLimiter,
     Request,
     Response,
     StaticToken,
-    Window,
 )
 from shared.config import Settings
 from shared.errors import RateLimited
+from shared.quotas import Quota, Window
 from tests.clients.answers import json_answer
 
 HOLD = 40.0  # seconds a slot may be held

@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl, urlsplit
 import orjson
 import pytest
 
-from services.sandbox.hubspot._errors import HubSpotError
-from services.sandbox.hubspot._scopes import check, requirements
+from hsqbo_sandbox.hubspot._errors import HubSpotError
+from hsqbo_sandbox.hubspot._scopes import check, requirements
 from services.status._connect import SCOPES
 from shared.clients import (
     REQUESTED_SCOPES,
@@ -29,7 +29,7 @@ from shared.clients import (
     required_scopes,
 )
 from shared.clients._scopes import FAMILIES, scopes_to_grant
-from shared.envelope import Provider
+from shared.domain import Provider
 from tests.clients.answers import json_answer
 
 RECORD = {"id": "1", "properties": {}, "createdAt": "2026-01-05T10:00:00Z", "updatedAt": "2026-01-05T10:00:00Z"}

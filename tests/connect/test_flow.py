@@ -22,7 +22,7 @@ from services.connect._flow import (
     signed_state,
 )
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import CredentialStatus, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 

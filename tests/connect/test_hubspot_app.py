@@ -10,7 +10,7 @@ from typing import Any
 from services.connect import _subscriptions
 from services.status._connect import SCOPES
 from shared.clients import REQUESTED_SCOPES
-from shared.envelope import Provider
+from shared.domain import Provider
 
 PROJECT = Path(__file__).parents[2] / "deploy" / "hubspot-app"
 

@@ -39,8 +39,7 @@ import pytest
 from services.worker import _fields
 from services.worker.rules.contacts import SPEC
 from shared.deadletters import DeadLetter
-from shared.envelope import Provider
-from shared.store import Kind
+from shared.domain import Kind, Provider
 from tests.integration.conftest import CONNECTION, Stack
 
 EDITED_FIELDS = tuple(m for m in SPEC.fields if m.name in ("first_name", "last_name", "phone", "city"))

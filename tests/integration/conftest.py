@@ -15,11 +15,11 @@ from typing import Any, TypeVar, overload
 import aio_pika
 import pytest
 
+from hsqbo_sandbox import RunningSandbox, SandboxOptions, start_sandbox
+from hsqbo_sandbox.hubspot._schema import BY_NAME
 from services.receiver import create_app
 from services.review import _cli as review_cli
-from services.run import local_connection, pointed_at, save_sandbox_tokens, with_local_app
-from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
-from services.sandbox.hubspot._schema import BY_NAME
+from services.run import local_connection, pointed_at, sandbox_apps, save_sandbox_tokens, with_local_app
 from services.worker import Engine, Worker
 from shared.asgi import AppServer, serving
 from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, debounce_queue, retry_queue
@@ -195,9 +195,8 @@ async def stack(
             SandboxOptions(
                 hubspot_port=0, qbo_port=0, retry_scale=0.001,
                 hubspot_webhook_url=receiver.url + "/webhooks/hubspot",
-                qbo_webhook_url=receiver.url + "/webhooks/intuit",
-            ),
-            settings=base,
+                qbo_webhook_url=receiver.url + "/webhooks/intuit", apps=sandbox_apps(base),
+            )
         )  # fmt: skip
         settings = pointed_at(base, sandbox)
         connections = [

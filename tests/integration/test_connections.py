@@ -9,8 +9,8 @@ import pytest
 
 from shared import connections
 from shared.credentials import connect
-from shared.envelope import Provider
-from shared.store import CredentialStatus, Kind, LinkStatus
+from shared.domain import Kind, Provider
+from shared.store import CredentialStatus, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,10 @@ import pytest
 
 from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
-from shared.envelope import Operation, Provider
+from shared.domain import Kind, PendingKey, Provider
+from shared.envelope import Operation
 from shared.resync import resync
-from shared.store import Kind, Link, LinkStatus, PendingKey
+from shared.store import Link, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, review
 from tests.integration.test_poller import RecordingPoller, hint, poller, queue_changes
 

@@ -18,7 +18,8 @@ import pytest
 from services.worker import _fields
 from services.worker.rules import products
 from services.worker.rules.contacts import SPEC
-from shared.store import Kind, LinkStatus
+from shared.domain import Kind
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration

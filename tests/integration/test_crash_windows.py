@@ -25,9 +25,9 @@ from services.worker import _fields
 from services.worker.rules.contacts import SPEC
 from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.errors import NotFound, ServerError, TransportError
-from shared.store import Kind, LinkStatus, PendingKey
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration

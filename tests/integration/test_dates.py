@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus
+from shared.domain import Kind, Provider
+from shared.store import Link, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration

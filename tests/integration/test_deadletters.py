@@ -18,10 +18,9 @@ from services.worker import Worker
 from shared.bus import APPLY_QUEUE, CHANGES_EXCHANGE, CHANGES_QUEUE, DEAD_EXCHANGE, ApplyCommand, declare_topology
 from shared.config import Settings
 from shared.deadletters import DeadLetters, LetterFilter, Payload, dead_letter_message, open_dead_letters
-from shared.envelope import Provider
+from shared.domain import Kind, PendingKey, Provider
 from shared.errors import ServerError
 from shared.metrics import SHUTDOWN_REQUEUED, WORKER_HALTED
-from shared.store import Kind, PendingKey
 from tests.conftest import Broker
 from tests.integration.conftest import CONNECTION, Stack
 
@@ -160,6 +159,26 @@ async def test_listing_keeps_every_letter_and_purge_removes_only_what_its_filter
         assert [letter.id for letter in await letters.list_letters()] == [old, other]
         assert [letter.id for letter in await letters.purge(LetterFilter(category="server_error"))] == [old, other]
         assert await letters.list_letters() == []
+
+
+async def test_letters_keep_their_times_to_the_millisecond_and_counting_takes_none(broker: Broker) -> None:
+    """AMQP carries a float header as 32 bits (an epoch rounded to 128 s): the history travels in milliseconds."""
+    at, then = 1_765_108_863.123, 1_765_108_863.124
+    connection = await aio_pika.connect(broker.url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        await declare_topology(channel)
+        await publish_letter(channel, "acme", "1", at)
+        await publish_letter(channel, "acme", "2", then)
+    async with open_dead_letters(Settings(rabbitmq_url=broker.url)) as letters:
+        for _ in range(2):
+            assert await letters.count() == 2
+        [first, second] = await letters.list_letters()
+        assert (first.first_failed_at, first.last_failed_at, second.last_failed_at) == (1_765_108_803.123, at, then)
+        [first, _] = await letters.list_letters()  # kept letters keep them too
+        assert first.last_failed_at == at
+        await letters.purge(LetterFilter())
+        assert await letters.count() == 0
 
 
 async def test_guard_halts_consumption_when_most_applies_are_dead_lettered(stack: Stack) -> None:

@@ -27,7 +27,7 @@ from services.worker import Engine, Worker
 from shared.bus import declare_worker_topology
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
-from shared.envelope import Provider
+from shared.domain import Provider
 from tests.conftest import Broker
 from tests.integration.checker import Acknowledged, Outcome, Workload, assert_applied_once, classify
 from tests.integration.conftest import Stack, eventually

@@ -16,10 +16,11 @@ import aiohttp
 import pytest
 from cryptography.fernet import Fernet
 
-from services.sandbox import RunningSandbox, SandboxOptions, start_sandbox
-from services.sandbox.hubspot import DEFAULT_DEVELOPER_API_KEY
+from hsqbo_sandbox import RunningSandbox, SandboxOptions, start_sandbox
+from hsqbo_sandbox._options import DEFAULT_DEVELOPER_API_KEY
+from services.run import sandbox_apps
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import open_store
 from shared.syncconfig import load_sync_settings
 
@@ -87,7 +88,7 @@ class Guide:
 async def guide(tmp_path: Path) -> AsyncIterator[Guide]:
     key = Fernet.generate_key().decode()
     app = Settings.model_validate({**APP, "hubspot_developer_api_key": DEFAULT_DEVELOPER_API_KEY})
-    sandbox = await start_sandbox(SandboxOptions(hubspot_port=0, qbo_port=0), settings=app)
+    sandbox = await start_sandbox(SandboxOptions(hubspot_port=0, qbo_port=0, apps=sandbox_apps(app)))
     hubspot, qbo = sandbox.hubspot_server.url, sandbox.qbo_server.url
     values = {f"HSQBO_{name.upper()}": value for name, value in APP.items()} | {
         "HSQBO_HUBSPOT_DEVELOPER_API_KEY": DEFAULT_DEVELOPER_API_KEY, "HSQBO_INTUIT_VERIFIER_TOKEN": "golive-verifier",

@@ -19,8 +19,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from shared.domain import Kind
 from shared.money import plain, round_money
-from shared.store import Kind, LinkStatus
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration

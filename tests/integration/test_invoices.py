@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.store import Kind, LinkStatus
+from shared.domain import Kind
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, review
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 
 from shared import money
-from shared.store import Kind, LinkStatus
+from shared.domain import Kind
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration

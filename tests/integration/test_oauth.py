@@ -19,8 +19,8 @@ from services.status import StatusPage
 from shared.asgi import serving
 from shared.clients import REQUESTED_SCOPES, Call, required_scopes
 from shared.credentials import MISSING_SCOPES, connect
-from shared.envelope import Provider
-from shared.store import Credentials, CredentialStatus, Kind, LinkStatus
+from shared.domain import Kind, Provider
+from shared.store import Credentials, CredentialStatus, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
 from tests.integration.test_payments import ONLY_PAYMENTS, hubspot_payments, linked_invoice, qbo_customer, qbo_payment
 
@@ -181,7 +181,8 @@ async def test_missing_scope_pauses_connection(stack: Stack) -> None:
     assert 1 <= refused <= len(payments)  # paused at the first refusal: no record after record
 
     status = StatusPage(stack.settings, stack.sync, stack.store)
-    async with serving(status.app(password=None)) as page, aiohttp.ClientSession() as session:
+    jar = aiohttp.CookieJar(unsafe=True)  # keeps the page's session cookie on 127.0.0.1, as a browser does
+    async with serving(status.app(password=None)) as page, aiohttp.ClientSession(cookie_jar=jar) as session:
         async with session.get(page.url) as overview:
             assert "paused: reconnect to grant crm.objects.deals.read" in await overview.text()
         # Reconnect: the Connect link goes through HubSpot's consent screen, asking for every scope hsqbo needs.

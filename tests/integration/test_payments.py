@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from shared.envelope import Operation, Provider
-from shared.store import Kind, Link, LinkStatus
+from shared.domain import Kind, Provider
+from shared.envelope import Operation
+from shared.store import Link, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 from tests.integration.test_poller import hint, queue_changes
 

@@ -23,9 +23,10 @@ from services.poller import Poller, backfill, reconcile
 from shared.bus import Publisher
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Kind, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.metrics import WEBHOOKS_MISSED
-from shared.store import Kind, LinkStatus
+from shared.store import LinkStatus
 from tests.integration.checker import Workload, assert_applied_once, classify
 from tests.integration.conftest import CONNECTION, Stack
 from tests.integration.test_invoices import (

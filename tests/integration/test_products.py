@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from shared.store import Kind, LinkStatus
+from shared.domain import Kind
+from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
 
 pytestmark = pytest.mark.integration

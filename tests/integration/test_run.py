@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from hsqbo_sandbox.hubspot._schema import BY_NAME
 from services.cli import main as cli
 from services.run import DemoTraffic, RunningStack, StackOptions, run_connection, running_stack
-from services.sandbox.hubspot._schema import BY_NAME
 from shared.bus import APPLY_QUEUE, CHANGES_QUEUE, DEAD_QUEUE
 from shared.config import Settings
 from tests.conftest import Broker

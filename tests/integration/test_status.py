@@ -23,14 +23,18 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from services.connect._flow import add_connection
 from services.status import HEALTH_PATH, StatusPage
 from services.status._connect import ConnectError, ConnectFlow
 from shared.asgi import serving
 from shared.bus import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand
+from shared.clients import AiohttpTransport
+from shared.connections import ContextFactory
 from shared.deadletters import DeadLetters, dead_letter_message
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ServerError
 from shared.store import CredentialStatus
 from shared.syncconfig import load_sync_settings
@@ -63,6 +67,29 @@ class Browser:
     async def attribute(self, css: str, name: str) -> str:
         return await asyncio.to_thread(lambda: str(self.driver.find_element(By.CSS_SELECTOR, css).get_attribute(name)))
 
+    async def navigate(self, css: str, *, accept_alert: bool = False) -> None:
+        """Click what loads another page (accepting the confirm() it asks first) and wait until that page is there:
+        an element looked up right after the click could still be the old page's."""
+
+        def go() -> None:
+            old = self.driver.find_element(By.TAG_NAME, "html")
+            self.driver.find_element(By.CSS_SELECTOR, css).click()
+            if accept_alert:
+                WebDriverWait(self.driver, 10).until(expected_conditions.alert_is_present()).accept()
+            WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(old))
+
+        await asyncio.to_thread(go)
+
+    async def screenshot(self, path: Path) -> None:
+        """The whole page, as wide as a laptop's screen."""
+
+        def shoot() -> None:
+            height = int(self.driver.execute_script("return document.body.scrollHeight"))
+            self.driver.set_window_size(1280, max(800, height + 100))
+            self.driver.save_screenshot(str(path))
+
+        await asyncio.to_thread(shoot)
+
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[webdriver.Chrome]:
@@ -83,9 +110,11 @@ def chromium() -> Iterator[webdriver.Chrome]:
 
 @pytest.fixture
 async def page(stack: Stack) -> AsyncIterator[str]:
-    status = StatusPage(stack.settings, stack.sync, stack.store)
-    async with serving(status.app(password=None)) as server:
-        yield server.url
+    async with AiohttpTransport.from_settings(stack.settings) as transport:
+        contexts = ContextFactory(stack.settings, stack.store, transport)
+        status = StatusPage(stack.settings, stack.sync, stack.store, contexts=contexts)
+        async with serving(status.app(password=None)) as server:
+            yield server.url
 
 
 @pytest.fixture
@@ -108,7 +137,7 @@ async def test_a_failing_record_shows_its_error_and_sync_now_syncs_it_once_the_c
     assert await browser.text(f"{section} a[data-status='failing']") == "1"
     assert await browser.text(f"{section} a[data-status='synced']") == "1"  # the QBO customer made its own contact
     await browser.click(f"{section} a[data-status='failing']")
-    [error] = await browser.texts("#records tr.record.failing td:nth-child(5)")
+    [error] = await browser.texts("#records tr.record.failing td.error")
     assert error.startswith("duplicate_display_name: QuickBooks already has a customer named 'Jane Doe'")
 
     await browser.click("#records tr.record.failing a")
@@ -155,11 +184,12 @@ async def test_a_dead_letter_is_listed_with_its_reason_and_replayed_from_the_pag
     await browser.open(page)
     assert await browser.text("#dead-letters") == "1"
     await browser.open(f"{page}/dead-letters")
+    await browser.navigate("#scan")
     [row] = await browser.texts("#letters tr.letter")
     assert "server_error" in row
     assert contact["id"] in row
     await browser.click("#letters tr.letter input[type=checkbox]")
-    await browser.click("#replay-chosen")
+    await browser.navigate("#replay-chosen")
     assert await browser.text("#notice") == "replayed 1 dead letter(s)"
     assert await browser.text("#letters td.muted") == "none"
     await stack.settle()  # the replay was applied: the record was already in sync

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from shared.store import Kind
+from shared.domain import Kind
 from tests.conftest import REPO
 from tests.integration.conftest import CONNECTION, Stack, eventually
 

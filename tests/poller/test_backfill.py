@@ -8,7 +8,7 @@ from typing import Any
 
 from services.poller._backfill import backfill, report
 from shared.clients import Request, Response
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.store import Store
 from tests.clients.answers import json_answer, json_of, path_of, query_of
 from tests.poller.conftest import poll_on

@@ -10,9 +10,9 @@ from typing import Any
 
 from services.poller._hubspot import RESULT_CAP, HubSpotChanges, cursor_name
 from shared.clients import Request, Response
-from shared.envelope import Provider
+from shared.domain import Kind, Part, PendingKey, Provider
 from shared.metrics import WEBHOOKS_MISSED
-from shared.store import Kind, Link, LinkStatus, PendingKey, Store
+from shared.store import Link, LinkStatus, Store
 from tests.clients.answers import json_answer, json_of, path_of
 from tests.poller.conftest import CONNECTION, NOW, OVERLAP_SECONDS, poll_on
 
@@ -169,7 +169,7 @@ async def test_a_line_items_invoice_counts_missed_only_with_no_trace_of_either_w
     old = NOW - dt.timedelta(minutes=5)
     await store.save_link(Link(connection="acme", kind=Kind.INVOICE, origin=Provider.HUBSPOT, hubspot_id="80",
                                hubspot_version=old.isoformat(), status=LinkStatus.FAILING))  # fmt: skip
-    await store.touch_pending(PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "line_item:1"), old.timestamp())
+    await store.touch_pending(PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "1", Part.LINE_ITEM), old.timestamp())
     await store.touch_pending(PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "60"), old.timestamp())
     answers = InvoicesWithLineItems(
         {"line_items": [record(n, old) for n in (1, 2, 3, 4)]},

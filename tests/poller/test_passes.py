@@ -11,7 +11,7 @@ from services.run import local_connection, with_local_app
 from shared.config import Settings
 from shared.connections import SyncContext
 from shared.credentials import MISSING_SCOPES
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import MissingScopes
 from shared.store import Credentials, CredentialStatus, open_store
 from shared.syncconfig import SyncSettings

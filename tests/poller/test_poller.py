@@ -7,7 +7,7 @@ from services.poller._source import Poll
 from shared.clients import MockTransport
 from shared.config import Settings
 from shared.connections import ContextFactory, SyncContext
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ServerError
 from shared.store import Store
 from shared.syncconfig import ConnectionSettings, SyncSettings
@@ -58,3 +58,13 @@ async def test_a_failing_source_does_not_stop_the_other(store: Store) -> None:
     failing, working = CountingSource(Provider.QUICKBOOKS, fails=True), CountingSource(Provider.HUBSPOT)
     await poller(store, failing, working).poll_once()
     assert (failing.polls, working.polls) == (1, 1)
+
+
+async def test_each_round_of_polls_beats_with_the_connections_it_polled(store: Store) -> None:
+    first, second = poller(store, CountingSource(Provider.QUICKBOOKS)), poller(store, CountingSource(Provider.HUBSPOT))
+    await first.poll_once()
+    await second.poll_once()  # alive, though another poller holds the connection
+    beats = {beat.process: beat for beat in await store.heartbeats()}
+    assert beats[first.owner].role == beats[second.owner].role == "poller"
+    assert set(beats[first.owner].detail["polls"]) == {CONNECTION.name}
+    assert "polls" not in beats[second.owner].detail

@@ -9,9 +9,10 @@ from typing import Any
 
 from services.poller._qbo import CDC_MAX_OBJECTS, QboChanges, cursor_name, in_sync
 from shared.clients import Request, Response
-from shared.envelope import Operation, Provider
+from shared.domain import Kind, PendingKey, Provider
+from shared.envelope import Operation
 from shared.metrics import WEBHOOKS_MISSED
-from shared.store import Kind, Link, LinkStatus, PendingKey, Store
+from shared.store import Link, LinkStatus, Store
 from tests.clients.answers import json_answer, query_of
 from tests.poller.conftest import CONNECTION, NOW, OVERLAP_SECONDS, poll_on
 

@@ -23,9 +23,10 @@ from services.poller._reconcile import (
 )
 from shared.clients import HubSpotObject, Request, Response
 from shared.company import Company, HubSpotAccount, QboCompany
-from shared.envelope import Operation, Provider
+from shared.domain import Kind, Provider
+from shared.envelope import Operation
 from shared.metrics import RECONCILE_DRIFT
-from shared.store import Kind, Link, Reconciliation, Store
+from shared.store import Link, Reconciliation, Store
 from shared.syncconfig import ConnectionSettings
 from tests.clients.answers import company_settings_answer, json_answer, json_of, path_of, query_of
 from tests.poller.conftest import CONNECTION, NOW, RECONCILE_SECONDS, poll_on
@@ -240,6 +241,23 @@ async def test_a_run_reports_and_queues_the_drifted_records_and_keeps_the_report
     assert len(reads) == 2  # one batch read, one query for the three pairs (and the accounts' settings, once)
     assert await store.reconciliations("acme") == [report]
     assert RECONCILE_DRIFT.labels("acme", "contact")._value.get() == 2
+
+
+async def test_a_run_names_the_records_it_read_for_the_status_page_and_a_dry_run_does_not(store: Store) -> None:
+    await linked(store, ("101", "1"))
+    handler = books({"1": customer("1", DisplayName="Ann (books)")}, {"101": contact("101", lastname="Lee")})
+    poll, queued, _ = poll_on(store, handler)
+
+    await reconcile(poll.ctx, None, now=poll.now)
+    link = await store.get_link("acme", Kind.CONTACT, hubspot_id="101")
+    assert link is not None
+    assert (link.label, link.summary) == ("", {})
+
+    await reconcile(poll.ctx, queued.publish, now=poll.now)
+    link = await store.get_link("acme", Kind.CONTACT, hubspot_id="101")
+    assert link is not None
+    assert link.label == "Ann (books) · ann@example.com"  # the side read last, QuickBooks, over HubSpot's "Ann Lee"
+    assert link.summary["hubspot"] == {"name": "Ann Lee", "email": "ann@example.com"}
 
 
 async def test_a_dry_run_reports_and_queues_nothing(store: Store) -> None:

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from services.poller._source import MISSED, QUEUE, WAIT, judge
-from shared.envelope import Provider
-from shared.store import Kind, Link
+from shared.domain import Kind, Provider
+from shared.store import Link
 
 NOW = 10_000.0
 GRACE = 30.0

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import prometheus_client
 from pydantic import AnyHttpUrl
 
 from services.receiver import create_app
@@ -198,8 +199,12 @@ async def test_health_and_readiness(client: WebhookClient, publisher: InMemoryPu
 async def test_metrics_count_requests_by_outcome(client: WebhookClient) -> None:
     await client.hubspot([event()])
     await client.hubspot(b"nope")
-    async with client.session.get(client.server.url + "/metrics") as response:
-        text = await response.text()
+    text = prometheus_client.generate_latest().decode()  # served on the metrics port (shared/health.py)
     assert 'hsqbo_webhook_requests_total{outcome="accepted",provider="hubspot"}' in text
     assert 'hsqbo_webhook_requests_total{outcome="malformed",provider="hubspot"}' in text
     assert "hsqbo_webhook_signature_failures_total" in text
+
+
+async def test_the_public_webhook_port_serves_no_metrics(client: WebhookClient) -> None:
+    async with client.session.get(client.server.url + "/metrics") as response:
+        assert response.status == 404

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from services.receiver import _hubspot
-from shared.envelope import Operation, Provider
+from shared.domain import Provider
+from shared.envelope import Operation
 from shared.errors import PayloadError
 
 

@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from services.receiver import _intuit
-from shared.envelope import Operation, Provider
+from shared.domain import Provider
+from shared.envelope import Operation
 from shared.errors import PayloadError
 
 NOW_MS = 1_700_000_000_000

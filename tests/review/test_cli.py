@@ -12,8 +12,8 @@ import pytest
 
 from services.cli import main
 from services.review._cli import decided, problems
-from shared.envelope import Provider
-from shared.store import Candidate, Kind, Link, LinkStatus, ReviewDecision, open_store
+from shared.domain import Kind, Provider
+from shared.store import Candidate, Link, LinkStatus, ReviewDecision, open_store
 
 CANDIDATES = (Candidate("58", "Alpha Bakery <books@keeper.test>"), Candidate("59", "Beta Garage, inactive"))
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sandbox import SandboxClock
+from hsqbo_sandbox import SandboxClock
 
 
 def test_advance_moves_now_forward_by_exactly_the_given_seconds() -> None:

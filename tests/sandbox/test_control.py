@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.sandbox.hubspot import HubSpotSandbox
-from services.sandbox.qbo import QboSandbox
+from hsqbo_sandbox.hubspot import HubSpotSandbox
+from hsqbo_sandbox.qbo import QboSandbox
 from shared.asgi import serving
 
 Emulator = QboSandbox | HubSpotSandbox

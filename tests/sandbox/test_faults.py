@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.sandbox import FaultConfig, Faults, SandboxClock
+from hsqbo_sandbox import FaultConfig, Faults, SandboxClock
 from shared.asgi import serving
 
 

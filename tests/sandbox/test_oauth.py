@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sandbox import OAuthError, SandboxClock, TokenIssuer
+from hsqbo_sandbox import OAuthError, SandboxClock, TokenIssuer
 
 
 def _issuer(clock: SandboxClock, **options: object) -> TokenIssuer:

@@ -7,7 +7,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Scope
 
-from services.sandbox import RecordedRequest, RequestLog, SandboxClock
+from hsqbo_sandbox import RecordedRequest, RequestLog, SandboxClock
 from shared.asgi import serving
 
 

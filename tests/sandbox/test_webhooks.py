@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.sandbox import Event, Faults, SandboxClock, WebhookDispatcher
+from hsqbo_sandbox import Event, Faults, SandboxClock, WebhookDispatcher
 from tests.sandbox.conftest import WebhookSink
 
 FAST_RETRIES = (0.01, 0.02)

@@ -15,7 +15,7 @@ from shared.clients import MockTransport, Request, Response
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory
 from shared.credentials import MISSING_SCOPES, connect, token_source
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import AuthRevoked, MissingScopes
 from shared.store import Credentials, CredentialStatus, Store, open_store
 

@@ -14,6 +14,7 @@ network; the two tests that run `docker compose config` and `kubectl kustomize` 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import ipaddress
 import json
@@ -36,10 +37,13 @@ from prometheus_client import Counter, Gauge, Histogram
 from pydantic import SecretStr
 from starlette.routing import Route
 
+import hsqbo_sandbox
+from hsqbo_sandbox import RunningSandbox, SandboxApps
+from hsqbo_sandbox._options import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from services import cli
+from services.receiver import METRICS_PORT as RECEIVER_METRICS_PORT
 from services.receiver import create_app
 from services.run import pointed_at
-from services.sandbox import RunningSandbox
 from services.status import HEALTH_PATH
 from shared import metrics
 from shared.config import ENV_PREFIX, Settings
@@ -71,6 +75,7 @@ MAKEFILE = REPO / "Makefile"
 # Images pinned by tag only: their digests could not be verified from a public source when they were pinned
 # (deploy/README.md "Pinned images"). Every other third-party image carries `@sha256:`.
 TAG_ONLY = {"prom/prometheus", "grafana/grafana"}
+OURS = {"hsqbo", "hsqbo-sandbox"}  # the images the Dockerfile builds (hsqbo's, and its `sandbox` target)
 # The oldest Kubernetes the manifests are written for (PodDisruptionBudget policy/v1, Job TTLs), and the newest whose
 # schemas kubernetes-validate ships (its default).
 KUBERNETES_VERSIONS = ("1.30.0", None)
@@ -130,6 +135,16 @@ def settings_from(env: dict[str, str]) -> Settings:
         return Settings()
 
 
+def parse_sandbox_command(argv: list[str]) -> argparse.Namespace:
+    """`hsqbo-sandbox <argv>` parsed by the sandbox's own parser; the test fails when it refuses them."""
+    parser = argparse.ArgumentParser(prog="hsqbo-sandbox")
+    hsqbo_sandbox.configure_parser(parser)
+    try:
+        return parser.parse_args([str(arg) for arg in argv])
+    except SystemExit:
+        raise AssertionError(f"hsqbo-sandbox {argv}: refused by its parser") from None
+
+
 def parse_command(argv: list[str]) -> argparse.Namespace:
     """`hsqbo <argv>` parsed the way services/cli.py parses it; the test fails when the parser refuses it."""
     assert argv, "no command"
@@ -147,7 +162,7 @@ def parse_command(argv: list[str]) -> argparse.Namespace:
 
 
 def serves_own_metrics(command: str) -> bool:
-    """Whether the command serves metrics on HSQBO_METRICS_PORT (the worker and the poller do)."""
+    """Whether the command serves metrics on HSQBO_METRICS_PORT (the receiver, the worker and the poller do)."""
     return "serve_metrics(" in inspect.getsource(cast(Any, cli._load(command)).main)
 
 
@@ -177,13 +192,13 @@ async def receiver_answer(path: str) -> int:
 
 
 def metrics_port(args: argparse.Namespace, env: dict[str, str]) -> int | None:
-    """Where a process started with `args` and `env` serves /metrics: the receiver on its own port, the worker and
-    the poller on HSQBO_METRICS_PORT, the others nowhere."""
+    """Where a process started with `args` and `env` serves /metrics: the receiver, the worker and the poller on
+    HSQBO_METRICS_PORT (the receiver on its default when unset, never on its webhook port), the others nowhere."""
     if args.command == "receiver":
-        assert "/metrics" in receiver_routes()
-        return int(args.port)
+        assert "/metrics" not in receiver_routes()
     if serves_own_metrics(args.command):
-        return settings_from(env).metrics_port
+        port = settings_from(env).metrics_port
+        return RECEIVER_METRICS_PORT if port is None and args.command == "receiver" else port
     return None
 
 
@@ -300,8 +315,14 @@ def image_references() -> list[str]:
         for workload in kubernetes(kind).values()
         for c in workload["spec"]["template"]["spec"]["containers"]
     ]
-    images += re.findall(r"^FROM\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)
-    return images
+    return images + dockerfile_bases()
+
+
+def dockerfile_bases() -> list[str]:
+    """The images the Dockerfile's stages start from (a stage built on another stage names no image)."""
+    dockerfile = DOCKERFILE.read_text()
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile, re.MULTILINE))
+    return [base for base in re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE) if base not in stages]
 
 
 def locked(lock: Path) -> dict[str, str]:
@@ -409,8 +430,9 @@ def test_every_hsqbo_variable_the_container_files_name_is_a_setting() -> None:
     files = [DOCKERFILE, COMPOSE, ENV_EXAMPLE, SCRAPE, *KUBERNETES.glob("*.yaml"), *DEPLOY.glob("**/README.md")]
     named = {name: path.name for path in files for name in _SETTING.findall(path.read_text())}
     assert len(named) > 10
-    unknown = {name: path for name, path in named.items() if name not in setting_names()}
-    assert not unknown, f"not fields of shared.config.Settings: {unknown}"
+    sandbox = {SANDBOX_ENV_PREFIX + field.name.upper() for field in dataclasses.fields(SandboxApps)}
+    unknown = {name: path for name, path in named.items() if name not in setting_names() | sandbox}
+    assert not unknown, f"not fields of shared.config.Settings (or the sandbox's SandboxApps): {unknown}"
 
 
 def test_every_setting_value_in_the_deploy_files_is_valid() -> None:
@@ -598,8 +620,7 @@ def test_prometheus_scrapes_every_compose_process_on_the_port_it_serves_metrics_
         port = metrics_port(parse_command(service["command"]), env)
         if port is not None:
             serving[name] = port
-            if name != "receiver":
-                assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
+            assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
     assert scraped == serving
 
 
@@ -615,8 +636,7 @@ def test_kubernetes_scrape_annotations_name_the_port_each_pod_serves_metrics_on(
         assert annotations["prometheus.io/scrape"] == "true", name
         assert int(annotations["prometheus.io/port"]) == port, name
         assert annotations["prometheus.io/path"] == "/metrics", name
-        if container["args"][0] != "receiver":
-            assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
+        assert not ipaddress.ip_address(settings_from(env).metrics_host).is_loopback, name
 
 
 def test_prometheus_loads_the_alert_rules_compose_mounts() -> None:
@@ -667,7 +687,7 @@ def test_compose_healthchecks_of_metrics_servers_ask_their_metrics_port() -> Non
         args = parse_command(service["command"])
         if service.get("restart") == "no":
             assert service["healthcheck"] == {"disable": True}, name
-        elif serves_own_metrics(args.command):
+        elif serves_own_metrics(args.command) and args.command != "receiver":  # its probes: its webhook port's
             (port, path) = _LOCAL_URL.findall(" ".join(service["healthcheck"]["test"]))[0]
             assert (int(port), path) == (settings_from(compose_env(service)).metrics_port, READY_PATH), name
 
@@ -687,7 +707,7 @@ def test_sandbox_profile_sends_webhooks_to_the_receiver_and_is_the_api_the_env_e
     services = compose_services()
     sandbox = services["sandbox"]
     assert sandbox["profiles"] == ["sandbox"]
-    args = parse_command(sandbox["command"])
+    args = parse_sandbox_command(sandbox["command"])
     receiver_port = parse_command(services["receiver"]["command"]).port
     for url in (args.hubspot_webhook_url, args.qbo_webhook_url):
         parts = urlsplit(url)
@@ -727,7 +747,7 @@ def test_every_image_is_pinned_to_a_version_and_hsqbo_to_the_package_version() -
         assert "/" not in tag, f"{image} has no tag"
         assert tag != "latest", f"{image} is not pinned"
         assert re.search(r"\d", tag), f"{image} is not pinned to a version"
-        if name == "hsqbo":
+        if name in OURS:
             assert tag == version(), image
     kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
     assert [image["newTag"] for image in kustomization["images"] if image["name"] == "hsqbo"] == [version()]
@@ -735,7 +755,7 @@ def test_every_image_is_pinned_to_a_version_and_hsqbo_to_the_package_version() -
 
 def test_every_third_party_image_is_pinned_by_digest_but_those_listed_as_tag_only() -> None:
     """A digest names one image for good: a tag can be moved to another build. Those without one are listed."""
-    third_party = [image for image in image_references() if image_parts(image)[0] != "hsqbo"]
+    third_party = [image for image in image_references() if image_parts(image)[0] not in OURS]
     assert third_party
     for image in third_party:
         name, _, digest = image_parts(image)
@@ -806,7 +826,7 @@ def test_the_image_carries_oci_labels_of_its_version_and_base() -> None:
     name, tag, digest = image_parts(final_stage.split()[0])
     assert labels["org.opencontainers.image.base.name"] == f"docker.io/library/{name}:{tag}"
     assert labels["org.opencontainers.image.base.digest"] == digest
-    assert len(set(re.findall(r"^FROM\s+(\S+)", dockerfile, re.MULTILINE))) == 1, "both stages on one base"
+    assert len(set(dockerfile_bases())) == 1, "every stage on one base"
 
 
 def test_the_images_healthcheck_asks_the_receivers_health_route_on_its_default_port() -> None:

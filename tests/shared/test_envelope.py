@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import orjson
 
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope, Operation
 
 ENVELOPE = ChangeEnvelope(
     provider=Provider.QUICKBOOKS, account_id="9130", object_type="customer", object_id="58",

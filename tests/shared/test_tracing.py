@@ -18,8 +18,9 @@ from shared import tracing
 from shared.bus import ApplyCommand, envelope_message
 from shared.clients._metrics import measured
 from shared.config import Settings
-from shared.envelope import ChangeEnvelope, Operation, Provider
-from shared.store import Direction, Kind, PendingKey, open_store
+from shared.domain import Action, Direction, Kind, PendingKey, Provider
+from shared.envelope import ChangeEnvelope, Operation
+from shared.store import open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 ENVELOPE = ChangeEnvelope(
@@ -60,7 +61,7 @@ class ReadingEngine:
     async def apply(self, key: PendingKey, hints: Hints) -> Applied:
         with measured("hubspot", "read"):
             pass
-        return Applied(Outcome("updated", Direction.HUBSPOT_TO_QBO))
+        return Applied(Outcome(Action.UPDATED, Direction.HUBSPOT_TO_QBO))
 
 
 class Message:

@@ -3,8 +3,8 @@ updatedAt as instants, a gone record as a version of its own."""
 
 from __future__ import annotations
 
-from shared.envelope import Provider
-from shared.store import Kind, Link
+from shared.domain import Kind, Provider
+from shared.store import Link
 from shared.versions import GONE, link_shows, link_version
 
 LINK = Link(

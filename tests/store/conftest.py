@@ -24,8 +24,8 @@ from cryptography.fernet import Fernet
 from psycopg import sql
 from pydantic import SecretStr
 
-from shared.envelope import Provider
-from shared.store import Kind, Link, Store, open_store
+from shared.domain import Kind, Provider
+from shared.store import Link, Store, open_store
 
 
 class FakeClock:

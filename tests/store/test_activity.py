@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from shared.store import Direction, Kind, Store
-from tests.store.conftest import FakeClock
+from shared.domain import Direction, Kind
+from shared.store import Store, open_store
+from tests.store.conftest import FakeClock, query
 
 
 async def test_activity_reads_a_records_lines_newest_first(store: Store, clock: FakeClock) -> None:
@@ -59,5 +60,40 @@ async def test_prune_removes_lines_older_than_the_cutoff(store: Store) -> None:
     for at in (1.0, 2.0, 3.0):
         await store.log_activity("acme", Kind.CONTACT, "updated", hubspot_id="hs-1", at=at)
 
-    assert await store.prune_activity(older_than=3.0) == 2
+    assert await store.prune_activity(older_than=3.0, keep=10) == 2
     assert [line.at for line in await store.activity("acme", Kind.CONTACT)] == [3.0]
+
+
+async def test_prune_keeps_only_the_newest_lines_beyond_the_count(store: Store) -> None:
+    for at in (1.0, 2.0, 3.0, 4.0):
+        await store.log_activity("acme", Kind.CONTACT, "updated", hubspot_id="hs-1", at=at)
+
+    assert await store.prune_activity(older_than=0.0, keep=2) == 2
+    assert [line.at for line in await store.activity("acme", Kind.CONTACT)] == [4.0, 3.0]
+    assert await store.prune_activity(older_than=0.0, keep=2) == 0
+
+
+async def test_activity_stays_bounded_under_repeated_writes(store: Store) -> None:
+    kept = []
+    for round_ in range(4):
+        for n in range(40):
+            await store.log_activity("acme", Kind.CONTACT, "updated", hubspot_id=f"hs-{n}", at=float(round_ * 40 + n))
+        await store.prune_activity(older_than=0.0, keep=60)
+        kept.append(len(await store.activity("acme", Kind.CONTACT, limit=1000)))
+
+    assert kept == [40, 60, 60, 60]
+
+
+async def test_the_store_file_stays_the_same_size_under_repeated_writes(file_url: str) -> None:
+    """Pruned lines' pages are reused: after the first rounds the SQLite file (its page count) grows no more."""
+    pages = []
+    async with open_store(file_url) as store:
+        for _ in range(8):
+            for n in range(100):
+                await store.log_activity("acme", Kind.CONTACT, "updated", hubspot_id=f"hs-{n}", detail="x" * 200)
+            await store.prune_activity(older_than=0.0, keep=200)
+            await query(file_url, "PRAGMA wal_checkpoint(TRUNCATE)")
+            [(count,)] = await query(file_url, "PRAGMA page_count")
+            pages.append(count)
+
+    assert pages[3:] == [pages[3]] * len(pages[3:]), pages

@@ -8,7 +8,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
-from shared.envelope import Provider
+from shared.domain import Provider
 from shared.errors import ConfigError
 from shared.store import Credentials, CredentialStatus, Store, open_store
 from tests.store.conftest import FakeClock, query

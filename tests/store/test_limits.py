@@ -8,9 +8,10 @@ import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-from shared.clients import Quota, RateLimiter, Window
-from shared.envelope import Provider
-from shared.store import Kind, PendingKey, Store, open_store
+from shared.clients import RateLimiter
+from shared.domain import Kind, PendingKey, Provider
+from shared.quotas import Quota, Window
+from shared.store import Store, open_store
 from tests.store.conftest import race_processes
 
 HOLD = 40.0

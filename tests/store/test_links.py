@@ -4,18 +4,8 @@ import dataclasses
 
 import pytest
 
-from shared.envelope import Provider
-from shared.store import (
-    Candidate,
-    DuplicateLink,
-    Kind,
-    Link,
-    LinkStatus,
-    RepointOutcome,
-    ReviewDecision,
-    StaleLink,
-    Store,
-)
+from shared.domain import Kind, Provider
+from shared.store import Candidate, DuplicateLink, Link, LinkStatus, RepointOutcome, ReviewDecision, StaleLink, Store
 from tests.store.conftest import FakeClock, contact_link
 
 

@@ -6,6 +6,7 @@ from typing import get_args
 
 import pytest
 
+from shared.domain import Kind, Part, PendingKey, Provider
 from shared.store import SchemaTooNew, Store
 from shared.store._crypto import TokenCipher
 from shared.store._migrations import Dialect, load_migrations
@@ -72,3 +73,31 @@ def test_statements_split_on_complete_statements_only() -> None:
 def test_a_migration_ending_mid_statement_is_refused() -> None:
     with pytest.raises(ValueError, match="incomplete statement"):
         list(_statements("CREATE TABLE t (a TEXT);\nCREATE TABLE u (a TEXT)\n"))
+
+
+async def test_a_part_key_kept_in_its_object_id_moves_to_its_own_column(
+    shared_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pending work of a store before migration 7 keyed a line item's change "line_item:7": after it, the key has
+    part line_item and object id 7, and only HubSpot keys of a known part were touched."""
+    store = await connect_backend(shared_url, TokenCipher(None), time.time)
+    try:
+        with monkeypatch.context() as before:
+            before.setattr("shared.store._sql.load_migrations", lambda dialect: load_migrations(dialect)[:6])
+            await store.migrate()
+        for side, object_id in (("hubspot", "line_item:7"), ("hubspot", "invoice:8"), ("hubspot", "9"),
+                                ("quickbooks", "line_item:10")):  # fmt: skip
+            values = f"'acme', 'invoice', '{side}', '{object_id}', 1, 1, 1, '{{}}'"
+            await query(shared_url, "INSERT INTO pending (connection, kind, side, object_id, first_seen, last_seen, "
+                        f"generation, hints) VALUES ({values})")  # fmt: skip
+        assert (await store.migrate())[0] == 7  # and any later ones
+        found = await store.due_pending(now=100.0, quiet_seconds=0.0, max_wait_seconds=0.0)
+    finally:
+        await store.close()
+
+    assert sorted(found, key=str) == sorted([
+        PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "7", Part.LINE_ITEM),
+        PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "8", Part.INVOICE),
+        PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "9"),
+        PendingKey("acme", Kind.INVOICE, Provider.QUICKBOOKS, "line_item:10"),
+    ], key=str)  # fmt: skip

@@ -7,9 +7,9 @@ import aiosqlite
 import pytest
 
 from shared.config import Settings
-from shared.envelope import Provider
+from shared.domain import Kind, Provider
 from shared.errors import ConfigError
-from shared.store import Kind, Link, open_store
+from shared.store import Link, open_store
 from tests.store.conftest import query
 
 

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from pydantic import SecretStr
 
-from shared.envelope import Provider
-from shared.store import Kind, PendingKey, Store, open_store
+from shared.domain import Kind, PendingKey, Provider
+from shared.store import Store, open_store
 
 KEY = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "101")
 OTHER = PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "101")  # same id, other system: another key

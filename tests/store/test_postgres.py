@@ -8,8 +8,8 @@ import contextlib
 
 import psycopg
 
-from shared.envelope import Provider
-from shared.store import Kind, LinkStatus, RepointOutcome, open_store
+from shared.domain import Kind, Provider
+from shared.store import LinkStatus, RepointOutcome, open_store
 from tests.store.conftest import contact_link, query
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from multiprocessing.synchronize import Event
 
-from shared.envelope import Provider
-from shared.store import Kind, PendingKey, open_store
+from shared.domain import Kind, PendingKey, Provider
+from shared.store import open_store
 from tests.store.conftest import race_processes
 
 TOUCHED = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "touched")

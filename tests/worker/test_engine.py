@@ -14,8 +14,8 @@ import pytest
 
 from services.worker._engine import RULES, Engine
 from services.worker.rules import Excluded, Failing, Hints, Outcome, saw
-from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus, PendingKey, Store, open_store
+from shared.domain import Action, Kind, PendingKey, Provider
+from shared.store import Link, LinkStatus, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 
@@ -45,12 +45,12 @@ async def test_a_synced_contact_wakes_only_the_invoices_whose_message_names_it(s
     engine = Engine(store, None, SyncSettings())  # type: ignore[arg-type]  # waking reads only the store
     contact = Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58")
     key = PendingKey("acme", Kind.CONTACT, Provider.QUICKBOOKS, "58")
-    wake = await engine._waiting_for(key, Outcome("created", link=contact))
+    wake = await engine._waiting_for(key, Outcome(Action.CREATED, link=contact))
     assert set(wake) == {
         PendingKey("acme", Kind.INVOICE, Provider.QUICKBOOKS, "7"),
         PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "900"),
     }
-    assert await engine._waiting_for(key, Outcome("updated", link=contact)) == ()
+    assert await engine._waiting_for(key, Outcome(Action.UPDATED, link=contact)) == ()
 
 
 # --- the version an apply saw, and outcomes that are no news ---------------------------------------------------------
@@ -68,7 +68,7 @@ class ScriptedRule:
 
     def __init__(self) -> None:
         self.version = "0"
-        self.result: Outcome | Exception = Outcome("skipped")
+        self.result: Outcome | Exception = Outcome(Action.SKIPPED)
 
     async def from_qbo(self, ctx: Any, object_id: str, hints: Hints) -> Outcome:
         saw(self.version)
@@ -139,7 +139,7 @@ async def test_a_skipped_outcome_records_the_version_seen_once_and_its_repeat_ad
     )  # fmt: skip
     engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
     rule.version = "3"
-    rule.result = Outcome("unchanged", link=saved, detail="archived before")
+    rule.result = Outcome(Action.UNCHANGED, link=saved, detail="archived before")
     await engine.apply(KEY, {})
     seen = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
     assert seen is not None
@@ -159,7 +159,7 @@ async def test_a_version_the_rule_recorded_itself_is_left_alone(store: Store, mo
                 Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58",
                      qbo_version="6")
             )  # fmt: skip
-            return Outcome("updated", link=written)
+            return Outcome(Action.UPDATED, link=written)
 
     monkeypatch.setitem(RULES, Kind.CONTACT, Writing())
     await engine.apply(KEY, {})
@@ -190,3 +190,27 @@ async def test_a_failure_repeated_after_a_creates_intent_is_put_back_silently(
     assert link is not None
     assert (link.status, link.error_category) == (LinkStatus.FAILING, "duplicate_display_name")
     assert [line.action for line in await store.activity("acme", Kind.CONTACT, qbo_id="58")] == ["failing"]
+
+
+async def test_an_object_switched_off_sets_its_work_aside_without_running_the_rule(
+    store: Store, rule: ScriptedRule
+) -> None:
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    rule.result = Excluded("would have run", category="filtered")
+    await store.touch_pending(KEY, 1.0)
+    await store.set_object_switch("acme", Kind.CONTACT, False)
+
+    applied = await engine.apply(KEY, {})
+    assert (applied.outcome.action, applied.outcome.detail) == ("paused", "contact switched off on the status page")
+    assert await store.get_link("acme", Kind.CONTACT, qbo_id="58") is None  # the rule did not run
+    pending = await store.get_pending(KEY)
+    assert pending is not None
+    assert pending.owner == "deferred"  # kept, set aside
+    assert await store.activity("acme", Kind.CONTACT, qbo_id="58") == []
+
+    await store.set_object_switch("acme", Kind.CONTACT, True)
+    await store.release_deferred("acme")
+    await engine.apply(KEY, {})
+    link = await store.get_link("acme", Kind.CONTACT, qbo_id="58")
+    assert link is not None
+    assert link.status == LinkStatus.EXCLUDED  # switched on: the rule runs

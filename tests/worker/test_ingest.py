@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.worker._ingest import HUBSPOT_PARTS, part_of, route
-from shared.envelope import ChangeEnvelope, Operation, Provider
-from shared.store import Kind
+from services.worker._ingest import route
+from shared.domain import Kind, Part, PendingKey, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 SYNC = SyncSettings(
@@ -77,9 +77,9 @@ TWO_WAY_INVOICES = SyncSettings(
 
 def test_a_hubspot_line_item_property_change_is_work_for_its_invoice_keyed_by_the_part() -> None:
     [work], _ = route(envelope(Provider.HUBSPOT, "line_item"), TWO_WAY_INVOICES, None)
-    assert (work.key.kind, work.key.side, work.key.object_id) == (Kind.INVOICE, Provider.HUBSPOT, "line_item:42")
-    assert part_of(work.key.object_id) == (HUBSPOT_PARTS["line_item"], "42")
-    assert part_of("42") is None
+    assert work.key == PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "42", Part.LINE_ITEM)
+    invoice = route(envelope(Provider.HUBSPOT, "invoice"), TWO_WAY_INVOICES, None)[0][0]
+    assert invoice.key == PendingKey("acme", Kind.INVOICE, Provider.HUBSPOT, "42")  # never coalesced with the part's
 
 
 def test_line_item_events_that_do_not_change_its_invoice_are_dropped() -> None:
@@ -92,6 +92,6 @@ def test_line_item_events_that_do_not_change_its_invoice_are_dropped() -> None:
 
 def test_under_the_incumbents_contact_filter_a_hubspot_invoice_change_is_work_for_its_contacts() -> None:
     [work], _ = route(envelope(Provider.HUBSPOT, "invoice"), SYNC, None)
-    assert (work.key.kind, work.key.side, work.key.object_id) == (Kind.CONTACT, Provider.HUBSPOT, "invoice:42")
+    assert work.key == PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "42", Part.INVOICE)
     calculated = envelope(Provider.HUBSPOT, "invoice", change_source="CALCULATED")
     assert route(calculated, SYNC, None)[0] == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from services.worker.rules.invoices import HEADER, _day, _hubspot_values, _is_voided, _qbo_status
-from shared.envelope import Provider
-from shared.store import Kind, Link
+from shared.domain import Kind, Provider
+from shared.store import Link
 
 
 def test_dates_compare_as_utc_days_in_every_form_the_apis_use() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from services.worker.rules import Excluded
 from services.worker.rules._match import Create, Found, LinkTo, Review, decide, resolved
-from shared.envelope import Provider
-from shared.store import Candidate, Kind, Link, LinkStatus, ReviewDecision
+from shared.domain import Kind, Provider
+from shared.store import Candidate, Link, LinkStatus, ReviewDecision
 
 SIDE = "QuickBooks customers"
 

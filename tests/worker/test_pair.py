@@ -12,8 +12,8 @@ import pytest
 from services.worker.rules import Excluded
 from services.worker.rules._pair import archive_in_hubspot
 from services.worker.rules.contacts import SPEC
-from shared.envelope import Provider
-from shared.store import Kind, Link, LinkStatus, Store, open_store
+from shared.domain import Kind, Provider
+from shared.store import Link, LinkStatus, Store, open_store
 from shared.syncconfig import ContactSettings
 
 

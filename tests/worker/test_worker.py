@@ -15,9 +15,10 @@ from services.worker._worker import change_hint, oldest_change_at, request_ids
 from services.worker.rules import Hints, Outcome
 from shared.bus import ApplyCommand
 from shared.config import Settings
-from shared.envelope import ChangeEnvelope, Operation, Provider
+from shared.domain import Action, Direction, Kind, PendingKey, Provider
+from shared.envelope import ChangeEnvelope, Operation
 from shared.metrics import BACKLOG, SYNC_LAG
-from shared.store import Direction, Kind, PendingKey, Store, open_store
+from shared.store import Store, open_store
 from shared.syncconfig import SyncSettings
 
 KEY = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "7")
@@ -33,7 +34,7 @@ class SlowEngine:
     async def apply(self, key: PendingKey, hints: Hints) -> Applied:
         self.applies += 1
         await asyncio.sleep(0.05)
-        return Applied(Outcome("updated"))
+        return Applied(Outcome(Action.UPDATED))
 
 
 class QuietWorker(Worker):
@@ -83,7 +84,7 @@ async def test_a_long_apply_keeps_its_lease_so_no_other_worker_takes_the_record(
         async def apply(self, key: PendingKey, hints: Hints) -> Applied:
             self.applies += 1
             await asyncio.sleep(1.0)  # several leases long
-            return Applied(Outcome("updated"))
+            return Applied(Outcome(Action.UPDATED))
 
     engine = VerySlowEngine()
     await store.touch_pending(KEY, 0.0)
@@ -180,7 +181,7 @@ def test_request_ids_come_oldest_change_first_and_polled_changes_have_none() -> 
 
 async def test_an_apply_logs_with_the_request_id_of_the_webhook_that_brought_its_change(store: Store) -> None:
     await store.touch_pending(KEY, 0.0, change_hint(change("req-1", 1_000)))
-    engine = RecordingEngine(Outcome("updated", Direction.HUBSPOT_TO_QBO))
+    engine = RecordingEngine(Outcome(Action.UPDATED, Direction.HUBSPOT_TO_QBO))
     made = QuietWorker(Settings(), SyncSettings(), store, engine)  # type: ignore[arg-type]
     made.scheduled = []
     await made._apply(COMMAND, KEY)
@@ -191,7 +192,7 @@ async def test_an_apply_logs_with_the_request_id_of_the_webhook_that_brought_its
 async def test_a_write_observes_the_lag_from_the_oldest_change_it_synced(store: Store) -> None:
     await store.touch_pending(KEY, 0.0, change_hint(change("a", 95_000)))
     await store.touch_pending(KEY, 0.0, change_hint(change("b", 98_000, "e2")))
-    engine = RecordingEngine(Outcome("updated", Direction.HUBSPOT_TO_QBO))
+    engine = RecordingEngine(Outcome(Action.UPDATED, Direction.HUBSPOT_TO_QBO))
     made = QuietWorker(Settings(), SyncSettings(), store, engine, clock=lambda: 100.0)  # type: ignore[arg-type]
     made.scheduled = []
     count, total = lag()
@@ -202,7 +203,8 @@ async def test_a_write_observes_the_lag_from_the_oldest_change_it_synced(store: 
 
 async def test_an_apply_that_wrote_nothing_observes_no_lag(store: Store) -> None:
     await store.touch_pending(KEY, 0.0, change_hint(change("a", 95_000)))
-    made = QuietWorker(Settings(), SyncSettings(), store, RecordingEngine(Outcome("unchanged")), clock=lambda: 100.0)  # type: ignore[arg-type]
+    engine = RecordingEngine(Outcome(Action.UNCHANGED))
+    made = QuietWorker(Settings(), SyncSettings(), store, engine, clock=lambda: 100.0)  # type: ignore[arg-type]
     made.scheduled = []
     before = lag()
     await made._apply(COMMAND, KEY)

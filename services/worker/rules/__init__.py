@@ -15,10 +15,11 @@ least as new as the link, and a concurrent apply that saves the link after ours 
 (`StaleLink`, rerun). Read the other way round, a record read before another apply's write and a link read after
 it look like an edit back to the old value, and that stale value is then written over the newer one.
 
-Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with
-that record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists). The engine records it on
-the link whatever the outcome (excluded, failing and skipped included), so the poller queues the record again only
-for a newer version, and an outcome repeated on a version already seen is no news (no status write, no activity).
+Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with that
+record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists) and the record (the engine keeps
+what a person recognises it by). The engine records it on the link whatever the outcome (excluded, failing
+and skipped included), so the poller queues the record again only for a newer version, and an outcome repeated on a
+version already seen is no news (no status write, no activity).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from typing import Any, Protocol
 from shared import versions
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import HsqboError
-from shared.store import Direction, Kind, Link
+from shared.store import Link
 from shared.syncconfig import ConnectionSettings, ObjectSettings
 
 # What the webhooks said beyond "changed": {"deleted": True}, {"merged_ids": {"12": True}}; {"drifted": True} from the
@@ -44,7 +45,7 @@ Hints = dict[str, Any]
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    action: str  # created, updated, linked, unchanged, echo, deleted, merged, skipped, needs_review
+    action: Action  # created, updated, linked, unchanged, echo, deleted, merged, skipped, needs_review
     direction: Direction | None = None
     link: Link | None = None
     detail: str = ""
@@ -58,12 +59,23 @@ class Excluded(HsqboError):
         self.category = category
 
 
-class Failing(HsqboError):
-    """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Awaited:
+    """The record a failing record waits for (an invoice's customer, a payment's invoice), on the side it named."""
 
-    def __init__(self, message: str, *, category: str) -> None:
+    kind: Kind
+    side: Provider
+    object_id: str
+
+
+class Failing(HsqboError):
+    """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy), or
+    until the record it `awaits` syncs."""
+
+    def __init__(self, message: str, *, category: str, awaits: Awaited | None = None) -> None:
         super().__init__(message)
         self.category = category
+        self.awaits = awaits
 
 
 class Rule(Protocol):
@@ -88,6 +100,7 @@ GONE = versions.GONE  # the version of a record its source no longer has (read: 
 @dataclasses.dataclass(slots=True)
 class Seen:
     version: str | None = None  # the source record's version as the rule last read it; None: not read
+    record: HubSpotObject | QboEntity | None = None  # that record as read; None: not read, or gone
 
 
 _SEEN: contextvars.ContextVar[Seen | None] = contextvars.ContextVar("hsqbo_seen", default=None)
@@ -104,11 +117,12 @@ def watching() -> Iterator[Seen]:
         _SEEN.reset(token)
 
 
-def saw(version: str | None) -> None:
+def saw(version: str | None, record: HubSpotObject | QboEntity | None = None) -> None:
     """For a rule: it read the record it syncs at `version` (see the module docstring)."""
     seen = _SEEN.get()
     if seen is not None:
         seen.version = version
+        seen.record = record
 
 
 def qbo_version(entity: QboEntity) -> str:

@@ -8,13 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from services.worker._fields import get_path, lower_text, text
-from services.worker.rules import Failing
+from services.worker.rules import Awaited, Failing
 from services.worker.rules._match import ACTIVE_OR_NOT
 from services.worker.rules.contacts import PRIMARY_COMPANY
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
+from shared.domain import Kind, Provider
 from shared.errors import DuplicateName, NotFound
-from shared.store import Kind, LinkStatus
+from shared.store import LinkStatus
 from shared.syncconfig import InvoiceSettings
 
 
@@ -49,6 +50,7 @@ async def hubspot_contact(ctx: SyncContext, customer_id: str) -> str:
                 f"QuickBooks customer {customer_id} shares its email with other customers: link it first"
                 " (hsqbo review)",
                 category="customer_not_synced",
+                awaits=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
             )
         try:
             return (await ctx.hubspot.get("contacts", email, id_property="email")).id
@@ -57,6 +59,7 @@ async def hubspot_contact(ctx: SyncContext, customer_id: str) -> str:
     raise Failing(
         f"QuickBooks customer {customer_id} has no HubSpot contact yet (not synced, and no contact has its email)",
         category="customer_not_synced",
+        awaits=Awaited(Kind.CONTACT, Provider.QUICKBOOKS, customer_id),
     )
 
 
@@ -124,10 +127,12 @@ async def qbo_customer(ctx: SyncContext, contact_ids: Sequence[str]) -> str:
                 f"HubSpot contact {contact_id}'s email matches {len(found)} QuickBooks customer(s), none linked or"
                 " one inactive: sync the contact first (hsqbo review)",
                 category="customer_not_synced",
+                awaits=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
             )
     raise Failing(
         f"HubSpot contact {contact_id} has no QuickBooks customer yet (not synced, and no customer has its email)",
         category="customer_not_synced",
+        awaits=Awaited(Kind.CONTACT, Provider.HUBSPOT, contact_id),
     )
 
 

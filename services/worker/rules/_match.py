@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from services.worker.rules import Excluded, Outcome, direction_from
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
-from shared.envelope import Provider
-from shared.store import Candidate, Kind, Link, LinkStatus, ReviewDecision
+from shared.domain import Action, Kind, Provider
+from shared.store import Candidate, Link, LinkStatus, ReviewDecision
 
 # In a QBO WHERE clause: inactive records too. QBO's name-list queries (Customer, Item...) return only active records
 # unless the query filters on Active; `Active IN (true, false)` asks for both.
@@ -46,6 +46,7 @@ class Create:
 @dataclasses.dataclass(frozen=True, slots=True)
 class LinkTo:
     id: str
+    label: str = dataclasses.field(default="", compare=False)  # the record linked to, for the first sync's plan
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ def decide(
     if not under_review and not found and not rivals:
         return Create()
     if not under_review and len(found) == 1 and len(free) == 1 and not rivals:
-        return LinkTo(found[0].id)
+        return LinkTo(found[0].id, found[0].label)
     candidates = tuple(
         Candidate(f.id, f.label if f.linked_to in (None, own_id) else f"{f.label}, linked to {f.linked_to}")
         for f in found
@@ -155,4 +156,4 @@ async def needs_review(
         )
     )
     listed = ", ".join(f"{c.id} ({c.label})" for c in review.candidates) or "none"
-    return Outcome("needs_review", direction_from(side), saved, detail=f"{review.reason}; candidates: {listed}")
+    return Outcome(Action.NEEDS_REVIEW, direction_from(side), saved, detail=f"{review.reason}; candidates: {listed}")

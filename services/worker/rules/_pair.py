@@ -15,9 +15,9 @@ from services.worker._fields import FieldMap
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import NotFound
-from shared.store import Direction, Kind, Link, LinkStatus, RepointOutcome
+from shared.store import Link, LinkStatus, RepointOutcome
 from shared.syncconfig import ObjectSettings
 
 
@@ -40,7 +40,7 @@ async def sync_fields(
     record: HubSpotObject,
     entity: QboEntity,
     *,
-    action: str = "updated",
+    action: Action = Action.UPDATED,
     qbo_extra: dict[str, Any] | None = None,
     settled: _fields.Values | None = None,
 ) -> Outcome:
@@ -129,7 +129,7 @@ async def sync_fields(
             error_message=None,
         )
     )
-    if action == "linked" and (to_qbo or to_hubspot):
+    if action == Action.LINKED and (to_qbo or to_hubspot):
         # Two existing records first joined: what the link overwrote on each side, so an operator can undo it.
         await ctx.store.log_activity(
             ctx.name, saved.kind, "overwritten", link_id=saved.id, hubspot_id=saved.hubspot_id, qbo_id=saved.qbo_id,
@@ -146,7 +146,7 @@ async def sync_fields(
         else None
     )
     if not wrote and not qbo_extra:
-        return Outcome("unchanged" if action == "updated" else action, None, saved)
+        return Outcome(Action.UNCHANGED if action == Action.UPDATED else action, None, saved)
     return Outcome(action, direction, saved, detail="fields: " + ", ".join(wrote) if wrote else "")
 
 
@@ -238,7 +238,7 @@ async def deactivate_in_qbo(
     """The HubSpot record is gone: its QBO record is made inactive (accounting data is never deleted)."""
     link = await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id)
     if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
-        return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+        return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing linked in QuickBooks")
     if settings.on_delete == "propagate":
         entity = await ctx.qbo.read(spec.qbo_entity, link.qbo_id)
         if entity.get("Active", True):
@@ -248,7 +248,7 @@ async def deactivate_in_qbo(
         link = dataclasses.replace(link, qbo_written_sync_token=str(entity["SyncToken"]))
     saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
     detail = f"{spec.qbo_entity} made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, detail)
+    return Outcome(Action.DELETED, Direction.HUBSPOT_TO_QBO, saved, detail)
 
 
 async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link | None) -> Outcome:
@@ -256,8 +256,8 @@ async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectS
     never paired: excluded. Already deleted (archived before, or gone in HubSpot): nothing more to do, the status
     stays — another apply of the same inactive record neither archives again nor flips it to excluded."""
     if link is not None and link.status == LinkStatus.DELETED:
-        return Outcome("unchanged", link=link, detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record "
-                       "was archived before")  # fmt: skip
+        return Outcome(Action.UNCHANGED, link=link, detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} "
+                       "record was archived before")  # fmt: skip
     if link is None or link.hubspot_id is None:
         raise Excluded("inactive in QuickBooks", category="inactive")
     if settings.on_delete == "propagate":
@@ -265,4 +265,4 @@ async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectS
             await ctx.hubspot.archive(spec.hubspot_type, link.hubspot_id)
     saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
     detail = f"HubSpot {spec.hubspot_type} record archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
+    return Outcome(Action.DELETED, Direction.QBO_TO_HUBSPOT, saved, detail)

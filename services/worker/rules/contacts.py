@@ -48,9 +48,9 @@ from services.worker.rules._pair import (
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Kind, Provider
 from shared.errors import Conflict, DuplicateName, NotFound
-from shared.store import Kind, Link, ReviewDecision
+from shared.store import Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -98,50 +98,43 @@ class ContactRule:
             # survivor here would write its values onto the merged-away contact's customer. The survivor syncs on
             # its own change (its webhook or the poller), under its own lease.
             await repoint_merged(ctx, Kind.CONTACT, Provider.HUBSPOT, contact.id, {"merged_ids": {contact_id: True}})
-            return Outcome("merged", detail=f"HubSpot contact {contact_id} was merged into {contact.id}")
-        saw(hubspot_version(contact))
+            return Outcome(Action.MERGED, detail=f"HubSpot contact {contact_id} was merged into {contact.id}")
+        saw(hubspot_version(contact), contact)
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
             restore = {"Active": True} if not customer.get("Active", True) else None
-            action = "restored" if restore else "merged" if merged else "updated"
+            action = Action.RESTORED if restore else Action.MERGED if merged else Action.UPDATED
             return await _sync(ctx, settings, link, contact, customer, action=action, qbo_extra=restore)
 
-        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
-        if settings.hubspot_to_qbo.require_hubspot_invoice:
-            await _require_hubspot_invoice(ctx, contact_id)
+        await screen_contact(ctx, contact)
         decision = match.resolved(link)
         found: QboEntity | None = None
         if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
             found = await ctx.qbo.read("Customer", link.review_pick)
         elif decision is None:
-            email = lower_text(contact.properties.get("email"))
-            customers = await _customers_by_email(ctx, email) if email else []
-            qbo = Provider.QUICKBOOKS
-            candidates = [await match.found(ctx, Kind.CONTACT, str(c["Id"]), _label(c), on=qbo) for c in customers]
-            chosen = match.decide(
-                contact_id, email or "", candidates, other_side="QuickBooks customers",
-                under_review=match.awaiting_review(link),
-            )  # fmt: skip
+            chosen, customers = await match_contact(ctx, contact, link)
             if isinstance(chosen, match.Review):
                 return await match.needs_review(
                     ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, chosen, match.version(contact)
                 )
             if isinstance(chosen, match.LinkTo):
-                found = next(c for c in customers if str(c["Id"]) == chosen.id)
+                found = customers[chosen.id]
         if found is not None:
             link = await claim(
                 ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(found["Id"]), category="duplicate_email"
             )
             # A live contact matching an inactive customer: the live side wins, the customer is reactivated.
             restore = {"Active": True} if not found.get("Active", True) else None
-            return await _sync(ctx, settings, match.cleared(link), contact, found, action="linked", qbo_extra=restore)
+            return await _sync(
+                ctx, settings, match.cleared(link), contact, found, action=Action.LINKED, qbo_extra=restore
+            )
         link, created = await self._create_customer(ctx, settings, contact, maps, link)
         link = await claim(
             ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
         )
         link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(created["SyncToken"]))
         restore = {"Active": True} if not created.get("Active", True) else None  # `link` strategy: found inactive
-        return await _sync(ctx, settings, link, contact, created, action="created", qbo_extra=restore)
+        return await _sync(ctx, settings, link, contact, created, action=Action.CREATED, qbo_extra=restore)
 
     async def _create_customer(
         self,
@@ -189,9 +182,9 @@ class ContactRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)
         customer = await ctx.qbo.read("Customer", customer_id)
-        saw(qbo_version(customer))
+        saw(qbo_version(customer), customer)
         if link is not None and link.qbo_written_sync_token == str(customer.get("SyncToken")) and not merged:
-            return Outcome("echo", link=link, detail="our own write")
+            return Outcome(Action.ECHO, link=link, detail="our own write")
         if not customer.get("Active", True):
             return await archive_in_hubspot(ctx, SPEC, settings, link)
         properties = hubspot_properties(maps)
@@ -199,35 +192,22 @@ class ContactRule:
             try:
                 linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked HubSpot contact was deleted")
-            action = "merged" if merged else "updated"
+                return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot contact was deleted")
+            action = Action.MERGED if merged else Action.UPDATED
             return await _sync(ctx, settings, link, linked, customer, action=action)
 
-        await filters.check_qbo(ctx, settings.qbo_to_hubspot, customer)
+        await screen_customer(ctx, customer)
         decision = match.resolved(link)
         contact: HubSpotObject | None = None
         if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
             contact = await ctx.hubspot.get("contacts", link.review_pick, properties=properties)
         elif decision is None:
-            email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
-            if email:
-                with contextlib.suppress(NotFound):
-                    contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
-            found = (
-                []
-                if contact is None
-                else [await match.found(ctx, Kind.CONTACT, contact.id, _contact_label(contact), on=Provider.HUBSPOT)]
-            )
-            sharing = await _sharing_email(ctx, email, contact) if email else []
-            chosen = match.decide(
-                customer_id, email or "", found, sharing=sharing, other_side="HubSpot contacts",
-                under_review=match.awaiting_review(link),
-            )  # fmt: skip
+            chosen, contact = await match_customer(ctx, customer, link)
             if isinstance(chosen, match.Review):
                 return await match.needs_review(
                     ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen, str(customer.get("SyncToken"))
                 )
-        action = "linked"
+        action = Action.LINKED
         if contact is None:
             values = _fields.from_qbo(maps, _customer_view(customer))
             # What the new contact will hold, recorded first (see sync_fields): a retry after a crash that lost the
@@ -238,7 +218,7 @@ class ContactRule:
             link = await ctx.store.save_link(dataclasses.replace(intent, hubspot_hash=_fields.content_hash(values)))
             try:
                 contact = await ctx.hubspot.create("contacts", _fields.to_hubspot(maps, values))
-                action = "created"
+                action = Action.CREATED
             except Conflict as exc:  # created meanwhile (or by a crashed attempt of ours): link to it
                 if exc.existing_id is None:
                     raise
@@ -261,6 +241,60 @@ class ContactRule:
         return await _sync(ctx, settings, match.cleared(link), contact, customer, action=action)
 
 
+# --- the filters and the matching, for the rule and for the initial sync's plan -------------------------------------
+
+
+async def screen_contact(ctx: SyncContext, contact: HubSpotObject) -> None:
+    """The filters a contact with no linked customer passes before it is matched; raises `Excluded`."""
+    settings = ctx.connection.contacts
+    await filters.check_hubspot(ctx, settings.hubspot_to_qbo, contact)
+    if settings.hubspot_to_qbo.require_hubspot_invoice:
+        await _require_hubspot_invoice(ctx, contact.id)
+
+
+async def match_contact(
+    ctx: SyncContext, contact: HubSpotObject, link: Link | None
+) -> tuple[match.Match, dict[str, QboEntity]]:
+    """What matching by email makes of a contact with no linked customer, and the customers it found (by id)."""
+    email = lower_text(contact.properties.get("email"))
+    customers = await _customers_by_email(ctx, email) if email else []
+    qbo = Provider.QUICKBOOKS
+    candidates = [await match.found(ctx, Kind.CONTACT, str(c["Id"]), _label(c), on=qbo) for c in customers]
+    chosen = match.decide(
+        contact.id, email or "", candidates, other_side="QuickBooks customers",
+        under_review=match.awaiting_review(link),
+    )  # fmt: skip
+    return chosen, {str(c["Id"]): c for c in customers}
+
+
+async def screen_customer(ctx: SyncContext, customer: QboEntity) -> None:
+    """The filters an active customer with no linked contact passes before it is matched; raises `Excluded`."""
+    await filters.check_qbo(ctx, ctx.connection.contacts.qbo_to_hubspot, customer)
+
+
+async def match_customer(
+    ctx: SyncContext, customer: QboEntity, link: Link | None
+) -> tuple[match.Match, HubSpotObject | None]:
+    """What matching by email makes of a customer with no linked contact, and the contact with its email, if any."""
+    properties = hubspot_properties(_fields.active_maps(SPEC.fields, ctx.connection.contacts))
+    email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
+    contact: HubSpotObject | None = None
+    if email:
+        with contextlib.suppress(NotFound):
+            contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
+    found = (
+        []
+        if contact is None
+        else [await match.found(ctx, Kind.CONTACT, contact.id, _contact_label(contact), on=Provider.HUBSPOT)]
+    )
+    sharing = await _sharing_email(ctx, email, contact) if email else []
+    chosen = match.decide(
+        str(customer["Id"]), email or "", found, sharing=sharing, other_side="HubSpot contacts",
+        under_review=match.awaiting_review(link),
+    )  # fmt: skip
+    return chosen, contact
+
+
 # --- shared by both directions ---------------------------------------------------------------------------------------
 
 
@@ -271,7 +305,7 @@ async def _sync(
     contact: HubSpotObject,
     customer: QboEntity,
     *,
-    action: str,
+    action: Action,
     qbo_extra: dict[str, Any] | None = None,
 ) -> Outcome:
     """`sync_fields`, comparing the customer as `_customer_view` presents it."""

@@ -73,10 +73,10 @@ from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import DuplicateDocNumber, NotFound
 from shared.money import decimal, plain
-from shared.store import Direction, Kind, Link, LinkStatus
+from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, InvoiceSettings
 
 QBO_ID_PROPERTY = "hsqbo_qbo_invoice_id"  # unique HubSpot invoice property: the QBO invoice a copy was made from
@@ -188,23 +188,23 @@ class InvoiceRule:
         except NotFound:
             saw(GONE)
             return await self._deleted_in_qbo(ctx, settings, link)
-        saw(qbo_version(invoice))
+        saw(qbo_version(invoice), invoice)
         if link is not None and link.qbo_written_sync_token == str(invoice.get("SyncToken")):
-            return Outcome("echo", link=link, detail="our own write")
+            return Outcome(Action.ECHO, link=link, detail="our own write")
         status = _qbo_status(invoice, hints, link)
         if link is not None and link.origin == Provider.HUBSPOT and link.hubspot_id is not None:
             return await self._qbo_edit_of_hubspot_invoice(ctx, link, invoice, status)
         if link is not None and link.hubspot_id is not None:
             synced = link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED
             if synced and not hints.get("drifted"):  # drifted: the HubSpot copy moved, not QBO (see _reconcile)
-                return Outcome("unchanged", link=link, detail="this QuickBooks version is synced")
+                return Outcome(Action.UNCHANGED, link=link, detail="this QuickBooks version is synced")
             try:
                 record = await ctx.hubspot.get(
                     "invoices", link.hubspot_id, properties=self._properties(settings), associations=COPY_PARTS
                 )
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked HubSpot invoice was deleted")
-            return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, "updated")
+                return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot invoice was deleted")
+            return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, Action.UPDATED)
 
         await filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
         company = await ctx.company()
@@ -225,14 +225,14 @@ class InvoiceRule:
 
     async def _create_in_hubspot(
         self, ctx: SyncContext, settings: InvoiceSettings, invoice: QboEntity, currency: str
-    ) -> tuple[HubSpotObject, str]:
+    ) -> tuple[HubSpotObject, Action]:
         """The HubSpot copy of a QBO invoice: adopted if a crashed run made it, else created with its associations."""
         properties = self._properties(settings)
         invoice_id = str(invoice["Id"])
         found = await made_from(ctx, INVOICE_ORIGIN, invoice_id, properties)
         if found is not None:
             return await ctx.hubspot.get("invoices", found.id, properties=properties, associations=COPY_PARTS), (
-                "linked"
+                Action.LINKED
             )
         contact_id = await refs.hubspot_contact(ctx, str(_fields.get_path(invoice, "CustomerRef.value")))
         company_id = await refs.primary_company(ctx, contact_id)
@@ -243,7 +243,7 @@ class InvoiceRule:
         values = {k: v for k, v in _hubspot_values(maps, _fields.from_qbo(maps, invoice)).items() if v}
         values.update({"hs_currency": currency, "hs_invoice_billable": "false", QBO_ID_PROPERTY: invoice_id})
         created = await ctx.hubspot.create("invoices", values, associations=associations)
-        return created, "created"
+        return created, Action.CREATED
 
     async def _push_to_hubspot(
         self,
@@ -253,7 +253,7 @@ class InvoiceRule:
         invoice: QboEntity,
         record: HubSpotObject,
         status: str,
-        action: str,
+        action: Action,
     ) -> Outcome:
         """Bring the HubSpot copy to the QBO invoice: header fields, line items, status; only what differs."""
         assert link.hubspot_id is not None
@@ -354,7 +354,7 @@ class InvoiceRule:
         invoice: QboEntity,
         line_map: dict[str, str],
         status: str,
-        action: str,
+        action: Action,
         wrote: list[str],
     ) -> Outcome:
         saved = await ctx.store.save_link(
@@ -369,8 +369,8 @@ class InvoiceRule:
                 error_message=None,
             )
         )
-        if not wrote and action == "updated":
-            return Outcome("unchanged", None, saved)
+        if not wrote and action == Action.UPDATED:
+            return Outcome(Action.UNCHANGED, None, saved)
         return Outcome(action, Direction.QBO_TO_HUBSPOT, saved, "wrote: " + ", ".join(wrote) if wrote else "")
 
     async def _qbo_edit_of_hubspot_invoice(
@@ -384,10 +384,10 @@ class InvoiceRule:
             token = str(invoice["SyncToken"])
             voided = dataclasses.replace(link, synced={**link.synced, "status": VOIDED}, qbo_version=token)
             saved = await ctx.store.save_link(voided)
-            return Outcome("voided", Direction.QBO_TO_HUBSPOT, saved, "voided in QuickBooks")
+            return Outcome(Action.VOIDED, Direction.QBO_TO_HUBSPOT, saved, "voided in QuickBooks")
         what = "its lines, prices or tax" if _lines_hash(invoice) != link.qbo_hash else "it"
         return Outcome(
-            "skipped",
+            Action.SKIPPED,
             link=link,
             detail=f"edited {what} in QuickBooks; not synced back: the invoice was created in HubSpot, which stays its "
             "master (edit it there)",
@@ -395,7 +395,7 @@ class InvoiceRule:
 
     async def _deleted_in_qbo(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
         if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
-            return Outcome("skipped", detail="deleted in QuickBooks; nothing linked in HubSpot")
+            return Outcome(Action.SKIPPED, detail="deleted in QuickBooks; nothing linked in HubSpot")
         if settings.on_delete == "propagate":
             try:
                 record = await ctx.hubspot.get("invoices", link.hubspot_id, properties=["hs_invoice_status"])
@@ -407,7 +407,7 @@ class InvoiceRule:
                 pass
         saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
         detail = "HubSpot invoice voided" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, detail)
+        return Outcome(Action.DELETED, Direction.QBO_TO_HUBSPOT, saved, detail)
 
     # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
 
@@ -421,17 +421,19 @@ class InvoiceRule:
         except NotFound:
             saw(GONE)
             return await self._deleted_in_hubspot(ctx, settings, link)
-        saw(hubspot_version(record))
+        saw(hubspot_version(record), record)
         if (link is not None and link.origin == Provider.QUICKBOOKS) or (
             link is None and record.properties.get(QBO_ID_PROPERTY)
         ):
-            return Outcome("skipped", link=link, detail="created in QuickBooks, its master: HubSpot edits stay there")
+            return Outcome(
+                Action.SKIPPED, link=link, detail="created in QuickBooks, its master: HubSpot edits stay there"
+            )
         status = record.properties.get("hs_invoice_status")
         if link is not None and link.qbo_id is not None:
             try:
                 invoice = await ctx.qbo.read("Invoice", link.qbo_id)
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked QuickBooks invoice was deleted")
+                return Outcome(Action.SKIPPED, link=link, detail="the linked QuickBooks invoice was deleted")
             if status == VOIDED:
                 return await self._void_in_qbo(ctx, link, invoice, "voided in HubSpot")
             return await self._push_to_qbo(ctx, settings, link, record, invoice)
@@ -507,7 +509,7 @@ class InvoiceRule:
 
     async def _create_in_qbo(
         self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any], link: Link | None
-    ) -> tuple[QboEntity, str]:
+    ) -> tuple[QboEntity, Action]:
         """Create the QBO invoice once: adopt one a crashed run made (same DocNumber, PrivateNote naming this
         invoice); on a DocNumber collision let QBO number it."""
         marker = _marker(record)
@@ -516,15 +518,17 @@ class InvoiceRule:
         if number is not None and len(number) <= DOC_NUMBER_MAX:
             for found in await ctx.qbo.query(f"SELECT * FROM Invoice WHERE DocNumber = {qbo_quote(number)}"):
                 if found.get("PrivateNote") == marker:
-                    return found, "linked"
+                    return found, Action.LINKED
             try:
                 request_id = ctx.request_id("Invoice", "create", record.id, number, link=link)
-                return await ctx.qbo.create("Invoice", {**body, "DocNumber": number}, request_id=request_id), "created"
+                return await ctx.qbo.create(
+                    "Invoice", {**body, "DocNumber": number}, request_id=request_id
+                ), Action.CREATED
             except DuplicateDocNumber:
                 pass
         request_id = ctx.request_id("Invoice", "create", record.id, "numbered-by-qbo", link=link)
         created = await ctx.qbo.create("Invoice", body, request_id=request_id)
-        return created, "created"
+        return created, Action.CREATED
 
     async def _push_to_qbo(
         self, ctx: SyncContext, settings: InvoiceSettings, link: Link, record: HubSpotObject, invoice: QboEntity
@@ -553,13 +557,15 @@ class InvoiceRule:
         if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):
             changed["CustomField"] = body["CustomField"]
         if not changed:
-            outcome = await self._save_hubspot_origin(ctx, settings, link, record, invoice, "unchanged", written=False)
+            outcome = await self._save_hubspot_origin(
+                ctx, settings, link, record, invoice, Action.UNCHANGED, written=False
+            )
             _check_qbo_total(record, invoice)
             return outcome
         request_id = ctx.request_id("Invoice", link.qbo_id, "update", str(invoice["SyncToken"]), link=link)
         update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
         updated = await ctx.qbo.update("Invoice", update, request_id=request_id)
-        outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, "updated", written=True)
+        outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, Action.UPDATED, written=True)
         _check_qbo_total(record, updated)
         return dataclasses.replace(outcome, detail="fields: " + ", ".join(sorted(changed)))
 
@@ -570,7 +576,7 @@ class InvoiceRule:
         link: Link,
         record: HubSpotObject,
         invoice: QboEntity,
-        action: str,
+        action: Action,
         *,
         written: bool,
     ) -> Outcome:
@@ -602,12 +608,12 @@ class InvoiceRule:
                 link, synced={**link.synced, "status": VOIDED}, qbo_version=token, qbo_written_sync_token=token
             )
         )
-        return Outcome("voided", Direction.HUBSPOT_TO_QBO, saved, why)
+        return Outcome(Action.VOIDED, Direction.HUBSPOT_TO_QBO, saved, why)
 
     async def _deleted_in_hubspot(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
         """Never delete accounting data: a HubSpot-made invoice deleted in HubSpot is voided in QBO (propagate)."""
         if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
-            return Outcome("skipped", detail="deleted in HubSpot; nothing linked in QuickBooks")
+            return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing linked in QuickBooks")
         if link.origin == Provider.HUBSPOT and settings.on_delete == "propagate":
             try:
                 invoice = await ctx.qbo.read("Invoice", link.qbo_id)
@@ -615,7 +621,7 @@ class InvoiceRule:
             except NotFound:
                 pass
         saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, "QuickBooks invoice voided")
+        return Outcome(Action.DELETED, Direction.HUBSPOT_TO_QBO, saved, "QuickBooks invoice voided")
 
 
 async def _qbo_currency_fields(

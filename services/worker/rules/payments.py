@@ -47,7 +47,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields
-from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker.rules import GONE, Awaited, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
@@ -55,9 +55,9 @@ from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import NotFound
-from shared.store import Direction, Kind, Link, LinkStatus
+from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, PaymentSettings
 
 PAYMENT_TO_INVOICE = 542  # commerce_payment -> invoice (invoice -> payment is 541)
@@ -177,11 +177,11 @@ class PaymentRule:
         payment: QboEntity | None = None
         with contextlib.suppress(NotFound):  # a "deleted" hint is a hint: the payment is read whatever it says
             payment = await ctx.qbo.read("Payment", payment_id)
-        saw(GONE if payment is None else qbo_version(payment))
+        saw(GONE if payment is None else qbo_version(payment), payment)
         if link is not None and link.origin == Provider.HUBSPOT:
             if payment is not None and link.qbo_written_sync_token == str(payment.get("SyncToken")):
-                return Outcome("echo", link=link, detail="our own write")
-            return Outcome("skipped", link=link, detail="made in HubSpot: QuickBooks edits are not synced back")
+                return Outcome(Action.ECHO, link=link, detail="our own write")
+            return Outcome(Action.SKIPPED, link=link, detail="made in HubSpot: QuickBooks edits are not synced back")
 
         if payment is None or is_voided(payment):
             return await self._removed_in_qbo(ctx, settings, link, "deleted" if payment is None else "voided")
@@ -228,7 +228,7 @@ class PaymentRule:
         saved = await _save(
             ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]), hubspot_versions=versions
         )
-        action = "created" if created else "updated" if updated else "unchanged"
+        action = Action.CREATED if created else Action.UPDATED if updated else Action.UNCHANGED
         detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
         return Outcome(action, Direction.QBO_TO_HUBSPOT if created or updated else None, saved, detail)
 
@@ -236,14 +236,14 @@ class PaymentRule:
         self, ctx: SyncContext, settings: PaymentSettings, link: Link | None, how: str
     ) -> Outcome:
         if link is None or link.status == LinkStatus.DELETED or not any(link.synced.values()):
-            return Outcome("skipped", link=link, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+            return Outcome(Action.SKIPPED, link=link, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
         if settings.on_delete == "propagate":
             await _archive(ctx, [str(hubspot_id) for hubspot_id in link.synced.values() if hubspot_id])
         saved = await ctx.store.save_link(
             dataclasses.replace(link, status=LinkStatus.DELETED, last_synced_at=ctx.clock())
         )
         detail = "HubSpot payment(s) archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.QBO_TO_HUBSPOT, saved, f"{how} in QuickBooks: {detail}")
+        return Outcome(Action.DELETED, Direction.QBO_TO_HUBSPOT, saved, f"{how} in QuickBooks: {detail}")
 
     # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
 
@@ -253,22 +253,22 @@ class PaymentRule:
         record: HubSpotObject | None = None
         with contextlib.suppress(NotFound):
             record = await ctx.hubspot.get("commerce_payments", payment_id, properties=READ_PROPERTIES)
-        saw(GONE if record is None else hubspot_version(record))  # even when skipped: that version is seen
+        saw(GONE if record is None else hubspot_version(record), record)  # even when skipped: that version is seen
         if link is not None and link.origin == Provider.QUICKBOOKS:
-            return Outcome("skipped", link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
+            return Outcome(Action.SKIPPED, link=link, detail="made from QuickBooks: HubSpot edits are not synced back")
         if record is not None and record.properties.get(ORIGIN_PROPERTY):  # a split part: linked through its payment
-            return Outcome("skipped", detail="made from QuickBooks: HubSpot edits are not synced back")
+            return Outcome(Action.SKIPPED, detail="made from QuickBooks: HubSpot edits are not synced back")
         linked = link if link is not None and link.qbo_id is not None else None
         status = (record.properties.get("hs_latest_status") or "succeeded") if record is not None else "deleted"
         if status in NOT_PAID or status == "deleted":
             if linked is None:
                 if record is None:
-                    return Outcome("skipped", detail="deleted in HubSpot; nothing synced to QuickBooks")
+                    return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing synced to QuickBooks")
                 raise Excluded(f"payment {status}", category="payment_not_completed")
             return await self._void_in_qbo(ctx, settings, linked, status)
         if status in PROCESSING:
             if linked is not None:
-                return Outcome("skipped", link=linked, detail=f"payment {status} again; QuickBooks payment kept")
+                return Outcome(Action.SKIPPED, link=linked, detail=f"payment {status} again; QuickBooks payment kept")
             raise Excluded(f"payment {status} (ACH): synced once it completes", category="payment_processing")
         assert record is not None  # a missing record has status "deleted"
         if linked is not None:
@@ -283,7 +283,9 @@ class PaymentRule:
         invoice_link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoices[0].to_id)
         if invoice_link is None or invoice_link.qbo_id is None:
             raise Failing(
-                f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks", category="invoice_not_synced"
+                f"HubSpot invoice {invoices[0].to_id} is not synced to QuickBooks",
+                category="invoice_not_synced",
+                awaits=Awaited(Kind.INVOICE, Provider.HUBSPOT, invoices[0].to_id),
             )
         invoice = await ctx.qbo.read("Invoice", invoice_link.qbo_id)
         company = await ctx.company()
@@ -295,7 +297,7 @@ class PaymentRule:
                 category=currencies.OTHER_CURRENCY,
             )
         payment = await _qbo_payment_by_marker(ctx, invoice, payment_id)
-        action = "linked"
+        action = Action.LINKED
         if payment is None:
             fields = qbo_payment_fields(record, company.qbo_zone, currency)
             rate = None
@@ -306,7 +308,7 @@ class PaymentRule:
                 _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate)),
                 request_id=ctx.request_id("Payment", "create", payment_id, link=link),
             )
-            action = "created"
+            action = Action.CREATED
         saved = await _save(
             ctx, link, Provider.HUBSPOT, str(payment["Id"]), {}, str(payment["SyncToken"]), hubspot_id=payment_id
         )
@@ -316,23 +318,23 @@ class PaymentRule:
         assert link.qbo_id is not None
         payment = await ctx.qbo.read("Payment", link.qbo_id)
         if is_voided(payment):
-            return Outcome("skipped", link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
+            return Outcome(Action.SKIPPED, link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
         company = await ctx.company()
         fields = qbo_payment_fields(record, company.qbo_zone, currencies.qbo_currency(payment, company))
         total: Decimal = fields["TotalAmt"]
         if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
-            return Outcome("unchanged", link=link)
+            return Outcome(Action.UNCHANGED, link=link)
         lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
         body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
         request_id = ctx.request_id("Payment", link.qbo_id, "update", str(payment["SyncToken"]), link=link)
         updated = await ctx.qbo.update("Payment", body, request_id=request_id)
         saved = await _save(ctx, link, Provider.HUBSPOT, link.qbo_id, {}, str(updated["SyncToken"]))
-        return Outcome("updated", Direction.HUBSPOT_TO_QBO, saved, "amount/date")
+        return Outcome(Action.UPDATED, Direction.HUBSPOT_TO_QBO, saved, "amount/date")
 
     async def _void_in_qbo(self, ctx: SyncContext, settings: PaymentSettings, link: Link, status: str) -> Outcome:
         assert link.qbo_id is not None
         if link.status == LinkStatus.DELETED:
-            return Outcome("skipped", link=link, detail=f"{status} in HubSpot; already handled")
+            return Outcome(Action.SKIPPED, link=link, detail=f"{status} in HubSpot; already handled")
         written = link.qbo_written_sync_token
         if settings.on_delete == "propagate":
             payment = await ctx.qbo.read("Payment", link.qbo_id)
@@ -347,7 +349,7 @@ class PaymentRule:
             )
         )  # fmt: skip
         detail = "QuickBooks payment voided" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome("deleted", Direction.HUBSPOT_TO_QBO, saved, f"{status} in HubSpot: {detail}")
+        return Outcome(Action.DELETED, Direction.HUBSPOT_TO_QBO, saved, f"{status} in HubSpot: {detail}")
 
 
 # --- helpers that call the APIs --------------------------------------------------------------------------------------
@@ -356,7 +358,11 @@ class PaymentRule:
 async def _hubspot_invoice(ctx: SyncContext, qbo_invoice_id: str) -> str:
     link = await ctx.store.get_link(ctx.name, Kind.INVOICE, qbo_id=qbo_invoice_id)
     if link is None or link.hubspot_id is None:
-        raise Failing(f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot", category="invoice_not_synced")
+        raise Failing(
+            f"QuickBooks invoice {qbo_invoice_id} is not synced to HubSpot",
+            category="invoice_not_synced",
+            awaits=Awaited(Kind.INVOICE, Provider.QUICKBOOKS, qbo_invoice_id),
+        )
     return link.hubspot_id
 
 

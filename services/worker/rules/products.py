@@ -54,9 +54,9 @@ from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
-from shared.envelope import Provider
+from shared.domain import Action, Kind, Provider
 from shared.errors import DuplicateName, NotFound
-from shared.store import Kind, Link, ReviewDecision
+from shared.store import Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ProductSettings
 
 HUBSPOT_TYPES = {"service": "service", "noninventory": "non_inventory", "non_inventory": "non_inventory",
@@ -127,51 +127,40 @@ class ProductRule:
         except NotFound:
             saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.PRODUCT, settings, product_id)
-        saw(hubspot_version(product))
+        saw(hubspot_version(product), product)
         if link is not None and link.qbo_id is not None:
             item = await ctx.qbo.read("Item", link.qbo_id)
             restore = {"Active": True} if not item.get("Active", True) else None
-            action = "restored" if restore else "merged" if merged else "updated"
+            action = Action.RESTORED if restore else Action.MERGED if merged else Action.UPDATED
             return await _sync(ctx, settings, link, product, item, action=action, qbo_extra=restore)
 
-        await filters.check_hubspot(ctx, settings.hubspot_to_qbo, product)
-        sku = _fields.text(product.properties.get("hs_sku"))
-        if sku is None and settings.require_sku:
-            raise Excluded("no SKU (require_sku)", category="no_sku")
+        await screen_product(ctx, product)
         decision = match.resolved(link)
         found: QboEntity | None = None
         if decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
             found = await ctx.qbo.read("Item", link.review_pick)
         elif decision is None:
-            items = await _items_by_sku(ctx, sku) if sku else []
-            qbo = Provider.QUICKBOOKS
-            candidates = [await match.found(ctx, Kind.PRODUCT, str(i["Id"]), _item_label(i), on=qbo) for i in items]
-            # Products with this SKU that could be these items' (linked to none, or to one of them).
-            linked = [await match.found(ctx, Kind.PRODUCT, p.id, "", on=Provider.HUBSPOT)
-                      for p in (await _products_by_sku(ctx, settings, sku) if sku else [])]  # fmt: skip
-            sharing = [p.id for p in linked if p.linked_to in (None, *(str(i["Id"]) for i in items))]
-            chosen = match.decide(
-                product_id, sku or "", candidates, other_side="QuickBooks items", sharing=sharing,
-                under_review=match.awaiting_review(link),
-            )  # fmt: skip
+            chosen, items = await match_product(ctx, product, link)
             if isinstance(chosen, match.Review):
                 return await match.needs_review(
                     ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, chosen, match.version(product)
                 )
             if isinstance(chosen, match.LinkTo):
-                found = next(i for i in items if str(i["Id"]) == chosen.id)
+                found = items[chosen.id]
         if found is not None:
             link = await claim(
                 ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(found["Id"]), category="duplicate_sku"
             )
             restore = {"Active": True} if not found.get("Active", True) else None
-            return await _sync(ctx, settings, match.cleared(link), product, found, action="linked", qbo_extra=restore)
+            return await _sync(
+                ctx, settings, match.cleared(link), product, found, action=Action.LINKED, qbo_extra=restore
+            )
         link, item = await _create_item(ctx, settings, product, link)
         link = await claim(
             ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(item["Id"]), category="duplicate_sku"
         )
         link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(item["SyncToken"]))
-        return await _sync(ctx, settings, link, product, item, action="created")
+        return await _sync(ctx, settings, link, product, item, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
 
@@ -181,50 +170,98 @@ class ProductRule:
         # The link first, then the records (see rules/__init__.py).
         link = await ctx.store.get_link(ctx.name, Kind.PRODUCT, qbo_id=item_id)
         item = await ctx.qbo.read("Item", item_id)
-        saw(qbo_version(item))
+        saw(qbo_version(item), item)
         if link is not None and link.qbo_written_sync_token == str(item.get("SyncToken")) and not merged:
-            return Outcome("echo", link=link, detail="our own write")
+            return Outcome(Action.ECHO, link=link, detail="our own write")
         if not item.get("Active", True):
             return await archive_in_hubspot(ctx, SPEC, settings, link)
         if link is not None and link.hubspot_id is not None:
             try:
                 product = await ctx.hubspot.get("products", link.hubspot_id, properties=_properties(settings))
             except NotFound:
-                return Outcome("skipped", link=link, detail="the linked HubSpot product was archived")
-            return await _sync(ctx, settings, link, product, item, action="merged" if merged else "updated")
+                return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot product was archived")
+            return await _sync(ctx, settings, link, product, item, action=Action.MERGED if merged else Action.UPDATED)
 
-        if product_type(item.get("Type")) in NOT_PRODUCTS:
-            raise Excluded(f"a {item.get('Type')} item is not a product or service", category="item_type")
-        await filters.check_qbo(ctx, settings.qbo_to_hubspot, item)
-        sku = _fields.text(item.get("Sku"))
-        if sku is None and settings.require_sku:
-            raise Excluded("no SKU (require_sku)", category="no_sku")
+        await screen_item(ctx, item)
         decision = match.resolved(link)
         made = await made_from(ctx, ITEM_ORIGIN, item_id, _properties(settings))
         found: HubSpotObject | None = made
         if made is None and decision == ReviewDecision.PICK and link is not None and link.review_pick is not None:
             found = await ctx.hubspot.get("products", link.review_pick, properties=_properties(settings))
         elif made is None and decision is None:
-            products = await _products_by_sku(ctx, settings, sku) if sku else []
-            hubspot = Provider.HUBSPOT
-            candidates = [await match.found(ctx, Kind.PRODUCT, p.id, _product_label(p), on=hubspot) for p in products]
-            # Items with this SKU that could be these products' (linked to none, or to one of them).
-            linked = [await match.found(ctx, Kind.PRODUCT, str(i["Id"]), "", on=Provider.QUICKBOOKS)
-                      for i in (await _items_by_sku(ctx, sku) if sku else [])]  # fmt: skip
-            sharing = [i.id for i in linked if i.linked_to in (None, *(p.id for p in products))]
-            chosen = match.decide(
-                item_id, sku or "", candidates, other_side="HubSpot products", sharing=sharing,
-                under_review=match.awaiting_review(link),
-            )  # fmt: skip
+            chosen, products = await match_item(ctx, item, link)
             if isinstance(chosen, match.Review):
                 return await match.needs_review(
                     ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, item_id, chosen, str(item.get("SyncToken"))
                 )
             if isinstance(chosen, match.LinkTo):
-                found = next(p for p in products if p.id == chosen.id)
+                found = products[chosen.id]
         product = found or await _create_product(ctx, settings, item)
         link = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, product.id, item_id, category="duplicate_sku")
-        return await _sync(ctx, settings, match.cleared(link), product, item, action="linked" if found else "created")
+        return await _sync(
+            ctx, settings, match.cleared(link), product, item, action=Action.LINKED if found else Action.CREATED
+        )
+
+
+# --- the filters and the matching, for the rule and for the initial sync's plan -------------------------------------
+
+
+async def screen_product(ctx: SyncContext, product: HubSpotObject) -> None:
+    """The filters a product with no linked item passes before it is matched; raises `Excluded`."""
+    settings = ctx.connection.products
+    await filters.check_hubspot(ctx, settings.hubspot_to_qbo, product)
+    if _fields.text(product.properties.get("hs_sku")) is None and settings.require_sku:
+        raise Excluded("no SKU (require_sku)", category="no_sku")
+
+
+async def match_product(
+    ctx: SyncContext, product: HubSpotObject, link: Link | None
+) -> tuple[match.Match, dict[str, QboEntity]]:
+    """What matching by SKU makes of a product with no linked item, and the items it found (by id)."""
+    settings = ctx.connection.products
+    sku = _fields.text(product.properties.get("hs_sku"))
+    items = await _items_by_sku(ctx, sku) if sku else []
+    qbo = Provider.QUICKBOOKS
+    candidates = [await match.found(ctx, Kind.PRODUCT, str(i["Id"]), _item_label(i), on=qbo) for i in items]
+    # Products with this SKU that could be these items' (linked to none, or to one of them).
+    linked = [await match.found(ctx, Kind.PRODUCT, p.id, "", on=Provider.HUBSPOT)
+              for p in (await _products_by_sku(ctx, settings, sku) if sku else [])]  # fmt: skip
+    sharing = [p.id for p in linked if p.linked_to in (None, *(str(i["Id"]) for i in items))]
+    chosen = match.decide(
+        product.id, sku or "", candidates, other_side="QuickBooks items", sharing=sharing,
+        under_review=match.awaiting_review(link),
+    )  # fmt: skip
+    return chosen, {str(i["Id"]): i for i in items}
+
+
+async def screen_item(ctx: SyncContext, item: QboEntity) -> None:
+    """The filters an active item with no linked product passes before it is matched; raises `Excluded`."""
+    settings = ctx.connection.products
+    if product_type(item.get("Type")) in NOT_PRODUCTS:
+        raise Excluded(f"a {item.get('Type')} item is not a product or service", category="item_type")
+    await filters.check_qbo(ctx, settings.qbo_to_hubspot, item)
+    if _fields.text(item.get("Sku")) is None and settings.require_sku:
+        raise Excluded("no SKU (require_sku)", category="no_sku")
+
+
+async def match_item(
+    ctx: SyncContext, item: QboEntity, link: Link | None
+) -> tuple[match.Match, dict[str, HubSpotObject]]:
+    """What matching by SKU makes of an item with no linked product, and the products it found (by id)."""
+    settings = ctx.connection.products
+    sku = _fields.text(item.get("Sku"))
+    products = await _products_by_sku(ctx, settings, sku) if sku else []
+    hubspot = Provider.HUBSPOT
+    candidates = [await match.found(ctx, Kind.PRODUCT, p.id, _product_label(p), on=hubspot) for p in products]
+    # Items with this SKU that could be these products' (linked to none, or to one of them).
+    linked = [await match.found(ctx, Kind.PRODUCT, str(i["Id"]), "", on=Provider.QUICKBOOKS)
+              for i in (await _items_by_sku(ctx, sku) if sku else [])]  # fmt: skip
+    sharing = [i.id for i in linked if i.linked_to in (None, *(p.id for p in products))]
+    chosen = match.decide(
+        str(item["Id"]), sku or "", candidates, other_side="HubSpot products", sharing=sharing,
+        under_review=match.awaiting_review(link),
+    )  # fmt: skip
+    return chosen, {p.id: p for p in products}
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
@@ -241,7 +278,7 @@ async def _sync(
     product: HubSpotObject,
     item: QboEntity,
     *,
-    action: str,
+    action: Action,
     qbo_extra: dict[str, Any] | None = None,
 ) -> Outcome:
     """`sync_fields`, with the two product rules folded into what it compares (`_compared`); the type always takes

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.sandbox.hubspot import HubSpotSandbox
-from services.sandbox.hubspot._scopes import EVERY_SCOPE
+from hsqbo_sandbox.hubspot import HubSpotSandbox
+from hsqbo_sandbox.hubspot._scopes import EVERY_SCOPE
 from shared.asgi import serving
 from tests.sandbox.conftest import WebhookSink
 

@@ -3,7 +3,7 @@ currencies and time zone, set through the control surface; records hold only the
 
 from __future__ import annotations
 
-from services.sandbox.hubspot._scopes import EVERY_SCOPE
+from hsqbo_sandbox.hubspot._scopes import EVERY_SCOPE
 from tests.sandbox.hubspot.conftest import Hub
 
 

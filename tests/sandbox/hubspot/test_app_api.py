@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from services.sandbox import SandboxOptions, start_sandbox
-from services.sandbox.hubspot import DEFAULT_DEVELOPER_API_KEY
-from shared.config import Settings
+from hsqbo_sandbox import SandboxApps, SandboxOptions, start_sandbox
+from hsqbo_sandbox._options import DEFAULT_DEVELOPER_API_KEY
 from tests.sandbox.hubspot.conftest import APP_ID, Hub
 
 SUBSCRIPTIONS = f"/webhooks/v3/{APP_ID}/subscriptions"
@@ -60,7 +59,7 @@ async def test_the_control_surface_deletes_a_subscription(hub: Hub) -> None:
 
 
 async def test_a_seeded_sandbox_has_the_apps_subscriptions_as_uploaded() -> None:
-    sandbox = await start_sandbox(SandboxOptions(hubspot_port=0, qbo_port=0, seed=True), settings=Settings())
+    sandbox = await start_sandbox(SandboxOptions(hubspot_port=0, qbo_port=0, seed=True, apps=SandboxApps()))
     try:
         uploaded = [subscription.to_json() for subscription in sandbox.hubspot.subscriptions]
     finally:

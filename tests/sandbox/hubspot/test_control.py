@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.sandbox._clock import SEED_AGE_SECONDS
-from services.sandbox.hubspot import HubSpotSandbox
+from hsqbo_sandbox._clock import SEED_AGE_SECONDS
+from hsqbo_sandbox.hubspot import HubSpotSandbox
 from shared.asgi import serving
 from tests.sandbox.hubspot.conftest import Hub
 

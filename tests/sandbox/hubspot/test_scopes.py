@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.sandbox.hubspot._auth import DEFAULT_SCOPES
-from services.sandbox.hubspot._scopes import EVERY_SCOPE, requirements
+from hsqbo_sandbox.hubspot._auth import DEFAULT_SCOPES
+from hsqbo_sandbox.hubspot._scopes import EVERY_SCOPE, requirements
 from tests.sandbox.hubspot.conftest import CLIENT_SECRET, Hub, association_to
 
 WITHOUT_DEALS = [scope for scope in EVERY_SCOPE if not scope.startswith("crm.objects.deals.")]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.sandbox._clock import SandboxClock
-from services.sandbox.hubspot._schema import BY_NAME
-from services.sandbox.hubspot._search import _candidate_ids, search
-from services.sandbox.hubspot._store import Actor, Portal
+from hsqbo_sandbox._clock import SandboxClock
+from hsqbo_sandbox.hubspot._schema import BY_NAME
+from hsqbo_sandbox.hubspot._search import _candidate_ids, search
+from hsqbo_sandbox.hubspot._store import Actor, Portal
 from tests.sandbox.hubspot.conftest import Hub
 
 

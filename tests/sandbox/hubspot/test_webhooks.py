@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.sandbox.hubspot import HubSpotSandbox
+from hsqbo_sandbox.hubspot import HubSpotSandbox
 from shared.asgi import serving
 from shared.signatures import verify_hubspot_v1, verify_hubspot_v3
 from tests.sandbox.hubspot.conftest import APP_ID, CLIENT_SECRET, RETRY_SCALE, HookedHub

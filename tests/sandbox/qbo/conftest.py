@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.sandbox.qbo import QboSandbox, RealmLimits
+from hsqbo_sandbox.qbo import QboSandbox, RealmLimits
 from tests.sandbox.conftest import WebhookSink, serving_with_sink
 
 CLIENT_ID = "test-client"

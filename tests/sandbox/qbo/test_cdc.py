@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.sandbox._clock import SEED_AGE_SECONDS
-from services.sandbox.qbo._timestamps import company_time
+from hsqbo_sandbox._clock import SEED_AGE_SECONDS
+from hsqbo_sandbox.qbo._timestamps import company_time
 from tests.sandbox.qbo.conftest import QboHttp
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.sandbox.qbo import QboSandbox
+from hsqbo_sandbox.qbo import QboSandbox
 from tests.sandbox.qbo.conftest import REALM_ID, QboHttp
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.sandbox.qbo import RealmLimits
+from hsqbo_sandbox.qbo import RealmLimits
 from tests.sandbox.qbo.conftest import QboHttp
 
 

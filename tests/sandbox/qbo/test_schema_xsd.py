@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from services.sandbox.qbo import QboSandbox
-from services.sandbox.qbo import _company as company
+from hsqbo_sandbox.qbo import QboSandbox
+from hsqbo_sandbox.qbo import _company as company
 
 XSD_DIR = Path("/work/shared/reference/qbo-xsd")
 XS = "{http://www.w3.org/2001/XMLSchema}"
