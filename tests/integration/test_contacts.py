@@ -271,6 +271,23 @@ async def test_a_late_change_of_a_contact_merged_away_while_the_merge_webhook_wa
     assert retired.status == LinkStatus.DELETED
 
 
+async def test_an_edit_of_the_customer_of_a_contact_merged_away_while_the_merge_webhook_was_lost_keeps_its_values(
+    stack: Stack,
+) -> None:
+    keep = stack.hubspot_edit("contacts", "create", properties={"email": "keep@hs.test", "firstname": "Keep"})
+    lose = stack.hubspot_edit("contacts", "create", properties={"email": "lose@hs.test", "firstname": "Lose"})
+    await stack.settle()
+    [customer] = by_email(stack, "lose@hs.test")
+    stack.sandbox.hubspot.faults.update(webhook_drop_rate=1.0)
+    stack.hubspot_edit("contacts", "merge", id=keep["id"], merge_id=lose["id"])
+    await stack.settle()
+    stack.sandbox.hubspot.faults.reset()
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "GivenName": "Edited"})  # its contact reads as keep's
+    await stack.settle()
+    assert [c["GivenName"] for c in by_email(stack, "lose@hs.test")] == ["Edited"]
+    assert [c["GivenName"] for c in by_email(stack, "keep@hs.test")] == ["Keep"]
+
+
 @pytest.mark.parametrize(
     "sync_overrides", [{"contacts": {"hubspot_to_qbo": {"require_hubspot_invoice": True}}}], indirect=True
 )
