@@ -25,8 +25,9 @@ import aio_pika
 import aiohttp
 import orjson
 
+from benchmarks._latest import update_latest
 from benchmarks._load import Call, LoadResult, closed_loop, run_load
-from benchmarks._processes import free_ports, hsqbo, python_module, running
+from benchmarks._processes import free_ports, hsqbo, python_module, rss_kib, running
 from benchmarks._report import BenchmarkResult
 from shared import signatures
 from shared.bus import CHANGES_QUEUE, declare_topology
@@ -35,9 +36,10 @@ from shared.config import Settings
 CONNECTIONS = 32
 WARMUP_SECONDS = 2.0
 DURATION_SECONDS = 10.0
-# Requests prepared per case: this many per second of a run, well above what the receiver reaches here. The
-# bare endpoint replays the same pool, so only the receiver could run out (it then fails loudly).
-POOL_EVENTS_PER_SECOND = 12_000
+# Requests prepared per case: this many per second of a run (requests, whatever their events: a delivery of 20 is
+# one message now), well above what the receiver reaches here. The bare endpoint replays the same pool, so only the
+# receiver could run out (it then fails loudly).
+POOL_REQUESTS_PER_SECOND = 2_000
 PORTAL_ID = 2001
 REALM_ID = "9130350000000001"
 HUBSPOT_APP_ID = 424242
@@ -176,7 +178,7 @@ def presign(case: Case, base_url: str, keys: WebhookSecrets, requests: int, firs
 
 
 def pool_size(case: Case) -> int:
-    return math.ceil(POOL_EVENTS_PER_SECOND * (WARMUP_SECONDS + DURATION_SECONDS) / case.events_per_request)
+    return math.ceil(POOL_REQUESTS_PER_SECOND * (WARMUP_SECONDS + DURATION_SECONDS))
 
 
 async def purge_changes_queue(rabbitmq_url: str) -> int:
@@ -223,16 +225,23 @@ def _row(case: Case, server: str, figures: dict[str, Any], ratio: float | None) 
 async def _run() -> BenchmarkResult:
     settings = Settings()  # HSQBO_RABBITMQ_URL from the environment (`make bench` points it at its node)
     keys = WebhookSecrets.generate()
-    receiver_port, bare_port = free_ports(2)
+    receiver_port, bare_port, metrics_port = free_ports(3)
     receiver_url, bare_url = f"http://127.0.0.1:{receiver_port}", f"http://127.0.0.1:{bare_port}"
     # The public URL pins the URI the receiver rebuilds for v3 signatures to the one signed here.
-    receiver_env = {**keys.environment(), "HSQBO_PUBLIC_URL": receiver_url, "HSQBO_RABBITMQ_URL": settings.rabbitmq_url}
+    receiver_env = {
+        **keys.environment(),
+        "HSQBO_PUBLIC_URL": receiver_url,
+        "HSQBO_RABBITMQ_URL": settings.rabbitmq_url,
+        "HSQBO_METRICS_PORT": str(metrics_port),
+    }  # its own /metrics port: 9100 may be taken here
     await purge_changes_queue(settings.rabbitmq_url)
     cases: list[dict[str, Any]] = []
     table: list[dict[str, Any]] = []
     async with (
-        running(hsqbo("receiver", "--port", str(receiver_port)), receiver_env, [f"{receiver_url}/readyz"]),
-        running(python_module("benchmarks._bare_endpoint", "--port", str(bare_port)), {}, [f"{bare_url}/readyz"]),
+        running(hsqbo("receiver", "--port", str(receiver_port)), receiver_env, [f"{receiver_url}/readyz"]) as server,
+        running(
+            python_module("benchmarks._bare_endpoint", "--port", str(bare_port)), {}, [f"{bare_url}/readyz"]
+        ) as bare,
     ):
         first_number = 0
         for case in CASES:
@@ -240,20 +249,24 @@ async def _run() -> BenchmarkResult:
             pool = presign(case, receiver_url, keys, count, first_number)
             first_number += count * case.events_per_request
             bare_calls = itertools.cycle([request.call(bare_url, case.name) for request in pool])
-            bare = _figures(await _measure(bare_calls), case)
+            bare_figures = _figures(await _measure(bare_calls), case)
             receiver = _figures(await _measure(iter([request.call(receiver_url, case.name) for request in pool])), case)
-            ratio = receiver["requests_per_second"] / bare["requests_per_second"]
+            ratio = receiver["requests_per_second"] / bare_figures["requests_per_second"]
             cases.append(
                 {
                     "case": case.name,
                     "provider": case.provider,
                     "events_per_request": case.events_per_request,
                     "receiver": receiver,
-                    "bare": bare,
+                    "bare": bare_figures,
                     "receiver_over_bare_requests_per_second": round(ratio, 3),
                 }
             )
-            table += [_row(case, "bare", bare, None), _row(case, "receiver", receiver, ratio)]
+            table += [_row(case, "bare", bare_figures, None), _row(case, "receiver", receiver, ratio)]
+        rss_mb = {
+            name: round(rss_kib(process.pid) / 1024, 1)
+            for name, process in (("receiver", server), ("bare_starlette", bare))
+        }
     purged = await purge_changes_queue(settings.rabbitmq_url)
     details = {
         "settings": {
@@ -265,8 +278,23 @@ async def _run() -> BenchmarkResult:
         },
         "cases": cases,
         "queue_messages_purged_after": purged,
+        "rss_mb_after_run": rss_mb,
     }
+    update_latest({"receiver": headline(cases), "rss_mb": rss_mb})
     return BenchmarkResult("receiver", table, details)
+
+
+def headline(cases: list[dict[str, Any]]) -> dict[str, float]:
+    """latest.json's `receiver`: single HubSpot events (requests/s) against the bare endpoint in the same run, and
+    events/s of HubSpot deliveries of 20."""
+    by_name = {case["case"]: case for case in cases}
+    single, batch = by_name[Case("hubspot", 1).name], by_name[Case("hubspot", 20).name]
+    return {
+        "rps": single["receiver"]["requests_per_second"],
+        "batch20_events_per_s": batch["receiver"]["events_per_second"],
+        "baseline_rps": single["bare"]["requests_per_second"],
+        "ratio": single["receiver_over_bare_requests_per_second"],
+    }
 
 
 def run() -> BenchmarkResult:

@@ -2,9 +2,9 @@
 show on the other side, how many API calls one change costs, and how many records a minute sync at the providers'
 real rate limits, counting every 429 the sandboxes answered (the client's own limits should leave none).
 
-The stack runs in this process (`services.run.running_stack`: both sandboxes at their real limits and
-unseeded, the receiver, the worker and the poller, the private RabbitMQ node) with default settings, so the 1 s
-debounce window is in every lag. Phases:
+The stack runs in this process (`services.run.running_stack`: both sandboxes at their real limits, answering each
+API call after 120 ± 40 ms, unseeded, the receiver, the worker and the poller, the private RabbitMQ node) with default
+settings, so the 1 s debounce window is in every lag. Phases:
 
 - **lag**: `LAG_RECORDS` contacts made in HubSpot and `LAG_RECORDS` customers in QBO are synced first; then
   `LAG_EDITS` phone edits, one at a time, alternating sides. An edit's lag runs from the user's edit to the other
@@ -45,6 +45,9 @@ LAG_RECORDS = 10
 LAG_EDITS = 40
 BURST_RECORDS = 300
 LOOK_SECONDS = 0.01
+# The sandboxes answer every API call at a real provider's round trip, 120 ± 40 ms, as over the internet.
+SANDBOX_LATENCY_MS = 120.0
+SANDBOX_LATENCY_JITTER_MS = 40.0
 WAIT_SECONDS = 300.0  # give up on a phase after this long (the figure would be meaningless anyway)
 
 
@@ -188,7 +191,10 @@ def postgres_store() -> Iterator[str]:
 async def _run(name: str, store: contextlib.AbstractContextManager[str]) -> BenchmarkResult:
     with store as store_url:
         settings = Settings(store_url=store_url)
-        options = StackOptions(port=0, hubspot_port=0, qbo_port=0, status_port=0, seed=False)
+        options = StackOptions(
+            port=0, hubspot_port=0, qbo_port=0, status_port=0, seed=False,
+            sandbox_latency_ms=SANDBOX_LATENCY_MS, sandbox_latency_jitter_ms=SANDBOX_LATENCY_JITTER_MS,
+        )  # fmt: skip
         async with running_stack(settings, options, run_connection) as stack:
             sides = Sides(stack)
             lag = await lag_phase(sides)

@@ -3,7 +3,9 @@
 Topology (all durable; quorum queues, because classic mirrored queues lost acknowledged writes under partitions):
 
     receiver ──► exchange `hsqbo.changes` (topic) ──#──► quorum queue `hsqbo.changes` ──► worker
-                       routing key provider.account.object_type.object_id (shardable per record later)
+                       one message per delivery (its events as an array; the worker splits them per record);
+                       routing key provider.account.object_type.object_id for a lone event, else
+                       provider.account.delivery
     any queue's rejects / over-limit deliveries ──► exchange `hsqbo.dead` (fanout) ──► quorum queue `hsqbo.dead`
 
     worker: one apply command per record, delayed by a queue whose messages expire into the apply exchange:
@@ -31,7 +33,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from shared import tracing
 from shared.domain import Kind, Part, PendingKey, Provider
-from shared.envelope import ChangeEnvelope
+from shared.envelope import ChangeEnvelope, encode_changes
 from shared.errors import BrokerUnavailable, PublishNotConfirmed
 from shared.logging import get_logger
 from shared.metrics import PUBLISH_CONFIRM_LATENCY
@@ -42,6 +44,10 @@ DEAD_EXCHANGE = "hsqbo.dead"
 DEAD_QUEUE = "hsqbo.dead"
 APPLY_EXCHANGE = "hsqbo.apply"
 APPLY_QUEUE = "hsqbo.apply"
+
+# A HubSpot delivery holds at most 100 events: it is one message. Larger sets (a poll) are cut into messages of this
+# many, so no message grows without bound.
+MAX_EVENTS_PER_MESSAGE = 100
 
 # A message redelivered this many times (a consumer crashing on it) is dead-lettered instead of looping forever.
 DELIVERY_LIMIT = 20
@@ -132,17 +138,27 @@ class ApplyCommand:
         return cls(**orjson.loads(data))
 
 
-def envelope_message(envelope: ChangeEnvelope) -> aio_pika.Message:
+def changes_message(envelopes: Sequence[ChangeEnvelope]) -> aio_pika.Message:
+    """One persistent message carrying `envelopes` (the events of one delivery): one confirm for all of them."""
     trace: dict[str, Any] = tracing.carrier()  # the webhook's trace, when tracing is on (shared/tracing.py)
+    first = envelopes[0]
+    lone = len(envelopes) == 1
     return aio_pika.Message(
-        envelope.to_json(),
+        encode_changes(envelopes),
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=envelope.event_id,
-        timestamp=envelope.occurred_at_ms / 1000,
-        type=f"{envelope.provider}.{envelope.object_type}.{envelope.operation}",
+        # The dead-letter queue lists a message by its id: a delivery's is its first event's and how many follow.
+        message_id=first.event_id if lone else f"{first.event_id}+{len(envelopes) - 1}",
+        timestamp=min(envelope.occurred_at_ms for envelope in envelopes) / 1000,
+        type=f"{first.provider}.{first.object_type}.{first.operation}" if lone else "changes",
         headers=trace or None,
     )
+
+
+def changes_routing_key(envelopes: Sequence[ChangeEnvelope]) -> str:
+    """A lone event's record key; a delivery's first event's account (the queue binds every key)."""
+    first = envelopes[0]
+    return first.routing_key if len(envelopes) == 1 else f"{first.provider}.{first.account_id}.delivery"
 
 
 class EventPublisher(Protocol):
@@ -199,23 +215,31 @@ class Publisher:
     async def publish(self, envelopes: Sequence[ChangeEnvelope]) -> None:
         """Return once every envelope is confirmed by the broker; raise BusError otherwise (nothing is assumed
         queued then: the caller answers non-2xx so the sender retries; a partial success only risks duplicates,
-        which the worker tolerates)."""
+        which the worker tolerates). Envelopes travel `MAX_EVENTS_PER_MESSAGE` to a message: one confirm each."""
+        if not envelopes:
+            return
         if not self.ready or self._exchange is None:
             raise BrokerUnavailable("not connected to RabbitMQ")
         exchange = self._exchange
         started = time.perf_counter()
 
-        async def one(envelope: ChangeEnvelope) -> None:
+        async def one(chunk: Sequence[ChangeEnvelope]) -> None:
             try:
-                await exchange.publish(envelope_message(envelope), envelope.routing_key, mandatory=True)
+                await exchange.publish(changes_message(chunk), changes_routing_key(chunk), mandatory=True)
             except CONNECTION_EXCEPTIONS as exc:  # nack, return, channel or connection loss
                 raise PublishNotConfirmed(f"publish failed: {type(exc).__name__}") from None
             PUBLISH_CONFIRM_LATENCY.observe(time.perf_counter() - started)
 
+        size = MAX_EVENTS_PER_MESSAGE
+        chunks = [envelopes[at : at + size] for at in range(0, len(envelopes), size)]
         try:
-            async with asyncio.timeout(self._confirm_timeout), asyncio.TaskGroup() as group:
-                for envelope in envelopes:
-                    group.create_task(one(envelope))
+            async with asyncio.timeout(self._confirm_timeout):
+                if len(chunks) == 1:  # the usual case: no task group to set up
+                    await one(chunks[0])
+                else:
+                    async with asyncio.TaskGroup() as group:
+                        for chunk in chunks:
+                            group.create_task(one(chunk))
         except TimeoutError:
             raise PublishNotConfirmed(f"no confirm within {self._confirm_timeout}s") from None
         except ExceptionGroup as failures:

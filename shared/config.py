@@ -96,7 +96,10 @@ class Settings(BaseSettings):
     shutdown_seconds: Seconds = 20.0  # on SIGTERM, how long in-flight applies may finish before they are requeued
 
     # Poller: the fallback for missed webhooks (QBO CDC, HubSpot search), one connection at a time per store.
-    poll_seconds: Seconds = 60.0  # how often each connection is polled
+    poll_seconds: Seconds = 60.0  # how often each connection is polled (QBO's CDC: by its read budget, below)
+    # A connection's QBO CDC polls come as often as its monthly read budget allows (shared/budget.py), within these.
+    qbo_cdc_min_seconds: Seconds = 5.0
+    qbo_cdc_max_seconds: Seconds = 900.0
     # Each poll looks this far behind the previous one: HubSpot's search index lags its writes, clocks differ.
     poll_overlap_seconds: Seconds = 120.0
     # A change a poll finds unsynced with no trace of its webhook (no pending work, its link untouched since) waits

@@ -16,14 +16,23 @@ import time
 import uuid
 from collections.abc import Callable
 
-from shared.clients import CallLimits, HubSpotClient, QboClient, RateLimiter, Transport
+from shared.clients import (
+    CallLimits,
+    DegradedReads,
+    HubSpotClient,
+    QboClient,
+    RateLimiter,
+    Transport,
+    UsageMeter,
+    UsageRecorder,
+)
 from shared.company import Company, CompanyCache
 from shared.config import Settings
 from shared.credentials import MISSING_SCOPES, grant_hint, token_source
 from shared.domain import Provider
 from shared.errors import AuthRevoked, HsqboError, MissingScopes
 from shared.logging import get_logger
-from shared.metrics import CONNECTION_PAUSED
+from shared.metrics import CONNECTION_PAUSED, QBO_READ_BUDGET
 from shared.store import CredentialStatus, Link, Store
 from shared.syncconfig import ConnectionSettings
 
@@ -65,6 +74,7 @@ class SyncContext:
     app_id: str | None  # our HubSpot app id: events with changeSource INTEGRATION and this sourceId are our echoes
     clock: Callable[[], float] = time.time
     company_cache: CompanyCache = dataclasses.field(default_factory=CompanyCache)
+    qbo_usage: UsageMeter | None = None  # the QBO company's calls this month, against its read budget
 
     @property
     def name(self) -> str:
@@ -109,6 +119,7 @@ class ContextFactory:
             if settings.api_rate_limits
             else None
         )
+        self.usage = UsageRecorder(store, clock=clock)  # every call counted per account, kind and month
 
     async def get(self, connection: ConnectionSettings) -> SyncContext:
         """The connection's context; raises ConnectionPaused while a provider's credentials are revoked."""
@@ -183,10 +194,18 @@ class ContextFactory:
         if self._limiter is not None:
             hubspot_limits = CallLimits.for_hubspot(self._limiter, connection.hubspot_portal_id, self._settings)
             qbo_limits = CallLimits.for_qbo(self._limiter, connection.qbo_realm_id, self._settings)
+        hubspot_usage = self.usage.meter(connection.name, Provider.HUBSPOT, connection.hubspot_portal_id)
+        qbo_usage = self.usage.meter(connection.name, Provider.QUICKBOOKS, connection.qbo_realm_id)
+        budget = connection.qbo_monthly_read_budget
+        QBO_READ_BUDGET.labels(connection.name).set(budget)
         return SyncContext(
             connection=connection,
             hubspot=HubSpotClient(
-                str(self._settings.hubspot_base_url), sources[Provider.HUBSPOT], self._transport, limits=hubspot_limits
+                str(self._settings.hubspot_base_url),
+                sources[Provider.HUBSPOT],
+                self._transport,
+                limits=hubspot_limits,
+                usage=hubspot_usage,
             ),
             qbo=QboClient(
                 str(self._settings.qbo_base_url),
@@ -194,7 +213,10 @@ class ContextFactory:
                 sources[Provider.QUICKBOOKS],
                 self._transport,
                 limits=qbo_limits,
+                usage=qbo_usage,
+                degraded=DegradedReads(qbo_usage, budget, connection=connection.name, clock=self._clock),
             ),
             store=self._store,
             app_id=self._settings.hubspot_app_id,
+            qbo_usage=qbo_usage,
         )

@@ -36,11 +36,12 @@ from shared.bus import (
     CHANGES_EXCHANGE,
     DEAD_QUEUE,
     ApplyCommand,
+    changes_message,
+    changes_routing_key,
     declare_worker_topology,
-    envelope_message,
 )
 from shared.config import Settings
-from shared.envelope import ChangeEnvelope
+from shared.envelope import decode_changes
 from shared.metrics import DEAD_LETTERS_PURGED, DEAD_LETTERS_REPLAYED
 from shared.resync import resync
 from shared.store import PendingWork
@@ -115,8 +116,8 @@ def _read_body(body: bytes) -> tuple[Payload, dict[str, Any]]:
             "connection": command.connection, "kind": command.kind, "side": command.side,
             "object_id": command.object_id,
         }  # fmt: skip
-    with contextlib.suppress(ValueError, TypeError, KeyError):
-        envelope = ChangeEnvelope.from_json(body)
+    with contextlib.suppress(ValueError, TypeError, KeyError, IndexError):
+        envelope = decode_changes(body)[0]  # a delivery is listed under its first event (its id says how many)
         return Payload.CHANGE, {
             "connection": None, "kind": envelope.object_type, "side": str(envelope.provider),
             "object_id": envelope.object_id,
@@ -317,8 +318,8 @@ class DeadLetters:
             key = ApplyCommand.from_json(body).key
             await resync(self._store, self._channel, key, now=self._clock(), hints=letter.hints)
         else:
-            envelope = ChangeEnvelope.from_json(body)
-            await self._publish(envelope_message(envelope), CHANGES_EXCHANGE, envelope.routing_key)
+            envelopes = decode_changes(body)
+            await self._publish(changes_message(envelopes), CHANGES_EXCHANGE, changes_routing_key(envelopes))
 
     async def _publish(self, message: aio_pika.Message, exchange_name: str, routing_key: str) -> None:
         exchange = (

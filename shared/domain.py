@@ -53,6 +53,16 @@ class PendingKey:
     part: Part | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Awaited:
+    """The record a failing record waits for (an invoice its customer, a payment its invoice): its kind and its id on
+    one side. Once it is created or linked, the records waiting for it are run again."""
+
+    kind: Kind
+    side: Provider
+    object_id: str
+
+
 class Action(enum.StrEnum):
     """What an apply did to a record: the `applied` log line's action and the activity line's."""
 

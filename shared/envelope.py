@@ -1,4 +1,5 @@
-"""The change envelope: one webhook event, normalized, as it travels through RabbitMQ.
+"""The change envelope: one webhook event, normalized, as it travels through RabbitMQ. The events of one delivery
+travel as one message (`encode_changes`), split per record by the worker (`decode_changes`).
 
 Whichever provider and payload format an event came in, the worker sees the same fields. Webhooks are hints: the
 worker re-reads the record, so the envelope says *what* changed, never the new values.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -60,12 +62,32 @@ class ChangeEnvelope:
 
     @classmethod
     def from_json(cls, data: bytes) -> ChangeEnvelope:
+        return cls.from_dict(orjson.loads(data))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChangeEnvelope:
+        if not isinstance(data, dict):
+            raise TypeError("a change envelope is a JSON object")
         # Fields a newer hsqbo added are left out, so a worker still on the older version reads its messages.
-        fields = {name: value for name, value in orjson.loads(data).items() if name in _FIELD_NAMES}
+        fields = {name: value for name, value in data.items() if name in _FIELD_NAMES}
         fields["provider"] = Provider(fields["provider"])
         fields["operation"] = Operation(fields["operation"])
         fields["merged_ids"] = tuple(fields.get("merged_ids", ()))
         return cls(**fields)
+
+
+def encode_changes(envelopes: Sequence[ChangeEnvelope]) -> bytes:
+    """The body of one message carrying the events of one delivery: a lone envelope as itself (the shape every
+    hsqbo reads), several as a JSON array of envelopes."""
+    return envelopes[0].to_json() if len(envelopes) == 1 else orjson.dumps(list(envelopes))
+
+
+def decode_changes(data: bytes) -> list[ChangeEnvelope]:
+    """The envelopes of a message body `encode_changes` wrote (one envelope, or an array of them)."""
+    parsed = orjson.loads(data)
+    if isinstance(parsed, list):
+        return [ChangeEnvelope.from_dict(item) for item in parsed]
+    return [ChangeEnvelope.from_dict(parsed)]
 
 
 _FIELD_NAMES = frozenset(field.name for field in dataclasses.fields(ChangeEnvelope))

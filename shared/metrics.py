@@ -74,6 +74,21 @@ API_LATENCY = Histogram(
     "hsqbo_api_request_seconds", "Provider API call latency", ["provider", "operation"], buckets=_API_LATENCY_BUCKETS
 )
 
+# Provider API calls this calendar month (UTC), by connection, provider and kind (read, write): the store's count of
+# every process's calls, as this process last added its own (shared/clients/_usage.py). QBO reads are Intuit's
+# metered CorePlus calls.
+API_CALLS_THIS_MONTH = Gauge(
+    "hsqbo_api_calls_this_month", "Provider API calls this month (UTC)", ["connection", "provider", "kind"]
+)
+
+# A connection's monthly budget of QBO reads (`qbo_monthly_read_budget` in the sync rules): the alert compares
+# hsqbo_api_calls_this_month{provider="quickbooks",kind="read"} with it.
+QBO_READ_BUDGET = Gauge("hsqbo_qbo_read_budget", "Monthly budget of QBO reads (CorePlus calls)", ["connection"])
+
+# 1 while a connection's QBO reads this month are near their budget: its records are read by batched CDC instead of
+# one read each, and its poller polls QBO seldom (shared/budget.py); else 0.
+QBO_READS_DEGRADED = Gauge("hsqbo_qbo_reads_degraded", "QBO reads near the monthly budget", ["connection"])
+
 # 1 while a connection is paused because its provider refused our refresh token (revoked or expired): the account
 # must be reconnected; 0 once it works again. By connection name and provider.
 CONNECTION_PAUSED = Gauge("hsqbo_connection_paused", "Connection paused until reconnected", ["connection", "provider"])
@@ -133,6 +148,12 @@ POLLED_CHANGES = Counter("hsqbo_poller_changes_total", "Changed records found by
 # the queue (pending). By connection and provider.
 WEBHOOKS_MISSED = Counter(
     "hsqbo_poller_webhooks_missed_total", "Polled changes whose webhook never came", ["connection", "provider"]
+)
+
+# Seconds between a connection's QBO change-data-capture polls, as the poller last chose them from its read budget
+# (shared/budget.py): seconds while reads are to spare, longer near the budget.
+POLL_QBO_INTERVAL = Gauge(
+    "hsqbo_poller_qbo_interval_seconds", "Seconds between QBO CDC polls, from the read budget", ["connection"]
 )
 
 # Unix time up to which a provider's changes are known to be queued, by connection and provider: now minus this is

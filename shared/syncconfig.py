@@ -9,6 +9,7 @@ recommended filters of HubSpot's own integration:
     setup_date = 2026-11-22          # "created after the setup date": from 00:00 of this day in each account's zone
     # hubspot_currency = "USD"       # optional: read from HubSpot; if set, it must be the portal's company currency
     # qbo_timezone = "America/Los_Angeles"   # the QBO company's zone (else QBO's report, else its clock offset)
+    # qbo_monthly_read_budget = 500000     # QBO reads (CorePlus calls) per month; alert at 80 %, degraded near it
 
     [connection.contacts]            # contact <-> customer
     direction = "two_way"            # two_way | hubspot_to_qbo | qbo_to_hubspot | off
@@ -113,6 +114,9 @@ class ConnectionSettings(_Strict):
     # The QBO company's IANA time zone (e.g. "America/Los_Angeles"): QBO's API documents no zone (CompanyInfo's
     # DefaultTimeZone is in Intuit's XSD only), so it is needed unless the company reports one.
     qbo_timezone: str | None = None
+    # QBO reads (Intuit's metered CorePlus calls) this company may spend per calendar month (UTC): the Builder tier's
+    # 500,000 by default. An alert fires at 80 %; near it reads are batched and the poller polls QBO seldom.
+    qbo_monthly_read_budget: Annotated[int, Field(gt=0)] = 500_000
     contacts: ContactSettings = ContactSettings()
     products: ProductSettings = ProductSettings()
     invoices: InvoiceSettings = InvoiceSettings()

@@ -23,7 +23,7 @@ class Layer:
 FOUNDATIONS = (
     "shared.errors", "shared.money", "shared.version", "shared.logging", "shared.health", "shared.metrics",
     "shared.tracing", "shared.config", "shared.syncconfig", "shared.signatures", "shared.asgi", "shared.company",
-    "shared.envelope",
+    "shared.envelope", "shared.budget",
 )  # fmt: skip
 WIRING = (
     "shared.connections", "shared.credentials", "shared.versions", "shared.resync", "shared.deadletters",

@@ -69,6 +69,15 @@ class SandboxOptions:
     seed: bool = False
     retry_scale: float = 1.0  # multiplies every webhook retry delay
     apps: SandboxApps = dataclasses.field(default_factory=SandboxApps.from_env)
+    # Every API call answers after latency_ms ± latency_jitter_ms (uniform): a real provider's round trip, for
+    # benchmarks (`make bench`: 120 ± 40). 0 answers at once. Tests and the control surface change it at run time
+    # (`PUT /_sandbox/faults`, `latency_ms: [min, max]`).
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.latency_jitter_ms <= self.latency_ms:
+            raise ValueError("the latency jitter must be between 0 and the latency")
 
 
 @dataclasses.dataclass(slots=True)
@@ -127,6 +136,10 @@ async def start_sandbox(options: SandboxOptions | None = None) -> RunningSandbox
         webhooks = HUBSPOT_PROJECT / "src" / "app" / "webhooks" / "webhooks-hsmeta.json"
         if webhooks.is_file():  # as if `hs project upload` had run in deploy/hubspot-app
             hubspot.subscriptions.upload(json.loads(webhooks.read_text()))
+    if options.latency_ms:
+        answer_within = (options.latency_ms - options.latency_jitter_ms, options.latency_ms + options.latency_jitter_ms)
+        for emulator in (qbo, hubspot):
+            emulator.faults.update(latency_ms=answer_within)
     qbo_server = AppServer(qbo.app, host=options.host, port=options.qbo_port)
     hubspot_server = AppServer(hubspot.app, host=options.host, port=options.hubspot_port)
     await qbo_server.start()
@@ -151,6 +164,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", action="store_true", help="create demo data in a new portal and a new realm")
     parser.add_argument("--retry-scale", type=float, default=defaults.retry_scale,
                         help="multiplies every webhook retry delay (1.0 = the providers' real schedules)")  # fmt: skip
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=defaults.latency_ms,
+        help="every API call answers after this many milliseconds (a real round trip; e.g. 120)",
+    )
+    parser.add_argument("--latency-jitter-ms", type=float, default=defaults.latency_jitter_ms,
+                        help="... give or take up to this many, uniformly (e.g. 40)")  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,6 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         state_file=args.state_file,
         seed=args.seed,
         retry_scale=args.retry_scale,
+        latency_ms=args.latency_ms,
+        latency_jitter_ms=args.latency_jitter_ms,
     )
     try:
         asyncio.run(_serve(options))

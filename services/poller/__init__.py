@@ -69,22 +69,25 @@ async def _working_set(
         AiohttpTransport.from_settings(settings) as transport,
     ):
         contexts = ContextFactory(settings, store, transport)
-        if not publishing:
-            yield store, contexts, None
-            return
-        publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
-        await publisher.start()
-        store_reachable = Probe()
-        READINESS.add("broker", lambda: publisher.ready)
-        READINESS.add("store", store_reachable)
-        probing = asyncio.create_task(store_reachable.forever(store.count_pending))
         try:
-            await publisher.wait_ready(BROKER_WAIT_SECONDS)  # not ready: publishing fails, and is retried or reported
-            yield store, contexts, publisher.publish
+            if not publishing:
+                yield store, contexts, None
+                return
+            publisher = Publisher(settings.rabbitmq_url, confirm_timeout=settings.publish_timeout_seconds)
+            await publisher.start()
+            store_reachable = Probe()
+            READINESS.add("broker", lambda: publisher.ready)
+            READINESS.add("store", store_reachable)
+            probing = asyncio.create_task(store_reachable.forever(store.count_pending))
+            try:
+                await publisher.wait_ready(BROKER_WAIT_SECONDS)  # not ready: publishing fails, retried or reported
+                yield store, contexts, publisher.publish
+            finally:
+                probing.cancel()
+                READINESS.clear()
+                await publisher.close()
         finally:
-            probing.cancel()
-            READINESS.clear()
-            await publisher.close()
+            await contexts.usage.flush()  # the last calls' counts (a backfill's reads) reach the store too
 
 
 async def run_poller(settings: Settings, stop: asyncio.Event, *, once: bool = False) -> None:

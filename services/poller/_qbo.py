@@ -1,8 +1,10 @@
-"""QBO changes by change data capture: one CDC call per synced entity since that entity's cursor.
+"""QBO changes by change data capture: one CDC call for every synced entity, since the oldest of their cursors (one
+read of the company's monthly budget per poll).
 
-One call per entity, not one for all: CDC answers at most 1000 objects and says nothing when it cut (whether the cap
-is per entity or shared is not documented), so a full answer is read as "maybe more": the entity's cursor moves to
-the latest change in it and CDC is asked again. CDC orders each entity's changes by last update (deleted ones last).
+CDC answers at most 1000 objects and says nothing when it cut (whether the cap is per entity or shared is not
+documented): an answer of 1000 objects or more is read as "maybe more", and each entity is asked on its own, where a
+full answer moves that entity's cursor to the latest change in it and CDC is asked again. CDC orders each entity's
+changes by last update (deleted ones last).
 A cursor older than CDC's 30 days is moved forward with a warning: changes older than that need a reconciliation.
 """
 
@@ -17,6 +19,7 @@ from shared.domain import Kind, PendingKey, Provider
 from shared.envelope import ChangeEnvelope, Operation
 from shared.logging import get_logger
 from shared.store import Link, LinkStatus
+from shared.syncconfig import ConnectionSettings
 from shared.versions import GONE, link_shows
 
 log = get_logger("hsqbo.poller")
@@ -71,25 +74,59 @@ async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, entity: str, row:
 class QboChanges:
     provider = Provider.QUICKBOOKS
 
+    @staticmethod
+    def reads_per_poll(connection: ConnectionSettings) -> int:
+        """QBO reads one poll costs when nothing piled up: one CDC call for every entity synced from QBO."""
+        return int(any(connection.objects(kind).syncs_from(Provider.QUICKBOOKS) for kind in ENTITIES))
+
     async def poll(self, poll: Poll) -> float:
         connection = poll.ctx.connection
         now = dt.datetime.fromtimestamp(poll.now, dt.UTC)
+        synced = {
+            kind: entity for kind, entity in ENTITIES.items() if connection.objects(kind).syncs_from(self.provider)
+        }
+        together = await self._together(poll, synced, now) if len(synced) > 1 else None
+        if together is not None:
+            return together
         watermark = poll.now
-        for kind, entity in ENTITIES.items():
-            if connection.objects(kind).syncs_from(Provider.QUICKBOOKS):
-                watermark = min(watermark, await self._entity(poll, kind, entity, now))
+        for kind, entity in synced.items():
+            watermark = min(watermark, await self._entity(poll, kind, entity, now))
         return watermark
+
+    async def _since(self, poll: Poll, entity: str, now: dt.datetime) -> dt.datetime:
+        stored = await poll.cursor(cursor_name(entity))
+        since = dt.datetime.fromisoformat(stored) if stored else now - dt.timedelta(seconds=poll.overlap_seconds)
+        oldest = now - CDC_MAX_AGE + CDC_AGE_MARGIN  # watching starts now (see _poller) unless a cursor says since when
+        if since < oldest:
+            if stored:
+                log.warning(
+                    "poll_gap", connection=poll.ctx.name, entity=entity, cursor=stored, reason="older than 30 days"
+                )
+            since = oldest
+        return since
+
+    async def _together(self, poll: Poll, synced: dict[Kind, str], now: dt.datetime) -> float | None:
+        """Every synced entity in one CDC call (one read of the company's budget) from the oldest cursor; None when
+        the answer may be cut (1,000 objects: whether the cap is per entity or per answer is not documented), so
+        each entity is asked on its own."""
+        ctx = poll.ctx
+        since = min([await self._since(poll, entity, now) for entity in synced.values()])
+        result = await ctx.qbo.cdc(list(synced.values()), since)
+        if sum(len(result.entities.get(entity, [])) for entity in synced.values()) >= CDC_MAX_OBJECTS:
+            return None
+        covered = result.time or now
+        for kind, entity in synced.items():
+            queue = poll.queue(Provider.QUICKBOOKS, entity.lower(), defer=True)
+            for row in result.entities.get(entity, []):
+                await add(ctx, queue, kind, entity, row)
+            await poll.done(queue)
+            await poll.advance(cursor_name(entity), (covered - dt.timedelta(seconds=poll.overlap_seconds)).isoformat())
+        return covered.timestamp()
 
     async def _entity(self, poll: Poll, kind: Kind, entity: str, now: dt.datetime) -> float:
         ctx = poll.ctx
-        stored = await poll.cursor(cursor_name(entity))
         overlap = dt.timedelta(seconds=poll.overlap_seconds)
-        since = dt.datetime.fromisoformat(stored) if stored else now - overlap  # watching starts now (see _poller)
-        oldest = now - CDC_MAX_AGE + CDC_AGE_MARGIN
-        if since < oldest:
-            if stored:
-                log.warning("poll_gap", connection=ctx.name, entity=entity, cursor=stored, reason="older than 30 days")
-            since = oldest
+        since = await self._since(poll, entity, now)
         for _ in range(ROUNDS_PER_POLL):
             result = await ctx.qbo.cdc([entity], since)
             rows = result.entities.get(entity, [])

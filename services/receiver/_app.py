@@ -16,11 +16,11 @@ Order of checks: content type (415) → size (413) → signature over the raw by
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
+import orjson
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -135,7 +135,7 @@ class Receiver:
             )
         else:
             signatures.verify_hubspot_v1(client_secret, body, headers.get("x-hubspot-signature"))
-        envelopes, ignored = _hubspot.parse(body)
+        envelopes, ignored = _hubspot.parse(body, request_id=_request_id())
         return await self.enqueue(Provider.HUBSPOT, envelopes, ignored)
 
     async def intuit(self, request: Request) -> Response:
@@ -143,15 +143,12 @@ class Receiver:
         signatures.verify_intuit(
             secret(self.settings.intuit_verifier_token), body, request.headers.get("intuit-signature")
         )
-        envelopes, ignored = _intuit.parse(body, received_at_ms=int(time.time() * 1000))
+        envelopes, ignored = _intuit.parse(body, received_at_ms=int(time.time() * 1000), request_id=_request_id())
         return await self.enqueue(Provider.QUICKBOOKS, envelopes, ignored)
 
     async def enqueue(self, provider: Provider, envelopes: Sequence[ChangeEnvelope], ignored: list[str]) -> Response:
         for event_type in ignored:
             EVENTS_IGNORED.labels(provider, event_type).inc()
-        request_id = structlog.contextvars.get_contextvars().get("request_id")  # RequestIdMiddleware's
-        if request_id is not None:  # travels with each change to the worker's log lines
-            envelopes = [dataclasses.replace(envelope, request_id=str(request_id)) for envelope in envelopes]
         fresh: dict[str, ChangeEnvelope] = {}
         waiting = []
         duplicates = 0
@@ -163,21 +160,22 @@ class Receiver:
                 waiting.append(pending)  # a concurrent request is queueing the same event: its outcome is ours
             else:
                 fresh[key] = envelope
-        for key in fresh:
-            self.dedupe.begin(key)
+        self.dedupe.begin(fresh)
         queued = False
         try:
-            await self.publisher.publish(list(fresh.values()))
+            await self.publisher.publish(list(fresh.values()))  # one message, one confirm
             queued = True
         finally:
-            for key in fresh:
-                self.dedupe.end(key, queued=queued)
+            self.dedupe.end(fresh, queued=queued)
         for pending in waiting:
             if not await pending:
                 raise BusError("a concurrent delivery of the same event was not queued")
             duplicates += 1
+        published: dict[str, int] = {}  # one increment per object type, not per event
         for envelope in fresh.values():
-            EVENTS_PUBLISHED.labels(provider, envelope.object_type).inc()
+            published[envelope.object_type] = published.get(envelope.object_type, 0) + 1
+        for object_type, count in published.items():
+            EVENTS_PUBLISHED.labels(provider, object_type).inc(count)
         EVENTS_DEDUPLICATED.labels(provider).inc(duplicates)
         outcome = "accepted" if fresh or not duplicates else "duplicate"
         WEBHOOK_REQUESTS.labels(provider, outcome).inc()
@@ -188,7 +186,14 @@ class Receiver:
             duplicates=duplicates,
             ignored=len(ignored),
         )
-        return JSONResponse({"queued": len(fresh), "duplicates": duplicates, "ignored": len(ignored)})
+        answer = {"queued": len(fresh), "duplicates": duplicates, "ignored": len(ignored)}
+        return Response(orjson.dumps(answer), media_type="application/json")
+
+
+def _request_id() -> str | None:
+    """RequestIdMiddleware's: it travels with each change to the worker's log lines."""
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    return None if request_id is None else str(request_id)
 
 
 def _guarded(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 
 class DedupeWindow:
@@ -37,16 +37,21 @@ class DedupeWindow:
         """The publish of the same event by a concurrent request, if any: its result says whether it was queued."""
         return self._in_flight.get(key)
 
-    def begin(self, key: str) -> None:
-        self._in_flight[key] = asyncio.get_running_loop().create_future()
+    def begin(self, keys: Iterable[str]) -> None:
+        """These events are being published together (one message): one outcome for all of them."""
+        publish = asyncio.get_running_loop().create_future()
+        for key in keys:
+            self._in_flight[key] = publish
 
-    def end(self, key: str, *, queued: bool) -> None:
-        future = self._in_flight.pop(key, None)
-        if queued:
-            self._queued[key] = self._clock()
-            self._queued.move_to_end(key)
-        if future is not None and not future.done():
-            future.set_result(queued)
+    def end(self, keys: Iterable[str], *, queued: bool) -> None:
+        now = self._clock()
+        for key in keys:
+            publish = self._in_flight.pop(key, None)
+            if queued:
+                self._queued[key] = now
+                self._queued.move_to_end(key)
+            if publish is not None and not publish.done():
+                publish.set_result(queued)
 
     def __len__(self) -> int:
         return len(self._queued)

@@ -55,8 +55,9 @@ def event_key(event: dict[str, Any]) -> str:
     return "hs-" + hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
 
 
-def parse(body: bytes) -> tuple[list[ChangeEnvelope], list[str]]:
-    """Return (envelopes to queue, event types ignored). Raise PayloadError naming the first problem."""
+def parse(body: bytes, *, request_id: str | None = None) -> tuple[list[ChangeEnvelope], list[str]]:
+    """Return (envelopes to queue, event types ignored), each carrying the webhook's `request_id`. Raise PayloadError
+    naming the first problem."""
     try:
         events = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -66,7 +67,7 @@ def parse(body: bytes) -> tuple[list[ChangeEnvelope], list[str]]:
     envelopes: list[ChangeEnvelope] = []
     ignored: list[str] = []
     for index, event in enumerate(events):
-        envelope = _envelope(event, index)
+        envelope = _envelope(event, index, request_id)
         if isinstance(envelope, str):
             ignored.append(envelope)
         else:
@@ -74,7 +75,7 @@ def parse(body: bytes) -> tuple[list[ChangeEnvelope], list[str]]:
     return envelopes, ignored
 
 
-def _envelope(event: Any, index: int) -> ChangeEnvelope | str:
+def _envelope(event: Any, index: int, request_id: str | None) -> ChangeEnvelope | str:
     if not isinstance(event, dict):
         raise PayloadError(f"event {index} is not a JSON object")
     event_type = event.get("subscriptionType", event.get("eventType"))
@@ -125,5 +126,6 @@ def _envelope(event: Any, index: int) -> ChangeEnvelope | str:
         change_source=change_source if isinstance(change_source, str) else None,
         source_id=str(source_id) if isinstance(source_id, int | str) else None,
         merged_ids=merged_ids,
+        request_id=request_id,
         raw=event,
     )

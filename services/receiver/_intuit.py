@@ -60,16 +60,17 @@ def _text(mapping: dict[str, Any], field: str, where: str) -> str:
     return str(value)
 
 
-def parse(body: bytes, *, received_at_ms: int) -> tuple[list[ChangeEnvelope], list[str]]:
-    """Return (envelopes to queue, entity types ignored). Raise PayloadError naming the first problem."""
+def parse(body: bytes, *, received_at_ms: int, request_id: str | None = None) -> tuple[list[ChangeEnvelope], list[str]]:
+    """Return (envelopes to queue, entity types ignored), each carrying the webhook's `request_id`. Raise
+    PayloadError naming the first problem."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise PayloadError(f"body is not valid JSON: {exc}") from None
     if isinstance(document, dict) and "eventNotifications" in document:
-        envelopes = _classic(document, received_at_ms)
+        envelopes = _classic(document, received_at_ms, request_id)
     elif isinstance(document, list) or (isinstance(document, dict) and "specversion" in document):
-        envelopes = _cloudevents(document if isinstance(document, list) else [document], received_at_ms)
+        envelopes = _cloudevents(document if isinstance(document, list) else [document], received_at_ms, request_id)
     else:
         raise PayloadError("body is neither a CloudEvents array nor an object with 'eventNotifications'")
     queued = [envelope for envelope in envelopes if envelope.object_type in SYNCED_ENTITIES]
@@ -77,7 +78,7 @@ def parse(body: bytes, *, received_at_ms: int) -> tuple[list[ChangeEnvelope], li
     return queued, ignored
 
 
-def _classic(document: dict[str, Any], received_at_ms: int) -> list[ChangeEnvelope]:
+def _classic(document: dict[str, Any], received_at_ms: int, request_id: str | None) -> list[ChangeEnvelope]:
     notifications = document["eventNotifications"]
     if not isinstance(notifications, list):
         raise PayloadError("'eventNotifications' must be an array")
@@ -114,13 +115,14 @@ def _classic(document: dict[str, Any], received_at_ms: int) -> list[ChangeEnvelo
                     occurred_at_ms=occurred if occurred is not None else received_at_ms,
                     event_id="qc-" + hashlib.sha256(identity).hexdigest()[:40],
                     merged_ids=(str(deleted_id),) if deleted_id else (),
+                    request_id=request_id,
                     raw={"realmId": realm_id, **entity},
                 )
             )
     return envelopes
 
 
-def _cloudevents(events: list[Any], received_at_ms: int) -> list[ChangeEnvelope]:
+def _cloudevents(events: list[Any], received_at_ms: int, request_id: str | None) -> list[ChangeEnvelope]:
     envelopes = []
     for index, event in enumerate(events):
         where = f"event {index}"
@@ -143,6 +145,7 @@ def _cloudevents(events: list[Any], received_at_ms: int) -> list[ChangeEnvelope]
                 occurred_at_ms=occurred if occurred is not None else received_at_ms,
                 event_id="qe-" + _text(event, "id", where),
                 merged_ids=(str(deleted_id),) if deleted_id else (),
+                request_id=request_id,
                 raw=event,
             )
         )

@@ -47,6 +47,8 @@ class StackOptions:
     seed: bool = True  # demo data in a new portal and realm (unless the state file has some)
     state_file: Path | None = None  # the sandboxes' data: loaded at start when it exists, written at stop
     retry_scale: float = 1.0  # multiplies the sandboxes' webhook retry delays
+    sandbox_latency_ms: float = 0.0  # the sandboxes answer every API call after this, ± the jitter (SandboxOptions)
+    sandbox_latency_jitter_ms: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -178,6 +180,8 @@ async def running_stack(
                 state_file=options.state_file,
                 seed=options.seed,
                 retry_scale=options.retry_scale,
+                latency_ms=options.sandbox_latency_ms,
+                latency_jitter_ms=options.sandbox_latency_jitter_ms,
                 apps=sandbox_apps(settings),
             )
         )

@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 from services.poller._plan import duration
 from services.status import _charts as charts
-from shared.domain import Kind
+from shared.budget import CallKind, UsageBackend, month_of
+from shared.domain import Kind, Provider
 from shared.heartbeat import alive
 from shared.store import Heartbeat
 
@@ -74,6 +75,33 @@ def budget_windows(page: StatusPage, portal_id: str, realm_id: str) -> list[tupl
          settings.hubspot_burst_seconds),
         (f"QuickBooks company {realm_id}", f"quickbooks:{realm_id}:minute", settings.qbo_requests_per_minute, 60.0),
     ]  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MonthlyUsage:
+    """One connection's calls this calendar month (UTC), as the clients counted them (shared/budget.py)."""
+
+    month: str
+    hubspot_reads: int
+    hubspot_writes: int
+    qbo_reads: int
+    qbo_writes: int
+
+
+async def monthly_usage(store: UsageBackend, portal_id: str, realm_id: str, now: float) -> MonthlyUsage:
+    month = month_of(now)
+    counts = {
+        (usage.key.provider, usage.key.kind): usage.calls
+        for provider, account in ((Provider.HUBSPOT, portal_id), (Provider.QUICKBOOKS, realm_id))
+        for usage in await store.api_usage(month, provider=provider, account=account)
+    }
+    return MonthlyUsage(
+        month,
+        hubspot_reads=counts.get((Provider.HUBSPOT, CallKind.READ), 0),
+        hubspot_writes=counts.get((Provider.HUBSPOT, CallKind.WRITE), 0),
+        qbo_reads=counts.get((Provider.QUICKBOOKS, CallKind.READ), 0),
+        qbo_writes=counts.get((Provider.QUICKBOOKS, CallKind.WRITE), 0),
+    )
 
 
 class Overview:
@@ -125,10 +153,14 @@ class Overview:
                 charts.lag_chart(day, charts.DAY, f"lag-day-{name}"),
             ]
             budget = [Budget(account, used.get(key, 0), limit, seconds) for account, key, limit, seconds in windows]
+            month = await monthly_usage(store, connection.hubspot_portal_id, connection.qbo_realm_id, now)
             dead = sum(n for (c, _), n in letters.items() if c == name) if isinstance(letters, dict) else letters
             connections.append(
-                {"settings": connection, "rows": rows, "charts": chart_svgs, "budget": budget, "dead_letters": dead}
-            )
+                {
+                    "settings": connection, "rows": rows, "charts": chart_svgs, "budget": budget, "dead_letters": dead,
+                    "month": month, "read_budget": connection.qbo_monthly_read_budget,
+                }
+            )  # fmt: skip
         return page._render("console.html", request, connections=connections, processes=processes)
 
     async def _dead_letters(self) -> dict[tuple[str | None, str | None], int] | str:

@@ -30,7 +30,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         open_store(settings.store_url, encryption_key=settings.encryption_key) as store,
         AiohttpTransport.from_settings(settings) as transport,
     ):
-        engine = Engine(store, ContextFactory(settings, store, transport), sync)
+        contexts = ContextFactory(settings, store, transport)
+        engine = Engine(store, contexts, sync)
         worker = Worker(settings, sync, store, engine)
         store_reachable = Probe()
         READINESS.add("broker", lambda: worker.connected)
@@ -43,6 +44,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             probing.cancel()
             READINESS.clear()
             await worker.stop()
+            await contexts.usage.flush()  # the last calls' counts reach the store too
 
 
 def main(args: argparse.Namespace) -> None:

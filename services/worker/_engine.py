@@ -7,8 +7,8 @@ outcome repeated on a version the link already showed is no news: no status writ
 stays). A status changes only when the data does.
 
 After each apply the engine keeps on the link what a person recognises the record by (`_summary`: its name, email,
-number or amount as the rule read it, what the sync changed, what a failing record waits for, `rules.Awaited`); the
-status page lists and searches records by it without calling either API.
+number or amount as the rule read it, what the sync changed, what a failing record waits for, `shared.domain.Awaited`);
+the status page lists and searches records by it without calling either API.
 
 A paused connection (its provider refused our refresh token, or HubSpot refused a call for want of a scope) is
 `paused`, not failing: the link is left alone and the record's pending work is deferred, neither dropped nor retried
@@ -21,23 +21,22 @@ and due again once switched on.
 An apply can find other records to run, which the worker then schedules (`Applied.wake`):
 - a part's change (see `_ingest`) wakes the records it belongs to, found through the association: a HubSpot line
   item its invoice; under the `require_hubspot_invoice` contact filter, a HubSpot invoice its contacts;
-- a record created or linked wakes the records failing for want of it (`WAITING`): an invoice failing
-  `customer_not_synced` once its customer's contact syncs, a payment failing `invoice_not_synced` once its invoice
-  does. Only the failing records whose message names the new record's id on their own side are woken (the rules'
-  messages do: "QuickBooks customer 58 has no HubSpot contact yet"); one that names none (an invoice without a
-  contact) waits for its own next change. A record that fails while the one it waits for syncs at the same moment
-  (two workers) is not woken either: its next change, or a re-sync, picks it up."""
+- a record created or linked wakes the records failing for want of it: a rule names the record it waits for
+  (`Failing.awaits`: an invoice its customer, a payment its invoice), the engine stores it with the failure, and
+  the store finds the records waiting for the one just created or linked by its id on either side. One that names
+  none (an invoice without a contact) waits for its own next change. A record that fails while the one it waits for
+  syncs at the same moment (two workers) looks again once its wait is stored, and wakes itself if it is already
+  linked."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import re
 import time
 
 from services.worker import _summary as summaries
 from services.worker._ingest import PARENTS
-from services.worker.rules import Awaited, Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
+from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
 from services.worker.rules.payments import PaymentRule
@@ -45,7 +44,7 @@ from services.worker.rules.products import ProductRule
 from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
-from shared.domain import Action, Kind, Part, PendingKey, Provider
+from shared.domain import Action, Awaited, Kind, Part, PendingKey, Provider
 from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound, StaleObject
 from shared.logging import get_logger
 from shared.store import DuplicateLink, Link, LinkStatus, StaleLink, Store
@@ -62,14 +61,7 @@ RULES: dict[Kind, Rule] = {
 # A record changed under us (QBO SyncToken, our link revision, a concurrent link): re-read and run again, at once.
 RERUNS = 3
 
-# A record failing with one of these categories waits for a record of another kind:
-# category -> (the waiting kind, the awaited kind).
-WAITING: dict[str, tuple[Kind, Kind]] = {
-    "customer_not_synced": (Kind.INVOICE, Kind.CONTACT),
-    "invoice_not_synced": (Kind.PAYMENT, Kind.INVOICE),
-}
 WAKING_ACTIONS = frozenset({Action.CREATED, Action.LINKED})
-FAILING_PAGE = 500
 SWITCHED_OFF_RECHECK_SECONDS = 300.0  # switching an object back on makes its work due at once; this is the safety net
 # Outcomes that change nothing: repeated on a version the link already shows, they add no activity line.
 NO_NEWS = frozenset({Action.SKIPPED, Action.UNCHANGED, Action.ECHO})
@@ -79,10 +71,6 @@ NO_NEWS = frozenset({Action.SKIPPED, Action.UNCHANGED, Action.ECHO})
 class Applied:
     outcome: Outcome
     wake: tuple[PendingKey, ...] = ()  # other records to run now: the worker makes them pending and schedules them
-
-
-def _names(message: str | None, record_id: str) -> bool:
-    return re.search(rf"\b{re.escape(record_id)}\b", message or "") is not None
 
 
 log = get_logger("hsqbo.worker")
@@ -113,6 +101,7 @@ class Engine:
             return await self._wake_parents(ctx, key, key.part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+        wake: tuple[PendingKey, ...] = ()
         awaits: Awaited | None = None
         with watching() as seen:
             for attempt in range(RERUNS):
@@ -123,10 +112,17 @@ class Engine:
                     if attempt == RERUNS - 1:
                         raise
                     continue
-                except (Excluded, Failing) as exc:
-                    status = LinkStatus.EXCLUDED if isinstance(exc, Excluded) else LinkStatus.FAILING
-                    awaits = exc.awaits if isinstance(exc, Failing) else None
-                    outcome, news = await self._record(ctx, key, before, seen, status, exc.category, str(exc))
+                except Excluded as exc:
+                    outcome, news = await self._record(
+                        ctx, key, before, seen, LinkStatus.EXCLUDED, exc.category, str(exc)
+                    )
+                except Failing as exc:
+                    awaits = exc.awaits
+                    outcome, news = await self._record(
+                        ctx, key, before, seen, LinkStatus.FAILING, exc.category, str(exc), awaits=awaits
+                    )
+                    if awaits is not None and await self._linked(key.connection, awaits):
+                        wake = (key,)  # it synced while we failed (see the module docstring): run again
                 except CompanySettingsError as exc:  # the connection's settings need fixing, not the record's data
                     outcome, news = await self._record(ctx, key, before, seen, LinkStatus.FAILING, "config", str(exc))
                 except (AuthRevoked, MissingScopes) as exc:  # the account's authorization, not this record's fault
@@ -142,7 +138,7 @@ class Engine:
             await self._log(key, outcome)
         else:  # the same outcome of a version already seen: nothing new for the record's history
             _log_line(key, outcome)
-        return Applied(outcome, await self._waiting_for(key, outcome))
+        return Applied(outcome, wake + await self._waiting_for(key, outcome))
 
     async def _note_seen(self, key: PendingKey, before: Link | None, version: str | None, outcome: Outcome) -> bool:
         """Record on the link the version of the source record the rule saw, if the rule did not record one (a
@@ -198,31 +194,26 @@ class Engine:
         return Applied(outcome, wake)
 
     async def _waiting_for(self, key: PendingKey, outcome: Outcome) -> tuple[PendingKey, ...]:
-        """The failing records that wait for the record this outcome created or linked (see WAITING)."""
+        """The failing records that wait for the record this outcome created or linked, by its id on either side."""
         link = outcome.link
         if outcome.action not in WAKING_ACTIONS or link is None:
             return ()
         wake: list[PendingKey] = []
-        for category, (waiting_kind, awaited_kind) in WAITING.items():
-            if awaited_kind != key.kind:
-                continue
-            for waiting in await self._failing(key.connection, waiting_kind, category):
-                on_hubspot = waiting.origin == Provider.HUBSPOT
-                awaited_id = link.hubspot_id if on_hubspot else link.qbo_id
-                own_id = waiting.hubspot_id if on_hubspot else waiting.qbo_id
-                if awaited_id and own_id and _names(waiting.error_message, awaited_id):
-                    wake.append(PendingKey(key.connection, waiting_kind, waiting.origin, own_id))
+        for side, object_id in ((Provider.HUBSPOT, link.hubspot_id), (Provider.QUICKBOOKS, link.qbo_id)):
+            if object_id is not None:
+                wake += await self._store.waiting_for(key.connection, Awaited(key.kind, side, object_id))
         return tuple(wake)
 
-    async def _failing(self, connection: str, kind: Kind, category: str) -> list[Link]:
-        found: list[Link] = []
-        offset = 0
-        while True:
-            page = await self._store.list_links(connection, kind, LinkStatus.FAILING, FAILING_PAGE, offset)
-            found += [link for link in page if link.error_category == category]
-            if len(page) < FAILING_PAGE:
-                return found
-            offset += FAILING_PAGE
+    async def _linked(self, connection: str, awaited: Awaited) -> bool:
+        """Whether the awaited record is linked to its counterpart now (what the waiting rules look for)."""
+        own = {"hubspot_id" if awaited.side == Provider.HUBSPOT else "qbo_id": awaited.object_id}
+        link = await self._store.get_link(connection, awaited.kind, **own)
+        return (
+            link is not None
+            and link.hubspot_id is not None
+            and link.qbo_id is not None
+            and link.status != LinkStatus.DELETED
+        )
 
     async def _defer(self, key: PendingKey, paused: ConnectionPaused) -> Outcome:
         await self._store.defer_pending(key, paused.recheck_at)
@@ -247,16 +238,20 @@ class Engine:
         status: LinkStatus,
         category: str,
         message: str,
+        *,
+        awaits: Awaited | None = None,
     ) -> tuple[Outcome, bool]:
         """Mark the source record excluded or failing, creating its link if it has none yet, with the version the
         rule saw; whether that is news. The same status and reason again is no status write, and the same as before
         the apply (`before`) on a version the link already showed is no news at all (a rule may have moved the status
-        meanwhile, e.g. a create's intent: it is put back, silently)."""
+        meanwhile, e.g. a create's intent: it is put back, silently). A failing record's wait is stored whenever it
+        names one (an upsert, so a record failing since before waits were stored gets one), and cleared with a new
+        failure that names none."""
         hubspot_id = key.object_id if key.side == Provider.HUBSPOT else None
         qbo_id = key.object_id if key.side == Provider.QUICKBOOKS else None
         link = await self._store.get_link(ctx.name, key.kind, hubspot_id=hubspot_id, qbo_id=qbo_id)
         version = seen.version
-        news = True
+        news = wrote = True
         if link is None:
             link = await self._store.save_link(
                 Link(
@@ -276,10 +271,13 @@ class Engine:
             wanted = (status, category, message[:500])
             was = (before.status, before.error_category, before.error_message) if before is not None else None
             news = not (was == wanted and (version is None or link_shows(before, key.side, version)))
-            if (link.status, link.error_category, link.error_message) != wanted:
+            wrote = (link.status, link.error_category, link.error_message) != wanted
+            if wrote:
                 link = await self._store.set_status(link.id or 0, *wanted)
             if version is not None and not link_shows(link, key.side, version):
                 link = await self._store.set_version(link.id or 0, key.side, version)
+        if status == LinkStatus.FAILING and (awaits is not None or wrote):
+            await self._store.set_waiting(link.id or 0, key.side, awaits)
         return Outcome(Action(status), direction_from(key.side), link, detail=f"{category}: {message}"), news
 
     async def _log(self, key: PendingKey, outcome: Outcome) -> None:

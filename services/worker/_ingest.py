@@ -1,4 +1,6 @@
-"""A change envelope → the records it asks the worker to bring up to date (store pending keys, with hints).
+"""A change envelope → the records it asks the worker to bring up to date (store pending keys, with hints). A message
+on `hsqbo.changes` carries a whole delivery's events (`shared.envelope.decode_changes` splits it); each event is
+routed here on its own, so a delivery of 20 events touches each of its records as 20 messages did.
 
 Dropped here, before any API call: events for accounts no connection covers, object types hsqbo does not sync,
 directions switched off, and HubSpot's echo of our own writes (changeSource INTEGRATION with our app id).

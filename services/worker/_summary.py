@@ -23,10 +23,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from services.worker._fields import get_path, text
-from services.worker.rules import Awaited
 from shared import money
 from shared.clients import HubSpotObject, QboEntity
-from shared.domain import Kind, Provider
+from shared.domain import Awaited, Kind, Provider
 
 Summary = dict[str, Any]
 Values = dict[str, str]

@@ -54,7 +54,7 @@ from shared.bus import (
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, error_category
 from shared.domain import Kind, PendingKey
-from shared.envelope import ChangeEnvelope
+from shared.envelope import ChangeEnvelope, decode_changes
 from shared.errors import RateLimited
 from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
@@ -241,17 +241,18 @@ class Worker:
 
     async def on_change(self, message: AbstractIncomingMessage) -> None:
         try:
-            envelope = ChangeEnvelope.from_json(message.body)
+            envelopes = decode_changes(message.body)  # a delivery's events, split per record here
         except (ValueError, TypeError, KeyError):
             CHANGES_CONSUMED.labels("unparseable").inc()
             log.error("change_unparseable", message_id=message.message_id)
             await message.reject(requeue=False)  # dead-lettered with the broker's x-death history
             return
         try:
-            with tracing.span("change", parent=tracing.carrier_from(message.headers), event_id=envelope.event_id):
-                await self._route(envelope)
+            with tracing.span("change", parent=tracing.carrier_from(message.headers), events=len(envelopes)):
+                for envelope in envelopes:  # a redelivery touches those already routed again: touch coalesces
+                    await self._route(envelope)
         except Exception:
-            log.exception("change_failed", event_id=envelope.event_id)
+            log.exception("change_failed", message_id=message.message_id)
             await message.nack(requeue=True)  # the queue's delivery limit dead-letters a change that always fails
             return
         await message.ack()

@@ -19,9 +19,11 @@ from shared.clients._auth import (
     TokenSource,
     TokenStore,
 )
+from shared.clients._degraded import DegradedReads
 from shared.clients._limits import CallLimits, MemoryLimits, RateLimiter
 from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
+from shared.clients._usage import UsageMeter, UsageRecorder
 from shared.clients.hubspot import (
     Association,
     AssociationType,
@@ -42,8 +44,10 @@ __all__ = [
     "BatchItemResult",
     "BatchOperation",
     "Call",
+    "CallKind",
     "CallLimits",
     "CdcResult",
+    "DegradedReads",
     "HubSpotBatch",
     "HubSpotClient",
     "HubSpotOAuth",
@@ -66,6 +70,8 @@ __all__ = [
     "TokenStore",
     "Transport",
     "UnknownCall",
+    "UsageMeter",
+    "UsageRecorder",
     "qbo_quote",
     "required_scopes",
 ]

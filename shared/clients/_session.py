@@ -1,5 +1,6 @@
 """One authorized JSON call to a provider: URL and body encoding, bearer token, the single retry after a 401 (or
-`AuthRevoked` when there is no newer token to retry with), the error mapping, rate limits, metrics. Both clients make
+`AuthRevoked` when there is no newer token to retry with), the error mapping, rate limits, metrics, the monthly
+usage count. Both clients make
 every call through an `ApiSession`."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from shared.clients._auth import TokenSource
 from shared.clients._limits import CallLimits
 from shared.clients._metrics import measured
 from shared.clients._transport import Request, Response, Transport
+from shared.clients._usage import UsageMeter
 from shared.errors import ApiError, AuthRevoked, TransportError, Unauthorized
 from shared.logging import get_logger
 from shared.quotas import Admission
@@ -40,6 +42,7 @@ class ApiSession:
         transport: Transport,
         classify: Classifier,
         limits: CallLimits | None = None,
+        usage: UsageMeter | None = None,
     ) -> None:
         self.provider = provider
         self._base_url = base_url.rstrip("/")
@@ -47,6 +50,7 @@ class ApiSession:
         self._transport = transport
         self._classify = classify
         self._limits = limits
+        self._usage = usage
 
     async def call(
         self,
@@ -91,6 +95,8 @@ class ApiSession:
                 except OSError as exc:
                     # ConnectionError, TimeoutError: no answer, the write may or may not have happened
                     raise TransportError(f"{type(exc).__name__}: {exc}", provider=self.provider) from exc
+                if self._usage is not None:  # answered, so the provider counted it (errors too: the stricter reading)
+                    self._usage.count(operation)
                 error = self._classify(response)
                 if self._limits is not None and admission is not None:
                     await self._limits.observe(operation, admission, response, error)

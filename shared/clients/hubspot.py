@@ -19,6 +19,7 @@ from shared.clients._limits import CallLimits
 from shared.clients._scopes import Call, scopes_to_grant
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
+from shared.clients._usage import UsageMeter
 from shared.company import HubSpotAccount
 from shared.domain import Provider
 from shared.errors import ApiError, Conflict, MissingScopes, NotFound
@@ -109,10 +110,17 @@ class HubSpotProperty:
 
 class HubSpotClient:
     def __init__(
-        self, base_url: str, auth: TokenSource, transport: Transport, *, limits: CallLimits | None = None
+        self,
+        base_url: str,
+        auth: TokenSource,
+        transport: Transport,
+        *,
+        limits: CallLimits | None = None,
+        usage: UsageMeter | None = None,
     ) -> None:
-        """`limits`: the portal's client-side rate limits (`CallLimits.for_hubspot`); None sends unthrottled."""
-        self._session = ApiSession(Provider.HUBSPOT, base_url, auth, transport, _classify, limits)
+        """`limits`: the portal's client-side rate limits (`CallLimits.for_hubspot`); None sends unthrottled. `usage`
+        counts its calls per month (`UsageRecorder.meter`)."""
+        self._session = ApiSession(Provider.HUBSPOT, base_url, auth, transport, _classify, limits, usage)
 
     # --- objects ------------------------------------------------------------------------------------------------
 

@@ -15,10 +15,12 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from shared.clients._auth import TokenSource
+from shared.clients._degraded import DegradedReads
 from shared.clients._errors import qbo_error, qbo_fault, qbo_fault_error
 from shared.clients._limits import CallLimits
 from shared.clients._session import ApiSession, QueryParams, path_segment
 from shared.clients._transport import Response, Transport
+from shared.clients._usage import UsageMeter
 from shared.company import QboCompany
 from shared.domain import Provider
 from shared.errors import ApiError
@@ -96,16 +98,25 @@ class QboClient:
         *,
         minorversion: int = MINOR_VERSION,
         limits: CallLimits | None = None,
+        usage: UsageMeter | None = None,
+        degraded: DegradedReads | None = None,
     ) -> None:
-        """`limits`: the realm's client-side rate limits (`CallLimits.for_qbo`); None sends unthrottled."""
+        """`limits`: the realm's client-side rate limits (`CallLimits.for_qbo`); None sends unthrottled. `usage`
+        counts its calls per month (`UsageRecorder.meter`); `degraded` batches reads near the read budget."""
         self.realm_id = realm_id
-        self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify, limits)
+        self._usage = usage
+        self._degraded = degraded
+        self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify, limits, usage)
         self._company = f"/v3/company/{path_segment(realm_id)}"
         self._minorversion = str(minorversion)
 
     # --- single records -----------------------------------------------------------------------------------------
 
     async def read(self, entity: str, entity_id: str) -> QboEntity:
+        if self._degraded is not None and await self._degraded.active():  # near the monthly read budget
+            found = await self._degraded.read(self._changed, entity, entity_id)
+            if found is not None:
+                return found
         response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
         return _entity(response.json(), entity)
 
@@ -207,6 +218,9 @@ class QboClient:
                         changed.setdefault(name, []).extend(value)
         return CdcResult(changed, _time(data))
 
+    async def _changed(self, entities: Sequence[str], changed_since: datetime) -> dict[str, list[QboEntity]]:
+        return (await self.cdc(entities, changed_since)).entities
+
     # --- batch --------------------------------------------------------------------------------------------------
 
     async def batch(self, operations: Sequence[BatchOperation], *, request_id: str) -> dict[str, BatchItemResult]:
@@ -218,6 +232,9 @@ class QboClient:
         body = {"BatchItemRequest": [operation.to_json() for operation in operations]}
         params = [("requestid", request_id)]
         response = await self._call("batch", "POST", "/batch", params, json=body)
+        if self._usage is not None:  # metered per item, like the calls it stands for (the batch itself is not)
+            for operation in operations:
+                self._usage.count(operation.operation)
         return {str(item.get("bId")): _batch_item(item) for item in response.json().get("BatchItemResponse", ())}
 
     async def _write(

@@ -2,12 +2,15 @@
 
 - links: the id map, one row per synced pair of records, with what was last synced on each side;
 - activity: an append-only, pruned history per record, for the status page;
-- pending work: debounce and a per-record lease, so one process handles a record's changes at a time;
+- pending work: debounce and a per-record lease, so one process handles a record's changes at a time; what a
+  failing record waits for (`shared.domain.Awaited`), so the record it waits for wakes it;
 - credentials: OAuth tokens per connection and provider, encrypted at rest (HSQBO_ENCRYPTION_KEY);
 - cursors: small per-connection values for the poller;
 - reconciliations: the last reports of the poller's reconciliation per connection;
 - the console: object on/off switches, worker and poller heartbeats, records synced (the charts), the first sync's
-  plan.
+  plan;
+- api usage: provider calls per account, provider, kind (read / write) and month (`api_usage`: the status page, the
+  QBO read budget).
 
 Each of these is a role protocol (`LinkStore`, `ActivityLog`, `PendingWork`, `CredentialStore`, `Locks`, `Cursors`,
 `Reconciliations`, and the status page's `ObjectSwitches`, `Heartbeats`, `RateUses`, `FirstSyncs`; rate limits:

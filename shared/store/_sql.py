@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import orjson
 
-from shared.domain import Direction, Kind, PendingKey, Provider
+from shared.budget import ApiUsage, CallKind, UsageKey
+from shared.domain import Awaited, Direction, Kind, PendingKey, Provider
 from shared.quotas import Admission, Quota, refused
 from shared.store._crypto import TokenCipher
 from shared.store._errors import DuplicateLink, SchemaTooNew, StaleLink
@@ -420,6 +421,33 @@ class SqlStore(Store):
         rows = await self._read(f"SELECT * FROM pending WHERE {_PENDING_KEY_MATCH}", key_values(key))
         return read_pending(rows[0]) if rows else None
 
+    async def set_waiting(self, link_id: int, side: Provider, awaited: Awaited | None) -> None:
+        if awaited is None:
+            await self._execute("DELETE FROM waits WHERE link_id = %s", (link_id,))
+            return
+        await self._execute(
+            "INSERT INTO waits (link_id, side, connection, awaited_kind, awaited_side, awaited_id) "
+            "SELECT id, %s, connection, %s, %s, %s FROM links WHERE id = %s "
+            "ON CONFLICT (link_id) DO UPDATE SET side = excluded.side, awaited_kind = excluded.awaited_kind, "
+            "awaited_side = excluded.awaited_side, awaited_id = excluded.awaited_id",
+            (side, awaited.kind, awaited.side, awaited.object_id, link_id),
+        )
+
+    async def waiting_for(self, connection: str, awaited: Awaited) -> list[PendingKey]:
+        rows = await self._read(
+            "SELECT links.connection, links.kind, waits.side, links.hubspot_id, links.qbo_id FROM waits "
+            "JOIN links ON links.id = waits.link_id WHERE waits.connection = %s AND waits.awaited_kind = %s "
+            "AND waits.awaited_side = %s AND waits.awaited_id = %s AND links.status = %s ORDER BY links.id",
+            (connection, awaited.kind, awaited.side, awaited.object_id, LinkStatus.FAILING),
+        )
+        keys = []
+        for row in rows:
+            side = Provider(row["side"])
+            object_id = row[SIDE_ID_COLUMN[side]]
+            if object_id is not None:
+                keys.append(PendingKey(row["connection"], Kind(row["kind"]), side, object_id))
+        return keys
+
     async def count_pending(self) -> int:
         rows = await self._read("SELECT COUNT(*) AS count FROM pending")
         return int(rows[0]["count"])
@@ -710,6 +738,46 @@ class SqlStore(Store):
     async def first_sync(self, connection: str) -> FirstSync | None:
         rows = await self._read("SELECT * FROM first_syncs WHERE connection = %s", (connection,))
         return read_first_sync(rows[0]) if rows else None
+
+    # API usage.
+
+    async def add_api_calls(self, counts: Mapping[UsageKey, int]) -> dict[UsageKey, int]:
+        async def add(tx: Statements) -> dict[UsageKey, int]:
+            totals = {}
+            for key in sorted(counts, key=_usage_values):  # one order: two processes adding never deadlock
+                rows = await tx.fetch(
+                    "INSERT INTO api_usage (provider, account, kind, month, calls) VALUES (%s, %s, %s, %s, %s) "
+                    "ON CONFLICT (provider, account, kind, month) DO UPDATE SET calls = api_usage.calls + "
+                    "excluded.calls RETURNING calls",
+                    (*_usage_values(key), counts[key]),
+                )
+                totals[key] = int(rows[0]["calls"])
+            return totals
+
+        return await self._transact(add)
+
+    async def api_usage(
+        self, month: str, *, provider: Provider | None = None, account: str | None = None
+    ) -> list[ApiUsage]:
+        where, params = ["month = %s"], [month]
+        if provider is not None:
+            where.append("provider = %s")
+            params.append(str(provider))
+        if account is not None:
+            where.append("account = %s")
+            params.append(account)
+        rows = await self._read(
+            f"SELECT * FROM api_usage WHERE {' AND '.join(where)} ORDER BY provider, account, kind", params
+        )
+        return [
+            ApiUsage(UsageKey(Provider(row["provider"]), row["account"], CallKind(row["kind"]), row["month"]),
+                     int(row["calls"]))
+            for row in rows
+        ]  # fmt: skip
+
+
+def _usage_values(key: UsageKey) -> tuple[str, str, str, str]:
+    return str(key.provider), key.account, str(key.kind), key.month
 
 
 async def _release(tx: Statements, key: PendingKey, owner: str) -> None:

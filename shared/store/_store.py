@@ -1,5 +1,6 @@
 """The store's interface: one protocol per role (links, activity, pending work, credentials, locks, cursors,
-reconciliations, and `shared.quotas.LimitBackend` for the rate limits), and `Store`, all of them. A caller types
+reconciliations, `shared.quotas.LimitBackend` for the rate limits and `shared.budget.UsageBackend` for the monthly
+API usage), and `Store`, all of them. A caller types
 against the role it needs. `SqlStore` (`_sql.py`) implements them once, in SQL both backends run: SQLite (`_sqlite.py`)
 and Postgres (`_postgres.py`) add only connecting, transactions and a few dialect pieces. Each method is one short
 transaction; every read-modify-write happens inside the store's SQL, so several processes can share one store.
@@ -17,7 +18,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from shared.domain import Direction, Kind, PendingKey, Provider
+from shared.budget import UsageBackend
+from shared.domain import Awaited, Direction, Kind, PendingKey, Provider
 from shared.quotas import LimitBackend
 from shared.store._models import (
     Activity,
@@ -167,6 +169,14 @@ class PendingWork(Protocol):
 
     async def get_pending(self, key: PendingKey) -> Pending | None: ...
 
+    async def set_waiting(self, link_id: int, side: Provider, awaited: Awaited | None) -> None:
+        """Record what the link's (failing) record on `side` waits for, replacing what it waited for; None: nothing."""
+        ...
+
+    async def waiting_for(self, connection: str, awaited: Awaited) -> list[PendingKey]:
+        """The failing records waiting for `awaited` (by index); a record no longer failing is not waiting."""
+        ...
+
     async def count_pending(self) -> int:
         """Records waiting to be synced or being synced now (the backlog)."""
         ...
@@ -302,6 +312,7 @@ class Store(
     PendingWork,
     CredentialStore,
     LimitBackend,
+    UsageBackend,
     RateUses,
     Locks,
     Cursors,
@@ -312,7 +323,9 @@ class Store(
     Protocol,
 ):
     """The whole store, as `open_store` gives it: every role, and its lifetime. A caller needing one role types
-    against that role; the rate limiter's role is `shared.quotas.LimitBackend`."""
+    against that role; the rate limiter's role is `shared.quotas.LimitBackend`, the API usage counter's
+    `shared.budget.UsageBackend` (provider calls per account, provider, kind and month: `api_usage` is what the status
+    page reads)."""
 
     async def migrate(self) -> list[int]:
         """Apply pending migrations in order, in one transaction; returns the versions applied (usually none)."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from benchmarks import receiver, sandbox
+from benchmarks._latest import update_latest
 from benchmarks._load import Call, closed_loop, open_loop
 from benchmarks._report import format_table
 from benchmarks._stats import percentile, summarize
@@ -103,3 +107,29 @@ async def test_closed_loop_fails_loudly_when_prepared_requests_run_out() -> None
         with pytest.raises(ExceptionGroup) as raised:
             await closed_loop(session, iter([Call("ok", _answer_ok)]), connections=2, warmup=0.0, duration=1.0)
     assert "ran out" in str(raised.value.exceptions[0])
+
+
+def test_latest_json_keeps_the_other_benchmarks_figures_and_merges_rss_per_process(tmp_path: Path) -> None:
+    path = tmp_path / "latest.json"
+    update_latest({"e2e_lag_ms": {"to_qbo": {"p50": 1}}, "rss_mb": {"worker": 80.0}}, path)
+    update_latest({"receiver": {"rps": 1.0}, "rss_mb": {"receiver": 60.0}}, path)
+    document = json.loads(path.read_text())
+    assert document["e2e_lag_ms"] == {"to_qbo": {"p50": 1}}
+    assert document["receiver"] == {"rps": 1.0}
+    assert document["rss_mb"] == {"worker": 80.0, "receiver": 60.0}
+    assert {"machine", "measured_at"} <= set(document)
+
+
+def test_the_receiver_headline_is_single_events_against_bare_and_deliveries_of_20() -> None:
+    def case(name: str, receiver_rps: float, bare_rps: float, events: int) -> dict[str, Any]:
+        return {
+            "case": name,
+            "receiver": {"requests_per_second": receiver_rps, "events_per_second": receiver_rps * events},
+            "bare": {"requests_per_second": bare_rps},
+            "receiver_over_bare_requests_per_second": round(receiver_rps / bare_rps, 3),
+        }
+
+    cases = [case("hubspot x1", 800.0, 1600.0, 1), case("hubspot x20", 700.0, 1500.0, 20), case("intuit x1", 1, 2, 1)]
+    assert receiver.headline(cases) == {
+        "rps": 800.0, "batch20_events_per_s": 14000.0, "baseline_rps": 1600.0, "ratio": 0.5,
+    }  # fmt: skip

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain import Kind
+from shared.domain import Awaited, Kind, PendingKey, Provider
 from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, review
 
@@ -510,6 +510,8 @@ async def test_invoice_failing_for_want_of_its_contact_syncs_by_itself_once_the_
     assert stack.hubspot_records("invoices") == []
     link = await link_of(stack, qbo_id=invoice_id)
     assert (link.status, link.error_category) == (LinkStatus.FAILING, "customer_not_synced")
+    waiting = await stack.store.waiting_for(CONNECTION, Awaited(Kind.CONTACT, Provider.QUICKBOOKS, str(customer["Id"])))
+    assert waiting == [PendingKey(CONNECTION, Kind.INVOICE, Provider.QUICKBOOKS, invoice_id)]
     stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "Notes": "ready"})
     await stack.settle()
     [contact] = [c for c in stack.hubspot_records("contacts") if c.get("email") == email]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.domain import Kind, Provider
+from shared.domain import Awaited, Kind, PendingKey, Provider
 from shared.envelope import Operation
 from shared.store import Link, LinkStatus
 from tests.integration.conftest import CONNECTION, Stack
@@ -209,6 +209,8 @@ async def test_payment_failing_for_want_of_its_invoice_syncs_by_itself_once_the_
     assert hubspot_payments(stack) == []
     link = await payment_link(stack, qbo_id=payment_id)
     assert (link.status, link.error_category) == (LinkStatus.FAILING, "invoice_not_synced")
+    waiting = await stack.store.waiting_for(CONNECTION, Awaited(Kind.INVOICE, Provider.QUICKBOOKS, pair.qbo_id))
+    assert waiting == [PendingKey(CONNECTION, Kind.PAYMENT, Provider.QUICKBOOKS, payment_id)]  # data, not its message
     stack.qbo_edit("Invoice", "update", {"Id": pair.qbo_id, "PrivateNote": "ready"})
     await stack.settle()
     [copy] = [i for i in stack.hubspot_records("invoices") if i.get("hsqbo_qbo_invoice_id") == pair.qbo_id]

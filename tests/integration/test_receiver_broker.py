@@ -12,7 +12,7 @@ import pytest
 from services.receiver import create_app
 from shared.asgi import serving
 from shared.config import Settings
-from shared.envelope import ChangeEnvelope
+from shared.envelope import ChangeEnvelope, decode_changes
 from tests.conftest import Broker
 from tests.receiver.conftest import WebhookClient, make_settings
 from tests.receiver.test_hubspot import event
@@ -54,13 +54,13 @@ async def test_200_means_the_event_is_in_the_queue_and_survives_a_broker_restart
     broker.restart()
 
     messages = await broker.messages()
-    envelopes = sorted((ChangeEnvelope.from_json(m.body) for m in messages), key=lambda e: e.object_id)
+    envelopes = sorted((e for m in messages for e in decode_changes(m.body)), key=lambda e: e.object_id)
     assert [(e.provider, e.object_id) for e in envelopes] == [
         ("hubspot", "501"), ("hubspot", "502"), ("quickbooks", "77"),
     ]  # fmt: skip
+    assert len(messages) == 2  # one message per delivery
     assert all(m.delivery_mode == 2 for m in messages)  # persistent
-    assert messages[0].routing_key is not None
-    assert messages[0].routing_key.count(".") == 3
+    assert all(m.routing_key is not None and m.routing_key.count(".") in (2, 3) for m in messages)
 
 
 async def test_broker_stopped_is_503_within_3_seconds_then_recovers_without_restart(
@@ -96,6 +96,15 @@ async def test_a_flood_of_duplicate_deliveries_queues_each_event_once(live: Webh
     ))  # fmt: skip
     assert {r.status for r in responses} == {200}
     messages = await broker.messages()
-    ids = sorted(ChangeEnvelope.from_json(m.body).event_id for m in messages)
+    ids = sorted(e.event_id for m in messages for e in decode_changes(m.body))
     assert len(ids) == 40 + 10
     assert len(set(ids)) == len(ids)
+
+
+async def test_a_delivery_of_20_events_is_one_message_carrying_each_event(live: WebhookClient, broker: Broker) -> None:
+    delivery = [event(eventId=n, objectId=2000 + n) for n in range(20)]
+    response = await live.hubspot(delivery)
+    assert response.status == 200
+    assert (await response.json())["queued"] == 20
+    [message] = await broker.messages()  # one publish, one confirm
+    assert [e.object_id for e in decode_changes(message.body)] == [str(2000 + n) for n in range(20)]

@@ -1,5 +1,5 @@
-"""QBO changes by CDC: one call per synced entity, a full answer followed from its latest change, the 30-day limit,
-and the link check that keeps synced versions out of the queue."""
+"""QBO changes by CDC: one call for every synced entity, one per entity when an answer may be cut, a full answer
+followed from its latest change, the 30-day limit, and the link check that keeps synced versions out of the queue."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from shared.domain import Kind, PendingKey, Provider
 from shared.envelope import Operation
 from shared.metrics import WEBHOOKS_MISSED
 from shared.store import Link, LinkStatus, Store
+from shared.syncconfig import ConnectionSettings
 from tests.clients.answers import json_answer, query_of
 from tests.poller.conftest import CONNECTION, NOW, OVERLAP_SECONDS, poll_on
 
@@ -35,11 +36,11 @@ def changed_since(request: Request) -> dt.datetime:
 
 
 def customers_only(rows_by_call: list[list[dict[str, Any]]]) -> Any:
-    """Answers the Customer CDC calls in order with `rows_by_call`; other entities have no changes."""
+    """Answers the CDC calls asking for customers in order with `rows_by_call`; other entities have no changes."""
 
     def handler(request: Request) -> Response:
-        entity = dict(query_of(request))["entities"]
-        return cdc_answer(entity, rows_by_call.pop(0) if entity == "Customer" else [])
+        entities = dict(query_of(request))["entities"].split(",")
+        return cdc_answer("Customer", rows_by_call.pop(0) if "Customer" in entities else [])
 
     return handler
 
@@ -50,7 +51,7 @@ async def test_each_synced_entity_is_watched_from_the_first_poll_then_from_the_l
     poll, queued, transport = poll_on(store, customers_only([[customer(1, NOW - dt.timedelta(minutes=1))]]))
     assert await QboChanges().poll(poll) == SERVER_TIME.timestamp()
 
-    assert [dict(query_of(r))["entities"] for r in transport.requests] == ["Customer", "Item", "Invoice", "Payment"]
+    assert [dict(query_of(r))["entities"] for r in transport.requests] == ["Customer,Item,Invoice,Payment"]
     overlap = dt.timedelta(seconds=OVERLAP_SECONDS)
     assert {changed_since(r) for r in transport.requests} == {NOW - overlap}  # not the whole account's history
     [found] = queued
@@ -60,16 +61,17 @@ async def test_each_synced_entity_is_watched_from_the_first_poll_then_from_the_l
     assert await store.get_cursor(CONNECTION.name, cursor_name("Customer")) == (SERVER_TIME - overlap).isoformat()
 
 
-async def test_a_full_cdc_answer_is_followed_from_its_latest_change(store: Store) -> None:
+async def test_an_answer_that_may_be_cut_is_asked_per_entity_and_followed_from_its_latest_change(store: Store) -> None:
     start = NOW - dt.timedelta(hours=1)
     await store.set_cursor(CONNECTION.name, cursor_name("Customer"), start.isoformat())
     full = [customer(n, start + dt.timedelta(seconds=n)) for n in range(CDC_MAX_OBJECTS)]
     rest = [customer(5000, NOW - dt.timedelta(minutes=1))]
-    poll, queued, transport = poll_on(store, customers_only([full, rest]))
+    poll, queued, transport = poll_on(store, customers_only([full, full, rest]))
     await QboChanges().poll(poll)
 
-    customer_calls = [r for r in transport.requests if dict(query_of(r))["entities"] == "Customer"]
-    assert changed_since(customer_calls[1]) == start + dt.timedelta(seconds=CDC_MAX_OBJECTS - 1)
+    asked = [dict(query_of(r))["entities"] for r in transport.requests]
+    assert asked == ["Customer,Item,Invoice,Payment", "Customer", "Customer", "Item", "Invoice", "Payment"]
+    assert changed_since(transport.requests[2]) == start + dt.timedelta(seconds=CDC_MAX_OBJECTS - 1)
     assert len(queued) == CDC_MAX_OBJECTS + 1
 
 
@@ -150,3 +152,26 @@ async def test_excluded_and_failing_records_are_queued_only_for_a_new_version(st
     poll, queued, _ = poll_on(store, customers_only([rows]))
     await QboChanges().poll(poll)
     assert [envelope.object_id for envelope in queued] == ["2"]
+
+
+async def test_entities_with_their_own_cursors_are_asked_together_from_the_oldest(store: Store) -> None:
+    older = NOW - dt.timedelta(minutes=30)
+    await store.set_cursor(CONNECTION.name, cursor_name("Customer"), older.isoformat())
+    await store.set_cursor(CONNECTION.name, cursor_name("Item"), (NOW - dt.timedelta(minutes=2)).isoformat())
+    poll, queued, transport = poll_on(store, customers_only([[customer(1, older + dt.timedelta(minutes=1))]]))
+    await QboChanges().poll(poll)
+    [request] = transport.requests
+    assert changed_since(request) == older
+    assert [envelope.object_id for envelope in queued] == ["1"]
+    covered = (SERVER_TIME - dt.timedelta(seconds=OVERLAP_SECONDS)).isoformat()
+    assert {await store.get_cursor(CONNECTION.name, cursor_name(name)) for name in ("Customer", "Item")} == {covered}
+
+
+def test_one_poll_costs_one_read_whatever_the_synced_entities() -> None:
+    assert QboChanges.reads_per_poll(CONNECTION) == 1
+    one_way = {"direction": "hubspot_to_qbo"}
+    nothing_from_qbo = ConnectionSettings(
+        name="acme", hubspot_portal_id="62515", qbo_realm_id="9130", setup_date=dt.date(2026, 11, 1),
+        contacts=one_way, products=one_way, invoices=one_way, payments=one_way,
+    )  # fmt: skip
+    assert QboChanges.reads_per_poll(nothing_from_qbo) == 0

@@ -18,8 +18,8 @@ class Clock:
 async def test_a_queued_event_is_seen_until_the_window_passes() -> None:
     clock = Clock()
     window = DedupeWindow(seconds=60, max_entries=10, clock=clock)
-    window.begin("a")
-    window.end("a", queued=True)
+    window.begin(["a"])
+    window.end(["a"], queued=True)
     clock.now = 59
     assert window.seen("a")
     clock.now = 61
@@ -28,16 +28,16 @@ async def test_a_queued_event_is_seen_until_the_window_passes() -> None:
 
 async def test_an_event_that_failed_to_queue_is_not_remembered() -> None:
     window = DedupeWindow(seconds=60, max_entries=10, clock=Clock())
-    window.begin("a")
-    window.end("a", queued=False)
+    window.begin(["a"])
+    window.end(["a"], queued=False)
     assert not window.seen("a")
 
 
 async def test_the_oldest_entries_go_first_past_the_size_bound() -> None:
     window = DedupeWindow(seconds=60, max_entries=2, clock=Clock())
     for key in "abc":
-        window.begin(key)
-        window.end(key, queued=True)
+        window.begin([key])
+        window.end([key], queued=True)
     assert not window.seen("a")
     assert window.seen("b")
     assert window.seen("c")
@@ -46,9 +46,9 @@ async def test_the_oldest_entries_go_first_past_the_size_bound() -> None:
 
 async def test_a_concurrent_delivery_waits_for_the_first_ones_outcome() -> None:
     window = DedupeWindow(seconds=60, max_entries=10, clock=Clock())
-    window.begin("a")
+    window.begin(["a"])
     pending = window.in_flight("a")
     assert pending is not None
-    asyncio.get_running_loop().call_soon(lambda: window.end("a", queued=True))
+    asyncio.get_running_loop().call_soon(lambda: window.end(["a"], queued=True))
     assert await pending is True
     assert window.in_flight("a") is None

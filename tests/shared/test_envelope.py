@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
+import pytest
 
 from shared.domain import Provider
-from shared.envelope import ChangeEnvelope, Operation
+from shared.envelope import ChangeEnvelope, Operation, decode_changes, encode_changes
 
 ENVELOPE = ChangeEnvelope(
     provider=Provider.QUICKBOOKS, account_id="9130", object_type="customer", object_id="58",
@@ -28,3 +31,15 @@ def test_a_message_from_an_older_receiver_has_no_request_id() -> None:
 def test_a_field_a_newer_hsqbo_added_is_ignored() -> None:
     fields = {**orjson.loads(ENVELOPE.to_json()), "added_later": 1}
     assert ChangeEnvelope.from_json(orjson.dumps(fields)) == ENVELOPE
+
+
+def test_a_delivery_travels_as_one_body_and_splits_back_into_its_envelopes() -> None:
+    delivery = [ENVELOPE, dataclasses.replace(ENVELOPE, object_id="59", event_id="e-2")]
+    assert decode_changes(encode_changes(delivery)) == delivery
+    assert encode_changes([ENVELOPE]) == ENVELOPE.to_json()  # a lone event is the envelope itself
+    assert decode_changes(ENVELOPE.to_json()) == [ENVELOPE]
+
+
+def test_a_body_of_anything_but_envelopes_is_refused() -> None:
+    with pytest.raises(TypeError):
+        decode_changes(b"[1, 2]")

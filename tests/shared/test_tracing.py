@@ -15,7 +15,7 @@ from services.worker import Worker
 from services.worker._engine import Applied
 from services.worker.rules import Hints, Outcome
 from shared import tracing
-from shared.bus import ApplyCommand, envelope_message
+from shared.bus import ApplyCommand, changes_message
 from shared.clients._metrics import measured
 from shared.config import Settings
 from shared.domain import Action, Direction, Kind, PendingKey, Provider
@@ -36,7 +36,7 @@ def test_without_an_endpoint_tracing_stays_off_and_messages_carry_no_trace() -> 
     assert not tracing.enabled()
     with tracing.span("webhook hubspot"):
         assert tracing.carrier() == {}
-        assert envelope_message(ENVELOPE).headers == {}
+        assert changes_message([ENVELOPE]).headers == {}
 
 
 @pytest.fixture
@@ -81,7 +81,7 @@ class QuietWorker(Worker):
 
 async def test_one_change_is_one_trace_from_the_webhook_to_the_api_call(spans: Any) -> None:
     with tracing.span("webhook hubspot"):
-        published = envelope_message(ENVELOPE)
+        published = changes_message([ENVELOPE])
     assert "traceparent" in (published.headers or {})
     connection = ConnectionSettings(name="acme", hubspot_portal_id="101", qbo_realm_id="9", setup_date="2026-01-01")
     async with open_store("sqlite://:memory:") as store:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from services.poller._plan import Action, Entry, Plan, to_json
 from services.status import StatusPage
 from shared.asgi import serving
+from shared.budget import CallKind, UsageKey, month_of
 from shared.config import Settings
 from shared.deadletters import DeadLetters
 from shared.domain import Kind, PendingKey, Provider
@@ -118,3 +120,19 @@ async def test_a_kept_plan_that_cannot_be_read_asks_for_a_new_one(page: str, sto
     status, text = await get(f"{page}/connections/acme/first-sync")
     assert status == 200
     assert "make a new one" in text
+
+
+async def test_the_overview_shows_this_months_calls_against_the_read_budget(page: str, store: Store) -> None:
+    month = month_of(time.time())
+    await store.add_api_calls({
+        UsageKey(Provider.QUICKBOOKS, "9130", CallKind.READ, month): 125_000,
+        UsageKey(Provider.QUICKBOOKS, "9130", CallKind.WRITE, month): 40,
+        UsageKey(Provider.QUICKBOOKS, "other", CallKind.READ, month): 9,  # another company: not this connection's
+        UsageKey(Provider.HUBSPOT, "62515", CallKind.READ, month): 300,
+    })  # fmt: skip
+    status, text = await get(f"{page}/overview")
+    assert status == 200
+    line = " ".join(re.findall(r'<p class="monthly-usage">(.*?)</p>', text, re.S)[0].split())
+    assert f"Calls in {month} (UTC)" in line
+    assert "125000</span> reads of a budget of 500000 (25.0 %), 40 writes" in line
+    assert "HubSpot 300 reads, 0 writes" in line

@@ -6,9 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from services.worker._summary import changes, label, next_summary, side_values
-from services.worker.rules import Awaited
 from shared.clients import HubSpotObject
-from shared.domain import Kind, Provider
+from shared.domain import Awaited, Kind, Provider
 
 
 def hubspot(**properties: str | None) -> HubSpotObject:

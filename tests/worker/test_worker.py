@@ -13,13 +13,13 @@ from services.worker import Worker
 from services.worker._engine import Applied
 from services.worker._worker import change_hint, oldest_change_at, request_ids
 from services.worker.rules import Hints, Outcome
-from shared.bus import ApplyCommand
+from shared.bus import ApplyCommand, changes_message
 from shared.config import Settings
 from shared.domain import Action, Direction, Kind, PendingKey, Provider
 from shared.envelope import ChangeEnvelope, Operation
 from shared.metrics import BACKLOG, SYNC_LAG
 from shared.store import Store, open_store
-from shared.syncconfig import SyncSettings
+from shared.syncconfig import ConnectionSettings, SyncSettings
 
 KEY = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "7")
 COMMAND = ApplyCommand("acme", "contact", "hubspot", "7", attempt=1)  # a retry: no debounce check
@@ -209,3 +209,28 @@ async def test_an_apply_that_wrote_nothing_observes_no_lag(store: Store) -> None
     before = lag()
     await made._apply(COMMAND, KEY)
     assert lag() == before
+
+
+async def test_a_delivery_of_20_events_in_one_message_reaches_each_of_its_records(store: Store) -> None:
+    connection = ConnectionSettings(name="acme", hubspot_portal_id="101", qbo_realm_id="9", setup_date="2026-01-01")
+    made = QuietWorker(Settings(), SyncSettings(connection=[connection]), store, SlowEngine())  # type: ignore[arg-type]
+    made.scheduled = []
+    delivery = [
+        ChangeEnvelope(Provider.HUBSPOT, "101", "contact", str(700 + n), Operation.UPDATED, 1_000 + n, f"e{n}")
+        for n in range(20)
+    ]
+    message = DeliveredMessage(changes_message(delivery).body)
+    await made.on_change(message)  # type: ignore[arg-type]
+    assert message.acked
+    assert sorted(command.object_id for command, _ in made.scheduled) == sorted(str(700 + n) for n in range(20))
+
+
+class DeliveredMessage:
+    """What on_change reads of a RabbitMQ delivery."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body, self.message_id, self.acked = body, "m1", False
+        self.headers: dict[str, object] = {}
+
+    async def ack(self) -> None:
+        self.acked = True

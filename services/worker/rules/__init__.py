@@ -7,13 +7,22 @@ side, or says why not:
     payments.py   HubSpot payment  <-> QBO Payment
 
 A rule returns an `Outcome`, raises `Excluded` (a filter or a rule leaves the record out, not retried) or `Failing`
-(cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker.
+(cannot sync until someone fixes the data, not retried); a transient `ApiError` is retried by the worker. A record
+failing for want of another one (an invoice's customer, a payment's invoice) names it (`Failing.awaits`): the
+engine stores it, and that record's sync wakes this one.
 
 Link first: a rule reads the record's link before the records themselves. The two sides of one pair are two
 pending keys, so their applies can run at once in two workers; reading the link first makes every record read at
 least as new as the link, and a concurrent apply that saves the link after ours read it makes our save fail
 (`StaleLink`, rerun). Read the other way round, a record read before another apply's write and a link read after
 it look like an edit back to the old value, and that stale value is then written over the newer one.
+
+Writes as plans: where a rule's writes follow from what it read, it computes them as a plan (`services/worker/
+_plan.py`: the store intents and API writes, in order), a pure function unit-tested through every crash window, and
+`_executor.carry_out` writes it: field sync (`_pair.plan_fields`), deactivations and archives, every payment write
+(both ways), the invoices' voids and deletions. Writes steered by an earlier write's answer (a create QBO refuses for
+a taken name, a HubSpot 409, an invoice's total read back from the write, line items made one by one) are still made
+by the rule itself.
 
 Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with that
 record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists) and the record (the engine keeps
@@ -33,7 +42,7 @@ from typing import Any, Protocol
 from shared import versions
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
-from shared.domain import Action, Direction, Kind, Provider
+from shared.domain import Action, Awaited, Direction, Kind, Provider
 from shared.errors import HsqboError
 from shared.store import Link
 from shared.syncconfig import ConnectionSettings, ObjectSettings
@@ -59,23 +68,15 @@ class Excluded(HsqboError):
         self.category = category
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Awaited:
-    """The record a failing record waits for (an invoice's customer, a payment's invoice), on the side it named."""
-
-    kind: Kind
-    side: Provider
-    object_id: str
-
-
 class Failing(HsqboError):
     """The record cannot sync until its data changes (e.g. a duplicate DisplayName under the `fail` strategy), or
-    until the record it `awaits` syncs."""
+    until the record it `awaits` syncs (`shared.domain.Awaited`: the engine stores it, and that record's sync wakes
+    this one)."""
 
     def __init__(self, message: str, *, category: str, awaits: Awaited | None = None) -> None:
         super().__init__(message)
         self.category = category
-        self.awaits = awaits
+        self.awaits = awaits  # the record whose sync (created or linked) may let this one sync: the engine stores it
 
 
 class Rule(Protocol):

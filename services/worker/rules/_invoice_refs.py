@@ -1,19 +1,20 @@
 """What an invoice points at on the other side: its contact or customer, the items or products of its lines, the
 "Custom line item" item, the tax code. Each is found through the id map first, then by natural key (email, SKU,
-name); a missing one raises `Failing` naming what to fix. A natural key matching several records is no match (never a
-guess): the invoice fails naming the record to link first (`hsqbo review` resolves it)."""
+name); a missing one raises `Failing` naming what to fix (a missing contact or customer also as the record the invoice
+waits for). A natural key matching several records is no match (never a guess): the invoice fails naming the record
+to link first (`hsqbo review` resolves it)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
 from services.worker._fields import get_path, lower_text, text
-from services.worker.rules import Awaited, Failing
+from services.worker.rules import Failing
 from services.worker.rules._match import ACTIVE_OR_NOT
 from services.worker.rules.contacts import PRIMARY_COMPANY
 from shared.clients import qbo_quote
 from shared.connections import SyncContext
-from shared.domain import Kind, Provider
+from shared.domain import Awaited, Kind, Provider
 from shared.errors import DuplicateName, NotFound
 from shared.store import LinkStatus
 from shared.syncconfig import InvoiceSettings

@@ -1,22 +1,33 @@
 """Field sync between two linked records, shared by the rules whose objects are a flat set of mapped fields
 (contacts ↔ customers, products ↔ items): read both, merge three ways against the last agreed values, write only the
 fields that differ, record the new agreement. Also the id-map steps those rules share: `claim` (join two matched
-records) and `repoint_merged` (follow a merge on either side)."""
+records) and `repoint_merged` (follow a merge on either side). The writes of a field sync, a deactivation and an
+archive are plans (`plan_fields`, `plan_deactivate`, `plan_archive`: pure), carried out by `_executor.carry_out`."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from services.worker import _fields
+from services.worker._executor import carry_out
 from services.worker._fields import FieldMap
+from services.worker._plan import (
+    Answer,
+    Answered,
+    ArchiveHubSpot,
+    LogActivity,
+    Plan,
+    SaveLink,
+    Step,
+    UpdateHubSpot,
+    UpdateQbo,
+)
 from services.worker.rules import Excluded, Failing, Hints, Outcome
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.errors import NotFound
 from shared.store import Link, LinkStatus, RepointOutcome
 from shared.syncconfig import ObjectSettings
 
@@ -44,11 +55,43 @@ async def sync_fields(
     qbo_extra: dict[str, Any] | None = None,
     settled: _fields.Values | None = None,
 ) -> Outcome:
-    """Bring two linked records into agreement and save the link. `link` must carry both ids. `settled`: agreed
-    values a rule fixes whatever the link says (products: the type)."""
+    """Bring two linked records into agreement and save the link (`plan_fields`, carried out). `link` must carry
+    both ids."""
+    if link.qbo_id is None:
+        raise ValueError("sync_fields needs a link with both ids")
+    request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "update", str(entity.get("SyncToken")), link=link)
+    plan = plan_fields(
+        spec, settings, link, record, entity, action=action, qbo_extra=qbo_extra, settled=settled,
+        request_id=request_id, now=ctx.clock(),
+    )  # fmt: skip
+    return await carry_out(ctx, plan)
+
+
+def plan_fields(
+    spec: PairSpec,
+    settings: ObjectSettings,
+    link: Link,
+    record: HubSpotObject,
+    entity: QboEntity,
+    *,
+    action: Action,
+    request_id: str,
+    now: float,
+    qbo_extra: dict[str, Any] | None = None,
+    settled: _fields.Values | None = None,
+) -> Plan:
+    """The plan bringing two linked records into agreement: merge three ways against the last agreement, write each
+    side only the fields that differ, then record the new agreement on the link. `settled`: agreed values a rule
+    fixes whatever the link says (products: the type). `request_id`: the QBO update's (see `_plan`).
+
+    Its steps, each optional but the last save: record QBO's intent, update QBO, record HubSpot's intent, update
+    HubSpot, save the agreement (status synced), log what a first link overwrote. A crash after any of them and a
+    re-run converge, and a side holding what its intent recorded is taken as our write, not as an edit there
+    (tests/worker/test_pair.py runs every window). One window is left: when both sides are written, QBO's intent
+    records no hash (see below), so after a crash right after the QBO write a user's HubSpot edit of a field just
+    written to QBO is a conflict with that write, which wins under `conflict_winner = "quickbooks"`."""
     if link.hubspot_id is None or link.qbo_id is None:
         raise ValueError("sync_fields needs a link with both ids")
-    hubspot_id = link.hubspot_id
     maps = _fields.active_maps(spec.fields, settings)
     ours = _fields.from_hubspot(maps, record.properties)
     theirs = _fields.from_qbo(maps, entity)
@@ -70,9 +113,16 @@ async def sync_fields(
     to_qbo = _fields.changed(target, theirs) if settings.syncs_from("hubspot") else {}
     to_hubspot = _fields.changed(target, ours) if settings.syncs_from("quickbooks") else {}
 
-    written_token = link.qbo_written_sync_token
-    qbo_version = str(entity.get("SyncToken"))
+    steps: list[Step] = []
+    written_token: str | Answered | None = link.qbo_written_sync_token
+    qbo_version: str | Answered = str(entity.get("SyncToken"))
     if to_qbo or qbo_extra:
+        if to_qbo:
+            # QBO's intent; none if HubSpot is written next, as QBO holding `target` is no agreement until HubSpot
+            # holds it too (the fields bound for HubSpot would read as HubSpot-side edits). HubSpot's hash goes: the
+            # base it may have given is saved in `synced`, and kept, it could take a user's later edit for our write.
+            qbo_intent = None if to_hubspot else _fields.content_hash(target)
+            steps.append(SaveLink({"synced": agreed, "qbo_hash": qbo_intent, "hubspot_hash": None}))
         body = {
             "Id": link.qbo_id,
             "SyncToken": entity["SyncToken"],
@@ -80,74 +130,44 @@ async def sync_fields(
             **_fields.to_qbo(maps, to_qbo, entity),
             **(qbo_extra or {}),
         }
-        request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "update", str(entity["SyncToken"]), link=link)
-        if to_qbo:
-            # QBO's intent; none if HubSpot is written next, as QBO holding `target` is no agreement until HubSpot
-            # holds it too (the fields bound for HubSpot would read as HubSpot-side edits). HubSpot's hash goes: the
-            # base it may have given is saved in `synced`, and kept, it could take a user's later edit for our write.
-            link = await ctx.store.save_link(
-                dataclasses.replace(
-                    link,
-                    synced=agreed,
-                    qbo_hash=None if to_hubspot else _fields.content_hash(target),
-                    hubspot_hash=None,
-                )
-            )
-        updated = await ctx.qbo.update(spec.qbo_entity, body, request_id=request_id)
-        written_token = qbo_version = str(updated["SyncToken"])
-    hubspot_version = record.updated_at.isoformat() if record.updated_at else link.hubspot_version
+        steps.append(UpdateQbo(spec.qbo_entity, body, request_id))
+        written_token = qbo_version = Answered(Answer.QBO_SYNC_TOKEN)
+    read_version = record.updated_at.isoformat() if record.updated_at else link.hubspot_version
+    hubspot_version: str | Answered | None = read_version
     if to_hubspot:
         # The new hash replaces the old ones, which may be what told us a side holds an earlier write of ours that
         # no link update recorded: `agreed` is kept as the base, or a second interruption before this write would
         # leave that earlier write looking like an edit on its side, winning over the user's newer edit. The fields
         # just written to QBO are agreed on now.
-        link = await ctx.store.save_link(
-            dataclasses.replace(
-                link,
-                synced={**agreed, **to_qbo},
-                hubspot_hash=_fields.content_hash(target),
-                qbo_hash=None,
-                qbo_version=qbo_version,
-                qbo_written_sync_token=written_token,
-            )
-        )
-        updated_record = await ctx.hubspot.update(spec.hubspot_type, hubspot_id, _fields.to_hubspot(maps, to_hubspot))
-        hubspot_version = updated_record.updated_at.isoformat() if updated_record.updated_at else hubspot_version
-
-    saved = await ctx.store.save_link(
-        dataclasses.replace(
-            link,
-            synced=target,
-            hubspot_hash=_fields.content_hash(target),
-            qbo_hash=_fields.content_hash(target),
-            hubspot_version=hubspot_version,
-            qbo_version=qbo_version,
-            qbo_written_sync_token=written_token,
-            last_synced_at=ctx.clock(),
-            status=LinkStatus.SYNCED,
-            error_category=None,
-            error_message=None,
-        )
-    )
+        steps.append(
+            SaveLink({
+                "synced": {**agreed, **to_qbo}, "hubspot_hash": _fields.content_hash(target), "qbo_hash": None,
+                "qbo_version": qbo_version, "qbo_written_sync_token": written_token,
+            })
+        )  # fmt: skip
+        steps.append(UpdateHubSpot(spec.hubspot_type, link.hubspot_id, _fields.to_hubspot(maps, to_hubspot)))
+        hubspot_version = Answered(Answer.HUBSPOT_UPDATED_AT, default=read_version)
+    steps.append(
+        SaveLink({
+            "synced": target, "hubspot_hash": _fields.content_hash(target), "qbo_hash": _fields.content_hash(target),
+            "hubspot_version": hubspot_version, "qbo_version": qbo_version, "qbo_written_sync_token": written_token,
+            "last_synced_at": now, "status": LinkStatus.SYNCED, "error_category": None, "error_message": None,
+        })
+    )  # fmt: skip
     if action == Action.LINKED and (to_qbo or to_hubspot):
         # Two existing records first joined: what the link overwrote on each side, so an operator can undo it.
-        await ctx.store.log_activity(
-            ctx.name, saved.kind, "overwritten", link_id=saved.id, hubspot_id=saved.hubspot_id, qbo_id=saved.qbo_id,
-            detail=overwritten(theirs, to_qbo, ours, to_hubspot),
-        )  # fmt: skip
+        steps.append(LogActivity(Action.OVERWRITTEN, overwritten(theirs, to_qbo, ours, to_hubspot)))
     wrote = sorted(set(to_qbo) | set(to_hubspot))
+    if not wrote and not qbo_extra:
+        return Plan(link, tuple(steps), Action.UNCHANGED if action == Action.UPDATED else action)
     direction = (
-        None
-        if not (to_qbo or to_hubspot)
-        else Direction.HUBSPOT_TO_QBO
+        Direction.HUBSPOT_TO_QBO
         if to_qbo and not to_hubspot
         else Direction.QBO_TO_HUBSPOT
         if to_hubspot and not to_qbo
         else None
     )
-    if not wrote and not qbo_extra:
-        return Outcome(Action.UNCHANGED if action == Action.UPDATED else action, None, saved)
-    return Outcome(action, direction, saved, detail="fields: " + ", ".join(wrote) if wrote else "")
+    return Plan(link, tuple(steps), action, direction, "fields: " + ", ".join(wrote) if wrote else "")
 
 
 def overwritten(qbo_before: _fields.Values, to_qbo: _fields.Values, hubspot_before: _fields.Values,
@@ -235,34 +255,55 @@ async def repoint_merged(ctx: SyncContext, kind: Kind, side: Provider, survivor:
 async def deactivate_in_qbo(
     ctx: SyncContext, spec: PairSpec, kind: Kind, settings: ObjectSettings, hubspot_id: str
 ) -> Outcome:
-    """The HubSpot record is gone: its QBO record is made inactive (accounting data is never deleted)."""
+    """The HubSpot record is gone: its QBO record is made inactive (`plan_deactivate`, carried out)."""
     link = await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id)
     if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
         return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing linked in QuickBooks")
+    entity: QboEntity | None = None
+    request_id = ""
     if settings.on_delete == "propagate":
         entity = await ctx.qbo.read(spec.qbo_entity, link.qbo_id)
+        request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "deactivate", str(entity["SyncToken"]), link=link)
+    return await carry_out(ctx, plan_deactivate(spec, link, entity, request_id))
+
+
+def plan_deactivate(spec: PairSpec, link: Link, entity: QboEntity | None, request_id: str) -> Plan:
+    """The plan making the linked QBO record inactive (accounting data is never deleted) and the link deleted;
+    `entity`: the QBO record as read, None under on_delete=ignore (nothing written to QBO). A crash before the link
+    save: the re-run reads the record inactive and only saves the link (the requestid replays a lost answer)."""
+    steps: list[Step] = []
+    written: str | Answered | None = link.qbo_written_sync_token
+    if entity is not None:
+        written = str(entity["SyncToken"])
         if entity.get("Active", True):
             body = {"Id": link.qbo_id, "SyncToken": entity["SyncToken"], "sparse": True, "Active": False}
-            request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "deactivate", str(entity["SyncToken"]), link=link)
-            entity = await ctx.qbo.update(spec.qbo_entity, body, request_id=request_id)
-        link = dataclasses.replace(link, qbo_written_sync_token=str(entity["SyncToken"]))
-    saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-    detail = f"{spec.qbo_entity} made inactive" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Outcome(Action.DELETED, Direction.HUBSPOT_TO_QBO, saved, detail)
+            steps.append(UpdateQbo(spec.qbo_entity, body, request_id))
+            written = Answered(Answer.QBO_SYNC_TOKEN)
+    steps.append(SaveLink({"qbo_written_sync_token": written, "status": LinkStatus.DELETED}))
+    detail = f"{spec.qbo_entity} made inactive" if entity is not None else "on_delete=ignore"
+    return Plan(link, tuple(steps), Action.DELETED, Direction.HUBSPOT_TO_QBO, detail)
 
 
 async def archive_in_hubspot(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link | None) -> Outcome:
-    """The QBO record was made inactive: its HubSpot record is archived (restorable in HubSpot), once. Inactive and
-    never paired: excluded. Already deleted (archived before, or gone in HubSpot): nothing more to do, the status
-    stays — another apply of the same inactive record neither archives again nor flips it to excluded."""
-    if link is not None and link.status == LinkStatus.DELETED:
-        return Outcome(Action.UNCHANGED, link=link, detail=f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} "
-                       "record was archived before")  # fmt: skip
-    if link is None or link.hubspot_id is None:
+    """The QBO record was made inactive: `plan_archive`, carried out."""
+    if link is None:
         raise Excluded("inactive in QuickBooks", category="inactive")
+    return await carry_out(ctx, plan_archive(spec, settings, link))
+
+
+def plan_archive(spec: PairSpec, settings: ObjectSettings, link: Link) -> Plan:
+    """The plan archiving the linked HubSpot record (restorable in HubSpot), once. Inactive and never paired:
+    excluded. Already deleted (archived before, or gone in HubSpot): nothing more to do, the status stays — another
+    apply of the same inactive record neither archives again nor flips it to excluded. A crash before the link save:
+    the re-run archives again, which HubSpot answers as gone (counted archived)."""
+    if link.status == LinkStatus.DELETED:
+        detail = f"inactive in QuickBooks; the HubSpot {spec.hubspot_type} record was archived before"
+        return Plan(link, (), Action.UNCHANGED, detail=detail)
+    if link.hubspot_id is None:
+        raise Excluded("inactive in QuickBooks", category="inactive")
+    steps: list[Step] = []
     if settings.on_delete == "propagate":
-        with contextlib.suppress(NotFound):  # already archived
-            await ctx.hubspot.archive(spec.hubspot_type, link.hubspot_id)
-    saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
+        steps.append(ArchiveHubSpot(spec.hubspot_type, link.hubspot_id))
+    steps.append(SaveLink({"status": LinkStatus.DELETED}))
     detail = f"HubSpot {spec.hubspot_type} record archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-    return Outcome(Action.DELETED, Direction.QBO_TO_HUBSPOT, saved, detail)
+    return Plan(link, tuple(steps), Action.DELETED, Direction.QBO_TO_HUBSPOT, detail)

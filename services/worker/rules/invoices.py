@@ -60,7 +60,9 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from services.worker import _fields
+from services.worker._executor import carry_out
 from services.worker._fields import FieldMap, Values
+from services.worker._plan import Answer, Answered, ArchiveHubSpot, Plan, SaveLink, Step, UpdateHubSpot, VoidQbo
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _dates as dates
@@ -377,37 +379,17 @@ class InvoiceRule:
         self, ctx: SyncContext, link: Link, invoice: QboEntity, status: str
     ) -> Outcome:
         """HubSpot is the master of invoices created there: a QBO edit is not synced back, except a void."""
-        assert link.hubspot_id is not None
-        if status == VOIDED and link.synced.get("status") != VOIDED:
-            with contextlib.suppress(NotFound):  # deleted in HubSpot meanwhile
-                await ctx.hubspot.update("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED})
-            token = str(invoice["SyncToken"])
-            voided = dataclasses.replace(link, synced={**link.synced, "status": VOIDED}, qbo_version=token)
-            saved = await ctx.store.save_link(voided)
-            return Outcome(Action.VOIDED, Direction.QBO_TO_HUBSPOT, saved, "voided in QuickBooks")
-        what = "its lines, prices or tax" if _lines_hash(invoice) != link.qbo_hash else "it"
-        return Outcome(
-            Action.SKIPPED,
-            link=link,
-            detail=f"edited {what} in QuickBooks; not synced back: the invoice was created in HubSpot, which stays its "
-            "master (edit it there)",
-        )
+        return await carry_out(ctx, plan_qbo_edit_of_hubspot_invoice(link, invoice, status))
 
     async def _deleted_in_qbo(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
         if link is None or link.hubspot_id is None or link.status == LinkStatus.DELETED:
             return Outcome(Action.SKIPPED, detail="deleted in QuickBooks; nothing linked in HubSpot")
+        status: str | None = None
         if settings.on_delete == "propagate":
-            try:
+            with contextlib.suppress(NotFound):
                 record = await ctx.hubspot.get("invoices", link.hubspot_id, properties=["hs_invoice_status"])
-                if record.properties.get("hs_invoice_status") == "draft":
-                    await ctx.hubspot.archive("invoices", link.hubspot_id)
-                elif record.properties.get("hs_invoice_status") != VOIDED:
-                    await ctx.hubspot.update("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED})
-            except NotFound:
-                pass
-        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-        detail = "HubSpot invoice voided" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome(Action.DELETED, Direction.QBO_TO_HUBSPOT, saved, detail)
+                status = record.properties.get("hs_invoice_status")
+        return await carry_out(ctx, plan_hubspot_invoice_deletion(settings, link, status))
 
     # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
 
@@ -599,29 +581,74 @@ class InvoiceRule:
 
     async def _void_in_qbo(self, ctx: SyncContext, link: Link, invoice: QboEntity, why: str) -> Outcome:
         assert link.qbo_id is not None
-        if not _is_voided(invoice):
-            request_id = ctx.request_id("Invoice", link.qbo_id, "void", str(invoice["SyncToken"]), link=link)
-            invoice = await ctx.qbo.void("Invoice", link.qbo_id, str(invoice["SyncToken"]), request_id=request_id)
-        token = str(invoice["SyncToken"])
-        saved = await ctx.store.save_link(
-            dataclasses.replace(
-                link, synced={**link.synced, "status": VOIDED}, qbo_version=token, qbo_written_sync_token=token
-            )
-        )
-        return Outcome(Action.VOIDED, Direction.HUBSPOT_TO_QBO, saved, why)
+        request_id = ctx.request_id("Invoice", link.qbo_id, "void", str(invoice["SyncToken"]), link=link)
+        return await carry_out(ctx, plan_qbo_invoice_void(link, invoice, why, request_id))
 
     async def _deleted_in_hubspot(self, ctx: SyncContext, settings: InvoiceSettings, link: Link | None) -> Outcome:
         """Never delete accounting data: a HubSpot-made invoice deleted in HubSpot is voided in QBO (propagate)."""
         if link is None or link.qbo_id is None or link.status == LinkStatus.DELETED:
             return Outcome(Action.SKIPPED, detail="deleted in HubSpot; nothing linked in QuickBooks")
+        invoice: QboEntity | None = None
+        request_id = ""
         if link.origin == Provider.HUBSPOT and settings.on_delete == "propagate":
-            try:
+            with contextlib.suppress(NotFound):
                 invoice = await ctx.qbo.read("Invoice", link.qbo_id)
-                link = (await self._void_in_qbo(ctx, link, invoice, "deleted in HubSpot")).link or link
-            except NotFound:
-                pass
-        saved = await ctx.store.save_link(dataclasses.replace(link, status=LinkStatus.DELETED))
-        return Outcome(Action.DELETED, Direction.HUBSPOT_TO_QBO, saved, "QuickBooks invoice voided")
+                request_id = ctx.request_id("Invoice", link.qbo_id, "void", str(invoice["SyncToken"]), link=link)
+        return await carry_out(ctx, plan_qbo_invoice_deletion(link, invoice, request_id))
+
+
+# --- plans (see services/worker/_plan.py) ---------------------------------------------------------------------------
+
+
+def plan_qbo_edit_of_hubspot_invoice(link: Link, invoice: QboEntity, status: str) -> Plan:
+    """A QBO edit of an invoice made in HubSpot: not synced back, except a void, once (the HubSpot invoice voided,
+    unless deleted there meanwhile). A crash before the link save: the re-run voids it again, which changes nothing."""
+    assert link.hubspot_id is not None
+    if status == VOIDED and link.synced.get("status") != VOIDED:
+        changes = {"synced": {**link.synced, "status": VOIDED}, "qbo_version": str(invoice["SyncToken"])}
+        steps = (UpdateHubSpot("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED}, gone_ok=True),
+                 SaveLink(changes))  # fmt: skip
+        return Plan(link, steps, Action.VOIDED, Direction.QBO_TO_HUBSPOT, "voided in QuickBooks")
+    what = "its lines, prices or tax" if _lines_hash(invoice) != link.qbo_hash else "it"
+    detail = f"edited {what} in QuickBooks; not synced back: the invoice was created in HubSpot, which stays its "
+    return Plan(link, (), Action.SKIPPED, detail=detail + "master (edit it there)")
+
+
+def plan_hubspot_invoice_deletion(settings: InvoiceSettings, link: Link, status: str | None) -> Plan:
+    """The QBO invoice was deleted: its HubSpot invoice (`status`: as read, None if gone or not read) archived while
+    a draft, else voided, and the link deleted. A crash before the link save: the re-run reads it archived or voided
+    and only saves the link."""
+    assert link.hubspot_id is not None
+    steps: list[Step] = []
+    if status == "draft":
+        steps.append(ArchiveHubSpot("invoices", link.hubspot_id))
+    elif status is not None and status != VOIDED:
+        steps.append(UpdateHubSpot("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED}, gone_ok=True))
+    steps.append(SaveLink({"status": LinkStatus.DELETED}))
+    detail = "HubSpot invoice voided" if settings.on_delete == "propagate" else "on_delete=ignore"
+    return Plan(link, tuple(steps), Action.DELETED, Direction.QBO_TO_HUBSPOT, detail)
+
+
+def plan_qbo_invoice_void(link: Link, invoice: QboEntity, why: str, request_id: str) -> Plan:
+    """The QBO invoice (as read) voided, once, and the link naming the SyncToken of our void (its echo). A crash
+    before the link save: the re-run reads it voided and only saves the link."""
+    assert link.qbo_id is not None
+    steps: list[Step] = []
+    token: str | Answered = str(invoice["SyncToken"])
+    if not _is_voided(invoice):
+        steps.append(VoidQbo("Invoice", link.qbo_id, str(invoice["SyncToken"]), request_id))
+        token = Answered(Answer.QBO_SYNC_TOKEN)
+    steps.append(SaveLink({"synced": {**link.synced, "status": VOIDED}, "qbo_version": token,
+                           "qbo_written_sync_token": token}))  # fmt: skip
+    return Plan(link, tuple(steps), Action.VOIDED, Direction.HUBSPOT_TO_QBO, why)
+
+
+def plan_qbo_invoice_deletion(link: Link, invoice: QboEntity | None, request_id: str) -> Plan:
+    """A HubSpot invoice deleted: its QBO invoice (`invoice`: as read; None when not voided: made in QBO, gone, or
+    on_delete=ignore) voided (never deleted: accounting data), then the link deleted."""
+    voiding = plan_qbo_invoice_void(link, invoice, "deleted in HubSpot", request_id).steps if invoice else ()
+    steps = (*voiding, SaveLink({"status": LinkStatus.DELETED}))
+    return Plan(link, steps, Action.DELETED, Direction.HUBSPOT_TO_QBO, "QuickBooks invoice voided")
 
 
 async def _qbo_currency_fields(

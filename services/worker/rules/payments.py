@@ -2,12 +2,12 @@
 QBO edits of a payment made in HubSpot, and HubSpot edits of a payment made from QBO, are skipped with that reason.
 
 QBO → HubSpot (the default direction): every invoice a Payment is applied to (`Line[].LinkedTxn`, TxnType Invoice)
-must be linked (`Kind.INVOICE`), else the payment is failing `invoice_not_synced` (the engine runs it again once the
-invoice its message names syncs). The HubSpot payment carries the applied
-amount, the date, currency and reference number, and is associated with the HubSpot invoice (payment → invoice 542),
-which HubSpot then shows paid or partially paid with its balance, and with the invoice's deals (payment → deal 391),
-so the payment shows on each deal's timeline too (one association read per new HubSpot payment; a deal associated
-with the invoice after the payment synced does not get it). HubSpot payments cannot be split, so a payment
+must be linked (`Kind.INVOICE`), else the payment is failing `invoice_not_synced`, waiting for that invoice (the
+engine runs it again once the invoice syncs). The HubSpot payment carries the applied amount, the date, currency and
+reference number, and is associated with the HubSpot invoice (payment → invoice 542), which HubSpot then shows paid
+or partially paid with its balance, and with the invoice's deals (payment → deal 391), so the payment shows on each
+deal's timeline too (one association read per new HubSpot payment; a deal associated with the invoice after the
+payment synced does not get it). HubSpot payments cannot be split, so a payment
 applied to several invoices is excluded (`multi_invoice`) unless `allocate_multi_invoice` is on: then one HubSpot
 payment per invoice, with the amount applied to it. A payment voided or deleted in QBO archives its HubSpot payments
 (the invoice's balance is due again) once, when the payment read back from QBO is voided or gone (a "deleted" event
@@ -47,7 +47,21 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields
-from services.worker.rules import GONE, Awaited, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
+from services.worker._executor import carry_out
+from services.worker._plan import (
+    Answer,
+    Answered,
+    ArchiveHubSpot,
+    CreateHubSpot,
+    CreateQbo,
+    Plan,
+    SaveLink,
+    Step,
+    UpdateHubSpot,
+    UpdateQbo,
+    VoidQbo,
+)
+from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _dates as dates
 from services.worker.rules import _filters as filters
@@ -55,7 +69,7 @@ from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
 from shared.clients import HubSpotObject, NewAssociation, QboEntity
 from shared.connections import SyncContext
-from shared.domain import Action, Direction, Kind, Provider
+from shared.domain import Action, Awaited, Direction, Kind, Provider
 from shared.errors import NotFound
 from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, PaymentSettings
@@ -160,6 +174,154 @@ def qbo_payment_fields(record: HubSpotObject, company_zone: dt.tzinfo, currency:
     }
 
 
+# --- plans (see services/worker/_plan.py) ---------------------------------------------------------------------------
+
+
+def plan_qbo_payment(
+    link: Link, payment_id: str, found: QboEntity | None, body: dict[str, Any] | None, request_id: str, now: float
+) -> Plan:
+    """The plan linking HubSpot payment `payment_id` to its QBO payment: the one `found` by its marker, else one
+    created from `body`. A crash after the create, before the link save: the re-run finds it by its marker, or,
+    missing it, sends the same `request_id` (the link unchanged) and QBO replays the create: never a second payment."""
+    if found is not None:
+        changes = _synced(link, Provider.HUBSPOT, str(found["Id"]), {}, str(found["SyncToken"]), hubspot_id=payment_id,
+                          now=now)  # fmt: skip
+        return Plan(link, (SaveLink(changes),), Action.LINKED, Direction.HUBSPOT_TO_QBO)
+    if body is None:
+        raise ValueError("a payment to create needs its body")
+    made, token = Answered(Answer.QBO_ID), Answered(Answer.QBO_SYNC_TOKEN)
+    changes = _synced(link, Provider.HUBSPOT, made, {}, token, hubspot_id=payment_id, now=now)
+    return Plan(
+        link, (CreateQbo("Payment", body, request_id), SaveLink(changes)), Action.CREATED, Direction.HUBSPOT_TO_QBO
+    )
+
+
+def plan_qbo_payment_update(
+    link: Link, payment: QboEntity, fields: dict[str, Any], request_id: str, now: float
+) -> Plan:  # fmt: skip
+    """The plan giving the QBO payment (as read) the HubSpot payment's amount and date (`fields`), if they differ. A
+    crash before the link save: the re-run reads them applied and only saves the link."""
+    assert link.qbo_id is not None
+    total: Decimal = fields["TotalAmt"]
+    if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
+        return Plan(link, (), Action.UNCHANGED)
+    lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
+    body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
+    token = Answered(Answer.QBO_SYNC_TOKEN)
+    steps = (UpdateQbo("Payment", body, request_id), SaveLink(_synced(link, Provider.HUBSPOT, link.qbo_id, {}, token,
+                                                                       now=now)))  # fmt: skip
+    return Plan(link, steps, Action.UPDATED, Direction.HUBSPOT_TO_QBO, "amount/date")
+
+
+def plan_qbo_void(link: Link, payment: QboEntity | None, status: str, request_id: str, now: float) -> Plan:
+    """The plan voiding the QBO payment of a HubSpot payment that failed, was refunded or deleted (`payment`: as
+    read; None under on_delete=ignore), once. A crash before the link save: the re-run reads it voided and only saves
+    the link, naming the SyncToken of our void (its echo)."""
+    if link.status == LinkStatus.DELETED:
+        return Plan(link, (), Action.SKIPPED, detail=f"{status} in HubSpot; already handled")
+    assert link.qbo_id is not None
+    steps: list[Step] = []
+    written: str | Answered | None = link.qbo_written_sync_token
+    if payment is not None:
+        written = str(payment["SyncToken"])
+        if not is_voided(payment):
+            steps.append(VoidQbo("Payment", link.qbo_id, str(payment["SyncToken"]), request_id))
+            written = Answered(Answer.QBO_SYNC_TOKEN)
+    steps.append(SaveLink({"status": LinkStatus.DELETED, "qbo_written_sync_token": written, "qbo_version": written,
+                           "last_synced_at": now}))  # fmt: skip
+    detail = "QuickBooks payment voided" if payment is not None else "on_delete=ignore"
+    return Plan(link, tuple(steps), Action.DELETED, Direction.HUBSPOT_TO_QBO, f"{status} in HubSpot: {detail}")
+
+
+@dataclasses.dataclass(slots=True)
+class PaymentPart:
+    """One HubSpot payment of a QBO payment: the part applied to one invoice, as read."""
+
+    invoice_id: str  # the QBO invoice
+    key: str  # its origin key (`origin_key`)
+    properties: dict[str, str]  # what it should hold
+    record: HubSpotObject | None  # the HubSpot payment made for it before (by the link, else by its origin key)
+    associations: tuple[NewAssociation, ...] = ()  # a new one's: its invoice and the invoice's deals
+
+
+def plan_hubspot_payments(
+    link: Link, payment: QboEntity, dropped: list[str], parts: list[PaymentPart], now: float
+) -> Plan:  # fmt: skip
+    """The plan bringing the HubSpot payments of a QBO payment to it: the parts no longer applied archived, each part
+    created (carrying its origin key) or updated where it differs, then the link recording them. A crash before the
+    link save: the re-run finds each part made by its origin key (a unique property), never making it twice."""
+    steps: list[Step] = [ArchiveHubSpot("commerce_payments", hubspot_id) for hubspot_id in dropped]
+    synced: dict[str, str | Answered | None] = {}
+    first_version: str | Answered | None = None
+    created = updated = 0
+    for part in parts:
+        if part.record is None:
+            properties = {**part.properties, ORIGIN_PROPERTY: part.key}
+            steps.append(CreateHubSpot("commerce_payments", properties, part.associations, label=part.invoice_id))
+            synced[part.invoice_id] = Answered(Answer.HUBSPOT_ID, label=part.invoice_id)
+            version: str | Answered | None = Answered(Answer.HUBSPOT_UPDATED_AT, link.hubspot_version, part.invoice_id)
+            created += 1
+        else:
+            synced[part.invoice_id] = part.record.id
+            version = hubspot_version(part.record) or link.hubspot_version
+            if changes := differing(part.record.properties, part.properties):
+                steps.append(UpdateHubSpot("commerce_payments", part.record.id, changes, label=part.invoice_id))
+                version = Answered(Answer.HUBSPOT_UPDATED_AT, link.hubspot_version, part.invoice_id)
+                updated += 1
+        if first_version is None:
+            first_version = version
+    changes = _synced(link, Provider.QUICKBOOKS, str(payment["Id"]), synced, str(payment["SyncToken"]), now=now,
+                      hubspot_version=first_version)  # fmt: skip
+    steps.append(SaveLink(changes))
+    action = Action.CREATED if created else Action.UPDATED if updated else Action.UNCHANGED
+    detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
+    return Plan(link, tuple(steps), action, Direction.QBO_TO_HUBSPOT if created or updated else None, detail)
+
+
+def plan_hubspot_removal(settings: PaymentSettings, link: Link, how: str, now: float) -> Plan:
+    """The plan archiving the HubSpot payments of a QBO payment voided or deleted (`how`), once. A crash before the
+    link save: the re-run archives again, which HubSpot answers as gone (counted archived)."""
+    if link.status == LinkStatus.DELETED or not any(link.synced.values()):
+        return Plan(link, (), Action.SKIPPED, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+    steps: list[Step] = []
+    if settings.on_delete == "propagate":
+        steps += [ArchiveHubSpot("commerce_payments", str(made)) for made in link.synced.values() if made]
+    steps.append(SaveLink({"status": LinkStatus.DELETED, "last_synced_at": now}))
+    detail = "HubSpot payment(s) archived" if settings.on_delete == "propagate" else "on_delete=ignore"
+    return Plan(link, tuple(steps), Action.DELETED, Direction.QBO_TO_HUBSPOT, f"{how} in QuickBooks: {detail}")
+
+
+def _synced(
+    base: Link,
+    origin: Provider,
+    qbo_id: str | Answered,
+    synced: Mapping[str, str | Answered | None],
+    sync_token: str | Answered,
+    *,
+    now: float,
+    hubspot_id: str | None = None,
+    hubspot_version: str | Answered | None = None,
+) -> dict[str, Any]:
+    """The link fields of a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the
+    link's hubspot_id is the first of them, whose version after our writes (`hubspot_version`) is the one seen, so
+    the poller does not take our own write for a HubSpot edit; from HubSpot, QBO's echo of our write is recognised by
+    `sync_token`."""
+    first: str | Answered | None = next(iter(synced.values()), None) if origin == Provider.QUICKBOOKS else hubspot_id
+    return {
+        "origin": origin,
+        "hubspot_id": first if first is not None else base.hubspot_id,
+        "hubspot_version": hubspot_version or base.hubspot_version,
+        "qbo_id": qbo_id,
+        "synced": synced,
+        "qbo_version": sync_token,
+        "qbo_written_sync_token": sync_token if origin == Provider.HUBSPOT else None,
+        "last_synced_at": now,
+        "status": LinkStatus.SYNCED,
+        "error_category": None,
+        "error_message": None,
+    }
+
+
 # --- the rule --------------------------------------------------------------------------------------------------------
 
 
@@ -202,48 +364,28 @@ class PaymentRule:
         amounts = hubspot_amounts(wanted, currency)
 
         made = dict(link.synced) if link is not None else {}  # QBO invoice id -> HubSpot payment id
-        await _archive(ctx, [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]])
+        dropped = [str(made.pop(i)) for i in list(made) if i not in wanted and made[i]]
         current = await _read_payments(ctx, [str(made[i]) for i in wanted if made.get(i)])
-        synced: dict[str, str | None] = {}
-        versions: dict[str, str | None] = {}  # HubSpot payment id -> its version after our writes
-        created = updated = 0
+        parts: list[PaymentPart] = []
         for invoice_id, amount in amounts.items():
             properties = hubspot_payment_properties(payment, amount, company.home_currency, company.qbo_zone)
-            record = current.get(str(made.get(invoice_id)))
-            if record is None:
-                key = origin_key(payment_id, invoice_id)
-                record = await made_from(ctx, PAYMENT_ORIGIN, key, READ_PROPERTIES)
-                if record is None:
-                    record = await ctx.hubspot.create(
-                        "commerce_payments",
-                        {**properties, ORIGIN_PROPERTY: key},
-                        associations=await _invoice_and_deals(ctx, hubspot_invoices[invoice_id]),
-                    )
-                    created += 1
-            if changes := differing(record.properties, properties):
-                record = await ctx.hubspot.update("commerce_payments", record.id, changes)
-                updated += 1
-            synced[invoice_id] = record.id
-            versions[record.id] = hubspot_version(record)
-        saved = await _save(
-            ctx, link, Provider.QUICKBOOKS, payment_id, synced, str(payment["SyncToken"]), hubspot_versions=versions
-        )
-        action = Action.CREATED if created else Action.UPDATED if updated else Action.UNCHANGED
-        detail = f"{len(synced)} HubSpot payment(s): {created} created, {updated} updated"
-        return Outcome(action, Direction.QBO_TO_HUBSPOT if created or updated else None, saved, detail)
+            part = PaymentPart(
+                invoice_id, origin_key(payment_id, invoice_id), properties, current.get(str(made.get(invoice_id)))
+            )
+            if part.record is None:
+                part.record = await made_from(ctx, PAYMENT_ORIGIN, part.key, READ_PROPERTIES)
+                if part.record is None:
+                    part.associations = tuple(await _invoice_and_deals(ctx, hubspot_invoices[invoice_id]))
+            parts.append(part)
+        base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=Provider.QUICKBOOKS)
+        return await carry_out(ctx, plan_hubspot_payments(base, payment, dropped, parts, ctx.clock()))
 
     async def _removed_in_qbo(
         self, ctx: SyncContext, settings: PaymentSettings, link: Link | None, how: str
     ) -> Outcome:
-        if link is None or link.status == LinkStatus.DELETED or not any(link.synced.values()):
-            return Outcome(Action.SKIPPED, link=link, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
-        if settings.on_delete == "propagate":
-            await _archive(ctx, [str(hubspot_id) for hubspot_id in link.synced.values() if hubspot_id])
-        saved = await ctx.store.save_link(
-            dataclasses.replace(link, status=LinkStatus.DELETED, last_synced_at=ctx.clock())
-        )
-        detail = "HubSpot payment(s) archived" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome(Action.DELETED, Direction.QBO_TO_HUBSPOT, saved, f"{how} in QuickBooks: {detail}")
+        if link is None:
+            return Outcome(Action.SKIPPED, detail=f"{how} in QuickBooks; nothing synced to HubSpot")
+        return await carry_out(ctx, plan_hubspot_removal(settings, link, how, ctx.clock()))
 
     # --- HubSpot -> QBO ----------------------------------------------------------------------------------------------
 
@@ -296,23 +438,19 @@ class PaymentRule:
                 f"payment in {currency}: its QuickBooks invoice is in {currencies.qbo_currency(invoice, company)}",
                 category=currencies.OTHER_CURRENCY,
             )
-        payment = await _qbo_payment_by_marker(ctx, invoice, payment_id)
-        action = Action.LINKED
-        if payment is None:
+        found = await _qbo_payment_by_marker(ctx, invoice, payment_id)
+        body: dict[str, Any] | None = None
+        if found is None:
             fields = qbo_payment_fields(record, company.qbo_zone, currency)
             rate = None
             if currency != company.home_currency:
                 rate = await ctx.qbo.exchange_rate(currency, dt.date.fromisoformat(str(fields["TxnDate"])))
-            payment = await ctx.qbo.create(
-                "Payment",
-                _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate)),
-                request_id=ctx.request_id("Payment", "create", payment_id, link=link),
-            )
-            action = Action.CREATED
-        saved = await _save(
-            ctx, link, Provider.HUBSPOT, str(payment["Id"]), {}, str(payment["SyncToken"]), hubspot_id=payment_id
-        )
-        return Outcome(action, Direction.HUBSPOT_TO_QBO, saved, f"QuickBooks payment {payment['Id']}")
+            body = _new_qbo_payment(record, invoice, fields, currencies.qbo_currency_fields(currency, company, rate))
+        request_id = ctx.request_id("Payment", "create", payment_id, link=link)
+        base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=Provider.HUBSPOT)
+        outcome = await carry_out(ctx, plan_qbo_payment(base, payment_id, found, body, request_id, ctx.clock()))
+        made = outcome.link.qbo_id if outcome.link is not None else None
+        return dataclasses.replace(outcome, detail=f"QuickBooks payment {made}")
 
     async def _update_in_qbo(self, ctx: SyncContext, link: Link, record: HubSpotObject) -> Outcome:
         assert link.qbo_id is not None
@@ -321,35 +459,17 @@ class PaymentRule:
             return Outcome(Action.SKIPPED, link=link, detail="voided in QuickBooks; HubSpot edits are not applied")
         company = await ctx.company()
         fields = qbo_payment_fields(record, company.qbo_zone, currencies.qbo_currency(payment, company))
-        total: Decimal = fields["TotalAmt"]
-        if _amount(payment.get("TotalAmt")) == total and payment.get("TxnDate") == fields["TxnDate"]:
-            return Outcome(Action.UNCHANGED, link=link)
-        lines = [{**line, "Amount": fields["TotalAmt"]} for line in payment.get("Line") or ()]  # the one we made
-        body = {"Id": link.qbo_id, "SyncToken": payment["SyncToken"], **fields, "Line": lines}
         request_id = ctx.request_id("Payment", link.qbo_id, "update", str(payment["SyncToken"]), link=link)
-        updated = await ctx.qbo.update("Payment", body, request_id=request_id)
-        saved = await _save(ctx, link, Provider.HUBSPOT, link.qbo_id, {}, str(updated["SyncToken"]))
-        return Outcome(Action.UPDATED, Direction.HUBSPOT_TO_QBO, saved, "amount/date")
+        return await carry_out(ctx, plan_qbo_payment_update(link, payment, fields, request_id, ctx.clock()))
 
     async def _void_in_qbo(self, ctx: SyncContext, settings: PaymentSettings, link: Link, status: str) -> Outcome:
         assert link.qbo_id is not None
-        if link.status == LinkStatus.DELETED:
-            return Outcome(Action.SKIPPED, link=link, detail=f"{status} in HubSpot; already handled")
-        written = link.qbo_written_sync_token
-        if settings.on_delete == "propagate":
+        payment: QboEntity | None = None
+        request_id = ""
+        if settings.on_delete == "propagate" and link.status != LinkStatus.DELETED:
             payment = await ctx.qbo.read("Payment", link.qbo_id)
-            if not is_voided(payment):
-                request_id = ctx.request_id("Payment", link.qbo_id, "void", str(payment["SyncToken"]), link=link)
-                payment = await ctx.qbo.void("Payment", link.qbo_id, str(payment["SyncToken"]), request_id=request_id)
-            written = str(payment["SyncToken"])
-        saved = await ctx.store.save_link(
-            dataclasses.replace(
-                link, status=LinkStatus.DELETED, qbo_written_sync_token=written, qbo_version=written,
-                last_synced_at=ctx.clock(),
-            )
-        )  # fmt: skip
-        detail = "QuickBooks payment voided" if settings.on_delete == "propagate" else "on_delete=ignore"
-        return Outcome(Action.DELETED, Direction.HUBSPOT_TO_QBO, saved, f"{status} in HubSpot: {detail}")
+            request_id = ctx.request_id("Payment", link.qbo_id, "void", str(payment["SyncToken"]), link=link)
+        return await carry_out(ctx, plan_qbo_void(link, payment, status, request_id, ctx.clock()))
 
 
 # --- helpers that call the APIs --------------------------------------------------------------------------------------
@@ -383,12 +503,6 @@ async def _read_payments(ctx: SyncContext, ids: list[str]) -> dict[str, HubSpotO
     return {record.id: record for record in batch.results}
 
 
-async def _archive(ctx: SyncContext, ids: list[str]) -> None:
-    for hubspot_id in ids:
-        with contextlib.suppress(NotFound):  # already gone
-            await ctx.hubspot.archive("commerce_payments", hubspot_id)
-
-
 async def _qbo_payment_by_marker(ctx: SyncContext, invoice: QboEntity, hubspot_id: str) -> QboEntity | None:
     """The QBO payment already made for this HubSpot payment, among those applied to the invoice."""
     for linked in invoice.get("LinkedTxn") or ():
@@ -412,40 +526,3 @@ def _new_qbo_payment(
     if reference := _fields.text(record.properties.get("hs_reference_number")):
         body["PaymentRefNum"] = reference[:PAYMENT_REF_MAX]
     return body
-
-
-async def _save(
-    ctx: SyncContext,
-    link: Link | None,
-    origin: Provider,
-    qbo_id: str,
-    synced: dict[str, str | None],
-    sync_token: str,
-    *,
-    hubspot_id: str | None = None,
-    hubspot_versions: Mapping[str, str | None] | None = None,
-) -> Link:
-    """Record a synced payment. From QBO, `synced` maps each QBO invoice to its HubSpot payment and the link's
-    hubspot_id is the first of them, whose version after our writes (`hubspot_versions`) is the one seen, so the
-    poller does not take our own write for a HubSpot edit; from HubSpot, QBO's echo of our write is recognised by
-    `sync_token`."""
-    if origin == Provider.QUICKBOOKS:
-        hubspot_id = next(iter(synced.values()), None)
-    base = link or Link(connection=ctx.name, kind=Kind.PAYMENT, origin=origin)
-    seen_version = (hubspot_versions or {}).get(hubspot_id or "") or base.hubspot_version
-    return await ctx.store.save_link(
-        dataclasses.replace(
-            base,
-            origin=origin,
-            hubspot_id=hubspot_id if hubspot_id is not None else base.hubspot_id,
-            hubspot_version=seen_version,
-            qbo_id=qbo_id,
-            synced=synced,
-            qbo_version=sync_token,
-            qbo_written_sync_token=sync_token if origin == Provider.HUBSPOT else None,
-            last_synced_at=ctx.clock(),
-            status=LinkStatus.SYNCED,
-            error_category=None,
-            error_message=None,
-        )
-    )

@@ -1,0 +1,86 @@
+"""Carries plans out (see `_plan`): each step in order, the store's and the APIs' answers threaded through. The only
+place a plan's writes happen; it decides nothing. An error stops the plan where it is: what ran stays done, which
+the plan's order makes safe (the next apply plans again from what it reads)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, assert_never
+
+from services.worker._plan import (
+    Answer,
+    Answered,
+    ArchiveHubSpot,
+    CreateHubSpot,
+    CreateQbo,
+    LogActivity,
+    Plan,
+    SaveLink,
+    UpdateHubSpot,
+    UpdateQbo,
+    VoidQbo,
+)
+from services.worker.rules import Outcome
+from shared.clients import HubSpotObject
+from shared.connections import SyncContext
+from shared.errors import NotFound
+
+
+async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
+    """Run `plan`; the outcome carries the link as saved last."""
+    link = plan.link
+    answers: dict[tuple[Answer, str], str | None] = {}
+    for step in plan.steps:
+        if isinstance(step, SaveLink):
+            link = await ctx.store.save_link(dataclasses.replace(link, **_resolved(step.changes, answers)))
+        elif isinstance(step, CreateQbo | UpdateQbo | VoidQbo):
+            if isinstance(step, CreateQbo):
+                entity = await ctx.qbo.create(step.entity, dict(step.body), request_id=step.request_id)
+                answers[Answer.QBO_ID, ""] = str(entity["Id"])
+            elif isinstance(step, UpdateQbo):
+                entity = await ctx.qbo.update(step.entity, dict(step.body), request_id=step.request_id)
+            else:
+                entity = await ctx.qbo.void(step.entity, step.entity_id, step.sync_token, request_id=step.request_id)
+            answers[Answer.QBO_SYNC_TOKEN, ""] = str(entity["SyncToken"])
+        elif isinstance(step, CreateHubSpot):
+            record = await ctx.hubspot.create(step.object_type, dict(step.properties), associations=step.associations)
+            answers[Answer.HUBSPOT_ID, step.label] = record.id
+            answers[Answer.HUBSPOT_UPDATED_AT, step.label] = _version(record)
+        elif isinstance(step, UpdateHubSpot):
+            try:
+                record = await ctx.hubspot.update(step.object_type, step.object_id, dict(step.properties))
+            except NotFound:
+                if not step.gone_ok:
+                    raise
+            else:
+                answers[Answer.HUBSPOT_UPDATED_AT, step.label] = _version(record)
+        elif isinstance(step, ArchiveHubSpot):
+            with contextlib.suppress(NotFound):  # already archived
+                await ctx.hubspot.archive(step.object_type, step.object_id)
+        elif isinstance(step, LogActivity):
+            await ctx.store.log_activity(
+                ctx.name, link.kind, step.action, link_id=link.id, hubspot_id=link.hubspot_id, qbo_id=link.qbo_id,
+                detail=step.detail,
+            )  # fmt: skip
+        else:
+            assert_never(step)
+    return Outcome(plan.action, plan.direction, link, plan.detail)
+
+
+def _version(record: HubSpotObject) -> str | None:
+    return record.updated_at.isoformat() if record.updated_at else None
+
+
+def _resolved(changes: Mapping[str, Any], answers: Mapping[tuple[Answer, str], str | None]) -> dict[str, Any]:
+    """The changes with each `Answered` value (top level, or in a field's mapping) replaced by its answer."""
+
+    def value(given: Any) -> Any:
+        if isinstance(given, Answered):
+            return answers.get((given.answer, given.label)) or given.default
+        if isinstance(given, Mapping):
+            return {key: value(item) for key, item in given.items()}
+        return given
+
+    return {name: value(given) for name, given in changes.items()}

@@ -1,0 +1,124 @@
+"""A plan: what a rule decided to write, in order, as data. A planner computes it as a pure function of the records
+it read and their link; `_executor.carry_out` is the one place that carries plans out. A plan's steps are store
+intents (`SaveLink`: the link with some fields replaced; `LogActivity`: a line of the record's history) and API
+writes (`CreateQbo`, `UpdateQbo`, `VoidQbo`, `CreateHubSpot`, `UpdateHubSpot`, `ArchiveHubSpot`), ordered so that
+every crash window is safe:
+
+- a crash after any step leaves the store and both APIs as the steps before it left them, and the next apply plans
+  again from what it reads then;
+- where a re-run could take our write for an edit made there (field sync), a `SaveLink` first records what that
+  side will hold (its content hash, the write intent): the next plan takes a side showing exactly that as our own
+  write, the last agreement, never as an edit there;
+- a QBO write carries a `requestid` derived from the link's revision as read (`SyncContext.request_id`): a retry of
+  the same plan replays QBO's first answer instead of writing twice, and once a later step has saved the link the
+  next plan's write is a new one;
+- a value only known once a write answers (the ids and versions QBO and HubSpot gave) is `Answered`, filled in by the
+  executor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from shared.clients import NewAssociation
+from shared.domain import Action, Direction
+from shared.store import Link
+
+
+class Answer(enum.StrEnum):
+    """A value an API write answers with."""
+
+    QBO_ID = "qbo_id"  # the Id of the entity QBO created
+    QBO_SYNC_TOKEN = "qbo_sync_token"  # the SyncToken of the entity after the last QBO write
+    HUBSPOT_ID = "hubspot_id"  # the id of the record HubSpot created
+    HUBSPOT_UPDATED_AT = "hubspot_updated_at"  # the updatedAt of the record after the last HubSpot write
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Answered:
+    """A link field's value (or a value in a field's mapping) taken from an earlier write's answer in the same plan:
+    the last write's, or the one of the HubSpot write with this `label`; `default` when it gave none."""
+
+    answer: Answer
+    default: str | None = None
+    label: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SaveLink:
+    """Save the link (as the previous step left it) with these fields replaced; values may be `Answered`."""
+
+    changes: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CreateQbo:
+    entity: str  # "Payment"
+    body: Mapping[str, Any]
+    request_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UpdateQbo:
+    entity: str  # "Customer"
+    body: Mapping[str, Any]  # sparse or full update: Id, SyncToken, the fields
+    request_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VoidQbo:
+    entity: str  # "Payment"
+    entity_id: str
+    sync_token: str
+    request_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CreateHubSpot:
+    object_type: str  # "commerce_payments"
+    properties: Mapping[str, str]
+    associations: tuple[NewAssociation, ...] = ()
+    label: str = ""  # names its answers (`Answered.label`) when a plan makes several records
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UpdateHubSpot:
+    object_type: str  # "contacts"
+    object_id: str
+    properties: Mapping[str, str]
+    gone_ok: bool = False  # a record deleted in HubSpot meanwhile is left be (else NotFound stops the plan)
+    label: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ArchiveHubSpot:
+    """Archive a HubSpot record; one already gone counts as archived."""
+
+    object_type: str
+    object_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LogActivity:
+    """A line of the record's history, under the link as saved last."""
+
+    action: Action
+    detail: str
+
+
+Step = SaveLink | CreateQbo | UpdateQbo | VoidQbo | CreateHubSpot | UpdateHubSpot | ArchiveHubSpot | LogActivity
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Plan:
+    """The link the plan starts from (as read, or a new one), the steps in order, and the outcome they make (its link:
+    the link as saved last)."""
+
+    link: Link
+    steps: tuple[Step, ...]
+    action: Action
+    direction: Direction | None = None
+    detail: str = ""
