@@ -354,7 +354,10 @@ class Worker:
         """Renew the record's lease while its apply runs (throttled or slow APIs can outlast one lease), so no other
         worker takes the record meanwhile. Only a process that stops renewing (a crash) loses it."""
         lease = self.settings.lease_seconds
-        while True:
+        renewing = asyncio.current_task()
+        # Ends on cancellation even when a store call swallowed the CancelledError: a renewal outliving its apply
+        # holds the record for ever (the chaos soak saw one left `cancelling` for minutes after a broker restart).
+        while renewing is None or not renewing.cancelling():
             await asyncio.sleep(lease / 3)
             if await self.store.claim_pending(key, owner, self.clock(), lease) is None:
                 log.error("lease_lost", kind=key.kind, object_id=key.object_id)

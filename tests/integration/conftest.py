@@ -165,9 +165,15 @@ def in_process_worker() -> bool:
 
 
 @pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """The stack's store: a SQLite file (a module testing on Postgres overrides this fixture)."""
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
 async def stack(
     broker: Broker,
-    tmp_path: Path,
+    store_url: str,
     sync_overrides: dict[str, Any],
     in_process_worker: bool,
     connection_names: tuple[str, ...],
@@ -176,7 +182,7 @@ async def stack(
     base = with_local_app(
         Settings(
             rabbitmq_url=broker.url,
-            store_url=f"sqlite:///{tmp_path / 'store.db'}",
+            store_url=store_url,
             debounce_quiet_seconds=0.2,
             debounce_max_wait_seconds=2.0,
             sweep_seconds=2.0,
