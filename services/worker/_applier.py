@@ -119,7 +119,10 @@ class Applier:
     async def _keep_lease(self, key: PendingKey, owner: str) -> None:
         """Renew the record's lease while its apply runs (throttled or slow APIs can outlast one lease), so no other
         worker takes the record meanwhile. Only a process that stops renewing (a crash) loses it."""
-        while True:
+        renewing = asyncio.current_task()
+        # Ends on cancellation even when a store call swallowed the CancelledError: a renewal outliving its apply
+        # holds the record for ever (the chaos soak saw one left `cancelling` for minutes after a broker restart).
+        while renewing is None or not renewing.cancelling():
             await asyncio.sleep(self.lease_seconds / 3)
             try:
                 renewed = await self.store.claim_pending(key, owner, self.clock(), self.lease_seconds)

@@ -173,9 +173,15 @@ def in_process_worker() -> bool:
 
 
 @pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """The stack's store: a SQLite file (a module testing on Postgres overrides this fixture)."""
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
 async def stack(
     broker: Broker,
-    tmp_path: Path,
+    store_url: str,
     sync_overrides: dict[str, Any],
     in_process_worker: bool,
     connection_names: tuple[str, ...],
@@ -184,7 +190,7 @@ async def stack(
     base = with_local_app(
         Settings(
             rabbitmq_url=broker.url,
-            store_url=f"sqlite:///{tmp_path / 'store.db'}",
+            store_url=store_url,
             unlinked_settle_seconds=0.2,
             sweep_seconds=2.0,
             retry_delays=(0.2, 0.5, 1.0),

@@ -5,15 +5,18 @@ Each test is named after the rule it checks (incumbent-integration.md, then what
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 import pytest
 
+from shared.broker import connected_broker
 from shared.clients.hubspot import HubSpotClient
 from shared.clients.qbo import QboClient
 from shared.domain import Kind, PendingKey, Provider
 from shared.envelope import Operation
+from shared.resync import resync
 from shared.store import Link, LinkStatus, StaleLink
 from tests.integration.conftest import CONNECTION, Stack, review
 from tests.integration.test_poller import RecordingPoller, hint, poller, queue_changes
@@ -243,6 +246,45 @@ async def test_contacts_merged_in_hubspot_repoint_the_link_to_the_survivor(stack
     assert retired.status == LinkStatus.DELETED
     assert len(by_email(stack, "keep@hs.test")) == 1  # accounting data is kept: no customer deleted
     assert len(by_email(stack, "lose@hs.test")) == 1
+
+
+async def test_a_late_change_of_a_contact_merged_away_while_the_merge_webhook_was_lost_leaves_its_customer_alone(
+    stack: Stack,
+) -> None:
+    keep = stack.hubspot_edit("contacts", "create", properties={"email": "keep@hs.test", "firstname": "Keep"})
+    lose = stack.hubspot_edit("contacts", "create", properties={"email": "lose@hs.test", "firstname": "Lose"})
+    await stack.settle()
+    stack.sandbox.hubspot.faults.update(webhook_drop_rate=1.0)
+    stack.hubspot_edit("contacts", "merge", id=keep["id"], merge_id=lose["id"])
+    await stack.settle()
+    stack.sandbox.hubspot.faults.reset()
+    # A change of the merged-away id arrives late (a retried webhook, the poller): HubSpot answers it with the survivor.
+    async with connected_broker(stack.settings) as broker:
+        await resync(stack.store, broker, PendingKey(CONNECTION, Kind.CONTACT, Provider.HUBSPOT, lose["id"]),
+                     now=time.time())  # fmt: skip
+    await stack.settle()
+    assert [c["GivenName"] for c in by_email(stack, "lose@hs.test")] == ["Lose"]  # not made a copy of the survivor
+    assert [c["GivenName"] for c in by_email(stack, "keep@hs.test")] == ["Keep"]
+    retired = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=lose["id"])
+    assert retired is not None
+    assert retired.status == LinkStatus.DELETED
+
+
+async def test_an_edit_of_the_customer_of_a_contact_merged_away_while_the_merge_webhook_was_lost_keeps_its_values(
+    stack: Stack,
+) -> None:
+    keep = stack.hubspot_edit("contacts", "create", properties={"email": "keep@hs.test", "firstname": "Keep"})
+    lose = stack.hubspot_edit("contacts", "create", properties={"email": "lose@hs.test", "firstname": "Lose"})
+    await stack.settle()
+    [customer] = by_email(stack, "lose@hs.test")
+    stack.sandbox.hubspot.faults.update(webhook_drop_rate=1.0)
+    stack.hubspot_edit("contacts", "merge", id=keep["id"], merge_id=lose["id"])
+    await stack.settle()
+    stack.sandbox.hubspot.faults.reset()
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "GivenName": "Edited"})  # its contact reads as keep's
+    await stack.settle()
+    assert [c["GivenName"] for c in by_email(stack, "lose@hs.test")] == ["Edited"]
+    assert [c["GivenName"] for c in by_email(stack, "keep@hs.test")] == ["Keep"]
 
 
 @pytest.mark.parametrize(

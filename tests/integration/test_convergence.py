@@ -127,6 +127,17 @@ async def test_random_edits_on_both_sides_converge_without_duplicates(stack: Sta
             if linked:
                 customers = sorted({*customers, *(link.qbo_id for link in linked if link.qbo_id)})
                 contacts = sorted({*contacts, *(link.hubspot_id for link in linked if link.hubspot_id)})
+    # Which customers an invoice went to depends on timing (linked customers join the pool): make sure the mix holds
+    # an invoice in each currency.
+    invoiced = {i["CurrencyRef"]["value"] for i in stack.qbo_entities("Invoice")}
+    for lacking in sorted({HOME, FOREIGN} - invoiced):
+        email = {"Address": f"last-{lacking.lower()}@converge.test"}
+        body = {"DisplayName": f"Last {lacking}", "PrimaryEmailAddr": email, "CurrencyRef": {"value": lacking}}
+        customer_id = stack.qbo_edit("Customer", "create", body)["Id"]
+        line = {"DetailType": "SalesItemLineDetail", "Amount": 10, "SalesItemLineDetail": {
+            "ItemRef": {"value": items[0]}, "Qty": 1, "UnitPrice": 10}}  # fmt: skip
+        invoice = {"CustomerRef": {"value": customer_id}, "CurrencyRef": {"value": lacking}, "Line": [line]}
+        invoices.append(stack.qbo_edit("Invoice", "create", invoice)["Id"])
     await stack.settle(within=120)
 
     every_link = await stack.store.list_links(CONNECTION, Kind.CONTACT, limit=10_000)

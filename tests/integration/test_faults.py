@@ -52,11 +52,13 @@ def in_process_worker() -> bool:
 
 
 def raise_limits(stack: Stack) -> dict[str, Any]:
-    """Both sandboxes' rate limits times LIMIT_SCALE; returns the client settings that match them."""
+    """Both sandboxes' rate limits (every connection's portal) times LIMIT_SCALE; returns the client settings that
+    match them."""
     stack.sandbox.qbo.limiter.limits.requests_per_minute *= LIMIT_SCALE
-    hubspot = stack.sandbox.hubspot.accounts.get(stack.portal_id)
-    hubspot.configure(burst_limit=hubspot.limits.burst_max * LIMIT_SCALE,
-                      search_per_second=hubspot.limits.search_per_second * LIMIT_SCALE)  # fmt: skip
+    for connection in stack.sync.connection:
+        hubspot = stack.sandbox.hubspot.accounts.get(int(connection.hubspot_portal_id))
+        hubspot.configure(burst_limit=hubspot.limits.burst_max * LIMIT_SCALE,
+                          search_per_second=hubspot.limits.search_per_second * LIMIT_SCALE)  # fmt: skip
     names = (
         "qbo_requests_per_minute",
         "qbo_requests_per_second",

@@ -28,13 +28,15 @@ def in_process_worker() -> bool:
 
 
 def worker_environment(stack: Stack, tmp_path: Path, **overrides: object) -> dict[str, str]:
-    """The stack's settings as HSQBO_* variables, with a sync config file for its connection."""
-    [connection] = stack.sync.connection
+    """The stack's settings as HSQBO_* variables, with a sync config file for its connections."""
     config = tmp_path / "hsqbo.toml"
     config.write_text(
-        f'[[connection]]\nname = "{connection.name}"\nhubspot_portal_id = "{connection.hubspot_portal_id}"\n'
-        f'qbo_realm_id = "{connection.qbo_realm_id}"\nsetup_date = {connection.setup_date.isoformat()}\n'
-        "[connection.contacts]\nhubspot_to_qbo = {}\n"
+        "".join(
+            f'[[connection]]\nname = "{connection.name}"\nhubspot_portal_id = "{connection.hubspot_portal_id}"\n'
+            f'qbo_realm_id = "{connection.qbo_realm_id}"\nsetup_date = {connection.setup_date.isoformat()}\n'
+            "[connection.contacts]\nhubspot_to_qbo = {}\n"
+            for connection in stack.sync.connection
+        )
     )
     env = {name: value for name, value in os.environ.items() if not name.startswith("HSQBO_")}
     fields = {**stack.settings.model_dump(), "config": config, **overrides}
@@ -75,12 +77,15 @@ def worker_troubles(log_dir: Path, last: int = 10) -> str:
     return "\n".join([f"worker warnings and errors by event: {dict(counts)}", *(line for _, line in troubles[-last:])])
 
 
-def start_worker(env: dict[str, str], started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    """A worker process; its log goes next to its config, in the test's tmp_path (pytest keeps the last few)."""
-    log = Path(env["HSQBO_CONFIG"]).parent / f"worker-{len(started)}.log"
+def start_worker(
+    env: dict[str, str], started: list[subprocess.Popen[bytes]], command: str = "worker"
+) -> subprocess.Popen[bytes]:
+    """A worker process (or another `hsqbo` command's); its log goes next to its config, in the test's tmp_path
+    (pytest keeps the last few)."""
+    log = Path(env["HSQBO_CONFIG"]).parent / f"{command}-{len(started)}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "worker"], cwd=REPO, env=env, stdout=output, stderr=output
+            [sys.executable, "-m", "services.cli", command], cwd=REPO, env=env, stdout=output, stderr=output
         )
     started.append(process)
     return process

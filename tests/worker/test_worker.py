@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -107,6 +108,32 @@ async def test_a_long_apply_keeps_its_lease_so_no_other_worker_takes_the_record(
     await second._apply(COMMAND, KEY)
     await running
     assert engine.applies == 1
+
+
+async def test_the_lease_renewal_ends_with_its_apply_even_if_a_store_call_swallowed_the_cancellation(
+    store: Store,
+) -> None:
+    class SwallowingStore:
+        """Renews like the store, but a cancellation arriving mid-renewal is lost, as a library may lose it."""
+
+        renewals = 0
+        renewing = asyncio.Event()
+
+        async def claim_pending(self, *args: object) -> object:
+            self.renewals += 1
+            self.renewing.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+            return object()
+
+    swallowing = SwallowingStore()
+    one = QuietWorker(Settings(lease_seconds=0.03), SyncSettings(), swallowing, SlowEngine())  # type: ignore[arg-type]
+    renewing = asyncio.create_task(one.applier._keep_lease(KEY, "me"))
+    await swallowing.renewing.wait()
+    renewing.cancel()  # lands in the renewal, which swallows it
+    done, _ = await asyncio.wait({renewing}, timeout=1.0)
+    assert renewing in done, "the lease is still being renewed after its apply ended"
+    assert swallowing.renewals == 1
 
 
 async def test_the_sweep_reports_the_backlog(store: Store) -> None:

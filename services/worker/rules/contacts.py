@@ -92,6 +92,8 @@ class ContactRule:
         except NotFound:
             saw(GONE)
             return await deactivate_in_qbo(ctx, SPEC, Kind.CONTACT, settings, contact_id)
+        if contact.id != contact_id:
+            return await _merged_away(ctx, contact_id, contact.id)
         saw(hubspot_version(contact), contact)
         if link is not None and link.qbo_id is not None:
             customer = await ctx.qbo.read("Customer", link.qbo_id)
@@ -186,6 +188,8 @@ class ContactRule:
                 linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
             except NotFound:
                 return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot contact was deleted")
+            if linked.id != link.hubspot_id:  # merged into another contact, its merge not yet seen: as in from_hubspot
+                return await _merged_away(ctx, link.hubspot_id, linked.id)
             action = Action.MERGED if merged else Action.UPDATED
             return await _sync(ctx, settings, link, linked, customer, action=action)
 
@@ -289,6 +293,15 @@ async def match_customer(
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
+
+
+async def _merged_away(ctx: SyncContext, contact_id: str, survivor_id: str) -> Outcome:
+    """HubSpot answers a merged-away contact's id with the contact it was merged into: the merge's webhook was lost
+    or comes later. Its link goes to the survivor (or retires), as the merge event's would; syncing the survivor here
+    would write its values onto the merged-away contact's customer. The survivor syncs on its own change (its webhook
+    or the poller), under its own lease."""
+    await repoint_merged(ctx, Kind.CONTACT, Provider.HUBSPOT, survivor_id, {"merged_ids": {contact_id: True}})
+    return Outcome(Action.MERGED, detail=f"HubSpot contact {contact_id} was merged into {survivor_id}")
 
 
 async def _sync(
