@@ -25,8 +25,7 @@ from starlette.routing import Route
 
 from services.poller import _plan, bulk_publisher
 from services.poller._first_sync import apply_plan, make_plan, progress
-from shared.clients import AiohttpTransport
-from shared.connections import ConnectionPaused, ContextFactory
+from shared.connections import ConnectionPaused
 from shared.errors import ApiError, AuthRevoked, BusError, MissingScopes
 from shared.logging import get_logger
 from shared.store import FirstSync, ReviewDecision
@@ -86,15 +85,17 @@ class FirstSyncPages:
         return _redirect(back, "planning: reading both accounts, writing nothing")
 
     async def _make_plan(self, connection: ConnectionSettings) -> None:
-        settings, store = self.page.settings, self.page.store
+        store = self.page.store
 
         def planned(looked_at: int) -> None:
             self.planning[connection.name] = looked_at
 
         try:
-            async with AiohttpTransport.from_settings(settings) as transport:
-                ctx = await ContextFactory(settings, store, transport).get(connection)
-                plan = await make_plan(ctx, since=None, now=self.page.clock(), planned=planned)
+            if self.page.contexts is None:
+                self.failed[connection.name] = "planning needs API clients: this page was served without any"
+                return
+            ctx = await self.page.contexts.get(connection)  # the process's API clients, as the record pages use
+            plan = await make_plan(ctx, since=None, now=self.page.clock(), planned=planned)
             await store.save_first_sync(
                 FirstSync(connection=connection.name, plan=_plan.to_json(plan), planned_at=plan.planned_at)
             )

@@ -16,6 +16,8 @@ from selenium.common.exceptions import StaleElementReferenceException
 
 from services.status import StatusPage
 from shared.asgi import serving
+from shared.clients import AiohttpTransport
+from shared.connections import ContextFactory
 from shared.domain import Kind, PendingKey, Provider
 from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
@@ -29,9 +31,11 @@ HUBSPOT_TO_QBO = {"contacts": {"direction": "hubspot_to_qbo", "hubspot_to_qbo": 
 
 @pytest.fixture
 async def page(stack: Stack) -> AsyncIterator[str]:
-    status = StatusPage(stack.settings, stack.sync, stack.store, stack.worker.broker)
-    async with serving(status.app(password=None)) as server:
-        yield server.url
+    async with AiohttpTransport.from_settings(stack.settings) as transport:
+        contexts = ContextFactory(stack.settings, stack.store, transport)
+        status = StatusPage(stack.settings, stack.sync, stack.store, stack.worker.broker, contexts=contexts)
+        async with serving(status.app(password=None)) as server:
+            yield server.url
 
 
 @pytest.fixture
