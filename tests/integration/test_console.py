@@ -6,7 +6,6 @@ the test's temporary directory."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,28 +13,16 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 
-from services.status import StatusPage
-from shared.asgi import serving
-from shared.clients import AiohttpTransport
-from shared.connections import ContextFactory
 from shared.domain import Kind, PendingKey, Provider
 from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
 from tests.integration.test_status import Browser
 from tests.integration.test_status import chromium as chromium  # the module's own headless Chromium
+from tests.integration.test_status import page as page  # the page with the process's API clients
 
 pytestmark = pytest.mark.integration
 
 HUBSPOT_TO_QBO = {"contacts": {"direction": "hubspot_to_qbo", "hubspot_to_qbo": {}}}
-
-
-@pytest.fixture
-async def page(stack: Stack) -> AsyncIterator[str]:
-    async with AiohttpTransport.from_settings(stack.settings) as transport:
-        contexts = ContextFactory(stack.settings, stack.store, transport)
-        status = StatusPage(stack.settings, stack.sync, stack.store, stack.worker.broker, contexts=contexts)
-        async with serving(status.app(password=None)) as server:
-            yield server.url
 
 
 @pytest.fixture
