@@ -6,8 +6,9 @@ one part per module (each readable in one sitting):
       │ a change (webhook, poller)           │ an apply command (a change's, a retry's, "Sync now", the sweep's)
       ▼                                      ▼
     scheduler       `_scheduler.py`  a change → `_ingest.route` → the records' pending work in the store → an apply
-                                     command into the change's lane at once (no fixed wait; a change to a record
-                                     already pending coalesces into it); a failure → the one `RetryPolicy`
+                                     command into the change's lane at once (a record with no link yet settles
+                                     HSQBO_UNLINKED_SETTLE_SECONDS first; a change to a record already pending
+                                     coalesces into it); a failure → the one `RetryPolicy`
                                      (`_retry.py`): retry through a delay queue, or a dead letter with its history,
                                      watched by the guard (`_guard.py`); the sweep re-schedules lost work
       │ an apply command
