@@ -89,7 +89,7 @@ soak: venv rabbitmq postgres
 	@set +e; HSQBO_SOAK_CHANGES=$(SOAK_CHANGES) HSQBO_SOAK_SEED=$(SOAK_SEED) \
 	  $(BIN)/pytest -q -s -p no:logging --basetemp=/tmp/hsqbo-soak tests/integration/test_soak.py; status=$$?; \
 	  for run in $$(seq $(SOAK_RUNS)); do [ $$status = 0 ] || break; echo "fault tests, run $$run of $(SOAK_RUNS)"; \
-	  $(BIN)/pytest -q -x tests/integration/test_faults.py; status=$$?; done; \
+	  HSQBO_LONG_TESTS=1 $(BIN)/pytest -q -x tests/integration/test_faults.py tests/integration/test_invoice_totals.py; status=$$?; done; \
 	  $(NODE) stop; exit $$status
 
 lint: venv

@@ -55,7 +55,9 @@ def configure_logging(level: str = "INFO") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(ours),
         logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),
-        cache_logger_on_first_use=True,
+        # Not cached: a module's logger obeys the configuration in force when it logs, not the one of its first line
+        # (a command run in-process, or a test capturing lines, configures again).
+        cache_logger_on_first_use=False,
     )
 
 

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -49,7 +50,7 @@ class SqliteStore(SqlStore):
         try:
             db.row_factory = sqlite3.Row
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA journal_mode = WAL")
+            await _set_wal(db)
             await db.execute("PRAGMA foreign_keys = ON")
         except BaseException:
             await db.close()
@@ -168,3 +169,18 @@ def _statements(script: str) -> Iterator[str]:
             statement = ""
     if any(line.strip() and not line.strip().startswith("--") for line in statement.splitlines()):
         raise ValueError(f"migration ends with an incomplete statement: {statement.strip()[:80]!r}")
+
+
+async def _set_wal(db: aiosqlite.Connection) -> None:
+    """WAL mode (kept in the file: only a new database changes). Switching needs the database to itself, and SQLite
+    answers "locked" at once rather than waiting busy_timeout when another process is migrating the same new file,
+    so the switch is retried for as long as busy_timeout would have waited."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)

@@ -235,6 +235,7 @@ async def test_5xx_and_429_storms_from_both_apis_lose_and_duplicate_no_change(st
         assert sandbox.requests.count(status=500) > 0
 
 
+@pytest.mark.long  # a minute of real limit windows; test_limits.py's shorter burst checks the same in `make test`
 async def test_client_rate_limits_keep_a_burst_under_the_sandboxes_real_limits(stack: Stack) -> None:
     rng = random.Random(5004)
     workload = Workload(stack, rng, tag="limits")

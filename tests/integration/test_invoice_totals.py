@@ -12,6 +12,7 @@ the portal lacks) is excluded saying so. One stack per test, reused by every exa
 from __future__ import annotations
 
 import itertools
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.integration
 # No shrinking: each example is seconds of syncing through the stack, so a shrink could run for many minutes; a
 # failure reports the example as generated.
 EXAMPLES = settings(
-    max_examples=25,
+    max_examples=40 if os.environ.get("HSQBO_LONG_TESTS") == "1" else 15,  # more in `make soak`
     deadline=None,
     database=None,
     phases=[Phase.explicit, Phase.generate],

@@ -1,6 +1,6 @@
 """The chaos soak (`soak.py`): 3 worker processes and a poller process, two connections, a Postgres store of its own
 that the soak stops and starts, every fault of issue 10's acceptance at least once. `make test` runs a short soak
-(300 changes, one of each fault); `make soak` runs the long one (HSQBO_SOAK_CHANGES=10000, several of each fault, a
+(150 changes, one of each fault); `make soak` runs the long one (HSQBO_SOAK_CHANGES=10000, several of each fault, a
 30 s store outage) and writes its figures to `benchmarks/results/soak.json`.
 
 The soak's Postgres server is started here with `deploy/postgres/node` on its own port (HSQBO_SOAK_POSTGRES_PORT,
@@ -34,7 +34,7 @@ __all__ = ["worker_processes"]  # a fixture, used by name
 SOAK_CHANGES = int(os.environ.get("HSQBO_SOAK_CHANGES", "0"))  # 0: the short soak
 SOAK_SEED = int(os.environ.get("HSQBO_SOAK_SEED", "10"))
 DATABASE = "hsqbo_soak"
-SHORT = SoakOptions(changes=300, seed=SOAK_SEED, outage_seconds=5.0)
+SHORT = SoakOptions(changes=150, seed=SOAK_SEED, outage_seconds=3.0)
 LONG = SoakOptions(
     changes=SOAK_CHANGES, seed=SOAK_SEED, outage_seconds=30.0, settle_seconds=1800.0,
     faults=(("worker_kill", 12), ("broker_restart", 3), ("throttle_storm", 6), ("store_outage", 1)),
