@@ -131,7 +131,7 @@ class Stack:
             pending = await self.store.count_pending()
             busy = not drained or pending or await self.queue_depth()
             quiet_looks = 0 if busy else quiet_looks + 1
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.15)
 
 
 @overload
