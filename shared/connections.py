@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from shared.clients import (
     CallLimits,
+    Coalescer,
     DegradedReads,
     HubSpotClient,
     QboClient,
@@ -75,6 +76,9 @@ class SyncContext:
     clock: Callable[[], float] = time.time
     company_cache: CompanyCache = dataclasses.field(default_factory=CompanyCache)
     qbo_usage: UsageMeter | None = None  # the QBO company's calls this month, against its read budget
+    # Puts the clients' concurrent single calls together in batch calls; the engine counts its applies in flight on
+    # it (`with ctx.calls.applying():`), so a batch goes as soon as every apply waits (shared/clients/_batching.py).
+    calls: Coalescer = dataclasses.field(default_factory=Coalescer)
 
     @property
     def name(self) -> str:
@@ -122,6 +126,7 @@ class ContextFactory:
             else None
         )
         self.usage = UsageRecorder(store, clock=clock)  # every call counted per account, kind and month
+        self._coalescers: dict[str, Coalescer] = {}  # one per connection, kept when its clients are made anew
 
     async def get(self, connection: ConnectionSettings) -> SyncContext:
         """The connection's context; raises ConnectionPaused while a provider's credentials are revoked."""
@@ -214,6 +219,7 @@ class ContextFactory:
         qbo_usage = self.usage.meter(connection.name, Provider.QUICKBOOKS, connection.qbo_realm_id)
         budget = connection.qbo_monthly_read_budget
         QBO_READ_BUDGET.labels(connection.name).set(budget)
+        calls = self._coalescers.setdefault(connection.name, Coalescer())
         return SyncContext(
             connection=connection,
             hubspot=HubSpotClient(
@@ -222,6 +228,7 @@ class ContextFactory:
                 self._transport,
                 limits=hubspot_limits,
                 usage=hubspot_usage,
+                coalescer=calls,
             ),
             qbo=QboClient(
                 str(self._settings.qbo_base_url),
@@ -231,8 +238,10 @@ class ContextFactory:
                 limits=qbo_limits,
                 usage=qbo_usage,
                 degraded=DegradedReads(qbo_usage, budget, connection=connection.name, clock=self._clock),
+                coalescer=calls,
             ),
             store=self._store,
             app_id=self._settings.hubspot_app_id,
             qbo_usage=qbo_usage,
+            calls=calls,
         )

@@ -110,7 +110,7 @@ class ApiError(HsqboError):
         self.code = code  # QBO Fault code ("6240"), HubSpot category ("VALIDATION_ERROR") or OAuth error
         self.retry_after = retry_after  # seconds the provider asked us to wait, when it said
         self.trace_id = trace_id  # HubSpot correlationId / QBO intuit_tid, for the provider's support
-        self.ids = ids  # records a batch error is about (HubSpot 207 context ids)
+        self.ids = ids  # records a batch error is about (HubSpot 207 context ids, or objectWriteTraceIds)
 
     def __str__(self) -> str:
         code = f" {self.code}" if self.code else ""

@@ -94,6 +94,10 @@ class Engine:
             ctx = await self._contexts.get(connection)
         except ConnectionPaused as paused:
             return Applied(await self._defer(key, paused))
+        with ctx.calls.applying():  # its API calls meet its neighbours' in batch calls (shared/clients/_batching.py)
+            return await self._run(ctx, rule, key, hints)
+
+    async def _run(self, ctx: SyncContext, rule: Rule, key: PendingKey, hints: Hints) -> Applied:
         if key.part is not None:
             return await self._wake_parents(ctx, key, key.part)
         run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo

@@ -7,7 +7,8 @@
 
 Failures raise the `ApiError` kinds of `shared.errors`; `error.transient` says whether to retry later. Pass
 `limits=CallLimits.for_qbo(limiter, realm_id, settings)` (or `for_hubspot`) to keep a client under the provider's
-rate limits, with one `RateLimiter` per process over a backend every process shares (the store).
+rate limits, with one `RateLimiter` per process over a backend every process shares (the store). Pass both clients
+of a connection one `coalescer=Coalescer()` to put concurrent single calls together in batch calls (`_batching.py`).
 """
 
 from shared.clients._auth import (
@@ -19,6 +20,7 @@ from shared.clients._auth import (
     TokenSource,
     TokenStore,
 )
+from shared.clients._batching import Coalescer
 from shared.clients._degraded import DegradedReads
 from shared.clients._limits import CallLimits, MemoryLimits, RateLimiter
 from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
@@ -47,6 +49,7 @@ __all__ = [
     "CallKind",
     "CallLimits",
     "CdcResult",
+    "Coalescer",
     "DegradedReads",
     "HubSpotBatch",
     "HubSpotClient",

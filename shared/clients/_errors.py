@@ -159,14 +159,15 @@ def _hubspot_named_scopes(body: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def hubspot_batch_error(item: Mapping[str, Any]) -> ApiError:
-    """One entry of a 207 answer's `errors`; `ids` are the records it is about."""
+    """One entry of a 207 answer's `errors`; `ids` are the records it is about, or the inputs it names by their
+    `objectWriteTraceId`."""
     message = _short(str(item.get("message") or "batch item failed"))
     category = str(item.get("category") or "")
     context = item.get("context") or {}
     fields: dict[str, Any] = {
         "provider": Provider.HUBSPOT,
         "code": category or None,
-        "ids": tuple(str(i) for i in context.get("ids", ())),
+        "ids": tuple(str(i) for key in ("ids", "objectWriteTraceId") for i in context.get(key, ())),
     }
     return _hubspot_classified(_HUBSPOT_CATEGORIES.get(category, ApiError), message, fields)
 

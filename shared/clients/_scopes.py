@@ -171,6 +171,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("object archive", "DELETE", re.compile(rf"/crm/v3/objects/{_TYPE}/{_ID}"), _of_type("write")),
     Family("batch read", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/batch/read"), _of_type("read")),
     Family("batch upsert", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/batch/upsert"), _of_type("write")),
+    Family("batch update", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/batch/update"), _of_type("write")),
     Family("search", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/search"), _of_type("read")),
     Family("associations list", "GET", re.compile(rf"/crm/v4/objects/{_TYPE}/{_ID}/associations/{_TO}"), _both("read")),
     Family(

@@ -4,16 +4,33 @@ Object types are the API's path names (`contacts`, `companies`, `products`, `lin
 `commerce_payments`) or type ids (`0-1`). Every property value HubSpot returns is a string or null; send strings, and
 `""` to clear a value. Errors raise the `ApiError` kinds of `shared.errors`; a call outside the token's scopes raises
 `MissingScopes` naming the scopes to grant (the scopes of every call: `shared/clients/_scopes.py`).
+
+Given a `Coalescer` (`_batching.py`), the single calls of every apply in flight meet in batch calls of up to 100
+inputs, each caller getting its own record or its own error:
+- reads by id (`get` without associations or `idProperty`) of one object type and property list: `batch/read`. An
+  id the answer names as missing (207, OBJECT_NOT_FOUND) is NotFound to its caller; one the answer neither holds nor
+  names (a merged-away id: HubSpot answers with the survivor, whose id is another) is read on its own, so its caller
+  sees what a read answers (the survivor);
+- updates by id of one object type: `batch/update`, each input with its own `objectWriteTraceId` so that HubSpot
+  answers a failed input alone (207) instead of failing the call; an input answered neither way is updated on its
+  own. Two updates of one record never share a call (HubSpot refuses repeated ids): the second goes in the next;
+- creates stay single calls: a contact's duplicate guard is HubSpot's unique email, a product's, invoice's or
+  payment's the unique property carrying the QBO id (`rules/_origin.py`); both hold for a batch too, but a refused
+  input of a batch create is not named by HubSpot unless traced, and a create's inline associations would differ
+  per input: one create per record keeps each rule's handling of a refused create (Conflict) exactly as it is.
+A batch of one goes as the single call.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from shared.clients._auth import TokenSource
+from shared.clients._batching import Coalescer
 from shared.clients._errors import hubspot_batch_error, hubspot_error
 from shared.clients._limits import CallLimits
 from shared.clients._scopes import Call, scopes_to_grant
@@ -117,10 +134,13 @@ class HubSpotClient:
         *,
         limits: CallLimits | None = None,
         usage: UsageMeter | None = None,
+        coalescer: Coalescer | None = None,
     ) -> None:
         """`limits`: the portal's client-side rate limits (`CallLimits.for_hubspot`); None sends unthrottled. `usage`
-        counts its calls per month (`UsageRecorder.meter`)."""
+        counts its calls per month (`UsageRecorder.meter`); `coalescer` puts concurrent reads and updates together
+        in batch calls (see above)."""
         self._session = ApiSession(Provider.HUBSPOT, base_url, auth, transport, _classify, limits, usage)
+        self._coalescer = coalescer
 
     # --- objects ------------------------------------------------------------------------------------------------
 
@@ -134,6 +154,20 @@ class HubSpotClient:
         id_property: str | None = None,
     ) -> HubSpotObject:
         """One record by id, or by the value of a unique property (`id_property`). NotFound if absent or archived."""
+        if self._coalescer is not None and not associations and not id_property:
+            read = functools.partial(self._read_many, object_type, tuple(properties))
+            group = ("hubspot.read", object_type, tuple(properties))
+            return await self._coalescer.submit(group, object_id, read, limit=BATCH_LIMIT)
+        return await self._get(object_type, object_id, properties, associations, id_property)
+
+    async def _get(
+        self,
+        object_type: str,
+        object_id: str,
+        properties: Sequence[str],
+        associations: Sequence[str],
+        id_property: str | None,
+    ) -> HubSpotObject:
         params: list[tuple[str, str]] = [("properties", name) for name in properties]
         params += [("associations", to_type) for to_type in associations]
         if id_property:
@@ -158,6 +192,15 @@ class HubSpotClient:
 
     async def update(
         self, object_type: str, object_id: str, properties: Properties, *, id_property: str | None = None
+    ) -> HubSpotObject:
+        if self._coalescer is not None and not id_property:
+            update = functools.partial(self._update_many, object_type)
+            group = ("hubspot.update", object_type)
+            return await self._coalescer.submit(group, (object_id, properties), update, limit=BATCH_LIMIT)
+        return await self._update(object_type, object_id, properties, id_property)
+
+    async def _update(
+        self, object_type: str, object_id: str, properties: Properties, id_property: str | None
     ) -> HubSpotObject:
         params = [("idProperty", id_property)] if id_property else []
         path = f"{_objects(object_type)}/{path_segment(object_id)}"
@@ -184,6 +227,67 @@ class HubSpotClient:
             response = await self._call("batch_read", "POST", f"{_objects(object_type)}/batch/read", json=body)
             answers.append(response.json())
         return _batch(answers)
+
+    async def _read_many(
+        self, object_type: str, properties: tuple[str, ...], ids: Sequence[str]
+    ) -> list[HubSpotObject | Exception]:
+        """Each id's record from one `batch/read` (one id alone: the single read); see the module docstring."""
+        wanted = list(dict.fromkeys(ids))
+        answers: dict[str, HubSpotObject | Exception] = {}
+        if len(wanted) > 1:
+            batch = await self.batch_read(object_type, wanted, properties=properties)
+            answers |= {record.id: record for record in batch.results if record.id in wanted}
+            for error in batch.errors:
+                if isinstance(error, NotFound):
+                    answers |= {missing: error for missing in error.ids if missing in wanted}
+        for object_id in wanted:
+            if object_id not in answers:
+                try:
+                    answers[object_id] = await self._get(object_type, object_id, properties, (), None)
+                except ApiError as exc:
+                    answers[object_id] = exc
+        return [answers[object_id] for object_id in ids]
+
+    async def _update_many(
+        self, object_type: str, updates: Sequence[tuple[str, Properties]]
+    ) -> list[HubSpotObject | Exception]:
+        """Each update's record from `batch/update` calls, a record's updates in calls of their own (see the module
+        docstring); one update alone: the single update."""
+        answers: list[HubSpotObject | Exception | None] = [None] * len(updates)
+        rounds: list[dict[str, int]] = []  # each call's record id -> its update's position
+        for position, (object_id, _) in enumerate(updates):
+            call = next((ids for ids in rounds if object_id not in ids), None)
+            if call is None:
+                rounds.append(call := {})
+            call[object_id] = position
+        for call in rounds:
+            if len(call) > 1:
+                inputs = [
+                    {"id": object_id, "properties": dict(updates[at][1]), "objectWriteTraceId": _trace_id(at)}
+                    for object_id, at in call.items()
+                ]
+                path = f"{_objects(object_type)}/batch/update"
+                answer = (await self._call("batch_update", "POST", path, json={"inputs": inputs})).json()
+                traced = {_trace_id(position): position for position in call.values()}
+                for item in answer.get("results", ()):
+                    if (answered := traced.get(str(item.get("objectWriteTraceId")))) is not None:
+                        answers[answered] = HubSpotObject.from_json(item)
+                for item in answer.get("errors", ()):
+                    error = hubspot_batch_error(item)
+                    for named in error.ids:  # trace ids, or the record ids HubSpot did not find
+                        hit = traced.get(named, call.get(named) if isinstance(error, NotFound) else None)
+                        if hit is not None:
+                            answers[hit] = error
+        results: list[HubSpotObject | Exception] = []
+        for position, (object_id, properties) in enumerate(updates):
+            found = answers[position]
+            if found is None:  # alone, or answered neither way: on its own
+                try:
+                    found = await self._update(object_type, object_id, properties, None)
+                except ApiError as exc:
+                    found = exc
+            results.append(found)
+        return results
 
     async def batch_upsert(self, object_type: str, id_property: str, inputs: Mapping[str, Properties]) -> HubSpotBatch:
         """Create or update records keyed by a unique property: `inputs` maps its value to the properties to write.
@@ -375,6 +479,11 @@ def _timestamp(value: Any) -> datetime | None:
 def _next_after(data: Mapping[str, Any]) -> str | None:
     after = ((data.get("paging") or {}).get("next") or {}).get("after")
     return str(after) if after not in (None, "") else None
+
+
+def _trace_id(position: int) -> str:
+    """An input's `objectWriteTraceId`: never a record id (those are digits), so an error naming it is unambiguous."""
+    return f"u{position}"
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -4,17 +4,38 @@ Entities are named as in the API (`Customer`, `Item`, `Invoice`, `Payment`) and 
 objects are large and the sync rules read only a few fields. Every write takes a `request_id` (the `requestid` query
 parameter; use a UUID, at most 50 characters) so that a retried write returns the first answer instead of writing
 twice. Build query literals with `qbo_quote`. Errors raise the `ApiError` kinds of `shared.errors`.
+
+Given a `Coalescer` (`_batching.py`), the single calls of every apply in flight meet in batch calls, each caller
+getting its own answer or its own error:
+- reads by id of one entity: one `select * from <Entity> where Id in (...)` query (name-list entities with
+  `Active in (true, false)`: a query otherwise leaves inactive records out, a read does not); near the read budget
+  one CDC call first (`DegradedReads`). A record the query does not answer (deleted) is read on its own, so its
+  caller gets the read's own answer or error;
+- sparse updates (any entity): one `POST /batch` of up to 30 items, each with its own `bId`. QBO takes one
+  `requestid` per batch, none per item: it is derived (uuid5) from the items' own requestids, so an identical retry
+  replays the batch's first answer. A retry that meets other neighbours is a new batch: an update that went through
+  then carries a SyncToken QBO has moved past, so QBO refuses it (5010, stale) instead of writing twice, and the
+  apply re-reads and finds its own write. The stricter reading: nothing relies on QBO replaying a batch;
+- creates, voids and deletes stay single calls with their own requestid: a create's only guard against a lost
+  answer is QBO replaying it by requestid (an Invoice or Payment has no unique field; a Customer's or Item's unique
+  name does not guard either, since a rule takes a taken name for another record's and tries the next candidate,
+  `display_name_strategy = "disambiguate"`).
+A batch of one goes as the single call: a lone change costs what it did, and /batch calls (40 a minute per realm,
+`qbo_batch_per_minute`, its own window in `_limits.py`) are spent only where they save calls.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from shared.clients._auth import TokenSource
+from shared.clients._batching import Coalescer
 from shared.clients._degraded import DegradedReads
 from shared.clients._errors import qbo_error, qbo_fault, qbo_fault_error
 from shared.clients._limits import CallLimits
@@ -28,6 +49,9 @@ from shared.errors import ApiError
 MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher version is documented
 QUERY_PAGE_LIMIT = 1000  # MAXRESULTS above 1000 is refused
 BATCH_LIMIT = 30  # items per batch request
+READ_BATCH_LIMIT = 100  # ids per `Id in (...)` query: a short GET line, far below a query's 1,000 rows
+NAME_LIST_ENTITIES = frozenset({"Customer", "Item", "Vendor", "Employee", "Account"})  # `Active` filters queries
+_BATCH_REQUEST_IDS = uuid.UUID("0f6f7c5e-3b7a-4a43-9d8e-5f1b2f7a6c21")
 _REQUEST_ID_MAX = 50
 _BATCH_REQUEST_ID_MAX = 36
 
@@ -88,6 +112,13 @@ class BatchOperation:
         return item
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Update:
+    entity: str
+    body: Mapping[str, Any]  # with "sparse": true
+    request_id: str
+
+
 class QboClient:
     def __init__(
         self,
@@ -100,12 +131,15 @@ class QboClient:
         limits: CallLimits | None = None,
         usage: UsageMeter | None = None,
         degraded: DegradedReads | None = None,
+        coalescer: Coalescer | None = None,
     ) -> None:
         """`limits`: the realm's client-side rate limits (`CallLimits.for_qbo`); None sends unthrottled. `usage`
-        counts its calls per month (`UsageRecorder.meter`); `degraded` batches reads near the read budget."""
+        counts its calls per month (`UsageRecorder.meter`); `degraded` reads by CDC near the read budget;
+        `coalescer` puts concurrent reads and updates together in batch calls (see above)."""
         self.realm_id = realm_id
         self._usage = usage
         self._degraded = degraded
+        self._coalescer = coalescer
         self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify, limits, usage)
         self._company = f"/v3/company/{path_segment(realm_id)}"
         self._minorversion = str(minorversion)
@@ -113,12 +147,10 @@ class QboClient:
     # --- single records -----------------------------------------------------------------------------------------
 
     async def read(self, entity: str, entity_id: str) -> QboEntity:
-        if self._degraded is not None and await self._degraded.active():  # near the monthly read budget
-            found = await self._degraded.read(self._changed, entity, entity_id)
-            if found is not None:
-                return found
-        response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
-        return _entity(response.json(), entity)
+        if self._coalescer is None:
+            return await self._read_one(entity, entity_id)
+        many = functools.partial(self._read_many, entity)
+        return await self._coalescer.submit(("qbo.read", entity), entity_id, many, limit=READ_BATCH_LIMIT)
 
     async def create(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> QboEntity:
         return await self._write("create", entity, dict(body), request_id)
@@ -126,7 +158,55 @@ class QboClient:
     async def update(self, entity: str, body: Mapping[str, Any], *, request_id: str, sparse: bool = True) -> QboEntity:
         """`body` carries `Id` and the current `SyncToken`. Sparse: only the fields sent change (line arrays are
         still replaced whole); full: every writable field left out is cleared."""
-        return await self._write("update", entity, {**body, "sparse": sparse}, request_id)
+        if self._coalescer is None or not sparse:
+            return await self._write("update", entity, {**body, "sparse": sparse}, request_id)
+        update = _Update(entity, {**body, "sparse": True}, request_id)
+        return await self._coalescer.submit("qbo.update", update, self._update_many, limit=BATCH_LIMIT)
+
+    async def _read_one(self, entity: str, entity_id: str) -> QboEntity:
+        response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
+        return _entity(response.json(), entity)
+
+    async def _read_many(self, entity: str, ids: Sequence[str]) -> list[QboEntity | Exception]:
+        """Each id's record: near the read budget from one CDC call, the others from one `Id in` query; what neither
+        answers (a deleted record) read on its own, with that read's own answer or error."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, QboEntity] = {}
+        if len(wanted) > 1 and self._degraded is not None and await self._degraded.active():
+            found = await self._degraded.read_many(self._changed, entity, wanted)
+        rest = [entity_id for entity_id in wanted if entity_id not in found]
+        if len(rest) > 1:
+            where = f"Id IN ({', '.join(qbo_quote(entity_id) for entity_id in rest)})"
+            if entity in NAME_LIST_ENTITIES:
+                where += " AND Active IN (true, false)"
+            rows = await self.query(f"{_select('*', entity, where, None)} MAXRESULTS {len(rest)}")
+            found |= {str(row.get("Id")): row for row in rows if str(row.get("Id")) in rest}
+        answers: dict[str, QboEntity | Exception] = dict(found)
+        for entity_id in wanted:
+            if entity_id not in answers:
+                try:
+                    answers[entity_id] = await self._read_one(entity, entity_id)
+                except ApiError as exc:
+                    answers[entity_id] = exc
+        return [answers[entity_id] for entity_id in ids]
+
+    async def _update_many(self, updates: Sequence[_Update]) -> list[QboEntity | Exception]:
+        """One batch call for several sparse updates (one alone goes as the single call); each item's record or
+        Fault."""
+        if len(updates) == 1:
+            (update,) = updates
+            return [await self._write("update", update.entity, dict(update.body), update.request_id)]
+        operations = [
+            BatchOperation.update(str(number), update.entity, update.body) for number, update in enumerate(updates, 1)
+        ]
+        request_id = str(uuid.uuid5(_BATCH_REQUEST_IDS, "\n".join(sorted(u.request_id for u in updates))))
+        answers = await self.batch(operations, request_id=request_id)
+        missing = ApiError("batch item left unanswered", provider=Provider.QUICKBOOKS, status=200)
+        results: list[QboEntity | Exception] = []
+        for operation in operations:
+            answer = answers.get(operation.bid, missing)
+            results.append(answer if isinstance(answer, dict | Exception) else missing)
+        return results
 
     async def delete(self, entity: str, entity_id: str, sync_token: str, *, request_id: str) -> QboEntity:
         """Transactions only (Customer and Item are retired with `Active: false`). Answers `{"Id", "status":

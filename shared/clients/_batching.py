@@ -1,0 +1,146 @@
+"""Concurrent single calls of one connection meet in batch calls, DataLoader style, below the sync rules: a rule asks
+for one record and gets one record (or its own exception); the clients put the asks of every apply in flight on the
+connection together.
+
+    coalescer = Coalescer()                       # one per connection (shared/connections.py builds it)
+    with coalescer.applying():                    # the engine, around each apply: "one more apply in flight"
+        record = await coalescer.submit(group, item, run, limit=30)
+
+`submit` queues `item` in its `group` (what one batch call can carry together: QBO reads of one entity, HubSpot
+updates of one object type...); `run(items)` makes the batch call and answers one result per item, in order, where a
+result that is an exception is raised to that item's caller alone (one item's fault never fails its neighbours). An
+exception `run` raises (a 429, a 5xx, a transport error: the whole call failed) is raised to every caller of the
+batch, and the worker's retry policy handles each.
+
+When a group's batch goes:
+- at once when it is full (`limit` items);
+- as soon as every apply in flight on the connection waits on this coalescer (the engine counts them, `applying`):
+  nothing more can join, so waiting longer gains nothing. A lone change is a lone apply: its call goes alone, in the
+  next turn of the event loop, with no time window. A call made outside any apply (nothing in flight) goes the same
+  way. Every waiting group goes then, each as its own call;
+- after `window_seconds` at most (WINDOW_SECONDS), a safety net only: an apply that keeps busy elsewhere (a store
+  call, an unbatched API call such as a search) never holds its neighbours' calls for longer than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+WINDOW_SECONDS = 0.05
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+# One batch call: a result (or the item's own exception) per item, in the items' order.
+BatchCall = Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]]
+
+
+@dataclasses.dataclass(slots=True)
+class _Batch(Generic[Item, Result]):
+    run: BatchCall[Item, Result]
+    items: list[Item] = dataclasses.field(default_factory=list)
+    answers: list[asyncio.Future[Result]] = dataclasses.field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class Coalescer:
+    """One connection's batches in the making, and how many applies it has in flight."""
+
+    def __init__(self, *, window_seconds: float = WINDOW_SECONDS) -> None:
+        self._window = window_seconds
+        self._in_flight = 0
+        self._waiting = 0  # callers whose batch has not gone yet
+        self._batches: dict[Hashable, _Batch[Any, Any]] = {}
+        self._check_due = False
+        self._calls: set[asyncio.Task[None]] = set()
+
+    @contextlib.contextmanager
+    def applying(self) -> Iterator[None]:
+        """One apply in flight on the connection while the block runs."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+            if self._batches:
+                self._check_soon()
+
+    async def submit(self, group: Hashable, item: Item, run: BatchCall[Item, Result], *, limit: int) -> Result:
+        """`item`'s result from the batch call `run` makes for `group` (the first caller's `run` serves the batch)."""
+        loop = asyncio.get_running_loop()
+        batch: _Batch[Item, Result] = self._batches.get(group) or self._batches.setdefault(
+            group, _Batch(run, timer=loop.call_later(self._window, self._send, group))
+        )
+        answer: asyncio.Future[Result] = loop.create_future()
+        batch.items.append(item)
+        batch.answers.append(answer)
+        self._waiting += 1
+        if len(batch.items) >= limit:
+            self._send(group)
+        else:
+            self._check_soon()
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            if self._batches.get(group) is batch and answer in batch.answers:  # not sent yet: leave the batch
+                index = batch.answers.index(answer)
+                del batch.items[index], batch.answers[index]
+                self._waiting -= 1
+                if not batch.items:
+                    self._drop(group)
+                else:
+                    self._check_soon()
+            raise
+
+    def _check_soon(self) -> None:
+        """Look in the next turn of the loop, so callers woken in this one join first."""
+        if not self._check_due:
+            self._check_due = True
+            asyncio.get_running_loop().call_soon(self._check)
+
+    def _check(self) -> None:
+        self._check_due = False
+        if self._batches and self._waiting >= self._in_flight:  # every apply in flight waits here
+            for group in list(self._batches):
+                self._send(group)
+
+    def _drop(self, group: Hashable) -> _Batch[Any, Any] | None:
+        batch = self._batches.pop(group, None)
+        if batch is not None and batch.timer is not None:
+            batch.timer.cancel()
+        return batch
+
+    def _send(self, group: Hashable) -> None:
+        batch = self._drop(group)
+        if batch is None:
+            return
+        self._waiting -= len(batch.items)
+        task = asyncio.ensure_future(self._call(batch))
+        self._calls.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._calls.discard)
+
+    @staticmethod
+    async def _call(batch: _Batch[Any, Any]) -> None:
+        try:
+            results = await batch.run(batch.items)
+            if len(results) != len(batch.items):
+                raise RuntimeError(f"a batch call answered {len(results)} results for {len(batch.items)} items")
+        except Exception as exc:  # the whole call failed: every caller gets its error
+            for answer in batch.answers:
+                if not answer.done():
+                    answer.set_exception(exc)
+            return
+        except asyncio.CancelledError:
+            for answer in batch.answers:
+                answer.cancel()
+            raise
+        for answer, result in zip(batch.answers, results, strict=True):
+            if answer.done():
+                continue
+            if isinstance(result, Exception):
+                answer.set_exception(result)
+            else:
+                answer.set_result(result)

@@ -1,0 +1,109 @@
+"""The coalescer: concurrent single calls meet in one batch call when every apply in flight waits, or when the batch
+is full; each caller gets its own answer or error; a lone call goes at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from shared.clients import Coalescer
+from shared.errors import ApiError, NotFound, ServerError
+
+
+class Recorder:
+    """A batch call answering each item doubled, or its own NotFound for the items named `missing`."""
+
+    def __init__(self, *, fail: Exception | None = None, missing: frozenset[int] = frozenset()) -> None:
+        self.calls: list[list[int]] = []
+        self.fail = fail
+        self.missing = missing
+
+    async def __call__(self, items: Sequence[int]) -> list[int | Exception]:
+        self.calls.append(list(items))
+        await asyncio.sleep(0)
+        if self.fail is not None:
+            raise self.fail
+        return [NotFound(f"no {i}", provider="test") if i in self.missing else i * 2 for i in items]
+
+
+async def applies(coalescer: Coalescer, run: Recorder, items: Sequence[int], *, limit: int = 30) -> list[object]:
+    """One apply per item, each making one call, all in flight together."""
+
+    async def apply(item: int) -> object:
+        with coalescer.applying():
+            await asyncio.sleep(0.001 * item)  # each apply reaches its call at its own time
+            try:
+                return await coalescer.submit("group", item, run, limit=limit)
+            except ApiError as exc:
+                return exc
+
+    return list(await asyncio.gather(*(apply(item) for item in items)))
+
+
+async def test_calls_go_together_once_every_apply_in_flight_waits() -> None:
+    coalescer, run = Coalescer(window_seconds=10.0), Recorder()
+    assert await applies(coalescer, run, [1, 2, 3, 4, 5]) == [2, 4, 6, 8, 10]
+    assert run.calls == [[1, 2, 3, 4, 5]]  # no time window: the last arrival let them go
+
+
+async def test_a_full_batch_goes_at_once() -> None:
+    coalescer, run = Coalescer(window_seconds=10.0), Recorder()
+    assert await applies(coalescer, run, list(range(1, 8)), limit=3) == [2, 4, 6, 8, 10, 12, 14]
+    assert run.calls == [[1, 2, 3], [4, 5, 6], [7]]
+
+
+async def test_an_items_error_is_its_callers_alone() -> None:
+    coalescer, run = Coalescer(window_seconds=10.0), Recorder(missing=frozenset({2}))
+    answers = await applies(coalescer, run, [1, 2, 3])
+    assert answers[::2] == [2, 6]
+    assert isinstance(answers[1], NotFound)
+    assert run.calls == [[1, 2, 3]]
+
+
+async def test_a_failed_call_fails_every_caller_with_its_error() -> None:
+    outage = ServerError("down", provider="test", status=503)
+    coalescer, run = Coalescer(window_seconds=10.0), Recorder(fail=outage)
+    assert await applies(coalescer, run, [1, 2, 3]) == [outage, outage, outage]
+    assert run.calls == [[1, 2, 3]]
+
+
+async def test_a_lone_call_goes_at_once() -> None:
+    coalescer, run = Coalescer(window_seconds=10.0), Recorder()
+    async with asyncio.timeout(1.0):
+        assert await applies(coalescer, run, [4]) == [8]
+        assert await coalescer.submit("group", 5, run, limit=30) == 10  # outside any apply: nothing to wait for
+    assert run.calls == [[4], [5]]
+
+
+async def test_an_apply_busy_elsewhere_holds_its_neighbours_no_longer_than_the_window() -> None:
+    coalescer, run = Coalescer(window_seconds=0.02), Recorder()
+    release = asyncio.Event()
+
+    async def busy() -> None:
+        with coalescer.applying():
+            await release.wait()  # e.g. an unbatched call
+
+    holding = asyncio.create_task(busy())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(1.0):
+        assert await applies(coalescer, run, [1, 2]) == [2, 4]
+    assert run.calls == [[1, 2]]
+    release.set()
+    await holding
+
+
+async def test_a_cancelled_caller_leaves_the_batch() -> None:
+    coalescer, run = Coalescer(window_seconds=10.0), Recorder()
+    with coalescer.applying(), coalescer.applying(), coalescer.applying():  # the third apply is busy elsewhere
+        first = asyncio.create_task(coalescer.submit("group", 1, run, limit=30))
+        second = asyncio.create_task(coalescer.submit("group", 2, run, limit=30))
+        await asyncio.sleep(0)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await asyncio.sleep(0.01)
+        assert not second.done()
+    assert await second == 4
+    assert run.calls == [[2]]
