@@ -4,7 +4,8 @@
 is an ASGI middleware (`FaultMiddleware`, built with `Faults.middleware(...)`) that adds latency, answers a
 fraction of requests with a 5xx and answers everything with a 429 until `throttle_until`; it never touches
 `/_sandbox/*`. The error bodies are provider-specific, so each emulator passes the callables that build them.
-The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by `WebhookDispatcher`.
+The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by `WebhookDispatcher`; a refused batch
+item (`batch_item_fault`) by the emulator that answers batches (QBO's `/batch`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class FaultConfig:
     # is held back this long — a caller that times out or dies meanwhile does not know the write happened.
     held_answer_ms: float = 0.0
     held_answer_path: str = ""
+    # A batch item whose JSON text (`json.dumps` of the item) contains this is refused alone, inside the batch's 200
+    # (QBO: a Fault on the item, code 6000), its neighbours carried out: one item's fault, as the provider answers it.
+    batch_item_fault: str = ""
 
     def __post_init__(self) -> None:
         low, high = self.latency_ms
@@ -85,6 +89,9 @@ class Faults:
 
     def throttled(self) -> bool:
         return self.clock.now() < self.config.throttle_until
+
+    def refuses_batch_item(self, item_json: str) -> bool:
+        return bool(self.config.batch_item_fault) and self.config.batch_item_fault in item_json
 
     def holds_answer(self, path: str) -> bool:
         held = self.config

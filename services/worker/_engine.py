@@ -35,7 +35,8 @@ import dataclasses
 import time
 
 from services.worker import _summary as summaries
-from services.worker._ingest import PARENTS
+from services.worker._hints import newest_change_at_ms
+from services.worker._ingest import PARENTS, QBO_KINDS
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
@@ -45,6 +46,7 @@ from shared.company import CompanySettingsError
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.deadletters import error_category
 from shared.domain import Action, Awaited, Kind, Part, PendingKey, Provider
+from shared.envelope import Operation
 from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound
 from shared.logging import get_logger
 from shared.store import Link, LinkStatus, StaleLink, Store
@@ -59,6 +61,9 @@ RULES: dict[Kind, Rule] = {
 }
 
 WAKING_ACTIONS = frozenset({Action.CREATED, Action.LINKED})
+QBO_ENTITIES = {kind: entity for entity, kind in QBO_KINDS.items()}  # Kind.CONTACT -> "customer"
+# Hints whose change a time says too little of (see `_ingest.route`): always read.
+ECHO_NEVER = frozenset({str(Operation.DELETED), str(Operation.VOIDED), str(Operation.DRIFTED), "merged_ids"})
 SWITCHED_OFF_RECHECK_SECONDS = 300.0  # switching an object back on makes its work due at once; this is the safety net
 # Outcomes that change nothing: repeated on a version the link already shows, they add no activity line.
 NO_NEWS = frozenset({Action.SKIPPED, Action.UNCHANGED, Action.ECHO})
@@ -94,7 +99,9 @@ class Engine:
             ctx = await self._contexts.get(connection)
         except ConnectionPaused as paused:
             return Applied(await self._defer(key, paused))
-        with ctx.calls.applying():  # its API calls meet its neighbours' in batch calls (shared/clients/_batching.py)
+        # Its API calls meet its neighbours' in batch calls (shared/clients/_batching.py); the echo of our own QBO
+        # write is read from the write's answer (shared/clients/_echoes.py).
+        with ctx.calls.applying(), _qbo_change(ctx, key, hints):
             return await self._run(ctx, rule, key, hints)
 
     async def _run(self, ctx: SyncContext, rule: Rule, key: PendingKey, hints: Hints) -> Applied:
@@ -286,6 +293,14 @@ class Engine:
             detail=outcome.detail,
         )
         _log_line(key, outcome)
+
+
+def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.AbstractContextManager[None]:
+    """The change of a QBO record being applied, for its client to tell our own write's echo (`QboClient.changed`);
+    a delete, void or merge is always read."""
+    if key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER):
+        return contextlib.nullcontext()
+    return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, newest_change_at_ms(hints))
 
 
 def _own_id(key: PendingKey) -> dict[str, str]:

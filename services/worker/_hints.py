@@ -48,3 +48,9 @@ def oldest_change_at(hints: dict[str, Any]) -> float | None:
     """The source time (epoch seconds) of the oldest change a record's pending work holds; None when none says."""
     times = [int(at) for at in (hints.get(CHANGES_HINT) or {}).values() if at]
     return min(times) / 1000 if times else None
+
+
+def newest_change_at_ms(hints: dict[str, Any]) -> int | None:
+    """The newest source time (epoch ms) of a record's pending changes; None when any of them does not say."""
+    times = [int(at or 0) for at in (hints.get(CHANGES_HINT) or {}).values()]
+    return max(times) if times and all(times) else None

@@ -143,9 +143,13 @@ class Scheduler:
                 if dropped:
                     CHANGES_CONSUMED.labels("dropped").inc()
                     log.debug("change_dropped", reason=dropped, event_id=envelope.event_id)
-        for key in to_schedule:
-            settle = 0.0 if await self._linked(key) else self.settings.unlinked_settle_seconds
-            await self.outbox.publish_apply(command_for(key, lane), delay=settle)
+        settles = [0.0 if await self._linked(key) else self.settings.unlinked_settle_seconds for key in to_schedule]
+        # The delivery's records are handed on together, so their applies run together and their API calls meet in
+        # batch calls (shared/clients/_batching.py).
+        await asyncio.gather(*(
+            self.outbox.publish_apply(command_for(key, lane), delay=settle)
+            for key, settle in zip(to_schedule, settles, strict=True)
+        ))  # fmt: skip
 
     async def _linked(self, key: PendingKey) -> bool:
         """Whether the record has a link (a part's key: its parent is looked up when it is applied)."""

@@ -22,6 +22,10 @@ getting its own answer or its own error:
   `display_name_strategy = "disambiguate"`).
 A batch of one goes as the single call: a lone change costs what it did, and /batch calls (40 a minute per realm,
 `qbo_batch_per_minute`, its own window in `_limits.py`) are spent only where they save calls.
+
+While the engine applies a change of a QBO record (`with qbo.changed(entity, id, at_ms):`), a read of that record
+no newer than our own last write of it is answered from the write's answer: the echo of our own write costs no
+read (`_echoes.py`).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any, Literal
 from shared.clients._auth import TokenSource
 from shared.clients._batching import Coalescer
 from shared.clients._degraded import DegradedReads
+from shared.clients._echoes import OurWrites
 from shared.clients._errors import qbo_error, qbo_fault, qbo_fault_error
 from shared.clients._limits import CallLimits
 from shared.clients._session import ApiSession, QueryParams, path_segment
@@ -140,6 +145,7 @@ class QboClient:
         self._usage = usage
         self._degraded = degraded
         self._coalescer = coalescer
+        self._ours = OurWrites()  # our writes' answers: the echo of our own write costs no read (`_echoes.py`)
         self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify, limits, usage)
         self._company = f"/v3/company/{path_segment(realm_id)}"
         self._minorversion = str(minorversion)
@@ -147,6 +153,8 @@ class QboClient:
     # --- single records -----------------------------------------------------------------------------------------
 
     async def read(self, entity: str, entity_id: str) -> QboEntity:
+        if (ours := self._ours.echo(entity, entity_id)) is not None:  # the change being applied is our own write
+            return ours
         if self._coalescer is None:
             return await self._read_one(entity, entity_id)
         many = functools.partial(self._read_many, entity)
@@ -162,6 +170,8 @@ class QboClient:
             return await self._write("update", entity, {**body, "sparse": sparse}, request_id)
         update = _Update(entity, {**body, "sparse": True}, request_id)
         return await self._coalescer.submit("qbo.update", update, self._update_many, limit=BATCH_LIMIT)
+
+    changed = staticmethod(OurWrites.changed)  # `with qbo.changed(entity, id, at_ms):` see `_echoes.py`
 
     async def _read_one(self, entity: str, entity_id: str) -> QboEntity:
         response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
@@ -203,8 +213,10 @@ class QboClient:
         answers = await self.batch(operations, request_id=request_id)
         missing = ApiError("batch item left unanswered", provider=Provider.QUICKBOOKS, status=200)
         results: list[QboEntity | Exception] = []
-        for operation in operations:
+        for operation, update in zip(operations, updates, strict=True):
             answer = answers.get(operation.bid, missing)
+            if isinstance(answer, dict):
+                self._ours.remember(update.entity, answer)
             results.append(answer if isinstance(answer, dict | Exception) else missing)
         return results
 
@@ -323,7 +335,9 @@ class QboClient:
         _check_request_id(request_id, _REQUEST_ID_MAX)
         params = [*params, ("requestid", request_id)]
         response = await self._call(operation, "POST", f"/{entity.lower()}", params, json=body)
-        return _entity(response.json(), entity)
+        written = _entity(response.json(), entity)
+        self._ours.remember(entity, written)
+        return written
 
     async def _call(
         self, operation: str, method: str, path: str, params: QueryParams = (), *, json: Any = None

@@ -20,6 +20,7 @@ in the company's local offset); errors are Fault bodies (_errors.py).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -245,6 +246,8 @@ class Api:
         try:
             if not isinstance(item, dict) or not b_id:
                 raise errors.required("bId")
+            if self.sandbox.faults.refuses_batch_item(json.dumps(item)):
+                raise errors.business_rule("refused by the sandbox's fault injection (batch_item_fault)")
             if "Query" in item:
                 return {"bId": b_id, "QueryResponse": run_query(realm, str(item["Query"]))}
             entity = next((ENTITIES[k.lower()] for k in item if k.lower() in ENTITIES), None)

@@ -1,0 +1,99 @@
+"""Batched applies end to end (issue #13): a burst of changes to one connection's records becomes batch calls,
+counted in the sandboxes' request logs; a batch item QBO refuses fails its own record alone; our own writes' echoes
+cost no read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.domain import Kind
+from shared.store import LinkStatus
+from tests.integration.conftest import CONNECTION, Stack, eventually
+
+pytestmark = pytest.mark.integration
+
+BURST = 8
+
+
+def requests(log: Any, *, method: str, path_end: str) -> int:
+    return sum(1 for r in log.list() if r.method == method and r.path.endswith(path_end))
+
+
+def customer_by_email(stack: Stack, email: str) -> dict[str, Any] | None:
+    found = [c for c in stack.qbo_entities("Customer") if (c.get("PrimaryEmailAddr") or {}).get("Address") == email]
+    return found[0] if len(found) == 1 else None
+
+
+async def linked_contacts(stack: Stack, count: int) -> list[str]:
+    """`count` contacts made in HubSpot and synced to QBO customers; their ids."""
+    ids = [
+        stack.hubspot_edit("contacts", "create", properties={"email": f"b{n}@example.com", "firstname": f"B{n}"})["id"]
+        for n in range(count)
+    ]
+    await stack.settle()
+    assert all(customer_by_email(stack, f"b{n}@example.com") for n in range(count))
+    return [str(contact_id) for contact_id in ids]
+
+
+async def test_a_burst_of_contact_edits_becomes_batch_calls(stack: Stack) -> None:
+    contacts = await linked_contacts(stack, BURST)
+    stack.clear_request_logs()
+    for n, contact_id in enumerate(contacts):
+        stack.hubspot_edit("contacts", "update", id=contact_id, properties={"lastname": f"Burst{n}"})
+    await stack.settle()
+    for n in range(BURST):
+        assert (customer_by_email(stack, f"b{n}@example.com") or {}).get("FamilyName") == f"Burst{n}"
+    qbo, hubspot = stack.sandbox.qbo.requests, stack.sandbox.hubspot.requests
+    assert requests(qbo, method="POST", path_end="/batch") >= 1
+    assert requests(hubspot, method="POST", path_end="/contacts/batch/read") >= 1
+    # Alone, each record costs 3 calls: the contact's read, the customer's, its update (its echo reads nothing).
+    # How many arrive together depends on how the sandbox cuts its webhook deliveries: at most 2 a record.
+    assert len(qbo.list()) + len(hubspot.list()) <= 2 * BURST
+
+
+async def test_a_batch_item_qbo_refuses_fails_its_record_alone(stack: Stack) -> None:
+    contacts = await linked_contacts(stack, 4)
+    refused = customer_by_email(stack, "b3@example.com")  # the last edited: never the burst's lone first apply
+    assert refused is not None
+    stack.sandbox.qbo.faults.update(batch_item_fault=f'"Id": "{refused["Id"]}"')
+    for sandbox in (stack.sandbox.qbo, stack.sandbox.hubspot):  # calls that take time: the applies meet at the next
+        sandbox.faults.update(latency_ms=(30, 30))
+    stack.clear_request_logs()
+    for n, contact_id in enumerate(contacts):
+        stack.hubspot_edit("contacts", "update", id=contact_id, properties={"lastname": f"Item{n}"})
+    await stack.settle()
+    assert requests(stack.sandbox.qbo.requests, method="POST", path_end="/batch") >= 1
+    for n in (0, 1, 2):
+        assert (customer_by_email(stack, f"b{n}@example.com") or {}).get("FamilyName") == f"Item{n}"
+    assert (customer_by_email(stack, "b3@example.com") or {}).get("FamilyName") != "Item3"
+
+    async def failing() -> bool:
+        link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contacts[3])
+        return link is not None and link.status == LinkStatus.FAILING
+
+    await eventually(failing)
+
+
+def reads(log: Any) -> int:
+    return sum(1 for r in log.list() if r.method == "GET" or r.path.endswith("/batch/read") or "/search" in r.path)
+
+
+async def test_an_echo_of_our_own_write_costs_no_read(stack: Stack) -> None:
+    [contact_id] = await linked_contacts(stack, 1)
+    stack.clear_request_logs()
+    stack.hubspot_edit("contacts", "update", id=contact_id, properties={"lastname": "Echo"})
+    await stack.settle()
+    assert (customer_by_email(stack, "b0@example.com") or {}).get("FamilyName") == "Echo"
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
+    # The customer read before the write; its webhook (our echo) is answered from the write's answer.
+    assert reads(stack.sandbox.qbo.requests) == 1
+
+    customer = customer_by_email(stack, "b0@example.com")
+    assert customer is not None
+    stack.clear_request_logs()
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "GivenName": "Booked"})
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 1, "quickbooks": 0}
+    assert reads(stack.sandbox.hubspot.requests) == 1  # the contact before the write; its echo is dropped unread
