@@ -15,7 +15,7 @@ import pytest
 
 from services.worker._engine import RULES, Engine
 from services.worker.rules import Excluded, Failing, Hints, Outcome, saw
-from shared.clients import Coalescer
+from shared.clients import Coalescer, QboClient
 from shared.domain import Action, Awaited, Kind, PendingKey, Provider
 from shared.store import Link, LinkStatus, Store, open_store
 from shared.syncconfig import ConnectionSettings, SyncSettings
@@ -81,7 +81,9 @@ class ScriptedRule:
 
 class OneContext:
     def __init__(self, store: Store) -> None:
-        self.ctx = SimpleNamespace(name="acme", store=store, calls=Coalescer())
+        self.ctx = SimpleNamespace(
+            name="acme", store=store, calls=Coalescer(), qbo=SimpleNamespace(changed=QboClient.changed)
+        )
 
     async def get(self, connection: ConnectionSettings) -> Any:
         return self.ctx
