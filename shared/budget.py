@@ -46,7 +46,15 @@ class CallKind(enum.StrEnum):
 READ_OPERATIONS: Mapping[Provider, frozenset[str]] = {
     Provider.QUICKBOOKS: frozenset({"read", "query", "count", "cdc", "preferences", "companyinfo", "exchangerate"}),
     Provider.HUBSPOT: frozenset(
-        {"get", "batch_read", "search", "list_associations", "account_details", "get_property"}
+        {
+            "get",
+            "batch_read",
+            "search",
+            "list_associations",
+            "batch_read_associations",
+            "account_details",
+            "get_property",
+        }
     ),
 }
 # The token endpoint is not the provider's data API; a QBO batch is counted per item by the client.

@@ -18,9 +18,16 @@ one part per module (each readable in one sitting):
                                      the records it wakes (back to the scheduler) → finish, or one follow-up apply
                                      when changes arrived meanwhile
       ▼
+    API clients     shared/clients/  the calls of the connection's applies in flight meet in batch calls
+                                     (`_batching.py`: the engine counts its applies in flight, a batch goes when
+                                     full or once every one of them waits, so a lone change goes alone, at once);
+                                     the echo of our own QBO write is answered from the write (`_echoes.py`)
+      ▼
     HubSpot CRM v3 / QBO v3 API
 
-`_worker.py` puts the three together (`Worker`: start, graceful stop, the sweep's timer, the links gauge).
+`_worker.py` puts the three together (`Worker`: start, graceful stop, the sweep's timer, the links gauge). Applies
+run concurrently: each delivery's handler is a task of its own (aio-pika), up to HSQBO_WORKER_PREFETCH per queue,
+and the records of one delivery are handed on together, so their calls meet in batches.
 """
 
 from __future__ import annotations

@@ -175,6 +175,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("search", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/search"), _of_type("read")),
     Family("associations list", "GET", re.compile(rf"/crm/v4/objects/{_TYPE}/{_ID}/associations/{_TO}"), _both("read")),
     Family(
+        "associations batch read", "POST", re.compile(rf"/crm/v4/associations/{_TYPE}/{_TO}/batch/read"), _both("read")
+    ),
+    Family(
         "associate (default)",
         "PUT",
         re.compile(rf"/crm/v4/objects/{_TYPE}/{_ID}/associations/default/{_TO}/{_ID}"),

@@ -14,6 +14,9 @@ inputs, each caller getting its own record or its own error:
 - updates by id of one object type: `batch/update`, each input with its own `objectWriteTraceId` so that HubSpot
   answers a failed input alone (207) instead of failing the call; an input answered neither way is updated on its
   own. Two updates of one record never share a call (HubSpot refuses repeated ids): the second goes in the next;
+- association listings of one object type pair: the v4 associations `batch/read`. A record HubSpot answers with
+  no associations (207, `NO_ASSOCIATIONS_FOUND`) has none; one whose associations come in pages, or that the answer
+  names with another error or not at all, is listed on its own;
 - creates stay single calls: a contact's duplicate guard is HubSpot's unique email, a product's, invoice's or
   payment's the unique property carrying the QBO id (`rules/_origin.py`); both hold for a batch too, but a refused
   input of a batch create is not named by HubSpot unless traced, and a create's inline associations would differ
@@ -44,6 +47,8 @@ from shared.errors import ApiError, Conflict, MissingScopes, NotFound
 BATCH_LIMIT = 100  # inputs per object batch call
 SEARCH_PAGE_LIMIT = 200
 _ASSOCIATIONS_PAGE_LIMIT = 500
+_ASSOCIATIONS_BATCH_LIMIT = 1000  # inputs per associations batch read (HubSpot raised it to 1,000 in 2025)
+_NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"  # the 207 error of a record with none of that type
 
 Properties = Mapping[str, str]
 
@@ -363,22 +368,46 @@ class HubSpotClient:
     # --- associations (v4) --------------------------------------------------------------------------------------
 
     async def list_associations(self, from_type: str, object_id: str, to_type: str) -> list[Association]:
+        if self._coalescer is not None:
+            listing = functools.partial(self._associations_many, from_type, to_type)
+            group = ("hubspot.associations", from_type, to_type)
+            return await self._coalescer.submit(group, object_id, listing, limit=_ASSOCIATIONS_BATCH_LIMIT)
+        return await self._list_associations(from_type, object_id, to_type)
+
+    async def _associations_many(
+        self, from_type: str, to_type: str, ids: Sequence[str]
+    ) -> list[list[Association] | Exception]:
+        """Each record's associations from one `batch/read` (one record alone: the single listing)."""
+        wanted = list(dict.fromkeys(ids))
+        answers: dict[str, list[Association] | Exception] = {}
+        if len(wanted) > 1:
+            path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
+            body = {"inputs": [{"id": object_id} for object_id in wanted]}
+            data = (await self._call("batch_read_associations", "POST", path, json=body)).json()
+            for item in data.get("results", ()):
+                from_id = str((item.get("from") or {}).get("id"))
+                if from_id in wanted and not _next_after(item):
+                    answers[from_id] = [_association(to) for to in item.get("to", ())]
+            for error in data.get("errors", ()):
+                if error.get("subCategory") == _NO_ASSOCIATIONS:
+                    context = error.get("context") or {}
+                    answers |= {str(i): [] for i in context.get("fromObjectId", ()) if str(i) in wanted}
+        for object_id in wanted:
+            if object_id not in answers:
+                try:
+                    answers[object_id] = await self._list_associations(from_type, object_id, to_type)
+                except ApiError as exc:
+                    answers[object_id] = exc
+        return [answers[object_id] for object_id in ids]
+
+    async def _list_associations(self, from_type: str, object_id: str, to_type: str) -> list[Association]:
         path = f"/crm/v4/objects/{from_type}/{path_segment(object_id)}/associations/{to_type}"
         found: list[Association] = []
         after: str | None = None
         while True:
             params = [("limit", str(_ASSOCIATIONS_PAGE_LIMIT))] + ([("after", after)] if after else [])
             data = (await self._call("list_associations", "GET", path, params)).json()
-            found += [
-                Association(
-                    to_id=str(item["toObjectId"]),
-                    types=tuple(
-                        AssociationType(kind["category"], int(kind["typeId"]), kind.get("label"))
-                        for kind in item.get("associationTypes", ())
-                    ),
-                )
-                for item in data.get("results", ())
-            ]
+            found += [_association(item) for item in data.get("results", ())]
             after = _next_after(data)
             if after is None:
                 return found
@@ -479,6 +508,16 @@ def _timestamp(value: Any) -> datetime | None:
 def _next_after(data: Mapping[str, Any]) -> str | None:
     after = ((data.get("paging") or {}).get("next") or {}).get("after")
     return str(after) if after not in (None, "") else None
+
+
+def _association(item: Mapping[str, Any]) -> Association:
+    return Association(
+        to_id=str(item["toObjectId"]),
+        types=tuple(
+            AssociationType(kind["category"], int(kind["typeId"]), kind.get("label"))
+            for kind in item.get("associationTypes", ())
+        ),
+    )
 
 
 def _trace_id(position: int) -> str:

@@ -3,6 +3,7 @@ real hosts (aiohttp transport, OAuth refresh, error mapping). Skipped when the e
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from shared.clients import (
     REQUESTED_SCOPES,
     AiohttpTransport,
     BatchOperation,
+    Coalescer,
     HubSpotClient,
     HubSpotOAuth,
     MemoryTokenStore,
@@ -26,7 +28,7 @@ from shared.clients import (
     TokenSet,
     qbo_quote,
 )
-from shared.errors import Conflict, DuplicateName, MissingScopes, NotFound, StaleObject
+from shared.errors import ApiError, Conflict, DuplicateName, MissingScopes, NotFound, StaleObject
 
 qbo_sandbox = pytest.importorskip("hsqbo_sandbox.qbo", reason="QBO sandbox not importable")
 hubspot_sandbox = pytest.importorskip("hsqbo_sandbox.hubspot", reason="HubSpot sandbox not importable")
@@ -266,3 +268,65 @@ async def test_hubspot_call_outside_the_token_scopes_is_missing_scopes_naming_th
     assert caught.value.code == "MISSING_SCOPES"
     assert caught.value.scopes == ("crm.objects.deals.read",)
     assert "reconnect to grant crm.objects.deals.read" in str(caught.value)
+
+
+async def test_hubspot_concurrent_single_calls_meet_in_batch_calls(transport: AiohttpTransport) -> None:
+    sandbox = hubspot_sandbox.HubSpotSandbox()
+    token = sandbox.private_app_token(sandbox.create_portal(), scopes=EVERY_SCOPE)
+    async with serving(sandbox.app) as server:
+        plain = HubSpotClient(server.url, StaticToken(token), transport)
+        batched = HubSpotClient(server.url, StaticToken(token), transport, coalescer=Coalescer())
+        a, b, c = [await plain.create("contacts", {"email": f"{n}@example.com"}) for n in "abc"]
+        company = await plain.create("companies", {"name": "Acme"})
+        await plain.associate("contacts", a.id, "companies", company.id)
+        sandbox.requests.clear()
+
+        read = await asyncio.gather(
+            *(batched.get("contacts", i, properties=["email"]) for i in (a.id, b.id, "999")), return_exceptions=True
+        )
+        assert [getattr(r, "id", None) for r in read[:2]] == [a.id, b.id]
+        assert isinstance(read[2], NotFound)
+        listed = await asyncio.gather(*(batched.list_associations("contacts", i, "companies") for i in (a.id, b.id)))
+        assert [[association.to_id for association in found] for found in listed] == [[company.id], []]
+        updated = await asyncio.gather(
+            batched.update("contacts", a.id, {"firstname": "A"}),
+            batched.update("contacts", b.id, {"email": "c@example.com"}),  # c's: refused alone
+            batched.update("contacts", c.id, {"firstname": "C"}),
+            return_exceptions=True,
+        )
+        assert [getattr(u, "properties", {}).get("firstname") for u in updated] == ["A", None, "C"]
+        assert isinstance(updated[1], ApiError)
+        assert [(r.method, r.path) for r in sandbox.requests.list()] == [
+            ("POST", "/crm/v3/objects/contacts/batch/read"),
+            ("POST", "/crm/v4/associations/contacts/companies/batch/read"),
+            ("POST", "/crm/v3/objects/contacts/batch/update"),
+        ]
+
+
+async def test_qbo_concurrent_reads_and_updates_meet_in_one_query_and_one_batch(transport: AiohttpTransport) -> None:
+    sandbox = qbo_sandbox.QboSandbox(client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    realm_id = sandbox.create_realm().realm_id
+    token = StaticToken(sandbox.issue_token(realm_id)["access_token"])
+    async with serving(sandbox.app) as server:
+        plain = QboClient(server.url, realm_id, token, transport)
+        batched = QboClient(server.url, realm_id, token, transport, coalescer=Coalescer())
+        created = [
+            await plain.create("Customer", {"DisplayName": f"Batch {n}"}, request_id=_request_id()) for n in range(3)
+        ]
+        sandbox.requests.clear()
+        read = await asyncio.gather(*(batched.read("Customer", str(c["Id"])) for c in created))
+        assert [r["DisplayName"] for r in read] == ["Batch 0", "Batch 1", "Batch 2"]
+        tokens = (read[0]["SyncToken"], "99", read[2]["SyncToken"])  # the second is stale
+        updated = await asyncio.gather(
+            *(
+                batched.update("Customer", {"Id": r["Id"], "SyncToken": t, "Notes": "new"}, request_id=_request_id())
+                for r, t in zip(read, tokens, strict=True)
+            ),
+            return_exceptions=True,
+        )
+        assert [u.get("Notes") if isinstance(u, dict) else None for u in updated] == ["new", None, "new"]
+        assert isinstance(updated[1], StaleObject)  # its own item's fault (5010)
+        assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in sandbox.requests.list()] == [
+            ("GET", "query"),
+            ("POST", "batch"),
+        ]
