@@ -21,6 +21,7 @@ from shared.clients import (
     Coalescer,
     DegradedReads,
     HubSpotClient,
+    OurWrites,
     QboClient,
     RateLimiter,
     Transport,
@@ -126,7 +127,10 @@ class ContextFactory:
             else None
         )
         self.usage = UsageRecorder(store, clock=clock)  # every call counted per account, kind and month
-        self._coalescers: dict[str, Coalescer] = {}  # one per connection, kept when its clients are made anew
+        # One per connection, kept when its clients are made anew (contexts of one connection built concurrently
+        # included): its batches in the making, the answers of our QBO writes.
+        self._coalescers: dict[str, Coalescer] = {}
+        self._ours: dict[str, OurWrites] = {}
 
     async def get(self, connection: ConnectionSettings) -> SyncContext:
         """The connection's context; raises ConnectionPaused while a provider's credentials are revoked."""
@@ -239,6 +243,7 @@ class ContextFactory:
                 usage=qbo_usage,
                 degraded=DegradedReads(qbo_usage, budget, connection=connection.name, clock=self._clock),
                 coalescer=calls,
+                ours=self._ours.setdefault(connection.name, OurWrites()),
             ),
             store=self._store,
             app_id=self._settings.hubspot_app_id,

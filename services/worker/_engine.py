@@ -111,7 +111,7 @@ class Engine:
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
         wake: tuple[PendingKey, ...] = ()
         awaits: Awaited | None = None
-        with watching() as seen:
+        with watching() as seen, _qbo_counterpart(ctx, key, hints, before):
             try:
                 outcome = await run(ctx, key.object_id, hints)
                 news = await self._note_seen(key, before, seen.version, outcome)
@@ -301,6 +301,22 @@ def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.A
     if key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER):
         return contextlib.nullcontext()
     return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, newest_change_at_ms(hints))
+
+
+def _qbo_counterpart(
+    ctx: SyncContext, key: PendingKey, hints: Hints, link: Link | None
+) -> contextlib.AbstractContextManager[None]:
+    """The QBO record a change from HubSpot goes to and the SyncToken its link last synced, for its client to read it
+    from our own last write when that is current (`QboClient.counterpart`); a merge's link is always read."""
+    if (
+        key.side != Provider.HUBSPOT
+        or "merged_ids" in hints
+        or link is None
+        or link.qbo_id is None
+        or link.status != LinkStatus.SYNCED
+    ):
+        return contextlib.nullcontext()
+    return ctx.qbo.counterpart(QBO_ENTITIES[key.kind], link.qbo_id, link.qbo_version)
 
 
 def _own_id(key: PendingKey) -> dict[str, str]:

@@ -22,6 +22,7 @@ from shared.clients._auth import (
 )
 from shared.clients._batching import Coalescer
 from shared.clients._degraded import DegradedReads
+from shared.clients._echoes import OurWrites
 from shared.clients._limits import CallLimits, MemoryLimits, RateLimiter
 from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
@@ -60,6 +61,7 @@ __all__ = [
     "MemoryTokenStore",
     "MockTransport",
     "NewAssociation",
+    "OurWrites",
     "QboClient",
     "QboEntity",
     "QboOAuth",

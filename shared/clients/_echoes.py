@@ -8,10 +8,18 @@ answered from our last write of it when no change is newer than that write, the 
     change time < LastUpdatedTime (whole seconds) + 1 s
 
 A read then would show what the write answered, so the rule sees its own SyncToken and records an echo, as after a
-read. A change after our write has a later time and is read as usual. The stricter reading of the one doubt: an edit
-made in QBO within the same second as our write cannot be told from our echo by its time. It is then taken for our
-write until its record changes again or the poller's catch-up, which compares SyncTokens, queues it (the record's
-version on the link is not moved by an echo), so the edit is late, never lost.
+read. A change after our write has a later time and is read as usual. An edit made in QBO within the same second as
+our write cannot be told from our echo by its time (QBO stamps to the second), so the stricter reading: a write's
+answer serves one echo only, and every later apply of the record reads. The same-second edit is then read by its
+own apply, or, when it came in one apply with our echo, by the poller's catch-up, which compares SyncTokens (the
+link shows our write's): late, never lost.
+
+The same answer serves the read of a QBO record an apply from HubSpot is about to update (`counterpart`: the record
+and the SyncToken its link last synced), when our last write of it answered that very SyncToken: the link is
+current, so the record is as we wrote it unless it changed in QBO since. If it did, the update carries a SyncToken
+QBO has moved past and is refused (5010, stale): the record is forgotten here and the retry reads it. A change made
+in QBO since is applied by its own apply, which reads; the HubSpot apply merged against the values both sides last
+agreed on, so it never writes them back over the QBO edit.
 
 A process remembers only its own writes (the last `size` records): an echo applied by another worker process reads,
 as before.
@@ -38,7 +46,22 @@ class _Change:
     changed_at_ms: int  # the newest source time of the pending changes
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Counterpart:
+    entity: str  # lower case
+    entity_id: str
+    sync_token: str  # as its link last synced it
+
+
+@dataclasses.dataclass(slots=True)
+class _Written:
+    record: dict[str, Any]  # as the write answered it
+    at: int  # its MetaData.LastUpdatedTime, epoch seconds
+    echoed: bool = False  # served an echo already
+
+
 _CHANGE: contextvars.ContextVar[_Change | None] = contextvars.ContextVar("hsqbo_qbo_change", default=None)
+_COUNTERPART: contextvars.ContextVar[_Counterpart | None] = contextvars.ContextVar("hsqbo_qbo_linked", default=None)
 
 
 class OurWrites:
@@ -46,7 +69,7 @@ class OurWrites:
 
     def __init__(self, *, size: int = SIZE) -> None:
         self._size = size
-        self._written: collections.OrderedDict[tuple[str, str], tuple[dict[str, Any], int]] = collections.OrderedDict()
+        self._written: collections.OrderedDict[tuple[str, str], _Written] = collections.OrderedDict()
 
     def remember(self, entity: str, record: Mapping[str, Any]) -> None:
         """A write's answer: the record as it is after the write."""
@@ -57,7 +80,7 @@ class OurWrites:
         if written_at is None:  # a delete answers no time: what we knew of the record is no longer what it is
             self._written.pop(key, None)
             return
-        self._written[key] = (dict(record), written_at)
+        self._written[key] = _Written(dict(record), written_at)
         self._written.move_to_end(key)
         while len(self._written) > self._size:
             self._written.popitem(last=False)
@@ -73,15 +96,38 @@ class OurWrites:
         finally:
             _CHANGE.reset(token)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def counterpart(entity: str, entity_id: str, sync_token: str | None) -> Iterator[None]:
+        """While the block runs, the current task applies a change from HubSpot to the record linked to this QBO
+        record, whose link last synced it at `sync_token` (None: unknown, so every read reads)."""
+        linked = None if sync_token is None else _Counterpart(entity.lower(), entity_id, sync_token)
+        token = _COUNTERPART.set(linked)
+        try:
+            yield
+        finally:
+            _COUNTERPART.reset(token)
+
+    def forget(self, entity: str, entity_id: str) -> None:
+        """The record changed elsewhere (QBO refused a write as stale): the next read reads."""
+        self._written.pop((entity.lower(), entity_id), None)
+
     def echo(self, entity: str, entity_id: str) -> dict[str, Any] | None:
-        """The record as our last write answered it, when the change being applied is no newer than that write."""
-        change = _CHANGE.get()
-        if change is None or (change.entity, change.entity_id) != (entity.lower(), entity_id):
+        """The record as our last write answered it, when the change being applied is no newer than that write, or
+        when the apply's link last synced the record at the SyncToken that write answered."""
+        key = (entity.lower(), entity_id)
+        written = self._written.get(key)
+        if written is None:
             return None
-        written = self._written.get((change.entity, entity_id))
-        if written is None or change.changed_at_ms >= (written[1] + 1) * 1000:
-            return None
-        return copy.deepcopy(written[0])
+        change, linked = _CHANGE.get(), _COUNTERPART.get()
+        if change is not None and (change.entity, change.entity_id) == key:
+            fresh = not written.echoed and change.changed_at_ms < (written.at + 1) * 1000
+            written.echoed = True  # one echo a write (see the module docstring)
+        elif linked is not None and (linked.entity, linked.entity_id) == key:
+            fresh = str(written.record.get("SyncToken")) == linked.sync_token
+        else:
+            fresh = False
+        return copy.deepcopy(written.record) if fresh else None
 
 
 def _seconds(record: Mapping[str, Any]) -> int | None:

@@ -25,7 +25,8 @@ A batch of one goes as the single call: a lone change costs what it did, and /ba
 
 While the engine applies a change of a QBO record (`with qbo.changed(entity, id, at_ms):`), a read of that record
 no newer than our own last write of it is answered from the write's answer: the echo of our own write costs no
-read (`_echoes.py`).
+read; likewise the linked record of a change from HubSpot whose link is current (`with qbo.counterpart(...)`): the
+update uses the SyncToken our write answered, and a 5010 (stale) makes the retry read (`_echoes.py`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from shared.clients._transport import Response, Transport
 from shared.clients._usage import UsageMeter
 from shared.company import QboCompany
 from shared.domain import Provider
-from shared.errors import ApiError
+from shared.errors import ApiError, StaleObject
 
 MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher version is documented
 QUERY_PAGE_LIMIT = 1000  # MAXRESULTS above 1000 is refused
@@ -137,15 +138,17 @@ class QboClient:
         usage: UsageMeter | None = None,
         degraded: DegradedReads | None = None,
         coalescer: Coalescer | None = None,
+        ours: OurWrites | None = None,
     ) -> None:
         """`limits`: the realm's client-side rate limits (`CallLimits.for_qbo`); None sends unthrottled. `usage`
         counts its calls per month (`UsageRecorder.meter`); `degraded` reads by CDC near the read budget;
-        `coalescer` puts concurrent reads and updates together in batch calls (see above)."""
+        `coalescer` puts concurrent reads and updates together in batch calls (see above); `ours` keeps our writes'
+        answers (one per company: every client of the company shares what it wrote)."""
         self.realm_id = realm_id
         self._usage = usage
         self._degraded = degraded
         self._coalescer = coalescer
-        self._ours = OurWrites()  # our writes' answers: the echo of our own write costs no read (`_echoes.py`)
+        self._ours = ours or OurWrites()  # our writes' answers: the echo of our own write costs no read (`_echoes.py`)
         self._session = ApiSession(Provider.QUICKBOOKS, base_url, auth, transport, _classify, limits, usage)
         self._company = f"/v3/company/{path_segment(realm_id)}"
         self._minorversion = str(minorversion)
@@ -172,6 +175,7 @@ class QboClient:
         return await self._coalescer.submit("qbo.update", update, self._update_many, limit=BATCH_LIMIT)
 
     changed = staticmethod(OurWrites.changed)  # `with qbo.changed(entity, id, at_ms):` see `_echoes.py`
+    counterpart = staticmethod(OurWrites.counterpart)  # `with qbo.counterpart(entity, id, sync_token):` likewise
 
     async def _read_one(self, entity: str, entity_id: str) -> QboEntity:
         response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
@@ -217,6 +221,8 @@ class QboClient:
             answer = answers.get(operation.bid, missing)
             if isinstance(answer, dict):
                 self._ours.remember(update.entity, answer)
+            elif isinstance(answer, StaleObject):
+                self._ours.forget(update.entity, str(update.body.get("Id")))
             results.append(answer if isinstance(answer, dict | Exception) else missing)
         return results
 
@@ -334,7 +340,11 @@ class QboClient:
     ) -> QboEntity:
         _check_request_id(request_id, _REQUEST_ID_MAX)
         params = [*params, ("requestid", request_id)]
-        response = await self._call(operation, "POST", f"/{entity.lower()}", params, json=body)
+        try:
+            response = await self._call(operation, "POST", f"/{entity.lower()}", params, json=body)
+        except StaleObject:
+            self._ours.forget(entity, str(body.get("Id")))
+            raise
         written = _entity(response.json(), entity)
         self._ours.remember(entity, written)
         return written

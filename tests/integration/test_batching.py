@@ -80,15 +80,16 @@ def reads(log: Any) -> int:
     return sum(1 for r in log.list() if r.method == "GET" or r.path.endswith("/batch/read") or "/search" in r.path)
 
 
-async def test_an_echo_of_our_own_write_costs_no_read(stack: Stack) -> None:
+async def test_an_echo_of_our_own_write_costs_no_read_nor_does_a_current_counterpart(stack: Stack) -> None:
     [contact_id] = await linked_contacts(stack, 1)
     stack.clear_request_logs()
     stack.hubspot_edit("contacts", "update", id=contact_id, properties={"lastname": "Echo"})
     await stack.settle()
     assert (customer_by_email(stack, "b0@example.com") or {}).get("FamilyName") == "Echo"
     assert stack.api_writes() == {"hubspot": 0, "quickbooks": 1}
-    # The customer read before the write; its webhook (our echo) is answered from the write's answer.
-    assert reads(stack.sandbox.qbo.requests) == 1
+    # The customer is as our create answered (its link is current): the update uses that SyncToken, unread; its
+    # webhook (our echo) is answered from the update's answer.
+    assert reads(stack.sandbox.qbo.requests) == 0
 
     customer = customer_by_email(stack, "b0@example.com")
     assert customer is not None
@@ -97,3 +98,17 @@ async def test_an_echo_of_our_own_write_costs_no_read(stack: Stack) -> None:
     await stack.settle()
     assert stack.api_writes() == {"hubspot": 1, "quickbooks": 0}
     assert reads(stack.sandbox.hubspot.requests) == 1  # the contact before the write; its echo is dropped unread
+
+
+async def test_a_counterpart_changed_in_qbo_since_our_write_is_read_after_the_stale_refusal(stack: Stack) -> None:
+    [contact_id] = await linked_contacts(stack, 1)
+    customer = customer_by_email(stack, "b0@example.com")
+    assert customer is not None
+    stack.sandbox.qbo.webhooks.set_url(None)  # the QBO edit's webhook is lost: only the 5010 can tell
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "CompanyName": "Booked"})
+    stack.hubspot_edit("contacts", "update", id=contact_id, properties={"lastname": "Stale"})
+    await stack.settle()
+    now = customer_by_email(stack, "b0@example.com") or {}
+    assert (now.get("FamilyName"), now.get("CompanyName")) == ("Stale", "Booked")  # both edits kept
+    [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact_id]
+    assert contact["company"] == "Booked"

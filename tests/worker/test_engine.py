@@ -81,9 +81,8 @@ class ScriptedRule:
 
 class OneContext:
     def __init__(self, store: Store) -> None:
-        self.ctx = SimpleNamespace(
-            name="acme", store=store, calls=Coalescer(), qbo=SimpleNamespace(changed=QboClient.changed)
-        )
+        qbo = SimpleNamespace(changed=QboClient.changed, counterpart=QboClient.counterpart)
+        self.ctx = SimpleNamespace(name="acme", store=store, calls=Coalescer(), qbo=qbo)
 
     async def get(self, connection: ConnectionSettings) -> Any:
         return self.ctx
