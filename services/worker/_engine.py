@@ -299,7 +299,7 @@ def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.A
     """The change of a QBO record being applied, for its client to tell our own write's echo (`QboClient.changed`);
     a delete, void or merge is always read."""
     if key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER):
-        return contextlib.nullcontext()
+        return ctx.qbo.unknown()
     return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, newest_change_at_ms(hints))
 
 

@@ -176,6 +176,7 @@ class QboClient:
 
     changed = staticmethod(OurWrites.changed)  # `with qbo.changed(entity, id, at_ms):` see `_echoes.py`
     counterpart = staticmethod(OurWrites.counterpart)  # `with qbo.counterpart(entity, id, sync_token):` likewise
+    unknown = staticmethod(OurWrites.unknown)  # `with qbo.unknown():` every read reads
 
     async def _read_one(self, entity: str, entity_id: str) -> QboEntity:
         response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")

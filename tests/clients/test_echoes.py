@@ -1,0 +1,61 @@
+"""Our QBO writes' answers serve the read of their echo (once) and of a current counterpart; nothing else."""
+
+from __future__ import annotations
+
+from shared.clients import OurWrites
+
+WRITTEN = {"Id": "58", "SyncToken": "3", "MetaData": {"LastUpdatedTime": "2026-12-07T04:00:10-08:00"}}
+SECOND = 1_796_644_810_000  # that LastUpdatedTime, epoch ms
+
+
+def remembered() -> OurWrites:
+    ours = OurWrites()
+    ours.remember("Customer", WRITTEN)
+    return ours
+
+
+def test_the_echo_of_our_write_is_answered_once_from_the_write() -> None:
+    ours = remembered()
+    with OurWrites.changed("Customer", "58", SECOND + 640):
+        assert ours.echo("Customer", "58") == WRITTEN
+        assert ours.echo("Customer", "58") is None  # a same-second edit coalesced with it: read
+    assert ours.echo("Customer", "58") is None  # no change being applied
+
+
+def test_a_later_change_another_record_or_an_unknown_time_is_read() -> None:
+    ours = remembered()
+    with OurWrites.changed("Customer", "58", SECOND + 1000):
+        assert ours.echo("Customer", "58") is None
+    with OurWrites.changed("Item", "58", SECOND):
+        assert ours.echo("Item", "58") is None
+    with OurWrites.changed("Customer", "58", None):
+        assert ours.echo("Customer", "58") is None
+
+
+def test_a_counterpart_is_answered_while_its_link_shows_our_writes_sync_token() -> None:
+    ours = remembered()
+    with OurWrites.counterpart("Customer", "58", "3"):
+        assert ours.echo("Customer", "58") == WRITTEN
+        assert ours.echo("Customer", "58") == WRITTEN  # not spent: QBO's 5010 guards it
+    with OurWrites.counterpart("Customer", "58", "2"):
+        assert ours.echo("Customer", "58") is None
+    ours.forget("Customer", "58")  # QBO refused an update as stale
+    with OurWrites.counterpart("Customer", "58", "3"):
+        assert ours.echo("Customer", "58") is None
+
+
+def test_a_delete_forgets_the_record() -> None:
+    ours = remembered()
+    ours.remember("Customer", {"Id": "58", "status": "Deleted"})
+    with OurWrites.counterpart("Customer", "58", "3"):
+        assert ours.echo("Customer", "58") is None
+
+
+def test_an_apply_run_inside_another_knows_nothing_of_the_outer_ones_record() -> None:
+    ours = remembered()
+    with OurWrites.counterpart("Customer", "58", "3"):
+        with OurWrites.unknown():
+            assert ours.echo("Customer", "58") is None
+        with OurWrites.changed("Customer", "59", SECOND):
+            assert ours.echo("Customer", "58") is None
+        assert ours.echo("Customer", "58") == WRITTEN
