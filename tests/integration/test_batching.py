@@ -48,9 +48,9 @@ async def test_a_burst_of_contact_edits_becomes_batch_calls(stack: Stack) -> Non
     qbo, hubspot = stack.sandbox.qbo.requests, stack.sandbox.hubspot.requests
     assert requests(qbo, method="POST", path_end="/batch") >= 1
     assert requests(hubspot, method="POST", path_end="/contacts/batch/read") >= 1
-    # Alone, each record costs 3 calls: the contact's read, the customer's, its update (its echo reads nothing).
-    # How many arrive together depends on how the sandbox cuts its webhook deliveries: at most 2 a record.
-    assert len(qbo.list()) + len(hubspot.list()) <= 2 * BURST
+    # Alone, each record costs 2 calls: the contact's read and the customer's update (its link is current, its echo
+    # reads nothing). Together (the first apply may start alone): 4 calls for the 8 on an idle machine.
+    assert len(qbo.list()) + len(hubspot.list()) <= BURST
 
 
 async def test_a_batch_item_qbo_refuses_fails_its_record_alone(stack: Stack) -> None:
