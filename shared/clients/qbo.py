@@ -56,7 +56,8 @@ MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher 
 QUERY_PAGE_LIMIT = 1000  # MAXRESULTS above 1000 is refused
 BATCH_LIMIT = 30  # items per batch request
 READ_BATCH_LIMIT = 100  # ids per `Id in (...)` query: a short GET line, far below a query's 1,000 rows
-NAME_LIST_ENTITIES = frozenset({"Customer", "Item", "Vendor", "Employee", "Account"})  # `Active` filters queries
+# Name-list entities hsqbo reads by id: a query leaves their inactive records out unless it names `Active`.
+NAME_LIST_ENTITIES = frozenset({"Customer", "Item"})
 _BATCH_REQUEST_IDS = uuid.UUID("0f6f7c5e-3b7a-4a43-9d8e-5f1b2f7a6c21")
 _REQUEST_ID_MAX = 50
 _BATCH_REQUEST_ID_MAX = 36
