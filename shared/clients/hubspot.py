@@ -21,7 +21,8 @@ inputs, each caller getting its own record or its own error:
   payment's the unique property carrying the QBO id (`rules/_origin.py`); both hold for a batch too, but a refused
   input of a batch create is not named by HubSpot unless traced, and a create's inline associations would differ
   per input: one create per record keeps each rule's handling of a refused create (Conflict) exactly as it is.
-A batch of one goes as the single call.
+A batch of one goes as the single call; a batch HubSpot refuses as a whole (400) goes again as single calls, so one
+input's fault stays its own.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from shared.clients._transport import Response, Transport
 from shared.clients._usage import UsageMeter
 from shared.company import HubSpotAccount
 from shared.domain import Provider
-from shared.errors import ApiError, Conflict, MissingScopes, NotFound
+from shared.errors import ApiError, Conflict, MissingScopes, NotFound, ValidationFailed
 
 BATCH_LIMIT = 100  # inputs per object batch call
 SEARCH_PAGE_LIMIT = 200
@@ -240,11 +241,16 @@ class HubSpotClient:
         wanted = list(dict.fromkeys(ids))
         answers: dict[str, HubSpotObject | Exception] = {}
         if len(wanted) > 1:
-            batch = await self.batch_read(object_type, wanted, properties=properties)
-            answers |= {record.id: record for record in batch.results if record.id in wanted}
-            for error in batch.errors:
-                if isinstance(error, NotFound):
-                    answers |= {missing: error for missing in error.ids if missing in wanted}
+            try:
+                batch = await self.batch_read(object_type, wanted, properties=properties)
+            except ValidationFailed as refused:  # refused as a whole: each read on its own below
+                if refused.transient:
+                    raise
+            else:
+                answers |= {record.id: record for record in batch.results if record.id in wanted}
+                for error in batch.errors:
+                    if isinstance(error, NotFound):
+                        answers |= {missing: error for missing in error.ids if missing in wanted}
         for object_id in wanted:
             if object_id not in answers:
                 try:
@@ -272,7 +278,12 @@ class HubSpotClient:
                     for object_id, at in call.items()
                 ]
                 path = f"{_objects(object_type)}/batch/update"
-                answer = (await self._call("batch_update", "POST", path, json={"inputs": inputs})).json()
+                try:
+                    answer = (await self._call("batch_update", "POST", path, json={"inputs": inputs})).json()
+                except ValidationFailed as refused:  # refused as a whole: each update on its own below
+                    if refused.transient:
+                        raise
+                    continue
                 traced = {_trace_id(position): position for position in call.values()}
                 for item in answer.get("results", ()):
                     if (answered := traced.get(str(item.get("objectWriteTraceId")))) is not None:
@@ -383,7 +394,12 @@ class HubSpotClient:
         if len(wanted) > 1:
             path = f"/crm/v4/associations/{from_type}/{to_type}/batch/read"
             body = {"inputs": [{"id": object_id} for object_id in wanted]}
-            data = (await self._call("batch_read_associations", "POST", path, json=body)).json()
+            try:
+                data = (await self._call("batch_read_associations", "POST", path, json=body)).json()
+            except ValidationFailed as refused:  # refused as a whole: each listed on its own below
+                if refused.transient:
+                    raise
+                data = {}
             for item in data.get("results", ()):
                 from_id = str((item.get("from") or {}).get("id"))
                 if from_id in wanted and not _next_after(item):

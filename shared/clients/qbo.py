@@ -11,7 +11,8 @@ getting its own answer or its own error:
   `Active in (true, false)`: a query otherwise leaves inactive records out, a read does not); near the read budget
   one CDC call first (`DegradedReads`). A record the query does not answer (deleted) is read on its own, so its
   caller gets the read's own answer or error;
-- sparse updates (any entity): one `POST /batch` of up to 30 items, each with its own `bId`. QBO takes one
+- sparse updates (any entity): one `POST /batch` of up to 30 items, each with its own `bId` (a batch QBO refuses as
+  a whole, 400, goes again as single calls, so one item's fault stays its own). QBO takes one
   `requestid` per batch, none per item: it is derived (uuid5) from the items' own requestids, so an identical retry
   replays the batch's first answer. A retry that meets other neighbours is a new batch: an update that went through
   then carries a SyncToken QBO has moved past, so QBO refuses it (5010, stale) instead of writing twice, and the
@@ -50,7 +51,7 @@ from shared.clients._transport import Response, Transport
 from shared.clients._usage import UsageMeter
 from shared.company import QboCompany
 from shared.domain import Provider
-from shared.errors import ApiError, StaleObject
+from shared.errors import ApiError, ServerError, StaleObject, ValidationFailed
 
 MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher version is documented
 QUERY_PAGE_LIMIT = 1000  # MAXRESULTS above 1000 is refused
@@ -179,6 +180,12 @@ class QboClient:
     counterpart = staticmethod(OurWrites.counterpart)  # `with qbo.counterpart(entity, id, sync_token):` likewise
     unknown = staticmethod(OurWrites.unknown)  # `with qbo.unknown():` every read reads
 
+    async def _update_alone(self, update: _Update) -> QboEntity | Exception:
+        try:
+            return await self._write("update", update.entity, dict(update.body), update.request_id)
+        except ApiError as exc:
+            return exc
+
     async def _read_one(self, entity: str, entity_id: str) -> QboEntity:
         response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
         return _entity(response.json(), entity)
@@ -216,8 +223,13 @@ class QboClient:
             BatchOperation.update(str(number), update.entity, update.body) for number, update in enumerate(updates, 1)
         ]
         request_id = str(uuid.uuid5(_BATCH_REQUEST_IDS, "\n".join(sorted(u.request_id for u in updates))))
-        answers = await self.batch(operations, request_id=request_id)
-        missing = ApiError("batch item left unanswered", provider=Provider.QUICKBOOKS, status=200)
+        try:
+            answers = await self.batch(operations, request_id=request_id)
+        except ValidationFailed as refused:
+            if refused.transient:
+                raise
+            return [await self._update_alone(update) for update in updates]  # its own answer for each
+        missing = ServerError("batch item left unanswered", provider=Provider.QUICKBOOKS, status=200)
         results: list[QboEntity | Exception] = []
         for operation, update in zip(operations, updates, strict=True):
             answer = answers.get(operation.bid, missing)

@@ -3,13 +3,23 @@ batch answers, Faults inside a 200."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.clients import BatchOperation, MockTransport, QboClient, Response, StaticToken, qbo_quote
+from shared.clients import (
+    BatchOperation,
+    Coalescer,
+    MockTransport,
+    QboClient,
+    Request,
+    Response,
+    StaticToken,
+    qbo_quote,
+)
 from shared.errors import DuplicateName, StaleObject, ValidationFailed
 from tests.clients.answers import json_answer, json_of, path_of, query_of, scripted
 
@@ -310,3 +320,24 @@ async def test_batch_request_id_is_at_most_36_characters() -> None:
     client, _ = _client()
     with pytest.raises(ValueError, match="requestid"):
         await client.batch([BatchOperation.query("q", "SELECT * FROM Item")], request_id="x" * 37)
+
+
+async def test_updates_of_a_batch_refused_as_a_whole_go_again_one_by_one() -> None:
+    def answer(request: Request) -> Response:
+        if path_of(request).endswith("/batch"):
+            return json_answer(400, {"Fault": {"Error": [{"Message": "Request is invalid", "code": "2010"}],
+                                               "type": "ValidationFault"}})  # fmt: skip
+        body = json_of(request)
+        if body["Id"] == "2":
+            return json_answer(400, {"Fault": {"Error": [{"Message": "Stale", "code": "5010"}],
+                                               "type": "ValidationFault"}})  # fmt: skip
+        return json_answer(200, {"Customer": {**body, "SyncToken": "1"}})
+
+    transport = MockTransport(answer)
+    qbo = QboClient("https://qbo.test", "9130", StaticToken("t"), transport, coalescer=Coalescer())
+    updated = await asyncio.gather(
+        *(qbo.update("Customer", {"Id": i, "SyncToken": "0"}, request_id=f"r{i}") for i in ("1", "2", "3")),
+        return_exceptions=True,
+    )
+    assert [u["Id"] if isinstance(u, dict) else type(u) for u in updated] == ["1", StaleObject, "3"]
+    assert [path_of(r).rsplit("/", 1)[-1] for r in transport.requests] == ["batch", "customer", "customer", "customer"]
