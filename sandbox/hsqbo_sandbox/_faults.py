@@ -2,8 +2,9 @@
 
 `Faults` holds a `FaultConfig` that the control surface changes at run time (`update(**fields)`). The API side
 is an ASGI middleware (`FaultMiddleware`, built with `Faults.middleware(...)`) that adds latency, answers a
-fraction of requests with a 5xx and answers everything with a 429 until `throttle_until`; it never touches
-`/_sandbox/*`. The error bodies are provider-specific, so each emulator passes the callables that build them.
+fraction of requests with a 5xx, answers every request for a broken record (its path ends with one of
+`broken_paths`, e.g. `/customer/42`) with a 5xx for as long as it is listed, and answers everything with a 429 until
+`throttle_until`; it never touches `/_sandbox/*`. The error bodies are provider-specific, so each emulator passes the callables that build them.
 The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by `WebhookDispatcher`.
 """
 
@@ -28,6 +29,9 @@ CONTROL_PREFIX = "/_sandbox"
 class FaultConfig:
     latency_ms: tuple[float, float] = (0.0, 0.0)  # each API request waits uniform(min, max) milliseconds
     error_rate: float = 0.0  # fraction of API requests answered with a 5xx
+    # Records the provider fails on for good: a request whose path ends with one of these is answered with a 5xx,
+    # every time (a caller's retries cannot cure it; it is dead-lettered with its history).
+    broken_paths: tuple[str, ...] = ()
     throttle_until: float = 0.0  # epoch seconds (sandbox clock): every API request gets a 429 until then
     webhook_drop_rate: float = 0.0  # fraction of webhook batches silently lost
     webhook_duplicate_rate: float = 0.0  # fraction of acknowledged batches sent a second time
@@ -51,6 +55,7 @@ class FaultConfig:
     def to_dict(self) -> dict[str, Any]:
         fields = dataclasses.asdict(self)
         fields["latency_ms"] = list(self.latency_ms)
+        fields["broken_paths"] = list(self.broken_paths)
         return fields
 
 
@@ -65,6 +70,8 @@ class Faults:
         if "latency_ms" in fields:
             low, high = fields["latency_ms"]
             fields["latency_ms"] = (float(low), float(high))
+        if "broken_paths" in fields:
+            fields["broken_paths"] = tuple(str(path) for path in fields["broken_paths"])
         self.config = dataclasses.replace(self.config, **fields)
         return self.config
 
@@ -85,6 +92,9 @@ class Faults:
 
     def throttled(self) -> bool:
         return self.clock.now() < self.config.throttle_until
+
+    def broken(self, path: str) -> bool:
+        return any(path.endswith(broken) for broken in self.config.broken_paths)
 
     def holds_answer(self, path: str) -> bool:
         held = self.config
@@ -122,7 +132,7 @@ class FaultMiddleware:
             await asyncio.sleep(delay)
         if self.faults.throttled():
             await self.throttled_response()(scope, receive, send)
-        elif self.faults.chance(self.faults.config.error_rate):
+        elif self.faults.broken(scope["path"]) or self.faults.chance(self.faults.config.error_rate):
             await self.error_response()(scope, receive, send)
         elif self.faults.holds_answer(scope["path"]):
             hold = self.faults.config.held_answer_ms / 1000
