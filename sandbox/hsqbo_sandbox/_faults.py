@@ -4,8 +4,9 @@
 is an ASGI middleware (`FaultMiddleware`, built with `Faults.middleware(...)`) that adds latency, answers a
 fraction of requests with a 5xx, answers every request for a broken record (its path ends with one of
 `broken_paths`, e.g. `/customer/42`) with a 5xx for as long as it is listed, and answers everything with a 429 until
-`throttle_until`; it never touches `/_sandbox/*`. The error bodies are provider-specific, so each emulator passes the callables that build them.
-The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by `WebhookDispatcher`.
+`throttle_until`; it never touches `/_sandbox/*`. The error bodies are provider-specific, so each emulator passes
+the callables that build them. The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by
+`WebhookDispatcher`.
 """
 
 from __future__ import annotations

@@ -9,17 +9,15 @@ it. The store's activity, stamped as each apply ends, shows the order.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from services.poller import backfill, bulk_publisher
-from services.worker import Worker
-from shared.broker import Broker
+from shared.broker import connected_broker
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
 from shared.domain import Kind
 from tests.integration.conftest import CONNECTION, Stack, eventually
+from tests.integration.test_deadletters import running_worker
 
 pytestmark = pytest.mark.integration
 
@@ -33,54 +31,31 @@ def in_process_worker() -> bool:
     return False  # the test's own, with a small prefetch
 
 
-@pytest.fixture
-async def worker(stack: Stack) -> AsyncIterator[Worker]:
-    settings = stack.settings.model_copy(update={"worker_prefetch": PREFETCH})
-    started = Worker(settings, stack.sync, stack.store, stack.worker.engine)
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
+async def test_a_live_edit_during_a_backfill_is_applied_before_the_backfills_remaining_records(stack: Stack) -> None:
+    async with running_worker(stack, worker_prefetch=PREFETCH), connected_broker(stack.settings) as broker:
+        live = stack.hubspot_edit("contacts", "create", properties={"email": "live@lanes.test", "firstname": "Before"})
+        await stack.settle()
+        for sandbox in (stack.sandbox.hubspot, stack.sandbox.qbo):  # customers made before the connection: no webhook
+            sandbox.faults.update(webhook_drop_rate=1.0)
+        backfilled = set()
+        for n in range(BACKFILL):
+            body = {"DisplayName": f"Old {n}", "PrimaryEmailAddr": {"Address": f"old{n}@lanes.test"}}
+            backfilled.add(stack.qbo_edit("Customer", "create", body)["Id"])
+        assert await stack.sandbox.qbo.webhooks.drain(10.0)  # their webhooks lost before any is let through
+        for sandbox in (stack.sandbox.hubspot, stack.sandbox.qbo):
+            sandbox.faults.update(webhook_drop_rate=0.0, latency_ms=(LATENCY_MS, LATENCY_MS))
 
+        async with AiohttpTransport.from_settings(stack.settings) as transport:
+            ctx = await ContextFactory(stack.settings, stack.store, transport).get(stack.sync.connection[0])
+            await backfill(ctx, bulk_publisher(broker), since=None)
 
-@pytest.fixture
-async def publisher(stack: Stack) -> AsyncIterator[Broker]:
-    broker = Broker(stack.settings.rabbitmq_url, confirm_timeout=5.0)
-    await broker.start()
-    assert await broker.wait_ready(10.0)
-    try:
-        yield broker
-    finally:
-        await broker.close()
+        async def backfill_started() -> bool:
+            lines = await stack.store.activity(CONNECTION, Kind.CONTACT, limit=BACKFILL + 10)
+            return any(line.qbo_id in backfilled for line in lines)
 
-
-async def test_a_live_edit_during_a_backfill_is_applied_before_the_backfills_remaining_records(
-    stack: Stack, worker: Worker, publisher: Broker
-) -> None:
-    live = stack.hubspot_edit("contacts", "create", properties={"email": "live@lanes.test", "firstname": "Before"})
-    await stack.settle()
-    for sandbox in (stack.sandbox.hubspot, stack.sandbox.qbo):  # customers made before the connection: no webhook
-        sandbox.faults.update(webhook_drop_rate=1.0)
-    backfilled = set()
-    for n in range(BACKFILL):
-        body = {"DisplayName": f"Old {n}", "PrimaryEmailAddr": {"Address": f"old{n}@lanes.test"}}
-        backfilled.add(stack.qbo_edit("Customer", "create", body)["Id"])
-    assert await stack.sandbox.qbo.webhooks.drain(10.0)  # their webhooks lost before any is let through
-    for sandbox in (stack.sandbox.hubspot, stack.sandbox.qbo):
-        sandbox.faults.update(webhook_drop_rate=0.0, latency_ms=(LATENCY_MS, LATENCY_MS))
-
-    async with AiohttpTransport.from_settings(stack.settings) as transport:
-        ctx = await ContextFactory(stack.settings, stack.store, transport).get(stack.sync.connection[0])
-        await backfill(ctx, bulk_publisher(publisher), since=None)
-
-    async def backfill_started() -> bool:
-        lines = await stack.store.activity(CONNECTION, Kind.CONTACT, limit=BACKFILL + 10)
-        return any(line.qbo_id in backfilled for line in lines)
-
-    await eventually(backfill_started)
-    stack.hubspot_edit("contacts", "update", id=live["id"], properties={"firstname": "After"})
-    await stack.settle()
+        await eventually(backfill_started)
+        stack.hubspot_edit("contacts", "update", id=live["id"], properties={"firstname": "After"})
+        await stack.settle()
 
     lines = await stack.store.activity(CONNECTION, Kind.CONTACT, limit=2 * BACKFILL + 10)
     [edited] = [line for line in lines if line.hubspot_id == live["id"] and line.action == "updated"]
