@@ -383,6 +383,7 @@ async def test_a_first_link_logs_what_it_overwrote_and_an_extra_qbo_write_alone_
         assert plan.steps[-1].detail.startswith("overwritten on linking; QuickBooks: name: 'Other' → 'Acme'")
         await assert_converged_after(store, world, plan)
         request_id = "restore-1"
+        assert plan.link is not None
         restore = plan_fields(FIELD_SPEC, TWO_WAY, plan.link, world.record(), world.entity, action=Action.RESTORED,
                               request_id=request_id, now=1.0, qbo_extra={"Active": True})  # fmt: skip
     assert [type(step) for step in restore.steps] == [UpdateQbo, SaveLink]
