@@ -1,8 +1,8 @@
 """Carries plans out (see `_plan`): each step in order, the store's and the APIs' answers threaded through. The only
 place a plan's writes happen; it decides nothing. An error stops the plan where it is: what ran stays done, which
 the plan's order makes safe (the next apply plans again from what it reads). Where a write's answer picks the next
-write, the plan says how as data: a create's alternatives (`CreateQboOneOf`), a HubSpot 409 stopping the plan for a
-re-run (`CreateHubSpot.rerun_if_taken`)."""
+write, the plan says how as data (a create's alternatives: `CreateQboOneOf`), or the plan ends with that answer (a
+HubSpot 409, raised) and the rule plans again from what it reads."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from services.worker.rules import Failing, Outcome
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.domain import Action
-from shared.errors import ApiError, Conflict, DuplicateDocNumber, DuplicateName, NotFound, StaleObject
+from shared.errors import ApiError, DuplicateDocNumber, DuplicateName, NotFound
 from shared.store import Link, RepointOutcome
 
 REFUSALS: dict[Refusal, type[ApiError]] = {
@@ -62,14 +62,7 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
                 answers[Answer.QBO_ID, ""] = str(entity["Id"])
             answers[Answer.QBO_SYNC_TOKEN, ""] = str(entity["SyncToken"])
         elif isinstance(step, CreateHubSpot):
-            try:
-                record = await ctx.hubspot.create(
-                    step.object_type, dict(step.properties), associations=step.associations
-                )
-            except Conflict as exc:
-                if not step.rerun_if_taken:
-                    raise
-                raise StaleObject(f"HubSpot {step.object_type}: {exc}", provider="hubspot") from exc
+            record = await ctx.hubspot.create(step.object_type, dict(step.properties), associations=step.associations)
             answers[Answer.HUBSPOT_ID, step.label] = record.id
             answers[Answer.HUBSPOT_UPDATED_AT, step.label] = _version(record)
         elif isinstance(step, UpdateHubSpot):

@@ -148,9 +148,6 @@ class CreateHubSpot:
     properties: Mapping[str, str]
     associations: tuple[NewAssociation, ...] = ()
     label: str = ""  # names its answers (`Answered.label`) when a plan makes several records
-    # A 409 (a unique value, such as a contact's email, taken meanwhile) means the records read are stale: the plan
-    # stops (`StaleObject`, run again at once) and the next apply plans from what it reads, linking to that record.
-    rerun_if_taken: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

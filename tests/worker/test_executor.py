@@ -1,7 +1,7 @@
 """The executor: a plan's steps in order, answers threaded into later link saves, an error stopping the plan where it
 is (what ran stays done), a record gone in HubSpot left be only where the plan says so; a create's alternatives tried
-in order under requestids made under the link as saved last, every one refused failing the record; a HubSpot 409
-stopping the plan for a re-run where the plan says so; another link saved; a merge's links repointed or retired."""
+in order under requestids made under the link as saved last, every one refused failing the record; another link
+saved; a merge's links repointed or retired."""
 
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ from services.worker._plan import (
     Answer,
     Answered,
     ArchiveHubSpot,
-    CreateHubSpot,
     CreateQbo,
     CreateQboOneOf,
     LogActivity,
@@ -37,7 +36,7 @@ from services.worker.rules import Failing
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.errors import Conflict, DuplicateName, NotFound, StaleObject
+from shared.errors import DuplicateName, NotFound
 from shared.store import Link, LinkStatus, Store, open_store
 
 UPDATED_AT = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
@@ -190,21 +189,6 @@ async def test_every_alternative_refused_fails_the_record_or_raises_the_last_ref
     assert (str(failing.value), failing.value.category) == (refused.message, refused.category)
     with pytest.raises(DuplicateName):
         await carry_out(names_context(store, Names("Acme")), Plan(NEW, (create_customer("Acme"),), Action.CREATED))
-
-
-class Taken:
-    async def create(self, object_type: str, properties: dict[str, str], *, associations: Any = ()) -> HubSpotObject:
-        raise Conflict("Contact already exists. Existing ID: 512", provider="hubspot", status=409, existing_id="512")
-
-
-async def test_a_hubspot_409_stops_the_plan_for_a_rerun_only_where_the_plan_says_so(store: Store) -> None:
-    ctx: Any = SimpleNamespace(name="acme", store=store, hubspot=Taken())
-    saved = SaveLink({"hubspot_id": Answered(Answer.HUBSPOT_ID)})
-    with pytest.raises(StaleObject):  # the records read are stale: run again at once, reading the one holding it
-        await carry_out(ctx, Plan(NEW, (CreateHubSpot("contacts", {}, rerun_if_taken=True), saved), Action.CREATED))
-    with pytest.raises(Conflict):
-        await carry_out(ctx, Plan(NEW, (CreateHubSpot("contacts", {}), saved), Action.CREATED))
-    assert await store.list_links() == []
 
 
 async def test_another_link_is_saved_as_read_with_its_changes_and_the_plans_link_after_it(store: Store) -> None:
