@@ -1,19 +1,22 @@
 """A plan: what a rule decided to write, in order, as data. A planner computes it as a pure function of the records
 it read and their link; `_executor.carry_out` is the one place that carries plans out. A plan's steps are store
-intents (`SaveLink`: the link with some fields replaced; `LogActivity`: a line of the record's history) and API
-writes (`CreateQbo`, `UpdateQbo`, `VoidQbo`, `CreateHubSpot`, `UpdateHubSpot`, `ArchiveHubSpot`), ordered so that
-every crash window is safe:
+intents (`SaveLink`: the link with some fields replaced; `SaveOtherLink`: another link, a half link a pair's link
+supersedes; `RepointLink`: a merge's link moved or retired; `LogActivity`: a line of the record's history) and API
+writes (`CreateQbo`, `CreateQboOneOf`, `UpdateQbo`, `VoidQbo`, `CreateHubSpot`, `UpdateHubSpot`, `ArchiveHubSpot`),
+ordered so that every crash window is safe:
 
 - a crash after any step leaves the store and both APIs as the steps before it left them, and the next apply plans
   again from what it reads then;
-- where a re-run could take our write for an edit made there (field sync), a `SaveLink` first records what that
-  side will hold (its content hash, the write intent): the next plan takes a side showing exactly that as our own
-  write, the last agreement, never as an edit there;
-- a QBO write carries a `requestid` derived from the link's revision as read (`SyncContext.request_id`): a retry of
-  the same plan replays QBO's first answer instead of writing twice, and once a later step has saved the link the
-  next plan's write is a new one;
+- where a re-run could take our write for an edit made there (field sync, a create), a `SaveLink` first records
+  what that side will hold (its content hash, the write intent): the next plan takes a side showing exactly that as
+  our own write, the last agreement, never as an edit there;
+- a QBO write carries a `requestid` derived from the link's revision as read (`SyncContext.request_id`; for a create
+  whose intent the plan saves first, `RequestId`: made under the link as saved last, as a retry reading that intent
+  makes it): a retry of the same plan replays QBO's first answer instead of writing twice, and once a later step has
+  saved the link the next plan's write is a new one;
 - a value only known once a write answers (the ids and versions QBO and HubSpot gave) is `Answered`, filled in by the
-  executor.
+  executor; where the answer picks the next write, the choice is data (`CreateQboOneOf`: the next name when QBO
+  refuses one as taken), or the plan ends there and the rule plans again from what it reads (a HubSpot 409).
 """
 
 from __future__ import annotations
