@@ -1,8 +1,10 @@
 """The shared steps of the field-sync rules as plans: `sync_fields`' plan (its steps; every crash window of it, a
 crash after each step then a re-run itself crashing after each step, and a user's edit after the crash, converging
 with no write made twice; for any values, edits and settings, a run crashed twice ends as one without a crash), the
-QBO record made inactive and the HubSpot record archived (each once, whatever step a crash cut), a create's requestid
-across a crash."""
+QBO record made inactive and the HubSpot record archived (each once, whatever step a crash cut); the creates (a QBO
+record under its first free name, a HubSpot contact with its intent, a product marked with its item: after a crash
+after any step, the next apply makes nothing twice and takes the record's values as our write; a requestid kept
+across a crash, new after a recorded failure); a claim (a superseded half link retired first); a merge's repoints."""
 
 from __future__ import annotations
 
@@ -749,6 +751,30 @@ async def test_a_hubspot_create_crashed_after_any_step_makes_one_record_its_valu
     # The contact's values read as our write (what the intent recorded), not as HubSpot-side edits.
     maps = _fields.active_maps(SPEC.fields, TWO_WAY)
     assert final.hubspot_hash == _fields.content_hash(_fields.from_hubspot(maps, crm.records["500"]))
+
+
+@pytest.mark.parametrize("crash", [0, 1, 2])
+async def test_a_product_create_crashed_after_any_step_makes_one_product_found_by_its_item(
+    store: Store, crash: int
+) -> None:
+    """No intent (a product's values are the item's, and HubSpot takes no requestid): the product carries the item it
+    was made from, which the next apply looks it up by (a unique property: no index lag) and links."""
+    crm = Crm()
+    ctx: Any = SimpleNamespace(name="acme", store=store, hubspot=crm)
+    item_link = Link(connection="acme", kind=Kind.PRODUCT, origin=QBO, qbo_id="7")
+    properties = {"name": "Widget", "hs_sku": "W-1", "hsqbo_qbo_item_id": "7"}
+    plan = plan_hubspot_create(PRODUCTS, item_link, properties, holds=None)
+    await carry_out(ctx, dataclasses.replace(plan, steps=plan.steps[:crash]))
+    link = await store.get_link("acme", Kind.PRODUCT, qbo_id="7")
+    assert (len(crm.records), link is not None) == [(0, False), (1, False), (1, True)][crash]
+
+    if link is None and (made := crm.by("hsqbo_qbo_item_id", "7")) is not None:
+        claimed = plan_claim("acme", Kind.PRODUCT, QBO, made, "7", None, None, category="duplicate_sku")
+        link = await store.save_link(claimed.link)
+    elif link is None:
+        link = (await carry_out(ctx, plan)).link
+    assert link is not None
+    assert (list(crm.records), link.hubspot_id, link.qbo_id) == (["500"], "500", "7")
 
 
 # --- a claim: the link joining two matched records -------------------------------------------------------------------

@@ -305,6 +305,16 @@ def plan_hubspot_create(
     return Plan(link, tuple(steps), Action.CREATED, Direction.QBO_TO_HUBSPOT)
 
 
+async def carry_out_create(ctx: SyncContext, plan: Plan, made_on: Provider) -> tuple[Link, str]:
+    """A create's plan (`plan_qbo_create`, `plan_hubspot_create`) carried out: the link as its last step saved it,
+    and the id of the record made on `made_on`."""
+    link = (await carry_out(ctx, plan)).link
+    made = None if link is None else link.qbo_id if made_on == Provider.QUICKBOOKS else link.hubspot_id
+    if link is None or made is None:
+        raise ValueError("a create's plan saves the made record's id last")
+    return link, made
+
+
 REVIEWED: Mapping[str, Any] = {"candidates": (), "review_decision": None, "review_pick": None}  # `_match.cleared`
 
 

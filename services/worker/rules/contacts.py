@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.worker import _fields, _names
-from services.worker._executor import carry_out
 from services.worker._fields import FieldMap, lower_text
 from services.worker._plan import AllRefused, Step
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
@@ -42,6 +41,7 @@ from services.worker.rules import _match as match
 from services.worker.rules._pair import (
     PairSpec,
     archive_in_hubspot,
+    carry_out_create,
     claim,
     deactivate_in_qbo,
     hubspot_properties,
@@ -153,10 +153,8 @@ class ContactRule:
             contact.id, body, name_field="DisplayName", names=names, holds=_fields.from_qbo(maps, body),
             all_refused=taken,
         )  # fmt: skip
-        made = (await carry_out(ctx, plan)).link
-        assert made is not None
-        assert made.qbo_id is not None  # the plan's last step saved it
-        customer = await ctx.qbo.read("Customer", made.qbo_id)
+        made, customer_id = await carry_out_create(ctx, plan, Provider.QUICKBOOKS)
+        customer = await ctx.qbo.read("Customer", customer_id)
         return await _sync(ctx, settings, made, contact, customer, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
@@ -204,7 +202,9 @@ class ContactRule:
         written = _fields.to_hubspot(maps, values)
         base = link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id=customer_id)
         try:
-            made = (await carry_out(ctx, plan_hubspot_create(SPEC, base, written, holds=values))).link
+            made, contact_id = await carry_out_create(
+                ctx, plan_hubspot_create(SPEC, base, written, holds=values), Provider.HUBSPOT
+            )
         except Conflict as exc:  # made meanwhile, or by a crashed attempt of ours the lookup by email missed
             if exc.existing_id is None:
                 raise
@@ -212,9 +212,7 @@ class ContactRule:
             intent = adopted_intent(maps, link, taken, create_new=decision == ReviewDecision.CREATE_NEW)
             link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)  # as the plan left it
             return await _link_customer(ctx, settings, link, taken, customer, hubspot_hash=intent)
-        assert made is not None
-        assert made.hubspot_id is not None  # the plan's last step saved it
-        created = HubSpotObject(made.hubspot_id, dict(written), None, None)
+        created = HubSpotObject(contact_id, dict(written), None, None)
         return await _sync(ctx, settings, made, created, customer, action=Action.CREATED)
 
 

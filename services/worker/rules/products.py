@@ -33,7 +33,6 @@ from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields, _names
-from services.worker._executor import carry_out
 from services.worker._fields import FieldMap
 from services.worker._plan import AllRefused, Step
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
@@ -44,6 +43,7 @@ from services.worker.rules._origin import OriginProperty, made_from
 from services.worker.rules._pair import (
     PairSpec,
     archive_in_hubspot,
+    carry_out_create,
     claim,
     deactivate_in_qbo,
     hubspot_properties,
@@ -343,10 +343,7 @@ async def _create_item(
         SPEC, link or Link(connection=ctx.name, kind=Kind.PRODUCT, origin=Provider.HUBSPOT, hubspot_id=product.id),
         product.id, body, name_field="Name", names=names, holds=holds, all_refused=taken,
     )  # fmt: skip
-    made = (await carry_out(ctx, plan)).link
-    assert made is not None
-    assert made.qbo_id is not None  # the plan's last step saved it
-    return made, made.qbo_id
+    return await carry_out_create(ctx, plan, Provider.QUICKBOOKS)
 
 
 async def _create_product(
@@ -360,10 +357,10 @@ async def _create_product(
     properties = {name: value for name, value in _fields.to_hubspot(maps, values).items() if value}
     properties[ITEM_ORIGIN.name] = str(item["Id"])
     base = link or Link(connection=ctx.name, kind=Kind.PRODUCT, origin=Provider.QUICKBOOKS, qbo_id=str(item["Id"]))
-    made = (await carry_out(ctx, plan_hubspot_create(SPEC, base, properties, holds=None))).link
-    assert made is not None
-    assert made.hubspot_id is not None  # the plan's last step saved it
-    return made, HubSpotObject(made.hubspot_id, dict(properties), None, None)
+    made, product_id = await carry_out_create(
+        ctx, plan_hubspot_create(SPEC, base, properties, holds=None), Provider.HUBSPOT
+    )
+    return made, HubSpotObject(product_id, dict(properties), None, None)
 
 
 async def _income_account(ctx: SyncContext, settings: ProductSettings) -> str:
