@@ -9,10 +9,16 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, assert_never
 
+import orjson
+
 from services.worker._plan import (
+    TOTAL_MISMATCH,
     Answer,
     Answered,
     ArchiveHubSpot,
+    AsJson,
+    AssociateInvoicePart,
+    CheckInvoiceTotal,
     CreateHubSpot,
     CreateQbo,
     LogActivity,
@@ -22,10 +28,11 @@ from services.worker._plan import (
     UpdateQbo,
     VoidQbo,
 )
-from services.worker.rules import Outcome
+from services.worker.rules import Failing, Outcome
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.errors import NotFound
+from shared.money import decimal
 
 
 async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
@@ -44,6 +51,8 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
             else:
                 entity = await ctx.qbo.void(step.entity, step.entity_id, step.sync_token, request_id=step.request_id)
             answers[Answer.QBO_SYNC_TOKEN, ""] = str(entity["SyncToken"])
+            total = entity.get("TotalAmt")
+            answers[Answer.QBO_TOTAL, ""] = None if total is None else str(total)
         elif isinstance(step, CreateHubSpot):
             record = await ctx.hubspot.create(step.object_type, dict(step.properties), associations=step.associations)
             answers[Answer.HUBSPOT_ID, step.label] = record.id
@@ -59,6 +68,11 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
         elif isinstance(step, ArchiveHubSpot):
             with contextlib.suppress(NotFound):  # already archived
                 await ctx.hubspot.archive(step.object_type, step.object_id)
+        elif isinstance(step, AssociateInvoicePart):
+            object_id = _resolved({"id": step.object_id}, answers)["id"]
+            await ctx.hubspot.associate("invoices", step.invoice_id, step.object_type, object_id, type_id=step.type_id)
+        elif isinstance(step, CheckInvoiceTotal):
+            await _check_total(ctx, step, answers)
         elif isinstance(step, LogActivity):
             await ctx.store.log_activity(
                 ctx.name, link.kind, step.action, link_id=link.id, hubspot_id=link.hubspot_id, qbo_id=link.qbo_id,
@@ -67,6 +81,20 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
         else:
             assert_never(step)
     return Outcome(plan.action, plan.direction, link, plan.detail)
+
+
+async def _check_total(
+    ctx: SyncContext, step: CheckInvoiceTotal, answers: dict[tuple[Answer, str], str | None]
+) -> None:
+    if step.hubspot_invoice_id is not None:
+        read = await ctx.hubspot.get("invoices", step.hubspot_invoice_id, properties=["hs_amount_billed"])
+        answers[Answer.HUBSPOT_UPDATED_AT, step.label] = _version(read)
+        computed = decimal(read.properties.get("hs_amount_billed"))
+    else:
+        computed = decimal(_resolved({"total": step.total}, answers)["total"])
+    why = step.failure(computed)
+    if why is not None:
+        raise Failing(why, category=TOTAL_MISMATCH)
 
 
 def _version(record: HubSpotObject) -> str | None:
@@ -79,6 +107,8 @@ def _resolved(changes: Mapping[str, Any], answers: Mapping[tuple[Answer, str], s
     def value(given: Any) -> Any:
         if isinstance(given, Answered):
             return answers.get((given.answer, given.label)) or given.default
+        if isinstance(given, AsJson):
+            return orjson.dumps(value(given.value)).decode()
         if isinstance(given, Mapping):
             return {key: value(item) for key, item in given.items()}
         return given

@@ -21,11 +21,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from shared.clients import NewAssociation
 from shared.domain import Action, Direction
+from shared.money import plain
 from shared.store import Link
+
+TOTAL_MISMATCH = "total_mismatch"  # the category of a record whose totals differ (`CheckInvoiceTotal`)
 
 
 class Answer(enum.StrEnum):
@@ -35,6 +39,7 @@ class Answer(enum.StrEnum):
     QBO_SYNC_TOKEN = "qbo_sync_token"  # the SyncToken of the entity after the last QBO write
     HUBSPOT_ID = "hubspot_id"  # the id of the record HubSpot created
     HUBSPOT_UPDATED_AT = "hubspot_updated_at"  # the updatedAt of the record after the last HubSpot write
+    QBO_TOTAL = "qbo_total"  # the TotalAmt of the entity after the last QBO write (a transaction's, as QBO computed)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,6 +50,14 @@ class Answered:
     answer: Answer
     default: str | None = None
     label: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AsJson:
+    """A link field's value (or a value in a field's mapping) saved as JSON text once the `Answered` values in
+    `value` are filled in: a map of ids some of which a write of the plan makes."""
+
+    value: Mapping[str, Any]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,6 +115,44 @@ class ArchiveHubSpot:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class AssociateInvoicePart:
+    """Associate a record of an invoice (a discount, fee or tax: HubSpot documents only the invoice's side of these
+    associations) with the HubSpot invoice; associating it again changes nothing."""
+
+    invoice_id: str
+    object_type: str  # "discounts"
+    object_id: str | Answered
+    type_id: int  # invoice -> object (411 / 413 / 415)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CheckInvoiceTotal:
+    """The total the other side computed must be `expected` to the cent, else the plan stops here and the record is
+    failing `total_mismatch` (what ran stays done). QBO's total is `total` (as read, or `Answered(QBO_TOTAL)`);
+    HubSpot's is read from the invoice `hubspot_invoice_id` (its `hs_amount_billed`; the read answers its updatedAt
+    under `label`)."""
+
+    expected: Decimal | None
+    total: Decimal | Answered | None = None
+    hubspot_invoice_id: str | None = None
+    label: str = ""
+
+    def failure(self, computed: Decimal | None) -> str | None:
+        """Why the totals differ, or None when they agree."""
+        if self.expected is None and self.hubspot_invoice_id is None:
+            return None  # nothing billed to compare with
+        if computed == self.expected:
+            return None
+        if self.hubspot_invoice_id is not None:
+            return f"HubSpot bills {_amount(computed)} for the QuickBooks invoice of {_amount(self.expected)}"
+        return f"QuickBooks totals {_amount(computed)} for the HubSpot invoice billing {_amount(self.expected)}"
+
+
+def _amount(value: Decimal | None) -> str:
+    return plain(value) if value is not None else "nothing"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class LogActivity:
     """A line of the record's history, under the link as saved last."""
 
@@ -109,7 +160,18 @@ class LogActivity:
     detail: str
 
 
-Step = SaveLink | CreateQbo | UpdateQbo | VoidQbo | CreateHubSpot | UpdateHubSpot | ArchiveHubSpot | LogActivity
+Step = (
+    SaveLink
+    | CreateQbo
+    | UpdateQbo
+    | VoidQbo
+    | CreateHubSpot
+    | UpdateHubSpot
+    | ArchiveHubSpot
+    | AssociateInvoicePart
+    | CheckInvoiceTotal
+    | LogActivity
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
