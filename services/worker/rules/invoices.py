@@ -108,6 +108,7 @@ COPY_PARTS = ["line_items", "discounts", "taxes"]  # what a HubSpot copy of a QB
 ALL_PARTS = ["contacts", "line_items", *INVOICE_TO_ADJUSTMENT]  # what a HubSpot invoice going to QBO is made of
 VOIDED = "voided"
 LINE_MAP = "line_items"  # link.synced key: QBO line key -> HubSpot line item id, as JSON
+QBO_INTENT = "qbo_intent"  # link.synced key: what an update of the QBO invoice will leave (`_qbo_state`)
 
 
 def _day(value: Any, portal_zone: ZoneInfo = dates.UTC) -> str | None:
@@ -637,10 +638,11 @@ def plan_qbo_invoice_update(
     request_id: str,
     now: float,
 ) -> Plan:
-    """The QBO invoice made from a HubSpot invoice brought to it (`body`): a sparse update of what differs, then the
-    link naming its SyncToken (the echo of our write), then QBO's total checked against HubSpot's amount billed. A
-    crash after the update: the re-run's `requestid` is the same (the link has not moved) and it finds nothing to
-    change; only the link is saved."""
+    """The QBO invoice made from a HubSpot invoice brought to it (`body`): the write intent (what the invoice will
+    read after the update, `QBO_INTENT`), a sparse update of what differs, the link naming its SyncToken (the echo of
+    our write), then QBO's total checked against HubSpot's amount billed. A crash after the update: the re-run finds
+    nothing to change and, the invoice being what the intent names, takes it for our write (QBO's echo of it is
+    ours, never an edit made there)."""
     assert link.qbo_id is not None
     changed: dict[str, Any] = {}
     current_lines = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=with_tax)
@@ -661,22 +663,39 @@ def plan_qbo_invoice_update(
     if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):
         changed["CustomField"] = body["CustomField"]
     billed = decimal(record.properties.get("hs_amount_billed"))
+    synced = {key: value for key, value in link.synced.items() if key != QBO_INTENT}
     settled: dict[str, Any] = {
-        "hubspot_version": hubspot_version(record) or link.hubspot_version, "last_synced_at": now,
+        "synced": synced, "hubspot_version": hubspot_version(record) or link.hubspot_version, "last_synced_at": now,
         "status": LinkStatus.SYNCED, "error_category": None, "error_message": None,
     }  # fmt: skip
     if not changed:
         token = str(invoice.get("SyncToken"))
         saved = {**settled, "qbo_version": token, "qbo_hash": _lines_hash(invoice.get("Line") or [])}
+        if link.synced.get(QBO_INTENT) == _qbo_state(maps, with_tax, invoice) and token != link.qbo_version:
+            saved["qbo_written_sync_token"] = token  # our update, its link save lost: QBO's echo of it is ours
         steps: tuple[Step, ...] = (SaveLink(saved), CheckInvoiceTotal(billed, decimal(invoice.get("TotalAmt"))))
         return Plan(link, steps, Action.UNCHANGED)
     answered = Answered(Answer.QBO_SYNC_TOKEN)
     update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
+    intent = SaveLink({"synced": {**link.synced, QBO_INTENT: _qbo_state(maps, with_tax, {**invoice, **changed})}})
     saved = {**settled, "qbo_version": answered, "qbo_written_sync_token": answered,
              "qbo_hash": _lines_hash(body["Line"])}  # fmt: skip
-    steps = (UpdateQbo("Invoice", update, request_id), SaveLink(saved),
+    steps = (intent, UpdateQbo("Invoice", update, request_id), SaveLink(saved),
              CheckInvoiceTotal(billed, Answered(Answer.QBO_TOTAL)))  # fmt: skip
     return Plan(link, steps, Action.UPDATED, Direction.HUBSPOT_TO_QBO, "fields: " + ", ".join(sorted(changed)))
+
+
+def _qbo_state(maps: list[FieldMap], with_tax: bool, invoice: Mapping[str, Any]) -> str:
+    """A hash of what hsqbo sets on a QBO invoice (lines, customer, header, custom fields), as read or as it will
+    read after an update: the write intent `plan_qbo_invoice_update` records before updating."""
+    signature = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=with_tax)
+    custom = sorted((str(f.get("DefinitionId")), str(f.get("StringValue"))) for f in invoice.get("CustomField") or ()
+                    if f.get("StringValue"))  # fmt: skip
+    state = {
+        "lines": signature, "customer": _fields.get_path(invoice, "CustomerRef.value"), "custom": custom,
+        "header": _fields.from_qbo(maps, invoice), "after_discount": bool(invoice.get("ApplyTaxAfterDiscount")),
+    }  # fmt: skip
+    return _fields.content_hash({"state": orjson.dumps(state, default=str).decode()})
 
 
 def plan_qbo_edit_of_hubspot_invoice(link: Link, invoice: QboEntity, status: str) -> Plan:
