@@ -1,8 +1,8 @@
 """A plan: what a rule decided to write, in order, as data. A planner computes it as a pure function of the records
 it read and their link; `_executor.carry_out` is the one place that carries plans out. A plan's steps are store
 intents (`SaveLink`: the link with some fields replaced; `LogActivity`: a line of the record's history) and API
-writes (`CreateQbo`, `UpdateQbo`, `VoidQbo`, `CreateHubSpot`, `UpdateHubSpot`, `ArchiveHubSpot`), ordered so that
-every crash window is safe:
+writes (`CreateQbo`, `UpdateQbo`, `VoidQbo`, `CreateHubSpot`, `UpdateHubSpot`, `ArchiveHubSpot`,
+`AssociateInvoicePart`), ordered so that every crash window is safe:
 
 - a crash after any step leaves the store and both APIs as the steps before it left them, and the next apply plans
   again from what it reads then;
@@ -12,8 +12,14 @@ every crash window is safe:
 - a QBO write carries a `requestid` derived from the link's revision as read (`SyncContext.request_id`): a retry of
   the same plan replays QBO's first answer instead of writing twice, and once a later step has saved the link the
   next plan's write is a new one;
-- a value only known once a write answers (the ids and versions QBO and HubSpot gave) is `Answered`, filled in by the
-  executor.
+- a value only known once a write answers (the ids and versions QBO and HubSpot gave, the total QBO computed) is
+  `Answered`, filled in by the executor; `AsJson` saves a map holding such values as JSON text (an invoice's line
+  map: QBO line key -> HubSpot line item, discount or tax id);
+- a HubSpot record that takes no idempotency key and needs a second call to attach it (an invoice's discount or tax:
+  `CreateHubSpot`, then `AssociateInvoicePart`) is named on the link by a `SaveLink` between the two, so the next
+  plan finds it and attaches it (or archives it) instead of making another;
+- a check the outcome depends on is a step too (`CheckInvoiceTotal`: the total the other side computed, from a
+  write's answer or read back, after the link save it follows): it stops the plan, the record failing.
 """
 
 from __future__ import annotations

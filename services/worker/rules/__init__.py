@@ -20,9 +20,12 @@ it look like an edit back to the old value, and that stale value is then written
 Writes as plans: where a rule's writes follow from what it read, it computes them as a plan (`services/worker/
 _plan.py`: the store intents and API writes, in order), a pure function unit-tested through every crash window, and
 `_executor.carry_out` writes it: field sync (`_pair.plan_fields`), deactivations and archives, every payment write
-(both ways), the invoices' voids and deletions. Writes steered by an earlier write's answer (a create QBO refuses for
-a taken name, a HubSpot 409, an invoice's total read back from the write, line items made one by one) are still made
-by the rule itself.
+(both ways), every invoice write (both ways: the copy's creation, its line items, discounts and tax, the QBO
+invoice's creation and update, voids and deletions; the totals checked by a plan step). A write an earlier write's
+answer steers is a second plan the rule makes from that answer: an invoice's line items once the HubSpot copy they
+are associated with exists, a QBO invoice without its number once QBO refused the number as taken. The rest is
+still made by the rule itself: a create QBO refuses for a taken name or a HubSpot 409 (contacts, products), and the
+invoices' "Custom line item" QBO item, created once by name (`_invoice_refs.custom_line_item`).
 
 Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with that
 record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists) and the record (the engine keeps
