@@ -1,5 +1,8 @@
 """The invoice rule's pure decisions: dates, void detection, the status that follows QBO; the plans of its voids and
-deletions, each crashed after every step and run again (one write, the link settled)."""
+deletions, each crashed after every step and run again (one write, the link settled); and every copy both ways (the
+HubSpot copy with its line items, discounts and tax; the QBO invoice; their updates and voids) through the rule with
+both APIs in memory, the process dying after each step of its plans and the rule run again: one copy, each part
+once, nothing lost, the totals equal to the cent."""
 
 from __future__ import annotations
 
@@ -575,6 +578,31 @@ async def test_a_discount_made_but_not_associated_is_associated_by_the_next_run_
             await copy_holds(store, accounts, crashed=False)
             assert accounts.writes["create discounts"] == 0
             assert accounts.writes["associate discounts"] == (1 if wanted_after else 0)
+
+
+async def test_a_qbo_void_pushed_to_the_copy_crashed_after_any_step_voids_it_once_keeping_what_was_billed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def given(store: Store, accounts: Accounts) -> str:
+        await contact_link(store)
+        accounts.invoices["58"] = qbo_invoice(*QBO_LINES)
+        await apply(store, accounts, monkeypatch, Provider.QUICKBOOKS, "58")
+        zeroed = [{**line, "Amount": Decimal(0)} for line in QBO_LINES]
+        accounts.invoices["58"] = {**qbo_invoice(*zeroed, token="1"), "PrivateNote": "Voided"}
+        return "58"
+
+    async def holds(store: Store, accounts: Accounts, *, crashed: bool) -> None:
+        assert accounts.writes["update invoices"] <= 1
+        [(hubspot_id, properties)] = accounts.of_type("invoices").items()
+        assert accounts.billed(hubspot_id) == Decimal("45.50")  # what was billed stays
+        if not crashed:
+            assert properties["hs_invoice_status"] == "voided"
+            link = await store.get_link("acme", Kind.INVOICE, qbo_id="58")
+            assert link is not None
+            assert (link.synced["status"], link.qbo_version) == ("voided", "1")
+
+    # the status, the link
+    assert await each_crash(tmp_path, monkeypatch, given, Provider.QUICKBOOKS, holds) == 2
 
 
 # HubSpot -> QBO

@@ -275,7 +275,7 @@ class InvoiceRule:
         """Bring the HubSpot copy to the QBO invoice (`plan_hubspot_copy`), after reading its parts."""
         company = await ctx.company()
         maps = _fields.active_maps(_header(company.hubspot_zone), settings)
-        copy = lines.HubSpotCopy({}, {})
+        copy, read = lines.HubSpotCopy({}, {}), HubSpotCopyRead(record, {}, {}, {})  # voided: no parts written
         if status != VOIDED and record.properties.get("hs_invoice_status") != VOIDED:
             item_ids = [
                 str(item_id)
@@ -286,7 +286,7 @@ class InvoiceRule:
             skus = await refs.item_skus(ctx, item_ids)
             currency = currencies.qbo_currency(invoice, company)
             copy = lines.hubspot_copy(invoice, skus, await refs.products_for_items(ctx, skus), currency)
-        read = await self._read_copy(ctx, record, orjson.loads(link.synced.get(LINE_MAP) or "{}"))
+            read = await self._read_copy(ctx, record, orjson.loads(link.synced.get(LINE_MAP) or "{}"))
         return await carry_out(ctx, plan_hubspot_copy(link, invoice, status, action, maps, copy, read, ctx.clock()))
 
     async def _read_copy(self, ctx: SyncContext, record: HubSpotObject, known: Mapping[str, str]) -> HubSpotCopyRead:
