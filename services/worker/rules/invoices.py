@@ -46,6 +46,12 @@ HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date
     as that day, or, for any other instant, as its day in the portal's time zone (`_dates.py`).
     Updates flow to QBO only for invoices created in HubSpot. Edits made in QBO to such an invoice (lines, prices,
     tax, or anything else) are not synced back: the activity log says so; a QBO void still voids the HubSpot invoice.
+
+Every write is a plan (`services/worker/_plan.py`), computed from what the rule read by the `plan_*` functions below
+(each says its crash windows) and carried out by `_executor.carry_out`: the HubSpot copy made (`plan_hubspot_invoice`),
+then brought to the QBO invoice, line items, discounts and tax included (`plan_hubspot_copy`, a second plan since its
+line items are made associated with the copy); the QBO invoice made or adopted (`plan_qbo_invoice`), updated
+(`plan_qbo_invoice_update`, its write intent saved first), voided; deletions both ways.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ from services.worker import _fields
 from services.worker._executor import carry_out
 from services.worker._fields import FieldMap, Values
 from services.worker._plan import (
+    Alternative,
     Answer,
     Answered,
     ArchiveHubSpot,
@@ -71,8 +78,10 @@ from services.worker._plan import (
     AssociateInvoicePart,
     CheckInvoiceTotal,
     CreateHubSpot,
-    CreateQbo,
+    CreateQboOneOf,
     Plan,
+    Refusal,
+    RequestId,
     SaveLink,
     Step,
     UpdateHubSpot,
@@ -92,7 +101,7 @@ from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.errors import DuplicateDocNumber, NotFound
+from shared.errors import NotFound
 from shared.money import decimal
 from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, InvoiceSettings
@@ -420,20 +429,16 @@ class InvoiceRule:
     async def _create_in_qbo(
         self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any], link: Link | None
     ) -> Outcome:
-        """Create the QBO invoice once (`plan_qbo_invoice`): adopt one a crashed run made (same DocNumber,
-        PrivateNote naming this invoice); when QBO refuses HubSpot's number (taken), let QBO number it."""
+        """Create the QBO invoice once (`plan_qbo_invoice`), or adopt one a crashed run made (same DocNumber,
+        PrivateNote naming this invoice)."""
         number = _fields.text(record.properties.get("hs_number"))
         adopted: QboEntity | None = None
         if number is not None and len(number) <= DOC_NUMBER_MAX:
             found = await ctx.qbo.query(f"SELECT * FROM Invoice WHERE DocNumber = {qbo_quote(number)}")
             adopted = next((invoice for invoice in found if invoice.get("PrivateNote") == _marker(record)), None)
-            with contextlib.suppress(DuplicateDocNumber):
-                request_id = ctx.request_id("Invoice", "create", record.id, number, link=link)
-                return await carry_out(ctx, plan_qbo_invoice(link, record, body, number, adopted, request_id,
-                                                             ctx.name, ctx.clock()))  # fmt: skip
-        request_id = ctx.request_id("Invoice", "create", record.id, "numbered-by-qbo", link=link)
-        return await carry_out(ctx, plan_qbo_invoice(link, record, body, None, None, request_id, ctx.name,
-                                                     ctx.clock()))  # fmt: skip
+        else:
+            number = None
+        return await carry_out(ctx, plan_qbo_invoice(link, record, body, number, adopted, ctx.name, ctx.clock()))
 
     async def _push_to_qbo(
         self, ctx: SyncContext, settings: InvoiceSettings, link: Link, record: HubSpotObject, invoice: QboEntity
@@ -596,15 +601,15 @@ def plan_qbo_invoice(
     body: Mapping[str, Any],
     number: str | None,
     adopted: QboEntity | None,
-    request_id: str,
     connection: str,
     now: float,
 ) -> Plan:
-    """The QBO invoice of a HubSpot invoice created (`body`, PrivateNote naming the HubSpot invoice, DocNumber
-    `number` unless None: QBO numbers it), or `adopted` (found by its DocNumber and PrivateNote: made by a run that
-    crashed before saving the link), then the link naming its SyncToken (the echo of our write), then QBO's total
-    checked against HubSpot's amount billed. A crash after the create: the re-run's `requestid` is the same (the link
-    has not moved), so QBO replays its answer; and the DocNumber look-up adopts it."""
+    """The QBO invoice of a HubSpot invoice created (`body`, PrivateNote naming the HubSpot invoice; DocNumber
+    `number`, or none when QBO refuses it as taken or there is none: QBO numbers it), or `adopted` (found by its
+    DocNumber and PrivateNote: made by a run that crashed before saving the link), then the link naming its
+    SyncToken (the echo of our write), then QBO's total checked against HubSpot's amount billed. A crash after the
+    create: the re-run's `requestid`s are the same (the link has not moved), so QBO replays its answers; and the
+    DocNumber look-up adopts it."""
     base = _claim(connection, link, Provider.HUBSPOT, record.id, None)
     billed = decimal(record.properties.get("hs_amount_billed"))
     settled: dict[str, Any] = {
@@ -617,14 +622,17 @@ def plan_qbo_invoice(
                  "qbo_hash": _lines_hash(adopted.get("Line") or [])}  # fmt: skip
         steps: tuple[Step, ...] = (SaveLink(saved), CheckInvoiceTotal(billed, decimal(adopted.get("TotalAmt"))))
         return Plan(base, steps, Action.LINKED, Direction.HUBSPOT_TO_QBO)
-    written = {**body, "PrivateNote": _marker(record)}
+    numbered_by_qbo = Alternative({"DocNumber": None}, RequestId(("Invoice", "create", record.id, "numbered-by-qbo")))
+    alternatives: tuple[Alternative, ...] = (numbered_by_qbo,)
     if number is not None:
-        written["DocNumber"] = number
+        alternatives = (Alternative({"DocNumber": number}, RequestId(("Invoice", "create", record.id, number))),
+                        numbered_by_qbo)  # fmt: skip
+    written = {**body, "PrivateNote": _marker(record)}
+    create = CreateQboOneOf("Invoice", written, alternatives, Refusal.DUPLICATE_DOC_NUMBER)
     answered = Answered(Answer.QBO_SYNC_TOKEN)
     saved = {**settled, "qbo_id": Answered(Answer.QBO_ID), "qbo_version": answered,
              "qbo_written_sync_token": answered, "qbo_hash": _lines_hash(body["Line"])}  # fmt: skip
-    steps = (CreateQbo("Invoice", written, request_id), SaveLink(saved),
-             CheckInvoiceTotal(billed, Answered(Answer.QBO_TOTAL)))  # fmt: skip
+    steps = (create, SaveLink(saved), CheckInvoiceTotal(billed, Answered(Answer.QBO_TOTAL)))
     return Plan(base, steps, Action.CREATED, Direction.HUBSPOT_TO_QBO)
 
 
