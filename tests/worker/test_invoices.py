@@ -662,6 +662,27 @@ async def test_a_hubspot_invoice_copied_to_qbo_crashed_after_any_step_makes_one_
     assert await each_crash(tmp_path, monkeypatch, given, Provider.HUBSPOT, holds) == 3
 
 
+async def test_the_qbo_echo_of_a_create_whose_link_was_lost_is_not_copied_back_the_hubspot_apply_adopts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with open_store(f"sqlite:///{tmp_path / 'echo.db'}") as store:
+        accounts = Accounts()
+        await contact_link(store)
+        invoice_id = await hubspot_invoice_with_lines(accounts)
+        died, _ = await apply(store, accounts, monkeypatch, Provider.HUBSPOT, invoice_id, crash_after=1)
+        assert died is None
+        [made] = accounts.invoices
+        echo, _ = await apply(store, accounts, monkeypatch, Provider.QUICKBOOKS, made)
+        assert echo is not None
+        assert (echo.action, echo.detail) == (Action.SKIPPED, f"made from HubSpot invoice {invoice_id}, whose sync "
+                                                               "links it")  # fmt: skip
+        assert list(accounts.of_type("invoices")) == [invoice_id]  # no copy of it
+        adopted, _ = await apply(store, accounts, monkeypatch, Provider.HUBSPOT, invoice_id)
+        assert adopted is not None
+        assert adopted.action == Action.LINKED
+        await qbo_copy_holds(store, accounts, crashed=False)
+
+
 async def test_a_hubspot_edit_pushed_to_qbo_crashed_after_any_step_updates_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

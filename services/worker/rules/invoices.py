@@ -18,7 +18,8 @@ QBO → HubSpot (the default direction; filter: created after the setup date)
     currency (`CurrencyRef`, else the home currency); one the portal does not have is excluded (`other_currency`).
     The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
     the create adopts the invoice instead of making a second one; line items are matched through the link, then by
-    content, for the same reason.
+    content, for the same reason. A QBO invoice hsqbo made from a HubSpot invoice (its PrivateNote names it) is never
+    copied back, even when the apply that made it died before saving the link: that HubSpot invoice's apply adopts it.
     Balance: HubSpot computes `hs_amount_billed`/`hs_balance_due` from line items and payment records and lets no one
     write them. hsqbo does not fake payments: the status follows QBO — `paid` when the QBO Balance is 0, `open`
     otherwise, `voided` once voided (final) — and the payment records themselves are the payments rule's work.
@@ -60,6 +61,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -181,6 +183,9 @@ def _marker(record: HubSpotObject) -> str:
     return f"HubSpot invoice {record.properties.get('hs_number') or ''} (id {record.id})"
 
 
+MARKER = re.compile(r"HubSpot invoice .* \(id (?P<id>\d+)\)")  # a `_marker`
+
+
 def _claim(connection: str, link: Link | None, origin: Provider, hubspot_id: str | None, qbo_id: str | None) -> Link:
     """The link of a newly paired invoice: the source record's excluded/failing link if it has one."""
     if link is None:
@@ -240,6 +245,11 @@ class InvoiceRule:
                 return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot invoice was deleted")
             return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, Action.UPDATED)
 
+        if (marker := MARKER.fullmatch(str(invoice.get("PrivateNote") or ""))) is not None:
+            # made by hsqbo from a HubSpot invoice whose apply died before saving the link: that invoice's next
+            # apply adopts it (`plan_qbo_invoice`); a copy made here would be a second HubSpot invoice
+            detail = f"made from HubSpot invoice {marker['id']}, whose sync links it"
+            return Outcome(Action.SKIPPED, link=link, detail=detail)
         await filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
         company = await ctx.company()
         currency = currencies.qbo_currency(invoice, company)
