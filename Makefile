@@ -29,7 +29,7 @@ help:
 	@echo "make test   install what is missing (venv, rabbitmq-server, chromium, postgresql, promtool), start a private RabbitMQ node"
 	@echo "            and a private Postgres server, run the suite"
 	@echo "make lint   ruff + mypy --strict"
-	@echo "make bench  benchmarks; figures go to benchmarks/results/"
+	@echo "make bench  issue 13's benchmarks in one run (about 16 min); figures go to benchmarks/results/latest.json"
 	@echo "make lock   resolve pyproject.toml's dependencies again into requirements.lock and requirements-dev.lock"
 	@echo "make soak   the chaos soak (SOAK_CHANGES=10000 changes under every fault; benchmarks/results/soak.json), then"
 	@echo "            the fault tests SOAK_RUNS (10) times in a row, to catch a rare failure"

@@ -39,7 +39,10 @@ DURATION_SECONDS = 10.0
 # Requests prepared per case: this many per second of a run (requests, whatever their events: a delivery of 20 is
 # one message now), well above what the receiver reaches here. The bare endpoint replays the same pool, so only the
 # receiver could run out (it then fails loudly).
-POOL_REQUESTS_PER_SECOND = 2_000
+# Requests presigned per second of a case's run: above the fastest rate seen (the closed loop fails loudly when
+# they run out); deliveries of 20 carry 20 events each, so fewer of them.
+POOL_EVENTS_PER_SECOND = 40_000
+POOL_MAX_REQUESTS_PER_SECOND = 8_000
 PORTAL_ID = 2001
 REALM_ID = "9130350000000001"
 HUBSPOT_APP_ID = 424242
@@ -178,7 +181,8 @@ def presign(case: Case, base_url: str, keys: WebhookSecrets, requests: int, firs
 
 
 def pool_size(case: Case) -> int:
-    return math.ceil(POOL_REQUESTS_PER_SECOND * (WARMUP_SECONDS + DURATION_SECONDS))
+    per_second = min(POOL_MAX_REQUESTS_PER_SECOND, POOL_EVENTS_PER_SECOND / case.events_per_request)
+    return math.ceil(per_second * (WARMUP_SECONDS + DURATION_SECONDS))
 
 
 async def purge_changes_queue(rabbitmq_url: str) -> int:

@@ -298,7 +298,12 @@ class Broker:
         connection = await aio_pika.connect_robust(self._url, reconnect_interval=1, timeout=10)
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            await declare_topology(channel, delays=self._delays, connections=self._connections)
+            declared = self._connections
+            await declare_topology(channel, delays=self._delays, connections=declared)
+            # Connections added while that ran (not ready yet, so add_connections left them to this).
+            while late := [name for name in self._connections if name not in declared]:
+                await declare_topology(channel, connections=late)
+                declared += tuple(late)
         except BaseException:
             await connection.close()
             raise

@@ -10,7 +10,8 @@ Its /metrics are on a port of their own (HSQBO_METRICS_PORT, `services.receiver.
 X-Forwarded-Proto and -For are believed from HSQBO_TRUSTED_PROXIES only.
 
 Order of checks: content type (415) → size (413) → signature over the raw bytes (401) → JSON shape (400) → publish
-(503 when the broker does not confirm in time).
+(503 when the broker does not confirm in time). Requests arriving together publish their events as one message
+(`_coalesce.py`): each still answers only once the message holding its events is confirmed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.receiver import _hubspot, _intuit
+from services.receiver._coalesce import CoalescingPublisher
 from services.receiver._dedupe import DedupeWindow
 from shared import signatures, tracing
 from shared.asgi import ValidTarget
@@ -230,7 +232,7 @@ def create_app(settings: Settings, publisher: EventPublisher | None = None) -> S
     """The receiver app. `publisher` defaults to one on HSQBO_RABBITMQ_URL, started and closed with the app."""
     settings.require("hubspot_client_secret", "intuit_verifier_token")
     bus: EventPublisher = publisher or Broker.from_settings(settings)
-    receiver = Receiver(settings, bus)
+    receiver = Receiver(settings, CoalescingPublisher(bus))  # concurrent requests' events: one message, one confirm
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

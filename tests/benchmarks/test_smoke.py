@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from benchmarks import receiver, sandbox
-from benchmarks._latest import update_latest
+from benchmarks import receiver, sandbox, sync
+from benchmarks._latest import INCUMBENT_ROW, TABLE_END, TABLE_START, missing_fields, publish, update_latest
 from benchmarks._load import Call, closed_loop, open_loop
 from benchmarks._report import format_table
 from benchmarks._stats import percentile, summarize
@@ -133,3 +133,52 @@ def test_the_receiver_headline_is_single_events_against_bare_and_deliveries_of_2
     assert receiver.headline(cases) == {
         "rps": 800.0, "batch20_events_per_s": 14000.0, "baseline_rps": 1600.0, "ratio": 0.5,
     }  # fmt: skip
+
+
+def _sample_sync_headline() -> dict[str, Any]:
+    lags = {"p50": 400.0, "p95": 450.0, "p99": 480.0}
+    lag = {"lag_ms": {"to_qbo": lags, "to_hubspot": lags}, "api_calls_per_change": 3.2, "qbo_reads_per_change": 1.1}
+    burst = {"api_calls_per_change": 4.5, "qbo_reads_per_change": 2.0}
+    phase = {"records_per_min": 200.0, "hubspot_429": 1, "qbo_429": 2}
+    backfilled = {"records": 10_000, "records_per_min": 190.0, "live_lag_ms": lags, "live_edits_all_seen": True}
+    return sync.headline(lag, burst, {"to_qbo": phase, "to_hubspot": phase}, backfilled)
+
+
+def test_a_bench_run_writes_every_field_issue_13_lists(tmp_path: Path) -> None:
+    path = tmp_path / "latest.json"
+    figures = _sample_sync_headline()
+    update_latest({**figures, "rss_mb": {"sync_stack": 90.0}}, path)
+    receiver_figures = {"rps": 800.0, "batch20_events_per_s": 14000.0, "baseline_rps": 1600.0, "ratio": 0.5}
+    update_latest({"receiver": receiver_figures, "rss_mb": {"receiver": 60.0}}, path)
+    document = json.loads(path.read_text())
+    assert missing_fields(document) == []
+    assert document["e2e_floor_ms"] == {"to_qbo": 240.0, "to_hubspot": 240.0}
+    assert document["throughput"]["http_429"] == 6
+    assert missing_fields({"receiver": receiver_figures})[:2] == ["e2e_lag_ms", "e2e_floor_ms"]
+
+
+def test_the_readmes_quote_latest_json_and_a_partial_run_leaves_them_alone(tmp_path: Path) -> None:
+    latest, bench_readme, project_readme = tmp_path / "latest.json", tmp_path / "bench.md", tmp_path / "README.md"
+    bench_readme.write_text(f"# Benchmarks\n{TABLE_START}\nold\n{TABLE_END}\nafter\n")
+    project_readme.write_text(f"| complaint | hsqbo |\n{INCUMBENT_ROW} old |\n| other | row |\n")
+    update_latest({"receiver": {"rps": 1.0}}, latest)
+    publish(latest, bench_readme, project_readme)
+    assert "old" in bench_readme.read_text()  # a field is missing: nothing written
+    receiver_figures = {"rps": 800.0, "batch20_events_per_s": 14000.0, "baseline_rps": 1600.0, "ratio": 0.5}
+    update_latest({**_sample_sync_headline(), "receiver": receiver_figures, "rss_mb": {"receiver": 60.0}}, latest)
+    publish(latest, bench_readme, project_readme)
+    table = bench_readme.read_text()
+    assert "old" not in table
+    assert "| 400 / 450 / 480 ms |" in table
+    assert table.endswith(f"{TABLE_END}\nafter\n")
+    row = project_readme.read_text().splitlines()[1]
+    assert row.startswith(INCUMBENT_ROW)
+    assert "p95 450 ms HubSpot → QBO" in row
+    assert "old" not in row
+
+
+def test_a_qbo_read_is_a_get_or_a_query() -> None:
+    assert sync.is_qbo_read("GET", "/v3/company/1/customer/5")
+    assert sync.is_qbo_read("POST", "/v3/company/1/query")
+    assert not sync.is_qbo_read("POST", "/v3/company/1/customer")
+    assert not sync.is_qbo_read("POST", "/v3/company/1/batch")

@@ -7,7 +7,7 @@ import datetime as dt
 from hsqbo_sandbox._clock import SEED_AGE_SECONDS
 from hsqbo_sandbox.hubspot import HubSpotSandbox
 from shared.asgi import serving
-from tests.sandbox.hubspot.conftest import Hub
+from tests.sandbox.hubspot.conftest import HookedHub, Hub
 
 
 async def test_accounts_are_created_and_configured(hub: Hub) -> None:
@@ -110,3 +110,14 @@ async def test_state_dumps_and_loads_into_a_new_sandbox(hub: Hub) -> None:
         restored = Hub(copy, server.url, hub.portal_id, hub.token, hub.http)  # the private-app token survives too
         status, body = await restored.call("GET", "/crm/v3/objects/contacts/kept@x.co", params={"idProperty": "email"})
     assert (status, body["id"]) == (200, contact["id"])
+
+
+async def test_imported_history_predates_now_and_sends_no_webhook(hooked: HookedHub) -> None:
+    sandbox, portal_id = hooked.hub.sandbox, hooked.hub.portal_id
+    ids = sandbox.import_history(portal_id, "contacts", [{"email": "old@example.com"}, {"email": "older@example.com"}])
+    for contact_id, email in zip(ids, ("old@example.com", "older@example.com"), strict=True):
+        _, contact = await hooked.hub.call("GET", f"/crm/v3/objects/contacts/{contact_id}?properties=email")
+        assert contact["properties"]["email"] == email
+        assert dt.datetime.fromisoformat(contact["updatedAt"]).timestamp() <= sandbox.clock.now() - SEED_AGE_SECONDS
+    assert await sandbox.webhooks.drain(5)
+    assert hooked.sink.deliveries == []

@@ -109,3 +109,11 @@ async def test_retry_schedule_is_intuits_times_the_retry_scale(qbo: QboHttp) -> 
     )
     assert qbo.sandbox.webhooks.max_attempts is None
     assert qbo.sandbox.webhooks.ack_timeout_seconds == 3.0
+
+
+async def test_imported_history_predates_now_and_sends_no_webhook(qbo: QboHttp, webhook_sink: WebhookSink) -> None:
+    ids = qbo.sandbox.import_history(REALM_ID, "Customer", [{"DisplayName": "Old Co"}, {"DisplayName": "Older Co"}])
+    records = qbo.sandbox.realms[REALM_ID].records["Customer"]
+    assert [records[customer_id].data["DisplayName"] for customer_id in ids] == ["Old Co", "Older Co"]
+    assert all(records[customer_id].updated < qbo.sandbox.clock.now() - 60 for customer_id in ids)
+    assert await _delivered(qbo, webhook_sink) == []

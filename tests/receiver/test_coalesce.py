@@ -1,0 +1,90 @@
+"""Group commit of the receiver's publishes: requests arriving together share one message and its confirm, and
+none returns before that confirm (or fails otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from services.receiver._coalesce import CoalescingPublisher
+from shared import tracing
+from shared.broker import Lane
+from shared.domain import Provider
+from shared.envelope import ChangeEnvelope, Operation
+from shared.errors import BrokerUnavailable, BusError
+
+
+def envelope(number: int) -> ChangeEnvelope:
+    return ChangeEnvelope(
+        provider=Provider.HUBSPOT, account_id="2001", object_type="contact", object_id=str(number),
+        operation=Operation.UPDATED, occurred_at_ms=1_700_000_000_000, event_id=f"e-{number}",
+    )  # fmt: skip
+
+
+class HeldPublisher:
+    """Records each message it is handed; confirms (or fails) only when the test says so."""
+
+    def __init__(self) -> None:
+        self.messages: list[list[str]] = []
+        self.confirm = asyncio.Event()
+        self.failure: BusError | None = None
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def publish(self, envelopes: Sequence[ChangeEnvelope], lane: Lane = Lane.LIVE) -> None:
+        self.messages.append([e.event_id for e in envelopes])
+        await self.confirm.wait()
+        if self.failure is not None:
+            raise self.failure
+
+
+async def test_a_lone_request_goes_at_once_in_its_own_message() -> None:
+    held = HeldPublisher()
+    held.confirm.set()
+    await CoalescingPublisher(held).publish([envelope(1), envelope(2)])
+    assert held.messages == [["e-1", "e-2"]]
+
+
+async def test_requests_arriving_while_a_message_awaits_its_confirm_share_the_next_message() -> None:
+    held = HeldPublisher()
+    publisher = CoalescingPublisher(held, max_in_flight=1)
+    first = asyncio.create_task(publisher.publish([envelope(1)]))
+    await asyncio.sleep(0.01)
+    later = [asyncio.create_task(publisher.publish([envelope(n)])) for n in (2, 3, 4)]
+    await asyncio.sleep(0.01)
+    assert held.messages == [["e-1"]]  # the others wait for its confirm
+    assert not any(task.done() for task in [first, *later])  # and nobody returns before a confirm
+    held.confirm.set()
+    await asyncio.gather(first, *later)
+    assert held.messages == [["e-1"], ["e-2", "e-3", "e-4"]]
+
+
+async def test_a_message_that_is_not_confirmed_fails_every_request_in_it() -> None:
+    held = HeldPublisher()
+    held.failure = BrokerUnavailable("down")
+    publisher = CoalescingPublisher(held, max_in_flight=1)
+    tasks = [asyncio.create_task(publisher.publish([envelope(n)])) for n in (1, 2)]
+    await asyncio.sleep(0.01)
+    held.confirm.set()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [type(outcome) for outcome in outcomes] == [BusError, BusError]
+    assert held.messages == [["e-1", "e-2"]]
+
+
+async def test_with_tracing_on_each_request_keeps_its_own_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tracing, "enabled", lambda: True)
+    held = HeldPublisher()
+    held.confirm.set()
+    publisher = CoalescingPublisher(held)
+    await asyncio.gather(*(publisher.publish([envelope(n)]) for n in (1, 2)))
+    assert sorted(held.messages) == [["e-1"], ["e-2"]]
