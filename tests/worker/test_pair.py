@@ -42,8 +42,8 @@ from services.worker._plan import (
     UpdateQbo,
 )
 from services.worker.rules import Excluded, Failing
+from services.worker.rules._match import REVIEWED
 from services.worker.rules._pair import (
-    REVIEWED,
     Claim,
     PairSpec,
     archive_in_hubspot,

@@ -16,7 +16,8 @@ Recording a review is a plan (`plan_review`), carried out by the executor.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from services.worker._executor import carry_out
 from services.worker._plan import Plan, SaveLink
@@ -128,9 +129,13 @@ def awaiting_review(link: Link | None) -> bool:
     return link is not None and link.status == LinkStatus.NEEDS_REVIEW and link.review_decision is None
 
 
+# A link's fields with its review done (the decision applied): `cleared`, or a plan's `SaveLink` of a record made.
+REVIEWED: Mapping[str, Any] = {"candidates": (), "review_decision": None, "review_pick": None}
+
+
 def cleared(link: Link) -> Link:
     """The link with its review done (the decision applied)."""
-    return dataclasses.replace(link, candidates=(), review_decision=None, review_pick=None)
+    return dataclasses.replace(link, **REVIEWED)
 
 
 def version(record: HubSpotObject) -> str | None:

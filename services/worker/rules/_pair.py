@@ -34,6 +34,7 @@ from services.worker._plan import (
     UpdateQbo,
 )
 from services.worker.rules import Excluded, Failing, Hints, Outcome, direction_from
+from services.worker.rules._match import REVIEWED
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
@@ -313,9 +314,6 @@ async def carry_out_create(ctx: SyncContext, plan: Plan, made_on: Provider) -> t
     if link is None or made is None:
         raise ValueError("a create's plan saves the made record's id last")
     return link, made
-
-
-REVIEWED: Mapping[str, Any] = {"candidates": (), "review_decision": None, "review_pick": None}  # `_match.cleared`
 
 
 async def repoint_merged(ctx: SyncContext, kind: Kind, side: Provider, survivor: str, hints: Hints) -> bool:

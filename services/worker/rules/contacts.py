@@ -119,7 +119,7 @@ class ContactRule:
             if isinstance(chosen, match.LinkTo):
                 found = customers[chosen.id]
         if found is not None:
-            return await _link(ctx, settings, link, contact, found)
+            return await _link(ctx, settings, link, Provider.HUBSPOT, contact, found)
         return await self._create_customer(ctx, settings, contact, maps, link)
 
     async def _create_customer(
@@ -146,7 +146,7 @@ class ContactRule:
             email = values.get("email")
             if not email or lower_text(_fields.get_path(existing, "PrimaryEmailAddr.Address")) != email:
                 raise Failing(taken.message, category=taken.category)
-            return await _link(ctx, settings, link, contact, existing)
+            return await _link(ctx, settings, link, Provider.HUBSPOT, contact, existing)
         names = _names.candidates(base, suffixes, _names.DISPLAY_NAME_MAX)
         plan = plan_qbo_create(
             SPEC, link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=contact.id),
@@ -194,7 +194,7 @@ class ContactRule:
                     ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen, str(customer.get("SyncToken"))
                 )
         if contact is not None:
-            return await _link_customer(ctx, settings, link, contact, customer)
+            return await _link(ctx, settings, link, Provider.QUICKBOOKS, contact, customer)
         # The contact made (`plan_hubspot_create`: what it will hold recorded first, so a retry after a crash that
         # lost the link finds it by email and takes its values as our write), then the fields synced from what the
         # create wrote.
@@ -211,7 +211,7 @@ class ContactRule:
             taken = await ctx.hubspot.get("contacts", exc.existing_id, properties=properties)
             intent = adopted_intent(maps, link, taken, create_new=decision == ReviewDecision.CREATE_NEW)
             link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)  # as the plan left it
-            return await _link_customer(ctx, settings, link, taken, customer, hubspot_hash=intent)
+            return await _link(ctx, settings, link, Provider.QUICKBOOKS, taken, customer, hubspot_hash=intent)
         created = HubSpotObject(contact_id, dict(written), None, None)
         return await _sync(ctx, settings, made, created, customer, action=Action.CREATED)
 
@@ -289,37 +289,26 @@ async def match_customer(
 
 
 async def _link(
-    ctx: SyncContext, settings: ContactSettings, link: Link | None, contact: HubSpotObject, customer: QboEntity
-) -> Outcome:
-    """A contact with no linked customer joined to the customer it matched; a live contact matching an inactive
-    customer reactivates it (the live side wins)."""
-    claimed = await claim(
-        ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact.id, str(customer["Id"]), category="duplicate_email"
-    )
-    restore = {"Active": True} if not customer.get("Active", True) else None
-    return await _sync(
-        ctx, settings, match.cleared(claimed.link), contact, customer, action=Action.LINKED, qbo_extra=restore,
-        first=claimed.steps,
-    )  # fmt: skip
-
-
-async def _link_customer(
     ctx: SyncContext,
     settings: ContactSettings,
     link: Link | None,
+    origin: Provider,
     contact: HubSpotObject,
     customer: QboEntity,
     *,
     hubspot_hash: str | None = None,
 ) -> Outcome:
-    """A customer with no linked contact joined to the contact it matched (`hubspot_hash`: an intent to keep)."""
-    claimed = await claim(
-        ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, contact.id, str(customer["Id"]), category="duplicate_email"
-    )
+    """A record with no link (on `origin`; `link`: its link as read) joined to the record it matched on the other
+    side (`claim`), then the fields synced (`hubspot_hash`: an intent to keep, see `adopted_intent`). A live contact
+    matching an inactive customer reactivates it (the live side wins)."""
+    claimed = await claim(ctx, Kind.CONTACT, link, origin, contact.id, str(customer["Id"]), category="duplicate_email")
     pair = match.cleared(claimed.link)
     if hubspot_hash is not None:
         pair = dataclasses.replace(pair, hubspot_hash=hubspot_hash)
-    return await _sync(ctx, settings, pair, contact, customer, action=Action.LINKED, first=claimed.steps)
+    restore = {"Active": True} if not customer.get("Active", True) else None
+    return await _sync(
+        ctx, settings, pair, contact, customer, action=Action.LINKED, qbo_extra=restore, first=claimed.steps
+    )
 
 
 async def _contact_by_email(ctx: SyncContext, customer: QboEntity, properties: list[str]) -> HubSpotObject | None:

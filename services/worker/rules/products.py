@@ -150,14 +150,7 @@ class ProductRule:
             if isinstance(chosen, match.LinkTo):
                 found = items[chosen.id]
         if found is not None:
-            claimed = await claim(
-                ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(found["Id"]), category="duplicate_sku"
-            )
-            restore = {"Active": True} if not found.get("Active", True) else None
-            return await _sync(
-                ctx, settings, match.cleared(claimed.link), product, found, action=Action.LINKED, qbo_extra=restore,
-                first=claimed.steps,
-            )  # fmt: skip
+            return await _link(ctx, settings, link, Provider.HUBSPOT, product, found)
         created, item_id = await _create_item(ctx, settings, product, link)
         item = await ctx.qbo.read("Item", item_id)
         return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
@@ -199,10 +192,7 @@ class ProductRule:
         if found is None:
             created, product = await _create_product(ctx, settings, item, link)
             return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
-        claimed = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, found.id, item_id, category="duplicate_sku")
-        return await _sync(
-            ctx, settings, match.cleared(claimed.link), found, item, action=Action.LINKED, first=claimed.steps
-        )
+        return await _link(ctx, settings, link, Provider.QUICKBOOKS, found, item)
 
 
 # --- the filters and the matching, for the rule and for the initial sync's plan -------------------------------------
@@ -271,6 +261,20 @@ async def match_item(
 
 def _properties(settings: ProductSettings) -> list[str]:
     return hubspot_properties(_fields.active_maps(SPEC.fields, settings), "name", "hs_sku")
+
+
+async def _link(
+    ctx: SyncContext, settings: ProductSettings, link: Link | None, origin: Provider, product: HubSpotObject,
+    item: QboEntity,
+) -> Outcome:  # fmt: skip
+    """A record with no link (on `origin`; `link`: its link as read) joined to the record it matched on the other
+    side (`claim`), then the fields synced. A live product matching an inactive item reactivates it."""
+    claimed = await claim(ctx, Kind.PRODUCT, link, origin, product.id, str(item["Id"]), category="duplicate_sku")
+    restore = {"Active": True} if not item.get("Active", True) else None
+    return await _sync(
+        ctx, settings, match.cleared(claimed.link), product, item, action=Action.LINKED, qbo_extra=restore,
+        first=claimed.steps,
+    )  # fmt: skip
 
 
 async def _sync(
