@@ -698,6 +698,10 @@ async def test_a_hubspot_edit_pushed_to_qbo_crashed_after_any_step_updates_once(
 
     async def holds(store: Store, accounts: Accounts, *, crashed: bool) -> None:
         assert accounts.writes["qbo update"] <= 1
+        if crashed and accounts.writes["qbo update"]:  # QBO's echo of the update, read before the HubSpot re-run
+            echo, _ = await apply(store, accounts, monkeypatch, Provider.QUICKBOOKS, next(iter(accounts.invoices)))
+            assert echo is not None
+            assert echo.action == Action.ECHO
         if not crashed:
             [invoice] = accounts.invoices.values()
             assert invoice["TotalAmt"] == Decimal("26.00")

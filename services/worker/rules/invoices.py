@@ -232,6 +232,10 @@ class InvoiceRule:
             return Outcome(Action.ECHO, link=link, detail="our own write")
         status = _qbo_status(invoice, hints, link)
         if link is not None and link.origin == Provider.HUBSPOT and link.hubspot_id is not None:
+            if QBO_INTENT in link.synced:  # an update of ours whose link save was lost (`plan_qbo_invoice_update`)?
+                maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
+                if link.synced[QBO_INTENT] == _qbo_state(maps, settings.tax_code is not None, invoice):
+                    return Outcome(Action.ECHO, link=link, detail="our own write (the update its intent names)")
             return await self._qbo_edit_of_hubspot_invoice(ctx, link, invoice, status)
         if link is not None and link.hubspot_id is not None:
             synced = link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED
