@@ -11,11 +11,17 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, assert_never
 
+import orjson
+
 from services.worker._plan import (
+    TOTAL_MISMATCH,
     Alternative,
     Answer,
     Answered,
     ArchiveHubSpot,
+    AsJson,
+    AssociateInvoicePart,
+    CheckInvoiceTotal,
     CreateHubSpot,
     CreateQbo,
     CreateQboOneOf,
@@ -35,6 +41,7 @@ from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.domain import Action
 from shared.errors import ApiError, DuplicateDocNumber, DuplicateName, NotFound
+from shared.money import decimal
 from shared.store import Link, RepointOutcome
 
 REFUSALS: dict[Refusal, type[ApiError]] = {
@@ -61,6 +68,8 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
             if isinstance(step, CreateQbo | CreateQboOneOf):
                 answers[Answer.QBO_ID, ""] = str(entity["Id"])
             answers[Answer.QBO_SYNC_TOKEN, ""] = str(entity["SyncToken"])
+            total = entity.get("TotalAmt")
+            answers[Answer.QBO_TOTAL, ""] = None if total is None else str(total)
         elif isinstance(step, CreateHubSpot):
             record = await ctx.hubspot.create(step.object_type, dict(step.properties), associations=step.associations)
             answers[Answer.HUBSPOT_ID, step.label] = record.id
@@ -76,6 +85,11 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
         elif isinstance(step, ArchiveHubSpot):
             with contextlib.suppress(NotFound):  # already archived
                 await ctx.hubspot.archive(step.object_type, step.object_id)
+        elif isinstance(step, AssociateInvoicePart):
+            object_id = _resolved({"id": step.object_id}, answers)["id"]
+            await ctx.hubspot.associate("invoices", step.invoice_id, step.object_type, object_id, type_id=step.type_id)
+        elif isinstance(step, CheckInvoiceTotal):
+            await _check_total(ctx, step, answers)
         elif isinstance(step, LogActivity):
             if link is None:
                 raise ValueError("a plan with no link logs under none")
@@ -86,6 +100,20 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
         else:
             assert_never(step)
     return Outcome(plan.action, plan.direction, link, plan.detail)
+
+
+async def _check_total(
+    ctx: SyncContext, step: CheckInvoiceTotal, answers: dict[tuple[Answer, str], str | None]
+) -> None:
+    if step.hubspot_invoice_id is not None:
+        read = await ctx.hubspot.get("invoices", step.hubspot_invoice_id, properties=["hs_amount_billed"])
+        answers[Answer.HUBSPOT_UPDATED_AT, step.label] = _version(read)
+        computed = decimal(read.properties.get("hs_amount_billed"))
+    else:
+        computed = decimal(_resolved({"total": step.total}, answers)["total"])
+    why = step.failure(computed)
+    if why is not None:
+        raise Failing(why, category=TOTAL_MISMATCH)
 
 
 async def _write_qbo(ctx: SyncContext, step: CreateQbo | CreateQboOneOf | UpdateQbo | VoidQbo, link: Link | None) -> (
@@ -145,6 +173,8 @@ def _resolved(changes: Mapping[str, Any], answers: Mapping[tuple[Answer, str], s
     def value(given: Any) -> Any:
         if isinstance(given, Answered):
             return answers.get((given.answer, given.label)) or given.default
+        if isinstance(given, AsJson):
+            return orjson.dumps(value(given.value)).decode()
         if isinstance(given, Mapping):
             return {key: value(item) for key, item in given.items()}
         return given
