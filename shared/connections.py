@@ -15,7 +15,9 @@ import dataclasses
 import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
+from shared.budget import UsageBackend
 from shared.clients import (
     CallLimits,
     Coalescer,
@@ -30,12 +32,13 @@ from shared.clients import (
 )
 from shared.company import Company, CompanyCache
 from shared.config import Settings
-from shared.credentials import MISSING_SCOPES, grant_hint, token_source
+from shared.credentials import MISSING_SCOPES, TokenRows, grant_hint, token_source
 from shared.domain import Provider
 from shared.errors import AuthRevoked, HsqboError, MissingScopes
 from shared.logging import get_logger
 from shared.metrics import CONNECTION_PAUSED, QBO_READ_BUDGET
-from shared.store import CredentialStatus, Link, Store
+from shared.quotas import LimitBackend
+from shared.store import ActivityLog, CredentialStatus, Cursors, Link, LinkStore, PendingWork, Reconciliations
 from shared.syncconfig import ConnectionSettings
 
 # A cached connection's credentials are re-read this often, so an operator's pause (or a revocation another process
@@ -44,6 +47,16 @@ STATUS_CHECK_SECONDS = 5.0
 _REQUEST_IDS = uuid.UUID("5d1c3c1e-8f6e-4a59-9f0a-2b7c8f3e9a11")
 
 log = get_logger("hsqbo.connections")
+
+
+class ContextStore(LinkStore, ActivityLog, PendingWork, Cursors, Reconciliations, Protocol):
+    """What a context's users read and write through `SyncContext.store`: the links and the records' history (the
+    sync rules), the pending work, cursors and reconciliation reports (the poller's passes)."""
+
+
+class FactoryStore(ContextStore, TokenRows, LimitBackend, UsageBackend, Protocol):
+    """What a `ContextFactory` needs of the store: its contexts' roles, the credentials with their refresh lock, and
+    the rate limits' and API usage's bookkeeping (shared by every process)."""
 
 
 class ConnectionPaused(HsqboError):
@@ -72,7 +85,7 @@ class SyncContext:
     connection: ConnectionSettings
     hubspot: HubSpotClient
     qbo: QboClient
-    store: Store
+    store: ContextStore
     app_id: str | None  # our HubSpot app id: events with changeSource INTEGRATION and this sourceId are our echoes
     clock: Callable[[], float] = time.time
     company_cache: CompanyCache = dataclasses.field(default_factory=CompanyCache)
@@ -104,7 +117,7 @@ class ContextFactory:
     (so every worker process shares them)."""
 
     def __init__(
-        self, settings: Settings, store: Store, transport: Transport, *, clock: Callable[[], float] = time.time
+        self, settings: Settings, store: FactoryStore, transport: Transport, *, clock: Callable[[], float] = time.time
     ) -> None:
         self._settings = settings
         self._store = store

@@ -97,10 +97,11 @@ class StoreTokenStore:
             await self._store.release_lock(name, self._owner)
 
 
-class _Reconnecting(CredentialStore, PendingWork, Protocol): ...
+class Reconnecting(CredentialStore, PendingWork, Protocol):
+    """What storing new credentials needs: the credentials, and the work set aside while the connection was paused."""
 
 
-async def connect(store: _Reconnecting, credentials: Credentials) -> None:
+async def connect(store: Reconnecting, credentials: Credentials) -> None:
     """Store newly authorized credentials (the OAuth connect flow, or a reconnect after a revocation) and make the
     work set aside while the connection was paused due at once."""
     await store.save_credentials(credentials)

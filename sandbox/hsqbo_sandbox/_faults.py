@@ -2,10 +2,11 @@
 
 `Faults` holds a `FaultConfig` that the control surface changes at run time (`update(**fields)`). The API side
 is an ASGI middleware (`FaultMiddleware`, built with `Faults.middleware(...)`) that adds latency, answers a
-fraction of requests with a 5xx and answers everything with a 429 until `throttle_until`; it never touches
-`/_sandbox/*`. The error bodies are provider-specific, so each emulator passes the callables that build them.
-The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by `WebhookDispatcher`; a refused batch
-item (`batch_item_fault`) by the emulator that answers batches (QBO's `/batch`).
+fraction of requests with a 5xx, answers every request for a broken record (its path ends with one of
+`broken_paths`, e.g. `/customer/42`) with a 5xx for as long as it is listed, and answers everything with a 429 until
+`throttle_until`; it never touches `/_sandbox/*`. The error bodies are provider-specific, so each emulator passes
+the callables that build them. The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by
+`WebhookDispatcher`; a refused batch item (`batch_item_fault`) by the emulator that answers batches (QBO's `/batch`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ CONTROL_PREFIX = "/_sandbox"
 class FaultConfig:
     latency_ms: tuple[float, float] = (0.0, 0.0)  # each API request waits uniform(min, max) milliseconds
     error_rate: float = 0.0  # fraction of API requests answered with a 5xx
+    # Records the provider fails on for good: a request whose path ends with one of these is answered with a 5xx,
+    # every time (a caller's retries cannot cure it; it is dead-lettered with its history).
+    broken_paths: tuple[str, ...] = ()
     throttle_until: float = 0.0  # epoch seconds (sandbox clock): every API request gets a 429 until then
     webhook_drop_rate: float = 0.0  # fraction of webhook batches silently lost
     webhook_duplicate_rate: float = 0.0  # fraction of acknowledged batches sent a second time
@@ -55,6 +59,7 @@ class FaultConfig:
     def to_dict(self) -> dict[str, Any]:
         fields = dataclasses.asdict(self)
         fields["latency_ms"] = list(self.latency_ms)
+        fields["broken_paths"] = list(self.broken_paths)
         return fields
 
 
@@ -69,6 +74,8 @@ class Faults:
         if "latency_ms" in fields:
             low, high = fields["latency_ms"]
             fields["latency_ms"] = (float(low), float(high))
+        if "broken_paths" in fields:
+            fields["broken_paths"] = tuple(str(path) for path in fields["broken_paths"])
         self.config = dataclasses.replace(self.config, **fields)
         return self.config
 
@@ -92,6 +99,9 @@ class Faults:
 
     def refuses_batch_item(self, item_json: str) -> bool:
         return bool(self.config.batch_item_fault) and self.config.batch_item_fault in item_json
+
+    def broken(self, path: str) -> bool:
+        return any(path.endswith(broken) for broken in self.config.broken_paths)
 
     def holds_answer(self, path: str) -> bool:
         held = self.config
@@ -129,7 +139,7 @@ class FaultMiddleware:
             await asyncio.sleep(delay)
         if self.faults.throttled():
             await self.throttled_response()(scope, receive, send)
-        elif self.faults.chance(self.faults.config.error_rate):
+        elif self.faults.broken(scope["path"]) or self.faults.chance(self.faults.config.error_rate):
             await self.error_response()(scope, receive, send)
         elif self.faults.holds_answer(scope["path"]):
             hold = self.faults.config.held_answer_ms / 1000

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from shared.clients import AiohttpTransport, HubSpotClient, HubSpotOAuth, MemoryTokenStore, QboOAuth, StaticToken
 from shared.config import Settings, secret
-from shared.credentials import connect
+from shared.credentials import Reconnecting, connect
 from shared.domain import Provider
 from shared.errors import ApiError, HsqboError, Unauthorized
-from shared.store import Credentials, CredentialStatus, Store
+from shared.store import Credentials, CredentialStatus
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -186,7 +186,7 @@ def refuse_other_account(connection: ConnectionSettings, provider: Provider, acc
 
 
 async def record(
-    settings: Settings, store: Store, sync: SyncSettings, name: str, authorization: Authorization,
+    settings: Settings, store: Reconnecting, sync: SyncSettings, name: str, authorization: Authorization,
     *, today: dt.date | None = None,
 ) -> Recorded:  # fmt: skip
     """Store the authorization as `name`'s credentials at its provider; add the connection to the sync rules once

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from services.poller import _hubspot, _qbo
 from services.poller._plan import Action, Entry, Plan, PlanError, Progress, confirmable, without_mirrored_links
@@ -32,7 +32,7 @@ from shared.company import CompanySettingsError
 from shared.connections import SyncContext
 from shared.domain import Kind, Provider
 from shared.envelope import ChangeEnvelope, Operation
-from shared.store import Candidate, FirstSync, Link, LinkStatus, ReviewDecision, Store
+from shared.store import ActivityLog, Candidate, FirstSync, Link, LinkStatus, LinkStore, PendingWork, ReviewDecision
 from shared.syncconfig import ConnectionSettings
 
 BATCH_READ = 100  # ids per HubSpot batch read (HubSpot's limit)
@@ -189,7 +189,7 @@ def _envelope(connection: ConnectionSettings, entry: Entry, planned_at: float) -
     )  # fmt: skip
 
 
-async def _record_decision(store: Store, connection: str, entry: Entry) -> None:
+async def _record_decision(store: LinkStore, connection: str, entry: Entry) -> None:
     """The operator's decision on the record's link, for the worker to apply (as `hsqbo review resolve`)."""
     ids: dict[str, Any] = {"hubspot_id" if entry.side == Provider.HUBSPOT else "qbo_id": entry.id}
     link = await store.get_link(connection, entry.kind, **ids) or Link(
@@ -204,7 +204,7 @@ async def _record_decision(store: Store, connection: str, entry: Entry) -> None:
     )  # fmt: skip
 
 
-async def apply_plan(store: Store, connection: ConnectionSettings, plan: Plan, publish: Publish) -> int:
+async def apply_plan(store: LinkStore, connection: ConnectionSettings, plan: Plan, publish: Publish) -> int:
     """Record the plan's review decisions and queue every planned record; returns how many were queued. Raises
     PlanError when a review is undecided or the plan is another connection's. Calls neither API."""
     if plan.connection != connection.name:
@@ -223,7 +223,11 @@ async def _publish_all(publish: Publish, envelopes: Sequence[ChangeEnvelope]) ->
         await publish(envelopes[start : start + PUBLISH_CHUNK])
 
 
-async def progress(store: Store, first_sync: FirstSync, now: float) -> Progress | None:
+class ProgressCounts(PendingWork, ActivityLog, Protocol):
+    """What a first sync's progress reads: the connection's pending work, and the activity since it was confirmed."""
+
+
+async def progress(store: ProgressCounts, first_sync: FirstSync, now: float) -> Progress | None:
     """How far the connection's confirmed first sync is (None: not confirmed yet): the records applied since the
     confirmation (each apply of a record not in sync leaves one activity line; other changes synced meanwhile count
     too, so it is an estimate), all of them once no work for the connection has been pending for SETTLE_SECONDS."""

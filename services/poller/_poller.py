@@ -26,6 +26,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from services.poller._hubspot import HubSpotChanges
 from services.poller._qbo import QboChanges
@@ -38,10 +39,16 @@ from shared.errors import ApiError, AuthRevoked, BusError, MissingScopes
 from shared.heartbeat import Pulse
 from shared.logging import get_logger
 from shared.metrics import POLL_QBO_INTERVAL, POLL_WATERMARK, POLLS
-from shared.store import Store
+from shared.store import Heartbeats, Locks
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 log = get_logger("hsqbo.poller")
+
+
+class PollerStore(Locks, Heartbeats, Protocol):
+    """What the poller needs of the store itself (its passes use their context's): the per-connection lock, and its
+    heartbeat."""
+
 
 SOURCES: tuple[Source, ...] = (QboChanges(), HubSpotChanges(), Reconciler())
 
@@ -51,7 +58,7 @@ class Poller:
         self,
         settings: Settings,
         sync: SyncSettings,
-        store: Store,
+        store: PollerStore,
         contexts: ContextFactory,
         publish: Publish,
         *,

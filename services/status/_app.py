@@ -31,7 +31,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aio_pika.exceptions import AMQPError
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -51,6 +51,7 @@ from services.status._guard import HEALTH_PATH, browser_binding, guard_middlewar
 from services.status._overview import Overview
 from services.status._records import RecordPages
 from shared.broker import Broker
+from shared.budget import UsageBackend
 from shared.config import Settings
 from shared.connections import ContextFactory
 from shared.credentials import MISSING_SCOPES, grant_hint
@@ -58,7 +59,18 @@ from shared.deadletters import DeadLetters, open_dead_letters
 from shared.domain import Kind, PendingKey, Provider
 from shared.errors import BusError, ConfigError
 from shared.resync import resync
-from shared.store import CredentialStatus, LinkStatus, Store
+from shared.store import (
+    ActivityLog,
+    CredentialStatus,
+    CredentialStore,
+    FirstSyncs,
+    Heartbeats,
+    LinkStatus,
+    LinkStore,
+    ObjectSwitches,
+    PendingWork,
+    RateUses,
+)
 from shared.syncconfig import ConnectionSettings, SyncSettings, load_sync_settings
 
 PAGE_SIZE = 50
@@ -67,12 +79,29 @@ TEMPLATES = Path(__file__).parent / "templates"
 OpenDeadLetters = Callable[[], AbstractAsyncContextManager[DeadLetters]]
 
 
+class StatusStore(
+    LinkStore,
+    ActivityLog,
+    PendingWork,
+    CredentialStore,
+    ObjectSwitches,
+    Heartbeats,
+    RateUses,
+    UsageBackend,
+    FirstSyncs,
+    Protocol,
+):
+    """What the status page reads and writes: the records (links, their history, their pending work), the
+    credentials it shows and stores, the overview's switches, heartbeats, rates and monthly usage, and the first
+    sync's plan; nothing of the poller's (locks, cursors, reconciliations) nor the rate limiter's bookkeeping."""
+
+
 class StatusPage:
     def __init__(
         self,
         settings: Settings,
         sync: SyncSettings,
-        store: Store,
+        store: StatusStore,
         broker: Broker | None = None,
         *,
         dead_letters: OpenDeadLetters | None = None,

@@ -33,8 +33,8 @@ from services.connect._flow import (
 from services.status._guard import signing_key
 from shared.clients import REQUESTED_SCOPES
 from shared.config import Settings
+from shared.credentials import Reconnecting
 from shared.domain import Provider
-from shared.store import Store
 from shared.syncconfig import ConnectionSettings, SyncSettings
 
 __all__ = ["SCOPES", "ConnectError", "ConnectFlow"]
@@ -47,7 +47,7 @@ SCOPES = {
 
 
 class ConnectFlow:
-    def __init__(self, settings: Settings, store: Store, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, store: Reconnecting, *, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock

@@ -14,7 +14,8 @@ one part per module (each readable in one sitting):
       │ an apply command
       ▼
     applier         `_applier.py`    the record's lease → the engine (`_engine.py`: the rule of `rules/` re-reads
-                                     the source, merges, writes the other side, records link and activity) →
+                                     the source, merges, and plans its writes (`_plan.py`), which `_executor.py`
+                                     carries out: the other side, the link, the activity) →
                                      the records it wakes (back to the scheduler) → finish, or one follow-up apply
                                      when changes arrived meanwhile
       ▼

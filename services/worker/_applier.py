@@ -26,7 +26,7 @@ from shared.domain import PendingKey
 from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
 from shared.metrics import APPLIES, APPLY_LATENCY, SYNC_LAG
-from shared.store import Store
+from shared.store import PendingWork
 
 log = get_logger("hsqbo.worker")
 
@@ -52,7 +52,7 @@ class ApplyFailed(Exception):
 
 class Applier:
     def __init__(
-        self, store: Store, engine: Engine, *, lease_seconds: float, clock: Callable[[], float] = time.time
+        self, store: PendingWork, engine: Engine, *, lease_seconds: float, clock: Callable[[], float] = time.time
     ) -> None:
         self.store = store
         self.engine = engine

@@ -92,15 +92,19 @@ class Consumer:
 
         return run
 
+    async def _dead_letter(self, delivery: Delivery, queue: str, *, category: str, message: str) -> None:
+        """Give up on the delivery as it came (its body, its deliveries as attempts), with why."""
+        await self.scheduler.dead_letter_delivery(
+            delivery.body, category=category, message=message, attempts=delivery.deliveries, first_failed_at=None,
+            source_queue=queue, message_id=delivery.message_id,
+        )  # fmt: skip
+
     async def _give_up(self, delivery: Delivery, queue: str) -> bool:
         """Dead-letter a delivery redelivered nearly to the queue's limit (True then), before the broker would."""
         if delivery.deliveries < DELIVERY_LIMIT:
             return False
-        await self.scheduler.dead_letter_delivery(
-            delivery.body, category="redelivered", attempts=delivery.deliveries, first_failed_at=None,
-            message=f"delivered {delivery.deliveries} times: the worker stopped or crashed while handling it each time",
-            source_queue=queue, message_id=delivery.message_id,
-        )  # fmt: skip
+        await self._dead_letter(delivery, queue, category="redelivered", message=f"delivered {delivery.deliveries} "
+                                "times: the worker stopped or crashed while handling it each time")  # fmt: skip
         return True
 
     def _change(self, lane: Lane, queue: str) -> Callable[[Delivery], Awaitable[None]]:
@@ -109,11 +113,8 @@ class Consumer:
                 envelopes = decode_changes(delivery.body)  # a delivery's events, split per record by the scheduler
             except UNREADABLE as exc:
                 CHANGES_CONSUMED.labels("unparseable").inc()
-                await self.scheduler.dead_letter_delivery(
-                    delivery.body, category="unparseable", message=f"not a change: {type(exc).__name__}",
-                    attempts=delivery.deliveries, first_failed_at=None, source_queue=queue,
-                    message_id=delivery.message_id,
-                )  # fmt: skip
+                await self._dead_letter(delivery, queue, category="unparseable",
+                                        message=f"not a change: {type(exc).__name__}")  # fmt: skip
                 return
             if not await self._give_up(delivery, queue):
                 with tracing.span("change", parent=tracing.carrier_from(delivery.headers), events=len(envelopes)):
@@ -127,11 +128,8 @@ class Consumer:
                 command = ApplyCommand.from_json(delivery.body)
                 key_of(command)
             except UNREADABLE as exc:
-                await self.scheduler.dead_letter_delivery(
-                    delivery.body, category="unparseable", message=f"not an apply command: {type(exc).__name__}",
-                    attempts=delivery.deliveries, first_failed_at=None, source_queue=queue,
-                    message_id=delivery.message_id,
-                )  # fmt: skip
+                await self._dead_letter(delivery, queue, category="unparseable",
+                                        message=f"not an apply command: {type(exc).__name__}")  # fmt: skip
                 return
             if not await self._give_up(delivery, queue):
                 await self.scheduler.apply(command)

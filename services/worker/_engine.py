@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from typing import Protocol
 
 from services.worker import _summary as summaries
 from services.worker._hints import newest_change_at_ms
@@ -49,7 +50,7 @@ from shared.domain import Action, Awaited, Kind, Part, PendingKey, Provider
 from shared.envelope import Operation
 from shared.errors import ApiError, AuthRevoked, MissingScopes, NotFound
 from shared.logging import get_logger
-from shared.store import Link, LinkStatus, StaleLink, Store
+from shared.store import ActivityLog, Link, LinkStatus, LinkStore, ObjectSwitches, PendingWork, StaleLink
 from shared.syncconfig import SyncSettings
 from shared.versions import link_shows, link_version
 
@@ -78,8 +79,13 @@ class Applied:
 log = get_logger("hsqbo.worker")
 
 
+class EngineStore(LinkStore, ActivityLog, PendingWork, ObjectSwitches, Protocol):
+    """What the engine needs of the store: the links it records outcomes on, their history, what a failing record
+    waits for and deferring work, and the operator's object switches."""
+
+
 class Engine:
-    def __init__(self, store: Store, contexts: ContextFactory, sync: SyncSettings) -> None:
+    def __init__(self, store: EngineStore, contexts: ContextFactory, sync: SyncSettings) -> None:
         self._store = store
         self._contexts = contexts
         self._sync = sync

@@ -46,7 +46,7 @@ from shared.envelope import ChangeEnvelope
 from shared.heartbeat import Pulse
 from shared.logging import bound, get_logger
 from shared.metrics import BACKLOG, CHANGES_CONSUMED, DEAD_LETTERED, RETRIES
-from shared.store import Store
+from shared.store import LinkStore, PendingWork
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
@@ -63,6 +63,11 @@ class Outbox(Protocol):
     async def publish_message(self, message: aio_pika.Message, *, exchange: str = "", routing_key: str) -> None: ...
 
 
+class SchedulerStore(PendingWork, LinkStore, Protocol):
+    """What the scheduler needs of the store: the pending work it records, sweeps and defers, and whether a record
+    has a link yet (one without settles before its first apply)."""
+
+
 def key_of(command: ApplyCommand) -> PendingKey:
     return command.key
 
@@ -76,7 +81,7 @@ class Scheduler:
         self,
         settings: Settings,
         sync: SyncSettings,
-        store: Store,
+        store: SchedulerStore,
         applier: Applier,
         outbox: Outbox,
         *,

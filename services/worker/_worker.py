@@ -12,25 +12,31 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from services.worker._applier import Applier
 from services.worker._consumer import Consumer
 from services.worker._engine import Engine
 from services.worker._guard import DeadLetterGuard
 from services.worker._retention import Retention
-from services.worker._scheduler import Scheduler, Sleep
+from services.worker._scheduler import Scheduler, SchedulerStore, Sleep
 from shared.broker import Broker
 from shared.config import Settings
 from shared.domain import Kind
 from shared.heartbeat import Pulse
 from shared.logging import get_logger
 from shared.metrics import LINKS, WORKER_HALTED
-from shared.store import LinkStatus, Store
+from shared.store import ActivityLog, Heartbeats, LinkStatus
 from shared.syncconfig import SyncSettings
 
 log = get_logger("hsqbo.worker")
 
 LINK_COUNT_SECONDS = 60.0  # between two counts of the links by status (a scan of the links: not every sweep)
+
+
+class WorkerStore(SchedulerStore, ActivityLog, Heartbeats, Protocol):
+    """What the worker's parts need of the store besides the engine's: the scheduler's and the applier's pending
+    work, the links it counts, the activity it prunes and its heartbeat."""
 
 
 def worker_broker(settings: Settings, sync: SyncSettings) -> Broker:
@@ -46,7 +52,7 @@ class Worker:
         self,
         settings: Settings,
         sync: SyncSettings,
-        store: Store,
+        store: WorkerStore,
         engine: Engine,
         *,
         broker: Broker | None = None,

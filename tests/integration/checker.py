@@ -17,7 +17,8 @@ written. `classify` then looks at both sides, record by record, by the record's 
   over by the survivor, is at most one record;
 - dead-lettered: would be lost, and the dead-letter queue holds a letter for the record (or its counterpart), which
   the verdict keeps as its history; `explained` says whether the worker wrote that history (attempts, error) or the
-  broker dead-lettered the message without one.
+  broker dead-lettered the message without one. `dead_letter_problems` holds a run with records broken on purpose
+  to it: exactly those records' changes dead-lettered, each letter the worker's history of the record.
 
 Records nobody created (an email the workload never wrote) are `unexpected`.
 
@@ -31,7 +32,7 @@ import collections
 import dataclasses
 import enum
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -89,7 +90,8 @@ class Workload:
             return merged
         return self.edit()
 
-    def create(self, side: Provider) -> Change:
+    def create(self, side: Provider, *, kept: bool = True) -> Change:
+        """A new record on `side`; `kept` False: no later step edits, deletes or merges it."""
         n = len(self.changes)
         email = f"{self.tag}-{n}@faults.test"
         if side is Provider.HUBSPOT:
@@ -99,7 +101,8 @@ class Workload:
             body = {"DisplayName": f"{self.tag} {n}", "PrimaryEmailAddr": {"Address": email}}
             made = self._made(lambda: self.stack.qbo_edit("Customer", "create", body))
             record_id = str(made["Id"])
-        self.records.append((side, record_id, email))
+        if kept:
+            self.records.append((side, record_id, email))
         return self._remember(Change(side, record_id, email, EMAIL, email))
 
     def edit(self) -> Change:
@@ -212,6 +215,36 @@ def explained(letter: DeadLetter) -> bool:
     """The worker gave up on it and said why (attempts, the error); not the broker dropping a message it was handed
     back too often, which carries no history of its own."""
     return letter.attempts > 0 and bool(letter.error_message) and letter.error_category not in BROKER_REASONS
+
+
+def dead_letter_problems(
+    verdict: Verdict, letters: Iterable[DeadLetter], broken: Collection[tuple[Provider, str]], *, connection: str
+) -> list[str]:
+    """What is wrong with the dead letters of `connection` when exactly its `broken` records (side, id: records the
+    provider fails on for good) could not be applied: every change of a broken record must be dead-lettered, each of
+    its letters the worker's history of that record (its key, the error's category and message, the attempts, the
+    first and last failure); no other change dead-lettered, and no letter naming another record."""
+    problems = []
+    for change, outcome in verdict.outcomes:
+        record = (change.side, change.record_id)
+        if record not in broken:
+            if outcome is Outcome.DEAD_LETTERED:
+                problems.append(f"{change.side} {change.record_id}: dead-lettered, yet not broken")
+            continue
+        if outcome is not Outcome.DEAD_LETTERED:
+            problems.append(f"{change.side} {change.record_id}: {outcome}, not dead-lettered")
+        for letter in verdict.history(change):
+            key = (letter.connection, letter.kind, letter.side, letter.object_id)
+            if key != (connection, Kind.CONTACT, change.side, change.record_id):
+                problems.append(f"{change.side} {change.record_id}: a letter names {key}")
+            if not explained(letter):
+                problems.append(f"{change.side} {change.record_id}: letter {letter.id} has no history")
+            elif not letter.first_failed_at or (letter.last_failed_at or 0) < letter.first_failed_at:
+                problems.append(f"{change.side} {change.record_id}: letter {letter.id} has no first/last failure")
+    for letter in letters:
+        if letter.connection == connection and (_side(letter), str(letter.object_id)) not in broken:
+            problems.append(f"letter {letter.id} names {letter.kind} {letter.side} {letter.object_id}: not broken")
+    return problems
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -7,11 +7,16 @@ carries a run out on a `Stack` whose worker and poller run as processes:
 - all along: `webhook_drop_rate` of the webhook batches are lost (the poller and its reconciliation must find those
   changes), `error_rate` of API requests answered 5xx, API latency so that kills land mid-write;
 - at scheduled changes: a worker SIGKILLed and started again, a full broker restart, a 429 storm from both APIs for
-  `storm_seconds`, the store's Postgres server stopped for `outage_seconds` then started.
+  `storm_seconds`, the store's Postgres server stopped for `outage_seconds` then started;
+- broken records, the first changes of the run (a record's retries then overlap the rest of it): a QBO customer
+  created that QBO then answers with a 5xx every time it is read (`broken_paths`), until the soak mends it at the end.
+  No retry can apply it: its changes must be dead-lettered, with the worker's history, and nothing else.
 
-Then the faults end, the stack settles, the poller gets the time to find what webhooks missed, and every change is
-classified (`checker.classify`, dead letters with their history). The dead letters are replayed, the stack settles
-again, every change is classified once more and reconciliation compares every linked pair: both books must agree.
+Then the faults end (broken records stay broken), the stack settles, the poller gets the time to find what webhooks
+missed, and every change is classified (`checker.classify`, dead letters with their history;
+`checker.dead_letter_problems`: exactly the broken records' changes dead-lettered, each letter explained). The broken
+records are mended, the dead letters replayed, the stack settles again, every change is classified once more and
+reconciliation compares every linked pair: both books must agree.
 `SoakReport.figures()` is what `make soak` writes to `benchmarks/results/soak.json`.
 """
 
@@ -39,16 +44,27 @@ from shared.broker import CHANGES_QUEUE, connected_broker
 from shared.clients import AiohttpTransport
 from shared.connections import ContextFactory
 from shared.deadletters import DeadLetter, LetterFilter, open_dead_letters
+from shared.domain import Provider
 from tests.conftest import REPO, Broker
-from tests.integration.checker import Outcome, Verdict, Workload, classify, explained, history
+from tests.integration.checker import (
+    Outcome,
+    Verdict,
+    Workload,
+    classify,
+    dead_letter_problems,
+    explained,
+    history,
+)
 from tests.integration.conftest import Stack
 from tests.integration.test_faults import API_LATENCY_MS, raise_limits
 from tests.integration.test_worker_crash import start_worker, worker_environment
 
 POSTGRES_NODE = REPO / "deploy/postgres/node"
-FAULT_KINDS = ("worker_kill", "broker_restart", "throttle_storm", "store_outage")
+FAULT_KINDS = ("worker_kill", "broker_restart", "throttle_storm", "store_outage", "broken_record")
+EARLY_KINDS = ("broken_record",)  # the first changes of the run: their retries run alongside the rest of it
 STORM_MAX_SECONDS = 30.0
 EXAMPLES = 10  # lost or duplicated changes per connection whose history the report keeps
+LETTERS_SHOWN = 20  # dead letters whose history the figures keep
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,25 +77,29 @@ class SoakOptions:
     delete_share: float = 0.04
     merge_share: float = 0.03
     faults: tuple[tuple[str, int], ...] = (  # (kind, how many times)
-        ("worker_kill", 1), ("broker_restart", 1), ("throttle_storm", 1), ("store_outage", 1),
+        ("worker_kill", 1), ("broker_restart", 1), ("throttle_storm", 1), ("store_outage", 1), ("broken_record", 1),
     )  # fmt: skip
     webhook_drop_rate: float = 0.3
     error_rate: float = 0.1
     storm_seconds: float = 3.0
     outage_seconds: float = 30.0
     poll_seconds: float = 1.0
+    # A broken record is found again (and dead-lettered again) by every poll that looks back as far as its change.
+    poll_overlap_seconds: float = 30.0
     settle_seconds: float = 600.0  # how long the stack may take to settle after the last change
 
 
 def fault_schedule(options: SoakOptions, rng: random.Random) -> dict[int, str]:
     """Which fault lands after which change: distinct changes between the first and the last tenth of the run, the
-    kinds interleaved in a random order."""
-    kinds = [kind for kind, times in options.faults for _ in range(times)]
+    kinds interleaved in a random order; the early kinds (broken records) at the first changes of the run."""
+    kinds = [kind for kind, times in options.faults for _ in range(times) if kind not in EARLY_KINDS]
+    early = [kind for kind, times in options.faults for _ in range(times) if kind in EARLY_KINDS]
     rng.shuffle(kinds)
-    first, last = options.changes // 10, options.changes - options.changes // 10
+    first, last = max(options.changes // 10, len(early)), options.changes - options.changes // 10
     if last - first < len(kinds):
         raise ValueError(f"{len(kinds)} faults do not fit in {options.changes} changes")
-    return dict(zip(sorted(rng.sample(range(first, last), len(kinds))), kinds, strict=True))
+    spread = sorted(rng.sample(range(first, last), len(kinds)))
+    return dict(enumerate(early)) | dict(zip(spread, kinds, strict=True))
 
 
 class PostgresNode:
@@ -123,6 +143,7 @@ class SoakReport:
     faults: dict[str, int] = dataclasses.field(default_factory=dict)
     verdict: Verdict | None = None  # after settling, before the dead letters are replayed
     letters: list[DeadLetter] = dataclasses.field(default_factory=list)
+    dead_letter_problems: list[str] = dataclasses.field(default_factory=list)  # see checker.dead_letter_problems
     final: Verdict | None = None  # after the replay
     reconciled: dict[str, dict[str, dict[str, int]]] = dataclasses.field(default_factory=dict)  # connection: kinds
     seconds: float = 0.0
@@ -147,6 +168,8 @@ class SoakReport:
             "dead_letters": len(self.letters),
             "dead_letters_unexplained": sum(not explained(letter) for letter in self.letters),
             "dead_lettered_changes": counts[Outcome.DEAD_LETTERED],
+            "dead_letter_problems": len(self.dead_letter_problems),
+            "dead_letter_history": [_history(letter) for letter in self.letters[:LETTERS_SHOWN]],
             "applied_once": counts[Outcome.APPLIED_ONCE],
             "after_replay": self.final.counts(),
             "pairs_apart_after": self.apart(),
@@ -159,6 +182,13 @@ class SoakReport:
                 "scheduled_faults": dict(self.options.faults),
             },
         }
+
+
+def _history(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter's history, as the figures keep it (no payload)."""
+    fields = ("connection", "kind", "side", "object_id", "attempts", "error_category", "error_message",
+              "first_failed_at", "last_failed_at", "source_queue")  # fmt: skip
+    return {name: getattr(letter, name) for name in fields}
 
 
 class Soak:
@@ -182,13 +212,16 @@ class Soak:
         self.env = worker_environment(
             stack, tmp_path, lease_seconds=10.0, sweep_seconds=1.0, api_timeout_seconds=5.0, api_rate_limits=False,
             max_attempts=12, poll_seconds=options.poll_seconds, missed_webhook_grace_seconds=2.0,
-            poll_overlap_seconds=30.0, reconcile_seconds=10.0,
+            poll_overlap_seconds=options.poll_overlap_seconds, reconcile_seconds=10.0,
         )  # fmt: skip
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.faults: collections.Counter[str] = collections.Counter()
         self.restarts = 0  # processes the supervisor started again after they exited
         self.peaks = Peaks()
         self.histories: list[dict[str, Any]] = []  # of lost and duplicated changes, for the report
+        self.broken: dict[str, set[tuple[Provider, str]]] = collections.defaultdict(set)  # by connection
+        self.broken_paths: tuple[str, ...] = ()  # the QBO API paths answered with a 5xx, until mended
+        self.verdicts: dict[str, Verdict] = {}  # the last judgement's, by connection
 
     # --- processes ------------------------------------------------------------------------------------------------
 
@@ -252,6 +285,17 @@ class Soak:
         await asyncio.sleep(self.options.outage_seconds)
         await asyncio.to_thread(self.postgres.run, "start")
 
+    def break_record(self, workload: Workload, connection: str) -> None:
+        """A new QBO customer that QBO answers with a 5xx every time it is read, until `mend`."""
+        change = workload.create(Provider.QUICKBOOKS, kept=False)  # no later change: its only change is this one
+        self.broken[connection].add((change.side, change.record_id))
+        self.broken_paths += (f"/company/{workload.stack.realm_id}/customer/{change.record_id}",)
+        self.stack.sandbox.qbo.faults.update(broken_paths=self.broken_paths)
+
+    def mend(self) -> None:
+        self.broken_paths = ()
+        self.stack.sandbox.qbo.faults.update(broken_paths=())
+
     def fault(self, kind: str) -> Callable[[], Coroutine[Any, Any, None]]:
         faults: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
             "worker_kill": self.worker_kill, "broker_restart": self.broker_restart,
@@ -276,8 +320,13 @@ class Soak:
         started = time.monotonic()
         for n in range(options.changes):
             workload = self.workloads[n % len(self.workloads)]
-            workload.step(options.create_share, options.delete_share, options.merge_share)
             kind = schedule.get(n)
+            if kind == "broken_record":
+                self.break_record(workload, self.stack.sync.connection[n % len(self.workloads)].name)
+                self.faults[kind] += 1
+                kind = None
+            else:
+                workload.step(options.create_share, options.delete_share, options.merge_share)
             if kind is not None:
                 if kind in running:
                     await running[kind]
@@ -314,13 +363,16 @@ class Soak:
             report.faults = self.fault_counts()
             report.process_restarts = self.restarts
             report.verdict, report.letters = await self.judge()
+            report.dead_letter_problems = self.dead_letter_problems(report.letters)
+            self.mend()
             if report.letters:
                 async with (
                     connected_broker(self.stack.settings) as broker,
                     open_dead_letters(broker, self.stack.store) as letters,
                 ):
                     await letters.replay(LetterFilter())
-                await self.quiesce()
+                # The faults are off by now: no webhook of the replay's writes is lost, so settling is enough.
+                await self.stack.settle(within=self.options.settle_seconds)
             report.histories = list(self.histories)
             report.final, _ = await self.judge()
             report.reconciled = await self.reconcile()
@@ -354,9 +406,11 @@ class Soak:
                 await asyncio.sleep(0.2)
 
     async def quiesce(self) -> None:
-        """Faults off, then settled twice, a poll and reconciliation apart: what webhooks lost, the poller finds."""
+        """Faults off (broken records stay broken), then settled twice, a poll and reconciliation apart: what webhooks
+        lost, the poller finds."""
         for sandbox in (self.stack.sandbox.hubspot, self.stack.sandbox.qbo):
             sandbox.faults.reset()
+        self.stack.sandbox.qbo.faults.update(broken_paths=self.broken_paths)  # until mended
         await self.stack.settle(within=self.options.settle_seconds)
         await asyncio.sleep(float(self.env["HSQBO_RECONCILE_SECONDS"]) + 4 * self.options.poll_seconds + 2.0)
         await self.stack.settle(within=self.options.settle_seconds)
@@ -380,7 +434,9 @@ class Soak:
         unexpected: list[str] = []
         by_record = {}
         for workload, connection in zip(self.workloads, self.stack.sync.connection, strict=True):
-            verdict = classify(workload.stack, workload.changes, letters)
+            named = [letter for letter in letters if letter.connection in (None, connection.name)]
+            verdict = classify(workload.stack, workload.changes, named)
+            self.verdicts[connection.name] = verdict
             outcomes += verdict.outcomes
             unexpected += verdict.unexpected
             by_record.update(verdict.letters)
@@ -388,6 +444,14 @@ class Soak:
                 for change in verdict.examples(outcome, EXAMPLES):
                     self.histories.append(await history(workload.stack, change, connection=connection.name))
         return Verdict(outcomes, unexpected, by_record), letters
+
+    def dead_letter_problems(self, letters: list[DeadLetter]) -> list[str]:
+        """`checker.dead_letter_problems` of every connection, by its last verdict: its broken records' changes,
+        and nothing else, dead-lettered with their history."""
+        return [
+            problem for name, verdict in self.verdicts.items()
+            for problem in dead_letter_problems(verdict, letters, self.broken[name], connection=name)
+        ]  # fmt: skip
 
     async def reconcile(self) -> dict[str, dict[str, dict[str, int]]]:
         """Every linked pair of every connection compared (a dry run: nothing queued)."""

@@ -16,7 +16,7 @@ def _app(faults: Faults) -> Starlette:
         return JSONResponse({"ok": True})
 
     return Starlette(
-        routes=[Route("/api", ok), Route("/_sandbox/faults", ok)],
+        routes=[Route("/api", ok), Route("/api/customer/{id}", ok), Route("/_sandbox/faults", ok)],
         middleware=[
             faults.middleware(
                 throttled_response=lambda: JSONResponse({"throttled": True}, status_code=429),
@@ -67,4 +67,19 @@ async def test_error_rate_one_answers_every_api_request_with_the_providers_5xx()
             assert await resp.json() == {"error": True}
         faults.reset()
         async with http.get(f"{server.url}/api") as resp:
+            assert resp.status == 200
+
+
+async def test_a_broken_record_is_answered_with_the_providers_5xx_every_time_until_it_is_mended() -> None:
+    faults = Faults(SandboxClock())
+    faults.update(broken_paths=["/customer/42"])
+    async with serving(_app(faults)) as server, aiohttp.ClientSession() as http:
+        for _ in range(3):
+            async with http.get(f"{server.url}/api/customer/42") as resp:
+                assert resp.status == 503
+        for other in ("142", "421"):
+            async with http.get(f"{server.url}/api/customer/{other}") as resp:
+                assert resp.status == 200
+        faults.update(broken_paths=[])
+        async with http.get(f"{server.url}/api/customer/42") as resp:
             assert resp.status == 200

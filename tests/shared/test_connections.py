@@ -5,19 +5,17 @@ pause (`hsqbo connections pause`) is neither: it stays `paused` until resumed.""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from services.run import local_connection, with_local_app
+from services.run import local_connection
 from shared.clients import MockTransport, Request, Response
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory
 from shared.credentials import MISSING_SCOPES, connect, token_source
 from shared.domain import Provider
 from shared.errors import AuthRevoked, MissingScopes
-from shared.store import Credentials, CredentialStatus, Store, open_store
+from shared.store import Credentials, CredentialStatus, Store
 
 CONNECTION = local_connection("acme", 101, "9130")
 DEALS = "crm.objects.deals.read"
@@ -25,20 +23,6 @@ DEALS = "crm.objects.deals.read"
 
 def _no_call(request: Request) -> Response:
     raise AssertionError(f"no API call expected: {request.method} {request.url}")
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return with_local_app(Settings(store_url=f"sqlite:///{tmp_path / 'store.db'}", api_rate_limits=False))
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    async with open_store(settings.store_url, encryption_key=settings.encryption_key) as opened:
-        for provider in Provider:
-            await opened.save_credentials(Credentials(connection="acme", provider=provider, access_token="a-1",
-                                                      refresh_token="r-1", expires_at=4e9))  # fmt: skip
-        yield opened
 
 
 def _refused(scopes: tuple[str, ...] = (DEALS,)) -> MissingScopes:

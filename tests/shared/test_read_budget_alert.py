@@ -6,19 +6,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from services.run import local_connection, with_local_app
+from services.run import local_connection
 from shared.clients import MockTransport, Request, Response
 from shared.config import Settings
 from shared.connections import ContextFactory
-from shared.domain import Provider
-from shared.store import Credentials, Store, open_store
+from shared.store import Store
 from tests.clients.answers import json_answer
 from tests.shared.test_alerts import RULES
 
@@ -30,17 +28,8 @@ def customer(request: Request) -> Response:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return with_local_app(Settings(store_url=f"sqlite:///{tmp_path / 'store.db'}", api_rate_limits=False))
-
-
-@pytest.fixture
-async def store(settings: Settings) -> AsyncIterator[Store]:
-    async with open_store(settings.store_url, encryption_key=settings.encryption_key) as opened:
-        for provider in Provider:
-            await opened.save_credentials(Credentials(connection="small", provider=provider, access_token="a-1",
-                                                      refresh_token="r-1", expires_at=4e9))  # fmt: skip
-        yield opened
+def connection_name() -> str:
+    return "small"
 
 
 def gauges() -> dict[str, float]:

@@ -7,9 +7,9 @@ import inspect
 from pathlib import Path
 
 from services.status._explanations import EXPLANATIONS, UNKNOWN, explain
+from services.worker._plan import TOTAL_MISMATCH
 from services.worker.rules._currency import OTHER_CURRENCY
 from services.worker.rules._invoice_lines import NOT_REPRESENTABLE
-from services.worker.rules.invoices import TOTAL_MISMATCH
 from shared import errors
 from shared.deadletters import error_category
 

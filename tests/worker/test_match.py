@@ -1,12 +1,16 @@
-"""Matching never guesses (`_match.decide`): one free match links, none creates, anything else needs review."""
+"""Matching never guesses (`_match.decide`): one free match links, none creates, anything else needs review, which
+is recorded by one link save (`plan_review`)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from services.worker._plan import SaveLink
 from services.worker.rules import Excluded
-from services.worker.rules._match import Create, Found, LinkTo, Review, decide, resolved
-from shared.domain import Kind, Provider
+from services.worker.rules._match import Create, Found, LinkTo, Review, decide, plan_review, resolved
+from shared.domain import Action, Direction, Kind, Provider
 from shared.store import Candidate, Link, LinkStatus, ReviewDecision, StaleLink
 
 SIDE = "QuickBooks customers"
@@ -64,3 +68,23 @@ def test_an_operators_decision_is_read_back_and_exclude_excludes() -> None:
     assert resolved(_link(ReviewDecision.CREATE_NEW)) == ReviewDecision.CREATE_NEW
     with pytest.raises(Excluded, match="excluded by an operator"):
         resolved(_link(ReviewDecision.EXCLUDE))
+
+
+def test_a_review_is_recorded_by_one_link_save_keeping_the_other_sides_version() -> None:
+    review = Review((Candidate("58", "Jane"), Candidate("59", "Jane B")), "e matches 2 QuickBooks customers")
+    plan = plan_review("acme", Kind.CONTACT, None, Provider.HUBSPOT, "1", review, "2026-12-01T12:00:00+00:00")
+    assert plan.link == Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="1")
+    assert plan.steps == (
+        SaveLink({
+            "status": LinkStatus.NEEDS_REVIEW, "error_category": "needs_review",
+            "error_message": "e matches 2 QuickBooks customers: resolve with hsqbo review",
+            "candidates": review.candidates, "review_decision": None, "review_pick": None,
+            "hubspot_version": "2026-12-01T12:00:00+00:00", "qbo_version": None,
+        }),
+    )  # fmt: skip
+    assert (plan.action, plan.direction) == (Action.NEEDS_REVIEW, Direction.HUBSPOT_TO_QBO)
+    assert plan.detail == "e matches 2 QuickBooks customers; candidates: 58 (Jane), 59 (Jane B)"
+    decided = _link(ReviewDecision.PICK)
+    again = plan_review("acme", Kind.CONTACT, dataclasses.replace(decided, qbo_version="7"), Provider.HUBSPOT, "1",
+                        review, "v2")  # fmt: skip
+    assert again.steps[0] == SaveLink({**plan.steps[0].changes, "hubspot_version": "v2", "qbo_version": "7"})

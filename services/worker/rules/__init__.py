@@ -17,12 +17,19 @@ least as new as the link, and a concurrent apply that saves the link after ours 
 (`StaleLink`, rerun). Read the other way round, a record read before another apply's write and a link read after
 it look like an edit back to the old value, and that stale value is then written over the newer one.
 
-Writes as plans: where a rule's writes follow from what it read, it computes them as a plan (`services/worker/
-_plan.py`: the store intents and API writes, in order), a pure function unit-tested through every crash window, and
-`_executor.carry_out` writes it: field sync (`_pair.plan_fields`), deactivations and archives, every payment write
-(both ways), the invoices' voids and deletions. Writes steered by an earlier write's answer (a create QBO refuses for
-a taken name, a HubSpot 409, an invoice's total read back from the write, line items made one by one) are still made
-by the rule itself.
+Writes as plans: a rule computes its writes as a plan (`services/worker/_plan.py`: the store intents and API writes,
+in order), a pure function of the records it read and their link, unit-tested through every crash window, and
+`_executor.carry_out` writes it: field sync (`_pair.plan_fields`), creates both ways (`_pair.plan_qbo_create`,
+`plan_hubspot_create`), claims (`plan_claim`), merges (`plan_repoint`), reviews (`_match.plan_review`), deactivations
+and archives, every payment write (both ways), every invoice write (both ways: the HubSpot copy's creation, its line
+items, discounts and tax, the QBO invoice's creation and update, voids and deletions; the totals checked by a plan
+step). Where a write's answer steers what follows, that is data or a plan's end: a name or DocNumber QBO refuses as
+taken moves a create to its next alternative (a step's alternatives); a created record's fields are synced by the
+plan that follows, from what QBO made (read: a create replayed for a retry holds the first attempt's values) or what
+the HubSpot create wrote (an invoice copy's line items, once the copy they are associated with exists); a HubSpot 409
+ends the plan and the rule links to the record it names. Still made by the rule itself: the HubSpot property an
+origin lookup ensures on first use (`_origin`, a definition, not a record) and the invoices' "Custom line item" QBO
+item, found by name and created once (`_invoice_refs.custom_line_item`, a setting's record, not a synced one).
 
 Versions seen: right after reading the record it syncs (on the side it changed on), a rule calls `saw(...)` with that
 record's version (QBO SyncToken, HubSpot updatedAt, `GONE` when it no longer exists) and the record (the engine keeps

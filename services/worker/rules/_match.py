@@ -10,13 +10,17 @@ Inactive records on the other side count (QBO queries name `Active`, see `ACTIVE
 duplicate of an inactive record. A record needing review stays so, whatever its later changes (each refreshes its
 candidates), until an operator decides with `hsqbo review resolve`: pick a candidate, create new, or exclude. The
 decision is kept on the link (`review_decision`) and the record re-queued; `resolved` turns it into what the rule does.
+Recording a review is a plan (`plan_review`), carried out by the executor.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from services.worker._executor import carry_out
+from services.worker._plan import Plan, SaveLink
 from services.worker.rules import Excluded, Outcome, direction_from
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
@@ -125,9 +129,13 @@ def awaiting_review(link: Link | None) -> bool:
     return link is not None and link.status == LinkStatus.NEEDS_REVIEW and link.review_decision is None
 
 
+# A link's fields with its review done (the decision applied): `cleared`, or a plan's `SaveLink` of a record made.
+REVIEWED: Mapping[str, Any] = {"candidates": (), "review_decision": None, "review_pick": None}
+
+
 def cleared(link: Link) -> Link:
     """The link with its review done (the decision applied)."""
-    return dataclasses.replace(link, candidates=(), review_decision=None, review_pick=None)
+    return dataclasses.replace(link, **REVIEWED)
 
 
 def version(record: HubSpotObject) -> str | None:
@@ -137,27 +145,33 @@ def version(record: HubSpotObject) -> str | None:
 async def needs_review(
     ctx: SyncContext, kind: Kind, link: Link | None, side: Provider, own_id: str, review: Review, version: str | None
 ) -> Outcome:
-    """Record that `own_id` (on `side`, at `version`: its updatedAt or SyncToken) needs review with these
-    candidates; nothing else is written. The version saved lets the poller pass over a record it has seen."""
+    """`plan_review`, carried out."""
+    return await carry_out(ctx, plan_review(ctx.name, kind, link, side, own_id, review, version))
+
+
+def plan_review(
+    connection: str, kind: Kind, link: Link | None, side: Provider, own_id: str, review: Review, version: str | None
+) -> Plan:
+    """The plan recording that `own_id` (on `side`, at `version`: its updatedAt or SyncToken; `link`: its link as
+    read, if any) needs review with these candidates: one link save, nothing else written. The version saved lets
+    the poller pass over a record it has seen. A crash before the save: the next apply decides again."""
     base = link or Link(
-        connection=ctx.name,
+        connection=connection,
         kind=kind,
         origin=side,
         hubspot_id=own_id if side == Provider.HUBSPOT else None,
         qbo_id=own_id if side == Provider.QUICKBOOKS else None,
     )
-    saved = await ctx.store.save_link(
-        dataclasses.replace(
-            base,
-            status=LinkStatus.NEEDS_REVIEW,
-            error_category="needs_review",
-            error_message=f"{review.reason}: resolve with hsqbo review"[:500],
-            candidates=review.candidates,
-            review_decision=None,
-            review_pick=None,
-            hubspot_version=version if side == Provider.HUBSPOT else base.hubspot_version,
-            qbo_version=version if side == Provider.QUICKBOOKS else base.qbo_version,
-        )
-    )
+    changes = {
+        "status": LinkStatus.NEEDS_REVIEW,
+        "error_category": "needs_review",
+        "error_message": f"{review.reason}: resolve with hsqbo review"[:500],
+        "candidates": review.candidates,
+        "review_decision": None,
+        "review_pick": None,
+        "hubspot_version": version if side == Provider.HUBSPOT else base.hubspot_version,
+        "qbo_version": version if side == Provider.QUICKBOOKS else base.qbo_version,
+    }
     listed = ", ".join(f"{c.id} ({c.label})" for c in review.candidates) or "none"
-    return Outcome(Action.NEEDS_REVIEW, direction_from(side), saved, detail=f"{review.reason}; candidates: {listed}")
+    detail = f"{review.reason}; candidates: {listed}"
+    return Plan(base, (SaveLink(changes),), Action.NEEDS_REVIEW, direction_from(side), detail)

@@ -1,34 +1,44 @@
 """Field sync between two linked records, shared by the rules whose objects are a flat set of mapped fields
 (contacts ↔ customers, products ↔ items): read both, merge three ways against the last agreed values, write only the
 fields that differ, record the new agreement. Also the id-map steps those rules share: `claim` (join two matched
-records) and `repoint_merged` (follow a merge on either side). The writes of a field sync, a deactivation and an
-archive are plans (`plan_fields`, `plan_deactivate`, `plan_archive`: pure), carried out by `_executor.carry_out`."""
+records), the creates, and `repoint_merged` (follow a merge on either side). Every write is a plan (`plan_fields`,
+`plan_claim`, `plan_qbo_create`, `plan_hubspot_create`, `plan_repoint`, `plan_deactivate`, `plan_archive`: pure),
+carried out by `_executor.carry_out`."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.worker import _fields
 from services.worker._executor import carry_out
 from services.worker._fields import FieldMap
 from services.worker._plan import (
+    AllRefused,
+    Alternative,
     Answer,
     Answered,
     ArchiveHubSpot,
+    CreateHubSpot,
+    CreateQboOneOf,
     LogActivity,
     Plan,
+    Refusal,
+    RepointLink,
+    RequestId,
     SaveLink,
+    SaveOtherLink,
     Step,
     UpdateHubSpot,
     UpdateQbo,
 )
-from services.worker.rules import Excluded, Failing, Hints, Outcome
+from services.worker.rules import Excluded, Failing, Hints, Outcome, direction_from
+from services.worker.rules._match import REVIEWED
 from shared.clients import HubSpotObject, QboEntity
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.store import Link, LinkStatus, RepointOutcome
+from shared.store import Link, LinkStatus
 from shared.syncconfig import ObjectSettings
 
 
@@ -54,9 +64,10 @@ async def sync_fields(
     action: Action = Action.UPDATED,
     qbo_extra: dict[str, Any] | None = None,
     settled: _fields.Values | None = None,
+    first: Sequence[Step] = (),
 ) -> Outcome:
-    """Bring two linked records into agreement and save the link (`plan_fields`, carried out). `link` must carry
-    both ids."""
+    """Bring two linked records into agreement and save the link (`plan_fields`, carried out after the steps
+    `first`: a claim's). `link` must carry both ids."""
     if link.qbo_id is None:
         raise ValueError("sync_fields needs a link with both ids")
     request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "update", str(entity.get("SyncToken")), link=link)
@@ -64,7 +75,7 @@ async def sync_fields(
         spec, settings, link, record, entity, action=action, qbo_extra=qbo_extra, settled=settled,
         request_id=request_id, now=ctx.clock(),
     )  # fmt: skip
-    return await carry_out(ctx, plan)
+    return await carry_out(ctx, dataclasses.replace(plan, steps=(*first, *plan.steps)))
 
 
 def plan_fields(
@@ -182,17 +193,44 @@ def overwritten(qbo_before: _fields.Values, to_qbo: _fields.Values, hubspot_befo
     return "overwritten on linking; " + "; ".join(part for part in parts if part)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claim:
+    """Two matched records joined: the pair's link (ids set, saved by the field sync's plan that follows) and the
+    steps to run before it (the half link it supersedes, retired)."""
+
+    link: Link
+    steps: tuple[Step, ...] = ()
+
+
 async def claim(
     ctx: SyncContext, kind: Kind, link: Link | None, origin: Provider, hubspot_id: str, qbo_id: str, *, category: str
-) -> Link:
-    """The link joining two matched records, refusing to steal a record already linked to another one (the record
-    is then failing with `category`)."""
+) -> Claim:
+    """`plan_claim` over the links holding either id (`link`: the record's, as read)."""
     by_hubspot = (
         link
         if link is not None and link.hubspot_id == hubspot_id
         else (await ctx.store.get_link(ctx.name, kind, hubspot_id=hubspot_id))
     )
     by_qbo = await ctx.store.get_link(ctx.name, kind, qbo_id=qbo_id)
+    return plan_claim(ctx.name, kind, origin, hubspot_id, qbo_id, by_hubspot, by_qbo, category=category)
+
+
+def plan_claim(
+    connection: str,
+    kind: Kind,
+    origin: Provider,
+    hubspot_id: str,
+    qbo_id: str,
+    by_hubspot: Link | None,
+    by_qbo: Link | None,
+    *,
+    category: str,
+) -> Claim:
+    """The link joining two matched records, given the links holding either id as read, refusing to steal a record
+    already linked to another one (the record is then failing with `category`). Two half links for one pair (each
+    side's record was seen alone first, e.g. one failed, the other was being created): the QBO one is retired and
+    gives up its id, which the HubSpot one takes. A crash after the retirement: the next claim finds the HubSpot half
+    alone."""
     if by_qbo is not None and by_qbo.hubspot_id not in (None, hubspot_id):
         raise Failing(
             f"QuickBooks {kind} {qbo_id} is already linked to HubSpot {kind} {by_qbo.hubspot_id}", category=category
@@ -201,55 +239,97 @@ async def claim(
         raise Failing(
             f"HubSpot {kind} {hubspot_id} is already linked to QuickBooks {kind} {by_hubspot.qbo_id}", category=category
         )
-    base = by_hubspot or by_qbo
+    steps: tuple[Step, ...] = ()
     if by_hubspot is not None and by_qbo is not None and by_hubspot.id != by_qbo.id:
-        # Two half links for one pair (each side's record was seen alone first, e.g. one failed, the other was
-        # being created): the QBO one is retired and gives up its id, which the HubSpot one takes.
-        await ctx.store.save_link(
-            dataclasses.replace(
-                by_qbo, qbo_id=None, status=LinkStatus.DELETED, error_category="merged",
-                error_message=f"superseded by the link of HubSpot {kind} {hubspot_id}",
-            )
-        )  # fmt: skip
-        base = by_hubspot
+        retired = {
+            "qbo_id": None, "status": LinkStatus.DELETED, "error_category": "merged",
+            "error_message": f"superseded by the link of HubSpot {kind} {hubspot_id}",
+        }  # fmt: skip
+        steps = (SaveOtherLink(by_qbo, retired),)
+    base = by_hubspot or by_qbo
     if base is None:
-        return Link(connection=ctx.name, kind=kind, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
-    return dataclasses.replace(base, hubspot_id=hubspot_id, qbo_id=qbo_id)
+        return Claim(Link(connection=connection, kind=kind, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id))
+    return Claim(dataclasses.replace(base, hubspot_id=hubspot_id, qbo_id=qbo_id), steps)
 
 
-async def intend_qbo_create(
-    ctx: SyncContext, kind: Kind, link: Link | None, hubspot_id: str, holds: _fields.Values
-) -> Link:
-    """The link to create the QBO record of HubSpot record `hubspot_id` under (`link`: the record's link, if any,
-    without a QBO id), recording first what the new record will hold as `sync_fields` reads it (see there). Pass it
-    to `ctx.request_id`. An intent left by an attempt cut short (no outcome recorded on it since: the status this save
-    sets) is kept as it is, so the retry sends that attempt's requestid and QBO replays its create, answering with
-    what the kept intent describes. A recorded failure moves the status: the next attempt records afresh."""
-    if link is not None and link.qbo_hash is not None and link.status == LinkStatus.SYNCED:
-        return link
-    base = link or Link(connection=ctx.name, kind=kind, origin=Provider.HUBSPOT, hubspot_id=hubspot_id)
-    return await ctx.store.save_link(
-        dataclasses.replace(
-            base,
-            qbo_hash=_fields.content_hash(holds),
-            status=LinkStatus.SYNCED,
-            error_category=None,
-            error_message=None,
-        )
+def plan_qbo_create(
+    spec: PairSpec,
+    link: Link,
+    hubspot_id: str,
+    body: Mapping[str, Any],
+    *,
+    name_field: str,
+    names: Sequence[str],
+    holds: _fields.Values,
+    all_refused: AllRefused,
+) -> Plan:
+    """The plan making the QBO record of HubSpot record `hubspot_id` (`link`: its link as read, or a new one; no QBO
+    id), named the first of `names` QBO does not refuse as taken. Its steps: record first what the new record will
+    hold as `sync_fields` reads it (the intent, see there); create it (`CreateQboOneOf`, each name's requestid made
+    under the intent); save its id and SyncToken on the link, its review done. The field sync from what QBO made
+    follows (the rule reads it: a create replayed for a retry holds what the first attempt sent).
+
+    An intent left by an attempt cut short (no outcome recorded on it since: the status the intent sets) is kept
+    as it is, so the retry sends that attempt's requestids and QBO replays its answers, making nothing twice. A
+    recorded failure moves the status: the next attempt records afresh, its requestids new. A crash after the last
+    save: the next apply finds the link with both ids and syncs the fields over it."""
+    steps: list[Step] = []
+    if link.qbo_hash is None or link.status != LinkStatus.SYNCED:
+        intent = {"qbo_hash": _fields.content_hash(holds), "status": LinkStatus.SYNCED, "error_category": None,
+                  "error_message": None}  # fmt: skip
+        steps.append(SaveLink(intent))
+    alternatives = tuple(
+        Alternative({name_field: name}, RequestId((spec.qbo_entity, "create", hubspot_id, name))) for name in names
     )
+    steps.append(CreateQboOneOf(spec.qbo_entity, body, alternatives, Refusal.DUPLICATE_NAME, all_refused))
+    made = {"qbo_id": Answered(Answer.QBO_ID), "qbo_written_sync_token": Answered(Answer.QBO_SYNC_TOKEN), **REVIEWED}
+    steps.append(SaveLink(made))
+    return Plan(link, tuple(steps), Action.CREATED, Direction.HUBSPOT_TO_QBO)
+
+
+def plan_hubspot_create(
+    spec: PairSpec, link: Link, properties: Mapping[str, str], *, holds: _fields.Values | None
+) -> Plan:
+    """The plan making the HubSpot record of the QBO record of `link` (as read, or a new one; no HubSpot id): record
+    first what it will hold (`holds`, the intent, see `sync_fields`; None: none recorded), create it, save its id and
+    version on the link, its review done. The field sync from what the create wrote follows. A crash after the
+    create: the next apply finds the record (a contact by its email, or through the 409 its create gets; a product
+    by the item it was made from) and links to it, an intent describing it telling its values for our write (see
+    `contacts.adopted_intent`); after the last save: the fields sync over the link."""
+    steps: list[Step] = []
+    if holds is not None:
+        steps.append(SaveLink({"hubspot_hash": _fields.content_hash(holds)}))
+    steps.append(CreateHubSpot(spec.hubspot_type, properties))
+    made = {"hubspot_id": Answered(Answer.HUBSPOT_ID), "hubspot_version": Answered(Answer.HUBSPOT_UPDATED_AT),
+            **REVIEWED}  # fmt: skip
+    steps.append(SaveLink(made))
+    return Plan(link, tuple(steps), Action.CREATED, Direction.QBO_TO_HUBSPOT)
+
+
+async def carry_out_create(ctx: SyncContext, plan: Plan, made_on: Provider) -> tuple[Link, str]:
+    """A create's plan (`plan_qbo_create`, `plan_hubspot_create`) carried out: the link as its last step saved it,
+    and the id of the record made on `made_on`."""
+    link = (await carry_out(ctx, plan)).link
+    made = None if link is None else link.qbo_id if made_on == Provider.QUICKBOOKS else link.hubspot_id
+    if link is None or made is None:
+        raise ValueError("a create's plan saves the made record's id last")
+    return link, made
 
 
 async def repoint_merged(ctx: SyncContext, kind: Kind, side: Provider, survivor: str, hints: Hints) -> bool:
-    """A merge moves the merged-away record's link to the survivor (or retires it if the survivor has one)."""
+    """`plan_repoint`, carried out; whether the hints named a merge."""
+    plan = plan_repoint(kind, side, survivor, hints)
+    await carry_out(ctx, plan)
+    return bool(plan.steps)
+
+
+def plan_repoint(kind: Kind, side: Provider, survivor: str, hints: Hints) -> Plan:
+    """A merge moves each merged-away record's link to the survivor (or retires it, logged, if the survivor has one).
+    A crash after any of them: the re-run (the merge's event again) finds the ones moved linked no more, and logs a
+    retirement again."""
     losers = [str(loser) for loser in (hints.get("merged_ids") or {}) if str(loser) != survivor]
-    for loser in losers:
-        result = await ctx.store.repoint_link(ctx.name, kind, side, loser, survivor)
-        if result.outcome is RepointOutcome.LOSER_DELETED:
-            await ctx.store.log_activity(
-                ctx.name, kind, "merged", link_id=result.loser.id if result.loser else None,
-                detail=f"{side} record {loser} merged into {survivor}; its link is retired",
-            )  # fmt: skip
-    return bool(losers)
+    steps = tuple(RepointLink(kind, side, loser, survivor) for loser in losers)
+    return Plan(None, steps, Action.MERGED, direction_from(side))
 
 
 async def deactivate_in_qbo(

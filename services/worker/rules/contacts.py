@@ -29,27 +29,31 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from services.worker import _fields, _names
 from services.worker._fields import FieldMap, lower_text
+from services.worker._plan import AllRefused, Step
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _filters as filters
 from services.worker.rules import _match as match
 from services.worker.rules._pair import (
     PairSpec,
     archive_in_hubspot,
+    carry_out_create,
     claim,
     deactivate_in_qbo,
     hubspot_properties,
-    intend_qbo_create,
+    plan_hubspot_create,
+    plan_qbo_create,
     repoint_merged,
     sync_fields,
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.domain import Action, Kind, Provider
-from shared.errors import Conflict, DuplicateName, NotFound
+from shared.errors import Conflict, NotFound
 from shared.store import Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
@@ -115,21 +119,8 @@ class ContactRule:
             if isinstance(chosen, match.LinkTo):
                 found = customers[chosen.id]
         if found is not None:
-            link = await claim(
-                ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(found["Id"]), category="duplicate_email"
-            )
-            # A live contact matching an inactive customer: the live side wins, the customer is reactivated.
-            restore = {"Active": True} if not found.get("Active", True) else None
-            return await _sync(
-                ctx, settings, match.cleared(link), contact, found, action=Action.LINKED, qbo_extra=restore
-            )
-        link, created = await self._create_customer(ctx, settings, contact, maps, link)
-        link = await claim(
-            ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact_id, str(created["Id"]), category="duplicate_email"
-        )
-        link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(created["SyncToken"]))
-        restore = {"Active": True} if not created.get("Active", True) else None  # `link` strategy: found inactive
-        return await _sync(ctx, settings, link, contact, created, action=Action.CREATED, qbo_extra=restore)
+            return await _link(ctx, settings, link, Provider.HUBSPOT, contact, found)
+        return await self._create_customer(ctx, settings, contact, maps, link)
 
     async def _create_customer(
         self,
@@ -138,35 +129,33 @@ class ContactRule:
         contact: HubSpotObject,
         maps: list[FieldMap],
         link: Link | None,
-    ) -> tuple[Link, QboEntity]:
-        """The customer made (or, under the `link` strategy, found), and the link holding its intent."""
+    ) -> Outcome:
+        """The customer made (`plan_qbo_create`, carried out), then the fields synced from what QBO made; under the
+        `link` strategy, the customer already holding the name linked when it has the contact's email."""
         values = _fields.from_hubspot(maps, contact.properties)
         body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
         base = await _display_name(ctx, settings, contact)
+        taken = AllRefused(
+            f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)", "duplicate_display_name"
+        )
         suffixes: list[str | None] = []
         if settings.display_name_strategy == "disambiguate":
             person = " ".join(filter(None, (values.get("first_name"), values.get("last_name"))))
             suffixes = [person, values.get("email"), f"HubSpot {contact.id}"]
-        candidates = _names.candidates(base, suffixes, _names.DISPLAY_NAME_MAX)
-        intent = await intend_qbo_create(ctx, Kind.CONTACT, link, contact.id, _fields.from_qbo(maps, body))
-        for name in candidates:
-            request_id = ctx.request_id("Customer", "create", contact.id, name, link=intent)
-            try:
-                return intent, await ctx.qbo.create("Customer", {**body, "DisplayName": name}, request_id=request_id)
-            except DuplicateName:
-                if settings.display_name_strategy == "link":
-                    existing = await _customer_by_display_name(ctx, name)
-                    email = values.get("email")
-                    if (
-                        existing is not None
-                        and email
-                        and lower_text(_fields.get_path(existing, "PrimaryEmailAddr.Address")) == email
-                    ):
-                        return intent, existing
-        raise Failing(
-            f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)",
-            category="duplicate_display_name",
-        )
+        elif settings.display_name_strategy == "link" and (existing := await _customer_by_display_name(ctx, base)):
+            email = values.get("email")
+            if not email or lower_text(_fields.get_path(existing, "PrimaryEmailAddr.Address")) != email:
+                raise Failing(taken.message, category=taken.category)
+            return await _link(ctx, settings, link, Provider.HUBSPOT, contact, existing)
+        names = _names.candidates(base, suffixes, _names.DISPLAY_NAME_MAX)
+        plan = plan_qbo_create(
+            SPEC, link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=contact.id),
+            contact.id, body, name_field="DisplayName", names=names, holds=_fields.from_qbo(maps, body),
+            all_refused=taken,
+        )  # fmt: skip
+        made, customer_id = await carry_out_create(ctx, plan, Provider.QUICKBOOKS)
+        customer = await ctx.qbo.read("Customer", customer_id)
+        return await _sync(ctx, settings, made, contact, customer, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
 
@@ -204,38 +193,45 @@ class ContactRule:
                 return await match.needs_review(
                     ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, customer_id, chosen, str(customer.get("SyncToken"))
                 )
-        action = Action.LINKED
-        if contact is None:
-            values = _fields.from_qbo(maps, _customer_view(customer))
-            # What the new contact will hold, recorded first (see sync_fields): a retry after a crash that lost the
-            # link finds the contact by email and takes its values as our write, not as HubSpot-side edits.
-            intent = link or Link(
-                connection=ctx.name, kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id=customer_id
+        if contact is not None:
+            return await _link(ctx, settings, link, Provider.QUICKBOOKS, contact, customer)
+        # The contact made (`plan_hubspot_create`: what it will hold recorded first, so a retry after a crash that
+        # lost the link finds it by email and takes its values as our write), then the fields synced from what the
+        # create wrote.
+        values = _fields.from_qbo(maps, _customer_view(customer))
+        written = _fields.to_hubspot(maps, values)
+        base = link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, qbo_id=customer_id)
+        try:
+            made, contact_id = await carry_out_create(
+                ctx, plan_hubspot_create(SPEC, base, written, holds=values), Provider.HUBSPOT
             )
-            link = await ctx.store.save_link(dataclasses.replace(intent, hubspot_hash=_fields.content_hash(values)))
-            try:
-                contact = await ctx.hubspot.create("contacts", _fields.to_hubspot(maps, values))
-                action = Action.CREATED
-            except Conflict as exc:  # created meanwhile (or by a crashed attempt of ours): link to it
-                if exc.existing_id is None:
-                    raise
-                contact = await ctx.hubspot.get("contacts", exc.existing_id, properties=properties)
-                earlier = intent.hubspot_hash
-                holds = _fields.content_hash(_fields.from_hubspot(maps, contact.properties))
-                if earlier is not None and earlier == holds:
-                    # It holds what a crashed attempt meant to write (its intent, replaced just above): our write,
-                    # not HubSpot-side edits that would win a conflict against the user's newer QBO edits.
-                    link = await ctx.store.save_link(dataclasses.replace(link, hubspot_hash=earlier))
-                elif decision == ReviewDecision.CREATE_NEW:
-                    raise Failing(
-                        f"HubSpot contact {contact.id} already has this customer's email (HubSpot emails are unique):"
-                        " pick it or exclude the customer",
-                        category="duplicate_email",
-                    ) from None
-        link = await claim(
-            ctx, Kind.CONTACT, link, Provider.QUICKBOOKS, contact.id, customer_id, category="duplicate_email"
+        except Conflict as exc:  # made meanwhile, or by a crashed attempt of ours the lookup by email missed
+            if exc.existing_id is None:
+                raise
+            taken = await ctx.hubspot.get("contacts", exc.existing_id, properties=properties)
+            intent = adopted_intent(maps, link, taken, create_new=decision == ReviewDecision.CREATE_NEW)
+            link = await ctx.store.get_link(ctx.name, Kind.CONTACT, qbo_id=customer_id)  # as the plan left it
+            return await _link(ctx, settings, link, Provider.QUICKBOOKS, taken, customer, hubspot_hash=intent)
+        created = HubSpotObject(contact_id, dict(written), None, None)
+        return await _sync(ctx, settings, made, created, customer, action=Action.CREATED)
+
+
+def adopted_intent(maps: list[FieldMap], link: Link | None, taken: HubSpotObject, *, create_new: bool) -> str | None:
+    """The contact a create's 409 names (it holds the customer's email): when it holds exactly what the intent of
+    an earlier attempt recorded (`link` as read, before this attempt's), that attempt made it: the intent is kept,
+    so its values read as our write, not as HubSpot-side edits winning over the user's newer QBO edits. Otherwise
+    someone else's contact: linked (None: the intent stays this attempt's), unless an operator asked for a new
+    contact (failing: HubSpot emails are unique)."""
+    earlier = link.hubspot_hash if link is not None else None
+    if earlier is not None and earlier == _fields.content_hash(_fields.from_hubspot(maps, taken.properties)):
+        return earlier
+    if create_new:
+        raise Failing(
+            f"HubSpot contact {taken.id} already has this customer's email (HubSpot emails are unique):"
+            " pick it or exclude the customer",
+            category="duplicate_email",
         )
-        return await _sync(ctx, settings, match.cleared(link), contact, customer, action=action)
+    return None
 
 
 # --- the filters and the matching, for the rule and for the initial sync's plan -------------------------------------
@@ -275,10 +271,7 @@ async def match_customer(
     """What matching by email makes of a customer with no linked contact, and the contact with its email, if any."""
     properties = hubspot_properties(_fields.active_maps(SPEC.fields, ctx.connection.contacts))
     email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
-    contact: HubSpotObject | None = None
-    if email:
-        with contextlib.suppress(NotFound):
-            contact = await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
+    contact = await _contact_by_email(ctx, customer, properties)
     found = (
         []
         if contact is None
@@ -293,6 +286,38 @@ async def match_customer(
 
 
 # --- shared by both directions ---------------------------------------------------------------------------------------
+
+
+async def _link(
+    ctx: SyncContext,
+    settings: ContactSettings,
+    link: Link | None,
+    origin: Provider,
+    contact: HubSpotObject,
+    customer: QboEntity,
+    *,
+    hubspot_hash: str | None = None,
+) -> Outcome:
+    """A record with no link (on `origin`; `link`: its link as read) joined to the record it matched on the other
+    side (`claim`), then the fields synced (`hubspot_hash`: an intent to keep, see `adopted_intent`). A live contact
+    matching an inactive customer reactivates it (the live side wins)."""
+    claimed = await claim(ctx, Kind.CONTACT, link, origin, contact.id, str(customer["Id"]), category="duplicate_email")
+    pair = match.cleared(claimed.link)
+    if hubspot_hash is not None:
+        pair = dataclasses.replace(pair, hubspot_hash=hubspot_hash)
+    restore = {"Active": True} if not customer.get("Active", True) else None
+    return await _sync(
+        ctx, settings, pair, contact, customer, action=Action.LINKED, qbo_extra=restore, first=claimed.steps
+    )
+
+
+async def _contact_by_email(ctx: SyncContext, customer: QboEntity, properties: list[str]) -> HubSpotObject | None:
+    """The contact with the customer's email (HubSpot emails are unique), if any."""
+    email = lower_text(_fields.get_path(customer, "PrimaryEmailAddr.Address"))
+    if email:
+        with contextlib.suppress(NotFound):
+            return await ctx.hubspot.get("contacts", email, properties=properties, id_property="email")
+    return None
 
 
 async def _merged_away(ctx: SyncContext, contact_id: str, survivor_id: str) -> Outcome:
@@ -313,10 +338,11 @@ async def _sync(
     *,
     action: Action,
     qbo_extra: dict[str, Any] | None = None,
+    first: Sequence[Step] = (),
 ) -> Outcome:
-    """`sync_fields`, comparing the customer as `_customer_view` presents it."""
+    """`sync_fields` (after the steps `first`), comparing the customer as `_customer_view` presents it."""
     view = _customer_view(customer)
-    return await sync_fields(ctx, SPEC, settings, link, contact, view, action=action, qbo_extra=qbo_extra)
+    return await sync_fields(ctx, SPEC, settings, link, contact, view, action=action, qbo_extra=qbo_extra, first=first)
 
 
 def _customer_view(customer: QboEntity) -> QboEntity:

@@ -18,7 +18,8 @@ QBO → HubSpot (the default direction; filter: created after the setup date)
     currency (`CurrencyRef`, else the home currency); one the portal does not have is excluded (`other_currency`).
     The QBO id is kept in the unique invoice property `hsqbo_qbo_invoice_id`, so a crash after
     the create adopts the invoice instead of making a second one; line items are matched through the link, then by
-    content, for the same reason.
+    content, for the same reason. A QBO invoice hsqbo made from a HubSpot invoice (its PrivateNote names it) is never
+    copied back, even when the apply that made it died before saving the link: that HubSpot invoice's apply adopts it.
     Balance: HubSpot computes `hs_amount_billed`/`hs_balance_due` from line items and payment records and lets no one
     write them. hsqbo does not fake payments: the status follows QBO — `paid` when the QBO Balance is 0, `open`
     otherwise, `voided` once voided (final) — and the payment records themselves are the payments rule's work.
@@ -46,6 +47,12 @@ HubSpot → QBO (two_way or hubspot_to_qbo; filter: created after the setup date
     as that day, or, for any other instant, as its day in the portal's time zone (`_dates.py`).
     Updates flow to QBO only for invoices created in HubSpot. Edits made in QBO to such an invoice (lines, prices,
     tax, or anything else) are not synced back: the activity log says so; a QBO void still voids the HubSpot invoice.
+
+Every write is a plan (`services/worker/_plan.py`), computed from what the rule read by the `plan_*` functions below
+(each says its crash windows) and carried out by `_executor.carry_out`: the HubSpot copy made (`plan_hubspot_invoice`),
+then brought to the QBO invoice, line items, discounts and tax included (`plan_hubspot_copy`, a second plan since its
+line items are made associated with the copy); the QBO invoice made or adopted (`plan_qbo_invoice`), updated
+(`plan_qbo_invoice_update`, its write intent saved first), voided; deletions both ways.
 """
 
 from __future__ import annotations
@@ -54,6 +61,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,7 +71,25 @@ import orjson
 from services.worker import _fields
 from services.worker._executor import carry_out
 from services.worker._fields import FieldMap, Values
-from services.worker._plan import Answer, Answered, ArchiveHubSpot, Plan, SaveLink, Step, UpdateHubSpot, VoidQbo
+from services.worker._plan import (
+    Alternative,
+    Answer,
+    Answered,
+    ArchiveHubSpot,
+    AsJson,
+    AssociateInvoicePart,
+    CheckInvoiceTotal,
+    CreateHubSpot,
+    CreateQboOneOf,
+    Plan,
+    Refusal,
+    RequestId,
+    SaveLink,
+    Step,
+    UpdateHubSpot,
+    UpdateQbo,
+    VoidQbo,
+)
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _dates as dates
@@ -76,8 +103,8 @@ from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.errors import DuplicateDocNumber, NotFound
-from shared.money import decimal, plain
+from shared.errors import NotFound
+from shared.money import decimal
 from shared.store import Link, LinkStatus
 from shared.syncconfig import ConnectionSettings, InvoiceSettings
 
@@ -87,12 +114,12 @@ INVOICE_TO_CONTACT = 177
 INVOICE_TO_COMPANY = 179
 LINE_ITEM_TO_INVOICE = 410
 INVOICE_TO_ADJUSTMENT = {"discounts": 411, "fees": 413, "taxes": 415}  # HubSpot-defined (reference §4)
-TOTAL_MISMATCH = "total_mismatch"
 DOC_NUMBER_MAX = 21
 COPY_PARTS = ["line_items", "discounts", "taxes"]  # what a HubSpot copy of a QBO invoice is made of
 ALL_PARTS = ["contacts", "line_items", *INVOICE_TO_ADJUSTMENT]  # what a HubSpot invoice going to QBO is made of
 VOIDED = "voided"
 LINE_MAP = "line_items"  # link.synced key: QBO line key -> HubSpot line item id, as JSON
+QBO_INTENT = "qbo_intent"  # link.synced key: what an update of the QBO invoice will leave (`_qbo_state`)
 
 
 def _day(value: Any, portal_zone: ZoneInfo = dates.UTC) -> str | None:
@@ -144,10 +171,11 @@ def _qbo_status(invoice: QboEntity, hints: Hints, link: Link | None) -> str:
     return "paid" if (money.decimal(invoice.get("Balance")) or money.ZERO) == 0 else "open"
 
 
-def _lines_hash(invoice: QboEntity) -> str:
-    signature = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=True)
-    tax = _fields.number(_fields.get_path(invoice, "TxnTaxDetail.TotalTax"))
-    return _fields.content_hash({"lines": orjson.dumps(signature).decode(), "tax": tax})
+def _lines_hash(qbo_lines: Sequence[Mapping[str, Any]]) -> str:
+    """What a QBO invoice's lines hold (items, quantities, prices, descriptions), as hashed on the link: of the lines
+    read, or of the lines hsqbo writes (which read back the same)."""
+    signature = lines.qbo_line_signature(qbo_lines, with_tax_code=False)
+    return _fields.content_hash({"lines": orjson.dumps(signature).decode()})
 
 
 def _marker(record: HubSpotObject) -> str:
@@ -155,23 +183,32 @@ def _marker(record: HubSpotObject) -> str:
     return f"HubSpot invoice {record.properties.get('hs_number') or ''} (id {record.id})"
 
 
-def _claim(ctx: SyncContext, link: Link | None, origin: Provider, hubspot_id: str, qbo_id: str) -> Link:
+MARKER = re.compile(r"HubSpot invoice .* \(id (?P<id>\d+)\)")  # a `_marker`
+
+
+def _claim(connection: str, link: Link | None, origin: Provider, hubspot_id: str | None, qbo_id: str | None) -> Link:
     """The link of a newly paired invoice: the source record's excluded/failing link if it has one."""
     if link is None:
-        return Link(connection=ctx.name, kind=Kind.INVOICE, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
+        return Link(connection=connection, kind=Kind.INVOICE, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
     return dataclasses.replace(link, origin=origin, hubspot_id=hubspot_id, qbo_id=qbo_id)
 
 
-def _check_qbo_total(record: HubSpotObject, invoice: QboEntity) -> None:
-    """What QBO computed must be HubSpot's amount billed to the cent; else the record is failing with both."""
-    billed = decimal(record.properties.get("hs_amount_billed"))
-    total = decimal(invoice.get("TotalAmt"))
-    if billed is not None and billed != total:
-        raise Failing(
-            f"QuickBooks totals {plain(total) if total is not None else 'nothing'} for the HubSpot invoice billing "
-            f"{plain(billed)}",
-            category=TOTAL_MISMATCH,
-        )
+def _adjustment_kind(key: str) -> str | None:
+    """The HubSpot object type of a line map key naming an invoice discount or tax (`_invoice_lines.hubspot_copy`)."""
+    if key.startswith("discount:"):
+        return "discounts"
+    return "taxes" if key == lines.TAX_KEY else None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HubSpotCopyRead:
+    """The HubSpot copy of a QBO invoice as read: the invoice, its line items, its discounts and taxes (kind -> id ->
+    record), and those of the link's line map a crashed run made but had not yet associated with it (same shape)."""
+
+    record: HubSpotObject
+    line_items: Mapping[str, Line]
+    adjustments: Mapping[str, Mapping[str, Adjustment]]
+    unassociated: Mapping[str, Mapping[str, Adjustment]]
 
 
 class InvoiceRule:
@@ -195,6 +232,10 @@ class InvoiceRule:
             return Outcome(Action.ECHO, link=link, detail="our own write")
         status = _qbo_status(invoice, hints, link)
         if link is not None and link.origin == Provider.HUBSPOT and link.hubspot_id is not None:
+            if QBO_INTENT in link.synced:  # an update of ours whose link save was lost (`plan_qbo_invoice_update`)?
+                maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
+                if link.synced[QBO_INTENT] == _qbo_state(maps, settings.tax_code is not None, invoice):
+                    return Outcome(Action.ECHO, link=link, detail="our own write (the update its intent names)")
             return await self._qbo_edit_of_hubspot_invoice(ctx, link, invoice, status)
         if link is not None and link.hubspot_id is not None:
             synced = link.qbo_version == str(invoice.get("SyncToken")) and link.status == LinkStatus.SYNCED
@@ -208,6 +249,11 @@ class InvoiceRule:
                 return Outcome(Action.SKIPPED, link=link, detail="the linked HubSpot invoice was deleted")
             return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, Action.UPDATED)
 
+        if (marker := MARKER.fullmatch(str(invoice.get("PrivateNote") or ""))) is not None:
+            # made by hsqbo from a HubSpot invoice whose apply died before saving the link: that invoice's next
+            # apply adopts it (`plan_qbo_invoice`); a copy made here would be a second HubSpot invoice
+            detail = f"made from HubSpot invoice {marker['id']}, whose sync links it"
+            return Outcome(Action.SKIPPED, link=link, detail=detail)
         await filters.check_qbo(ctx, settings.qbo_to_hubspot, invoice)
         company = await ctx.company()
         currency = currencies.qbo_currency(invoice, company)
@@ -215,37 +261,29 @@ class InvoiceRule:
         if status == VOIDED:
             raise Excluded("voided before it synced", category="voided")
         lines.hubspot_copy(invoice, {}, {}, currency)  # not representable: failing before anything is written
-        record, action = await self._create_in_hubspot(ctx, settings, invoice, currency)
-        link = await ctx.store.save_link(_claim(ctx, link, Provider.QUICKBOOKS, record.id, invoice_id))
-        return await self._push_to_hubspot(ctx, settings, link, invoice, record, status, action)
+        properties = self._properties(settings)
+        found = await made_from(ctx, INVOICE_ORIGIN, invoice_id, properties)
+        if found is not None:  # made by a run that crashed before recording the link
+            record = await ctx.hubspot.get("invoices", found.id, properties=properties, associations=COPY_PARTS)
+            claimed = _claim(ctx.name, link, Provider.QUICKBOOKS, record.id, invoice_id)
+            return await self._push_to_hubspot(ctx, settings, claimed, invoice, record, status, Action.LINKED)
+        contact_id = await refs.hubspot_contact(ctx, str(_fields.get_path(invoice, "CustomerRef.value")))
+        company_id = await refs.primary_company(ctx, contact_id)
+        maps = _fields.active_maps(_header(company.hubspot_zone), settings)
+        plan = plan_hubspot_invoice(_claim(ctx.name, link, Provider.QUICKBOOKS, None, invoice_id), invoice, currency,
+                                    maps, contact_id, company_id)  # fmt: skip
+        made = await carry_out(ctx, plan)
+        assert made.link is not None
+        assert made.link.hubspot_id is not None
+        [create] = [step for step in plan.steps if isinstance(step, CreateHubSpot)]
+        record = HubSpotObject(made.link.hubspot_id, dict(create.properties), None, None)  # as created: no parts yet
+        return await self._push_to_hubspot(ctx, settings, made.link, invoice, record, status, Action.CREATED)
 
     def _properties(self, settings: InvoiceSettings) -> list[str]:
         maps = _fields.active_maps(HEADER, settings)
         extra = ("hs_currency", "hs_invoice_status", "hs_invoice_billable", "hs_number", "hs_amount_billed",
                  QBO_ID_PROPERTY)  # fmt: skip
         return sorted({m.hubspot_property for m in maps} | set(extra) | set(settings.custom_fields.values()))
-
-    async def _create_in_hubspot(
-        self, ctx: SyncContext, settings: InvoiceSettings, invoice: QboEntity, currency: str
-    ) -> tuple[HubSpotObject, Action]:
-        """The HubSpot copy of a QBO invoice: adopted if a crashed run made it, else created with its associations."""
-        properties = self._properties(settings)
-        invoice_id = str(invoice["Id"])
-        found = await made_from(ctx, INVOICE_ORIGIN, invoice_id, properties)
-        if found is not None:
-            return await ctx.hubspot.get("invoices", found.id, properties=properties, associations=COPY_PARTS), (
-                Action.LINKED
-            )
-        contact_id = await refs.hubspot_contact(ctx, str(_fields.get_path(invoice, "CustomerRef.value")))
-        company_id = await refs.primary_company(ctx, contact_id)
-        associations = [NewAssociation(contact_id, INVOICE_TO_CONTACT)]
-        if company_id is not None:
-            associations.append(NewAssociation(company_id, INVOICE_TO_COMPANY))
-        maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
-        values = {k: v for k, v in _hubspot_values(maps, _fields.from_qbo(maps, invoice)).items() if v}
-        values.update({"hs_currency": currency, "hs_invoice_billable": "false", QBO_ID_PROPERTY: invoice_id})
-        created = await ctx.hubspot.create("invoices", values, associations=associations)
-        return created, Action.CREATED
 
     async def _push_to_hubspot(
         self,
@@ -257,123 +295,40 @@ class InvoiceRule:
         status: str,
         action: Action,
     ) -> Outcome:
-        """Bring the HubSpot copy to the QBO invoice: header fields, line items, status; only what differs."""
-        assert link.hubspot_id is not None
-        wrote: list[str] = []
-        line_map: dict[str, str] = orjson.loads(link.synced.get(LINE_MAP) or "{}")
-        current_status = record.properties.get("hs_invoice_status")
-        if current_status == VOIDED:
-            return await self._save_qbo_origin(ctx, link, invoice, line_map, VOIDED, action, wrote)
-        changes: dict[str, str] = {}
-        if status != VOIDED:  # a void zeroes QBO's lines: HubSpot keeps what was billed
-            maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
-            wanted = _fields.from_qbo(maps, invoice)
-            changes = _hubspot_values(maps, _fields.changed(wanted, _fields.from_hubspot(maps, record.properties)))
-            line_map, line_writes = await self._sync_line_items(ctx, link.hubspot_id, invoice, record, line_map)
-            wrote += line_writes
-        if status != current_status:
-            changes["hs_invoice_status"] = status
-        seen = hubspot_version(record)
-        if changes:
-            seen = hubspot_version(await ctx.hubspot.update("invoices", link.hubspot_id, changes))
-            wrote += sorted(changes)
-        elif wrote:  # line items written: HubSpot recomputed the invoice's amounts, a version of our making
-            seen = hubspot_version(await ctx.hubspot.get("invoices", link.hubspot_id, properties=["hs_invoice_status"]))
-        link = dataclasses.replace(link, hubspot_version=seen or link.hubspot_version)
-        outcome = await self._save_qbo_origin(ctx, link, invoice, line_map, status, action, wrote)
-        if status != VOIDED and (wrote or link.status != LinkStatus.SYNCED):
-            await self._check_hubspot_total(ctx, record.id, invoice)
-        return outcome
+        """Bring the HubSpot copy to the QBO invoice (`plan_hubspot_copy`), after reading its parts."""
+        company = await ctx.company()
+        maps = _fields.active_maps(_header(company.hubspot_zone), settings)
+        copy, read = lines.HubSpotCopy({}, {}), HubSpotCopyRead(record, {}, {}, {})  # voided: no parts written
+        if status != VOIDED and record.properties.get("hs_invoice_status") != VOIDED:
+            item_ids = [
+                str(item_id)
+                for line in lines.item_lines(invoice)
+                if (item_id := _fields.get_path(line, "SalesItemLineDetail.ItemRef.value"))
+                and item_id != lines.SHIPPING_ITEM_ID
+            ]
+            skus = await refs.item_skus(ctx, item_ids)
+            currency = currencies.qbo_currency(invoice, company)
+            copy = lines.hubspot_copy(invoice, skus, await refs.products_for_items(ctx, skus), currency)
+            read = await self._read_copy(ctx, record, orjson.loads(link.synced.get(LINE_MAP) or "{}"))
+        return await carry_out(ctx, plan_hubspot_copy(link, invoice, status, action, maps, copy, read, ctx.clock()))
 
-    async def _check_hubspot_total(self, ctx: SyncContext, hubspot_id: str, invoice: QboEntity) -> None:
-        """What HubSpot computed must be QBO's total to the cent; else the record is failing with both."""
-        read = await ctx.hubspot.get("invoices", hubspot_id, properties=["hs_amount_billed"])
-        billed = decimal(read.properties.get("hs_amount_billed"))
-        total = decimal(invoice.get("TotalAmt"))
-        if billed != total:
-            raise Failing(
-                f"HubSpot bills {plain(billed) if billed is not None else 'nothing'} for the QuickBooks invoice of "
-                f"{plain(total) if total is not None else 'nothing'}",
-                category=TOTAL_MISMATCH,
-            )
-
-    async def _sync_line_items(
-        self, ctx: SyncContext, invoice_id: str, invoice: QboEntity, record: HubSpotObject, known: dict[str, str]
-    ) -> tuple[dict[str, str], list[str]]:
-        """Line items, invoice-level discounts and tax of the HubSpot copy brought to the QBO invoice
-        (`_invoice_lines`)."""
-        item_ids = [
-            str(item_id)
-            for line in lines.item_lines(invoice)
-            if (item_id := _fields.get_path(line, "SalesItemLineDetail.ItemRef.value"))
-            and item_id != lines.SHIPPING_ITEM_ID
-        ]
-        skus = await refs.item_skus(ctx, item_ids)
-        currency = currencies.qbo_currency(invoice, await ctx.company())
-        copy = lines.hubspot_copy(invoice, skus, await refs.products_for_items(ctx, skus), currency)
-        current: dict[str, Line] = {}
+    async def _read_copy(self, ctx: SyncContext, record: HubSpotObject, known: Mapping[str, str]) -> HubSpotCopyRead:
+        """The HubSpot copy's line items, discounts and taxes; and the discounts and taxes of the line map that are
+        not associated with it (a run crashed between making one and associating it)."""
+        items: dict[str, Line] = {}
         if ids := record.associations.get("line_items", []):
             batch = await ctx.hubspot.batch_read("line_items", ids, properties=lines.LINE_ITEM_PROPERTIES)
-            current = {item.id: Line.from_hubspot(item.properties) for item in batch.results}
-        plan = lines.plan_line_items(copy.line_items, current, known)
-        for item_id, line in plan.update.items():
-            await ctx.hubspot.update("line_items", item_id, line.hubspot_properties())
-        mapping = dict(plan.kept)
-        for key, line in plan.create.items():
-            association = NewAssociation(invoice_id, LINE_ITEM_TO_INVOICE)
-            created = await ctx.hubspot.create("line_items", line.hubspot_properties(), associations=[association])
-            mapping[key] = created.id
-        for item_id in plan.archive:
-            await ctx.hubspot.archive("line_items", item_id)
-        writes = len(plan.update) + len(plan.create) + len(plan.archive)
+            items = {item.id: Line.from_hubspot(item.properties) for item in batch.results}
+        associated: dict[str, dict[str, Adjustment]] = {}
+        unassociated: dict[str, dict[str, Adjustment]] = {}
         for kind in ("discounts", "taxes"):
-            wanted = {key: a for key, a in copy.adjustments.items() if a.kind == kind}
-            current_adjustments: dict[str, Adjustment] = {}
-            if ids := record.associations.get(kind, []):
-                batch = await ctx.hubspot.batch_read(kind, ids, properties=lines.ADJUSTMENT_PROPERTIES)
-                current_adjustments = {r.id: Adjustment.from_hubspot(kind, r.properties) for r in batch.results}
-            if not wanted and not current_adjustments:
-                continue
-            adjustment_plan = lines.plan_records(wanted, current_adjustments, known)
-            for adjustment_id, adjustment in adjustment_plan.update.items():
-                await ctx.hubspot.update(kind, adjustment_id, adjustment.hubspot_properties())
-            mapping.update(adjustment_plan.kept)
-            for key, adjustment in adjustment_plan.create.items():
-                created = await ctx.hubspot.create(kind, adjustment.hubspot_properties())
-                await ctx.hubspot.associate(
-                    "invoices", invoice_id, kind, created.id, type_id=INVOICE_TO_ADJUSTMENT[kind]
-                )
-                mapping[key] = created.id
-            for adjustment_id in adjustment_plan.archive:
-                await ctx.hubspot.archive(kind, adjustment_id)
-            writes += len(adjustment_plan.update) + len(adjustment_plan.create) + len(adjustment_plan.archive)
-        return mapping, [f"{writes} line items, discounts and taxes"] if writes else []
-
-    async def _save_qbo_origin(
-        self,
-        ctx: SyncContext,
-        link: Link,
-        invoice: QboEntity,
-        line_map: dict[str, str],
-        status: str,
-        action: Action,
-        wrote: list[str],
-    ) -> Outcome:
-        saved = await ctx.store.save_link(
-            dataclasses.replace(
-                link,
-                synced={**link.synced, LINE_MAP: orjson.dumps(line_map).decode(), "status": status},
-                qbo_version=str(invoice.get("SyncToken")),
-                qbo_hash=_lines_hash(invoice),
-                last_synced_at=ctx.clock(),
-                status=LinkStatus.SYNCED,
-                error_category=None,
-                error_message=None,
-            )
-        )
-        if not wrote and action == Action.UPDATED:
-            return Outcome(Action.UNCHANGED, None, saved)
-        return Outcome(action, Direction.QBO_TO_HUBSPOT, saved, "wrote: " + ", ".join(wrote) if wrote else "")
+            ids = record.associations.get(kind, [])
+            loose = sorted({i for key, i in known.items() if _adjustment_kind(key) == kind and i not in ids}, key=int)
+            for found, wanted in ((associated, ids), (unassociated, loose)):
+                if wanted:
+                    batch = await ctx.hubspot.batch_read(kind, wanted, properties=lines.ADJUSTMENT_PROPERTIES)
+                    found[kind] = {r.id: Adjustment.from_hubspot(kind, r.properties) for r in batch.results}
+        return HubSpotCopyRead(record, items, associated, unassociated)
 
     async def _qbo_edit_of_hubspot_invoice(
         self, ctx: SyncContext, link: Link, invoice: QboEntity, status: str
@@ -430,11 +385,7 @@ class InvoiceRule:
         currencies.check_qbo_holds(currency, company, "invoice")
         body = await self._qbo_body(ctx, settings, record)
         body.update(await _qbo_currency_fields(ctx, company, currency, body))
-        invoice, action = await self._create_in_qbo(ctx, record, body, link)
-        link = _claim(ctx, link, Provider.HUBSPOT, record.id, str(invoice["Id"]))
-        outcome = await self._save_hubspot_origin(ctx, settings, link, record, invoice, action, written=True)
-        _check_qbo_total(record, invoice)
-        return outcome
+        return await self._create_in_qbo(ctx, record, body, link)
 
     async def _qbo_body(self, ctx: SyncContext, settings: InvoiceSettings, record: HubSpotObject) -> dict[str, Any]:
         """The QBO fields hsqbo sets from a HubSpot invoice (no Id/SyncToken/DocNumber)."""
@@ -491,93 +442,29 @@ class InvoiceRule:
 
     async def _create_in_qbo(
         self, ctx: SyncContext, record: HubSpotObject, body: dict[str, Any], link: Link | None
-    ) -> tuple[QboEntity, Action]:
-        """Create the QBO invoice once: adopt one a crashed run made (same DocNumber, PrivateNote naming this
-        invoice); on a DocNumber collision let QBO number it."""
-        marker = _marker(record)
-        body = {**body, "PrivateNote": marker}
+    ) -> Outcome:
+        """Create the QBO invoice once (`plan_qbo_invoice`), or adopt one a crashed run made (same DocNumber,
+        PrivateNote naming this invoice)."""
         number = _fields.text(record.properties.get("hs_number"))
+        adopted: QboEntity | None = None
         if number is not None and len(number) <= DOC_NUMBER_MAX:
-            for found in await ctx.qbo.query(f"SELECT * FROM Invoice WHERE DocNumber = {qbo_quote(number)}"):
-                if found.get("PrivateNote") == marker:
-                    return found, Action.LINKED
-            try:
-                request_id = ctx.request_id("Invoice", "create", record.id, number, link=link)
-                return await ctx.qbo.create(
-                    "Invoice", {**body, "DocNumber": number}, request_id=request_id
-                ), Action.CREATED
-            except DuplicateDocNumber:
-                pass
-        request_id = ctx.request_id("Invoice", "create", record.id, "numbered-by-qbo", link=link)
-        created = await ctx.qbo.create("Invoice", body, request_id=request_id)
-        return created, Action.CREATED
+            found = await ctx.qbo.query(f"SELECT * FROM Invoice WHERE DocNumber = {qbo_quote(number)}")
+            adopted = next((invoice for invoice in found if invoice.get("PrivateNote") == _marker(record)), None)
+        else:
+            number = None
+        return await carry_out(ctx, plan_qbo_invoice(link, record, body, number, adopted, ctx.name, ctx.clock()))
 
     async def _push_to_qbo(
         self, ctx: SyncContext, settings: InvoiceSettings, link: Link, record: HubSpotObject, invoice: QboEntity
     ) -> Outcome:
-        """Bring the QBO invoice made from a HubSpot invoice to it; a sparse update of what differs."""
+        """Bring the QBO invoice made from a HubSpot invoice to it (`plan_qbo_invoice_update`)."""
         assert link.qbo_id is not None
         body = await self._qbo_body(ctx, settings, record)
-        with_tax = settings.tax_code is not None
-        changed: dict[str, Any] = {}
-        current_lines = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=with_tax)
-        if lines.qbo_line_signature(body["Line"], with_tax_code=with_tax) != current_lines:
-            changed["Line"] = body["Line"]
-        if body.get("ApplyTaxAfterDiscount") and not invoice.get("ApplyTaxAfterDiscount"):
-            changed["ApplyTaxAfterDiscount"] = True
-        if str(_fields.get_path(invoice, "CustomerRef.value")) != body["CustomerRef"]["value"]:
-            changed["CustomerRef"] = body["CustomerRef"]
         maps = _fields.active_maps(_header((await ctx.company()).hubspot_zone), settings)
-        header = _fields.changed(_fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, invoice))
-        # QBO fills a missing due date from the terms and a missing TxnDate with the day of the write: a date
-        # HubSpot lacks is no change (writing none would rewrite QBO's on every apply).
-        for date in ("invoice_date", "due_date"):
-            if date in header and header[date] is None:
-                del header[date]
-        changed.update(_fields.to_qbo(maps, header, invoice))
-        current_fields = {f.get("DefinitionId"): f.get("StringValue") for f in invoice.get("CustomField") or ()}
-        if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):
-            changed["CustomField"] = body["CustomField"]
-        if not changed:
-            outcome = await self._save_hubspot_origin(
-                ctx, settings, link, record, invoice, Action.UNCHANGED, written=False
-            )
-            _check_qbo_total(record, invoice)
-            return outcome
         request_id = ctx.request_id("Invoice", link.qbo_id, "update", str(invoice["SyncToken"]), link=link)
-        update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
-        updated = await ctx.qbo.update("Invoice", update, request_id=request_id)
-        outcome = await self._save_hubspot_origin(ctx, settings, link, record, updated, Action.UPDATED, written=True)
-        _check_qbo_total(record, updated)
-        return dataclasses.replace(outcome, detail="fields: " + ", ".join(sorted(changed)))
-
-    async def _save_hubspot_origin(
-        self,
-        ctx: SyncContext,
-        settings: InvoiceSettings,
-        link: Link,
-        record: HubSpotObject,
-        invoice: QboEntity,
-        action: Action,
-        *,
-        written: bool,
-    ) -> Outcome:
-        token = str(invoice.get("SyncToken"))
-        saved = await ctx.store.save_link(
-            dataclasses.replace(
-                link,
-                hubspot_version=record.updated_at.isoformat() if record.updated_at else link.hubspot_version,
-                qbo_version=token,
-                qbo_written_sync_token=token if written else link.qbo_written_sync_token,
-                qbo_hash=_lines_hash(invoice),
-                last_synced_at=ctx.clock(),
-                status=LinkStatus.SYNCED,
-                error_category=None,
-                error_message=None,
-            )
-        )
-        direction = Direction.HUBSPOT_TO_QBO if written else None
-        return Outcome(action, direction, saved)
+        plan = plan_qbo_invoice_update(link, record, invoice, body, maps, settings.tax_code is not None, request_id,
+                                       ctx.clock())  # fmt: skip
+        return await carry_out(ctx, plan)
 
     async def _void_in_qbo(self, ctx: SyncContext, link: Link, invoice: QboEntity, why: str) -> Outcome:
         assert link.qbo_id is not None
@@ -600,6 +487,239 @@ class InvoiceRule:
 # --- plans (see services/worker/_plan.py) ---------------------------------------------------------------------------
 
 
+def plan_hubspot_invoice(
+    link: Link, invoice: QboEntity, currency: str, maps: list[FieldMap], contact_id: str, company_id: str | None
+) -> Plan:
+    """The HubSpot copy of a new QBO invoice created (a draft with its header, contact and company: its line items
+    need its id, so they are the next plan's, `plan_hubspot_copy`) and the link naming it. The copy carries the QBO
+    id in its unique `QBO_ID_PROPERTY`: after a crash before the link save, the next apply finds it by that property
+    and adopts it (`made_from`) instead of making a second one."""
+    associations = [NewAssociation(contact_id, INVOICE_TO_CONTACT)]
+    if company_id is not None:
+        associations.append(NewAssociation(company_id, INVOICE_TO_COMPANY))
+    values = {k: v for k, v in _hubspot_values(maps, _fields.from_qbo(maps, invoice)).items() if v}
+    values.update({"hs_currency": currency, "hs_invoice_billable": "false", QBO_ID_PROPERTY: str(invoice["Id"])})
+    steps = (
+        CreateHubSpot("invoices", values, tuple(associations)),
+        SaveLink({"hubspot_id": Answered(Answer.HUBSPOT_ID)}),
+    )
+    return Plan(link, steps, Action.CREATED, Direction.QBO_TO_HUBSPOT)
+
+
+def plan_hubspot_copy(
+    link: Link,
+    invoice: QboEntity,
+    status: str,
+    action: Action,
+    maps: list[FieldMap],
+    copy: lines.HubSpotCopy,
+    read: HubSpotCopyRead,
+    now: float,
+) -> Plan:
+    """The HubSpot copy brought to the QBO invoice: its line items (updated, created associated with it, archived),
+    its discounts and tax, then its header and status (HubSpot opens an invoice only once it has line items), then
+    the link with the line map (QBO line key -> HubSpot id) and what HubSpot computed checked against QBO's total.
+    Only what differs is written; a voided copy is final.
+
+    Crash windows: line items made but the link not saved: the next plan finds them on the invoice, identical to
+    what it wants, and keeps them (`_invoice_lines.plan_records`); a discount or tax made but not yet associated
+    (HubSpot associates these from the invoice's side only, a second call): the link's line map names it before the
+    association, so the next plan reads it (`HubSpotCopyRead.unassociated`) and associates it, or archives it when no
+    longer wanted; any other write is idempotent, and the re-run only finds less to do."""
+    assert link.hubspot_id is not None
+    invoice_id, record = link.hubspot_id, read.record
+    known: dict[str, str] = orjson.loads(link.synced.get(LINE_MAP) or "{}")
+    current_status = record.properties.get("hs_invoice_status")
+    seen = hubspot_version(record) or link.hubspot_version
+    steps: list[Step] = []
+    mapping: dict[str, str | Answered] = dict(known)
+    wrote: list[str] = []
+    version: str | Answered | None = seen
+    if current_status == VOIDED:
+        status = VOIDED
+    else:
+        changes: dict[str, str] = {}
+        if status != VOIDED:  # a void zeroes QBO's lines: HubSpot keeps what was billed
+            wanted = _fields.from_qbo(maps, invoice)
+            changes = _hubspot_values(maps, _fields.changed(wanted, _fields.from_hubspot(maps, record.properties)))
+            mapping, writes = _part_steps(link, invoice_id, known, copy, read, steps)
+            wrote += [f"{writes} line items, discounts and taxes"] if writes else []
+        if status != current_status:
+            changes["hs_invoice_status"] = status
+        if changes:
+            steps.append(UpdateHubSpot("invoices", invoice_id, changes, label="invoice"))
+            version = Answered(Answer.HUBSPOT_UPDATED_AT, seen, "invoice")
+            wrote += sorted(changes)
+    steps.append(SaveLink({
+        "synced": {**link.synced, LINE_MAP: AsJson(mapping), "status": status},
+        "qbo_version": str(invoice.get("SyncToken")), "qbo_hash": _lines_hash(invoice.get("Line") or []),
+        "hubspot_version": version, "last_synced_at": now, "status": LinkStatus.SYNCED, "error_category": None,
+        "error_message": None,
+    }))  # fmt: skip
+    if status != VOIDED and (wrote or link.status != LinkStatus.SYNCED):
+        steps.append(CheckInvoiceTotal(decimal(invoice.get("TotalAmt")), hubspot_invoice_id=invoice_id, label="total"))
+        if wrote:  # HubSpot recomputed the invoice's amounts: a version of our making
+            steps.append(SaveLink({"hubspot_version": Answered(Answer.HUBSPOT_UPDATED_AT, seen, "total")}))
+    if not wrote and action == Action.UPDATED:
+        return Plan(link, tuple(steps), Action.UNCHANGED)
+    return Plan(link, tuple(steps), action, Direction.QBO_TO_HUBSPOT, "wrote: " + ", ".join(wrote) if wrote else "")
+
+
+def _part_steps(
+    link: Link, invoice_id: str, known: Mapping[str, str], copy: lines.HubSpotCopy, read: HubSpotCopyRead,
+    steps: list[Step],
+) -> tuple[dict[str, str | Answered], int]:  # fmt: skip
+    """The writes bringing the copy's line items, discounts and tax to `copy` (appended to `steps`): the new line map
+    and how many records they write."""
+    mapping: dict[str, str | Answered] = {}
+    plan = lines.plan_line_items(copy.line_items, read.line_items, known)
+    steps += [UpdateHubSpot("line_items", item_id, line.hubspot_properties()) for item_id, line in plan.update.items()]
+    mapping.update(plan.kept)
+    for key, line in plan.create.items():
+        label = f"line_items:{key}"
+        association = NewAssociation(invoice_id, LINE_ITEM_TO_INVOICE)  # made with the line item: one call
+        steps.append(CreateHubSpot("line_items", line.hubspot_properties(), (association,), label))
+        mapping[key] = Answered(Answer.HUBSPOT_ID, label=label)
+    steps += [ArchiveHubSpot("line_items", item_id) for item_id in plan.archive]
+    writes = len(plan.update) + len(plan.create) + len(plan.archive)
+    for kind in ("discounts", "taxes"):
+        wanted = {key: a for key, a in copy.adjustments.items() if a.kind == kind}
+        associated, loose = read.adjustments.get(kind, {}), read.unassociated.get(kind, {})
+        if not wanted and not associated and not loose:
+            continue
+        type_id = INVOICE_TO_ADJUSTMENT[kind]
+        records = lines.plan_records(wanted, {**associated, **loose}, known)
+        steps += [UpdateHubSpot(kind, i, adjustment.hubspot_properties()) for i, adjustment in records.update.items()]
+        mapping.update(records.kept)
+        steps += [AssociateInvoicePart(invoice_id, kind, i, type_id) for i in records.kept.values() if i in loose]
+        for key, adjustment in records.create.items():
+            label = f"{kind}:{key}"
+            made = Answered(Answer.HUBSPOT_ID, label=label)
+            mapping[key] = made
+            steps += [
+                CreateHubSpot(kind, adjustment.hubspot_properties(), label=label),
+                SaveLink(
+                    {"synced": {**link.synced, LINE_MAP: AsJson({**known, **mapping})}}
+                ),  # named before associated
+                AssociateInvoicePart(invoice_id, kind, made, type_id),
+            ]
+        steps += [ArchiveHubSpot(kind, i) for i in records.archive]
+        associating = sum(1 for i in records.kept.values() if i in loose)
+        writes += len(records.update) + len(records.create) + len(records.archive) + associating
+    return mapping, writes
+
+
+def plan_qbo_invoice(
+    link: Link | None,
+    record: HubSpotObject,
+    body: Mapping[str, Any],
+    number: str | None,
+    adopted: QboEntity | None,
+    connection: str,
+    now: float,
+) -> Plan:
+    """The QBO invoice of a HubSpot invoice created (`body`, PrivateNote naming the HubSpot invoice; DocNumber
+    `number`, or none when QBO refuses it as taken or there is none: QBO numbers it), or `adopted` (found by its
+    DocNumber and PrivateNote: made by a run that crashed before saving the link), then the link naming its
+    SyncToken (the echo of our write), then QBO's total checked against HubSpot's amount billed. A crash after the
+    create: the re-run's `requestid`s are the same (the link has not moved), so QBO replays its answers; and the
+    DocNumber look-up adopts it."""
+    base = _claim(connection, link, Provider.HUBSPOT, record.id, None)
+    billed = decimal(record.properties.get("hs_amount_billed"))
+    settled: dict[str, Any] = {
+        "hubspot_version": hubspot_version(record) or base.hubspot_version, "last_synced_at": now,
+        "status": LinkStatus.SYNCED, "error_category": None, "error_message": None,
+    }  # fmt: skip
+    if adopted is not None:
+        token = str(adopted["SyncToken"])
+        saved = {**settled, "qbo_id": str(adopted["Id"]), "qbo_version": token, "qbo_written_sync_token": token,
+                 "qbo_hash": _lines_hash(adopted.get("Line") or [])}  # fmt: skip
+        steps: tuple[Step, ...] = (SaveLink(saved), CheckInvoiceTotal(billed, decimal(adopted.get("TotalAmt"))))
+        return Plan(base, steps, Action.LINKED, Direction.HUBSPOT_TO_QBO)
+    numbered_by_qbo = Alternative({"DocNumber": None}, RequestId(("Invoice", "create", record.id, "numbered-by-qbo")))
+    alternatives: tuple[Alternative, ...] = (numbered_by_qbo,)
+    if number is not None:
+        alternatives = (Alternative({"DocNumber": number}, RequestId(("Invoice", "create", record.id, number))),
+                        numbered_by_qbo)  # fmt: skip
+    written = {**body, "PrivateNote": _marker(record)}
+    create = CreateQboOneOf("Invoice", written, alternatives, Refusal.DUPLICATE_DOC_NUMBER)
+    answered = Answered(Answer.QBO_SYNC_TOKEN)
+    saved = {**settled, "qbo_id": Answered(Answer.QBO_ID), "qbo_version": answered,
+             "qbo_written_sync_token": answered, "qbo_hash": _lines_hash(body["Line"])}  # fmt: skip
+    steps = (create, SaveLink(saved), CheckInvoiceTotal(billed, Answered(Answer.QBO_TOTAL)))
+    return Plan(base, steps, Action.CREATED, Direction.HUBSPOT_TO_QBO)
+
+
+def plan_qbo_invoice_update(
+    link: Link,
+    record: HubSpotObject,
+    invoice: QboEntity,
+    body: Mapping[str, Any],
+    maps: list[FieldMap],
+    with_tax: bool,
+    request_id: str,
+    now: float,
+) -> Plan:
+    """The QBO invoice made from a HubSpot invoice brought to it (`body`): the write intent (what the invoice will
+    read after the update, `QBO_INTENT`), a sparse update of what differs, the link naming its SyncToken (the echo of
+    our write), then QBO's total checked against HubSpot's amount billed. A crash after the update: the re-run finds
+    nothing to change and, the invoice being what the intent names, takes it for our write (QBO's echo of it is
+    ours, never an edit made there)."""
+    assert link.qbo_id is not None
+    changed: dict[str, Any] = {}
+    current_lines = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=with_tax)
+    if lines.qbo_line_signature(body["Line"], with_tax_code=with_tax) != current_lines:
+        changed["Line"] = body["Line"]
+    if body.get("ApplyTaxAfterDiscount") and not invoice.get("ApplyTaxAfterDiscount"):
+        changed["ApplyTaxAfterDiscount"] = True
+    if str(_fields.get_path(invoice, "CustomerRef.value")) != body["CustomerRef"]["value"]:
+        changed["CustomerRef"] = body["CustomerRef"]
+    header = _fields.changed(_fields.from_hubspot(maps, record.properties), _fields.from_qbo(maps, invoice))
+    # QBO fills a missing due date from the terms and a missing TxnDate with the day of the write: a date
+    # HubSpot lacks is no change (writing none would rewrite QBO's on every apply).
+    for date in ("invoice_date", "due_date"):
+        if date in header and header[date] is None:
+            del header[date]
+    changed.update(_fields.to_qbo(maps, header, invoice))
+    current_fields = {f.get("DefinitionId"): f.get("StringValue") for f in invoice.get("CustomField") or ()}
+    if any(current_fields.get(f["DefinitionId"]) != f["StringValue"] for f in body.get("CustomField", ())):
+        changed["CustomField"] = body["CustomField"]
+    billed = decimal(record.properties.get("hs_amount_billed"))
+    synced = {key: value for key, value in link.synced.items() if key != QBO_INTENT}
+    settled: dict[str, Any] = {
+        "synced": synced, "hubspot_version": hubspot_version(record) or link.hubspot_version, "last_synced_at": now,
+        "status": LinkStatus.SYNCED, "error_category": None, "error_message": None,
+    }  # fmt: skip
+    if not changed:
+        token = str(invoice.get("SyncToken"))
+        saved = {**settled, "qbo_version": token, "qbo_hash": _lines_hash(invoice.get("Line") or [])}
+        if link.synced.get(QBO_INTENT) == _qbo_state(maps, with_tax, invoice) and token != link.qbo_version:
+            saved["qbo_written_sync_token"] = token  # our update, its link save lost: QBO's echo of it is ours
+        steps: tuple[Step, ...] = (SaveLink(saved), CheckInvoiceTotal(billed, decimal(invoice.get("TotalAmt"))))
+        return Plan(link, steps, Action.UNCHANGED)
+    answered = Answered(Answer.QBO_SYNC_TOKEN)
+    update = {"Id": link.qbo_id, "SyncToken": invoice["SyncToken"], **changed}
+    intent = SaveLink({"synced": {**link.synced, QBO_INTENT: _qbo_state(maps, with_tax, {**invoice, **changed})}})
+    saved = {**settled, "qbo_version": answered, "qbo_written_sync_token": answered,
+             "qbo_hash": _lines_hash(body["Line"])}  # fmt: skip
+    steps = (intent, UpdateQbo("Invoice", update, request_id), SaveLink(saved),
+             CheckInvoiceTotal(billed, Answered(Answer.QBO_TOTAL)))  # fmt: skip
+    return Plan(link, steps, Action.UPDATED, Direction.HUBSPOT_TO_QBO, "fields: " + ", ".join(sorted(changed)))
+
+
+def _qbo_state(maps: list[FieldMap], with_tax: bool, invoice: Mapping[str, Any]) -> str:
+    """A hash of what hsqbo sets on a QBO invoice (lines, customer, header, custom fields), as read or as it will
+    read after an update: the write intent `plan_qbo_invoice_update` records before updating."""
+    signature = lines.qbo_line_signature(invoice.get("Line") or [], with_tax_code=with_tax)
+    custom = sorted((str(f.get("DefinitionId")), str(f.get("StringValue"))) for f in invoice.get("CustomField") or ()
+                    if f.get("StringValue"))  # fmt: skip
+    state = {
+        "lines": signature, "customer": _fields.get_path(invoice, "CustomerRef.value"), "custom": custom,
+        "header": _fields.from_qbo(maps, invoice), "after_discount": bool(invoice.get("ApplyTaxAfterDiscount")),
+    }  # fmt: skip
+    return _fields.content_hash({"state": orjson.dumps(state, default=str).decode()})
+
+
 def plan_qbo_edit_of_hubspot_invoice(link: Link, invoice: QboEntity, status: str) -> Plan:
     """A QBO edit of an invoice made in HubSpot: not synced back, except a void, once (the HubSpot invoice voided,
     unless deleted there meanwhile). A crash before the link save: the re-run voids it again, which changes nothing."""
@@ -609,7 +729,7 @@ def plan_qbo_edit_of_hubspot_invoice(link: Link, invoice: QboEntity, status: str
         steps = (UpdateHubSpot("invoices", link.hubspot_id, {"hs_invoice_status": VOIDED}, gone_ok=True),
                  SaveLink(changes))  # fmt: skip
         return Plan(link, steps, Action.VOIDED, Direction.QBO_TO_HUBSPOT, "voided in QuickBooks")
-    what = "its lines, prices or tax" if _lines_hash(invoice) != link.qbo_hash else "it"
+    what = "its lines, prices or tax" if _lines_hash(invoice.get("Line") or []) != link.qbo_hash else "it"
     detail = f"edited {what} in QuickBooks; not synced back: the invoice was created in HubSpot, which stays its "
     return Plan(link, (), Action.SKIPPED, detail=detail + "master (edit it there)")
 

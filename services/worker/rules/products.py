@@ -28,13 +28,13 @@ archived in HubSpot → the item is made inactive (on_delete = "propagate").
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from services.worker import _fields, _names
 from services.worker._fields import FieldMap
+from services.worker._plan import AllRefused, Step
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
 from services.worker.rules import _currency as currencies
 from services.worker.rules import _filters as filters
@@ -43,10 +43,12 @@ from services.worker.rules._origin import OriginProperty, made_from
 from services.worker.rules._pair import (
     PairSpec,
     archive_in_hubspot,
+    carry_out_create,
     claim,
     deactivate_in_qbo,
     hubspot_properties,
-    intend_qbo_create,
+    plan_hubspot_create,
+    plan_qbo_create,
     repoint_merged,
     sync_fields,
 )
@@ -55,7 +57,7 @@ from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.company import Company
 from shared.connections import SyncContext
 from shared.domain import Action, Kind, Provider
-from shared.errors import DuplicateName, NotFound
+from shared.errors import NotFound
 from shared.store import Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ProductSettings
 
@@ -148,19 +150,10 @@ class ProductRule:
             if isinstance(chosen, match.LinkTo):
                 found = items[chosen.id]
         if found is not None:
-            link = await claim(
-                ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(found["Id"]), category="duplicate_sku"
-            )
-            restore = {"Active": True} if not found.get("Active", True) else None
-            return await _sync(
-                ctx, settings, match.cleared(link), product, found, action=Action.LINKED, qbo_extra=restore
-            )
-        link, item = await _create_item(ctx, settings, product, link)
-        link = await claim(
-            ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product_id, str(item["Id"]), category="duplicate_sku"
-        )
-        link = dataclasses.replace(match.cleared(link), qbo_written_sync_token=str(item["SyncToken"]))
-        return await _sync(ctx, settings, link, product, item, action=Action.CREATED)
+            return await _link(ctx, settings, link, Provider.HUBSPOT, product, found)
+        created, item_id = await _create_item(ctx, settings, product, link)
+        item = await ctx.qbo.read("Item", item_id)
+        return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
 
@@ -196,11 +189,10 @@ class ProductRule:
                 )
             if isinstance(chosen, match.LinkTo):
                 found = products[chosen.id]
-        product = found or await _create_product(ctx, settings, item)
-        link = await claim(ctx, Kind.PRODUCT, link, Provider.QUICKBOOKS, product.id, item_id, category="duplicate_sku")
-        return await _sync(
-            ctx, settings, match.cleared(link), product, item, action=Action.LINKED if found else Action.CREATED
-        )
+        if found is None:
+            created, product = await _create_product(ctx, settings, item, link)
+            return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
+        return await _link(ctx, settings, link, Provider.QUICKBOOKS, found, item)
 
 
 # --- the filters and the matching, for the rule and for the initial sync's plan -------------------------------------
@@ -271,6 +263,20 @@ def _properties(settings: ProductSettings) -> list[str]:
     return hubspot_properties(_fields.active_maps(SPEC.fields, settings), "name", "hs_sku")
 
 
+async def _link(
+    ctx: SyncContext, settings: ProductSettings, link: Link | None, origin: Provider, product: HubSpotObject,
+    item: QboEntity,
+) -> Outcome:  # fmt: skip
+    """A record with no link (on `origin`; `link`: its link as read) joined to the record it matched on the other
+    side (`claim`), then the fields synced. A live product matching an inactive item reactivates it."""
+    claimed = await claim(ctx, Kind.PRODUCT, link, origin, product.id, str(item["Id"]), category="duplicate_sku")
+    restore = {"Active": True} if not item.get("Active", True) else None
+    return await _sync(
+        ctx, settings, match.cleared(claimed.link), product, item, action=Action.LINKED, qbo_extra=restore,
+        first=claimed.steps,
+    )  # fmt: skip
+
+
 async def _sync(
     ctx: SyncContext,
     settings: ProductSettings,
@@ -280,14 +286,16 @@ async def _sync(
     *,
     action: Action,
     qbo_extra: dict[str, Any] | None = None,
+    first: Sequence[Step] = (),
 ) -> Outcome:
-    """`sync_fields`, with the two product rules folded into what it compares (`_compared`); the type always takes
-    QBO's value (HubSpot's current type is presented as the agreed one, so the merge picks QBO's)."""
+    """`sync_fields` (after the steps `first`), with the two product rules folded into what it compares
+    (`_compared`); the type always takes QBO's value (HubSpot's current type is presented as the agreed one, so the
+    merge picks QBO's)."""
     settings = await _priced(ctx, settings)
     settings, item = _compared(settings, product, item)
     settled = {"type": product_type(product.properties.get("hs_product_type"))}
     return await sync_fields(
-        ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra, settled=settled
+        ctx, SPEC, settings, link, product, item, action=action, qbo_extra=qbo_extra, settled=settled, first=first
     )
 
 
@@ -316,8 +324,9 @@ def _compared(settings: ProductSettings, product: HubSpotObject, item: QboEntity
 
 async def _create_item(
     ctx: SyncContext, settings: ProductSettings, product: HubSpotObject, link: Link | None
-) -> tuple[Link, QboEntity]:
-    """The item made, and the link holding its intent."""
+) -> tuple[Link, str]:
+    """The item made (`plan_qbo_create`, carried out): the link as saved, and the item's id (read next: a create
+    replayed for a retry holds what the first attempt sent)."""
     settings = await _priced(ctx, settings)
     kind = product_type(product.properties.get("hs_product_type")) or "service"
     if kind not in QBO_TYPES:
@@ -330,23 +339,32 @@ async def _create_item(
     body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value != ""}
     body |= {"Type": QBO_TYPES[kind], "IncomeAccountRef": {"value": await _income_account(ctx, settings)}}
     name = _fields.text(product.properties.get("name")) or f"HubSpot product {product.id}"
-    candidates = item_names(name, values.get("sku"), product.id)
-    compared_settings, compared_item = _compared(settings, product, {**body, "Name": candidates[0]})
+    names = item_names(name, values.get("sku"), product.id)
+    compared_settings, compared_item = _compared(settings, product, {**body, "Name": names[0]})
     holds = _fields.from_qbo(_fields.active_maps(SPEC.fields, compared_settings), compared_item)
-    intent = await intend_qbo_create(ctx, Kind.PRODUCT, link, product.id, holds)
-    for candidate in candidates:
-        request_id = ctx.request_id("Item", "create", product.id, candidate, link=intent)
-        with contextlib.suppress(DuplicateName):
-            return intent, await ctx.qbo.create("Item", {**body, "Name": candidate}, request_id=request_id)
-    raise Failing(f"QuickBooks already has items named {name!r} and its variants", category="duplicate_name")
+    taken = AllRefused(f"QuickBooks already has items named {name!r} and its variants", "duplicate_name")
+    plan = plan_qbo_create(
+        SPEC, link or Link(connection=ctx.name, kind=Kind.PRODUCT, origin=Provider.HUBSPOT, hubspot_id=product.id),
+        product.id, body, name_field="Name", names=names, holds=holds, all_refused=taken,
+    )  # fmt: skip
+    return await carry_out_create(ctx, plan, Provider.QUICKBOOKS)
 
 
-async def _create_product(ctx: SyncContext, settings: ProductSettings, item: QboEntity) -> HubSpotObject:
+async def _create_product(
+    ctx: SyncContext, settings: ProductSettings, item: QboEntity, link: Link | None
+) -> tuple[Link, HubSpotObject]:
+    """The product made (`plan_hubspot_create`, carried out; marked with the item it was made from, which a retry
+    after a crash finds it by): the link as saved, and the product as the create wrote it."""
     settings = await _priced(ctx, settings)
     maps = _fields.active_maps(SPEC.fields, settings)
     values = _fields.from_qbo(maps, item)
     properties = {name: value for name, value in _fields.to_hubspot(maps, values).items() if value}
-    return await ctx.hubspot.create("products", {**properties, ITEM_ORIGIN.name: str(item["Id"])})
+    properties[ITEM_ORIGIN.name] = str(item["Id"])
+    base = link or Link(connection=ctx.name, kind=Kind.PRODUCT, origin=Provider.QUICKBOOKS, qbo_id=str(item["Id"]))
+    made, product_id = await carry_out_create(
+        ctx, plan_hubspot_create(SPEC, base, properties, holds=None), Provider.HUBSPOT
+    )
+    return made, HubSpotObject(product_id, dict(properties), None, None)
 
 
 async def _income_account(ctx: SyncContext, settings: ProductSettings) -> str:
