@@ -3,10 +3,11 @@
 `Faults` holds a `FaultConfig` that the control surface changes at run time (`update(**fields)`). The API side
 is an ASGI middleware (`FaultMiddleware`, built with `Faults.middleware(...)`) that adds latency, answers a
 fraction of requests with a 5xx, answers every request for a broken record (its path ends with one of
-`broken_paths`, e.g. `/customer/42`) with a 5xx for as long as it is listed, and answers everything with a 429 until
-`throttle_until`; it never touches `/_sandbox/*`. The error bodies are provider-specific, so each emulator passes
-the callables that build them. The webhook side (drop / duplicate / reorder / slow-ack timeout) is read by
-`WebhookDispatcher`; a refused batch item (`batch_item_fault`) by the emulator that answers batches (QBO's `/batch`).
+`broken_paths`, e.g. `/customer/42`, or a QBO query by ids names it) with a 5xx for as long as it is listed, and
+answers everything with a 429 until `throttle_until`; it never touches `/_sandbox/*`. The error bodies are
+provider-specific, so each emulator passes the callables that build them. The webhook side (drop / duplicate /
+reorder / slow-ack timeout) is read by `WebhookDispatcher`; a refused batch item (`batch_item_fault`) by the emulator
+that answers batches (QBO's `/batch`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
+import re
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
@@ -100,8 +103,18 @@ class Faults:
     def refuses_batch_item(self, item_json: str) -> bool:
         return bool(self.config.batch_item_fault) and self.config.batch_item_fault in item_json
 
-    def broken(self, path: str) -> bool:
-        return any(path.endswith(broken) for broken in self.config.broken_paths)
+    def broken(self, path: str, query_string: bytes = b"") -> bool:
+        """Whether the request is for a broken record: its path ends with a broken path, or it is a QBO query by ids
+        (`select * from Customer where Id in ('42', ...)`, how a client reads several records at once) naming one."""
+        if any(path.endswith(broken) for broken in self.config.broken_paths):
+            return True
+        if not path.endswith("/query") or not self.config.broken_paths:
+            return False
+        statement = " ".join(urllib.parse.parse_qs(query_string.decode("latin-1")).get("query", ())).lower()
+        return any(
+            re.search(rf"\bfrom\s+{re.escape(entity)}\b", statement) and f"'{record_id}'" in statement
+            for entity, record_id in (broken.lower().rsplit("/", 2)[-2:] for broken in self.config.broken_paths)
+        )
 
     def holds_answer(self, path: str) -> bool:
         held = self.config
@@ -134,12 +147,13 @@ class FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
             await self.app(scope, receive, send)
             return
+        faults = self.faults.config
         delay = self.faults.latency_seconds()
         if delay:
             await asyncio.sleep(delay)
         if self.faults.throttled():
             await self.throttled_response()(scope, receive, send)
-        elif self.faults.broken(scope["path"]) or self.faults.chance(self.faults.config.error_rate):
+        elif self.faults.broken(scope["path"], scope["query_string"]) or self.faults.chance(faults.error_rate):
             await self.error_response()(scope, receive, send)
         elif self.faults.holds_answer(scope["path"]):
             hold = self.faults.config.held_answer_ms / 1000
