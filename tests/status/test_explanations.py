@@ -14,6 +14,7 @@ from shared import errors
 from shared.deadletters import error_category
 
 WORKER = Path(__file__).parents[2] / "services" / "worker"
+NAMES = ("category", "error_category")
 BROKER_REASONS = {"rejected", "delivery_limit", "expired", "maxlen", "unparseable"}  # x-death reasons, ours
 
 
@@ -23,15 +24,19 @@ def _error_categories() -> set[str]:
 
 
 def _rule_categories() -> set[str]:
-    """Every literal category a rule or the engine records: `category="..."`, `error_category="..."`, `Excluded`'s
-    default and the engine's `_record(..., "config", ...)`."""
+    """Every literal category a rule or the engine records: `category="..."`, `error_category="..."` (an argument or a
+    link change), `Excluded`'s default and the engine's `_record(..., "config", ...)`."""
     found = {"filtered", "config"}
     for path in WORKER.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.keyword) or node.arg not in ("category", "error_category"):
+            if isinstance(node, ast.keyword) and node.arg in NAMES:
+                values = [node.value]
+            elif isinstance(node, ast.Dict):  # a plan's link changes: {"error_category": "..."}
+                values = [v for k, v in zip(node.keys, node.values, strict=True)
+                          if isinstance(k, ast.Constant) and k.value in NAMES]  # fmt: skip
+            else:
                 continue
-            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                found.add(node.value.value)
+            found |= {v.value for v in values if isinstance(v, ast.Constant) and isinstance(v.value, str)}
     return found | {OTHER_CURRENCY, NOT_REPRESENTABLE, TOTAL_MISMATCH}
 
 

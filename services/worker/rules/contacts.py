@@ -136,7 +136,8 @@ class ContactRule:
         body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
         base = await _display_name(ctx, settings, contact)
         taken = AllRefused(
-            f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)", "duplicate_display_name"
+            f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)",
+            category="duplicate_display_name",
         )
         suffixes: list[str | None] = []
         if settings.display_name_strategy == "disambiguate":

@@ -342,7 +342,7 @@ async def _create_item(
     names = item_names(name, values.get("sku"), product.id)
     compared_settings, compared_item = _compared(settings, product, {**body, "Name": names[0]})
     holds = _fields.from_qbo(_fields.active_maps(SPEC.fields, compared_settings), compared_item)
-    taken = AllRefused(f"QuickBooks already has items named {name!r} and its variants", "duplicate_name")
+    taken = AllRefused(f"QuickBooks already has items named {name!r} and its variants", category="duplicate_name")
     plan = plan_qbo_create(
         SPEC, link or Link(connection=ctx.name, kind=Kind.PRODUCT, origin=Provider.HUBSPOT, hubspot_id=product.id),
         product.id, body, name_field="Name", names=names, holds=holds, all_refused=taken,
