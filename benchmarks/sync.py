@@ -207,14 +207,19 @@ def lag_ms(lags: list[float]) -> dict[str, float]:
     return {name: round(percentile(ordered, q) * 1000, 1) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
 
 
+def create_both(sides: Sides, contacts: list[str], customers: list[str]) -> None:
+    """Contacts made in HubSpot and customers in QBO, with these emails."""
+    for email in contacts:
+        sides.create_contact(email)
+    for email in customers:
+        sides.create_customer(email)
+
+
 async def linked_pairs(sides: Sides) -> list[LinkedPair]:
     """`LAG_RECORDS` contacts made in HubSpot and as many customers in QBO, once synced."""
     from_hubspot = [f"lag-h{n}@bench.test" for n in range(LAG_RECORDS)]
     from_qbo = [f"lag-q{n}@bench.test" for n in range(LAG_RECORDS)]
-    for email in from_hubspot:
-        sides.create_contact(email)
-    for email in from_qbo:
-        sides.create_customer(email)
+    create_both(sides, from_hubspot, from_qbo)
     await until(lambda: set(from_hubspot) <= sides.customer_emails() and set(from_qbo) <= sides.contact_emails())
     await asyncio.sleep(SETTLE_SECONDS)  # the creations' echoes and the poller's first look settle
     return [LinkedPair(sides, email) for email in from_hubspot + from_qbo]
@@ -244,10 +249,7 @@ async def burst_phase(sides: Sides) -> dict[str, Any]:
     since = sides.now()
     contacts = [f"burst-h{n}@bench.test" for n in range(BURST_RECORDS)]
     customers = [f"burst-q{n}@bench.test" for n in range(BURST_RECORDS)]
-    for email in contacts:
-        sides.create_contact(email)
-    for email in customers:
-        sides.create_customer(email)
+    create_both(sides, contacts, customers)
 
     def synced() -> int:
         return len(set(contacts) & sides.customer_emails()) + len(set(customers) & sides.contact_emails())

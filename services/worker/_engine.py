@@ -304,9 +304,8 @@ class Engine:
 def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.AbstractContextManager[None]:
     """The change of a QBO record being applied, for its client to tell our own write's echo (`QboClient.changed`);
     a delete, void or merge is always read."""
-    if key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER):
-        return ctx.qbo.unknown()
-    return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, newest_change_at_ms(hints))
+    unknown = key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER)
+    return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, None if unknown else newest_change_at_ms(hints))
 
 
 def _qbo_counterpart(

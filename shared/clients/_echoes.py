@@ -89,21 +89,9 @@ class OurWrites:
     @contextlib.contextmanager
     def changed(entity: str, entity_id: str, changed_at_ms: int | None) -> Iterator[None]:
         """While the block runs, the current task applies a change of this record made at `changed_at_ms` (None:
-        unknown, so every read reads)."""
+        unknown, so every read reads; an apply run inside another's task sees nothing of the outer one's)."""
         change = None if changed_at_ms is None else _Change(entity.lower(), entity_id, changed_at_ms)
         token, linked = _CHANGE.set(change), _COUNTERPART.set(None)  # nothing of an enclosing apply's
-        try:
-            yield
-        finally:
-            _COUNTERPART.reset(linked)
-            _CHANGE.reset(token)
-
-    @staticmethod
-    @contextlib.contextmanager
-    def unknown() -> Iterator[None]:
-        """While the block runs, the current task applies a change this client knows nothing of: every read reads
-        (an apply run inside another's task sees nothing of the outer one's)."""
-        token, linked = _CHANGE.set(None), _COUNTERPART.set(None)
         try:
             yield
         finally:

@@ -178,7 +178,6 @@ class QboClient:
 
     changed = staticmethod(OurWrites.changed)  # `with qbo.changed(entity, id, at_ms):` see `_echoes.py`
     counterpart = staticmethod(OurWrites.counterpart)  # `with qbo.counterpart(entity, id, sync_token):` likewise
-    unknown = staticmethod(OurWrites.unknown)  # `with qbo.unknown():` every read reads
 
     async def _update_alone(self, update: _Update) -> QboEntity | Exception:
         try:

@@ -54,7 +54,7 @@ def test_a_delete_forgets_the_record() -> None:
 def test_an_apply_run_inside_another_knows_nothing_of_the_outer_ones_record() -> None:
     ours = remembered()
     with OurWrites.counterpart("Customer", "58", "3"):
-        with OurWrites.unknown():
+        with OurWrites.changed("customer", "1", None):
             assert ours.echo("Customer", "58") is None
         with OurWrites.changed("Customer", "59", SECOND):
             assert ours.echo("Customer", "58") is None

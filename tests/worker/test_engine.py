@@ -81,7 +81,7 @@ class ScriptedRule:
 
 class OneContext:
     def __init__(self, store: Store) -> None:
-        qbo = SimpleNamespace(changed=QboClient.changed, counterpart=QboClient.counterpart, unknown=QboClient.unknown)
+        qbo = SimpleNamespace(changed=QboClient.changed, counterpart=QboClient.counterpart)
         self.ctx = SimpleNamespace(name="acme", store=store, calls=Coalescer(), qbo=qbo)
 
     async def get(self, connection: ConnectionSettings) -> Any:
