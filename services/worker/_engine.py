@@ -36,7 +36,7 @@ import time
 from typing import Protocol
 
 from services.worker import _summary as summaries
-from services.worker._hints import newest_change_at_ms
+from services.worker._hints import lone_change_at_ms
 from services.worker._ingest import PARENTS, QBO_KINDS
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
@@ -303,9 +303,9 @@ class Engine:
 
 def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.AbstractContextManager[None]:
     """The change of a QBO record being applied, for its client to tell our own write's echo (`QboClient.changed`);
-    a delete, void or merge is always read."""
+    a delete, void or merge is always read, and so is a record whose apply holds several changes."""
     unknown = key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER)
-    return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, None if unknown else newest_change_at_ms(hints))
+    return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, None if unknown else lone_change_at_ms(hints))
 
 
 def _qbo_counterpart(

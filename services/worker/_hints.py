@@ -50,7 +50,8 @@ def oldest_change_at(hints: dict[str, Any]) -> float | None:
     return min(times) / 1000 if times else None
 
 
-def newest_change_at_ms(hints: dict[str, Any]) -> int | None:
-    """The newest source time (epoch ms) of a record's pending changes; None when any of them does not say."""
+def lone_change_at_ms(hints: dict[str, Any]) -> int | None:
+    """The source time (epoch ms) of a record's one pending change; None when it does not say or the apply holds
+    several (our write's echo and an edit made in the same second cannot be told apart by their times)."""
     times = [int(at or 0) for at in (hints.get(CHANGES_HINT) or {}).values()]
-    return max(times) if times and all(times) else None
+    return times[0] if len(times) == 1 and times[0] else None

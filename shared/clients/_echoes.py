@@ -10,9 +10,9 @@ answered from our last write of it when no change is newer than that write, the 
 A read then would show what the write answered, so the rule sees its own SyncToken and records an echo, as after a
 read. A change after our write has a later time and is read as usual. An edit made in QBO within the same second as
 our write cannot be told from our echo by its time (QBO stamps to the second), so the stricter reading: a write's
-answer serves one echo only, and every later apply of the record reads. The same-second edit is then read by its
-own apply, or, when it came in one apply with our echo, by the poller's catch-up, which compares SyncTokens (the
-link shows our write's): late, never lost.
+answer serves one echo only, and every later apply of the record reads; an apply holding several changes of the
+record (our echo and the edit, coalesced) reads too (the engine gives no change time then). The same-second edit is
+then read by that apply or its own: when it came first, by the apply of our echo, which comes after it.
 
 The same answer serves the read of a QBO record an apply from HubSpot is about to update (`counterpart`: the record
 and the SyncToken its link last synced), when our last write of it answered that very SyncToken: the link is

@@ -12,7 +12,7 @@ import structlog
 
 from services.worker import Worker
 from services.worker._engine import Applied
-from services.worker._hints import change_hint, oldest_change_at, request_ids
+from services.worker._hints import change_hint, lone_change_at_ms, oldest_change_at, request_ids
 from services.worker.rules import Hints, Outcome
 from shared.broker import APPLY_QUEUE, CHANGES_QUEUE, ApplyCommand, Delivery, changes_message
 from shared.config import Settings
@@ -185,6 +185,14 @@ def test_request_ids_come_oldest_change_first_and_polled_changes_have_none() -> 
     assert request_ids({"changes": changes}) == ["early", "late"]
     assert oldest_change_at({"changes": changes}) == 1.0
     assert oldest_change_at({}) is None
+
+
+def test_only_a_lone_change_gives_its_time_to_tell_our_echo_several_coalesced_are_read() -> None:
+    assert lone_change_at_ms(change_hint(change("ours", 2_000))) == 2_000
+    both = {"changes": change_hint(change("ours", 2_000))["changes"] | change_hint(change("edit", 2_400))["changes"]}
+    assert lone_change_at_ms(both) is None
+    assert lone_change_at_ms({"changes": {"request:x": None}}) is None
+    assert lone_change_at_ms({}) is None
 
 
 async def test_an_apply_logs_with_the_request_id_of_the_webhook_that_brought_its_change(store: Store) -> None:
