@@ -26,6 +26,7 @@ from services.poller._poller import Poller
 from services.poller._reconcile import Counts, format_report, reconcile
 from services.poller._source import Publish, Tally
 from shared.broker import Broker, Lane
+from shared.clients import bulk_calls
 from shared.config import Settings
 from shared.connections import ConnectionPaused, ContextFactory, SyncContext
 from shared.domain import Kind
@@ -92,15 +93,17 @@ async def _working_set(
 
 
 async def run_poller(settings: Settings, stop: asyncio.Event, *, once: bool = False) -> None:
-    """Poll until `stop` is set (or one round with `once`)."""
+    """Poll until `stop` is set (or one round with `once`). Its API calls are catch-up work: they leave part of each
+    API limit to the workers' live changes (`bulk_calls`)."""
     sync = load_sync_settings(settings.config)
     async with _working_set(settings, publishing=True) as (store, contexts, publish):
         assert publish is not None
         poller = Poller(settings, sync, store, contexts, publish)
-        if once:
-            await poller.poll_once()
-        else:
-            await poller.run(stop)
+        with bulk_calls():
+            if once:
+                await poller.poll_once()
+            else:
+                await poller.run(stop)
 
 
 T = TypeVar("T")
@@ -114,14 +117,15 @@ async def run_pass(
     what it returned, or why it was skipped."""
     results: dict[str, T | str] = {}
     async with _working_set(settings, publishing=not dry_run) as (_, contexts, publish):
-        for connection in sync.connection:
-            try:
-                ctx = await contexts.get(connection)
-                results[connection.name] = await one_pass(ctx, publish)
-            except ConnectionPaused as paused:
-                results[connection.name] = str(paused)
-            except (AuthRevoked, MissingScopes) as exc:  # paused for every process, as the worker and poller do
-                results[connection.name] = str(await contexts.pause(connection.name, exc))
+        with bulk_calls():
+            for connection in sync.connection:
+                try:
+                    ctx = await contexts.get(connection)
+                    results[connection.name] = await one_pass(ctx, publish)
+                except ConnectionPaused as paused:
+                    results[connection.name] = str(paused)
+                except (AuthRevoked, MissingScopes) as exc:  # paused for every process, as the worker and poller do
+                    results[connection.name] = str(await contexts.pause(connection.name, exc))
     return results
 
 

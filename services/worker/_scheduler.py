@@ -39,6 +39,7 @@ from services.worker._ingest import route
 from services.worker._retry import Decision, RetryPolicy
 from shared import tracing
 from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, Lane
+from shared.clients import bulk_calls
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, delivery_letter_message, error_category
 from shared.domain import PendingKey, Provider
@@ -178,7 +179,9 @@ class Scheduler:
         """Apply the command's record, then carry out what follows (wakes, a follow-up, or the failure's decision)."""
         key = key_of(command)
         try:
-            result = await self.applier.apply(key)
+            # Catch-up work leaves part of each API limit to live changes (shared/clients/_limits.py).
+            with bulk_calls() if command.lane == Lane.BULK else contextlib.nullcontext():
+                result = await self.applier.apply(key)
             if result is None:
                 return  # nothing pending (already applied), or another apply holds it and will see our changes
             for woken in result.applied.wake:

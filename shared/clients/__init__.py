@@ -23,7 +23,7 @@ from shared.clients._auth import (
 from shared.clients._batching import Coalescer
 from shared.clients._degraded import DegradedReads
 from shared.clients._echoes import OurWrites
-from shared.clients._limits import CallLimits, MemoryLimits, RateLimiter
+from shared.clients._limits import CallLimits, MemoryLimits, RateLimiter, bulk_calls
 from shared.clients._scopes import REQUESTED_SCOPES, Call, UnknownCall, required_scopes
 from shared.clients._transport import AiohttpTransport, MockTransport, Request, Response, Transport
 from shared.clients._usage import UsageMeter, UsageRecorder
@@ -77,6 +77,7 @@ __all__ = [
     "UnknownCall",
     "UsageMeter",
     "UsageRecorder",
+    "bulk_calls",
     "qbo_quote",
     "required_scopes",
 ]

@@ -8,6 +8,11 @@ not fit takes nothing and waits. A 429 pauses the key it hit for the time the pr
 The bookkeeping sits in a `LimitBackend` so that every process using one store shares it: the store (one short
 transaction per take; slots and in-flight uses are leased, so a dead process's share comes back) or `MemoryLimits`.
 
+Catch-up work (an apply of the bulk lane: a backfill, the poller's catch-up) calls inside `bulk_calls()` and takes at
+most `BULK_SHARE` of each window and of the in-flight cap; the rest is kept for live changes, so a live edit made
+during a backfill never waits behind it for the provider's budget (the lanes keep it from waiting behind it in the
+queue).
+
 A use counts from when it is taken until `window` seconds after its call ended: the provider counted the call when
 it arrived, somewhere in between (after a wait in the connection pool, say), so ending the window at the answer
 never lets a later call land in the provider's window of an earlier one.
@@ -17,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager
 
 from shared import money
@@ -31,6 +37,26 @@ from shared.quotas import Admission, LimitBackend, Quota, Window, refused
 
 _HUBSPOT_SEARCH = "search"  # the HubSpot operation with its own per-second limit
 _HUBSPOT_SEARCH_POLICY = "SECONDLY"  # a 429 with this policy is the search limit, not the burst
+BULK_SHARE = 0.8  # of each limit, for catch-up work; live changes keep the rest
+_BULK = contextvars.ContextVar("hsqbo_bulk_calls", default=False)
+
+
+@contextlib.contextmanager
+def bulk_calls() -> Iterator[None]:
+    """The calls made while the block runs (in this task and the tasks it starts) are catch-up work."""
+    token = _BULK.set(True)
+    try:
+        yield
+    finally:
+        _BULK.reset(token)
+
+
+def bulk_share(quota: Quota) -> Quota:
+    """The part of `quota` catch-up work may take: the same windows and slots (counted with live calls), each to
+    `BULK_SHARE` of its limit, at least one."""
+    windows = tuple(dataclasses.replace(w, limit=max(1, int(w.limit * BULK_SHARE))) for w in quota.windows)
+    in_flight = max(1, int(quota.max_in_flight * BULK_SHARE)) if quota.max_in_flight else 0
+    return dataclasses.replace(quota, windows=windows, max_in_flight=in_flight)
 
 
 @dataclasses.dataclass(slots=True)
@@ -181,7 +207,8 @@ class CallLimits:
         return cls(limiter, {_HUBSPOT_SEARCH: Quota((burst, search))}, Quota((burst,)), pause_key, burst=burst)
 
     def admitted(self, operation: str) -> AbstractAsyncContextManager[Admission]:
-        return self._limiter.admitted(self._quotas.get(operation, self._default))
+        quota = self._quotas.get(operation, self._default)
+        return self._limiter.admitted(bulk_share(quota) if _BULK.get() else quota)
 
     async def observe(self, operation: str, admission: Admission, response: Response, error: ApiError | None) -> None:
         """A 429 pauses the key it hit for the advised time. HubSpot's `X-HubSpot-RateLimit-Remaining: 0` while

@@ -4,6 +4,7 @@ rate-limit headers, and which quota each operation takes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 from pydantic import SecretStr
@@ -19,6 +20,7 @@ from shared.clients import (
     Request,
     Response,
     StaticToken,
+    bulk_calls,
 )
 from shared.config import Settings
 from shared.errors import RateLimited
@@ -283,3 +285,36 @@ async def test_hubspot_remaining_zero_on_the_call_that_filled_our_own_window_cos
     for _ in range(3):
         await hubspot.get("contacts", "1")
     assert sent == [1000.0, 1000.0, 1010.0]  # our own window waits; no extra pause on top
+
+
+def caller(sent: list[tuple[str, float]], time: FakeTime) -> Callable[[str], Awaitable[None]]:
+    """A QBO client on a realm allowing 10 calls a minute: each call notes who made it and when it went."""
+    tight = settings(qbo_requests_per_minute=10, qbo_requests_per_second=10)
+    answer = MockTransport(lambda request: json_answer(200, {"QueryResponse": {}}))
+    qbo = QboClient(
+        "https://qbo.example", "r1", StaticToken("t"), answer, limits=CallLimits.for_qbo(limiter(time), "r1", tight)
+    )
+
+    async def call(who: str) -> None:
+        await qbo.query("SELECT * FROM Customer")
+        sent.append((who, time.now))
+
+    return call
+
+
+async def test_catch_up_calls_leave_a_fifth_of_each_limit_to_live_ones() -> None:
+    sent: list[tuple[str, float]] = []
+    call = caller(sent, FakeTime())
+    with bulk_calls():
+        for _ in range(9):
+            await call("backfill")  # the 9th waits: catch-up work takes 8 of the minute's 10
+    assert sent == [("backfill", 1000.0)] * 8 + [("backfill", 1060.0)]
+
+    sent.clear()
+    call = caller(sent, FakeTime())
+    with bulk_calls():
+        for _ in range(8):
+            await call("backfill")
+    for _ in range(2):
+        await call("live")  # the minute's last 2 are the live changes', at once
+    assert sent == [("backfill", 1000.0)] * 8 + [("live", 1000.0)] * 2

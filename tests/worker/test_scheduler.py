@@ -15,6 +15,7 @@ from services.worker import Worker
 from services.worker._engine import Applied
 from services.worker.rules import Hints, Outcome
 from shared.broker import APPLY_QUEUE, BULK_CHANGES_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, Lane, bulk_apply_queue
+from shared.clients import _limits
 from shared.config import Settings
 from shared.domain import Action, Kind, PendingKey, Provider
 from shared.envelope import ChangeEnvelope, Operation
@@ -42,6 +43,7 @@ class Engine:
 
     def __init__(self, error: Exception | None = None, failures: int = 0) -> None:
         self.applied: list[str] = []
+        self.bulk: list[bool] = []  # whether each apply's API calls were catch-up work (`bulk_calls`)
         self.error, self.failures = error, failures
         self.during: list[ChangeEnvelope] = []
         self.worker: Worker | None = None
@@ -52,6 +54,7 @@ class Engine:
             assert self.error is not None
             raise self.error
         self.applied.append(f"{key.connection}:{key.object_id}")
+        self.bulk.append(_limits._BULK.get())
         while self.during and self.worker is not None:  # changes arriving while it runs
             await self.worker.scheduler.changed([self.during.pop(0)], Lane.LIVE, source_queue=CHANGES_QUEUE)
         return Applied(Outcome(Action.UPDATED))
@@ -130,6 +133,17 @@ async def test_live_changes_never_wait_behind_a_backfill(store: Store) -> None:
     await memory.run_until_idle()
     assert engine.applied.index("acme:7") <= 2  # not after the 50 backfill records
     assert set(memory.log) == {CHANGES_QUEUE, APPLY_QUEUE, bulk_apply_queue("acme")}
+
+
+async def test_a_backfills_api_calls_are_catch_up_work_a_live_changes_are_not(store: Store) -> None:
+    engine = Engine()
+    await linked(store, "7", "100")
+    worker, memory, _ = await started(store, engine)
+    await worker.scheduler.changed([change("100")], Lane.BULK, source_queue=BULK_CHANGES_QUEUE)
+    await memory.run_until_idle()
+    await memory.publish([change("7")])
+    await memory.run_until_idle()
+    assert list(zip(engine.applied, engine.bulk, strict=True)) == [("acme:100", True), ("acme:7", False)]
 
 
 async def test_one_connections_backfill_does_not_starve_anothers(store: Store) -> None:
