@@ -291,10 +291,14 @@ async def throughput_phase(sides: Sides, *, to_qbo: bool) -> dict[str, Any]:
     done, _ = await count_until(lambda: len(wanted & other_side()), len(wanted), THROUGHPUT_BOUND_SECONDS)
     seconds = time.perf_counter() - started
     calls = sides.api_calls(since)
+    return {"records": THROUGHPUT_RECORDS, **pace(done, THROUGHPUT_RECORDS, seconds, calls)}
+
+
+def pace(done: int, records: int, seconds: float, calls: dict[str, int]) -> dict[str, Any]:
+    """How far a bounded phase got, how fast, and the API calls it cost."""
     return {
-        "records": THROUGHPUT_RECORDS,
         "synced": done,
-        "complete": done == THROUGHPUT_RECORDS,
+        "complete": done == records,
         "seconds": round(seconds, 1),
         "records_per_min": round(done / seconds * 60, 1),
         "hubspot_calls": calls["hubspot"],
@@ -382,16 +386,9 @@ async def backfill_phase(sides: Sides, pairs: list[LinkedPair]) -> dict[str, Any
         "records": history.records,
         "pairs": history.pairs,
         "overlapping_emails": BACKFILL_OVERLAP,
-        "synced": done,
-        "complete": done == history.records,
+        **pace(done, history.records, seconds, calls),
         "queueing_finished": queued,
         "queued": _queued(results),
-        "seconds": round(seconds, 1),
-        "records_per_min": round(done / seconds * 60, 1),
-        "hubspot_calls": calls["hubspot"],
-        "qbo_calls": calls["quickbooks"],
-        "hubspot_429": calls["hubspot 429"],
-        "qbo_429": calls["quickbooks 429"],
         "live_edits": len(live_lags),
         "live_edits_all_seen": edits_done and len(live_lags) == LIVE_EDITS,
         "live_lag_ms": lag_ms(live_lags) if live_lags else None,
