@@ -488,18 +488,31 @@ async def connected_broker(settings: Settings) -> AsyncIterator[Broker]:
         await broker.close()
 
 
+class _Connecting(logging.Filter):
+    """Drops the connection loggers' lines while any first connection is being attempted. A count, not the loggers'
+    levels: two brokers connecting at once (saving and restoring levels in turn) once left them silenced for good."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.attempts == 0
+
+
+_CONNECTING = _Connecting()
+
+
 @contextlib.contextmanager
 def _libraries_quiet() -> Iterator[None]:
     """While a first connection is attempted: aiormq and aio-pika log each failed attempt themselves."""
-    loggers = [logging.getLogger(name) for name in ("aiormq.connection", "aio_pika.robust_connection")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
+    for name in ("aiormq.connection", "aio_pika.robust_connection"):
+        logging.getLogger(name).addFilter(_CONNECTING)  # once: a filter already there is not added again
+    _CONNECTING.attempts += 1
     try:
         yield
     finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+        _CONNECTING.attempts -= 1
 
 
 def _reason(exc: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import aio_pika
@@ -32,3 +33,17 @@ async def test_a_connection_added_while_the_topology_is_declared_gets_its_bulk_l
                 await channel.declare_queue(bulk_apply_queue(connection), passive=True)
     finally:
         await process_broker.close()
+
+
+def test_connections_attempted_at_once_leave_the_librarys_connection_lines_on_after() -> None:
+    logger = logging.getLogger("aiormq.connection")
+    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, "Connection attempt failed", (), None)
+    first, second = broker_module._libraries_quiet(), broker_module._libraries_quiet()
+    first.__enter__()
+    second.__enter__()
+    assert not logger.filter(record)
+    first.__exit__(None, None, None)
+    assert not logger.filter(record)  # the other attempt still runs
+    second.__exit__(None, None, None)
+    assert logger.filter(record)
+    assert logger.isEnabledFor(logging.WARNING)
