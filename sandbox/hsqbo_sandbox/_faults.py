@@ -2,10 +2,11 @@
 
 `Faults` holds a `FaultConfig` that the control surface changes at run time (`update(**fields)`). The API side
 is an ASGI middleware (`FaultMiddleware`, built with `Faults.middleware(...)`) that adds latency, answers a
-fraction of requests with a 5xx, answers every request for a broken record (its path ends with one of
-`broken_paths`, e.g. `/customer/42`, or a QBO query by ids names it) with a 5xx for as long as it is listed, and
-answers everything with a 429 until `throttle_until`; it never touches `/_sandbox/*`. The error bodies are
-provider-specific, so each emulator passes the callables that build them. The webhook side (drop / duplicate /
+fraction of requests with a 5xx, loses the answers of chosen writes (carried out, answered with a 5xx), answers
+every request for a broken record (its path ends with one of `broken_paths`, e.g. `/customer/42`, or a QBO query
+by ids names it) with a 5xx for as long as it is listed, and answers everything with a 429 until `throttle_until`;
+it never touches `/_sandbox/*`. The error bodies are provider-specific, so each emulator passes the callables that
+build them. The webhook side (drop / duplicate /
 reorder / slow-ack timeout) is read by `WebhookDispatcher`; a refused batch item (`batch_item_fault`) by the emulator
 that answers batches (QBO's `/batch`).
 """
@@ -45,6 +46,11 @@ class FaultConfig:
     # is held back this long — a caller that times out or dies meanwhile does not know the write happened.
     held_answer_ms: float = 0.0
     held_answer_path: str = ""
+    # A lost answer: the next `lost_answers` requests whose path contains `lost_answer_path` are carried out, and
+    # their answer is replaced by a 5xx (as a gateway that lost the provider's answer): the write happened, its
+    # caller cannot know.
+    lost_answers: int = 0
+    lost_answer_path: str = ""
     # A batch item whose JSON text (`json.dumps` of the item) contains this is refused alone, inside the batch's 200
     # (QBO: a Fault on the item, code 6000), its neighbours carried out: one item's fault, as the provider answers it.
     batch_item_fault: str = ""
@@ -116,6 +122,14 @@ class Faults:
             for entity, record_id in (broken.lower().rsplit("/", 2)[-2:] for broken in self.config.broken_paths)
         )
 
+    def loses_answer(self, path: str) -> bool:
+        """Whether this request's answer is lost (counting it against `lost_answers`)."""
+        lost = self.config
+        if lost.lost_answers <= 0 or not lost.lost_answer_path or lost.lost_answer_path not in path:
+            return False
+        self.config = dataclasses.replace(lost, lost_answers=lost.lost_answers - 1)
+        return True
+
     def holds_answer(self, path: str) -> bool:
         held = self.config
         return held.held_answer_ms > 0 and bool(held.held_answer_path) and held.held_answer_path in path
@@ -154,6 +168,13 @@ class FaultMiddleware:
         if self.faults.throttled():
             await self.throttled_response()(scope, receive, send)
         elif self.faults.broken(scope["path"], scope["query_string"]) or self.faults.chance(faults.error_rate):
+            await self.error_response()(scope, receive, send)
+        elif self.faults.loses_answer(scope["path"]):
+
+            async def lose(message: Message) -> None:
+                pass
+
+            await self.app(scope, receive, lose)
             await self.error_response()(scope, receive, send)
         elif self.faults.holds_answer(scope["path"]):
             hold = self.faults.config.held_answer_ms / 1000

@@ -138,8 +138,18 @@ def _read_with_associations(match: re.Match[str], call: Call) -> list[str]:
 
 
 def _create_with_associations(match: re.Match[str], call: Call) -> list[str]:
-    scopes = [_object(match["type"], "write")]
-    for association in (call.body or {}).get("associations", ()) if isinstance(call.body, Mapping) else ():
+    return [_object(match["type"], "write"), *_association_scopes(call.body)]
+
+
+def _batch_create_with_associations(match: re.Match[str], call: Call) -> list[str]:
+    inputs = (call.body or {}).get("inputs", ()) if isinstance(call.body, Mapping) else ()
+    return [_object(match["type"], "write"), *(scope for new in inputs for scope in _association_scopes(new))]
+
+
+def _association_scopes(new_record: Any) -> list[str]:
+    """The write scopes of the types a new record's inline associations point at."""
+    scopes = []
+    for association in new_record.get("associations", ()) if isinstance(new_record, Mapping) else ():
         for kind in association.get("types", ()):
             to_type = ASSOCIATION_TARGETS.get(int(kind.get("associationTypeId", -1)))
             if to_type is None:
@@ -170,6 +180,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("object update", "PATCH", re.compile(rf"/crm/v3/objects/{_TYPE}/{_ID}"), _of_type("write")),
     Family("object archive", "DELETE", re.compile(rf"/crm/v3/objects/{_TYPE}/{_ID}"), _of_type("write")),
     Family("batch read", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/batch/read"), _of_type("read")),
+    Family(
+        "batch create", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/batch/create"), _batch_create_with_associations
+    ),
     Family("batch upsert", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/batch/upsert"), _of_type("write")),
     Family("batch update", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/batch/update"), _of_type("write")),
     Family("search", "POST", re.compile(rf"/crm/v3/objects/{_TYPE}/search"), _of_type("read")),

@@ -7,28 +7,40 @@ Object types are the API's path names (`contacts`, `companies`, `products`, `lin
 
 Given a `Coalescer` (`_batching.py`), the single calls of every apply in flight meet in batch calls of up to 100
 inputs, each caller getting its own record or its own error:
-- reads by id (`get` without associations or `idProperty`) of one object type and property list: `batch/read`. An
-  id the answer names as missing (207, OBJECT_NOT_FOUND) is NotFound to its caller; one the answer neither holds nor
-  names (a merged-away id: HubSpot answers with the survivor, whose id is another) is read on its own, so its caller
-  sees what a read answers (the survivor);
+- reads by id or by a unique property (`get` without associations; `idProperty`, e.g. a contact by its email) of
+  one object type, property list and id property: `batch/read` (with its `idProperty`). A key the answer names as
+  missing (207, OBJECT_NOT_FOUND) is NotFound to its caller; one the answer neither holds nor names (a merged-away
+  id: HubSpot answers with the survivor, whose id is another; an email HubSpot matched as another contact's
+  secondary one) is read on its own, so its caller sees what a single read answers;
+- creates of one object type: `batch/create`, each input with its own properties, inline associations and
+  `objectWriteTraceId`, so that HubSpot answers each input alone (207; untraced, one refused input refuses the
+  whole call, 409 naming the first taken email only). A refused input whose error names the record already holding
+  the value (Conflict with its id: a contact's email, a product's or invoice's unique `hsqbo_qbo_*_id`) is that
+  refusal to its caller; an input refused otherwise, or answered neither way, is created on its own, so its caller
+  sees what the single create answers, and each rule's handling of a refused create (`contacts.adopted_intent`,
+  `rules/_origin.py`) is exactly as it is. HubSpot takes no idempotency key: a batch whose answer is lost is
+  retried by each apply, which finds what the lost call made before creating again (a contact by its unique email,
+  a product by the unique property carrying its item's id), as after a lost single create;
 - updates by id of one object type: `batch/update`, each input with its own `objectWriteTraceId` so that HubSpot
   answers a failed input alone (207) instead of failing the call; an input answered neither way is updated on its
   own. Two updates of one record never share a call (HubSpot refuses repeated ids): the second goes in the next;
+- records by the value of a string property (`search_by`, e.g. products by SKU) with one object type, property,
+  property list and sort: one search with an `IN` filter of the values (up to 100, lower-cased as `IN` on strings
+  needs; more searches when the body would pass HubSpot's 3,000 characters; every page), each caller getting the
+  records with its value ignoring case, as the single `EQ` search answers. HubSpot's search allows about 5 requests
+  a second per account: one search per batch instead of one per record;
 - association listings of one object type pair: the v4 associations `batch/read`. A record HubSpot answers with
   no associations (207, `NO_ASSOCIATIONS_FOUND`) has none; one whose associations come in pages, or that the answer
-  names with another error or not at all, is listed on its own;
-- creates stay single calls: a contact's duplicate guard is HubSpot's unique email, a product's, invoice's or
-  payment's the unique property carrying the QBO id (`rules/_origin.py`); both hold for a batch too, but a refused
-  input of a batch create is not named by HubSpot unless traced, and a create's inline associations would differ
-  per input: one create per record keeps each rule's handling of a refused create (Conflict) exactly as it is.
-A batch of one goes as the single call; a batch HubSpot refuses as a whole (400) goes again as single calls, so one
-input's fault stays its own.
+  names with another error or not at all, is listed on its own.
+A batch of one goes as the single call; a batch HubSpot refuses as a whole (400, or 409 for a create) goes again as
+single calls, so one input's fault stays its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -47,6 +59,8 @@ from shared.errors import ApiError, Conflict, MissingScopes, NotFound, Validatio
 
 BATCH_LIMIT = 100  # inputs per object batch call
 SEARCH_PAGE_LIMIT = 200
+SEARCH_IN_LIMIT = 100  # values in one IN filter: HubSpot documents no limit; 100, as its other batches
+SEARCH_BODY_LIMIT = 3000  # characters in a search request's body (SEARCH)
 _ASSOCIATIONS_PAGE_LIMIT = 500
 _ASSOCIATIONS_BATCH_LIMIT = 1000  # inputs per associations batch read (HubSpot raised it to 1,000 in 2025)
 _NO_ASSOCIATIONS = "crm.associations.NO_ASSOCIATIONS_FOUND"  # the 207 error of a record with none of that type
@@ -160,9 +174,9 @@ class HubSpotClient:
         id_property: str | None = None,
     ) -> HubSpotObject:
         """One record by id, or by the value of a unique property (`id_property`). NotFound if absent or archived."""
-        if self._coalescer is not None and not associations and not id_property:
-            read = functools.partial(self._read_many, object_type, tuple(properties))
-            group = ("hubspot.read", object_type, tuple(properties))
+        if self._coalescer is not None and not associations:
+            read = functools.partial(self._read_many, object_type, tuple(properties), id_property)
+            group = ("hubspot.read", object_type, tuple(properties), id_property)
             return await self._coalescer.submit(group, object_id, read, limit=BATCH_LIMIT)
         return await self._get(object_type, object_id, properties, associations, id_property)
 
@@ -184,17 +198,58 @@ class HubSpotClient:
     async def create(
         self, object_type: str, properties: Properties, *, associations: Sequence[NewAssociation] = ()
     ) -> HubSpotObject:
-        body: dict[str, Any] = {"properties": dict(properties)}
-        if associations:
-            body["associations"] = [
-                {
-                    "to": {"id": association.to_id},
-                    "types": [{"associationCategory": association.category, "associationTypeId": association.type_id}],
-                }
-                for association in associations
-            ]
+        if self._coalescer is not None:
+            create = functools.partial(self._create_many, object_type)
+            group = ("hubspot.create", object_type)
+            return await self._coalescer.submit(group, (properties, tuple(associations)), create, limit=BATCH_LIMIT)
+        return await self._create(object_type, properties, associations)
+
+    async def _create(
+        self, object_type: str, properties: Properties, associations: Sequence[NewAssociation]
+    ) -> HubSpotObject:
+        body = _new_record(properties, associations)
         response = await self._call("create", "POST", _objects(object_type), json=body)
         return HubSpotObject.from_json(response.json())
+
+    async def _create_many(
+        self, object_type: str, creates: Sequence[tuple[Properties, Sequence[NewAssociation]]]
+    ) -> list[HubSpotObject | Exception]:
+        """Each create's record from one `batch/create` (see the module docstring); one create alone: the single
+        create."""
+        answers: list[HubSpotObject | Exception | None] = [None] * len(creates)
+        if len(creates) > 1:
+            inputs = [
+                {**_new_record(properties, associations), "objectWriteTraceId": _trace_id(position)}
+                for position, (properties, associations) in enumerate(creates)
+            ]
+            path = f"{_objects(object_type)}/batch/create"
+            try:
+                answer = (await self._call("batch_create", "POST", path, json={"inputs": inputs})).json()
+            except (ValidationFailed, Conflict) as refused:  # refused as a whole: each create on its own below
+                if refused.transient:
+                    raise
+                answer = {}
+            traced = {_trace_id(position): position for position in range(len(creates))}
+            for item in answer.get("results", ()):
+                if (made := traced.get(str(item.get("objectWriteTraceId")))) is not None:
+                    answers[made] = HubSpotObject.from_json(item)
+            for item in answer.get("errors", ()):
+                error = hubspot_batch_error(item)
+                if not isinstance(error, Conflict) or error.existing_id is None:
+                    continue  # created on its own below: its caller sees what the single create answers
+                for named in error.ids:
+                    if (refused_at := traced.get(named)) is not None and answers[refused_at] is None:
+                        answers[refused_at] = error
+        results: list[HubSpotObject | Exception] = []
+        for position, (properties, associations) in enumerate(creates):
+            found = answers[position]
+            if found is None:  # alone, or answered neither way: on its own
+                try:
+                    found = await self._create(object_type, properties, associations)
+                except ApiError as exc:
+                    found = exc
+            results.append(found)
+        return results
 
     async def update(
         self, object_type: str, object_id: str, properties: Properties, *, id_property: str | None = None
@@ -235,29 +290,36 @@ class HubSpotClient:
         return _batch(answers)
 
     async def _read_many(
-        self, object_type: str, properties: tuple[str, ...], ids: Sequence[str]
+        self, object_type: str, properties: tuple[str, ...], id_property: str | None, keys: Sequence[str]
     ) -> list[HubSpotObject | Exception]:
-        """Each id's record from one `batch/read` (one id alone: the single read); see the module docstring."""
-        wanted = list(dict.fromkeys(ids))
+        """Each key's record from one `batch/read` (one key alone: the single read); see the module docstring."""
+        wanted = list(dict.fromkeys(keys))
         answers: dict[str, HubSpotObject | Exception] = {}
         if len(wanted) > 1:
+            asked = properties if id_property is None or id_property in properties else (*properties, id_property)
             try:
-                batch = await self.batch_read(object_type, wanted, properties=properties)
+                batch = await self.batch_read(object_type, wanted, properties=asked, id_property=id_property)
             except ValidationFailed as refused:  # refused as a whole: each read on its own below
                 if refused.transient:
                     raise
             else:
-                answers |= {record.id: record for record in batch.results if record.id in wanted}
+                by_key = {_key(id_property, key): key for key in wanted}
+                for record in batch.results:
+                    value = record.id if id_property is None else record.properties.get(id_property)
+                    if (key := by_key.get(_key(id_property, value))) is not None:
+                        shown = {name: v for name, v in record.properties.items() if name != id_property}
+                        answers[key] = record if asked is properties else dataclasses.replace(record, properties=shown)
                 for error in batch.errors:
                     if isinstance(error, NotFound):
-                        answers |= {missing: error for missing in error.ids if missing in wanted}
-        for object_id in wanted:
-            if object_id not in answers:
+                        named = (by_key.get(_key(id_property, missing)) for missing in error.ids)
+                        answers |= {key: error for key in named if key is not None}
+        for key in wanted:
+            if key not in answers:
                 try:
-                    answers[object_id] = await self._get(object_type, object_id, properties, (), None)
+                    answers[key] = await self._get(object_type, key, properties, (), id_property)
                 except ApiError as exc:
-                    answers[object_id] = exc
-        return [answers[object_id] for object_id in ids]
+                    answers[key] = exc
+        return [answers[key] for key in keys]
 
     async def _update_many(
         self, object_type: str, updates: Sequence[tuple[str, Properties]]
@@ -375,6 +437,65 @@ class HubSpotClient:
             if page.after is None or not page.results:
                 return
             after = page.after
+
+    async def search_by(
+        self,
+        object_type: str,
+        property_name: str,
+        value: str,
+        *,
+        properties: Sequence[str] = (),
+        sorts: Sequence[Mapping[str, str]] = (),
+    ) -> list[HubSpotObject]:
+        """Every live record whose string property `property_name` equals `value` (as HubSpot's search compares
+        strings: ignoring case), in the order of `sorts`, with `properties` (`property_name` always among them).
+        Given a coalescer, the lookups of concurrent applies (one object type, property, properties and sorts) meet
+        in one search with an `IN` filter (see the module docstring); each caller gets the records with its value."""
+        sort_key = tuple(tuple(sorted(sort.items())) for sort in sorts)
+        if self._coalescer is not None:
+            group = ("hubspot.search_by", object_type, property_name, tuple(properties), sort_key)
+            run = functools.partial(self._search_many, object_type, property_name, tuple(properties), tuple(sorts))
+            return await self._coalescer.submit(group, value, run, limit=SEARCH_IN_LIMIT)
+        return (await self._search_many(object_type, property_name, properties, sorts, [value]))[0]
+
+    async def _search_many(
+        self,
+        object_type: str,
+        property_name: str,
+        properties: Sequence[str],
+        sorts: Sequence[Mapping[str, str]],
+        values: Sequence[str],
+    ) -> list[list[HubSpotObject]]:
+        """Each value's records: one value alone by `EQ`, several by `IN` (lower-cased, as `IN` on strings needs)
+        in searches whose body stays within HubSpot's 3,000 characters; every page of each."""
+        wanted = list(dict.fromkeys(value.lower() for value in values))
+        properties = properties if property_name in properties else (*properties, property_name)
+        searches: list[dict[str, Any]] = (
+            [{"propertyName": property_name, "operator": "EQ", "value": values[0]}]
+            if len(wanted) == 1
+            else [
+                {"propertyName": property_name, "operator": "IN", "values": chunk}
+                for chunk in _in_chunks(wanted, _search_body_chars(property_name, properties, sorts))
+            ]
+        )
+        found: dict[str, list[HubSpotObject]] = {value: [] for value in wanted}
+        for search in searches:
+            after: str | None = None
+            while True:
+                page = await self.search(
+                    object_type,
+                    filter_groups=[{"filters": [search]}],
+                    properties=properties,
+                    sorts=sorts,
+                    after=after,
+                )
+                for record in page.results:
+                    if (matched := found.get((record.properties.get(property_name) or "").lower())) is not None:
+                        matched.append(record)
+                if page.after is None or not page.results:
+                    break
+                after = page.after
+        return [list(found[value.lower()]) for value in values]
 
     # --- associations (v4) --------------------------------------------------------------------------------------
 
@@ -534,6 +655,52 @@ def _association(item: Mapping[str, Any]) -> Association:
             for kind in item.get("associationTypes", ())
         ),
     )
+
+
+def _new_record(properties: Properties, associations: Sequence[NewAssociation]) -> dict[str, Any]:
+    """A create's body, or one input of a batch create: the properties and the associations made with it."""
+    body: dict[str, Any] = {"properties": dict(properties)}
+    if associations:
+        body["associations"] = [
+            {
+                "to": {"id": association.to_id},
+                "types": [{"associationCategory": association.category, "associationTypeId": association.type_id}],
+            }
+            for association in associations
+        ]
+    return body
+
+
+def _search_body_chars(property_name: str, properties: Sequence[str], sorts: Sequence[Mapping[str, str]]) -> int:
+    """The characters of a search body whose one `IN` filter has no values yet (its cursor at its longest)."""
+    skeleton = {
+        "filterGroups": [{"filters": [{"propertyName": property_name, "operator": "IN", "values": []}]}],
+        "properties": list(properties),
+        "sorts": list(sorts),
+        "limit": SEARCH_PAGE_LIMIT,
+        "after": "10000",
+    }
+    return len(json.dumps(skeleton))
+
+
+def _in_chunks(values: Sequence[str], used_by_the_rest: int) -> list[list[str]]:
+    """`values` in lists whose `IN` filter keeps the search body within SEARCH_BODY_LIMIT characters."""
+    chunks: list[list[str]] = [[]]
+    used = used_by_the_rest
+    for value in values:
+        cost = len(json.dumps(value)) + 2  # the separator too
+        if chunks[-1] and used + cost > SEARCH_BODY_LIMIT:
+            chunks.append([])
+            used = used_by_the_rest
+        chunks[-1].append(value)
+        used += cost
+    return chunks
+
+
+def _key(id_property: str | None, value: str | None) -> str | None:
+    """A record's key as a batch read compares it: its id, or its unique property's value (an email in any case:
+    HubSpot keeps emails lower-cased)."""
+    return value.lower() if value is not None and id_property == "email" else value
 
 
 def _trace_id(position: int) -> str:

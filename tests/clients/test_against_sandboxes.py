@@ -28,7 +28,15 @@ from shared.clients import (
     TokenSet,
     qbo_quote,
 )
-from shared.errors import ApiError, Conflict, DuplicateName, MissingScopes, NotFound, StaleObject
+from shared.errors import (
+    ApiError,
+    Conflict,
+    DuplicateName,
+    MissingScopes,
+    NotFound,
+    StaleObject,
+    ValidationFailed,
+)
 
 qbo_sandbox = pytest.importorskip("hsqbo_sandbox.qbo", reason="QBO sandbox not importable")
 hubspot_sandbox = pytest.importorskip("hsqbo_sandbox.hubspot", reason="HubSpot sandbox not importable")
@@ -301,6 +309,47 @@ async def test_hubspot_concurrent_single_calls_meet_in_batch_calls(transport: Ai
             ("POST", "/crm/v4/associations/contacts/companies/batch/read"),
             ("POST", "/crm/v3/objects/contacts/batch/update"),
         ]
+
+
+async def test_hubspot_concurrent_creates_and_lookups_meet_in_batch_calls_each_answered_alone(
+    transport: AiohttpTransport,
+) -> None:
+    sandbox = hubspot_sandbox.HubSpotSandbox()
+    token = sandbox.private_app_token(sandbox.create_portal(), scopes=EVERY_SCOPE)
+    async with serving(sandbox.app) as server:
+        plain = HubSpotClient(server.url, StaticToken(token), transport)
+        batched = HubSpotClient(server.url, StaticToken(token), transport, coalescer=Coalescer())
+        taken = await plain.create("contacts", {"email": "taken@example.com"})
+        sandbox.requests.clear()
+
+        made = await asyncio.gather(
+            batched.create("contacts", {"email": "new@example.com"}),
+            batched.create("contacts", {"email": "taken@example.com"}),  # refused: HubSpot emails are unique
+            batched.create("contacts", {"email": "bad@"}),  # refused: not an email
+            return_exceptions=True,
+        )
+        assert getattr(made[0], "id", None) is not None
+        assert isinstance(made[1], Conflict)
+        assert made[1].existing_id == taken.id  # as the single create names it
+        assert isinstance(made[2], ValidationFailed)
+        assert [(r.method, r.path) for r in sandbox.requests.list()] == [
+            ("POST", "/crm/v3/objects/contacts/batch/create"),
+            ("POST", "/crm/v3/objects/contacts"),  # the 207 named no holder: the single create does
+            ("POST", "/crm/v3/objects/contacts"),
+        ]
+        sandbox.requests.clear()
+
+        found = await asyncio.gather(
+            *(batched.get("contacts", email, id_property="email") for email in ("TAKEN@example.com", "no@example.com")),
+            return_exceptions=True,
+        )
+        assert getattr(found[0], "id", None) == taken.id
+        assert isinstance(found[1], NotFound)
+        products = [await plain.create("products", {"name": f"P{n}", "hs_sku": f"SKU-{n}"}) for n in range(2)]
+        sandbox.requests.clear()
+        skus = await asyncio.gather(*(batched.search_by("products", "hs_sku", sku) for sku in ("sku-0", "SKU-1", "X")))
+        assert [[p.id for p in found] for found in skus] == [[products[0].id], [products[1].id], []]
+        assert [(r.method, r.path) for r in sandbox.requests.list()] == [("POST", "/crm/v3/objects/products/search")]
 
 
 async def test_qbo_concurrent_reads_and_updates_meet_in_one_query_and_one_batch(transport: AiohttpTransport) -> None:

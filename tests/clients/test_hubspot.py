@@ -3,11 +3,22 @@ paging, batch partial failures."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
-from shared.clients import HubSpotClient, HubSpotObject, MockTransport, NewAssociation, Request, Response, StaticToken
+from shared.clients import (
+    Coalescer,
+    HubSpotClient,
+    HubSpotObject,
+    MockTransport,
+    NewAssociation,
+    Request,
+    Response,
+    StaticToken,
+)
 from shared.errors import Conflict, NotFound
 from tests.clients.answers import json_answer, json_of, path_of, query_of, scripted
 
@@ -283,3 +294,178 @@ async def test_ensure_property_created_concurrently_reads_it_back() -> None:
     prop = await client.ensure_property("contacts", "qbo_customer_id", label="x", group_name="hsqbo", unique=True)
     assert [request.method for request in transport.requests] == ["GET", "POST", "GET"]
     assert prop.group_name == "hsqbo"
+
+
+# --- concurrent calls meeting in batch calls (a Coalescer) -----------------------------------------------------------
+
+
+def _batched(handler: Callable[[Request], Response]) -> tuple[HubSpotClient, MockTransport]:
+    transport = MockTransport(handler)
+    return HubSpotClient(BASE, StaticToken("pat-na1-x"), transport, coalescer=Coalescer()), transport
+
+
+def _traced(record: dict[str, object], trace_id: str) -> dict[str, object]:
+    return {**record, "objectWriteTraceId": trace_id}
+
+
+def _refused(category: str, message: str, trace_id: str) -> dict[str, object]:
+    return {"status": "error", "category": category, "message": message, "context": {"objectWriteTraceId": [trace_id]}}
+
+
+async def test_concurrent_creates_meet_in_one_traced_batch_create_each_with_its_own_answer() -> None:
+    answer = {
+        "status": "COMPLETE",
+        "results": [_traced(_record("7", email="a@x.co"), "u0"), _traced(_record("9", hs_currency="USD"), "u2")],
+        "numErrors": 1,
+        "errors": [_refused("CONFLICT", "Contact already exists. Existing ID: 12", "u1")],
+    }
+    client, transport = _batched(scripted(json_answer(207, answer)))
+    made = await asyncio.gather(
+        client.create("contacts", {"email": "a@x.co"}),
+        client.create("contacts", {"email": "b@x.co"}),
+        client.create("contacts", {"email": "c@x.co"}, associations=[NewAssociation("512", 279)]),
+        return_exceptions=True,
+    )
+    (request,) = transport.requests
+    assert (request.method, path_of(request)) == ("POST", "/crm/v3/objects/contacts/batch/create")
+    assert json_of(request)["inputs"] == [
+        {"properties": {"email": "a@x.co"}, "objectWriteTraceId": "u0"},
+        {"properties": {"email": "b@x.co"}, "objectWriteTraceId": "u1"},
+        {
+            "properties": {"email": "c@x.co"},
+            "associations": [
+                {"to": {"id": "512"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}
+            ],
+            "objectWriteTraceId": "u2",
+        },
+    ]
+    assert [getattr(record, "id", None) for record in made] == ["7", None, "9"]
+    assert isinstance(made[1], Conflict)
+    assert made[1].existing_id == "12"
+
+
+async def test_an_input_refused_without_naming_the_holder_or_not_answered_is_created_on_its_own() -> None:
+    answer = {
+        "status": "COMPLETE",
+        "results": [],
+        "numErrors": 1,
+        "errors": [_refused("CONFLICT", "Contact already exists.", "u0")],
+    }
+    single = {"status": "error", "message": "Contact already exists. Existing ID: 12", "category": "CONFLICT"}
+    client, transport = _batched(
+        scripted(json_answer(207, answer), json_answer(409, single), json_answer(201, _record("8", email="b@x.co")))
+    )
+    made = await asyncio.gather(
+        client.create("contacts", {"email": "a@x.co"}),
+        client.create("contacts", {"email": "b@x.co"}),  # in neither list: created on its own
+        return_exceptions=True,
+    )
+    assert [path_of(r) for r in transport.requests] == [
+        "/crm/v3/objects/contacts/batch/create",
+        "/crm/v3/objects/contacts",
+        "/crm/v3/objects/contacts",
+    ]
+    assert isinstance(made[0], Conflict)
+    assert made[0].existing_id == "12"
+    assert getattr(made[1], "id", None) == "8"
+
+
+async def test_a_batch_create_refused_whole_goes_again_as_single_creates() -> None:
+    whole = {"status": "error", "message": "Contact already exists. Existing ID: 12", "category": "CONFLICT"}
+    client, transport = _batched(
+        scripted(json_answer(409, whole), json_answer(409, whole), json_answer(201, _record("8", email="b@x.co")))
+    )
+    made = await asyncio.gather(
+        client.create("contacts", {"email": "a@x.co"}),
+        client.create("contacts", {"email": "b@x.co"}),
+        return_exceptions=True,
+    )
+    assert len(transport.requests) == 3
+    assert isinstance(made[0], Conflict)
+    assert made[0].existing_id == "12"
+    assert getattr(made[1], "id", None) == "8"
+
+
+async def test_a_lone_create_is_the_single_create() -> None:
+    client, transport = _batched(scripted(json_answer(201, _record("8", email="b@x.co"))))
+    assert (await client.create("contacts", {"email": "b@x.co"})).id == "8"
+    assert [path_of(r) for r in transport.requests] == ["/crm/v3/objects/contacts"]
+
+
+async def test_concurrent_reads_by_email_meet_in_one_batch_read_by_the_id_property() -> None:
+    answer = {
+        "status": "COMPLETE",
+        "results": [_record("1", email="a@x.co", firstname="A"), _record("2", email="b@x.co", firstname="B")],
+        "numErrors": 1,
+        "errors": [
+            {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "missing", "context": {"ids": ["c@x.co"]}}
+        ],
+    }
+    client, transport = _batched(scripted(json_answer(207, answer)))
+    read = await asyncio.gather(
+        *(
+            client.get("contacts", key, properties=["firstname"], id_property="email")
+            for key in ("a@x.co", "B@x.co", "c@x.co")
+        ),
+        return_exceptions=True,
+    )
+    (request,) = transport.requests
+    assert path_of(request) == "/crm/v3/objects/contacts/batch/read"
+    assert json_of(request) == {
+        "inputs": [{"id": "a@x.co"}, {"id": "B@x.co"}, {"id": "c@x.co"}],
+        "properties": ["firstname", "email"],
+        "idProperty": "email",
+    }
+    assert [getattr(r, "id", None) for r in read] == ["1", "2", None]
+    assert isinstance(read[2], NotFound)
+    assert getattr(read[0], "properties", None) == {"hs_object_id": "1", "firstname": "A"}  # as asked
+
+
+async def test_a_key_the_batch_read_answers_under_another_value_is_read_on_its_own() -> None:
+    answer = {"status": "COMPLETE", "results": [_record("1", email="a@x.co"), _record("5", email="main@x.co")]}
+    client, transport = _batched(scripted(json_answer(200, answer), json_answer(200, _record("5", email="main@x.co"))))
+    read = await asyncio.gather(
+        *(client.get("contacts", key, properties=["email"], id_property="email") for key in ("a@x.co", "old@x.co"))
+    )
+    assert [r.id for r in read] == ["1", "5"]
+    assert path_of(transport.requests[1]) == "/crm/v3/objects/contacts/old%40x.co"  # a secondary email: no guess
+
+
+async def test_concurrent_searches_by_a_value_meet_in_one_in_search_every_page_read() -> None:
+    pages = [
+        {
+            "total": 3,
+            "results": [_record("1", hs_sku="SKU-1"), _record("2", hs_sku="Sku-2")],
+            "paging": {"next": {"after": "2"}},
+        },
+        {"total": 3, "results": [_record("3", hs_sku="sku-1")]},
+    ]
+    client, transport = _batched(scripted(*(json_answer(200, page) for page in pages)))
+    sorts = [{"propertyName": "createdate", "direction": "ASCENDING"}]
+    found = await asyncio.gather(
+        *(
+            client.search_by("products", "hs_sku", sku, properties=["name"], sorts=sorts)
+            for sku in ("SKU-1", "sku-2", "SKU-3")
+        )
+    )
+    assert [[record.id for record in records] for records in found] == [["1", "3"], ["2"], []]
+    first, second = (json_of(request) for request in transport.requests)
+    assert first["filterGroups"] == [
+        {"filters": [{"propertyName": "hs_sku", "operator": "IN", "values": ["sku-1", "sku-2", "sku-3"]}]}
+    ]
+    assert (first["properties"], first["sorts"], second.get("after")) == (["name", "hs_sku"], sorts, "2")
+
+
+async def test_a_lone_search_by_a_value_is_one_eq_search_and_many_values_keep_the_body_within_3000() -> None:
+    client, transport = _batched(lambda request: json_answer(200, {"total": 0, "results": []}))
+    assert await client.search_by("products", "hs_sku", "SKU-1") == []
+    assert json_of(transport.requests[0])["filterGroups"] == [
+        {"filters": [{"propertyName": "hs_sku", "operator": "EQ", "value": "SKU-1"}]}
+    ]
+    skus = [f"{n:03d}-" + "x" * 60 for n in range(100)]
+    await asyncio.gather(*(client.search_by("products", "hs_sku", sku, properties=["name", "hs_sku"]) for sku in skus))
+    searches = transport.requests[1:]
+    assert len(searches) > 1
+    assert all(len(request.body) <= 3000 for request in searches)
+    sent = [v for r in searches for v in json_of(r)["filterGroups"][0]["filters"][0]["values"]]
+    assert sent == skus

@@ -3,6 +3,7 @@ emulator (whose requirements are written apart, from the spec) accepts each call
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import re
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from services.status._connect import SCOPES
 from shared.clients import (
     REQUESTED_SCOPES,
     Call,
+    Coalescer,
     HubSpotClient,
     MockTransport,
     NewAssociation,
@@ -92,6 +94,7 @@ HSQBO_CALLS: dict[str, list[HubSpotCall]] = {
         lambda c, t=t: c.search(t, properties=["hs_lastmodifieddate"])  # type: ignore[misc]
         for t in ("contacts", "products", "invoices", "commerce_payments")
     ],
+    "search_by": [lambda c: c.search_by("products", "hs_sku", "S-1", properties=["name"])],
     "account_settings": [lambda c: c.account_settings()],  # also hsqbo connect: a private-app token's portal
     "search_all": [lambda c: _drain(c.search_all("invoices", properties=["hs_number"]))],
     "list_associations": [
@@ -186,9 +189,25 @@ async def test_the_emulator_accepts_every_call_hsqbo_makes_with_the_requested_sc
         assert refused.value.category == "MISSING_SCOPES"
 
 
+async def test_creates_batched_together_map_to_the_scopes_of_every_input() -> None:
+    transport = MockTransport(_answer)
+    client = HubSpotClient("https://api.hubapi.com", StaticToken("pat-na1-x"), transport, coalescer=Coalescer())
+    await asyncio.gather(*(call(client) for call in HSQBO_CALLS["create"] for _ in range(2)))
+    batches = [_call_of(r) for r in transport.requests if urlsplit(r.url).path.endswith("/batch/create")]
+    assert len(batches) == len(HSQBO_CALLS["create"])
+    for call in batches:
+        assert required_scopes(call) <= set(REQUESTED_SCOPES)
+        check(REQUESTED_SCOPES, requirements(call.method, call.path, [], call.body))
+
+
 @pytest.mark.parametrize(
     ("call", "scopes"),
     [
+        (Call("POST", "/crm/v3/objects/line_items/batch/create",
+              body={"inputs": [{"properties": {}}, {"properties": {}, "associations": [
+                  {"to": {"id": "9"}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 410}]},
+              ]}]}),
+         {"crm.objects.line_items.write", "crm.objects.invoices.write"}),
         (Call("GET", "/crm/v4/objects/invoices/9/associations/deals"),
          {"crm.objects.invoices.read", "crm.objects.deals.read"}),
         (Call("POST", "/crm/v3/objects/commerce_payments",

@@ -70,6 +70,34 @@ async def test_error_rate_one_answers_every_api_request_with_the_providers_5xx()
             assert resp.status == 200
 
 
+async def test_a_lost_answer_carries_the_request_out_and_answers_a_5xx_as_many_times_as_asked() -> None:
+    faults = Faults(SandboxClock())
+    carried_out: list[str] = []
+
+    async def write(request: Request) -> Response:
+        carried_out.append(request.url.path)
+        return JSONResponse({"ok": True})
+
+    app = Starlette(
+        routes=[Route("/api/batch/create", write, methods=["POST"])],
+        middleware=[
+            faults.middleware(
+                throttled_response=lambda: JSONResponse({"throttled": True}, status_code=429),
+                error_response=lambda: JSONResponse({"error": True}, status_code=503),
+            )
+        ],
+    )
+    faults.update(lost_answers=1, lost_answer_path="/batch/create")
+    async with serving(app) as server, aiohttp.ClientSession() as http:
+        statuses = []
+        for _ in range(2):
+            async with http.post(f"{server.url}/api/batch/create") as resp:
+                statuses.append(resp.status)
+    assert statuses == [503, 200]
+    assert carried_out == ["/api/batch/create"] * 2
+    assert faults.config.lost_answers == 0
+
+
 async def test_a_broken_record_is_answered_with_the_providers_5xx_every_time_until_it_is_mended() -> None:
     faults = Faults(SandboxClock())
     faults.update(broken_paths=["/customer/42"])

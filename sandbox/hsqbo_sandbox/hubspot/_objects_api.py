@@ -5,9 +5,13 @@ invoices, commerce payments share them).
 
 Batch rules (SPEC; ERR; [3P] captures): at most 100 inputs. read/update answer 207 with `errors` (category
 OBJECT_NOT_FOUND, `context.ids`) for ids that do not exist, 200 otherwise. create/update/upsert are all-or-nothing
-on invalid input (the first error is the answer) unless every input carries a distinct `objectWriteTraceId`;
-then each failed input becomes an error (with `context.objectWriteTraceId`) in a 207. archive answers 204 and
-ignores unknown ids. Upsert needs `idProperty` naming a unique property (or contact `email`); results carry `new`.
+on invalid input (the first error is the answer: for a create, a taken email is a 409 naming its contact, ERR
+[3P]) unless every input carries a distinct `objectWriteTraceId`; then each failed input becomes an error (with
+`context.objectWriteTraceId`) in a 207, the others are carried out (ERR: "the response will show which records
+were created and which were not"). Whether a create's error in a 207 names the record holding a unique value, as
+the single create's 409 ("Existing ID: N") or 400 ("N already has that value") does, is not documented: the
+stricter reading, it names none. archive answers 204 and ignores unknown ids. Upsert needs `idProperty` naming a
+unique property (or contact `email`); results carry `new`.
 """
 
 from __future__ import annotations
@@ -75,6 +79,17 @@ def _trace_error(error: HubSpotError, item: Any) -> Json:
     standard = error.standard_error()
     standard["context"] = {**standard["context"], "objectWriteTraceId": [str(item.get("objectWriteTraceId"))]}
     return standard
+
+
+def _naming_no_holder(error: HubSpotError) -> HubSpotError:
+    """A unique-value refusal as a traced batch create's 207 shows it: naming no record holding the value (the docs
+    say which inputs failed, not what their errors carry; the stricter reading)."""
+    if error.category == "CONFLICT":
+        return HubSpotError(error.status, error.category, "Contact already exists.")
+    held = [detail for detail in error.errors or () if detail.get("code") == "UNIQUE_VALUE_CONFLICT"]
+    if held:
+        return validation_error(f"Another record already has this value of {held[0].get('in')}.")
+    return error
 
 
 def _missing_error(object_type: ObjectType, ids: list[str]) -> Json:
@@ -228,13 +243,19 @@ class ObjectsApi:
         started = iso_ms(ctx.portal.now_ms())
         inputs = inputs_of(await json_body(request), limit=BATCH_LIMIT)
         portal = ctx.portal
+        traced = _traced(inputs)
 
         def prepare(item: Any) -> Callable[[], Record]:
             if not isinstance(item, dict):
                 raise validation_error("each input must be an object with `properties`")
             raw = item.get("properties") or {}
             links = inline_associations(portal, object_type, item.get("associations"))
-            portal.check_create(object_type, raw, links)
+            try:
+                portal.check_create(object_type, raw, links)
+            except HubSpotError as exc:
+                if traced:
+                    raise _naming_no_holder(exc) from exc
+                raise
             return lambda: portal.create(object_type, raw, ctx.actor, associations=links)
 
         return self._run_batch(ctx, object_type, inputs, prepare, started, success_status=201)

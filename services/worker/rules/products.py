@@ -386,14 +386,15 @@ async def _items_by_sku(ctx: SyncContext, sku: str) -> list[QboEntity]:
 
 
 async def _products_by_sku(ctx: SyncContext, settings: ProductSettings, sku: str) -> list[HubSpotObject]:
-    """Every live HubSpot product with this SKU (archived products are not searchable)."""
-    page = await ctx.hubspot.search(
+    """Every live HubSpot product with this SKU (archived products are not searchable); concurrent applies' lookups
+    meet in one search."""
+    return await ctx.hubspot.search_by(
         "products",
-        filter_groups=[{"filters": [{"propertyName": "hs_sku", "operator": "EQ", "value": sku}]}],
+        "hs_sku",
+        sku,
         properties=_properties(settings),
         sorts=[{"propertyName": "createdate", "direction": "ASCENDING"}],
     )
-    return list(page.results)
 
 
 def _item_label(item: QboEntity) -> str:

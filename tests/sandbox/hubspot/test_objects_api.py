@@ -156,6 +156,20 @@ async def test_batch_create_with_trace_ids_reports_partial_failure_as_207(hub: H
     assert body["errors"][0]["context"]["objectWriteTraceId"] == ["t2"]
 
 
+async def test_batch_create_with_trace_ids_names_no_record_holding_a_taken_unique_value(hub: Hub) -> None:
+    taken = await hub.create("contacts", {"email": "taken@x.co"})
+    inputs = [
+        {"properties": {"email": "fresh@x.co"}, "objectWriteTraceId": "t1"},
+        {"properties": {"email": "TAKEN@x.co"}, "objectWriteTraceId": "t2"},
+    ]
+    status, body = await hub.call("POST", "/crm/v3/objects/contacts/batch/create", json={"inputs": inputs})
+    assert status == 207
+    assert [r["objectWriteTraceId"] for r in body["results"]] == ["t1"]
+    (error,) = body["errors"]
+    assert (error["category"], error["context"]["objectWriteTraceId"]) == ("CONFLICT", ["t2"])
+    assert str(taken["id"]) not in error["message"]  # the stricter reading: the single create's 409 names it
+
+
 async def test_batches_over_100_inputs_are_400(hub: Hub) -> None:
     inputs = [{"properties": {"name": f"P{n}"}} for n in range(101)]
     status, body = await hub.call("POST", "/crm/v3/objects/products/batch/create", json={"inputs": inputs})
