@@ -1,6 +1,7 @@
 """Batched applies end to end (issue #13): a burst of changes to one connection's records becomes batch calls,
-counted in the sandboxes' request logs; a batch item QBO refuses fails its own record alone; our own writes' echoes
-cost no read."""
+counted in the sandboxes' request logs (new QBO customers: their email lookups in HubSpot `batch/read` calls, their
+contacts in `batch/create` calls); a batch item QBO refuses, or a create HubSpot refuses, fails its own record
+alone; a batch create whose answer is lost makes nothing twice; our own writes' echoes cost no read."""
 
 from __future__ import annotations
 
@@ -112,3 +113,79 @@ async def test_a_counterpart_changed_in_qbo_since_our_write_is_read_after_the_st
     assert (now.get("FamilyName"), now.get("CompanyName")) == ("Stale", "Booked")  # both edits kept
     [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact_id]
     assert contact["company"] == "Booked"
+
+
+def new_customers(stack: Stack, emails: list[str]) -> None:
+    for n, email in enumerate(emails):
+        stack.qbo_edit("Customer", "create", {"DisplayName": f"New {n}", "PrimaryEmailAddr": {"Address": email}})
+
+
+def contacts_with(stack: Stack, email: str) -> list[dict[str, str]]:
+    return [c for c in stack.hubspot_records("contacts") if c.get("email") == email]
+
+
+async def test_a_burst_of_new_customers_becomes_batch_creates_its_email_lookups_batch_reads(stack: Stack) -> None:
+    emails = [f"n{n}@example.com" for n in range(BURST)]
+    for sandbox in (stack.sandbox.qbo, stack.sandbox.hubspot):  # calls that take time: the applies meet at the next
+        sandbox.faults.update(latency_ms=(30, 30))
+    stack.clear_request_logs()
+    new_customers(stack, emails)
+    await stack.settle()
+    assert all(len(contacts_with(stack, email)) == 1 for email in emails)
+    hubspot = stack.sandbox.hubspot.requests
+    assert requests(hubspot, method="POST", path_end="/contacts/batch/create") >= 1
+    assert requests(hubspot, method="POST", path_end="/contacts") < BURST // 2  # the burst's lone first apply, say
+    lookups = [r for r in hubspot.list() if r.path.endswith("/contacts/batch/read")]
+    assert lookups
+    assert not [r for r in hubspot.list() if r.method == "GET" and "idProperty=email" in r.query]
+
+
+async def test_a_create_hubspot_refuses_fails_its_record_alone(stack: Stack) -> None:
+    emails = [f"r{n}@example.com" for n in range(3)] + ["refused.r3@"]  # QBO takes it, HubSpot refuses it
+    for sandbox in (stack.sandbox.qbo, stack.sandbox.hubspot):
+        sandbox.faults.update(latency_ms=(30, 30))
+    stack.clear_request_logs()
+    new_customers(stack, emails)
+    await stack.settle()
+    assert requests(stack.sandbox.hubspot.requests, method="POST", path_end="/contacts/batch/create") >= 1
+    assert all(len(contacts_with(stack, email)) == 1 for email in emails[:3])
+    [refused] = [c for c in stack.qbo_entities("Customer") if c["DisplayName"] == "New 3"]
+
+    async def failing() -> bool:
+        link = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=str(refused["Id"]))
+        return link is not None and link.status == LinkStatus.FAILING
+
+    await eventually(failing)
+
+
+async def test_a_batch_create_whose_answer_is_lost_makes_no_duplicate_contact(stack: Stack) -> None:
+    emails = [f"l{n}@example.com" for n in range(BURST)]
+    for sandbox in (stack.sandbox.qbo, stack.sandbox.hubspot):
+        sandbox.faults.update(latency_ms=(30, 30))
+    stack.sandbox.hubspot.faults.update(lost_answers=1, lost_answer_path="/contacts/batch/create")
+    new_customers(stack, emails)
+    await stack.settle()
+    assert stack.sandbox.hubspot.faults.config.lost_answers == 0  # a batch was made, its answer lost
+    assert [len(contacts_with(stack, email)) for email in emails] == [1] * BURST
+    for customer in stack.qbo_entities("Customer"):
+        link = await stack.store.get_link(CONNECTION, Kind.CONTACT, qbo_id=str(customer["Id"]))
+        assert link is not None
+        assert link.hubspot_id == contacts_with(stack, customer["PrimaryEmailAddr"]["Address"])[0]["id"]
+
+
+@pytest.mark.parametrize("sync_overrides", [{"products": {}}], indirect=True)
+async def test_a_batch_create_of_products_whose_answer_is_lost_makes_no_duplicate_product(stack: Stack) -> None:
+    [income] = [a for a in stack.qbo_entities("Account") if a["Name"] == "Sales of Product Income"]
+    for sandbox in (stack.sandbox.qbo, stack.sandbox.hubspot):
+        sandbox.faults.update(latency_ms=(30, 30))
+    stack.sandbox.hubspot.faults.update(lost_answers=1, lost_answer_path="/products/batch/create")
+    stack.clear_request_logs()
+    for n in range(BURST):
+        stack.qbo_edit("Item", "create", {"Name": f"Lost {n}", "Sku": f"L-{n}", "Type": "Service",
+                                          "IncomeAccountRef": {"value": income["Id"]}})  # fmt: skip
+    await stack.settle()
+    assert stack.sandbox.hubspot.faults.config.lost_answers == 0
+    skus = sorted(p.get("hs_sku") or "" for p in stack.hubspot_records("products"))
+    assert skus == sorted(f"L-{n}" for n in range(BURST))  # each once
+    searches = requests(stack.sandbox.hubspot.requests, method="POST", path_end="/products/search")
+    assert searches < BURST  # SKU lookups met in IN searches
