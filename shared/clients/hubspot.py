@@ -16,11 +16,12 @@ inputs, each caller getting its own record or its own error:
   `objectWriteTraceId`, so that HubSpot answers each input alone (207; untraced, one refused input refuses the
   whole call, 409 naming the first taken email only). A refused input whose error names the record already holding
   the value (Conflict with its id: a contact's email, a product's or invoice's unique `hsqbo_qbo_*_id`) is that
-  refusal to its caller; an input refused otherwise, or answered neither way, is created on its own, so its caller
-  sees what the single create answers, and each rule's handling of a refused create (`contacts.adopted_intent`,
-  `rules/_origin.py`) is exactly as it is. HubSpot takes no idempotency key: a batch whose answer is lost is
-  retried by each apply, which finds what the lost call made before creating again (a contact by its unique email,
-  a product by the unique property carrying its item's id), as after a lost single create;
+  refusal to its caller; an input refused otherwise is created on its own, so its caller sees what the single
+  create answers, and each rule's handling of a refused create (`contacts.adopted_intent`, `rules/_origin.py`) is
+  exactly as it is. HubSpot takes no idempotency key: a batch whose answer is lost (or an input an answer names
+  neither way: it may have been made, a ServerError to its caller) is retried by each apply, which finds what the
+  lost call made before creating again (a contact by its unique email, a product by the unique property carrying
+  its item's id), as after a lost single create;
 - updates by id of one object type: `batch/update`, each input with its own `objectWriteTraceId` so that HubSpot
   answers a failed input alone (207) instead of failing the call; an input answered neither way is updated on its
   own. Two updates of one record never share a call (HubSpot refuses repeated ids): the second goes in the next;
@@ -55,7 +56,7 @@ from shared.clients._transport import Response, Transport
 from shared.clients._usage import UsageMeter
 from shared.company import HubSpotAccount
 from shared.domain import Provider
-from shared.errors import ApiError, Conflict, MissingScopes, NotFound, ValidationFailed
+from shared.errors import ApiError, Conflict, MissingScopes, NotFound, ServerError, ValidationFailed
 
 BATCH_LIMIT = 100  # inputs per object batch call
 SEARCH_PAGE_LIMIT = 200
@@ -229,21 +230,24 @@ class HubSpotClient:
                 if refused.transient:
                     raise
                 answer = {}
+            else:  # an input answered neither way may have been made: its apply runs again and finds it
+                answers[:] = [_unanswered_create() for _ in creates]
             traced = {_trace_id(position): position for position in range(len(creates))}
             for item in answer.get("results", ()):
                 if (made := traced.get(str(item.get("objectWriteTraceId")))) is not None:
                     answers[made] = HubSpotObject.from_json(item)
             for item in answer.get("errors", ()):
                 error = hubspot_batch_error(item)
-                if not isinstance(error, Conflict) or error.existing_id is None:
-                    continue  # created on its own below: its caller sees what the single create answers
                 for named in error.ids:
-                    if (refused_at := traced.get(named)) is not None and answers[refused_at] is None:
-                        answers[refused_at] = error
+                    if (refused_at := traced.get(named)) is not None:
+                        # A refusal naming the record holding the value is the single create's; any other is
+                        # created on its own below, so its caller sees what the single create answers.
+                        named_holder = isinstance(error, Conflict) and error.existing_id is not None
+                        answers[refused_at] = error if named_holder else None
         results: list[HubSpotObject | Exception] = []
         for position, (properties, associations) in enumerate(creates):
             found = answers[position]
-            if found is None:  # alone, or answered neither way: on its own
+            if found is None:  # alone, refused with the batch, or refused without naming the holder: on its own
                 try:
                     found = await self._create(object_type, properties, associations)
                 except ApiError as exc:
@@ -655,6 +659,10 @@ def _association(item: Mapping[str, Any]) -> Association:
             for kind in item.get("associationTypes", ())
         ),
     )
+
+
+def _unanswered_create() -> ServerError:
+    return ServerError("HubSpot's batch create answered nothing for this input", provider=Provider.HUBSPOT)
 
 
 def _new_record(properties: Properties, associations: Sequence[NewAssociation]) -> dict[str, Any]:
