@@ -6,6 +6,7 @@ to link first (`hsqbo review` resolves it)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 
 from services.worker._fields import get_path, lower_text, text
@@ -86,21 +87,13 @@ async def products_for_items(ctx: SyncContext, skus: dict[str, str]) -> dict[str
             products[item_id] = product_id
     unlinked = {item_id: sku for item_id, sku in skus.items() if item_id not in products}
     if unlinked:
-        wanted = sorted({sku.lower() for sku in unlinked.values()})  # IN on strings matches lower-cased values
-        page = await ctx.hubspot.search(
-            "products",
-            filter_groups=[{"filters": [{"propertyName": "hs_sku", "operator": "IN", "values": wanted}]}],
-            properties=["hs_sku"],
-            sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+        wanted = sorted({sku.lower() for sku in unlinked.values()})
+        sorts = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+        with_sku = await asyncio.gather(  # the client puts them in one search (an IN filter)
+            *(ctx.hubspot.search_by("products", "hs_sku", sku, properties=["hs_sku"], sorts=sorts) for sku in wanted)
         )
-        by_sku: dict[str, str] = {}
-        shared: set[str] = set()
-        for product in page.results:
-            sku = (product.properties.get("hs_sku") or "").lower()
-            if sku in by_sku:
-                shared.add(sku)  # several products: no guess, the line names no product
-            by_sku.setdefault(sku, product.id)
-        by_sku = {sku: product for sku, product in by_sku.items() if sku not in shared}
+        # several products with one SKU: no guess, the line names no product
+        by_sku = {sku: found[0].id for sku, found in zip(wanted, with_sku, strict=True) if len(found) == 1}
         products.update({i: by_sku[sku.lower()] for i, sku in unlinked.items() if sku.lower() in by_sku})
     return products
 
