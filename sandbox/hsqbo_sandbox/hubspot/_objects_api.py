@@ -43,6 +43,7 @@ from hsqbo_sandbox.hubspot._values import iso_ms
 
 BATCH_LIMIT = 100
 LIST_LIMIT = 100
+SEARCH_BODY_LIMIT = 3000  # characters (SEARCH: the limits of a search request)
 
 
 def inline_associations(portal: Portal, object_type: ObjectType, specs: Any) -> list[tuple[Ref, AssociationKind]]:
@@ -205,6 +206,8 @@ class ObjectsApi:
 
     async def search(self, request: Request, ctx: Context) -> Response:
         object_type = object_type_param(request)
+        if len(await request.body()) > SEARCH_BODY_LIMIT:
+            raise validation_error(f"The search request body is longer than {SEARCH_BODY_LIMIT} characters")
         body = await json_body(request)
         page, total, next_after = search(ctx.portal, object_type, body, result_cap=ctx.account.search_result_cap)
         properties = body.get("properties") if isinstance(body.get("properties"), list) else None

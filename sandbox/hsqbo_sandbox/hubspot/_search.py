@@ -1,8 +1,9 @@
 """CRM search (`POST /crm/v3/objects/{type}/search`): filters, one sort, paging and its limits (SEARCH).
 
 - Filters in a group are ANDed, groups are ORed; at most 5 groups, 6 filters per group, 18 in all (the strictest
-  of the documented limits); `limit` at most 200; `after` must be an integer offset; at most `result_cap`
-  (10,000) results per query: paging is offered up to the cap and `after` at or past it is 400.
+  of the documented limits); a body of at most 3,000 characters (checked by the endpoint); `limit` at most 200;
+  `after` must be an integer offset; at most `result_cap` (10,000) results per query: paging is offered up to the
+  cap and `after` at or past it is 400.
 - Operators: EQ NEQ LT LTE GT GTE BETWEEN IN NOT_IN HAS_PROPERTY NOT_HAS_PROPERTY CONTAINS_TOKEN
   NOT_CONTAINS_TOKEN. Numbers and dates compare numerically (dates as epoch ms or ISO 8601), strings
   case-insensitively, except enumerations (case-sensitive) and IN/NOT_IN on strings, whose values must be

@@ -85,7 +85,8 @@ async def test_search_limits_are_validation_errors(hub: Hub) -> None:
         "filterGroups": [{"filters": [{"propertyName": "name", "operator": "HAS_PROPERTY"}]}] * 6
     }
     bodies: list[dict[str, Any]] = [{"limit": 201}, {"after": "abc"}, six_groups, _filter("nope", "EQ", value="1"),
-                 {"sorts": [{"propertyName": "name"}, {"propertyName": "price"}]}]  # fmt: skip
+                 {"sorts": [{"propertyName": "name"}, {"propertyName": "price"}]},
+                 _filter("name", "IN", values=["x" * 60] * 50)]  # fmt: skip
     for body in bodies:
         status, answer = await _search(hub, "products", **body)
         assert (status, answer["category"]) == (400, "VALIDATION_ERROR"), body
