@@ -52,6 +52,13 @@ REFUSALS: dict[Refusal, type[ApiError]] = {
 
 async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
     """Run `plan`; the outcome carries the link as saved last."""
+    return (await carry_out_answered(ctx, plan))[0]
+
+
+async def carry_out_answered(ctx: SyncContext, plan: Plan) -> tuple[Outcome, QboEntity | None]:
+    """`carry_out`, and the record QBO answered the plan's last QBO write with (None: it wrote none): a create's
+    answer serves the field sync that follows it, unread."""
+    written: QboEntity | None = None
     link = plan.link
     answers: dict[tuple[Answer, str], str | None] = {}
     for step in plan.steps:
@@ -64,7 +71,7 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
         elif isinstance(step, RepointLink):
             await _repoint(ctx, step)
         elif isinstance(step, CreateQbo | CreateQboOneOf | UpdateQbo | VoidQbo):
-            entity = await _write_qbo(ctx, step, link)
+            entity = written = await _write_qbo(ctx, step, link)
             if isinstance(step, CreateQbo | CreateQboOneOf):
                 answers[Answer.QBO_ID, ""] = str(entity["Id"])
             answers[Answer.QBO_SYNC_TOKEN, ""] = str(entity["SyncToken"])
@@ -99,7 +106,7 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
             )  # fmt: skip
         else:
             assert_never(step)
-    return Outcome(plan.action, plan.direction, link, plan.detail)
+    return Outcome(plan.action, plan.direction, link, plan.detail), written
 
 
 async def _check_total(

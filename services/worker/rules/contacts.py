@@ -39,12 +39,15 @@ from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubsp
 from services.worker.rules import _filters as filters
 from services.worker.rules import _match as match
 from services.worker.rules._pair import (
+    Ambiguous,
     PairSpec,
     archive_in_hubspot,
     carry_out_create,
+    carry_out_qbo_create,
     claim,
     deactivate_in_qbo,
     hubspot_properties,
+    lost_create,
     plan_hubspot_create,
     plan_qbo_create,
     repoint_merged,
@@ -54,7 +57,7 @@ from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.domain import Action, Kind, Provider
 from shared.errors import Conflict, NotFound
-from shared.store import Link, ReviewDecision
+from shared.store import Candidate, Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -149,13 +152,22 @@ class ContactRule:
                 raise Failing(taken.message, category=taken.category)
             return await _link(ctx, settings, link, Provider.HUBSPOT, contact, existing)
         names = _names.candidates(base, suffixes, _names.DISPLAY_NAME_MAX)
-        plan = plan_qbo_create(
-            SPEC, link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=contact.id),
-            contact.id, body, name_field="DisplayName", names=names, holds=_fields.from_qbo(maps, body),
-            all_refused=taken,
+        new = link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=contact.id)
+        held = await lost_create(
+            ctx, SPEC, Kind.CONTACT, new, name_field="DisplayName", names=names,
+            hash_of=lambda customer: _fields.content_hash(_fields.from_qbo(maps, customer)),
         )  # fmt: skip
-        made, customer_id = await carry_out_create(ctx, plan, Provider.QUICKBOOKS)
-        customer = await ctx.qbo.read("Customer", customer_id)
+        try:
+            plan = plan_qbo_create(
+                SPEC, new, contact.id, body, name_field="DisplayName", names=names, holds=_fields.from_qbo(maps, body),
+                all_refused=taken, held=held,
+            )  # fmt: skip
+        except Ambiguous as exc:
+            review = match.Review(tuple(Candidate(str(c["Id"]), _label(c)) for c in exc.entities), str(exc))
+            return await match.needs_review(
+                ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact.id, review, match.version(contact)
+            )
+        made, customer = await carry_out_qbo_create(ctx, Kind.CONTACT, plan, held)
         return await _sync(ctx, settings, made, contact, customer, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
@@ -359,9 +371,8 @@ def _customer_view(customer: QboEntity) -> QboEntity:
 
 
 async def _customers_by_email(ctx: SyncContext, email: str) -> list[QboEntity]:
-    """Every customer with this email, inactive ones too."""
-    where = f"{match.ACTIVE_OR_NOT} AND PrimaryEmailAddr = {qbo_quote(email)}"
-    return await ctx.qbo.query(f"SELECT * FROM Customer WHERE {where} ORDERBY Id")
+    """Every customer with this email, inactive ones too (the lookups of concurrent applies in one query)."""
+    return await ctx.qbo.find("Customer", "PrimaryEmailAddr", email)
 
 
 async def _sharing_email(ctx: SyncContext, email: str, contact: HubSpotObject | None) -> list[str]:
