@@ -21,14 +21,15 @@ getting its own answer or its own error:
   derived from the items' as for updates. QBO takes no requestid per item, so a create's guard against a lost answer
   is in two layers. Here: a batch call of creates that gets no answer (timeout, connection error, 5xx) is resent at
   once, identical (same items, same requestid: QBO replays its first answer if it made anything), up to
-  `CREATE_RESENDS` times. Above (`services/worker/rules/_pair.py`, `lost_create`): should every resend fail, the
-  apply's retry (the create's intent kept on its link) first looks for the record the lost attempt may have made, by
-  its candidate names, and adopts it when it is provably ours; it never takes a name refused since as another
-  record's (the next name would make a renamed duplicate);
-- Invoice and Payment creates, voids and deletes stay single calls with their own requestid: an Invoice's or
-  Payment's only guard against a lost answer is QBO replaying it by that requestid (a Payment has no unique field; an
-  Invoice's DocNumber is unique only when the company has custom transaction numbers, and a rule may send none), and
-  a batch has none per item.
+  `CREATE_RESENDS` times; an item of a resent batch refused as a duplicate name (its first send's own create, QBO
+  not replaying) fails as a conflict (`StaleObject`), so that its retry looks. Above (`lost_create` in
+  services/worker/rules/_pair.py): the retry of a create cut short (its intent kept on its link) first looks for the
+  record the lost attempt may have made, by its candidate names, and adopts it when it is provably ours; it never
+  takes a name refused since the look for another record's (the next name would make a renamed duplicate);
+- Invoice and Payment creates, voids and deletes stay single calls with their own requestid, a create's only guard
+  against a lost answer being QBO replaying it by that requestid, which a batch has none of per item: a Payment has
+  no field a retry could find it by, and an Invoice whose DocNumber is taken (or that has none) is numbered by QBO,
+  leaving only its PrivateNote marker, which a query cannot filter on.
 A lookup by a key of many records (`find`: customers by email, items by SKU) is one `select * from <Entity> where
 <field> in (...)` query for the applies in flight, each caller getting the rows of its own key.
 A batch of one goes as the single call: a lone change costs what it did, and /batch calls (40 a minute per realm,
@@ -61,7 +62,7 @@ from shared.clients._transport import Response, Transport
 from shared.clients._usage import UsageMeter
 from shared.company import QboCompany
 from shared.domain import Provider
-from shared.errors import ApiError, ServerError, StaleObject, TransportError, ValidationFailed
+from shared.errors import ApiError, DuplicateName, ServerError, StaleObject, TransportError, ValidationFailed
 
 MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher version is documented
 QUERY_PAGE_LIMIT = 1000  # MAXRESULTS above 1000 is refused
@@ -193,9 +194,9 @@ class QboClient:
         return await self._coalescer.submit("qbo.create", create, self._create_many, limit=BATCH_LIMIT)
 
     async def find(self, entity: str, field: str, key: str) -> list[QboEntity]:
-        """The records of `entity` (name-list ones inactive too) whose `field` equals `key`, compared as QBO
-        compares strings, ignoring case (give `key` lower-cased), in Id order. Concurrent finds on one field meet in
-        one `<field> in (...)` query."""
+        """The records of `entity` (name-list ones inactive too) whose `field` (a dotted path; an email field by its
+        address) equals `key`, ignoring case as QBO's string comparisons do, in Id order. Concurrent finds on one
+        field meet in one `<field> in (...)` query, its rows handed to each caller by its key."""
         if self._coalescer is None:
             return (await self._find_many(entity, field, [key]))[0]
         many = functools.partial(self._find_many, entity, field)
@@ -289,6 +290,11 @@ class QboClient:
             answer = answers.get(operation.bid, missing)
             if isinstance(answer, dict):
                 self._ours.remember(create.entity, answer)
+            elif isinstance(answer, DuplicateName) and resent:
+                # The name may be taken by the first send's own create (QBO ran it, but replayed nothing): the item
+                # fails as a conflict, not as taken, and the retry looks for the record it made (see above).
+                taken = StaleObject(f"name taken when resent: {answer.message}", provider=Provider.QUICKBOOKS)
+                answer = taken
             results.append(answer if isinstance(answer, dict | Exception) else missing)
         return results
 

@@ -336,10 +336,10 @@ def plan_qbo_create(
     as it is, so the retry sends that attempt's requestids and QBO replays its answers, making nothing twice; and the
     rule looks first for the record that attempt may have made (`lost_create`, `held`: the records holding the
     names, by name casefolded): the one that is ours is adopted, its id saved on the link (no create); a name held
-    by another record is not sent (QBO would refuse it); a holder in doubt, or several of ours, need review, raised
-    as `Ambiguous`. A recorded failure moves the status: the next attempt records afresh, its
-    requestids new. A crash after the last save: the next apply finds the link with both ids and syncs the fields
-    over it."""
+    by another record is not sent (QBO would refuse it), and a name taken since the look stops the plan
+    (`CreateQboOneOf.looked_up`); a holder in doubt, or several of ours, need review, raised as `Ambiguous`. A
+    recorded failure moves the status: the next attempt records afresh, its requestids new. A crash after the last
+    save: the next apply finds the link with both ids and syncs the fields over it."""
     held = held or {}
     ours = [h.entity for h in held.values() if h.ours]
     if len(ours) > 1 or any(h.doubt for h in held.values()):
@@ -361,7 +361,8 @@ def plan_qbo_create(
     )
     if not alternatives:
         raise Failing(all_refused.message, category=all_refused.category)
-    steps.append(CreateQboOneOf(spec.qbo_entity, body, alternatives, Refusal.DUPLICATE_NAME, all_refused))
+    looked_up = create_cut_short(link)
+    steps.append(CreateQboOneOf(spec.qbo_entity, body, alternatives, Refusal.DUPLICATE_NAME, all_refused, looked_up))
     made = {"qbo_id": Answered(Answer.QBO_ID), "qbo_written_sync_token": Answered(Answer.QBO_SYNC_TOKEN), **REVIEWED}
     steps.append(SaveLink(made))
     return Plan(link, tuple(steps), Action.CREATED, Direction.HUBSPOT_TO_QBO)
