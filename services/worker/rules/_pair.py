@@ -40,7 +40,7 @@ from services.worker.rules._match import REVIEWED
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.store import Link, LinkStatus
+from shared.store import Link, LinkStatus, StaleLink
 from shared.syncconfig import ObjectSettings
 
 
@@ -302,6 +302,21 @@ async def lost_create(
         ours = since and created is not None and hash_of(row) == link.qbo_hash
         held[str(row.get(name_field, "")).casefold()] = Held(row, ours, doubt=since and not ours)
     return held
+
+
+async def wait_for_a_create_in_doubt(ctx: SyncContext, kind: Kind, entity: QboEntity, content_hash: str) -> None:
+    """Before a QBO record with no link is made in HubSpot: when a HubSpot record's QBO create was cut short (its
+    answer lost) with an intent recording exactly this record's values (`content_hash`, computed as that intent's
+    `holds`), and this record was created after that intent, it may be that create's record, its QBO webhook come
+    before the retry that adopts it (`lost_create`). Made in HubSpot it would be a second HubSpot record, so the
+    apply stops as a conflict (`StaleLink`) and runs again after that retry, finding the pair linked."""
+    created = _created_at(entity)
+    for link in await ctx.store.creates_in_doubt(ctx.name, kind, content_hash):
+        if created is None or created >= link.updated_at - CLOCK_SKEW_SECONDS:
+            raise StaleLink(
+                f"QuickBooks {kind} {entity.get('Id')} may be the record the create of HubSpot {kind} "
+                f"{link.hubspot_id} made, its answer lost: that create's retry adopts it"
+            )
 
 
 def _created_at(entity: QboEntity) -> float | None:

@@ -52,6 +52,7 @@ from services.worker.rules._pair import (
     plan_qbo_create,
     repoint_merged,
     sync_fields,
+    wait_for_a_create_in_doubt,
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
@@ -136,7 +137,7 @@ class ContactRule:
         """The customer made (`plan_qbo_create`, carried out), then the fields synced from what QBO made; under the
         `link` strategy, the customer already holding the name linked when it has the contact's email."""
         values = _fields.from_hubspot(maps, contact.properties)
-        body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
+        body = _unblank(_fields.to_qbo(maps, values))
         base = await _display_name(ctx, settings, contact)
         taken = AllRefused(
             f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)",
@@ -208,6 +209,10 @@ class ContactRule:
                 )
         if contact is not None:
             return await _link(ctx, settings, link, Provider.QUICKBOOKS, contact, customer)
+        # Not the customer of a contact whose create's answer was lost (that create's retry adopts it).
+        await wait_for_a_create_in_doubt(
+            ctx, Kind.CONTACT, customer, _fields.content_hash(_fields.from_qbo(maps, customer))
+        )
         # The contact made (`plan_hubspot_create`: what it will hold recorded first, so a retry after a crash that
         # lost the link finds it by email and takes its values as our write), then the fields synced from what the
         # create wrote.
@@ -356,6 +361,13 @@ async def _sync(
     """`sync_fields` (after the steps `first`), comparing the customer as `_customer_view` presents it."""
     view = _customer_view(customer)
     return await sync_fields(ctx, SPEC, settings, link, contact, view, action=action, qbo_extra=qbo_extra, first=first)
+
+
+def _unblank(body: dict[str, Any]) -> dict[str, Any]:
+    """A create's body without its empty values, nested ones included: QBO refuses an empty email address (a
+    contact with no email is made with none)."""
+    kept = {key: _unblank(value) if isinstance(value, dict) else value for key, value in body.items()}
+    return {key: value for key, value in kept.items() if value not in ("", {})}
 
 
 def _customer_view(customer: QboEntity) -> QboEntity:
