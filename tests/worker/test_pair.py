@@ -64,7 +64,7 @@ from shared.clients import HubSpotObject, qbo_quote
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
 from shared.errors import Conflict, DuplicateName, NotFound, StaleObject, TransportError
-from shared.store import Link, LinkStatus, Store, open_store
+from shared.store import Link, LinkStatus, StaleLink, Store, open_store
 from shared.syncconfig import ContactSettings
 
 
@@ -1039,3 +1039,20 @@ def customer_plan_held(link: Link, found: Mapping[str, _pair.Held]) -> Plan:
     body = _fields.to_qbo(maps, contact_values("Jane"))
     return plan_qbo_create(SPEC, link, "300", body, name_field="DisplayName", names=NAMES,
                            holds=_fields.from_qbo(maps, body), all_refused=TAKEN, held=found)  # fmt: skip
+
+
+async def test_an_unlinked_qbo_record_holding_a_create_in_doubts_values_waits_for_that_creates_retry(
+    store: Store,
+) -> None:
+    """Its webhook come before the retry that adopts it: no HubSpot record is made for it (a conflict: run again)."""
+    intent = await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300",
+                                        qbo_hash="h"))  # fmt: skip
+    ctx: Any = SimpleNamespace(name="acme", store=store)
+    since = {"Id": "9", "MetaData": {"CreateTime": "2999-01-01T00:00:00+00:00"}}
+    with pytest.raises(StaleLink):
+        await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, since, "h")
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, since, "other values")  # not that create's
+    before = {"Id": "8", "MetaData": {"CreateTime": "2000-01-01T00:00:00+00:00"}}
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, before, "h")  # made before the intent: another's
+    await store.set_status(intent.id or 0, LinkStatus.FAILING, "x", "y")  # that create's failure recorded
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, since, "h")
