@@ -190,3 +190,27 @@ async def test_a_create_item_qbo_refuses_fails_its_record_alone(stack: Stack) ->
         return link is not None and link.status == LinkStatus.FAILING
 
     await eventually(failing)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"api_timeout_seconds": 0.5}], indirect=True)
+@pytest.mark.parametrize(
+    "sync_overrides",
+    [{"products": {"direction": "two_way", "income_account": "Services", "require_sku": False}}],
+    indirect=True,
+)
+async def test_a_batch_of_item_creates_whose_answer_is_lost_makes_each_item_once(stack: Stack) -> None:
+    """As for customers: products with no SKU to match by, their batch's answer lost; each item made once, adopted by
+    its product's retry, and no item's webhook makes a second product."""
+    slowed(stack)
+    qbo = stack.sandbox.qbo
+    qbo.faults.update(held_answer_ms=1_500, held_answer_path="/batch")
+    stack.clear_request_logs()
+    for n in range(4):
+        stack.hubspot_edit("products", "create", properties={"name": f"Held {n}", "price": "10"})
+    await eventually(lambda: requests(qbo.requests, method="POST", path_end="/batch") >= 1 + CREATE_RESENDS)
+    qbo.faults.update(held_answer_ms=0.0, held_answer_path="")
+    await stack.settle()
+    assert sorted(i["Name"] for i in stack.qbo_entities("Item") if i["Name"].startswith("Held")) == [
+        f"Held {n}" for n in range(4)
+    ]
+    assert sorted(p["name"] for p in stack.hubspot_records("products")) == [f"Held {n}" for n in range(4)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -108,7 +109,7 @@ async def test_many_links_may_await_their_other_side(store: Store) -> None:
 
 
 async def test_creates_in_doubt_are_the_links_keeping_a_qbo_create_intent_of_that_hash(store: Store) -> None:
-    def intent(hubspot_id: str, qbo_hash: str, **fields: object) -> Link:
+    def intent(hubspot_id: str, qbo_hash: str, **fields: Any) -> Link:
         return dataclasses.replace(contact_link(hubspot_id=hubspot_id, qbo_id=None), qbo_hash=qbo_hash, **fields)
 
     first = await store.save_link(intent("hs-1", "h"))

@@ -54,6 +54,7 @@ from services.worker.rules._pair import (
     plan_qbo_create,
     repoint_merged,
     sync_fields,
+    wait_for_a_create_in_doubt,
 )
 from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
@@ -195,6 +196,7 @@ class ProductRule:
             if isinstance(chosen, match.LinkTo):
                 found = products[chosen.id]
         if found is None:
+            await wait_for_a_create_in_doubt(ctx, Kind.PRODUCT, item, await _item_hash(ctx, settings, item))
             created, product = await _create_product(ctx, settings, item, link)
             return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
         return await _link(ctx, settings, link, Provider.QUICKBOOKS, found, item)
@@ -322,9 +324,20 @@ def _compared(settings: ProductSettings, product: HubSpotObject, item: QboEntity
     sku = _fields.text(product.properties.get("hs_sku"))
     if name and item.get("Name") in item_names(name, sku, product.id):
         item = {**item, "Name": name}
+    return _compared_settings(settings), item
+
+
+def _compared_settings(settings: ProductSettings) -> ProductSettings:
     if not settings.syncs_from("quickbooks"):
         settings = settings.model_copy(update={"mappings": {**settings.mappings, "type": False}})
-    return settings, item
+    return settings
+
+
+async def _item_hash(ctx: SyncContext, settings: ProductSettings, item: QboEntity) -> str:
+    """An item's values as the create intent of a product recorded them (`_create_item`'s `holds`), for an item made
+    under its product's own name: a QBO record with no link looks for a create in doubt by it."""
+    compared = _compared_settings(await _priced(ctx, settings))
+    return _fields.content_hash(_fields.from_qbo(_fields.active_maps(SPEC.fields, compared), item))
 
 
 async def _create_item(
