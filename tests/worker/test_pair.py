@@ -1050,9 +1050,13 @@ async def test_an_unlinked_qbo_record_holding_a_create_in_doubts_values_waits_fo
     ctx: Any = SimpleNamespace(name="acme", store=store)
     since = {"Id": "9", "MetaData": {"CreateTime": "2999-01-01T00:00:00+00:00"}}
     with pytest.raises(StaleLink):
-        await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, since, "h")
-    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, since, "other values")  # not that create's
+        await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "h")
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "other values")  # not that create's
     before = {"Id": "8", "MetaData": {"CreateTime": "2000-01-01T00:00:00+00:00"}}
-    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, before, "h")  # made before the intent: another's
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, before, "h")  # made before the intent: another's
     await store.set_status(intent.id or 0, LinkStatus.FAILING, "x", "y")  # that create's failure recorded
-    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, since, "h")
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "h")
+    adopted = await store.save_link(dataclasses.replace(intent, qbo_id="9", revision=2))  # its retry adopted it
+    with pytest.raises(StaleLink):  # after the rule read no link: linked meanwhile
+        await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "h")
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, adopted, since, "h")  # as the rule read it

@@ -304,19 +304,26 @@ async def lost_create(
     return held
 
 
-async def wait_for_a_create_in_doubt(ctx: SyncContext, kind: Kind, entity: QboEntity, content_hash: str) -> None:
-    """Before a QBO record with no link is made in HubSpot: when a HubSpot record's QBO create was cut short (its
-    answer lost) with an intent recording exactly this record's values (`content_hash`, computed as that intent's
-    `holds`), and this record was created after that intent, it may be that create's record, its QBO webhook come
-    before the retry that adopts it (`lost_create`). Made in HubSpot it would be a second HubSpot record, so the
-    apply stops as a conflict (`StaleLink`) and runs again after that retry, finding the pair linked."""
+async def wait_for_a_create_in_doubt(
+    ctx: SyncContext, kind: Kind, link: Link | None, entity: QboEntity, content_hash: str
+) -> None:
+    """Before a QBO record with no linked HubSpot record (`link`: its link as the rule read it) is made in HubSpot:
+    when a HubSpot record's QBO create was cut short (its answer lost) with an intent recording exactly this record's
+    values (`content_hash`, computed as that intent's `holds`), and this record was created after that intent, it
+    may be that create's record, its QBO webhook come before the retry that adopts it (`lost_create`). Made in
+    HubSpot it would be a second HubSpot record, so the apply stops as a conflict (`StaleLink`) and runs again after
+    that retry, finding the pair linked. Its link is read again after the look: a retry that adopted the record
+    just before it (no longer in doubt) has linked it, which the rule's earlier read could not show."""
     created = _created_at(entity)
-    for link in await ctx.store.creates_in_doubt(ctx.name, kind, content_hash):
-        if created is None or created >= link.updated_at - CLOCK_SKEW_SECONDS:
+    for doubt in await ctx.store.creates_in_doubt(ctx.name, kind, content_hash):
+        if created is None or created >= doubt.updated_at - CLOCK_SKEW_SECONDS:
             raise StaleLink(
                 f"QuickBooks {kind} {entity.get('Id')} may be the record the create of HubSpot {kind} "
-                f"{link.hubspot_id} made, its answer lost: that create's retry adopts it"
+                f"{doubt.hubspot_id} made, its answer lost: that create's retry adopts it"
             )
+    now = await ctx.store.get_link(ctx.name, kind, qbo_id=str(entity["Id"]))
+    if (now and (now.id, now.revision)) != (link and (link.id, link.revision)):
+        raise StaleLink(f"QuickBooks {kind} {entity.get('Id')}: linked meanwhile")
 
 
 def _created_at(entity: QboEntity) -> float | None:

@@ -211,7 +211,7 @@ class ContactRule:
             return await _link(ctx, settings, link, Provider.QUICKBOOKS, contact, customer)
         # Not the customer of a contact whose create's answer was lost (that create's retry adopts it).
         await wait_for_a_create_in_doubt(
-            ctx, Kind.CONTACT, customer, _fields.content_hash(_fields.from_qbo(maps, customer))
+            ctx, Kind.CONTACT, link, customer, _fields.content_hash(_fields.from_qbo(maps, customer))
         )
         # The contact made (`plan_hubspot_create`: what it will hold recorded first, so a retry after a crash that
         # lost the link finds it by email and takes its values as our write), then the fields synced from what the

@@ -196,7 +196,7 @@ class ProductRule:
             if isinstance(chosen, match.LinkTo):
                 found = products[chosen.id]
         if found is None:
-            await wait_for_a_create_in_doubt(ctx, Kind.PRODUCT, item, await _item_hash(ctx, settings, item))
+            await wait_for_a_create_in_doubt(ctx, Kind.PRODUCT, link, item, await _item_hash(ctx, settings, item))
             created, product = await _create_product(ctx, settings, item, link)
             return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
         return await _link(ctx, settings, link, Provider.QUICKBOOKS, found, item)
