@@ -30,8 +30,12 @@ getting its own answer or its own error:
   against a lost answer being QBO replaying it by that requestid, which a batch has none of per item: a Payment has
   no field a retry could find it by, and an Invoice whose DocNumber is taken (or that has none) is numbered by QBO,
   leaving only its PrivateNote marker, which a query cannot filter on.
-A lookup by a key of many records (`find`: customers by email, items by SKU) is one `select * from <Entity> where
-<field> in (...)` query for the applies in flight, each caller getting the rows of its own key.
+A lookup by a key of many records (`find`: customers by email, items by SKU, invoices by DocNumber) is one `select *
+from <Entity> where <field> in (...)` query for the applies in flight, each caller getting the rows of its own key
+(compared ignoring case, as QBO compares strings). Intuit's query reference lists IN among the operators of a WHERE
+clause on a filterable property, and PrimaryEmailAddr, Sku and DocNumber are filterable (as are the names `lost_create`
+looks up); no page says IN is refused on any of them, and none shows IN on an email: that is the reading taken, and
+the sandbox takes IN wherever it takes `=`.
 A batch of one goes as the single call: a lone change costs what it did, and /batch calls (40 a minute per realm,
 `qbo_batch_per_minute`, its own window in `_limits.py`) are spent only where they save calls.
 

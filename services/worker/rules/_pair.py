@@ -1,7 +1,9 @@
 """Field sync between two linked records, shared by the rules whose objects are a flat set of mapped fields
 (contacts ↔ customers, products ↔ items): read both, merge three ways against the last agreed values, write only the
 fields that differ, record the new agreement. Also the id-map steps those rules share: `claim` (join two matched
-records), the creates, and `repoint_merged` (follow a merge on either side). Every write is a plan (`plan_fields`,
+records), the creates (with the look for a QBO create whose answer was lost, `lost_create`, and the wait of a QBO
+record that may be one, `wait_for_a_create_in_doubt`), and `repoint_merged` (follow a merge on either side). Every
+write is a plan (`plan_fields`,
 `plan_claim`, `plan_qbo_create`, `plan_hubspot_create`, `plan_repoint`, `plan_deactivate`, `plan_archive`: pure),
 carried out by `_executor.carry_out`."""
 
