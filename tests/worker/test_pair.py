@@ -1006,7 +1006,8 @@ async def test_a_holder_is_ours_only_on_proof_in_doubt_when_made_since_and_unlin
     ctx = SimpleNamespace(name="acme", store=store, qbo=books)
     found = await _pair.lost_create(ctx, SPEC, Kind.CONTACT, intent, name_field="DisplayName", names=NAMES,  # type: ignore[arg-type]
                                     hash_of=lambda c: str(c["hash"]))  # fmt: skip
-    assert found == {"acme (jane doe)": _pair.Held(record, ours, doubt=doubt)}
+    [(name, holder)] = found.items()
+    assert (name, holder.entity, holder.ours, holder.doubt) == ("acme (jane doe)", record, ours, doubt)
     fresh = dataclasses.replace(intent, status=LinkStatus.FAILING)  # no attempt cut short: nothing to look for
     assert await _pair.lost_create(ctx, SPEC, Kind.CONTACT, fresh, name_field="DisplayName", names=NAMES,  # type: ignore[arg-type]
                                    hash_of=lambda c: "h") == {}  # fmt: skip
@@ -1060,3 +1061,20 @@ async def test_an_unlinked_qbo_record_holding_a_create_in_doubts_values_waits_fo
     with pytest.raises(StaleLink):  # after the rule read no link: linked meanwhile
         await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "h")
     await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, adopted, since, "h")  # as the rule read it
+
+
+async def test_a_lost_creates_record_held_alone_by_an_excluded_link_is_adopted_that_link_retired(store: Store) -> None:
+    """Its webhook's apply excluded it before the retry (a QBO -> HubSpot filter): a link holds its id alone. The
+    adoption retires that link first, as a claim does, instead of failing on the id it holds."""
+    books = Batched(lose=1)
+    with pytest.raises(TransportError):
+        await create_customer(store, books, contact_values("Jane"))
+    [made] = books.ours()
+    excluded = await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=QBO, qbo_id=made["Id"],
+                                          status=LinkStatus.EXCLUDED))  # fmt: skip
+    link = await create_customer(store, books, contact_values("Jane"))
+    assert link is not None
+    assert (link.hubspot_id, link.qbo_id, books.made) == ("300", made["Id"], 1)
+    retired = await store.get_link_by_id(excluded.id or 0)
+    assert retired is not None
+    assert (retired.qbo_id, retired.status) == (None, LinkStatus.DELETED)

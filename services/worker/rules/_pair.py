@@ -266,6 +266,7 @@ class Held:
     entity: QboEntity
     ours: bool  # it is the record an attempt cut short made (see `lost_create`)
     doubt: bool = False  # not provably ours, nor provably another's: created after the intent, linked to nothing
+    half: Link | None = None  # the link holding its QBO id alone (no HubSpot record: excluded, failing), if any
 
 
 def create_cut_short(link: Link) -> bool:
@@ -298,11 +299,11 @@ async def lost_create(
     held: dict[str, Held] = {}
     for row in rows:
         created = _created_at(row)
-        since = (created is None or created >= link.updated_at - CLOCK_SKEW_SECONDS) and (
-            await match.linked_to(ctx, kind, qbo_id=str(row["Id"])) is None
-        )
+        other = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
+        linked = other is not None and other.status != LinkStatus.DELETED and other.hubspot_id is not None
+        since = (created is None or created >= link.updated_at - CLOCK_SKEW_SECONDS) and not linked
         ours = since and created is not None and hash_of(row) == link.qbo_hash
-        held[str(row.get(name_field, "")).casefold()] = Held(row, ours, doubt=since and not ours)
+        held[str(row.get(name_field, "")).casefold()] = Held(row, ours, doubt=since and not ours, half=other)
     return held
 
 
@@ -369,10 +370,14 @@ def plan_qbo_create(
     if len(ours) > 1 or any(h.doubt for h in held.values()):
         raise Ambiguous(tuple(h.entity for h in held.values() if h.ours or h.doubt))
     if ours:
-        (entity,) = ours
-        adopted = {"qbo_id": str(entity["Id"]), "qbo_written_sync_token": str(entity.get("SyncToken")), **REVIEWED}
+        (adopt,) = [h for h in held.values() if h.ours]
+        qbo_id = str(adopt.entity["Id"])
+        # A link holding its id alone (its webhook's apply excluded it, say) is retired first, as a claim does.
+        claimed = plan_claim(link.connection, link.kind, Provider.HUBSPOT, hubspot_id, qbo_id, link, adopt.half,
+                             category=all_refused.category)  # fmt: skip
+        adopted = {"qbo_id": qbo_id, "qbo_written_sync_token": str(adopt.entity.get("SyncToken")), **REVIEWED}
         detail = "made by an earlier attempt whose answer was lost"
-        return Plan(link, (SaveLink(adopted),), Action.CREATED, Direction.HUBSPOT_TO_QBO, detail)
+        return Plan(link, (*claimed.steps, SaveLink(adopted)), Action.CREATED, Direction.HUBSPOT_TO_QBO, detail)
     steps: list[Step] = []
     if not create_cut_short(link):
         intent = {"qbo_hash": _fields.content_hash(holds), "status": LinkStatus.SYNCED, "error_category": None,
