@@ -262,7 +262,7 @@ class QboClient:
             return [(await self._find_many(entity, field, [key]))[0] for key in keys]
         found: dict[str, list[QboEntity]] = {key.casefold(): [] for key in wanted}
         for row in rows:
-            value = _fields_value(row, field)
+            value = _field_value(row, field)
             if isinstance(value, str) and value.casefold() in found:
                 found[value.casefold()].append(row)
         return [found[key.casefold()] for key in keys]
@@ -297,8 +297,7 @@ class QboClient:
             elif isinstance(answer, DuplicateName) and resent:
                 # The name may be taken by the first send's own create (QBO ran it, but replayed nothing): the item
                 # fails as a conflict, not as taken, and the retry looks for the record it made (see above).
-                taken = StaleObject(f"name taken when resent: {answer.message}", provider=Provider.QUICKBOOKS)
-                answer = taken
+                answer = StaleObject(f"name taken when resent: {answer.message}", provider=Provider.QUICKBOOKS)
             results.append(answer if isinstance(answer, dict | Exception) else missing)
         return results
 
@@ -478,7 +477,7 @@ def _batch_request_id(request_ids: Iterable[str]) -> str:
     return str(uuid.uuid5(_BATCH_REQUEST_IDS, "\n".join(sorted(request_ids))))
 
 
-def _fields_value(record: Mapping[str, Any], field: str) -> Any:
+def _field_value(record: Mapping[str, Any], field: str) -> Any:
     """The value of a dotted query field in a record: an email field (`PrimaryEmailAddr`) by its address."""
     value: Any = record
     for key in field.split("."):

@@ -617,7 +617,7 @@ async def create_customer(store: Store, books: Books, values: _fields.Values, cr
                            holds=_fields.from_qbo(maps, body), all_refused=TAKEN, held=held)  # fmt: skip
     if crash is not None:
         return (await carry_out(ctx, dataclasses.replace(plan, steps=plan.steps[:crash]))).link
-    made, customer = await _pair.carry_out_qbo_create(ctx, Kind.CONTACT, plan, held)
+    made, customer = await _pair.carry_out_qbo_create(ctx, plan, held)
     assert customer["Id"] == made.qbo_id  # the create's answer (or the record adopted): no read back
     return made
 

@@ -3,9 +3,8 @@
 fields that differ, record the new agreement. Also the id-map steps those rules share: `claim` (join two matched
 records), the creates (with the look for a QBO create whose answer was lost, `lost_create`, and the wait of a QBO
 record that may be one, `wait_for_a_create_in_doubt`), and `repoint_merged` (follow a merge on either side). Every
-write is a plan (`plan_fields`,
-`plan_claim`, `plan_qbo_create`, `plan_hubspot_create`, `plan_repoint`, `plan_deactivate`, `plan_archive`: pure),
-carried out by `_executor.carry_out`."""
+write is a plan (`plan_fields`, `plan_claim`, `plan_qbo_create`, `plan_hubspot_create`, `plan_repoint`,
+`plan_deactivate`, `plan_archive`: pure), carried out by `_executor.carry_out`."""
 
 from __future__ import annotations
 
@@ -398,7 +397,8 @@ def plan_qbo_create(
 
 
 class Ambiguous(Exception):
-    """Several QBO records are each provably the record of one create (`plan_qbo_create`): an operator picks."""
+    """The QBO records that may be the one a create cut short made, none of them provably (`plan_qbo_create`: one in
+    doubt, or several of ours): the record needs review, an operator picks."""
 
     def __init__(self, entities: tuple[QboEntity, ...]) -> None:
         super().__init__(f"{len(entities)} QuickBooks records may each be the one a lost create made")
@@ -424,9 +424,7 @@ def plan_hubspot_create(
     return Plan(link, tuple(steps), Action.CREATED, Direction.QBO_TO_HUBSPOT)
 
 
-async def carry_out_qbo_create(
-    ctx: SyncContext, kind: Kind, plan: Plan, held: Mapping[str, Held]
-) -> tuple[Link, QboEntity]:
+async def carry_out_qbo_create(ctx: SyncContext, plan: Plan, held: Mapping[str, Held]) -> tuple[Link, QboEntity]:
     """`plan_qbo_create`'s plan carried out: the link as its last step saved it, and the record made, as the
     create answered it (or as `lost_create` found it, adopted): no read back."""
     outcome, written = await carry_out_answered(ctx, plan)

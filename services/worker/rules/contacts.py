@@ -168,7 +168,7 @@ class ContactRule:
             return await match.needs_review(
                 ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact.id, review, match.version(contact)
             )
-        made, customer = await carry_out_qbo_create(ctx, Kind.CONTACT, plan, held)
+        made, customer = await carry_out_qbo_create(ctx, plan, held)
         return await _sync(ctx, settings, made, contact, customer, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------

@@ -380,7 +380,7 @@ async def _create_item(
         return await match.needs_review(
             ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product.id, review, match.version(product)
         )
-    return await carry_out_qbo_create(ctx, Kind.PRODUCT, plan, held)
+    return await carry_out_qbo_create(ctx, plan, held)
 
 
 async def _create_product(
