@@ -12,11 +12,15 @@ The guarantee is the receiver's own: `publish` returns only once the message hol
 confirmed, and raises that message's failure otherwise (every request in it answers 503; the sender retries).
 With tracing on, a request's message carries its trace context in its headers, so each request keeps its own
 message.
+
+Each confirmed message logs one `changes_queued` line naming the requests whose events it holds (a line per request
+was a profile's visible share of the receiver's time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 from collections.abc import Sequence
 
@@ -24,6 +28,9 @@ from shared import tracing
 from shared.broker import MAX_EVENTS_PER_MESSAGE, EventPublisher, Lane
 from shared.envelope import ChangeEnvelope
 from shared.errors import BusError
+from shared.logging import get_logger
+
+log = get_logger("hsqbo.receiver")
 
 MAX_IN_FLIGHT = 2  # messages awaiting their confirm at once: one is being confirmed while the next fills
 
@@ -60,6 +67,7 @@ class CoalescingPublisher:
             return
         if lane is not Lane.LIVE or tracing.enabled():
             await self._publisher.publish(envelopes, lane)
+            _log_queued(envelopes)
             return
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(envelopes, outcome))
@@ -69,7 +77,8 @@ class CoalescingPublisher:
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled and self._waiting and len(self._in_flight) < self._max_in_flight:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            # A context of its own: a message's work (and its log line) belongs to no one request of it.
+            asyncio.get_running_loop().call_soon(self._flush, context=contextvars.Context())
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -93,8 +102,9 @@ class CoalescingPublisher:
     async def _send(self, batch: list[_Waiting]) -> None:
         if not batch:
             return
+        envelopes = [envelope for waiting in batch for envelope in waiting.envelopes]
         try:
-            await self._publisher.publish([envelope for waiting in batch for envelope in waiting.envelopes])
+            await self._publisher.publish(envelopes)
         except BusError as exc:
             for waiting in batch:
                 if not waiting.outcome.done():
@@ -108,7 +118,13 @@ class CoalescingPublisher:
             for waiting in batch:
                 if not waiting.outcome.done():
                     waiting.outcome.set_result(None)
+            _log_queued(envelopes)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._schedule_flush()
+
+
+def _log_queued(envelopes: Sequence[ChangeEnvelope]) -> None:
+    request_ids = list(dict.fromkeys(envelope.request_id for envelope in envelopes if envelope.request_id))
+    log.info("changes_queued", events=len(envelopes), request_ids=request_ids)
