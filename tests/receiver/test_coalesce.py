@@ -73,6 +73,24 @@ async def test_requests_arriving_while_a_message_awaits_its_confirm_share_the_ne
     assert held.messages == [["e-1"], ["e-2", "e-3", "e-4"]]
 
 
+async def test_a_full_message_goes_without_waiting_for_the_confirm_a_part_filled_one_waits_for() -> None:
+    held = HeldPublisher()
+    publisher = CoalescingPublisher(held)
+    first = asyncio.create_task(publisher.publish([envelope(1)]))
+    await asyncio.sleep(0.01)
+    later = [
+        asyncio.create_task(publisher.publish([envelope(n) for n in range(start, start + count)]))
+        for start, count in ((100, 60), (200, 50), (300, 10))
+    ]
+    await asyncio.sleep(0.01)
+    # 120 events wait: the 60 of the first request fill a message as far as a request fits, and it goes at once;
+    # the 60 left are less than a message and wait for the confirms.
+    assert [len(message) for message in held.messages] == [1, 60]
+    held.confirm.set()
+    await asyncio.gather(first, *later)
+    assert [len(message) for message in held.messages] == [1, 60, 60]
+
+
 async def test_a_message_that_is_not_confirmed_fails_every_request_in_it() -> None:
     held = HeldPublisher()
     held.failure = BrokerUnavailable("down")
