@@ -3,12 +3,12 @@ with one confirm for them all. A message's confirm is what costs (aio-pika marsh
 broker's ack per message; a profile of single-event requests put most of the receiver's own time there), so under
 load this is what lets the receiver keep pace with the requests.
 
-How: a message goes when the previous one is confirmed, or when a full one is waiting. A request's events wait for
+How: a message goes when no other awaits its confirm, or when a full one is waiting. A request's events wait for
 the next flush, which runs on the event loop's next turn; with no message awaiting its confirm, a flush sends
 everything waiting (so a lone request goes at once), as messages of at most `MAX_EVENTS_PER_MESSAGE` events (a
 request's events are never split across messages unless it alone has more). While one awaits its confirm, whatever
-arrives waits for it and goes in the next message, unless a full message's worth is waiting: that one goes at once,
-up to `MAX_IN_FLIGHT` messages awaiting their confirms. Under load, messages are as large as the confirms' pace
+arrives waits for the confirms and goes in the next message, unless a full message's worth is waiting: that one goes
+at once, up to `MAX_IN_FLIGHT` messages awaiting their confirms. Under load, messages are as large as the confirms' pace
 allows: a message costs the receiver (aio-pika's frames, a socket write that wakes the broker) far more than an
 event in it, and a second part-filled message in flight (the earlier policy) made twice as many of them.
 
