@@ -21,8 +21,12 @@ QBO has moved past and is refused (5010, stale): the record is forgotten here an
 in QBO since is applied by its own apply, which reads; the HubSpot apply merged against the values both sides last
 agreed on, so it never writes them back over the QBO edit.
 
-A process remembers only its own writes (the last `size` records): an echo applied by another worker process reads,
-as before.
+The counterpart's read is answered likewise from our last read of the record (`saw`) when it showed that SyncToken:
+a record synced from QBO and never written by us is updated from HubSpot unread too, guarded the same way (5010).
+A read never serves an echo: only our write's own answer tells what our write made.
+
+A process remembers only its own writes and reads (the last `size` records): an echo applied by another worker
+process reads, as before.
 """
 
 from __future__ import annotations
@@ -55,8 +59,9 @@ class _Counterpart:
 
 @dataclasses.dataclass(slots=True)
 class _Written:
-    record: dict[str, Any]  # as the write answered it
+    record: dict[str, Any]  # as the write (or a read: `ours` False) answered it
     at: int  # its MetaData.LastUpdatedTime, epoch seconds
+    ours: bool = True  # our write's answer, which may serve its echo; a read's serves only a counterpart
     echoed: bool = False  # served an echo already
 
 
@@ -73,6 +78,16 @@ class OurWrites:
 
     def remember(self, entity: str, record: Mapping[str, Any]) -> None:
         """A write's answer: the record as it is after the write."""
+        self._keep(entity, record, ours=True)
+
+    def saw(self, entity: str, record: Mapping[str, Any]) -> None:
+        """A read's answer: the record as it is now. The answer of our write at that SyncToken is kept instead (it
+        may still serve its echo)."""
+        known = self._written.get((entity.lower(), str(record.get("Id"))))
+        if known is None or str(known.record.get("SyncToken")) != str(record.get("SyncToken")):
+            self._keep(entity, record, ours=False)
+
+    def _keep(self, entity: str, record: Mapping[str, Any], *, ours: bool) -> None:
         if "Id" not in record:
             return
         key = (entity.lower(), str(record["Id"]))
@@ -80,7 +95,7 @@ class OurWrites:
         if written_at is None:  # a delete answers no time: what we knew of the record is no longer what it is
             self._written.pop(key, None)
             return
-        self._written[key] = _Written(dict(record), written_at)
+        self._written[key] = _Written(dict(record), written_at, ours)
         self._written.move_to_end(key)
         while len(self._written) > self._size:
             self._written.popitem(last=False)
@@ -116,14 +131,14 @@ class OurWrites:
 
     def echo(self, entity: str, entity_id: str) -> dict[str, Any] | None:
         """The record as our last write answered it, when the change being applied is no newer than that write, or
-        when the apply's link last synced the record at the SyncToken that write answered."""
+        when the apply's link last synced the record at the SyncToken that write (or our last read) answered."""
         key = (entity.lower(), entity_id)
         written = self._written.get(key)
         if written is None:
             return None
         change, linked = _CHANGE.get(), _COUNTERPART.get()
         if change is not None and (change.entity, change.entity_id) == key:
-            fresh = not written.echoed and change.changed_at_ms < (written.at + 1) * 1000
+            fresh = written.ours and not written.echoed and change.changed_at_ms < (written.at + 1) * 1000
             written.echoed = True  # one echo a write (see the module docstring)
         elif linked is not None and (linked.entity, linked.entity_id) == key:
             fresh = str(written.record.get("SyncToken")) == linked.sync_token

@@ -59,3 +59,28 @@ def test_an_apply_run_inside_another_knows_nothing_of_the_outer_ones_record() ->
         with OurWrites.changed("Customer", "59", SECOND):
             assert ours.echo("Customer", "58") is None
         assert ours.echo("Customer", "58") == WRITTEN
+
+
+def test_a_read_serves_a_current_counterpart_but_never_an_echo() -> None:
+    ours = OurWrites()
+    ours.saw("Customer", WRITTEN)  # read, never written by us: synced from QBO
+    with OurWrites.counterpart("Customer", "58", "3"):
+        assert ours.echo("Customer", "58") == WRITTEN
+    with OurWrites.counterpart("Customer", "58", "2"):
+        assert ours.echo("Customer", "58") is None
+    with OurWrites.changed("Customer", "58", SECOND):
+        assert ours.echo("Customer", "58") is None  # only our write's answer tells our echo
+
+
+def test_a_read_showing_our_writes_sync_token_leaves_its_echo_and_a_newer_read_replaces_it() -> None:
+    ours = remembered()
+    ours.saw("Customer", WRITTEN)
+    with OurWrites.changed("Customer", "58", SECOND):
+        assert ours.echo("Customer", "58") == WRITTEN
+    ours = remembered()
+    edited = {**WRITTEN, "SyncToken": "4"}
+    ours.saw("Customer", edited)  # changed in QBO since our write
+    with OurWrites.changed("Customer", "58", SECOND):
+        assert ours.echo("Customer", "58") is None
+    with OurWrites.counterpart("Customer", "58", "4"):
+        assert ours.echo("Customer", "58") == edited
