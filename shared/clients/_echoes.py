@@ -12,7 +12,9 @@ read. A change after our write has a later time and is read as usual. An edit ma
 our write cannot be told from our echo by its time (QBO stamps to the second), so the stricter reading: a write's
 answer serves one echo only, and every later apply of the record reads; an apply holding several changes of the
 record (our echo and the edit, coalesced) reads too (the engine gives no change time then). The same-second edit is
-then read by that apply or its own: when it came first, by the apply of our echo, which comes after it.
+then read by that apply or its own: when it came first, by the apply of our echo, which comes after it. A read that
+showed what our write made spends the write's echo too: the echo's apply may have read before the write's answer
+came back, and the edit's apply that follows must not be taken for the echo.
 
 The same answer serves the read of a QBO record an apply from HubSpot is about to update (`counterpart`: the record
 and the SyncToken its link last synced), when our last write of it answered that very SyncToken: the link is
@@ -77,15 +79,28 @@ class OurWrites:
         self._written: collections.OrderedDict[tuple[str, str], _Written] = collections.OrderedDict()
 
     def remember(self, entity: str, record: Mapping[str, Any]) -> None:
-        """A write's answer: the record as it is after the write."""
+        """A write's answer: the record as it is after the write. A read that showed it already (answered before
+        the write was) may have been its echo's: the write serves no echo then."""
+        read_already = self._same(entity, record)
         self._keep(entity, record, ours=True)
+        if read_already and (written := self._written.get((entity.lower(), str(record.get("Id"))))) is not None:
+            written.echoed = True
 
     def saw(self, entity: str, record: Mapping[str, Any]) -> None:
-        """A read's answer: the record as it is now. The answer of our write at that SyncToken is kept instead (it
-        may still serve its echo)."""
-        known = self._written.get((entity.lower(), str(record.get("Id"))))
-        if known is None or str(known.record.get("SyncToken")) != str(record.get("SyncToken")):
+        """A read's answer: the record as it is now. One showing what our last write made spends that write's echo
+        (the read may have been the echo's own, racing the write's answer; a later change of that second then
+        reads rather than being taken for the echo)."""
+        known = self._same(entity, record)
+        if known is None:
             self._keep(entity, record, ours=False)
+        else:
+            known.echoed = True
+
+    def _same(self, entity: str, record: Mapping[str, Any]) -> _Written | None:
+        """What we know of the record, when it is at the SyncToken `record` shows."""
+        known = self._written.get((entity.lower(), str(record.get("Id"))))
+        same = known is not None and str(known.record.get("SyncToken")) == str(record.get("SyncToken"))
+        return known if same else None
 
     def _keep(self, entity: str, record: Mapping[str, Any], *, ours: bool) -> None:
         if "Id" not in record:
