@@ -55,6 +55,7 @@ from services.worker.rules._pair import (
     plan_hubspot_create,
     plan_qbo_create,
     plan_repoint,
+    settled_from_qbo,
 )
 from services.worker.rules.contacts import SPEC, adopted_intent
 from services.worker.rules.products import SPEC as PRODUCTS
@@ -855,3 +856,20 @@ async def test_a_merge_crashed_after_any_repoint_ends_as_one_without_a_crash(sto
     assert (now_retired.hubspot_id, now_retired.status) == ("2", LinkStatus.DELETED)
     lines = [line.link_id for line in await store.activity("acme", Kind.CONTACT)]
     assert lines == [retired.id] * (2 if crash == 2 else 1)
+
+
+def test_a_qbo_change_to_no_synced_field_of_a_settled_link_leaves_hubspot_unread() -> None:
+    settings = ContactSettings()
+    customer = {"Id": "58", "SyncToken": "4", "GivenName": "Ada", "Balance": "120.00",
+                "PrimaryEmailAddr": {"Address": "ada@example.com"}}  # fmt: skip
+    synced = _fields.from_qbo(_fields.active_maps(SPEC.fields, settings), customer)
+    agreed = _fields.content_hash(synced)
+    link = Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="300", qbo_id="58",
+                synced=synced, hubspot_hash=agreed, qbo_hash=agreed)  # fmt: skip
+    assert settled_from_qbo(SPEC, settings, link, {**customer, "Balance": "80.00"})
+    assert not settled_from_qbo(SPEC, settings, link, {**customer, "GivenName": "Ada B."})  # a synced field
+    interrupted = dataclasses.replace(link, hubspot_hash="the intent of a sync cut short")
+    assert not settled_from_qbo(SPEC, settings, interrupted, customer)
+    assert not settled_from_qbo(SPEC, settings, dataclasses.replace(link, status=LinkStatus.FAILING), customer)
+    one_way = ContactSettings(direction="qbo_to_hubspot")  # a QBO change rewrites HubSpot's differing fields
+    assert not settled_from_qbo(SPEC, one_way, link, customer)

@@ -48,6 +48,7 @@ from services.worker.rules._pair import (
     plan_hubspot_create,
     plan_qbo_create,
     repoint_merged,
+    settled_from_qbo,
     sync_fields,
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
@@ -174,6 +175,8 @@ class ContactRule:
             return await archive_in_hubspot(ctx, SPEC, settings, link)
         properties = hubspot_properties(maps)
         if link is not None and link.hubspot_id is not None:
+            if not merged and settled_from_qbo(SPEC, settings, link, _customer_view(customer)):
+                return Outcome(Action.UNCHANGED, link=link, detail="no synced field changed in QuickBooks")
             try:
                 linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
             except NotFound:
