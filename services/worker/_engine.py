@@ -312,8 +312,11 @@ class Engine:
 def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.AbstractContextManager[None]:
     """The change of a QBO record being applied, for its client to tell our own write's echo (`QboClient.changed`);
     a delete, void or merge is always read, and so is a record whose apply holds several changes."""
-    unknown = key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER)
-    return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, None if unknown else lone_change_at_ms(hints))
+    entity = QBO_ENTITIES[key.kind]
+    if key.side != Provider.QUICKBOOKS or key.part is not None:
+        return ctx.qbo.changed(entity, None, None)
+    unknown = any(flag in hints for flag in ECHO_NEVER)
+    return ctx.qbo.changed(entity, key.object_id, None if unknown else lone_change_at_ms(hints))
 
 
 def _qbo_counterpart(

@@ -82,16 +82,31 @@ def test_a_newer_read_replaces_our_writes_answer() -> None:
         assert ours.echo("Customer", "58") == edited
 
 
-def test_a_read_showing_our_write_spends_its_echo_whichever_answer_came_first() -> None:
+def test_a_read_by_the_records_own_apply_spends_our_writes_echo_whichever_answer_came_first() -> None:
     for order in ("read first", "write first"):
         ours = OurWrites()
-        if order == "read first":  # the echo's apply read while our write's answer was on its way
-            ours.saw("Customer", WRITTEN)
-            ours.remember("Customer", WRITTEN)
-        else:
-            ours.remember("Customer", WRITTEN)
-            ours.saw("Customer", WRITTEN)
+        with OurWrites.changed("Customer", "58", None):  # the echo's apply (here with another change) reads
+            if order == "read first":  # while our write's answer was on its way
+                ours.saw("Customer", WRITTEN)
+                ours.remember("Customer", WRITTEN)
+            else:
+                ours.remember("Customer", WRITTEN)
+                ours.saw("Customer", WRITTEN)
         with OurWrites.changed("Customer", "58", SECOND + 900):  # an edit in the same second, after the echo
             assert ours.echo("Customer", "58") is None, order
         with OurWrites.counterpart("Customer", "58", "3"):
+            assert ours.echo("Customer", "58") == WRITTEN, order
+
+
+def test_another_read_of_what_our_write_made_leaves_its_echo() -> None:
+    for order in ("read first", "write first"):
+        ours = OurWrites()
+        with OurWrites.changed("Customer", None, None):  # a HubSpot-side apply reads our create back
+            if order == "read first":
+                ours.saw("Customer", WRITTEN)
+                ours.remember("Customer", WRITTEN)
+            else:
+                ours.remember("Customer", WRITTEN)
+                ours.saw("Customer", WRITTEN)
+        with OurWrites.changed("Customer", "58", SECOND):
             assert ours.echo("Customer", "58") == WRITTEN, order
