@@ -13,7 +13,10 @@
 There is no fixed wait for a linked record: a change is applied at once, and a burst of changes to one record that
 arrives while it is applied is one follow-up apply, not one per change. A record with no link yet (new, or the echo
 of one hsqbo is creating from the other side) waits `HSQBO_UNLINKED_SETTLE_SECONDS` first, so the apply creating its
-counterpart has recorded the link by then, and a creation's many property events are one apply.
+counterpart has recorded the link by then, and a creation's many property events are one apply. The wait stays
+because such an echo cannot be told by another process without it: the created record's id is known only from the
+create's answer (a QBO webhook names no requestid), so nothing can be stored before the write answers that names
+it, and a rule finding no link would act on it (a second HubSpot payment, say).
 
 Every failure, the store's and the broker's included, goes through the one policy: nothing is requeued in a loop,
 and nothing is dead-lettered without its history. A failure to carry a decision out (the broker or the store down) is
