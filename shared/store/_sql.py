@@ -194,6 +194,14 @@ class SqlStore(Store):
         rows = await self._read("SELECT * FROM links WHERE id = %s", (link_id,))
         return read_link(rows[0]) if rows else None
 
+    async def creates_in_doubt(self, connection: str, kind: Kind, qbo_hash: str) -> list[Link]:
+        rows = await self._read(
+            "SELECT * FROM links WHERE connection = %s AND kind = %s AND status = %s AND qbo_id IS NULL "
+            "AND qbo_hash = %s ORDER BY id",
+            (connection, kind, LinkStatus.SYNCED, qbo_hash),
+        )
+        return [read_link(row) for row in rows]
+
     async def save_link(self, link: Link) -> Link:
         values = link_values(link)
         try:

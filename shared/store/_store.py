@@ -49,6 +49,11 @@ class LinkStore(Protocol):
         """The link with this id (the id a record is shown under: status page, `hsqbo review`)."""
         ...
 
+    async def creates_in_doubt(self, connection: str, kind: Kind, qbo_hash: str) -> list[Link]:
+        """The links keeping the intent of a QBO create cut short (no QBO id, status synced) that records this
+        content hash (`qbo_hash`), by id."""
+        ...
+
     async def save_link(self, link: Link) -> Link:
         """Insert (id None) or update (by id, only if `revision` is still the stored one); returns the stored link.
         Raises DuplicateLink when another link holds one of its ids, StaleLink when it changed."""
