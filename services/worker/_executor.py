@@ -37,10 +37,10 @@ from services.worker._plan import (
     VoidQbo,
 )
 from services.worker.rules import Failing, Outcome
-from shared.clients import HubSpotObject, QboEntity
+from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
-from shared.domain import Action
-from shared.errors import ApiError, DuplicateDocNumber, DuplicateName, NotFound
+from shared.domain import Action, Provider
+from shared.errors import ApiError, DuplicateDocNumber, DuplicateName, NotFound, StaleObject
 from shared.money import decimal
 from shared.store import Link, RepointOutcome
 
@@ -52,6 +52,13 @@ REFUSALS: dict[Refusal, type[ApiError]] = {
 
 async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
     """Run `plan`; the outcome carries the link as saved last."""
+    return (await carry_out_answered(ctx, plan))[0]
+
+
+async def carry_out_answered(ctx: SyncContext, plan: Plan) -> tuple[Outcome, QboEntity | None]:
+    """`carry_out`, and the record QBO answered the plan's last QBO write with (None: it wrote none): a create's
+    answer serves the field sync that follows it, unread."""
+    written: QboEntity | None = None
     link = plan.link
     answers: dict[tuple[Answer, str], str | None] = {}
     for step in plan.steps:
@@ -64,7 +71,7 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
         elif isinstance(step, RepointLink):
             await _repoint(ctx, step)
         elif isinstance(step, CreateQbo | CreateQboOneOf | UpdateQbo | VoidQbo):
-            entity = await _write_qbo(ctx, step, link)
+            entity = written = await _write_qbo(ctx, step, link)
             if isinstance(step, CreateQbo | CreateQboOneOf):
                 answers[Answer.QBO_ID, ""] = str(entity["Id"])
             answers[Answer.QBO_SYNC_TOKEN, ""] = str(entity["SyncToken"])
@@ -99,7 +106,7 @@ async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
             )  # fmt: skip
         else:
             assert_never(step)
-    return Outcome(plan.action, plan.direction, link, plan.detail)
+    return Outcome(plan.action, plan.direction, link, plan.detail), written
 
 
 async def _check_total(
@@ -141,12 +148,21 @@ async def _create_one_of(ctx: SyncContext, step: CreateQboOneOf, link: Link | No
                 step.entity, _body(step.body, alternative), request_id=_request_id(ctx, alternative.request_id, link)
             )
         except REFUSALS[step.refusal] as exc:
+            if step.looked_up and await _held(ctx, step.entity, alternative.fields):
+                message = f"a {step.entity} took the name since the rule looked: it looks again"
+                raise StaleObject(message, provider=Provider.QUICKBOOKS) from exc
             refused = exc
     if step.all_refused is not None:
         raise Failing(step.all_refused.message, category=step.all_refused.category) from refused
     if refused is None:
         raise ValueError("a create with no alternative")
     raise refused
+
+
+async def _held(ctx: SyncContext, entity: str, fields: Mapping[str, Any]) -> bool:
+    """Whether a record of name-list `entity` (inactive ones too) holds these field values."""
+    where = " AND ".join(f"{name} = {qbo_quote(str(value))}" for name, value in fields.items() if value is not None)
+    return bool(await ctx.qbo.query(f"SELECT * FROM {entity} WHERE Active IN (true, false) AND {where} MAXRESULTS 1"))
 
 
 def _body(body: Mapping[str, Any], alternative: Alternative) -> dict[str, Any]:

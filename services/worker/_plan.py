@@ -141,13 +141,18 @@ class CreateQboOneOf:
     """Create a QBO entity with the first of `alternatives` QBO does not refuse for `refusal` (a later name, no
     DocNumber), each sent with its own requestid: a retry sends them in the same order with the same requestids, so
     QBO replays each first answer, its refusals included, and makes nothing twice. Every one refused: `all_refused`
-    (None: the last refusal as QBO gave it)."""
+    (None: the last refusal as QBO gave it). `looked_up`: the alternatives are names no record of the entity held
+    when the rule looked (a retry after an attempt cut short, `rules._pair.lost_create`): one refused since, and
+    held now by a record of the entity, may be that attempt's create landing late, so the plan stops there (a
+    conflict: the next apply looks again) rather than make a renamed duplicate under the next name; a name refused
+    but held by no record of the entity (a customer's DisplayName held by a vendor) is passed as always."""
 
     entity: str
     body: Mapping[str, Any]
     alternatives: tuple[Alternative, ...]
     refusal: Refusal
     all_refused: AllRefused | None = None
+    looked_up: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

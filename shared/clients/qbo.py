@@ -17,10 +17,25 @@ getting its own answer or its own error:
   replays the batch's first answer. A retry that meets other neighbours is a new batch: an update that went through
   then carries a SyncToken QBO has moved past, so QBO refuses it (5010, stale) instead of writing twice, and the
   apply re-reads and finds its own write. The stricter reading: nothing relies on QBO replaying a batch;
-- creates, voids and deletes stay single calls with their own requestid: a create's only guard against a lost
-  answer is QBO replaying it by requestid (an Invoice or Payment has no unique field; a Customer's or Item's unique
-  name does not guard either, since a rule takes a taken name for another record's and tries the next candidate,
-  `display_name_strategy = "disambiguate"`).
+- Customer and Item creates: one `POST /batch` of up to 30 create items (`CREATE_BATCH_ENTITIES`), its requestid
+  derived from the items' as for updates. QBO takes no requestid per item, so a create's guard against a lost answer
+  is in two layers. Here: a batch call of creates that gets no answer (timeout, connection error, 5xx) is resent at
+  once, identical (same items, same requestid: QBO replays its first answer if it made anything), up to
+  `CREATE_RESENDS` times; an item of a resent batch refused as a duplicate name (its first send's own create, QBO
+  not replaying) fails as a conflict (`StaleObject`), so that its retry looks. Above (`lost_create` in
+  services/worker/rules/_pair.py): the retry of a create cut short (its intent kept on its link) first looks for the
+  record the lost attempt may have made, by its candidate names, and adopts it when it is provably ours; it never
+  takes a name refused since the look for another record's (the next name would make a renamed duplicate);
+- Invoice and Payment creates, voids and deletes stay single calls with their own requestid, a create's only guard
+  against a lost answer being QBO replaying it by that requestid, which a batch has none of per item: a Payment has
+  no field a retry could find it by, and an Invoice whose DocNumber is taken (or that has none) is numbered by QBO,
+  leaving only its PrivateNote marker, which a query cannot filter on.
+A lookup by a key of many records (`find`: customers by email, items by SKU, invoices by DocNumber) is one `select *
+from <Entity> where <field> in (...)` query for the applies in flight, each caller getting the rows of its own key
+(compared ignoring case, as QBO compares strings). Intuit's query reference lists IN among the operators of a WHERE
+clause on a filterable property, and PrimaryEmailAddr, Sku and DocNumber are filterable (as are the names `lost_create`
+looks up); no page says IN is refused on any of them, and none shows IN on an email: that is the reading taken, and
+the sandbox takes IN wherever it takes `=`.
 A batch of one goes as the single call: a lone change costs what it did, and /batch calls (40 a minute per realm,
 `qbo_batch_per_minute`, its own window in `_limits.py`) are spent only where they save calls.
 
@@ -35,7 +50,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -51,11 +66,15 @@ from shared.clients._transport import Response, Transport
 from shared.clients._usage import UsageMeter
 from shared.company import QboCompany
 from shared.domain import Provider
-from shared.errors import ApiError, ServerError, StaleObject, ValidationFailed
+from shared.errors import ApiError, DuplicateName, ServerError, StaleObject, TransportError, ValidationFailed
 
 MINOR_VERSION = 75  # since 2025-08-01 Intuit ignores anything lower; no higher version is documented
 QUERY_PAGE_LIMIT = 1000  # MAXRESULTS above 1000 is refused
 BATCH_LIMIT = 30  # items per batch request
+# Creates batched: a lost batch answer is guarded by an identical resend and by the rules' lookup of a kept intent.
+CREATE_BATCH_ENTITIES = frozenset({"Customer", "Item"})
+CREATE_RESENDS = 2  # identical resends of a batch of creates that got no answer
+FIND_BATCH_LIMIT = 30  # keys per `<field> in (...)` lookup: its rows stay far below a query's 1,000
 READ_BATCH_LIMIT = 100  # ids per `Id in (...)` query: a short GET line, far below a query's 1,000 rows
 # Name-list entities hsqbo reads by id: a query leaves their inactive records out unless it names `Active`.
 NAME_LIST_ENTITIES = frozenset({"Customer", "Item"})
@@ -121,6 +140,13 @@ class BatchOperation:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class _Create:
+    entity: str
+    body: Mapping[str, Any]
+    request_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Update:
     entity: str
     body: Mapping[str, Any]  # with "sparse": true
@@ -161,12 +187,27 @@ class QboClient:
         if (ours := self._ours.echo(entity, entity_id)) is not None:  # the change being applied is our own write
             return ours
         if self._coalescer is None:
-            return await self._read_one(entity, entity_id)
-        many = functools.partial(self._read_many, entity)
-        return await self._coalescer.submit(("qbo.read", entity), entity_id, many, limit=READ_BATCH_LIMIT)
+            record = await self._read_one(entity, entity_id)
+        else:
+            many = functools.partial(self._read_many, entity)
+            record = await self._coalescer.submit(("qbo.read", entity), entity_id, many, limit=READ_BATCH_LIMIT)
+        self._ours.saw(entity, record)  # a later update from HubSpot may go unread (`_echoes.py`)
+        return record
 
     async def create(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> QboEntity:
-        return await self._write("create", entity, dict(body), request_id)
+        if self._coalescer is None or entity not in CREATE_BATCH_ENTITIES:
+            return await self._write("create", entity, dict(body), request_id)
+        create = _Create(entity, dict(body), request_id)
+        return await self._coalescer.submit("qbo.create", create, self._create_many, limit=BATCH_LIMIT)
+
+    async def find(self, entity: str, field: str, key: str) -> list[QboEntity]:
+        """The records of `entity` (name-list ones inactive too) whose `field` (a dotted path; an email field by its
+        address) equals `key`, ignoring case as QBO's string comparisons do, in Id order. Concurrent finds on one
+        field meet in one `<field> in (...)` query, its rows handed to each caller by its key."""
+        if self._coalescer is None:
+            return (await self._find_many(entity, field, [key]))[0]
+        many = functools.partial(self._find_many, entity, field)
+        return await self._coalescer.submit(("qbo.find", entity, field), key, many, limit=FIND_BATCH_LIMIT)
 
     async def update(self, entity: str, body: Mapping[str, Any], *, request_id: str, sparse: bool = True) -> QboEntity:
         """`body` carries `Id` and the current `SyncToken`. Sparse: only the fields sent change (line arrays are
@@ -212,6 +253,63 @@ class QboClient:
                     answers[entity_id] = exc
         return [answers[entity_id] for entity_id in ids]
 
+    async def _find_many(self, entity: str, field: str, keys: Sequence[str]) -> list[list[QboEntity]]:
+        wanted = list(dict.fromkeys(keys))
+        where = f"{field} IN ({', '.join(qbo_quote(key) for key in wanted)})"
+        if entity in NAME_LIST_ENTITIES:
+            where += " AND Active IN (true, false)"
+        rows = await self.query(f"{_select('*', entity, where, 'Id')} MAXRESULTS {QUERY_PAGE_LIMIT}")
+        if len(rows) >= QUERY_PAGE_LIMIT:  # maybe cut: each key on its own (a key of 1,000 rows is no match anyway)
+            if len(wanted) == 1:
+                return [rows]
+            return [(await self._find_many(entity, field, [key]))[0] for key in keys]
+        found: dict[str, list[QboEntity]] = {key.casefold(): [] for key in wanted}
+        for row in rows:
+            value = _field_value(row, field)
+            if isinstance(value, str) and value.casefold() in found:
+                found[value.casefold()].append(row)
+        return [found[key.casefold()] for key in keys]
+
+    async def _create_many(self, creates: Sequence[_Create]) -> list[QboEntity | Exception]:
+        """One batch call for several creates (one alone goes as the single call, with its own requestid); each
+        item's record or Fault. A call that got no answer is resent, identical, up to `CREATE_RESENDS` times."""
+        if len(creates) == 1:
+            (create,) = creates
+            return [await self._write("create", create.entity, dict(create.body), create.request_id)]
+        operations = [
+            BatchOperation.create(str(number), create.entity, create.body) for number, create in enumerate(creates, 1)
+        ]
+        request_id = _batch_request_id(create.request_id for create in creates)
+        for resent in range(CREATE_RESENDS + 1):
+            try:
+                answers = await self.batch(operations, request_id=request_id)
+                break
+            except (TransportError, ServerError):
+                if resent == CREATE_RESENDS:
+                    raise
+            except ValidationFailed as refused:
+                if refused.transient:
+                    raise
+                return [await self._create_alone(create) for create in creates]  # its own answer for each
+        missing = ServerError("batch item left unanswered", provider=Provider.QUICKBOOKS, status=200)
+        results: list[QboEntity | Exception] = []
+        for operation, create in zip(operations, creates, strict=True):
+            answer = answers.get(operation.bid, missing)
+            if isinstance(answer, dict):
+                self._ours.remember(create.entity, answer)
+            elif isinstance(answer, DuplicateName) and resent:
+                # The name may be taken by the first send's own create (QBO ran it, but replayed nothing): the item
+                # fails as a conflict, not as taken, and the retry looks for the record it made (see above).
+                answer = StaleObject(f"name taken when resent: {answer.message}", provider=Provider.QUICKBOOKS)
+            results.append(answer if isinstance(answer, dict | Exception) else missing)
+        return results
+
+    async def _create_alone(self, create: _Create) -> QboEntity | Exception:
+        try:
+            return await self._write("create", create.entity, dict(create.body), create.request_id)
+        except ApiError as exc:
+            return exc
+
     async def _update_many(self, updates: Sequence[_Update]) -> list[QboEntity | Exception]:
         """One batch call for several sparse updates (one alone goes as the single call); each item's record or
         Fault."""
@@ -221,7 +319,7 @@ class QboClient:
         operations = [
             BatchOperation.update(str(number), update.entity, update.body) for number, update in enumerate(updates, 1)
         ]
-        request_id = str(uuid.uuid5(_BATCH_REQUEST_IDS, "\n".join(sorted(u.request_id for u in updates))))
+        request_id = _batch_request_id(update.request_id for update in updates)
         try:
             answers = await self.batch(operations, request_id=request_id)
         except ValidationFailed as refused:
@@ -375,6 +473,19 @@ def _classify(response: Response) -> ApiError | None:
     if b'"Fault"' in response.body and qbo_fault(response) is not None:  # a whole-request Fault inside a 200
         return qbo_error(response)
     return None
+
+
+def _batch_request_id(request_ids: Iterable[str]) -> str:
+    """A batch's requestid, from its items' own: the same items make the same batch, which QBO replays."""
+    return str(uuid.uuid5(_BATCH_REQUEST_IDS, "\n".join(sorted(request_ids))))
+
+
+def _field_value(record: Mapping[str, Any], field: str) -> Any:
+    """The value of a dotted query field in a record: an email field (`PrimaryEmailAddr`) by its address."""
+    value: Any = record
+    for key in field.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value.get("Address") if isinstance(value, Mapping) else value
 
 
 def _check_request_id(request_id: str, limit: int) -> None:

@@ -14,7 +14,7 @@ DO UPDATE ... WHERE` on its lease.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -47,6 +47,11 @@ class LinkStore(Protocol):
 
     async def get_link_by_id(self, link_id: int) -> Link | None:
         """The link with this id (the id a record is shown under: status page, `hsqbo review`)."""
+        ...
+
+    async def creates_in_doubt(self, connection: str, kind: Kind, qbo_hash: str) -> list[Link]:
+        """The links keeping the intent of a QBO create cut short (no QBO id, status synced) that records this
+        content hash (`qbo_hash`), by id."""
         ...
 
     async def save_link(self, link: Link) -> Link:
@@ -162,9 +167,17 @@ class PendingWork(Protocol):
         ...
 
     async def due_pending(
-        self, now: float, quiet_seconds: float, max_wait_seconds: float, limit: int = 100
+        self,
+        now: float,
+        quiet_seconds: float,
+        max_wait_seconds: float,
+        limit: int = 100,
+        *,
+        still_queued: Collection[str] = (),
     ) -> list[PendingKey]:
-        """Keys quiet for quiet_seconds or waiting longer than max_wait_seconds, with no live lease; oldest first."""
+        """Keys quiet for quiet_seconds or waiting longer than max_wait_seconds, with no live lease; oldest first.
+        The unclaimed keys of the connections `still_queued` names are left out: their apply commands may still
+        wait in the broker (deferred keys and expired leases are due whatever the queues hold)."""
         ...
 
     async def get_pending(self, key: PendingKey) -> Pending | None: ...

@@ -1,5 +1,5 @@
 """QboClient: paths, `minorversion` and `requestid` on every call, write bodies, query escaping and paging, CDC and
-batch answers, Faults inside a 200."""
+batch answers, Faults inside a 200; creates and finds of concurrent applies in one call, a batch of creates resent."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from shared.clients import (
     StaticToken,
     qbo_quote,
 )
-from shared.errors import DuplicateName, StaleObject, ValidationFailed
+from shared.clients.qbo import CREATE_RESENDS
+from shared.errors import DuplicateName, StaleObject, TransportError, ValidationFailed
 from tests.clients.answers import json_answer, json_of, path_of, query_of, scripted
 
 BASE = "https://quickbooks.api.intuit.com"
@@ -341,3 +342,115 @@ async def test_updates_of_a_batch_refused_as_a_whole_go_again_one_by_one() -> No
     )
     assert [u["Id"] if isinstance(u, dict) else type(u) for u in updated] == ["1", StaleObject, "3"]
     assert [path_of(r).rsplit("/", 1)[-1] for r in transport.requests] == ["batch", "customer", "customer", "customer"]
+
+
+# --- creates and finds of concurrent applies ------------------------------------------------------------------------
+
+DUPLICATE_NAME = {"Error": [{"Message": "Duplicate Name Exists Error", "code": "6240"}], "type": "ValidationFault"}
+
+
+def _batched(answer: object) -> tuple[QboClient, MockTransport]:
+    transport = MockTransport(answer)  # type: ignore[arg-type]
+    return QboClient("https://qbo.test", "9130", StaticToken("t"), transport, coalescer=Coalescer()), transport
+
+
+def _created(request: Request, *, taken: str = "") -> Response:
+    """A batch of creates carried out: each item made (Id 100 + its bId), or refused when its DisplayName is `taken`."""
+    items = []
+    for item in json_of(request)["BatchItemRequest"]:
+        if item["Customer"]["DisplayName"] == taken:
+            items.append({"bId": item["bId"], "Fault": DUPLICATE_NAME})
+        else:
+            items.append({"bId": item["bId"], "Customer": {**item["Customer"], "Id": str(100 + int(item["bId"]))}})
+    return json_answer(200, {"BatchItemResponse": items})
+
+
+async def _create_three(qbo: QboClient, *, entity: str = "Customer") -> list[object]:
+    return await asyncio.gather(
+        *(qbo.create(entity, {"DisplayName": name}, request_id=f"r-{name}") for name in ("A", "B", "C")),
+        return_exceptions=True,
+    )
+
+
+async def test_concurrent_creates_meet_in_one_batch_each_with_its_own_answer_or_refusal() -> None:
+    qbo, transport = _batched(lambda request: _created(request, taken="B"))
+    made = await _create_three(qbo)
+    assert [m["DisplayName"] if isinstance(m, dict) else type(m) for m in made] == ["A", DuplicateName, "C"]
+    (request,) = transport.requests
+    assert path_of(request).endswith("/batch")
+    assert [item["operation"] for item in json_of(request)["BatchItemRequest"]] == ["create"] * 3
+    again, resent = _batched(lambda request: _created(request, taken="B"))
+    await _create_three(again)
+    assert query_of(resent.requests[0]) == query_of(request)  # the same items: the same batch requestid
+
+
+async def test_a_batch_of_creates_that_got_no_answer_is_resent_identical_and_its_first_answer_serves() -> None:
+    sent: list[Request] = []
+
+    def answer(request: Request) -> Response:
+        sent.append(request)
+        if len(sent) == 1:
+            raise TimeoutError("no answer")  # QBO may have made them
+        return _created(request)
+
+    qbo, transport = _batched(answer)
+    made = await _create_three(qbo)
+    assert [m["Id"] for m in made if isinstance(m, dict)] == ["101", "102", "103"]
+    first, second = transport.requests
+    assert (query_of(first), first.body) == (query_of(second), second.body)
+
+
+async def test_a_resent_batchs_duplicate_name_fails_as_a_conflict_for_the_retry_to_look() -> None:
+    sent: list[Request] = []
+
+    def answer(request: Request) -> Response:
+        sent.append(request)
+        if len(sent) == 1:
+            return json_answer(503, {"Fault": {"Error": [{"Message": "down", "code": "10000"}], "type": "SystemFault"}})
+        return _created(request, taken="B")  # the first send made B after all, and QBO did not replay it
+
+    qbo, _ = _batched(answer)
+    made = await _create_three(qbo)
+    assert isinstance(made[1], StaleObject)
+    assert not isinstance(made[1], DuplicateName)
+
+
+async def test_a_batch_of_creates_unanswered_every_time_fails_every_caller_after_the_resends() -> None:
+    def answer(request: Request) -> Response:
+        raise ConnectionResetError("reset")
+
+    qbo, transport = _batched(answer)
+    made = await _create_three(qbo)
+    assert all(isinstance(m, TransportError) for m in made)
+    assert len(transport.requests) == 1 + CREATE_RESENDS
+    assert len({(tuple(query_of(r)), r.body) for r in transport.requests}) == 1
+
+
+async def test_a_lone_create_is_the_single_call_and_invoice_creates_stay_single() -> None:
+    def answer(request: Request) -> Response:
+        entity = path_of(request).rsplit("/", 1)[-1].capitalize()
+        return json_answer(200, {entity: {**json_of(request), "Id": "7", "SyncToken": "0"}})
+
+    qbo, transport = _batched(answer)
+    assert (await qbo.create("Customer", {"DisplayName": "A"}, request_id="r-A"))["Id"] == "7"
+    await _create_three(qbo, entity="Invoice")
+    assert [path_of(r).rsplit("/", 1)[-1] for r in transport.requests] == ["customer", *["invoice"] * 3]
+    assert query_of(transport.requests[0])[0] == ("requestid", "r-A")
+
+
+async def test_concurrent_finds_meet_in_one_in_query_and_each_gets_the_rows_of_its_key() -> None:
+    rows = [
+        _customer("1", PrimaryEmailAddr={"Address": "Ann@Example.com"}),
+        _customer("2", PrimaryEmailAddr={"Address": "bo@example.com"}, Active=False),
+        _customer("3", PrimaryEmailAddr={"Address": "ann@example.com"}),
+    ]
+    qbo, transport = _batched(lambda request: json_answer(200, {"QueryResponse": {"Customer": rows}}))
+    found = await asyncio.gather(
+        *(qbo.find("Customer", "PrimaryEmailAddr", email) for email in ("ann@example.com", "bo@example.com", "x@y.z"))
+    )
+    assert [[row["Id"] for row in rows] for rows in found] == [["1", "3"], ["2"], []]
+    (request,) = transport.requests
+    assert dict(query_of(request))["query"] == (
+        "SELECT * FROM Customer WHERE PrimaryEmailAddr IN ('ann@example.com', 'bo@example.com', 'x@y.z')"
+        " AND Active IN (true, false) ORDER BY Id MAXRESULTS 1000"
+    )

@@ -161,6 +161,12 @@ def sync_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings of the stack's processes beyond the tests' defaults: a test parametrizes it (`indirect=True`)."""
+    return getattr(request, "param", {})
+
+
+@pytest.fixture
 def connection_names() -> tuple[str, ...]:
     """The stack's connections, each with a portal and a realm of its own; `stack` acts in the first."""
     return (CONNECTION,)
@@ -183,6 +189,7 @@ async def stack(
     broker: Broker,
     store_url: str,
     sync_overrides: dict[str, Any],
+    settings_overrides: dict[str, Any],
     in_process_worker: bool,
     connection_names: tuple[str, ...],
 ) -> AsyncIterator[Stack]:
@@ -195,6 +202,7 @@ async def stack(
             sweep_seconds=2.0,
             retry_delays=(0.2, 0.5, 1.0),
             max_attempts=4,
+            **settings_overrides,
         )
     )
     async with serving(create_app(base)) as receiver:

@@ -1,13 +1,16 @@
 """Batched applies end to end (issue #13): a burst of changes to one connection's records becomes batch calls,
-counted in the sandboxes' request logs; a batch item QBO refuses fails its own record alone; our own writes' echoes
-cost no read."""
+counted in the sandboxes' request logs; a burst of new contacts becomes batches of QBO creates, matched by email in
+one query per batch; a batch of creates whose answer is lost makes each customer once; a batch item QBO refuses
+fails its own record alone; our own writes' echoes cost no read."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from shared.clients.qbo import CREATE_RESENDS
 from shared.domain import Kind
 from shared.store import LinkStatus
 from tests.integration.conftest import CONNECTION, Stack, eventually
@@ -112,3 +115,102 @@ async def test_a_counterpart_changed_in_qbo_since_our_write_is_read_after_the_st
     assert (now.get("FamilyName"), now.get("CompanyName")) == ("Stale", "Booked")  # both edits kept
     [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact_id]
     assert contact["company"] == "Booked"
+
+
+def batch_creates(log: Any) -> list[int]:
+    """The number of create items of each QBO /batch call."""
+    counts = []
+    for request in log.list():
+        if request.method == "POST" and request.path.endswith("/batch") and request.body:
+            items = json.loads(request.body)["BatchItemRequest"]
+            counts.append(sum(1 for item in items if item.get("operation") == "create"))
+    return [count for count in counts if count]
+
+
+def slowed(stack: Stack) -> None:
+    """Calls that take time, as real ones do: the applies in flight meet at their next call."""
+    for sandbox in (stack.sandbox.qbo, stack.sandbox.hubspot):
+        sandbox.faults.update(latency_ms=(30, 30))
+
+
+async def test_a_burst_of_new_contacts_becomes_batch_creates_matched_in_one_query_per_batch(stack: Stack) -> None:
+    slowed(stack)
+    stack.clear_request_logs()
+    for n in range(BURST):
+        stack.hubspot_edit("contacts", "create", properties={"email": f"n{n}@example.com", "firstname": f"N{n}"})
+    await stack.settle()
+    assert all(customer_by_email(stack, f"n{n}@example.com") for n in range(BURST))
+    qbo = stack.sandbox.qbo.requests
+    creates = batch_creates(qbo)
+    assert max(creates, default=0) >= 2  # creates of applies in flight together went as one /batch
+    assert requests(qbo, method="POST", path_end="/customer") + sum(creates) == BURST  # each customer made once
+    matches = [r for r in qbo.list() if r.path.endswith("/query") and "PrimaryEmailAddr" in r.query]
+    assert len(matches) < BURST  # by email, one IN query per batch of applies
+    assert all("+IN+" in r.query or "%20IN%20" in r.query for r in matches)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"api_timeout_seconds": 0.5}], indirect=True)
+async def test_a_batch_of_creates_whose_answer_is_lost_makes_each_customer_once(stack: Stack) -> None:
+    """QBO makes the customers of a /batch but its answer never comes (each identical resend's neither): the
+    applies retry, find each customer their lost batch made (no email to match by: by their names and values), and
+    adopt it. No customer is made twice, none renamed."""
+    slowed(stack)
+    qbo = stack.sandbox.qbo
+    qbo.faults.update(held_answer_ms=1_500, held_answer_path="/batch")
+    stack.clear_request_logs()
+    for n in range(4):
+        stack.hubspot_edit("contacts", "create", properties={"firstname": f"Lost{n}", "lastname": "Held"})
+    await eventually(lambda: requests(qbo.requests, method="POST", path_end="/batch") >= 1 + CREATE_RESENDS)
+    qbo.faults.update(held_answer_ms=0.0, held_answer_path="")
+    await stack.settle()
+    made = [c for c in stack.qbo_entities("Customer") if c.get("FamilyName") == "Held"]
+    assert sorted((c["GivenName"], c["DisplayName"]) for c in made) == [(f"Lost{n}", f"Lost{n} Held") for n in range(4)]
+    contacts = stack.hubspot_records("contacts")
+    assert len(contacts) == 4  # nor a customer's webhook, come before its create's retry, made a second contact
+    for contact in contacts:
+        link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contact["id"])
+        assert link is not None
+        assert (link.status, link.qbo_id in {c["Id"] for c in made}) == (LinkStatus.SYNCED, True)
+
+
+async def test_a_create_item_qbo_refuses_fails_its_record_alone(stack: Stack) -> None:
+    slowed(stack)
+    stack.sandbox.qbo.faults.update(batch_item_fault='"GivenName": "F3"')  # the last made: never a lone first apply
+    stack.clear_request_logs()
+    contacts = [
+        stack.hubspot_edit("contacts", "create", properties={"email": f"f{n}@example.com", "firstname": f"F{n}"})["id"]
+        for n in range(4)
+    ]
+    await stack.settle()
+    assert max(batch_creates(stack.sandbox.qbo.requests), default=0) >= 2
+    assert [bool(customer_by_email(stack, f"f{n}@example.com")) for n in range(4)] == [True, True, True, False]
+
+    async def failing() -> bool:
+        link = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=str(contacts[3]))
+        return link is not None and link.status == LinkStatus.FAILING
+
+    await eventually(failing)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"api_timeout_seconds": 0.5}], indirect=True)
+@pytest.mark.parametrize(
+    "sync_overrides",
+    [{"products": {"direction": "two_way", "income_account": "Services", "require_sku": False}}],
+    indirect=True,
+)
+async def test_a_batch_of_item_creates_whose_answer_is_lost_makes_each_item_once(stack: Stack) -> None:
+    """As for customers: products with no SKU to match by, their batch's answer lost; each item made once, adopted by
+    its product's retry, and no item's webhook makes a second product."""
+    slowed(stack)
+    qbo = stack.sandbox.qbo
+    qbo.faults.update(held_answer_ms=1_500, held_answer_path="/batch")
+    stack.clear_request_logs()
+    for n in range(4):
+        stack.hubspot_edit("products", "create", properties={"name": f"Held {n}", "price": "10"})
+    await eventually(lambda: requests(qbo.requests, method="POST", path_end="/batch") >= 1 + CREATE_RESENDS)
+    qbo.faults.update(held_answer_ms=0.0, held_answer_path="")
+    await stack.settle()
+    assert sorted(i["Name"] for i in stack.qbo_entities("Item") if i["Name"].startswith("Held")) == [
+        f"Held {n}" for n in range(4)
+    ]
+    assert sorted(p["name"] for p in stack.hubspot_records("products")) == [f"Held {n}" for n in range(4)]

@@ -40,9 +40,9 @@ def answers(request: Request) -> Response:
         if "FROM Customer" not in statement:
             return json_answer(200, {"QueryResponse": {}})
         rows = CUSTOMERS
-        if "PrimaryEmailAddr = " in statement:
-            email = statement.split("PrimaryEmailAddr = '")[1].split("'")[0]
-            rows = [c for c in CUSTOMERS if c.get("PrimaryEmailAddr", {}).get("Address") == email]
+        if "PrimaryEmailAddr IN (" in statement:
+            emails = statement.split("PrimaryEmailAddr IN (")[1].split(")")[0].replace("'", "").split(", ")
+            rows = [c for c in CUSTOMERS if c.get("PrimaryEmailAddr", {}).get("Address") in emails]
         return json_answer(200, {"QueryResponse": {"Customer": rows}})
     if path.endswith("/contacts/search"):
         found = [{"id": i, "properties": {}, "updatedAt": STAMP} for i in CONTACTS]

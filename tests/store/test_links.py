@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -105,6 +106,21 @@ async def test_many_links_may_await_their_other_side(store: Store) -> None:
     await store.save_link(contact_link(hubspot_id=None, qbo_id="qb-4"))
 
     assert len(await store.list_links(connection="acme")) == 4
+
+
+async def test_creates_in_doubt_are_the_links_keeping_a_qbo_create_intent_of_that_hash(store: Store) -> None:
+    def intent(hubspot_id: str, qbo_hash: str, **fields: Any) -> Link:
+        return dataclasses.replace(contact_link(hubspot_id=hubspot_id, qbo_id=None), qbo_hash=qbo_hash, **fields)
+
+    first = await store.save_link(intent("hs-1", "h"))
+    second = await store.save_link(intent("hs-2", "h"))
+    await store.save_link(intent("hs-3", "other"))
+    await store.save_link(intent("hs-4", "h", status=LinkStatus.FAILING))  # its failure recorded: not in doubt
+    await store.save_link(intent("hs-5", "h", qbo_id="qb-5"))  # made, its id saved
+    await store.save_link(dataclasses.replace(intent("hs-6", "h"), kind=Kind.PRODUCT))
+
+    assert await store.creates_in_doubt("acme", Kind.CONTACT, "h") == [first, second]
+    assert await store.creates_in_doubt("other", Kind.CONTACT, "h") == []
 
 
 async def test_set_status_records_the_error_and_a_later_status_clears_it(store: Store) -> None:

@@ -252,10 +252,11 @@ class Accounts:
             raise NotFound("gone", provider="quickbooks")
         return copy.deepcopy(self.invoices[entity_id])
 
+    async def find(self, entity: str, field: str, key: str) -> list[dict[str, Any]]:
+        assert (entity, field) == ("Invoice", "DocNumber")
+        return [copy.deepcopy(i) for i in self.invoices.values() if i.get("DocNumber") == key]
+
     async def query(self, statement: str) -> list[dict[str, Any]]:
-        if "FROM Invoice WHERE DocNumber = " in statement:
-            number = statement.rsplit("= ", 1)[1].strip("'")
-            return [copy.deepcopy(i) for i in self.invoices.values() if i.get("DocNumber") == number]
         if "FROM Item WHERE Name" in statement:
             return [{"Id": CUSTOM_ITEM, "Name": "Custom line item"}]
         return []  # items by id (no SKUs)

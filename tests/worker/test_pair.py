@@ -4,7 +4,9 @@ with no write made twice; for any values, edits and settings, a run crashed twic
 QBO record made inactive and the HubSpot record archived (each once, whatever step a crash cut); the creates (a QBO
 record under its first free name, a HubSpot contact with its intent, a product marked with its item: after a crash
 after any step, the next apply makes nothing twice and takes the record's values as our write; a requestid kept
-across a crash, new after a recorded failure); a claim (a superseded half link retired first); a merge's repoints."""
+across a crash, new after a recorded failure; where QBO replays nothing, a batched create's answer lost, a crash
+after any step or a lost create landing late, the retry adopts the record made and never renames a duplicate, a holder
+in doubt needing review); a claim (a superseded half link retired first); a merge's repoints."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from services.worker._plan import (
     UpdateHubSpot,
     UpdateQbo,
 )
-from services.worker.rules import Excluded, Failing
+from services.worker.rules import Excluded, Failing, _pair
 from services.worker.rules._match import REVIEWED
 from services.worker.rules._pair import (
     Claim,
@@ -55,14 +57,15 @@ from services.worker.rules._pair import (
     plan_hubspot_create,
     plan_qbo_create,
     plan_repoint,
+    settled_from_qbo,
 )
 from services.worker.rules.contacts import SPEC, adopted_intent
 from services.worker.rules.products import SPEC as PRODUCTS
-from shared.clients import HubSpotObject
+from shared.clients import HubSpotObject, qbo_quote
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.errors import Conflict, DuplicateName, NotFound, StaleObject
-from shared.store import Link, LinkStatus, Store, open_store
+from shared.errors import Conflict, DuplicateName, NotFound, StaleObject, TransportError
+from shared.store import Link, LinkStatus, StaleLink, Store, open_store
 from shared.syncconfig import ContactSettings
 
 
@@ -507,7 +510,14 @@ class Books:
     refusals included), never a record made twice for one requestid."""
 
     def __init__(self) -> None:
-        self.customers: dict[str, dict[str, Any]] = {"1": {"Id": "1", "SyncToken": "5", "DisplayName": "Acme"}}
+        self.customers: dict[str, dict[str, Any]] = {
+            "1": {
+                "Id": "1",
+                "SyncToken": "5",
+                "DisplayName": "Acme",
+                "MetaData": {"CreateTime": "2024-03-01T09:00:00-08:00"},
+            }
+        }
         self.answers: dict[str, dict[str, Any] | DuplicateName] = {}
         self.made = 0
 
@@ -516,7 +526,7 @@ class Books:
             if any(c["DisplayName"] == body["DisplayName"] for c in self.customers.values()):
                 self.answers[request_id] = DuplicateName("taken", provider="quickbooks", code="6240")
             else:
-                made = {**body, "Id": str(100 + self.made), "SyncToken": "0"}
+                made = {**body, "Id": str(100 + self.made), "SyncToken": "0", "MetaData": {"CreateTime": _now()}}
                 self.customers[made["Id"]] = made
                 self.answers[request_id] = copy.deepcopy(made)
                 self.made += 1
@@ -527,6 +537,10 @@ class Books:
 
     async def read(self, entity: str, entity_id: str) -> dict[str, Any]:
         return copy.deepcopy(self.customers[entity_id])
+
+    async def query(self, statement: str) -> list[dict[str, Any]]:
+        """The customers a statement names by DisplayName."""
+        return [copy.deepcopy(c) for c in self.customers.values() if qbo_quote(c["DisplayName"]) in statement]
 
     def ours(self) -> list[dict[str, Any]]:
         return [c for c in self.customers.values() if c["Id"] != "1"]
@@ -577,19 +591,36 @@ def test_a_qbo_create_records_its_intent_then_creates_under_each_name_then_saves
     assert new.steps[2] == SaveLink({**made, **REVIEWED})
     assert (new.action, new.direction) == ("created", Direction.HUBSPOT_TO_QBO)
     intent = Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300", qbo_hash="h", id=4)
-    assert customer_plan(intent, contact_values("Jane")).steps == new.steps[1:]  # kept: the same requestids
+    kept = customer_plan(intent, contact_values("Jane")).steps  # kept: the same requestids, the names looked up
+    assert kept == (dataclasses.replace(create, looked_up=True), new.steps[2])
     failed = dataclasses.replace(intent, status=LinkStatus.FAILING)
     assert customer_plan(failed, contact_values("Jane")).steps == new.steps  # recorded afresh
 
 
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
 async def create_customer(store: Store, books: Books, values: _fields.Values, crash: int | None = None) -> Link | None:
     """One apply of the rule's create path, from what it reads: the link with the customer's id already saved
-    takes the linked path (no create); else the create is planned (and cut after `crash` steps)."""
+    takes the linked path (no create); else, after its look for a create cut short (`lost_create`), the create is
+    planned (and cut after `crash` steps) or the record that create made is adopted."""
     link = await store.get_link("acme", Kind.CONTACT, hubspot_id="300")
     if link is not None and link.qbo_id is not None:
         return link
-    plan = customer_plan(link, values)
-    return (await carry_out(books_context(store, books), dataclasses.replace(plan, steps=plan.steps[:crash]))).link
+    maps = _fields.active_maps(SPEC.fields, TWO_WAY)
+    base = link or Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300")
+    ctx = books_context(store, books)
+    held = await _pair.lost_create(ctx, SPEC, Kind.CONTACT, base, name_field="DisplayName", names=NAMES,
+                                   hash_of=lambda c: _fields.content_hash(_fields.from_qbo(maps, c)))  # fmt: skip
+    body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
+    plan = plan_qbo_create(SPEC, base, "300", body, name_field="DisplayName", names=NAMES,
+                           holds=_fields.from_qbo(maps, body), all_refused=TAKEN, held=held)  # fmt: skip
+    if crash is not None:
+        return (await carry_out(ctx, dataclasses.replace(plan, steps=plan.steps[:crash]))).link
+    made, customer = await _pair.carry_out_qbo_create(ctx, plan, held)
+    assert customer["Id"] == made.qbo_id  # the create's answer (or the record adopted): no read back
+    return made
 
 
 @pytest.mark.parametrize("crash", [0, 1, 2, 3])
@@ -855,3 +886,213 @@ async def test_a_merge_crashed_after_any_repoint_ends_as_one_without_a_crash(sto
     assert (now_retired.hubspot_id, now_retired.status) == ("2", LinkStatus.DELETED)
     lines = [line.link_id for line in await store.activity("acme", Kind.CONTACT)]
     assert lines == [retired.id] * (2 if crash == 2 else 1)
+
+
+# --- a QBO create's answer lost where QBO replays nothing (a batch retried with other neighbours) ----------------
+
+
+class Batched(Books):
+    """QBO's customers as batched creates meet them: a retry's item sits in another batch, so no requestid is
+    replayed; `lose` answers are lost after the create is made (a batch answer that never came); `lands_late`: a
+    create whose answer was lost lands only when the next create call comes (QBO still running it)."""
+
+    def __init__(self, *, lose: int = 0, lands_late: bool = False) -> None:
+        super().__init__()
+        self.lose = lose
+        self.late: dict[str, Any] | None = None
+        self.lands_late = lands_late
+        self.calls = 0
+
+    async def create(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> dict[str, Any]:
+        self.calls += 1
+        if self.late is not None:
+            self.customers[self.late["Id"]], self.late = self.late, None
+        if any(c["DisplayName"] == body["DisplayName"] for c in self.customers.values()):
+            raise DuplicateName("taken", provider="quickbooks", code="6240")
+        made = {**body, "Id": str(100 + self.made), "SyncToken": "0", "MetaData": {"CreateTime": _now()}}
+        self.made += 1
+        if self.lose:
+            self.lose -= 1
+            if self.lands_late:
+                self.late = made
+            else:
+                self.customers[made["Id"]] = made
+            raise TransportError("no answer", provider="quickbooks")
+        self.customers[made["Id"]] = made
+        return copy.deepcopy(made)
+
+
+@pytest.mark.parametrize("crash", [0, 1, 2, 3])
+async def test_a_create_crashed_after_any_step_with_no_replay_makes_one_record_and_links_it(
+    store: Store, crash: int
+) -> None:
+    books = Batched()
+    await create_customer(store, books, contact_values("Jane"), crash)
+    again = await create_customer(store, books, contact_values("Jane"))
+    [made] = books.ours()
+    assert (made["DisplayName"], books.made) == ("Acme (Jane Doe)", 1)
+    assert again is not None
+    assert (again.qbo_id, again.qbo_written_sync_token, again.status) == (made["Id"], "0", LinkStatus.SYNCED)
+
+
+async def test_a_create_whose_answer_is_lost_is_adopted_by_its_retry_never_renamed(store: Store) -> None:
+    """The answer lost (QBO made the customer, the batch call got none): the retry finds it by its names and its
+    intent's values, created after the intent, linked to nothing, and adopts it with no create call."""
+    books = Batched(lose=1)
+    with pytest.raises(TransportError):
+        await create_customer(store, books, contact_values("Jane"))
+    link = await create_customer(store, books, contact_values("Jane"))
+    [made] = books.ours()
+    assert (books.made, books.calls, made["DisplayName"]) == (1, 2, "Acme (Jane Doe)")  # "Acme" refused, then made
+    assert link is not None
+    assert (link.qbo_id, link.qbo_hash) == (made["Id"], holds_hash(contact_values("Jane")))
+
+
+async def test_a_name_taken_since_the_look_stops_the_create_and_the_next_apply_adopts_it(store: Store) -> None:
+    """The lost create lands only after the retry looked (QBO still ran it): its name refused, the plan stops as a
+    conflict (no renamed duplicate), and the next apply finds it."""
+    books = Batched(lose=1, lands_late=True)
+    with pytest.raises(TransportError):
+        await create_customer(store, books, contact_values("Jane"))
+    with pytest.raises(StaleObject):
+        await create_customer(store, books, contact_values("Jane"))
+    link = await create_customer(store, books, contact_values("Jane"))
+    [made] = books.ours()
+    assert (books.made, link is not None and link.qbo_id) == (1, made["Id"])
+
+
+async def test_a_name_refused_but_held_by_no_customer_is_passed_after_the_look(store: Store) -> None:
+    """A DisplayName held by a vendor (no customer holds it: the look cannot see it, nor could our own create have
+    made it): the next name, as always."""
+    books = Batched(lose=1)
+    with pytest.raises(TransportError):
+        await create_customer(store, books, contact_values("Jane"))
+    books.customers.clear()  # the lost create's customer deleted in QBO, "Acme" now a vendor's: QBO refuses it
+    original = books.create
+
+    async def vendor_holds_acme(entity: str, body: Mapping[str, Any], *, request_id: str) -> dict[str, Any]:
+        if body["DisplayName"] == "Acme":
+            raise DuplicateName("taken by a vendor", provider="quickbooks", code="6240")
+        return await original(entity, body, request_id=request_id)
+
+    books.create = vendor_holds_acme  # type: ignore[method-assign]
+    link = await create_customer(store, books, contact_values("Jane"))
+    assert link is not None
+    assert books.customers[link.qbo_id or ""]["DisplayName"] == "Acme (Jane Doe)"
+
+
+def held(created: str, *, hash_of: str = "h", linked: bool = False) -> dict[str, Any]:
+    return {"Id": "9", "SyncToken": "2", "DisplayName": "Acme (Jane Doe)", "MetaData": {"CreateTime": created},
+            "hash": hash_of, "linked": linked}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("record", "ours", "doubt"),
+    [
+        (held("2999-01-01T00:00:00+00:00"), True, False),  # created since, our values, unlinked: ours
+        (held("2999-01-01T00:00:00+00:00", hash_of="x"), False, True),  # created since with other values: doubt
+        (held("2000-01-01T00:00:00-08:00"), False, False),  # created before the intent: another's
+        (held("2999-01-01T00:00:00+00:00", linked=True), False, False),  # linked to another record: another's
+        (held("2999-01-01"), False, True),  # a CreateTime with no offset: never proof
+    ],
+)
+async def test_a_holder_is_ours_only_on_proof_in_doubt_when_made_since_and_unlinked(
+    store: Store, record: dict[str, Any], ours: bool, doubt: bool
+) -> None:
+    intent = await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300",
+                                        qbo_hash="h"))  # fmt: skip
+    if record["linked"]:
+        await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=QBO, hubspot_id="301", qbo_id="9"))
+    books = SimpleNamespace(query=lambda statement: _answer([record]))
+    ctx = SimpleNamespace(name="acme", store=store, qbo=books)
+    found = await _pair.lost_create(ctx, SPEC, Kind.CONTACT, intent, name_field="DisplayName", names=NAMES,  # type: ignore[arg-type]
+                                    hash_of=lambda c: str(c["hash"]))  # fmt: skip
+    [(name, holder)] = found.items()
+    assert (name, holder.entity, holder.ours, holder.doubt) == ("acme (jane doe)", record, ours, doubt)
+    fresh = dataclasses.replace(intent, status=LinkStatus.FAILING)  # no attempt cut short: nothing to look for
+    assert await _pair.lost_create(ctx, SPEC, Kind.CONTACT, fresh, name_field="DisplayName", names=NAMES,  # type: ignore[arg-type]
+                                   hash_of=lambda c: "h") == {}  # fmt: skip
+
+
+async def _answer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return rows
+
+
+def test_a_holder_in_doubt_or_two_of_ours_need_review_and_names_held_by_others_are_not_sent() -> None:
+    intent = Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300", qbo_hash="h", id=4)
+    record = {"Id": "9", "SyncToken": "2"}
+    in_doubt = {"acme": _pair.Held(record, ours=False, doubt=True)}
+    with pytest.raises(_pair.Ambiguous):
+        customer_plan_held(intent, in_doubt)
+    two = {"acme": _pair.Held(record, ours=True), "acme (jane doe)": _pair.Held({"Id": "10"}, ours=True)}
+    with pytest.raises(_pair.Ambiguous):
+        customer_plan_held(intent, two)
+    adopted = customer_plan_held(intent, {"acme": _pair.Held(record, ours=True)})
+    assert adopted.steps == (SaveLink({"qbo_id": "9", "qbo_written_sync_token": "2", **REVIEWED}),)
+    others = customer_plan_held(intent, {"acme": _pair.Held(record, ours=False)})
+    create = others.steps[0]
+    assert isinstance(create, CreateQboOneOf)
+    assert [a.fields["DisplayName"] for a in create.alternatives] == list(NAMES[1:])
+    assert create.looked_up
+
+
+def customer_plan_held(link: Link, found: Mapping[str, _pair.Held]) -> Plan:
+    maps = _fields.active_maps(SPEC.fields, TWO_WAY)
+    body = _fields.to_qbo(maps, contact_values("Jane"))
+    return plan_qbo_create(SPEC, link, "300", body, name_field="DisplayName", names=NAMES,
+                           holds=_fields.from_qbo(maps, body), all_refused=TAKEN, held=found)  # fmt: skip
+
+
+async def test_an_unlinked_qbo_record_holding_a_create_in_doubts_values_waits_for_that_creates_retry(
+    store: Store,
+) -> None:
+    """Its webhook come before the retry that adopts it: no HubSpot record is made for it (a conflict: run again)."""
+    intent = await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=HUBSPOT, hubspot_id="300",
+                                        qbo_hash="h"))  # fmt: skip
+    ctx: Any = SimpleNamespace(name="acme", store=store)
+    since = {"Id": "9", "MetaData": {"CreateTime": "2999-01-01T00:00:00+00:00"}}
+    with pytest.raises(StaleLink):
+        await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "h")
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "other values")  # not that create's
+    before = {"Id": "8", "MetaData": {"CreateTime": "2000-01-01T00:00:00+00:00"}}
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, before, "h")  # made before the intent: another's
+    await store.set_status(intent.id or 0, LinkStatus.FAILING, "x", "y")  # that create's failure recorded
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "h")
+    adopted = await store.save_link(dataclasses.replace(intent, qbo_id="9", revision=2))  # its retry adopted it
+    with pytest.raises(StaleLink):  # after the rule read no link: linked meanwhile
+        await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, None, since, "h")
+    await _pair.wait_for_a_create_in_doubt(ctx, Kind.CONTACT, adopted, since, "h")  # as the rule read it
+
+
+async def test_a_lost_creates_record_held_alone_by_an_excluded_link_is_adopted_that_link_retired(store: Store) -> None:
+    """Its webhook's apply excluded it before the retry (a QBO -> HubSpot filter): a link holds its id alone. The
+    adoption retires that link first, as a claim does, instead of failing on the id it holds."""
+    books = Batched(lose=1)
+    with pytest.raises(TransportError):
+        await create_customer(store, books, contact_values("Jane"))
+    [made] = books.ours()
+    excluded = await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=QBO, qbo_id=made["Id"],
+                                          status=LinkStatus.EXCLUDED))  # fmt: skip
+    link = await create_customer(store, books, contact_values("Jane"))
+    assert link is not None
+    assert (link.hubspot_id, link.qbo_id, books.made) == ("300", made["Id"], 1)
+    retired = await store.get_link_by_id(excluded.id or 0)
+    assert retired is not None
+    assert (retired.qbo_id, retired.status) == (None, LinkStatus.DELETED)
+
+
+def test_a_qbo_change_to_no_synced_field_of_a_settled_link_leaves_hubspot_unread() -> None:
+    settings = ContactSettings()
+    customer = {"Id": "58", "SyncToken": "4", "GivenName": "Ada", "Balance": "120.00",
+                "PrimaryEmailAddr": {"Address": "ada@example.com"}}  # fmt: skip
+    synced = _fields.from_qbo(_fields.active_maps(SPEC.fields, settings), customer)
+    agreed = _fields.content_hash(synced)
+    link = Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="300", qbo_id="58",
+                synced=synced, hubspot_hash=agreed, qbo_hash=agreed)  # fmt: skip
+    assert settled_from_qbo(SPEC, settings, link, {**customer, "Balance": "80.00"})
+    assert not settled_from_qbo(SPEC, settings, link, {**customer, "GivenName": "Ada B."})  # a synced field
+    interrupted = dataclasses.replace(link, hubspot_hash="the intent of a sync cut short")
+    assert not settled_from_qbo(SPEC, settings, interrupted, customer)
+    assert not settled_from_qbo(SPEC, settings, dataclasses.replace(link, status=LinkStatus.FAILING), customer)
+    one_way = ContactSettings(direction="qbo_to_hubspot")  # a QBO change rewrites HubSpot's differing fields
+    assert not settled_from_qbo(SPEC, one_way, link, customer)

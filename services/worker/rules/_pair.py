@@ -1,18 +1,20 @@
 """Field sync between two linked records, shared by the rules whose objects are a flat set of mapped fields
 (contacts ↔ customers, products ↔ items): read both, merge three ways against the last agreed values, write only the
 fields that differ, record the new agreement. Also the id-map steps those rules share: `claim` (join two matched
-records), the creates, and `repoint_merged` (follow a merge on either side). Every write is a plan (`plan_fields`,
-`plan_claim`, `plan_qbo_create`, `plan_hubspot_create`, `plan_repoint`, `plan_deactivate`, `plan_archive`: pure),
-carried out by `_executor.carry_out`."""
+records), the creates (with the look for a QBO create whose answer was lost, `lost_create`, and the wait of a QBO
+record that may be one, `wait_for_a_create_in_doubt`), and `repoint_merged` (follow a merge on either side). Every
+write is a plan (`plan_fields`, `plan_claim`, `plan_qbo_create`, `plan_hubspot_create`, `plan_repoint`,
+`plan_deactivate`, `plan_archive`: pure), carried out by `_executor.carry_out`."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from services.worker import _fields
-from services.worker._executor import carry_out
+from services.worker._executor import carry_out, carry_out_answered
 from services.worker._fields import FieldMap
 from services.worker._plan import (
     AllRefused,
@@ -34,11 +36,12 @@ from services.worker._plan import (
     UpdateQbo,
 )
 from services.worker.rules import Excluded, Failing, Hints, Outcome, direction_from
+from services.worker.rules import _match as match
 from services.worker.rules._match import REVIEWED
-from shared.clients import HubSpotObject, QboEntity
+from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
-from shared.store import Link, LinkStatus
+from shared.store import Link, LinkStatus, StaleLink
 from shared.syncconfig import ObjectSettings
 
 
@@ -181,6 +184,21 @@ def plan_fields(
     return Plan(link, tuple(steps), action, direction, "fields: " + ", ".join(wrote) if wrote else "")
 
 
+def settled_from_qbo(spec: PairSpec, settings: ObjectSettings, link: Link, entity: QboEntity) -> bool:
+    """Whether a change of the linked QBO record (`entity`, as the rule compares it) leaves HubSpot nothing to take,
+    so that its HubSpot record need not be read: the mapped values are the link's last agreement, which both sides
+    held when it was saved (no intent of an interrupted sync left on it), and the pair syncs both ways. A change made
+    in QBO to no mapped field (its balance, say) is one. A HubSpot edit made since is its own change: it would only
+    be written to QBO, which its own apply does (the link's HubSpot version is left as it was, so the poller finds
+    it too when its webhook is lost)."""
+    if link.status != LinkStatus.SYNCED or not link.synced or settings.direction != "two_way":
+        return False
+    agreed = _fields.content_hash(link.synced)
+    if link.hubspot_hash != agreed or link.qbo_hash != agreed:
+        return False
+    return _fields.from_qbo(_fields.active_maps(spec.fields, settings), entity) == link.synced
+
+
 def overwritten(qbo_before: _fields.Values, to_qbo: _fields.Values, hubspot_before: _fields.Values,
                 to_hubspot: _fields.Values) -> str:  # fmt: skip
     """The values a first link overwrote, per side: "QuickBooks: name: 'Old' → 'New'; HubSpot: phone: None → '1'"."""
@@ -252,6 +270,89 @@ def plan_claim(
     return Claim(dataclasses.replace(base, hubspot_id=hubspot_id, qbo_id=qbo_id), steps)
 
 
+CLOCK_SKEW_SECONDS = 300.0  # how far QBO's clock (a record's CreateTime) may run behind ours (an intent's save)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Held:
+    """A QBO record holding one of a create's candidate names, as `lost_create` found it."""
+
+    entity: QboEntity
+    ours: bool  # it is the record an attempt cut short made (see `lost_create`)
+    doubt: bool = False  # not provably ours, nor provably another's: created after the intent, linked to nothing
+    half: Link | None = None  # the link holding its QBO id alone (no HubSpot record: excluded, failing), if any
+
+
+def create_cut_short(link: Link) -> bool:
+    """Whether `link` (no QBO id) keeps the intent of a QBO create attempt cut short: no outcome recorded since."""
+    return link.qbo_id is None and link.qbo_hash is not None and link.status == LinkStatus.SYNCED
+
+
+async def lost_create(
+    ctx: SyncContext,
+    spec: PairSpec,
+    kind: Kind,
+    link: Link,
+    *,
+    name_field: str,
+    names: Sequence[str],
+    hash_of: Callable[[QboEntity], str],
+) -> dict[str, Held]:
+    """The records holding a create's candidate names (by name, casefolded: QBO's names ignore case), in one query,
+    when the create's link keeps the intent of an attempt cut short (`create_cut_short`; none otherwise: nothing to
+    look for). That attempt's create may have been made with no answer reaching us: a batch's requestid is the
+    batch's, so a retry meeting other neighbours is not replayed, and its first name would be refused as taken by
+    the very record it made. A holder is that record, `ours`, only on proof, never a guess: it holds what the intent
+    recorded (`hash_of`: its hash as `holds` was computed), it was created after the intent was saved (QBO's clock
+    within `CLOCK_SKEW_SECONDS`), and no link holds it. One created since and linked to nothing that holds other
+    values (a person made it meanwhile, or QBO changed a value as it made ours) is a `doubt`: it needs review."""
+    if not create_cut_short(link):
+        return {}
+    where = f"{match.ACTIVE_OR_NOT} AND {name_field} IN ({', '.join(qbo_quote(name) for name in names)})"
+    rows = await ctx.qbo.query(f"SELECT * FROM {spec.qbo_entity} WHERE {where} MAXRESULTS {len(names)}")
+    held: dict[str, Held] = {}
+    for row in rows:
+        created = _created_at(row)
+        other = await ctx.store.get_link(ctx.name, kind, qbo_id=str(row["Id"]))
+        linked = other is not None and other.status != LinkStatus.DELETED and other.hubspot_id is not None
+        since = (created is None or created >= link.updated_at - CLOCK_SKEW_SECONDS) and not linked
+        ours = since and created is not None and hash_of(row) == link.qbo_hash
+        held[str(row.get(name_field, "")).casefold()] = Held(row, ours, doubt=since and not ours, half=other)
+    return held
+
+
+async def wait_for_a_create_in_doubt(
+    ctx: SyncContext, kind: Kind, link: Link | None, entity: QboEntity, content_hash: str
+) -> None:
+    """Before a QBO record with no linked HubSpot record (`link`: its link as the rule read it) is made in HubSpot:
+    when a HubSpot record's QBO create was cut short (its answer lost) with an intent recording exactly this record's
+    values (`content_hash`, computed as that intent's `holds`), and this record was created after that intent, it
+    may be that create's record, its QBO webhook come before the retry that adopts it (`lost_create`). Made in
+    HubSpot it would be a second HubSpot record, so the apply stops as a conflict (`StaleLink`) and runs again after
+    that retry, finding the pair linked. Its link is read again after the look: a retry that adopted the record
+    just before it (no longer in doubt) has linked it, which the rule's earlier read could not show."""
+    created = _created_at(entity)
+    for doubt in await ctx.store.creates_in_doubt(ctx.name, kind, content_hash):
+        if created is None or created >= doubt.updated_at - CLOCK_SKEW_SECONDS:
+            raise StaleLink(
+                f"QuickBooks {kind} {entity.get('Id')} may be the record the create of HubSpot {kind} "
+                f"{doubt.hubspot_id} made, its answer lost: that create's retry adopts it"
+            )
+    now = await ctx.store.get_link(ctx.name, kind, qbo_id=str(entity["Id"]))
+    if (now and (now.id, now.revision)) != (link and (link.id, link.revision)):
+        raise StaleLink(f"QuickBooks {kind} {entity.get('Id')}: linked meanwhile")
+
+
+def _created_at(entity: QboEntity) -> float | None:
+    """A QBO record's `MetaData.CreateTime`, epoch seconds (None: missing or not a time with an offset)."""
+    stamp = (entity.get("MetaData") or {}).get("CreateTime")
+    try:
+        created = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+    except ValueError:
+        return None
+    return created.timestamp() if created is not None and created.tzinfo is not None else None
+
+
 def plan_qbo_create(
     spec: PairSpec,
     link: Link,
@@ -262,29 +363,61 @@ def plan_qbo_create(
     names: Sequence[str],
     holds: _fields.Values,
     all_refused: AllRefused,
+    held: Mapping[str, Held] | None = None,
 ) -> Plan:
     """The plan making the QBO record of HubSpot record `hubspot_id` (`link`: its link as read, or a new one; no QBO
     id), named the first of `names` QBO does not refuse as taken. Its steps: record first what the new record will
     hold as `sync_fields` reads it (the intent, see there); create it (`CreateQboOneOf`, each name's requestid made
     under the intent); save its id and SyncToken on the link, its review done. The field sync from what QBO made
-    follows (the rule reads it: a create replayed for a retry holds what the first attempt sent).
+    follows, from the create's answer (a create replayed for a retry answers what the first attempt made).
 
     An intent left by an attempt cut short (no outcome recorded on it since: the status the intent sets) is kept
-    as it is, so the retry sends that attempt's requestids and QBO replays its answers, making nothing twice. A
+    as it is, so the retry sends that attempt's requestids and QBO replays its answers, making nothing twice; and the
+    rule looks first for the record that attempt may have made (`lost_create`, `held`: the records holding the
+    names, by name casefolded): the one that is ours is adopted, its id saved on the link (no create); a name held
+    by another record is not sent (QBO would refuse it), and a name taken since the look stops the plan
+    (`CreateQboOneOf.looked_up`); a holder in doubt, or several of ours, need review, raised as `Ambiguous`. A
     recorded failure moves the status: the next attempt records afresh, its requestids new. A crash after the last
     save: the next apply finds the link with both ids and syncs the fields over it."""
+    held = held or {}
+    ours = [h.entity for h in held.values() if h.ours]
+    if len(ours) > 1 or any(h.doubt for h in held.values()):
+        raise Ambiguous(tuple(h.entity for h in held.values() if h.ours or h.doubt))
+    if ours:
+        (adopt,) = [h for h in held.values() if h.ours]
+        qbo_id = str(adopt.entity["Id"])
+        # A link holding its id alone (its webhook's apply excluded it, say) is retired first, as a claim does.
+        claimed = plan_claim(link.connection, link.kind, Provider.HUBSPOT, hubspot_id, qbo_id, link, adopt.half,
+                             category=all_refused.category)  # fmt: skip
+        adopted = {"qbo_id": qbo_id, "qbo_written_sync_token": str(adopt.entity.get("SyncToken")), **REVIEWED}
+        detail = "made by an earlier attempt whose answer was lost"
+        return Plan(link, (*claimed.steps, SaveLink(adopted)), Action.CREATED, Direction.HUBSPOT_TO_QBO, detail)
     steps: list[Step] = []
-    if link.qbo_hash is None or link.status != LinkStatus.SYNCED:
+    if not create_cut_short(link):
         intent = {"qbo_hash": _fields.content_hash(holds), "status": LinkStatus.SYNCED, "error_category": None,
                   "error_message": None}  # fmt: skip
         steps.append(SaveLink(intent))
     alternatives = tuple(
-        Alternative({name_field: name}, RequestId((spec.qbo_entity, "create", hubspot_id, name))) for name in names
+        Alternative({name_field: name}, RequestId((spec.qbo_entity, "create", hubspot_id, name)))
+        for name in names
+        if name.casefold() not in held
     )
-    steps.append(CreateQboOneOf(spec.qbo_entity, body, alternatives, Refusal.DUPLICATE_NAME, all_refused))
+    if not alternatives:
+        raise Failing(all_refused.message, category=all_refused.category)
+    looked_up = create_cut_short(link)
+    steps.append(CreateQboOneOf(spec.qbo_entity, body, alternatives, Refusal.DUPLICATE_NAME, all_refused, looked_up))
     made = {"qbo_id": Answered(Answer.QBO_ID), "qbo_written_sync_token": Answered(Answer.QBO_SYNC_TOKEN), **REVIEWED}
     steps.append(SaveLink(made))
     return Plan(link, tuple(steps), Action.CREATED, Direction.HUBSPOT_TO_QBO)
+
+
+class Ambiguous(Exception):
+    """The QBO records that may be the one a create cut short made, none of them provably (`plan_qbo_create`: one in
+    doubt, or several of ours): the record needs review, an operator picks."""
+
+    def __init__(self, entities: tuple[QboEntity, ...]) -> None:
+        super().__init__(f"{len(entities)} QuickBooks records may each be the one a lost create made")
+        self.entities = entities
 
 
 def plan_hubspot_create(
@@ -306,9 +439,20 @@ def plan_hubspot_create(
     return Plan(link, tuple(steps), Action.CREATED, Direction.QBO_TO_HUBSPOT)
 
 
+async def carry_out_qbo_create(ctx: SyncContext, plan: Plan, held: Mapping[str, Held]) -> tuple[Link, QboEntity]:
+    """`plan_qbo_create`'s plan carried out: the link as its last step saved it, and the record made, as the
+    create answered it (or as `lost_create` found it, adopted): no read back."""
+    outcome, written = await carry_out_answered(ctx, plan)
+    link = outcome.link
+    made = written or next((h.entity for h in held.values() if h.ours), None)
+    if link is None or link.qbo_id is None or made is None or str(made.get("Id")) != link.qbo_id:
+        raise ValueError("a QBO create's plan saves the made record's id last")
+    return link, made
+
+
 async def carry_out_create(ctx: SyncContext, plan: Plan, made_on: Provider) -> tuple[Link, str]:
-    """A create's plan (`plan_qbo_create`, `plan_hubspot_create`) carried out: the link as its last step saved it,
-    and the id of the record made on `made_on`."""
+    """A create's plan (`plan_hubspot_create`; a QBO create's: `carry_out_qbo_create`) carried out: the link as its
+    last step saved it, and the id of the record made on `made_on`."""
     link = (await carry_out(ctx, plan)).link
     made = None if link is None else link.qbo_id if made_on == Provider.QUICKBOOKS else link.hubspot_id
     if link is None or made is None:

@@ -39,22 +39,27 @@ from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubsp
 from services.worker.rules import _filters as filters
 from services.worker.rules import _match as match
 from services.worker.rules._pair import (
+    Ambiguous,
     PairSpec,
     archive_in_hubspot,
     carry_out_create,
+    carry_out_qbo_create,
     claim,
     deactivate_in_qbo,
     hubspot_properties,
+    lost_create,
     plan_hubspot_create,
     plan_qbo_create,
     repoint_merged,
+    settled_from_qbo,
     sync_fields,
+    wait_for_a_create_in_doubt,
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
 from shared.domain import Action, Kind, Provider
 from shared.errors import Conflict, NotFound
-from shared.store import Link, ReviewDecision
+from shared.store import Candidate, Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ContactSettings
 
 SPEC = PairSpec(
@@ -133,7 +138,7 @@ class ContactRule:
         """The customer made (`plan_qbo_create`, carried out), then the fields synced from what QBO made; under the
         `link` strategy, the customer already holding the name linked when it has the contact's email."""
         values = _fields.from_hubspot(maps, contact.properties)
-        body = {key: value for key, value in _fields.to_qbo(maps, values).items() if value not in ("", {})}
+        body = _unblank(_fields.to_qbo(maps, values))
         base = await _display_name(ctx, settings, contact)
         taken = AllRefused(
             f"QuickBooks already has a customer named {base!r} (DisplayName must be unique)",
@@ -149,13 +154,22 @@ class ContactRule:
                 raise Failing(taken.message, category=taken.category)
             return await _link(ctx, settings, link, Provider.HUBSPOT, contact, existing)
         names = _names.candidates(base, suffixes, _names.DISPLAY_NAME_MAX)
-        plan = plan_qbo_create(
-            SPEC, link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=contact.id),
-            contact.id, body, name_field="DisplayName", names=names, holds=_fields.from_qbo(maps, body),
-            all_refused=taken,
+        new = link or Link(connection=ctx.name, kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id=contact.id)
+        held = await lost_create(
+            ctx, SPEC, Kind.CONTACT, new, name_field="DisplayName", names=names,
+            hash_of=lambda customer: _fields.content_hash(_fields.from_qbo(maps, customer)),
         )  # fmt: skip
-        made, customer_id = await carry_out_create(ctx, plan, Provider.QUICKBOOKS)
-        customer = await ctx.qbo.read("Customer", customer_id)
+        try:
+            plan = plan_qbo_create(
+                SPEC, new, contact.id, body, name_field="DisplayName", names=names, holds=_fields.from_qbo(maps, body),
+                all_refused=taken, held=held,
+            )  # fmt: skip
+        except Ambiguous as exc:
+            review = match.Review(tuple(Candidate(str(c["Id"]), _label(c)) for c in exc.entities), str(exc))
+            return await match.needs_review(
+                ctx, Kind.CONTACT, link, Provider.HUBSPOT, contact.id, review, match.version(contact)
+            )
+        made, customer = await carry_out_qbo_create(ctx, plan, held)
         return await _sync(ctx, settings, made, contact, customer, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
@@ -174,6 +188,8 @@ class ContactRule:
             return await archive_in_hubspot(ctx, SPEC, settings, link)
         properties = hubspot_properties(maps)
         if link is not None and link.hubspot_id is not None:
+            if not merged and settled_from_qbo(SPEC, settings, link, _customer_view(customer)):
+                return Outcome(Action.UNCHANGED, link=link, detail="no synced field changed in QuickBooks")
             try:
                 linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
             except NotFound:
@@ -196,6 +212,10 @@ class ContactRule:
                 )
         if contact is not None:
             return await _link(ctx, settings, link, Provider.QUICKBOOKS, contact, customer)
+        # Not the customer of a contact whose create's answer was lost (that create's retry adopts it).
+        await wait_for_a_create_in_doubt(
+            ctx, Kind.CONTACT, link, customer, _fields.content_hash(_fields.from_qbo(maps, customer))
+        )
         # The contact made (`plan_hubspot_create`: what it will hold recorded first, so a retry after a crash that
         # lost the link finds it by email and takes its values as our write), then the fields synced from what the
         # create wrote.
@@ -346,6 +366,13 @@ async def _sync(
     return await sync_fields(ctx, SPEC, settings, link, contact, view, action=action, qbo_extra=qbo_extra, first=first)
 
 
+def _unblank(body: dict[str, Any]) -> dict[str, Any]:
+    """A create's body without its empty values, nested ones included: QBO refuses an empty email address (a
+    contact with no email is made with none)."""
+    kept = {key: _unblank(value) if isinstance(value, dict) else value for key, value in body.items()}
+    return {key: value for key, value in kept.items() if value not in ("", {})}
+
+
 def _customer_view(customer: QboEntity) -> QboEntity:
     """A company-only customer (no GivenName, FamilyName or email) as the contact compares it: its DisplayName as
     the family name, its CompanyName (else DisplayName) as the company; HubSpot needs a name or an email on a
@@ -359,9 +386,8 @@ def _customer_view(customer: QboEntity) -> QboEntity:
 
 
 async def _customers_by_email(ctx: SyncContext, email: str) -> list[QboEntity]:
-    """Every customer with this email, inactive ones too."""
-    where = f"{match.ACTIVE_OR_NOT} AND PrimaryEmailAddr = {qbo_quote(email)}"
-    return await ctx.qbo.query(f"SELECT * FROM Customer WHERE {where} ORDERBY Id")
+    """Every customer with this email, inactive ones too (the lookups of concurrent applies in one query)."""
+    return await ctx.qbo.find("Customer", "PrimaryEmailAddr", email)
 
 
 async def _sharing_email(ctx: SyncContext, email: str, contact: HubSpotObject | None) -> list[str]:

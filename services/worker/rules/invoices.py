@@ -99,7 +99,7 @@ from services.worker.rules import _invoice_refs as refs
 from services.worker.rules._invoice_lines import Adjustment, HubSpotLine, Line
 from services.worker.rules._origin import OriginProperty, made_from
 from shared import money
-from shared.clients import HubSpotObject, NewAssociation, QboEntity, qbo_quote
+from shared.clients import HubSpotObject, NewAssociation, QboEntity
 from shared.company import Company
 from shared.connections import SyncContext
 from shared.domain import Action, Direction, Kind, Provider
@@ -448,7 +448,7 @@ class InvoiceRule:
         number = _fields.text(record.properties.get("hs_number"))
         adopted: QboEntity | None = None
         if number is not None and len(number) <= DOC_NUMBER_MAX:
-            found = await ctx.qbo.query(f"SELECT * FROM Invoice WHERE DocNumber = {qbo_quote(number)}")
+            found = await ctx.qbo.find("Invoice", "DocNumber", number)  # concurrent applies' in one query
             adopted = next((invoice for invoice in found if invoice.get("PrivateNote") == _marker(record)), None)
         else:
             number = None

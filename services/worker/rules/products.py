@@ -41,16 +41,20 @@ from services.worker.rules import _filters as filters
 from services.worker.rules import _match as match
 from services.worker.rules._origin import OriginProperty, made_from
 from services.worker.rules._pair import (
+    Ambiguous,
     PairSpec,
     archive_in_hubspot,
     carry_out_create,
+    carry_out_qbo_create,
     claim,
     deactivate_in_qbo,
     hubspot_properties,
+    lost_create,
     plan_hubspot_create,
     plan_qbo_create,
     repoint_merged,
     sync_fields,
+    wait_for_a_create_in_doubt,
 )
 from shared import money
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
@@ -58,7 +62,7 @@ from shared.company import Company
 from shared.connections import SyncContext
 from shared.domain import Action, Kind, Provider
 from shared.errors import NotFound
-from shared.store import Link, ReviewDecision
+from shared.store import Candidate, Link, ReviewDecision
 from shared.syncconfig import ConnectionSettings, ProductSettings
 
 HUBSPOT_TYPES = {"service": "service", "noninventory": "non_inventory", "non_inventory": "non_inventory",
@@ -151,8 +155,10 @@ class ProductRule:
                 found = items[chosen.id]
         if found is not None:
             return await _link(ctx, settings, link, Provider.HUBSPOT, product, found)
-        created, item_id = await _create_item(ctx, settings, product, link)
-        item = await ctx.qbo.read("Item", item_id)
+        made = await _create_item(ctx, settings, product, link)
+        if isinstance(made, Outcome):
+            return made
+        created, item = made
         return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
 
     # --- QBO -> HubSpot ----------------------------------------------------------------------------------------------
@@ -190,6 +196,7 @@ class ProductRule:
             if isinstance(chosen, match.LinkTo):
                 found = products[chosen.id]
         if found is None:
+            await wait_for_a_create_in_doubt(ctx, Kind.PRODUCT, link, item, await _item_hash(ctx, settings, item))
             created, product = await _create_product(ctx, settings, item, link)
             return await _sync(ctx, settings, created, product, item, action=Action.CREATED)
         return await _link(ctx, settings, link, Provider.QUICKBOOKS, found, item)
@@ -317,16 +324,28 @@ def _compared(settings: ProductSettings, product: HubSpotObject, item: QboEntity
     sku = _fields.text(product.properties.get("hs_sku"))
     if name and item.get("Name") in item_names(name, sku, product.id):
         item = {**item, "Name": name}
+    return _compared_settings(settings), item
+
+
+def _compared_settings(settings: ProductSettings) -> ProductSettings:
     if not settings.syncs_from("quickbooks"):
         settings = settings.model_copy(update={"mappings": {**settings.mappings, "type": False}})
-    return settings, item
+    return settings
+
+
+async def _item_hash(ctx: SyncContext, settings: ProductSettings, item: QboEntity) -> str:
+    """An item's values as the create intent of a product recorded them (`_create_item`'s `holds`), for an item made
+    under its product's own name: a QBO record with no link looks for a create in doubt by it."""
+    compared = _compared_settings(await _priced(ctx, settings))
+    return _fields.content_hash(_fields.from_qbo(_fields.active_maps(SPEC.fields, compared), item))
 
 
 async def _create_item(
     ctx: SyncContext, settings: ProductSettings, product: HubSpotObject, link: Link | None
-) -> tuple[Link, str]:
-    """The item made (`plan_qbo_create`, carried out): the link as saved, and the item's id (read next: a create
-    replayed for a retry holds what the first attempt sent)."""
+) -> tuple[Link, QboEntity] | Outcome:
+    """The item made (`plan_qbo_create`, carried out, after `lost_create`'s look for the item of an attempt cut
+    short): the link as saved, and the item as the create answered it (a create replayed for a retry answers what
+    the first attempt made); or the product needing review (`Ambiguous`)."""
     settings = await _priced(ctx, settings)
     kind = product_type(product.properties.get("hs_product_type")) or "service"
     if kind not in QBO_TYPES:
@@ -340,14 +359,28 @@ async def _create_item(
     body |= {"Type": QBO_TYPES[kind], "IncomeAccountRef": {"value": await _income_account(ctx, settings)}}
     name = _fields.text(product.properties.get("name")) or f"HubSpot product {product.id}"
     names = item_names(name, values.get("sku"), product.id)
-    compared_settings, compared_item = _compared(settings, product, {**body, "Name": names[0]})
-    holds = _fields.from_qbo(_fields.active_maps(SPEC.fields, compared_settings), compared_item)
+
+    def holds(item: QboEntity) -> _fields.Values:  # as the field sync compares it, named as first asked
+        compared_settings, compared_item = _compared(settings, product, {**item, "Name": names[0]})
+        return _fields.from_qbo(_fields.active_maps(SPEC.fields, compared_settings), compared_item)
+
     taken = AllRefused(f"QuickBooks already has items named {name!r} and its variants", category="duplicate_name")
-    plan = plan_qbo_create(
-        SPEC, link or Link(connection=ctx.name, kind=Kind.PRODUCT, origin=Provider.HUBSPOT, hubspot_id=product.id),
-        product.id, body, name_field="Name", names=names, holds=holds, all_refused=taken,
+    new = link or Link(connection=ctx.name, kind=Kind.PRODUCT, origin=Provider.HUBSPOT, hubspot_id=product.id)
+    held = await lost_create(
+        ctx, SPEC, Kind.PRODUCT, new, name_field="Name", names=names,
+        hash_of=lambda item: _fields.content_hash(holds(item)),
     )  # fmt: skip
-    return await carry_out_create(ctx, plan, Provider.QUICKBOOKS)
+    try:
+        plan = plan_qbo_create(
+            SPEC, new, product.id, body, name_field="Name", names=names, holds=holds(body), all_refused=taken,
+            held=held,
+        )  # fmt: skip
+    except Ambiguous as exc:
+        review = match.Review(tuple(Candidate(str(i["Id"]), _item_label(i)) for i in exc.entities), str(exc))
+        return await match.needs_review(
+            ctx, Kind.PRODUCT, link, Provider.HUBSPOT, product.id, review, match.version(product)
+        )
+    return await carry_out_qbo_create(ctx, plan, held)
 
 
 async def _create_product(
@@ -381,8 +414,9 @@ async def _income_account(ctx: SyncContext, settings: ProductSettings) -> str:
 
 
 async def _items_by_sku(ctx: SyncContext, sku: str) -> list[QboEntity]:
-    """Every item with this SKU, inactive ones too (so none is ever made twice)."""
-    return await ctx.qbo.query(f"SELECT * FROM Item WHERE {match.ACTIVE_OR_NOT} AND Sku = {qbo_quote(sku)} ORDERBY Id")
+    """Every item with this SKU, inactive ones too (so none is ever made twice; the lookups of concurrent applies in
+    one query)."""
+    return await ctx.qbo.find("Item", "Sku", sku)
 
 
 async def _products_by_sku(ctx: SyncContext, settings: ProductSettings, sku: str) -> list[HubSpotObject]:
