@@ -128,5 +128,4 @@ def _envelope(event: Any, index: int, request_id: str | None) -> ChangeEnvelope 
         source_id=str(source_id) if isinstance(source_id, int | str) else None,
         merged_ids=merged_ids,
         request_id=request_id,
-        raw=event,
     )
