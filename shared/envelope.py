@@ -50,7 +50,6 @@ class ChangeEnvelope:
     # The receiver's request id (X-Request-Id) of the webhook that brought the change, so the worker's log lines for
     # it can be found from the request's; None for a change the poller found.
     request_id: str | None = dataclasses.field(default=None, compare=False)
-    raw: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False)
 
     @property
     def routing_key(self) -> str:

@@ -39,11 +39,11 @@ def hubspot_v2(secret: str, method: str, uri: str, body: bytes) -> str:
 
 def hubspot_v3(secret: str, method: str, uri: str, body: bytes, timestamp_ms: str) -> str:
     message = method.encode() + hubspot_decode_uri(uri).encode() + body + timestamp_ms.encode()
-    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+    return base64.b64encode(hmac.digest(secret.encode(), message, "sha256")).decode()  # one-shot: OpenSSL's fast path
 
 
 def intuit(verifier_token: str, body: bytes) -> str:
-    return base64.b64encode(hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()).decode()
+    return base64.b64encode(hmac.digest(verifier_token.encode(), body, "sha256")).decode()
 
 
 def verify_hubspot_v3(

@@ -93,6 +93,9 @@ class MemoryBroker:
         for _, queue, delivery in sorted(due, key=lambda entry: entry[0]):
             self.queues.setdefault(queue, []).append(delivery)
 
+    async def message_count(self, queue_name: str) -> int:
+        return len(self.queues.get(queue_name, []))
+
     def commands(self, queue: str = APPLY_QUEUE) -> list[ApplyCommand]:
         return [ApplyCommand.from_json(delivery.body) for delivery in self.queues.get(queue, [])]
 

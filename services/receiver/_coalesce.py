@@ -3,20 +3,28 @@ with one confirm for them all. A message's confirm is what costs (aio-pika marsh
 broker's ack per message; a profile of single-event requests put most of the receiver's own time there), so under
 load this is what lets the receiver keep pace with the requests.
 
-How: a request's events wait for the next flush, which runs on the event loop's next turn; a flush sends everything
-waiting, as messages of at most `MAX_EVENTS_PER_MESSAGE` events (a request's events are never split across
-messages unless it alone has more), with at most `MAX_IN_FLIGHT` messages awaiting their confirm; whatever arrives
-meanwhile waits for a confirm to come back and goes in the next one. A lone request goes at once.
+How: a message goes when no other awaits its confirm, or when a full one is waiting. A request's events wait for
+the next flush, which runs on the event loop's next turn; with no message awaiting its confirm, a flush sends
+everything waiting (so a lone request goes at once), as messages of at most `MAX_EVENTS_PER_MESSAGE` events (a
+request's events are never split across messages unless it alone has more). While one awaits its confirm, whatever
+arrives waits for the confirms and goes in the next message, unless a full message's worth is waiting: that one goes
+at once, up to `MAX_IN_FLIGHT` messages awaiting their confirms. Under load, messages are as large as the confirms' pace
+allows: a message costs the receiver (aio-pika's frames, a socket write that wakes the broker) far more than an
+event in it, and a second part-filled message in flight (the earlier policy) made twice as many of them.
 
 The guarantee is the receiver's own: `publish` returns only once the message holding the request's events is
 confirmed, and raises that message's failure otherwise (every request in it answers 503; the sender retries).
 With tracing on, a request's message carries its trace context in its headers, so each request keeps its own
 message.
+
+Each confirmed message logs one `changes_queued` line naming the requests whose events it holds (a line per request
+was a profile's visible share of the receiver's time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 from collections.abc import Sequence
 
@@ -24,8 +32,11 @@ from shared import tracing
 from shared.broker import MAX_EVENTS_PER_MESSAGE, EventPublisher, Lane
 from shared.envelope import ChangeEnvelope
 from shared.errors import BusError
+from shared.logging import get_logger
 
-MAX_IN_FLIGHT = 2  # messages awaiting their confirm at once: one is being confirmed while the next fills
+log = get_logger("hsqbo.receiver")
+
+MAX_IN_FLIGHT = 4  # messages awaiting their confirm at once; all but the oldest full ones
 
 
 @dataclasses.dataclass(slots=True)
@@ -41,6 +52,7 @@ class CoalescingPublisher:
         self._publisher = publisher
         self._max_in_flight = max_in_flight
         self._waiting: list[_Waiting] = []
+        self._waiting_events = 0
         self._in_flight: set[asyncio.Task[None]] = set()
         self._flush_scheduled = False
 
@@ -60,20 +72,29 @@ class CoalescingPublisher:
             return
         if lane is not Lane.LIVE or tracing.enabled():
             await self._publisher.publish(envelopes, lane)
+            _log_queued(envelopes)
             return
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(envelopes, outcome))
+        self._waiting_events += len(envelopes)
         self._schedule_flush()
         await outcome
 
+    def _due(self) -> bool:
+        """Whether a message goes now: none awaits its confirm, or a full one is waiting (and in-flight room)."""
+        if not self._waiting or len(self._in_flight) >= self._max_in_flight:
+            return False
+        return not self._in_flight or self._waiting_events >= MAX_EVENTS_PER_MESSAGE
+
     def _schedule_flush(self) -> None:
-        if not self._flush_scheduled and self._waiting and len(self._in_flight) < self._max_in_flight:
+        if not self._flush_scheduled and self._due():
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+            # A context of its own: a message's work (and its log line) belongs to no one request of it.
+            asyncio.get_running_loop().call_soon(self._flush, context=contextvars.Context())
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        while self._waiting and len(self._in_flight) < self._max_in_flight:
+        while self._due():
             batch = self._take()
             task = asyncio.get_running_loop().create_task(self._send(batch))
             self._in_flight.add(task)
@@ -88,13 +109,15 @@ class CoalescingPublisher:
             taken += 1
             events += len(waiting.envelopes)
         batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
+        self._waiting_events -= events
         return [waiting for waiting in batch if not waiting.outcome.done()]  # a request gone meanwhile sends nothing
 
     async def _send(self, batch: list[_Waiting]) -> None:
         if not batch:
             return
+        envelopes = [envelope for waiting in batch for envelope in waiting.envelopes]
         try:
-            await self._publisher.publish([envelope for waiting in batch for envelope in waiting.envelopes])
+            await self._publisher.publish(envelopes)
         except BusError as exc:
             for waiting in batch:
                 if not waiting.outcome.done():
@@ -108,7 +131,13 @@ class CoalescingPublisher:
             for waiting in batch:
                 if not waiting.outcome.done():
                     waiting.outcome.set_result(None)
+            _log_queued(envelopes)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._schedule_flush()
+
+
+def _log_queued(envelopes: Sequence[ChangeEnvelope]) -> None:
+    request_ids = list(dict.fromkeys(envelope.request_id for envelope in envelopes if envelope.request_id))
+    log.info("changes_queued", events=len(envelopes), request_ids=request_ids)

@@ -30,8 +30,9 @@ class DedupeWindow:
             self._queued.popitem(last=False)
 
     def seen(self, key: str) -> bool:
-        self._expire()
-        return key in self._queued
+        """Whether `key` was queued inside the window. (Entries past it are dropped as new ones come, in `end`.)"""
+        queued_at = self._queued.get(key)
+        return queued_at is not None and queued_at >= self._clock() - self._seconds
 
     def in_flight(self, key: str) -> asyncio.Future[bool] | None:
         """The publish of the same event by a concurrent request, if any: its result says whether it was queued."""
@@ -52,6 +53,8 @@ class DedupeWindow:
                 self._queued.move_to_end(key)
             if publish is not None and not publish.done():
                 publish.set_result(queued)
+        if queued:
+            self._expire()
 
     def __len__(self) -> int:
         return len(self._queued)

@@ -51,7 +51,8 @@ def _id(value: Any, field: str, index: int) -> str:
 def event_key(event: dict[str, Any]) -> str:
     """Equal for a resend of the same event (HubSpot bumps only attemptNumber), different otherwise. `eventId`
     alone is documented as not guaranteed unique, so the whole event is hashed."""
-    canonical = {key: value for key, value in event.items() if key != "attemptNumber"}
+    canonical = dict(event)  # a copy in C, then one pop: cheaper than filtering key by key
+    canonical.pop("attemptNumber", None)
     return "hs-" + hashlib.sha256(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
 
 
@@ -127,5 +128,4 @@ def _envelope(event: Any, index: int, request_id: str | None) -> ChangeEnvelope 
         source_id=str(source_id) if isinstance(source_id, int | str) else None,
         merged_ids=merged_ids,
         request_id=request_id,
-        raw=event,
     )

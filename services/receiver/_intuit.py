@@ -116,7 +116,6 @@ def _classic(document: dict[str, Any], received_at_ms: int, request_id: str | No
                     event_id="qc-" + hashlib.sha256(identity).hexdigest()[:40],
                     merged_ids=(str(deleted_id),) if deleted_id else (),
                     request_id=request_id,
-                    raw={"realmId": realm_id, **entity},
                 )
             )
     return envelopes
@@ -146,7 +145,6 @@ def _cloudevents(events: list[Any], received_at_ms: int, request_id: str | None)
                 event_id="qe-" + _text(event, "id", where),
                 merged_ids=(str(deleted_id),) if deleted_id else (),
                 request_id=request_id,
-                raw=event,
             )
         )
     return envelopes

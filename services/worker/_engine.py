@@ -38,6 +38,7 @@ from typing import Protocol
 from services.worker import _summary as summaries
 from services.worker._hints import lone_change_at_ms
 from services.worker._ingest import PARENTS, QBO_KINDS
+from services.worker._pairs import PairLocks
 from services.worker.rules import Excluded, Failing, Hints, Outcome, Rule, Seen, direction_from, watching
 from services.worker.rules.contacts import ContactRule
 from services.worker.rules.invoices import InvoiceRule
@@ -89,6 +90,7 @@ class Engine:
         self._store = store
         self._contexts = contexts
         self._sync = sync
+        self._pairs = PairLocks()
 
     async def apply(self, key: PendingKey, hints: Hints) -> Applied:
         connection = self._sync.named(key.connection)
@@ -105,16 +107,22 @@ class Engine:
             ctx = await self._contexts.get(connection)
         except ConnectionPaused as paused:
             return Applied(await self._defer(key, paused))
-        # Its API calls meet its neighbours' in batch calls (shared/clients/_batching.py); the echo of our own QBO
-        # write is read from the write's answer (shared/clients/_echoes.py).
-        with ctx.calls.applying(), _qbo_change(ctx, key, hints):
-            return await self._run(ctx, rule, key, hints)
-
-    async def _run(self, ctx: SyncContext, rule: Rule, key: PendingKey, hints: Hints) -> Applied:
         if key.part is not None:
-            return await self._wake_parents(ctx, key, key.part)
-        run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
+            with ctx.calls.applying(), _qbo_change(ctx, key, hints):
+                return await self._wake_parents(ctx, key, key.part)
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+        # An apply of the pair's other record in this process finishes first (`_pairs.py`): outside the batching,
+        # so its neighbours' batch calls never wait for this one's turn.
+        async with self._pairs.holding(before.id if before is not None else None) as waited:
+            if waited:
+                before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
+            # Its API calls meet its neighbours' in batch calls (shared/clients/_batching.py); the echo of our own
+            # QBO write is read from the write's answer (shared/clients/_echoes.py).
+            with ctx.calls.applying(), _qbo_change(ctx, key, hints):
+                return await self._run(ctx, rule, key, hints, before)
+
+    async def _run(self, ctx: SyncContext, rule: Rule, key: PendingKey, hints: Hints, before: Link | None) -> Applied:
+        run = rule.from_hubspot if key.side == Provider.HUBSPOT else rule.from_qbo
         wake: tuple[PendingKey, ...] = ()
         awaits: Awaited | None = None
         with watching() as seen, _qbo_counterpart(ctx, key, hints, before):
@@ -304,8 +312,11 @@ class Engine:
 def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.AbstractContextManager[None]:
     """The change of a QBO record being applied, for its client to tell our own write's echo (`QboClient.changed`);
     a delete, void or merge is always read, and so is a record whose apply holds several changes."""
-    unknown = key.side != Provider.QUICKBOOKS or key.part is not None or any(flag in hints for flag in ECHO_NEVER)
-    return ctx.qbo.changed(QBO_ENTITIES[key.kind], key.object_id, None if unknown else lone_change_at_ms(hints))
+    entity = QBO_ENTITIES[key.kind]
+    if key.side != Provider.QUICKBOOKS or key.part is not None:
+        return ctx.qbo.changed(entity, None, None)
+    unknown = any(flag in hints for flag in ECHO_NEVER)
+    return ctx.qbo.changed(entity, key.object_id, None if unknown else lone_change_at_ms(hints))
 
 
 def _qbo_counterpart(

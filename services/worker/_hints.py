@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from shared.domain import Provider
 from shared.envelope import ChangeEnvelope
 
 # The pending hint each change adds: {"request:<id>" or "event:<id>": source time in ms}. One key per webhook request
@@ -14,6 +15,9 @@ from shared.envelope import ChangeEnvelope
 CHANGES_HINT = "changes"
 REQUEST_PREFIX = "request:"
 TRACES_HINT = "traces"  # {the change's key: its trace context}, only when tracing is on (shared/tracing.py)
+# {event id: true} for each QBO change: one webhook request may bring several changes of one record (QBO sends our
+# write's event and an edit made in the same second together), which its one `changes` entry would count as one.
+EVENTS_HINT = "events"
 
 
 def change_key(envelope: ChangeEnvelope) -> str:
@@ -24,6 +28,8 @@ def change_hint(envelope: ChangeEnvelope, trace: Mapping[str, str] | None = None
     """The hint one change leaves on its record's pending work (merged into the others'): its source time, and the
     trace it belongs to when tracing is on."""
     hint: dict[str, Any] = {CHANGES_HINT: {change_key(envelope): envelope.occurred_at_ms}}
+    if envelope.provider == Provider.QUICKBOOKS:
+        hint[EVENTS_HINT] = {envelope.event_id: True}
     if trace:
         hint[TRACES_HINT] = {change_key(envelope): dict(trace)}
     return hint
@@ -52,6 +58,8 @@ def oldest_change_at(hints: dict[str, Any]) -> float | None:
 
 def lone_change_at_ms(hints: dict[str, Any]) -> int | None:
     """The source time (epoch ms) of a record's one pending change; None when it does not say or the apply holds
-    several (our write's echo and an edit made in the same second cannot be told apart by their times)."""
+    several (our write's echo and an edit made in the same second cannot be told apart by their times), those of one
+    webhook request included."""
     times = [int(at or 0) for at in (hints.get(CHANGES_HINT) or {}).values()]
-    return times[0] if len(times) == 1 and times[0] else None
+    several_events = len(hints.get(EVENTS_HINT) or {}) > 1
+    return times[0] if len(times) == 1 and times[0] and not several_events else None

@@ -13,7 +13,10 @@
 There is no fixed wait for a linked record: a change is applied at once, and a burst of changes to one record that
 arrives while it is applied is one follow-up apply, not one per change. A record with no link yet (new, or the echo
 of one hsqbo is creating from the other side) waits `HSQBO_UNLINKED_SETTLE_SECONDS` first, so the apply creating its
-counterpart has recorded the link by then, and a creation's many property events are one apply.
+counterpart has recorded the link by then, and a creation's many property events are one apply. The wait stays
+because such an echo cannot be told by another process without it: the created record's id is known only from the
+create's answer (a QBO webhook names no requestid), so nothing can be stored before the write answers that names
+it, and a rule finding no link would act on it (a second HubSpot payment, say).
 
 Every failure, the store's and the broker's included, goes through the one policy: nothing is requeued in a loop,
 and nothing is dead-lettered without its history. A failure to carry a decision out (the broker or the store down) is
@@ -27,7 +30,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import aio_pika
@@ -38,7 +41,7 @@ from services.worker._hints import change_hint
 from services.worker._ingest import route
 from services.worker._retry import Decision, RetryPolicy
 from shared import tracing
-from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, Lane
+from shared.broker import APPLY_QUEUE, DEAD_EXCHANGE, ApplyCommand, Lane, bulk_apply_queue
 from shared.clients import bulk_calls
 from shared.config import Settings
 from shared.deadletters import dead_letter_message, delivery_letter_message, error_category
@@ -62,6 +65,7 @@ class Outbox(Protocol):
         self, command: ApplyCommand, *, delay: float = 0.0, expires_in: float | None = None
     ) -> None: ...
     async def publish_message(self, message: aio_pika.Message, *, exchange: str = "", routing_key: str) -> None: ...
+    async def message_count(self, queue_name: str) -> int: ...
 
 
 class SchedulerStore(PendingWork, LinkStore, Protocol):
@@ -270,15 +274,40 @@ class Scheduler:
 
     async def sweep(self) -> int:
         """Schedule pending work that should have run by now: its message was lost, its worker died, or its retry's
-        time has come. In its connection's bulk lane: it is catch-up work."""
+        time has come. In its connection's bulk lane: it is catch-up work. Work whose command may still wait in a
+        queue (`still_queued`: a long backfill's) is left there, not published again; a lost one is found once its
+        queues are drained."""
         grace = self.settings.sweep_seconds
-        due = await self.store.due_pending(self.clock(), grace, 2 * grace)
+        queued = await self._still_queued()
+        due = await self.store.due_pending(self.clock(), grace, 2 * grace, still_queued=queued)
         for key in due:  # a connection no longer configured has no bulk lane here
             await self.outbox.publish_apply(
                 command_for(key, Lane.BULK if self.sync.named(key.connection) else Lane.LIVE)
             )
         BACKLOG.set(await self.store.count_pending())
         return len(due)
+
+    async def _still_queued(self) -> frozenset[str]:
+        """The connections whose apply queues hold commands now (none known when the broker cannot say: every due
+        record is published again, as a lost message's would be)."""
+        names = [connection.name for connection in self.sync.connection]
+        try:
+            live = await self.outbox.message_count(APPLY_QUEUE)
+            bulk = {name: await self.outbox.message_count(bulk_apply_queue(name)) for name in names}
+        except Exception as exc:
+            log.warning("sweep_queues_unknown", error=_summary(exc))
+            return frozenset()
+        return still_queued(live, bulk)
+
+
+def still_queued(live_ready: int, bulk_ready: Mapping[str, int]) -> frozenset[str]:
+    """The connections whose unclaimed pending work may still have its apply command in a queue, given the commands
+    the live apply queue (shared by every connection) and each connection's bulk apply queue hold: a connection's
+    own bulk queue holding some, or the live queue holding any. A record whose command was lost waits until they
+    are drained, then the sweep publishes it again."""
+    if live_ready:
+        return frozenset(bulk_ready)
+    return frozenset(name for name, ready in bulk_ready.items() if ready)
 
 
 def _summary(error: BaseException) -> str:

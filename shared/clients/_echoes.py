@@ -12,7 +12,10 @@ read. A change after our write has a later time and is read as usual. An edit ma
 our write cannot be told from our echo by its time (QBO stamps to the second), so the stricter reading: a write's
 answer serves one echo only, and every later apply of the record reads; an apply holding several changes of the
 record (our echo and the edit, coalesced) reads too (the engine gives no change time then). The same-second edit is
-then read by that apply or its own: when it came first, by the apply of our echo, which comes after it.
+then read by that apply or its own: when it came first, by the apply of our echo, which comes after it. A read that
+showed what our write made spends the write's echo too: the echo's apply may have read before the write's answer
+came back, and the edit's apply that follows must not be taken for the echo (only a read by an apply of a change of
+the record does so: our create's read back leaves its echo to the echo's apply).
 
 The same answer serves the read of a QBO record an apply from HubSpot is about to update (`counterpart`: the record
 and the SyncToken its link last synced), when our last write of it answered that very SyncToken: the link is
@@ -21,8 +24,12 @@ QBO has moved past and is refused (5010, stale): the record is forgotten here an
 in QBO since is applied by its own apply, which reads; the HubSpot apply merged against the values both sides last
 agreed on, so it never writes them back over the QBO edit.
 
-A process remembers only its own writes (the last `size` records): an echo applied by another worker process reads,
-as before.
+The counterpart's read is answered likewise from our last read of the record (`saw`) when it showed that SyncToken:
+a record synced from QBO and never written by us is updated from HubSpot unread too, guarded the same way (5010).
+A read never serves an echo: only our write's own answer tells what our write made.
+
+A process remembers only its own writes and reads (the last `size` records): an echo applied by another worker
+process reads, as before.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ SIZE = 10_000
 class _Change:
     entity: str  # lower case
     entity_id: str
-    changed_at_ms: int  # the newest source time of the pending changes
+    changed_at_ms: int | None  # the newest source time of the pending changes (None: unknown, never an echo)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -55,9 +62,10 @@ class _Counterpart:
 
 @dataclasses.dataclass(slots=True)
 class _Written:
-    record: dict[str, Any]  # as the write answered it
+    record: dict[str, Any]  # as the write (or a read: `ours` False) answered it
     at: int  # its MetaData.LastUpdatedTime, epoch seconds
-    echoed: bool = False  # served an echo already
+    ours: bool = True  # our write's answer, which may serve its echo; a read's serves only a counterpart
+    echoed: bool = False  # served an echo already (a read's: made by an apply of a change of the record)
 
 
 _CHANGE: contextvars.ContextVar[_Change | None] = contextvars.ContextVar("hsqbo_qbo_change", default=None)
@@ -72,7 +80,32 @@ class OurWrites:
         self._written: collections.OrderedDict[tuple[str, str], _Written] = collections.OrderedDict()
 
     def remember(self, entity: str, record: Mapping[str, Any]) -> None:
-        """A write's answer: the record as it is after the write."""
+        """A write's answer: the record as it is after the write. When an apply of a change of the record read it
+        so already (the read answered before the write did: the echo's own apply, racing the write's answer), the
+        write serves no echo."""
+        known = self._same(entity, record)
+        self._keep(entity, record, ours=True, echoed=known is not None and known.echoed)
+
+    def saw(self, entity: str, record: Mapping[str, Any]) -> None:
+        """A read's answer: the record as it is now. One that an apply of a change of the record made, showing what
+        our last write made, spends that write's echo: it may have been the echo's own read, racing the write's
+        answer, and a later change of that second is then read rather than taken for the echo. Any other read (our
+        create read back, say) leaves the echo to its apply."""
+        change = _CHANGE.get()
+        by_change = change is not None and (change.entity, change.entity_id) == (entity.lower(), str(record.get("Id")))
+        known = self._same(entity, record)
+        if known is None:
+            self._keep(entity, record, ours=False, echoed=by_change)
+        elif by_change:
+            known.echoed = True
+
+    def _same(self, entity: str, record: Mapping[str, Any]) -> _Written | None:
+        """What we know of the record, when it is at the SyncToken `record` shows."""
+        known = self._written.get((entity.lower(), str(record.get("Id"))))
+        same = known is not None and str(known.record.get("SyncToken")) == str(record.get("SyncToken"))
+        return known if same else None
+
+    def _keep(self, entity: str, record: Mapping[str, Any], *, ours: bool, echoed: bool = False) -> None:
         if "Id" not in record:
             return
         key = (entity.lower(), str(record["Id"]))
@@ -80,17 +113,18 @@ class OurWrites:
         if written_at is None:  # a delete answers no time: what we knew of the record is no longer what it is
             self._written.pop(key, None)
             return
-        self._written[key] = _Written(dict(record), written_at)
+        self._written[key] = _Written(dict(record), written_at, ours, echoed)
         self._written.move_to_end(key)
         while len(self._written) > self._size:
             self._written.popitem(last=False)
 
     @staticmethod
     @contextlib.contextmanager
-    def changed(entity: str, entity_id: str, changed_at_ms: int | None) -> Iterator[None]:
+    def changed(entity: str, entity_id: str | None, changed_at_ms: int | None) -> Iterator[None]:
         """While the block runs, the current task applies a change of this record made at `changed_at_ms` (None:
-        unknown, so every read reads; an apply run inside another's task sees nothing of the outer one's)."""
-        change = None if changed_at_ms is None else _Change(entity.lower(), entity_id, changed_at_ms)
+        unknown, so every read reads; `entity_id` None: no QBO record's change; an apply run inside another's task
+        sees nothing of the outer one's)."""
+        change = None if entity_id is None else _Change(entity.lower(), entity_id, changed_at_ms)
         token, linked = _CHANGE.set(change), _COUNTERPART.set(None)  # nothing of an enclosing apply's
         try:
             yield
@@ -116,14 +150,15 @@ class OurWrites:
 
     def echo(self, entity: str, entity_id: str) -> dict[str, Any] | None:
         """The record as our last write answered it, when the change being applied is no newer than that write, or
-        when the apply's link last synced the record at the SyncToken that write answered."""
+        when the apply's link last synced the record at the SyncToken that write (or our last read) answered."""
         key = (entity.lower(), entity_id)
         written = self._written.get(key)
         if written is None:
             return None
         change, linked = _CHANGE.get(), _COUNTERPART.get()
         if change is not None and (change.entity, change.entity_id) == key:
-            fresh = not written.echoed and change.changed_at_ms < (written.at + 1) * 1000
+            at_ms = change.changed_at_ms
+            fresh = written.ours and not written.echoed and at_ms is not None and at_ms < (written.at + 1) * 1000
             written.echoed = True  # one echo a write (see the module docstring)
         elif linked is not None and (linked.entity, linked.entity_id) == key:
             fresh = str(written.record.get("SyncToken")) == linked.sync_token

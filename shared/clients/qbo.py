@@ -187,9 +187,12 @@ class QboClient:
         if (ours := self._ours.echo(entity, entity_id)) is not None:  # the change being applied is our own write
             return ours
         if self._coalescer is None:
-            return await self._read_one(entity, entity_id)
-        many = functools.partial(self._read_many, entity)
-        return await self._coalescer.submit(("qbo.read", entity), entity_id, many, limit=READ_BATCH_LIMIT)
+            record = await self._read_one(entity, entity_id)
+        else:
+            many = functools.partial(self._read_many, entity)
+            record = await self._coalescer.submit(("qbo.read", entity), entity_id, many, limit=READ_BATCH_LIMIT)
+        self._ours.saw(entity, record)  # a later update from HubSpot may go unread (`_echoes.py`)
+        return record
 
     async def create(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> QboEntity:
         if self._coalescer is None or entity not in CREATE_BATCH_ENTITIES:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
@@ -415,13 +415,21 @@ class SqlStore(Store):
             await _release(tx, key, owner)
 
     async def due_pending(
-        self, now: float, quiet_seconds: float, max_wait_seconds: float, limit: int = 100
+        self,
+        now: float,
+        quiet_seconds: float,
+        max_wait_seconds: float,
+        limit: int = 100,
+        *,
+        still_queued: Collection[str] = (),
     ) -> list[PendingKey]:
+        queued = sorted(set(still_queued))
+        unqueued = f"AND NOT (owner IS NULL AND connection IN ({', '.join(['%s'] * len(queued))})) " if queued else ""
         rows = await self._read(
             "SELECT connection, kind, side, part, object_id FROM pending "
             "WHERE (last_seen <= %s OR first_seen <= %s) AND (owner IS NULL OR lease_expires_at <= %s) "
-            "ORDER BY first_seen, connection, kind, side, part, object_id LIMIT %s",
-            (now - quiet_seconds, now - max_wait_seconds, now, limit),
+            f"{unqueued}ORDER BY first_seen, connection, kind, side, part, object_id LIMIT %s",
+            (now - quiet_seconds, now - max_wait_seconds, now, *queued, limit),
         )
         return [read_pending_key(row) for row in rows]
 

@@ -14,7 +14,7 @@ DO UPDATE ... WHERE` on its lease.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -167,9 +167,17 @@ class PendingWork(Protocol):
         ...
 
     async def due_pending(
-        self, now: float, quiet_seconds: float, max_wait_seconds: float, limit: int = 100
+        self,
+        now: float,
+        quiet_seconds: float,
+        max_wait_seconds: float,
+        limit: int = 100,
+        *,
+        still_queued: Collection[str] = (),
     ) -> list[PendingKey]:
-        """Keys quiet for quiet_seconds or waiting longer than max_wait_seconds, with no live lease; oldest first."""
+        """Keys quiet for quiet_seconds or waiting longer than max_wait_seconds, with no live lease; oldest first.
+        The unclaimed keys of the connections `still_queued` names are left out: their apply commands may still
+        wait in the broker (deferred keys and expired leases are due whatever the queues hold)."""
         ...
 
     async def get_pending(self, key: PendingKey) -> Pending | None: ...

@@ -59,3 +59,54 @@ def test_an_apply_run_inside_another_knows_nothing_of_the_outer_ones_record() ->
         with OurWrites.changed("Customer", "59", SECOND):
             assert ours.echo("Customer", "58") is None
         assert ours.echo("Customer", "58") == WRITTEN
+
+
+def test_a_read_serves_a_current_counterpart_but_never_an_echo() -> None:
+    ours = OurWrites()
+    ours.saw("Customer", WRITTEN)  # read, never written by us: synced from QBO
+    with OurWrites.counterpart("Customer", "58", "3"):
+        assert ours.echo("Customer", "58") == WRITTEN
+    with OurWrites.counterpart("Customer", "58", "2"):
+        assert ours.echo("Customer", "58") is None
+    with OurWrites.changed("Customer", "58", SECOND):
+        assert ours.echo("Customer", "58") is None  # only our write's answer tells our echo
+
+
+def test_a_newer_read_replaces_our_writes_answer() -> None:
+    ours = remembered()
+    edited = {**WRITTEN, "SyncToken": "4"}
+    ours.saw("Customer", edited)  # changed in QBO since our write
+    with OurWrites.changed("Customer", "58", SECOND):
+        assert ours.echo("Customer", "58") is None
+    with OurWrites.counterpart("Customer", "58", "4"):
+        assert ours.echo("Customer", "58") == edited
+
+
+def test_a_read_by_the_records_own_apply_spends_our_writes_echo_whichever_answer_came_first() -> None:
+    for order in ("read first", "write first"):
+        ours = OurWrites()
+        with OurWrites.changed("Customer", "58", None):  # the echo's apply (here with another change) reads
+            if order == "read first":  # while our write's answer was on its way
+                ours.saw("Customer", WRITTEN)
+                ours.remember("Customer", WRITTEN)
+            else:
+                ours.remember("Customer", WRITTEN)
+                ours.saw("Customer", WRITTEN)
+        with OurWrites.changed("Customer", "58", SECOND + 900):  # an edit in the same second, after the echo
+            assert ours.echo("Customer", "58") is None, order
+        with OurWrites.counterpart("Customer", "58", "3"):
+            assert ours.echo("Customer", "58") == WRITTEN, order
+
+
+def test_another_read_of_what_our_write_made_leaves_its_echo() -> None:
+    for order in ("read first", "write first"):
+        ours = OurWrites()
+        with OurWrites.changed("Customer", None, None):  # a HubSpot-side apply reads our create back
+            if order == "read first":
+                ours.saw("Customer", WRITTEN)
+                ours.remember("Customer", WRITTEN)
+            else:
+                ours.remember("Customer", WRITTEN)
+                ours.saw("Customer", WRITTEN)
+        with OurWrites.changed("Customer", "58", SECOND):
+            assert ours.echo("Customer", "58") == WRITTEN, order

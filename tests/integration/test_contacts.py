@@ -67,6 +67,17 @@ async def test_edit_in_qbo_reaches_hubspot_once_without_echo(stack: Stack) -> No
     assert contact["lastname"] == "FromBooks"
 
 
+async def test_an_edit_in_qbo_to_no_synced_field_reads_only_the_customer(stack: Stack) -> None:
+    stack.hubspot_edit("contacts", "create", properties={"email": "notes@example.com", "firstname": "N"})
+    await stack.settle()
+    [customer] = by_email(stack, "notes@example.com")
+    stack.clear_request_logs()
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "Notes": "called on Monday"})  # not mapped
+    await stack.settle()
+    assert stack.api_writes() == {"hubspot": 0, "quickbooks": 0}
+    assert [r.method for r in stack.sandbox.hubspot.requests.list() if not r.path.startswith("/_sandbox")] == []
+
+
 async def test_twenty_rapid_property_changes_make_one_write(stack: Stack) -> None:
     created = stack.hubspot_edit("contacts", "create", properties={"email": "burst@example.com", "firstname": "B"})
     await stack.settle()

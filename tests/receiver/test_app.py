@@ -40,6 +40,13 @@ async def test_a_callers_request_id_is_the_one_its_changes_carry(
     assert [e.request_id for e in publisher.published] == ["trace-42"]
 
 
+async def test_requests_without_an_id_each_get_a_new_one(client: WebhookClient, publisher: InMemoryPublisher) -> None:
+    answers = [await client.hubspot([event(eventId=number, objectId=200 + number)]) for number in (4, 5)]
+    given = [response.headers["x-request-id"] for response in answers]
+    assert len(set(given)) == 2
+    assert [e.request_id for e in publisher.published] == given
+
+
 async def test_wrong_hubspot_signature_is_401(client: WebhookClient, publisher: InMemoryPublisher) -> None:
     body = orjson.dumps([event()])
     headers = client.hubspot_headers(body, "/webhooks/hubspot")

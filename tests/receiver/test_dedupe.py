@@ -52,3 +52,15 @@ async def test_a_concurrent_delivery_waits_for_the_first_ones_outcome() -> None:
     asyncio.get_running_loop().call_soon(lambda: window.end(["a"], queued=True))
     assert await pending is True
     assert window.in_flight("a") is None
+
+
+async def test_an_event_past_the_window_is_not_seen_even_before_anything_new_is_queued() -> None:
+    clock = Clock()
+    window = DedupeWindow(seconds=60, max_entries=10, clock=clock)
+    window.begin(["a"])
+    window.end(["a"], queued=True)
+    clock.now = 61
+    assert not window.seen("a")  # entries past the window are dropped lazily; seen() never believes them
+    window.begin(["b"])
+    window.end(["b"], queued=True)
+    assert len(window) == 1  # and the next queued event drops them

@@ -159,6 +159,22 @@ async def test_due_lists_quiet_or_overdue_unleased_keys_oldest_first(store: Stor
     assert await store.due_pending(now=100.0, quiet_seconds=10.0, max_wait_seconds=60.0, limit=1) == [overdue]
 
 
+async def test_due_leaves_out_the_unclaimed_keys_of_connections_whose_commands_are_still_queued(store: Store) -> None:
+    queued = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "queued")
+    retry_due = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "retry_due")
+    worker_died = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "worker_died")
+    elsewhere = PendingKey("zeta", Kind.CONTACT, Provider.HUBSPOT, "elsewhere")
+    for key in (queued, retry_due, worker_died, elsewhere):
+        await store.touch_pending(key, 0.0)
+    await store.defer_pending(retry_due, 50.0)
+    await store.claim_pending(worker_died, "gone", 10.0, LEASE)
+
+    due = await store.due_pending(now=100.0, quiet_seconds=10.0, max_wait_seconds=60.0, still_queued=["acme"])
+
+    assert set(due) == {retry_due, worker_died, elsewhere}
+    assert len(await store.due_pending(now=100.0, quiet_seconds=10.0, max_wait_seconds=60.0)) == 4
+
+
 async def test_two_connections_claiming_at_once_give_one_lease(shared_url: str, encryption_key: SecretStr) -> None:
     async with (
         open_store(shared_url, encryption_key=encryption_key) as first,

@@ -4,6 +4,7 @@ recorded whatever the outcome; an outcome repeated on a version already seen is 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
@@ -272,3 +273,26 @@ async def test_a_record_failing_while_the_one_it_waits_for_was_linked_wakes_itse
         Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300", qbo_id="58")
     )
     assert (await engine.apply(INVOICE, {})).wake == (INVOICE,)
+
+
+async def test_a_change_from_each_side_of_one_pair_is_applied_one_after_the_other_in_a_process(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await store.save_link(Link(connection="acme", kind=Kind.CONTACT, origin=Provider.QUICKBOOKS, hubspot_id="300",
+                               qbo_id="58"))  # fmt: skip
+    order: list[str] = []
+
+    class SlowRule(ScriptedRule):
+        async def from_qbo(self, ctx: Any, object_id: str, hints: Hints) -> Outcome:
+            order.append(f"{object_id} in")
+            await asyncio.sleep(0.02)  # the API calls of a sync
+            order.append(f"{object_id} out")
+            return Outcome(Action.UNCHANGED)
+
+        from_hubspot = from_qbo
+
+    monkeypatch.setitem(RULES, Kind.CONTACT, SlowRule())
+    engine = Engine(store, OneContext(store), SyncSettings(connection=[CONNECTION]))  # type: ignore[arg-type]
+    from_hubspot = PendingKey("acme", Kind.CONTACT, Provider.HUBSPOT, "300")
+    await asyncio.gather(engine.apply(from_hubspot, {}), engine.apply(KEY, {}))
+    assert order in (["300 in", "300 out", "58 in", "58 out"], ["58 in", "58 out", "300 in", "300 out"])

@@ -57,6 +57,7 @@ from services.worker.rules._pair import (
     plan_hubspot_create,
     plan_qbo_create,
     plan_repoint,
+    settled_from_qbo,
 )
 from services.worker.rules.contacts import SPEC, adopted_intent
 from services.worker.rules.products import SPEC as PRODUCTS
@@ -1078,3 +1079,20 @@ async def test_a_lost_creates_record_held_alone_by_an_excluded_link_is_adopted_t
     retired = await store.get_link_by_id(excluded.id or 0)
     assert retired is not None
     assert (retired.qbo_id, retired.status) == (None, LinkStatus.DELETED)
+
+
+def test_a_qbo_change_to_no_synced_field_of_a_settled_link_leaves_hubspot_unread() -> None:
+    settings = ContactSettings()
+    customer = {"Id": "58", "SyncToken": "4", "GivenName": "Ada", "Balance": "120.00",
+                "PrimaryEmailAddr": {"Address": "ada@example.com"}}  # fmt: skip
+    synced = _fields.from_qbo(_fields.active_maps(SPEC.fields, settings), customer)
+    agreed = _fields.content_hash(synced)
+    link = Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="300", qbo_id="58",
+                synced=synced, hubspot_hash=agreed, qbo_hash=agreed)  # fmt: skip
+    assert settled_from_qbo(SPEC, settings, link, {**customer, "Balance": "80.00"})
+    assert not settled_from_qbo(SPEC, settings, link, {**customer, "GivenName": "Ada B."})  # a synced field
+    interrupted = dataclasses.replace(link, hubspot_hash="the intent of a sync cut short")
+    assert not settled_from_qbo(SPEC, settings, interrupted, customer)
+    assert not settled_from_qbo(SPEC, settings, dataclasses.replace(link, status=LinkStatus.FAILING), customer)
+    one_way = ContactSettings(direction="qbo_to_hubspot")  # a QBO change rewrites HubSpot's differing fields
+    assert not settled_from_qbo(SPEC, one_way, link, customer)

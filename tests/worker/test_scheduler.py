@@ -13,6 +13,7 @@ import pytest
 
 from services.worker import Worker
 from services.worker._engine import Applied
+from services.worker._scheduler import still_queued
 from services.worker.rules import Hints, Outcome
 from shared.broker import APPLY_QUEUE, BULK_CHANGES_QUEUE, CHANGES_QUEUE, DEAD_QUEUE, Lane, bulk_apply_queue
 from shared.clients import _limits
@@ -247,3 +248,28 @@ async def test_a_record_with_no_link_yet_settles_first_then_its_burst_is_one_app
     clock.now += 0.5
     await memory.run_until_idle()
     assert engine.applied == ["acme:9"]
+
+
+def test_a_connections_unclaimed_work_is_still_queued_while_its_bulk_queue_or_the_live_queue_holds_commands() -> None:
+    assert still_queued(0, {"acme": 3, "zeta": 0}) == {"acme"}
+    assert still_queued(1, {"acme": 0, "zeta": 0}) == {"acme", "zeta"}
+    assert still_queued(0, {"acme": 0, "zeta": 0}) == frozenset()
+
+
+async def test_the_sweep_leaves_a_backfills_queued_work_in_its_queue_and_publishes_a_lost_command_once_drained(
+    store: Store,
+) -> None:
+    engine = Engine()
+    await linked(store, *(str(n) for n in range(100, 110)))
+    worker, memory, clock = await started(store, engine)
+    backfill = [change(str(n)) for n in range(100, 110)]
+    await worker.scheduler.changed(backfill, Lane.BULK, source_queue=BULK_CHANGES_QUEUE)
+    memory.queues[bulk_apply_queue("acme")].pop()  # one command lost
+    clock.now += 10 * worker.settings.sweep_seconds  # queued long past the sweep's grace
+
+    assert await worker.scheduler.sweep() == 0  # nothing published again: the commands still wait in the queue
+    assert len(memory.commands(bulk_apply_queue("acme"))) == 9
+    await memory.run_until_idle()
+    assert await worker.scheduler.sweep() == 1  # drained: the record whose command was lost is published again
+    await memory.run_until_idle()
+    assert sorted(engine.applied) == sorted(f"acme:{n}" for n in range(100, 110))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -193,6 +194,23 @@ def test_only_a_lone_change_gives_its_time_to_tell_our_echo_several_coalesced_ar
     assert lone_change_at_ms(both) is None
     assert lone_change_at_ms({"changes": {"request:x": None}}) is None
     assert lone_change_at_ms({}) is None
+
+
+def test_two_qbo_changes_of_one_webhook_request_are_several_so_read_and_a_resent_one_stays_lone() -> None:
+    def qbo_change(event_id: str) -> ChangeEnvelope:
+        return dataclasses.replace(change("one-request", 2_000, event_id), provider=Provider.QUICKBOOKS,
+                                   object_type="customer")  # fmt: skip
+
+    merged: dict[str, dict[str, object]] = {}
+    for envelope in (qbo_change("ours"), qbo_change("ours")):  # a resend: one change
+        for name, entries in change_hint(envelope).items():
+            merged[name] = merged.get(name, {}) | entries  # the store merges them so (a JSON merge patch)
+    assert lone_change_at_ms(merged) == 2_000
+    for name, entries in change_hint(qbo_change("edit-in-the-same-second")).items():
+        merged[name] = merged[name] | entries
+    assert merged["changes"] == {"request:one-request": 2_000}  # one entry a request, as for HubSpot bursts
+    assert lone_change_at_ms(merged) is None
+    assert "events" not in change_hint(change("hubspot", 2_000))  # HubSpot echoes are dropped by their source
 
 
 async def test_an_apply_logs_with_the_request_id_of_the_webhook_that_brought_its_change(store: Store) -> None:

@@ -184,6 +184,21 @@ def plan_fields(
     return Plan(link, tuple(steps), action, direction, "fields: " + ", ".join(wrote) if wrote else "")
 
 
+def settled_from_qbo(spec: PairSpec, settings: ObjectSettings, link: Link, entity: QboEntity) -> bool:
+    """Whether a change of the linked QBO record (`entity`, as the rule compares it) leaves HubSpot nothing to take,
+    so that its HubSpot record need not be read: the mapped values are the link's last agreement, which both sides
+    held when it was saved (no intent of an interrupted sync left on it), and the pair syncs both ways. A change made
+    in QBO to no mapped field (its balance, say) is one. A HubSpot edit made since is its own change: it would only
+    be written to QBO, which its own apply does (the link's HubSpot version is left as it was, so the poller finds
+    it too when its webhook is lost)."""
+    if link.status != LinkStatus.SYNCED or not link.synced or settings.direction != "two_way":
+        return False
+    agreed = _fields.content_hash(link.synced)
+    if link.hubspot_hash != agreed or link.qbo_hash != agreed:
+        return False
+    return _fields.from_qbo(_fields.active_maps(spec.fields, settings), entity) == link.synced
+
+
 def overwritten(qbo_before: _fields.Values, to_qbo: _fields.Values, hubspot_before: _fields.Values,
                 to_hubspot: _fields.Values) -> str:  # fmt: skip
     """The values a first link overwrote, per side: "QuickBooks: name: 'Old' → 'New'; HubSpot: phone: None → '1'"."""

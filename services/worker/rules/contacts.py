@@ -51,6 +51,7 @@ from services.worker.rules._pair import (
     plan_hubspot_create,
     plan_qbo_create,
     repoint_merged,
+    settled_from_qbo,
     sync_fields,
     wait_for_a_create_in_doubt,
 )
@@ -187,6 +188,8 @@ class ContactRule:
             return await archive_in_hubspot(ctx, SPEC, settings, link)
         properties = hubspot_properties(maps)
         if link is not None and link.hubspot_id is not None:
+            if not merged and settled_from_qbo(SPEC, settings, link, _customer_view(customer)):
+                return Outcome(Action.UNCHANGED, link=link, detail="no synced field changed in QuickBooks")
             try:
                 linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
             except NotFound:
