@@ -108,7 +108,7 @@ class Engine:
         except ConnectionPaused as paused:
             return Applied(await self._defer(key, paused))
         if key.part is not None:
-            with ctx.calls.applying(), _qbo_change(ctx, key, hints):
+            with ctx.calls.applying(), _qbo_change(ctx, key, hints, None):
                 return await self._wake_parents(ctx, key, key.part)
         before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
         # An apply of the pair's other record in this process finishes first (`_pairs.py`): outside the batching,
@@ -118,7 +118,7 @@ class Engine:
                 before = await self._store.get_link(ctx.name, key.kind, **_own_id(key))
             # Its API calls meet its neighbours' in batch calls (shared/clients/_batching.py); the echo of our own
             # QBO write is read from the write's answer (shared/clients/_echoes.py).
-            with ctx.calls.applying(), _qbo_change(ctx, key, hints):
+            with ctx.calls.applying(), _qbo_change(ctx, key, hints, before):
                 return await self._run(ctx, rule, key, hints, before)
 
     async def _run(self, ctx: SyncContext, rule: Rule, key: PendingKey, hints: Hints, before: Link | None) -> Applied:
@@ -309,14 +309,19 @@ class Engine:
         _log_line(key, outcome)
 
 
-def _qbo_change(ctx: SyncContext, key: PendingKey, hints: Hints) -> contextlib.AbstractContextManager[None]:
-    """The change of a QBO record being applied, for its client to tell our own write's echo (`QboClient.changed`);
-    a delete, void or merge is always read, and so is a record whose apply holds several changes."""
+def _qbo_change(
+    ctx: SyncContext, key: PendingKey, hints: Hints, link: Link | None
+) -> contextlib.AbstractContextManager[None]:
+    """The change of a QBO record being applied and the SyncToken its link (`link`, as read before the apply) last
+    recorded writing, for its client to tell our own write's echo (`QboClient.changed`); a delete, void or merge is
+    always read, and so is a record whose apply holds several changes."""
     entity = QBO_ENTITIES[key.kind]
     if key.side != Provider.QUICKBOOKS or key.part is not None:
-        return ctx.qbo.changed(entity, None, None)
+        return ctx.qbo.changed(entity, None, None, written_sync_token=None)
     unknown = any(flag in hints for flag in ECHO_NEVER)
-    return ctx.qbo.changed(entity, key.object_id, None if unknown else lone_change_at_ms(hints))
+    at_ms = None if unknown else lone_change_at_ms(hints)
+    written = link.qbo_written_sync_token if link is not None else None
+    return ctx.qbo.changed(entity, key.object_id, at_ms, written_sync_token=written)
 
 
 def _qbo_counterpart(

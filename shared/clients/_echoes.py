@@ -3,9 +3,15 @@
 QBO answers every write with the record as it now is, `MetaData.LastUpdatedTime` included (to the second). Its
 webhook names the entity, its id and its `lastUpdated`, never the SyncToken. While the engine applies a change to a
 QBO record (`changed`: the record and the newest source time of its pending changes), a read of that record is
-answered from our last write of it when no change is newer than that write, the write's second included:
+answered from our last write of it when no change is newer than that write, the write's second included, and the
+record's link, as the apply read it, last recorded writing that very SyncToken:
 
-    change time < LastUpdatedTime (whole seconds) + 1 s
+    change time < LastUpdatedTime (whole seconds) + 1 s   and   SyncToken == link's qbo_written_sync_token
+
+The second condition is what another worker process knows: a process remembers only its own writes, so one that
+wrote the record at SyncToken 0 must not serve that answer as the echo of another process's later write of the same
+second (SyncToken 1): the rule would merge against values QBO no longer holds. The link is shared: it says which
+write was ours last.
 
 A read then would show what the write answered, so the rule sees its own SyncToken and records an echo, as after a
 read. A change after our write has a later time and is read as usual. An edit made in QBO within the same second as
@@ -51,6 +57,7 @@ class _Change:
     entity: str  # lower case
     entity_id: str
     changed_at_ms: int | None  # the newest source time of the pending changes (None: unknown, never an echo)
+    written_sync_token: str | None  # the SyncToken the record's link last recorded writing (None: never an echo)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,11 +127,14 @@ class OurWrites:
 
     @staticmethod
     @contextlib.contextmanager
-    def changed(entity: str, entity_id: str | None, changed_at_ms: int | None) -> Iterator[None]:
+    def changed(
+        entity: str, entity_id: str | None, changed_at_ms: int | None, *, written_sync_token: str | None
+    ) -> Iterator[None]:
         """While the block runs, the current task applies a change of this record made at `changed_at_ms` (None:
         unknown, so every read reads; `entity_id` None: no QBO record's change; an apply run inside another's task
-        sees nothing of the outer one's)."""
-        change = None if entity_id is None else _Change(entity.lower(), entity_id, changed_at_ms)
+        sees nothing of the outer one's), whose link last recorded our write of SyncToken `written_sync_token` (None:
+        no link, or none recorded: every read reads)."""
+        change = None if entity_id is None else _Change(entity.lower(), entity_id, changed_at_ms, written_sync_token)
         token, linked = _CHANGE.set(change), _COUNTERPART.set(None)  # nothing of an enclosing apply's
         try:
             yield
@@ -158,7 +168,13 @@ class OurWrites:
         change, linked = _CHANGE.get(), _COUNTERPART.get()
         if change is not None and (change.entity, change.entity_id) == key:
             at_ms = change.changed_at_ms
-            fresh = written.ours and not written.echoed and at_ms is not None and at_ms < (written.at + 1) * 1000
+            fresh = (
+                written.ours
+                and not written.echoed
+                and at_ms is not None
+                and at_ms < (written.at + 1) * 1000
+                and str(written.record.get("SyncToken")) == change.written_sync_token
+            )
             written.echoed = True  # one echo a write (see the module docstring)
         elif linked is not None and (linked.entity, linked.entity_id) == key:
             fresh = str(written.record.get("SyncToken")) == linked.sync_token

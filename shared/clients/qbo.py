@@ -39,10 +39,11 @@ the sandbox takes IN wherever it takes `=`.
 A batch of one goes as the single call: a lone change costs what it did, and /batch calls (40 a minute per realm,
 `qbo_batch_per_minute`, its own window in `_limits.py`) are spent only where they save calls.
 
-While the engine applies a change of a QBO record (`with qbo.changed(entity, id, at_ms):`), a read of that record
-no newer than our own last write of it is answered from the write's answer: the echo of our own write costs no
-read; likewise the linked record of a change from HubSpot whose link is current (`with qbo.counterpart(...)`): the
-update uses the SyncToken our write answered, and a 5010 (stale) makes the retry read (`_echoes.py`).
+While the engine applies a change of a QBO record (`with qbo.changed(entity, id, at_ms, written_sync_token=...)`), a
+read of that record no newer than our own last write of it, when its link recorded that write, is answered from the
+write's answer: the echo of our own write costs no read; likewise the linked record of a change from HubSpot whose
+link is current (`with qbo.counterpart(...)`): the update uses the SyncToken our write answered, and a 5010 (stale)
+makes the retry read (`_echoes.py`).
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ class QboClient:
         update = _Update(entity, {**body, "sparse": True}, request_id)
         return await self._coalescer.submit("qbo.update", update, self._update_many, limit=BATCH_LIMIT)
 
-    changed = staticmethod(OurWrites.changed)  # `with qbo.changed(entity, id, at_ms):` see `_echoes.py`
+    changed = staticmethod(OurWrites.changed)  # `with qbo.changed(entity, id, at_ms, written_sync_token=...):`
     counterpart = staticmethod(OurWrites.counterpart)  # `with qbo.counterpart(entity, id, sync_token):` likewise
 
     async def _update_alone(self, update: _Update) -> QboEntity | Exception:
