@@ -199,9 +199,7 @@ class QboClient:
         if self._coalescer is None or entity not in CREATE_BATCH_ENTITIES:
             return await self._write("create", entity, dict(body), request_id)
         create = _Create(entity, dict(body), request_id)
-        return await self._coalescer.submit(
-            "qbo.create", create, self._create_many, limit=BATCH_LIMIT, one_at_a_time=True
-        )
+        return await self._coalescer.submit("qbo.create", create, self._create_many, limit=BATCH_LIMIT)
 
     async def find(self, entity: str, field: str, key: str) -> list[QboEntity]:
         """The records of `entity` (name-list ones inactive too) whose `field` (a dotted path; an email field by its
