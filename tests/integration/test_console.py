@@ -48,6 +48,15 @@ async def text_of(browser: Browser, css: str) -> str:
     return await browser.text(css)
 
 
+async def text_after(browser: Browser, css: str, before: str, *, within: float = 10.0) -> str:
+    """An element's text once it is no longer `before`: a form's answer replaces the page some time after the click."""
+    for _ in range(int(within / 0.05)):
+        if (text := await text_of(browser, css)) != before:
+            return text
+        await asyncio.sleep(0.05)
+    return await text_of(browser, css)
+
+
 def reads(stack: Stack) -> int:
     return len(stack.sandbox.hubspot.requests.list()) + len(stack.sandbox.qbo.requests.list())
 
@@ -98,7 +107,8 @@ async def test_the_first_sync_is_planned_reviewed_and_confirmed_before_anything_
     assert await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=contacts["bob@example.com"]["id"]) is None
 
     await browser.click("#confirm")
-    assert await text_of(browser, "#notice") == "confirmed: 3 record(s) queued for the workers"
+    notice = await text_after(browser, "#notice", f"Bob <bob@example.com>: link to {bob[1]['Id']}")
+    assert notice == "confirmed: 3 record(s) queued for the workers"
     await stack.settle()
     assert stack.api_writes()["quickbooks"] > 0
     links = {
