@@ -55,7 +55,7 @@ async def backfill(
         handled: set[str] = set()  # an invoice and its line items make one invoice change
         for object_type, envelope_type in object_types:
             queue = TallyQueue(publish, Tally(Provider.HUBSPOT, envelope_type), progress)
-            await _hubspot.add_all(ctx, queue, kind, _hubspot.modified_since(ctx, object_type, since_ms), handled)
+            await _hubspot.add_all(ctx, queue, kind, _hubspot.modified_since(ctx, kind, object_type, since_ms), handled)
             await queue.flush()
             tallies.append(queue.tally)
     return tallies

@@ -125,7 +125,7 @@ async def _hubspot_records(ctx: SyncContext, kind: Kind, object_type: str, since
     """Every record of `object_type` changed since, with the properties the rules read."""
     properties = _hubspot_properties(ctx, kind)
     waiting: list[str] = []
-    async for found in _hubspot.modified_since(ctx, object_type, since_ms):
+    async for found in _hubspot.modified_since(ctx, kind, object_type, since_ms):
         waiting.append(found.id)
         if len(waiting) >= BATCH_READ:
             for record in (await ctx.hubspot.batch_read(object_type, waiting, properties=properties)).results:
@@ -166,7 +166,7 @@ async def make_plan(
         async for record in _hubspot_records(ctx, kind, object_type, since_ms):
             looked_at += 1
             link = await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id)
-            if _hubspot.in_sync(link, record):
+            if _hubspot.in_sync(ctx, kind, link, record):
                 in_sync += 1
                 continue
             entry = Entry(kind=kind, side=Provider.HUBSPOT, id=record.id, object_type=envelope_type,

@@ -14,6 +14,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from services.poller._source import Poll, TallyQueue
+from services.worker import _fields
+from services.worker.rules import contacts
+from services.worker.rules._pair import holds_agreement, hubspot_properties
 from shared.clients import HubSpotObject
 from shared.connections import SyncContext
 from shared.domain import Kind, Part, PendingKey, Provider
@@ -42,10 +45,25 @@ def cursor_name(object_type: str) -> str:
     return f"hubspot:{object_type}"
 
 
-def in_sync(link: Link | None, record: HubSpotObject) -> bool:
-    """Whether the link already shows this version of the record (its `updatedAt`), whatever the link's status:
-    nothing to do."""
-    return link_shows(link, Provider.HUBSPOT, record.updated_at.isoformat() if record.updated_at else None)
+# kind -> the field sync whose records the search reads with their mapped properties (see `in_sync`)
+PAIRS = {Kind.CONTACT: contacts.SPEC}
+
+
+def in_sync(ctx: SyncContext, kind: Kind, link: Link | None, record: HubSpotObject) -> bool:
+    """Whether the record has nothing to sync: its link already shows this version (its `updatedAt`), whatever the
+    link's status, or (a kind in `PAIRS`) it holds exactly its settled link's agreement (`holds_agreement`: a write of
+    ours made without reading it first left the link's version behind)."""
+    if link_shows(link, Provider.HUBSPOT, record.updated_at.isoformat() if record.updated_at else None):
+        return True
+    spec = PAIRS.get(kind)
+    return spec is not None and holds_agreement(spec, ctx.connection.objects(kind), link, record)
+
+
+def searched_properties(ctx: SyncContext, kind: Kind, object_type: str) -> list[str]:
+    """What a search of `object_type` reads: its modification date, and a `PAIRS` kind's mapped properties."""
+    spec = PAIRS.get(kind)
+    maps = _fields.active_maps(spec.fields, ctx.connection.objects(kind)) if spec is not None else []
+    return hubspot_properties(maps, modified_property(object_type))
 
 
 async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, record: HubSpotObject, handled: set[str]) -> None:
@@ -55,7 +73,9 @@ async def add(ctx: SyncContext, queue: TallyQueue, kind: Kind, record: HubSpotOb
     link = await ctx.store.get_link(ctx.name, kind, hubspot_id=record.id)
     keys = [PendingKey(ctx.name, kind, Provider.HUBSPOT, record.id)]
     await queue.add(
-        None if in_sync(link, record) else envelope(ctx.connection.hubspot_portal_id, queue.tally.object_type, record),
+        None
+        if in_sync(ctx, kind, link, record)
+        else envelope(ctx.connection.hubspot_portal_id, queue.tally.object_type, record),
         keys,
         link,
     )
@@ -86,7 +106,7 @@ async def add_line_items(
                 continue
             invoices.add(invoice_id)
             invoice_link = await ctx.store.get_link(ctx.name, Kind.INVOICE, hubspot_id=invoice_id)
-            if not in_sync(invoice_link, records[invoice_id]):
+            if not in_sync(ctx, Kind.INVOICE, invoice_link, records[invoice_id]):
                 queued = envelope(portal_id, "invoice", records[invoice_id])
                 keys.append(PendingKey(ctx.name, Kind.INVOICE, Provider.HUBSPOT, invoice_id))
                 link = invoice_link
@@ -124,9 +144,13 @@ def envelope(portal_id: str, object_type: str, record: HubSpotObject) -> ChangeE
     )
 
 
-async def modified_since(ctx: SyncContext, object_type: str, since_ms: int) -> AsyncIterator[HubSpotObject]:
-    """Every record of `object_type` modified at or after `since_ms`, oldest first."""
+async def modified_since(ctx: SyncContext, kind: Kind, object_type: str, since_ms: int) -> AsyncIterator[
+    HubSpotObject
+]:  # fmt: skip
+    """Every record of `object_type` (of `kind`) modified at or after `since_ms`, oldest first, with the properties
+    `in_sync` compares."""
     modified = modified_property(object_type)
+    properties = searched_properties(ctx, kind, object_type)
     while True:
         after: str | None = None
         last_ms = since_ms
@@ -134,7 +158,7 @@ async def modified_since(ctx: SyncContext, object_type: str, since_ms: int) -> A
             page = await ctx.hubspot.search(
                 object_type,
                 filter_groups=[{"filters": [{"propertyName": modified, "operator": "GTE", "value": str(since_ms)}]}],
-                properties=[modified],
+                properties=properties,
                 sorts=[{"propertyName": modified, "direction": "ASCENDING"}],
                 limit=PAGE_SIZE,
                 after=after,
@@ -167,7 +191,7 @@ class HubSpotChanges:
                 stored = await poll.cursor(cursor_name(object_type))
                 since_ms = int(stored) if stored else next_ms  # watching starts now (see _poller)
                 queue = poll.queue(Provider.HUBSPOT, envelope_type)
-                await add_all(ctx, queue, kind, modified_since(ctx, object_type, since_ms), handled)
+                await add_all(ctx, queue, kind, modified_since(ctx, kind, object_type, since_ms), handled)
                 await poll.done(queue)
                 await poll.advance(cursor_name(object_type), str(max(next_ms, since_ms)))
         return poll.now

@@ -50,6 +50,19 @@ REFUSALS: dict[Refusal, type[ApiError]] = {
 }
 
 
+class MergedAway(NotFound):
+    """HubSpot wrote an update of a merged-away id through to the record it was merged into (`survivor_id`): the
+    plan's record is gone, and what follows (the link's save) would describe the wrong one. `written`: the update
+    that landed on the survivor."""
+
+    def __init__(self, written: UpdateHubSpot, survivor_id: str) -> None:
+        super().__init__(
+            f"HubSpot {written.object_type} {written.object_id} was merged into {survivor_id}", provider="hubspot"
+        )
+        self.written = written
+        self.survivor_id = survivor_id
+
+
 async def carry_out(ctx: SyncContext, plan: Plan) -> Outcome:
     """Run `plan`; the outcome carries the link as saved last."""
     return (await carry_out_answered(ctx, plan))[0]
@@ -88,6 +101,8 @@ async def carry_out_answered(ctx: SyncContext, plan: Plan) -> tuple[Outcome, Qbo
                 if not step.gone_ok:
                     raise
             else:
+                if record.id != step.object_id and not step.gone_ok:
+                    raise MergedAway(step, record.id)
                 answers[Answer.HUBSPOT_UPDATED_AT, step.label] = _version(record)
         elif isinstance(step, ArchiveHubSpot):
             with contextlib.suppress(NotFound):  # already archived

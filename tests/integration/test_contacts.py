@@ -67,6 +67,45 @@ async def test_edit_in_qbo_reaches_hubspot_once_without_echo(stack: Stack) -> No
     assert contact["lastname"] == "FromBooks"
 
 
+async def test_an_edit_in_qbo_of_a_settled_pair_reads_only_the_customer_and_writes_the_contact_unread(
+    stack: Stack, poller: RecordingPoller
+) -> None:
+    created = stack.hubspot_edit("contacts", "create", properties={"email": "unread@example.com", "firstname": "U"})
+    await stack.settle()
+    [customer] = by_email(stack, "unread@example.com")
+    assert await poller.poll() == []  # watching starts
+    stack.clear_request_logs()
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "FamilyName": "Booked"})
+    await stack.settle()
+    calls = [(r.method, r.path) for r in stack.sandbox.hubspot.requests.list() if not r.path.startswith("/_sandbox")]
+    assert calls == [("PATCH", f"/crm/v3/objects/contacts/{created['id']}")]
+    # The write left the link's HubSpot version behind: the poll finds the contact changed, holding the agreement.
+    assert await poller.poll() == []
+    [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == created["id"]]
+    assert contact["lastname"] == "Booked"
+
+
+async def test_a_hubspot_edit_of_another_field_whose_webhook_was_lost_survives_a_qbo_edit_written_unread(
+    stack: Stack, poller: RecordingPoller
+) -> None:
+    created = stack.hubspot_edit("contacts", "create", properties={"email": "both@example.com", "firstname": "B"})
+    await stack.settle()
+    [customer] = by_email(stack, "both@example.com")
+    assert await poller.poll() == []
+    stack.sandbox.hubspot.faults.update(webhook_drop_rate=1.0)
+    stack.hubspot_edit("contacts", "update", id=created["id"], properties={"phone": "+1 555 0199"})
+    await stack.settle()
+    stack.sandbox.hubspot.faults.reset()
+    stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "FamilyName": "Booked"})
+    await stack.settle()
+    assert [e.object_id for e in await poller.poll()] == [created["id"]]  # the contact differs from the agreement
+    await stack.settle()
+    [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == created["id"]]
+    assert (contact["lastname"], contact["phone"]) == ("Booked", "+1 555 0199")
+    [customer] = by_email(stack, "both@example.com")
+    assert (customer["FamilyName"], customer["PrimaryPhone"]["FreeFormNumber"]) == ("Booked", "+1 555 0199")
+
+
 async def test_an_edit_in_qbo_to_no_synced_field_reads_only_the_customer(stack: Stack) -> None:
     stack.hubspot_edit("contacts", "create", properties={"email": "notes@example.com", "firstname": "N"})
     await stack.settle()
@@ -276,6 +315,8 @@ async def test_a_late_change_of_a_contact_merged_away_while_the_merge_webhook_wa
     await stack.settle()
     assert [c["GivenName"] for c in by_email(stack, "lose@hs.test")] == ["Lose"]  # not made a copy of the survivor
     assert [c["GivenName"] for c in by_email(stack, "keep@hs.test")] == ["Keep"]
+    # Written without a read, the edit went through to the survivor (HubSpot aliases a merged-away id): undone.
+    assert [c["firstname"] for c in stack.hubspot_records("contacts")] == ["Keep"]
     retired = await stack.store.get_link(CONNECTION, Kind.CONTACT, hubspot_id=lose["id"])
     assert retired is not None
     assert retired.status == LinkStatus.DELETED

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import strategies as st
 
 from services.worker import _fields
-from services.worker._executor import carry_out
+from services.worker._executor import MergedAway, carry_out
 from services.worker._fields import FieldMap
 from services.worker._plan import (
     AllRefused,
@@ -63,7 +63,7 @@ from services.worker.rules.contacts import SPEC, adopted_intent
 from services.worker.rules.products import SPEC as PRODUCTS
 from shared.clients import HubSpotObject, qbo_quote
 from shared.connections import SyncContext
-from shared.domain import Action, Direction, Kind, Provider
+from shared.domain import Action, Direction, Kind, PendingKey, Provider
 from shared.errors import Conflict, DuplicateName, NotFound, StaleObject, TransportError
 from shared.store import Link, LinkStatus, StaleLink, Store, open_store
 from shared.syncconfig import ContactSettings
@@ -1096,3 +1096,81 @@ def test_a_qbo_change_to_no_synced_field_of_a_settled_link_leaves_hubspot_unread
     assert not settled_from_qbo(SPEC, settings, dataclasses.replace(link, status=LinkStatus.FAILING), customer)
     one_way = ContactSettings(direction="qbo_to_hubspot")  # a QBO change rewrites HubSpot's differing fields
     assert not settled_from_qbo(SPEC, one_way, link, customer)
+
+
+# --- a QBO change written to HubSpot unread -------------------------------------------------------------------------
+
+
+def settled_link(values: _fields.Values, **changes: Any) -> Link:
+    agreed = _fields.content_hash(values)
+    return Link(connection="acme", kind=Kind.CONTACT, origin=Provider.HUBSPOT, hubspot_id="300", qbo_id="58",
+                synced=values, hubspot_hash=agreed, qbo_hash=agreed, hubspot_version="2026-12-01T00:00:00+00:00",
+                **changes)  # fmt: skip
+
+
+async def test_unread_hubspot_is_the_settled_links_agreement_unless_a_hubspot_change_waits(store: Store) -> None:
+    ctx = context(store)
+    link = settled_link(BASE)
+    assumed = await _pair.unread_hubspot(ctx, FIELD_SPEC, ContactSettings(), link)
+    assert assumed is not None
+    assert (assumed.id, assumed.properties, assumed.updated_at) == ("300", {"lastname": "Acme", "city": "Oslo",
+                                                                            "phone": "1"}, None)  # fmt: skip
+    interrupted = dataclasses.replace(link, hubspot_hash="the intent of a sync cut short")
+    assert await _pair.unread_hubspot(ctx, FIELD_SPEC, ContactSettings(), interrupted) is None
+    one_way = ContactSettings(direction="qbo_to_hubspot")
+    assert await _pair.unread_hubspot(ctx, FIELD_SPEC, one_way, link) is None
+    await store.touch_pending(PendingKey("acme", Kind.CONTACT, HUBSPOT, "300"), 1.0)  # its webhook came
+    assert await _pair.unread_hubspot(ctx, FIELD_SPEC, ContactSettings(), link) is None
+
+
+def test_a_plan_writing_hubspot_unread_writes_only_the_qbo_change_and_keeps_the_links_hubspot_version() -> None:
+    link = settled_link(BASE)
+    assumed = HubSpotObject("300", dict(_fields.to_hubspot(FIELDS, BASE)), None, None)
+    entity = {"Id": "58", "SyncToken": "3", **_fields.to_qbo(FIELDS, {**BASE, "phone": "2"})}
+    plan = plan_fields(FIELD_SPEC, ContactSettings(), link, assumed, entity, action=Action.UPDATED, request_id="r",
+                       now=1.0, hubspot_read=False)  # fmt: skip
+    [update] = [step for step in plan.steps if isinstance(step, UpdateHubSpot)]
+    assert dict(update.properties) == {"phone": "2"}
+    last = plan.steps[-1]
+    assert isinstance(last, SaveLink)
+    assert last.changes["hubspot_version"] == link.hubspot_version  # the poller compares values (holds_agreement)
+    read = plan_fields(FIELD_SPEC, ContactSettings(), link, assumed, entity, action=Action.UPDATED, request_id="r",
+                       now=1.0)  # fmt: skip
+    assert isinstance(read.steps[-1], SaveLink)
+    assert isinstance(read.steps[-1].changes["hubspot_version"], Answered)
+
+
+def test_a_hubspot_record_holding_its_settled_links_agreement_has_nothing_to_sync() -> None:
+    link = settled_link(BASE)
+    holding = HubSpotObject("300", dict(_fields.to_hubspot(FIELDS, BASE)), None, None)
+    assert _pair.holds_agreement(FIELD_SPEC, ContactSettings(), link, holding)
+    edited = HubSpotObject("300", {**holding.properties, "city": "Bergen"}, None, None)  # an edit never seen
+    assert not _pair.holds_agreement(FIELD_SPEC, ContactSettings(), link, edited)
+    unread = HubSpotObject("300", {"lastmodifieddate": "1"}, None, None)  # searched without its mapped properties
+    assert not _pair.holds_agreement(FIELD_SPEC, ContactSettings(), dataclasses.replace(link, synced={}), unread)
+    assert not _pair.holds_agreement(FIELD_SPEC, ContactSettings(), None, holding)
+    failing = dataclasses.replace(link, status=LinkStatus.FAILING)
+    assert not _pair.holds_agreement(FIELD_SPEC, ContactSettings(), failing, holding)
+
+
+class Updates:
+    def __init__(self) -> None:
+        self.updated: list[tuple[str, str, dict[str, str]]] = []
+
+    async def update(self, object_type: str, object_id: str, properties: dict[str, str]) -> None:
+        self.updated.append((object_type, object_id, properties))
+
+
+async def test_an_unread_write_hubspot_took_through_to_a_merge_survivor_gets_the_survivors_values_back(
+    store: Store,
+) -> None:
+    ctx: Any = SimpleNamespace(name="acme", store=store, hubspot=Updates())
+    survivor = await store.save_link(dataclasses.replace(settled_link(BASE), hubspot_id="301", qbo_id="59"))
+    merged = MergedAway(UpdateHubSpot("contacts", "300", {"phone": "2"}), "301")
+    await _pair.restore_survivor(ctx, FIELD_SPEC, ContactSettings(), Kind.CONTACT, merged)
+    assert ctx.hubspot.updated == [("contacts", "301", {"phone": "1"})]
+    await store.save_link(dataclasses.replace(survivor, hubspot_hash="an intent"))  # not settled: nothing says
+    await _pair.restore_survivor(ctx, FIELD_SPEC, ContactSettings(), Kind.CONTACT, merged)
+    assert len(ctx.hubspot.updated) == 1
+    [line] = await store.activity("acme", Kind.CONTACT, link_id=survivor.id)
+    assert line.detail == "phone written through from merged-away 300"

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from services.worker import _fields
-from services.worker._executor import carry_out, carry_out_answered
+from services.worker._executor import MergedAway, carry_out, carry_out_answered
 from services.worker._fields import FieldMap
 from services.worker._plan import (
     AllRefused,
@@ -40,7 +40,7 @@ from services.worker.rules import _match as match
 from services.worker.rules._match import REVIEWED
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
 from shared.connections import SyncContext
-from shared.domain import Action, Direction, Kind, Provider
+from shared.domain import Action, Direction, Kind, PendingKey, Provider
 from shared.store import Link, LinkStatus, StaleLink
 from shared.syncconfig import ObjectSettings
 
@@ -68,6 +68,7 @@ async def sync_fields(
     qbo_extra: dict[str, Any] | None = None,
     settled: _fields.Values | None = None,
     first: Sequence[Step] = (),
+    hubspot_read: bool = True,
 ) -> Outcome:
     """Bring two linked records into agreement and save the link (`plan_fields`, carried out after the steps
     `first`: a claim's). `link` must carry both ids."""
@@ -76,7 +77,7 @@ async def sync_fields(
     request_id = ctx.request_id(spec.qbo_entity, link.qbo_id, "update", str(entity.get("SyncToken")), link=link)
     plan = plan_fields(
         spec, settings, link, record, entity, action=action, qbo_extra=qbo_extra, settled=settled,
-        request_id=request_id, now=ctx.clock(),
+        request_id=request_id, now=ctx.clock(), hubspot_read=hubspot_read,
     )  # fmt: skip
     return await carry_out(ctx, dataclasses.replace(plan, steps=(*first, *plan.steps)))
 
@@ -93,10 +94,12 @@ def plan_fields(
     now: float,
     qbo_extra: dict[str, Any] | None = None,
     settled: _fields.Values | None = None,
+    hubspot_read: bool = True,
 ) -> Plan:
     """The plan bringing two linked records into agreement: merge three ways against the last agreement, write each
     side only the fields that differ, then record the new agreement on the link. `settled`: agreed values a rule
-    fixes whatever the link says (products: the type). `request_id`: the QBO update's (see `_plan`).
+    fixes whatever the link says (products: the type). `request_id`: the QBO update's (see `_plan`). `hubspot_read`
+    False: `record` is the link's agreement, not read (`unread_hubspot`), and the link keeps its HubSpot version.
 
     Its steps, each optional but the last save: record QBO's intent, update QBO, record HubSpot's intent, update
     HubSpot, save the agreement (status synced), log what a first link overwrote. A crash after any of them and a
@@ -160,7 +163,8 @@ def plan_fields(
             })
         )  # fmt: skip
         steps.append(UpdateHubSpot(spec.hubspot_type, link.hubspot_id, _fields.to_hubspot(maps, to_hubspot)))
-        hubspot_version = Answered(Answer.HUBSPOT_UPDATED_AT, default=read_version)
+        if hubspot_read:
+            hubspot_version = Answered(Answer.HUBSPOT_UPDATED_AT, default=read_version)
     steps.append(
         SaveLink({
             "synced": target, "hubspot_hash": _fields.content_hash(target), "qbo_hash": _fields.content_hash(target),
@@ -184,19 +188,82 @@ def plan_fields(
     return Plan(link, tuple(steps), action, direction, "fields: " + ", ".join(wrote) if wrote else "")
 
 
-def settled_from_qbo(spec: PairSpec, settings: ObjectSettings, link: Link, entity: QboEntity) -> bool:
-    """Whether a change of the linked QBO record (`entity`, as the rule compares it) leaves HubSpot nothing to take,
-    so that its HubSpot record need not be read: the mapped values are the link's last agreement, which both sides
-    held when it was saved (no intent of an interrupted sync left on it), and the pair syncs both ways. A change made
-    in QBO to no mapped field (its balance, say) is one. A HubSpot edit made since is its own change: it would only
-    be written to QBO, which its own apply does (the link's HubSpot version is left as it was, so the poller finds
-    it too when its webhook is lost)."""
+def link_settled(settings: ObjectSettings, link: Link) -> bool:
+    """Whether both sides held the link's last agreement when it was saved (no intent of an interrupted sync left on
+    it) and the pair syncs both ways."""
     if link.status != LinkStatus.SYNCED or not link.synced or settings.direction != "two_way":
         return False
     agreed = _fields.content_hash(link.synced)
-    if link.hubspot_hash != agreed or link.qbo_hash != agreed:
+    return link.hubspot_hash == agreed and link.qbo_hash == agreed
+
+
+def settled_from_qbo(spec: PairSpec, settings: ObjectSettings, link: Link, entity: QboEntity) -> bool:
+    """Whether a change of the linked QBO record (`entity`, as the rule compares it) leaves HubSpot nothing to take,
+    so that its HubSpot record need not be read: the mapped values are the link's last agreement and the link is
+    settled (`link_settled`). A change made in QBO to no mapped field (its balance, say) is one. A HubSpot edit made
+    since is its own change: it would only be written to QBO, which its own apply does (the link's HubSpot version is
+    left as it was, so the poller finds it too when its webhook is lost)."""
+    return link_settled(settings, link) and _fields.from_qbo(_fields.active_maps(spec.fields, settings), entity) == (
+        link.synced
+    )
+
+
+def holds_agreement(spec: PairSpec, settings: ObjectSettings, link: Link | None, record: HubSpotObject) -> bool:
+    """Whether a HubSpot record (read with its mapped properties) holds exactly its settled link's agreement
+    (`link_settled`): it has nothing to sync, whatever its version. The poller asks this of a record whose version its
+    link does not show, as a write of ours made without reading the record first (`unread_hubspot`) leaves that
+    version behind."""
+    maps = _fields.active_maps(spec.fields, settings)
+    if (
+        link is None
+        or not link_settled(settings, link)
+        or any(m.hubspot_property not in record.properties for m in maps)
+    ):
         return False
-    return _fields.from_qbo(_fields.active_maps(spec.fields, settings), entity) == link.synced
+    return _fields.from_hubspot(maps, record.properties) == link.synced
+
+
+async def unread_hubspot(
+    ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, link: Link
+) -> HubSpotObject | None:
+    """The linked HubSpot record as its settled link's agreement (`link_settled`), so that a QBO change is written to
+    HubSpot without reading the record first (HubSpot has no conditional update; issue 13: a QBO edit costs one QBO
+    read and one HubSpot write). None when it must be read: the link is not settled, or a HubSpot change of the
+    record waits to be applied (its webhook came).
+
+    What the unread write risks, and how it is bounded: a HubSpot edit whose webhook has not come yet. Of another
+    field, it is kept (only the fields QBO changed are written) and its webhook's apply reads and syncs it; of the
+    same field, the QBO value overwrites it whatever the conflict winner, as a read's answer would have within the
+    read-to-write window (here the window is the webhook's delay). As the write's answer would record a version the
+    poller takes as seen, hiding such an edit whose webhook never comes, the link keeps the version it had and the
+    poller compares the record's values instead (`holds_agreement`). A record merged away in HubSpot, its merge not
+    yet seen: HubSpot writes its id through to the survivor, so the fields QBO changed land there; the write's answer
+    names the survivor, the plan stops there (`MergedAway`), `restore_survivor` writes the survivor's own values back
+    and the rule reads the record, following the merge."""
+    if link.hubspot_id is None or not link_settled(settings, link):
+        return None
+    if await ctx.store.get_pending(PendingKey(ctx.name, link.kind, Provider.HUBSPOT, link.hubspot_id)) is not None:
+        return None
+    maps = _fields.active_maps(spec.fields, settings)
+    return HubSpotObject(link.hubspot_id, dict(_fields.to_hubspot(maps, link.synced)), None, None)
+
+
+async def restore_survivor(ctx: SyncContext, spec: PairSpec, settings: ObjectSettings, kind: Kind,
+                           merged: MergedAway) -> None:  # fmt: skip
+    """Undo an unread write that HubSpot wrote through to the record a merged-away one was merged into: the fields it
+    wrote get the survivor's values back from the survivor's settled link (`link_settled`: what it held when last in
+    agreement). A survivor with no settled link keeps them (nothing says what it held); its activity says so."""
+    survivor = await ctx.store.get_link(ctx.name, kind, hubspot_id=merged.survivor_id)
+    if survivor is None or not link_settled(settings, survivor):
+        if survivor is not None:
+            written = ", ".join(sorted(merged.written.properties))
+            await ctx.store.log_activity(
+                ctx.name, kind, Action.UPDATED, link_id=survivor.id, hubspot_id=survivor.hubspot_id,
+                qbo_id=survivor.qbo_id, detail=f"{written} written through from merged-away {merged.written.object_id}",
+            )  # fmt: skip
+        return
+    maps = [m for m in _fields.active_maps(spec.fields, settings) if m.hubspot_property in merged.written.properties]
+    await ctx.hubspot.update(spec.hubspot_type, merged.survivor_id, _fields.to_hubspot(maps, survivor.synced))
 
 
 def overwritten(qbo_before: _fields.Values, to_qbo: _fields.Values, hubspot_before: _fields.Values,

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.worker import _fields, _names
+from services.worker._executor import MergedAway
 from services.worker._fields import FieldMap, lower_text
 from services.worker._plan import AllRefused, Step
 from services.worker.rules import GONE, Excluded, Failing, Hints, Outcome, hubspot_version, qbo_version, saw
@@ -51,8 +52,10 @@ from services.worker.rules._pair import (
     plan_hubspot_create,
     plan_qbo_create,
     repoint_merged,
+    restore_survivor,
     settled_from_qbo,
     sync_fields,
+    unread_hubspot,
     wait_for_a_create_in_doubt,
 )
 from shared.clients import HubSpotObject, QboEntity, qbo_quote
@@ -190,6 +193,17 @@ class ContactRule:
         if link is not None and link.hubspot_id is not None:
             if not merged and settled_from_qbo(SPEC, settings, link, _customer_view(customer)):
                 return Outcome(Action.UNCHANGED, link=link, detail="no synced field changed in QuickBooks")
+            if not merged and (assumed := await unread_hubspot(ctx, SPEC, settings, link)) is not None:
+                try:
+                    return await _sync(
+                        ctx, settings, link, assumed, customer, action=Action.UPDATED, hubspot_read=False
+                    )
+                except (
+                    NotFound
+                ) as gone:  # deleted or merged away in HubSpot: again, reading it (the link holds an intent)
+                    if isinstance(gone, MergedAway):
+                        await restore_survivor(ctx, SPEC, settings, Kind.CONTACT, gone)
+                    return await self.from_qbo(ctx, customer_id, hints)
             try:
                 linked = await ctx.hubspot.get("contacts", link.hubspot_id, properties=properties)
             except NotFound:
@@ -360,10 +374,14 @@ async def _sync(
     action: Action,
     qbo_extra: dict[str, Any] | None = None,
     first: Sequence[Step] = (),
+    hubspot_read: bool = True,
 ) -> Outcome:
     """`sync_fields` (after the steps `first`), comparing the customer as `_customer_view` presents it."""
     view = _customer_view(customer)
-    return await sync_fields(ctx, SPEC, settings, link, contact, view, action=action, qbo_extra=qbo_extra, first=first)
+    return await sync_fields(
+        ctx, SPEC, settings, link, contact, view, action=action, qbo_extra=qbo_extra, first=first,
+        hubspot_read=hubspot_read,
+    )  # fmt: skip
 
 
 def _unblank(body: dict[str, Any]) -> dict[str, Any]:
