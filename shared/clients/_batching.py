@@ -20,6 +20,10 @@ When a group's batch goes:
   way. Every waiting group goes then, each as its own call;
 - after `window_seconds` at most (WINDOW_SECONDS), a safety net only: an apply that keeps busy elsewhere (a store
   call, an unbatched API call such as a search) never holds its neighbours' calls for longer than that.
+
+Live changes and catch-up work (`_limits.bulk_calls`: a backfill's applies) never share a batch: each group has a
+batch per lane, and its call is made as that lane's, so a live change never waits for the share of the provider's
+windows a backfill may take, and a backfill's batch never spends the live share.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
+
+from shared.clients._limits import bulk_calls, in_bulk_calls
 
 WINDOW_SECONDS = 0.05
 
@@ -41,6 +47,7 @@ BatchCall = Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]]
 @dataclasses.dataclass(slots=True)
 class _Batch(Generic[Item, Result]):
     run: BatchCall[Item, Result]
+    bulk: bool  # catch-up work's batch (`_limits.bulk_calls`)
     items: list[Item] = dataclasses.field(default_factory=list)
     answers: list[asyncio.Future[Result]] = dataclasses.field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
@@ -71,8 +78,10 @@ class Coalescer:
     async def submit(self, group: Hashable, item: Item, run: BatchCall[Item, Result], *, limit: int) -> Result:
         """`item`'s result from the batch call `run` makes for `group` (the first caller's `run` serves the batch)."""
         loop = asyncio.get_running_loop()
+        bulk = in_bulk_calls()
+        group = (group, bulk)
         batch: _Batch[Item, Result] = self._batches.get(group) or self._batches.setdefault(
-            group, _Batch(run, timer=loop.call_later(self._window, self._send, group))
+            group, _Batch(run, bulk, timer=loop.call_later(self._window, self._send, group))
         )
         answer: asyncio.Future[Result] = loop.create_future()
         batch.items.append(item)
@@ -125,7 +134,8 @@ class Coalescer:
     @staticmethod
     async def _call(batch: _Batch[Any, Any]) -> None:
         try:
-            results = await batch.run(batch.items)
+            with bulk_calls(batch.bulk):
+                results = await batch.run(batch.items)
             if len(results) != len(batch.items):
                 raise RuntimeError(f"a batch call answered {len(results)} results for {len(batch.items)} items")
         except Exception as exc:  # the whole call failed: every caller gets its error

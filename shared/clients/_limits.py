@@ -42,13 +42,19 @@ _BULK = contextvars.ContextVar("hsqbo_bulk_calls", default=False)
 
 
 @contextlib.contextmanager
-def bulk_calls() -> Iterator[None]:
-    """The calls made while the block runs (in this task and the tasks it starts) are catch-up work."""
-    token = _BULK.set(True)
+def bulk_calls(bulk: bool = True) -> Iterator[None]:
+    """The calls made while the block runs (in this task and the tasks it starts) are catch-up work (`bulk`), or
+    live ones (False: a batch call carrying live changes, made from whatever task sent it)."""
+    token = _BULK.set(bulk)
     try:
         yield
     finally:
         _BULK.reset(token)
+
+
+def in_bulk_calls() -> bool:
+    """Whether calls made now are catch-up work (`bulk_calls`)."""
+    return _BULK.get()
 
 
 def bulk_share(quota: Quota) -> Quota:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from shared.clients import Coalescer
+from shared.clients._limits import bulk_calls, in_bulk_calls
 from shared.errors import ApiError, NotFound, ServerError
 
 
@@ -107,3 +108,21 @@ async def test_a_cancelled_caller_leaves_the_batch() -> None:
         assert not second.done()
     assert await second == 4
     assert run.calls == [[2]]
+
+
+async def test_live_changes_and_catch_up_work_never_share_a_batch_each_call_made_as_its_lanes() -> None:
+    coalescer = Coalescer(window_seconds=10.0)
+    lanes: dict[int, bool] = {}
+
+    async def run(items: Sequence[int]) -> list[int | Exception]:
+        for item in items:
+            lanes[item] = in_bulk_calls()
+        return [item * 2 for item in items]
+
+    async def apply(item: int, *, bulk: bool) -> int:
+        with coalescer.applying(), bulk_calls(bulk):
+            await asyncio.sleep(0.001 * item)
+            return await coalescer.submit("group", item, run, limit=30)
+
+    assert list(await asyncio.gather(apply(1, bulk=True), apply(2, bulk=False), apply(3, bulk=True))) == [2, 4, 6]
+    assert lanes == {1: True, 2: False, 3: True}  # the live change went alone, as a live call
