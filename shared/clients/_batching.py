@@ -24,11 +24,18 @@ When a group's batch goes:
 Live changes and catch-up work (`_limits.bulk_calls`: a backfill's applies) never share a batch: each group has a
 batch per lane, and its call is made as that lane's, so a live change never waits for the share of the provider's
 windows a backfill may take, and a backfill's batch never spends the live share.
+
+A group submitted `one_at_a_time` (its calls are scarce: QBO's 40 `/batch` calls a minute) holds a part-filled batch
+while a call of the group is in flight, whatever the above says, and sends it when that call ends (group commit): under
+load the next batch fills while the previous one waits for the provider's window and its answer, instead of going
+part-filled and spending a call of the window on a few items; with nothing in flight it goes as above. A full batch
+goes at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Sequence
@@ -48,6 +55,8 @@ BatchCall = Callable[[Sequence[Item]], Awaitable[Sequence[Result | Exception]]]
 class _Batch(Generic[Item, Result]):
     run: BatchCall[Item, Result]
     bulk: bool  # catch-up work's batch (`_limits.bulk_calls`)
+    limit: int
+    one_at_a_time: bool
     items: list[Item] = dataclasses.field(default_factory=list)
     answers: list[asyncio.Future[Result]] = dataclasses.field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
@@ -63,6 +72,7 @@ class Coalescer:
         self._batches: dict[Hashable, _Batch[Any, Any]] = {}
         self._check_due = False
         self._calls: set[asyncio.Task[None]] = set()
+        self._busy: collections.Counter[Hashable] = collections.Counter()  # one_at_a_time groups' calls in flight
 
     @contextlib.contextmanager
     def applying(self) -> Iterator[None]:
@@ -75,13 +85,16 @@ class Coalescer:
             if self._batches:
                 self._check_soon()
 
-    async def submit(self, group: Hashable, item: Item, run: BatchCall[Item, Result], *, limit: int) -> Result:
-        """`item`'s result from the batch call `run` makes for `group` (the first caller's `run` serves the batch)."""
+    async def submit(
+        self, group: Hashable, item: Item, run: BatchCall[Item, Result], *, limit: int, one_at_a_time: bool = False
+    ) -> Result:
+        """`item`'s result from the batch call `run` makes for `group` (the first caller's `run`, `limit` and
+        `one_at_a_time` serve the batch)."""
         loop = asyncio.get_running_loop()
         bulk = in_bulk_calls()
         group = (group, bulk)
         batch: _Batch[Item, Result] = self._batches.get(group) or self._batches.setdefault(
-            group, _Batch(run, bulk, timer=loop.call_later(self._window, self._send, group))
+            group, _Batch(run, bulk, limit, one_at_a_time, timer=loop.call_later(self._window, self._send, group))
         )
         answer: asyncio.Future[Result] = loop.create_future()
         batch.items.append(item)
@@ -123,6 +136,9 @@ class Coalescer:
         return batch
 
     def _send(self, group: Hashable) -> None:
+        held = self._batches.get(group)
+        if held is not None and held.one_at_a_time and self._busy[group] and len(held.items) < held.limit:
+            return  # gathers on: sent when the group's call in flight ends (`_ended`)
         batch = self._drop(group)
         if batch is None:
             return
@@ -130,6 +146,15 @@ class Coalescer:
         task = asyncio.ensure_future(self._call(batch))
         self._calls.add(task)  # the loop keeps only a weak reference
         task.add_done_callback(self._calls.discard)
+        if batch.one_at_a_time:
+            self._busy[group] += 1
+            task.add_done_callback(lambda _: self._ended(group))
+
+    def _ended(self, group: Hashable) -> None:
+        self._busy[group] -= 1
+        if not self._busy[group]:
+            del self._busy[group]
+            self._send(group)  # the batch gathered meanwhile, if any
 
     @staticmethod
     async def _call(batch: _Batch[Any, Any]) -> None:

@@ -199,7 +199,9 @@ class QboClient:
         if self._coalescer is None or entity not in CREATE_BATCH_ENTITIES:
             return await self._write("create", entity, dict(body), request_id)
         create = _Create(entity, dict(body), request_id)
-        return await self._coalescer.submit("qbo.create", create, self._create_many, limit=BATCH_LIMIT)
+        return await self._coalescer.submit(
+            "qbo.create", create, self._create_many, limit=BATCH_LIMIT, one_at_a_time=True
+        )
 
     async def find(self, entity: str, field: str, key: str) -> list[QboEntity]:
         """The records of `entity` (name-list ones inactive too) whose `field` (a dotted path; an email field by its

@@ -126,3 +126,46 @@ async def test_live_changes_and_catch_up_work_never_share_a_batch_each_call_made
 
     assert list(await asyncio.gather(apply(1, bulk=True), apply(2, bulk=False), apply(3, bulk=True))) == [2, 4, 6]
     assert lanes == {1: True, 2: False, 3: True}  # the live change went alone, as a live call
+
+
+async def test_a_one_at_a_time_group_gathers_while_its_call_is_in_flight_and_goes_when_it_ends() -> None:
+    coalescer = Coalescer(window_seconds=10.0)
+    calls: list[list[int]] = []
+    first_call_may_end = asyncio.Event()
+
+    async def scarce(items: Sequence[int]) -> list[int | Exception]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            await first_call_may_end.wait()
+        return [item * 2 for item in items]
+
+    async def call(item: int) -> object:
+        return await coalescer.submit("scarce", item, scarce, limit=30, one_at_a_time=True)
+
+    first = asyncio.ensure_future(call(1))  # nothing in flight: goes alone, at once
+    await asyncio.sleep(0.01)
+    assert calls == [[1]]
+    later = [asyncio.ensure_future(call(item)) for item in (2, 3, 4)]  # while it is in flight: they gather
+    await asyncio.sleep(0.01)
+    assert calls == [[1]]
+    first_call_may_end.set()
+    assert await asyncio.gather(first, *later) == [2, 4, 6, 8]
+    assert calls == [[1], [2, 3, 4]]  # sent when the call in flight ended, as one
+
+
+async def test_a_full_one_at_a_time_batch_goes_without_waiting() -> None:
+    coalescer = Coalescer(window_seconds=10.0)
+    calls: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def scarce(items: Sequence[int]) -> list[int | Exception]:
+        calls.append(list(items))
+        await release.wait()
+        return [item * 2 for item in items]
+
+    tasks = [asyncio.ensure_future(coalescer.submit("s", i, scarce, limit=2, one_at_a_time=True)) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert calls == [[0, 1], [2, 3]]  # full ones go at once; the part-filled one waits for a call to end
+    release.set()
+    assert await asyncio.gather(*tasks) == [0, 2, 4, 6, 8]
+    assert calls == [[0, 1], [2, 3], [4]]
