@@ -26,10 +26,11 @@ batch per lane, and its call is made as that lane's, so a live change never wait
 windows a backfill may take, and a backfill's batch never spends the live share.
 
 A group submitted `one_at_a_time` (its calls are scarce: QBO's 40 `/batch` calls a minute) holds a part-filled batch
-while a call of the group is in flight, whatever the above says, and sends it when that call ends (group commit): under
-load the next batch fills while the previous one waits for the provider's window and its answer, instead of going
-part-filled and spending a call of the window on a few items; with nothing in flight it goes as above. A full batch
-goes at once.
+while a call of the group is in flight, whatever the above says (group commit): under load the next batch fills while
+the previous one waits for the provider's window and its answer, instead of going part-filled and spending a call of
+the window on a few items. When that call ends, the batch goes if every apply in flight waits (nothing more can join),
+else it gathers on for `hold_seconds` at most (HOLD_SECONDS) while the applies still running reach their calls; with
+no call in flight it goes as above. A full batch goes at once.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from typing import Any, Generic, TypeVar
 from shared.clients._limits import bulk_calls, in_bulk_calls
 
 WINDOW_SECONDS = 0.05
+HOLD_SECONDS = 0.5  # a one_at_a_time group's batch gathering on after its group's call ended
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -65,8 +67,9 @@ class _Batch(Generic[Item, Result]):
 class Coalescer:
     """One connection's batches in the making, and how many applies it has in flight."""
 
-    def __init__(self, *, window_seconds: float = WINDOW_SECONDS) -> None:
+    def __init__(self, *, window_seconds: float = WINDOW_SECONDS, hold_seconds: float = HOLD_SECONDS) -> None:
         self._window = window_seconds
+        self._hold = hold_seconds
         self._in_flight = 0
         self._waiting = 0  # callers whose batch has not gone yet
         self._batches: dict[Hashable, _Batch[Any, Any]] = {}
@@ -152,9 +155,18 @@ class Coalescer:
 
     def _ended(self, group: Hashable) -> None:
         self._busy[group] -= 1
-        if not self._busy[group]:
-            del self._busy[group]
-            self._send(group)  # the batch gathered meanwhile, if any
+        if self._busy[group]:
+            return
+        del self._busy[group]
+        held = self._batches.get(group)
+        if held is None:
+            return
+        if len(held.items) >= held.limit or self._waiting >= self._in_flight:
+            self._send(group)  # full, or nothing more can join
+            return
+        if held.timer is not None:
+            held.timer.cancel()
+        held.timer = asyncio.get_running_loop().call_later(self._hold, self._send, group)
 
     @staticmethod
     async def _call(batch: _Batch[Any, Any]) -> None:

@@ -141,16 +141,12 @@ class BatchOperation:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Create:
-    entity: str
-    body: Mapping[str, Any]
-    request_id: str
+class _Write:
+    """A create or a sparse update waiting for its batch."""
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Update:
+    operation: Literal["create", "update"]
     entity: str
-    body: Mapping[str, Any]  # with "sparse": true
+    body: Mapping[str, Any]  # an update's with "sparse": true
     request_id: str
 
 
@@ -198,7 +194,7 @@ class QboClient:
     async def create(self, entity: str, body: Mapping[str, Any], *, request_id: str) -> QboEntity:
         if self._coalescer is None or entity not in CREATE_BATCH_ENTITIES:
             return await self._write("create", entity, dict(body), request_id)
-        create = _Create(entity, dict(body), request_id)
+        create = _Write("create", entity, dict(body), request_id)
         return await self._coalescer.submit(
             "qbo.create", create, self._create_many, limit=BATCH_LIMIT, one_at_a_time=True
         )
@@ -217,17 +213,11 @@ class QboClient:
         still replaced whole); full: every writable field left out is cleared."""
         if self._coalescer is None or not sparse:
             return await self._write("update", entity, {**body, "sparse": sparse}, request_id)
-        update = _Update(entity, {**body, "sparse": True}, request_id)
+        update = _Write("update", entity, {**body, "sparse": True}, request_id)
         return await self._coalescer.submit("qbo.update", update, self._update_many, limit=BATCH_LIMIT)
 
     changed = staticmethod(OurWrites.changed)  # `with qbo.changed(entity, id, at_ms, written_sync_token=...):`
     counterpart = staticmethod(OurWrites.counterpart)  # `with qbo.counterpart(entity, id, sync_token):` likewise
-
-    async def _update_alone(self, update: _Update) -> QboEntity | Exception:
-        try:
-            return await self._write("update", update.entity, dict(update.body), update.request_id)
-        except ApiError as exc:
-            return exc
 
     async def _read_one(self, entity: str, entity_id: str) -> QboEntity:
         response = await self._call("read", "GET", f"/{entity.lower()}/{path_segment(entity_id)}")
@@ -273,72 +263,67 @@ class QboClient:
                 found[value.casefold()].append(row)
         return [found[key.casefold()] for key in keys]
 
-    async def _create_many(self, creates: Sequence[_Create]) -> list[QboEntity | Exception]:
-        """One batch call for several creates (one alone goes as the single call, with its own requestid); each
-        item's record or Fault. A call that got no answer is resent, identical, up to `CREATE_RESENDS` times."""
-        if len(creates) == 1:
-            (create,) = creates
-            return [await self._write("create", create.entity, dict(create.body), create.request_id)]
-        operations = [
-            BatchOperation.create(str(number), create.entity, create.body) for number, create in enumerate(creates, 1)
+    async def _create_many(self, creates: Sequence[_Write]) -> list[QboEntity | Exception]:
+        """`_write_many` for creates, a call that got no answer resent up to `CREATE_RESENDS` times. A name refused
+        as taken in a resent batch may be taken by the first send's own create (QBO ran it, but replayed nothing): the
+        item fails as a conflict, not as taken, and the retry looks for the record it made (see above)."""
+        answers, resent = await self._write_many(creates, resends=CREATE_RESENDS)
+        if not resent:
+            return answers
+        return [
+            StaleObject(f"name taken when resent: {answer.message}", provider=Provider.QUICKBOOKS)
+            if isinstance(answer, DuplicateName)
+            else answer
+            for answer in answers
         ]
-        request_id = _batch_request_id(create.request_id for create in creates)
-        for resent in range(CREATE_RESENDS + 1):
+
+    async def _update_many(self, updates: Sequence[_Write]) -> list[QboEntity | Exception]:
+        """`_write_many` for sparse updates; a record refused as stale is forgotten as ours (its next update reads)."""
+        answers, _ = await self._write_many(updates, resends=0)
+        for update, answer in zip(updates, answers, strict=True):
+            if isinstance(answer, StaleObject):
+                self._ours.forget(update.entity, str(update.body.get("Id")))
+        return answers
+
+    async def _write_many(self, writes: Sequence[_Write], *, resends: int) -> tuple[list[QboEntity | Exception], bool]:
+        """One batch call for several writes (one alone goes as the single call, with its own requestid): each item's
+        record (remembered as ours) or Fault, one left unanswered a 5xx of its own. A batch QBO refuses whole goes
+        again as single calls, each with its own answer. A call that got no answer (a transport error, a 5xx) is
+        resent, identical (same items, same requestid derived from theirs), up to `resends` times; the second value
+        says whether it was."""
+        if len(writes) == 1:
+            (write,) = writes
+            return [await self._write(write.operation, write.entity, dict(write.body), write.request_id)], False
+        operations = [
+            BatchOperation(str(number), write.operation, write.entity, write.body)
+            for number, write in enumerate(writes, 1)
+        ]
+        request_id = _batch_request_id(write.request_id for write in writes)
+        for resent in range(resends + 1):
             try:
                 answers = await self.batch(operations, request_id=request_id)
                 break
             except (TransportError, ServerError):
-                if resent == CREATE_RESENDS:
+                if resent == resends:
                     raise
             except ValidationFailed as refused:
                 if refused.transient:
                     raise
-                return [await self._create_alone(create) for create in creates]  # its own answer for each
+                return [await self._write_alone(write) for write in writes], False
         missing = ServerError("batch item left unanswered", provider=Provider.QUICKBOOKS, status=200)
         results: list[QboEntity | Exception] = []
-        for operation, create in zip(operations, creates, strict=True):
+        for operation, write in zip(operations, writes, strict=True):
             answer = answers.get(operation.bid, missing)
             if isinstance(answer, dict):
-                self._ours.remember(create.entity, answer)
-            elif isinstance(answer, DuplicateName) and resent:
-                # The name may be taken by the first send's own create (QBO ran it, but replayed nothing): the item
-                # fails as a conflict, not as taken, and the retry looks for the record it made (see above).
-                answer = StaleObject(f"name taken when resent: {answer.message}", provider=Provider.QUICKBOOKS)
+                self._ours.remember(write.entity, answer)
             results.append(answer if isinstance(answer, dict | Exception) else missing)
-        return results
+        return results, resent > 0
 
-    async def _create_alone(self, create: _Create) -> QboEntity | Exception:
+    async def _write_alone(self, write: _Write) -> QboEntity | Exception:
         try:
-            return await self._write("create", create.entity, dict(create.body), create.request_id)
+            return await self._write(write.operation, write.entity, dict(write.body), write.request_id)
         except ApiError as exc:
             return exc
-
-    async def _update_many(self, updates: Sequence[_Update]) -> list[QboEntity | Exception]:
-        """One batch call for several sparse updates (one alone goes as the single call); each item's record or
-        Fault."""
-        if len(updates) == 1:
-            (update,) = updates
-            return [await self._write("update", update.entity, dict(update.body), update.request_id)]
-        operations = [
-            BatchOperation.update(str(number), update.entity, update.body) for number, update in enumerate(updates, 1)
-        ]
-        request_id = _batch_request_id(update.request_id for update in updates)
-        try:
-            answers = await self.batch(operations, request_id=request_id)
-        except ValidationFailed as refused:
-            if refused.transient:
-                raise
-            return [await self._update_alone(update) for update in updates]  # its own answer for each
-        missing = ServerError("batch item left unanswered", provider=Provider.QUICKBOOKS, status=200)
-        results: list[QboEntity | Exception] = []
-        for operation, update in zip(operations, updates, strict=True):
-            answer = answers.get(operation.bid, missing)
-            if isinstance(answer, dict):
-                self._ours.remember(update.entity, answer)
-            elif isinstance(answer, StaleObject):
-                self._ours.forget(update.entity, str(update.body.get("Id")))
-            results.append(answer if isinstance(answer, dict | Exception) else missing)
-        return results
 
     async def delete(self, entity: str, entity_id: str, sync_token: str, *, request_id: str) -> QboEntity:
         """Transactions only (Customer and Item are retired with `Active: false`). Answers `{"Id", "status":

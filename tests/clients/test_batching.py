@@ -169,3 +169,66 @@ async def test_a_full_one_at_a_time_batch_goes_without_waiting() -> None:
     release.set()
     assert await asyncio.gather(*tasks) == [0, 2, 4, 6, 8]
     assert calls == [[0, 1], [2, 3], [4]]
+
+
+async def test_a_one_at_a_time_batch_gathers_on_after_its_groups_call_while_applies_still_run() -> None:
+    """When the group's call ends with applies still running (they may join), the batch waits for them, up to the
+    hold; once every apply in flight waits, it goes."""
+    coalescer = Coalescer(window_seconds=10.0, hold_seconds=10.0)
+    calls: list[list[int]] = []
+    first_call_may_end = asyncio.Event()
+    still_running = asyncio.Event()
+
+    async def scarce(items: Sequence[int]) -> list[int | Exception]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            await first_call_may_end.wait()
+        return [item * 2 for item in items]
+
+    async def apply(item: int, *, busy_until: asyncio.Event | None = None) -> object:
+        with coalescer.applying():
+            if busy_until is not None:
+                await busy_until.wait()
+            return await coalescer.submit("scarce", item, scarce, limit=30, one_at_a_time=True)
+
+    first = asyncio.ensure_future(apply(1))
+    await asyncio.sleep(0.01)
+    gathered = [asyncio.ensure_future(apply(item)) for item in (2, 3)]
+    late = asyncio.ensure_future(apply(4, busy_until=still_running))  # in flight, not at its call yet
+    await asyncio.sleep(0.01)
+    first_call_may_end.set()
+    await asyncio.sleep(0.01)
+    assert calls == [[1]]  # 2 and 3 wait for the apply still running
+    still_running.set()
+    assert list(await asyncio.gather(first, *gathered, late)) == [2, 4, 6, 8]
+    assert calls == [[1], [2, 3, 4]]
+
+
+async def test_a_one_at_a_time_batch_gathers_on_no_longer_than_the_hold() -> None:
+    coalescer = Coalescer(window_seconds=10.0, hold_seconds=0.02)
+    calls: list[list[int]] = []
+    first_call_may_end, never = asyncio.Event(), asyncio.Event()
+
+    async def scarce(items: Sequence[int]) -> list[int | Exception]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            await first_call_may_end.wait()
+        return [item * 2 for item in items]
+
+    async def apply(item: int) -> object:
+        with coalescer.applying():
+            return await coalescer.submit("scarce", item, scarce, limit=30, one_at_a_time=True)
+
+    async def busy_elsewhere() -> None:
+        with coalescer.applying():
+            await never.wait()
+
+    first = asyncio.ensure_future(apply(1))  # alone: goes at once
+    await asyncio.sleep(0.01)
+    blocker = asyncio.ensure_future(busy_elsewhere())
+    second = asyncio.ensure_future(apply(2))
+    await asyncio.sleep(0.01)
+    first_call_may_end.set()
+    assert list(await asyncio.gather(first, second)) == [2, 4]
+    assert calls == [[1], [2]]  # the hold ran out: the apply busy elsewhere never came
+    blocker.cancel()
