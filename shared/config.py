@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     # Unacknowledged messages per queue: the applies in flight, which are what a batch call gathers
     # (shared/clients/_batching.py). At 32 a burst's QBO /batch calls went part-filled and their window of 40 a minute
     # bound (bench: 708 new records a minute into QBO, 2,117 into HubSpot; 894 and 4,685 at 128).
-    worker_prefetch: Annotated[int, Field(gt=0)] = 128
+    worker_prefetch: Annotated[int, Field(gt=0)] = 256
     max_attempts: Annotated[int, Field(gt=0)] = 8  # then the change is dead-lettered with its history
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0, 1800.0)  # backoff tiers, one queue each
     sweep_seconds: Seconds = 15.0  # how often a worker re-schedules pending work whose message was lost

@@ -187,7 +187,9 @@ class QboClient:
             record = await self._read_one(entity, entity_id)
         else:
             many = functools.partial(self._read_many, entity)
-            record = await self._coalescer.submit(("qbo.read", entity), entity_id, many, limit=READ_BATCH_LIMIT)
+            record = await self._coalescer.submit(
+                ("qbo.read", entity), entity_id, many, limit=READ_BATCH_LIMIT, one_at_a_time=True
+            )
         self._ours.saw(entity, record)  # a later update from HubSpot may go unread (`_echoes.py`)
         return record
 
