@@ -29,6 +29,20 @@ class Recorder:
         return [NotFound(f"no {i}", provider="test") if i in self.missing else i * 2 for i in items]
 
 
+class FirstCallHeld:
+    """A scarce batch call answering each item doubled, its calls recorded; the first ends once `first_may_end`."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+        self.first_may_end = asyncio.Event()
+
+    async def __call__(self, items: Sequence[int]) -> list[int | Exception]:
+        self.calls.append(list(items))
+        if len(self.calls) == 1:
+            await self.first_may_end.wait()
+        return [item * 2 for item in items]
+
+
 async def applies(coalescer: Coalescer, run: Recorder, items: Sequence[int], *, limit: int = 30) -> list[object]:
     """One apply per item, each making one call, all in flight together."""
 
@@ -130,27 +144,20 @@ async def test_live_changes_and_catch_up_work_never_share_a_batch_each_call_made
 
 async def test_a_one_at_a_time_group_gathers_while_its_call_is_in_flight_and_goes_when_it_ends() -> None:
     coalescer = Coalescer(window_seconds=10.0)
-    calls: list[list[int]] = []
-    first_call_may_end = asyncio.Event()
-
-    async def scarce(items: Sequence[int]) -> list[int | Exception]:
-        calls.append(list(items))
-        if len(calls) == 1:
-            await first_call_may_end.wait()
-        return [item * 2 for item in items]
+    scarce = FirstCallHeld()
 
     async def call(item: int) -> object:
         return await coalescer.submit("scarce", item, scarce, limit=30, one_at_a_time=True)
 
     first = asyncio.ensure_future(call(1))  # nothing in flight: goes alone, at once
     await asyncio.sleep(0.01)
-    assert calls == [[1]]
+    assert scarce.calls == [[1]]
     later = [asyncio.ensure_future(call(item)) for item in (2, 3, 4)]  # while it is in flight: they gather
     await asyncio.sleep(0.01)
-    assert calls == [[1]]
-    first_call_may_end.set()
+    assert scarce.calls == [[1]]
+    scarce.first_may_end.set()
     assert await asyncio.gather(first, *later) == [2, 4, 6, 8]
-    assert calls == [[1], [2, 3, 4]]  # sent when the call in flight ended, as one
+    assert scarce.calls == [[1], [2, 3, 4]]  # sent when the call in flight ended, as one
 
 
 async def test_a_full_one_at_a_time_batch_goes_without_waiting() -> None:
@@ -175,15 +182,7 @@ async def test_a_one_at_a_time_batch_gathers_on_after_its_groups_call_while_appl
     """When the group's call ends with applies still running (they may join), the batch waits for them, up to the
     hold; once every apply in flight waits, it goes."""
     coalescer = Coalescer(window_seconds=10.0, hold_seconds=10.0)
-    calls: list[list[int]] = []
-    first_call_may_end = asyncio.Event()
-    still_running = asyncio.Event()
-
-    async def scarce(items: Sequence[int]) -> list[int | Exception]:
-        calls.append(list(items))
-        if len(calls) == 1:
-            await first_call_may_end.wait()
-        return [item * 2 for item in items]
+    scarce, still_running = FirstCallHeld(), asyncio.Event()
 
     async def apply(item: int, *, busy_until: asyncio.Event | None = None) -> object:
         with coalescer.applying():
@@ -196,24 +195,17 @@ async def test_a_one_at_a_time_batch_gathers_on_after_its_groups_call_while_appl
     gathered = [asyncio.ensure_future(apply(item)) for item in (2, 3)]
     late = asyncio.ensure_future(apply(4, busy_until=still_running))  # in flight, not at its call yet
     await asyncio.sleep(0.01)
-    first_call_may_end.set()
+    scarce.first_may_end.set()
     await asyncio.sleep(0.01)
-    assert calls == [[1]]  # 2 and 3 wait for the apply still running
+    assert scarce.calls == [[1]]  # 2 and 3 wait for the apply still running
     still_running.set()
     assert list(await asyncio.gather(first, *gathered, late)) == [2, 4, 6, 8]
-    assert calls == [[1], [2, 3, 4]]
+    assert scarce.calls == [[1], [2, 3, 4]]
 
 
 async def test_a_one_at_a_time_batch_gathers_on_no_longer_than_the_hold() -> None:
     coalescer = Coalescer(window_seconds=10.0, hold_seconds=0.02)
-    calls: list[list[int]] = []
-    first_call_may_end, never = asyncio.Event(), asyncio.Event()
-
-    async def scarce(items: Sequence[int]) -> list[int | Exception]:
-        calls.append(list(items))
-        if len(calls) == 1:
-            await first_call_may_end.wait()
-        return [item * 2 for item in items]
+    scarce, never = FirstCallHeld(), asyncio.Event()
 
     async def apply(item: int) -> object:
         with coalescer.applying():
@@ -228,7 +220,7 @@ async def test_a_one_at_a_time_batch_gathers_on_no_longer_than_the_hold() -> Non
     blocker = asyncio.ensure_future(busy_elsewhere())
     second = asyncio.ensure_future(apply(2))
     await asyncio.sleep(0.01)
-    first_call_may_end.set()
+    scarce.first_may_end.set()
     assert list(await asyncio.gather(first, second)) == [2, 4]
-    assert calls == [[1], [2]]  # the hold ran out: the apply busy elsewhere never came
+    assert scarce.calls == [[1], [2]]  # the hold ran out: the apply busy elsewhere never came
     blocker.cancel()

@@ -34,6 +34,19 @@ def by_email(stack: Stack, email: str) -> list[dict[str, Any]]:
     return [c for c in customers(stack) if (c.get("PrimaryEmailAddr") or {}).get("Address") == email]
 
 
+async def synced_contact(stack: Stack, email: str) -> tuple[str, dict[str, Any]]:
+    """A contact made in HubSpot, synced: its id and its customer."""
+    created = stack.hubspot_edit("contacts", "create", properties={"email": email, "firstname": "Synced"})
+    await stack.settle()
+    [customer] = by_email(stack, email)
+    return str(created["id"]), customer
+
+
+def contact_of(stack: Stack, contact_id: str) -> dict[str, Any]:
+    [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == contact_id]
+    return contact
+
+
 async def test_contact_created_in_hubspot_becomes_one_customer(stack: Stack) -> None:
     stack.hubspot_edit("contacts", "create", properties={"email": "jane@example.com", "firstname": "Jane",
                                                           "lastname": "Doe", "phone": "+1 555 0100"})  # fmt: skip
@@ -70,37 +83,32 @@ async def test_edit_in_qbo_reaches_hubspot_once_without_echo(stack: Stack) -> No
 async def test_an_edit_in_qbo_of_a_settled_pair_reads_only_the_customer_and_writes_the_contact_unread(
     stack: Stack, poller: RecordingPoller
 ) -> None:
-    created = stack.hubspot_edit("contacts", "create", properties={"email": "unread@example.com", "firstname": "U"})
-    await stack.settle()
-    [customer] = by_email(stack, "unread@example.com")
+    contact_id, customer = await synced_contact(stack, "unread@example.com")
     assert await poller.poll() == []  # watching starts
     stack.clear_request_logs()
     stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "FamilyName": "Booked"})
     await stack.settle()
     calls = [(r.method, r.path) for r in stack.sandbox.hubspot.requests.list() if not r.path.startswith("/_sandbox")]
-    assert calls == [("PATCH", f"/crm/v3/objects/contacts/{created['id']}")]
+    assert calls == [("PATCH", f"/crm/v3/objects/contacts/{contact_id}")]
     # The write left the link's HubSpot version behind: the poll finds the contact changed, holding the agreement.
     assert await poller.poll() == []
-    [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == created["id"]]
-    assert contact["lastname"] == "Booked"
+    assert contact_of(stack, contact_id)["lastname"] == "Booked"
 
 
 async def test_a_hubspot_edit_of_another_field_whose_webhook_was_lost_survives_a_qbo_edit_written_unread(
     stack: Stack, poller: RecordingPoller
 ) -> None:
-    created = stack.hubspot_edit("contacts", "create", properties={"email": "both@example.com", "firstname": "B"})
-    await stack.settle()
-    [customer] = by_email(stack, "both@example.com")
+    contact_id, customer = await synced_contact(stack, "both@example.com")
     assert await poller.poll() == []
     stack.sandbox.hubspot.faults.update(webhook_drop_rate=1.0)
-    stack.hubspot_edit("contacts", "update", id=created["id"], properties={"phone": "+1 555 0199"})
+    stack.hubspot_edit("contacts", "update", id=contact_id, properties={"phone": "+1 555 0199"})
     await stack.settle()
     stack.sandbox.hubspot.faults.reset()
     stack.qbo_edit("Customer", "update", {"Id": customer["Id"], "FamilyName": "Booked"})
     await stack.settle()
-    assert [e.object_id for e in await poller.poll()] == [created["id"]]  # the contact differs from the agreement
+    assert [e.object_id for e in await poller.poll()] == [contact_id]  # the contact differs from the agreement
     await stack.settle()
-    [contact] = [c for c in stack.hubspot_records("contacts") if c["id"] == created["id"]]
+    contact = contact_of(stack, contact_id)
     assert (contact["lastname"], contact["phone"]) == ("Booked", "+1 555 0199")
     [customer] = by_email(stack, "both@example.com")
     assert (customer["FamilyName"], customer["PrimaryPhone"]["FreeFormNumber"]) == ("Booked", "+1 555 0199")
