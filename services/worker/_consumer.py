@@ -5,10 +5,11 @@
     hsqbo.apply                    (live lane)  ──► Scheduler.apply
     hsqbo.apply.bulk.<connection>  (bulk lane, one consumer per connection: fair between backfills) ──► Scheduler.apply
 
-Each queue has its own channel and prefetch (`HSQBO_WORKER_PREFETCH`), so a backlog in one lane never takes another
-lane's turns. A delivery is acknowledged once the scheduler has carried it through (its outcome in the store, or its
-retry or dead letter confirmed by the broker). What cannot be read, or was redelivered nearly to the queue's delivery
-limit (a worker crashing on it each time), is dead-lettered by us with its history, never by the broker without it.
+Each queue has its own channel and prefetch (`HSQBO_WORKER_PREFETCH`, the bulk lane's `HSQBO_WORKER_BULK_PREFETCH`),
+so a backlog in one lane never takes another lane's turns. A delivery is acknowledged once the scheduler has carried
+it through (its outcome in the store, or its retry or dead letter confirmed by the broker). What cannot be read, or
+was redelivered nearly to the queue's delivery limit (a worker crashing on it each time), is dead-lettered by us with
+its history, never by the broker without it.
 `stop()` cancels the consumers, gives in-flight deliveries `shutdown_seconds` to finish and cancels the rest
 unacknowledged (the broker redelivers them); it never waits on a broker that is down.
 """
@@ -42,10 +43,13 @@ UNREADABLE = (ValueError, TypeError, KeyError)
 
 
 class Consumer:
-    def __init__(self, broker: Broker, scheduler: Scheduler, *, prefetch: int, connections: list[str]) -> None:
+    def __init__(
+        self, broker: Broker, scheduler: Scheduler, *, prefetch: int, bulk_prefetch: int, connections: list[str]
+    ) -> None:
         self.broker = broker
         self.scheduler = scheduler
         self.prefetch = prefetch
+        self.bulk_prefetch = bulk_prefetch
         self.connections = connections
         self._in_flight: set[asyncio.Task[object]] = set()
 
@@ -54,10 +58,10 @@ class Consumer:
                                   prefetch=self.prefetch)  # fmt: skip
         await self.broker.consume(APPLY_QUEUE, self._tracked(self._apply(APPLY_QUEUE)), prefetch=self.prefetch)
         await self.broker.consume(BULK_CHANGES_QUEUE, self._tracked(self._change(Lane.BULK, BULK_CHANGES_QUEUE)),
-                                  prefetch=self.prefetch)  # fmt: skip
+                                  prefetch=self.bulk_prefetch)  # fmt: skip
         for connection in self.connections:
             queue = bulk_apply_queue(connection)
-            await self.broker.consume(queue, self._tracked(self._apply(queue)), prefetch=self.prefetch)
+            await self.broker.consume(queue, self._tracked(self._apply(queue)), prefetch=self.bulk_prefetch)
 
     async def stop_consuming(self) -> None:
         await self.broker.cancel_consumers()

@@ -73,6 +73,7 @@ class Worker:
                                    pulse=self.pulse)  # fmt: skip
         self._retention = Retention(store, settings, clock)
         self.consumer = Consumer(self.broker, self.scheduler, prefetch=settings.worker_prefetch,
+                                 bulk_prefetch=settings.worker_bulk_prefetch,
                                  connections=[connection.name for connection in sync.connection])  # fmt: skip
         self.halted = asyncio.Event()  # set once the guard has stopped consumption
         self._tasks: list[asyncio.Task[None]] = []

@@ -32,7 +32,10 @@ def in_process_worker() -> bool:
 
 
 async def test_a_live_edit_during_a_backfill_is_applied_before_the_backfills_remaining_records(stack: Stack) -> None:
-    async with running_worker(stack, worker_prefetch=PREFETCH), connected_broker(stack.settings) as broker:
+    async with (
+        running_worker(stack, worker_prefetch=PREFETCH, worker_bulk_prefetch=PREFETCH),
+        connected_broker(stack.settings) as broker,
+    ):
         live = stack.hubspot_edit("contacts", "create", properties={"email": "live@lanes.test", "firstname": "Before"})
         await stack.settle()
         for sandbox in (stack.sandbox.hubspot, stack.sandbox.qbo):  # customers made before the connection: no webhook
