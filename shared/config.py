@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     lease_seconds: Seconds = 120.0  # how long one worker owns a record it is syncing before another may take over
     # Unacknowledged messages per queue: the applies in flight, which are what a batch call gathers
     # (shared/clients/_batching.py). At 32 a burst's QBO /batch calls went part-filled and their window of 40 a minute
-    # bound (bench: 708 new records a minute into QBO, 2,117 into HubSpot; 894 and 4,685 at 128).
+    # bound (bench: 708 new records a minute into QBO, 2,117 into HubSpot; 894 and 4,685 at 128). At 256, 2,000 new
+    # QBO customers reached HubSpot at 6,104 a minute (5,074 at 128).
     worker_prefetch: Annotated[int, Field(gt=0)] = 256
     # The same for the bulk lane's queues (a backfill, the poller's catch-up): fewer, so a backfill's applies leave the
     # event loop and the store to live edits (bench, 10,000 records: a live edit during it p95 1,235 ms at 256, 715 ms

@@ -198,9 +198,8 @@ class ContactRule:
                     return await _sync(
                         ctx, settings, link, assumed, customer, action=Action.UPDATED, hubspot_read=False
                     )
-                except (
-                    NotFound
-                ) as gone:  # deleted or merged away in HubSpot: again, reading it (the link holds an intent)
+                except NotFound as gone:
+                    # Deleted or merged away in HubSpot: again, reading it (the link now holds the plan's intent).
                     if isinstance(gone, MergedAway):
                         await restore_survivor(ctx, SPEC, settings, Kind.CONTACT, gone)
                     return await self.from_qbo(ctx, customer_id, hints)
