@@ -19,9 +19,11 @@ import aio_pika
 import aiohttp
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -75,7 +77,7 @@ class Browser:
             self.driver.find_element(By.CSS_SELECTOR, css).click()
             if accept_alert:
                 WebDriverWait(self.driver, 10).until(expected_conditions.alert_is_present()).accept()
-            WebDriverWait(self.driver, 10).until(expected_conditions.staleness_of(old))
+            WebDriverWait(self.driver, 10).until(lambda _: gone(old))
 
         await asyncio.to_thread(go)
 
@@ -88,6 +90,20 @@ class Browser:
             self.driver.save_screenshot(str(path))
 
         await asyncio.to_thread(shoot)
+
+
+def gone(element: WebElement) -> bool:
+    """Whether `element` left the document: `staleness_of`, also when Chromium answers a look at it during the page
+    change with "Node with given id does not belong to the document" (an inspector error, not a stale reference)."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc.msg):
+            return True
+        raise
+    return False
 
 
 @pytest.fixture(scope="module")
