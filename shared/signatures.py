@@ -24,6 +24,8 @@ _HUBSPOT_URI_DECODE = {
 
 
 def hubspot_decode_uri(uri: str) -> str:
+    if "%" not in uri:
+        return uri
     for encoded, decoded in _HUBSPOT_URI_DECODE.items():
         uri = uri.replace(encoded, decoded)
     return uri

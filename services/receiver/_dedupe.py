@@ -8,9 +8,10 @@ hints and the worker re-reads and debounces. Correctness never depends on this w
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 
 class DedupeWindow:
@@ -29,14 +30,23 @@ class DedupeWindow:
                 break
             self._queued.popitem(last=False)
 
-    def seen(self, key: str) -> bool:
-        """Whether `key` was queued inside the window. (Entries past it are dropped as new ones come, in `end`.)"""
-        queued_at = self._queued.get(key)
-        return queued_at is not None and queued_at >= self._clock() - self._seconds
-
-    def in_flight(self, key: str) -> asyncio.Future[bool] | None:
-        """The publish of the same event by a concurrent request, if any: its result says whether it was queued."""
-        return self._in_flight.get(key)
+    def triage(self, keys: Sequence[str]) -> tuple[list[int], list[asyncio.Future[bool]], int]:
+        """One request's event keys, sorted in one pass: the positions of those to publish (the first of equal
+        keys), the publishes of concurrent requests whose outcome stands for the ones they are queueing, and how many
+        keys were queued inside the window or repeat an earlier key of `keys`."""
+        horizon = self._clock() - self._seconds
+        queued, in_flight = self._queued, self._in_flight
+        fresh: dict[str, int] = {}
+        waiting: list[asyncio.Future[bool]] = []
+        duplicates = 0
+        for position, key in enumerate(keys):
+            if key in fresh or queued.get(key, -math.inf) >= horizon:
+                duplicates += 1
+            elif (publish := in_flight.get(key)) is not None:
+                waiting.append(publish)
+            else:
+                fresh[key] = position
+        return list(fresh.values()), waiting, duplicates
 
     def begin(self, keys: Iterable[str]) -> None:
         """These events are being published together (one message): one outcome for all of them."""

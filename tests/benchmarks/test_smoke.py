@@ -182,3 +182,8 @@ def test_a_qbo_read_is_a_get_or_a_query() -> None:
     assert sync.is_qbo_read("POST", "/v3/company/1/query")
     assert not sync.is_qbo_read("POST", "/v3/company/1/customer")
     assert not sync.is_qbo_read("POST", "/v3/company/1/batch")
+
+
+def test_a_servers_figures_are_its_median_rounds() -> None:
+    rounds = [{"requests_per_second": rps, "p50_ms": rps / 1000} for rps in (5000.0, 7000.0, 6000.0)]
+    assert receiver.median_round(rounds) == {"requests_per_second": 6000.0, "p50_ms": 6.0}

@@ -14,7 +14,7 @@ import structlog
 
 from services.receiver._coalesce import CoalescingPublisher
 from shared import tracing
-from shared.broker import Lane
+from shared.broker import MAX_EVENTS_PER_MESSAGE, Lane
 from shared.domain import Provider
 from shared.envelope import ChangeEnvelope, Operation
 from shared.errors import BrokerUnavailable, BusError
@@ -78,17 +78,18 @@ async def test_a_full_message_goes_without_waiting_for_the_confirm_a_part_filled
     publisher = CoalescingPublisher(held)
     first = asyncio.create_task(publisher.publish([envelope(1)]))
     await asyncio.sleep(0.01)
+    tenth = MAX_EVENTS_PER_MESSAGE // 10
     later = [
         asyncio.create_task(publisher.publish([envelope(n) for n in range(start, start + count)]))
-        for start, count in ((100, 60), (200, 50), (300, 10))
+        for start, count in ((10_000, 6 * tenth), (20_000, 5 * tenth), (30_000, tenth))
     ]
     await asyncio.sleep(0.01)
-    # 120 events wait: the 60 of the first request fill a message as far as a request fits, and it goes at once;
-    # the 60 left are less than a message and wait for the confirms.
-    assert [len(message) for message in held.messages] == [1, 60]
+    # 1.2 messages' worth wait: the first request's events fill a message as far as a request fits, and it goes at
+    # once; the rest are less than a message and wait for the confirms.
+    assert [len(message) for message in held.messages] == [1, 6 * tenth]
     held.confirm.set()
     await asyncio.gather(first, *later)
-    assert [len(message) for message in held.messages] == [1, 60, 60]
+    assert [len(message) for message in held.messages] == [1, 6 * tenth, 6 * tenth]
 
 
 async def test_a_message_that_is_not_confirmed_fails_every_request_in_it() -> None:
