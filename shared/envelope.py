@@ -56,8 +56,26 @@ class ChangeEnvelope:
         """`provider.account.object_type.object_id`: lets consumers shard by record and keep per-record order."""
         return f"{self.provider}.{self.account_id}.{self.object_type}.{self.object_id}"
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fields by name, as JSON carries them. Spelled out: orjson writes a dict in a fifth of the time it takes
+        over a dataclass, and one message carries hundreds of them (a test holds this list to the fields)."""
+        return {
+            "provider": self.provider,
+            "account_id": self.account_id,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "operation": self.operation,
+            "occurred_at_ms": self.occurred_at_ms,
+            "event_id": self.event_id,
+            "property_name": self.property_name,
+            "change_source": self.change_source,
+            "source_id": self.source_id,
+            "merged_ids": self.merged_ids,
+            "request_id": self.request_id,
+        }
+
     def to_json(self) -> bytes:
-        return orjson.dumps(self)
+        return orjson.dumps(self.as_dict())
 
     @classmethod
     def from_json(cls, data: bytes) -> ChangeEnvelope:
@@ -78,7 +96,9 @@ class ChangeEnvelope:
 def encode_changes(envelopes: Sequence[ChangeEnvelope]) -> bytes:
     """The body of one message carrying the events of one delivery: a lone envelope as itself (the shape every
     hsqbo reads), several as a JSON array of envelopes."""
-    return envelopes[0].to_json() if len(envelopes) == 1 else orjson.dumps(list(envelopes))
+    return (
+        envelopes[0].to_json() if len(envelopes) == 1 else orjson.dumps([envelope.as_dict() for envelope in envelopes])
+    )
 
 
 def decode_changes(data: bytes) -> list[ChangeEnvelope]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from shared import tracing
 from shared.broker import MAX_EVENTS_PER_MESSAGE, EventPublisher, Lane
@@ -72,7 +72,7 @@ class CoalescingPublisher:
             return
         if lane is not Lane.LIVE or tracing.enabled():
             await self._publisher.publish(envelopes, lane)
-            _log_queued(envelopes)
+            _log_queued(len(envelopes), dict.fromkeys(envelope.request_id for envelope in envelopes))
             return
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(envelopes, outcome))
@@ -131,13 +131,12 @@ class CoalescingPublisher:
             for waiting in batch:
                 if not waiting.outcome.done():
                     waiting.outcome.set_result(None)
-            _log_queued(envelopes)
+            _log_queued(len(envelopes), dict.fromkeys(waiting.envelopes[0].request_id for waiting in batch))
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         self._schedule_flush()
 
 
-def _log_queued(envelopes: Sequence[ChangeEnvelope]) -> None:
-    request_ids = list(dict.fromkeys(envelope.request_id for envelope in envelopes if envelope.request_id))
-    log.info("changes_queued", events=len(envelopes), request_ids=request_ids)
+def _log_queued(events: int, request_ids: Iterable[str | None]) -> None:
+    log.info("changes_queued", events=events, request_ids=[request_id for request_id in request_ids if request_id])

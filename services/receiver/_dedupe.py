@@ -50,19 +50,20 @@ class DedupeWindow:
 
     def begin(self, keys: Iterable[str]) -> None:
         """These events are being published together (one message): one outcome for all of them."""
-        publish = asyncio.get_running_loop().create_future()
-        for key in keys:
-            self._in_flight[key] = publish
+        self._in_flight.update(dict.fromkeys(keys, asyncio.get_running_loop().create_future()))
 
     def end(self, keys: Iterable[str], *, queued: bool) -> None:
         now = self._clock()
+        in_flight, remembered = self._in_flight, self._queued
+        publish = None
         for key in keys:
-            publish = self._in_flight.pop(key, None)
+            publish = in_flight.pop(key, publish)
             if queued:
-                self._queued[key] = now
-                self._queued.move_to_end(key)
-            if publish is not None and not publish.done():
-                publish.set_result(queued)
+                if key in remembered:  # queued before, past the window: newest now
+                    remembered.move_to_end(key)
+                remembered[key] = now
+        if publish is not None and not publish.done():
+            publish.set_result(queued)
         if queued:
             self._expire()
 

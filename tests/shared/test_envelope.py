@@ -22,6 +22,12 @@ def test_an_envelope_round_trips_with_its_request_id() -> None:
     assert read.request_id == "req-1"
 
 
+def test_as_dict_names_every_field_as_orjson_writes_the_dataclass() -> None:
+    merged = dataclasses.replace(ENVELOPE, merged_ids=("57",), property_name="email", source_id="1")
+    assert list(merged.as_dict()) == [field.name for field in dataclasses.fields(ChangeEnvelope)]
+    assert merged.to_json() == orjson.dumps(merged)  # the same bytes as before it was spelled out
+
+
 def test_a_message_from_an_older_receiver_has_no_request_id() -> None:
     fields = orjson.loads(ENVELOPE.to_json())
     del fields["request_id"]
