@@ -10,16 +10,7 @@ import orjson
 import pytest
 from pydantic import AnyHttpUrl
 
-from services.receiver import create_app
-from services.receiver._request import (
-    Disconnected,
-    check_content,
-    read_body,
-    read_headers,
-    request_id,
-    respond,
-    signed_uri,
-)
+from services.receiver import _request, create_app
 from shared import signatures
 from shared.errors import PayloadTooLarge, UnsupportedMediaType
 from tests.anyrequest import call
@@ -48,45 +39,52 @@ def chunks(*parts: bytes, disconnect: bool = False) -> Any:
 def test_read_headers_keeps_the_first_value_of_the_headers_a_handler_reads() -> None:
     raw = [(b"content-type", b"application/json"), (b"cookie", b"a=1"), (b"content-type", b"text/plain"),
            (b"intuit-signature", "é".encode())]  # fmt: skip
-    assert read_headers(raw) == {"content-type": "application/json", "intuit-signature": "Ã©"}  # Latin-1, as sent
+    assert _request.read_headers(raw) == {
+        "content-type": "application/json",
+        "intuit-signature": "Ã©",
+    }  # Latin-1, as sent
 
 
 def test_request_id_is_the_callers_up_to_64_characters_else_a_new_one() -> None:
-    assert request_id({"x-request-id": "x" * 100}) == "x" * 64
-    fresh = {request_id({}) for _ in range(3)} | {request_id({"x-request-id": ""})}
+    assert _request.request_id({"x-request-id": "x" * 100}) == "x" * 64
+    fresh = {_request.request_id({}) for _ in range(3)} | {_request.request_id({"x-request-id": ""})}
     assert len(fresh) == 4
 
 
 def test_signed_uri_is_the_public_url_and_the_raw_target_behind_a_proxy() -> None:
     given = scope(raw_path=b"/webhooks/hubspot", query_string=b"a=%3A")
-    assert signed_uri(given, {"host": "internal:8080"}, "https://hooks.example.com") == (
+    assert _request.signed_uri(given, {"host": "internal:8080"}, "https://hooks.example.com") == (
         "https://hooks.example.com/webhooks/hubspot?a=%3A"
     )
 
 
 def test_signed_uri_is_what_this_server_saw_without_a_public_url() -> None:
-    assert signed_uri(scope(), {"host": "hooks.example.com"}, None) == "http://hooks.example.com/webhooks/hubspot"
-    assert signed_uri(scope(), {}, None) == "http://10.0.0.5:8080/webhooks/hubspot"
-    assert signed_uri(scope(server=("10.0.0.5", 80)), {}, None) == "http://10.0.0.5/webhooks/hubspot"
+    assert (
+        _request.signed_uri(scope(), {"host": "hooks.example.com"}, None) == "http://hooks.example.com/webhooks/hubspot"
+    )
+    assert _request.signed_uri(scope(), {}, None) == "http://10.0.0.5:8080/webhooks/hubspot"
+    assert _request.signed_uri(scope(server=("10.0.0.5", 80)), {}, None) == "http://10.0.0.5/webhooks/hubspot"
 
 
 def test_check_content_refuses_other_types_and_declared_lengths_over_the_limit() -> None:
     allowed = frozenset({"application/json"})
-    check_content({"content-type": "Application/JSON; charset=utf-8", "content-length": "10"}, allowed, 10)
+    _request.check_content({"content-type": "Application/JSON; charset=utf-8", "content-length": "10"}, allowed, 10)
     with pytest.raises(UnsupportedMediaType):
-        check_content({"content-type": "text/plain"}, allowed, 10)
+        _request.check_content({"content-type": "text/plain"}, allowed, 10)
     with pytest.raises(PayloadTooLarge):
-        check_content({"content-type": "application/json", "content-length": "11"}, allowed, 10)
-    check_content({"content-type": "application/json", "content-length": "²"}, allowed, 10)  # not digits: ignored
+        _request.check_content({"content-type": "application/json", "content-length": "11"}, allowed, 10)
+    _request.check_content(
+        {"content-type": "application/json", "content-length": "²"}, allowed, 10
+    )  # not digits: ignored
 
 
 async def test_read_body_joins_chunks_and_refuses_a_body_growing_over_the_limit() -> None:
-    assert await read_body(chunks(b"[1,"), 10) == b"[1,"
-    assert await read_body(chunks(b"[1,", b"2]"), 10) == b"[1,2]"
+    assert await _request.read_body(chunks(b"[1,"), 10) == b"[1,"
+    assert await _request.read_body(chunks(b"[1,", b"2]"), 10) == b"[1,2]"
     with pytest.raises(PayloadTooLarge):
-        await read_body(chunks(b"12345", b"678901"), 10)
-    with pytest.raises(Disconnected):
-        await read_body(chunks(b"[1,", b"", disconnect=True), 10)
+        await _request.read_body(chunks(b"12345", b"678901"), 10)
+    with pytest.raises(_request.Disconnected):
+        await _request.read_body(chunks(b"[1,", b"", disconnect=True), 10)
 
 
 async def test_respond_sends_json_with_its_length_and_the_request_id() -> None:
@@ -95,7 +93,7 @@ async def test_respond_sends_json_with_its_length_and_the_request_id() -> None:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
-    await respond(send, 503, b"{}", "req-1", ((b"retry-after", b"5"),))
+    await _request.respond(send, 503, b"{}", "req-1", ((b"retry-after", b"5"),))
     assert sent[0]["status"] == 503
     assert dict(sent[0]["headers"]) == {b"content-type": b"application/json", b"content-length": b"2",
                                         b"x-request-id": b"req-1", b"retry-after": b"5"}  # fmt: skip
