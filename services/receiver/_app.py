@@ -108,9 +108,10 @@ class Receiver:
         """Queue the events not seen yet; the answer's body (how many were queued, duplicates, ignored)."""
         for event_type in ignored:
             EVENTS_IGNORED.labels(provider, event_type).inc()
-        positions, waiting, duplicates = self.dedupe.triage([envelope.event_id for envelope in envelopes])
+        event_ids = [envelope.event_id for envelope in envelopes]
+        positions, waiting, duplicates = self.dedupe.triage(event_ids)
         fresh = [envelopes[position] for position in positions]
-        keys = [envelope.event_id for envelope in fresh]
+        keys = [event_ids[position] for position in positions]
         self.dedupe.begin(keys)
         queued = False
         try:
